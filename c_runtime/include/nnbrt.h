@@ -1,0 +1,144 @@
+/*
+ * nnbrt.h - allocation-free float32 runtime for nnabla NNB model files.
+ *
+ * Usage:
+ *   size_t need;
+ *   nnbrt_status st = nnbrt_arena_size(image, image_len, &need);
+ *   void *arena = <caller storage of `need` bytes, any alignment>;
+ *   nnbrt_net *net;
+ *   st = nnbrt_init(&net, image, image_len, arena, need);
+ *   float *in; const int32_t *shape; int ndim;
+ *   nnbrt_input(net, 0, &in, &shape, &ndim);   ... fill in[] ...
+ *   st = nnbrt_run(net);
+ *   nnbrt_output(net, 0, &out, &shape, &ndim);
+ *
+ * Properties:
+ * - The library never allocates memory, never prints and never exits. The
+ *   network context, the decoded variable and function tables and every
+ *   working buffer live in the caller's arena.
+ * - `image` (the NNB file contents) must be 4-byte aligned and stay alive
+ *   and unmodified while the net is used: parameters and shapes are read in
+ *   place. The library never writes to the image.
+ * - Every field of the file is validated before use (header, index table,
+ *   list references, shapes, parameter sizes, buffer references, function
+ *   input/output counts, argument values and output shapes). A corrupt or
+ *   hostile file yields an error status, never an out-of-bounds access.
+ * - Network inputs and outputs get private storage, so inputs survive a
+ *   run and `nnbrt_run` may be called repeatedly.
+ * - Only FLOAT variables are supported (fixed-point/sign types are
+ *   rejected with NNBRT_E_UNSUPPORTED_TYPE). channel_last=true is rejected.
+ * - NNB versions 2 and 3 (v2: buffer sizes in elements, v3 in bytes) with
+ *   api_level <= NNBRT_MAX_API_LEVEL are accepted.
+ */
+#ifndef NNBRT_H
+#define NNBRT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NNBRT_MAX_API_LEVEL 44
+/** Largest number of dimensions of a variable. */
+#define NNBRT_MAX_NDIM 8
+/** Largest number of inputs or outputs of one function. */
+#define NNBRT_MAX_FN_IO 64
+
+typedef enum {
+    NNBRT_OK = 0,
+    NNBRT_E_NULL_ARG,             /**< a required pointer argument is NULL */
+    NNBRT_E_MISALIGNED,           /**< image is not 4-byte aligned */
+    NNBRT_E_TRUNCATED,            /**< file shorter than header/index/data area */
+    NNBRT_E_BAD_VERSION,          /**< version is not 2 or 3 */
+    NNBRT_E_API_LEVEL,            /**< api_level above NNBRT_MAX_API_LEVEL */
+    NNBRT_E_BAD_CHUNK_INDEX,      /**< a list names a chunk >= num_of_data */
+    NNBRT_E_BAD_OFFSET,           /**< index table entry outside data area or not 4-aligned */
+    NNBRT_E_BAD_LIST_LENGTH,      /**< a {size, chunk} list does not fit in its chunk */
+    NNBRT_E_BAD_SHAPE,            /**< dim <= 0, too many dims, or size overflow */
+    NNBRT_E_BAD_VARIABLE,         /**< bad variable record (id, variable id out of range, writing a parameter) */
+    NNBRT_E_UNSUPPORTED_TYPE,     /**< variable type other than FLOAT */
+    NNBRT_E_BAD_DATA_SIZE,        /**< parameter data chunk too small for the shape */
+    NNBRT_E_BAD_BUFFER_REF,       /**< buffer index out of range or buffer too small */
+    NNBRT_E_BAD_IO_COUNT,         /**< wrong number of function inputs/outputs */
+    NNBRT_E_BAD_ARGUMENT,         /**< argument value out of range / record too short */
+    NNBRT_E_UNSUPPORTED_ARGUMENT, /**< valid but unsupported argument (channel_last, 3-D, ...) */
+    NNBRT_E_SHAPE_MISMATCH,       /**< variable shapes inconsistent with the function */
+    NNBRT_E_UNSUPPORTED_FUNCTION, /**< function id without a kernel (see nnbrt_diag) */
+    NNBRT_E_ARENA_TOO_SMALL,      /**< arena_len below nnbrt_arena_size() */
+    NNBRT_E_BAD_INDEX,            /**< input/output index out of range */
+    NNBRT_E_SIZE_OVERFLOW,        /**< arena size does not fit in size_t */
+    NNBRT_STATUS_COUNT
+} nnbrt_status;
+
+/** Static, human readable description of a status ("ok", "truncated file", ...). */
+const char *nnbrt_status_str(nnbrt_status st);
+
+/** Where validation failed (filled by the *_diag variants; -1 = not applicable). */
+typedef struct {
+    int32_t function_index; /**< index of the offending function record */
+    int32_t function_id;    /**< its type (function id), e.g. for UNSUPPORTED_FUNCTION */
+    int32_t variable_index; /**< index of the offending variable */
+} nnbrt_diag;
+
+typedef struct nnbrt_net nnbrt_net;
+
+/**
+ * Validate the whole image and compute the arena bytes nnbrt_init needs
+ * (context, tables, working buffers, private input/output storage and
+ * alignment slack). Returns NNBRT_OK and sets *bytes, or an error status.
+ */
+nnbrt_status nnbrt_arena_size(const void *image, size_t image_len, size_t *bytes);
+/** Same as nnbrt_arena_size, and reports where validation failed (diag may be NULL). */
+nnbrt_status nnbrt_arena_size_diag(const void *image, size_t image_len, size_t *bytes,
+                                   nnbrt_diag *diag);
+
+/**
+ * Validate the image and build a network in `arena` (arena_len bytes, any
+ * alignment, must be >= nnbrt_arena_size()). On success *net points into
+ * the arena. Input storage is zero-initialised.
+ */
+nnbrt_status nnbrt_init(nnbrt_net **net, const void *image, size_t image_len,
+                        void *arena, size_t arena_len);
+nnbrt_status nnbrt_init_diag(nnbrt_net **net, const void *image, size_t image_len,
+                             void *arena, size_t arena_len, nnbrt_diag *diag);
+
+/** Run all functions in file order. */
+nnbrt_status nnbrt_run(nnbrt_net *net);
+
+/** Number of network inputs/outputs (0 if net is NULL). */
+int nnbrt_num_inputs(const nnbrt_net *net);
+int nnbrt_num_outputs(const nnbrt_net *net);
+
+/**
+ * Access input/output i: *data receives the float32 storage (write inputs
+ * before nnbrt_run, read outputs after), *shape the dims (pointing into the
+ * image), *ndim their count. Any out pointer may be NULL.
+ */
+nnbrt_status nnbrt_input(nnbrt_net *net, int i, float **data, const int32_t **shape, int *ndim);
+nnbrt_status nnbrt_output(nnbrt_net *net, int i, float **data, const int32_t **shape, int *ndim);
+/** Element counts of input/output i. */
+nnbrt_status nnbrt_input_size(const nnbrt_net *net, int i, size_t *elements);
+nnbrt_status nnbrt_output_size(const nnbrt_net *net, int i, size_t *elements);
+
+/** Informational accessors (used by the CLI `info` command). */
+typedef struct {
+    uint32_t version, api_level;
+    uint32_t num_buffers, num_variables, num_functions, num_inputs, num_outputs;
+    uint32_t num_of_data, data_size;
+} nnbrt_header_info;
+nnbrt_status nnbrt_get_header(const nnbrt_net *net, nnbrt_header_info *info);
+/** Variable v: shape, element count, data_index (>=0 parameter chunk, <0 buffer -(k+1)). */
+nnbrt_status nnbrt_variable(const nnbrt_net *net, int v, const int32_t **shape, int *ndim,
+                            size_t *elements, int32_t *data_index);
+/** Function f: id, name ("?" if unknown), input/output variable ids. */
+nnbrt_status nnbrt_function(const nnbrt_net *net, int f, int *id, const char **name,
+                            int *nin, const int32_t **inputs, int *nout, const int32_t **outputs);
+/** Rough operation count of one nnbrt_run (for budgeting, e.g. in fuzzing). */
+uint64_t nnbrt_work_estimate(const nnbrt_net *net);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

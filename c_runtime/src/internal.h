@@ -1,0 +1,120 @@
+/* Internal definitions shared by the loader and the kernels. */
+#ifndef NNBRT_INTERNAL_H
+#define NNBRT_INTERNAL_H
+
+#include "nnbrt.h"
+#include <stdint.h>
+#include <stddef.h>
+#include <string.h>
+
+#define NNBRT_MAX_ARGS 12
+#define NNBRT_NUM_FUNC_IDS 361
+
+/** A variable as seen by kernels. dims points into the image. */
+typedef struct {
+    int ndim;
+    const int32_t *dims;
+    size_t size;      /* element count (1 for ndim 0) */
+    float *data;      /* NULL while only validating */
+} nnbrt_tensor;
+
+/** One decoded function argument. */
+typedef struct {
+    int32_t i;            /* int / bool / choice value */
+    float f;              /* float value */
+    int32_t count;        /* list length */
+    const int32_t *list;  /* list values (in the image) */
+} nnbrt_arg;
+
+typedef struct {
+    int n;
+    nnbrt_arg a[NNBRT_MAX_ARGS];
+} nnbrt_args;
+
+typedef nnbrt_status (*nnbrt_check_fn)(const nnbrt_args *a, int nin, const nnbrt_tensor *in,
+                                       int nout, const nnbrt_tensor *out, uint64_t *work);
+typedef void (*nnbrt_run_fn)(const nnbrt_args *a, int nin, const nnbrt_tensor *in,
+                             int nout, const nnbrt_tensor *out);
+
+typedef struct {
+    const char *name;
+    const char *argcode;   /* i f B, "iI" list; "" for none */
+    int min_in, max_in, min_out, max_out;
+    nnbrt_check_fn check;
+    nnbrt_run_fn run;
+} nnbrt_kernel;
+
+extern const nnbrt_kernel *const nnbrt_kernels[NNBRT_NUM_FUNC_IDS];
+
+/* ---- helpers for kernels (common.c) ---- */
+int nnbrt_same_shape(const nnbrt_tensor *a, const nnbrt_tensor *b);
+size_t nnbrt_prod(const nnbrt_tensor *t, int from, int to); /* product of dims[from..to) */
+/* In is one tensor, out one tensor of same shape. */
+nnbrt_status nnbrt_check_unary(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
+                               const nnbrt_tensor *out, uint64_t *work);
+/* Numpy-style broadcast check of in[0], in[1] -> out. */
+nnbrt_status nnbrt_check_binary(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
+                                const nnbrt_tensor *out, uint64_t *work);
+/* Broadcast iteration setup: strides (0 on broadcast dims) per output dim. */
+typedef struct {
+    int ndim;              /* dims of output, merged; innermost last */
+    size_t dims[NNBRT_MAX_NDIM];
+    size_t sa[NNBRT_MAX_NDIM], sb[NNBRT_MAX_NDIM];
+} nnbrt_bcast;
+void nnbrt_bcast_init(nnbrt_bcast *bc, const nnbrt_tensor *a, const nnbrt_tensor *b,
+                      const nnbrt_tensor *out);
+/* Advance idx (outer dims, excluding the innermost) and offsets; returns 0 when done. */
+int nnbrt_bcast_next(const nnbrt_bcast *bc, size_t *idx, size_t *oa, size_t *ob);
+
+/* Normalise an axis argument (allows negative), returns -1 when out of range. */
+int nnbrt_axis(int32_t axis, int ndim);
+
+/* Elementwise unary kernel definition. */
+#define NNBRT_UNARY_KERNEL(sym, NAME, ARGCODE, EXPR)                                      \
+    static void sym##_run(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,   \
+                          const nnbrt_tensor *out)                                          \
+    {                                                                                       \
+        const float *xp = in[0].data;                                                       \
+        float *yp = out[0].data;                                                            \
+        size_t n = out[0].size, k;                                                          \
+        (void)a; (void)nin; (void)nout;                                                     \
+        for (k = 0; k < n; ++k) {                                                           \
+            const float x = xp[k];                                                          \
+            yp[k] = (EXPR);                                                                 \
+        }                                                                                   \
+    }                                                                                       \
+    const nnbrt_kernel sym = {NAME, ARGCODE, 1, 1, 1, 1, nnbrt_check_unary, sym##_run};
+
+/* Elementwise binary kernel with broadcasting. */
+#define NNBRT_BINARY_KERNEL(sym, NAME, ARGCODE, EXPR)                                     \
+    static void sym##_run(const nnbrt_args *args, int nin, const nnbrt_tensor *in,          \
+                          int nout, const nnbrt_tensor *out)                                \
+    {                                                                                       \
+        const float *ap = in[0].data, *bp = in[1].data;                                     \
+        float *yp = out[0].data;                                                            \
+        (void)args; (void)nin; (void)nout;                                                  \
+        if (in[0].size == out[0].size && in[1].size == out[0].size) {                       \
+            size_t k, n = out[0].size;                                                      \
+            for (k = 0; k < n; ++k) {                                                       \
+                const float a = ap[k], b = bp[k];                                           \
+                yp[k] = (EXPR);                                                             \
+            }                                                                               \
+        } else {                                                                            \
+            nnbrt_bcast bc;                                                                 \
+            size_t idx[NNBRT_MAX_NDIM] = {0}, oa = 0, ob = 0, oy = 0;                       \
+            nnbrt_bcast_init(&bc, &in[0], &in[1], &out[0]);                                 \
+            do {                                                                            \
+                const size_t n = bc.dims[bc.ndim - 1];                                      \
+                const size_t sa = bc.sa[bc.ndim - 1], sb = bc.sb[bc.ndim - 1];              \
+                size_t k;                                                                   \
+                for (k = 0; k < n; ++k) {                                                   \
+                    const float a = ap[oa + k * sa], b = bp[ob + k * sb];                   \
+                    yp[oy + k] = (EXPR);                                                    \
+                }                                                                           \
+                oy += n;                                                                    \
+            } while (nnbrt_bcast_next(&bc, idx, &oa, &ob));                                 \
+        }                                                                                   \
+    }                                                                                       \
+    const nnbrt_kernel sym = {NAME, ARGCODE, 2, 2, 1, 1, nnbrt_check_binary, sym##_run};
+
+#endif

@@ -1,0 +1,142 @@
+"""Max/Average/Sum pooling, GlobalAveragePooling and Unpooling.
+
+Output size follows nnabla (base_pooling.cpp):
+``out = (w + p - (k - p if ignore_border else 1)) // s + 1``.  Windows that run
+past the input see -inf (max) or 0 (sum/average).  AveragePooling divides by
+the window clipped to the padded input (``including_pad``) or to the input
+itself (not ``including_pad``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from nnb.errors import NnbError
+from nnb.ops.registry import Attr, Attrs, Shape, register
+
+F32 = np.float32
+
+POOL_ATTRS = (Attr("kernel", "ints", None), Attr("stride", "ints", None), Attr("ignore_border", "bool", True),
+              Attr("pad", "ints", None), Attr("channel_last", "bool", False))
+
+
+def _params(ndim: int, a: Attrs) -> tuple[Shape, Shape, Shape, int]:
+    k = tuple(a["kernel"] or ())
+    nk = len(k)
+    if nk == 0 or nk > ndim - (1 if a["channel_last"] else 0):
+        raise NnbError(f"pooling kernel {k} does not fit a {ndim}-d input")
+    s = tuple(a["stride"]) if a["stride"] else k
+    p = tuple(a["pad"]) if a["pad"] else (0,) * nk
+    if len(s) != nk or len(p) != nk:
+        raise NnbError(f"pooling: kernel {k}, stride {s} and pad {p} must have the same length")
+    if any(v <= 0 for v in k + s) or any(v < 0 for v in p):
+        raise NnbError(f"pooling: bad kernel {k} / stride {s} / pad {p}")
+    first = ndim - nk - (1 if a["channel_last"] else 0)
+    return k, s, p, first
+
+
+def _out_sizes(shape: Shape, a: Attrs) -> tuple[Shape, Shape, Shape, int, Shape]:
+    k, s, p, first = _params(len(shape), a)
+    ib = a["ignore_border"]
+    out = tuple((shape[first + i] + p[i] - (k[i] - p[i] if ib else 1)) // s[i] + 1 for i in range(len(k)))
+    if any(o <= 0 for o in out):
+        raise NnbError(f"pooling kernel {k} does not fit input {shape}")
+    return k, s, p, first, out
+
+
+def _pool_infer(shapes: list[Shape], a: Attrs) -> list[Shape]:
+    x = shapes[0]
+    k, _, _, first, out = _out_sizes(x, a)
+    return [x[:first] + out + x[first + len(k):]]
+
+
+def _windows(x: np.ndarray, a: Attrs, fill: float) -> tuple[np.ndarray, Shape, Shape, Shape, int, Shape]:
+    k, s, p, first, out = _out_sizes(x.shape, a)
+    widths = [(0, 0)] * x.ndim
+    crops = [slice(None)] * x.ndim
+    for i in range(len(k)):
+        ax = first + i
+        need = (out[i] - 1) * s[i] + k[i]  # extent of the padded input the windows cover
+        hi = need - x.shape[ax] - p[i]
+        widths[ax] = (p[i], max(hi, 0))
+        if hi < 0:
+            crops[ax] = slice(0, x.shape[ax] + hi)
+    xc = x[tuple(crops)]
+    xp = np.pad(xc, widths, constant_values=fill) if any(w != (0, 0) for w in widths) else xc
+    axes = tuple(range(first, first + len(k)))
+    win = sliding_window_view(xp, k, axis=axes)
+    win = win[tuple(slice(None, None, s[i - first]) if i in axes else slice(None) for i in range(x.ndim))]
+    return win, k, s, p, first, out
+
+
+@register("MaxPooling", attrs=POOL_ATTRS, infer=_pool_infer)
+def max_pooling(xs: list[np.ndarray], a: Attrs) -> list[np.ndarray]:
+    """Max over each window (padding never wins)."""
+    x = xs[0]
+    win, k, *_ = _windows(x, a, -np.inf)
+    return [np.ascontiguousarray(win.max(axis=tuple(range(x.ndim, x.ndim + len(k)))), dtype=F32)]
+
+
+@register("SumPooling", attrs=POOL_ATTRS, infer=_pool_infer)
+def sum_pooling(xs: list[np.ndarray], a: Attrs) -> list[np.ndarray]:
+    """Sum over each window."""
+    x = xs[0]
+    win, k, *_ = _windows(x, a, 0.0)
+    return [np.ascontiguousarray(win.sum(axis=tuple(range(x.ndim, x.ndim + len(k)))), dtype=F32)]
+
+
+def _divisor(n: int, k: int, s: int, p: int, out: int, including_pad: bool) -> np.ndarray:
+    start = np.arange(out) * s - p
+    end = np.minimum(start + k, n + p)
+    if including_pad:
+        return (end - start).astype(F32)
+    return (np.minimum(end, n) - np.maximum(start, 0)).astype(F32)
+
+
+@register("AveragePooling", attrs=POOL_ATTRS + (Attr("including_pad", "bool", True),), infer=_pool_infer)
+def average_pooling(xs: list[np.ndarray], a: Attrs) -> list[np.ndarray]:
+    """Mean over each window; the divisor counts padding only with ``including_pad``."""
+    x = xs[0]
+    win, k, s, p, first, out = _windows(x, a, 0.0)
+    total = win.sum(axis=tuple(range(x.ndim, x.ndim + len(k))))
+    div = np.ones((), dtype=F32)
+    for i in range(len(k)):
+        d = _divisor(x.shape[first + i], k[i], s[i], p[i], out[i], a["including_pad"])
+        div = div[..., None] * d
+    div = div.reshape(out + (1,) * (x.ndim - first - len(k)))
+    return [np.ascontiguousarray(total / div, dtype=F32)]
+
+
+def _gap_infer(shapes: list[Shape], a: Attrs) -> list[Shape]:
+    x = shapes[0]
+    if len(x) < 2:
+        raise NnbError(f"GlobalAveragePooling needs (N, C, ...) input, got {x}")
+    return [x[:2] + (1,) * (len(x) - 2)]
+
+
+@register("GlobalAveragePooling", infer=_gap_infer)
+def global_average_pooling(xs: list[np.ndarray], a: Attrs) -> list[np.ndarray]:
+    """Mean over every axis after the channel axis (kept as size 1)."""
+    x = xs[0]
+    return [x.mean(axis=tuple(range(2, x.ndim)), keepdims=True, dtype=F32)]
+
+
+def _unpool_infer(shapes: list[Shape], a: Attrs) -> list[Shape]:
+    x, k = shapes[0], tuple(a["kernel"] or ())
+    if not k or len(k) > len(x) or any(v <= 0 for v in k):
+        raise NnbError(f"Unpooling: bad kernel {k} for input {x}")
+    first = len(x) - len(k) - (1 if a["channel_last"] else 0)
+    return [x[:first] + tuple(x[first + i] * k[i] for i in range(len(k))) + x[first + len(k):]]
+
+
+@register("Unpooling", attrs=(Attr("kernel", "ints", None), Attr("channel_last", "bool", False)),
+          infer=_unpool_infer)
+def unpooling(xs: list[np.ndarray], a: Attrs) -> list[np.ndarray]:
+    """Nearest-neighbour upsampling: each value repeated kernel times per axis."""
+    y = xs[0]
+    k = a["kernel"]
+    first = y.ndim - len(k) - (1 if a["channel_last"] else 0)
+    for i, r in enumerate(k):
+        y = np.repeat(y, r, axis=first + i)
+    return [np.ascontiguousarray(y, dtype=F32)]

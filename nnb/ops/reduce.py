@@ -1,0 +1,48 @@
+"""Reductions over axes: Sum, Mean, Max, Min, Prod."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nnb.errors import NnbError
+from nnb.ops.registry import Attr, Attrs, Shape, norm_axis, register
+
+F32 = np.float32
+_ATTRS = (Attr("axes", "ints", None), Attr("keep_dims", "bool", False))
+
+
+def _axes(ndim: int, a: Attrs) -> tuple[int, ...]:
+    axes = a["axes"]
+    if not axes:  # nnabla's F.sum(x) writes every axis; an empty list means the same
+        return tuple(range(ndim))
+    return tuple(sorted({norm_axis(ax, ndim) for ax in axes}))
+
+
+def _infer(shapes: list[Shape], a: Attrs) -> list[Shape]:
+    s = shapes[0]
+    axes = _axes(len(s), a)
+    if a["keep_dims"]:
+        return [tuple(1 if i in axes else d for i, d in enumerate(s))]
+    return [tuple(d for i, d in enumerate(s) if i not in axes)]
+
+
+_INDEX_ATTRS = (Attr("with_index", "bool", False), Attr("only_index", "bool", False))
+
+
+def _reduce(name: str, fn, extra: tuple[Attr, ...] = ()):  # noqa: ANN001, ANN202
+    @register(name, attrs=_ATTRS + extra, infer=_infer)
+    def forward(xs: list[np.ndarray], a: Attrs) -> list[np.ndarray]:
+        if a.get("with_index") or a.get("only_index"):
+            raise NnbError(f"{name}: with_index/only_index are not supported")
+        x = xs[0]
+        return [np.asarray(fn(x, axis=_axes(x.ndim, a), keepdims=a["keep_dims"]), dtype=F32)]
+
+    forward.__doc__ = f"nnabla {name} over ``axes`` (all when empty)"
+    return forward
+
+
+_reduce("Sum", np.sum)
+_reduce("Mean", np.mean)
+_reduce("Max", np.max, _INDEX_ATTRS)
+_reduce("Min", np.min, _INDEX_ATTRS)
+_reduce("Prod", np.prod)
