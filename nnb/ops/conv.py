@@ -199,7 +199,7 @@ def deconvolution(xs: list[np.ndarray], a: Attrs) -> list[np.ndarray]:
     pad, stride, dil = _geom(nsp, a)
     n = prod(batch)
     xg = x.reshape(n, g, c // g, prod(sp)).transpose(1, 0, 3, 2)  # (G, N, HW, C/G)
-    wg = w.reshape(g, c // g, og * prod(k))  # (G, C/G, O/G*K)
+    wg = w.reshape(g, 1, c // g, og * prod(k))  # (G, 1, C/G, O/G*K), broadcast over N
     cols = np.matmul(xg, wg).reshape((g, n) + sp + (og,) + k)  # (G, N, *sp, O/G, *k)
     full = tuple((sp[i] - 1) * stride[i] + dil[i] * (k[i] - 1) + 1 for i in range(nsp))
     out = _deconv_out(sp, k, a)

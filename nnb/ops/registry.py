@@ -54,11 +54,14 @@ class OpDef:
     num_inputs: tuple[int, int] = (1, 1)  # min, max (parameters included)
     macs: MacsFn | None = None
     elementwise: bool = False  # output i depends on input i only: may run in place
-    doc: str = ""
     attr_index: dict[str, Attr] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.attr_index = {a.name: a for a in self.attrs}
+
+    @property
+    def doc(self) -> str:
+        return (self.forward.__doc__ or "").strip()
 
     def normalize(self, attrs: Attrs) -> Attrs:
         """Fill defaults, coerce types, refuse unknown names."""
@@ -99,7 +102,7 @@ def register(name: str, *, attrs: Sequence[Attr] = (), infer: InferFn, num_input
         if name in _REGISTRY:
             raise ValueError(f"op {name} registered twice")
         _REGISTRY[name] = OpDef(name=name, attrs=tuple(attrs), infer=infer, forward=fn, num_inputs=num_inputs,
-                                macs=macs, elementwise=elementwise, doc=(fn.__doc__ or "").strip())
+                                macs=macs, elementwise=elementwise)
         return fn
 
     return deco

@@ -1,0 +1,166 @@
+"""The ``nnb`` command line: argument parsing only; the work is done by the API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+
+from nnb import __version__
+from nnb.errors import NnbError
+
+DESCRIPTION = """\
+nnb: ahead-of-time embedded inference for nnabla / Neural Network Console models.
+
+Reads a trained .nnp (or .nntxt with its parameters), checks it against the
+numpy reference executor, and reports what running it on a device costs.
+"""
+
+EPILOG = """\
+examples:
+  nnb inspect model.nnp                 per-layer table: shapes, parameters, MACs, activation bytes
+  nnb inspect model.nnp --json          the same as JSON
+  nnb run model.nnp --input x.npy       run the numpy reference and print the outputs
+  nnb run model.nnp --input a=a.npy --input b=b.npy --output out.npz
+  nnb demo                              fit, save, inspect and evaluate a Fashion-MNIST model
+
+exit status: 0 on success, 2 on bad input (the message names the problem).
+"""
+
+
+def _load(args: argparse.Namespace):  # noqa: ANN202 - returns nnb.ir.Graph
+    from nnb.nnp.reader import load
+
+    return load(args.model, executor=args.executor)
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from nnb.inspect import format_table, model_stats
+
+    stats = model_stats(_load(args))
+    if args.json:
+        print(json.dumps(stats.to_dict(), indent=1))
+    else:
+        print(format_table(stats))
+    return 0
+
+
+def _read_npy(path: str) -> np.ndarray:
+    if not os.path.exists(path):
+        raise NnbError(f"{path}: no such input file")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise NnbError(f"{path}: not a readable .npy array ({' '.join(str(e).split())})") from None
+
+
+def parse_inputs(specs: Sequence[str], input_names: Sequence[str]) -> dict[str, np.ndarray]:
+    """``--input`` values: ``file.npy`` in the network's input order, or ``name=file.npy``."""
+    out: dict[str, np.ndarray] = {}
+    positional = iter(input_names)
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if sep and name in input_names:
+            out[name] = _read_npy(path)
+            continue
+        if sep and not os.path.exists(spec):
+            raise NnbError(f"--input {spec}: the network has no input '{name}' (inputs: {', '.join(input_names)})")
+        try:
+            name = next(n for n in positional if n not in out)
+        except StopIteration:
+            raise NnbError(f"too many --input files: the network takes {len(input_names)} "
+                           f"({', '.join(input_names)})") from None
+        out[name] = _read_npy(spec)
+    return out
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from nnb.executor import run
+
+    g = _load(args)
+    inputs = parse_inputs(args.input or [], g.inputs)
+    outputs = run(g, inputs)
+    if args.output:
+        try:
+            np.savez(args.output, **outputs)
+        except OSError as e:
+            raise NnbError(f"{args.output}: cannot write ({e.strerror})") from None
+        print(f"wrote {len(outputs)} output(s) to {args.output}: " + ", ".join(outputs))
+        return 0
+    for name, y in outputs.items():
+        line = f"{name}: shape {tuple(y.shape)} min {y.min():.6g} max {y.max():.6g} mean {y.mean():.6g}"
+        if y.ndim == 2 and y.shape[1] > 1:
+            line += f" argmax {y.argmax(axis=1).tolist()[:16]}"
+        print(line)
+        flat = y.reshape(-1)[:8]
+        print("  " + " ".join(f"{v:.6g}" for v in flat) + (" ..." if y.size > 8 else ""))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from nnb.demo import main as demo_main
+
+    return demo_main(args.out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="nnb", description=DESCRIPTION, epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"nnb {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def model_cmd(name: str, help_: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.add_argument("model", help="the model: .nnp, or .nntxt with parameter.h5/.protobuf beside it")
+        sp.add_argument("--executor", help="executor to use (default: the first in the file)")
+        return sp
+
+    sp = model_cmd("inspect", "print a per-layer table: op, output shape, parameters, MACs, activation bytes")
+    sp.add_argument("--json", action="store_true", help="print the same information as JSON")
+    sp.set_defaults(func=cmd_inspect)
+
+    sp = model_cmd("run", "run the model with the numpy reference executor")
+    sp.add_argument("--input", "-i", action="append", metavar="[NAME=]FILE.npy",
+                    help="an input array; repeat for several inputs (in the executor's order, or NAME=FILE)")
+    sp.add_argument("--output", "-o", metavar="OUT.npz", help="save the outputs, keyed by output name")
+    sp.set_defaults(func=cmd_run)
+
+    sp = sub.add_parser("demo", help="the built-in default job on Fashion-MNIST (what `make demo` runs)")
+    sp.add_argument("--out", default="out/demo", help="folder for the files the demo writes (default: out/demo)")
+    sp.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args))
+    except NnbError as e:
+        print(f"nnb: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except BrokenPipeError:  # output piped into head & co.
+        return 0
+    except KeyboardInterrupt:
+        print("nnb: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("nnb: error: out of memory", file=sys.stderr)
+        return 2
+    except Exception as e:  # a bug in nnb: still one line unless asked for the traceback
+        if os.environ.get("NNB_DEBUG"):
+            raise
+        print(f"nnb: internal error: {type(e).__name__}: {' '.join(str(e).split())} "
+              "(set NNB_DEBUG=1 for a traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
