@@ -6,8 +6,9 @@ set -u
 dest=${1:-.venv-nnabla}
 [ -x "$dest/bin/python" ] && "$dest/bin/python" -c 'import nnabla' >/dev/null 2>&1 && exit 0
 py=""
-for c in python3.10 "$HOME"/.pyenv/versions/3.10*/bin/python3.10; do
-  if command -v "$c" >/dev/null 2>&1 || [ -x "$c" ]; then py=$c; break; fi
+for c in "$HOME"/.pyenv/versions/3.10*/bin/python3.10 python3.10; do
+  # pyenv shims exist for versions that are not selected: run the candidate to be sure
+  if "$c" -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1; then py=$c; break; fi
 done
 if [ -z "$py" ]; then echo "setup: no Python 3.10 found; skipping the nnabla oracle" >&2; exit 0; fi
 echo "setup: $dest with nnabla==1.39.0 ($py)"
