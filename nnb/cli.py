@@ -26,6 +26,8 @@ examples:
   nnb inspect model.nnp --json          the same as JSON
   nnb run model.nnp --input x.npy       run the numpy reference and print the outputs
   nnb run model.nnp --input a=a.npy --input b=b.npy --output out.npz
+  nnb convert model.nnp -o model.nnb    NNB for nnabla's C runtime (compatible) or nnb's (extended)
+  nnb plan model.nnp                    the one-arena memory plan as a table and a picture
   nnb demo                              fit, save, inspect and evaluate a Fashion-MNIST model
 
 exit status: 0 on success, 2 on bad input (the message names the problem).
@@ -33,19 +35,59 @@ exit status: 0 on success, 2 on bad input (the message names the problem).
 
 
 def _load(args: argparse.Namespace):  # noqa: ANN202 - returns nnb.ir.Graph
-    from nnb.nnp.reader import load
+    from nnb.model import load_model
 
-    return load(args.model, executor=args.executor)
+    return load_model(args.model, executor=args.executor)
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from nnb.inspect import format_table, model_stats
+    from nnb.inspect import format_table, memory_stats, model_stats
 
-    stats = model_stats(_load(args))
+    g = _load(args)
+    stats = model_stats(g)
+    mem = memory_stats(g)
     if args.json:
-        print(json.dumps(stats.to_dict(), indent=1))
+        print(json.dumps({**stats.to_dict(), "memory": mem}, indent=1))
     else:
         print(format_table(stats))
+        print(f"memory: arena {mem['arena_bytes']:,} bytes after BN folding and fusion "
+              f"({mem['arena_bytes_unfused']:,} unfused; no reuse {mem['no_reuse_bytes']:,}; "
+              f"upstream-style buffers {mem['upstream_buffer_bytes']:,}); inputs {mem['input_bytes']:,} bytes")
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from nnb.emit.convert import convert
+
+    c = convert(_load(args), mode=args.mode, version=args.nnb_version, fuse=not args.no_fuse)
+    out = args.output or os.path.splitext(args.model)[0] + ".nnb"
+    try:
+        with open(out, "wb") as f:
+            f.write(c.image)
+    except OSError as e:
+        raise NnbError(f"{out}: cannot write ({e.strerror})") from None
+    params = sum(t.nbytes for t in c.graph.params())
+    kind = "buffers" if c.mode == "compat" else "arena"
+    print(f"wrote {out}: {len(c.image):,} bytes, {c.mode} NNB, {len(c.graph.nodes)} functions, "
+          f"parameters {params:,} bytes, {kind} {c.buffer_bytes:,} bytes")
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from nnb.passes import optimize
+    from nnb.plan.arena import plan_arena
+    from nnb.plan.report import plan_picture, plan_summary, plan_table
+
+    g = _load(args)
+    bound = plan_arena(g).lower_bound
+    if not args.no_fuse:
+        g = optimize(g)
+    plan = plan_arena(g)
+    print(plan_table(g, plan))
+    print()
+    print(plan_picture(g, plan, width=args.width))
+    print()
+    print(plan_summary(plan, bound))
     return 0
 
 
@@ -115,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def model_cmd(name: str, help_: str) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_, description=help_)
-        sp.add_argument("model", help="the model: .nnp, or .nntxt with parameter.h5/.protobuf beside it")
+        sp.add_argument("model", help="the model: .nnp, .nntxt with parameter.h5/.protobuf beside it, or .nnb")
         sp.add_argument("--executor", help="executor to use (default: the first in the file)")
         return sp
 
@@ -128,6 +170,22 @@ def build_parser() -> argparse.ArgumentParser:
                     help="an input array; repeat for several inputs (in the executor's order, or NAME=FILE)")
     sp.add_argument("--output", "-o", metavar="OUT.npz", help="save the outputs, keyed by output name")
     sp.set_defaults(func=cmd_run)
+
+    sp = model_cmd("convert", "write an NNB binary for the nnabla C runtime or the nnb C runtime")
+    sp.add_argument("--output", "-o", metavar="MODEL.nnb", help="output file (default: MODEL with .nnb)")
+    sp.add_argument("--mode", choices=["auto", "compat", "extended"], default="auto",
+                    help="compat: what nnabla's converter writes (upstream runtime runs it); extended: "
+                         "nnb's arena plan, fused ops and more functions; auto: compat when the upstream "
+                         "runtime can run the model (default)")
+    sp.add_argument("--nnb-version", type=int, choices=[2, 3], default=2,
+                    help="compatible-mode version: 2 counts buffers in floats, 3 in bytes (default 2)")
+    sp.add_argument("--no-fuse", action="store_true", help="extended mode: do not fuse conv/pool/add/activation")
+    sp.set_defaults(func=cmd_convert)
+
+    sp = model_cmd("plan", "print the one-arena memory plan (after BN folding and fusion)")
+    sp.add_argument("--no-fuse", action="store_true", help="plan the graph as it is in the file")
+    sp.add_argument("--width", type=int, default=64, help="columns of the picture (default 64)")
+    sp.set_defaults(func=cmd_plan)
 
     sp = sub.add_parser("demo", help="the built-in default job on Fashion-MNIST (what `make demo` runs)")
     sp.add_argument("--out", default="out/demo", help="folder for the files the demo writes (default: out/demo)")

@@ -58,6 +58,24 @@ def model_stats(g: Graph) -> ModelStats:
     )
 
 
+def memory_stats(g: Graph) -> dict[str, int]:
+    """Arena bytes (fused and not), the no-reuse total and the upstream-style buffer total."""
+    from nnb.emit.nnb import compat_plan
+    from nnb.passes import optimize
+    from nnb.plan.arena import plan_arena
+
+    plain = plan_arena(g)
+    fused = plan_arena(optimize(g))
+    return {
+        "arena_bytes": fused.arena_bytes,
+        "arena_bytes_unfused": plain.arena_bytes,
+        "lower_bound_unfused": plain.lower_bound,
+        "no_reuse_bytes": plain.no_reuse_bytes,
+        "upstream_buffer_bytes": sum(compat_plan(g).buffer_sizes),
+        "input_bytes": sum(g.tensors[n].nbytes for n in g.inputs),
+    }
+
+
 def _size(shape: tuple[int, ...]) -> int:
     n = 1
     for d in shape:

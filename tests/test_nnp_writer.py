@@ -95,8 +95,9 @@ def test_nnabla_itself_loads_what_we_write(tmp_path) -> None:
         jobs.append({"nnp": out, "inputs": [os.path.join(ZOO, f"{name}.in{k}.npy") for k in range(n_in)],
                      "out": str(tmp_path / f"{name}.npz"), "name": name})
     (tmp_path / "jobs.json").write_text(json.dumps(jobs))
-    here = os.path.dirname(os.path.abspath(__file__))
-    r = subprocess.run([py, os.path.join(here, "nnabla_oracle.py"), str(tmp_path / "jobs.json")],
+    from conftest import ROOT
+
+    r = subprocess.run([py, os.path.join(ROOT, "tools", "nnabla_oracle.py"), str(tmp_path / "jobs.json")],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     for job in jobs:

@@ -21,6 +21,7 @@ Attrs = dict[str, Any]
 InferFn = Callable[[list[Shape], Attrs], list[Shape]]
 ForwardFn = Callable[[list[np.ndarray], Attrs], list[np.ndarray]]
 MacsFn = Callable[[list[Shape], list[Shape], Attrs], int]
+InplaceFn = Callable[[Attrs, int], list[int]]
 
 ATTR_KINDS = ("int", "float", "bool", "str", "ints", "floats")
 
@@ -53,11 +54,18 @@ class OpDef:
     forward: ForwardFn
     num_inputs: tuple[int, int] = (1, 1)  # min, max (parameters included)
     macs: MacsFn | None = None
-    elementwise: bool = False  # output i depends on input i only: may run in place
+    elementwise: bool = False  # output element i depends on input element i only
+    inplace: InplaceFn | None = None  # inputs whose storage the output may take over (default: elementwise)
     attr_index: dict[str, Attr] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.attr_index = {a.name: a for a in self.attrs}
+
+    def inplace_inputs(self, attrs: Attrs, n_inputs: int) -> list[int]:
+        """Input positions the output may overwrite when their storage dies at this op."""
+        if self.inplace is not None:
+            return self.inplace(attrs, n_inputs)
+        return list(range(n_inputs)) if self.elementwise else []
 
     @property
     def doc(self) -> str:
@@ -95,14 +103,15 @@ _REGISTRY: dict[str, OpDef] = {}
 
 
 def register(name: str, *, attrs: Sequence[Attr] = (), infer: InferFn, num_inputs: tuple[int, int] = (1, 1),
-             macs: MacsFn | None = None, elementwise: bool = False) -> Callable[[ForwardFn], ForwardFn]:
+             macs: MacsFn | None = None, elementwise: bool = False,
+             inplace: InplaceFn | None = None) -> Callable[[ForwardFn], ForwardFn]:
     """Decorator: register ``fn`` as the numpy reference of nnabla function ``name``."""
 
     def deco(fn: ForwardFn) -> ForwardFn:
         if name in _REGISTRY:
             raise ValueError(f"op {name} registered twice")
         _REGISTRY[name] = OpDef(name=name, attrs=tuple(attrs), infer=infer, forward=fn, num_inputs=num_inputs,
-                                macs=macs, elementwise=elementwise)
+                                macs=macs, elementwise=elementwise, inplace=inplace)
         return fn
 
     return deco

@@ -1,0 +1,1 @@
+"""Memory planning: tensor lifetimes, buffer sharing and one-arena offsets."""
