@@ -120,12 +120,30 @@ def parse_inputs(specs: Sequence[str], input_names: Sequence[str]) -> dict[str, 
     return out
 
 
+def run_c_backend(args: argparse.Namespace, g, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:  # noqa: ANN001
+    """Run through the C runtime: the .nnb as given, or the model converted (auto mode)."""
+    from nnb.backends.c import CNet
+    from nnb.emit.convert import convert
+    from nnb.executor import bind_inputs
+    from nnb.model import is_nnb
+
+    bound = bind_inputs(g, inputs)
+    if is_nnb(args.model):
+        with open(args.model, "rb") as f:
+            image = f.read()
+    else:
+        image = convert(g).image
+    net = CNet(image)
+    outs = net.run_batch([bound[k] for k in g.inputs])
+    return dict(zip(g.outputs, outs))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from nnb.executor import run
 
     g = _load(args)
     inputs = parse_inputs(args.input or [], g.inputs)
-    outputs = run(g, inputs)
+    outputs = run(g, inputs) if args.backend == "reference" else run_c_backend(args, g, inputs)
     if args.output:
         try:
             np.savez(args.output, **outputs)
@@ -165,10 +183,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true", help="print the same information as JSON")
     sp.set_defaults(func=cmd_inspect)
 
-    sp = model_cmd("run", "run the model with the numpy reference executor")
+    sp = model_cmd("run", "run the model with the numpy reference executor or the C runtime")
     sp.add_argument("--input", "-i", action="append", metavar="[NAME=]FILE.npy",
                     help="an input array; repeat for several inputs (in the executor's order, or NAME=FILE)")
     sp.add_argument("--output", "-o", metavar="OUT.npz", help="save the outputs, keyed by output name")
+    sp.add_argument("--backend", choices=["reference", "c"], default="reference",
+                    help="reference: the numpy executor (default); c: the nnb C runtime via cffi (an .nnp is "
+                         "converted to NNB first)")
     sp.set_defaults(func=cmd_run)
 
     sp = model_cmd("convert", "write an NNB binary for the nnabla C runtime or the nnb C runtime")

@@ -1,0 +1,120 @@
+"""C runtime vs its own plain reference kernels, the numpy reference and onnxruntime.
+
+For every zoo model: NNB written by nnb (extended when the C runtime takes it,
+else compatible), run through the C runtime (fast kernels and, as the naive
+direct-loop baseline, the plain reference kernels built with REF=1), the numpy
+reference executor, and onnxruntime with one thread on NAME.onnx.  Also the
+memory: nnb's arena vs every tensor its own buffer and vs the upstream plan.
+All timings are medians taken in this one run, so ratios are comparable on a
+noisy machine.
+
+usage: python benchmarks/c_runtime.py [--models lenet,dscnn] [--seconds 0.5] [--markdown]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+
+import numpy as np
+
+from nnb.backends.c import CNet
+from nnb.emit.convert import convert
+from nnb.emit.nnb import compat_plan
+from nnb.errors import NnbError
+from nnb.executor import run
+from nnb.nnp.reader import load
+from nnb.plan.arena import plan_arena
+
+ZOO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "fixtures", "zoo")
+
+
+def timeit(fn, seconds: float) -> float:  # noqa: ANN001
+    """Median wall time of fn() in milliseconds."""
+    fn()
+    times = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end or len(times) < 5:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
+
+
+def ort_session(path: str):  # noqa: ANN201
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+
+
+def bench(name: str, m: dict, seconds: float) -> dict:
+    g = load(os.path.join(ZOO, name + ".nnp"))
+    ins = [np.load(os.path.join(ZOO, f"{name}.in{k}.npy")) for k in range(len(m["inputs"]))]
+    refs = [np.load(os.path.join(ZOO, f"{name}.out{k}.npy")) for k in range(len(m["outputs"]))]
+    row: dict = {"model": name}
+    mode = "extended"
+    try:
+        conv = convert(g, "extended")
+        net = CNet(conv.image)
+    except NnbError:
+        mode = "compat"
+        conv = convert(g, "compat")
+        net = CNet(conv.image)
+    row["mode"] = mode
+    outs = net.run(ins)
+    row["max_err"] = max(float(np.abs(o - r).max()) / max(1.0, float(np.abs(r).max())) for o, r in zip(outs, refs))
+    row["c_ms"] = timeit(lambda: net.run(ins), seconds)
+    naive = CNet(conv.image, variant="REF")
+    row["naive_ms"] = timeit(lambda: naive.run(ins), seconds)
+    row["numpy_ms"] = timeit(lambda: run(g, ins), seconds)
+    sess = ort_session(os.path.join(ZOO, name + ".onnx")) if m.get("onnx") else None
+    if sess is not None:
+        feed = {i.name: x for i, x in zip(sess.get_inputs(), ins)}
+        row["ort_ms"] = timeit(lambda: sess.run(None, feed), seconds)
+    plain = plan_arena(g)
+    row["arena"] = conv.arena.arena_bytes if conv.arena else None
+    row["lower_bound"] = plain.lower_bound
+    row["no_reuse"] = plain.no_reuse_bytes
+    row["upstream_buffers"] = sum(compat_plan(g).buffer_sizes)
+    row["runtime_arena"] = net.arena_bytes
+    return row
+
+
+def fmt(v, spec: str = ".3f") -> str:  # noqa: ANN001
+    return "—" if v is None else format(v, spec)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", help="comma-separated zoo models (default: all)")
+    ap.add_argument("--seconds", type=float, default=0.5, help="timing budget per measurement")
+    ap.add_argument("--json", help="also write the rows as JSON here")
+    args = ap.parse_args()
+    with open(os.path.join(ZOO, "manifest.json")) as f:
+        models = json.load(f)["models"]
+    names = args.models.split(",") if args.models else sorted(models)
+    rows = [bench(n, models[n], args.seconds) for n in names]
+    print("| model | NNB | C ms | naive C ms | speed-up | numpy ms | ORT 1-thread ms | C / ORT | arena B | "
+          "lower bound B | no reuse B | upstream buffers B | max rel err |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        ratio = r["c_ms"] / r["ort_ms"] if r.get("ort_ms") else None
+        print(f"| {r['model']} | {r['mode']} | {fmt(r['c_ms'])} | {fmt(r['naive_ms'])} | "
+              f"{r['naive_ms'] / r['c_ms']:.1f}x | {fmt(r['numpy_ms'])} | {fmt(r.get('ort_ms'))} | "
+              f"{fmt(ratio, '.2f')} | {fmt(r['arena'], ',')} | {r['lower_bound']:,} | {r['no_reuse']:,} | "
+              f"{r['upstream_buffers']:,} | {r['max_err']:.1e} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

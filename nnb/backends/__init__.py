@@ -1,0 +1,1 @@
+"""Execution backends besides the numpy reference (nnb/executor.py)."""

@@ -1,0 +1,120 @@
+"""The nnb C runtime from Python, through cffi (ABI mode: dlopen of libnnbrt.so).
+
+The library is built from ``c_runtime/`` on first use when it is missing (gcc
+and make needed).  Each :class:`CNet` owns its image and arena (numpy buffers),
+so no memory is allocated by the C side.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+
+import numpy as np
+
+from nnb.errors import NnbError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+C_RUNTIME = os.path.join(ROOT, "c_runtime")
+
+CDEF = """
+typedef int nnbrt_status;
+typedef struct nnbrt_net nnbrt_net;
+const char *nnbrt_status_str(nnbrt_status st);
+nnbrt_status nnbrt_arena_size(const void *image, size_t image_len, size_t *bytes);
+nnbrt_status nnbrt_init(nnbrt_net **net, const void *image, size_t image_len, void *arena, size_t arena_len);
+nnbrt_status nnbrt_run(nnbrt_net *net);
+int nnbrt_num_inputs(const nnbrt_net *net);
+int nnbrt_num_outputs(const nnbrt_net *net);
+nnbrt_status nnbrt_input(nnbrt_net *net, int i, float **data, const int32_t **shape, int *ndim);
+nnbrt_status nnbrt_output(nnbrt_net *net, int i, float **data, const int32_t **shape, int *ndim);
+"""
+
+_lock = threading.Lock()
+_loaded: dict[str, tuple] = {}
+
+
+def build_library(force: bool = False, variant: str = "") -> str:
+    """Build c_runtime/<build dir>/libnnbrt.so if missing; ``variant`` "REF" builds the plain reference kernels."""
+    build = {"": "build", "REF": "build-ref"}[variant]
+    lib = os.path.join(C_RUNTIME, build, "libnnbrt.so")
+    if os.path.exists(lib) and not force:
+        return lib
+    if not os.path.exists(os.path.join(C_RUNTIME, "Makefile")):
+        raise NnbError(f"the C runtime sources are not at {C_RUNTIME}")
+    cmd = ["make", "-C", C_RUNTIME, "-s"] + ([f"{variant}=1"] if variant else [])
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise NnbError("cannot build the C runtime: 'make' is not installed (apt-get install make gcc)") from None
+    if r.returncode != 0 or not os.path.exists(lib):
+        last = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["unknown error"]
+        raise NnbError(f"building the C runtime failed: {last[0]}")
+    return lib
+
+
+def _library(variant: str = ""):  # noqa: ANN202 - cffi objects
+    with _lock:
+        if variant not in _loaded:
+            from cffi import FFI
+
+            ffi = FFI()
+            ffi.cdef(CDEF)
+            _loaded[variant] = (ffi, ffi.dlopen(build_library(variant=variant)))
+    return _loaded[variant]
+
+
+class CNet:
+    """One network loaded by the C runtime from an NNB image (``variant`` "REF": reference kernels)."""
+
+    def __init__(self, image: bytes, variant: str = "") -> None:
+        ffi, lib = _library(variant)
+        self._ffi, self._lib = ffi, lib
+        # 16-byte aligned private copies: the runtime reads the image in place
+        self._image = np.frombuffer(bytes(image) + b"\0" * 16, dtype=np.uint8)[:len(image)].copy()
+        need = ffi.new("size_t *")
+        self._check(lib.nnbrt_arena_size(ffi.from_buffer(self._image), len(image), need), "checking the NNB file")
+        self.arena_bytes = int(need[0])
+        self._arena = np.zeros(self.arena_bytes + 16, dtype=np.uint8)
+        pnet = ffi.new("nnbrt_net **")
+        self._check(lib.nnbrt_init(pnet, ffi.from_buffer(self._image), len(image), ffi.from_buffer(self._arena),
+                                   self.arena_bytes + 16), "loading the NNB file")
+        self._net = pnet[0]
+        self.inputs = [self._io(lib.nnbrt_input, i) for i in range(lib.nnbrt_num_inputs(self._net))]
+        self.outputs = [self._io(lib.nnbrt_output, i) for i in range(lib.nnbrt_num_outputs(self._net))]
+
+    def _check(self, st: int, what: str) -> None:
+        if st != 0:
+            raise NnbError(f"C runtime: {what}: {self._ffi.string(self._lib.nnbrt_status_str(st)).decode()}")
+
+    def _io(self, fn, i: int) -> np.ndarray:  # noqa: ANN001
+        ffi = self._ffi
+        data, shape, ndim = ffi.new("float **"), ffi.new("int32_t **"), ffi.new("int *")
+        self._check(fn(self._net, i, data, shape, ndim), f"i/o {i}")
+        dims = tuple(int(shape[0][k]) for k in range(ndim[0]))
+        n = int(np.prod(dims, dtype=np.int64)) if dims else 1
+        return np.frombuffer(ffi.buffer(data[0], 4 * n), dtype=np.float32).reshape(dims)
+
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """Run once; inputs must have the file's shapes (batch as written)."""
+        if len(inputs) != len(self.inputs):
+            raise NnbError(f"the network takes {len(self.inputs)} input(s), got {len(inputs)}")
+        for k, (dst, x) in enumerate(zip(self.inputs, inputs)):
+            x = np.asarray(x, dtype=np.float32)
+            if x.size != dst.size:
+                raise NnbError(f"input {k} has shape {x.shape}, the NNB file expects {dst.shape}")
+            dst.reshape(-1)[:] = x.reshape(-1)
+        self._check(self._lib.nnbrt_run(self._net), "run")
+        return [o.copy() for o in self.outputs]
+
+    def run_batch(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """Run a leading batch through a file written for a smaller batch, one slice at a time."""
+        per = self.inputs[0].shape[0] if self.inputs[0].ndim else 1
+        n = inputs[0].shape[0]
+        if n == per:
+            return self.run(inputs)
+        if n % per:
+            raise NnbError(f"batch of {n} does not divide into the NNB file's batch {per}")
+        parts = [self.run([x[s:s + per] for x in inputs]) for s in range(0, n, per)]
+        return [np.concatenate([p[k] for p in parts]) for k in range(len(self.outputs))]
