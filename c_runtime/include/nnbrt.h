@@ -23,6 +23,9 @@
  *   list references, shapes, parameter sizes, buffer references, function
  *   input/output counts, argument values and output shapes). A corrupt or
  *   hostile file yields an error status, never an out-of-bounds access.
+ * - Chunk offsets in the index table must be 4-aligned and non-decreasing
+ *   (the converter writes chunks in order); a chunk extends to the offset
+ *   of the next one, and every list/record/parameter must fit in its chunk.
  * - Network inputs and outputs get private storage, so inputs survive a
  *   run and `nnbrt_run` may be called repeatedly.
  * - Only FLOAT variables are supported (fixed-point/sign types are
@@ -40,6 +43,14 @@
 extern "C" {
 #endif
 
+/* Public symbols; the library is built with -fvisibility=hidden so only
+   these are exported from libnnbrt.so. */
+#if defined(NNBRT_BUILD) && defined(__GNUC__)
+#define NNBRT_API __attribute__((visibility("default")))
+#else
+#define NNBRT_API
+#endif
+
 #define NNBRT_MAX_API_LEVEL 44
 /** Largest number of dimensions of a variable. */
 #define NNBRT_MAX_NDIM 8
@@ -54,7 +65,7 @@ typedef enum {
     NNBRT_E_BAD_VERSION,          /**< version is not 2 or 3 */
     NNBRT_E_API_LEVEL,            /**< api_level above NNBRT_MAX_API_LEVEL */
     NNBRT_E_BAD_CHUNK_INDEX,      /**< a list names a chunk >= num_of_data */
-    NNBRT_E_BAD_OFFSET,           /**< index table entry outside data area or not 4-aligned */
+    NNBRT_E_BAD_OFFSET,           /**< index entry outside data area, not 4-aligned or decreasing */
     NNBRT_E_BAD_LIST_LENGTH,      /**< a {size, chunk} list does not fit in its chunk */
     NNBRT_E_BAD_SHAPE,            /**< dim <= 0, too many dims, or size overflow */
     NNBRT_E_BAD_VARIABLE,         /**< bad variable record (id, variable id out of range, writing a parameter) */
@@ -73,7 +84,7 @@ typedef enum {
 } nnbrt_status;
 
 /** Static, human readable description of a status ("ok", "truncated file", ...). */
-const char *nnbrt_status_str(nnbrt_status st);
+NNBRT_API const char *nnbrt_status_str(nnbrt_status st);
 
 /** Where validation failed (filled by the *_diag variants; -1 = not applicable). */
 typedef struct {
@@ -85,13 +96,16 @@ typedef struct {
 typedef struct nnbrt_net nnbrt_net;
 
 /**
- * Validate the whole image and compute the arena bytes nnbrt_init needs
- * (context, tables, working buffers, private input/output storage and
- * alignment slack). Returns NNBRT_OK and sets *bytes, or an error status.
+ * Validate the whole image and compute the arena bytes nnbrt_init needs:
+ * context, variable and function tables, the file's working buffers (sizes
+ * from its buffer list), private input/output storage, kernel scratch (the
+ * fast convolution keeps zero-padded input rows there) and 63 bytes of
+ * alignment slack. Returns NNBRT_OK and sets *bytes, or an error status;
+ * a file accepted here is accepted by nnbrt_init with that many bytes.
  */
-nnbrt_status nnbrt_arena_size(const void *image, size_t image_len, size_t *bytes);
+NNBRT_API nnbrt_status nnbrt_arena_size(const void *image, size_t image_len, size_t *bytes);
 /** Same as nnbrt_arena_size, and reports where validation failed (diag may be NULL). */
-nnbrt_status nnbrt_arena_size_diag(const void *image, size_t image_len, size_t *bytes,
+NNBRT_API nnbrt_status nnbrt_arena_size_diag(const void *image, size_t image_len, size_t *bytes,
                                    nnbrt_diag *diag);
 
 /**
@@ -99,28 +113,28 @@ nnbrt_status nnbrt_arena_size_diag(const void *image, size_t image_len, size_t *
  * alignment, must be >= nnbrt_arena_size()). On success *net points into
  * the arena. Input storage is zero-initialised.
  */
-nnbrt_status nnbrt_init(nnbrt_net **net, const void *image, size_t image_len,
+NNBRT_API nnbrt_status nnbrt_init(nnbrt_net **net, const void *image, size_t image_len,
                         void *arena, size_t arena_len);
-nnbrt_status nnbrt_init_diag(nnbrt_net **net, const void *image, size_t image_len,
+NNBRT_API nnbrt_status nnbrt_init_diag(nnbrt_net **net, const void *image, size_t image_len,
                              void *arena, size_t arena_len, nnbrt_diag *diag);
 
 /** Run all functions in file order. */
-nnbrt_status nnbrt_run(nnbrt_net *net);
+NNBRT_API nnbrt_status nnbrt_run(nnbrt_net *net);
 
 /** Number of network inputs/outputs (0 if net is NULL). */
-int nnbrt_num_inputs(const nnbrt_net *net);
-int nnbrt_num_outputs(const nnbrt_net *net);
+NNBRT_API int nnbrt_num_inputs(const nnbrt_net *net);
+NNBRT_API int nnbrt_num_outputs(const nnbrt_net *net);
 
 /**
  * Access input/output i: *data receives the float32 storage (write inputs
  * before nnbrt_run, read outputs after), *shape the dims (pointing into the
  * image), *ndim their count. Any out pointer may be NULL.
  */
-nnbrt_status nnbrt_input(nnbrt_net *net, int i, float **data, const int32_t **shape, int *ndim);
-nnbrt_status nnbrt_output(nnbrt_net *net, int i, float **data, const int32_t **shape, int *ndim);
+NNBRT_API nnbrt_status nnbrt_input(nnbrt_net *net, int i, float **data, const int32_t **shape, int *ndim);
+NNBRT_API nnbrt_status nnbrt_output(nnbrt_net *net, int i, float **data, const int32_t **shape, int *ndim);
 /** Element counts of input/output i. */
-nnbrt_status nnbrt_input_size(const nnbrt_net *net, int i, size_t *elements);
-nnbrt_status nnbrt_output_size(const nnbrt_net *net, int i, size_t *elements);
+NNBRT_API nnbrt_status nnbrt_input_size(const nnbrt_net *net, int i, size_t *elements);
+NNBRT_API nnbrt_status nnbrt_output_size(const nnbrt_net *net, int i, size_t *elements);
 
 /** Informational accessors (used by the CLI `info` command). */
 typedef struct {
@@ -128,15 +142,15 @@ typedef struct {
     uint32_t num_buffers, num_variables, num_functions, num_inputs, num_outputs;
     uint32_t num_of_data, data_size;
 } nnbrt_header_info;
-nnbrt_status nnbrt_get_header(const nnbrt_net *net, nnbrt_header_info *info);
+NNBRT_API nnbrt_status nnbrt_get_header(const nnbrt_net *net, nnbrt_header_info *info);
 /** Variable v: shape, element count, data_index (>=0 parameter chunk, <0 buffer -(k+1)). */
-nnbrt_status nnbrt_variable(const nnbrt_net *net, int v, const int32_t **shape, int *ndim,
+NNBRT_API nnbrt_status nnbrt_variable(const nnbrt_net *net, int v, const int32_t **shape, int *ndim,
                             size_t *elements, int32_t *data_index);
 /** Function f: id, name ("?" if unknown), input/output variable ids. */
-nnbrt_status nnbrt_function(const nnbrt_net *net, int f, int *id, const char **name,
+NNBRT_API nnbrt_status nnbrt_function(const nnbrt_net *net, int f, int *id, const char **name,
                             int *nin, const int32_t **inputs, int *nout, const int32_t **outputs);
 /** Rough operation count of one nnbrt_run (for budgeting, e.g. in fuzzing). */
-uint64_t nnbrt_work_estimate(const nnbrt_net *net);
+NNBRT_API uint64_t nnbrt_work_estimate(const nnbrt_net *net);
 
 #ifdef __cplusplus
 }

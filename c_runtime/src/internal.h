@@ -29,10 +29,17 @@ typedef struct {
 typedef struct {
     int n;
     nnbrt_arg a[NNBRT_MAX_ARGS];
+    float *scratch; /* shared scratch area (arena), NULL while validating */
 } nnbrt_args;
 
+/** Filled by a kernel's check: rough op count and scratch bytes needed by run. */
+typedef struct {
+    uint64_t work;
+    size_t scratch;
+} nnbrt_cost;
+
 typedef nnbrt_status (*nnbrt_check_fn)(const nnbrt_args *a, int nin, const nnbrt_tensor *in,
-                                       int nout, const nnbrt_tensor *out, uint64_t *work);
+                                       int nout, const nnbrt_tensor *out, nnbrt_cost *work);
 typedef void (*nnbrt_run_fn)(const nnbrt_args *a, int nin, const nnbrt_tensor *in,
                              int nout, const nnbrt_tensor *out);
 
@@ -44,17 +51,23 @@ typedef struct {
     nnbrt_run_fn run;
 } nnbrt_kernel;
 
-extern const nnbrt_kernel *const nnbrt_kernels[NNBRT_NUM_FUNC_IDS];
+/* Dispatch entry: kernel and, for legacy ids, the older argument code. */
+typedef struct {
+    const nnbrt_kernel *k;
+    const char *argcode; /* NULL: k->argcode */
+} nnbrt_entry;
+
+extern const nnbrt_entry nnbrt_kernels[NNBRT_NUM_FUNC_IDS];
 
 /* ---- helpers for kernels (common.c) ---- */
 int nnbrt_same_shape(const nnbrt_tensor *a, const nnbrt_tensor *b);
 size_t nnbrt_prod(const nnbrt_tensor *t, int from, int to); /* product of dims[from..to) */
 /* In is one tensor, out one tensor of same shape. */
 nnbrt_status nnbrt_check_unary(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
-                               const nnbrt_tensor *out, uint64_t *work);
+                               const nnbrt_tensor *out, nnbrt_cost *work);
 /* Numpy-style broadcast check of in[0], in[1] -> out. */
 nnbrt_status nnbrt_check_binary(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
-                                const nnbrt_tensor *out, uint64_t *work);
+                                const nnbrt_tensor *out, nnbrt_cost *work);
 /* Broadcast iteration setup: strides (0 on broadcast dims) per output dim. */
 typedef struct {
     int ndim;              /* dims of output, merged; innermost last */

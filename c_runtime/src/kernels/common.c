@@ -26,11 +26,11 @@ int nnbrt_axis(int32_t axis, int ndim)
 }
 
 nnbrt_status nnbrt_check_unary(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
-                               const nnbrt_tensor *out, uint64_t *work)
+                               const nnbrt_tensor *out, nnbrt_cost *work)
 {
     (void)a; (void)nin; (void)nout;
     if (!nnbrt_same_shape(&in[0], &out[0])) return NNBRT_E_SHAPE_MISMATCH;
-    *work = out[0].size;
+    work->work = out[0].size;
     return NNBRT_OK;
 }
 
@@ -41,7 +41,7 @@ static int32_t dim_aligned(const nnbrt_tensor *t, int ndim, int d)
 }
 
 nnbrt_status nnbrt_check_binary(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
-                                const nnbrt_tensor *out, uint64_t *work)
+                                const nnbrt_tensor *out, nnbrt_cost *work)
 {
     int nd = in[0].ndim > in[1].ndim ? in[0].ndim : in[1].ndim, d;
     (void)a; (void)nin; (void)nout;
@@ -52,7 +52,7 @@ nnbrt_status nnbrt_check_binary(const nnbrt_args *a, int nin, const nnbrt_tensor
         if (out[0].dims[d] != m) return NNBRT_E_SHAPE_MISMATCH;
         if ((da != m && da != 1) || (db != m && db != 1)) return NNBRT_E_SHAPE_MISMATCH;
     }
-    *work = out[0].size;
+    work->work = out[0].size;
     return NNBRT_OK;
 }
 

@@ -1,0 +1,42 @@
+/* Geometry shared by convolution-like and pooling kernels (2-D; 1-D as H=1). */
+#ifndef NNBRT_CONV_UTIL_H
+#define NNBRT_CONV_UTIL_H
+#include "../internal.h"
+
+typedef struct {
+    size_t outer;          /* product of dims before the channel axis */
+    int C, OC;             /* input / output channels */
+    int IH, IW, OH, OW;    /* spatial sizes */
+    int KH, KW, PH, PW, SH, SW, DH, DW;
+} nnbrt_geom;
+
+/* Reads nsp (1 or 2) spatial values of a list argument (count must be nsp),
+   storing into h/w (1-D: h = dflt). Returns 0 on failure. */
+int nnbrt_geom_list(const nnbrt_arg *g, int nsp, int dflt, int *h, int *w);
+
+/* Validate a convolution-like call and fill geometry. deconv: x/y roles of
+   the spatial formula are swapped. Returns status. */
+nnbrt_status nnbrt_conv_check(const nnbrt_args *a, int nin, const nnbrt_tensor *in,
+                              const nnbrt_tensor *out, int kind, nnbrt_geom *g, nnbrt_cost *work);
+enum { NNBRT_CONV = 0, NNBRT_DEPTHWISE = 1, NNBRT_DECONV = 2 };
+/* Fill geometry at run time (arguments were validated). */
+void nnbrt_conv_geom(const nnbrt_args *a, const nnbrt_tensor *in, const nnbrt_tensor *out,
+                     int kind, nnbrt_geom *g);
+
+/* y[OH x OW] += w (*) x[IH x IW]  (one input plane into one output plane). */
+void nnbrt_conv_plane(const float *x, const float *w, float *y, const nnbrt_geom *g);
+/* y[OH x OW] += scatter of x[IH x IW] (transposed convolution, one plane pair). */
+void nnbrt_deconv_plane(const float *x, const float *w, float *y, const nnbrt_geom *g);
+
+/* Scratch bytes of the fast convolution path (SIZE_MAX on overflow), and
+   the fast convolution itself (conv and depthwise = conv with group = C). */
+size_t nnbrt_conv_scratch(size_t group, const nnbrt_geom *g);
+void nnbrt_conv_forward(size_t group, float *scratch, int nin, const nnbrt_tensor *in,
+                        const nnbrt_tensor *out, const nnbrt_geom *g);
+
+/* Pooling: arguments kernel, stride, ignore_border, pad, channel_last. */
+nnbrt_status nnbrt_pool_check(const nnbrt_args *a, const nnbrt_tensor *in,
+                              const nnbrt_tensor *out, nnbrt_cost *work);
+void nnbrt_pool_geom(const nnbrt_args *a, const nnbrt_tensor *in, const nnbrt_tensor *out,
+                     nnbrt_geom *g);
+#endif

@@ -1,0 +1,4 @@
+/* Max (id 132): maximum over axes (with_index/only_index unsupported). */
+#include "reduce_util.h"
+#include <math.h>
+NNBRT_REDUCE_KERNEL(nnbrt_k_max, "Max", "iIBBB", -INFINITY, if (x > *acc) *acc = x, (void)acc)

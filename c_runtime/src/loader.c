@@ -1,0 +1,603 @@
+/* NNB loader: validation, arena layout, init and run. No allocation. */
+#include "internal.h"
+
+#define HDR_BYTES 56u
+#define ALIGN 64u
+
+struct nnbrt_var {
+    const int32_t *dims;
+    int32_t ndim;
+    int32_t data_index;
+    size_t size;
+    float *data;
+};
+
+struct nnbrt_fn {
+    const nnbrt_kernel *k;
+    int32_t type;
+    int32_t nin, nout;
+    const int32_t *in, *out;
+    nnbrt_args args;
+};
+
+struct nnbrt_net {
+    nnbrt_header_info h;
+    const uint8_t *img;
+    size_t len;
+    struct nnbrt_var *vars;
+    struct nnbrt_fn *fns;
+    const int32_t *in_ids, *out_ids;
+    uint64_t work;
+};
+
+typedef struct {
+    const uint8_t *img;
+    size_t len;
+    nnbrt_header_info h;
+    uint32_t lists[10]; /* raw {size, chunk} pairs of the header */
+    const uint8_t *index;  /* index table */
+    const uint8_t *data;   /* data area */
+    const int32_t *buf_list;
+    const int32_t *var_list, *fn_list, *in_ids, *out_ids;
+    struct nnbrt_var *vars; /* NULL while sizing */
+    nnbrt_diag *diag;
+    uint64_t work;
+    size_t scratch; /* largest kernel scratch */
+} ctx_t;
+
+static uint32_t rd32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static int32_t rdi32(const uint8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static int add_sz(size_t *acc, size_t n)
+{
+    if (*acc > SIZE_MAX - n) return 0;
+    *acc += n;
+    return 1;
+}
+
+static int add_aligned(size_t *acc, size_t n)
+{
+    size_t r;
+    if (!add_sz(acc, n)) return 0;
+    r = *acc % ALIGN;
+    return r == 0 || add_sz(acc, ALIGN - r);
+}
+
+static int add_array(size_t *acc, size_t n, size_t elem)
+{
+    if (n != 0 && elem > SIZE_MAX / n) return 0;
+    return add_aligned(acc, n * elem);
+}
+
+/* Pointer to `bytes` bytes of chunk `chunk`. */
+static nnbrt_status chunk_ptr(const ctx_t *c, int32_t chunk, size_t bytes, const uint8_t **p)
+{
+    uint32_t off, end;
+    if (chunk < 0 || (uint32_t)chunk >= c->h.num_of_data) return NNBRT_E_BAD_CHUNK_INDEX;
+    /* offsets are validated non-decreasing: a chunk ends where the next begins */
+    off = rd32(c->index + 4u * (uint32_t)chunk);
+    end = (uint32_t)chunk + 1u < c->h.num_of_data ? rd32(c->index + 4u * ((uint32_t)chunk + 1u))
+                                                  : c->h.data_size;
+    if (bytes > (size_t)(end - off)) return NNBRT_E_BAD_LIST_LENGTH;
+    *p = c->data + off;
+    return NNBRT_OK;
+}
+
+/* A {size, chunk} list of int32. size 0 yields NULL without looking at chunk. */
+static nnbrt_status list_ptr(const ctx_t *c, uint32_t size, int32_t chunk, const int32_t **p)
+{
+    const uint8_t *q;
+    nnbrt_status st;
+    *p = NULL;
+    if (size == 0) return NNBRT_OK;
+    if (size > 0x3fffffffu) return NNBRT_E_BAD_LIST_LENGTH;
+    st = chunk_ptr(c, chunk, (size_t)size * 4u, &q);
+    if (st != NNBRT_OK) return st;
+    *p = (const int32_t *)(const void *)q; /* 4-aligned: image and offsets are */
+    return NNBRT_OK;
+}
+
+static nnbrt_status parse_header(ctx_t *c)
+{
+    uint32_t hv[14], i, n;
+    size_t need;
+    if ((uintptr_t)c->img % 4u) return NNBRT_E_MISALIGNED;
+    if (c->len < HDR_BYTES) return NNBRT_E_TRUNCATED;
+    for (i = 0; i < 14; ++i) hv[i] = rd32(c->img + 4u * i);
+    c->h.version = hv[0];
+    c->h.api_level = hv[1];
+    if (hv[0] != 2 && hv[0] != 3) return NNBRT_E_BAD_VERSION;
+    if (hv[1] > NNBRT_MAX_API_LEVEL) return NNBRT_E_API_LEVEL;
+    for (i = 0; i < 10; ++i) c->lists[i] = hv[2 + i];
+    c->h.num_buffers = hv[2];
+    c->h.num_variables = hv[4];
+    c->h.num_functions = hv[6];
+    c->h.num_inputs = hv[8];
+    c->h.num_outputs = hv[10];
+    c->h.num_of_data = n = hv[12];
+    c->h.data_size = hv[13];
+    if (n > (c->len - HDR_BYTES) / 4u) return NNBRT_E_TRUNCATED;
+    need = HDR_BYTES + (size_t)n * 4u;
+    if (c->h.data_size > c->len - need) return NNBRT_E_TRUNCATED;
+    c->index = c->img + HDR_BYTES;
+    c->data = c->img + need;
+    for (i = 0; i < n; ++i) {
+        uint32_t off = rd32(c->index + 4u * i);
+        if (off > c->h.data_size || off % 4u) return NNBRT_E_BAD_OFFSET;
+        if (i > 0 && off < rd32(c->index + 4u * (i - 1))) return NNBRT_E_BAD_OFFSET;
+    }
+    return NNBRT_OK;
+}
+
+/* Decode variable record `id` (validated against buffers). */
+static nnbrt_status decode_var(const ctx_t *c, uint32_t id, struct nnbrt_var *v)
+{
+    const uint8_t *r;
+    const int32_t *dims;
+    uint32_t ndim, k;
+    int32_t di;
+    size_t size = 1;
+    nnbrt_status st = chunk_ptr(c, c->var_list[id], 20, &r);
+    if (st != NNBRT_OK) return st;
+    if (rd32(r) != id) return NNBRT_E_BAD_VARIABLE;
+    ndim = rd32(r + 4);
+    if (ndim > NNBRT_MAX_NDIM) return NNBRT_E_BAD_SHAPE;
+    st = list_ptr(c, ndim, rdi32(r + 8), &dims);
+    if (st != NNBRT_OK) return st;
+    for (k = 0; k < ndim; ++k) {
+        if (dims[k] <= 0) return NNBRT_E_BAD_SHAPE;
+        if ((size_t)dims[k] > (size_t)0x7fffffff / size) return NNBRT_E_BAD_SHAPE;
+        if ((size_t)dims[k] > (SIZE_MAX / 64u) / size) return NNBRT_E_BAD_SHAPE;
+        size *= (size_t)dims[k];
+    }
+    if ((r[12] & 0x0f) != 0) return NNBRT_E_UNSUPPORTED_TYPE;
+    di = rdi32(r + 16);
+    if (di >= 0) {
+        const uint8_t *d;
+        st = chunk_ptr(c, di, size * 4u, &d);
+        if (st == NNBRT_E_BAD_LIST_LENGTH) return NNBRT_E_BAD_DATA_SIZE;
+        if (st != NNBRT_OK) return st;
+        v->data = (float *)(uintptr_t)d; /* parameters are never written */
+    } else {
+        uint32_t b = (uint32_t)(-(di + 1));
+        uint64_t bytes;
+        if (b >= c->h.num_buffers) return NNBRT_E_BAD_BUFFER_REF;
+        bytes = (uint64_t)(uint32_t)c->buf_list[b] * (c->h.version == 2 ? 4u : 1u);
+        if ((uint64_t)size * 4u > bytes) return NNBRT_E_BAD_BUFFER_REF;
+        v->data = NULL;
+    }
+    v->dims = dims;
+    v->ndim = (int32_t)ndim;
+    v->data_index = di;
+    v->size = size;
+    return NNBRT_OK;
+}
+
+static size_t buffer_bytes(const ctx_t *c, uint32_t b)
+{
+    uint64_t n = (uint64_t)(uint32_t)c->buf_list[b] * (c->h.version == 2 ? 4u : 1u);
+    return n > (uint64_t)(SIZE_MAX / 4u) ? SIZE_MAX / 4u : (size_t)n; /* huge: add_aligned overflows */
+}
+
+static nnbrt_status get_tensor(const ctx_t *c, int32_t id, nnbrt_tensor *t)
+{
+    struct nnbrt_var tmp;
+    const struct nnbrt_var *v;
+    if (id < 0 || (uint32_t)id >= c->h.num_variables) return NNBRT_E_BAD_VARIABLE;
+    if (c->vars) {
+        v = &c->vars[id];
+    } else {
+        nnbrt_status st = decode_var(c, (uint32_t)id, &tmp);
+        if (st != NNBRT_OK) return st;
+        v = &tmp;
+    }
+    t->ndim = v->ndim;
+    t->dims = v->dims;
+    t->size = v->size;
+    t->data = v->data;
+    return NNBRT_OK;
+}
+
+/* Decode arguments of a function record per argcode. */
+static nnbrt_status decode_args(const ctx_t *c, int32_t rec_chunk, const char *code, nnbrt_args *a)
+{
+    size_t off = 20, need = 20;
+    const char *p;
+    const uint8_t *r;
+    nnbrt_status st;
+    /* pass 1: size */
+    for (p = code; *p; ++p) {
+        if (*p == 'B') { need += 1; continue; }
+        need = (need + 3u) & ~(size_t)3u;
+        need += (p[1] == 'I') ? 8u : 4u;
+        if (p[1] == 'I') ++p;
+    }
+    st = chunk_ptr(c, rec_chunk, need, &r);
+    if (st == NNBRT_E_BAD_LIST_LENGTH) return NNBRT_E_BAD_ARGUMENT;
+    if (st != NNBRT_OK) return st;
+    memset(a, 0, sizeof *a); /* arguments missing from legacy codes read as 0 */
+    for (p = code; *p; ++p) {
+        nnbrt_arg *g;
+        if (a->n >= NNBRT_MAX_ARGS) return NNBRT_E_BAD_ARGUMENT;
+        g = &a->a[a->n++];
+        if (*p == 'B') {
+            g->i = r[off];
+            off += 1;
+            continue;
+        }
+        off = (off + 3u) & ~(size_t)3u;
+        if (*p == 'f') {
+            memcpy(&g->f, r + off, 4);
+            off += 4;
+        } else if (p[1] == 'I') {
+            int32_t cnt = rdi32(r + off);
+            if (cnt < 0) return NNBRT_E_BAD_LIST_LENGTH;
+            st = list_ptr(c, (uint32_t)cnt, rdi32(r + off + 4), &g->list);
+            if (st != NNBRT_OK) return st;
+            g->count = cnt;
+            off += 8;
+            ++p;
+        } else {
+            g->i = rdi32(r + off);
+            off += 4;
+        }
+    }
+    return NNBRT_OK;
+}
+
+/* Validate everything; compute the arena layout; if net != NULL fill it. */
+static nnbrt_status process(ctx_t *c, size_t *total, struct nnbrt_net *net, uint8_t *base,
+                            size_t base_len)
+{
+    nnbrt_status st;
+    uint32_t i, j;
+    size_t lay = 0, off_vars, off_fns, off_bofs, off_io, off_bufs, off_scratch;
+    nnbrt_tensor tin[NNBRT_MAX_FN_IO], tout[NNBRT_MAX_FN_IO];
+    nnbrt_args args;
+
+    if ((st = parse_header(c)) != NNBRT_OK) return st;
+    if ((st = list_ptr(c, c->lists[0], (int32_t)c->lists[1], &c->buf_list)) != NNBRT_OK) return st;
+    if ((st = list_ptr(c, c->lists[2], (int32_t)c->lists[3], &c->var_list)) != NNBRT_OK) return st;
+    if ((st = list_ptr(c, c->lists[4], (int32_t)c->lists[5], &c->fn_list)) != NNBRT_OK) return st;
+    if ((st = list_ptr(c, c->lists[6], (int32_t)c->lists[7], &c->in_ids)) != NNBRT_OK) return st;
+    if ((st = list_ptr(c, c->lists[8], (int32_t)c->lists[9], &c->out_ids)) != NNBRT_OK) return st;
+    for (i = 0; i < c->h.num_buffers; ++i)
+        if (c->buf_list[i] < 0) return NNBRT_E_BAD_BUFFER_REF;
+    for (i = 0; i < c->h.num_inputs; ++i)
+        if (c->in_ids[i] < 0 || (uint32_t)c->in_ids[i] >= c->h.num_variables) {
+            if (c->diag) c->diag->variable_index = c->in_ids[i];
+            return NNBRT_E_BAD_VARIABLE;
+        }
+    for (i = 0; i < c->h.num_outputs; ++i)
+        if (c->out_ids[i] < 0 || (uint32_t)c->out_ids[i] >= c->h.num_variables) {
+            if (c->diag) c->diag->variable_index = c->out_ids[i];
+            return NNBRT_E_BAD_VARIABLE;
+        }
+
+    /* Layout. Counts are bounded by the image (each is a list in it). */
+    if (!add_aligned(&lay, sizeof(struct nnbrt_net))) return NNBRT_E_SIZE_OVERFLOW;
+    off_vars = lay;
+    if (!add_array(&lay, c->h.num_variables, sizeof(struct nnbrt_var))) return NNBRT_E_SIZE_OVERFLOW;
+    off_fns = lay;
+    if (!add_array(&lay, c->h.num_functions, sizeof(struct nnbrt_fn))) return NNBRT_E_SIZE_OVERFLOW;
+    off_bofs = lay; /* byte offset of each working buffer (used during init) */
+    if (!add_array(&lay, c->h.num_buffers, sizeof(size_t))) return NNBRT_E_SIZE_OVERFLOW;
+
+    /* Variables. */
+    for (i = 0; i < c->h.num_variables; ++i) {
+        struct nnbrt_var v;
+        st = decode_var(c, i, &v);
+        if (st != NNBRT_OK) {
+            if (c->diag) c->diag->variable_index = (int32_t)i;
+            return st;
+        }
+        if (net) net->vars[i] = v;
+    }
+    /* Private input/output storage. */
+    off_io = lay;
+    for (i = 0; (uint64_t)i < (uint64_t)c->h.num_inputs + c->h.num_outputs; ++i) {
+        int is_in = i < c->h.num_inputs;
+        int32_t id = is_in ? c->in_ids[i] : c->out_ids[i - c->h.num_inputs];
+        struct nnbrt_var v;
+        if ((st = decode_var(c, (uint32_t)id, &v)) != NNBRT_OK) return st;
+        if (!is_in && v.data_index >= 0) continue; /* parameter output: read in place */
+        if (net) net->vars[id].data = (float *)(void *)(base + lay);
+        if (!add_aligned(&lay, v.size * 4u)) return NNBRT_E_SIZE_OVERFLOW;
+    }
+    off_bufs = lay;
+    for (i = 0; i < c->h.num_buffers; ++i)
+        if (!add_aligned(&lay, buffer_bytes(c, i))) return NNBRT_E_SIZE_OVERFLOW;
+    off_scratch = lay; /* kernel scratch goes last; its size is known after the checks */
+    if (net) {
+        size_t boff = off_bufs, *bofs = (size_t *)(void *)(base + off_bofs);
+        (void)base_len;
+        memset(base + off_io, 0, lay - off_io); /* io storage and buffers */
+        for (i = 0; i < c->h.num_buffers; ++i) {
+            bofs[i] = boff;
+            add_aligned(&boff, buffer_bytes(c, i));
+        }
+        for (j = 0; j < c->h.num_variables; ++j) {
+            struct nnbrt_var *v = &net->vars[j];
+            if (v->data == NULL && v->data_index < 0)
+                v->data = (float *)(void *)(base + bofs[(uint32_t)(-(v->data_index + 1))]);
+        }
+        c->vars = net->vars;
+    }
+
+    /* Functions. */
+    for (i = 0; i < c->h.num_functions; ++i) {
+        const uint8_t *r;
+        uint32_t type, nin, nout;
+        const int32_t *ins, *outs;
+        const nnbrt_kernel *k;
+        const char *code;
+        nnbrt_cost work = {0, 0};
+        int32_t rc = c->fn_list[i];
+        if (c->diag) {
+            c->diag->function_index = (int32_t)i;
+            c->diag->function_id = -1;
+        }
+        if ((st = chunk_ptr(c, rc, 20, &r)) != NNBRT_OK) return st;
+        type = (uint32_t)r[0] | ((uint32_t)r[1] << 8);
+        if (c->diag) c->diag->function_id = (int32_t)type;
+        k = type < NNBRT_NUM_FUNC_IDS ? nnbrt_kernels[type].k : NULL;
+        if (!k) return NNBRT_E_UNSUPPORTED_FUNCTION;
+        code = nnbrt_kernels[type].argcode ? nnbrt_kernels[type].argcode : k->argcode;
+        nin = rd32(r + 4);
+        nout = rd32(r + 12);
+        if (nin < (uint32_t)k->min_in || nin > (uint32_t)k->max_in || nin > NNBRT_MAX_FN_IO ||
+            nout < (uint32_t)k->min_out || nout > (uint32_t)k->max_out || nout > NNBRT_MAX_FN_IO)
+            return NNBRT_E_BAD_IO_COUNT;
+        if ((st = list_ptr(c, nin, rdi32(r + 8), &ins)) != NNBRT_OK) return st;
+        if ((st = list_ptr(c, nout, rdi32(r + 16), &outs)) != NNBRT_OK) return st;
+        if ((st = decode_args(c, rc, code, &args)) != NNBRT_OK) return st;
+        args.scratch = net ? (float *)(void *)(base + off_scratch) : NULL;
+        for (j = 0; j < nin; ++j) {
+            if ((st = get_tensor(c, ins[j], &tin[j])) != NNBRT_OK) {
+                if (c->diag) c->diag->variable_index = ins[j];
+                return st;
+            }
+        }
+        for (j = 0; j < nout; ++j) {
+            struct nnbrt_var v;
+            if ((st = get_tensor(c, outs[j], &tout[j])) != NNBRT_OK ||
+                (st = decode_var(c, (uint32_t)outs[j], &v)) != NNBRT_OK) {
+                if (c->diag) c->diag->variable_index = outs[j];
+                return st;
+            }
+            if (v.data_index >= 0) { /* never write into the image */
+                if (c->diag) c->diag->variable_index = outs[j];
+                return NNBRT_E_BAD_VARIABLE;
+            }
+        }
+        st = k->check(&args, (int)nin, tin, (int)nout, tout, &work);
+        if (st != NNBRT_OK) return st;
+        c->work += work.work;
+        if (work.scratch > c->scratch) c->scratch = work.scratch;
+        if (net) {
+            struct nnbrt_fn *f = &net->fns[i];
+            f->k = k;
+            f->type = (int32_t)type;
+            f->nin = (int32_t)nin;
+            f->nout = (int32_t)nout;
+            f->in = ins;
+            f->out = outs;
+            f->args = args;
+        }
+    }
+    if (c->diag) c->diag->function_index = c->diag->function_id = -1;
+    if (!add_aligned(&lay, c->scratch) || !add_sz(&lay, ALIGN - 1)) return NNBRT_E_SIZE_OVERFLOW;
+    *total = lay;
+    (void)off_vars;
+    (void)off_fns;
+    return NNBRT_OK;
+}
+
+static void diag_reset(nnbrt_diag *d)
+{
+    if (d) d->function_index = d->function_id = d->variable_index = -1;
+}
+
+nnbrt_status nnbrt_arena_size_diag(const void *image, size_t image_len, size_t *bytes,
+                                   nnbrt_diag *diag)
+{
+    ctx_t c;
+    diag_reset(diag);
+    if (!image || !bytes) return NNBRT_E_NULL_ARG;
+    memset(&c, 0, sizeof c);
+    c.img = (const uint8_t *)image;
+    c.len = image_len;
+    c.diag = diag;
+    return process(&c, bytes, NULL, NULL, 0);
+}
+
+nnbrt_status nnbrt_arena_size(const void *image, size_t image_len, size_t *bytes)
+{
+    return nnbrt_arena_size_diag(image, image_len, bytes, NULL);
+}
+
+nnbrt_status nnbrt_init_diag(nnbrt_net **netp, const void *image, size_t image_len,
+                             void *arena, size_t arena_len, nnbrt_diag *diag)
+{
+    ctx_t c;
+    size_t need, pad;
+    uint8_t *base;
+    struct nnbrt_net *net;
+    nnbrt_status st;
+    if (!netp || !image || !arena) return NNBRT_E_NULL_ARG;
+    *netp = NULL;
+    st = nnbrt_arena_size_diag(image, image_len, &need, diag);
+    if (st != NNBRT_OK) return st;
+    if (arena_len < need) return NNBRT_E_ARENA_TOO_SMALL;
+    pad = (ALIGN - (uintptr_t)arena % ALIGN) % ALIGN;
+    base = (uint8_t *)arena + pad;
+    net = (struct nnbrt_net *)(void *)base;
+    memset(net, 0, sizeof *net);
+    {
+        /* Same layout as process(): context, variable table, function table. */
+        size_t lay = 0;
+        uint32_t nvars = rd32((const uint8_t *)image + 16);
+        add_aligned(&lay, sizeof(struct nnbrt_net));
+        net->vars = (struct nnbrt_var *)(void *)(base + lay);
+        add_aligned(&lay, (size_t)nvars * sizeof(struct nnbrt_var));
+        net->fns = (struct nnbrt_fn *)(void *)(base + lay);
+    }
+    memset(&c, 0, sizeof c);
+    c.img = (const uint8_t *)image;
+    c.len = image_len;
+    c.diag = diag;
+    st = process(&c, &need, net, base, arena_len - pad);
+    if (st != NNBRT_OK) return st;
+    net->h = c.h;
+    net->img = c.img;
+    net->len = c.len;
+    net->in_ids = c.in_ids;
+    net->out_ids = c.out_ids;
+    net->work = c.work;
+    *netp = net;
+    return NNBRT_OK;
+}
+
+nnbrt_status nnbrt_init(nnbrt_net **net, const void *image, size_t image_len, void *arena,
+                        size_t arena_len)
+{
+    return nnbrt_init_diag(net, image, image_len, arena, arena_len, NULL);
+}
+
+nnbrt_status nnbrt_run(nnbrt_net *net)
+{
+    nnbrt_tensor tin[NNBRT_MAX_FN_IO], tout[NNBRT_MAX_FN_IO];
+    uint32_t i;
+    int j;
+    if (!net) return NNBRT_E_NULL_ARG;
+    for (i = 0; i < net->h.num_functions; ++i) {
+        const struct nnbrt_fn *f = &net->fns[i];
+        for (j = 0; j < f->nin; ++j) {
+            const struct nnbrt_var *v = &net->vars[f->in[j]];
+            tin[j].ndim = v->ndim; tin[j].dims = v->dims; tin[j].size = v->size; tin[j].data = v->data;
+        }
+        for (j = 0; j < f->nout; ++j) {
+            const struct nnbrt_var *v = &net->vars[f->out[j]];
+            tout[j].ndim = v->ndim; tout[j].dims = v->dims; tout[j].size = v->size; tout[j].data = v->data;
+        }
+        f->k->run(&f->args, f->nin, tin, f->nout, tout);
+    }
+    return NNBRT_OK;
+}
+
+int nnbrt_num_inputs(const nnbrt_net *net) { return net ? (int)net->h.num_inputs : 0; }
+int nnbrt_num_outputs(const nnbrt_net *net) { return net ? (int)net->h.num_outputs : 0; }
+
+static nnbrt_status io_get(const nnbrt_net *net, const int32_t *ids, uint32_t n, int i,
+                           float **data, const int32_t **shape, int *ndim, size_t *elements)
+{
+    const struct nnbrt_var *v;
+    if (!net) return NNBRT_E_NULL_ARG;
+    if (i < 0 || (uint32_t)i >= n) return NNBRT_E_BAD_INDEX;
+    v = &net->vars[ids[i]];
+    if (data) *data = v->data;
+    if (shape) *shape = v->dims;
+    if (ndim) *ndim = v->ndim;
+    if (elements) *elements = v->size;
+    return NNBRT_OK;
+}
+
+nnbrt_status nnbrt_input(nnbrt_net *net, int i, float **data, const int32_t **shape, int *ndim)
+{
+    return io_get(net, net ? net->in_ids : NULL, net ? net->h.num_inputs : 0, i, data, shape, ndim, NULL);
+}
+
+nnbrt_status nnbrt_output(nnbrt_net *net, int i, float **data, const int32_t **shape, int *ndim)
+{
+    return io_get(net, net ? net->out_ids : NULL, net ? net->h.num_outputs : 0, i, data, shape, ndim, NULL);
+}
+
+nnbrt_status nnbrt_input_size(const nnbrt_net *net, int i, size_t *elements)
+{
+    return io_get(net, net ? net->in_ids : NULL, net ? net->h.num_inputs : 0, i, NULL, NULL, NULL, elements);
+}
+
+nnbrt_status nnbrt_output_size(const nnbrt_net *net, int i, size_t *elements)
+{
+    return io_get(net, net ? net->out_ids : NULL, net ? net->h.num_outputs : 0, i, NULL, NULL, NULL, elements);
+}
+
+nnbrt_status nnbrt_get_header(const nnbrt_net *net, nnbrt_header_info *info)
+{
+    if (!net || !info) return NNBRT_E_NULL_ARG;
+    *info = net->h;
+    return NNBRT_OK;
+}
+
+nnbrt_status nnbrt_variable(const nnbrt_net *net, int v, const int32_t **shape, int *ndim,
+                            size_t *elements, int32_t *data_index)
+{
+    const struct nnbrt_var *p;
+    if (!net) return NNBRT_E_NULL_ARG;
+    if (v < 0 || (uint32_t)v >= net->h.num_variables) return NNBRT_E_BAD_INDEX;
+    p = &net->vars[v];
+    if (shape) *shape = p->dims;
+    if (ndim) *ndim = p->ndim;
+    if (elements) *elements = p->size;
+    if (data_index) *data_index = p->data_index;
+    return NNBRT_OK;
+}
+
+nnbrt_status nnbrt_function(const nnbrt_net *net, int f, int *id, const char **name, int *nin,
+                            const int32_t **inputs, int *nout, const int32_t **outputs)
+{
+    const struct nnbrt_fn *p;
+    if (!net) return NNBRT_E_NULL_ARG;
+    if (f < 0 || (uint32_t)f >= net->h.num_functions) return NNBRT_E_BAD_INDEX;
+    p = &net->fns[f];
+    if (id) *id = p->type;
+    if (name) *name = p->k->name;
+    if (nin) *nin = p->nin;
+    if (inputs) *inputs = p->in;
+    if (nout) *nout = p->nout;
+    if (outputs) *outputs = p->out;
+    return NNBRT_OK;
+}
+
+uint64_t nnbrt_work_estimate(const nnbrt_net *net) { return net ? net->work : 0; }
+
+const char *nnbrt_status_str(nnbrt_status st)
+{
+    static const char *const s[NNBRT_STATUS_COUNT] = {
+        "ok",
+        "null argument",
+        "image not 4-byte aligned",
+        "truncated file",
+        "bad version (not 2 or 3)",
+        "api_level too new",
+        "chunk index out of range",
+        "bad chunk offset in index table",
+        "bad list length (list does not fit its chunk)",
+        "bad shape",
+        "bad variable",
+        "unsupported variable type (only FLOAT)",
+        "parameter data too small for shape",
+        "bad buffer reference",
+        "bad function input/output count",
+        "bad function argument",
+        "unsupported function argument",
+        "variable shapes inconsistent with function",
+        "unsupported function",
+        "arena too small",
+        "index out of range",
+        "size overflow",
+    };
+    if ((int)st < 0 || st >= NNBRT_STATUS_COUNT) return "unknown status";
+    return s[st];
+}
