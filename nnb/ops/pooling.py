@@ -10,7 +10,6 @@ itself (not ``including_pad``).
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from nnb.errors import NnbError
 from nnb.ops.registry import Attr, Attrs, Shape, register
@@ -51,7 +50,8 @@ def _pool_infer(shapes: list[Shape], a: Attrs) -> list[Shape]:
     return [x[:first] + out + x[first + len(k):]]
 
 
-def _windows(x: np.ndarray, a: Attrs, fill: float) -> tuple[np.ndarray, Shape, Shape, Shape, int, Shape]:
+def _reduce_windows(x: np.ndarray, a: Attrs, fill: float, combine) -> tuple[np.ndarray, Shape, Shape, Shape, int, Shape]:  # noqa: ANN001,E501
+    """Combine every kernel tap's strided slice of the padded input: k*k vectorised steps, no window copies."""
     k, s, p, first, out = _out_sizes(x.shape, a)
     widths = [(0, 0)] * x.ndim
     crops = [slice(None)] * x.ndim
@@ -64,26 +64,28 @@ def _windows(x: np.ndarray, a: Attrs, fill: float) -> tuple[np.ndarray, Shape, S
             crops[ax] = slice(0, x.shape[ax] + hi)
     xc = x[tuple(crops)]
     xp = np.pad(xc, widths, constant_values=fill) if any(w != (0, 0) for w in widths) else xc
-    axes = tuple(range(first, first + len(k)))
-    win = sliding_window_view(xp, k, axis=axes)
-    win = win[tuple(slice(None, None, s[i - first]) if i in axes else slice(None) for i in range(x.ndim))]
-    return win, k, s, p, first, out
+    y = None
+    for tap in np.ndindex(*k):
+        sl = [slice(None)] * x.ndim
+        for i in range(len(k)):
+            sl[first + i] = slice(tap[i], tap[i] + (out[i] - 1) * s[i] + 1, s[i])
+        v = xp[tuple(sl)]
+        y = v.copy() if y is None else combine(y, v, out=y)
+    return y, k, s, p, first, out
 
 
 @register("MaxPooling", attrs=POOL_ATTRS, infer=_pool_infer)
 def max_pooling(xs: list[np.ndarray], a: Attrs) -> list[np.ndarray]:
     """Max over each window (padding never wins)."""
-    x = xs[0]
-    win, k, *_ = _windows(x, a, -np.inf)
-    return [np.ascontiguousarray(win.max(axis=tuple(range(x.ndim, x.ndim + len(k)))), dtype=F32)]
+    y, *_ = _reduce_windows(xs[0], a, -np.inf, np.maximum)
+    return [y.astype(F32, copy=False)]
 
 
 @register("SumPooling", attrs=POOL_ATTRS, infer=_pool_infer)
 def sum_pooling(xs: list[np.ndarray], a: Attrs) -> list[np.ndarray]:
     """Sum over each window."""
-    x = xs[0]
-    win, k, *_ = _windows(x, a, 0.0)
-    return [np.ascontiguousarray(win.sum(axis=tuple(range(x.ndim, x.ndim + len(k)))), dtype=F32)]
+    y, *_ = _reduce_windows(xs[0], a, 0.0, np.add)
+    return [y.astype(F32, copy=False)]
 
 
 def _divisor(n: int, k: int, s: int, p: int, out: int, including_pad: bool) -> np.ndarray:
@@ -98,8 +100,7 @@ def _divisor(n: int, k: int, s: int, p: int, out: int, including_pad: bool) -> n
 def average_pooling(xs: list[np.ndarray], a: Attrs) -> list[np.ndarray]:
     """Mean over each window; the divisor counts padding only with ``including_pad``."""
     x = xs[0]
-    win, k, s, p, first, out = _windows(x, a, 0.0)
-    total = win.sum(axis=tuple(range(x.ndim, x.ndim + len(k))))
+    total, k, s, p, first, out = _reduce_windows(x, a, 0.0, np.add)
     div = np.ones((), dtype=F32)
     for i in range(len(k)):
         d = _divisor(x.shape[first + i], k[i], s[i], p[i], out[i], a["including_pad"])
