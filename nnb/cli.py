@@ -28,6 +28,10 @@ examples:
   nnb run model.nnp --input a=a.npy --input b=b.npy --output out.npz
   nnb convert model.nnp -o model.nnb    NNB for nnabla's C runtime (compatible) or nnb's (extended)
   nnb plan model.nnp                    the one-arena memory plan as a table and a picture
+  nnb train model.nnp --data fashion-mnist --epochs 2 -o tuned.nnp
+  nnb quantize model.nnp --method lutq --k 4 --data fashion-mnist --epochs 1 -o model.nnq
+  nnb quantize model.nnp --method dq --weight-budget 12kB --data fashion-mnist --epochs 1 -o model.nnq
+  nnb eval model.nnq --data fashion-mnist [--confusion]
   nnb demo                              fit, save, inspect and evaluate a Fashion-MNIST model
 
 exit status: 0 on success, 2 on bad input (the message names the problem).
@@ -207,6 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--no-fuse", action="store_true", help="plan the graph as it is in the file")
     sp.add_argument("--width", type=int, default=64, help="columns of the picture (default 64)")
     sp.set_defaults(func=cmd_plan)
+
+    from nnb.train.commands import register as register_training
+
+    register_training(sub)
 
     sp = sub.add_parser("demo", help="the built-in default job on Fashion-MNIST (what `make demo` runs)")
     sp.add_argument("--out", default="out/demo", help="folder for the files the demo writes (default: out/demo)")

@@ -1,0 +1,127 @@
+"""The quantized model file (.nnq): the network plus, per quantized layer, its codes.
+
+A zip holding
+  ``model.nnp``   the network as an NNP, quantized weights zero-filled (the codes are authoritative);
+  ``quant.json``  method and per-layer kind/shape/bits (``lut``: dictionary + assignments,
+                  ``uniform``: step + signed integer codes);
+  ``quant.npz``   per layer ``<name>/values`` (dictionary or step) and ``<name>/codes``
+                  (bit-packed, ``bits`` per weight).
+Loading rebuilds the float weights, so the file runs anywhere a float NNP does.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nnb.errors import NnbError
+from nnb.ir import Graph
+
+
+@dataclass
+class QLayer:
+    """One quantized weight: ``lut`` (values = dictionary, codes index it) or ``uniform`` (values = [step])."""
+
+    kind: str
+    shape: tuple[int, ...]
+    bits: int
+    values: np.ndarray
+    codes: np.ndarray  # int, same shape as the weight; lut: 0..K-1, uniform: signed integers
+
+    def dequantize(self) -> np.ndarray:
+        if self.kind == "lut":
+            return self.values[self.codes].astype(np.float32)
+        return (self.codes * self.values[0]).astype(np.float32)
+
+    @property
+    def size_bits(self) -> int:
+        """Storage: codes plus the dictionary/step in float32."""
+        return int(np.prod(self.shape)) * self.bits + 32 * self.values.size
+
+
+@dataclass
+class QuantizedModel:
+    graph: Graph  # float weights, the quantized ones rebuilt from codes
+    method: str
+    layers: dict[str, QLayer]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def weight_bits(self) -> int:
+        return sum(q.size_bits for q in self.layers.values())
+
+
+def pack_codes(codes: np.ndarray, bits: int) -> np.ndarray:
+    """Non-negative ints < 2**bits, ``bits`` each, little-endian bit order, as uint8."""
+    c = codes.reshape(-1).astype(np.uint32)
+    planes = ((c[:, None] >> np.arange(bits, dtype=np.uint32)) & 1).astype(np.uint8)
+    return np.packbits(planes.reshape(-1), bitorder="little")
+
+
+def unpack_codes(data: np.ndarray, bits: int, n: int) -> np.ndarray:
+    planes = np.unpackbits(data, bitorder="little")[:n * bits].reshape(n, bits).astype(np.int64)
+    return (planes << np.arange(bits)).sum(axis=1)
+
+
+def save_quantized(path: str, model: QuantizedModel) -> None:
+    from nnb.nnp.writer import save
+
+    g = copy.deepcopy(model.graph)
+    for name in model.layers:
+        g.tensors[name].data = np.zeros(g.tensors[name].shape, np.float32)
+    meta: dict[str, Any] = {"format": "nnb-quantized/1", "method": model.method, "info": model.info, "layers": {}}
+    arrays: dict[str, np.ndarray] = {}
+    for name, q in model.layers.items():
+        offset = 0 if q.kind == "lut" else (1 << (q.bits - 1))
+        meta["layers"][name] = {"kind": q.kind, "shape": list(q.shape), "bits": q.bits, "offset": offset}
+        arrays[f"{name}/values"] = np.asarray(q.values, np.float32)
+        arrays[f"{name}/codes"] = pack_codes(q.codes + offset, q.bits)
+    with tempfile.TemporaryDirectory() as tmp:
+        nnp = os.path.join(tmp, "model.nnp")
+        save(g, nnp)
+        with open(nnp, "rb") as f:
+            nnp_bytes = f.read()
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    try:
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            z.writestr("model.nnp", nnp_bytes)
+            z.writestr("quant.json", json.dumps(meta, indent=1))
+            z.writestr("quant.npz", buf.getvalue())
+    except OSError as e:
+        raise NnbError(f"{path}: cannot write ({e.strerror})") from None
+
+
+def load_quantized(path: str) -> QuantizedModel:
+    from nnb.nnp.reader import load
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            nnp_bytes = z.read("model.nnp")
+            meta = json.loads(z.read("quant.json"))
+            npz = z.read("quant.npz")
+    except (OSError, KeyError, zipfile.BadZipFile, ValueError) as e:
+        raise NnbError(f"{path}: not an nnb quantized model ({e})") from None
+    with tempfile.TemporaryDirectory() as tmp:
+        nnp = os.path.join(tmp, "model.nnp")
+        with open(nnp, "wb") as f:
+            f.write(nnp_bytes)
+        g = load(nnp)
+    layers: dict[str, QLayer] = {}
+    with np.load(io.BytesIO(npz), allow_pickle=False) as z:
+        for name, m in meta["layers"].items():
+            shape = tuple(m["shape"])
+            n = int(np.prod(shape))
+            codes = unpack_codes(z[f"{name}/codes"], m["bits"], n).reshape(shape) - m["offset"]
+            layers[name] = QLayer(m["kind"], shape, m["bits"], z[f"{name}/values"], codes)
+            if name not in g.tensors:
+                raise NnbError(f"{path}: quantized layer '{name}' is not in the network")
+            g.tensors[name].data = layers[name].dequantize()
+    return QuantizedModel(g, meta["method"], layers, meta.get("info", {}))
