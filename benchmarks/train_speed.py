@@ -2,7 +2,7 @@
 
 Both run as subprocesses of this script, one after the other, on the same data
 and batch, so they see the same machine load.  nnabla is taken from
-/tmp/nnabla-venv (override with --nnabla-python).  BLAS threads for nnb are set
+the repository's .venv-nnabla (`make nnabla`; override with --nnabla-python).  BLAS threads for nnb are set
 with --threads (OPENBLAS_NUM_THREADS; on a loaded 2-core machine 1 is faster).
 
 usage: .venv/bin/python benchmarks/train_speed.py [--iters N] [--threads 1]
@@ -75,7 +75,8 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=937, help="iterations to time (937 = one epoch)")
     ap.add_argument("--threads", default="1", help="OPENBLAS_NUM_THREADS for nnb (default 1)")
     ap.add_argument("--repeat", type=int, default=1, help="alternate the two runs this many times, keep the best")
-    ap.add_argument("--nnabla-python", default="/tmp/nnabla-venv/bin/python")
+    default_nnabla = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".venv-nnabla", "bin", "python")
+    ap.add_argument("--nnabla-python", default=default_nnabla)
     args = ap.parse_args()
     env_nnb = dict(os.environ, OPENBLAS_NUM_THREADS=args.threads)
     best_nnb, best_nn = float("inf"), float("inf")
