@@ -31,7 +31,8 @@ examples:
   nnb train model.nnp --data fashion-mnist --epochs 2 -o tuned.nnp
   nnb quantize model.nnp --method lutq --k 4 --data fashion-mnist --epochs 1 -o model.nnq
   nnb quantize model.nnp --method dq --weight-budget 12kB --data fashion-mnist --epochs 1 -o model.nnq
-  nnb eval model.nnq --data fashion-mnist [--confusion]
+  nnb eval model.nnq --data fashion-mnist [--confusion] [--backend reference|c]
+  nnb convert model.nnq -o model.nnb    packed sub-byte weights in an extended NNB
   nnb demo                              fit, save, inspect and evaluate a Fashion-MNIST model
 
 exit status: 0 on success, 2 on bad input (the message names the problem).
@@ -61,9 +62,12 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from nnb.emit.convert import convert
+    from nnb.emit.convert import convert, load_for_convert
 
-    c = convert(_load(args), mode=args.mode, version=args.nnb_version, fuse=not args.no_fuse)
+    src = load_for_convert(args.model) if args.model.lower().endswith(".nnq") else _load(args)
+    c = convert(src, mode=args.mode, version=args.nnb_version, fuse=not args.no_fuse)
+    for w in c.warnings:
+        print(f"nnb: warning: {w}", file=sys.stderr)
     out = args.output or os.path.splitext(args.model)[0] + ".nnb"
     try:
         with open(out, "wb") as f:
@@ -196,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "converted to NNB first)")
     sp.set_defaults(func=cmd_run)
 
-    sp = model_cmd("convert", "write an NNB binary for the nnabla C runtime or the nnb C runtime")
+    sp = model_cmd("convert", "write an NNB binary for the nnabla C runtime or the nnb C runtime "
+                              "(a quantized .nnq becomes an extended NNB with packed weights)")
     sp.add_argument("--output", "-o", metavar="MODEL.nnb", help="output file (default: MODEL with .nnb)")
     sp.add_argument("--mode", choices=["auto", "compat", "extended"], default="auto",
                     help="compat: what nnabla's converter writes (upstream runtime runs it); extended: "

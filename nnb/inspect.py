@@ -28,6 +28,7 @@ class ModelStats:
     param_bytes: int
     macs: int
     activation_bytes: int
+    packed_weight_bytes: int = 0  # bit-packed quantized weights (codes + tables), included in param_bytes
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -37,11 +38,12 @@ def model_stats(g: Graph) -> ModelStats:
     """Statistics for ``g`` at its declared batch size."""
     shapes = g.infer_shapes()
     layers = []
+    packed = _packed_params(g)
     for n in g.nodes:
         op = get_op(n.op)
         ins = [shapes[i] for i in n.inputs]
         outs = [shapes[o] for o in n.outputs]
-        params = sum(g.tensors[i].size for i in n.inputs if g.tensors[i].kind == "param")
+        params = sum(packed.get(i, (g.tensors[i].size,))[0] for i in n.inputs if g.tensors[i].kind == "param")
         macs = op.macs(ins, outs, n.attrs) if op.macs else 0
         act = sum(4 * _size(s) for s in outs)
         shown = list(outs[0]) if len(outs) == 1 else [list(s) for s in outs]
@@ -51,11 +53,24 @@ def model_stats(g: Graph) -> ModelStats:
         inputs={k: list(shapes[k]) for k in g.inputs},
         outputs={k: list(shapes[k]) for k in g.outputs},
         layers=layers,
-        params=g.num_parameters(),
+        params=sum(packed.get(t.name, (t.size,))[0] for t in g.params()),
         param_bytes=sum(t.nbytes for t in g.params()),
         macs=sum(ly.macs for ly in layers),
         activation_bytes=sum(ly.activation_bytes for ly in layers),
+        packed_weight_bytes=sum(g.tensors[k].nbytes for k in packed),
     )
+
+
+def _packed_params(g: Graph) -> dict[str, tuple[int]]:
+    """Packed-weight ops: codes tensor -> (weights it stands for,), table tensor -> (0,); bytes stay as stored."""
+    from nnb.ops.packed import BASE_OF
+
+    out: dict[str, tuple[int]] = {}
+    for n in g.nodes:
+        if n.op in BASE_OF:
+            out[n.inputs[1]] = (_size(tuple(n.attrs["w_shape"])),)
+            out[n.inputs[2]] = (0,)
+    return out
 
 
 def memory_stats(g: Graph) -> dict[str, int]:
@@ -101,6 +116,9 @@ def format_table(s: ModelStats) -> str:
              "outputs: " + ", ".join(f"{k} {tuple(v)}" for k, v in s.outputs.items()), "",
              fmt(rows[0]), "  ".join("-" * w for w in widths)]
     lines += [fmt(r) for r in rows[1:]]
-    lines += ["", f"total: {len(s.layers)} layers, {s.params:,} parameters ({s.param_bytes:,} bytes float32), "
+    pbytes = (f"{s.param_bytes:,} bytes: {s.packed_weight_bytes:,} packed weights and tables, "
+              f"{s.param_bytes - s.packed_weight_bytes:,} float32" if s.packed_weight_bytes
+              else f"{s.param_bytes:,} bytes float32")
+    lines += ["", f"total: {len(s.layers)} layers, {s.params:,} parameters ({pbytes}), "
               f"{s.macs:,} MACs, {s.activation_bytes:,} activation bytes"]
     return "\n".join(lines)

@@ -10,6 +10,7 @@ into the IR, validating every offset.
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from nnb.emit.nnb_args import ArgSlot, arg_slots, pack_args, unpack_args
 from nnb.errors import NnbError
 from nnb.ir import Graph, Node, Tensor
 from nnb.ops import get_op
+from nnb.ops.packed import BASE_OF, PACKED_OF, base_attrs, check_quant, decode, packed_words
 from nnb.plan.buffers import assign_buffers
 from nnb.plan.lifetimes import lifetimes
 
@@ -29,6 +31,14 @@ EXT_VERSION = 1001  # upstream accepts 2 and 3 only, so it refuses extended file
 EXT_MAGIC = 0x58424E4E  # "NNBX"
 API_LEVEL = 44
 TYPE_FLOAT, TYPE_INT16, TYPE_INT8, TYPE_SIGN = 0, 1, 2, 3
+# Quantized variable types (extended format, docs/nnb_format.md "Quantized variable types"):
+# bit-packed codes in the data chunk, their meaning in a per-variable descriptor.
+TYPE_LUT, TYPE_UNIFORM = 4, 5
+QUANT_TYPES = {TYPE_LUT: "lut", TYPE_UNIFORM: "uniform"}
+QUANT_TYPE_OF = {v: k for k, v in QUANT_TYPES.items()}
+# kind, bits, table_count, table_chunk, step (f32), step_kind, shift, multiplier
+QDESC = struct.Struct("<iiiifiii")
+STEP_POW2, STEP_Q31 = 1, 2
 TRANSPOSED_WEIGHTS = {"Affine", "BinaryConnectAffine", "BinaryWeightAffine"}
 PLAN_PARAM, PLAN_EXTERNAL = -1, -2
 
@@ -161,9 +171,14 @@ def write_nnb(g: Graph, extended: bool = False, version: int = 2, plan: NnbPlan 
     if not extended and version not in (2, 3):
         raise NnbError(f"NNB version must be 2 or 3, not {version}")
     plan = plan or compat_plan(g)
-    names = list(g.tensors)
+    packed = {n.inputs[1]: n for n in g.nodes if n.op in BASE_OF}
+    if packed and not extended:
+        raise NnbError("quantized (packed) weights need the extended NNB format")
+    tables = {n.inputs[2] for n in packed.values()}
+    names = [n for n in g.tensors if n not in tables]
     vid = {n: i for i, n in enumerate(names)}
     weight_user = {n.inputs[1]: n.op for n in g.nodes if len(n.inputs) > 1}
+    qdesc = [-1] * len(names)
     ch = _Chunks()
     c_in = ch.ints([vid[n] for n in g.inputs])
     c_out = ch.ints([vid[n] for n in g.outputs])
@@ -174,17 +189,31 @@ def write_nnb(g: Graph, extended: bool = False, version: int = 2, plan: NnbPlan 
     var_chunks = []
     for n in names:
         t = g.tensors[n]
-        c_shape = ch.ints(list(t.shape))
-        if t.kind == "param":
+        typ = TYPE_FLOAT
+        if n in packed:
+            node = packed[n]
+            shape = tuple(node.attrs["w_shape"])
+            typ = QUANT_TYPE_OF[node.attrs["q_kind"]]
+            c_shape = ch.ints(list(shape))
+            data_index = ch.add(np.ascontiguousarray(t.data, dtype="<u4").tobytes())
+            qdesc[vid[n]] = ch.add(_quant_descriptor(node, g.tensors[node.inputs[2]].data, ch))
+        elif t.kind == "param":
+            c_shape = ch.ints(list(t.shape))
             data_index = ch.add(_param_bytes(weight_user.get(n), t))
         elif extended:
+            c_shape = ch.ints(list(t.shape))
             data_index = -1
         else:
+            c_shape = ch.ints(list(t.shape))
             data_index = -(plan.buffer_of[n] + 1)
-        var_chunks.append(ch.add(struct.pack("<IIiBxxxi", vid[n], len(t.shape), c_shape, TYPE_FLOAT, data_index)))
+        ndim = len(packed[n].attrs["w_shape"]) if n in packed else len(t.shape)
+        var_chunks.append(ch.add(struct.pack("<IIiBxxxi", vid[n], ndim, c_shape, typ, data_index)))
     c_vars = ch.ints(var_chunks)
     fn_chunks = []
     for node in g.nodes:
+        if node.op in BASE_OF:  # the base function; its weight variable carries the quantization
+            node = Node(node.name, BASE_OF[node.op], node.inputs[:2] + node.inputs[3:], node.outputs,
+                        base_attrs(node.op, node.attrs))
         fid, slots = function_id(node.op, extended)
         c_fin = ch.ints([vid[i] for i in node.inputs])
         c_fout = ch.ints([vid[o] for o in node.outputs])
@@ -196,14 +225,35 @@ def write_nnb(g: Graph, extended: bool = False, version: int = 2, plan: NnbPlan 
     if extended:
         assert plan.offsets is not None
         c_plan = ch.ints([plan.offsets.get(n, PLAN_EXTERNAL if n in g.inputs else PLAN_PARAM) for n in names])
+    q_size, q_chunk = (len(names), ch.ints(qdesc)) if packed else (0, 0)
     n_chunks = len(ch.parts)
     data_size = sum(len(p) for p in ch.parts)
     header = HEADER.pack(EXT_VERSION if extended else version, API_LEVEL,
                          0 if extended else len(plan.buffer_sizes), c_buf, len(names), c_vars,
                          len(g.nodes), c_fns, len(g.inputs), c_in, len(g.outputs), c_out, n_chunks, data_size)
     if extended:
-        header += EXT_HEADER.pack(EXT_MAGIC, plan.arena_bytes, len(names), c_plan, 1, 0, 0, 0)
+        header += EXT_HEADER.pack(EXT_MAGIC, plan.arena_bytes, len(names), c_plan, 1, q_size, q_chunk, 0)
     return ch.image(header)
+
+
+def step_encoding(step: float) -> tuple[int, int, int]:
+    """(step_kind, shift, multiplier): 2^shift exactly, or multiplier * 2^(shift-31) with a Q31 multiplier."""
+    m, e = math.frexp(float(np.float32(step)))  # step = m 2^e, 0.5 <= m < 1
+    if m == 0.5:
+        return STEP_POW2, e - 1, 0
+    return STEP_Q31, e, int(m * (1 << 31))  # exact: a float32 mantissa has 24 bits
+
+
+def _quant_descriptor(node: Node, table: np.ndarray, ch: _Chunks) -> bytes:
+    kind, bits = node.attrs["q_kind"], node.attrs["q_bits"]
+    table = np.asarray(table, "<f4").reshape(-1)
+    check_quant(kind, bits, table.size, f"{node.name}: ")
+    if kind == "lut":
+        return QDESC.pack(TYPE_LUT, bits, table.size, ch.add(table.tobytes()), 0.0, 0, 0, 0)
+    step = float(table[0])
+    if not (math.isfinite(step) and step > 0):
+        raise NnbError(f"{node.name}: quantization step {step} is not a positive number")
+    return QDESC.pack(TYPE_UNIFORM, bits, 0, -1, step, *step_encoding(step))
 
 
 def _stored_attrs(g: Graph, node: Node) -> dict:
@@ -283,6 +333,7 @@ def read_nnb(data: bytes, name: str = "model.nnb") -> Graph:
     var_records = im.ints(*im.variables)
     tensors: dict[str, Tensor] = {}
     raw_data: dict[str, tuple[int, int, int]] = {}
+    quant: dict[str, tuple[int, int]] = {}  # packed variable -> (data chunk, type)
     for k, c in enumerate(var_records):
         vid, ssize, schunk, tbyte, didx = struct.unpack_from("<IIiBxxxi", data, im.chunk(c, 20))
         if vid != k:
@@ -291,11 +342,18 @@ def read_nnb(data: bytes, name: str = "model.nnb") -> Graph:
         if any(d < 0 for d in shape):
             raise NnbError(f"{name}: variable {k} has a negative dimension")
         t = Tensor(f"v{k}", tuple(shape))
-        if didx >= 0:
+        if (tbyte & 0xF) in QUANT_TYPES:
+            if im.ext is None or tbyte >> 4 or didx < 0:
+                raise NnbError(f"{name}: variable {k} has quantized type {tbyte & 0xF} outside an extended file's "
+                               "parameters")
+            t.kind = "param"
+            quant[t.name] = (didx, tbyte & 0xF)
+        elif didx >= 0:
             t.kind = "param"
             raw_data[t.name] = (didx, tbyte & 0xF, tbyte >> 4)
         tensors[t.name] = t
     names = list(tensors)
+    descriptors = _read_descriptors(im, len(names), quant)
 
     def vname(i: int) -> str:
         if not 0 <= i < len(names):
@@ -327,6 +385,8 @@ def read_nnb(data: bytes, name: str = "model.nnb") -> Graph:
             raise NnbError(f"{name}: function {k} is {op}, which nnb does not support") from None
         nodes.append(Node(f"{op}_{k}", op, [vname(i) for i in im.ints(isz, ich)],
                           [vname(i) for i in im.ints(osz, och)], opdef.normalize(attrs)))
+    if quant:
+        nodes = _packed_nodes(im, tensors, nodes, quant, descriptors, inputs, outputs)
     weight_user = {n.inputs[1]: n.op for n in nodes if len(n.inputs) > 1}
     for n, (didx, typ, fp) in raw_data.items():
         t = tensors[n]
@@ -345,7 +405,103 @@ def read_nnb(data: bytes, name: str = "model.nnb") -> Graph:
     g = Graph(name="nnb", tensors=tensors, nodes=nodes, inputs=inputs, outputs=outputs,
               batch_size=tensors[inputs[0]].shape[0] if inputs and tensors[inputs[0]].shape else 1)
     g.validate()
+    if quant:
+        g.infer_shapes()  # a packed weight's shape against its function
     return g
+
+
+def _read_descriptors(im: _Image, n_vars: int, quant: dict[str, tuple[int, int]]) -> dict[str, tuple]:
+    """Quant descriptors by variable name; every packed variable has one, no other variable does."""
+    name = im.name
+    size, chunk, spare = (im.ext[5], im.ext[6], im.ext[7]) if im.ext is not None else (0, 0, 0)
+    if spare:
+        raise NnbError(f"{name}: reserved extended-header word is {spare}, not 0")
+    if size == 0:
+        if chunk:
+            raise NnbError(f"{name}: quant descriptor list of size 0 names chunk {chunk}")
+        if quant:
+            raise NnbError(f"{name}: quantized variables but no quant descriptor list")
+        return {}
+    if size != n_vars:
+        raise NnbError(f"{name}: quant descriptor list has {size} entries for {n_vars} variables")
+    out = {}
+    for k, c in enumerate(im.ints(size, chunk)):
+        v = f"v{k}"
+        if (c != -1) != (v in quant):
+            raise NnbError(f"{name}: variable {k} " + ("has a quant descriptor but is not quantized" if c != -1
+                                                        else "is quantized but has no quant descriptor"))
+        if c == -1:
+            continue
+        kind, bits, count, tchunk, step, step_kind, shift, mult = QDESC.unpack_from(im.data, im.chunk(c, QDESC.size))
+        where = f"{name}: variable {k}: "
+        if kind != quant[v][1]:
+            raise NnbError(f"{where}descriptor kind {kind} does not match variable type {quant[v][1]}")
+        qk = QUANT_TYPES[kind]
+        if qk == "lut":
+            if not 1 <= bits <= 8 or not 1 <= count <= (1 << bits):
+                raise NnbError(f"{where}LUT of {count} entries for {bits}-bit codes")
+            if step != 0 or step_kind or shift or mult:
+                raise NnbError(f"{where}LUT descriptor has step fields set")
+            table = np.array(im.floats(count, tchunk), np.float32)
+            if not np.all(np.isfinite(table)):
+                raise NnbError(f"{where}LUT holds a non-finite value")
+        else:
+            if not 2 <= bits <= 8 or count or tchunk != -1:
+                raise NnbError(f"{where}uniform codes of {bits} bits (2..8), table count {count}, chunk {tchunk}")
+            if not (math.isfinite(step) and step > 0):
+                raise NnbError(f"{where}quantization step {step} is not a positive number")
+            if (step_kind, shift, mult) != step_encoding(step):
+                raise NnbError(f"{where}step kind/shift/multiplier ({step_kind}, {shift}, {mult}) do not encode "
+                               f"the step {step}")
+            table = np.array([step], np.float32)
+        out[v] = (qk, bits, table)
+    return out
+
+
+def _packed_nodes(im: _Image, tensors: dict[str, Tensor], nodes: list[Node], quant: dict[str, tuple[int, int]],
+                  descriptors: dict[str, tuple], inputs: list[str], outputs: list[str]) -> list[Node]:
+    """Functions whose weight is a packed variable become packed ops; the codes stay packed."""
+    name = im.name
+    for v in quant:
+        if v in inputs or v in outputs:
+            raise NnbError(f"{name}: quantized variable {v} is a network input or output")
+    words: dict[str, np.ndarray] = {}
+    for v, (didx, _) in quant.items():
+        t = tensors[v]
+        kind, bits, table = descriptors[v]
+        nw = packed_words(t.size, bits)
+        w = np.frombuffer(im.data, "<u4", nw, im.chunk(didx, 4 * nw)).astype(np.uint32)
+        if kind == "lut" and len(table) < (1 << bits):
+            for s in range(0, t.size, 1 << 16):
+                c = decode(w, bits, s, min(1 << 16, t.size - s), False)
+                if c.size and int(c.max()) >= len(table):
+                    raise NnbError(f"{name}: variable {v} has code {int(c.max())} outside its {len(table)}-entry "
+                                   "table")
+        words[v] = w
+    out = []
+    for node in nodes:
+        for pos, i in enumerate(node.inputs):
+            if i in quant and (pos != 1 or node.op not in PACKED_OF):
+                raise NnbError(f"{name}: quantized variable {i} is input {pos} of {node.op}; only the weight of "
+                               f"{', '.join(PACKED_OF)} may be quantized")
+        for o in node.outputs:
+            if o in quant:
+                raise NnbError(f"{name}: function {node.name} writes quantized variable {o}")
+        if len(node.inputs) < 2 or node.inputs[1] not in quant:
+            out.append(node)
+            continue
+        v = node.inputs[1]
+        kind, bits, table = descriptors[v]
+        tname = f"{v}_table"
+        tensors[tname] = Tensor(tname, table.shape, kind="param", data=table, need_grad=False)
+        attrs = dict(node.attrs, q_kind=kind, q_bits=bits, w_shape=tensors[v].shape)
+        op = PACKED_OF[node.op]
+        out.append(Node(node.name, op, [node.inputs[0], v, tname] + node.inputs[2:], node.outputs,
+                        get_op(op).normalize(attrs)))
+    for v, w in words.items():
+        t = tensors[v]
+        t.shape, t.dtype, t.data, t.need_grad = w.shape, "uint32", w, False
+    return out
 
 
 def load_nnb(path: str) -> Graph:

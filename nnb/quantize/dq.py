@@ -36,6 +36,8 @@ class DqConfig:
     lam: float = 0.1
     lr_scale: float = 10.0  # d and q_max learn faster than the weights: they must travel a few steps' worth
     hard_budget: bool = True  # project onto the budget after every step (see DqHook.project)
+    act_budget_kb: float | None = None  # activation memory budget (kB): quantize the ReLU outputs
+    act_budget_kind: str = "max"  # "max": the largest activation; "sum": all quantized activations together
 
 
 def parse_size(text: str) -> float:
@@ -53,6 +55,120 @@ def parse_size(text: str) -> float:
 
 def bits_of(d: float, qmax: float) -> int:
     return int(min(8, max(2, math.ceil(math.log2(qmax / d + 1) + 1 - 1e-9))))
+
+
+def act_bits_of(d: float, qmax: float) -> int:
+    """Unsigned (after ReLU): no sign bit."""
+    return int(min(8, max(1, math.ceil(math.log2(qmax / d + 1) - 1e-9))))
+
+
+ACT_OPS = ("ReLU", "ReLU6")
+
+
+def activation_targets(graph) -> dict[str, int]:  # noqa: ANN001 - nnb.ir.Graph
+    """Activations DQ quantizes: the outputs of ReLU/ReLU6 (unsigned), with their elements per sample."""
+    name = graph.inputs[0]
+    shapes = graph.infer_shapes({name: (1,) + tuple(graph.tensors[name].shape[1:])})
+    out = {}
+    for n in graph.nodes:
+        if n.op in ACT_OPS and n.outputs[0] not in graph.outputs:
+            out[n.outputs[0]] = int(np.prod(shapes[n.outputs[0]]))
+    return out
+
+
+class ActQuant:
+    """Unsigned uniform quantizer of one activation tensor: ``Q(x) = d round(clip(x, 0, q_max) / d)``.
+
+    U3 parametrization like the weights; ``b = ceil(log2(q_max/d + 1))`` (1..8).
+    d and q_max are trained as log2 d and log2 q_max: Adam's steps are then
+    relative, which keeps an 8-bit step of 0.01 from jumping by 20 % per step
+    (the gradients are the U3 ones times d ln 2 and q_max ln 2).  Calibrated on
+    the first training batch: q_max = the 99.99th percentile, d = q_max / 255
+    (or / (2^cap - 1) under a budget cap; QUANTIZATION.md starts from d = 2^-3,
+    coarse for activations of a few units).  Quantizers loaded from a .nnq only
+    run forward.
+    """
+
+    def __init__(self, elements: int, cfg: DqConfig, d: float = 2.0 ** -3, qmax: float = 255 * 2.0 ** -3,
+                 calibrated: bool = False) -> None:
+        self.n, self.cfg = elements, cfg
+        self.ld, self.lq = np.array(math.log2(d)), np.array(math.log2(qmax))
+        self.calibrated = np.array(calibrated)
+        self.cap: int | None = None
+        self.gd = self.gq = 0.0  # dJ/dd, dJ/dq_max accumulated by backward (linear domain)
+
+    @property
+    def d(self) -> float:
+        return 2.0 ** float(self.ld)
+
+    @property
+    def qmax(self) -> float:
+        return 2.0 ** float(self.lq)
+
+    def step_size(self) -> float:
+        return 2.0 ** round(float(self.ld)) if self.cfg.pow2_step else self.d
+
+    def range(self) -> float:
+        if self.cap is not None:
+            return min(self.qmax, self.step_size() * ((1 << self.cap) - 1))
+        return self.qmax
+
+    @property
+    def bits(self) -> int:
+        return act_bits_of(self.step_size(), self.range())
+
+    def tied(self) -> bool:
+        """A budget cap binds: q_max follows d."""
+        return self.cap is not None and self.qmax > self.step_size() * ((1 << self.cap) - 1)
+
+    def clamp(self) -> None:
+        ld = min(max(float(self.ld), -16.0), 4.0)
+        self.ld[...] = ld
+        self.lq[...] = min(max(float(self.lq), ld), ld + math.log2(255))
+
+    def calibrate(self, x: np.ndarray) -> None:
+        top = float(np.percentile(x, 99.99)) if x.size else 1.0
+        top = top if top > 0 else 1.0
+        self.ld[...] = math.log2(top / ((1 << self.cap) - 1 if self.cap else 255))
+        self.lq[...] = math.log2(top)
+        self.calibrated[...] = True
+        self.clamp()
+
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if not bool(self.calibrated):
+            self.calibrate(x)
+        d, qm = self.step_size(), self.range()
+        y = (np.round(np.clip(x, 0, qm) / d) * d).astype(x.dtype, copy=False)
+        return y, x
+
+    def backward(self, gy: np.ndarray, x: np.ndarray) -> np.ndarray:
+        d, qm = self.step_size(), self.range()
+        inside = (x >= 0) & (x <= qm)
+        above = x > qm
+        q = np.round(np.clip(x, 0, qm) / d) * d
+        gd = float((gy * inside * ((q - x) / d)).sum())
+        gq = float((gy * above).sum())
+        if self.tied():
+            gd, gq = gd + gq * ((1 << self.cap) - 1), 0.0
+        self.gd += gd
+        self.gq += gq
+        return gy * inside
+
+    def kb(self) -> float:
+        return self.n * self.bits / KB_BITS
+
+    def to_dict(self) -> dict:
+        return {"bits": self.bits, "step": self.step_size(), "range": self.range(), "elements": self.n,
+                "signed": False}
+
+
+def fixed_act_quantizers(info: dict) -> dict[str, ActQuant]:
+    """The activation quantizers a .nnq records (``info["activations"]``), forward only."""
+    out = {}
+    for name, a in (info.get("activations") or {}).items():
+        q = ActQuant(int(a.get("elements", 0)), DqConfig(bits=8), d=a["step"], qmax=a["range"], calibrated=True)
+        out[name] = q
+    return out
 
 
 class DqLayer:
@@ -130,13 +246,32 @@ class DqLayer:
 class DqHook(Hook):
     """Plugs DQ into :class:`nnb.train.trainer.Trainer`; d and q_max are extra trainable variables."""
 
-    def __init__(self, params: dict[str, np.ndarray], names: list[str], cfg: DqConfig) -> None:
+    def __init__(self, params: dict[str, np.ndarray], names: list[str], cfg: DqConfig,
+                 act_sizes: dict[str, int] | None = None) -> None:
         if cfg.bits is not None and not 2 <= cfg.bits <= 8:
             raise NnbError(f"DQ: --bits must be in 2..8, got {cfg.bits}")
         if cfg.bits is None and cfg.budget_kb is None:
             raise NnbError("DQ needs --weight-budget (learned bitwidths) or --bits (fixed)")
+        if cfg.bits is None and cfg.budget_kb is not None:
+            n = sum(int(np.asarray(params[k]).size) for k in names)
+            need = 2 * n / KB_BITS
+            if cfg.budget_kb < need - 1e-9:
+                raise NnbError(f"DQ: weight budget {cfg.budget_kb:.2f} kB is below the minimum {need:.2f} kB "
+                               f"({2 * n} bit: 2 bits for each of the {n} weights)")
         self.cfg = cfg
         self.layers = {n: DqLayer(params[n], cfg) for n in names}
+        self.acts: dict[str, ActQuant] = {}
+        if cfg.act_budget_kb is not None:
+            if cfg.act_budget_kind not in ("max", "sum"):
+                raise NnbError(f"DQ: --act-budget-kind must be max or sum, not '{cfg.act_budget_kind}'")
+            if not act_sizes:
+                raise NnbError("DQ: --act-budget needs ReLU/ReLU6 activations to quantize; the network has none")
+            need = (max(act_sizes.values()) if cfg.act_budget_kind == "max" else sum(act_sizes.values())) / KB_BITS
+            if cfg.act_budget_kb < need - 1e-9:
+                what = "the largest activation" if cfg.act_budget_kind == "max" else "all quantized activations"
+                raise NnbError(f"DQ: activation budget {cfg.act_budget_kb:.3f} kB is below the minimum {need:.3f} kB "
+                               f"(1 bit per element of {what})")
+            self.acts = {n: ActQuant(k, cfg) for n, k in act_sizes.items()}
         self.lr_scale = cfg.lr_scale
         self.penalty = 0.0
         if cfg.hard_budget:
@@ -156,7 +291,52 @@ class DqHook(Hook):
             out[f"dq/{n}/d"] = q.d
             if not self.cfg.bits:
                 out[f"dq/{n}/qmax"] = q.qmax
+        for n, a in self.acts.items():
+            out[f"dqa/{n}/log2d"] = a.ld
+            out[f"dqa/{n}/log2qmax"] = a.lq
         return out
+
+    def act_quantizers(self, training: bool = False) -> dict[str, object]:
+        return dict(self.acts)
+
+    def act_bits(self) -> dict[str, int]:
+        return {n: a.bits for n, a in self.acts.items()}
+
+    def act_kb(self) -> float:
+        """The constrained activation memory: largest or total, per cfg.act_budget_kind."""
+        if not self.acts:
+            return 0.0
+        kbs = [a.kb() for a in self.acts.values()]
+        return max(kbs) if self.cfg.act_budget_kind == "max" else sum(kbs)
+
+    def _act_backward(self, grads: dict[str, np.ndarray]) -> float:
+        """Gradients of the activation steps/ranges (task + budget penalty); returns the penalty."""
+        cfg = self.cfg
+        penalty = 0.0
+        over: dict[str, float] = {}
+        if cfg.act_budget_kb is not None:
+            if cfg.act_budget_kind == "max":
+                over = {n: a.kb() - cfg.act_budget_kb for n, a in self.acts.items() if a.kb() > cfg.act_budget_kb}
+                penalty = cfg.lam * max(over.values(), default=0.0) ** 2
+            else:
+                excess = sum(a.kb() for a in self.acts.values()) - cfg.act_budget_kb
+                if excess > 0:
+                    over = {n: excess for n in self.acts}
+                    penalty = cfg.lam * excess ** 2
+        for n, a in self.acts.items():
+            gd, gq = a.gd, a.gq
+            a.gd = a.gq = 0.0
+            if n in over:
+                d, qm = a.step_size(), a.range()
+                db = 2 * cfg.lam * over[n] * a.n / KB_BITS
+                if not a.tied():
+                    gq += db / ((qm + d) * LN2)
+                gd += db * (-qm / (d * (qm + d) * LN2))
+                lim = a.d
+                gd, gq = float(np.clip(gd, -lim, lim)), float(np.clip(gq, -lim, lim))
+            grads[f"dqa/{n}/log2d"] = np.array(gd * a.d * LN2)  # chain rule into the log2 parameters
+            grads[f"dqa/{n}/log2qmax"] = np.array(gq * a.qmax * LN2)
+        return penalty
 
     def backward(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> tuple[dict, float]:
         grads = dict(grads)
@@ -178,11 +358,15 @@ class DqHook(Hook):
             grads[f"dq/{n}/d"] = np.array(gd)
             if not self.cfg.bits:
                 grads[f"dq/{n}/qmax"] = np.array(gq)
+        if self.acts:
+            self.penalty += self._act_backward(grads)
         return grads, self.penalty
 
     def after_step(self, params: dict[str, np.ndarray]) -> None:
         for q in self.layers.values():
             q.clamp()
+        for a in self.acts.values():
+            a.clamp()
         if self.cfg.hard_budget:
             self.project()
 
@@ -196,6 +380,7 @@ class DqHook(Hook):
         the fixed-bitwidth quantizer; caps are recomputed every step, so a
         layer can widen again when another one shrinks.
         """
+        self.project_acts()
         if self.cfg.bits or self.cfg.budget_kb is None:
             return
         for q in self.layers.values():
@@ -207,16 +392,47 @@ class DqHook(Hook):
             q = max(cand, key=lambda q: (q.n, q.bits))
             q.cap = q.bits - 1
 
+    def project_acts(self) -> None:
+        """Activation budget: max -> cap every activation at the bits that fit; sum -> cap the largest first."""
+        cfg = self.cfg
+        if not self.acts or cfg.act_budget_kb is None:
+            return
+        budget_bits = cfg.act_budget_kb * KB_BITS
+        for a in self.acts.values():
+            a.cap = None
+            if cfg.act_budget_kind == "max":
+                a.cap = int(min(8, max(1, math.floor(budget_bits / a.n + 1e-9))))
+                if a.cap >= 8:
+                    a.cap = None
+        if cfg.act_budget_kind == "sum":
+            while sum(a.kb() for a in self.acts.values()) > cfg.act_budget_kb + 1e-9:
+                cand = [a for a in self.acts.values() if a.bits > 1]
+                if not cand:
+                    break
+                a = max(cand, key=lambda a: (a.n, a.bits))
+                a.cap = a.bits - 1
+
     def within_budget(self) -> bool:
-        return self.cfg.budget_kb is None or self.weight_kb() <= self.cfg.budget_kb + 1e-9
+        acts_ok = self.cfg.act_budget_kb is None or self.act_kb() <= self.cfg.act_budget_kb + 1e-9
+        return acts_ok and (self.cfg.budget_kb is None or self.weight_kb() <= self.cfg.budget_kb + 1e-9)
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        return {k: np.array(v) for k, v in self.variables().items()}
+        out = {k: np.array(v) for k, v in self.variables().items()}
+        out.update({f"dqa/{n}/calibrated": np.array(a.calibrated) for n, a in self.acts.items()})
+        return out
 
     def load_state_dict(self, d: dict[str, np.ndarray]) -> None:
         for k, v in self.variables().items():
             if k in d:
                 v[...] = d[k]
+        for n, a in self.acts.items():
+            if f"dqa/{n}/calibrated" in d:
+                a.calibrated[...] = d[f"dqa/{n}/calibrated"]
+        if self.cfg.hard_budget:
+            self.project()
+
+    def activations_info(self) -> dict[str, dict]:
+        return {n: a.to_dict() for n, a in self.acts.items()}
 
     def qlayers(self, params: dict[str, np.ndarray]) -> dict[str, QLayer]:
         return {n: q.to_qlayer(params[n]) for n, q in self.layers.items()}

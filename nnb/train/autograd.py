@@ -27,6 +27,7 @@ class Tape:
 
     values: dict[str, np.ndarray]
     ctxs: list[Ctx | None] = field(default_factory=list)
+    act_ctxs: dict[str, object] = field(default_factory=dict)  # activation quantizers' saved inputs
 
 
 class Program:
@@ -48,6 +49,9 @@ class Program:
         # Nodes off the gradient path still use a rule's forward when there is one: it keeps the
         # dtype and, for BatchNormalization, uses batch statistics while training.
         self._plain = {op: r for op, r in all_rules().items()}
+        # Activation quantizers by tensor name: objects with forward(x) -> (y, ctx) and backward(gy, ctx) -> gx
+        # (straight-through); the output of the node is replaced by y (nnb.quantize.dq.ActQuant).
+        self.act: dict[str, object] = {}
 
     def forward(self, feeds: Mapping[str, np.ndarray], params: Mapping[str, np.ndarray], training: bool = True,
                 update_stats: bool = False) -> Tape:
@@ -65,6 +69,8 @@ class Program:
                 ctx = Ctx(training, update_stats, tuple(i in self.requires for i in n.inputs))
                 outs = r.forward(xs, n.attrs, ctx)
             for name, v in zip(n.outputs, outs):
+                if name in self.act:
+                    v, tape.act_ctxs[name] = self.act[name].forward(v)  # type: ignore[attr-defined]
                 values[name] = v
             tape.ctxs.append(ctx)
         return tape
@@ -75,6 +81,9 @@ class Program:
         for n, r, ctx in zip(reversed(self.nodes), reversed(self.rules), reversed(tape.ctxs)):
             if r is None or ctx is None or not any(o in grads for o in n.outputs):
                 continue
+            for o in n.outputs:
+                if o in grads and o in tape.act_ctxs:
+                    grads[o] = self.act[o].backward(grads[o], tape.act_ctxs[o])  # type: ignore[attr-defined]
             gys = [grads.pop(o) if o in grads else np.zeros_like(tape.values[o]) for o in n.outputs]
             gxs = r.backward(gys, n.attrs, ctx)
             ctx.saved.clear()

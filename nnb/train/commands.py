@@ -20,14 +20,22 @@ DATA_HELP = ("fashion-mnist (Debian's IDX files; :train/:test picks a split), FI
              "or an nnabla CSV data set (x:image,y:label). uint8 images are divided by 255")
 
 
-def load_model(path: str) -> Graph:
-    """A float NNP, or a quantized model file (.nnq) expanded to its float weights."""
+def load_model(path: str, allow_nnb: bool = False) -> Graph:
+    """A float NNP, a quantized model file (.nnq) expanded to its float weights, or (``allow_nnb``) an NNB."""
     if not os.path.exists(path):
         raise NnbError(f"{path}: no such model file")
     if path.endswith(".nnq"):
         from nnb.quantize.qmodel import load_quantized
 
         return load_quantized(path).graph
+    from nnb.model import is_nnb
+
+    if is_nnb(path):
+        if not allow_nnb:
+            raise NnbError(f"{path}: an NNB file cannot be trained or quantized (use the .nnp)")
+        from nnb.model import load_model as load_any
+
+        return load_any(path)
     from nnb.nnp.reader import load
 
     return load(path)
@@ -103,14 +111,72 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    from nnb.train.evaluate import confusion, format_confusion, predict
+def _reference_scores(g: Graph, x: np.ndarray, batch: int, from_nnb: bool) -> np.ndarray:
+    """Class scores from the numpy reference; an NNB graph (written for one batch) runs in batches when it can."""
+    from nnb.train.evaluate import predict
 
-    g = load_model(args.model)
+    if not from_nnb:
+        return predict(g, x, batch=batch)
+    from nnb.executor import run_batched
+
+    name, out = g.inputs[0], g.outputs[0]
+    fixed = g.tensors[name].shape
+    g.input_specs = {name: (-1,) + tuple(fixed[1:])}
+    try:
+        run_batched(g, [x[:2]], batch=2)
+    except (NnbError, ValueError):  # a Reshape with the file's batch baked in: one file-sized batch at a time
+        g.input_specs = {}
+        batch = fixed[0] if fixed else 1
+        if len(x) % batch:
+            raise NnbError(f"{len(x)} samples do not divide into the NNB file's batch {batch}") from None
+    z = run_batched(g, [x], batch=batch)[out]
+    return z.reshape(len(x), -1)
+
+
+def _c_scores(model_path: str, g: Graph, x: np.ndarray) -> np.ndarray:
+    """Class scores from the C runtime: the .nnb as it is, or the model converted (auto mode; packed for .nnq)."""
+    from nnb.backends.c import CNet
+    from nnb.emit.convert import convert, load_for_convert
+    from nnb.model import is_nnb
+
+    if is_nnb(model_path):
+        with open(model_path, "rb") as f:
+            image = f.read()
+    else:
+        image = convert(load_for_convert(model_path)).image
+    try:
+        net = CNet(image)
+    except NnbError as e:
+        raise NnbError(f"{model_path}: the C runtime cannot run this model ({e}); use --backend reference") from None
+    return net.run_batch([x])[0].reshape(len(x), -1)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from nnb.model import is_nnb
+    from nnb.train.evaluate import confusion, format_confusion
+
+    act = None
+    if args.model.endswith(".nnq") and os.path.exists(args.model):
+        from nnb.quantize.dq import fixed_act_quantizers
+        from nnb.quantize.qmodel import load_quantized
+
+        qm = load_quantized(args.model)
+        g, act = qm.graph, fixed_act_quantizers(qm.info)
+    else:
+        g = load_model(args.model, allow_nnb=True)
     x, y = _dataset(g, args.data, "test", args.limit)
     if len(x) == 0:
         raise NnbError("no samples to evaluate")
-    z = predict(g, x, batch=args.batch)
+    if getattr(args, "backend", "reference") == "c":
+        if act:
+            raise NnbError(f"{args.model}: quantized activations are not in NNB files yet; use --backend reference")
+        z = _c_scores(args.model, g, x)
+    elif act:
+        from nnb.train.evaluate import predict
+
+        z = predict(g, x, batch=args.batch, act=act)
+    else:
+        z = _reference_scores(g, x, args.batch, is_nnb(args.model))
     pred = z.argmax(axis=1)
     acc = float((pred == y).mean())
     print(f"top-1 accuracy: {acc:.2%} ({int((pred == y).sum())}/{len(y)})")
@@ -160,8 +226,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sp = subparsers.add_parser("eval", help="top-1 accuracy of a model on labelled data",
                                description="Top-1 accuracy (argmax of the output). Inputs: uint8 images / 255, "
                                            "float data as is.")
-    sp.add_argument("model", help="the model (.nnp, or a quantized .nnq)")
+    sp.add_argument("model", help="the model (.nnp, a quantized .nnq, or an .nnb)")
     sp.add_argument("--data", required=True, help=DATA_HELP + " (default split: test)")
+    sp.add_argument("--backend", choices=("reference", "c"), default="reference",
+                    help="reference: the numpy executor (default); c: the nnb C runtime (an .nnp/.nnq is "
+                         "converted to NNB first)")
     sp.add_argument("--limit", type=int, help="evaluate only the first N samples")
     sp.add_argument("--batch", type=int, default=500, help="evaluation batch (default 500)")
     sp.add_argument("--confusion", action="store_true", help="also print the confusion matrix")
@@ -180,6 +249,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sp.add_argument("--bits", type=int, help="DQ: fixed bitwidth baseline (LSQ-style, step learned)")
     sp.add_argument("--weight-budget", help="DQ: total weight memory, e.g. 11.4kB, 93216bit (1 kB = 1024 bytes)")
     sp.add_argument("--pow2-step", action="store_true", help="DQ: round the step to a power of two")
+    sp.add_argument("--act-budget", metavar="SIZE",
+                    help="DQ: also quantize the ReLU outputs (unsigned, learned step/range) within this activation "
+                         "memory, e.g. 2kB (per sample)")
+    sp.add_argument("--act-budget-kind", choices=("max", "sum"), default="max",
+                    help="DQ: the activation budget bounds the largest activation (max, default) or their sum")
     sp.add_argument("--export-nnp", metavar="OUT.nnp", help="also write a float NNP with the quantized weights")
+    sp.add_argument("--report", metavar="REPORT.html",
+                    help="write an HTML report: per-layer bits/K, weight and activation kB, training curves")
     _common_training(sp, 1.0, 1e-4)
     sp.set_defaults(func=cmd_quantize)

@@ -12,9 +12,13 @@ from nnb.train.loss import logits_name
 
 
 def predict(graph: Graph, x: np.ndarray, params: Mapping[str, np.ndarray] | None = None,
-            batch: int = 500) -> np.ndarray:
-    """Class scores (pre-softmax logits; the argmax is the same) for float32 inputs ``x``."""
+            batch: int = 500, act: Mapping[str, object] | None = None) -> np.ndarray:
+    """Class scores (pre-softmax logits; the argmax is the same) for float32 inputs ``x``.
+
+    ``act``: activation quantizers by tensor name (``nnb.quantize.dq.ActQuant``), applied in the forward pass.
+    """
     prog = Program(graph, logits_name(graph), wrt=())
+    prog.act = dict(act or {})
     values = params if params is not None else {t.name: t.data for t in graph.params()}
     name = graph.inputs[0]
     outs = [prog.forward({name: x[s:s + batch]}, values, training=False).values[prog.target]
@@ -24,10 +28,10 @@ def predict(graph: Graph, x: np.ndarray, params: Mapping[str, np.ndarray] | None
 
 
 def accuracy(graph: Graph, x: np.ndarray, y: np.ndarray, params: Mapping[str, np.ndarray] | None = None,
-             batch: int = 500) -> float:
+             batch: int = 500, act: Mapping[str, object] | None = None) -> float:
     if len(x) == 0:
         return float("nan")
-    return float((predict(graph, x, params, batch).argmax(axis=1) == y).mean())
+    return float((predict(graph, x, params, batch, act).argmax(axis=1) == y).mean())
 
 
 def confusion(pred: np.ndarray, y: np.ndarray, num_classes: int) -> np.ndarray:

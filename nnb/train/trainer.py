@@ -41,6 +41,7 @@ class TrainConfig:
     seed: int = 0
     batch_stat: bool = True  # BatchNormalization uses batch statistics while training, as nnabla's training graph
     progress: bool = True
+    log_every: int = 50  # steps between entries of Trainer.steps (the training curve of a report)
 
 
 class Hook:
@@ -54,6 +55,10 @@ class Hook:
         return grads, 0.0
 
     def variables(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def act_quantizers(self, training: bool = False) -> dict[str, object]:
+        """Activation quantizers by tensor name (empty: float activations)."""
         return {}
 
     def after_step(self, params: dict[str, np.ndarray]) -> None:
@@ -89,10 +94,12 @@ class Trainer:
         self.var_opt = make_optimizer(cfg.optimizer, 0.0, cfg.momentum)  # a quantizer's own variables
         self.it = 0  # iterations done in the whole run
         self.history: list[dict[str, float]] = []
+        self.steps: list[dict[str, float]] = []  # every cfg.log_every steps: it, loss, acc over that window
 
     # ---- one step ---------------------------------------------------------------
     def step(self, x: np.ndarray, y: np.ndarray, lr: float) -> tuple[float, int]:
         values = self.hook.forward_params(self.params)
+        self.prog.act = self.hook.act_quantizers(training=True)
         tape = self.prog.forward({self.graph.inputs[0]: x}, values, training=self.cfg.batch_stat,
                                  update_stats=self.cfg.batch_stat)
         loss, g, hits = softmax_cross_entropy(tape.values[self.prog.target], y)
@@ -122,6 +129,8 @@ class Trainer:
         total = max(1, int(round(cfg.epochs * per_epoch)))
         sched = Schedule(cfg.schedule, cfg.lr, total, per_epoch, cfg.step_epochs, cfg.gamma, cfg.warmup)
         stop = {"flag": False}
+        self._window = [0.0, 0, 0, self.it]  # loss sum, hits, samples, iteration at the window start
+        log_every = max(1, min(cfg.log_every, per_epoch // 10))  # short runs still get a curve
 
         def on_sigint(signum: int, frame: Any) -> None:
             if stop["flag"]:  # a second Ctrl-C does not wait for the step to finish
@@ -143,6 +152,13 @@ class Trainer:
                     self.it += 1
                     losses.append(loss)
                     hits, seen = hits + h, seen + len(idx)
+                    win = self._window
+                    win[0], win[1], win[2] = win[0] + loss, win[1] + h, win[2] + len(idx)
+                    if self.it % log_every == 0 or i + 1 == n_ep:
+                        steps = self.it - int(win[3])
+                        self.steps.append({"it": self.it, "epoch": self.it / per_epoch,
+                                           "loss": win[0] / max(steps, 1), "acc": win[1] / max(win[2], 1)})
+                        self._window = [0.0, 0, 0, self.it]
                     bar.update(i + 1, loss=float(np.mean(losses[-50:])), acc=hits / seen)
                     if stop["flag"]:
                         bar.close()
@@ -164,7 +180,8 @@ class Trainer:
         return self.history
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> float:
-        return accuracy(self.graph, x, check_labels(y, self.num_classes), self.inference_params())
+        return accuracy(self.graph, x, check_labels(y, self.num_classes), self.inference_params(),
+                        act=self.hook.act_quantizers())
 
     def inference_params(self) -> dict[str, np.ndarray]:
         return self.hook.forward_params(self.params)
@@ -179,7 +196,7 @@ class Trainer:
 
     # ---- checkpoints -------------------------------------------------------------------
     def save_checkpoint(self, path: str) -> None:
-        meta = {"it": self.it, "config": asdict(self.cfg), "history": self.history}
+        meta = {"it": self.it, "config": asdict(self.cfg), "history": self.history, "steps": self.steps}
         arrays = {f"p/{k}": v for k, v in self.params.items()}
         arrays.update({f"o/{k}": v for k, v in self.opt.state_dict().items()})
         arrays.update({f"v/{k}": v for k, v in self.var_opt.state_dict().items()})
@@ -209,6 +226,7 @@ class Trainer:
         self.hook.load_state_dict({k[2:]: v for k, v in d.items() if k.startswith("h/")})
         self.it = int(meta["it"])
         self.history = list(meta.get("history", []))
+        self.steps = list(meta.get("steps", []))
 
 
 def _install(handler: Callable[[int, Any], None]) -> Any:
