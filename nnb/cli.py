@@ -33,7 +33,7 @@ examples:
   nnb quantize model.nnp --method dq --weight-budget 12kB --data fashion-mnist --epochs 1 -o model.nnq
   nnb eval model.nnq --data fashion-mnist [--confusion] [--backend reference|c]
   nnb convert model.nnq -o model.nnb    packed sub-byte weights in an extended NNB
-  nnb demo                              fit, save, inspect and evaluate a Fashion-MNIST model
+  nnb demo [--quick]                    train, quantize, pack and run a Fashion-MNIST LeNet
 
 exit status: 0 on success, 2 on bad input (the message names the problem).
 """
@@ -172,7 +172,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from nnb.demo import main as demo_main
 
-    return demo_main(args.out)
+    return demo_main(args.out, quick=args.quick)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -221,8 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_training(sub)
 
-    sp = sub.add_parser("demo", help="the built-in default job on Fashion-MNIST (what `make demo` runs)")
+    sp = sub.add_parser("demo", help="the built-in default job (what `make demo` runs): train a LeNet on "
+                                     "Fashion-MNIST, quantize it (LUT-Q, DQ), pack it to NNB, run it in C")
     sp.add_argument("--out", default="out/demo", help="folder for the files the demo writes (default: out/demo)")
+    sp.add_argument("--quick", action="store_true", help="train on fewer images (about a minute in all)")
     sp.set_defaults(func=cmd_demo)
     return p
 

@@ -1,10 +1,19 @@
-"""The built-in default job (``make demo`` / ``nnb demo``).
+"""The built-in default job (``make demo`` / ``nnb demo``): train, quantize, pack, run.
 
-With nothing downloaded: fit a small Fashion-MNIST classifier in closed form
-(random ReLU features + ridge-regression read-out), write it as an NNP that
-nnabla loads, inspect it, and evaluate it with the numpy reference executor on
-the 10,000 test images.  Later stages (NNB + C runtime, quantization) are added
-to this job as they land.
+Nothing is downloaded; the data is Debian's ``dataset-fashion-mnist``.
+
+1. build a LeNet (the same shape as nnabla's fmnist_lenet fixture) with He
+   initialisation and train it for one epoch with nnb's numpy trainer;
+2. quantize it two ways with one epoch of quantization-aware training each:
+   LUT-Q with K=4 (2-bit indices + a 4-entry table per layer) and DQ with a
+   weight budget of 2 bits per weight + 5 % (the learned bitwidths decide
+   where the bits go);
+3. convert each to NNB (extended format: arena plan, fused convolutions,
+   packed sub-byte weights for the quantized ones);
+4. evaluate on the 10,000 test images with the numpy reference and with the C
+   runtime, and print accuracy, sizes, arena and latency side by side.
+
+``--quick`` trains on fewer images (about a minute in all) for a smoke run.
 """
 
 from __future__ import annotations
@@ -15,97 +24,137 @@ import time
 import numpy as np
 
 from nnb.builder import GraphBuilder
-from nnb.datasets import fashion_mnist
-from nnb.executor import run_batched
-from nnb.inspect import format_table, model_stats
+from nnb.errors import NnbError
 from nnb.ir import Graph
-from nnb.nnp.reader import load
-from nnb.nnp.writer import save
 
 
-def fit_random_feature_classifier(x: np.ndarray, y: np.ndarray, hidden: int = 1024, ridge: float = 10.0,
-                                  seed: int = 0) -> Graph:
-    """Affine(784->hidden, random) -> ReLU -> Affine(hidden->10, least squares) -> Softmax."""
+def build_lenet(seed: int = 0) -> Graph:
+    """conv 16@5x5 -> max 2 -> relu -> conv 32@5x5 -> max 2 -> relu -> fc 64 -> relu -> fc 10 -> softmax."""
     rng = np.random.default_rng(seed)
-    n = x.shape[0]
-    xf = x.reshape(n, -1).astype(np.float32) / 255.0
-    w1 = (rng.standard_normal((xf.shape[1], hidden)) / np.sqrt(xf.shape[1] * 0.1)).astype(np.float32)
-    b1 = (rng.standard_normal(hidden) * 0.5).astype(np.float32)
-    h = np.maximum(xf @ w1 + b1, 0).astype(np.float64)
-    h1 = np.hstack([h, np.ones((n, 1))])
-    target = np.eye(10)[y] * 10.0 - 5.0  # logits-like targets keep the softmax sharp
-    a = h1.T @ h1 + ridge * np.eye(h1.shape[1])
-    w2 = np.linalg.solve(a, h1.T @ target)
-    b = GraphBuilder("demo")
-    xin = b.input("x", (-1, 1, 28, 28))
-    t = b.op("Affine", [xin, b.param("fc1/affine/W", w1), b.param("fc1/affine/b", b1)], name="fc1")
-    t = b.op("ReLU", [t], name="relu1")
-    t = b.op("Affine", [t, b.param("fc2/affine/W", w2[:-1]), b.param("fc2/affine/b", w2[-1])], name="fc2")
-    b.output(b.op("Softmax", [t], name="softmax", outputs=["y"], axis=1))
+
+    def he(*shape: int) -> np.ndarray:
+        fan_in = int(np.prod(shape[1:])) if len(shape) == 4 else shape[0]
+        return rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
+
+    b = GraphBuilder("net")
+    h = b.input("x", (-1, 1, 28, 28))
+    for i, (c_in, c_out) in enumerate([(1, 16), (16, 32)], start=1):
+        h = b.op("Convolution", [h, b.param(f"conv{i}/conv/W", he(c_out, c_in, 5, 5)),
+                                 b.param(f"conv{i}/conv/b", np.zeros(c_out))], name=f"conv{i}")
+        h = b.op("MaxPooling", [h], name=f"pool{i}", kernel=(2, 2), stride=(2, 2))
+        h = b.op("ReLU", [h], name=f"relu{i}")
+    h = b.op("Affine", [h, b.param("fc3/affine/W", he(512, 64)), b.param("fc3/affine/b", np.zeros(64))], name="fc3")
+    h = b.op("ReLU", [h], name="relu3")
+    h = b.op("Affine", [h, b.param("fc4/affine/W", he(64, 10)), b.param("fc4/affine/b", np.zeros(10))], name="fc4")
+    b.output(b.op("Softmax", [h], name="softmax", outputs=["y"], axis=1))
     return b.build()
 
 
-def main(out_dir: str = "out/demo") -> int:
-    os.makedirs(out_dir, exist_ok=True)
-    print("== 1. data: Fashion-MNIST from Debian's dataset-fashion-mnist")
-    xtr, ytr = fashion_mnist("train")
-    xte, yte = fashion_mnist("test")
-    print(f"   train {xtr.shape}, test {xte.shape}")
-    print("== 2. fit a small classifier (random ReLU features + ridge read-out, closed form)")
-    t0 = time.perf_counter()
-    g = fit_random_feature_classifier(xtr, ytr)
-    path = os.path.join(out_dir, "fmnist_rf.nnp")
-    save(g, path)
-    print(f"   fitted in {time.perf_counter() - t0:.1f} s, wrote {path}")
-    print("== 3. nnb inspect")
-    g = load(path)
-    print("   " + format_table(model_stats(g)).replace("\n", "\n   "))
-    print("== 4. numpy reference executor on the 10,000 test images")
-    t0 = time.perf_counter()
-    probs = run_batched(g, [xte.astype(np.float32) / 255.0], batch=1000)["y"]
-    dt = time.perf_counter() - t0
-    acc = float((probs.argmax(axis=1) == yte).mean())
-    print(f"   top-1 accuracy {acc * 100:.2f} %  ({dt:.2f} s, {len(xte) / dt:,.0f} images/s)")
-    c_runtime_stage(g, xte, yte, probs, out_dir)
-    return 0
+def _cli(*args: str) -> None:
+    from nnb.cli import main as cli_main
+
+    print("   $ nnb " + " ".join(args))
+    rc = cli_main(list(args))
+    if rc != 0:
+        raise NnbError(f"'nnb {' '.join(args)}' failed with exit status {rc}")
 
 
-def c_runtime_stage(g: Graph, xte: np.ndarray, yte: np.ndarray, ref_probs: np.ndarray, out_dir: str) -> None:
-    """Convert to NNB, run every test image through the C runtime, compare with the reference."""
+def _evaluate(path: str, image: bytes, x: np.ndarray, y: np.ndarray) -> dict:
+    """Accuracy with the reference and the C runtime, sizes and latency for one NNB image."""
     from nnb.backends.c import CNet
-    from nnb.emit.convert import convert
-    from nnb.emit.nnb import compat_plan
-    from nnb.errors import NnbError
+    from nnb.emit.nnb import read_nnb
+    from nnb.executor import run_batched
 
-    print("== 5. nnb convert: NNB for the C runtime")
-    conv = convert(g, "extended")
-    path = os.path.join(out_dir, "fmnist_rf.nnb")
-    with open(path, "wb") as f:
-        f.write(conv.image)
-    params = sum(t.nbytes for t in conv.graph.params())
-    upstream = sum(compat_plan(g).buffer_sizes)
-    arena = conv.arena.arena_bytes if conv.arena else conv.buffer_bytes
-    print(f"   wrote {path}: {len(conv.image):,} bytes ({conv.mode}), parameters {params:,} bytes, "
-          f"arena {arena:,} bytes (upstream-style buffers {upstream:,})")
-    print("== 6. C runtime (cffi) on the 10,000 test images")
-    try:
-        net = CNet(conv.image)
-    except NnbError as e:
-        print(f"   the C runtime refused the extended file ({e}); using the compatible one")
-        try:
-            net = CNet(convert(g, "compat").image)
-        except NnbError as e2:
-            print(f"   C runtime unavailable: {e2}")
-            return
-    xf = xte.astype(np.float32) / 255.0
+    g = read_nnb(image, path)
     t0 = time.perf_counter()
-    probs = np.concatenate([net.run([xf[i:i + 1]])[0] for i in range(len(xf))])
-    dt = time.perf_counter() - t0
-    acc = float((probs.argmax(axis=1) == yte).mean())
-    same = float((probs.argmax(axis=1) == ref_probs.argmax(axis=1)).mean())
-    err = float(np.abs(probs - ref_probs).max())
-    print(f"   top-1 accuracy {acc * 100:.2f} %, same prediction as the reference on {same * 100:.2f} % "
-          f"(max abs difference {err:.2g}), {dt / len(xf) * 1e3:.3f} ms per image including the Python call")
+    ref = run_batched(g, [x], batch=1000)[g.outputs[0]]
+    row = {"ref_acc": float((ref.argmax(1) == y).mean()), "ref_s": time.perf_counter() - t0,
+           "param_bytes": sum(t.nbytes for t in g.params()), "file_bytes": len(image)}
+    try:
+        net = CNet(image)
+    except NnbError as e:
+        row["c_error"] = str(e)
+        return row
+    one = x[:1]
+    net.run([one])
+    t0 = time.perf_counter()
+    for _ in range(200):
+        net.run([one])
+    row["c_ms"] = (time.perf_counter() - t0) / 200 * 1e3
+    pred = np.concatenate([net.run([x[i:i + 1]])[0] for i in range(len(x))]).argmax(1)
+    row["c_acc"] = float((pred == y).mean())
+    row["agree"] = float((pred == ref.argmax(1)).mean())
+    row["runtime_arena"] = net.arena_bytes
+    return row
+
+
+def main(out_dir: str = "out/demo", quick: bool = False) -> int:
+    from nnb.datasets import fashion_mnist
+    from nnb.emit.convert import convert, load_for_convert
+    from nnb.inspect import format_table, model_stats
+    from nnb.nnp.reader import load
+    from nnb.nnp.writer import save
+
+    os.makedirs(out_dir, exist_ok=True)
+    p = lambda name: os.path.join(out_dir, name)  # noqa: E731
+    limit = ["--limit", "12000"] if quick else []
+    qlimit = ["--limit", "6000"] if quick else ["--limit", "30000"]
+    t_start = time.perf_counter()
+
+    print("== 1. data: Fashion-MNIST from Debian's dataset-fashion-mnist (input = image / 255)")
+    xte, yte = fashion_mnist("test")
+    print(f"   test {xte.shape}")
+
+    print("== 2. a LeNet, He-initialised, trained for one epoch by nnb's numpy trainer")
+    save(build_lenet(), p("lenet_init.nnp"))
+    _cli("train", p("lenet_init.nnp"), "--data", "fashion-mnist", "--epochs", "1", "--lr", "1e-3",
+         "--val", "none", "--quiet", *limit, "-o", p("lenet.nnp"))
+    g = load(p("lenet.nnp"))
+    print("   " + format_table(model_stats(g)).replace("\n", "\n   "))
+
+    print("== 3. quantization-aware training: LUT-Q K=4, and DQ at 2 bits/weight + 5 %")
+    weights = sum(t.size for t in g.params() if t.name.endswith("/W"))
+    budget_kb = weights * 2 / 8 / 1024 * 1.05
+    common = ["--data", "fashion-mnist", "--epochs", "1", "--lr", "2e-4", "--val", "none", "--quiet", *qlimit]
+    _cli("quantize", p("lenet.nnp"), "--method", "lutq", "--k", "4", *common, "-o", p("lenet_lutq4.nnq"),
+         "--report", p("lenet_lutq4.html"))
+    _cli("quantize", p("lenet.nnp"), "--method", "dq", "--weight-budget", f"{budget_kb:.2f}kB", *common,
+         "-o", p("lenet_dq.nnq"), "--report", p("lenet_dq.html"))
+
+    print("== 4. NNB files (extended: one-arena plan, fused convolutions, packed weights)")
+    images = {}
+    for label, src in (("float", g), ("LUT-Q K=4", load_for_convert(p("lenet_lutq4.nnq"))),
+                       ("DQ 2-bit budget", load_for_convert(p("lenet_dq.nnq")))):
+        c = convert(src, "extended")
+        name = {"float": "lenet.nnb", "LUT-Q K=4": "lenet_lutq4.nnb", "DQ 2-bit budget": "lenet_dq.nnb"}[label]
+        with open(p(name), "wb") as f:
+            f.write(c.image)
+        images[label] = (p(name), c)
+        print(f"   {p(name)}: {len(c.image):,} bytes, arena {c.buffer_bytes:,} bytes")
+
+    print("== 5. the 10,000 test images: numpy reference and C runtime")
+    xf = xte.astype(np.float32) / 255.0
+    rows = {label: _evaluate(path, c.image, xf, yte) for label, (path, c) in images.items()}
+    head = ("model", "ref top-1", "C top-1", "C = ref", "params B", "file B", "arena B", "C ms/image")
+    table = [head]
+    for label, r in rows.items():
+        arena = images[label][1].buffer_bytes
+        table.append((label, f"{r['ref_acc'] * 100:.2f} %",
+                      f"{r['c_acc'] * 100:.2f} %" if "c_acc" in r else "n/a",
+                      f"{r['agree'] * 100:.2f} %" if "agree" in r else "n/a",
+                      f"{r['param_bytes']:,}", f"{r['file_bytes']:,}", f"{arena:,}",
+                      f"{r['c_ms']:.3f}" if "c_ms" in r else "n/a"))
+    widths = [max(len(t[i]) for t in table) for i in range(len(head))]
+    for k, t in enumerate(table):
+        print("   " + "  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(t, widths))))
+        if k == 0:
+            print("   " + "  ".join("-" * w for w in widths))
+    for label, r in rows.items():
+        if "c_error" in r:
+            print(f"   C runtime could not run {label}: {r['c_error']}")
+    print(f"   reports: {p('lenet_lutq4.html')}, {p('lenet_dq.html')}")
+    print(f"== done in {time.perf_counter() - t_start:.0f} s")
+    return 0
 
 
 if __name__ == "__main__":

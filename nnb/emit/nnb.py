@@ -404,6 +404,8 @@ def read_nnb(data: bytes, name: str = "model.nnb") -> Graph:
         t.data = np.array(arr.reshape(t.shape), dtype=np.float32, order="C")
     g = Graph(name="nnb", tensors=tensors, nodes=nodes, inputs=inputs, outputs=outputs,
               batch_size=tensors[inputs[0]].shape[0] if inputs and tensors[inputs[0]].shape else 1)
+    # NNB shapes carry the batch the file was written for; the reference may run any leading batch
+    g.input_specs = {n: (-1,) + tuple(tensors[n].shape[1:]) if tensors[n].shape else () for n in inputs}
     g.validate()
     if quant:
         g.infer_shapes()  # a packed weight's shape against its function
