@@ -28,10 +28,24 @@
  *   of the next one, and every list/record/parameter must fit in its chunk.
  * - Network inputs and outputs get private storage, so inputs survive a
  *   run and `nnbrt_run` may be called repeatedly.
- * - Only FLOAT variables are supported (fixed-point/sign types are
- *   rejected with NNBRT_E_UNSUPPORTED_TYPE). channel_last=true is rejected.
+ * - FLOAT, FIXED16 and FIXED8 variables (v2/v3 files; value = integer /
+ *   2^fp_pos). Fixed-point variables are held as floats: parameters are
+ *   dequantised into the arena by nnbrt_init, and every fixed-point
+ *   network input and function output is rounded to its grid (round half
+ *   up, saturating) when written, so values are exactly what the fixed
+ *   type can store; arithmetic inside a kernel is float (upstream's
+ *   integer kernels may differ by one step of rounding). The I/O API stays
+ *   float. SIGN and other types are rejected with
+ *   NNBRT_E_UNSUPPORTED_TYPE. channel_last=true is rejected.
  * - NNB versions 2 and 3 (v2: buffer sizes in elements, v3 in bytes) with
- *   api_level <= NNBRT_MAX_API_LEVEL are accepted.
+ *   api_level <= NNBRT_MAX_API_LEVEL are accepted, and nnb's extended
+ *   format (version 1001, docs/nnb_format.md): buffer variables live at
+ *   the plan's offsets in one arena region (validated: inside arena_bytes,
+ *   4-aligned, an output overlapping an input only where the function can
+ *   work in place), network inputs get private storage and are never
+ *   written, outputs are read where the plan puts them (valid until the
+ *   next nnbrt_run), and extended function ids (1000 FusedConv) are
+ *   allowed.
  */
 #ifndef NNBRT_H
 #define NNBRT_H
@@ -62,14 +76,14 @@ typedef enum {
     NNBRT_E_NULL_ARG,             /**< a required pointer argument is NULL */
     NNBRT_E_MISALIGNED,           /**< image is not 4-byte aligned */
     NNBRT_E_TRUNCATED,            /**< file shorter than header/index/data area */
-    NNBRT_E_BAD_VERSION,          /**< version is not 2 or 3 */
+    NNBRT_E_BAD_VERSION,          /**< version not 2, 3 or 1001, or bad extended header */
     NNBRT_E_API_LEVEL,            /**< api_level above NNBRT_MAX_API_LEVEL */
     NNBRT_E_BAD_CHUNK_INDEX,      /**< a list names a chunk >= num_of_data */
     NNBRT_E_BAD_OFFSET,           /**< index entry outside data area, not 4-aligned or decreasing */
     NNBRT_E_BAD_LIST_LENGTH,      /**< a {size, chunk} list does not fit in its chunk */
     NNBRT_E_BAD_SHAPE,            /**< dim <= 0, too many dims, or size overflow */
     NNBRT_E_BAD_VARIABLE,         /**< bad variable record (id, variable id out of range, writing a parameter) */
-    NNBRT_E_UNSUPPORTED_TYPE,     /**< variable type other than FLOAT */
+    NNBRT_E_UNSUPPORTED_TYPE,     /**< variable type other than FLOAT/FIXED16/FIXED8 (fixed: v2/v3 only) */
     NNBRT_E_BAD_DATA_SIZE,        /**< parameter data chunk too small for the shape */
     NNBRT_E_BAD_BUFFER_REF,       /**< buffer index out of range or buffer too small */
     NNBRT_E_BAD_IO_COUNT,         /**< wrong number of function inputs/outputs */
@@ -80,6 +94,7 @@ typedef enum {
     NNBRT_E_ARENA_TOO_SMALL,      /**< arena_len below nnbrt_arena_size() */
     NNBRT_E_BAD_INDEX,            /**< input/output index out of range */
     NNBRT_E_SIZE_OVERFLOW,        /**< arena size does not fit in size_t */
+    NNBRT_E_BAD_PLAN,             /**< extended file: bad arena plan (offset, alignment, aliasing) */
     NNBRT_STATUS_COUNT
 } nnbrt_status;
 
@@ -98,7 +113,8 @@ typedef struct nnbrt_net nnbrt_net;
 /**
  * Validate the whole image and compute the arena bytes nnbrt_init needs:
  * context, variable and function tables, the file's working buffers (sizes
- * from its buffer list), private input/output storage, kernel scratch (the
+ * from its buffer list; extended files: the plan region of arena_bytes),
+ * private input/output storage (extended files: inputs only), kernel scratch (the
  * fast convolution keeps zero-padded input rows there) and 63 bytes of
  * alignment slack. Returns NNBRT_OK and sets *bytes, or an error status;
  * a file accepted here is accepted by nnbrt_init with that many bytes.
@@ -121,6 +137,9 @@ NNBRT_API nnbrt_status nnbrt_init_diag(nnbrt_net **net, const void *image, size_
 /** Run all functions in file order. */
 NNBRT_API nnbrt_status nnbrt_run(nnbrt_net *net);
 
+/** Run functions [first, last) only (profiling, debugging; bounds are clamped). */
+NNBRT_API nnbrt_status nnbrt_run_range(nnbrt_net *net, int first, int last);
+
 /** Number of network inputs/outputs (0 if net is NULL). */
 NNBRT_API int nnbrt_num_inputs(const nnbrt_net *net);
 NNBRT_API int nnbrt_num_outputs(const nnbrt_net *net);
@@ -141,11 +160,14 @@ typedef struct {
     uint32_t version, api_level;
     uint32_t num_buffers, num_variables, num_functions, num_inputs, num_outputs;
     uint32_t num_of_data, data_size;
+    uint32_t arena_bytes, plan_size; /**< extended files (version 1001); 0 otherwise */
 } nnbrt_header_info;
 NNBRT_API nnbrt_status nnbrt_get_header(const nnbrt_net *net, nnbrt_header_info *info);
 /** Variable v: shape, element count, data_index (>=0 parameter chunk, <0 buffer -(k+1)). */
 NNBRT_API nnbrt_status nnbrt_variable(const nnbrt_net *net, int v, const int32_t **shape, int *ndim,
                             size_t *elements, int32_t *data_index);
+/** Extended files: plan entry of variable v (arena byte offset, -1 parameter, -2 network input); 0 for v2/v3. */
+NNBRT_API nnbrt_status nnbrt_variable_plan(const nnbrt_net *net, int v, int32_t *plan);
 /** Function f: id, name ("?" if unknown), input/output variable ids. */
 NNBRT_API nnbrt_status nnbrt_function(const nnbrt_net *net, int f, int *id, const char **name,
                             int *nin, const int32_t **inputs, int *nout, const int32_t **outputs);

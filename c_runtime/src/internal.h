@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#define NNBRT_MAX_ARGS 12
+#define NNBRT_MAX_ARGS 16
 #define NNBRT_NUM_FUNC_IDS 361
 
 /** A variable as seen by kernels. dims points into the image. */
@@ -57,7 +57,12 @@ typedef struct {
     const char *argcode; /* NULL: k->argcode */
 } nnbrt_entry;
 
-extern const nnbrt_entry nnbrt_kernels[NNBRT_NUM_FUNC_IDS];
+/* First extended (nnb-only) function id: 1000 FusedConv. */
+#define NNBRT_EXT_FIRST_ID 1000u
+/* Kernel of a function id (legacy ids included), NULL if none. Defined by
+   kernels/kernel_table.c, or by a generated per-model table that lists
+   only the ids one model uses (so the linker drops the other kernels). */
+const nnbrt_entry *nnbrt_find_kernel(uint32_t id);
 
 /* ---- helpers for kernels (common.c) ---- */
 int nnbrt_same_shape(const nnbrt_tensor *a, const nnbrt_tensor *b);

@@ -1,15 +1,24 @@
 /* NNB loader: validation, arena layout, init and run. No allocation. */
 #include "internal.h"
+#include <math.h>
 
 #define HDR_BYTES 56u
+#define EXT_HDR_BYTES 88u
+#define EXT_VERSION 1001u
+#define EXT_MAGIC 0x58424E4Eu /* "NNBX" */
+#define PLAN_PARAM (-1)
+#define PLAN_INPUT (-2)
 #define ALIGN 64u
 
 struct nnbrt_var {
     const int32_t *dims;
     int32_t ndim;
     int32_t data_index;
+    int32_t plan;     /* extended: arena offset, PLAN_PARAM or PLAN_INPUT; v2/v3: 0 */
     size_t size;
-    float *data;
+    float *data;      /* float values (fixed-point variables: float staging in the arena) */
+    const void *q;    /* fixed-point parameter: its integers in the image */
+    uint8_t type, fp; /* 0 FLOAT, 1 FIXED16, 2 FIXED8; value = integer / 2^fp */
 };
 
 struct nnbrt_fn {
@@ -28,6 +37,7 @@ struct nnbrt_net {
     struct nnbrt_fn *fns;
     const int32_t *in_ids, *out_ids;
     uint64_t work;
+    int has_fixed;
 };
 
 typedef struct {
@@ -39,6 +49,11 @@ typedef struct {
     const uint8_t *data;   /* data area */
     const int32_t *buf_list;
     const int32_t *var_list, *fn_list, *in_ids, *out_ids;
+    const int32_t *plan;   /* extended: per-variable arena offsets */
+    size_t hdr;            /* header bytes (56 or 88) */
+    int ext;               /* extended format (version 1001) */
+    int has_fixed;         /* some variable is FIXED16/FIXED8 */
+    int32_t plan_chunk;
     struct nnbrt_var *vars; /* NULL while sizing */
     nnbrt_diag *diag;
     uint64_t work;
@@ -117,8 +132,23 @@ static nnbrt_status parse_header(ctx_t *c)
     for (i = 0; i < 14; ++i) hv[i] = rd32(c->img + 4u * i);
     c->h.version = hv[0];
     c->h.api_level = hv[1];
-    if (hv[0] != 2 && hv[0] != 3) return NNBRT_E_BAD_VERSION;
+    if (hv[0] != 2 && hv[0] != 3 && hv[0] != EXT_VERSION) return NNBRT_E_BAD_VERSION;
     if (hv[1] > NNBRT_MAX_API_LEVEL) return NNBRT_E_API_LEVEL;
+    c->hdr = HDR_BYTES;
+    if (hv[0] == EXT_VERSION) {
+        uint32_t e[8];
+        if (c->len < EXT_HDR_BYTES) return NNBRT_E_TRUNCATED;
+        for (i = 0; i < 8; ++i) e[i] = rd32(c->img + HDR_BYTES + 4u * i);
+        if (e[0] != EXT_MAGIC) return NNBRT_E_BAD_VERSION;
+        /* flags: bit 0 (external inputs) must be set; reserved words are 0 in revision 1 */
+        if (e[4] != 1u || e[5] || e[6] || e[7]) return NNBRT_E_BAD_VERSION;
+        if (e[1] % 4u || e[1] > 0x7fffffffu) return NNBRT_E_BAD_PLAN;
+        c->ext = 1;
+        c->hdr = EXT_HDR_BYTES;
+        c->h.arena_bytes = e[1];
+        c->h.plan_size = e[2];
+        c->plan_chunk = (int32_t)e[3];
+    }
     for (i = 0; i < 10; ++i) c->lists[i] = hv[2 + i];
     c->h.num_buffers = hv[2];
     c->h.num_variables = hv[4];
@@ -127,10 +157,10 @@ static nnbrt_status parse_header(ctx_t *c)
     c->h.num_outputs = hv[10];
     c->h.num_of_data = n = hv[12];
     c->h.data_size = hv[13];
-    if (n > (c->len - HDR_BYTES) / 4u) return NNBRT_E_TRUNCATED;
-    need = HDR_BYTES + (size_t)n * 4u;
+    if (n > (c->len - c->hdr) / 4u) return NNBRT_E_TRUNCATED;
+    need = c->hdr + (size_t)n * 4u;
     if (c->h.data_size > c->len - need) return NNBRT_E_TRUNCATED;
-    c->index = c->img + HDR_BYTES;
+    c->index = c->img + c->hdr;
     c->data = c->img + need;
     for (i = 0; i < n; ++i) {
         uint32_t off = rd32(c->index + 4u * i);
@@ -147,7 +177,7 @@ static nnbrt_status decode_var(const ctx_t *c, uint32_t id, struct nnbrt_var *v)
     const int32_t *dims;
     uint32_t ndim, k;
     int32_t di;
-    size_t size = 1;
+    size_t size = 1, esz;
     nnbrt_status st = chunk_ptr(c, c->var_list[id], 20, &r);
     if (st != NNBRT_OK) return st;
     if (rd32(r) != id) return NNBRT_E_BAD_VARIABLE;
@@ -161,20 +191,47 @@ static nnbrt_status decode_var(const ctx_t *c, uint32_t id, struct nnbrt_var *v)
         if ((size_t)dims[k] > (SIZE_MAX / 64u) / size) return NNBRT_E_BAD_SHAPE;
         size *= (size_t)dims[k];
     }
-    if ((r[12] & 0x0f) != 0) return NNBRT_E_UNSUPPORTED_TYPE;
+    v->type = (uint8_t)(r[12] & 0x0f);
+    v->fp = (uint8_t)(r[12] >> 4);
+    v->q = NULL;
+    /* FLOAT, FIXED16, FIXED8 (v2/v3 only); SIGN and others are refused */
+    if (v->type > 2 || (v->type != 0 && c->ext)) return NNBRT_E_UNSUPPORTED_TYPE;
+    esz = v->type == 0 ? 4u : v->type == 1 ? 2u : 1u;
     di = rdi32(r + 16);
+    v->plan = 0;
+    if (c->ext) {
+        const int32_t p = c->plan[id];
+        v->plan = p;
+        if (di >= 0) {
+            if (p != PLAN_PARAM) return NNBRT_E_BAD_PLAN;
+        } else if (di != -1) {
+            return NNBRT_E_BAD_BUFFER_REF; /* no buffer list in extended files */
+        } else if (p == PLAN_INPUT) {
+            /* network input: private storage */
+        } else if (p < 0 || p % 4 || (uint64_t)(uint32_t)p + (uint64_t)size * 4u > c->h.arena_bytes) {
+            return NNBRT_E_BAD_PLAN;
+        }
+    }
     if (di >= 0) {
         const uint8_t *d;
-        st = chunk_ptr(c, di, size * 4u, &d);
+        st = chunk_ptr(c, di, size * esz, &d);
         if (st == NNBRT_E_BAD_LIST_LENGTH) return NNBRT_E_BAD_DATA_SIZE;
         if (st != NNBRT_OK) return st;
-        v->data = (float *)(uintptr_t)d; /* parameters are never written */
+        if (v->type == 0) {
+            v->data = (float *)(uintptr_t)d; /* parameters are never written */
+        } else {
+            v->q = d;       /* dequantised into arena staging by nnbrt_init */
+            v->data = NULL;
+        }
+    } else if (c->ext) {
+        v->data = NULL;
     } else {
         uint32_t b = (uint32_t)(-(di + 1));
         uint64_t bytes;
         if (b >= c->h.num_buffers) return NNBRT_E_BAD_BUFFER_REF;
+        /* v2: sizes in elements; v3: bytes of the variable's own type */
         bytes = (uint64_t)(uint32_t)c->buf_list[b] * (c->h.version == 2 ? 4u : 1u);
-        if ((uint64_t)size * 4u > bytes) return NNBRT_E_BAD_BUFFER_REF;
+        if ((uint64_t)size * (c->h.version == 2 ? 4u : esz) > bytes) return NNBRT_E_BAD_BUFFER_REF;
         v->data = NULL;
     }
     v->dims = dims;
@@ -186,7 +243,8 @@ static nnbrt_status decode_var(const ctx_t *c, uint32_t id, struct nnbrt_var *v)
 
 static size_t buffer_bytes(const ctx_t *c, uint32_t b)
 {
-    uint64_t n = (uint64_t)(uint32_t)c->buf_list[b] * (c->h.version == 2 ? 4u : 1u);
+    /* fixed-point variables are held as floats: v3 byte sizes may be 4x short */
+    uint64_t n = (uint64_t)(uint32_t)c->buf_list[b] * (c->h.version == 2 || c->has_fixed ? 4u : 1u);
     return n > (uint64_t)(SIZE_MAX / 4u) ? SIZE_MAX / 4u : (size_t)n; /* huge: add_aligned overflows */
 }
 
@@ -256,13 +314,54 @@ static nnbrt_status decode_args(const ctx_t *c, int32_t rec_chunk, const char *c
     return NNBRT_OK;
 }
 
+/* Extended plan: may output storage overlap input `k`? Only exact aliasing
+   (same offset, same size) where the kernel reads each element before
+   writing it: pointwise unary/binary kernels (any input of the output's
+   size), Reshape (a view) and FusedConv's residual (its last input). */
+static int inplace_ok(uint32_t type, const nnbrt_kernel *k, const nnbrt_args *a, uint32_t nin,
+                      uint32_t idx)
+{
+    if (k->check == nnbrt_check_unary || k->check == nnbrt_check_binary) return 1;
+    if (type == 126 || type == 83) return 1; /* Reshape */
+    if (type == NNBRT_EXT_FIRST_ID) return a->a[13].i && idx == nin - 1; /* FusedConv residual */
+    return 0;
+}
+
+static nnbrt_status check_aliasing(const ctx_t *c, uint32_t type, const nnbrt_kernel *k,
+                                   const nnbrt_args *a, uint32_t nin, const int32_t *ins,
+                                   uint32_t nout, const int32_t *outs)
+{
+    uint32_t o, j;
+    for (o = 0; o < nout; ++o) {
+        struct nnbrt_var vo, vi;
+        uint64_t o0, o1;
+        if (decode_var(c, (uint32_t)outs[o], &vo) != NNBRT_OK) return NNBRT_E_BAD_VARIABLE;
+        o0 = (uint64_t)(uint32_t)vo.plan;
+        o1 = o0 + (uint64_t)vo.size * 4u;
+        for (j = 0; j < nin + nout; ++j) {
+            const int32_t id = j < nin ? ins[j] : outs[j - nin];
+            uint64_t i0, i1;
+            if (j == nin + o) continue;
+            if (decode_var(c, (uint32_t)id, &vi) != NNBRT_OK) return NNBRT_E_BAD_VARIABLE;
+            if (vi.data_index >= 0 || vi.plan < 0) continue; /* parameter / network input */
+            i0 = (uint64_t)(uint32_t)vi.plan;
+            i1 = i0 + (uint64_t)vi.size * 4u;
+            if (i1 <= o0 || o1 <= i0) continue;
+            if (j < nin && i0 == o0 && vi.size == vo.size && inplace_ok(type, k, a, nin, j)) continue;
+            if (c->diag) c->diag->variable_index = id;
+            return NNBRT_E_BAD_PLAN;
+        }
+    }
+    return NNBRT_OK;
+}
+
 /* Validate everything; compute the arena layout; if net != NULL fill it. */
 static nnbrt_status process(ctx_t *c, size_t *total, struct nnbrt_net *net, uint8_t *base,
                             size_t base_len)
 {
     nnbrt_status st;
     uint32_t i, j;
-    size_t lay = 0, off_vars, off_fns, off_bofs, off_io, off_bufs, off_scratch;
+    size_t lay = 0, off_vars, off_fns, off_bofs, off_io, off_bufs, off_scratch, off_plan = 0;
     nnbrt_tensor tin[NNBRT_MAX_FN_IO], tout[NNBRT_MAX_FN_IO];
     nnbrt_args args;
 
@@ -274,11 +373,21 @@ static nnbrt_status process(ctx_t *c, size_t *total, struct nnbrt_net *net, uint
     if ((st = list_ptr(c, c->lists[8], (int32_t)c->lists[9], &c->out_ids)) != NNBRT_OK) return st;
     for (i = 0; i < c->h.num_buffers; ++i)
         if (c->buf_list[i] < 0) return NNBRT_E_BAD_BUFFER_REF;
-    for (i = 0; i < c->h.num_inputs; ++i)
+    if (c->ext) {
+        if (c->h.num_buffers != 0) return NNBRT_E_BAD_BUFFER_REF;
+        if (c->h.plan_size != c->h.num_variables) return NNBRT_E_BAD_PLAN;
+        if ((st = list_ptr(c, c->h.plan_size, c->plan_chunk, &c->plan)) != NNBRT_OK) return st;
+    }
+    for (i = 0; i < c->h.num_inputs; ++i) {
         if (c->in_ids[i] < 0 || (uint32_t)c->in_ids[i] >= c->h.num_variables) {
             if (c->diag) c->diag->variable_index = c->in_ids[i];
             return NNBRT_E_BAD_VARIABLE;
         }
+        if (c->ext && c->plan[c->in_ids[i]] != PLAN_INPUT) {
+            if (c->diag) c->diag->variable_index = c->in_ids[i];
+            return NNBRT_E_BAD_PLAN;
+        }
+    }
     for (i = 0; i < c->h.num_outputs; ++i)
         if (c->out_ids[i] < 0 || (uint32_t)c->out_ids[i] >= c->h.num_variables) {
             if (c->diag) c->diag->variable_index = c->out_ids[i];
@@ -302,11 +411,32 @@ static nnbrt_status process(ctx_t *c, size_t *total, struct nnbrt_net *net, uint
             if (c->diag) c->diag->variable_index = (int32_t)i;
             return st;
         }
+        if (v.type) c->has_fixed = 1;
         if (net) net->vars[i] = v;
     }
     /* Private input/output storage. */
     off_io = lay;
-    for (i = 0; (uint64_t)i < (uint64_t)c->h.num_inputs + c->h.num_outputs; ++i) {
+    /* float staging of fixed-point parameters (dequantised below) */
+    for (i = 0; c->has_fixed && i < c->h.num_variables; ++i) {
+        struct nnbrt_var v;
+        if ((st = decode_var(c, i, &v)) != NNBRT_OK) return st;
+        if (v.type == 0 || v.data_index < 0) continue;
+        if (net) net->vars[i].data = (float *)(void *)(base + lay);
+        if (!add_aligned(&lay, v.size * 4u)) return NNBRT_E_SIZE_OVERFLOW;
+    }
+    if (c->ext) {
+        /* every PLAN_INPUT variable gets its own storage, then the plan region */
+        for (i = 0; i < c->h.num_variables; ++i) {
+            struct nnbrt_var v;
+            if ((st = decode_var(c, i, &v)) != NNBRT_OK) return st;
+            if (v.data_index >= 0 || v.plan != PLAN_INPUT) continue;
+            if (net) net->vars[i].data = (float *)(void *)(base + lay);
+            if (!add_aligned(&lay, v.size * 4u)) return NNBRT_E_SIZE_OVERFLOW;
+        }
+        off_plan = lay;
+        if (!add_aligned(&lay, c->h.arena_bytes)) return NNBRT_E_SIZE_OVERFLOW;
+    }
+    for (i = 0; !c->ext && (uint64_t)i < (uint64_t)c->h.num_inputs + c->h.num_outputs; ++i) {
         int is_in = i < c->h.num_inputs;
         int32_t id = is_in ? c->in_ids[i] : c->out_ids[i - c->h.num_inputs];
         struct nnbrt_var v;
@@ -323,13 +453,31 @@ static nnbrt_status process(ctx_t *c, size_t *total, struct nnbrt_net *net, uint
         size_t boff = off_bufs, *bofs = (size_t *)(void *)(base + off_bofs);
         (void)base_len;
         memset(base + off_io, 0, lay - off_io); /* io storage and buffers */
+        for (j = 0; c->has_fixed && j < c->h.num_variables; ++j) {
+            struct nnbrt_var *v = &net->vars[j];
+            size_t k;
+            const float s = 1.0f / (float)(1u << v->fp);
+            if (v->type == 0 || !v->q) continue;
+            for (k = 0; k < v->size; ++k) {
+                if (v->type == 1) {
+                    int16_t q;
+                    memcpy(&q, (const uint8_t *)v->q + 2u * k, 2);
+                    v->data[k] = (float)q * s;
+                } else {
+                    v->data[k] = (float)((const int8_t *)v->q)[k] * s;
+                }
+            }
+        }
         for (i = 0; i < c->h.num_buffers; ++i) {
             bofs[i] = boff;
             add_aligned(&boff, buffer_bytes(c, i));
         }
         for (j = 0; j < c->h.num_variables; ++j) {
             struct nnbrt_var *v = &net->vars[j];
-            if (v->data == NULL && v->data_index < 0)
+            if (v->data != NULL || v->data_index >= 0) continue;
+            if (c->ext)
+                v->data = (float *)(void *)(base + off_plan + (size_t)(uint32_t)v->plan);
+            else
                 v->data = (float *)(void *)(base + bofs[(uint32_t)(-(v->data_index + 1))]);
         }
         c->vars = net->vars;
@@ -341,6 +489,7 @@ static nnbrt_status process(ctx_t *c, size_t *total, struct nnbrt_net *net, uint
         uint32_t type, nin, nout;
         const int32_t *ins, *outs;
         const nnbrt_kernel *k;
+        const nnbrt_entry *ent;
         const char *code;
         nnbrt_cost work = {0, 0};
         int32_t rc = c->fn_list[i];
@@ -351,9 +500,12 @@ static nnbrt_status process(ctx_t *c, size_t *total, struct nnbrt_net *net, uint
         if ((st = chunk_ptr(c, rc, 20, &r)) != NNBRT_OK) return st;
         type = (uint32_t)r[0] | ((uint32_t)r[1] << 8);
         if (c->diag) c->diag->function_id = (int32_t)type;
-        k = type < NNBRT_NUM_FUNC_IDS ? nnbrt_kernels[type].k : NULL;
+        ent = (type < NNBRT_EXT_FIRST_ID || c->ext) ? nnbrt_find_kernel(type) : NULL;
+        k = ent ? ent->k : NULL;
         if (!k) return NNBRT_E_UNSUPPORTED_FUNCTION;
-        code = nnbrt_kernels[type].argcode ? nnbrt_kernels[type].argcode : k->argcode;
+        code = ent->argcode ? ent->argcode : k->argcode;
+        /* extended files store NNP arguments where the upstream code disagrees */
+        if (c->ext && type == 259) code = ""; /* HardSigmoid: no arguments in nnabla */
         nin = rd32(r + 4);
         nout = rd32(r + 12);
         if (nin < (uint32_t)k->min_in || nin > (uint32_t)k->max_in || nin > NNBRT_MAX_FN_IO ||
@@ -376,11 +528,14 @@ static nnbrt_status process(ctx_t *c, size_t *total, struct nnbrt_net *net, uint
                 if (c->diag) c->diag->variable_index = outs[j];
                 return st;
             }
-            if (v.data_index >= 0) { /* never write into the image */
+            if (v.data_index >= 0 || (c->ext && v.plan == PLAN_INPUT)) {
+                /* never write into the image or over a network input */
                 if (c->diag) c->diag->variable_index = outs[j];
                 return NNBRT_E_BAD_VARIABLE;
             }
         }
+        if (c->ext && (st = check_aliasing(c, type, k, &args, nin, ins, nout, outs)) != NNBRT_OK)
+            return st;
         st = k->check(&args, (int)nin, tin, (int)nout, tout, &work);
         if (st != NNBRT_OK) return st;
         c->work += work.work;
@@ -465,6 +620,7 @@ nnbrt_status nnbrt_init_diag(nnbrt_net **netp, const void *image, size_t image_l
     net->in_ids = c.in_ids;
     net->out_ids = c.out_ids;
     net->work = c.work;
+    net->has_fixed = c.has_fixed;
     *netp = net;
     return NNBRT_OK;
 }
@@ -477,11 +633,39 @@ nnbrt_status nnbrt_init(nnbrt_net **net, const void *image, size_t image_len, vo
 
 nnbrt_status nnbrt_run(nnbrt_net *net)
 {
+    if (!net) return NNBRT_E_NULL_ARG;
+    return nnbrt_run_range(net, 0, (int)(net->h.num_functions > 0x7fffffffu ? 0x7fffffffu
+                                                                           : net->h.num_functions));
+}
+
+/* Round to the fixed-point grid of a FIXED16/FIXED8 variable and saturate. */
+static void quantize(float *d, size_t n, int type, int fp)
+{
+    const float s = (float)(1u << fp), inv = 1.0f / s;
+    const float lo = type == 1 ? -32768.0f : -128.0f, hi = type == 1 ? 32767.0f : 127.0f;
+    size_t k;
+    for (k = 0; k < n; ++k) {
+        float q = floorf(d[k] * s + 0.5f);
+        q = q < lo ? lo : (q > hi ? hi : q);
+        d[k] = q * inv;
+    }
+}
+
+nnbrt_status nnbrt_run_range(nnbrt_net *net, int first, int last)
+{
     nnbrt_tensor tin[NNBRT_MAX_FN_IO], tout[NNBRT_MAX_FN_IO];
-    uint32_t i;
+    uint32_t i, end;
     int j;
     if (!net) return NNBRT_E_NULL_ARG;
-    for (i = 0; i < net->h.num_functions; ++i) {
+    if (first < 0) first = 0;
+    end = last < 0 ? 0u : (uint32_t)last;
+    if (end > net->h.num_functions) end = net->h.num_functions;
+    if (first == 0 && net->has_fixed)
+        for (i = 0; i < net->h.num_inputs; ++i) {
+            const struct nnbrt_var *v = &net->vars[net->in_ids[i]];
+            if (v->type && v->data_index < 0) quantize(v->data, v->size, v->type, v->fp);
+        }
+    for (i = (uint32_t)first; i < end; ++i) {
         const struct nnbrt_fn *f = &net->fns[i];
         for (j = 0; j < f->nin; ++j) {
             const struct nnbrt_var *v = &net->vars[f->in[j]];
@@ -492,6 +676,11 @@ nnbrt_status nnbrt_run(nnbrt_net *net)
             tout[j].ndim = v->ndim; tout[j].dims = v->dims; tout[j].size = v->size; tout[j].data = v->data;
         }
         f->k->run(&f->args, f->nin, tin, f->nout, tout);
+        if (net->has_fixed)
+            for (j = 0; j < f->nout; ++j) {
+                const struct nnbrt_var *v = &net->vars[f->out[j]];
+                if (v->type) quantize(v->data, v->size, v->type, v->fp);
+            }
     }
     return NNBRT_OK;
 }
@@ -554,6 +743,14 @@ nnbrt_status nnbrt_variable(const nnbrt_net *net, int v, const int32_t **shape, 
     return NNBRT_OK;
 }
 
+nnbrt_status nnbrt_variable_plan(const nnbrt_net *net, int v, int32_t *plan)
+{
+    if (!net || !plan) return NNBRT_E_NULL_ARG;
+    if (v < 0 || (uint32_t)v >= net->h.num_variables) return NNBRT_E_BAD_INDEX;
+    *plan = net->vars[v].plan;
+    return NNBRT_OK;
+}
+
 nnbrt_status nnbrt_function(const nnbrt_net *net, int f, int *id, const char **name, int *nin,
                             const int32_t **inputs, int *nout, const int32_t **outputs)
 {
@@ -579,14 +776,14 @@ const char *nnbrt_status_str(nnbrt_status st)
         "null argument",
         "image not 4-byte aligned",
         "truncated file",
-        "bad version (not 2 or 3)",
+        "bad version (not 2, 3 or 1001) or extended header",
         "api_level too new",
         "chunk index out of range",
         "bad chunk offset in index table",
         "bad list length (list does not fit its chunk)",
         "bad shape",
         "bad variable",
-        "unsupported variable type (only FLOAT)",
+        "unsupported variable type (FLOAT, FIXED16, FIXED8 only)",
         "parameter data too small for shape",
         "bad buffer reference",
         "bad function input/output count",
@@ -597,7 +794,8 @@ const char *nnbrt_status_str(nnbrt_status st)
         "arena too small",
         "index out of range",
         "size overflow",
+        "bad arena plan",
     };
-    if ((int)st < 0 || st >= NNBRT_STATUS_COUNT) return "unknown status";
+    if ((unsigned)st >= (unsigned)NNBRT_STATUS_COUNT) return "unknown status";
     return s[st];
 }

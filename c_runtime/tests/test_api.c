@@ -150,9 +150,9 @@ static void test_hostile(const char *zoo)
     RESET();
     p32(b, fn_rec(b, 2) + 4, 2);
     CHECK(status_of(b, len, &d) == NNBRT_E_BAD_IO_COUNT);
-    /* unsupported type FIXED16 on a variable */
+    /* unsupported type SIGN on a variable (FIXED16/FIXED8 are supported) */
     RESET();
-    b[var_rec(b, 12) + 12] = 1;
+    b[var_rec(b, 12) + 12] = 3;
     CHECK(status_of(b, len, &d) == NNBRT_E_UNSUPPORTED_TYPE);
     /* misaligned index entry; decreasing index entries */
     RESET();

@@ -99,6 +99,7 @@ static int cmd_info(const char *path)
            h.version, h.api_level, h.num_buffers, h.num_variables, h.num_functions, h.num_inputs,
            h.num_outputs);
     printf("chunks %u, data_size %u\n", h.num_of_data, h.data_size);
+    if (h.version == 1001u) printf("extended: plan arena_bytes %u\n", h.arena_bytes);
     printf("arena bytes: %lu\n", (unsigned long)need);
     printf("work estimate: %llu ops/run\n", (unsigned long long)nnbrt_work_estimate(net));
     for (i = 0; i < (int)h.num_inputs; ++i) {
@@ -126,8 +127,16 @@ static int cmd_info(const char *path)
         nnbrt_variable(net, i, &s, &nd, &n, &di);
         printf("  %3d ", i);
         print_shape(s, nd);
-        if (di >= 0) printf(" parameter chunk %d\n", (int)di);
-        else printf(" buffer %d\n", (int)(-di - 1));
+        if (di >= 0) {
+            printf(" parameter chunk %d\n", (int)di);
+        } else if (h.version == 1001u) {
+            int32_t pl = 0;
+            nnbrt_variable_plan(net, i, &pl);
+            if (pl == -2) printf(" network input (private storage)\n");
+            else printf(" arena +%d\n", (int)pl);
+        } else {
+            printf(" buffer %d\n", (int)(-di - 1));
+        }
     }
     printf("functions:\n");
     for (i = 0; i < (int)h.num_functions; ++i) {
@@ -149,7 +158,7 @@ static int cmd_run(int argc, char **argv)
 {
     const char *model = NULL, *prefix = "out";
     const char *inputs[256];
-    int nin = 0, i, repeat = 1, r;
+    int nin = 0, i, repeat = 1, r, profile = 0;
     void *img, *arena;
     size_t len;
     nnbrt_net *net;
@@ -161,6 +170,8 @@ static int cmd_run(int argc, char **argv)
             if (++i >= argc) return fail("missing value for -t", NULL);
             repeat = atoi(argv[i]);
             if (repeat < 1) return fail("bad value for -t", argv[i]);
+        } else if (!strcmp(argv[i], "-p")) {
+            profile = 1;
         } else if (!model) {
             model = argv[i];
         } else {
@@ -168,7 +179,7 @@ static int cmd_run(int argc, char **argv)
             inputs[nin++] = argv[i];
         }
     }
-    if (!model) return fail("usage: nnbrt run MODEL.nnb in0.bin ... [-o OUTPREFIX] [-t N]", NULL);
+    if (!model) return fail("usage: nnbrt run MODEL.nnb in0.bin ... [-o OUTPREFIX] [-t N] [-p]", NULL);
     if ((r = load(model, &img, &len, &arena, &net)) != 0) return r;
     if (nin != nnbrt_num_inputs(net)) {
         fprintf(stderr, "nnbrt: %s expects %d input file(s), got %d\n", model, nnbrt_num_inputs(net), nin);
@@ -200,6 +211,20 @@ static int cmd_run(int argc, char **argv)
         if (repeat > 1)
             fprintf(stderr, "nnbrt: %d runs, %.3f ms/run\n", repeat,
                     ((t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6) / repeat);
+        if (profile) { /* -p: time of each function over `repeat` runs */
+            nnbrt_header_info h;
+            int f;
+            nnbrt_get_header(net, &h);
+            for (f = 0; f < (int)h.num_functions; ++f) {
+                const char *name;
+                clock_gettime(CLOCK_MONOTONIC, &t0);
+                for (i = 0; i < repeat; ++i) nnbrt_run_range(net, f, f + 1);
+                clock_gettime(CLOCK_MONOTONIC, &t1);
+                nnbrt_function(net, f, NULL, &name, NULL, NULL, NULL, NULL);
+                fprintf(stderr, "  #%-3d %-22s %9.4f ms\n", f, name,
+                        ((t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6) / repeat);
+            }
+        }
     }
     for (i = 0; i < nnbrt_num_outputs(net); ++i) {
         char path[4096];

@@ -36,8 +36,11 @@ _loaded: dict[str, tuple] = {}
 
 
 def build_library(force: bool = False, variant: str = "") -> str:
-    """Build c_runtime/<build dir>/libnnbrt.so if missing; ``variant`` "REF" builds the plain reference kernels."""
-    build = {"": "build", "REF": "build-ref"}[variant]
+    """Build c_runtime/<build dir>/libnnbrt.so if missing.
+
+    ``variant``: "" portable -O3, "REF" the plain reference kernels, "NATIVE" -march=native (this machine only).
+    """
+    build = {"": "build", "REF": "build-ref", "NATIVE": "build-native"}[variant]
     lib = os.path.join(C_RUNTIME, build, "libnnbrt.so")
     if os.path.exists(lib) and not force:
         return lib

@@ -34,8 +34,31 @@ static void run(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
                 pw = we - ws;
                 if (ws < 0) ws = 0;
                 if (we > g.IW) we = g.IW;
-                for (ih = hs; ih < he; ++ih)
-                    for (iw = ws; iw < we; ++iw) s += x[ih * g.IW + iw];
+                if (ws == 0 && we == g.IW && he > hs) {
+                    /* whole rows (e.g. global pooling): one contiguous block, eight partial sums */
+                    const float *xb = x + hs * g.IW;
+                    const long nb = (he - hs) * g.IW;
+                    float q[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+                    long k = 0;
+                    int j;
+                    for (; k + 7 < nb; k += 8)
+                        for (j = 0; j < 8; ++j) q[j] += xb[k + j];
+                    for (; k < nb; ++k) q[0] += xb[k];
+                    s = ((q[0] + q[1]) + (q[2] + q[3])) + ((q[4] + q[5]) + (q[6] + q[7]));
+                } else
+                for (ih = hs; ih < he; ++ih) {
+                    /* four partial sums: no add-latency chain over long windows */
+                    const float *xr = x + ih * g.IW;
+                    float p0 = 0.0f, p1 = 0.0f, p2 = 0.0f, p3 = 0.0f;
+                    for (iw = ws; iw + 3 < we; iw += 4) {
+                        p0 += xr[iw];
+                        p1 += xr[iw + 1];
+                        p2 += xr[iw + 2];
+                        p3 += xr[iw + 3];
+                    }
+                    for (; iw < we; ++iw) p0 += xr[iw];
+                    s += (p0 + p1) + (p2 + p3);
+                }
                 cnt = including_pad ? ph * pw : (he - hs) * (we - ws);
                 y[oh * g.OW + ow] = cnt > 0 ? s / (float)cnt : 0.0f;
             }

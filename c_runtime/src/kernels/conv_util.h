@@ -34,6 +34,19 @@ size_t nnbrt_conv_scratch(size_t group, const nnbrt_geom *g);
 void nnbrt_conv_forward(size_t group, float *scratch, int nin, const nnbrt_tensor *in,
                         const nnbrt_tensor *out, const nnbrt_geom *g);
 
+/* FusedConv epilogue: conv -> [pool] -> [+ res] -> [act]. */
+typedef struct {
+    int pool;                   /* 0 none, 1 max, 2 average */
+    int KH, KW, SH, SW, PH, PW; /* pooling window */
+    int OH, OW;                 /* pooled output size */
+    int including_pad;
+    int act;                    /* 0 none, 1 relu, 2 relu6 */
+    const float *res;           /* residual, output shape (may alias y), or NULL */
+} nnbrt_fuse;
+size_t nnbrt_conv_engine_scratch(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f);
+void nnbrt_conv_engine(size_t group, float *scratch, const float *x, const float *w,
+                       const float *bias, float *y, const nnbrt_geom *g, const nnbrt_fuse *f);
+
 /* Pooling: arguments kernel, stride, ignore_border, pad, channel_last. */
 nnbrt_status nnbrt_pool_check(const nnbrt_args *a, const nnbrt_tensor *in,
                               const nnbrt_tensor *out, nnbrt_cost *work);

@@ -12,7 +12,7 @@ static nnbrt_status check(const nnbrt_args *a, int nin, const nnbrt_tensor *in, 
     if (st == NNBRT_OK) {
         work->scratch = nnbrt_conv_scratch((size_t)g.C, &g);
         if (work->scratch == SIZE_MAX) return NNBRT_E_SIZE_OVERFLOW;
-        work->work += (uint64_t)work->scratch / 4u * (uint64_t)g.OH;
+        work->work += (uint64_t)work->scratch / 4u * (uint64_t)g.OH * (uint64_t)g.C * (uint64_t)g.outer; /* row copies */
     }
     return st;
 }

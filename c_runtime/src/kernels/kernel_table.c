@@ -2,6 +2,7 @@
 #include "../internal.h"
 
 extern const nnbrt_kernel nnbrt_k_affine;
+extern const nnbrt_kernel nnbrt_k_fused_conv;
 extern const nnbrt_kernel nnbrt_k_depthwise_convolution;
 extern const nnbrt_kernel nnbrt_k_global_average_pooling;
 extern const nnbrt_kernel nnbrt_k_sigmoid;
@@ -89,7 +90,7 @@ extern const nnbrt_kernel nnbrt_k_soft_plus;
 extern const nnbrt_kernel nnbrt_k_dropout;
 extern const nnbrt_kernel nnbrt_k_erf;
 
-const nnbrt_entry nnbrt_kernels[NNBRT_NUM_FUNC_IDS] = {
+static const nnbrt_entry nnbrt_kernels[NNBRT_NUM_FUNC_IDS] = {
     [0] = {&nnbrt_k_affine, NULL},
     [2] = {&nnbrt_k_depthwise_convolution, NULL},
     [7] = {&nnbrt_k_global_average_pooling, NULL},
@@ -198,3 +199,15 @@ const nnbrt_entry nnbrt_kernels[NNBRT_NUM_FUNC_IDS] = {
     [86] = {&nnbrt_k_dropout, "fi"},
     [249] = {&nnbrt_k_hard_sigmoid, ""},
 };
+
+static const nnbrt_entry nnbrt_ext_kernels[] = {
+    {&nnbrt_k_fused_conv, NULL}, /* 1000 FusedConv */
+};
+
+const nnbrt_entry *nnbrt_find_kernel(uint32_t id)
+{
+    if (id < NNBRT_NUM_FUNC_IDS) return nnbrt_kernels[id].k ? &nnbrt_kernels[id] : NULL;
+    if (id - NNBRT_EXT_FIRST_ID < sizeof nnbrt_ext_kernels / sizeof nnbrt_ext_kernels[0])
+        return &nnbrt_ext_kernels[id - NNBRT_EXT_FIRST_ID];
+    return NULL;
+}

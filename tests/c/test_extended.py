@@ -1,0 +1,473 @@
+"""nnb's extended NNB format (version 1001) in the C runtime.
+
+- every zoo model converted with ``convert(load(nnp), "extended")`` run
+  through the normal, reference (REF=1) and sanitizer builds;
+- FusedConv (id 1000) against nnb's numpy reference (nnb/ops/fused.py):
+  pool kinds, strides, padding, narrow and wide outputs, residual aliasing;
+- in-place aliasing of elementwise kernels (broadcasting included);
+- plans the loader must refuse (out of range, misaligned, bad aliasing);
+- the mutation fuzzer seeded with the extended zoo images.
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from nnb_writer import write_nnb
+from test_c_runtime import ZOO, _build
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+ENV = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
+           UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
+BUILDS = ["normal", "ref", "san"]
+
+
+@pytest.fixture(scope="session")
+def bindirs():
+    return {"normal": _build(False), "ref": _build(False, ref=True), "san": _build(True)}
+
+
+def _manifest():
+    p = ZOO / "manifest.json"
+    return json.load(open(p))["models"] if p.exists() else {}
+
+
+def _run_cli(bindir, image, inputs, tmp_path, expect_ok=True):
+    model = tmp_path / "m.nnb"
+    model.write_bytes(image)
+    ins = []
+    for k, x in enumerate(inputs):
+        p = tmp_path / f"in{k}.bin"
+        np.asarray(x, "<f4").tofile(p)
+        ins.append(str(p))
+    prefix = str(tmp_path / "out")
+    r = subprocess.run([str(bindir / "nnbrt"), "run", str(model), *ins, "-o", prefix, "-t", "2"],
+                       capture_output=True, text=True, env=ENV)
+    assert "runtime error" not in r.stderr and "Sanitizer" not in r.stderr, r.stderr
+    if not expect_ok:
+        assert r.returncode > 0, r.stderr
+        return r.stderr
+    assert r.returncode == 0, r.stderr
+    return prefix
+
+
+def _check_outputs(prefix, refs, what):
+    for k, ref in enumerate(refs):
+        ref = np.asarray(ref, np.float32)
+        got = np.fromfile(f"{prefix}{k}.bin", dtype="<f4")
+        assert got.size == ref.size, (what, k, got.size, ref.size)
+        err = float(np.max(np.abs(got - ref.reshape(-1)))) if ref.size else 0.0
+        tol = 1e-5 * max(1.0, float(np.max(np.abs(ref))) if ref.size else 1.0)
+        assert err <= tol, f"{what} output {k}: max abs err {err:g} > {tol:g}"
+
+
+_IMAGES = {}
+
+
+def _extended_image(name):
+    if name not in _IMAGES:
+        from nnb.emit.convert import convert
+        from nnb.nnp.reader import load
+        _IMAGES[name] = convert(load(str(ZOO / f"{name}.nnp")), "extended").image
+    return _IMAGES[name]
+
+
+@pytest.mark.parametrize("build", BUILDS)
+@pytest.mark.parametrize("name", sorted(_manifest()))
+def test_zoo_extended(bindirs, build, name, tmp_path):
+    spec = _manifest()[name]
+    image = _extended_image(name)
+    assert int.from_bytes(image[:4], "little") == 1001
+    ins = [np.load(ZOO / f"{name}.in{k}.npy") for k in range(len(spec["inputs"]))]
+    refs = [np.load(ZOO / f"{name}.out{k}.npy") for k in range(len(spec["outputs"]))]
+    prefix = _run_cli(bindirs[build], image, ins, tmp_path)
+    _check_outputs(prefix, refs, f"{name} ({build})")
+
+
+# ---- FusedConv against nnb's numpy reference ------------------------------------------------
+
+FUSED_CODE = "iiIiIiIiBiiIiIiIBBiBB"
+POOLS = {"": 0, "max": 1, "average": 2}
+ACTS = {"": 0, "relu": 1, "relu6": 2}
+
+FUSED_CASES = {
+    # name: (x shape, oc, kernel, conv attrs, pool attrs, act, residual, has_bias)
+    "plain_relu": ((1, 3, 9, 11), 5, (3, 3), dict(pad=[1, 1]), None, "relu", False, True),
+    "nobias_relu6": ((2, 4, 10, 20), 6, (3, 3), dict(pad=[1, 1]), None, "relu6", False, False),
+    "max2x2": ((1, 3, 12, 20), 8, (3, 3), dict(pad=[1, 1]), dict(pool="max", pool_kernel=[2, 2]), "relu",
+               False, True),
+    "max3x3s2pad": ((1, 2, 13, 17), 4, (3, 3), dict(pad=[1, 1]),
+                    dict(pool="max", pool_kernel=[3, 3], pool_stride=[2, 2], pool_pad=[1, 1]), "", False, True),
+    "max_no_ignore_border": ((1, 2, 11, 13), 5, (3, 3), dict(),
+                             dict(pool="max", pool_kernel=[2, 2], pool_ignore_border=False), "relu", False, True),
+    "avg_incl_pad": ((1, 3, 10, 10), 4, (3, 3), dict(pad=[1, 1]),
+                     dict(pool="average", pool_kernel=[3, 3], pool_stride=[2, 2], pool_pad=[1, 1]), "", False,
+                     True),
+    "avg_excl_pad": ((1, 3, 10, 10), 4, (3, 3), dict(pad=[1, 1]),
+                     dict(pool="average", pool_kernel=[3, 3], pool_stride=[2, 2], pool_pad=[1, 1],
+                          pool_including_pad=False), "relu6", False, True),
+    "avg_no_ignore_border": ((1, 3, 9, 11), 3, (1, 1), dict(),
+                             dict(pool="average", pool_kernel=[2, 2], pool_ignore_border=False), "", False, True),
+    "stride2_residual": ((1, 4, 16, 16), 8, (3, 3), dict(pad=[1, 1], stride=[2, 2]), None, "relu", True, True),
+    "residual_1x1": ((1, 8, 6, 6), 8, (1, 1), dict(), None, "relu", True, False),
+    "residual_wide": ((1, 5, 7, 37), 6, (3, 3), dict(pad=[1, 1]), None, "", True, True),
+    "residual_pool": ((1, 3, 8, 12), 4, (3, 3), dict(pad=[1, 1]), dict(pool="max", pool_kernel=[2, 2]),
+                      "relu", True, True),
+    "dilated_group": ((1, 4, 12, 14), 6, (3, 3), dict(pad=[2, 2], dilation=[2, 2], group=2), None, "relu",
+                      False, True),
+    "narrow_stride3": ((1, 2, 9, 9), 5, (2, 2), dict(stride=[3, 3]), dict(pool="max", pool_kernel=[2, 1]), "",
+                       False, True),
+    "conv1d_pool": ((1, 3, 30), 4, (5,), dict(pad=[2]), dict(pool="max", pool_kernel=[3], pool_stride=[2]),
+                    "relu", True, True),
+    "grouped_narrow_relu6": ((1, 4, 7, 6), 8, (3, 3), dict(pad=[1, 1], group=4), None, "relu6", False, True),
+    "grouped_wide_residual": ((1, 3, 5, 21), 3, (3, 3), dict(pad=[1, 1], group=3), None, "relu", True, True),
+    "grouped_5x3_dilated": ((1, 2, 9, 12), 2, (5, 3), dict(pad=[2, 2], dilation=[1, 2], group=2), None, "", False,
+                            False),
+    "stride2_narrow_residual": ((1, 3, 11, 9), 4, (3, 3), dict(pad=[1, 1], stride=[2, 2]), None, "relu", True,
+                                True),
+    "wide_1x1_odd_oc": ((1, 5, 8, 9), 11, (1, 1), dict(), None, "relu6", False, True),
+    "wide_1x1_residual": ((2, 6, 7, 11), 6, (1, 1), dict(), None, "relu", True, False),
+    "first_layer_c1": ((1, 1, 28, 28), 6, (5, 5), dict(), dict(pool="max", pool_kernel=[2, 2]), "relu", False,
+                       True),
+}
+
+
+def _fused_model(case, alias_residual):
+    from nnb.ops import get_op
+    from nnb.ops.fused import fused_conv
+    xs, oc, k, conv, pool, act, residual, has_bias = FUSED_CASES[case]
+    rng = np.random.default_rng(abs(hash(case)) % (2**32))
+    nsp = len(xs) - 2
+    group = conv.get("group", 1)
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = (rng.standard_normal((oc, xs[1] // group) + tuple(k)) * 0.3).astype(np.float32)
+    b = rng.standard_normal(oc).astype(np.float32) if has_bias else None
+    attrs = dict(conv)
+    attrs.setdefault("pad", [0] * nsp)
+    attrs.update(pool or {})
+    attrs.update(activation=act, residual=residual, has_bias=has_bias)
+    a = get_op("FusedConv").normalize(attrs)
+    (y0,) = fused_conv([x, w] + ([b] if has_bias else []), {**a, "residual": False})
+    res = rng.standard_normal(y0.shape).astype(np.float32) if residual else None
+    (y,) = fused_conv([x, w] + ([b] if has_bias else []) + ([res] if residual else []), a)
+    # variables: 0 x (input), 1 W, [2 b], [res input, res copy], out
+    variables = [(list(x.shape), None), (list(w.shape), w)]
+    if has_bias:
+        variables.append(([oc], b))
+    args = [1, list(a["pad"] or []), list(a["stride"] or []), list(a["dilation"] or []), a["group"], False,
+            POOLS[a["pool"]], list(a["pool_kernel"] or []), list(a["pool_stride"] or []),
+            list(a["pool_pad"] or []), a["pool_ignore_border"], a["pool_including_pad"], ACTS[a["activation"]],
+            residual, has_bias]
+    fn_ins = list(range(len(variables)))
+    functions, inputs, plan, outs = [], [0], {}, []
+    nbytes = 4 * int(y.size)
+    if residual:
+        # network input r -> MulScalar 1.0 (a copy) into a buffer the conv may overwrite
+        rid = len(variables)
+        variables.append((list(res.shape), None))
+        inputs.append(rid)
+        cid = len(variables)
+        variables.append((list(res.shape), None))
+        plan[cid] = 64
+        functions.append((38, "f", [1.0], [rid], [cid]))  # MulScalar (legacy id 38): copy
+        fn_ins.append(cid)
+    oid = len(variables)
+    variables.append((list(y.shape), None))
+    plan[oid] = 64 if (residual and alias_residual) else 64 + nbytes + 64
+    functions.append((1000, FUSED_CODE, args, fn_ins, [oid]))
+    outs.append(oid)
+    image = write_nnb(variables, functions, inputs, outs, plan=plan)
+    return image, [x] + ([res] if residual else []), [y]
+
+
+FUSED_PARAMS = [(c, al) for c in FUSED_CASES for al in ([False, True] if FUSED_CASES[c][6] else [False])]
+
+
+@pytest.mark.parametrize("build", BUILDS)
+@pytest.mark.parametrize("case,alias", FUSED_PARAMS, ids=[f"{c}{'-alias' if a else ''}" for c, a in FUSED_PARAMS])
+def test_fused_conv(bindirs, build, case, alias, tmp_path):
+    image, ins, refs = _fused_model(case, alias)
+    prefix = _run_cli(bindirs[build], image, ins, tmp_path)
+    _check_outputs(prefix, refs, f"FusedConv {case} ({build})")
+
+
+# ---- in-place aliasing of elementwise kernels ---------------------------------------------------
+
+def _alias_model(kind):
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    small = rng.standard_normal((1, 3, 1, 5)).astype(np.float32)
+    # v0 input a, v1 input small, v2 = a*1 (buffer at 0), v3 = op(v2, ...) aliased at 0
+    variables = [(list(a.shape), None), (list(small.shape), None), (list(a.shape), None), (list(a.shape), None)]
+    fns = [(38, "f", [1.0], [0], [2])]
+    if kind == "add_bcast_second":
+        fns.append((31, "B", [False], [2, 1], [3]))  # Add2(full, bcast) -> over full
+        ref = a + small
+    elif kind == "sub_bcast_first":
+        fns.append((308, "B", [False], [1, 2], [3]))  # Sub2(bcast, full) -> over full (second input)
+        ref = small - a
+    elif kind == "mul_same":
+        fns.append((309, "B", [False], [2, 2], [3]))  # Mul2(x, x) -> over x
+        ref = a * a
+    else:  # unary
+        fns.append((14, "B", [False], [2], [3]))  # ReLU over its input
+        ref = np.maximum(a, 0)
+    image = write_nnb(variables, fns, [0, 1], [3], plan={2: 0, 3: 0})
+    return image, [a, small], [ref]
+
+
+@pytest.mark.parametrize("kind", ["add_bcast_second", "sub_bcast_first", "mul_same", "relu"])
+def test_inplace_elementwise(bindirs, kind, tmp_path):
+    image, ins, refs = _alias_model(kind)
+    for build in BUILDS:
+        prefix = _run_cli(bindirs[build], image, ins, tmp_path)
+        _check_outputs(prefix, refs, f"{kind} ({build})")
+
+
+# ---- plans the loader refuses -------------------------------------------------------------------
+
+def _bad_plans():
+    x = [(list((1, 2, 6, 6)), None)]
+    w = np.ones((2, 2, 3, 3), np.float32)
+    conv = (265, "iiIiIiIiBB", [1, [1, 1], [1, 1], [1, 1], 1, False], [0, 1], [2])
+    base = x + [([2, 2, 3, 3], w), ([1, 2, 6, 6], None)]
+    cases = {
+        "out_of_range": write_nnb(base, [conv], [0], [2], plan={2: 16}, arena_bytes=64),
+        "misaligned": write_nnb(base, [conv], [0], [2], plan={2: 2}),
+        "negative": write_nnb(base, [conv], [0], [2], plan={2: -8}),
+        "bad_magic": write_nnb(base, [conv], [0], [2], plan={2: 0},
+                               ext_words=[0x1234, 288, 3, 0, 1, 0, 0, 0]),
+        "bad_flags": write_nnb(base, [conv], [0], [2], plan={2: 0},
+                               ext_words=[0x58424E4E, 288, 3, 0, 0, 0, 0, 0]),
+    }
+    # conv output over its own input (a buffer copy of x): not in-place capable
+    vs = x + [([2, 2, 3, 3], w), ([1, 2, 6, 6], None), ([1, 2, 6, 6], None)]
+    cp = (38, "f", [1.0], [0], [2])
+    conv2 = (265, "iiIiIiIiBB", [1, [1, 1], [1, 1], [1, 1], 1, False], [2, 1], [3])
+    cases["conv_alias"] = write_nnb(vs, [cp, conv2], [0], [3], plan={2: 0, 3: 0})
+    cases["partial_overlap"] = write_nnb(vs, [cp, (38, "f", [2.0], [2], [3])], [0], [3], plan={2: 0, 3: 8})
+    cases["write_input"] = write_nnb(vs[:3], [cp, (38, "f", [2.0], [2], [0])], [0], [2], plan={2: 0})
+    return cases
+
+
+@pytest.mark.parametrize("case", sorted(_bad_plans()))
+def test_bad_plan(bindirs, case, tmp_path):
+    image = _bad_plans()[case]
+    for build in ("normal", "san"):
+        err = _run_cli(bindirs[build], image, [np.zeros((1, 2, 6, 6), np.float32)], tmp_path, expect_ok=False)
+        assert err.startswith("nnbrt:"), err
+
+
+def test_fuzz_extended(bindirs, tmp_path):
+    """Mutation fuzzing of the extended zoo images (plus the FusedConv cases) under ASan/UBSan."""
+    iters = int(os.environ.get("NNB_FUZZ_ITERS", "5000"))
+    seeds = []
+    for name in sorted(_manifest()):
+        p = tmp_path / f"{name}.ext.nnb"
+        p.write_bytes(_extended_image(name))
+        seeds.append(str(p))
+    for case, alias in FUSED_PARAMS:
+        p = tmp_path / f"fused_{case}_{int(alias)}.nnb"
+        p.write_bytes(_fused_model(case, alias)[0])
+        seeds.append(str(p))
+    for version in (2, 3):
+        for wt, at in ((1, 1), (2, 2), (1, 2)):
+            p = tmp_path / f"fixed_v{version}_{wt}{at}.nnb"
+            p.write_bytes(_fixed_model(version, wt, at)[0])
+            seeds.append(str(p))
+    procs = [subprocess.Popen([str(bindirs["san"] / "fuzz_nnb"), "-n", str((iters + k) // 2), "-m", "1000000",
+                               "-s", str(2000 + k), *seeds],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+             for k in range(2)]
+    for p in procs:
+        out, err = p.communicate(timeout=3600)
+        assert p.returncode == 0, out[-3000:] + err[-3000:]
+        print(out.strip().splitlines()[-1])
+
+
+# ---- per-model kernel tables and the Cortex-M4 build -------------------------------------------
+
+CRT = REPO / "c_runtime"
+
+
+def test_generated_kernel_table(bindirs, tmp_path):
+    """A table listing only lenet's kernels: link with --gc-sections, run lenet, refuse other models."""
+    import shutil
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    model = tmp_path / "lenet.nnb"
+    model.write_bytes(_extended_image("lenet"))
+    table = tmp_path / "kt.c"
+    r = subprocess.run([sys.executable, str(CRT / "tools" / "gen_kernel_table.py"), "-o", str(table), str(model)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    srcs = [str(p) for p in sorted((CRT / "src").rglob("*.c")) if p.name != "kernel_table.c"]
+    exe = tmp_path / "nnbrt_lenet"
+    r = subprocess.run([cc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic", "-ffunction-sections",
+                        "-fdata-sections", "-Wl,--gc-sections", f"-I{CRT / 'include'}", f"-I{CRT / 'src'}",
+                        str(table), *srcs, str(CRT / "tools" / "nnbrt.c"), "-lm", "-o", str(exe)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    spec = _manifest()["lenet"]
+    ins = [np.load(ZOO / f"lenet.in{k}.npy") for k in range(len(spec["inputs"]))]
+    refs = [np.load(ZOO / f"lenet.out{k}.npy") for k in range(len(spec["outputs"]))]
+    os.symlink(exe, tmp_path / "nnbrt")
+    prefix = _run_cli(tmp_path, _extended_image("lenet"), ins, tmp_path)
+    _check_outputs(prefix, refs, "lenet (generated kernel table)")
+    err = _run_cli(tmp_path, _extended_image("dscnn"), [np.zeros((1, 1, 49, 10), np.float32)], tmp_path,
+                   expect_ok=False)
+    assert "unsupported function" in err, err
+
+
+@pytest.fixture(scope="session", params=["plain", "rows"])
+def small_build(request, tmp_path_factory):
+    """Host builds of the other engine paths: "plain" is the microcontroller
+    configuration (no vector extension, no padded planes), "rows" keeps the
+    vector tiles but without padded planes (row pointers, as for big maps)."""
+    import shutil
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    d = tmp_path_factory.mktemp("small_" + request.param)
+    srcs = [str(p) for p in sorted((CRT / "src").rglob("*.c"))]
+    r = subprocess.run([cc, "-std=c99", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-pedantic",
+                        "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                        *(["-DNNBRT_NO_VECTOR_EXT"] if request.param == "plain" else []),
+                        "-DNNBRT_PLANE_MAX=0", f"-I{CRT / 'include'}", f"-I{CRT / 'src'}",
+                        *srcs, str(CRT / "tools" / "nnbrt.c"), "-lm", "-o", str(d / "nnbrt")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return d
+
+
+@pytest.mark.parametrize("name", sorted(_manifest()))
+def test_zoo_extended_small_build(small_build, name, tmp_path):
+    spec = _manifest()[name]
+    ins = [np.load(ZOO / f"{name}.in{k}.npy") for k in range(len(spec["inputs"]))]
+    refs = [np.load(ZOO / f"{name}.out{k}.npy") for k in range(len(spec["outputs"]))]
+    prefix = _run_cli(small_build, _extended_image(name), ins, tmp_path)
+    _check_outputs(prefix, refs, f"{name} (small build)")
+
+
+@pytest.mark.parametrize("case,alias", FUSED_PARAMS, ids=[f"{c}{'-alias' if a else ''}" for c, a in FUSED_PARAMS])
+def test_fused_conv_small_build(small_build, case, alias, tmp_path):
+    image, ins, refs = _fused_model(case, alias)
+    prefix = _run_cli(small_build, image, ins, tmp_path)
+    _check_outputs(prefix, refs, f"FusedConv {case} (small build)")
+
+
+def test_cortex_m4_sizes(tmp_path):
+    import shutil
+    if shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("arm-none-eabi-gcc not installed")
+    model = tmp_path / "lenet.nnb"
+    model.write_bytes(_extended_image("lenet"))
+    r = subprocess.run(["make", "-C", str(CRT), "-s", "-j2", "cortex-m4", f"MODEL={model}"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    print(r.stdout)
+    import re
+    m = re.search(r"runtime core \(loader \+ dispatch, no kernels\) (\d+)", r.stdout)
+    assert m and int(m.group(1)) < 8192, r.stdout
+
+
+def test_random_kernels_small_build(small_build, tmp_path):
+    """The random convolution/pooling/affine geometries of test_kernels_random on the other engine paths."""
+    from test_kernels_random import _cases, _model
+    n = 0
+    for case in _cases():
+        m = _model(case)
+        if m is None:
+            continue
+        nnb, x, ref = m
+        (tmp_path / "m.nnb").write_bytes(nnb)
+        x.astype("<f4").tofile(tmp_path / "x.bin")
+        r = subprocess.run([str(small_build / "nnbrt"), "run", str(tmp_path / "m.nnb"), str(tmp_path / "x.bin"),
+                            "-o", str(tmp_path / "y")], capture_output=True, text=True, env=ENV)
+        assert r.returncode == 0, (case, r.stderr)
+        got = np.fromfile(tmp_path / "y0.bin", "<f4")
+        err = float(np.max(np.abs(got - ref.reshape(-1))))
+        assert err <= 1e-4 * max(1.0, float(np.max(np.abs(ref)))), (case, err)
+        n += 1
+    assert n > 0
+
+
+def test_depthwise_narrow_sweep(bindirs, tmp_path):
+    """3x3 depthwise (pad 1) on every small width/height: the narrow-row paths of the planar engine."""
+    rng = np.random.default_rng(3)
+    for build in BUILDS:
+        for W in range(1, 18):
+            for H in (1, 2, 3, 7):
+                x = rng.standard_normal((1, 3, H, W)).astype(np.float32)
+                w = rng.standard_normal((3, 3, 3)).astype(np.float32)
+                b = rng.standard_normal(3).astype(np.float32)
+                v = [(list(x.shape), None), (list(w.shape), w), ([3], b), (list(x.shape), None)]
+                img = write_nnb(v, [(2, "iiIiIiIi", [1, [1, 1], [1, 1], [1, 1], 1], [0, 1, 2], [3])], [0], [3],
+                                plan={3: 0})
+                xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+                ref = np.zeros_like(x) + b.reshape(1, 3, 1, 1)
+                for i in range(3):
+                    for j in range(3):
+                        ref += w[:, i, j].reshape(1, 3, 1, 1) * xp[:, :, i:i + H, j:j + W]
+                prefix = _run_cli(bindirs[build], img, [x], tmp_path)
+                _check_outputs(prefix, [ref], f"depthwise {H}x{W} ({build})")
+
+
+# ---- fixed point (FIXED16 / FIXED8 variables, NNB v2/v3) ------------------------------------------
+
+def _q(x, vtype, fp):
+    """Round to the fixed-point grid and saturate (what the runtime stores); FLOAT: unchanged."""
+    if vtype == 0:
+        return np.asarray(x, np.float64) * 2.0 ** fp
+    lo, hi = (-32768, 32767) if vtype == 1 else (-128, 127)
+    return np.clip(np.floor(np.asarray(x, np.float64) * 2.0 ** fp + 0.5), lo, hi)
+
+
+def _fixed_model(version, wtype, atype):
+    """x -> Affine(FIXED W, b) -> ReLU -> Add2(., AddScalar(.)) -> MulScalar; buffers in atype."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 6)).astype(np.float32)
+    w = rng.standard_normal((6, 5)).astype(np.float32) * 0.5
+    b = rng.standard_normal(5).astype(np.float32) * 0.2
+    wfp, afp = (12, 8) if wtype == 1 else (5, 4)
+    wq = _q(w, wtype, wfp)
+    bq = _q(b, wtype, wfp)
+    afp = 10 if atype == 1 else 4 if atype == 2 else 0
+    vs = [([2, 6], None, atype, afp),                       # 0 input
+          ([6, 5], wq.T.copy(), wtype, wfp),                # 1 W (stored transposed)
+          ([5], bq, wtype, wfp),                             # 2 b
+          ([2, 5], None, atype, afp),                       # 3 affine
+          ([2, 5], None, atype, afp),                       # 4 relu
+          ([2, 5], None, atype, afp),                       # 5 addscalar
+          ([2, 5], None, atype, afp),                       # 6 add2
+          ([2, 5], None, 0, 0)]                             # 7 mulscalar (float output)
+    fns = [(0, "i", [1], [0, 1, 2], [3]),                    # Affine base_axis 1
+           (14, "B", [False], [3], [4]),                    # ReLU
+           (312, "fB", [0.3, False], [4], [5]),             # AddScalar
+           (31, "B", [False], [4, 5], [6]),                 # Add2
+           (313, "fB", [1.5, False], [6], [7])]             # MulScalar
+    image = write_nnb(vs, fns, [0], [7], version=version)
+    s = 2.0 ** afp
+    xq = _q(x, atype, afp) / s
+    y = _q(xq @ (wq / 2.0 ** wfp) + bq / 2.0 ** wfp, atype, afp) / s
+    y = _q(np.maximum(y, 0), atype, afp) / s
+    z = _q(y + 0.3, atype, afp) / s
+    y = _q(y + z, atype, afp) / s
+    return image, [x], [(y * 1.5).astype(np.float32)], (1.5 / s if atype else 1e-5)
+
+
+@pytest.mark.parametrize("version", [2, 3])
+@pytest.mark.parametrize("wtype,atype", [(1, 1), (2, 2), (1, 2), (2, 0)], ids=["w16a16", "w8a8", "w16a8", "w8afloat"])
+def test_fixed_point(bindirs, version, wtype, atype, tmp_path):
+    image, ins, refs, lsb = _fixed_model(version, wtype, atype)
+    for build in BUILDS:
+        prefix = _run_cli(bindirs[build], image, ins, tmp_path)
+        got = np.fromfile(f"{prefix}0.bin", "<f4").reshape(refs[0].shape)
+        # float accumulation order may move a value across a rounding boundary: one step at most
+        assert np.max(np.abs(got - refs[0])) <= lsb * 1.01 + 1e-6, (build, got, refs[0])
