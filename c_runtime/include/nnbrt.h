@@ -46,6 +46,12 @@
  *   written, outputs are read where the plan puts them (valid until the
  *   next nnbrt_run), and extended function ids (1000 FusedConv) are
  *   allowed.
+ * - Extended files may hold the weight of Affine, Convolution,
+ *   DepthwiseConvolution and FusedConv bit-packed (variable types 4 LUT and
+ *   5 uniform with a quant descriptor, docs/nnb_format.md); every
+ *   descriptor field and every LUT code is validated at load
+ *   (NNBRT_E_BAD_QUANT), and kernels decode a block of output channels at
+ *   a time into a few KB of scratch. Little-endian hosts (as everywhere).
  */
 #ifndef NNBRT_H
 #define NNBRT_H
@@ -95,6 +101,7 @@ typedef enum {
     NNBRT_E_BAD_INDEX,            /**< input/output index out of range */
     NNBRT_E_SIZE_OVERFLOW,        /**< arena size does not fit in size_t */
     NNBRT_E_BAD_PLAN,             /**< extended file: bad arena plan (offset, alignment, aliasing) */
+    NNBRT_E_BAD_QUANT,            /**< extended file: bad quantized (packed) weight or descriptor */
     NNBRT_STATUS_COUNT
 } nnbrt_status;
 

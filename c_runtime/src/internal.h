@@ -10,12 +10,23 @@
 #define NNBRT_MAX_ARGS 16
 #define NNBRT_NUM_FUNC_IDS 361
 
+/** A bit-packed quantized weight (extended files, docs/nnb_format.md
+    "Quantized variable types"): `size` codes of `bits` bits, LSB first in
+    little-endian u32 words, output-channel major. Validated at load. */
+typedef struct {
+    const uint32_t *words; /* the data chunk (in the image) */
+    const float *table;    /* kind 4: K floats (in the image); kind 5: NULL */
+    float step;            /* kind 5: value = code * step */
+    uint32_t kind, bits, K;/* kind 4 LUT or 5 uniform; 0: not quantized */
+} nnbrt_qw;
+
 /** A variable as seen by kernels. dims points into the image. */
 typedef struct {
     int ndim;
     const int32_t *dims;
     size_t size;      /* element count (1 for ndim 0) */
-    float *data;      /* NULL while only validating */
+    float *data;      /* NULL while only validating, and for packed weights */
+    const nnbrt_qw *q;/* packed weight (input 1 of Affine/conv kernels only), else NULL */
 } nnbrt_tensor;
 
 /** One decoded function argument. */
@@ -83,6 +94,14 @@ void nnbrt_bcast_init(nnbrt_bcast *bc, const nnbrt_tensor *a, const nnbrt_tensor
                       const nnbrt_tensor *out);
 /* Advance idx (outer dims, excluding the innermost) and offsets; returns 0 when done. */
 int nnbrt_bcast_next(const nnbrt_bcast *bc, size_t *idx, size_t *oa, size_t *ob);
+
+/* Packed weights: decode codes first .. first+n-1 into out (float). */
+void nnbrt_qw_decode(const nnbrt_qw *q, size_t first, size_t n, float *out);
+/* Decoded weights per block (floats of kernel scratch): a block is whole
+   output channels, at least one. */
+#ifndef NNBRT_QBLOCK_WEIGHTS
+#define NNBRT_QBLOCK_WEIGHTS 2048
+#endif
 
 /* Normalise an axis argument (allows negative), returns -1 when out of range. */
 int nnbrt_axis(int32_t axis, int ndim);

@@ -18,7 +18,8 @@ struct nnbrt_var {
     size_t size;
     float *data;      /* float values (fixed-point variables: float staging in the arena) */
     const void *q;    /* fixed-point parameter: its integers in the image */
-    uint8_t type, fp; /* 0 FLOAT, 1 FIXED16, 2 FIXED8; value = integer / 2^fp */
+    uint8_t type, fp; /* 0 FLOAT, 1 FIXED16, 2 FIXED8, 4 LUT, 5 uniform; fixed: value = integer / 2^fp */
+    nnbrt_qw qw;      /* types 4/5 (extended files): the packed weight (qw.kind 0 otherwise) */
 };
 
 struct nnbrt_fn {
@@ -50,6 +51,9 @@ typedef struct {
     const int32_t *buf_list;
     const int32_t *var_list, *fn_list, *in_ids, *out_ids;
     const int32_t *plan;   /* extended: per-variable arena offsets */
+    const int32_t *qlist;  /* extended: per-variable quant descriptor chunk or -1 (NULL: none) */
+    uint32_t qsize;        /* extended header word 76 */
+    int32_t qchunk;        /* extended header word 80 */
     size_t hdr;            /* header bytes (56 or 88) */
     int ext;               /* extended format (version 1001) */
     int has_fixed;         /* some variable is FIXED16/FIXED8 */
@@ -140,8 +144,12 @@ static nnbrt_status parse_header(ctx_t *c)
         if (c->len < EXT_HDR_BYTES) return NNBRT_E_TRUNCATED;
         for (i = 0; i < 8; ++i) e[i] = rd32(c->img + HDR_BYTES + 4u * i);
         if (e[0] != EXT_MAGIC) return NNBRT_E_BAD_VERSION;
-        /* flags: bit 0 (external inputs) must be set; reserved words are 0 in revision 1 */
-        if (e[4] != 1u || e[5] || e[6] || e[7]) return NNBRT_E_BAD_VERSION;
+        /* flags: bit 0 (external inputs) must be set; word 84 is reserved (0);
+           words 76/80: quant descriptor list (0, 0 when none) */
+        if (e[4] != 1u || e[7]) return NNBRT_E_BAD_VERSION;
+        if (e[5] == 0 && e[6] != 0) return NNBRT_E_BAD_QUANT;
+        c->qsize = e[5];
+        c->qchunk = (int32_t)e[6];
         if (e[1] % 4u || e[1] > 0x7fffffffu) return NNBRT_E_BAD_PLAN;
         c->ext = 1;
         c->hdr = EXT_HDR_BYTES;
@@ -170,6 +178,90 @@ static nnbrt_status parse_header(ctx_t *c)
     return NNBRT_OK;
 }
 
+/* Quant descriptor (8 words) in chunk `qc` of a type-4/5 parameter of `n`
+   codes whose data chunk is `di`: every field checked against the doc. */
+static nnbrt_status decode_qdesc(const ctx_t *c, int32_t qc, uint32_t type, size_t n, int32_t di,
+                                 nnbrt_qw *q)
+{
+    const uint8_t *d, *w;
+    uint32_t kind, bits, count, kind_s, k;
+    int32_t tchunk, shift, mult;
+    float step;
+    uint64_t nbits, nwords;
+    if (chunk_ptr(c, qc, 32, &d) != NNBRT_OK) return NNBRT_E_BAD_QUANT;
+    kind = rd32(d);
+    bits = rd32(d + 4);
+    count = rd32(d + 8);
+    tchunk = rdi32(d + 12);
+    memcpy(&step, d + 16, 4);
+    kind_s = rd32(d + 20);
+    shift = rdi32(d + 24);
+    mult = rdi32(d + 28);
+    if (kind != type) return NNBRT_E_BAD_QUANT;
+    q->kind = kind;
+    q->bits = bits;
+    q->table = NULL;
+    q->step = 0.0f;
+    q->K = 0;
+    if (kind == 4) {
+        const uint8_t *t;
+        if (bits < 1 || bits > 8 || count < 1 || count > (1u << bits)) return NNBRT_E_BAD_QUANT;
+        if (step != 0.0f || kind_s || shift || mult) return NNBRT_E_BAD_QUANT;
+        if (chunk_ptr(c, tchunk, (size_t)count * 4u, &t) != NNBRT_OK) return NNBRT_E_BAD_QUANT;
+        q->table = (const float *)(const void *)t;
+        for (k = 0; k < count; ++k)
+            if ((rd32(t + 4u * k) & 0x7f800000u) == 0x7f800000u) return NNBRT_E_BAD_QUANT; /* inf/nan */
+        q->K = count;
+    } else {
+        /* step = M 2^(e-24) with the 24-bit integer mantissa M normalised to
+           [2^23, 2^24) (frexp: m = M / 2^24 in [0.5, 1)); from the bits, no libm */
+        const uint32_t sb = rd32(d + 16), ef = (sb >> 23) & 0xffu;
+        uint32_t mant = sb & 0x7fffffu;
+        int32_t e;
+        if (bits < 2 || bits > 8 || count != 0 || tchunk != -1) return NNBRT_E_BAD_QUANT;
+        if ((sb >> 31) || ef == 0xffu || (ef == 0 && mant == 0)) return NNBRT_E_BAD_QUANT; /* > 0, finite */
+        if (ef) {
+            mant |= 0x800000u;
+            e = (int32_t)ef - 126;
+        } else { /* subnormal: value = mant 2^-149 */
+            e = -125;
+            while (!(mant & 0x800000u)) {
+                mant <<= 1;
+                --e;
+            }
+        }
+        if (mant == 0x800000u) { /* m = 0.5: a power of two, 2^(e-1) */
+            if (kind_s != 1 || shift != e - 1 || mult != 0) return NNBRT_E_BAD_QUANT;
+        } else { /* Q31 multiplier m 2^31 = M 2^7 */
+            if (kind_s != 2 || shift != e || (uint32_t)mult != mant << 7) return NNBRT_E_BAD_QUANT;
+        }
+        q->step = step;
+    }
+    /* data chunk: ceil(n * bits / 32) words, unused high bits of the last word 0 */
+    nbits = (uint64_t)n * bits;
+    nwords = (nbits + 31u) / 32u;
+    if (chunk_ptr(c, di, (size_t)nwords * 4u, &w) != NNBRT_OK) return NNBRT_E_BAD_DATA_SIZE;
+    q->words = (const uint32_t *)(const void *)w;
+    if (nbits % 32u && (q->words[nwords - 1] >> (nbits % 32u)) != 0) return NNBRT_E_BAD_QUANT;
+    return NNBRT_OK;
+}
+
+/* Every LUT code < K (checked once, at load). */
+static int lut_codes_ok(const nnbrt_qw *q, size_t n)
+{
+    const uint32_t bits = q->bits, mask = (1u << bits) - 1u;
+    size_t i, bit = 0;
+    if (q->kind != 4 || q->K >= (1u << bits)) return 1;
+    for (i = 0; i < n; ++i, bit += bits) {
+        const size_t w = bit >> 5;
+        const uint32_t s = (uint32_t)(bit & 31u);
+        uint64_t v = q->words[w];
+        if (s + bits > 32u) v |= (uint64_t)q->words[w + 1] << 32;
+        if (((uint32_t)(v >> s) & mask) >= q->K) return 0;
+    }
+    return 1;
+}
+
 /* Decode variable record `id` (validated against buffers). */
 static nnbrt_status decode_var(const ctx_t *c, uint32_t id, struct nnbrt_var *v)
 {
@@ -194,10 +286,22 @@ static nnbrt_status decode_var(const ctx_t *c, uint32_t id, struct nnbrt_var *v)
     v->type = (uint8_t)(r[12] & 0x0f);
     v->fp = (uint8_t)(r[12] >> 4);
     v->q = NULL;
-    /* FLOAT, FIXED16, FIXED8 (v2/v3 only); SIGN and others are refused */
-    if (v->type > 2 || (v->type != 0 && c->ext)) return NNBRT_E_UNSUPPORTED_TYPE;
-    esz = v->type == 0 ? 4u : v->type == 1 ? 2u : 1u;
+    memset(&v->qw, 0, sizeof v->qw);
     di = rdi32(r + 16);
+    /* FLOAT, FIXED16, FIXED8 (v2/v3 only), LUT/uniform packed parameters
+       (extended only); SIGN and others are refused */
+    if (c->ext && (v->type == 4 || v->type == 5)) {
+        if (v->fp || di < 0) return NNBRT_E_UNSUPPORTED_TYPE;
+    } else if (v->type > 2 || (v->type != 0 && c->ext)) {
+        return NNBRT_E_UNSUPPORTED_TYPE;
+    }
+    if (c->qlist) {
+        /* a variable has a descriptor if and only if it is quantized */
+        if ((c->qlist[id] != -1) != (v->type >= 4)) return NNBRT_E_BAD_QUANT;
+    } else if (v->type >= 4) {
+        return NNBRT_E_BAD_QUANT;
+    }
+    esz = v->type == 0 ? 4u : v->type == 1 ? 2u : 1u;
     v->plan = 0;
     if (c->ext) {
         const int32_t p = c->plan[id];
@@ -212,7 +316,11 @@ static nnbrt_status decode_var(const ctx_t *c, uint32_t id, struct nnbrt_var *v)
             return NNBRT_E_BAD_PLAN;
         }
     }
-    if (di >= 0) {
+    if (di >= 0 && v->type >= 4) {
+        st = decode_qdesc(c, c->qlist[id], v->type, size, di, &v->qw);
+        if (st != NNBRT_OK) return st;
+        v->data = NULL; /* kernels decode v->qw block by block */
+    } else if (di >= 0) {
         const uint8_t *d;
         st = chunk_ptr(c, di, size * esz, &d);
         if (st == NNBRT_E_BAD_LIST_LENGTH) return NNBRT_E_BAD_DATA_SIZE;
@@ -248,7 +356,8 @@ static size_t buffer_bytes(const ctx_t *c, uint32_t b)
     return n > (uint64_t)(SIZE_MAX / 4u) ? SIZE_MAX / 4u : (size_t)n; /* huge: add_aligned overflows */
 }
 
-static nnbrt_status get_tensor(const ctx_t *c, int32_t id, nnbrt_tensor *t)
+/* qbuf: storage for t->q while validating (no variable table yet). */
+static nnbrt_status get_tensor(const ctx_t *c, int32_t id, nnbrt_tensor *t, nnbrt_qw *qbuf)
 {
     struct nnbrt_var tmp;
     const struct nnbrt_var *v;
@@ -264,7 +373,30 @@ static nnbrt_status get_tensor(const ctx_t *c, int32_t id, nnbrt_tensor *t)
     t->dims = v->dims;
     t->size = v->size;
     t->data = v->data;
+    t->q = NULL;
+    if (v->qw.kind) {
+        if (c->vars) {
+            t->q = &v->qw;
+        } else {
+            *qbuf = v->qw;
+            t->q = qbuf;
+        }
+    }
     return NNBRT_OK;
+}
+
+/* May input `idx` of kernel k be a packed weight? Only the weight (input 1)
+   of Affine, Convolution, DepthwiseConvolution and FusedConv. */
+static int name_is(const char *a, const char *b)
+{
+    while (*a && *a == *b) ++a, ++b;
+    return *a == *b;
+}
+
+static int packed_ok(const nnbrt_kernel *k, uint32_t idx)
+{
+    return idx == 1 && (name_is(k->name, "Affine") || name_is(k->name, "Convolution") ||
+                        name_is(k->name, "DepthwiseConvolution") || name_is(k->name, "FusedConv"));
 }
 
 /* Decode arguments of a function record per argcode. */
@@ -363,6 +495,7 @@ static nnbrt_status process(ctx_t *c, size_t *total, struct nnbrt_net *net, uint
     uint32_t i, j;
     size_t lay = 0, off_vars, off_fns, off_bofs, off_io, off_bufs, off_scratch, off_plan = 0;
     nnbrt_tensor tin[NNBRT_MAX_FN_IO], tout[NNBRT_MAX_FN_IO];
+    nnbrt_qw qtmp[NNBRT_MAX_FN_IO], qout;
     nnbrt_args args;
 
     if ((st = parse_header(c)) != NNBRT_OK) return st;
@@ -377,6 +510,10 @@ static nnbrt_status process(ctx_t *c, size_t *total, struct nnbrt_net *net, uint
         if (c->h.num_buffers != 0) return NNBRT_E_BAD_BUFFER_REF;
         if (c->h.plan_size != c->h.num_variables) return NNBRT_E_BAD_PLAN;
         if ((st = list_ptr(c, c->h.plan_size, c->plan_chunk, &c->plan)) != NNBRT_OK) return st;
+        if (c->qsize) {
+            if (c->qsize != c->h.num_variables) return NNBRT_E_BAD_QUANT;
+            if (list_ptr(c, c->qsize, c->qchunk, &c->qlist) != NNBRT_OK) return NNBRT_E_BAD_QUANT;
+        }
     }
     for (i = 0; i < c->h.num_inputs; ++i) {
         if (c->in_ids[i] < 0 || (uint32_t)c->in_ids[i] >= c->h.num_variables) {
@@ -389,7 +526,8 @@ static nnbrt_status process(ctx_t *c, size_t *total, struct nnbrt_net *net, uint
         }
     }
     for (i = 0; i < c->h.num_outputs; ++i)
-        if (c->out_ids[i] < 0 || (uint32_t)c->out_ids[i] >= c->h.num_variables) {
+        if (c->out_ids[i] < 0 || (uint32_t)c->out_ids[i] >= c->h.num_variables ||
+            (c->qlist && c->qlist[c->out_ids[i]] != -1)) { /* a packed weight is no output */
             if (c->diag) c->diag->variable_index = c->out_ids[i];
             return NNBRT_E_BAD_VARIABLE;
         }
@@ -411,7 +549,13 @@ static nnbrt_status process(ctx_t *c, size_t *total, struct nnbrt_net *net, uint
             if (c->diag) c->diag->variable_index = (int32_t)i;
             return st;
         }
-        if (v.type) c->has_fixed = 1;
+        if (v.type == 1 || v.type == 2) c->has_fixed = 1;
+        /* packed LUT weights: every code < K, checked once (the sizing pass
+           nnbrt_init runs first) */
+        if (!net && !lut_codes_ok(&v.qw, v.size)) {
+            if (c->diag) c->diag->variable_index = (int32_t)i;
+            return NNBRT_E_BAD_QUANT;
+        }
         if (net) net->vars[i] = v;
     }
     /* Private input/output storage. */
@@ -420,7 +564,7 @@ static nnbrt_status process(ctx_t *c, size_t *total, struct nnbrt_net *net, uint
     for (i = 0; c->has_fixed && i < c->h.num_variables; ++i) {
         struct nnbrt_var v;
         if ((st = decode_var(c, i, &v)) != NNBRT_OK) return st;
-        if (v.type == 0 || v.data_index < 0) continue;
+        if (v.type == 0 || v.type >= 4 || v.data_index < 0) continue;
         if (net) net->vars[i].data = (float *)(void *)(base + lay);
         if (!add_aligned(&lay, v.size * 4u)) return NNBRT_E_SIZE_OVERFLOW;
     }
@@ -516,14 +660,18 @@ static nnbrt_status process(ctx_t *c, size_t *total, struct nnbrt_net *net, uint
         if ((st = decode_args(c, rc, code, &args)) != NNBRT_OK) return st;
         args.scratch = net ? (float *)(void *)(base + off_scratch) : NULL;
         for (j = 0; j < nin; ++j) {
-            if ((st = get_tensor(c, ins[j], &tin[j])) != NNBRT_OK) {
+            if ((st = get_tensor(c, ins[j], &tin[j], &qtmp[j])) != NNBRT_OK) {
                 if (c->diag) c->diag->variable_index = ins[j];
                 return st;
+            }
+            if (tin[j].q && !packed_ok(k, j)) {
+                if (c->diag) c->diag->variable_index = ins[j];
+                return NNBRT_E_BAD_QUANT;
             }
         }
         for (j = 0; j < nout; ++j) {
             struct nnbrt_var v;
-            if ((st = get_tensor(c, outs[j], &tout[j])) != NNBRT_OK ||
+            if ((st = get_tensor(c, outs[j], &tout[j], &qout)) != NNBRT_OK ||
                 (st = decode_var(c, (uint32_t)outs[j], &v)) != NNBRT_OK) {
                 if (c->diag) c->diag->variable_index = outs[j];
                 return st;
@@ -670,10 +818,12 @@ nnbrt_status nnbrt_run_range(nnbrt_net *net, int first, int last)
         for (j = 0; j < f->nin; ++j) {
             const struct nnbrt_var *v = &net->vars[f->in[j]];
             tin[j].ndim = v->ndim; tin[j].dims = v->dims; tin[j].size = v->size; tin[j].data = v->data;
+            tin[j].q = v->qw.kind ? &v->qw : NULL;
         }
         for (j = 0; j < f->nout; ++j) {
             const struct nnbrt_var *v = &net->vars[f->out[j]];
             tout[j].ndim = v->ndim; tout[j].dims = v->dims; tout[j].size = v->size; tout[j].data = v->data;
+            tout[j].q = NULL;
         }
         f->k->run(&f->args, f->nin, tin, f->nout, tout);
         if (net->has_fixed)
@@ -783,7 +933,7 @@ const char *nnbrt_status_str(nnbrt_status st)
         "bad list length (list does not fit its chunk)",
         "bad shape",
         "bad variable",
-        "unsupported variable type (FLOAT, FIXED16, FIXED8 only)",
+        "unsupported variable type (FLOAT, FIXED16, FIXED8; extended files: FLOAT, packed LUT/uniform weights)",
         "parameter data too small for shape",
         "bad buffer reference",
         "bad function input/output count",
@@ -795,6 +945,7 @@ const char *nnbrt_status_str(nnbrt_status st)
         "index out of range",
         "size overflow",
         "bad arena plan",
+        "bad quantized weight or descriptor",
     };
     if ((unsigned)st >= (unsigned)NNBRT_STATUS_COUNT) return "unknown status";
     return s[st];

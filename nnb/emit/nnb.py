@@ -256,11 +256,27 @@ def _quant_descriptor(node: Node, table: np.ndarray, ch: _Chunks) -> bytes:
     return QDESC.pack(TYPE_UNIFORM, bits, 0, -1, step, *step_encoding(step))
 
 
+_POOL_OPS = ("MaxPooling", "AveragePooling", "SumPooling")
+
+
 def _stored_attrs(g: Graph, node: Node) -> dict:
-    """Attributes as NNB stores them: defaults that depend on the input resolved."""
+    """Attributes as NNB stores them: defaults that depend on the input resolved, geometry lists explicit
+    (the converter always writes them, and runtimes need not guess)."""
     a = dict(node.attrs)
     if "axis" in a and a["axis"] is None and node.inputs:
         a["axis"] = len(g.tensors[node.inputs[0]].shape) - 1
+    if "dilation" in a and len(node.inputs) > 1:  # the convolution family: spatial dims from the weight
+        w = g.tensors[node.inputs[1]].shape
+        nsp = len(w) - (1 if node.op.startswith("DepthwiseConvolution") else 2)
+        for key, fill in (("pad", 0), ("stride", 1), ("dilation", 1)):
+            if a.get(key) is None:
+                a[key] = (fill,) * nsp
+        if a.get("pool") and a.get("pool_kernel"):
+            a["pool_stride"] = a.get("pool_stride") or tuple(a["pool_kernel"])
+            a["pool_pad"] = a.get("pool_pad") or (0,) * len(a["pool_kernel"])
+    if node.op in _POOL_OPS and a.get("kernel"):
+        a["stride"] = a.get("stride") or tuple(a["kernel"])
+        a["pad"] = a.get("pad") or (0,) * len(a["kernel"])
     return a
 
 

@@ -3,6 +3,14 @@
    shape reads [in, out...]. Fast form: one unrolled dot product per output. */
 #include "../internal.h"
 
+/* Output rows per decoded block of a packed weight (at least one). */
+static size_t qblock(size_t inner, size_t no)
+{
+    size_t nb = NNBRT_QBLOCK_WEIGHTS / inner;
+    if (nb < 1) nb = 1;
+    return nb < no ? nb : no;
+}
+
 static nnbrt_status check(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
                           const nnbrt_tensor *out, nnbrt_cost *work)
 {
@@ -20,6 +28,12 @@ static nnbrt_status check(const nnbrt_args *a, int nin, const nnbrt_tensor *in, 
         if (y->dims[b + i - 1] != w->dims[i]) return NNBRT_E_SHAPE_MISMATCH;
     if (nin == 3 && in[2].size != w->size / inner) return NNBRT_E_SHAPE_MISMATCH;
     work->work = (uint64_t)y->size * inner;
+    if (w->q) {
+        if (inner > SIZE_MAX / 64u) return NNBRT_E_SIZE_OVERFLOW;
+        /* packed weight: a block of whole output rows decoded at a time */
+        work->scratch = qblock(inner, w->size / inner) * inner * sizeof(float);
+        work->work += w->size;
+    }
     return NNBRT_OK;
 }
 
@@ -55,6 +69,22 @@ static void run(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
     const size_t rows = in[0].size / inner;
     size_t r, o;
     (void)a; (void)nout;
+    if (in[1].q) {
+        /* packed: decode a block of output rows (W^T[o0..o1)) into scratch */
+        const size_t nb = qblock(inner, no);
+        size_t o0;
+        for (o0 = 0; o0 < no; o0 += nb) {
+            const size_t o1 = o0 + nb < no ? o0 + nb : no;
+            nnbrt_qw_decode(in[1].q, o0 * inner, (o1 - o0) * inner, a->scratch);
+            for (r = 0; r < rows; ++r) {
+                const float *x = in[0].data + r * inner;
+                float *y = out[0].data + r * no;
+                for (o = o0; o < o1; ++o)
+                    y[o] = dot(x, a->scratch + (o - o0) * inner, inner) + (nin == 3 ? in[2].data[o] : 0.0f);
+            }
+        }
+        return;
+    }
     for (r = 0; r < rows; ++r) {
         const float *x = in[0].data + r * inner;
         float *y = out[0].data + r * no;

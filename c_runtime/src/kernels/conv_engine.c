@@ -1192,3 +1192,96 @@ void nnbrt_conv_forward(size_t group, float *scratch, int nin, const nnbrt_tenso
     nnbrt_conv_engine(group, scratch, in[0].data, in[1].data, nin == 3 ? in[2].data : NULL,
                       out[0].data, g, NULL);
 }
+
+/* ---- packed weights: block by block ----
+   A block is either nb output channels of one group (sub-convolution with
+   group 1 over that group's input channels) or G whole groups (group G).
+   The engine runs on each block with outer = 1 per batch element; its
+   outputs (and residual, bias) are the block's channels, contiguous. */
+typedef struct {
+    size_t cg, ocg, per;  /* input / output channels per group, weights per output channel */
+    size_t gb;            /* groups per block (whole-group blocks), or 0 */
+    size_t nb;            /* output channels per block */
+} qplan;
+
+static void mkqplan(size_t group, const nnbrt_geom *g, qplan *q)
+{
+    const size_t budget = NNBRT_QBLOCK_WEIGHTS;
+    q->cg = (size_t)g->C / group;
+    q->ocg = (size_t)g->OC / group;
+    q->per = q->cg * (size_t)g->KH * (size_t)g->KW;
+    if (q->ocg * q->per <= budget) {
+        q->gb = budget / (q->ocg * q->per);
+        if (q->gb > group) q->gb = group;
+        q->nb = q->gb * q->ocg;
+    } else {
+        q->gb = 0;
+        q->nb = budget / q->per;
+        if (q->nb >= OB) q->nb -= q->nb % OB; /* whole register tiles */
+        if (q->nb < 1) q->nb = 1;
+        if (q->nb > q->ocg) q->nb = q->ocg;
+    }
+}
+
+/* Geometry of a block of `nb` output channels (gb groups, or 1). */
+static void qgeom(const nnbrt_geom *g, const qplan *q, size_t nb, size_t gb, nnbrt_geom *s)
+{
+    *s = *g;
+    s->outer = 1;
+    s->C = (int)(q->cg * (gb ? gb : 1));
+    s->OC = (int)nb;
+}
+
+size_t nnbrt_qconv_scratch(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f)
+{
+    qplan q;
+    nnbrt_geom s;
+    size_t e;
+    if (group < 1 || (size_t)g->KH * (size_t)g->KW > SIZE_MAX / 64u / ((size_t)g->C / group + 1)) return SIZE_MAX;
+    mkqplan(group, g, &q);
+    if (q.nb > SIZE_MAX / 64u / (q.per + 1)) return SIZE_MAX;
+    qgeom(g, &q, q.nb, q.gb, &s);
+    e = nnbrt_conv_engine_scratch(q.gb ? q.gb : 1, &s, f);
+    if (e == SIZE_MAX || e > SIZE_MAX / 2 - up64(q.nb * q.per) * sizeof(float)) return SIZE_MAX;
+    return e + up64(q.nb * q.per) * sizeof(float);
+}
+
+void nnbrt_qconv(size_t group, float *scratch, const float *x, const nnbrt_qw *w,
+                 const float *bias, float *y, const nnbrt_geom *g, const nnbrt_fuse *f)
+{
+    qplan q;
+    float *wb = scratch, *es;
+    const size_t plane_in = (size_t)g->IH * (size_t)g->IW;
+    const size_t ppl = f && f->pool ? (size_t)f->OH * (size_t)f->OW : (size_t)g->OH * (size_t)g->OW;
+    size_t o0, n;
+    mkqplan(group, g, &q);
+    es = scratch + up64(q.nb * q.per);
+    for (o0 = 0; o0 < (size_t)g->OC;) {
+        /* whole-group blocks: gb groups; else channels o0 .. o1 of one group */
+        const size_t grp = o0 / q.ocg;
+        size_t o1, gb;
+        nnbrt_geom s;
+        if (q.gb) {
+            gb = group - grp < q.gb ? group - grp : q.gb;
+            o1 = o0 + gb * q.ocg;
+        } else {
+            gb = 0;
+            o1 = o0 + q.nb;
+            if (o1 > (grp + 1) * q.ocg) o1 = (grp + 1) * q.ocg;
+        }
+        nnbrt_qw_decode(w, o0 * q.per, (o1 - o0) * q.per, wb);
+        qgeom(g, &q, o1 - o0, gb, &s);
+        for (n = 0; n < g->outer; ++n) {
+            const float *xb = x + (n * (size_t)g->C + grp * q.cg) * plane_in;
+            const size_t yo = (n * (size_t)g->OC + o0) * ppl;
+            nnbrt_fuse fb, *fp = NULL;
+            if (f) {
+                fb = *f;
+                if (f->res) fb.res = f->res + yo;
+                fp = &fb;
+            }
+            nnbrt_conv_engine(gb ? gb : 1, es, xb, wb, bias ? bias + o0 : NULL, y + yo, &s, fp);
+        }
+        o0 = o1;
+    }
+}

@@ -47,6 +47,13 @@ size_t nnbrt_conv_engine_scratch(size_t group, const nnbrt_geom *g, const nnbrt_
 void nnbrt_conv_engine(size_t group, float *scratch, const float *x, const float *w,
                        const float *bias, float *y, const nnbrt_geom *g, const nnbrt_fuse *f);
 
+/* Packed (quantized) weights: the same convolution with w decoded a block
+   of output channels at a time (whole groups when a group is small) into
+   scratch; each block runs the engine on its channels. */
+size_t nnbrt_qconv_scratch(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f);
+void nnbrt_qconv(size_t group, float *scratch, const float *x, const nnbrt_qw *w,
+                 const float *bias, float *y, const nnbrt_geom *g, const nnbrt_fuse *f);
+
 /* Pooling: arguments kernel, stride, ignore_border, pad, channel_last. */
 nnbrt_status nnbrt_pool_check(const nnbrt_args *a, const nnbrt_tensor *in,
                               const nnbrt_tensor *out, nnbrt_cost *work);

@@ -10,11 +10,20 @@ static nnbrt_status check(const nnbrt_args *a, int nin, const nnbrt_tensor *in, 
     (void)nout;
     st = nnbrt_conv_check(a, nin, in, &out[0], NNBRT_CONV, &g, work);
     if (st == NNBRT_OK) {
-        work->scratch = nnbrt_conv_scratch((size_t)a->a[4].i, &g);
+        work->scratch = in[1].q ? nnbrt_qconv_scratch((size_t)a->a[4].i, &g, NULL)
+                                : nnbrt_conv_scratch((size_t)a->a[4].i, &g);
         if (work->scratch == SIZE_MAX) return NNBRT_E_SIZE_OVERFLOW;
         work->work += (uint64_t)work->scratch / 4u * (uint64_t)g.OH * (uint64_t)a->a[4].i * (uint64_t)g.outer; /* row copies */
     }
     return st;
+}
+
+/* Packed weight: decoded a block of output channels at a time (conv_engine.c). */
+static void run_packed(const nnbrt_args *a, int nin, const nnbrt_tensor *in, const nnbrt_tensor *out)
+{
+    nnbrt_geom g;
+    nnbrt_conv_geom(a, in, &out[0], NNBRT_CONV, &g);
+    nnbrt_qconv((size_t)a->a[4].i, a->scratch, in[0].data, in[1].q, nin == 3 ? in[2].data : NULL, out[0].data, &g, NULL);
 }
 
 #ifdef NNBRT_REFERENCE_KERNELS
@@ -26,6 +35,10 @@ static void run(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
     long n, oc, ic, oh, ow, kh, kw;
     long group = a->a[4].i, cg, ocg;
     (void)nout;
+    if (in[1].q) {
+        run_packed(a, nin, in, out);
+        return;
+    }
     nnbrt_conv_geom(a, in, &out[0], NNBRT_CONV, &g);
     cg = g.C / group;
     ocg = g.OC / group;
@@ -54,6 +67,10 @@ static void run(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
 {
     nnbrt_geom g;
     (void)nout;
+    if (in[1].q) {
+        run_packed(a, nin, in, out);
+        return;
+    }
     nnbrt_conv_geom(a, in, &out[0], NNBRT_CONV, &g);
     nnbrt_conv_forward((size_t)a->a[4].i, a->scratch, nin, in, out, &g);
 }

@@ -115,12 +115,25 @@ static nnbrt_status check(const nnbrt_args *a, int nin, const nnbrt_tensor *in, 
     nnbrt_status st;
     (void)nout;
     if ((st = setup(a, nin, in, out, &g, &f, work)) != NNBRT_OK) return st;
-    work->scratch = nnbrt_conv_engine_scratch((size_t)a->a[4].i, &g, &f);
+    work->scratch = in[1].q ? nnbrt_qconv_scratch((size_t)a->a[4].i, &g, &f)
+                            : nnbrt_conv_engine_scratch((size_t)a->a[4].i, &g, &f);
     if (work->scratch == SIZE_MAX) return NNBRT_E_SIZE_OVERFLOW;
     /* row set-ups: once per conv row (per pooled row with pooling) and group */
     work->work += (uint64_t)work->scratch / 4u * (uint64_t)g.OH * (uint64_t)(f.KH > 1 ? f.KH : 1) *
                   (uint64_t)a->a[4].i * (uint64_t)g.outer + out[0].size;
     return NNBRT_OK;
+}
+
+/* Packed weight: decoded a block of output channels at a time (conv_engine.c). */
+static void run_packed(const nnbrt_args *a, int nin, const nnbrt_tensor *in, const nnbrt_tensor *out)
+{
+    nnbrt_geom g;
+    nnbrt_fuse f;
+    nnbrt_cost work = {0, 0};
+    setup(a, nin, in, out, &g, &f, &work);
+    f.res = a->a[13].i ? in[nin - 1].data : NULL;
+    nnbrt_qconv((size_t)a->a[4].i, a->scratch, in[0].data, in[1].q, a->a[14].i ? in[2].data : NULL,
+                out[0].data, &g, &f);
 }
 
 #ifdef NNBRT_REFERENCE_KERNELS
@@ -162,6 +175,10 @@ static void run(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
     const float *res = a->a[13].i ? in[nin - 1].data : NULL;
     long n, oc, ph, pw, r, q;
     (void)nout;
+    if (in[1].q) {
+        run_packed(a, nin, in, out);
+        return;
+    }
     setup(a, nin, in, out, &g, &f, &work);
     for (n = 0; n < (long)g.outer; ++n)
         for (oc = 0; oc < g.OC; ++oc)
@@ -209,6 +226,10 @@ static void run(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
     nnbrt_fuse f;
     nnbrt_cost work = {0, 0};
     (void)nout;
+    if (in[1].q) {
+        run_packed(a, nin, in, out);
+        return;
+    }
     setup(a, nin, in, out, &g, &f, &work);
     f.res = a->a[13].i ? in[nin - 1].data : NULL;
     nnbrt_conv_engine((size_t)a->a[4].i, a->scratch, in[0].data, in[1].data,
