@@ -42,6 +42,7 @@ def configs(n_weights: int, largest_act: int = 0) -> dict[str, tuple[str, object
         "lutq4prune50": ("lutq", LutqConfig(k=4, prune=0.5)),
         "fixed2": ("dq", DqConfig(bits=2)),
         "dq2budget": ("dq", DqConfig(budget_kb=kb2)),
+        "dq2w5": ("dq", DqConfig(budget_kb=kb2 * 1.05)),  # the budget: 2-bit uniform size + 5 %
         "fixed3": ("dq", DqConfig(bits=3)),
         "dq3budget": ("dq", DqConfig(budget_kb=kb3)),
         "dq2w5act": ("dq", DqConfig(budget_kb=kb2 * 1.05, act_budget_kb=act_half_int8, act_budget_kind="max")),

@@ -56,3 +56,37 @@ def test_c_runtime_refuses_a_corrupt_file_cleanly() -> None:
     for bad in (data[:100], data[:-8], b"\x07" + data[1:]):
         with pytest.raises(NnbError, match="C runtime"):
             CNet(bad)
+
+
+def test_graphs_built_without_explicit_geometry_run_in_c(tmp_path) -> None:
+    """A graph from the builder has pad/stride/dilation unset; NNB records must still carry them (float and packed)."""
+    from nnb.backends.c import CNet
+    from nnb.builder import GraphBuilder
+    from nnb.cli import main
+    from nnb.emit.convert import load_for_convert
+    from nnb.emit.nnb import read_nnb
+    from nnb.executor import run
+    from nnb.nnp.writer import save
+
+    rng = np.random.default_rng(0)
+    b = GraphBuilder("net")
+    h = b.input("x", (-1, 1, 12, 12))
+    h = b.op("Convolution", [h, b.param("c/W", rng.standard_normal((4, 1, 3, 3))), b.param("c/b", np.zeros(4))])
+    h = b.op("MaxPooling", [h], kernel=(2, 2))
+    h = b.op("ReLU", [h])
+    h = b.op("Affine", [h, b.param("f/W", rng.standard_normal((100, 10)) * 0.1), b.param("f/b", np.zeros(10))])
+    b.output(b.op("Softmax", [h], axis=1))
+    g = b.build()
+    x = rng.random((1, 1, 12, 12), dtype=np.float32)
+    want = run(g, [x])[g.outputs[0]]
+    np.testing.assert_allclose(CNet(convert(g, "extended").image).run([x])[0], want, atol=1e-6)
+    nnp = str(tmp_path / "m.nnp")
+    save(g, nnp)
+    data = tmp_path / "d.npz"
+    np.savez(data, x=(rng.random((64, 1, 12, 12)) * 255).astype(np.uint8), y=rng.integers(0, 10, 64))
+    nnq = str(tmp_path / "m.nnq")
+    assert main(["quantize", nnp, "--method", "lutq", "--k", "4", "--data", str(data), "--epochs", "1", "-q",
+                 "--val", "none", "-o", nnq]) == 0
+    image = convert(load_for_convert(nnq), "extended").image
+    ref = read_nnb(image, "packed")
+    np.testing.assert_allclose(CNet(image).run([x])[0], run(ref, [x])[ref.outputs[0]], atol=1e-6)

@@ -211,13 +211,14 @@ def write_nnb(g: Graph, extended: bool = False, version: int = 2, plan: NnbPlan 
     c_vars = ch.ints(var_chunks)
     fn_chunks = []
     for node in g.nodes:
+        attrs = _stored_attrs(g, node)
         if node.op in BASE_OF:  # the base function; its weight variable carries the quantization
-            node = Node(node.name, BASE_OF[node.op], node.inputs[:2] + node.inputs[3:], node.outputs,
-                        base_attrs(node.op, node.attrs))
+            attrs = base_attrs(node.op, attrs)
+            node = Node(node.name, BASE_OF[node.op], node.inputs[:2] + node.inputs[3:], node.outputs, attrs)
         fid, slots = function_id(node.op, extended)
         c_fin = ch.ints([vid[i] for i in node.inputs])
         c_fout = ch.ints([vid[o] for o in node.outputs])
-        args = pack_args(node.op, slots, _stored_attrs(g, node), ch.add)
+        args = pack_args(node.op, slots, attrs, ch.add)
         fn_chunks.append(ch.add(struct.pack("<HHIiIi", fid, 0, len(node.inputs), c_fin, len(node.outputs), c_fout)
                                 + args))
     c_fns = ch.ints(fn_chunks)
@@ -266,7 +267,7 @@ def _stored_attrs(g: Graph, node: Node) -> dict:
     if "axis" in a and a["axis"] is None and node.inputs:
         a["axis"] = len(g.tensors[node.inputs[0]].shape) - 1
     if "dilation" in a and len(node.inputs) > 1:  # the convolution family: spatial dims from the weight
-        w = g.tensors[node.inputs[1]].shape
+        w = tuple(a["w_shape"]) if a.get("w_shape") else g.tensors[node.inputs[1]].shape  # packed: logical shape
         nsp = len(w) - (1 if node.op.startswith("DepthwiseConvolution") else 2)
         for key, fill in (("pad", 0), ("stride", 1), ("dilation", 1)):
             if a.get(key) is None:
