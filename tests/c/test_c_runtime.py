@@ -36,15 +36,18 @@ def _nnb_models():
     return sorted(n for n, m in _manifest().items() if (ZOO / f"{n}.nnb").exists())
 
 
-def _build(san, ref=False):
+def _build(san, ref=False, native=False):
+    """make the C runtime: fast portable build, SAN=1, REF=1 or NATIVE=1 (-march=native: the
+    vector paths of this machine, e.g. AVX-512, which the portable build does not compile)."""
     if _compiler() is None:
         pytest.skip("no C compiler found (set CC or install gcc/clang)")
     if not ZOO.exists():
         pytest.skip(f"zoo fixtures not found at {ZOO}")
-    args = ["make", "-C", str(CRT), "-j2"] + (["SAN=1"] if san else []) + (["REF=1"] if ref else [])
+    args = (["make", "-C", str(CRT), "-j2"] + (["SAN=1"] if san else []) + (["REF=1"] if ref else [])
+            + (["NATIVE=1"] if native else []))
     r = subprocess.run(args, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    return CRT / ("build-san" if san else "build-ref" if ref else "build")
+    return CRT / ("build-san" if san else "build-ref" if ref else "build-native" if native else "build")
 
 
 @pytest.fixture(scope="session")

@@ -24,12 +24,13 @@ sys.path.insert(0, str(REPO))
 
 ENV = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
            UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
-BUILDS = ["normal", "ref", "san"]
+BUILDS = ["normal", "ref", "san", "native"]
 
 
 @pytest.fixture(scope="session")
 def bindirs():
-    return {"normal": _build(False), "ref": _build(False, ref=True), "san": _build(True)}
+    return {"normal": _build(False), "ref": _build(False, ref=True), "san": _build(True),
+            "native": _build(False, native=True)}
 
 
 def _manifest():
@@ -134,6 +135,20 @@ FUSED_CASES = {
     "wide_1x1_residual": ((2, 6, 7, 11), 6, (1, 1), dict(), None, "relu", True, False),
     "first_layer_c1": ((1, 1, 28, 28), 6, (5, 5), dict(), dict(pool="max", pool_kernel=[2, 2]), "relu", False,
                        True),
+    # conv_gemm.c (im2col from phase planes; in-place 1x1) and conv_dwflat.c (flat depthwise)
+    "kws_first_10x4_s2": ((1, 1, 49, 10), 12, (10, 4), dict(pad=[5, 1], stride=[2, 2]), None, "relu", False,
+                          True),
+    "im2col_dil_stride_residual": ((2, 3, 9, 7), 5, (3, 2), dict(pad=[2, 1], stride=[2, 3], dilation=[2, 1]),
+                                   None, "relu6", True, True),
+    "im2col_1x1_stride2_pad": ((1, 6, 9, 8), 9, (1, 1), dict(pad=[1, 0], stride=[2, 2]), None, "", True, False),
+    "pointwise_long_residual": ((2, 8, 5, 13), 8, (1, 1), dict(), None, "relu6", True, True),
+    "pointwise_short": ((1, 4, 2, 3), 7, (1, 1), dict(), None, "relu", True, True),
+    "pointwise_many_oc": ((1, 16, 9, 9), 21, (1, 1), dict(), None, "relu", False, True),
+    "dw_same_residual": ((1, 6, 5, 4), 6, (3, 3), dict(pad=[1, 1], group=6), None, "relu", True, True),
+    "dw_mult2_dilated": ((2, 3, 6, 5), 6, (3, 3), dict(pad=[2, 2], dilation=[2, 2], group=3), None, "relu6",
+                         True, False),
+    "dw_5x5_narrow": ((1, 4, 7, 9), 4, (5, 5), dict(pad=[2, 2], group=4), None, "", False, True),
+    "dw_3x1_rows": ((1, 5, 11, 3), 10, (3, 1), dict(pad=[1, 0], group=5), None, "relu", True, True),
 }
 
 
@@ -325,11 +340,19 @@ def test_generated_kernel_table(bindirs, tmp_path):
     assert "unsupported function" in err, err
 
 
-@pytest.fixture(scope="session", params=["plain", "rows"])
+SMALL_FLAGS = {
+    # the microcontroller configuration (Makefile cortex-m4): no vector extension, no padded planes, no im2col
+    "plain": ["-DNNBRT_NO_VECTOR_EXT", "-DNNBRT_PLANE_MAX=0", "-DNNBRT_GEMM_IM2COL_MAX=0"],
+    # vector tiles without padded planes (row pointers, as for big maps)
+    "rows": ["-DNNBRT_PLANE_MAX=0"],
+    # the row-tiled engine alone on narrow maps (conv_gemm.c im2col and conv_dwflat.c off)
+    "engine": ["-DNNBRT_GEMM_IM2COL_MAX=0", "-DNNBRT_DWFLAT_MAX=0"],
+}
+
+
+@pytest.fixture(scope="session", params=sorted(SMALL_FLAGS))
 def small_build(request, tmp_path_factory):
-    """Host builds of the other engine paths: "plain" is the microcontroller
-    configuration (no vector extension, no padded planes), "rows" keeps the
-    vector tiles but without padded planes (row pointers, as for big maps)."""
+    """Host builds (ASan/UBSan) of the kernel paths the default build does not take (SMALL_FLAGS)."""
     import shutil
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
@@ -338,8 +361,7 @@ def small_build(request, tmp_path_factory):
     srcs = [str(p) for p in sorted((CRT / "src").rglob("*.c"))]
     r = subprocess.run([cc, "-std=c99", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-pedantic",
                         "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
-                        *(["-DNNBRT_NO_VECTOR_EXT"] if request.param == "plain" else []),
-                        "-DNNBRT_PLANE_MAX=0", f"-I{CRT / 'include'}", f"-I{CRT / 'src'}",
+                        *SMALL_FLAGS[request.param], f"-I{CRT / 'include'}", f"-I{CRT / 'src'}",
                         *srcs, str(CRT / "tools" / "nnbrt.c"), "-lm", "-o", str(d / "nnbrt")],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]

@@ -1,6 +1,6 @@
 """Random geometries for the convolution-like, pooling and affine kernels:
-the fast build (build/), the plain-loop build (build-ref/) and the sanitizer
-build (build-san/) are compared with an independent numpy implementation of
+the fast build (build/), the plain-loop build (build-ref/), the sanitizer
+build (build-san/) and the -march=native build (build-native/) are compared with an independent numpy implementation of
 nnabla's semantics."""
 import functools
 import subprocess
@@ -194,7 +194,7 @@ def _model(case):
 
 @pytest.fixture(scope="module")
 def builds():
-    return _build(False), _build(False, ref=True), _build(True)
+    return _build(False), _build(False, ref=True), _build(True), _build(False, native=True)
 
 
 @pytest.mark.parametrize("idx", range(len(_cases())))

@@ -165,6 +165,10 @@ size_t nnbrt_conv_engine_scratch(size_t group, const nnbrt_geom *g, const nnbrt_
 {
     eplan p;
     uint64_t t;
+    size_t gs = nnbrt_gemm_scratch(group, g, f);
+    if (gs != SIZE_MAX) return gs; /* conv_gemm.c takes it */
+    gs = nnbrt_dwflat_scratch(group, g, f);
+    if (gs != SIZE_MAX) return gs; /* conv_dwflat.c takes it */
     if (!mkplan(group, g, f, &p)) return SIZE_MAX;
     t = (uint64_t)p.koff_bytes + p.ptr_bytes + 4u * ((uint64_t)up64(p.pad_floats) + up64(p.rowbuf_floats) +
                                       (uint64_t)p.acc_floats);
@@ -398,6 +402,25 @@ static void ttile_ob_w(const float *x, size_t icstride, size_t cg, const long *t
     const float *w7 = w6 + wsoc;
     size_t ic;
     long t;
+    if (KK == 1) {
+        /* 1x1: one tap per input channel, weights contiguous along ic */
+        x += toff[0];
+        for (ic = 0; ic < cg; ++ic) {
+            const float *xi = x + ic * icstride;
+            vw x0, x1;
+            memcpy(&x0, xi, sizeof x0);
+            memcpy(&x1, xi + 16, sizeof x1);
+            { const float s = w0[ic]; a0 += s * x0; b0 += s * x1; }
+            { const float s = w1[ic]; a1 += s * x0; b1 += s * x1; }
+            { const float s = w2[ic]; a2 += s * x0; b2 += s * x1; }
+            { const float s = w3[ic]; a3 += s * x0; b3 += s * x1; }
+            { const float s = w4[ic]; a4 += s * x0; b4 += s * x1; }
+            { const float s = w5[ic]; a5 += s * x0; b5 += s * x1; }
+            { const float s = w6[ic]; a6 += s * x0; b6 += s * x1; }
+            { const float s = w7[ic]; a7 += s * x0; b7 += s * x1; }
+        }
+        cg = 0;
+    }
     for (ic = 0; ic < cg; ++ic) {
         const float *xi = x + ic * icstride;
         const size_t o = ic * (size_t)KK;
@@ -797,29 +820,40 @@ static void conv_row(const eplan *p, const float *const *rows, const long *koff,
         }
         j0 = done - ow;
         jn = OW - ow < tw ? (int)(OW - ow) : (int)tw;
-        for (b = 0; b < nb; ++b) {
-            const float bv = bias ? bias[b] : 0.0f;
-            const size_t o = (size_t)b * s->dstride + (size_t)ow;
 #if TWO_ROWS
-            if (j0 == 0 && jn == tw && tw >= WB && nr == 1) {
-                /* full-width tile: bias, residual (read before the store, so an
-                   aliased residual is fine) and activation in vector registers */
+        if (j0 == 0 && jn == tw && tw >= WB && nr == 1) {
+            /* full-width tile: bias, residual (read before the store, so an
+               aliased residual is fine) and activation in vector registers;
+               the sink's fields in locals (vector stores may alias them) */
+            float *const dst = s->dst;
+            const float *const res = s->res;
+            const size_t dstride = s->dstride;
+            const int act = s->act;
+            for (b = 0; b < nb; ++b) {
+                const float bv = bias ? bias[b] : 0.0f;
+                const size_t o = (size_t)b * dstride + (size_t)ow;
                 long k;
                 for (k = 0; k < tw; k += VL) {
                     vf v0;
                     VLOAD(v0, acc[b] + k);
                     v0 += bv;
-                    if (s->res) {
+                    if (res) {
                         vf r0;
-                        VLOAD(r0, s->res + o + (size_t)k);
+                        VLOAD(r0, res + o + (size_t)k);
                         v0 += r0;
                     }
-                    if (s->act) v0 = vact(v0, s->act);
-                    VSTORE(s->dst + o + (size_t)k, v0);
+                    if (act) v0 = vact(v0, act);
+                    VSTORE(dst + o + (size_t)k, v0);
                 }
-                continue;
             }
+            ow += tw;
+            done = ow < OW ? ow : OW;
+            continue;
+        }
 #endif
+        for (b = 0; b < nb; ++b) {
+            const float bv = bias ? bias[b] : 0.0f;
+            const size_t o = (size_t)b * s->dstride + (size_t)ow;
             if (!s->res) {
                 /* bias and activation on the local tile (fixed-size loops), then copy out */
                 float *a = acc[b];
@@ -1029,6 +1063,8 @@ void nnbrt_conv_engine(size_t group, float *scratch, const float *x, const float
     float *pad, *rowbuf, *pacc;
     size_t n, grp, plane_in, plane_out, ppl;
     const int act = f ? f->act : 0;
+    if (nnbrt_gemm_conv(scratch, group, x, w, bias, y, g0, f)) return;
+    if (nnbrt_dwflat_conv(scratch, group, x, w, bias, y, g0, f)) return;
     if (!mkplan(group, g0, f, &p)) return; /* rejected at check time */
     if (p.mode == M_PLANE && !p.planar) {
         /* zero what the per-group copies never write: the padding (and phase

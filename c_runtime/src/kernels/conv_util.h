@@ -47,6 +47,20 @@ size_t nnbrt_conv_engine_scratch(size_t group, const nnbrt_geom *g, const nnbrt_
 void nnbrt_conv_engine(size_t group, float *scratch, const float *x, const float *w,
                        const float *bias, float *y, const nnbrt_geom *g, const nnbrt_fuse *f);
 
+/* GEMM form (conv_gemm.c) of ungrouped unpooled convolutions: 1x1 stride-1
+   read the input in place, small strided or narrow ones an im2col panel of
+   a few columns. Scratch bytes, or SIZE_MAX when the form does not apply;
+   nnbrt_gemm_conv returns 0 (doing nothing) in that case. */
+size_t nnbrt_gemm_scratch(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f);
+int nnbrt_gemm_conv(float *scratch, size_t group, const float *x, const float *w, const float *bias,
+                    float *y, const nnbrt_geom *g, const nnbrt_fuse *f);
+
+/* Depthwise form (conv_dwflat.c) for narrow same-size maps: each plane as
+   one flat vector, out-of-row taps masked. Same conventions as above. */
+size_t nnbrt_dwflat_scratch(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f);
+int nnbrt_dwflat_conv(float *scratch, size_t group, const float *x, const float *w, const float *bias,
+                      float *y, const nnbrt_geom *g, const nnbrt_fuse *f);
+
 /* Packed (quantized) weights: the same convolution with w decoded a block
    of output channels at a time (whole groups when a group is small) into
    scratch; each block runs the engine on its channels. */

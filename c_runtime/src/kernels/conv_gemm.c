@@ -1,0 +1,316 @@
+/* GEMM form of an ungrouped, unpooled convolution (conv_engine.c picks it):
+
+       y[oc][p] = act(b[oc] + sum_k W[oc][k] * B[k][p] (+ residual[oc][p]))
+
+   with k = (ic, kh, kw) in nnabla's weight order and p = (oh, ow).
+   - direct: a 1x1 stride-1 unpadded convolution is already in this form;
+     B is the input itself, read in place.
+   - im2col: a small strided or narrow convolution (where the row-tiled
+     engine wastes most of its vector lanes) gets B built in scratch. The
+     image is first copied zero-padded and split into SH x SW phase planes
+     (space-to-depth), so every tap of every output row is one contiguous
+     run: B is filled by short block copies, no per-element index maths.
+   The micro-kernel keeps MR output channels x NC columns in vector
+   registers over all K; bias and activation are applied to the registers
+   and the residual on the way out. A row's last block overlaps its
+   predecessor instead of running short and stores only its new columns,
+   so a residual aliasing y is read before it is written. */
+#include "conv_util.h"
+
+#if defined(__GNUC__) && !defined(NNBRT_NO_VECTOR_EXT)
+#if defined(__AVX512F__)
+#define GV 16 /* floats per vector register */
+#define MR 8  /* output channels per tile: 16 of the 32 registers accumulate */
+#elif defined(__AVX__)
+#define GV 8
+#define MR 4
+#else
+#define GV 4 /* SSE, NEON, or scalar code the compiler lowers it to */
+#define MR 4
+#endif
+typedef float gvec __attribute__((vector_size(GV * 4)));
+typedef int32_t gveci __attribute__((vector_size(GV * 4)));
+#define VLD(v, p) memcpy(&(v), (p), sizeof(gvec))
+#define VST(p, v) memcpy((p), &(v), sizeof(gvec))
+#else
+#define GV 1
+#define MR 4
+typedef float gvec;
+#define VLD(v, p) ((v) = *(p))
+#define VST(p, v) (*(p) = (v))
+#endif
+#define NC (2 * GV) /* columns per tile: two vectors */
+#define RUN8 8      /* short output rows are copied 8 floats at a time */
+
+/* Largest im2col scratch (floats: phase planes + B); 0 keeps only the
+   in-place 1x1 form (smallest scratch, e.g. for microcontrollers). */
+#ifndef NNBRT_GEMM_IM2COL_MAX
+#define NNBRT_GEMM_IM2COL_MAX 16384
+#endif
+
+typedef struct {
+    int direct;       /* 1x1 stride 1 unpadded: B is the input */
+    size_t K;         /* reduction length C*KH*KW */
+    size_t P;         /* output pixels per image */
+    size_t Pc;        /* row stride of B: P, or at least NC for im2col */
+    size_t Hq, Lq;    /* im2col: phase-plane rows and columns */
+    size_t pl_floats; /* im2col: phase planes + read slack */
+    size_t b_floats;  /* im2col: B + write slack */
+} gplan;
+
+static int mkgplan(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, gplan *q)
+{
+    uint64_t IHp, IWp, pl, b;
+    if (group != 1 || (f && f->pool) || g->C < 1 || g->OC < 1) return 0;
+    q->K = (size_t)g->C * (size_t)g->KH * (size_t)g->KW; /* <= weight elements (image) */
+    q->P = (size_t)g->OH * (size_t)g->OW;                 /* <= output elements (arena) */
+    q->direct = g->KH == 1 && g->KW == 1 && g->SH == 1 && g->SW == 1 && g->PH == 0 && g->PW == 0 &&
+                q->P >= NC;
+    q->Pc = q->P;
+    q->Hq = q->Lq = q->pl_floats = q->b_floats = 0;
+    if (q->direct) return 1;
+    if (!(g->SW > 1 || g->OW < NC)) return 0; /* wide unit-stride rows: the engine's tiles fit */
+    IHp = (uint64_t)g->IH + 2u * (uint64_t)g->PH;
+    IWp = (uint64_t)g->IW + 2u * (uint64_t)g->PW;
+    if (IHp > NNBRT_GEMM_IM2COL_MAX || IWp > NNBRT_GEMM_IM2COL_MAX || g->SH > 64 || g->SW > 64) return 0;
+    q->Hq = (size_t)((IHp + (uint64_t)g->SH - 1) / (uint64_t)g->SH);
+    q->Lq = (size_t)((IWp + (uint64_t)g->SW - 1) / (uint64_t)g->SW);
+    q->Pc = q->P < NC ? NC : q->P;
+    /* the 8-float row copies read up to RUN8 past a phase plane's end */
+    pl = (uint64_t)g->C * (uint64_t)g->SH * (uint64_t)g->SW * q->Hq * q->Lq + RUN8;
+    b = (uint64_t)q->K * q->Pc + RUN8;
+    if (pl + b > NNBRT_GEMM_IM2COL_MAX) return 0;
+    q->pl_floats = (size_t)pl;
+    q->b_floats = (size_t)b;
+    return 1;
+}
+
+size_t nnbrt_gemm_scratch(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f)
+{
+    gplan q;
+    if (!mkgplan(group, g, f, &q)) return SIZE_MAX;
+    return (q.pl_floats + q.b_floats) * sizeof(float) + 64; /* + alignment */
+}
+
+#if GV > 1
+/* ReLU (act 1) / ReLU6 (act 2) with bit masks (GNU C has no vector ?:). */
+static gvec vrelu(gvec v, int act)
+{
+    const gvec zero = {0}, six = zero + 6.0f;
+    gveci m = v > zero;
+    v = (gvec)((gveci)v & m);
+    if (act == 2) {
+        m = v > six;
+        v = (gvec)(((gveci)v & ~m) | ((gveci)six & m));
+    }
+    return v;
+}
+#else
+static gvec vrelu(gvec v, int act)
+{
+    v = v > 0.0f ? v : 0.0f;
+    return act == 2 && v > 6.0f ? 6.0f : v;
+}
+#endif
+
+static float srelu(float v, int act)
+{
+    v = v > 0.0f ? v : 0.0f;
+    return act == 2 && v > 6.0f ? 6.0f : v;
+}
+
+/* R output channels x NC columns over K: B row k at b + k * bs, weights
+   of channel i at w + i * K; bias added and, when act, the activation
+   applied in registers. R is a constant in each expansion, so the loops
+   over it unroll and acc stays in registers. */
+#define MICRO(R)                                                                                   \
+    static void micro_##R(const float *b, size_t bs, size_t K, const float *w, const float *bias,  \
+                          int act, float out[MR][NC])                                              \
+    {                                                                                              \
+        gvec acc[R][2];                                                                            \
+        size_t k;                                                                                  \
+        int i;                                                                                     \
+        for (i = 0; i < R; ++i) acc[i][0] = acc[i][1] = (gvec){0};                                 \
+        for (k = 0; k < K; ++k) {                                                                  \
+            gvec b0, b1;                                                                           \
+            VLD(b0, b + k * bs);                                                                   \
+            VLD(b1, b + k * bs + GV);                                                              \
+            for (i = 0; i < R; ++i) {                                                              \
+                const float s = w[(size_t)i * K + k];                                              \
+                acc[i][0] += s * b0;                                                               \
+                acc[i][1] += s * b1;                                                               \
+            }                                                                                      \
+        }                                                                                          \
+        for (i = 0; i < R; ++i) {                                                                  \
+            const float bv = bias ? bias[i] : 0.0f;                                                \
+            acc[i][0] += bv;                                                                       \
+            acc[i][1] += bv;                                                                       \
+            if (act) {                                                                             \
+                acc[i][0] = vrelu(acc[i][0], act);                                                 \
+                acc[i][1] = vrelu(acc[i][1], act);                                                 \
+            }                                                                                      \
+            VST(out[i], acc[i][0]);                                                                \
+            VST(out[i] + GV, acc[i][1]);                                                           \
+        }                                                                                          \
+    }
+MICRO(MR) /* micro_MR (## keeps the name unexpanded; the body uses MR's value) */
+#if MR > 4
+MICRO(4)
+#endif
+MICRO(1)
+
+/* Columns [j0, jn) of one tile row to dst (dst/res at column 0): a copy,
+   or with a residual act(acc + res), each res element read before its store. */
+static void put_row(float *dst, const float *res, const float *acc, int act, int j0, int jn)
+{
+    int j;
+    if (j0 == 0 && jn == NC) {
+        for (j = 0; j < NC; j += GV) {
+            gvec v;
+            VLD(v, acc + j);
+            if (res) {
+                gvec r;
+                VLD(r, res + j);
+                v += r;
+                if (act) v = vrelu(v, act);
+            }
+            VST(dst + j, v);
+        }
+        return;
+    }
+    if (res)
+        for (j = j0; j < jn; ++j) dst[j] = act ? srelu(acc[j] + res[j], act) : acc[j] + res[j];
+    else
+        for (j = j0; j < jn; ++j) dst[j] = acc[j];
+}
+
+/* Every output channel for the NC columns of B at b (row stride bs),
+   storing columns [j0, jn) at y + p0. */
+static void block(const float *b, size_t bs, size_t K, const float *w, const float *bias, float *y,
+                  const float *res, size_t OC, size_t P, int act, size_t p0, int j0, int jn)
+{
+    float out[MR][NC];
+    size_t oc = 0, i;
+    while (oc < OC) {
+        size_t r = OC - oc;
+        const float *bo = bias ? bias + oc : NULL;
+        const int ract = res ? 0 : act; /* with a residual the activation comes after it */
+        if (r >= MR) {
+            r = MR;
+            micro_MR(b, bs, K, w + oc * K, bo, ract, out);
+        }
+#if MR > 4
+        else if (r >= 4) {
+            r = 4;
+            micro_4(b, bs, K, w + oc * K, bo, ract, out);
+        }
+#endif
+        else {
+            r = 1;
+            micro_1(b, bs, K, w + oc * K, bo, ract, out);
+        }
+        for (i = 0; i < r; ++i) {
+            const size_t o = (oc + i) * P + p0;
+            put_row(y + o, res ? res + o : NULL, out[i], act, j0, jn);
+        }
+        oc += r;
+    }
+}
+
+/* Zero-padded phase planes of one image: padded pixel (h, w) of channel c
+   goes to plane (c, h % SH, w % SW), row h / SH, column w / SW. Only the
+   phases some tap reads are filled (a 1x1 stride-2 convolution reads one
+   of four). The zeros (padding, gaps, slack) are written once per call. */
+static void fill_phases(float *pl, const float *x, const nnbrt_geom *g, const gplan *q)
+{
+    const size_t SH = (size_t)g->SH, SW = (size_t)g->SW, pp = q->Hq * q->Lq;
+    size_t c, ih, qw, k;
+    unsigned char hneed[64], wneed[64];
+    memset(hneed, 0, sizeof hneed);
+    memset(wneed, 0, sizeof wneed);
+    for (k = 0; k < (size_t)g->KH; ++k) hneed[(k * (size_t)g->DH) % SH] = 1;
+    for (k = 0; k < (size_t)g->KW; ++k) wneed[(k * (size_t)g->DW) % SW] = 1;
+    for (c = 0; c < (size_t)g->C; ++c)
+        for (ih = 0; ih < (size_t)g->IH; ++ih) {
+            const size_t h = ih + (size_t)g->PH;
+            const float *src = x + (c * (size_t)g->IH + ih) * (size_t)g->IW;
+            float *row = pl + (c * SH * SW + (h % SH) * SW) * pp + (h / SH) * q->Lq;
+            if (!hneed[h % SH]) continue;
+            if (SW == 1) {
+                memcpy(row + g->PW, src, (size_t)g->IW * sizeof(float));
+                continue;
+            }
+            for (qw = 0; qw < SW; ++qw) {
+                /* padded columns w = qw + SW * t hold input column w - PW */
+                float *dq = row + qw * pp;
+                size_t t = qw >= (size_t)g->PW ? 0 : ((size_t)g->PW - qw + SW - 1) / SW;
+                if (!wneed[qw]) continue;
+                for (; qw + SW * t < (size_t)g->PW + (size_t)g->IW; ++t) dq[t] = src[qw + SW * t - (size_t)g->PW];
+            }
+        }
+}
+
+/* B[k][p] from the phase planes: tap (c, kh, kw) of output row oh is the
+   OW floats at its plane + (oh + kh*DH/SH) rows + kw*DW/SW columns. Short
+   rows are moved 8 floats at a time in increasing order (what a copy
+   writes past its row is rewritten by the next one; slack after B). */
+static void fill_b(float *bm, const float *pl, const nnbrt_geom *g, const gplan *q)
+{
+    const size_t pp = q->Hq * q->Lq, OW = (size_t)g->OW, OH = (size_t)g->OH;
+    size_t c, kh, kw, oh, j;
+    float *d = bm;
+    for (c = 0; c < (size_t)g->C; ++c)
+        for (kh = 0; kh < (size_t)g->KH; ++kh)
+            for (kw = 0; kw < (size_t)g->KW; ++kw, d += q->Pc) {
+                const size_t dh = kh * (size_t)g->DH, dw = kw * (size_t)g->DW;
+                const float *src = pl + ((c * (size_t)g->SH + dh % (size_t)g->SH) * (size_t)g->SW +
+                                         dw % (size_t)g->SW) * pp +
+                                   (dh / (size_t)g->SH) * q->Lq + dw / (size_t)g->SW;
+                if (OW <= RUN8) {
+                    for (oh = 0; oh < OH; ++oh) {
+                        float t[RUN8];
+                        memcpy(t, src + oh * q->Lq, sizeof t);
+                        memcpy(d + oh * OW, t, sizeof t);
+                    }
+                } else {
+                    for (oh = 0; oh < OH; ++oh)
+                        for (j = 0; j < OW; ++j) d[oh * OW + j] = src[oh * q->Lq + j];
+                }
+            }
+}
+
+int nnbrt_gemm_conv(float *scratch, size_t group, const float *x, const float *w, const float *bias,
+                    float *y, const nnbrt_geom *g, const nnbrt_fuse *f)
+{
+    gplan q;
+    size_t n;
+    const int act = f ? f->act : 0;
+    const float *res0 = f ? f->res : NULL;
+    float *pl, *bm;
+    if (!mkgplan(group, g, f, &q)) return 0;
+    pl = (float *)(void *)((char *)scratch + ((64u - ((uintptr_t)scratch & 63u)) & 63u));
+    bm = pl + q.pl_floats;
+    if (!q.direct) /* padding and slack of the planes; B's columns past P when it is padded to NC */
+        memset(pl, 0, (q.pl_floats + (q.Pc > q.P ? q.b_floats : 0)) * sizeof(float));
+    for (n = 0; n < g->outer; ++n) {
+        const float *xn = x + n * (size_t)g->C * (size_t)g->IH * (size_t)g->IW;
+        const size_t yo = n * (size_t)g->OC * q.P;
+        const float *b = xn;
+        size_t p0 = 0, done = 0;
+        if (!q.direct) {
+            fill_phases(pl, xn, g, &q);
+            fill_b(bm, pl, g, &q);
+            b = bm;
+        }
+        while (done < q.P) {
+            int jn = NC;
+            if (p0 + NC > q.Pc) p0 = q.Pc - NC; /* overlap the previous block */
+            if (p0 + NC > q.P) jn = (int)(q.P - p0); /* B narrower than a tile (padded to NC) */
+            block(b + p0, q.Pc, q.K, w, bias, y + yo, res0 ? res0 + yo : NULL, (size_t)g->OC, q.P, act, p0,
+                  (int)(done - p0), jn);
+            p0 += NC;
+            done = p0 < q.P ? p0 : q.P;
+        }
+    }
+    return 1;
+}
