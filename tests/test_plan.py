@@ -85,3 +85,15 @@ def test_fold_bn_removes_every_inference_bn_of_resnet8() -> None:
     g2 = fold_batch_norm(g)
     assert not [n for n in g2.nodes if n.op == "BatchNormalization"]
     assert sum(n.op == "FusedConv" for n in optimize(g).nodes) >= 7
+
+
+def test_depthwise_relu_fuses_as_grouped_conv() -> None:
+    """dscnn: every DepthwiseConvolution (+ folded BN) + ReLU becomes one FusedConv with group = channels;
+    outputs still match nnabla (test_zoo_plans_never_overlap_and_stay_under_the_bound)."""
+    g = optimize(load(os.path.join(ZOO, "dscnn.nnp")))
+    assert not [n for n in g.nodes if n.op in ("DepthwiseConvolution", "ReLU", "BatchNormalization")]
+    grouped = [n for n in g.nodes if n.op == "FusedConv" and n.attrs["group"] > 1]
+    assert len(grouped) == 4
+    for n in grouped:
+        assert n.attrs["activation"] == "relu"
+        assert g.tensors[n.inputs[1]].shape == (64, 1, 3, 3)

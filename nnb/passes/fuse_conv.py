@@ -1,5 +1,7 @@
 """Fuse Convolution -> [pooling] -> [Add2 residual] -> [ReLU/ReLU6] into one FusedConv.
 
+A DepthwiseConvolution followed by something to absorb becomes the same
+FusedConv as a grouped convolution (group = channels, weight [C*m, 1, K...]).
 The fused node takes the place of the last node it absorbs, so a residual
 branch computed after the convolution is ready when it is read.  Every
 absorbed intermediate must have exactly one reader and not be a network output.
@@ -7,7 +9,7 @@ absorbed intermediate must have exactly one reader and not be a network output.
 
 from __future__ import annotations
 
-from nnb.ir import Graph, Node
+from nnb.ir import Graph, Node, Tensor
 from nnb.ops import get_op
 from nnb.passes.util import clone, drop_unused, sole_consumer
 
@@ -17,10 +19,15 @@ ACT_OPS = {"ReLU": "relu", "ReLU6": "relu6"}
 
 def fuse_convolutions(g: Graph, pool: bool = True, residual: bool = True, activation: bool = True) -> Graph:
     g = clone(g)
-    for conv in [n for n in g.nodes if n.op == "Convolution" and not n.attrs["channel_last"]]:
-        a = dict(conv.attrs)
-        a.update(pool="", activation="", residual=False, has_bias=len(conv.inputs) > 2)
+    convs = [n for n in g.nodes if (n.op == "Convolution" and not n.attrs["channel_last"])
+             or (n.op == "DepthwiseConvolution" and g.tensors[n.inputs[1]].data is not None)]
+    for conv in convs:
         inputs = list(conv.inputs)
+        if conv.op == "DepthwiseConvolution":
+            a, inputs[1] = _depthwise_as_grouped(g, conv)
+        else:
+            a = dict(conv.attrs)
+        a.update(pool="", activation="", residual=False, has_bias=len(conv.inputs) > 2)
         absorbed: list[Node] = []
         out = conv.outputs[0]
         nxt = sole_consumer(g, out)
@@ -52,3 +59,17 @@ def fuse_convolutions(g: Graph, pool: bool = True, residual: bool = True, activa
             g.nodes.remove(n)
     drop_unused(g)
     return g
+
+
+def _depthwise_as_grouped(g: Graph, conv: Node) -> tuple[dict, str]:
+    """Convolution attributes and a [C*m, 1, K...] weight tensor equal to the depthwise layer."""
+    w = g.tensors[conv.inputs[1]]
+    m = conv.attrs["multiplier"]
+    name = f"{w.name}/grouped"
+    if name not in g.tensors:
+        g.tensors[name] = Tensor(name, (w.shape[0], 1) + tuple(w.shape[1:]), kind="param",
+                                 data=w.data.reshape((w.shape[0], 1) + tuple(w.shape[1:])),
+                                 need_grad=w.need_grad)
+    a = {k: conv.attrs[k] for k in ("base_axis", "pad", "stride", "dilation")}
+    a.update(group=w.shape[0] // m, channel_last=False)
+    return a, name

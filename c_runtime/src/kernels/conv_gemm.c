@@ -6,10 +6,11 @@
    - direct: a 1x1 stride-1 unpadded convolution is already in this form;
      B is the input itself, read in place.
    - im2col: a small strided or narrow convolution (where the row-tiled
-     engine wastes most of its vector lanes) gets B built in scratch. The
-     image is first copied zero-padded and split into SH x SW phase planes
-     (space-to-depth), so every tap of every output row is one contiguous
-     run: B is filled by short block copies, no per-element index maths.
+     engine wastes most of its vector lanes) gets B built in scratch. A
+     padded image is first copied zero-padded and split into SH x SW phase
+     planes (space-to-depth), so every tap of every output row is one
+     contiguous run: B is filled by short block copies, no bounds checks.
+     An unpadded one is gathered straight from the input.
    The micro-kernel keeps MR output channels x NC columns in vector
    registers over all K; bias and activation are applied to the registers
    and the residual on the way out. A row's last block overlaps its
@@ -45,7 +46,7 @@ typedef float gvec;
 /* Largest im2col scratch (floats: phase planes + B); 0 keeps only the
    in-place 1x1 form (smallest scratch, e.g. for microcontrollers). */
 #ifndef NNBRT_GEMM_IM2COL_MAX
-#define NNBRT_GEMM_IM2COL_MAX 16384
+#define NNBRT_GEMM_IM2COL_MAX 8192 /* 32 KB: stays in L1 next to the weights */
 #endif
 
 typedef struct {
@@ -53,8 +54,8 @@ typedef struct {
     size_t K;         /* reduction length C*KH*KW */
     size_t P;         /* output pixels per image */
     size_t Pc;        /* row stride of B: P, or at least NC for im2col */
-    size_t Hq, Lq;    /* im2col: phase-plane rows and columns */
-    size_t pl_floats; /* im2col: phase planes + read slack */
+    size_t Hq, Lq;    /* im2col of a padded input: phase-plane rows and columns */
+    size_t pl_floats; /* im2col of a padded input: phase planes + read slack (else 0) */
     size_t b_floats;  /* im2col: B + write slack */
 } gplan;
 
@@ -73,11 +74,14 @@ static int mkgplan(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, gplan
     IHp = (uint64_t)g->IH + 2u * (uint64_t)g->PH;
     IWp = (uint64_t)g->IW + 2u * (uint64_t)g->PW;
     if (IHp > NNBRT_GEMM_IM2COL_MAX || IWp > NNBRT_GEMM_IM2COL_MAX || g->SH > 64 || g->SW > 64) return 0;
-    q->Hq = (size_t)((IHp + (uint64_t)g->SH - 1) / (uint64_t)g->SH);
-    q->Lq = (size_t)((IWp + (uint64_t)g->SW - 1) / (uint64_t)g->SW);
     q->Pc = q->P < NC ? NC : q->P;
-    /* the 8-float row copies read up to RUN8 past a phase plane's end */
-    pl = (uint64_t)g->C * (uint64_t)g->SH * (uint64_t)g->SW * q->Hq * q->Lq + RUN8;
+    pl = 0; /* unpadded: B is gathered from the input itself */
+    if (g->PH || g->PW) {
+        q->Hq = (size_t)((IHp + (uint64_t)g->SH - 1) / (uint64_t)g->SH);
+        q->Lq = (size_t)((IWp + (uint64_t)g->SW - 1) / (uint64_t)g->SW);
+        /* the 8-float row copies read up to RUN8 past a phase plane's end */
+        pl = (uint64_t)g->C * (uint64_t)g->SH * (uint64_t)g->SW * q->Hq * q->Lq + RUN8;
+    }
     b = (uint64_t)q->K * q->Pc + RUN8;
     if (pl + b > NNBRT_GEMM_IM2COL_MAX) return 0;
     q->pl_floats = (size_t)pl;
@@ -279,6 +283,30 @@ static void fill_b(float *bm, const float *pl, const nnbrt_geom *g, const gplan 
             }
 }
 
+/* B[k][p] straight from an unpadded input: tap (c, kh, kw) of output row
+   oh is OW floats from row oh*SH + kh*DH, column kw*DW, every SW-th. */
+static void fill_b_x(float *bm, const float *x, const nnbrt_geom *g, const gplan *q)
+{
+    const size_t OW = (size_t)g->OW, OH = (size_t)g->OH, IW = (size_t)g->IW, SW = (size_t)g->SW;
+    size_t c, kh, kw, oh, j;
+    float *d = bm;
+    for (c = 0; c < (size_t)g->C; ++c)
+        for (kh = 0; kh < (size_t)g->KH; ++kh)
+            for (kw = 0; kw < (size_t)g->KW; ++kw, d += q->Pc) {
+                const float *src = x + (c * (size_t)g->IH + kh * (size_t)g->DH) * IW + kw * (size_t)g->DW;
+                for (oh = 0; oh < OH; ++oh) {
+                    const float *s = src + oh * (size_t)g->SH * IW;
+                    float *o = d + oh * OW;
+                    if (SW == 1)
+                        for (j = 0; j < OW; ++j) o[j] = s[j];
+                    else if (SW == 2)
+                        for (j = 0; j < OW; ++j) o[j] = s[2 * j];
+                    else
+                        for (j = 0; j < OW; ++j) o[j] = s[j * SW];
+                }
+            }
+}
+
 int nnbrt_gemm_conv(float *scratch, size_t group, const float *x, const float *w, const float *bias,
                     float *y, const nnbrt_geom *g, const nnbrt_fuse *f)
 {
@@ -298,8 +326,12 @@ int nnbrt_gemm_conv(float *scratch, size_t group, const float *x, const float *w
         const float *b = xn;
         size_t p0 = 0, done = 0;
         if (!q.direct) {
-            fill_phases(pl, xn, g, &q);
-            fill_b(bm, pl, g, &q);
+            if (q.pl_floats) {
+                fill_phases(pl, xn, g, &q);
+                fill_b(bm, pl, g, &q);
+            } else {
+                fill_b_x(bm, xn, g, &q);
+            }
             b = bm;
         }
         while (done < q.P) {
