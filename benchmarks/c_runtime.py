@@ -7,8 +7,10 @@ as the naive direct-loop baseline, the plain reference kernels built with
 REF=1), the numpy
 reference executor, and onnxruntime with one thread on NAME.onnx.  Also the
 memory: nnb's arena vs every tensor its own buffer and vs the upstream plan.
-All timings are medians taken in this one run, so ratios are comparable on a
-noisy machine.
+The implementations are timed in turns (five rounds, each running every one
+for a fifth of its budget); times are medians over all calls, and every ratio
+is the median over rounds of the two medians of the same round, so a change of
+load on this noisy machine hits both sides of a ratio alike.
 
 usage: python benchmarks/c_runtime.py [--models lenet,dscnn] [--seconds 0.5] [--markdown]
 """
@@ -34,16 +36,32 @@ from nnb.plan.arena import plan_arena
 ZOO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "fixtures", "zoo")
 
 
-def timeit(fn, seconds: float) -> float:  # noqa: ANN001
-    """Median wall time of fn() in milliseconds."""
-    fn()
-    times = []
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end or len(times) < 5:
-        t0 = time.perf_counter()
+def interleaved(fns: dict, seconds: float, rounds: int = 5) -> tuple[dict, dict]:
+    """Time several callables in turns (round r runs each for seconds/rounds), so a change of
+    machine load hits all of them alike. Returns the median ms of each over all its calls and
+    its median ms in each round (for per-round ratios)."""
+    for fn in fns.values():
         fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
+    calls: dict = {k: [] for k in fns}
+    per_round: dict = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            times = []
+            end = time.perf_counter() + seconds / rounds
+            while time.perf_counter() < end or len(times) < 3:
+                t0 = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t0)
+            calls[k] += times
+            per_round[k].append(statistics.median(times) * 1e3)
+    return {k: statistics.median(v) * 1e3 for k, v in calls.items()}, per_round
+
+
+def round_ratio(per_round: dict, a: str, b: str) -> float | None:
+    """Median over rounds of a's time / b's time in the same round."""
+    if a not in per_round or b not in per_round:
+        return None
+    return statistics.median(x / y for x, y in zip(per_round[a], per_round[b]))
 
 
 def ort_session(path: str):  # noqa: ANN201
@@ -73,16 +91,19 @@ def bench(name: str, m: dict, seconds: float) -> dict:
     row["mode"] = mode
     outs = net.run(ins)
     row["max_err"] = max(float(np.abs(o - r).max()) / max(1.0, float(np.abs(r).max())) for o, r in zip(outs, refs))
-    row["c_ms"] = timeit(lambda: net.run(ins), seconds)
     native = CNet(conv.image, variant="NATIVE")
-    row["native_ms"] = timeit(lambda: native.run(ins), seconds)
     naive = CNet(conv.image, variant="REF")
-    row["naive_ms"] = timeit(lambda: naive.run(ins), seconds)
-    row["numpy_ms"] = timeit(lambda: run(g, ins), seconds)
+    fns = {"c_ms": lambda: net.run(ins), "native_ms": lambda: native.run(ins), "naive_ms": lambda: naive.run(ins),
+           "numpy_ms": lambda: run(g, ins)}
     sess = ort_session(os.path.join(ZOO, name + ".onnx")) if m.get("onnx") else None
     if sess is not None:
         feed = {i.name: x for i, x in zip(sess.get_inputs(), ins)}
-        row["ort_ms"] = timeit(lambda: sess.run(None, feed), seconds)
+        fns["ort_ms"] = lambda: sess.run(None, feed)
+    med, per_round = interleaved(fns, seconds * len(fns))
+    row.update(med)
+    row["c_ort"] = round_ratio(per_round, "c_ms", "ort_ms")
+    row["native_ort"] = round_ratio(per_round, "native_ms", "ort_ms")
+    row["naive_c"] = round_ratio(per_round, "naive_ms", "c_ms")
     plain = plan_arena(g)
     row["arena"] = conv.arena.arena_bytes if conv.arena else None
     row["lower_bound"] = plain.lower_bound
@@ -113,8 +134,8 @@ def main() -> None:
     for r in rows:
         ort = r.get("ort_ms")
         print(f"| {r['model']} | {r['mode']} | {fmt(r['c_ms'])} | {fmt(r['native_ms'])} | {fmt(r['naive_ms'])} | "
-              f"{r['naive_ms'] / r['c_ms']:.1f}x | {fmt(r['numpy_ms'])} | {fmt(ort)} | "
-              f"{fmt(r['c_ms'] / ort if ort else None, '.2f')} | {fmt(r['native_ms'] / ort if ort else None, '.2f')} | "
+              f"{r['naive_c']:.1f}x | {fmt(r['numpy_ms'])} | {fmt(ort)} | "
+              f"{fmt(r['c_ort'], '.2f')} | {fmt(r['native_ort'], '.2f')} | "
               f"{fmt(r['arena'], ',')} | {r['lower_bound']:,} | {r['no_reuse']:,} | "
               f"{r['upstream_buffers']:,} | {r['max_err']:.1e} |")
     if args.json:

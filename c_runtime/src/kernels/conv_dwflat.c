@@ -128,6 +128,50 @@ static void put(float *yc, const float *rc, const float *yb, size_t P, int act)
     }
 }
 
+/* The usual 3x3, pad 1, dilation 1: taps at fixed displacements -1/0/+1
+   from one pointer (few registers); only the outer columns are masked.
+   Without a residual the last vector overlaps its predecessor (same values
+   rewritten) instead of a scalar tail. */
+static void k3x3same(const float *xp, const float *wk, float bv, const dplan *q, size_t IW,
+                     const dveci *mask, float *yc, const float *rc, int act)
+{
+    const float *a0 = xp + q->F - IW - 1, *a1 = a0 + IW, *a2 = a1 + IW;
+    const int32_t *ml = (const int32_t *)(const void *)mask;
+    const int32_t *mr = (const int32_t *)(const void *)(mask + 2 * (q->Pv / DV));
+    const float w0 = wk[0], w1 = wk[1], w2 = wk[2], w3 = wk[3], w4 = wk[4], w5 = wk[5], w6 = wk[6],
+                w7 = wk[7], w8 = wk[8];
+    const size_t P = q->P, last = P >= DV ? P - DV : 0;
+    size_t i = 0;
+    for (;;) {
+        dvec x0, x1, x2, s0, s1, s2, acc;
+        dveci l, r;
+        DLD(x0, a0 + i); DLD(x1, a1 + i); DLD(x2, a2 + i);
+        s0 = w0 * x0 + w3 * x1 + w6 * x2;
+        DLD(x0, a0 + i + 1); DLD(x1, a1 + i + 1); DLD(x2, a2 + i + 1);
+        s1 = w1 * x0 + w4 * x1 + w7 * x2;
+        DLD(x0, a0 + i + 2); DLD(x1, a1 + i + 2); DLD(x2, a2 + i + 2);
+        s2 = w2 * x0 + w5 * x1 + w8 * x2;
+        memcpy(&l, ml + i, sizeof l);
+        memcpy(&r, mr + i, sizeof r);
+        acc = bv + DAND(s0, l) + s1 + DAND(s2, r);
+        if (i + DV <= P) {
+            if (rc) {
+                dvec rv;
+                DLD(rv, rc + i);
+                acc += rv;
+            }
+            if (act) acc = vact(acc, act);
+            DST(yc + i, acc);
+        } else {
+            put_tail(yc, rc, acc, i, P, act);
+            return;
+        }
+        if (i + DV >= P) return;
+        i += DV;
+        if (i > last && !rc && P >= DV) i = last; /* overlap: a full vector, no scalar tail */
+    }
+}
+
 /* 3x3: nine weights in registers, one pass over the plane. */
 static void k3x3(const float *xp, const float *wk, float bv, const dplan *q, const nnbrt_geom *g,
                  const dveci *mask, float *yc, const float *rc, int act)
@@ -213,9 +257,10 @@ int nnbrt_dwflat_conv(float *scratch, size_t group, const float *x, const float 
     for (kw = 0; kw < g->KW; ++kw) {
         const long dw = (long)kw * g->DW - g->PW;
         int32_t *mk = (int32_t *)(void *)(mask + (size_t)kw * (q.Pv / DV));
+        long col = 0;
         for (i = 0; i < q.Pv; ++i) {
-            const long col = (long)(i % (size_t)g->IW) + dw;
-            mk[i] = i < q.P && col >= 0 && col < g->IW ? -1 : 0;
+            mk[i] = i < q.P && col + dw >= 0 && col + dw < g->IW ? -1 : 0;
+            if (++col == g->IW) col = 0;
         }
     }
     memset(xp, 0, q.xp_len * sizeof(float));
@@ -229,6 +274,10 @@ int nnbrt_dwflat_conv(float *scratch, size_t group, const float *x, const float 
                 float *yc = y + o;
                 const float *rc = f && f->res ? f->res + o : NULL;
                 const float bv = bias ? bias[oc] : 0.0f;
+                if (g->KH == 3 && g->KW == 3 && g->PW == 1 && g->DW == 1 && g->DH == 1) {
+                    k3x3same(xp, wk, bv, &q, (size_t)g->IW, mask, yc, rc, act);
+                    continue;
+                }
                 if (g->KH == 3 && g->KW == 3) {
                     k3x3(xp, wk, bv, &q, g, mask, yc, rc, act);
                     continue;
