@@ -1,10 +1,11 @@
 """C runtime vs its own plain reference kernels, the numpy reference and onnxruntime.
 
 For every zoo model: NNB written by nnb (extended when the C runtime takes it,
-else compatible), run through the C runtime (fast kernels built portable -O3
-and built for this machine with -march=native, as onnxruntime's kernels are;
-as the naive direct-loop baseline, the plain reference kernels built with
-REF=1), the numpy
+else compatible), run through the C runtime in four builds -- the default
+`make` (on x86-64 its convolution kernels are chosen at run time for the CPU:
+SSE2, AVX2+FMA or AVX-512, as onnxruntime's MLAS does), `make PORTABLE=1` (the
+SSE2 baseline only), `make NATIVE=1` (-march=native) and, as the naive
+direct-loop baseline, the plain reference kernels (`make REF=1`) -- the numpy
 reference executor, and onnxruntime with one thread on NAME.onnx.  Also the
 memory: nnb's arena vs every tensor its own buffer and vs the upstream plan.
 The implementations are timed in turns (five rounds, each running every one
@@ -12,7 +13,7 @@ for a fifth of its budget); times are medians over all calls, and every ratio
 is the median over rounds of the two medians of the same round, so a change of
 load on this noisy machine hits both sides of a ratio alike.
 
-usage: python benchmarks/c_runtime.py [--models lenet,dscnn] [--seconds 0.5] [--markdown]
+usage: python benchmarks/c_runtime.py [--models lenet,dscnn] [--seconds 0.5] [--json rows.json]
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import time
 
 import numpy as np
 
-from nnb.backends.c import CNet
+from nnb.backends.c import CNet, kernel_isa
 from nnb.emit.convert import convert
 from nnb.emit.nnb import compat_plan
 from nnb.errors import NnbError
@@ -92,9 +93,10 @@ def bench(name: str, m: dict, seconds: float) -> dict:
     outs = net.run(ins)
     row["max_err"] = max(float(np.abs(o - r).max()) / max(1.0, float(np.abs(r).max())) for o, r in zip(outs, refs))
     native = CNet(conv.image, variant="NATIVE")
+    portable = CNet(conv.image, variant="PORTABLE")
     naive = CNet(conv.image, variant="REF")
-    fns = {"c_ms": lambda: net.run(ins), "native_ms": lambda: native.run(ins), "naive_ms": lambda: naive.run(ins),
-           "numpy_ms": lambda: run(g, ins)}
+    fns = {"c_ms": lambda: net.run(ins), "portable_ms": lambda: portable.run(ins),
+           "native_ms": lambda: native.run(ins), "naive_ms": lambda: naive.run(ins), "numpy_ms": lambda: run(g, ins)}
     sess = ort_session(os.path.join(ZOO, name + ".onnx")) if m.get("onnx") else None
     if sess is not None:
         feed = {i.name: x for i, x in zip(sess.get_inputs(), ins)}
@@ -103,6 +105,7 @@ def bench(name: str, m: dict, seconds: float) -> dict:
     row.update(med)
     row["c_ort"] = round_ratio(per_round, "c_ms", "ort_ms")
     row["native_ort"] = round_ratio(per_round, "native_ms", "ort_ms")
+    row["portable_ort"] = round_ratio(per_round, "portable_ms", "ort_ms")
     row["naive_c"] = round_ratio(per_round, "naive_ms", "c_ms")
     plain = plan_arena(g)
     row["arena"] = conv.arena.arena_bytes if conv.arena else None
@@ -127,15 +130,17 @@ def main() -> None:
         models = json.load(f)["models"]
     names = args.models.split(",") if args.models else sorted(models)
     rows = [bench(n, models[n], args.seconds) for n in names]
-    print("| model | NNB | C ms (portable -O3) | C ms (-march=native) | naive C ms | naive / C | numpy ms | "
-          "ORT 1-thread ms | C / ORT | native / ORT | arena B | lower bound B | no reuse B | upstream buffers B | "
-          "max rel err |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"C runtime builds: default = make ({kernel_isa()}), SSE2 = make PORTABLE=1 ({kernel_isa('PORTABLE')}), "
+          f"native = make NATIVE=1 ({kernel_isa('NATIVE')}), naive = make REF=1 (plain loops)\n")
+    print("| model | NNB | C ms (default) | C ms (SSE2) | C ms (native) | naive C ms | naive / C | numpy ms | "
+          "ORT 1-thread ms | C / ORT | SSE2 / ORT | native / ORT | arena B | lower bound B | no reuse B | "
+          "upstream buffers B | max rel err |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         ort = r.get("ort_ms")
-        print(f"| {r['model']} | {r['mode']} | {fmt(r['c_ms'])} | {fmt(r['native_ms'])} | {fmt(r['naive_ms'])} | "
-              f"{r['naive_c']:.1f}x | {fmt(r['numpy_ms'])} | {fmt(ort)} | "
-              f"{fmt(r['c_ort'], '.2f')} | {fmt(r['native_ort'], '.2f')} | "
+        print(f"| {r['model']} | {r['mode']} | {fmt(r['c_ms'])} | {fmt(r['portable_ms'])} | {fmt(r['native_ms'])} | "
+              f"{fmt(r['naive_ms'])} | {r['naive_c']:.1f}x | {fmt(r['numpy_ms'])} | {fmt(ort)} | "
+              f"{fmt(r['c_ort'], '.2f')} | {fmt(r['portable_ort'], '.2f')} | {fmt(r['native_ort'], '.2f')} | "
               f"{fmt(r['arena'], ',')} | {r['lower_bound']:,} | {r['no_reuse']:,} | "
               f"{r['upstream_buffers']:,} | {r['max_err']:.1e} |")
     if args.json:

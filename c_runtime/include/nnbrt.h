@@ -108,6 +108,11 @@ typedef enum {
 /** Static, human readable description of a status ("ok", "truncated file", ...). */
 NNBRT_API const char *nnbrt_status_str(nnbrt_status st);
 
+/** Which convolution kernels this build runs: e.g. "x86-64 dispatch: avx512" (default x86-64
+ *  build: chosen at run time from the CPU, or by the environment variable NNBRT_ISA = base |
+ *  avx2 | avx512), "compiled: avx2" (NATIVE=1), "scalar" (microcontroller configuration). */
+NNBRT_API const char *nnbrt_kernel_isa(void);
+
 /** Where validation failed (filled by the *_diag variants; -1 = not applicable). */
 typedef struct {
     int32_t function_index; /**< index of the offending function record */

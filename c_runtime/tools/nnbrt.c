@@ -95,6 +95,7 @@ static int cmd_info(const char *path)
     nnbrt_arena_size(img, len, &need);
     nnbrt_get_header(net, &h);
     printf("file: %s (%lu bytes)\n", path, (unsigned long)len);
+    printf("kernels: %s\n", nnbrt_kernel_isa());
     printf("version %u, api_level %u, buffers %u, variables %u, functions %u, inputs %u, outputs %u\n",
            h.version, h.api_level, h.num_buffers, h.num_variables, h.num_functions, h.num_inputs,
            h.num_outputs);

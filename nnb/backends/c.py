@@ -22,6 +22,7 @@ CDEF = """
 typedef int nnbrt_status;
 typedef struct nnbrt_net nnbrt_net;
 const char *nnbrt_status_str(nnbrt_status st);
+const char *nnbrt_kernel_isa(void);
 nnbrt_status nnbrt_arena_size(const void *image, size_t image_len, size_t *bytes);
 nnbrt_status nnbrt_init(nnbrt_net **net, const void *image, size_t image_len, void *arena, size_t arena_len);
 nnbrt_status nnbrt_run(nnbrt_net *net);
@@ -38,9 +39,11 @@ _loaded: dict[str, tuple] = {}
 def build_library(force: bool = False, variant: str = "") -> str:
     """Build c_runtime/<build dir>/libnnbrt.so if missing.
 
-    ``variant``: "" portable -O3, "REF" the plain reference kernels, "NATIVE" -march=native (this machine only).
+    ``variant``: "" the default -O3 build (on x86-64 its convolution kernels are picked at run time: SSE2, AVX2
+    or AVX-512), "PORTABLE" the baseline instruction set only, "REF" the plain reference kernels, "NATIVE"
+    -march=native (this machine only).
     """
-    build = {"": "build", "REF": "build-ref", "NATIVE": "build-native"}[variant]
+    build = {"": "build", "REF": "build-ref", "NATIVE": "build-native", "PORTABLE": "build-portable"}[variant]
     lib = os.path.join(C_RUNTIME, build, "libnnbrt.so")
     if os.path.exists(lib) and not force:
         return lib
@@ -66,6 +69,12 @@ def _library(variant: str = ""):  # noqa: ANN202 - cffi objects
             ffi.cdef(CDEF)
             _loaded[variant] = (ffi, ffi.dlopen(build_library(variant=variant)))
     return _loaded[variant]
+
+
+def kernel_isa(variant: str = "") -> str:
+    """Which convolution kernels the build runs, e.g. "x86-64 dispatch: avx512" (nnbrt_kernel_isa)."""
+    ffi, lib = _library(variant)
+    return ffi.string(lib.nnbrt_kernel_isa()).decode()
 
 
 class CNet:

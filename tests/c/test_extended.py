@@ -24,13 +24,27 @@ sys.path.insert(0, str(REPO))
 
 ENV = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
            UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
-BUILDS = ["normal", "ref", "san", "native"]
+BUILDS = ["normal", "normal-avx2", "normal-base", "ref", "san", "native"]
+
+
+class Bin(Path("").__class__):
+    """A build directory; ``isa`` forces the run-time dispatch of the default x86-64 build
+    (NNBRT_ISA), so its AVX2 and SSE2 variants are tested on an AVX-512 machine too."""
+
+    isa = ""
+
+
+def _isa_build(path, isa):
+    b = Bin(path)
+    b.isa = isa
+    return b
 
 
 @pytest.fixture(scope="session")
 def bindirs():
-    return {"normal": _build(False), "ref": _build(False, ref=True), "san": _build(True),
-            "native": _build(False, native=True)}
+    normal = _build(False)
+    return {"normal": normal, "normal-avx2": _isa_build(normal, "avx2"), "normal-base": _isa_build(normal, "base"),
+            "ref": _build(False, ref=True), "san": _build(True), "native": _build(False, native=True)}
 
 
 def _manifest():
@@ -47,8 +61,9 @@ def _run_cli(bindir, image, inputs, tmp_path, expect_ok=True):
         np.asarray(x, "<f4").tofile(p)
         ins.append(str(p))
     prefix = str(tmp_path / "out")
+    env = dict(ENV, NNBRT_ISA=getattr(bindir, "isa", ""))
     r = subprocess.run([str(bindir / "nnbrt"), "run", str(model), *ins, "-o", prefix, "-t", "2"],
-                       capture_output=True, text=True, env=ENV)
+                       capture_output=True, text=True, env=env)
     assert "runtime error" not in r.stderr and "Sanitizer" not in r.stderr, r.stderr
     if not expect_ok:
         assert r.returncode > 0, r.stderr

@@ -1,8 +1,10 @@
 """Random geometries for the convolution-like, pooling and affine kernels:
-the fast build (build/), the plain-loop build (build-ref/), the sanitizer
-build (build-san/) and the -march=native build (build-native/) are compared with an independent numpy implementation of
+the fast build (build/; on x86-64 each of its run-time dispatched variants),
+the plain-loop build (build-ref/), the sanitizer build (build-san/) and the
+-march=native build (build-native/) are compared with an independent numpy implementation of
 nnabla's semantics."""
 import functools
+import os
 import subprocess
 
 import numpy as np
@@ -194,7 +196,10 @@ def _model(case):
 
 @pytest.fixture(scope="module")
 def builds():
-    return _build(False), _build(False, ref=True), _build(True), _build(False, native=True)
+    normal = _build(False)
+    # (build, NNBRT_ISA): the default x86-64 build dispatches at run time; its narrower variants forced too
+    return [(normal, ""), (normal, "avx2"), (normal, "base"), (_build(False, ref=True), ""), (_build(True), ""),
+            (_build(False, native=True), "")]
 
 
 @pytest.mark.parametrize("idx", range(len(_cases())))
@@ -203,11 +208,11 @@ def test_random_kernel(builds, idx, tmp_path):
     nnb, x, ref = _model(case)
     (tmp_path / "m.nnb").write_bytes(nnb)
     x.astype("<f4").tofile(tmp_path / "x.bin")
-    for bindir in builds:
+    for bindir, isa in builds:
         r = subprocess.run([str(bindir / "nnbrt"), "run", str(tmp_path / "m.nnb"),
                             str(tmp_path / "x.bin"), "-o", str(tmp_path / "y")],
-                           capture_output=True, text=True)
+                           capture_output=True, text=True, env=dict(os.environ, NNBRT_ISA=isa))
         assert r.returncode == 0, (case, r.stderr)
         got = np.fromfile(tmp_path / "y0.bin", "<f4")
         err = float(np.max(np.abs(got - ref.reshape(-1))))
-        assert err <= 1e-4 * max(1.0, float(np.max(np.abs(ref)))), (bindir.name, case, err)
+        assert err <= 1e-4 * max(1.0, float(np.max(np.abs(ref)))), (bindir.name, isa, case, err)

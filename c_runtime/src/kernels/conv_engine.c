@@ -134,6 +134,13 @@ static int mkplan(size_t group, const nnbrt_geom *g0, const nnbrt_fuse *f, eplan
         pad = rows * p->rowlen;
     }
     if (p->mode == M_PLANE) pad = (uint64_t)p->rowlen_p * p->IHp * p->cg + 2 * WB; /* + read slack */
+#if WIDE && OB == 8
+    /* unit-stride rows at least WIDE long read through tap offsets (padded plane, or unpadded
+       rows in place): 32-column tiles of 16-float vectors, as for 1x1 */
+    if (!(f && f->pool) && g->SW == 1 && g->OW >= WIDE &&
+        (p->mode == M_PLANE || (p->mode == M_DIRECT && g->PH == 0)))
+        p->tw = WIDE;
+#endif
     p->pad_floats = (size_t)pad;
     p->rowbuf_floats = p->acc_floats = 0;
     p->planar = p->cg == 1 && g->SH == 1 && g->SW == 1 && !(f && f->pool) && g->KH * g->KW > 1;

@@ -3,6 +3,26 @@
 #define NNBRT_CONV_UTIL_H
 #include "../internal.h"
 
+/* Run-time instruction-set dispatch (Makefile DISPATCH=1, x86-64 gcc/clang):
+   conv_engine.c, conv_gemm.c and conv_dwflat.c are compiled once per
+   instruction set with NNBRT_ISA_SUFFIX set (_base, _avx2, _avx512), which
+   renames every function they define; conv_dispatch.c defines the plain
+   names and calls the variant this CPU runs. */
+#ifdef NNBRT_ISA_SUFFIX
+#define NNBRT_CAT2(a, b) a##b
+#define NNBRT_CAT(a, b) NNBRT_CAT2(a, b)
+#define nnbrt_conv_engine_scratch NNBRT_CAT(nnbrt_conv_engine_scratch, NNBRT_ISA_SUFFIX)
+#define nnbrt_conv_engine NNBRT_CAT(nnbrt_conv_engine, NNBRT_ISA_SUFFIX)
+#define nnbrt_conv_scratch NNBRT_CAT(nnbrt_conv_scratch, NNBRT_ISA_SUFFIX)
+#define nnbrt_conv_forward NNBRT_CAT(nnbrt_conv_forward, NNBRT_ISA_SUFFIX)
+#define nnbrt_qconv_scratch NNBRT_CAT(nnbrt_qconv_scratch, NNBRT_ISA_SUFFIX)
+#define nnbrt_qconv NNBRT_CAT(nnbrt_qconv, NNBRT_ISA_SUFFIX)
+#define nnbrt_gemm_scratch NNBRT_CAT(nnbrt_gemm_scratch, NNBRT_ISA_SUFFIX)
+#define nnbrt_gemm_conv NNBRT_CAT(nnbrt_gemm_conv, NNBRT_ISA_SUFFIX)
+#define nnbrt_dwflat_scratch NNBRT_CAT(nnbrt_dwflat_scratch, NNBRT_ISA_SUFFIX)
+#define nnbrt_dwflat_conv NNBRT_CAT(nnbrt_dwflat_conv, NNBRT_ISA_SUFFIX)
+#endif
+
 typedef struct {
     size_t outer;          /* product of dims before the channel axis */
     int C, OC;             /* input / output channels */
