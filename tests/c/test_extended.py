@@ -357,11 +357,13 @@ def test_generated_kernel_table(bindirs, tmp_path):
 
 SMALL_FLAGS = {
     # the microcontroller configuration (Makefile cortex-m4): no vector extension, no padded planes, no im2col
-    "plain": ["-DNNBRT_NO_VECTOR_EXT", "-DNNBRT_PLANE_MAX=0", "-DNNBRT_GEMM_IM2COL_MAX=0"],
+    "plain": ["-DNNBRT_NO_VECTOR_EXT", "-DNNBRT_PLANE_MAX=0", "-DNNBRT_GEMM_IM2COL_MAX=0",
+              "-DNNBRT_DECONV_GEMM_MAX=0"],
     # vector tiles without padded planes (row pointers, as for big maps)
     "rows": ["-DNNBRT_PLANE_MAX=0"],
-    # the row-tiled engine alone on narrow maps (conv_gemm.c im2col and conv_dwflat.c off)
-    "engine": ["-DNNBRT_GEMM_IM2COL_MAX=0", "-DNNBRT_DWFLAT_MAX=0"],
+    # the row-tiled engine alone on narrow maps (conv_gemm.c im2col and conv_dwflat.c off), deconvolution
+    # scattered plane by plane (its GEMM form off)
+    "engine": ["-DNNBRT_GEMM_IM2COL_MAX=0", "-DNNBRT_DWFLAT_MAX=0", "-DNNBRT_DECONV_GEMM_MAX=0"],
 }
 
 

@@ -20,7 +20,9 @@
                                  const nnbrt_tensor *out, const nnbrt_geom *g);                        \
     size_t nnbrt_qconv_scratch##sfx(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f);           \
     void nnbrt_qconv##sfx(size_t group, float *scratch, const float *x, const nnbrt_qw *w,              \
-                          const float *bias, float *y, const nnbrt_geom *g, const nnbrt_fuse *f);
+                          const float *bias, float *y, const nnbrt_geom *g, const nnbrt_fuse *f);      \
+    void nnbrt_sgemm##sfx(size_t M, size_t N, size_t K, const float *A, const float *B, size_t ldb,    \
+                          float *C, size_t ldc);
 DECLARE(_base)
 DECLARE(_avx2)
 DECLARE(_avx512)
@@ -86,6 +88,11 @@ void nnbrt_qconv(size_t group, float *scratch, const float *x, const nnbrt_qw *w
                  const nnbrt_geom *g, const nnbrt_fuse *f)
 {
     PICK(nnbrt_qconv, (group, scratch, x, w, bias, y, g, f));
+}
+
+void nnbrt_sgemm(size_t M, size_t N, size_t K, const float *A, const float *B, size_t ldb, float *C, size_t ldc)
+{
+    PICK(nnbrt_sgemm, (M, N, K, A, B, ldb, C, ldc));
 }
 #else
 /* Builds without dispatch: the kernels were compiled for one target. */

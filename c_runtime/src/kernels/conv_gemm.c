@@ -346,3 +346,24 @@ int nnbrt_gemm_conv(float *scratch, size_t group, const float *x, const float *w
     }
     return 1;
 }
+
+void nnbrt_sgemm(size_t M, size_t N, size_t K, const float *A, const float *B, size_t ldb, float *C, size_t ldc)
+{
+    size_t p0 = 0, done = 0;
+    if (N < NC) { /* narrower than one tile: plain loops */
+        size_t i, j, k;
+        for (i = 0; i < M; ++i)
+            for (j = 0; j < N; ++j) {
+                float acc = 0.0f;
+                for (k = 0; k < K; ++k) acc += A[i * K + k] * B[k * ldb + j];
+                C[i * ldc + j] = acc;
+            }
+        return;
+    }
+    while (done < N) {
+        if (p0 + NC > N) p0 = N - NC; /* overlap the previous block */
+        block(B + p0, ldb, K, A, NULL, C, NULL, M, ldc, 0, p0, (int)(done - p0), NC);
+        p0 += NC;
+        done = p0 < N ? p0 : N;
+    }
+}

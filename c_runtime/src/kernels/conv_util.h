@@ -21,6 +21,7 @@
 #define nnbrt_gemm_conv NNBRT_CAT(nnbrt_gemm_conv, NNBRT_ISA_SUFFIX)
 #define nnbrt_dwflat_scratch NNBRT_CAT(nnbrt_dwflat_scratch, NNBRT_ISA_SUFFIX)
 #define nnbrt_dwflat_conv NNBRT_CAT(nnbrt_dwflat_conv, NNBRT_ISA_SUFFIX)
+#define nnbrt_sgemm NNBRT_CAT(nnbrt_sgemm, NNBRT_ISA_SUFFIX)
 #endif
 
 typedef struct {
@@ -74,6 +75,10 @@ void nnbrt_conv_engine(size_t group, float *scratch, const float *x, const float
 size_t nnbrt_gemm_scratch(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f);
 int nnbrt_gemm_conv(float *scratch, size_t group, const float *x, const float *w, const float *bias,
                     float *y, const nnbrt_geom *g, const nnbrt_fuse *f);
+
+/* C[M x N] (row stride ldc) = A[M x K] (row-major) x B[K x N] (row stride
+   ldb), with the GEMM micro-kernel (conv_gemm.c). */
+void nnbrt_sgemm(size_t M, size_t N, size_t K, const float *A, const float *B, size_t ldb, float *C, size_t ldc);
 
 /* Depthwise form (conv_dwflat.c) for narrow same-size maps: each plane as
    one flat vector, out-of-row taps masked. Same conventions as above. */
