@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: setup demo test lint nnabla clean
+.PHONY: setup demo test lint nnabla cross clean
 
 setup: $(VENV)/.installed
 
@@ -16,6 +16,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
+# the Cortex-M4 cross compiler of the size check in the tests
+cross:
+	bash tools/setup_system.sh gcc-arm-none-eabi libnewlib-arm-none-eabi
+
 nnabla:
 	bash tools/setup_nnabla.sh .venv-nnabla
 
@@ -25,7 +29,7 @@ demo: setup
 lint: setup
 	$(VENV)/bin/ruff check nnb tests tools benchmarks
 
-test: setup nnabla lint
+test: setup cross nnabla lint
 	$(VENV)/bin/pytest -q
 
 clean:

@@ -404,7 +404,7 @@ def test_fused_conv_small_build(small_build, case, alias, tmp_path):
 def test_cortex_m4_sizes(tmp_path):
     import shutil
     if shutil.which("arm-none-eabi-gcc") is None:
-        pytest.skip("arm-none-eabi-gcc not installed")
+        pytest.skip("arm-none-eabi-gcc not installed (`make cross` installs it)")
     model = tmp_path / "lenet.nnb"
     model.write_bytes(_extended_image("lenet"))
     r = subprocess.run(["make", "-C", str(CRT), "-s", "-j2", "cortex-m4", f"MODEL={model}"],
