@@ -65,6 +65,14 @@ def round_ratio(per_round: dict, a: str, b: str) -> float | None:
     return statistics.median(x / y for x, y in zip(per_round[a], per_round[b]))
 
 
+def _have_ort() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def ort_session(path: str):  # noqa: ANN201
     try:
         import onnxruntime as ort
@@ -129,6 +137,9 @@ def main() -> None:
     with open(os.path.join(ZOO, "manifest.json")) as f:
         models = json.load(f)["models"]
     names = args.models.split(",") if args.models else sorted(models)
+    if not _have_ort():
+        print("note: onnxruntime is not installed, so the ORT columns stay empty "
+              "(pip install -e '.[bench]' installs it)")
     rows = [bench(n, models[n], args.seconds) for n in names]
     print(f"C runtime builds: default = make ({kernel_isa()}), SSE2 = make PORTABLE=1 ({kernel_isa('PORTABLE')}), "
           f"native = make NATIVE=1 ({kernel_isa('NATIVE')}), naive = make REF=1 (plain loops)\n")
