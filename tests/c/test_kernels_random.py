@@ -88,7 +88,7 @@ def np_pool(x, kind, k, s, pad, ignore_border, including_pad):
 
 @functools.lru_cache(maxsize=1)
 def _cases():
-    """240 random layers; geometries that make no valid layer are drawn again, not skipped."""
+    """240 random layers (geometries that make no valid layer are drawn again, not skipped), then 6 fixed pools."""
     rng = np.random.default_rng(RNG_SEED)
     cases = []
     while len(cases) < 240:
@@ -110,6 +110,14 @@ def _cases():
                     seed=int(rng.integers(0, 1 << 30)))
         if _model(case) is not None:
             cases.append(case)
+    # the row-pooling fast path (2-wide stride-2 windows) next to clipped border windows
+    for i, (kind, h, wd, p, ib) in enumerate([("max", 9, 27, [1, 1], True), ("sum", 7, 16, [0, 1], False),
+                                              ("avg", 8, 33, [1, 0], True), ("max", 10, 28, [1, 1], False),
+                                              ("sum", 5, 3, [1, 1], True), ("avg", 6, 31, [1, 1], False)]):
+        case = dict(kind=kind, n=2, c=3, h=h, w=wd, k=[2, 2], s=[2, 2], d=[1, 1], p=p, group=1, oc_mult=1,
+                    bias=False, ib=ib, incl=bool(i % 2), opad=[0, 0], seed=1000 + i)
+        assert _model(case) is not None, case
+        cases.append(case)
     return tuple(cases)
 
 

@@ -134,6 +134,13 @@ static int mkplan(size_t group, const nnbrt_geom *g0, const nnbrt_fuse *f, eplan
         pad = rows * p->rowlen;
     }
     if (p->mode == M_PLANE) pad = (uint64_t)p->rowlen_p * p->IHp * p->cg + 2 * WB; /* + read slack */
+#if TWO_ROWS
+    /* rows that are not a multiple of WB wide: two-row tiles of one vector
+       waste fewer columns (24 wide: 3 tiles per row pair instead of 4) */
+    if (p->tw == WB && g->OH >= 2 && (p->mode == M_PLANE || (p->mode == M_DIRECT && g->PH == 0)) &&
+        (g->OW + VL - 1) / VL < 2 * ((g->OW + WB - 1) / WB))
+        p->tw = VL;
+#endif
 #if WIDE && OB == 8
     /* unit-stride rows at least WIDE long read through tap offsets (padded plane, or unpadded
        rows in place): 32-column tiles of 16-float vectors, as for 1x1 */
@@ -162,7 +169,7 @@ static int mkplan(size_t group, const nnbrt_geom *g0, const nnbrt_fuse *f, eplan
     }
     if (f && f->pool) {
         if ((uint64_t)f->OW > (uint64_t)(SIZE_MAX / 16) / (p->ocg + 1)) return 0;
-        p->rowbuf_floats = (size_t)OB * (size_t)g->OW;
+        p->rowbuf_floats = 2u * (size_t)OB * (size_t)g->OW; /* two conv rows (two-row tiles) */
         p->acc_floats = p->ocg * (size_t)f->OW;
     }
     return 1;
@@ -689,13 +696,6 @@ DEFINE_TILE(tile_1, 1)
 #define tile_1_h tile_1
 #endif
 
-static float act_apply(int act, float v)
-{
-    if (act == 1) return v > 0.0f ? v : 0.0f;
-    if (act == 2) return v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v);
-    return v;
-}
-
 /* Make the input rows of conv output row oh available in p->rows. */
 static void setup_rows(const eplan *p, const float *xg, long oh, const float **rows, float *pad)
 {
@@ -786,7 +786,7 @@ static void conv_row(const eplan *p, const float *const *rows, const long *koff,
     const nnbrt_geom *g = &p->g;
     const long OW = g->OW;
     const long tw = nr == 2 ? VL : p->tw;
-    const long x1off = nr == 2 ? (long)g->SH * (long)p->rowlen_p : VL;
+    const long x1off = nr == 2 ? (long)g->SH * (p->mode == M_PLANE ? (long)p->rowlen_p : (long)g->IW) : VL;
     long ow = 0, done = 0;
     int b, jn;
     while (done < OW) {
@@ -1065,7 +1065,7 @@ void nnbrt_conv_engine(size_t group, float *scratch, const float *x, const float
     const nnbrt_geom *g;
     const float **rows;
     long *koff, *toff, k;
-    int taps;
+    int taps, two;
     tapsrc ts;
     float *pad, *rowbuf, *pacc;
     size_t n, grp, plane_in, plane_out, ppl;
@@ -1112,6 +1112,9 @@ void nnbrt_conv_engine(size_t group, float *scratch, const float *x, const float
     pacc = rowbuf + up64(p.rowbuf_floats);
     plane_in = (size_t)g->IH * (size_t)g->IW;
     plane_out = (size_t)g->OH * (size_t)g->OW;
+    /* narrow rows (one vector per tile) run two output rows per tile when the
+       second row is a fixed offset away: padded plane, or unpadded input */
+    two = TWO_ROWS && p.tw == VL && (p.mode == M_PLANE || (p.mode == M_DIRECT && g->PH == 0));
     ppl = f && f->pool ? (size_t)f->OH * (size_t)f->OW : plane_out;
     for (n = 0; n < g->outer; ++n) {
         for (grp = 0; grp < group; ++grp) {
@@ -1143,7 +1146,7 @@ void nnbrt_conv_engine(size_t group, float *scratch, const float *x, const float
                 long oh, nr;
                 for (oh = 0; oh < g->OH; oh += nr) {
                     size_t oc = oc0;
-                    nr = TWO_ROWS && p.mode == M_PLANE && p.tw == VL && oh + 1 < g->OH ? 2 : 1;
+                    nr = two && oh + 1 < g->OH ? 2 : 1;
                     if (taps) set_taps(&p, &ts, xg, pad, toff, oh);
                     else setup_rows(&p, xg, oh, rows, pad);
                     while (oc < oc1) {
@@ -1161,67 +1164,58 @@ void nnbrt_conv_engine(size_t group, float *scratch, const float *x, const float
             } else {
                 long ph;
                 const float init = f->pool == 1 ? -INFINITY : 0.0f;
+                const nnbrt_pool_row pr = nnbrt_pool_row_plan(f->pool, f->KW, f->SW, f->PW, f->OW, g->OW);
                 for (ph = 0; ph < f->OH; ++ph) {
-                    long hs = ph * f->SH - f->PH, he = hs + f->KH, hp, r, pw;
+                    long hs, he, r, pw, step;
+                    const long hp = nnbrt_pool_window(ph, f->KH, f->SH, f->PH, g->OH, &hs, &he);
                     size_t k, oc;
-                    if (he > (long)g->OH + f->PH) he = (long)g->OH + f->PH;
-                    hp = he - hs;
-                    if (hs < 0) hs = 0;
-                    if (he > g->OH) he = g->OH;
                     for (k = 0; k < p.acc_floats; ++k) pacc[k] = init;
-                    for (r = hs; r < he; ++r) {
+                    for (r = hs; r < he; r += step) {
+                        const int nr = two && r + 1 < he ? 2 : 1;
+                        step = nr;
                         if (taps) set_taps(&p, &ts, xg, pad, toff, r);
                         else setup_rows(&p, xg, r, rows, pad);
                         oc = oc0;
                         while (oc < oc1) {
                             const int nb = oc + OB <= oc1 ? OB : 1;
                             sink s;
-                            int b;
+                            int b, q;
                             s.dst = rowbuf;
-                            s.dstride = (size_t)g->OW;
+                            s.dstride = (size_t)nr * (size_t)g->OW; /* channel b's rows at b * nr * OW */
                             s.res = NULL;
                             s.act = 0;
-                            conv_row(&p, rows, koff, &ts, w + oc * p.wsoc, bias ? bias + oc : NULL, nb, 1, &s);
-                            for (b = 0; b < nb; ++b) {
-                                const float *cr = rowbuf + (size_t)b * (size_t)g->OW;
-                                float *ar = pacc + (oc - oc0 + (size_t)b) * (size_t)f->OW;
-                                for (pw = 0; pw < f->OW; ++pw) {
-                                    long ws = pw * f->SW - f->PW, we = ws + f->KW, q;
-                                    float m = ar[pw];
-                                    if (we > (long)g->OW + f->PW) we = (long)g->OW + f->PW;
-                                    if (ws < 0) ws = 0;
-                                    if (we > g->OW) we = g->OW;
-                                    if (f->pool == 1) {
-                                        for (q = ws; q < we; ++q) m = cr[q] > m ? cr[q] : m;
-                                    } else {
-                                        for (q = ws; q < we; ++q) m += cr[q];
-                                    }
-                                    ar[pw] = m;
-                                }
-                            }
+                            conv_row(&p, rows, koff, &ts, w + oc * p.wsoc, bias ? bias + oc : NULL, nb, nr, &s);
+                            for (b = 0; b < nb; ++b)
+                                for (q = 0; q < nr; ++q)
+                                    nnbrt_pool_fold(&pr, pacc + (oc - oc0 + (size_t)b) * (size_t)f->OW,
+                                                    rowbuf + ((size_t)b * (size_t)nr + (size_t)q) * (size_t)g->OW);
                             oc += (size_t)nb;
                         }
                     }
                     for (oc = oc0; oc < oc1; ++oc) {
-                        const float *ar = pacc + (oc - oc0) * (size_t)f->OW;
+                        float *ar = pacc + (oc - oc0) * (size_t)f->OW;
                         const size_t o = ybase + oc * ppl + (size_t)ph * (size_t)f->OW;
                         float *yr = y + o;
                         const float *rr = f->res ? f->res + o : NULL;
-                        for (pw = 0; pw < f->OW; ++pw) {
-                            float v = ar[pw];
-                            if (f->pool == 2) {
-                                long ws = pw * f->SW - f->PW, we = ws + f->KW, wpd, cnt;
-                                if (we > (long)g->OW + f->PW) we = (long)g->OW + f->PW;
-                                wpd = we - ws;
-                                if (ws < 0) ws = 0;
-                                if (we > g->OW) we = g->OW;
+                        if (f->pool == 2) {
+                            for (pw = 0; pw < f->OW; ++pw) {
+                                long ws, we, cnt;
+                                const long wpd = nnbrt_pool_window(pw, f->KW, f->SW, f->PW, g->OW, &ws, &we);
                                 cnt = f->including_pad ? hp * wpd
                                                        : (he > hs ? he - hs : 0) * (we > ws ? we - ws : 0);
-                                v = cnt > 0 ? v / (float)cnt : 0.0f;
+                                ar[pw] = cnt > 0 ? ar[pw] / (float)cnt : 0.0f; /* in the scratch: rr may alias yr */
                             }
-                            if (rr) v += rr[pw];
-                            yr[pw] = act_apply(act, v);
                         }
+                        /* residual and activation: plain loops the compiler vectorises */
+                        if (rr)
+                            for (pw = 0; pw < f->OW; ++pw) yr[pw] = ar[pw] + rr[pw];
+                        else
+                            for (pw = 0; pw < f->OW; ++pw) yr[pw] = ar[pw];
+                        if (act == 1)
+                            for (pw = 0; pw < f->OW; ++pw) yr[pw] = yr[pw] > 0.0f ? yr[pw] : 0.0f;
+                        else if (act == 2)
+                            for (pw = 0; pw < f->OW; ++pw)
+                                yr[pw] = yr[pw] < 0.0f ? 0.0f : (yr[pw] > 6.0f ? 6.0f : yr[pw]);
                     }
                 }
             }

@@ -98,4 +98,89 @@ nnbrt_status nnbrt_pool_check(const nnbrt_args *a, const nnbrt_tensor *in,
                               const nnbrt_tensor *out, nnbrt_cost *work);
 void nnbrt_pool_geom(const nnbrt_args *a, const nnbrt_tensor *in, const nnbrt_tensor *out,
                      nnbrt_geom *g);
+
+/* One axis of a pooling window, nnabla's rule: window o covers [o*s - p,
+   o*s - p + k) cut at in + p (its padded extent, returned), then clipped to
+   [0, in) (*s0, *e0; empty when *e0 <= *s0). */
+static inline long nnbrt_pool_window(long o, long k, long s, long p, long in, long *s0, long *e0)
+{
+    long st = o * s - p, en = st + k, padded;
+    if (en > in + p) en = in + p;
+    padded = en - st;
+    if (st < 0) st = 0;
+    if (en > in) en = in;
+    *s0 = st;
+    *e0 = en;
+    return padded;
+}
+
+/* Pooling along a row: out (ow pooled columns, window kw, stride sw, pad pw)
+   accumulates one input row of width iw, max (op 1) or sum (else). The
+   windows that lie whole inside the row (interior) run without clipping;
+   the common 2-wide stride-2 window in a loop the compiler vectorises.
+   Static inline: each instruction-set variant of the including file gets
+   its own copy. */
+typedef struct {
+    int op;
+    long kw, sw, pw, ow, iw;
+    long lo, hi; /* interior pooled columns */
+} nnbrt_pool_row;
+
+static inline nnbrt_pool_row nnbrt_pool_row_plan(int op, long kw, long sw, long pw, long ow, long iw)
+{
+    nnbrt_pool_row r;
+    r.op = op;
+    r.kw = kw;
+    r.sw = sw;
+    r.pw = pw;
+    r.ow = ow;
+    r.iw = iw;
+    r.lo = pw <= 0 ? 0 : (pw + sw - 1) / sw;
+    r.hi = iw + pw < kw ? 0 : (iw + pw - kw) / sw + 1;
+    if (r.hi > ow) r.hi = ow;
+    if (r.lo > r.hi) r.lo = r.hi;
+    return r;
+}
+
+static inline void nnbrt_pool_fold(const nnbrt_pool_row *r, float *out, const float *row)
+{
+    long o, q, s0, e0;
+    const float *c = row + r->lo * r->sw - r->pw;
+    float *a = out + r->lo;
+    const long n = r->hi - r->lo;
+    for (o = 0; o < r->ow; ++o) { /* clipped windows at the borders */
+        float m;
+        if (o == r->lo && n > 0) {
+            o = r->hi - 1; /* the interior, below */
+            continue;
+        }
+        m = out[o];
+        nnbrt_pool_window(o, r->kw, r->sw, r->pw, r->iw, &s0, &e0);
+        if (r->op == 1) {
+            for (q = s0; q < e0; ++q) m = row[q] > m ? row[q] : m;
+        } else {
+            for (q = s0; q < e0; ++q) m += row[q];
+        }
+        out[o] = m;
+    }
+    if (r->kw == 2 && r->sw == 2 && r->op == 1) {
+        for (o = 0; o < n; ++o) {
+            const float v = c[2 * o] > c[2 * o + 1] ? c[2 * o] : c[2 * o + 1];
+            a[o] = v > a[o] ? v : a[o];
+        }
+    } else if (r->kw == 2 && r->sw == 2) {
+        for (o = 0; o < n; ++o) a[o] += c[2 * o] + c[2 * o + 1];
+    } else {
+        for (o = 0; o < n; ++o) {
+            const float *cw = c + o * r->sw;
+            float m = a[o];
+            if (r->op == 1) {
+                for (q = 0; q < r->kw; ++q) m = cw[q] > m ? cw[q] : m;
+            } else {
+                for (q = 0; q < r->kw; ++q) m += cw[q];
+            }
+            a[o] = m;
+        }
+    }
+}
 #endif
