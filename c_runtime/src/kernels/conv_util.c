@@ -1,5 +1,6 @@
 /* Shared geometry checks and inner loops of convolution and pooling. */
 #include "conv_util.h"
+#include <math.h>
 
 int nnbrt_geom_list(const nnbrt_arg *g, int nsp, int dflt, int *h, int *w)
 {
@@ -235,3 +236,54 @@ nnbrt_status nnbrt_pool_check(const nnbrt_args *a, const nnbrt_tensor *in,
     work->work = (uint64_t)out->size * (uint64_t)g.KH * (uint64_t)g.KW + in->size;
     return NNBRT_OK;
 }
+
+/* MaxPooling (op 1) and SumPooling (op 0) over nnabla's windows. */
+#ifdef NNBRT_REFERENCE_KERNELS
+/* Plain reference loops: every window clipped, cell by cell. */
+void nnbrt_pool_run(const nnbrt_args *a, const nnbrt_tensor *in, const nnbrt_tensor *out, int op)
+{
+    nnbrt_geom g;
+    size_t n;
+    long oh, ow, ih, iw, hs, he, ws, we;
+    nnbrt_pool_geom(a, in, out, &g);
+    for (n = 0; n < g.outer; ++n) {
+        const float *x = in->data + n * (size_t)g.IH * (size_t)g.IW;
+        float *y = out->data + n * (size_t)g.OH * (size_t)g.OW;
+        for (oh = 0; oh < g.OH; ++oh) {
+            nnbrt_pool_window(oh, g.KH, g.SH, g.PH, g.IH, &hs, &he);
+            for (ow = 0; ow < g.OW; ++ow) {
+                float m = op == 1 ? -INFINITY : 0.0f;
+                nnbrt_pool_window(ow, g.KW, g.SW, g.PW, g.IW, &ws, &we);
+                for (ih = hs; ih < he; ++ih)
+                    for (iw = ws; iw < we; ++iw) {
+                        const float v = x[ih * g.IW + iw];
+                        m = op != 1 ? m + v : (v > m ? v : m);
+                    }
+                y[oh * g.OW + ow] = m;
+            }
+        }
+    }
+}
+#else
+/* Row at a time: each output row starts at -inf (max) or 0 and folds in the input
+   rows of its window (nnbrt_pool_fold: whole windows without clipping). */
+void nnbrt_pool_run(const nnbrt_args *a, const nnbrt_tensor *in, const nnbrt_tensor *out, int op)
+{
+    nnbrt_geom g;
+    nnbrt_pool_row pr;
+    size_t n;
+    long oh, ow, ih, hs, he;
+    nnbrt_pool_geom(a, in, out, &g);
+    pr = nnbrt_pool_row_plan(op, g.KW, g.SW, g.PW, g.OW, g.IW);
+    for (n = 0; n < g.outer; ++n) {
+        const float *x = in->data + n * (size_t)g.IH * (size_t)g.IW;
+        float *y = out->data + n * (size_t)g.OH * (size_t)g.OW;
+        for (oh = 0; oh < g.OH; ++oh) {
+            float *yr = y + oh * g.OW;
+            nnbrt_pool_window(oh, g.KH, g.SH, g.PH, g.IH, &hs, &he);
+            for (ow = 0; ow < g.OW; ++ow) yr[ow] = op == 1 ? -INFINITY : 0.0f;
+            for (ih = hs; ih < he; ++ih) nnbrt_pool_fold(&pr, yr, x + ih * g.IW);
+        }
+    }
+}
+#endif

@@ -98,6 +98,9 @@ nnbrt_status nnbrt_pool_check(const nnbrt_args *a, const nnbrt_tensor *in,
                               const nnbrt_tensor *out, nnbrt_cost *work);
 void nnbrt_pool_geom(const nnbrt_args *a, const nnbrt_tensor *in, const nnbrt_tensor *out,
                      nnbrt_geom *g);
+/* MaxPooling (op 1) or SumPooling (op 0) of checked arguments: rows folded
+   with nnbrt_pool_fold; REF=1 builds the plain cell-by-cell loops. */
+void nnbrt_pool_run(const nnbrt_args *a, const nnbrt_tensor *in, const nnbrt_tensor *out, int op);
 
 /* One axis of a pooling window, nnabla's rule: window o covers [o*s - p,
    o*s - p + k) cut at in + p (its padded extent, returned), then clipped to
