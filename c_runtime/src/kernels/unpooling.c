@@ -1,6 +1,7 @@
 /* Unpooling (id 287): repeats each element kernel[i] times along the last
    len(kernel) axes (nearest-neighbour upsampling). */
 #include "../internal.h"
+#include <string.h>
 
 static nnbrt_status check(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
                           const nnbrt_tensor *out, nnbrt_cost *work)
@@ -20,26 +21,44 @@ static nnbrt_status check(const nnbrt_args *a, int nin, const nnbrt_tensor *in, 
     return NNBRT_OK;
 }
 
+/* Axis d of the output block at y from the input block at x: the last axis
+   repeats each element k times, every other axis builds one output slice
+   per input slice and copies it k - 1 times (memcpy of whole rows). */
+static void expand(const nnbrt_tensor *in, const nnbrt_tensor *out, const int32_t *kern, int s, int d,
+                   const float *x, float *y)
+{
+    const int nd = in->ndim;
+    const size_t k = d < s ? 1 : (size_t)kern[d - s], n = (size_t)in->dims[d];
+    size_t i, r, xs = 1, ys = 1;
+    int e;
+    if (d == nd - 1) {
+        if (k == 1) {
+            memcpy(y, x, n * sizeof(float));
+        } else if (k == 2) {
+            for (i = 0; i < n; ++i) y[2 * i] = y[2 * i + 1] = x[i];
+        } else {
+            for (i = 0; i < n; ++i)
+                for (r = 0; r < k; ++r) y[i * k + r] = x[i];
+        }
+        return;
+    }
+    for (e = d + 1; e < nd; ++e) {
+        xs *= (size_t)in->dims[e];
+        ys *= (size_t)out->dims[e];
+    }
+    for (i = 0; i < n; ++i) {
+        float *yi = y + i * k * ys;
+        expand(in, out, kern, s, d + 1, x + i * xs, yi);
+        for (r = 1; r < k; ++r) memcpy(yi + r * ys, yi, ys * sizeof(float));
+    }
+}
+
 static void run(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
                 const nnbrt_tensor *out)
 {
-    const int nd = out[0].ndim, s = nd - a->a[0].count;
-    size_t idx[NNBRT_MAX_NDIM] = {0}, o, i;
-    int d;
     (void)nin; (void)nout;
-    for (o = 0; o < out[0].size; ++o) {
-        size_t off = 0;
-        for (d = 0; d < nd; ++d) {
-            size_t k = d < s ? 1 : (size_t)a->a[0].list[d - s];
-            off = off * (size_t)in[0].dims[d] + idx[d] / k;
-        }
-        out[0].data[o] = in[0].data[off];
-        for (d = nd - 1; d >= 0; --d) {
-            if (++idx[d] < (size_t)out[0].dims[d]) break;
-            idx[d] = 0;
-        }
-    }
-    (void)i;
+    if (in[0].ndim == 0 || out[0].size == 0) return;
+    expand(&in[0], &out[0], a->a[0].list, in[0].ndim - a->a[0].count, 0, in[0].data, out[0].data);
 }
 
 const nnbrt_kernel nnbrt_k_unpooling = {"Unpooling", "iIB", 1, 1, 1, 1, check, run};
