@@ -13,7 +13,7 @@ Nothing is downloaded; the data is Debian's ``dataset-fashion-mnist``.
 4. evaluate on the 10,000 test images with the numpy reference and with the C
    runtime, and print accuracy, sizes, arena and latency side by side.
 
-``--quick`` trains on fewer images (about a minute in all) for a smoke run.
+``--quick`` trains on fewer images (about half a minute in all) for a smoke run.
 """
 
 from __future__ import annotations

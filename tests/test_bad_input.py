@@ -130,3 +130,10 @@ def test_unsupported_argument_value(tmp_path) -> None:
                     edit_text=lambda t: t.replace("max_pooling_param {", "max_pooling_param {\n kernel { dim: 0 }", 1))
     r = nnb("inspect", p)
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_unwritable_output_folder(tmp_path) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    r = nnb("demo", "--quick", "--out", str(blocker / "demo"))
+    assert_clean_error(r, str(blocker))
