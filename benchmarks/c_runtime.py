@@ -7,7 +7,10 @@ SSE2, AVX2+FMA or AVX-512, as onnxruntime's MLAS does), `make PORTABLE=1` (the
 SSE2 baseline only), `make NATIVE=1` (-march=native) and, as the naive
 direct-loop baseline, the plain reference kernels (`make REF=1`) -- the numpy
 reference executor, and onnxruntime with one thread on NAME.onnx.  Also the
-memory: nnb's arena vs every tensor its own buffer and vs the upstream plan.
+memory: nnb's arena vs every tensor its own buffer and vs the upstream plan,
+and what the C runtime asks the caller for in all (nnbrt_arena_size: that
+arena + kernel scratch + its tables), in the default build and with the
+microcontroller scratch settings (`make SMALL=1`, as `make cortex-m4`).
 The implementations are timed in turns (five rounds, each running every one
 for a fifth of its budget); times are medians over all calls, and every ratio
 is the median over rounds of the two medians of the same round, so a change of
@@ -121,6 +124,7 @@ def bench(name: str, m: dict, seconds: float) -> dict:
     row["no_reuse"] = plain.no_reuse_bytes
     row["upstream_buffers"] = sum(compat_plan(g).buffer_sizes)
     row["runtime_arena"] = net.arena_bytes
+    row["runtime_arena_small"] = CNet(conv.image, variant="SMALL").arena_bytes
     return row
 
 
@@ -145,15 +149,16 @@ def main() -> None:
           f"native = make NATIVE=1 ({kernel_isa('NATIVE')}), naive = make REF=1 (plain loops)\n")
     print("| model | NNB | C ms (default) | C ms (SSE2) | C ms (native) | naive C ms | naive / C | numpy ms | "
           "ORT 1-thread ms | C / ORT | SSE2 / ORT | native / ORT | arena B | lower bound B | no reuse B | "
-          "upstream buffers B | max rel err |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "upstream buffers B | runtime arena B (default / SMALL) | max rel err |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         ort = r.get("ort_ms")
         print(f"| {r['model']} | {r['mode']} | {fmt(r['c_ms'])} | {fmt(r['portable_ms'])} | {fmt(r['native_ms'])} | "
               f"{fmt(r['naive_ms'])} | {r['naive_c']:.1f}x | {fmt(r['numpy_ms'])} | {fmt(ort)} | "
               f"{fmt(r['c_ort'], '.2f')} | {fmt(r['portable_ort'], '.2f')} | {fmt(r['native_ort'], '.2f')} | "
               f"{fmt(r['arena'], ',')} | {r['lower_bound']:,} | {r['no_reuse']:,} | "
-              f"{r['upstream_buffers']:,} | {r['max_err']:.1e} |")
+              f"{r['upstream_buffers']:,} | {r['runtime_arena']:,} / {r['runtime_arena_small']:,} | "
+              f"{r['max_err']:.1e} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

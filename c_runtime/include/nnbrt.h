@@ -175,6 +175,15 @@ typedef struct {
     uint32_t arena_bytes, plan_size; /**< extended files (version 1001); 0 otherwise */
 } nnbrt_header_info;
 NNBRT_API nnbrt_status nnbrt_get_header(const nnbrt_net *net, nnbrt_header_info *info);
+/** What the caller's arena holds (bytes; total = nnbrt_arena_size): the
+    runtime's tables (network, variables, functions), private input/output
+    storage (and float staging of fixed-point parameters), the tensors (the
+    extended plan, or the v2/v3 buffers) and the largest kernel scratch
+    (with alignment slack). */
+typedef struct {
+    size_t tables, io, tensors, scratch, total;
+} nnbrt_arena_info;
+NNBRT_API nnbrt_status nnbrt_get_arena_info(const nnbrt_net *net, nnbrt_arena_info *info);
 /** Variable v: shape, element count, data_index (>=0 parameter chunk, <0 buffer -(k+1)). */
 NNBRT_API nnbrt_status nnbrt_variable(const nnbrt_net *net, int v, const int32_t **shape, int *ndim,
                             size_t *elements, int32_t *data_index);

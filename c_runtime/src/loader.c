@@ -39,6 +39,7 @@ struct nnbrt_net {
     const int32_t *in_ids, *out_ids;
     uint64_t work;
     int has_fixed;
+    nnbrt_arena_info arena;
 };
 
 typedef struct {
@@ -702,6 +703,14 @@ static nnbrt_status process(ctx_t *c, size_t *total, struct nnbrt_net *net, uint
     if (c->diag) c->diag->function_index = c->diag->function_id = -1;
     if (!add_aligned(&lay, c->scratch) || !add_sz(&lay, ALIGN - 1)) return NNBRT_E_SIZE_OVERFLOW;
     *total = lay;
+    if (net) {
+        const size_t off_t = c->ext ? off_plan : off_bufs;
+        net->arena.tables = off_io;
+        net->arena.io = off_t - off_io;
+        net->arena.tensors = off_scratch - off_t;
+        net->arena.scratch = lay - off_scratch;
+        net->arena.total = lay;
+    }
     (void)off_vars;
     (void)off_fns;
     return NNBRT_OK;
@@ -870,6 +879,13 @@ nnbrt_status nnbrt_input_size(const nnbrt_net *net, int i, size_t *elements)
 nnbrt_status nnbrt_output_size(const nnbrt_net *net, int i, size_t *elements)
 {
     return io_get(net, net ? net->out_ids : NULL, net ? net->h.num_outputs : 0, i, NULL, NULL, NULL, elements);
+}
+
+nnbrt_status nnbrt_get_arena_info(const nnbrt_net *net, nnbrt_arena_info *info)
+{
+    if (!net || !info) return NNBRT_E_NULL_ARG;
+    *info = net->arena;
+    return NNBRT_OK;
 }
 
 nnbrt_status nnbrt_get_header(const nnbrt_net *net, nnbrt_header_info *info)

@@ -41,6 +41,13 @@ static void test_model(const char *path)
     CHECK(nnbrt_init(&net, img, len, arena, need - 1) == NNBRT_E_ARENA_TOO_SMALL);
     CHECK(nnbrt_init(&net, img, len, arena + 1, need) == NNBRT_OK); /* misaligned arena */
     CHECK(nnbrt_num_inputs(net) >= 1 && nnbrt_num_outputs(net) >= 1);
+    {
+        nnbrt_arena_info ai;
+        CHECK(nnbrt_get_arena_info(net, &ai) == NNBRT_OK);
+        CHECK(ai.total == need && ai.tables + ai.io + ai.tensors + ai.scratch == need);
+        CHECK(ai.tables > 0 && ai.io > 0);
+        CHECK(nnbrt_get_arena_info(NULL, &ai) == NNBRT_E_NULL_ARG);
+    }
     CHECK(nnbrt_input(net, nnbrt_num_inputs(net), &d, NULL, NULL) == NNBRT_E_BAD_INDEX);
     CHECK(nnbrt_output(net, -1, &d, NULL, NULL) == NNBRT_E_BAD_INDEX);
     for (i = 0; i < nnbrt_num_inputs(net); ++i) {

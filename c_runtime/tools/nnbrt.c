@@ -101,7 +101,13 @@ static int cmd_info(const char *path)
            h.num_outputs);
     printf("chunks %u, data_size %u\n", h.num_of_data, h.data_size);
     if (h.version == 1001u) printf("extended: plan arena_bytes %u\n", h.arena_bytes);
-    printf("arena bytes: %lu\n", (unsigned long)need);
+    {
+        nnbrt_arena_info ai;
+        nnbrt_get_arena_info(net, &ai);
+        printf("arena bytes: %lu = tables %lu + inputs/outputs %lu + tensors %lu + kernel scratch %lu\n",
+               (unsigned long)need, (unsigned long)ai.tables, (unsigned long)ai.io, (unsigned long)ai.tensors,
+               (unsigned long)ai.scratch);
+    }
     printf("work estimate: %llu ops/run\n", (unsigned long long)nnbrt_work_estimate(net));
     for (i = 0; i < (int)h.num_inputs; ++i) {
         const int32_t *s;

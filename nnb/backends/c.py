@@ -41,9 +41,10 @@ def build_library(force: bool = False, variant: str = "") -> str:
 
     ``variant``: "" the default -O3 build (on x86-64 its convolution kernels are picked at run time: SSE2, AVX2
     or AVX-512), "PORTABLE" the baseline instruction set only, "REF" the plain reference kernels, "NATIVE"
-    -march=native (this machine only).
+    -march=native (this machine only), "SMALL" the microcontroller scratch settings (smallest arena).
     """
-    build = {"": "build", "REF": "build-ref", "NATIVE": "build-native", "PORTABLE": "build-portable"}[variant]
+    build = {"": "build", "REF": "build-ref", "NATIVE": "build-native", "PORTABLE": "build-portable",
+             "SMALL": "build-small"}[variant]
     lib = os.path.join(C_RUNTIME, build, "libnnbrt.so")
     if os.path.exists(lib) and not force:
         return lib
