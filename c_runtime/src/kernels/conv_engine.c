@@ -201,205 +201,43 @@ typedef float vf __attribute__((vector_size(VL * 4)));
 #define VLOAD(v, p) memcpy(&(v), (p), sizeof(vf))
 #define VSTORE(p, v) memcpy((p), &(v), sizeof(vf))
 
-/* OB output channels x 2 vectors (or x 1: _h, narrow outputs) in named
-   accumulators, so they stay in registers: OB = 8 with AVX-512 (32 vector
-   registers), else 4. */
-#if OB == 8
-static void tile_ob(const float *const *rows, size_t nrows, long KW, const long *koff, long ow0,
-                    long x1off, const float *w, size_t wsoc, float out[OB][WBX])
-{
-    vf a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0}, b4 = {0}, b5 = {0}, b6 = {0}, b7 = {0};
-    const float *w0 = w;
-    const float *w1 = w0 + wsoc;
-    const float *w2 = w1 + wsoc;
-    const float *w3 = w2 + wsoc;
-    const float *w4 = w3 + wsoc;
-    const float *w5 = w4 + wsoc;
-    const float *w6 = w5 + wsoc;
-    const float *w7 = w6 + wsoc;
-    size_t r;
-    long kw;
-    for (r = 0; r < nrows; ++r) {
-        const float *xr = rows[r];
-        const size_t o = r * (size_t)KW;
-        if (!xr) continue;
-        xr += ow0;
-        for (kw = 0; kw < KW; ++kw) {
-            vf x0, x1;
-            VLOAD(x0, xr + koff[kw]);
-            VLOAD(x1, xr + koff[kw] + x1off);
-            { const float s = w0[o + (size_t)kw]; a0 += s * x0; b0 += s * x1; }
-            { const float s = w1[o + (size_t)kw]; a1 += s * x0; b1 += s * x1; }
-            { const float s = w2[o + (size_t)kw]; a2 += s * x0; b2 += s * x1; }
-            { const float s = w3[o + (size_t)kw]; a3 += s * x0; b3 += s * x1; }
-            { const float s = w4[o + (size_t)kw]; a4 += s * x0; b4 += s * x1; }
-            { const float s = w5[o + (size_t)kw]; a5 += s * x0; b5 += s * x1; }
-            { const float s = w6[o + (size_t)kw]; a6 += s * x0; b6 += s * x1; }
-            { const float s = w7[o + (size_t)kw]; a7 += s * x0; b7 += s * x1; }
-        }
+/* Register tiles: R output channels x NV vectors of VL columns, the second
+   vector x1off floats after the first (the next VL columns, or the same
+   columns of the next output row). acc[R][NV] has constant bounds, so the
+   loops unroll and the accumulators stay in registers (R = OB: 8 with
+   AVX-512's 32 vector registers, else 4; R = 1 for leftover channels;
+   NV = 1, "_h", for narrow outputs). Row tiles read input row r through
+   rows[r] (NULL: a zero padding row, skipped). */
+#define ROW_TILE(NAME, R, NV)                                                                     \
+    static void NAME(const float *const *rows, size_t nrows, long KW, const long *koff, long ow0, \
+                     long x1off, const float *w, size_t wsoc, float out[OB][WBX])                 \
+    {                                                                                             \
+        vf acc[R][NV];                                                                            \
+        size_t r;                                                                                 \
+        long kw;                                                                                  \
+        int i, v;                                                                                 \
+        for (i = 0; i < R; ++i)                                                                   \
+            for (v = 0; v < NV; ++v) acc[i][v] = (vf){0};                                         \
+        for (r = 0; r < nrows; ++r) {                                                             \
+            const float *xr = rows[r], *wr = w + r * (size_t)KW;                                  \
+            if (!xr) continue;                                                                    \
+            xr += ow0;                                                                            \
+            for (kw = 0; kw < KW; ++kw) {                                                         \
+                vf xv[NV];                                                                        \
+                for (v = 0; v < NV; ++v) VLOAD(xv[v], xr + koff[kw] + v * x1off);                 \
+                for (i = 0; i < R; ++i) {                                                         \
+                    const float s = wr[(size_t)i * wsoc + (size_t)kw];                            \
+                    for (v = 0; v < NV; ++v) acc[i][v] += s * xv[v];                              \
+                }                                                                                 \
+            }                                                                                     \
+        }                                                                                         \
+        for (i = 0; i < R; ++i)                                                                   \
+            for (v = 0; v < NV; ++v) VSTORE(out[i] + v * VL, acc[i][v]);                          \
     }
-    VSTORE(out[0], a0); VSTORE(out[0] + VL, b0);
-    VSTORE(out[1], a1); VSTORE(out[1] + VL, b1);
-    VSTORE(out[2], a2); VSTORE(out[2] + VL, b2);
-    VSTORE(out[3], a3); VSTORE(out[3] + VL, b3);
-    VSTORE(out[4], a4); VSTORE(out[4] + VL, b4);
-    VSTORE(out[5], a5); VSTORE(out[5] + VL, b5);
-    VSTORE(out[6], a6); VSTORE(out[6] + VL, b6);
-    VSTORE(out[7], a7); VSTORE(out[7] + VL, b7);
-}
-
-static void tile_ob_h(const float *const *rows, size_t nrows, long KW, const long *koff, long ow0,
-                    long x1off, const float *w, size_t wsoc, float out[OB][WBX])
-{
-    vf a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
-    (void)x1off;
-    const float *w0 = w;
-    const float *w1 = w0 + wsoc;
-    const float *w2 = w1 + wsoc;
-    const float *w3 = w2 + wsoc;
-    const float *w4 = w3 + wsoc;
-    const float *w5 = w4 + wsoc;
-    const float *w6 = w5 + wsoc;
-    const float *w7 = w6 + wsoc;
-    size_t r;
-    long kw;
-    for (r = 0; r < nrows; ++r) {
-        const float *xr = rows[r];
-        const size_t o = r * (size_t)KW;
-        if (!xr) continue;
-        xr += ow0;
-        for (kw = 0; kw < KW; ++kw) {
-            vf x0;
-            VLOAD(x0, xr + koff[kw]);
-            { const float s = w0[o + (size_t)kw]; a0 += s * x0; }
-            { const float s = w1[o + (size_t)kw]; a1 += s * x0; }
-            { const float s = w2[o + (size_t)kw]; a2 += s * x0; }
-            { const float s = w3[o + (size_t)kw]; a3 += s * x0; }
-            { const float s = w4[o + (size_t)kw]; a4 += s * x0; }
-            { const float s = w5[o + (size_t)kw]; a5 += s * x0; }
-            { const float s = w6[o + (size_t)kw]; a6 += s * x0; }
-            { const float s = w7[o + (size_t)kw]; a7 += s * x0; }
-        }
-    }
-    VSTORE(out[0], a0);
-    VSTORE(out[1], a1);
-    VSTORE(out[2], a2);
-    VSTORE(out[3], a3);
-    VSTORE(out[4], a4);
-    VSTORE(out[5], a5);
-    VSTORE(out[6], a6);
-    VSTORE(out[7], a7);
-}
-#else
-static void tile_ob(const float *const *rows, size_t nrows, long KW, const long *koff, long ow0,
-                    long x1off, const float *w, size_t wsoc, float out[OB][WBX])
-{
-    vf a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
-    const float *w0 = w;
-    const float *w1 = w0 + wsoc;
-    const float *w2 = w1 + wsoc;
-    const float *w3 = w2 + wsoc;
-    size_t r;
-    long kw;
-    for (r = 0; r < nrows; ++r) {
-        const float *xr = rows[r];
-        const size_t o = r * (size_t)KW;
-        if (!xr) continue;
-        xr += ow0;
-        for (kw = 0; kw < KW; ++kw) {
-            vf x0, x1;
-            VLOAD(x0, xr + koff[kw]);
-            VLOAD(x1, xr + koff[kw] + x1off);
-            { const float s = w0[o + (size_t)kw]; a0 += s * x0; b0 += s * x1; }
-            { const float s = w1[o + (size_t)kw]; a1 += s * x0; b1 += s * x1; }
-            { const float s = w2[o + (size_t)kw]; a2 += s * x0; b2 += s * x1; }
-            { const float s = w3[o + (size_t)kw]; a3 += s * x0; b3 += s * x1; }
-        }
-    }
-    VSTORE(out[0], a0); VSTORE(out[0] + VL, b0);
-    VSTORE(out[1], a1); VSTORE(out[1] + VL, b1);
-    VSTORE(out[2], a2); VSTORE(out[2] + VL, b2);
-    VSTORE(out[3], a3); VSTORE(out[3] + VL, b3);
-}
-
-static void tile_ob_h(const float *const *rows, size_t nrows, long KW, const long *koff, long ow0,
-                    long x1off, const float *w, size_t wsoc, float out[OB][WBX])
-{
-    vf a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-    (void)x1off;
-    const float *w0 = w;
-    const float *w1 = w0 + wsoc;
-    const float *w2 = w1 + wsoc;
-    const float *w3 = w2 + wsoc;
-    size_t r;
-    long kw;
-    for (r = 0; r < nrows; ++r) {
-        const float *xr = rows[r];
-        const size_t o = r * (size_t)KW;
-        if (!xr) continue;
-        xr += ow0;
-        for (kw = 0; kw < KW; ++kw) {
-            vf x0;
-            VLOAD(x0, xr + koff[kw]);
-            { const float s = w0[o + (size_t)kw]; a0 += s * x0; }
-            { const float s = w1[o + (size_t)kw]; a1 += s * x0; }
-            { const float s = w2[o + (size_t)kw]; a2 += s * x0; }
-            { const float s = w3[o + (size_t)kw]; a3 += s * x0; }
-        }
-    }
-    VSTORE(out[0], a0);
-    VSTORE(out[1], a1);
-    VSTORE(out[2], a2);
-    VSTORE(out[3], a3);
-}
-#endif
-
-static void tile_1_h(const float *const *rows, size_t nrows, long KW, const long *koff, long ow0,
-                     long x1off, const float *w, size_t wsoc, float out[OB][WBX])
-{
-    (void)x1off;
-    vf a0 = {0};
-    size_t r;
-    long kw;
-    (void)wsoc;
-    for (r = 0; r < nrows; ++r) {
-        const float *xr = rows[r];
-        const size_t o = r * (size_t)KW;
-        if (!xr) continue;
-        xr += ow0;
-        for (kw = 0; kw < KW; ++kw) {
-            vf x0;
-            VLOAD(x0, xr + koff[kw]);
-            a0 += w[o + (size_t)kw] * x0;
-        }
-    }
-    VSTORE(out[0], a0);
-}
-
-static void tile_1(const float *const *rows, size_t nrows, long KW, const long *koff, long ow0,
-                   long x1off, const float *w, size_t wsoc, float out[OB][WBX])
-{
-    vf a0 = {0}, b0 = {0};
-    size_t r;
-    long kw;
-    (void)wsoc;
-    for (r = 0; r < nrows; ++r) {
-        const float *xr = rows[r];
-        const size_t o = r * (size_t)KW;
-        if (!xr) continue;
-        xr += ow0;
-        for (kw = 0; kw < KW; ++kw) {
-            vf x0, x1;
-            const float s0 = w[o + (size_t)kw];
-            VLOAD(x0, xr + koff[kw]);
-            VLOAD(x1, xr + koff[kw] + x1off);
-            a0 += s0 * x0;
-            b0 += s0 * x1;
-        }
-    }
-    VSTORE(out[0], a0);
-    VSTORE(out[0] + VL, b0);
-}
+ROW_TILE(tile_ob, OB, 2)
+ROW_TILE(tile_ob_h, OB, 1)
+ROW_TILE(tile_1, 1, 2)
+ROW_TILE(tile_1_h, 1, 1)
 #if WIDE
 typedef float vw __attribute__((vector_size(64)));
 static void ttile_ob_w(const float *x, size_t icstride, size_t cg, const long *toff, long KK,
@@ -478,190 +316,37 @@ static vf vact(vf v, int act)
     return v;
 }
 
-/* Tap tiles: every input channel's taps are fixed offsets (toff) from one
-   base pointer (M_PLANE, or unpadded rows), no per-row pointers. */
-#if OB == 8
-static void ttile_ob(const float *x, size_t icstride, size_t cg, const long *toff, long KK,
-                    long x1off, const float *w, size_t wsoc, float out[OB][WBX])
-{
-    vf a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0}, b4 = {0}, b5 = {0}, b6 = {0}, b7 = {0};
-    const float *w0 = w;
-    const float *w1 = w0 + wsoc;
-    const float *w2 = w1 + wsoc;
-    const float *w3 = w2 + wsoc;
-    const float *w4 = w3 + wsoc;
-    const float *w5 = w4 + wsoc;
-    const float *w6 = w5 + wsoc;
-    const float *w7 = w6 + wsoc;
-    size_t ic;
-    long t;
-    for (ic = 0; ic < cg; ++ic) {
-        const float *xi = x + ic * icstride;
-        const size_t o = ic * (size_t)KK;
-        for (t = 0; t < KK; ++t) {
-            vf x0, x1;
-            VLOAD(x0, xi + toff[t]);
-            VLOAD(x1, xi + toff[t] + x1off);
-            { const float s = w0[o + (size_t)t]; a0 += s * x0; b0 += s * x1; }
-            { const float s = w1[o + (size_t)t]; a1 += s * x0; b1 += s * x1; }
-            { const float s = w2[o + (size_t)t]; a2 += s * x0; b2 += s * x1; }
-            { const float s = w3[o + (size_t)t]; a3 += s * x0; b3 += s * x1; }
-            { const float s = w4[o + (size_t)t]; a4 += s * x0; b4 += s * x1; }
-            { const float s = w5[o + (size_t)t]; a5 += s * x0; b5 += s * x1; }
-            { const float s = w6[o + (size_t)t]; a6 += s * x0; b6 += s * x1; }
-            { const float s = w7[o + (size_t)t]; a7 += s * x0; b7 += s * x1; }
-        }
+/* Tap tiles: the same register tiles with every input channel's taps at
+   fixed offsets (toff) from one base pointer (M_PLANE, or unpadded rows in
+   place), no per-row pointers. */
+#define TAP_TILE(NAME, R, NV)                                                                     \
+    static void NAME(const float *x, size_t icstride, size_t cg, const long *toff, long KK,       \
+                     long x1off, const float *w, size_t wsoc, float out[OB][WBX])                 \
+    {                                                                                             \
+        vf acc[R][NV];                                                                            \
+        size_t ic;                                                                                \
+        long t;                                                                                   \
+        int i, v;                                                                                 \
+        for (i = 0; i < R; ++i)                                                                   \
+            for (v = 0; v < NV; ++v) acc[i][v] = (vf){0};                                         \
+        for (ic = 0; ic < cg; ++ic) {                                                             \
+            const float *xi = x + ic * icstride, *wi = w + ic * (size_t)KK;                       \
+            for (t = 0; t < KK; ++t) {                                                            \
+                vf xv[NV];                                                                        \
+                for (v = 0; v < NV; ++v) VLOAD(xv[v], xi + toff[t] + v * x1off);                  \
+                for (i = 0; i < R; ++i) {                                                         \
+                    const float s = wi[(size_t)i * wsoc + (size_t)t];                             \
+                    for (v = 0; v < NV; ++v) acc[i][v] += s * xv[v];                              \
+                }                                                                                 \
+            }                                                                                     \
+        }                                                                                         \
+        for (i = 0; i < R; ++i)                                                                   \
+            for (v = 0; v < NV; ++v) VSTORE(out[i] + v * VL, acc[i][v]);                          \
     }
-    VSTORE(out[0], a0); VSTORE(out[0] + VL, b0);
-    VSTORE(out[1], a1); VSTORE(out[1] + VL, b1);
-    VSTORE(out[2], a2); VSTORE(out[2] + VL, b2);
-    VSTORE(out[3], a3); VSTORE(out[3] + VL, b3);
-    VSTORE(out[4], a4); VSTORE(out[4] + VL, b4);
-    VSTORE(out[5], a5); VSTORE(out[5] + VL, b5);
-    VSTORE(out[6], a6); VSTORE(out[6] + VL, b6);
-    VSTORE(out[7], a7); VSTORE(out[7] + VL, b7);
-}
-
-static void ttile_ob_h(const float *x, size_t icstride, size_t cg, const long *toff, long KK,
-                    long x1off, const float *w, size_t wsoc, float out[OB][WBX])
-{
-    vf a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
-    const float *w0 = w;
-    const float *w1 = w0 + wsoc;
-    const float *w2 = w1 + wsoc;
-    const float *w3 = w2 + wsoc;
-    const float *w4 = w3 + wsoc;
-    const float *w5 = w4 + wsoc;
-    const float *w6 = w5 + wsoc;
-    const float *w7 = w6 + wsoc;
-    size_t ic;
-    long t;
-    (void)x1off;
-    for (ic = 0; ic < cg; ++ic) {
-        const float *xi = x + ic * icstride;
-        const size_t o = ic * (size_t)KK;
-        for (t = 0; t < KK; ++t) {
-            vf x0;
-            VLOAD(x0, xi + toff[t]);
-            { const float s = w0[o + (size_t)t]; a0 += s * x0; }
-            { const float s = w1[o + (size_t)t]; a1 += s * x0; }
-            { const float s = w2[o + (size_t)t]; a2 += s * x0; }
-            { const float s = w3[o + (size_t)t]; a3 += s * x0; }
-            { const float s = w4[o + (size_t)t]; a4 += s * x0; }
-            { const float s = w5[o + (size_t)t]; a5 += s * x0; }
-            { const float s = w6[o + (size_t)t]; a6 += s * x0; }
-            { const float s = w7[o + (size_t)t]; a7 += s * x0; }
-        }
-    }
-    VSTORE(out[0], a0);
-    VSTORE(out[1], a1);
-    VSTORE(out[2], a2);
-    VSTORE(out[3], a3);
-    VSTORE(out[4], a4);
-    VSTORE(out[5], a5);
-    VSTORE(out[6], a6);
-    VSTORE(out[7], a7);
-}
-#else
-static void ttile_ob(const float *x, size_t icstride, size_t cg, const long *toff, long KK,
-                    long x1off, const float *w, size_t wsoc, float out[OB][WBX])
-{
-    vf a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
-    const float *w0 = w;
-    const float *w1 = w0 + wsoc;
-    const float *w2 = w1 + wsoc;
-    const float *w3 = w2 + wsoc;
-    size_t ic;
-    long t;
-    for (ic = 0; ic < cg; ++ic) {
-        const float *xi = x + ic * icstride;
-        const size_t o = ic * (size_t)KK;
-        for (t = 0; t < KK; ++t) {
-            vf x0, x1;
-            VLOAD(x0, xi + toff[t]);
-            VLOAD(x1, xi + toff[t] + x1off);
-            { const float s = w0[o + (size_t)t]; a0 += s * x0; b0 += s * x1; }
-            { const float s = w1[o + (size_t)t]; a1 += s * x0; b1 += s * x1; }
-            { const float s = w2[o + (size_t)t]; a2 += s * x0; b2 += s * x1; }
-            { const float s = w3[o + (size_t)t]; a3 += s * x0; b3 += s * x1; }
-        }
-    }
-    VSTORE(out[0], a0); VSTORE(out[0] + VL, b0);
-    VSTORE(out[1], a1); VSTORE(out[1] + VL, b1);
-    VSTORE(out[2], a2); VSTORE(out[2] + VL, b2);
-    VSTORE(out[3], a3); VSTORE(out[3] + VL, b3);
-}
-
-static void ttile_ob_h(const float *x, size_t icstride, size_t cg, const long *toff, long KK,
-                    long x1off, const float *w, size_t wsoc, float out[OB][WBX])
-{
-    vf a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-    const float *w0 = w;
-    const float *w1 = w0 + wsoc;
-    const float *w2 = w1 + wsoc;
-    const float *w3 = w2 + wsoc;
-    size_t ic;
-    long t;
-    (void)x1off;
-    for (ic = 0; ic < cg; ++ic) {
-        const float *xi = x + ic * icstride;
-        const size_t o = ic * (size_t)KK;
-        for (t = 0; t < KK; ++t) {
-            vf x0;
-            VLOAD(x0, xi + toff[t]);
-            { const float s = w0[o + (size_t)t]; a0 += s * x0; }
-            { const float s = w1[o + (size_t)t]; a1 += s * x0; }
-            { const float s = w2[o + (size_t)t]; a2 += s * x0; }
-            { const float s = w3[o + (size_t)t]; a3 += s * x0; }
-        }
-    }
-    VSTORE(out[0], a0);
-    VSTORE(out[1], a1);
-    VSTORE(out[2], a2);
-    VSTORE(out[3], a3);
-}
-#endif
-static void ttile_1(const float *x, size_t icstride, size_t cg, const long *toff, long KK,
-                    long x1off, const float *w, size_t wsoc, float out[OB][WBX])
-{
-    vf a0 = {0}, b0 = {0};
-    const float *w0 = w;
-    size_t ic;
-    long t;
-    (void)wsoc;
-    for (ic = 0; ic < cg; ++ic) {
-        const float *xi = x + ic * icstride;
-        const size_t o = ic * (size_t)KK;
-        for (t = 0; t < KK; ++t) {
-            vf x0, x1;
-            VLOAD(x0, xi + toff[t]);
-            VLOAD(x1, xi + toff[t] + x1off);
-            { const float s = w0[o + (size_t)t]; a0 += s * x0; b0 += s * x1; }
-        }
-    }
-    VSTORE(out[0], a0); VSTORE(out[0] + VL, b0);
-}
-
-static void ttile_1_h(const float *x, size_t icstride, size_t cg, const long *toff, long KK,
-                    long x1off, const float *w, size_t wsoc, float out[OB][WBX])
-{
-    vf a0 = {0};
-    const float *w0 = w;
-    size_t ic;
-    long t;
-    (void)x1off;
-    (void)wsoc;
-    for (ic = 0; ic < cg; ++ic) {
-        const float *xi = x + ic * icstride;
-        const size_t o = ic * (size_t)KK;
-        for (t = 0; t < KK; ++t) {
-            vf x0;
-            VLOAD(x0, xi + toff[t]);
-            { const float s = w0[o + (size_t)t]; a0 += s * x0; }
-        }
-    }
-    VSTORE(out[0], a0);
-}
+TAP_TILE(ttile_ob, OB, 2)
+TAP_TILE(ttile_ob_h, OB, 1)
+TAP_TILE(ttile_1, 1, 2)
+TAP_TILE(ttile_1_h, 1, 1)
 
 #else
 #define DEFINE_TILE(NAME, NB)                                                                   \
