@@ -206,33 +206,40 @@ typedef float vf __attribute__((vector_size(VL * 4)));
    columns of the next output row). acc[R][NV] has constant bounds, so the
    loops unroll and the accumulators stay in registers (R = OB: 8 with
    AVX-512's 32 vector registers, else 4; R = 1 for leftover channels;
-   NV = 1, "_h", for narrow outputs). Row tiles read input row r through
-   rows[r] (NULL: a zero padding row, skipped). */
+   NV = 1, "_h", for narrow outputs). TILE_TAPS adds NT taps of one source:
+   input at XB + OFF[t], weight of channel i at WT[i * wsoc + t]. */
+#define TILE_INIT(R, NV)                                                                          \
+    vf acc[R][NV];                                                                                \
+    int i, v;                                                                                     \
+    for (i = 0; i < R; ++i)                                                                       \
+        for (v = 0; v < NV; ++v) acc[i][v] = (vf){0}
+#define TILE_TAPS(R, NV, XB, WT, OFF, NT)                                                         \
+    do {                                                                                          \
+        const float *xb_ = (XB), *wt_ = (WT);                                                     \
+        long t_;                                                                                  \
+        for (t_ = 0; t_ < (NT); ++t_) {                                                           \
+            vf xv[NV];                                                                            \
+            for (v = 0; v < NV; ++v) VLOAD(xv[v], xb_ + (OFF)[t_] + v * x1off);                   \
+            for (i = 0; i < R; ++i) {                                                             \
+                const float s = wt_[(size_t)i * wsoc + (size_t)t_];                               \
+                for (v = 0; v < NV; ++v) acc[i][v] += s * xv[v];                                  \
+            }                                                                                     \
+        }                                                                                         \
+    } while (0)
+#define TILE_STORE(R, NV)                                                                         \
+    for (i = 0; i < R; ++i)                                                                       \
+        for (v = 0; v < NV; ++v) VSTORE(out[i] + v * VL, acc[i][v])
+
+/* Row tiles: input row r through rows[r] (NULL: a zero padding row, skipped). */
 #define ROW_TILE(NAME, R, NV)                                                                     \
     static void NAME(const float *const *rows, size_t nrows, long KW, const long *koff, long ow0, \
                      long x1off, const float *w, size_t wsoc, float out[OB][WBX])                 \
     {                                                                                             \
-        vf acc[R][NV];                                                                            \
         size_t r;                                                                                 \
-        long kw;                                                                                  \
-        int i, v;                                                                                 \
-        for (i = 0; i < R; ++i)                                                                   \
-            for (v = 0; v < NV; ++v) acc[i][v] = (vf){0};                                         \
-        for (r = 0; r < nrows; ++r) {                                                             \
-            const float *xr = rows[r], *wr = w + r * (size_t)KW;                                  \
-            if (!xr) continue;                                                                    \
-            xr += ow0;                                                                            \
-            for (kw = 0; kw < KW; ++kw) {                                                         \
-                vf xv[NV];                                                                        \
-                for (v = 0; v < NV; ++v) VLOAD(xv[v], xr + koff[kw] + v * x1off);                 \
-                for (i = 0; i < R; ++i) {                                                         \
-                    const float s = wr[(size_t)i * wsoc + (size_t)kw];                            \
-                    for (v = 0; v < NV; ++v) acc[i][v] += s * xv[v];                              \
-                }                                                                                 \
-            }                                                                                     \
-        }                                                                                         \
-        for (i = 0; i < R; ++i)                                                                   \
-            for (v = 0; v < NV; ++v) VSTORE(out[i] + v * VL, acc[i][v]);                          \
+        TILE_INIT(R, NV);                                                                         \
+        for (r = 0; r < nrows; ++r)                                                               \
+            if (rows[r]) TILE_TAPS(R, NV, rows[r] + ow0, w + r * (size_t)KW, koff, KW);           \
+        TILE_STORE(R, NV);                                                                        \
     }
 ROW_TILE(tile_ob, OB, 2)
 ROW_TILE(tile_ob_h, OB, 1)
@@ -316,32 +323,16 @@ static vf vact(vf v, int act)
     return v;
 }
 
-/* Tap tiles: the same register tiles with every input channel's taps at
-   fixed offsets (toff) from one base pointer (M_PLANE, or unpadded rows in
-   place), no per-row pointers. */
+/* Tap tiles: every input channel's taps at fixed offsets (toff) from one
+   base pointer (M_PLANE, or unpadded rows in place), no per-row pointers. */
 #define TAP_TILE(NAME, R, NV)                                                                     \
     static void NAME(const float *x, size_t icstride, size_t cg, const long *toff, long KK,       \
                      long x1off, const float *w, size_t wsoc, float out[OB][WBX])                 \
     {                                                                                             \
-        vf acc[R][NV];                                                                            \
         size_t ic;                                                                                \
-        long t;                                                                                   \
-        int i, v;                                                                                 \
-        for (i = 0; i < R; ++i)                                                                   \
-            for (v = 0; v < NV; ++v) acc[i][v] = (vf){0};                                         \
-        for (ic = 0; ic < cg; ++ic) {                                                             \
-            const float *xi = x + ic * icstride, *wi = w + ic * (size_t)KK;                       \
-            for (t = 0; t < KK; ++t) {                                                            \
-                vf xv[NV];                                                                        \
-                for (v = 0; v < NV; ++v) VLOAD(xv[v], xi + toff[t] + v * x1off);                  \
-                for (i = 0; i < R; ++i) {                                                         \
-                    const float s = wi[(size_t)i * wsoc + (size_t)t];                             \
-                    for (v = 0; v < NV; ++v) acc[i][v] += s * xv[v];                              \
-                }                                                                                 \
-            }                                                                                     \
-        }                                                                                         \
-        for (i = 0; i < R; ++i)                                                                   \
-            for (v = 0; v < NV; ++v) VSTORE(out[i] + v * VL, acc[i][v]);                          \
+        TILE_INIT(R, NV);                                                                         \
+        for (ic = 0; ic < cg; ++ic) TILE_TAPS(R, NV, x + ic * icstride, w + ic * (size_t)KK, toff, KK); \
+        TILE_STORE(R, NV);                                                                        \
     }
 TAP_TILE(ttile_ob, OB, 2)
 TAP_TILE(ttile_ob_h, OB, 1)
