@@ -227,8 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "nothing is downloaded), quantize it with LUT-Q (K=4) and DQ (2 bits/weight "
                                     "+ 5 %), write the three models as extended NNB files and evaluate the "
                                     "10,000 test images with the numpy reference and the C runtime: accuracy, "
-                                    "agreement, parameter/file/arena bytes and C latency side by side. About "
-                                    "three minutes; --quick about half a minute.")
+                                    "agreement, parameter/file/arena bytes and C latency side by side. About a "
+                                    "minute and a half; --quick about half a minute.")
     sp.add_argument("--out", default="out/demo", help="folder for the files the demo writes (default: out/demo)")
     sp.add_argument("--quick", action="store_true", help="train on fewer images (about half a minute in all)")
     sp.set_defaults(func=cmd_demo)
