@@ -148,9 +148,10 @@ static inline nnbrt_pool_row nnbrt_pool_row_plan(int op, long kw, long sw, long 
 static inline void nnbrt_pool_fold(const nnbrt_pool_row *r, float *out, const float *row)
 {
     long o, q, s0, e0;
-    const float *c = row + r->lo * r->sw - r->pw;
-    float *a = out + r->lo;
     const long n = r->hi - r->lo;
+    /* first interior window (only formed when there is one: lo*sw >= pw then) */
+    const float *c = n > 0 ? row + (r->lo * r->sw - r->pw) : row;
+    float *a = out + r->lo;
     for (o = 0; o < r->ow; ++o) { /* clipped windows at the borders */
         float m;
         if (o == r->lo && n > 0) {
