@@ -58,6 +58,7 @@ typedef struct {
     size_t hdr;            /* header bytes (56 or 88) */
     int ext;               /* extended format (version 1001) */
     int has_fixed;         /* some variable is FIXED16/FIXED8 */
+    int has_sign;          /* some parameter is SIGN */
     int32_t plan_chunk;
     struct nnbrt_var *vars; /* NULL while sizing */
     nnbrt_diag *diag;
@@ -289,10 +290,12 @@ static nnbrt_status decode_var(const ctx_t *c, uint32_t id, struct nnbrt_var *v)
     v->q = NULL;
     memset(&v->qw, 0, sizeof v->qw);
     di = rdi32(r + 16);
-    /* FLOAT, FIXED16, FIXED8 (v2/v3 only), LUT/uniform packed parameters
-       (extended only); SIGN and others are refused */
+    /* FLOAT, FIXED16, FIXED8 (v2/v3 only), SIGN parameters (v2/v3 only),
+       LUT/uniform packed parameters (extended only); others are refused */
     if (c->ext && (v->type == 4 || v->type == 5)) {
         if (v->fp || di < 0) return NNBRT_E_UNSUPPORTED_TYPE;
+    } else if (v->type == 3) {
+        if (c->ext || di < 0) return NNBRT_E_UNSUPPORTED_TYPE; /* +-1 weights, not activations */
     } else if (v->type > 2 || (v->type != 0 && c->ext)) {
         return NNBRT_E_UNSUPPORTED_TYPE;
     }
@@ -323,7 +326,8 @@ static nnbrt_status decode_var(const ctx_t *c, uint32_t id, struct nnbrt_var *v)
         v->data = NULL; /* kernels decode v->qw block by block */
     } else if (di >= 0) {
         const uint8_t *d;
-        st = chunk_ptr(c, di, size * esz, &d);
+        /* SIGN: one bit per value in little-endian 32-bit words */
+        st = chunk_ptr(c, di, v->type == 3 ? (size + 31u) / 32u * 4u : size * esz, &d);
         if (st == NNBRT_E_BAD_LIST_LENGTH) return NNBRT_E_BAD_DATA_SIZE;
         if (st != NNBRT_OK) return st;
         if (v->type == 0) {
@@ -551,6 +555,7 @@ static nnbrt_status process(ctx_t *c, size_t *total, struct nnbrt_net *net, uint
             return st;
         }
         if (v.type == 1 || v.type == 2) c->has_fixed = 1;
+        if (v.type == 3) c->has_sign = 1;
         /* packed LUT weights: every code < K, checked once (the sizing pass
            nnbrt_init runs first) */
         if (!net && !lut_codes_ok(&v.qw, v.size)) {
@@ -561,8 +566,8 @@ static nnbrt_status process(ctx_t *c, size_t *total, struct nnbrt_net *net, uint
     }
     /* Private input/output storage. */
     off_io = lay;
-    /* float staging of fixed-point parameters (dequantised below) */
-    for (i = 0; c->has_fixed && i < c->h.num_variables; ++i) {
+    /* float staging of fixed-point and SIGN parameters (decoded below) */
+    for (i = 0; (c->has_fixed || c->has_sign) && i < c->h.num_variables; ++i) {
         struct nnbrt_var v;
         if ((st = decode_var(c, i, &v)) != NNBRT_OK) return st;
         if (v.type == 0 || v.type >= 4 || v.data_index < 0) continue;
@@ -598,13 +603,16 @@ static nnbrt_status process(ctx_t *c, size_t *total, struct nnbrt_net *net, uint
         size_t boff = off_bufs, *bofs = (size_t *)(void *)(base + off_bofs);
         (void)base_len;
         memset(base + off_io, 0, lay - off_io); /* io storage and buffers */
-        for (j = 0; c->has_fixed && j < c->h.num_variables; ++j) {
+        for (j = 0; (c->has_fixed || c->has_sign) && j < c->h.num_variables; ++j) {
             struct nnbrt_var *v = &net->vars[j];
             size_t k;
             const float s = 1.0f / (float)(1u << v->fp);
             if (v->type == 0 || !v->q) continue;
             for (k = 0; k < v->size; ++k) {
-                if (v->type == 1) {
+                if (v->type == 3) { /* bit k of little-endian word k / 32: 1 is +1, 0 is -1 */
+                    const uint8_t byte = ((const uint8_t *)v->q)[k / 8u];
+                    v->data[k] = (byte >> (k % 8u)) & 1u ? 1.0f : -1.0f;
+                } else if (v->type == 1) {
                     int16_t q;
                     memcpy(&q, (const uint8_t *)v->q + 2u * k, 2);
                     v->data[k] = (float)q * s;
@@ -820,7 +828,7 @@ nnbrt_status nnbrt_run_range(nnbrt_net *net, int first, int last)
     if (first == 0 && net->has_fixed)
         for (i = 0; i < net->h.num_inputs; ++i) {
             const struct nnbrt_var *v = &net->vars[net->in_ids[i]];
-            if (v->type && v->data_index < 0) quantize(v->data, v->size, v->type, v->fp);
+            if ((v->type == 1 || v->type == 2) && v->data_index < 0) quantize(v->data, v->size, v->type, v->fp);
         }
     for (i = (uint32_t)first; i < end; ++i) {
         const struct nnbrt_fn *f = &net->fns[i];
@@ -838,7 +846,7 @@ nnbrt_status nnbrt_run_range(nnbrt_net *net, int first, int last)
         if (net->has_fixed)
             for (j = 0; j < f->nout; ++j) {
                 const struct nnbrt_var *v = &net->vars[f->out[j]];
-                if (v->type) quantize(v->data, v->size, v->type, v->fp);
+                if (v->type == 1 || v->type == 2) quantize(v->data, v->size, v->type, v->fp);
             }
     }
     return NNBRT_OK;
@@ -949,7 +957,7 @@ const char *nnbrt_status_str(nnbrt_status st)
         "bad list length (list does not fit its chunk)",
         "bad shape",
         "bad variable",
-        "unsupported variable type (FLOAT, FIXED16, FIXED8; extended files: FLOAT, packed LUT/uniform weights)",
+        "unsupported variable type (FLOAT, FIXED16, FIXED8, SIGN parameters; extended files: FLOAT, packed LUT/uniform weights)",
         "parameter data too small for shape",
         "bad buffer reference",
         "bad function input/output count",

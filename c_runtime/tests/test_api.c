@@ -157,9 +157,12 @@ static void test_hostile(const char *zoo)
     RESET();
     p32(b, fn_rec(b, 2) + 4, 2);
     CHECK(status_of(b, len, &d) == NNBRT_E_BAD_IO_COUNT);
-    /* unsupported type SIGN on a variable (FIXED16/FIXED8 are supported) */
+    /* SIGN on a buffer (the input; SIGN parameters are supported), and an unknown type */
     RESET();
-    b[var_rec(b, 12) + 12] = 3;
+    b[var_rec(b, 0) + 12] = 3;
+    CHECK(status_of(b, len, &d) == NNBRT_E_UNSUPPORTED_TYPE);
+    RESET();
+    b[var_rec(b, 12) + 12] = 6;
     CHECK(status_of(b, len, &d) == NNBRT_E_UNSUPPORTED_TYPE);
     /* misaligned index entry; decreasing index entries */
     RESET();

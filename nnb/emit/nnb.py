@@ -10,6 +10,7 @@ into the IR, validating every offset.
 
 from __future__ import annotations
 
+import bisect
 import math
 import struct
 from dataclasses import dataclass
@@ -316,14 +317,16 @@ class _Image:
         for off in self.index:
             if off < 0 or off % 4 or off > data_size:
                 raise NnbError(f"{name}: chunk offset {off} out of range")
+        self._starts = sorted(set(self.index)) + [data_size]  # a chunk ends where the next one starts
 
     def chunk(self, i: int, nbytes: int) -> int:
         if not 0 <= i < len(self.index):
             raise NnbError(f"{self.name}: chunk index {i} out of range")
-        start = self.base + self.index[i]
-        if nbytes < 0 or start + nbytes > len(self.data):
-            raise NnbError(f"{self.name}: chunk {i} is too short ({nbytes} bytes needed)")
-        return start
+        off = self.index[i]
+        end = self._starts[bisect.bisect_right(self._starts, off)] if off < self._starts[-1] else off
+        if nbytes < 0 or off + nbytes > end:
+            raise NnbError(f"{self.name}: chunk {i} is too short ({nbytes} bytes needed, {end - off} there)")
+        return self.base + off
 
     def ints(self, count: int, chunk: int) -> tuple[int, ...]:
         if count == 0:
@@ -339,9 +342,8 @@ class _Image:
 
     def record_end(self, i: int) -> int:
         """End of chunk ``i``: the next chunk's start (chunks are written back to back)."""
-        start = self.index[i]
-        later = [o for o in self.index if o > start]
-        return self.base + (min(later) if later else len(self.data) - self.base)
+        off = self.index[i]
+        return self.base + (self._starts[bisect.bisect_right(self._starts, off)] if off < self._starts[-1] else off)
 
 
 def read_nnb(data: bytes, name: str = "model.nnb") -> Graph:
@@ -414,6 +416,10 @@ def read_nnb(data: bytes, name: str = "model.nnb") -> Graph:
             dt = "<i2" if typ == TYPE_INT16 else "i1"
             raw = np.frombuffer(data, dt, count, im.chunk(didx, np.dtype(dt).itemsize * count))
             arr = (raw.astype(np.float32) / np.float32(2 ** fp))
+        elif typ == TYPE_SIGN:  # one bit per value, LSB first in little-endian 32-bit words; 1 is +1
+            nbytes = (count + 31) // 32 * 4
+            bits = np.unpackbits(np.frombuffer(data, np.uint8, nbytes, im.chunk(didx, nbytes)), bitorder="little")
+            arr = np.where(bits[:count] == 1, np.float32(1), np.float32(-1))
         else:
             raise NnbError(f"{name}: variable {n} has data type {typ}, which nnb cannot read")
         if weight_user.get(n) in TRANSPOSED_WEIGHTS and t.shape:

@@ -62,8 +62,13 @@ def write_nnb(variables, functions, inputs, outputs, version=2, api_level=44, pl
         elif data is None:
             di, nbuf = -(nbuf + 1), nbuf + 1
         else:
-            dt = {0: "<f4", 1: "<i2", 2: "i1"}[vtype]
-            di = add(np.asarray(data).astype(dt).tobytes())
+            if vtype == 3:  # SIGN: bit k of little-endian word k // 32, 1 is +1
+                bits = (np.asarray(data).reshape(-1) > 0).astype(np.uint8)
+                packed = np.packbits(bits, bitorder="little").tobytes()
+                di = add(packed + b"\0" * ((-len(packed)) % 4))
+            else:
+                dt = {0: "<f4", 1: "<i2", 2: "i1"}[vtype]
+                di = add(np.asarray(data).astype(dt).tobytes())
         var_recs.append(add(struct.pack("<IIiBxxxi", vid, len(shape), sc, (fp << 4) | vtype, di)))
     var_list = add(ints(var_recs))
     fn_recs = []

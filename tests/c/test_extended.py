@@ -294,7 +294,7 @@ def test_bad_plan(bindirs, case, tmp_path):
 
 
 def test_fuzz_extended(bindirs, tmp_path):
-    """Mutation fuzzing of the extended zoo images (plus the FusedConv cases) under ASan/UBSan."""
+    """Mutation fuzzing of the extended zoo images (plus the FusedConv, fixed-point and SIGN cases) under ASan/UBSan."""
     iters = int(os.environ.get("NNB_FUZZ_ITERS", "5000"))
     seeds = []
     for name in sorted(_manifest()):
@@ -310,6 +310,9 @@ def test_fuzz_extended(bindirs, tmp_path):
             p = tmp_path / f"fixed_v{version}_{wt}{at}.nnb"
             p.write_bytes(_fixed_model(version, wt, at)[0])
             seeds.append(str(p))
+        p = tmp_path / f"sign_v{version}.nnb"
+        p.write_bytes(_sign_model(version)[0])
+        seeds.append(str(p))
     procs = [subprocess.Popen([str(bindirs["san"] / "fuzz_nnb"), "-n", str((iters + k) // 2), "-m", "1000000",
                                "-s", str(2000 + k), *seeds],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
@@ -510,3 +513,56 @@ def test_fixed_point(bindirs, version, wtype, atype, tmp_path):
         got = np.fromfile(f"{prefix}0.bin", "<f4").reshape(refs[0].shape)
         # float accumulation order may move a value across a rounding boundary: one step at most
         assert np.max(np.abs(got - refs[0])) <= lsb * 1.01 + 1e-6, (build, got, refs[0])
+
+
+# ---- SIGN (binary +-1) parameters of v2/v3 files --------------------------------------------------
+
+def _sign_model(version):
+    """x -> Convolution(SIGN W 3x2x3x3, float b, pad 1) -> Affine(SIGN W 75x7, stored transposed)."""
+    from test_kernels_random import np_conv
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((1, 2, 5, 5)).astype(np.float32)
+    wc = np.where(rng.random((3, 2, 3, 3)) < 0.5, -1.0, 1.0).astype(np.float32)  # 54 bits: a partial word
+    b = rng.standard_normal(3).astype(np.float32)
+    wa = np.where(rng.random((75, 7)) < 0.5, -1.0, 1.0).astype(np.float32)
+    vs = [([1, 2, 5, 5], None), ([3, 2, 3, 3], wc, 3, 0), ([3], b), ([1, 3, 5, 5], None),
+          ([75, 7], wa.T.copy(), 3, 0), ([1, 7], None)]
+    fns = [(265, "iiIiIiIiB", [1, [1, 1], [1, 1], [1, 1], 1, 0], [0, 1, 2], [3]),
+           (0, "i", [1], [3, 4], [5])]
+    image = write_nnb(vs, fns, [0], [5], version=version)
+    y = np_conv(x.astype(np.float64), wc, b, [1, 1], [1, 1], [1, 1], 1)
+    return image, x, (y.reshape(1, 75) @ wa).astype(np.float32)
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_sign_parameters(bindirs, version, tmp_path):
+    from nnb.emit.nnb import read_nnb
+    from nnb.executor import run
+    image, x, ref = _sign_model(version)
+    for build in BUILDS:
+        prefix = _run_cli(bindirs[build], image, [x], tmp_path)
+        _check_outputs(prefix, [ref], f"SIGN weights v{version} ({build})")
+    g = read_nnb(image, "sign.nnb")  # the reader decodes the bits too
+    (y,) = run(g, [x]).values()
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_sign_activation_and_short_data_are_refused(bindirs, tmp_path):
+    image, x, _ = _sign_model(2)
+    # variable 3 (the conv output, a buffer) typed SIGN: the runtime takes SIGN parameters only
+    vs = [([1, 2, 5, 5], None), ([3, 2, 3, 3], np.ones((3, 2, 3, 3)), 3, 0), ([3], np.zeros(3)),
+          ([1, 3, 5, 5], None, 3, 0), ([75, 7], np.ones((7, 75)), 3, 0), ([1, 7], None)]
+    fns = [(265, "iiIiIiIiB", [1, [1, 1], [1, 1], [1, 1], 1, 0], [0, 1, 2], [3]), (0, "i", [1], [3, 4], [5])]
+    bad = write_nnb(vs, fns, [0], [5])
+    err = _run_cli(bindirs["san"], bad, [x], tmp_path, expect_ok=False)
+    assert "unsupported variable type" in err, err
+    # the 75x7 SIGN weight needs 17 words; cut its chunk to 16 by shrinking the data area's last chunks
+    vs2 = [([1, 2, 5, 5], None), ([3, 2, 3, 3], np.ones((3, 2, 3, 3)), 3, 0), ([3], np.zeros(3)),
+           ([1, 3, 5, 5], None), ([75, 7], np.ones(7 * 75 - 40), 3, 0), ([1, 7], None)]
+    short = write_nnb(vs2, fns, [0], [5])
+    err = _run_cli(bindirs["san"], short, [x], tmp_path, expect_ok=False)
+    assert "parameter data too small" in err, err
+    from nnb.emit.nnb import read_nnb
+    from nnb.errors import NnbError
+    with pytest.raises(NnbError, match="too short"):  # the reader bounds each chunk by the next one too
+        read_nnb(short, "short.nnb")
