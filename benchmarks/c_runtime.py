@@ -77,10 +77,9 @@ def _have_ort() -> bool:
 
 
 def ort_session(path: str):  # noqa: ANN201
-    try:
-        import onnxruntime as ort
-    except ImportError:
+    if not _have_ort():
         return None
+    import onnxruntime as ort
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
     so.inter_op_num_threads = 1

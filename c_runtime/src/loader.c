@@ -42,6 +42,8 @@ struct nnbrt_net {
     nnbrt_arena_info arena;
 };
 
+#define IS_FIXED(type) ((type) == 1 || (type) == 2) /* FIXED16, FIXED8 */
+
 typedef struct {
     const uint8_t *img;
     size_t len;
@@ -58,7 +60,7 @@ typedef struct {
     size_t hdr;            /* header bytes (56 or 88) */
     int ext;               /* extended format (version 1001) */
     int has_fixed;         /* some variable is FIXED16/FIXED8 */
-    int has_sign;          /* some parameter is SIGN */
+    int staged;            /* some parameter is FIXED16/FIXED8/SIGN: decoded into float staging */
     int32_t plan_chunk;
     struct nnbrt_var *vars; /* NULL while sizing */
     nnbrt_diag *diag;
@@ -554,8 +556,8 @@ static nnbrt_status process(ctx_t *c, size_t *total, struct nnbrt_net *net, uint
             if (c->diag) c->diag->variable_index = (int32_t)i;
             return st;
         }
-        if (v.type == 1 || v.type == 2) c->has_fixed = 1;
-        if (v.type == 3) c->has_sign = 1;
+        if (IS_FIXED(v.type)) c->has_fixed = 1;
+        if (IS_FIXED(v.type) || v.type == 3) c->staged = 1;
         /* packed LUT weights: every code < K, checked once (the sizing pass
            nnbrt_init runs first) */
         if (!net && !lut_codes_ok(&v.qw, v.size)) {
@@ -567,7 +569,7 @@ static nnbrt_status process(ctx_t *c, size_t *total, struct nnbrt_net *net, uint
     /* Private input/output storage. */
     off_io = lay;
     /* float staging of fixed-point and SIGN parameters (decoded below) */
-    for (i = 0; (c->has_fixed || c->has_sign) && i < c->h.num_variables; ++i) {
+    for (i = 0; c->staged && i < c->h.num_variables; ++i) {
         struct nnbrt_var v;
         if ((st = decode_var(c, i, &v)) != NNBRT_OK) return st;
         if (v.type == 0 || v.type >= 4 || v.data_index < 0) continue;
@@ -603,7 +605,7 @@ static nnbrt_status process(ctx_t *c, size_t *total, struct nnbrt_net *net, uint
         size_t boff = off_bufs, *bofs = (size_t *)(void *)(base + off_bofs);
         (void)base_len;
         memset(base + off_io, 0, lay - off_io); /* io storage and buffers */
-        for (j = 0; (c->has_fixed || c->has_sign) && j < c->h.num_variables; ++j) {
+        for (j = 0; c->staged && j < c->h.num_variables; ++j) {
             struct nnbrt_var *v = &net->vars[j];
             size_t k;
             const float s = 1.0f / (float)(1u << v->fp);
@@ -828,7 +830,7 @@ nnbrt_status nnbrt_run_range(nnbrt_net *net, int first, int last)
     if (first == 0 && net->has_fixed)
         for (i = 0; i < net->h.num_inputs; ++i) {
             const struct nnbrt_var *v = &net->vars[net->in_ids[i]];
-            if ((v->type == 1 || v->type == 2) && v->data_index < 0) quantize(v->data, v->size, v->type, v->fp);
+            if (IS_FIXED(v->type) && v->data_index < 0) quantize(v->data, v->size, v->type, v->fp);
         }
     for (i = (uint32_t)first; i < end; ++i) {
         const struct nnbrt_fn *f = &net->fns[i];
@@ -846,7 +848,7 @@ nnbrt_status nnbrt_run_range(nnbrt_net *net, int first, int last)
         if (net->has_fixed)
             for (j = 0; j < f->nout; ++j) {
                 const struct nnbrt_var *v = &net->vars[f->out[j]];
-                if (v->type == 1 || v->type == 2) quantize(v->data, v->size, v->type, v->fp);
+                if (IS_FIXED(v->type)) quantize(v->data, v->size, v->type, v->fp);
             }
     }
     return NNBRT_OK;

@@ -323,7 +323,7 @@ class _Image:
         if not 0 <= i < len(self.index):
             raise NnbError(f"{self.name}: chunk index {i} out of range")
         off = self.index[i]
-        end = self._starts[bisect.bisect_right(self._starts, off)] if off < self._starts[-1] else off
+        end = self._end(off)
         if nbytes < 0 or off + nbytes > end:
             raise NnbError(f"{self.name}: chunk {i} is too short ({nbytes} bytes needed, {end - off} there)")
         return self.base + off
@@ -340,10 +340,13 @@ class _Image:
             raise NnbError(f"{self.name}: bad list length {count}")
         return struct.unpack_from("<%df" % count, self.data, self.chunk(chunk, 4 * count))
 
+    def _end(self, off: int) -> int:
+        """Data-area offset where the chunk at ``off`` ends: the next chunk's start."""
+        return self._starts[bisect.bisect_right(self._starts, off)] if off < self._starts[-1] else off
+
     def record_end(self, i: int) -> int:
-        """End of chunk ``i``: the next chunk's start (chunks are written back to back)."""
-        off = self.index[i]
-        return self.base + (self._starts[bisect.bisect_right(self._starts, off)] if off < self._starts[-1] else off)
+        """End of chunk ``i`` (chunks are written back to back)."""
+        return self.base + self._end(self.index[i])
 
 
 def read_nnb(data: bytes, name: str = "model.nnb") -> Graph:

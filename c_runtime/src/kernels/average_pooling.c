@@ -22,18 +22,11 @@ static void run(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
         const float *x = in[0].data + n * (size_t)g.IH * (size_t)g.IW;
         float *y = out[0].data + n * (size_t)g.OH * (size_t)g.OW;
         for (oh = 0; oh < g.OH; ++oh) {
-            long hs = oh * g.SH - g.PH, he = hs + g.KH, ph;
-            if (he > (long)g.IH + g.PH) he = (long)g.IH + g.PH;
-            ph = he - hs;
-            if (hs < 0) hs = 0;
-            if (he > g.IH) he = g.IH;
+            long hs, he, ws, we, cnt;
+            const long ph = nnbrt_pool_window(oh, g.KH, g.SH, g.PH, g.IH, &hs, &he);
             for (ow = 0; ow < g.OW; ++ow) {
-                long ws = ow * g.SW - g.PW, we = ws + g.KW, pw, cnt;
+                const long pw = nnbrt_pool_window(ow, g.KW, g.SW, g.PW, g.IW, &ws, &we);
                 float s = 0.0f;
-                if (we > (long)g.IW + g.PW) we = (long)g.IW + g.PW;
-                pw = we - ws;
-                if (ws < 0) ws = 0;
-                if (we > g.IW) we = g.IW;
                 if (ws == 0 && we == g.IW && he > hs) {
                     /* whole rows (e.g. global pooling): one contiguous block, eight partial sums */
                     const float *xb = x + hs * g.IW;

@@ -74,6 +74,13 @@ typedef struct {
 
 static size_t up64(size_t n) { return (n + 63u) & ~(size_t)63u; }
 
+/* Rows a fixed offset apart (padded plane, or unpadded rows in place): tap
+   tiles and two-row tiles apply. */
+static int fixed_rows(const eplan *p)
+{
+    return p->mode == M_PLANE || (p->mode == M_DIRECT && p->g.PH == 0);
+}
+
 /* Returns 0 on size overflow. */
 static int mkplan(size_t group, const nnbrt_geom *g0, const nnbrt_fuse *f, eplan *p)
 {
@@ -137,15 +144,14 @@ static int mkplan(size_t group, const nnbrt_geom *g0, const nnbrt_fuse *f, eplan
 #if TWO_ROWS
     /* rows that are not a multiple of WB wide: two-row tiles of one vector
        waste fewer columns (24 wide: 3 tiles per row pair instead of 4) */
-    if (p->tw == WB && g->OH >= 2 && (p->mode == M_PLANE || (p->mode == M_DIRECT && g->PH == 0)) &&
+    if (p->tw == WB && g->OH >= 2 && fixed_rows(p) &&
         (g->OW + VL - 1) / VL < 2 * ((g->OW + WB - 1) / WB))
         p->tw = VL;
 #endif
 #if WIDE && OB == 8
     /* unit-stride rows at least WIDE long read through tap offsets (padded plane, or unpadded
        rows in place): 32-column tiles of 16-float vectors, as for 1x1 */
-    if (!(f && f->pool) && g->SW == 1 && g->OW >= WIDE &&
-        (p->mode == M_PLANE || (p->mode == M_DIRECT && g->PH == 0)))
+    if (!(f && f->pool) && g->SW == 1 && g->OW >= WIDE && fixed_rows(p))
         p->tw = WIDE;
 #endif
     p->pad_floats = (size_t)pad;
@@ -775,7 +781,7 @@ void nnbrt_conv_engine(size_t group, float *scratch, const float *x, const float
     ts.icstride = 0;
     ts.toff = toff;
     ts.KK = 0;
-    taps = TWO_ROWS && (p.mode == M_PLANE || (p.mode == M_DIRECT && g->PH == 0));
+    taps = TWO_ROWS && fixed_rows(&p);
     if (taps) {
         const long rl = p.mode == M_PLANE ? (long)p.rowlen_p : g->IW;
         long kh;
@@ -788,9 +794,8 @@ void nnbrt_conv_engine(size_t group, float *scratch, const float *x, const float
     pacc = rowbuf + up64(p.rowbuf_floats);
     plane_in = (size_t)g->IH * (size_t)g->IW;
     plane_out = (size_t)g->OH * (size_t)g->OW;
-    /* narrow rows (one vector per tile) run two output rows per tile when the
-       second row is a fixed offset away: padded plane, or unpadded input */
-    two = TWO_ROWS && p.tw == VL && (p.mode == M_PLANE || (p.mode == M_DIRECT && g->PH == 0));
+    /* narrow rows (one vector per tile) run two output rows per tile */
+    two = taps && p.tw == VL;
     ppl = f && f->pool ? (size_t)f->OH * (size_t)f->OW : plane_out;
     for (n = 0; n < g->outer; ++n) {
         for (grp = 0; grp < group; ++grp) {
@@ -882,16 +887,7 @@ void nnbrt_conv_engine(size_t group, float *scratch, const float *x, const float
                                 ar[pw] = cnt > 0 ? ar[pw] / (float)cnt : 0.0f; /* in the scratch: rr may alias yr */
                             }
                         }
-                        /* residual and activation: plain loops the compiler vectorises */
-                        if (rr)
-                            for (pw = 0; pw < f->OW; ++pw) yr[pw] = ar[pw] + rr[pw];
-                        else
-                            for (pw = 0; pw < f->OW; ++pw) yr[pw] = ar[pw];
-                        if (act == 1)
-                            for (pw = 0; pw < f->OW; ++pw) yr[pw] = yr[pw] > 0.0f ? yr[pw] : 0.0f;
-                        else if (act == 2)
-                            for (pw = 0; pw < f->OW; ++pw)
-                                yr[pw] = yr[pw] < 0.0f ? 0.0f : (yr[pw] > 6.0f ? 6.0f : yr[pw]);
+                        store_seg(yr, ar, rr, 0.0f, 0, f->OW, act); /* bias is in ar already */
                     }
                 }
             }
