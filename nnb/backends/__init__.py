@@ -1,1 +1,58 @@
-"""Execution backends besides the numpy reference (nnb/executor.py)."""
+"""Execution backends: one table, so that ``nnb run/eval --backend NAME`` and tests find them.
+
+Each entry names a module that provides
+
+``run(model_path, graph, inputs, options) -> dict[str, np.ndarray]``
+    one forward pass; ``inputs`` maps input names to arrays (batch included),
+    the result maps output names to arrays;
+``predict(model_path, graph, x, options) -> np.ndarray``
+    class scores ``(len(x), classes)`` for the first input/output, in batches
+    (``nnb eval``).
+
+``model_path`` is the file the user gave (.nnp, .nnq, .nnb, ...), ``graph`` the
+graph nnb read from it, ``options`` a dict of backend options from the command
+line (``device``, ``board``, ``batch``; absent keys mean defaults). Modules are
+imported only when used, so a backend whose dependencies are missing costs
+nothing until chosen.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from nnb.errors import NnbError
+
+# name -> (module, one-line help)
+BACKENDS: dict[str, tuple[str, str]] = {
+    "reference": ("nnb.backends.reference", "the numpy reference executor (the oracle)"),
+    "c": ("nnb.backends.c", "the nnb C runtime through cffi (a model is converted to extended NNB first)"),
+}
+
+
+def backend_names() -> list[str]:
+    return list(BACKENDS)
+
+
+def backend_help() -> str:
+    return "; ".join(f"{k}: {v[1]}" for k, v in BACKENDS.items())
+
+
+def _module(name: str) -> Any:  # noqa: ANN401 - a backend module
+    if name not in BACKENDS:
+        raise NnbError(f"unknown backend '{name}' (known: {', '.join(BACKENDS)})")
+    return importlib.import_module(BACKENDS[name][0])
+
+
+def get_runner(name: str) -> Callable[..., dict]:
+    """The backend's ``run(model_path, graph, inputs, options)``."""
+    return _module(name).run
+
+
+def get_predictor(name: str) -> Callable[..., Any]:
+    """The backend's ``predict(model_path, graph, x, options)``."""
+    mod = _module(name)
+    if not hasattr(mod, "predict"):
+        raise NnbError(f"backend '{name}' cannot evaluate data sets")
+    return mod.predict

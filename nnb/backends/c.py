@@ -131,3 +131,37 @@ class CNet:
             raise NnbError(f"batch of {n} does not divide into the NNB file's batch {per}")
         parts = [self.run([x[s:s + per] for x in inputs]) for s in range(0, n, per)]
         return [np.concatenate([p[k] for p in parts]) for k in range(len(self.outputs))]
+
+
+def _image_for(model_path: str, graph) -> bytes:  # noqa: ANN001 - nnb.ir.Graph
+    """The .nnb as given, or the model converted (packed weights for a .nnq)."""
+    from nnb.emit.convert import convert, load_for_convert
+    from nnb.model import is_nnb
+
+    if is_nnb(model_path):
+        with open(model_path, "rb") as f:
+            return f.read()
+    if model_path.lower().endswith(".nnq"):
+        return convert(load_for_convert(model_path)).image
+    return convert(graph).image
+
+
+def run(model_path: str, graph, inputs: dict[str, np.ndarray], options: dict | None = None) -> dict:  # noqa: ANN001
+    """Backend entry (nnb/backends/__init__.py): one pass through the C runtime."""
+    from nnb.executor import bind_inputs
+
+    bound = bind_inputs(graph, inputs)
+    net = CNet(_image_for(model_path, graph))
+    outs = net.run_batch([bound[k] for k in graph.inputs])
+    return dict(zip(graph.outputs, outs))
+
+
+def predict(model_path: str, graph, x: np.ndarray, options: dict | None = None) -> np.ndarray:  # noqa: ANN001
+    """Backend entry: class scores of the whole data array."""
+    if (options or {}).get("act") is not None:
+        raise NnbError(f"{model_path}: quantized activations are not in NNB files yet; use --backend reference")
+    try:
+        net = CNet(_image_for(model_path, graph))
+    except NnbError as e:
+        raise NnbError(f"{model_path}: the C runtime cannot run this model ({e}); use --backend reference") from None
+    return net.run_batch([x])[0].reshape(len(x), -1)

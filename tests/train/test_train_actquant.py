@@ -93,7 +93,7 @@ def test_quantize_with_act_budget_cli(tmp_path, capsys) -> None:
     capsys.readouterr()
     assert main(["eval", out, "--data", TEST_2K, "--limit", "300"]) == 0
     shown = capsys.readouterr().out
-    from nnb.train.commands import _dataset
+    from nnb.commands.train import dataset as _dataset
 
     x, y = _dataset(m.graph, TEST_2K, "test", 300)
     z = predict(m.graph, x, act=fixed_act_quantizers(m.info))

@@ -51,7 +51,7 @@ def build_lenet(seed: int = 0) -> Graph:
 
 
 def _cli(*args: str) -> None:
-    from nnb.cli import main as cli_main
+    from nnb.cli import main as cli_main  # the demo runs the verbs a user would type
 
     print("   $ nnb " + " ".join(args))
     rc = cli_main(list(args))

@@ -6,37 +6,23 @@ import argparse
 import os
 import sys
 
+from nnb.commands.train import common_training
 from nnb.errors import NnbError
+from nnb.quantize.hooks import build_hook
 from nnb.quantize.layers import weight_params
 from nnb.quantize.qmodel import QuantizedModel, save_quantized
 
 
-def build_hook(args: argparse.Namespace, params: dict, names: list[str], graph=None):  # noqa: ANN001, ANN201
-    if args.method == "lutq":
-        from nnb.quantize.lutq import LutqConfig, LutqHook
-
-        return LutqHook(params, names, LutqConfig(k=args.k, pow2=args.pow2, prune=args.prune,
-                                                  symmetric=args.symmetric))
-    from nnb.quantize.dq import DqConfig, DqHook, activation_targets, parse_size
-
-    budget = parse_size(args.weight_budget) if args.weight_budget else None
-    act_budget = parse_size(args.act_budget) if getattr(args, "act_budget", None) else None
-    cfg = DqConfig(budget_kb=budget, bits=args.bits, pow2_step=args.pow2_step, act_budget_kb=act_budget,
-                   act_budget_kind=getattr(args, "act_budget_kind", "max"))
-    acts = activation_targets(graph) if act_budget is not None and graph is not None else None
-    return DqHook(params, names, cfg, act_sizes=acts)
-
-
-def quantize_main(args: argparse.Namespace) -> int:
+def cmd_quantize(args: argparse.Namespace) -> int:
+    from nnb.commands.train import load_model, run_training, train_config
     from nnb.nnp.writer import save
-    from nnb.train.commands import _train_config, load_model, run_training
     from nnb.train.trainer import Trainer
 
     if not args.output.endswith(".nnq"):
         raise NnbError(f"-o {args.output}: the quantized model file must end in .nnq (use --export-nnp for a "
                        "float NNP)")
     g = load_model(args.model)
-    trainer = Trainer(g, _train_config(args))
+    trainer = Trainer(g, train_config(args))
     names = weight_params(g)
     if getattr(args, "act_budget", None) and args.method != "dq":
         raise NnbError("--act-budget needs --method dq")
@@ -79,3 +65,29 @@ def quantize_main(args: argparse.Namespace) -> int:
         print(f"wrote {args.export_nnp}")
     print(f"wrote {args.output}")
     return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    sp = sub.add_parser("quantize", help="quantization-aware training: LUT-Q or DQ",
+                               description="Quantize the weights of Convolution/DepthwiseConvolution/Affine "
+                                           "layers while fine-tuning; writes a quantized model (.nnq) and "
+                                           "optionally a float NNP with the quantized values.")
+    sp.add_argument("model", help="the float model (.nnp)")
+    sp.add_argument("--method", choices=("lutq", "dq"), required=True)
+    sp.add_argument("--k", type=int, default=4, help="LUT-Q: dictionary size K (default 4)")
+    sp.add_argument("--pow2", action="store_true", help="LUT-Q: power-of-two dictionary")
+    sp.add_argument("--prune", type=float, default=0.0, help="LUT-Q: pruning rate p (one entry fixed at 0)")
+    sp.add_argument("--symmetric", action="store_true", help="LUT-Q: symmetric dictionary")
+    sp.add_argument("--bits", type=int, help="DQ: fixed bitwidth baseline (LSQ-style, step learned)")
+    sp.add_argument("--weight-budget", help="DQ: total weight memory, e.g. 11.4kB, 93216bit (1 kB = 1024 bytes)")
+    sp.add_argument("--pow2-step", action="store_true", help="DQ: round the step to a power of two")
+    sp.add_argument("--act-budget", metavar="SIZE",
+                    help="DQ: also quantize the ReLU outputs (unsigned, learned step/range) within this activation "
+                         "memory, e.g. 2kB (per sample)")
+    sp.add_argument("--act-budget-kind", choices=("max", "sum"), default="max",
+                    help="DQ: the activation budget bounds the largest activation (max, default) or their sum")
+    sp.add_argument("--export-nnp", metavar="OUT.nnp", help="also write a float NNP with the quantized weights")
+    sp.add_argument("--report", metavar="REPORT.html",
+                    help="write an HTML report: per-layer bits/K, weight and activation kB, training curves")
+    common_training(sp, 1.0, 1e-4)
+    sp.set_defaults(func=cmd_quantize)

@@ -1,0 +1,67 @@
+"""Helpers shared by the CLI verbs: the model argument, reading .npy inputs, backend options."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from nnb.errors import NnbError
+from nnb.ir import Graph
+
+MODEL_HELP = "the model: .nnp, .nntxt with parameter.h5/.protobuf beside it, .nnq or .nnb"
+
+
+def add_model_arg(sp: argparse.ArgumentParser, help_: str = MODEL_HELP) -> None:
+    sp.add_argument("model", help=help_)
+    sp.add_argument("--executor", help="executor to use (default: the first in the file)")
+
+
+def load(args: argparse.Namespace) -> Graph:
+    """The graph of ``args.model`` (``args.executor`` picks the NNP executor)."""
+    from nnb.model import load_model
+
+    return load_model(args.model, executor=getattr(args, "executor", None))
+
+
+def add_backend_arg(sp: argparse.ArgumentParser) -> None:
+    from nnb.backends import backend_help, backend_names
+
+    sp.add_argument("--backend", choices=backend_names(), default="reference",
+                    help=backend_help() + " (default: reference)")
+
+
+def backend_options(args: argparse.Namespace) -> dict:
+    """The backend options present on the command line (device, board, batch, ...)."""
+    return {k: getattr(args, k) for k in ("device", "board", "batch") if getattr(args, k, None) is not None}
+
+
+def read_npy(path: str) -> np.ndarray:
+    if not os.path.exists(path):
+        raise NnbError(f"{path}: no such input file")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise NnbError(f"{path}: not a readable .npy array ({' '.join(str(e).split())})") from None
+
+
+def parse_inputs(specs: Sequence[str], input_names: Sequence[str]) -> dict[str, np.ndarray]:
+    """``--input`` values: ``file.npy`` in the network's input order, or ``name=file.npy``."""
+    out: dict[str, np.ndarray] = {}
+    positional = iter(input_names)
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if sep and name in input_names:
+            out[name] = read_npy(path)
+            continue
+        if sep and not os.path.exists(spec):
+            raise NnbError(f"--input {spec}: the network has no input '{name}' (inputs: {', '.join(input_names)})")
+        try:
+            name = next(n for n in positional if n not in out)
+        except StopIteration:
+            raise NnbError(f"too many --input files: the network takes {len(input_names)} "
+                           f"({', '.join(input_names)})") from None
+        out[name] = read_npy(spec)
+    return out

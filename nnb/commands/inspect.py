@@ -1,0 +1,32 @@
+"""``nnb inspect``: the per-layer table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from nnb.commands.common import add_model_arg, load
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from nnb.inspect import format_table, memory_stats, model_stats
+
+    g = load(args)
+    stats = model_stats(g)
+    mem = memory_stats(g)
+    if args.json:
+        print(json.dumps({**stats.to_dict(), "memory": mem}, indent=1))
+    else:
+        print(format_table(stats))
+        print(f"memory: arena {mem['arena_bytes']:,} bytes after BN folding and fusion "
+              f"({mem['arena_bytes_unfused']:,} unfused; no reuse {mem['no_reuse_bytes']:,}; "
+              f"upstream-style buffers {mem['upstream_buffer_bytes']:,}); inputs {mem['input_bytes']:,} bytes")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    help_ = "print a per-layer table: op, output shape, parameters, MACs, activation bytes"
+    sp = sub.add_parser("inspect", help=help_, description=help_)
+    add_model_arg(sp)
+    sp.add_argument("--json", action="store_true", help="print the same information as JSON")
+    sp.set_defaults(func=cmd_inspect)

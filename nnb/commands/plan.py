@@ -1,0 +1,34 @@
+"""``nnb plan``: the one-arena memory plan."""
+
+from __future__ import annotations
+
+import argparse
+
+from nnb.commands.common import add_model_arg, load
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from nnb.passes import optimize
+    from nnb.plan.arena import plan_arena
+    from nnb.plan.report import plan_picture, plan_summary, plan_table
+
+    g = load(args)
+    bound = plan_arena(g).lower_bound
+    if not args.no_fuse:
+        g = optimize(g)
+    plan = plan_arena(g)
+    print(plan_table(g, plan))
+    print()
+    print(plan_picture(g, plan, width=args.width))
+    print()
+    print(plan_summary(plan, bound))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    help_ = "print the one-arena memory plan (after BN folding and fusion)"
+    sp = sub.add_parser("plan", help=help_, description=help_)
+    add_model_arg(sp)
+    sp.add_argument("--no-fuse", action="store_true", help="plan the graph as it is in the file")
+    sp.add_argument("--width", type=int, default=64, help="columns of the picture (default 64)")
+    sp.set_defaults(func=cmd_plan)

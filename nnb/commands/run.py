@@ -1,0 +1,44 @@
+"""``nnb run``: one forward pass through any backend."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from nnb.commands.common import add_backend_arg, add_model_arg, backend_options, load, parse_inputs
+from nnb.errors import NnbError
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from nnb.backends import get_runner
+
+    g = load(args)
+    inputs = parse_inputs(args.input or [], g.inputs)
+    outputs = get_runner(args.backend)(args.model, g, inputs, backend_options(args))
+    if args.output:
+        try:
+            np.savez(args.output, **outputs)
+        except OSError as e:
+            raise NnbError(f"{args.output}: cannot write ({e.strerror})") from None
+        print(f"wrote {len(outputs)} output(s) to {args.output}: " + ", ".join(outputs))
+        return 0
+    for name, y in outputs.items():
+        line = f"{name}: shape {tuple(y.shape)} min {y.min():.6g} max {y.max():.6g} mean {y.mean():.6g}"
+        if y.ndim == 2 and y.shape[1] > 1:
+            line += f" argmax {y.argmax(axis=1).tolist()[:16]}"
+        print(line)
+        flat = y.reshape(-1)[:8]
+        print("  " + " ".join(f"{v:.6g}" for v in flat) + (" ..." if y.size > 8 else ""))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    help_ = "run the model with the numpy reference executor or another backend"
+    sp = sub.add_parser("run", help=help_, description=help_)
+    add_model_arg(sp)
+    sp.add_argument("--input", "-i", action="append", metavar="[NAME=]FILE.npy",
+                    help="an input array; repeat for several inputs (in the executor's order, or NAME=FILE)")
+    sp.add_argument("--output", "-o", metavar="OUT.npz", help="save the outputs, keyed by output name")
+    add_backend_arg(sp)
+    sp.set_defaults(func=cmd_run)
