@@ -16,14 +16,17 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-# the Cortex-M4 cross compiler of the size check in the tests
+# what the tests use beyond the basics: the Cortex-M cross compiler and QEMU for the
+# firmware tests, clang for the emitted-C warning checks, PoCL (a CPU OpenCL device)
+# and the OpenCL ICD loader and headers for the OpenCL hosts
 cross:
-	bash tools/setup_system.sh gcc-arm-none-eabi libnewlib-arm-none-eabi
+	bash tools/setup_system.sh gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang \
+	  pocl-opencl-icd ocl-icd-opencl-dev opencl-headers
 
 nnabla:
 	bash tools/setup_nnabla.sh .venv-nnabla
 
-demo: setup
+demo: setup cross
 	$(VENV)/bin/nnb demo
 
 lint: setup
