@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from nnb.ir import Graph
+from nnb.passes.canon import canonicalize, fired_rewrites
 from nnb.passes.fold_bn import fold_batch_norm
 from nnb.passes.fuse_conv import fuse_convolutions
 
 
-def optimize(g: Graph, fuse: bool = True) -> Graph:
-    """The rewrites the extended NNB/C backends use: fold BN, then fuse conv blocks."""
+def optimize(g: Graph, fuse: bool = True, canonical: bool = True) -> Graph:
+    """The rewrites the extended NNB/C backends use: canonicalise imported idioms, fold BN, fuse conv blocks."""
+    if canonical:
+        g = canonicalize(g)
     g = fold_batch_norm(g)
     if fuse:
         g = fuse_convolutions(g)
     return g
 
 
-__all__ = ["fold_batch_norm", "fuse_convolutions", "optimize"]
+__all__ = ["canonicalize", "fired_rewrites", "fold_batch_norm", "fuse_convolutions", "optimize"]

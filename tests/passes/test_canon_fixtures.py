@@ -1,0 +1,51 @@
+"""Canonicalisation on the fixtures: outputs within 1e-6, names kept; mbv2 fully fused afterwards."""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import numpy as np
+import pytest
+from conftest import SHARED
+
+from nnb import executor
+from nnb.model import load_model
+from nnb.passes import optimize
+from nnb.passes.canon import canonicalize_report
+
+FIX = os.path.join(SHARED, "fixtures")
+MODELS = sorted(p for d in ("imported", "zoo") for p in glob.glob(os.path.join(FIX, d, "*.nnp"))
+                if not p.endswith(".pb.nnp"))
+
+
+def _inputs(path: str) -> list[np.ndarray]:
+    stem = path[:-4]
+    return [np.load(p) for p in sorted(glob.glob(stem + ".in*.npy"), key=lambda p: int(p.rsplit("in", 1)[1][:-4]))]
+
+
+@pytest.mark.parametrize("path", MODELS, ids=lambda p: os.path.relpath(p, FIX))
+def test_canonical_graph_keeps_outputs(path: str) -> None:
+    g = load_model(path)
+    g2, _ = canonicalize_report(g)
+    g2.validate()
+    xs = _inputs(path)
+    a, b = executor.run(g, xs), executor.run(g2, xs)
+    assert list(a) == list(b)
+    for k in a:
+        np.testing.assert_allclose(b[k], a[k], rtol=0, atol=1e-6 * max(1.0, float(np.abs(a[k]).max())))
+
+
+def test_mbv2_every_activation_fused() -> None:
+    path = os.path.join(FIX, "imported", "mbv2.nnp")
+    if not os.path.exists(path):
+        pytest.skip(f"fixture {path} is missing")
+    g = load_model(path)
+    _, fired = canonicalize_report(g)
+    assert fired.get("clip -> ReLU6/ReLU/HardTanh") == 5 and fired.get("softmax pattern -> Softmax") == 1
+    opt = optimize(g)
+    names = [n.op for n in opt.nodes]
+    assert "MinimumScalar" not in names and "MaximumScalar" not in names
+    assert not any(n.op in ("ReLU", "ReLU6") for n in opt.nodes)  # every activation went into a FusedConv
+    assert sum(n.op == "FusedConv" and n.attrs["activation"] == "relu6" for n in opt.nodes) == 5
+    assert "BatchMatmul" not in names and "Softmax" in names and "Affine" in names
