@@ -1,0 +1,105 @@
+"""Calibration: run the float reference over sample inputs and choose a range per tensor.
+
+``collect`` keeps, for every activation tensor of the (optimised) graph, its
+minimum, maximum and a fixed-seed random subsample of its values (at most
+``SAMPLE`` per tensor, enough for percentiles and an MSE search).
+``choose_range`` turns those statistics into a clipping range:
+
+* ``minmax``: the observed range, widened to contain 0;
+* ``percentile``: the 0.01 % / 99.99 % percentiles (``PERCENTILE``);
+* ``mse``: the clipping range on a grid of fractions of the observed one
+  whose uniform quantization of the sample has the least squared error.
+
+Weights use ``channel_ranges`` (per output channel, symmetric, max |w| or MSE).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from nnb.errors import NnbError
+from nnb.ir import Graph
+
+METHODS = ("minmax", "percentile", "mse")
+SAMPLE = 1 << 18
+PERCENTILE = 99.99
+_GRID = np.linspace(0.2, 1.0, 33)
+
+
+@dataclass
+class TensorStats:
+    name: str
+    lo: float
+    hi: float
+    sample: np.ndarray  # float64, a random subsample of the tensor's values
+
+
+def collect(graph: Graph, x: np.ndarray, batch: int = 100, progress: Callable[[int], None] | None = None,
+            sample: int = SAMPLE) -> dict[str, TensorStats]:
+    """Statistics of the network input and of every node output over the samples ``x`` (float32)."""
+    from nnb.executor import run
+
+    if len(x) == 0:
+        raise NnbError("calibration data set is empty")
+    names = [graph.inputs[0]] + [o for n in graph.nodes for o in n.outputs]
+    rng = np.random.default_rng(0)
+    lo: dict[str, float] = {}
+    hi: dict[str, float] = {}
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in names}
+    per_batch = max(1, sample * batch // max(len(x), 1))
+    for s in range(0, len(x), batch):
+        xb = x[s:s + batch]
+        vals = run(graph, [xb], keep=names)
+        vals[graph.inputs[0]] = xb
+        for k in names:
+            v = np.asarray(vals[k], dtype=np.float64).reshape(-1)
+            if not np.all(np.isfinite(v)):
+                raise NnbError(f"calibration: tensor '{k}' takes non-finite values")
+            lo[k] = min(lo.get(k, 0.0), float(v.min()))
+            hi[k] = max(hi.get(k, 0.0), float(v.max()))
+            parts[k].append(v if v.size <= per_batch else rng.choice(v, per_batch, replace=False))
+        if progress is not None:
+            progress(min(s + batch, len(x)))
+    return {k: TensorStats(k, lo[k], hi[k], np.concatenate(parts[k])) for k in names}
+
+
+def quant_error(v: np.ndarray, lo: float, hi: float, levels: int) -> float:
+    """Mean squared error of uniform quantization of ``v`` onto ``levels`` steps over [lo, hi]."""
+    if hi <= lo:
+        return float(np.mean(v * v))
+    step = (hi - lo) / (levels - 1)
+    q = np.round((np.clip(v, lo, hi) - lo) / step) * step + lo
+    return float(np.mean((v - q) ** 2))
+
+
+def choose_range(st: TensorStats, method: str, levels: int = 256) -> tuple[float, float]:
+    """Clipping range [lo, hi] (containing 0) for one tensor."""
+    if method not in METHODS:
+        raise NnbError(f"unknown calibration method '{method}' ({', '.join(METHODS)})")
+    lo, hi = min(st.lo, 0.0), max(st.hi, 0.0)
+    if method == "percentile" and st.sample.size:
+        lo = min(float(np.percentile(st.sample, 100 - PERCENTILE)), 0.0)
+        hi = max(float(np.percentile(st.sample, PERCENTILE)), 0.0)
+    elif method == "mse" and st.sample.size:
+        errs = [quant_error(st.sample, lo * f, hi * f, levels) for f in _GRID]
+        f = float(_GRID[int(np.argmin(errs))])
+        lo, hi = lo * f, hi * f
+    if hi - lo < 1e-12:  # a constant-zero tensor: any small range represents it exactly
+        hi = lo + 1e-6
+    return lo, hi
+
+
+def channel_ranges(w: np.ndarray, axis: int, method: str = "minmax", levels: int = 255) -> np.ndarray:
+    """Symmetric per-channel clipping bound max|w| (``minmax``) or its MSE-optimal fraction (``mse``)."""
+    w = np.moveaxis(np.asarray(w, dtype=np.float64), axis, 0).reshape(w.shape[axis], -1)
+    m = np.abs(w).max(axis=1)
+    if method != "mse":
+        return np.where(m > 0, m, 1e-12)
+    out = np.empty_like(m)
+    for c, row in enumerate(w):
+        errs = [quant_error(row, -m[c] * f, m[c] * f, levels) for f in _GRID[12:]]  # never below 0.5 max
+        out[c] = m[c] * float(_GRID[12 + int(np.argmin(errs))])
+    return np.where(out > 0, out, 1e-12)

@@ -1,0 +1,207 @@
+"""Calibrated int8 quantization (TensorFlow Lite's scheme): build the integer model.
+
+* weights: int8 in [-127, 127], symmetric, one scale per output channel
+  (convolutions, depthwise, affine columns);
+* activations: int8 in [-128, 127], one (scale, zero point) per tensor, from
+  the calibrated range [lo, hi]: ``s = (hi - lo)/255``, ``z = round(-128 - lo/s)``;
+* bias: int32 at scale ``s_in * s_w[c]``, zero point 0;
+* every rescale is an integer multiplier + shift (nnb/quantize/int_sim_arith.py).
+
+The model is built on the optimised graph (BatchNormalization folded,
+Convolution [+ MaxPooling] [+ residual Add2] [+ ReLU/ReLU6] fused into
+FusedConv); an Affine or Add2 followed by its only reader ReLU/ReLU6 takes the
+activation in as its output clamp.  Ops without an integer form run as float
+islands (dequantize, the float reference, quantize); ``ISLAND_OPS`` /
+``island_ops`` name them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nnb.errors import NnbError
+from nnb.ir import Graph, Node
+from nnb.ops import get_op
+from nnb.quantize.calib import TensorStats, channel_ranges, choose_range
+from nnb.quantize.int_sim_arith import quantize_multiplier, quantize_multipliers
+
+INT_OPS = ("FusedConv", "Convolution", "DepthwiseConvolution", "Affine", "MaxPooling", "AveragePooling",
+           "GlobalAveragePooling", "Add2", "Mul2", "Concatenate", "ReLU", "ReLU6", "Reshape", "Identity")
+# Ops whose output keeps the input's scale and zero point (no rescale, exact in int8).
+SAME_QPARAMS = ("MaxPooling", "AveragePooling", "GlobalAveragePooling", "ReLU", "ReLU6", "Reshape", "Identity")
+# Fixed output grids for bounded float islands (TFLite: logistic/softmax 1/256, -128; tanh 1/128, 0).
+FIXED_OUT = {"Sigmoid": (1 / 256, -128), "Softmax": (1 / 256, -128), "Tanh": (1 / 128, 0)}
+ACT_OPS = {"ReLU": "relu", "ReLU6": "relu6"}
+
+
+@dataclass(frozen=True)
+class QParams:
+    scale: float
+    zero: int
+
+    def quantize(self, x: np.ndarray) -> np.ndarray:
+        """Float -> int8 at the model's boundary (round half to even)."""
+        q = np.round(np.asarray(x, np.float64) / self.scale) + self.zero
+        return np.clip(q, -128, 127).astype(np.int64)
+
+    def dequantize(self, q: np.ndarray) -> np.ndarray:
+        return ((np.asarray(q, np.float64) - self.zero) * self.scale).astype(np.float32)
+
+
+def qparams_from_range(lo: float, hi: float) -> QParams:
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    s = (hi - lo) / 255.0
+    z = int(np.clip(round(-128 - lo / s), -128, 127))
+    return QParams(float(s), z)
+
+
+@dataclass
+class IntNode:
+    """One integer (or float-island) step: the graph node and its integer constants."""
+
+    node: Node
+    kind: str  # "int" | "island"
+    activation: str = ""  # relu / relu6 clamp on the output
+    output: str = ""  # the tensor this step writes (a fused ReLU's output)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)  # weight/bias/mult/shift/...
+
+
+@dataclass
+class Int8Model:
+    graph: Graph  # the optimised float graph the steps index into
+    qparams: dict[str, QParams]
+    steps: list[IntNode]
+    calib: str = "minmax"
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def islands(self) -> list[str]:
+        return sorted({s.node.op for s in self.steps if s.kind == "island"})
+
+    def weight_bytes(self) -> int:
+        """int8 weights, int32 biases, int32 multipliers and shifts."""
+        n = 0
+        for s in self.steps:
+            for k, a in s.arrays.items():
+                n += a.size if k == "weight" else 0 if k == "w_scale" else 4 * a.size
+        return n
+
+
+def prepare_graph(g: Graph) -> Graph:
+    """BN folded, convolutions fused; pools that cannot share the convolution's output grid stay apart."""
+    from nnb.passes import fold_batch_norm, fuse_convolutions
+
+    g = fold_batch_norm(g)
+    fused = fuse_convolutions(g)
+    if any(n.op == "FusedConv" and (n.attrs["pool"] == "average" or (n.attrs["pool"] and n.attrs["residual"]))
+           for n in fused.nodes):
+        fused = fuse_convolutions(g, pool=False)
+    return fused
+
+
+def _fused_activation(g: Graph, node: Node) -> Node | None:
+    """The ReLU/ReLU6 an Affine/Add2/Mul2 can take in (its only reader, not a network output)."""
+    if node.op not in ("Affine", "Add2", "Mul2") or node.outputs[0] in g.outputs:
+        return None
+    readers = g.consumers().get(node.outputs[0], [])
+    if len(readers) == 1 and readers[0].op in ACT_OPS:
+        return readers[0]
+    return None
+
+
+def island_ops(g: Graph) -> list[str]:
+    return sorted({n.op for n in g.nodes if n.op not in INT_OPS})
+
+
+def _weight_axis(op: str, a: dict) -> int:
+    return 1 if op == "Affine" else 0
+
+
+def _weights(node: Node, g: Graph, s_in: float, s_out: QParams, method: str) -> dict[str, np.ndarray]:
+    """int8 per-channel weights, int32 bias, per-channel (mult, shift) for acc -> output."""
+    w = np.asarray(g.tensors[node.inputs[1]].data, np.float64)
+    if node.op == "DepthwiseConvolution":
+        w = w[:, None]  # (C*multiplier, 1, K...): a grouped convolution with C groups
+    if node.op == "Affine":
+        w = w.reshape(w.shape[0], -1)
+    axis = _weight_axis(node.op, node.attrs)
+    bound = channel_ranges(w, axis, "mse" if method == "mse" else "minmax")
+    s_w = bound / 127.0
+    shape = [1] * w.ndim
+    shape[axis] = -1
+    qw = np.clip(np.round(w / s_w.reshape(shape)), -127, 127).astype(np.int8)
+    has_bias = len(node.inputs) > 2 and (node.op != "FusedConv" or node.attrs["has_bias"])
+    b = np.asarray(g.tensors[node.inputs[2]].data, np.float64).reshape(-1) if has_bias else np.zeros(s_w.size)
+    qb = np.clip(np.round(b / (s_in * s_w)), -(1 << 31) + 1, (1 << 31) - 1).astype(np.int32)
+    mult, shift = quantize_multipliers(s_in * s_w / s_out.scale)
+    return {"weight": qw, "bias": qb, "mult": mult, "shift": shift, "w_scale": s_w}
+
+
+def build_int8(g: Graph, stats: dict[str, TensorStats], method: str = "minmax",
+               islands: bool = True) -> Int8Model:
+    """The int8 model of the prepared graph ``g`` from calibration statistics of its tensors.
+
+    ``islands=False``: an op without an integer kernel is an error instead of a float island."""
+    qp: dict[str, QParams] = {}
+    for name in g.inputs:
+        qp[name] = qparams_from_range(*choose_range(stats[name], method))
+    steps: list[IntNode] = []
+    absorbed: set[str] = set()
+    for node in g.nodes:
+        if node.name in absorbed:
+            continue
+        act_node = _fused_activation(g, node)
+        out = act_node.outputs[0] if act_node else node.outputs[0]
+        act = ACT_OPS[act_node.op] if act_node else (node.attrs.get("activation", "") if node.op == "FusedConv"
+                                                     else "")
+        if act_node:
+            absorbed.add(act_node.name)
+        s_in = qp.get(node.inputs[0]) if node.inputs else None
+        if node.op in INT_OPS and not node.attrs.get("channel_last"):
+            if node.op in SAME_QPARAMS and node.op not in ("ReLU", "ReLU6"):
+                qp[out] = qp[node.inputs[0]]
+            elif node.op in ("ReLU", "ReLU6"):
+                qp[out] = qp[node.inputs[0]]
+                act = ACT_OPS[node.op]
+            else:
+                qp[out] = qparams_from_range(*choose_range(stats[out], method))
+            step = IntNode(node, "int", act, out)
+            if node.op in ("FusedConv", "Convolution", "DepthwiseConvolution", "Affine"):
+                assert s_in is not None
+                step.arrays = _weights(node, g, s_in.scale, qp[out], method)
+                if node.op == "FusedConv" and node.attrs["residual"]:
+                    s_r = qp[node.inputs[-1]].scale
+                    rm, rs = quantize_multipliers(s_r / (s_in.scale * step.arrays["w_scale"]))
+                    step.arrays.update(res_mult=rm, res_shift=rs)
+            elif node.op == "Add2":
+                step.arrays = _add_consts([qp[i] for i in node.inputs], qp[out])
+            elif node.op == "Mul2":
+                a, b = (qp[i] for i in node.inputs)
+                m, s = quantize_multiplier(a.scale * b.scale / qp[out].scale)
+                step.arrays = {"mult": np.array([m]), "shift": np.array([s])}
+            elif node.op == "Concatenate":
+                pairs = [quantize_multiplier(qp[i].scale / qp[out].scale) for i in node.inputs]
+                step.arrays = {"mult": np.array([p[0] for p in pairs]), "shift": np.array([p[1] for p in pairs])}
+        else:
+            get_op(node.op)
+            if not islands:
+                raise NnbError(f"int8: function '{node.name}' ({node.op}) has no integer kernel "
+                               "(without --strict-int it runs as a float island: dequantize, float op, quantize)")
+            fixed = FIXED_OUT.get(node.op)
+            qp[out] = QParams(*fixed) if fixed else qparams_from_range(*choose_range(stats[out], method))
+            step = IntNode(node, "island", "", out)
+        steps.append(step)
+    return Int8Model(g, qp, steps, method)
+
+
+ADD_LEFT_SHIFT = 20
+
+
+def _add_consts(ins: list[QParams], out: QParams) -> dict[str, np.ndarray]:
+    """TFLite's Add: inputs << 20, rescaled to 2*max(s) each, summed, rescaled to the output."""
+    twice = 2 * max(q.scale for q in ins)
+    p1, p2 = (quantize_multiplier(q.scale / twice) for q in ins)
+    po = quantize_multiplier(twice / ((1 << ADD_LEFT_SHIFT) * out.scale))
+    return {"mult": np.array([p1[0], p2[0], po[0]]), "shift": np.array([p1[1], p2[1], po[1]])}
