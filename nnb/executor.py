@@ -9,6 +9,7 @@ import numpy as np
 from nnb.errors import NnbError
 from nnb.ir import Graph
 from nnb.ops import get_op
+from nnb.validate import validate_graph
 
 
 def check_input(graph: Graph, name: str, x: np.ndarray) -> np.ndarray:
@@ -26,6 +27,11 @@ def check_input(graph: Graph, name: str, x: np.ndarray) -> np.ndarray:
     if not ok:
         raise NnbError(f"input '{name}' has shape {tuple(x.shape)}, the network expects {shown}"
                        + (" (-1: any batch)" if spec and spec[0] < 0 else ""))
+    if x.size == 0:
+        raise NnbError(f"input '{name}' is empty (shape {tuple(x.shape)}): give at least one sample")
+    if x.dtype.kind in "iub":
+        raise NnbError(f"input '{name}' holds integers ({x.dtype}); nnb does not guess their scale: convert it to "
+                       "float32 first (e.g. images: x.astype('float32') / 255, as --data does)")
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
@@ -50,7 +56,10 @@ def run(graph: Graph, inputs: Mapping[str, np.ndarray] | Sequence[np.ndarray],
         keep: Sequence[str] = ()) -> dict[str, np.ndarray]:
     """Run the graph once; returns the network outputs (and any names in ``keep``) by name."""
     values: dict[str, np.ndarray] = {t.name: t.data for t in graph.params()}  # type: ignore[misc]
-    values.update(bind_inputs(graph, inputs))
+    bound = bind_inputs(graph, inputs)
+    # the shapes of this run (the batch may differ from the file's): every rule checked before any op runs
+    validate_graph(graph, input_shapes={k: tuple(v.shape) for k, v in bound.items()})
+    values.update(bound)
     wanted = set(graph.outputs) | set(keep)
     last_use: dict[str, int] = {}
     for i, n in enumerate(graph.nodes):

@@ -13,6 +13,7 @@ when saving with a variable batch, may fold several leading axes into it).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,11 @@ import numpy as np
 from nnb.errors import NnbError
 
 AttrValue = Any  # int | float | bool | str | tuple[int, ...] | tuple[float, ...]
+
+
+def shape_size(shape: tuple[int, ...] | list[int]) -> int:
+    """Element count as a Python integer (never a wrapped numpy int64)."""
+    return math.prod(int(d) for d in shape)
 
 
 @dataclass
@@ -36,7 +42,7 @@ class Tensor:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+        return shape_size(self.shape)
 
     @property
     def nbytes(self) -> int:
@@ -66,6 +72,9 @@ class Graph:
     batch_size: int = 1
     input_specs: dict[str, tuple[int, ...]] = field(default_factory=dict)
     executor: str = "runtime"
+    # a shape error the reader could not decide without the run-time input (variable batch folded into -1);
+    # the executor checks the real shapes, and nnb.validate.require_shapes raises it for shape-only consumers
+    deferred_error: str = ""
 
     # ---- queries -----------------------------------------------------
     def params(self) -> list[Tensor]:
@@ -85,32 +94,11 @@ class Graph:
         return out
 
     # ---- checks ------------------------------------------------------
-    def validate(self) -> None:
-        """Every name resolves, parameters have data of their shape, order is topological."""
-        from nnb.ops import get_op
+    def validate(self) -> dict[str, tuple[int, ...]]:
+        """The full check of nnb.validate (names, order, arguments, shapes, limits); returns inferred shapes."""
+        from nnb.validate import validate_graph
 
-        known = set(self.inputs) | {t.name for t in self.params()}
-        for name in self.inputs:
-            if name not in self.tensors:
-                raise NnbError(f"network input '{name}' is not a variable of the network")
-        for t in self.params():
-            if t.data is None:
-                raise NnbError(f"parameter '{t.name}' has no data in the model file")
-            if tuple(t.data.shape) != tuple(t.shape):
-                raise NnbError(
-                    f"parameter '{t.name}' has shape {tuple(t.data.shape)} in the parameter file "
-                    f"but {tuple(t.shape)} in the network")
-        for n in self.nodes:
-            get_op(n.op)
-            for i in n.inputs:
-                if i not in self.tensors:
-                    raise NnbError(f"function '{n.name}' reads undefined variable '{i}'")
-                if i not in known:
-                    raise NnbError(f"function '{n.name}' reads '{i}' before any function writes it")
-            known.update(n.outputs)
-        for o in self.outputs:
-            if o not in known:
-                raise NnbError(f"network output '{o}' is never computed")
+        return validate_graph(self)
 
     def infer_shapes(self, input_shapes: dict[str, tuple[int, ...]] | None = None) -> dict[str, tuple[int, ...]]:
         """Propagate shapes through the registered shape rules; returns name -> shape."""

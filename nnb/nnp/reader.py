@@ -20,9 +20,10 @@ from google.protobuf import text_format
 from google.protobuf.message import DecodeError
 
 from nnb.errors import NnbError
-from nnb.ir import Graph, Node, Tensor
+from nnb.ir import Graph, Node, Tensor, shape_size
 from nnb.nnp.proto import PARAM_FIELD_BY_MESSAGE, PARAM_FIELDS_BY_MESSAGE, NNablaProtoBuf
 from nnb.ops import get_op
+from nnb.validate import check_shape, validate_graph
 
 TEXT_EXT = (".nntxt", ".prototxt")
 PARAM_EXT = (".h5", ".protobuf")
@@ -63,11 +64,13 @@ def _read_h5(name: str, data: bytes) -> dict[str, tuple[int, np.ndarray, bool]]:
         with h5py.File(io.BytesIO(data), "r") as f:
             def visit(path: str, obj: Any) -> None:
                 if isinstance(obj, h5py.Dataset):
+                    if obj.dtype.kind != "f":
+                        raise NnbError(f"{name}: parameter '{path}' has dtype {obj.dtype}, expected a float dtype")
                     idx = int(obj.attrs.get("index", len(out)))
                     need_grad = bool(obj.attrs.get("need_grad", True))
                     out[path] = (idx, np.asarray(obj[()], dtype=np.float32), need_grad)
             f.visititems(visit)
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, TypeError) as e:
         raise NnbError(f"{name}: corrupt HDF5 parameter file: {_one_line(e)}") from None
     return out
 
@@ -139,8 +142,14 @@ def _attrs_from_proto(fn: Any) -> dict[str, Any]:
     return attrs
 
 
-def _resolve(shape: Iterable[int], batch: int) -> tuple[int, ...]:
-    return tuple(batch if d < 0 else int(d) for d in shape)
+def _resolve(name: str, shape: Iterable[int], batch: int) -> tuple[int, ...]:
+    """The declared shape with a leading -1 (nnabla's variable batch) replaced by the batch size."""
+    dims = tuple(int(d) for d in shape)
+    for i, d in enumerate(dims):
+        if d < 0 and not (i == 0 and d == -1):
+            raise NnbError(f"variable '{name}': dimension {d} of shape {dims} must be >= 1 "
+                           "(only a leading -1, the batch, may be negative)")
+    return tuple(batch if d < 0 else d for d in dims)
 
 
 def graph_from_contents(c: NnpContents, path: str, executor: str | None = None) -> Graph:
@@ -175,20 +184,31 @@ def graph_from_contents(c: NnpContents, path: str, executor: str | None = None) 
     params = {p.variable_name: p for p in proto.parameter}
     tensors: dict[str, Tensor] = {}
     specs: dict[str, tuple[int, ...]] = {}
+    declared_shapes: dict[str, tuple[int, ...]] = {}
     for v in net.variable:
         declared = tuple(int(d) for d in v.shape.dim)
+        if v.name in tensors:
+            raise NnbError(f"{path}: variable '{v.name}' is declared twice in network '{net.name}'")
         if v.type == "Parameter":
+            if v.name in inputs:
+                raise NnbError(f"{path}: executor input '{v.name}' is a parameter")
             tensors[v.name] = _param_tensor(v.name, declared, params, c.h5_params)
         else:
             kind = "input" if v.name in inputs else "buffer"
-            tensors[v.name] = Tensor(v.name, _resolve(declared, batch), kind=kind)
+            tensors[v.name] = Tensor(v.name, _resolve(v.name, declared, batch), kind=kind)
             if kind == "input":
                 specs[v.name] = declared
+            else:
+                declared_shapes[v.name] = declared
     for name in inputs:
         if name not in tensors:
             raise NnbError(f"{path}: executor input '{name}' is not a variable of network '{net.name}'")
     nodes = []
+    seen: set[str] = set()
     for fn in net.function:
+        if fn.name in seen:
+            raise NnbError(f"{path}: function '{fn.name}' is declared twice in network '{net.name}'")
+        seen.add(fn.name)
         op = get_op(fn.type)
         lo, hi = op.num_inputs
         if not lo <= len(fn.input) <= hi:
@@ -196,30 +216,31 @@ def graph_from_contents(c: NnpContents, path: str, executor: str | None = None) 
         for name in list(fn.input) + list(fn.output):
             if name not in tensors:  # nnabla tolerates undeclared intermediates; shapes come from inference
                 tensors[name] = Tensor(name, (), kind="buffer")
-        nodes.append(Node(fn.name, fn.type, list(fn.input), list(fn.output), op.normalize(_attrs_from_proto(fn))))
+        where = f"function '{fn.name}' ({fn.type})"
+        nodes.append(Node(fn.name, fn.type, list(fn.input), list(fn.output),
+                          op.normalize(_attrs_from_proto(fn), where)))
     g = Graph(name=net.name, tensors=tensors, nodes=nodes, inputs=inputs, outputs=outputs, batch_size=batch,
               input_specs=specs, executor=ex_name)
-    g.validate()
-    _refresh_shapes(g)
-    return g
-
-
-def _refresh_shapes(g: Graph) -> None:
-    """Replace declared buffer shapes by inferred ones (nnabla may fold batch axes)."""
+    # every check of nnb.validate; buffer shapes become the inferred ones (nnabla may fold batch axes into -1)
     try:
-        shapes = g.infer_shapes()
-    except NnbError:
-        return  # the declared shapes need a real input to resolve; the executor will see it
+        shapes = validate_graph(g, declared=declared_shapes)
+    except NnbError as e:
+        if not any(s and s[0] < 0 for s in specs.values()):
+            raise
+        validate_graph(g, infer=False)  # structure and arguments do not depend on the input
+        g.deferred_error = f"{e} (with the declared input shapes; the model has a variable batch)"
+        return g
     for name, s in shapes.items():
         g.tensors[name].shape = s
+    return g
 
 
 def _param_tensor(name: str, declared: tuple[int, ...], params: dict[str, Any],
                   h5: dict[str, tuple[int, np.ndarray, bool]]) -> Tensor:
-    shape = tuple(int(d) for d in declared)
+    shape = check_shape(declared, f"parameter '{name}'")
     if name in h5:
         _, data, need_grad = h5[name]
-        if data.size != int(np.prod(shape, dtype=np.int64)) or (data.ndim and data.shape != shape):
+        if data.size != shape_size(shape) or (data.ndim and data.shape != shape):
             raise NnbError(f"parameter '{name}' has shape {data.shape} in the parameter file "
                            f"but {shape} in the network")
         return Tensor(name, shape, kind="param", data=data.reshape(shape), need_grad=need_grad)
@@ -227,7 +248,7 @@ def _param_tensor(name: str, declared: tuple[int, ...], params: dict[str, Any],
         p = params[name]
         data = np.asarray(p.data, dtype=np.float32)
         pshape = tuple(p.shape.dim)
-        if data.size != int(np.prod(shape, dtype=np.int64)) or (pshape and pshape != shape):
+        if data.size != shape_size(shape) or (pshape and pshape != shape):
             raise NnbError(f"parameter '{name}' has shape {pshape or (data.size,)} in the parameter file "
                            f"but {shape} in the network")
         return Tensor(name, shape, kind="param", data=data.reshape(shape), need_grad=bool(p.need_grad))

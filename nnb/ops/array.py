@@ -111,7 +111,7 @@ def _pad_infer(shapes: list[Shape], a: Attrs) -> list[Shape]:
 _PAD_MODES = {"constant": "constant", "reflect": "reflect", "repeat": "edge"}
 
 
-@register("Pad", attrs=(Attr("pad_width", "ints", None), Attr("mode", "str", "constant"),
+@register("Pad", attrs=(Attr("pad_width", "ints", None, min=0), Attr("mode", "str", "constant"),
                         Attr("constant_value", "float", 0.0)), infer=_pad_infer)
 def pad(xs: list[np.ndarray], a: Attrs) -> list[np.ndarray]:
     """Pad the trailing len(pad_width)/2 axes (modes constant, reflect, repeat)."""
@@ -165,7 +165,7 @@ def reshape_target(in_shape: Shape, shape: Shape) -> Shape:
     return shape
 
 
-@register("Reshape", attrs=(Attr("shape", "ints", None), Attr("inplace", "bool", True)),
+@register("Reshape", attrs=(Attr("shape", "ints", None, min=-1), Attr("inplace", "bool", True)),
           infer=lambda s, a: [reshape_target(s[0], a["shape"] or ())])
 def reshape(xs: list[np.ndarray], a: Attrs) -> list[np.ndarray]:
     """Same data, new shape."""
@@ -193,7 +193,7 @@ def _broadcast_infer(shapes: list[Shape], a: Attrs) -> list[Shape]:
     return [tuple(np.broadcast_shapes(shapes[0], tuple(a["shape"] or ())))]
 
 
-@register("Broadcast", attrs=(Attr("shape", "ints", None),), infer=_broadcast_infer)
+@register("Broadcast", attrs=(Attr("shape", "ints", None, min=1),), infer=_broadcast_infer)
 def broadcast(xs: list[np.ndarray], a: Attrs) -> list[np.ndarray]:
     """Broadcast to ``shape`` (numpy rules)."""
     return [np.ascontiguousarray(np.broadcast_to(xs[0], _broadcast_infer([xs[0].shape], a)[0]))]
@@ -206,7 +206,7 @@ def _tile_shape(s: Shape, reps: Shape) -> Shape:
     return tuple(d * r for d, r in zip(s2, r2))
 
 
-@register("Tile", attrs=(Attr("reps", "ints", None),), infer=lambda s, a: [_tile_shape(s[0], a["reps"] or ())])
+@register("Tile", attrs=(Attr("reps", "ints", None, min=1),), infer=lambda s, a: [_tile_shape(s[0], a["reps"] or ())])
 def tile(xs: list[np.ndarray], a: Attrs) -> list[np.ndarray]:
     """Repeat the whole array ``reps`` times per axis."""
     return [np.tile(xs[0], a["reps"] or ())]

@@ -16,8 +16,9 @@ from nnb.ops.registry import Attr, Attrs, Shape, norm_axis, prod, register
 F32 = np.float32
 _CHUNK_BYTES = 64 << 20
 
-CONV_ATTRS = (Attr("base_axis", "int", 1), Attr("pad", "ints", None), Attr("stride", "ints", None),
-              Attr("dilation", "ints", None), Attr("group", "int", 1), Attr("channel_last", "bool", False))
+CONV_ATTRS = (Attr("base_axis", "int", 1), Attr("pad", "ints", None, min=0), Attr("stride", "ints", None, min=1),
+              Attr("dilation", "ints", None, min=1), Attr("group", "int", 1, min=1),
+              Attr("channel_last", "bool", False))
 
 
 def _geom(nsp: int, a: Attrs) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
@@ -128,8 +129,8 @@ def convolution(xs: list[np.ndarray], a: Attrs) -> list[np.ndarray]:
 
 # ---- DepthwiseConvolution -----------------------------------------------------
 
-DW_ATTRS = (Attr("base_axis", "int", 1), Attr("pad", "ints", None), Attr("stride", "ints", None),
-            Attr("dilation", "ints", None), Attr("multiplier", "int", 1))
+DW_ATTRS = (Attr("base_axis", "int", 1), Attr("pad", "ints", None, min=0), Attr("stride", "ints", None, min=1),
+            Attr("dilation", "ints", None, min=1), Attr("multiplier", "int", 1, min=1))
 
 
 def _dw_infer(shapes: list[Shape], a: Attrs) -> list[Shape]:
@@ -161,7 +162,7 @@ def depthwise_convolution(xs: list[np.ndarray], a: Attrs) -> list[np.ndarray]:
 
 # ---- Deconvolution ---------------------------------------------------------------
 
-DECONV_ATTRS = CONV_ATTRS + (Attr("output_padding", "ints", None),)
+DECONV_ATTRS = CONV_ATTRS + (Attr("output_padding", "ints", None, min=0),)
 
 
 def _deconv_out(sp: Shape, k: Shape, a: Attrs) -> Shape:

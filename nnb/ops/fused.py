@@ -21,8 +21,9 @@ ACTIVATIONS = ("", "relu", "relu6")
 POOLS = ("", "max", "average")
 
 FUSED_CONV_ATTRS = CONV_ATTRS + (
-    Attr("pool", "str", ""), Attr("pool_kernel", "ints", None), Attr("pool_stride", "ints", None),
-    Attr("pool_pad", "ints", None), Attr("pool_ignore_border", "bool", True), Attr("pool_including_pad", "bool", True),
+    Attr("pool", "str", ""), Attr("pool_kernel", "ints", None, min=1), Attr("pool_stride", "ints", None, min=1),
+    Attr("pool_pad", "ints", None, min=0), Attr("pool_ignore_border", "bool", True),
+    Attr("pool_including_pad", "bool", True),
     Attr("activation", "str", ""), Attr("residual", "bool", False), Attr("has_bias", "bool", True),
 )
 

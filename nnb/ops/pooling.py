@@ -16,8 +16,9 @@ from nnb.ops.registry import Attr, Attrs, Shape, register
 
 F32 = np.float32
 
-POOL_ATTRS = (Attr("kernel", "ints", None), Attr("stride", "ints", None), Attr("ignore_border", "bool", True),
-              Attr("pad", "ints", None), Attr("channel_last", "bool", False))
+POOL_ATTRS = (Attr("kernel", "ints", None, min=1), Attr("stride", "ints", None, min=1),
+              Attr("ignore_border", "bool", True), Attr("pad", "ints", None, min=0),
+              Attr("channel_last", "bool", False))
 
 
 def _params(ndim: int, a: Attrs) -> tuple[Shape, Shape, Shape, int]:
@@ -131,7 +132,7 @@ def _unpool_infer(shapes: list[Shape], a: Attrs) -> list[Shape]:
     return [x[:first] + tuple(x[first + i] * k[i] for i in range(len(k))) + x[first + len(k):]]
 
 
-@register("Unpooling", attrs=(Attr("kernel", "ints", None), Attr("channel_last", "bool", False)),
+@register("Unpooling", attrs=(Attr("kernel", "ints", None, min=1), Attr("channel_last", "bool", False)),
           infer=_unpool_infer)
 def unpooling(xs: list[np.ndarray], a: Attrs) -> list[np.ndarray]:
     """Nearest-neighbour upsampling: each value repeated kernel times per axis."""

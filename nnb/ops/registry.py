@@ -8,6 +8,7 @@ here.  Op and attribute names are nnabla's (``functions.yaml``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,7 @@ class Attr:
     name: str
     kind: str
     default: Any = None
+    min: int | None = None  # int/ints: the smallest allowed value (every entry), checked by nnb.validate
 
     def __post_init__(self) -> None:
         if self.kind not in ATTR_KINDS:
@@ -71,21 +73,32 @@ class OpDef:
     def doc(self) -> str:
         return (self.forward.__doc__ or "").strip()
 
-    def normalize(self, attrs: Attrs) -> Attrs:
-        """Fill defaults, coerce types, refuse unknown names."""
+    def normalize(self, attrs: Attrs, where: str = "") -> Attrs:
+        """Fill defaults, coerce types, refuse unknown names; ``where`` names the function in errors."""
+        where = where or self.name
         out: Attrs = {}
         for key in attrs:
             if key not in self.attr_index:
-                raise NnbError(f"{self.name}: unknown argument '{key}'")
+                raise NnbError(f"{where}: unknown argument '{key}'")
         for a in self.attrs:
             v = attrs.get(a.name, a.default)
-            out[a.name] = _coerce(a, v)
+            try:
+                out[a.name] = _coerce(a, v)
+            except NnbError as e:
+                raise NnbError(f"{where}: {e}") from None
         return out
 
 
 def _coerce(a: Attr, v: Any) -> Any:
     if v is None:
         return None
+    try:
+        return _coerce_value(a, v)
+    except (TypeError, ValueError, OverflowError):
+        raise NnbError(f"argument {a.name}={v!r} is not of type {a.kind}") from None
+
+
+def _coerce_value(a: Attr, v: Any) -> Any:
     if a.kind == "int":
         return int(v)
     if a.kind == "float":
@@ -148,4 +161,4 @@ def norm_axis(axis: int, ndim: int) -> int:
 
 
 def prod(xs: Sequence[int]) -> int:
-    return int(np.prod(xs, dtype=np.int64)) if len(xs) else 1
+    return math.prod(int(x) for x in xs)
