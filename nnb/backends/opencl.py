@@ -1,0 +1,207 @@
+"""The OpenCL backend: a compiled model run on an OpenCL device through pyopencl.
+
+The graph is the one the C runtime runs (``nnb.passes.optimize``, or the packed
+graph of a quantized model) with the same one-arena plan; the launch list comes
+from :mod:`nnb.backends.opencl_plan`, the kernels from ``opencl/*.cl`` (built
+once per device, binaries cached: :mod:`nnb.backends.opencl_device`).  One
+float buffer holds arena, inputs and weights; weights are uploaded (and packed
+ones decoded on the device) once; a run writes the inputs, enqueues every
+launch on one in-order queue and reads the outputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from nnb.backends.opencl_device import Device, cl, open_device
+from nnb.backends.opencl_plan import Layout, Planner
+from nnb.backends.opencl_source import defines
+from nnb.errors import NnbError
+from nnb.ir import Graph
+
+DEFAULT_BATCH = 64
+_MB = 1 << 20
+
+
+def model_graph(model_path: str, graph: Graph) -> Graph:
+    """The graph the C runtime would run: a quantized .nnq keeps its packed weights, anything else is optimised."""
+    from nnb.passes import optimize
+
+    if model_path.lower().endswith(".nnq"):
+        from nnb.emit.convert import convert, load_for_convert
+
+        return convert(load_for_convert(model_path)).graph
+    return optimize(graph)
+
+
+def rebatch(g: Graph, n: int) -> Graph:
+    """The graph with every input's leading axis set to ``n`` (shapes re-inferred)."""
+    if all(g.tensors[i].shape and g.tensors[i].shape[0] == n for i in g.inputs):
+        return g
+    shapes = g.infer_shapes({i: (n,) + tuple(g.tensors[i].shape[1:]) for i in g.inputs})
+    tensors = {k: (dataclasses.replace(t, shape=shapes[k]) if t.kind != "param" and k in shapes else t)
+               for k, t in g.tensors.items()}
+    return dataclasses.replace(g, tensors=tensors, batch_size=n)
+
+
+class OpenCLNet:
+    """One planned graph (fixed shapes) on one device, ready to run."""
+
+    def __init__(self, graph: Graph, device: Device | None = None, device_index: int | None = None) -> None:
+        self.dev = device or open_device(device_index)
+        self.graph = graph
+        self.layout: Layout = Planner(graph, defines(self.dev.program_source)).build()
+        self._check_memory()
+        pcl = cl()
+        lay, ctx = self.layout, self.dev.ctx
+        host = np.zeros(lay.floats, np.float32)
+        for off, data in lay.uploads:
+            host[off:off + data.size] = data
+        mf = pcl.mem_flags
+        self.m = pcl.Buffer(ctx, mf.READ_WRITE | mf.COPY_HOST_PTR, hostbuf=host)
+        self.P = pcl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=lay.params)
+        self._kernels = [self._kernel(ln) for ln in lay.launches]
+        if lay.setup:
+            codes = np.concatenate(lay.codes) if lay.codes else np.zeros(4, np.uint32)
+            cbuf = pcl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=codes)
+            bad = np.zeros(1, np.int32)
+            bbuf = pcl.Buffer(ctx, mf.READ_WRITE | mf.COPY_HOST_PTR, hostbuf=bad)
+            for ln in lay.setup:
+                k, g, loc = self._kernel(ln)
+                k.set_arg(3, cbuf)
+                k.set_arg(4, bbuf)
+                pcl.enqueue_nd_range_kernel(self.dev.queue, k, g, loc)
+            pcl.enqueue_copy(self.dev.queue, bad, bbuf)
+            self.dev.queue.finish()
+            if bad[0]:
+                raise NnbError("packed weight: a code is outside its LUT table")
+        self.inputs = [(name, off, shape) for name, off, shape in lay.inputs]
+        self.outputs = [(name, off, shape) for name, off, shape in lay.outputs]
+
+    def _check_memory(self) -> None:
+        d, lay = self.dev.dev, self.layout
+        need = lay.floats * 4
+        total = need + lay.params.nbytes + 4 * lay.code_words
+        if need > d.max_mem_alloc_size or total > d.global_mem_size:
+            raise NnbError(f"the model needs {total / _MB:.1f} MB on the OpenCL device ({need / _MB:.1f} MB in one "
+                           f"buffer); {self.dev.name} has {d.global_mem_size / _MB:.0f} MB "
+                           f"(at most {d.max_mem_alloc_size / _MB:.0f} MB per buffer)")
+        if not lay.fits_int32:
+            raise NnbError("the model is too large for the OpenCL kernels' 32-bit indices")
+
+    def _kernel(self, ln: Any) -> tuple:  # noqa: ANN401 - a Launch
+        pcl = cl()
+        k = pcl.Kernel(self.dev.program, ln.kernel)
+        k.set_arg(0, self.m)
+        k.set_arg(1, self.P)
+        k.set_arg(2, np.int32(ln.p))
+        local = ln.local or self.dev.local_size(ln.kernel, k)
+        if ln.dims:
+            gsize = tuple((d + lc - 1) // lc * lc for d, lc in zip(ln.dims, local))
+            return k, gsize, tuple(local)
+        return k, ((ln.n + local - 1) // local * local,), (local,)
+
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """One pass; inputs in the graph's input order, with the planned shapes."""
+        pcl = cl()
+        q = self.dev.queue
+        if len(inputs) != len(self.inputs):
+            raise NnbError(f"the network takes {len(self.inputs)} input(s), got {len(inputs)}")
+        keep = []
+        for (name, off, shape), x in zip(self.inputs, inputs):
+            x = np.ascontiguousarray(x, dtype=np.float32)
+            if x.size != int(np.prod(shape, dtype=np.int64)):
+                raise NnbError(f"input '{name}' has shape {x.shape}, the planned network expects {shape}")
+            keep.append(x)
+            pcl.enqueue_copy(q, self.m, x, dst_offset=4 * off, is_blocking=False)
+        for k, g, loc in self._kernels:
+            pcl.enqueue_nd_range_kernel(q, k, g, loc)
+        outs = []
+        for _name, off, shape in self.outputs:
+            y = np.empty(shape, np.float32)
+            pcl.enqueue_copy(q, y, self.m, src_offset=4 * off, is_blocking=False)
+            outs.append(y)
+        q.finish()
+        return outs
+
+    def profile(self, inputs: list[np.ndarray], repeat: int = 3) -> list[tuple[str, str, int, float]]:
+        """(node, kernel, MACs, best seconds) per launch, timed one launch at a time."""
+        import time
+
+        pcl = cl()
+        self.run(inputs)
+        out = []
+        for ln, (k, g, loc) in zip(self.layout.launches, self._kernels):
+            best = float("inf")
+            for _ in range(repeat):
+                t = time.perf_counter()
+                pcl.enqueue_nd_range_kernel(self.dev.queue, k, g, loc)
+                self.dev.queue.finish()
+                best = min(best, time.perf_counter() - t)
+            out.append((ln.node, ln.kernel, ln.macs, best))
+        return out
+
+
+_nets: dict[tuple, OpenCLNet] = {}
+
+
+def net_for(graph: Graph, batch: int, device_index: int | None = None) -> OpenCLNet:
+    """A planned network for ``batch`` (kept for the process: the tests and eval reuse it)."""
+    key = (id(graph), batch, device_index)
+    if key not in _nets:
+        _nets[key] = OpenCLNet(rebatch(graph, batch), device_index=device_index)
+    return _nets[key]
+
+
+def _device_index(options: dict | None) -> int | None:
+    d = (options or {}).get("device")
+    if d in (None, ""):
+        return None
+    try:
+        return int(d)
+    except (TypeError, ValueError):
+        raise NnbError(f"--device wants an OpenCL device number (see nnb devices), got '{d}'") from None
+
+
+def run(model_path: str, graph: Graph, inputs: dict[str, np.ndarray], options: dict | None = None) -> dict:
+    """Backend entry (nnb/backends/__init__.py): one pass on the OpenCL device."""
+    from nnb.executor import bind_inputs
+
+    bound = bind_inputs(graph, inputs)
+    g = model_graph(model_path, graph)
+    xs = [bound[k] for k in g.inputs]
+    batch = xs[0].shape[0] if xs and xs[0].ndim else 1
+    net = OpenCLNet(rebatch(g, batch), device_index=_device_index(options))
+    outs = net.run(xs)
+    return dict(zip(g.outputs, outs))
+
+
+def predict(model_path: str, graph: Graph, x: np.ndarray, options: dict | None = None) -> np.ndarray:
+    """Backend entry: class scores of the whole data array, ``batch`` (default 64) samples per run."""
+    if (options or {}).get("act") is not None:
+        raise NnbError(f"{model_path}: quantized activations are not in the OpenCL backend; use --backend reference")
+    g = model_graph(model_path, graph)
+    batch = min(int((options or {}).get("batch") or DEFAULT_BATCH), len(x))
+    return predict_graph(g, x, batch, _device_index(options))
+
+
+def predict_graph(g: Graph, x: np.ndarray, batch: int, device_index: int | None = None) -> np.ndarray:
+    """First output of ``g`` for every sample of ``x``; the last partial batch is padded."""
+    try:
+        net = net_for(g, batch, device_index)
+    except NnbError as e:
+        if "Reshape" not in str(e):
+            raise
+        batch = g.tensors[g.inputs[0]].shape[0]  # the file's batch is baked into a Reshape
+        net = net_for(g, batch, device_index)
+    parts = []
+    for s in range(0, len(x), batch):
+        xb = np.asarray(x[s:s + batch], np.float32)
+        n = len(xb)
+        if n < batch:
+            xb = np.concatenate([xb, np.zeros((batch - n,) + xb.shape[1:], np.float32)])
+        parts.append(net.run([xb])[0][:n])
+    return np.concatenate(parts).reshape(len(x), -1)

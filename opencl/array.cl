@@ -1,0 +1,65 @@
+/* Data movement: one strided copy serves Reshape, Identity, Transpose, Slice, Flip, Broadcast, Tile,
+ * Unpooling, Concatenate, Split and Stack (the host expresses each as shapes and strides); Pad by index. */
+
+/* P: n, nd, x, y, shape[nd], x_stride[nd], y_stride[nd] */
+__kernel void copy_strided(KARGS)
+{
+    int i = get_global_id(0);
+    if (i >= PI(0))
+        return;
+    int nd = PI(1);
+    __global const int *shape = P + p + 4;
+    m[PI(3) + strided(i, nd, shape, shape + 2 * nd)] = m[PI(2) + strided(i, nd, shape, shape + nd)];
+}
+
+#define PAD_CONSTANT 0
+#define PAD_REFLECT 1
+#define PAD_REPEAT 2
+
+/* P: n, nd, x, y, mode, value (float bits), out_shape[nd], in_shape[nd], lo[nd]; x and y contiguous */
+__kernel void pad(KARGS)
+{
+    int i = get_global_id(0);
+    if (i >= PI(0))
+        return;
+    int nd = PI(1), mode = PI(4);
+    __global const int *oshape = P + p + 6;
+    __global const int *ishape = oshape + nd;
+    __global const int *lo = ishape + nd;
+    int r = i, off = 0, stride = 1;
+    for (int d = nd - 1; d >= 0; --d) {
+        int o = r % oshape[d], n = ishape[d];
+        r /= oshape[d];
+        int k = o - lo[d];
+        if (k < 0 || k >= n) {
+            if (mode == PAD_CONSTANT) {
+                m[PI(3) + i] = PF(5);
+                return;
+            }
+            if (mode == PAD_REPEAT) {
+                k = clamp(k, 0, n - 1);
+            } else if (n == 1) {
+                k = 0;
+            } else {
+                int period = 2 * (n - 1);
+                k %= period;
+                if (k < 0)
+                    k += period;
+                if (k >= n)
+                    k = period - k;
+            }
+        }
+        off += k * stride;
+        stride *= n;
+    }
+    m[PI(3) + i] = m[PI(2) + off];
+}
+
+/* P: n, y, value (float bits) */
+__kernel void fill(KARGS)
+{
+    int i = get_global_id(0);
+    if (i >= PI(0))
+        return;
+    m[PI(1) + i] = PF(2);
+}

@@ -1,0 +1,62 @@
+/* Max / Average / Sum pooling over nk trailing (or channel_last: before-last) axes. */
+
+#define POOL_NONE 0
+#define POOL_MAX 1
+#define POOL_AVERAGE 2
+#define POOL_SUM 3
+
+/* divisor of one window along one axis (nnabla's rule, nnb/ops/pooling.py _divisor) */
+int pool_div(int o, int n, int k, int s, int pd, int including_pad)
+{
+    int start = o * s - pd;
+    int end = min(start + k, n + pd);
+    if (including_pad)
+        return end - start;
+    return min(end, n) - max(start, 0);
+}
+
+/* P: op, n, x, y, outer, inner, nk, including_pad, in[nk], out[nk], k[nk], s[nk], pad[nk]
+ * x is (outer, in..., inner), y (outer, out..., inner), both contiguous. */
+__kernel void pool(KARGS)
+{
+    int i = get_global_id(0);
+    if (i >= PI(1))
+        return;
+    int op = PI(0), inner = PI(5), nk = PI(6);
+    __global const int *in = P + p + 8;
+    __global const int *out = in + nk;
+    __global const int *ker = out + nk;
+    __global const int *st = ker + nk;
+    __global const int *pd = st + nk;
+    int r = i / inner, c = i % inner;
+    int pos[4], taps = 1, insize = 1;
+    for (int d = nk - 1; d >= 0; --d) {
+        pos[d] = r % out[d];
+        r /= out[d];
+        taps *= ker[d];
+        insize *= in[d];
+    }
+    int xbase = PI(2) + r * insize * inner + c;
+    float acc = op == POOL_MAX ? -INFINITY : 0.0f;
+    for (int t = 0; t < taps; ++t) {
+        int tt = t, off = 0, mul = 1, inside = 1;
+        for (int d = nk - 1; d >= 0; --d) {
+            int q = pos[d] * st[d] - pd[d] + tt % ker[d];
+            tt /= ker[d];
+            inside &= (q >= 0) & (q < in[d]);
+            off += q * mul;
+            mul *= in[d];
+        }
+        if (!inside)
+            continue;
+        float v = m[xbase + off * inner];
+        acc = op == POOL_MAX ? fmax(acc, v) : acc + v;
+    }
+    if (op == POOL_AVERAGE) {
+        int div = 1;
+        for (int d = 0; d < nk; ++d)
+            div *= pool_div(pos[d], in[d], ker[d], st[d], pd[d], PI(7));
+        acc /= (float)div;
+    }
+    m[PI(3) + i] = acc;
+}
