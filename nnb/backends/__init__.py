@@ -28,6 +28,7 @@ from nnb.errors import NnbError
 BACKENDS: dict[str, tuple[str, str]] = {
     "reference": ("nnb.backends.reference", "the numpy reference executor (the oracle)"),
     "c": ("nnb.backends.c", "the nnb C runtime through cffi (a model is converted to extended NNB first)"),
+    "opencl": ("nnb.backends.opencl", "OpenCL kernels through pyopencl on --device N (see nnb devices)"),
 }
 
 

@@ -22,6 +22,7 @@ VERBS = [
     "eval",
     "quantize",
     "demo",
+    "devices",
 ]
 
 

@@ -45,6 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("model", help="the model (.nnp, a quantized .nnq, or an .nnb)")
     sp.add_argument("--data", required=True, help=DATA_HELP + " (default split: test)")
     add_backend_arg(sp)
+    sp.add_argument("--device", help="OpenCL device number for --backend opencl (see nnb devices; default 0)")
     sp.add_argument("--limit", type=int, help="evaluate only the first N samples")
     sp.add_argument("--batch", type=int, default=500, help="evaluation batch (default 500)")
     sp.add_argument("--confusion", action="store_true", help="also print the confusion matrix")

@@ -41,4 +41,5 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="an input array; repeat for several inputs (in the executor's order, or NAME=FILE)")
     sp.add_argument("--output", "-o", metavar="OUT.npz", help="save the outputs, keyed by output name")
     add_backend_arg(sp)
+    sp.add_argument("--device", help="OpenCL device number for --backend opencl (see nnb devices; default 0)")
     sp.set_defaults(func=cmd_run)
