@@ -18,6 +18,10 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     from nnb.nnp.writer import save
     from nnb.train.trainer import Trainer
 
+    if args.method in CALIBRATED:  # post-training: calibration instead of fine-tuning (nnb/quantize/int8_run.py)
+        return _calibrated(args)
+    if not args.data:
+        raise NnbError(f"--method {args.method} fine-tunes: it needs --data")
     if not args.output.endswith(".nnq"):
         raise NnbError(f"-o {args.output}: the quantized model file must end in .nnq (use --export-nnp for a "
                        "float NNP)")
@@ -67,13 +71,34 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     return 0
 
 
+CALIBRATED = ("int8", "fixed8", "fixed16")
+
+
+def _calibrated(args: argparse.Namespace) -> int:
+    from nnb.quantize.int8_run import CalibOptions, quantize_calibrated
+
+    if not args.calib:
+        raise NnbError(f"--method {args.method} needs --calib DATA (calibration samples)")
+    opts = CalibOptions(args.method, args.calib, args.calib_samples, args.calib_method, args.strict_int,
+                        args.data, args.val_limit, args.quiet)
+    return quantize_calibrated(args.model, args.output, opts, getattr(args, "report", None))
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     sp = sub.add_parser("quantize", help="quantization-aware training: LUT-Q or DQ",
                                description="Quantize the weights of Convolution/DepthwiseConvolution/Affine "
                                            "layers while fine-tuning; writes a quantized model (.nnq) and "
                                            "optionally a float NNP with the quantized values.")
     sp.add_argument("model", help="the float model (.nnp)")
-    sp.add_argument("--method", choices=("lutq", "dq"), required=True)
+    sp.add_argument("--method", choices=("lutq", "dq") + CALIBRATED, required=True,
+                    help="lutq/dq: quantization-aware fine-tuning; int8/fixed8/fixed16: post-training, calibrated "
+                         "on --calib (docs/int8.md)")
+    sp.add_argument("--calib", metavar="DATA", help="int8/fixed: calibration data (anything --data takes)")
+    sp.add_argument("--calib-samples", type=int, default=500, help="int8/fixed: calibration samples (default 500)")
+    sp.add_argument("--calib-method", choices=("minmax", "percentile", "mse"), default="minmax",
+                    help="int8/fixed: range choice (default minmax)")
+    sp.add_argument("--strict-int", action="store_true",
+                    help="int8: refuse functions without an integer kernel instead of running them as float islands")
     sp.add_argument("--k", type=int, default=4, help="LUT-Q: dictionary size K (default 4)")
     sp.add_argument("--pow2", action="store_true", help="LUT-Q: power-of-two dictionary")
     sp.add_argument("--prune", type=float, default=0.0, help="LUT-Q: pruning rate p (one entry fixed at 0)")
@@ -90,4 +115,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--report", metavar="REPORT.html",
                     help="write an HTML report: per-layer bits/K, weight and activation kB, training curves")
     common_training(sp, 1.0, 1e-4)
+    sp._option_string_actions["--data"].required = False  # int8/fixed: --data is the optional accuracy data
     sp.set_defaults(func=cmd_quantize)

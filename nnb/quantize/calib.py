@@ -15,7 +15,7 @@ Weights use ``channel_ranges`` (per output channel, symmetric, max |w| or MSE).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,23 +37,33 @@ class TensorStats:
     sample: np.ndarray  # float64, a random subsample of the tensor's values
 
 
-def collect(graph: Graph, x: np.ndarray, batch: int = 100, progress: Callable[[int], None] | None = None,
-            sample: int = SAMPLE) -> dict[str, TensorStats]:
-    """Statistics of the network input and of every node output over the samples ``x`` (float32)."""
+def collect(graph: Graph, x: np.ndarray | Sequence[np.ndarray], batch: int = 100,
+            progress: Callable[[int], None] | None = None, sample: int = SAMPLE) -> dict[str, TensorStats]:
+    """Statistics of the network inputs and of every node output over the samples ``x`` (float32; one
+    array per network input for a multi-input network)."""
     from nnb.executor import run
 
-    if len(x) == 0:
+    xs = [x] if isinstance(x, np.ndarray) else list(x)
+    if len(xs) != len(graph.inputs):
+        raise NnbError(f"calibration: {len(xs)} input array(s) for a network with {len(graph.inputs)} inputs")
+    if len(xs[0]) == 0:
         raise NnbError("calibration data set is empty")
-    names = [graph.inputs[0]] + [o for n in graph.nodes for o in n.outputs]
+    spec = graph.input_specs.get(graph.inputs[0], graph.tensors[graph.inputs[0]].shape)
+    if spec and spec[0] > 0:  # a fixed batch size: run that many samples at a time
+        batch = spec[0]
+        if len(xs[0]) % batch:
+            raise NnbError(f"calibration: {len(xs[0])} samples are not a multiple of the network's batch {batch}")
+    names = list(graph.inputs) + [o for n in graph.nodes for o in n.outputs]
+    n_total = len(xs[0])
     rng = np.random.default_rng(0)
     lo: dict[str, float] = {}
     hi: dict[str, float] = {}
     parts: dict[str, list[np.ndarray]] = {k: [] for k in names}
-    per_batch = max(1, sample * batch // max(len(x), 1))
-    for s in range(0, len(x), batch):
-        xb = x[s:s + batch]
-        vals = run(graph, [xb], keep=names)
-        vals[graph.inputs[0]] = xb
+    per_batch = max(1, sample * batch // n_total)
+    for s in range(0, n_total, batch):
+        xb = [a[s:s + batch] for a in xs]
+        vals = run(graph, xb, keep=names)
+        vals.update(zip(graph.inputs, xb))
         for k in names:
             v = np.asarray(vals[k], dtype=np.float64).reshape(-1)
             if not np.all(np.isfinite(v)):
@@ -62,7 +72,7 @@ def collect(graph: Graph, x: np.ndarray, batch: int = 100, progress: Callable[[i
             hi[k] = max(hi.get(k, 0.0), float(v.max()))
             parts[k].append(v if v.size <= per_batch else rng.choice(v, per_batch, replace=False))
         if progress is not None:
-            progress(min(s + batch, len(x)))
+            progress(min(s + batch, n_total))
     return {k: TensorStats(k, lo[k], hi[k], np.concatenate(parts[k])) for k in names}
 
 

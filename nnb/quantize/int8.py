@@ -190,7 +190,8 @@ def build_int8(g: Graph, stats: dict[str, TensorStats], method: str = "minmax",
                 raise NnbError(f"int8: function '{node.name}' ({node.op}) has no integer kernel "
                                "(without --strict-int it runs as a float island: dequantize, float op, quantize)")
             fixed = FIXED_OUT.get(node.op)
-            qp[out] = QParams(*fixed) if fixed else qparams_from_range(*choose_range(stats[out], method))
+            for o in node.outputs:
+                qp[o] = QParams(*fixed) if fixed else qparams_from_range(*choose_range(stats[o], method))
             step = IntNode(node, "island", "", out)
         steps.append(step)
     return Int8Model(g, qp, steps, method)
@@ -205,3 +206,31 @@ def _add_consts(ins: list[QParams], out: QParams) -> dict[str, np.ndarray]:
     p1, p2 = (quantize_multiplier(q.scale / twice) for q in ins)
     po = quantize_multiplier(twice / ((1 << ADD_LEFT_SHIFT) * out.scale))
     return {"mult": np.array([p1[0], p2[0], po[0]]), "shift": np.array([p1[1], p2[1], po[1]])}
+
+
+def to_quantized(m: Int8Model, float_graph: Graph, info: dict[str, Any] | None = None):  # noqa: ANN201
+    """The .nnq form: the float graph, qparams and step records in ``info``, integer constants in arrays."""
+    from nnb.quantize.qmodel import QuantizedModel
+
+    steps = [{"node": s.node.name, "kind": s.kind, "activation": s.activation, "output": s.output}
+             for s in m.steps]
+    meta = dict(info or {}, calib=m.calib, qparams={k: [q.scale, q.zero] for k, q in m.qparams.items()}, steps=steps)
+    arrays = {f"{i}/{k}": np.asarray(a) for i, s in enumerate(m.steps) for k, a in s.arrays.items()}
+    return QuantizedModel(float_graph, "int8", {}, meta, arrays)
+
+
+def from_quantized(qm) -> Int8Model:  # noqa: ANN001 - a QuantizedModel with method int8
+    """Rebuild the int8 model from a loaded .nnq (the prepared graph is recomputed, deterministically)."""
+    if qm.method != "int8":
+        raise NnbError(f"not an int8 model (method {qm.method})")
+    g = prepare_graph(qm.graph)
+    nodes = {n.name: n for n in g.nodes}
+    steps = []
+    for i, rec in enumerate(qm.info["steps"]):
+        if rec["node"] not in nodes:
+            raise NnbError(f"int8 model: step {i} names function '{rec['node']}', which the network does not have")
+        arrays = {k.split("/", 1)[1]: v for k, v in qm.arrays.items() if k.split("/", 1)[0] == str(i)}
+        steps.append(IntNode(nodes[rec["node"]], rec["kind"], rec["activation"], rec["output"], arrays))
+    qp = {k: QParams(float(v[0]), int(v[1])) for k, v in qm.info["qparams"].items()}
+    info = {k: v for k, v in qm.info.items() if k not in ("qparams", "steps", "calib")}
+    return Int8Model(g, qp, steps, qm.info.get("calib", "minmax"), info)

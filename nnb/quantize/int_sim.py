@@ -173,9 +173,9 @@ def run_int8(m: Int8Model, inputs: Sequence[np.ndarray], keep: Sequence[str] = (
         if st.kind == "island":
             fin = [m.qparams[i].dequantize(vals[i]) if g.tensors[i].kind != "param" else g.tensors[i].data
                    for i in node.inputs]
-            outs = get_op(node.op).forward(fin, node.attrs)
-            floats[st.output] = outs[0]
-            vals[st.output] = m.qparams[st.output].quantize(outs[0])
+            for o, v in zip(node.outputs, get_op(node.op).forward(fin, node.attrs)):
+                floats[o] = v
+                vals[o] = m.qparams[o].quantize(v)
             continue
         vals[st.output] = _step_int(st, xs, m)
     out: dict[str, np.ndarray] = {}

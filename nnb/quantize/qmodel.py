@@ -53,6 +53,7 @@ class QuantizedModel:
     method: str
     layers: dict[str, QLayer]
     info: dict[str, Any] = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)  # calibrated methods' integer constants (int8)
 
     def weight_bits(self) -> int:
         return sum(q.size_bits for q in self.layers.values())
@@ -83,6 +84,7 @@ def save_quantized(path: str, model: QuantizedModel) -> None:
         meta["layers"][name] = {"kind": q.kind, "shape": list(q.shape), "bits": q.bits, "offset": offset}
         arrays[f"{name}/values"] = np.asarray(q.values, np.float32)
         arrays[f"{name}/codes"] = pack_codes(q.codes + offset, q.bits)
+    arrays.update({f"extra/{k}": v for k, v in model.arrays.items()})
     with tempfile.TemporaryDirectory() as tmp:
         nnp = os.path.join(tmp, "model.nnp")
         save(g, nnp)
@@ -124,4 +126,5 @@ def load_quantized(path: str) -> QuantizedModel:
             if name not in g.tensors:
                 raise NnbError(f"{path}: quantized layer '{name}' is not in the network")
             g.tensors[name].data = layers[name].dequantize()
-    return QuantizedModel(g, meta["method"], layers, meta.get("info", {}))
+        extra = {k[len("extra/"):]: z[k] for k in z.files if k.startswith("extra/")}
+    return QuantizedModel(g, meta["method"], layers, meta.get("info", {}), extra)

@@ -1,0 +1,115 @@
+"""nnabla fixed point (FIXED8 / FIXED16 in NNB): value = integer / 2^fp_pos, every fp_pos calibrated.
+
+Every parameter and every activation of the BatchNormalization-folded graph
+gets its own ``fp_pos`` in 0..15 (the 4 bits an NNB variable record has):
+
+* ``minmax``: the largest fp_pos whose range (2^(n-1) - 1) / 2^fp_pos holds max |x|;
+* ``percentile``: the same for the 99.99th percentile of |x| (calib.PERCENTILE);
+* ``mse``: the fp_pos with the least squared rounding + clipping error on the sample.
+
+The simulation (``run_fixed``) is value-level: parameters are stored rounded
+to their grid and every function's output is rounded to its grid (round half
+away from zero, clipped symmetric), i.e. nnabla's ``fixed_point_quantize``.
+It is not an integer-kernel simulation; nnabla's runtime computes each
+function in integers and may round the last bit differently.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from nnb.errors import NnbError
+from nnb.ir import Graph
+from nnb.ops import get_op
+from nnb.quantize.calib import PERCENTILE, TensorStats
+
+METHODS = {"fixed8": 8, "fixed16": 16}
+FP_MAX = 15
+
+
+def fixed_round(x: np.ndarray, bits: int, fp: int) -> np.ndarray:
+    """nnabla's fixed_point_quantize with delta = 2^-fp_pos (round half away from zero, symmetric clip)."""
+    top = (1 << (bits - 1)) - 1
+    q = np.minimum(np.floor(np.abs(np.asarray(x, np.float64)) * 2.0 ** fp + 0.5), top)
+    return (np.sign(x) * q / 2.0 ** fp).astype(np.float32)
+
+
+def choose_fp_pos(v: np.ndarray, bits: int, method: str, peak: float | None = None) -> int:
+    """fp_pos in 0..15 for the values ``v`` (a sample; ``peak`` the true max |x| if known)."""
+    v = np.asarray(v, np.float64).reshape(-1)
+    top = (1 << (bits - 1)) - 1
+    if method == "mse" and v.size:
+        errs = [float(np.mean((fixed_round(v, bits, fp) - v) ** 2)) for fp in range(FP_MAX + 1)]
+        return int(np.argmin(errs))
+    if method == "percentile" and v.size:
+        m = float(np.percentile(np.abs(v), PERCENTILE))
+    else:
+        m = peak if peak is not None else float(np.abs(v).max(initial=0.0))
+    fits = [fp for fp in range(FP_MAX + 1) if top / 2.0 ** fp >= m]
+    return max(fits) if fits else 0
+
+
+@dataclass
+class FixedModel:
+    graph: Graph  # BN folded; parameters already rounded to their fixed grid
+    bits: int
+    fp_pos: dict[str, int]  # every parameter, input and function output
+
+
+def prepare_graph(g: Graph) -> Graph:
+    from nnb.passes import fold_batch_norm
+
+    return fold_batch_norm(g)
+
+
+def build_fixed(g: Graph, stats: dict[str, TensorStats], method: str, calib: str) -> FixedModel:
+    """``g`` prepared (prepare_graph); ``stats`` from calib.collect over it; ``method`` fixed8|fixed16."""
+    if method not in METHODS:
+        raise NnbError(f"unknown fixed-point method '{method}' ({', '.join(METHODS)})")
+    bits = METHODS[method]
+    g = copy.deepcopy(g)
+    fp: dict[str, int] = {}
+    for t in g.params():
+        assert t.data is not None
+        fp[t.name] = choose_fp_pos(t.data, bits, calib)
+        t.data = fixed_round(t.data, bits, fp[t.name])
+    for name, st in stats.items():
+        fp[name] = choose_fp_pos(st.sample, bits, calib, peak=max(abs(st.lo), abs(st.hi)))
+    missing = [o for n in g.nodes for o in n.outputs if o not in fp]
+    if missing:
+        raise NnbError(f"fixed point: no calibration statistics for '{missing[0]}'")
+    return FixedModel(g, bits, fp)
+
+
+def run_fixed(m: FixedModel, inputs: Sequence[np.ndarray], keep: Sequence[str] = ()) -> dict[str, np.ndarray]:
+    """The reference executor with every input and function output rounded to its fixed-point grid."""
+    g = m.graph
+    vals: dict[str, np.ndarray] = {t.name: t.data for t in g.params()}  # type: ignore[misc]
+    for name, x in zip(g.inputs, inputs):
+        vals[name] = fixed_round(x, m.bits, m.fp_pos[name])
+    for n in g.nodes:
+        outs = get_op(n.op).forward([vals[i] for i in n.inputs], n.attrs)
+        for o, v in zip(n.outputs, outs):
+            vals[o] = fixed_round(v, m.bits, m.fp_pos[o])
+    return {o: vals[o] for o in list(g.outputs) + [k for k in keep if k not in g.outputs]}
+
+
+def run_fixed_batched(m: FixedModel, x: np.ndarray, batch: int = 500) -> np.ndarray:
+    outs = [run_fixed(m, [x[s:s + batch]])[m.graph.outputs[0]] for s in range(0, len(x), batch)]
+    return np.concatenate(outs, axis=0)
+
+
+def to_quantized(m: FixedModel, method: str, info: dict | None = None):  # noqa: ANN201
+    from nnb.quantize.qmodel import QuantizedModel
+
+    return QuantizedModel(m.graph, method, {}, dict(info or {}, bits=m.bits, fp_pos=m.fp_pos))
+
+
+def from_quantized(qm) -> FixedModel:  # noqa: ANN001 - a QuantizedModel with method fixed8/fixed16
+    if qm.method not in METHODS:
+        raise NnbError(f"not a fixed-point model (method {qm.method})")
+    return FixedModel(qm.graph, int(qm.info["bits"]), {k: int(v) for k, v in qm.info["fp_pos"].items()})
