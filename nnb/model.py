@@ -28,6 +28,10 @@ def load_model(path: str, executor: str | None = None, allow_deferred: bool = Fa
         from nnb.emit.nnb_read import load_nnb
 
         return load_nnb(path)
+    if path.lower().endswith(".onnx"):
+        from nnb.onnx import load_onnx
+
+        return load_onnx(path)
     if is_nnq(path):
         from nnb.quantize.qmodel import load_quantized
 

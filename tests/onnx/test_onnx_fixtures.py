@@ -1,0 +1,42 @@
+"""Every .onnx fixture through `nnb run` (reference and C) against onnxruntime on the same file."""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import numpy as np
+import pytest
+from conftest import SHARED
+from onnx_helpers import assert_matches_ort, ort_session
+
+from nnb.cli import main
+
+FIX = os.path.join(SHARED, "fixtures")
+MODELS = sorted(glob.glob(os.path.join(FIX, "zoo", "*.onnx")) + glob.glob(os.path.join(FIX, "imported", "*.onnx")))
+
+
+def _feeds(path: str, sess, tmp: str) -> tuple[dict[str, np.ndarray], list[str]]:  # noqa: ANN001
+    """Fixture inputs cut to the batch the file declares, and their .npy paths as NAME=FILE arguments."""
+    feeds, args = {}, []
+    for k, i in enumerate(sess.get_inputs()):
+        x = np.load(f"{path[:-5]}.in{k}.npy").astype(np.float32)
+        batch = i.shape[0] if isinstance(i.shape[0], int) else x.shape[0]
+        feeds[i.name] = np.ascontiguousarray(x[:batch])
+        f = os.path.join(tmp, f"in{k}.npy")
+        np.save(f, feeds[i.name])
+        args += ["--input", f"{i.name}={f}"]
+    return feeds, args
+
+
+@pytest.mark.parametrize("backend", ["reference", "c"])
+@pytest.mark.parametrize("path", MODELS, ids=lambda p: os.path.relpath(p, FIX))
+def test_nnb_run_onnx_matches_onnxruntime(path: str, backend: str, tmp_path) -> None:  # noqa: ANN001
+    sess = ort_session(path)
+    feeds, args = _feeds(path, sess, str(tmp_path))
+    ref = sess.run(None, feeds)
+    out = tmp_path / "out.npz"
+    assert main(["run", path, *args, "--backend", backend, "-o", str(out)]) == 0
+    got = np.load(out)
+    for o, r in zip(sess.get_outputs(), ref):
+        assert_matches_ort(got[o.name], r, f"{os.path.basename(path)} {o.name} ({backend})")
