@@ -1,0 +1,98 @@
+"""Run a model on a board: build the firmware (cached by content under ~/.cache/nnb/fw), run it in QEMU
+(or natively for the host board), return the outputs and a report (footprint, instruction count, stack)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from nnb.boards.build import TEMPLATES, UNITS, BuildResult, build_firmware, runtime_dir
+from nnb.boards.fit import Footprint
+from nnb.boards.image import ModelImage, model_image, pack_inputs, unpack_outputs
+from nnb.boards.load import Board, load_board
+from nnb.boards.qemu import console_layers, console_values, run_firmware
+from nnb.boards.tools import cache_root, tree_hash
+from nnb.errors import NnbError
+
+
+@dataclass
+class BoardReport:
+    board: str
+    model: str
+    unit: str  # instructions (QEMU), cycles (DWT/SysTick), ns (host)
+    init_count: int
+    run_count: int  # one nnbrt_run
+    arena: int  # what the runtime asked for on the target
+    predicted: dict
+    linked: dict
+    stack_measured: int  # painted stack below main after init + run (0 on the host)
+    stack_total: int
+    layers: list[tuple[int, int, str, int]] = field(default_factory=list)
+    console: str = ""
+
+    def summary(self) -> str:
+        p, lk = self.predicted, self.linked
+        s = [f"{self.model} on {self.board}: {self.run_count:,} {self.unit} per inference "
+             f"(nnbrt_init {self.init_count:,})",
+             f"  arena {self.arena} B (predicted {p['arena']} B)"]
+        if lk:
+            ram = p["stack_reserved"] + p["static_ram"] + (p["arena"] + 15) // 16 * 16
+            s.append(f"  RAM {lk['ram']} B linked, {ram} B predicted; flash {lk['flash']} B linked, "
+                     f"{p['code_flash'] + p['image_flash']} B predicted")
+            s.append(f"  stack below main {self.stack_measured} B measured (painted), {p['stack_runtime']} B "
+                     f"predicted; whole program {self.stack_total} B of {p['stack_reserved']} B reserved")
+        return "\n".join(s)
+
+
+def _key(mi: ModelImage, board: Board, runs: int, profile: bool) -> str:
+    rt = os.path.basename(runtime_dir(board))
+    h = hashlib.sha256(mi.image + board.source + f"{runs}:{profile}:{rt}:{mi.name}".encode())
+    h.update(tree_hash([TEMPLATES]).encode())
+    return h.hexdigest()[:16]
+
+
+def firmware_for(model, board: Board | str, runs: int = 1, profile: bool = False,  # noqa: ANN001
+                 name: str | None = None) -> tuple[ModelImage, BuildResult]:
+    """Build (or reuse from the cache) the firmware that reads its inputs over semihosting."""
+    board = load_board(board) if isinstance(board, str) else board
+    mi = model if isinstance(model, ModelImage) else model_image(model, name)
+    d = os.path.join(cache_root(), f"fw-{board.name}-{mi.name}-{_key(mi, board, runs, profile)}")
+    meta = os.path.join(d, "build.json")
+    if os.path.exists(meta) and os.path.exists(os.path.join(d, "firmware.elf")):
+        with open(meta) as f:
+            m = json.load(f)
+        m["predicted"] = Footprint(**m["predicted"])
+        return mi, BuildResult(**m)
+    res = build_firmware(mi, board, d, runs=runs, profile=profile)
+    with open(meta, "w") as f:
+        json.dump(asdict(res), f)
+    return mi, res
+
+
+def run_on_board(model, board: Board | str, inputs: list[np.ndarray] | dict[str, np.ndarray],  # noqa: ANN001
+                 runs: int = 1, profile: bool = False, plugin: str | None = None,
+                 name: str | None = None) -> tuple[dict[str, np.ndarray], BoardReport]:
+    """``model``: a path (.nnp/.nnb/.nnq), a Graph or a QuantizedModel.  Returns ({output name: array},
+    report).  The firmware is built once per (model, board) and cached; inputs go over semihosting."""
+    board = load_board(board) if isinstance(board, str) else board
+    mi, res = firmware_for(model, board, runs, profile, name)
+    if isinstance(inputs, dict):
+        missing = [n for n, _ in mi.inputs if n not in inputs]
+        if missing:
+            raise NnbError(f"no input given for {', '.join(missing)}")
+        inputs = [inputs[n] for n, _ in mi.inputs]
+    blob = pack_inputs(mi, list(inputs))
+    r = run_firmware(board, res.elf, {"nnb_in.bin": blob}, want=("nnb_out.bin",), plugin=plugin)
+    outs = unpack_outputs(mi, r.files["nnb_out.bin"])
+    v = console_values(r.console)
+    unit = UNITS[board.counter]
+    rep = BoardReport(board.name, mi.name, unit, v.get(f"init_{unit}", 0), v.get(f"run_{unit}", 0),
+                      v.get("arena", 0), asdict(res.predicted), res.linked, v.get("stack_runtime", 0),
+                      v.get("total", 0), console_layers(r.console), r.console)
+    if plugin:
+        rep.console += r.plugin_log
+    return {n: y for (n, _), y in zip(mi.outputs, outs)}, rep

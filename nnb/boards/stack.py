@@ -1,0 +1,117 @@
+"""Worst-case stack depth from gcc's -fcallgraph-info=su files (.ci, one per object).
+
+Each function's frame comes from the node label ("N bytes (static)"), calls from
+the edges.  Calls through a pointer (``__indirect_call``) are resolved to the
+largest of the ``indirect`` candidates (the model's kernels from its kernel
+table).  Calls to functions without a node (newlib's memcpy, expf, ...) count
+0 bytes; recursion (none in the runtime) would be cut at the repeated function.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+
+from nnb.errors import NnbError
+
+_NODE = re.compile(r'node: \{ title: "([^"]+)" label: "([^"]*)"')
+_EDGE = re.compile(r'edge: \{ sourcename: "([^"]+)" targetname: "([^"]+)"')
+_BYTES = re.compile(r"\\n(\d+) bytes \((static|dynamic[^)]*)\)")
+INDIRECT = "__indirect_call"
+
+
+@dataclass
+class CallGraph:
+    frames: dict[str, int] = field(default_factory=dict)  # qualified "file:name" -> bytes
+    calls: dict[str, list[str]] = field(default_factory=dict)  # qualified -> target titles (unresolved)
+    by_name: dict[str, list[str]] = field(default_factory=dict)  # plain name -> qualified names
+    dynamic: set[str] = field(default_factory=set)  # frames of dynamic size (alloca/VLA): a lower bound
+
+    def resolve(self, name: str, unit: str) -> list[str]:
+        local = f"{unit}:{name}"
+        if local in self.frames:
+            return [local]
+        return self.by_name.get(name, [])
+
+
+def read_callgraph(paths: list[str]) -> CallGraph:
+    g = CallGraph()
+    for path in paths:
+        unit = os.path.basename(path)[:-3]
+        try:
+            with open(path) as f:
+                text = f.read()
+        except OSError as e:
+            raise NnbError(f"cannot read call graph {path}: {e.strerror}") from None
+        for m in _NODE.finditer(text):
+            title, label = m.group(1), m.group(2)
+            if title == INDIRECT:
+                continue
+            b = _BYTES.search(label)
+            if b is None:  # a declaration (defined in another unit or a library)
+                continue
+            q = f"{unit}:{title}"
+            g.frames[q] = int(b.group(1))
+            if b.group(2) != "static":
+                g.dynamic.add(q)
+            g.by_name.setdefault(title, []).append(q)
+            g.calls.setdefault(q, [])
+        for m in _EDGE.finditer(text):
+            src = f"{unit}:{m.group(1)}"
+            g.calls.setdefault(src, []).append(m.group(2))
+    return g
+
+
+def find_ci(directory: str) -> list[str]:
+    out = []
+    for d, _, files in os.walk(directory):
+        out += [os.path.join(d, f) for f in files if f.endswith(".ci")]
+    return sorted(out)
+
+
+def worst_depth(g: CallGraph, root: str, indirect: list[str]) -> tuple[int, list[str]]:
+    """Deepest stack from ``root`` (a plain function name) and the call chain that reaches it."""
+    memo: dict[str, tuple[int, list[str]]] = {}
+
+    def visit(q: str, active: frozenset[str]) -> tuple[int, list[str]]:
+        if q in memo:
+            return memo[q]
+        unit = q.split(":", 1)[0]
+        best: tuple[int, list[str]] = (0, [])
+        for t in g.calls.get(q, []):
+            names = indirect if t == INDIRECT else [t]
+            for name in names:
+                for tq in ([name] if ":" in name else g.resolve(name, unit)):
+                    if tq in active:
+                        continue
+                    d = visit(tq, active | {tq})
+                    if d[0] > best[0]:
+                        best = d
+        r = (g.frames.get(q, 0) + best[0], [q.split(":", 1)[1]] + best[1])
+        memo[q] = r
+        return r
+
+    roots = g.by_name.get(root, [])
+    if not roots:
+        raise NnbError(f"stack analysis: no function '{root}' in the call graph")
+    return max((visit(q, frozenset({q})) for q in roots), key=lambda d: d[0])
+
+
+_KERNEL_DEF = re.compile(r"(?:const nnbrt_kernel\s+|^NNBRT_\w*KERNEL\(\s*)(nnbrt_k_\w+)", re.M)
+CHECK_HELPERS = ["nnbrt_check_unary", "nnbrt_check_binary"]
+
+
+def kernel_functions(kernel_table_c: str, kernels_dir: str, g: CallGraph) -> list[str]:
+    """Targets of the runtime's calls through the kernel table: every function ("unit:name") of the source
+    files that define the kernels a generated kernel table names, and the shared check helpers."""
+    with open(kernel_table_c) as f:
+        used = set(re.findall(r"&(nnbrt_k_\w+)", f.read()))
+    units = set()
+    for fn in sorted(os.listdir(kernels_dir)):
+        if fn.endswith(".c"):
+            with open(os.path.join(kernels_dir, fn)) as f:
+                if used & set(_KERNEL_DEF.findall(f.read())):
+                    units.add(fn[:-2])
+    out = [q for q in g.frames if q.split(":", 1)[0] in units]
+    return out + [q for h in CHECK_HELPERS for q in g.by_name.get(h, [])]

@@ -1,0 +1,71 @@
+"""Finding and running the cross toolchain and QEMU; one-line errors naming the Debian package."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+
+from nnb.errors import NnbError
+
+PACKAGES = {
+    "arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi",
+    "arm-none-eabi-ar": "binutils-arm-none-eabi",
+    "qemu-system-arm": "qemu-system-arm",
+    "gcc": "gcc",
+    "ar": "binutils",
+    "make": "make",
+}
+
+
+def need_tool(name: str, why: str) -> str:
+    """The path of a program, or an NnbError naming the Debian package that provides it."""
+    path = shutil.which(name)
+    if path is None:
+        pkg = PACKAGES.get(name, name)
+        raise NnbError(f"{why} needs '{name}', which is not installed (apt-get install {pkg})")
+    return path
+
+
+def ar_for(cc: str) -> str:
+    return cc[:-3] + "ar" if cc.endswith("-gcc") else "ar"
+
+
+def run_checked(cmd: list[str], what: str, cwd: str | None = None, timeout: float = 900) -> str:
+    """Run a build step; a failure is one line with the tool's last error line."""
+    try:
+        r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    except FileNotFoundError:
+        raise NnbError(f"{what}: '{cmd[0]}' is not installed") from None
+    except subprocess.TimeoutExpired:
+        raise NnbError(f"{what}: timed out after {timeout:.0f} s") from None
+    if r.returncode != 0:
+        lines = [x for x in (r.stderr + r.stdout).strip().splitlines() if x.strip()]
+        errs = ([x for x in lines if re.search(r"\berror\b:|undefined reference|overflow", x)]
+                or [x for x in lines if "***" in x] or lines[-1:] or ["unknown error"])
+        raise NnbError(f"{what} failed: {errs[0].strip()}")
+    return r.stdout
+
+
+def cache_root() -> str:
+    """Where built firmware and runtime libraries are kept (NNB_CACHE, default ~/.cache/nnb/fw)."""
+    root = os.environ.get("NNB_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "nnb", "fw")
+    os.makedirs(root, exist_ok=True)
+    return root
+
+
+def tree_hash(paths: list[str], extra: bytes = b"") -> str:
+    """Content hash of files (and directories, recursively) plus extra bytes."""
+    h = hashlib.sha256(extra)
+    for top in paths:
+        files = [top] if os.path.isfile(top) else sorted(
+            os.path.join(d, f) for d, _, fs in os.walk(top) for f in fs)
+        for p in files:
+            if p.endswith((".o", ".a", ".su", ".ci", ".pyc")):
+                continue
+            h.update(os.path.relpath(p, top).encode() + b"\0")
+            with open(p, "rb") as f:
+                h.update(hashlib.sha256(f.read()).digest())
+    return h.hexdigest()[:16]
