@@ -10,40 +10,23 @@
 #define PLAN_INPUT (-2)
 #define ALIGN 64u
 
+/* A variable record decoded from the image (on the stack: the runtime keeps
+   no variable table; records are decoded again where needed). */
 struct nnbrt_var {
     const int32_t *dims;
     int32_t ndim;
     int32_t data_index;
     int32_t plan;     /* extended: arena offset, PLAN_PARAM or PLAN_INPUT; v2/v3: 0 */
     size_t size;
-    float *data;      /* float values (fixed-point variables: float staging in the arena) */
-    const void *q;    /* fixed-point parameter: its integers in the image */
-    uint8_t type, fp; /* 0 FLOAT, 1 FIXED16, 2 FIXED8, 4 LUT, 5 uniform; fixed: value = integer / 2^fp */
+    float *data;      /* float parameter: its values in the image; else NULL */
+    const void *q;    /* fixed-point/SIGN parameter: its integers in the image */
+    uint8_t type, fp; /* 0 FLOAT, 1 FIXED16, 2 FIXED8, 3 SIGN, 4 LUT, 5 uniform; fixed: value = integer / 2^fp */
     nnbrt_qw qw;      /* types 4/5 (extended files): the packed weight (qw.kind 0 otherwise) */
-};
-
-struct nnbrt_fn {
-    const nnbrt_kernel *k;
-    int32_t type;
-    int32_t nin, nout;
-    const int32_t *in, *out;
-    nnbrt_args args;
-};
-
-struct nnbrt_net {
-    nnbrt_header_info h;
-    const uint8_t *img;
-    size_t len;
-    struct nnbrt_var *vars;
-    struct nnbrt_fn *fns;
-    const int32_t *in_ids, *out_ids;
-    uint64_t work;
-    int has_fixed;
-    nnbrt_arena_info arena;
 };
 
 #define IS_FIXED(type) ((type) == 1 || (type) == 2) /* FIXED16, FIXED8 */
 
+/* The image as validated: header and list pointers into it (read in place). */
 typedef struct {
     const uint8_t *img;
     size_t len;
@@ -62,11 +45,25 @@ typedef struct {
     int has_fixed;         /* some variable is FIXED16/FIXED8 */
     int staged;            /* some parameter is FIXED16/FIXED8/SIGN: decoded into float staging */
     int32_t plan_chunk;
-    struct nnbrt_var *vars; /* NULL while sizing */
+    uint32_t max_io;       /* largest nin + nout of a function */
+    float **vdata;         /* per variable: its float storage (NULL while sizing) */
     nnbrt_diag *diag;
     uint64_t work;
     size_t scratch; /* largest kernel scratch */
 } ctx_t;
+
+/* The network in the caller's arena: the image view, one data pointer per
+   variable, and the working set of the function being run (its decoded
+   arguments and max_io tensors). Function records, shapes and arguments
+   are read from the image (flash on a microcontroller). */
+struct nnbrt_net {
+    ctx_t c;
+    nnbrt_args args;
+    nnbrt_tensor *tens; /* max_io entries */
+    nnbrt_qw *qw;       /* the packed weight of the function being run */
+    float *scratch;
+    nnbrt_arena_info arena;
+};
 
 static uint32_t rd32(const uint8_t *p)
 {
@@ -363,31 +360,22 @@ static size_t buffer_bytes(const ctx_t *c, uint32_t b)
     return n > (uint64_t)(SIZE_MAX / 4u) ? SIZE_MAX / 4u : (size_t)n; /* huge: add_aligned overflows */
 }
 
-/* qbuf: storage for t->q while validating (no variable table yet). */
-static nnbrt_status get_tensor(const ctx_t *c, int32_t id, nnbrt_tensor *t, nnbrt_qw *qbuf)
+/* Tensor view of variable id (decoded into *v); a packed weight's
+   descriptor goes to *qbuf. */
+static nnbrt_status get_tensor(const ctx_t *c, int32_t id, nnbrt_tensor *t, nnbrt_qw *qbuf,
+                               struct nnbrt_var *v)
 {
-    struct nnbrt_var tmp;
-    const struct nnbrt_var *v;
+    nnbrt_status st;
     if (id < 0 || (uint32_t)id >= c->h.num_variables) return NNBRT_E_BAD_VARIABLE;
-    if (c->vars) {
-        v = &c->vars[id];
-    } else {
-        nnbrt_status st = decode_var(c, (uint32_t)id, &tmp);
-        if (st != NNBRT_OK) return st;
-        v = &tmp;
-    }
+    if ((st = decode_var(c, (uint32_t)id, v)) != NNBRT_OK) return st;
     t->ndim = v->ndim;
     t->dims = v->dims;
     t->size = v->size;
-    t->data = v->data;
+    t->data = c->vdata ? c->vdata[id] : v->data;
     t->q = NULL;
     if (v->qw.kind) {
-        if (c->vars) {
-            t->q = &v->qw;
-        } else {
-            *qbuf = v->qw;
-            t->q = qbuf;
-        }
+        *qbuf = v->qw;
+        t->q = qbuf;
     }
     return NNBRT_OK;
 }
@@ -494,18 +482,14 @@ static nnbrt_status check_aliasing(const ctx_t *c, uint32_t type, const nnbrt_ke
     return NNBRT_OK;
 }
 
-/* Validate everything; compute the arena layout; if net != NULL fill it. */
-static nnbrt_status process(ctx_t *c, size_t *total, struct nnbrt_net *net, uint8_t *base,
-                            size_t base_len)
+/* ---- validation and layout, one function per part of the file ---- */
+
+/* The header's lists (buffers, variables, functions, inputs, outputs) and,
+   in extended files, the plan and the quant descriptor list. */
+static nnbrt_status open_lists(ctx_t *c)
 {
     nnbrt_status st;
-    uint32_t i, j;
-    size_t lay = 0, off_vars, off_fns, off_bofs, off_io, off_bufs, off_scratch, off_plan = 0;
-    nnbrt_tensor tin[NNBRT_MAX_FN_IO], tout[NNBRT_MAX_FN_IO];
-    nnbrt_qw qtmp[NNBRT_MAX_FN_IO], qout;
-    nnbrt_args args;
-
-    if ((st = parse_header(c)) != NNBRT_OK) return st;
+    uint32_t i;
     if ((st = list_ptr(c, c->lists[0], (int32_t)c->lists[1], &c->buf_list)) != NNBRT_OK) return st;
     if ((st = list_ptr(c, c->lists[2], (int32_t)c->lists[3], &c->var_list)) != NNBRT_OK) return st;
     if ((st = list_ptr(c, c->lists[4], (int32_t)c->lists[5], &c->fn_list)) != NNBRT_OK) return st;
@@ -522,6 +506,13 @@ static nnbrt_status process(ctx_t *c, size_t *total, struct nnbrt_net *net, uint
             if (list_ptr(c, c->qsize, c->qchunk, &c->qlist) != NNBRT_OK) return NNBRT_E_BAD_QUANT;
         }
     }
+    return NNBRT_OK;
+}
+
+/* Network input and output ids. */
+static nnbrt_status check_io_ids(const ctx_t *c)
+{
+    uint32_t i;
     for (i = 0; i < c->h.num_inputs; ++i) {
         if (c->in_ids[i] < 0 || (uint32_t)c->in_ids[i] >= c->h.num_variables) {
             if (c->diag) c->diag->variable_index = c->in_ids[i];
@@ -538,192 +529,284 @@ static nnbrt_status process(ctx_t *c, size_t *total, struct nnbrt_net *net, uint
             if (c->diag) c->diag->variable_index = c->out_ids[i];
             return NNBRT_E_BAD_VARIABLE;
         }
+    return NNBRT_OK;
+}
 
-    /* Layout. Counts are bounded by the image (each is a list in it). */
-    if (!add_aligned(&lay, sizeof(struct nnbrt_net))) return NNBRT_E_SIZE_OVERFLOW;
-    off_vars = lay;
-    if (!add_array(&lay, c->h.num_variables, sizeof(struct nnbrt_var))) return NNBRT_E_SIZE_OVERFLOW;
-    off_fns = lay;
-    if (!add_array(&lay, c->h.num_functions, sizeof(struct nnbrt_fn))) return NNBRT_E_SIZE_OVERFLOW;
-    off_bofs = lay; /* byte offset of each working buffer (used during init) */
-    if (!add_array(&lay, c->h.num_buffers, sizeof(size_t))) return NNBRT_E_SIZE_OVERFLOW;
-
-    /* Variables. */
+/* Every variable record; notes fixed-point and staged parameters. */
+static nnbrt_status scan_variables(ctx_t *c)
+{
+    uint32_t i;
     for (i = 0; i < c->h.num_variables; ++i) {
         struct nnbrt_var v;
-        st = decode_var(c, i, &v);
+        nnbrt_status st = decode_var(c, i, &v);
+        /* packed LUT weights: every code < K */
+        if (st == NNBRT_OK && !lut_codes_ok(&v.qw, v.size)) st = NNBRT_E_BAD_QUANT;
         if (st != NNBRT_OK) {
             if (c->diag) c->diag->variable_index = (int32_t)i;
             return st;
         }
         if (IS_FIXED(v.type)) c->has_fixed = 1;
         if (IS_FIXED(v.type) || v.type == 3) c->staged = 1;
-        /* packed LUT weights: every code < K, checked once (the sizing pass
-           nnbrt_init runs first) */
-        if (!net && !lut_codes_ok(&v.qw, v.size)) {
-            if (c->diag) c->diag->variable_index = (int32_t)i;
-            return NNBRT_E_BAD_QUANT;
-        }
-        if (net) net->vars[i] = v;
     }
-    /* Private input/output storage. */
-    off_io = lay;
-    /* float staging of fixed-point and SIGN parameters (decoded below) */
-    for (i = 0; c->staged && i < c->h.num_variables; ++i) {
-        struct nnbrt_var v;
-        if ((st = decode_var(c, i, &v)) != NNBRT_OK) return st;
-        if (v.type == 0 || v.type >= 4 || v.data_index < 0) continue;
-        if (net) net->vars[i].data = (float *)(void *)(base + lay);
-        if (!add_aligned(&lay, v.size * 4u)) return NNBRT_E_SIZE_OVERFLOW;
-    }
-    if (c->ext) {
-        /* every PLAN_INPUT variable gets its own storage, then the plan region */
-        for (i = 0; i < c->h.num_variables; ++i) {
-            struct nnbrt_var v;
-            if ((st = decode_var(c, i, &v)) != NNBRT_OK) return st;
-            if (v.data_index >= 0 || v.plan != PLAN_INPUT) continue;
-            if (net) net->vars[i].data = (float *)(void *)(base + lay);
-            if (!add_aligned(&lay, v.size * 4u)) return NNBRT_E_SIZE_OVERFLOW;
-        }
-        off_plan = lay;
-        if (!add_aligned(&lay, c->h.arena_bytes)) return NNBRT_E_SIZE_OVERFLOW;
-    }
-    for (i = 0; !c->ext && (uint64_t)i < (uint64_t)c->h.num_inputs + c->h.num_outputs; ++i) {
-        int is_in = i < c->h.num_inputs;
-        int32_t id = is_in ? c->in_ids[i] : c->out_ids[i - c->h.num_inputs];
-        struct nnbrt_var v;
-        if ((st = decode_var(c, (uint32_t)id, &v)) != NNBRT_OK) return st;
-        if (!is_in && v.data_index >= 0) continue; /* parameter output: read in place */
-        if (net) net->vars[id].data = (float *)(void *)(base + lay);
-        if (!add_aligned(&lay, v.size * 4u)) return NNBRT_E_SIZE_OVERFLOW;
-    }
-    off_bufs = lay;
-    for (i = 0; i < c->h.num_buffers; ++i)
-        if (!add_aligned(&lay, buffer_bytes(c, i))) return NNBRT_E_SIZE_OVERFLOW;
-    off_scratch = lay; /* kernel scratch goes last; its size is known after the checks */
-    if (net) {
-        size_t boff = off_bufs, *bofs = (size_t *)(void *)(base + off_bofs);
-        (void)base_len;
-        memset(base + off_io, 0, lay - off_io); /* io storage and buffers */
-        for (j = 0; c->staged && j < c->h.num_variables; ++j) {
-            struct nnbrt_var *v = &net->vars[j];
-            size_t k;
-            const float s = 1.0f / (float)(1u << v->fp);
-            if (v->type == 0 || !v->q) continue;
-            for (k = 0; k < v->size; ++k) {
-                if (v->type == 3) { /* bit k of little-endian word k / 32: 1 is +1, 0 is -1 */
-                    const uint8_t byte = ((const uint8_t *)v->q)[k / 8u];
-                    v->data[k] = (byte >> (k % 8u)) & 1u ? 1.0f : -1.0f;
-                } else if (v->type == 1) {
-                    int16_t q;
-                    memcpy(&q, (const uint8_t *)v->q + 2u * k, 2);
-                    v->data[k] = (float)q * s;
-                } else {
-                    v->data[k] = (float)((const int8_t *)v->q)[k] * s;
-                }
-            }
-        }
-        for (i = 0; i < c->h.num_buffers; ++i) {
-            bofs[i] = boff;
-            add_aligned(&boff, buffer_bytes(c, i));
-        }
-        for (j = 0; j < c->h.num_variables; ++j) {
-            struct nnbrt_var *v = &net->vars[j];
-            if (v->data != NULL || v->data_index >= 0) continue;
-            if (c->ext)
-                v->data = (float *)(void *)(base + off_plan + (size_t)(uint32_t)v->plan);
-            else
-                v->data = (float *)(void *)(base + bofs[(uint32_t)(-(v->data_index + 1))]);
-        }
-        c->vars = net->vars;
-    }
+    return NNBRT_OK;
+}
 
-    /* Functions. */
+/* A function record as read from the image. */
+typedef struct {
+    const nnbrt_kernel *k;
+    const char *code;     /* argument code */
+    int32_t rec;          /* record chunk */
+    uint32_t type, nin, nout;
+    const int32_t *ins, *outs;
+} fn_t;
+
+/* Function record i: kernel, input/output counts and lists. */
+static nnbrt_status decode_fn(const ctx_t *c, uint32_t i, fn_t *f)
+{
+    const uint8_t *r;
+    const nnbrt_entry *ent;
+    nnbrt_status st;
+    memset(f, 0, sizeof *f);
+    f->rec = c->fn_list[i];
+    if ((st = chunk_ptr(c, f->rec, 20, &r)) != NNBRT_OK) return st;
+    f->type = (uint32_t)r[0] | ((uint32_t)r[1] << 8);
+    if (c->diag) c->diag->function_id = (int32_t)f->type;
+    ent = (f->type < NNBRT_EXT_FIRST_ID || c->ext) ? nnbrt_find_kernel(f->type) : NULL;
+    f->k = ent ? ent->k : NULL;
+    if (!f->k) return NNBRT_E_UNSUPPORTED_FUNCTION;
+    f->code = ent->argcode ? ent->argcode : f->k->argcode;
+    /* extended files store NNP arguments where the upstream code disagrees */
+    if (c->ext && f->type == 259) f->code = ""; /* HardSigmoid: no arguments in nnabla */
+    f->nin = rd32(r + 4);
+    f->nout = rd32(r + 12);
+    if (f->nin < (uint32_t)f->k->min_in || f->nin > (uint32_t)f->k->max_in ||
+        f->nin > NNBRT_MAX_FN_IO || f->nout < (uint32_t)f->k->min_out ||
+        f->nout > (uint32_t)f->k->max_out || f->nout > NNBRT_MAX_FN_IO)
+        return NNBRT_E_BAD_IO_COUNT;
+    if ((st = list_ptr(c, f->nin, rdi32(r + 8), &f->ins)) != NNBRT_OK) return st;
+    return list_ptr(c, f->nout, rdi32(r + 16), &f->outs);
+}
+
+static void diag_fn(const ctx_t *c, uint32_t i)
+{
+    if (c->diag) {
+        c->diag->function_index = (int32_t)i;
+        c->diag->function_id = -1;
+    }
+}
+
+/* Every function record's structure; sets c->max_io. */
+static nnbrt_status scan_functions(ctx_t *c)
+{
+    uint32_t i;
     for (i = 0; i < c->h.num_functions; ++i) {
-        const uint8_t *r;
-        uint32_t type, nin, nout;
-        const int32_t *ins, *outs;
-        const nnbrt_kernel *k;
-        const nnbrt_entry *ent;
-        const char *code;
-        nnbrt_cost work = {0, 0};
-        int32_t rc = c->fn_list[i];
-        if (c->diag) {
-            c->diag->function_index = (int32_t)i;
-            c->diag->function_id = -1;
-        }
-        if ((st = chunk_ptr(c, rc, 20, &r)) != NNBRT_OK) return st;
-        type = (uint32_t)r[0] | ((uint32_t)r[1] << 8);
-        if (c->diag) c->diag->function_id = (int32_t)type;
-        ent = (type < NNBRT_EXT_FIRST_ID || c->ext) ? nnbrt_find_kernel(type) : NULL;
-        k = ent ? ent->k : NULL;
-        if (!k) return NNBRT_E_UNSUPPORTED_FUNCTION;
-        code = ent->argcode ? ent->argcode : k->argcode;
-        /* extended files store NNP arguments where the upstream code disagrees */
-        if (c->ext && type == 259) code = ""; /* HardSigmoid: no arguments in nnabla */
-        nin = rd32(r + 4);
-        nout = rd32(r + 12);
-        if (nin < (uint32_t)k->min_in || nin > (uint32_t)k->max_in || nin > NNBRT_MAX_FN_IO ||
-            nout < (uint32_t)k->min_out || nout > (uint32_t)k->max_out || nout > NNBRT_MAX_FN_IO)
-            return NNBRT_E_BAD_IO_COUNT;
-        if ((st = list_ptr(c, nin, rdi32(r + 8), &ins)) != NNBRT_OK) return st;
-        if ((st = list_ptr(c, nout, rdi32(r + 16), &outs)) != NNBRT_OK) return st;
-        if ((st = decode_args(c, rc, code, &args)) != NNBRT_OK) return st;
-        args.scratch = net ? (float *)(void *)(base + off_scratch) : NULL;
-        for (j = 0; j < nin; ++j) {
-            if ((st = get_tensor(c, ins[j], &tin[j], &qtmp[j])) != NNBRT_OK) {
-                if (c->diag) c->diag->variable_index = ins[j];
-                return st;
-            }
-            if (tin[j].q && !packed_ok(k, j)) {
-                if (c->diag) c->diag->variable_index = ins[j];
-                return NNBRT_E_BAD_QUANT;
-            }
-        }
-        for (j = 0; j < nout; ++j) {
-            struct nnbrt_var v;
-            if ((st = get_tensor(c, outs[j], &tout[j], &qout)) != NNBRT_OK ||
-                (st = decode_var(c, (uint32_t)outs[j], &v)) != NNBRT_OK) {
-                if (c->diag) c->diag->variable_index = outs[j];
-                return st;
-            }
-            if (v.data_index >= 0 || (c->ext && v.plan == PLAN_INPUT)) {
-                /* never write into the image or over a network input */
-                if (c->diag) c->diag->variable_index = outs[j];
-                return NNBRT_E_BAD_VARIABLE;
-            }
-        }
-        if (c->ext && (st = check_aliasing(c, type, k, &args, nin, ins, nout, outs)) != NNBRT_OK)
+        fn_t f;
+        nnbrt_status st;
+        diag_fn(c, i);
+        if ((st = decode_fn(c, i, &f)) != NNBRT_OK) return st;
+        if (f.nin + f.nout > c->max_io) c->max_io = f.nin + f.nout;
+    }
+    if (c->diag) c->diag->function_index = c->diag->function_id = -1;
+    return NNBRT_OK;
+}
+
+/* Inputs then outputs of f into t[0 .. nin+nout) (the one packed weight a
+   function may take goes to *qbuf); outputs never write the image or a
+   network input. t NULL: validate only. */
+static nnbrt_status fn_tensors(const ctx_t *c, const fn_t *f, nnbrt_tensor *t, nnbrt_qw *qbuf)
+{
+    uint32_t j;
+    for (j = 0; j < f->nin + f->nout; ++j) {
+        const int32_t id = j < f->nin ? f->ins[j] : f->outs[j - f->nin];
+        struct nnbrt_var v;
+        nnbrt_tensor one;
+        nnbrt_qw qone;
+        nnbrt_tensor *tj = t ? &t[j] : &one;
+        nnbrt_status st = get_tensor(c, id, tj, j < f->nin && t ? qbuf : &qone, &v);
+        if (st == NNBRT_OK && j < f->nin && tj->q && !packed_ok(f->k, j)) st = NNBRT_E_BAD_QUANT;
+        if (st == NNBRT_OK && j >= f->nin &&
+            (v.data_index >= 0 || (c->ext && v.plan == PLAN_INPUT)))
+            st = NNBRT_E_BAD_VARIABLE;
+        if (st != NNBRT_OK) {
+            if (c->diag) c->diag->variable_index = id;
             return st;
-        st = k->check(&args, (int)nin, tin, (int)nout, tout, &work);
+        }
+    }
+    return NNBRT_OK;
+}
+
+/* Run-time form of fn_tensors: the image is validated. */
+static void run_tensors(const ctx_t *c, const fn_t *f, nnbrt_tensor *t, nnbrt_qw *qbuf)
+{
+    uint32_t j;
+    for (j = 0; j < f->nin + f->nout; ++j) {
+        struct nnbrt_var v;
+        nnbrt_qw qone;
+        (void)get_tensor(c, j < f->nin ? f->ins[j] : f->outs[j - f->nin], &t[j],
+                         j < f->nin ? qbuf : &qone, &v);
+    }
+}
+
+/* Functions checked by nnbrt_arena_size with tensors on the stack: at most
+   this many inputs + outputs (larger ones, Concatenate/Stack/Split of many
+   tensors, which need no kernel scratch, get their shape check in
+   nnbrt_init, where the tensors live in the arena). */
+#ifndef NNBRT_CHECK_IO
+#define NNBRT_CHECK_IO 12
+#endif
+
+/* Kernel checks of every function: shapes, arguments, aliasing; the work
+   estimate and the largest scratch. t holds cap tensors, a one argument set. */
+static nnbrt_status check_functions(ctx_t *c, nnbrt_tensor *t, uint32_t cap, nnbrt_qw *qbuf,
+                                    nnbrt_args *a)
+{
+    uint32_t i;
+    for (i = 0; i < c->h.num_functions; ++i) {
+        fn_t f;
+        nnbrt_cost work = {0, 0};
+        nnbrt_status st;
+        diag_fn(c, i);
+        if ((st = decode_fn(c, i, &f)) != NNBRT_OK) return st;
+        if ((st = decode_args(c, f.rec, f.code, a)) != NNBRT_OK) return st;
+        if ((st = fn_tensors(c, &f, f.nin + f.nout <= cap ? t : NULL, qbuf)) != NNBRT_OK) return st;
+        if (c->ext && (st = check_aliasing(c, f.type, f.k, a, f.nin, f.ins, f.nout, f.outs)) != NNBRT_OK)
+            return st;
+        if (f.nin + f.nout > cap) continue; /* see NNBRT_CHECK_IO */
+        st = f.k->check(a, (int)f.nin, t, (int)f.nout, t + f.nin, &work);
         if (st != NNBRT_OK) return st;
         c->work += work.work;
         if (work.scratch > c->scratch) c->scratch = work.scratch;
-        if (net) {
-            struct nnbrt_fn *f = &net->fns[i];
-            f->k = k;
-            f->type = (int32_t)type;
-            f->nin = (int32_t)nin;
-            f->nout = (int32_t)nout;
-            f->in = ins;
-            f->out = outs;
-            f->args = args;
-        }
     }
     if (c->diag) c->diag->function_index = c->diag->function_id = -1;
-    if (!add_aligned(&lay, c->scratch) || !add_sz(&lay, ALIGN - 1)) return NNBRT_E_SIZE_OVERFLOW;
-    *total = lay;
-    if (net) {
-        const size_t off_t = c->ext ? off_plan : off_bufs;
-        net->arena.tables = off_io;
-        net->arena.io = off_t - off_io;
-        net->arena.tensors = off_scratch - off_t;
-        net->arena.scratch = lay - off_scratch;
-        net->arena.total = lay;
-    }
-    (void)off_vars;
-    (void)off_fns;
     return NNBRT_OK;
+}
+
+/* Arena layout (byte offsets from the 64-aligned base). */
+typedef struct {
+    size_t vdata, bofs, tens, qw, io, plan, bufs, scratch, total;
+} layout_t;
+
+/* Bytes of private storage for variable i (float staging of a fixed-point
+   or SIGN parameter; a network input; in v2/v3 files a network output that
+   is not a parameter), 0 if none. */
+static size_t private_bytes(const ctx_t *c, uint32_t i)
+{
+    struct nnbrt_var v;
+    uint32_t k;
+    (void)decode_var(c, i, &v); /* validated by scan_variables */
+    if (c->ext) {
+        if (v.data_index >= 0) return c->staged && v.type != 0 && v.type < 4 ? v.size * 4u : 0u;
+        return v.plan == PLAN_INPUT ? v.size * 4u : 0u;
+    }
+    for (k = 0; k < c->h.num_inputs; ++k)
+        if (c->in_ids[k] == (int32_t)i) return v.size * 4u; /* never written into the image */
+    if (v.data_index >= 0) return c->staged && v.type != 0 ? v.size * 4u : 0u;
+    for (k = 0; k < c->h.num_outputs; ++k)
+        if (c->out_ids[k] == (int32_t)i) return v.size * 4u;
+    return 0u;
+}
+
+/* Everything but the kernel scratch (known after the checks). */
+static nnbrt_status plan_layout(const ctx_t *c, layout_t *L)
+{
+    size_t lay = 0;
+    uint32_t i;
+    memset(L, 0, sizeof *L);
+    if (!add_aligned(&lay, sizeof(struct nnbrt_net))) return NNBRT_E_SIZE_OVERFLOW;
+    L->vdata = lay;
+    if (!add_array(&lay, c->h.num_variables, sizeof(float *))) return NNBRT_E_SIZE_OVERFLOW;
+    L->bofs = lay; /* byte offset of each working buffer (v2/v3) */
+    if (!add_array(&lay, c->h.num_buffers, sizeof(size_t))) return NNBRT_E_SIZE_OVERFLOW;
+    L->tens = lay;
+    if (!add_array(&lay, c->max_io, sizeof(nnbrt_tensor))) return NNBRT_E_SIZE_OVERFLOW;
+    L->qw = lay;
+    if (!add_array(&lay, 1, sizeof(nnbrt_qw))) return NNBRT_E_SIZE_OVERFLOW;
+    L->io = lay;
+    for (i = 0; i < c->h.num_variables; ++i) {
+        const size_t n = private_bytes(c, i);
+        if (n && !add_aligned(&lay, n)) return NNBRT_E_SIZE_OVERFLOW;
+    }
+    L->plan = lay;
+    if (c->ext && !add_aligned(&lay, c->h.arena_bytes)) return NNBRT_E_SIZE_OVERFLOW;
+    L->bufs = lay;
+    for (i = 0; i < c->h.num_buffers; ++i)
+        if (!add_aligned(&lay, buffer_bytes(c, i))) return NNBRT_E_SIZE_OVERFLOW;
+    L->scratch = lay;
+    return NNBRT_OK;
+}
+
+static nnbrt_status finish_layout(const ctx_t *c, layout_t *L)
+{
+    size_t lay = L->scratch;
+    if (!add_aligned(&lay, c->scratch) || !add_sz(&lay, ALIGN - 1)) return NNBRT_E_SIZE_OVERFLOW;
+    L->total = lay;
+    return NNBRT_OK;
+}
+
+/* Header, lists, variables, function structure and layout (no kernel checks). */
+static nnbrt_status validate_structure(ctx_t *c, layout_t *L)
+{
+    nnbrt_status st;
+    if ((st = parse_header(c)) != NNBRT_OK) return st;
+    if ((st = open_lists(c)) != NNBRT_OK) return st;
+    if ((st = check_io_ids(c)) != NNBRT_OK) return st;
+    if ((st = scan_variables(c)) != NNBRT_OK) return st;
+    if ((st = scan_functions(c)) != NNBRT_OK) return st;
+    return plan_layout(c, L);
+}
+
+/* Decode fixed-point and SIGN parameters into their float staging. */
+static void stage_parameters(const ctx_t *c)
+{
+    uint32_t j;
+    for (j = 0; c->staged && j < c->h.num_variables; ++j) {
+        struct nnbrt_var v;
+        float *d = c->vdata[j];
+        size_t k;
+        float s;
+        (void)decode_var(c, j, &v);
+        if (v.type == 0 || !v.q) continue;
+        s = 1.0f / (float)(1u << v.fp);
+        for (k = 0; k < v.size; ++k) {
+            if (v.type == 3) { /* bit k of little-endian word k / 32: 1 is +1, 0 is -1 */
+                const uint8_t byte = ((const uint8_t *)v.q)[k / 8u];
+                d[k] = (byte >> (k % 8u)) & 1u ? 1.0f : -1.0f;
+            } else if (v.type == 1) {
+                int16_t q;
+                memcpy(&q, (const uint8_t *)v.q + 2u * k, 2);
+                d[k] = (float)q * s;
+            } else {
+                d[k] = (float)((const int8_t *)v.q)[k] * s;
+            }
+        }
+    }
+}
+
+/* Every variable's storage: image (float parameters), private storage,
+   plan offset or working buffer. */
+static void assign_storage(ctx_t *c, const layout_t *L, uint8_t *base)
+{
+    size_t lay = L->io, boff = L->bufs, *bofs = (size_t *)(void *)(base + L->bofs);
+    uint32_t i;
+    for (i = 0; i < c->h.num_buffers; ++i) {
+        bofs[i] = boff;
+        (void)add_aligned(&boff, buffer_bytes(c, i)); /* no overflow: plan_layout did it */
+    }
+    for (i = 0; i < c->h.num_variables; ++i) {
+        struct nnbrt_var v;
+        const size_t n = private_bytes(c, i);
+        (void)decode_var(c, i, &v);
+        if (n) {
+            c->vdata[i] = (float *)(void *)(base + lay);
+            (void)add_aligned(&lay, n);
+        } else if (v.data_index >= 0) {
+            c->vdata[i] = v.data; /* float parameter in the image; NULL if packed */
+        } else if (c->ext) {
+            c->vdata[i] = (float *)(void *)(base + L->plan + (size_t)(uint32_t)v.plan);
+        } else {
+            c->vdata[i] = (float *)(void *)(base + bofs[(uint32_t)(-(v.data_index + 1))]);
+        }
+    }
 }
 
 static void diag_reset(nnbrt_diag *d)
@@ -735,13 +818,22 @@ nnbrt_status nnbrt_arena_size_diag(const void *image, size_t image_len, size_t *
                                    nnbrt_diag *diag)
 {
     ctx_t c;
+    layout_t L;
+    nnbrt_tensor t[NNBRT_CHECK_IO];
+    nnbrt_qw qbuf;
+    nnbrt_args a;
+    nnbrt_status st;
     diag_reset(diag);
     if (!image || !bytes) return NNBRT_E_NULL_ARG;
     memset(&c, 0, sizeof c);
     c.img = (const uint8_t *)image;
     c.len = image_len;
     c.diag = diag;
-    return process(&c, bytes, NULL, NULL, 0);
+    if ((st = validate_structure(&c, &L)) != NNBRT_OK) return st;
+    if ((st = check_functions(&c, t, NNBRT_CHECK_IO, &qbuf, &a)) != NNBRT_OK) return st;
+    if ((st = finish_layout(&c, &L)) != NNBRT_OK) return st;
+    *bytes = L.total;
+    return NNBRT_OK;
 }
 
 nnbrt_status nnbrt_arena_size(const void *image, size_t image_len, size_t *bytes)
@@ -753,41 +845,42 @@ nnbrt_status nnbrt_init_diag(nnbrt_net **netp, const void *image, size_t image_l
                              void *arena, size_t arena_len, nnbrt_diag *diag)
 {
     ctx_t c;
-    size_t need, pad;
+    layout_t L;
+    size_t pad;
     uint8_t *base;
     struct nnbrt_net *net;
     nnbrt_status st;
+    diag_reset(diag);
     if (!netp || !image || !arena) return NNBRT_E_NULL_ARG;
     *netp = NULL;
-    st = nnbrt_arena_size_diag(image, image_len, &need, diag);
-    if (st != NNBRT_OK) return st;
-    if (arena_len < need) return NNBRT_E_ARENA_TOO_SMALL;
-    pad = (ALIGN - (uintptr_t)arena % ALIGN) % ALIGN;
-    base = (uint8_t *)arena + pad;
-    net = (struct nnbrt_net *)(void *)base;
-    memset(net, 0, sizeof *net);
-    {
-        /* Same layout as process(): context, variable table, function table. */
-        size_t lay = 0;
-        uint32_t nvars = rd32((const uint8_t *)image + 16);
-        add_aligned(&lay, sizeof(struct nnbrt_net));
-        net->vars = (struct nnbrt_var *)(void *)(base + lay);
-        add_aligned(&lay, (size_t)nvars * sizeof(struct nnbrt_var));
-        net->fns = (struct nnbrt_fn *)(void *)(base + lay);
-    }
     memset(&c, 0, sizeof c);
     c.img = (const uint8_t *)image;
     c.len = image_len;
     c.diag = diag;
-    st = process(&c, &need, net, base, arena_len - pad);
-    if (st != NNBRT_OK) return st;
-    net->h = c.h;
-    net->img = c.img;
-    net->len = c.len;
-    net->in_ids = c.in_ids;
-    net->out_ids = c.out_ids;
-    net->work = c.work;
-    net->has_fixed = c.has_fixed;
+    if ((st = validate_structure(&c, &L)) != NNBRT_OK) return st;
+    pad = (ALIGN - (uintptr_t)arena % ALIGN) % ALIGN;
+    /* the tables, private storage and tensors must fit before anything is
+       written; the scratch is known after the kernel checks */
+    if (arena_len < pad || arena_len - pad < L.scratch) return NNBRT_E_ARENA_TOO_SMALL;
+    base = (uint8_t *)arena + pad;
+    net = (struct nnbrt_net *)(void *)base;
+    memset(base, 0, L.scratch); /* tables, private storage, tensors */
+    c.vdata = (float **)(void *)(base + L.vdata);
+    assign_storage(&c, &L, base);
+    net->tens = (nnbrt_tensor *)(void *)(base + L.tens);
+    net->qw = (nnbrt_qw *)(void *)(base + L.qw);
+    if ((st = check_functions(&c, net->tens, c.max_io, net->qw, &net->args)) != NNBRT_OK) return st;
+    if ((st = finish_layout(&c, &L)) != NNBRT_OK) return st;
+    if (arena_len < L.total) return NNBRT_E_ARENA_TOO_SMALL;
+    stage_parameters(&c);
+    net->scratch = (float *)(void *)(base + L.scratch);
+    net->arena.tables = L.io;
+    net->arena.io = (c.ext ? L.plan : L.bufs) - L.io;
+    net->arena.tensors = L.scratch - (c.ext ? L.plan : L.bufs);
+    net->arena.scratch = L.total - L.scratch;
+    net->arena.total = L.total;
+    c.diag = NULL;
+    net->c = c;
     *netp = net;
     return NNBRT_OK;
 }
@@ -801,8 +894,8 @@ nnbrt_status nnbrt_init(nnbrt_net **net, const void *image, size_t image_len, vo
 nnbrt_status nnbrt_run(nnbrt_net *net)
 {
     if (!net) return NNBRT_E_NULL_ARG;
-    return nnbrt_run_range(net, 0, (int)(net->h.num_functions > 0x7fffffffu ? 0x7fffffffu
-                                                                           : net->h.num_functions));
+    return nnbrt_run_range(net, 0, (int)(net->c.h.num_functions > 0x7fffffffu
+                                             ? 0x7fffffffu : net->c.h.num_functions));
 }
 
 /* Round to the fixed-point grid of a FIXED16/FIXED8 variable and saturate. */
@@ -818,77 +911,77 @@ static void quantize(float *d, size_t n, int type, int fp)
     }
 }
 
+/* Quantize variable id if it is fixed-point (and not a parameter). */
+static void quantize_var(const ctx_t *c, int32_t id)
+{
+    struct nnbrt_var v;
+    (void)decode_var(c, (uint32_t)id, &v);
+    if (IS_FIXED(v.type) && v.data_index < 0) quantize(c->vdata[id], v.size, v.type, v.fp);
+}
+
 nnbrt_status nnbrt_run_range(nnbrt_net *net, int first, int last)
 {
-    nnbrt_tensor tin[NNBRT_MAX_FN_IO], tout[NNBRT_MAX_FN_IO];
-    uint32_t i, end;
-    int j;
+    const ctx_t *c;
+    uint32_t i, end, j;
     if (!net) return NNBRT_E_NULL_ARG;
+    c = &net->c;
     if (first < 0) first = 0;
     end = last < 0 ? 0u : (uint32_t)last;
-    if (end > net->h.num_functions) end = net->h.num_functions;
-    if (first == 0 && net->has_fixed)
-        for (i = 0; i < net->h.num_inputs; ++i) {
-            const struct nnbrt_var *v = &net->vars[net->in_ids[i]];
-            if (IS_FIXED(v->type) && v->data_index < 0) quantize(v->data, v->size, v->type, v->fp);
-        }
+    if (end > c->h.num_functions) end = c->h.num_functions;
+    if (first == 0 && c->has_fixed)
+        for (i = 0; i < c->h.num_inputs; ++i) quantize_var(c, c->in_ids[i]);
     for (i = (uint32_t)first; i < end; ++i) {
-        const struct nnbrt_fn *f = &net->fns[i];
-        for (j = 0; j < f->nin; ++j) {
-            const struct nnbrt_var *v = &net->vars[f->in[j]];
-            tin[j].ndim = v->ndim; tin[j].dims = v->dims; tin[j].size = v->size; tin[j].data = v->data;
-            tin[j].q = v->qw.kind ? &v->qw : NULL;
-        }
-        for (j = 0; j < f->nout; ++j) {
-            const struct nnbrt_var *v = &net->vars[f->out[j]];
-            tout[j].ndim = v->ndim; tout[j].dims = v->dims; tout[j].size = v->size; tout[j].data = v->data;
-            tout[j].q = NULL;
-        }
-        f->k->run(&f->args, f->nin, tin, f->nout, tout);
-        if (net->has_fixed)
-            for (j = 0; j < f->nout; ++j) {
-                const struct nnbrt_var *v = &net->vars[f->out[j]];
-                if (IS_FIXED(v->type)) quantize(v->data, v->size, v->type, v->fp);
-            }
+        fn_t f;
+        /* the image was validated by nnbrt_init: these decode without error */
+        (void)decode_fn(c, i, &f);
+        (void)decode_args(c, f.rec, f.code, &net->args);
+        net->args.scratch = net->scratch;
+        run_tensors(c, &f, net->tens, net->qw);
+        f.k->run(&net->args, (int)f.nin, net->tens, (int)f.nout, net->tens + f.nin);
+        if (c->has_fixed)
+            for (j = 0; j < f.nout; ++j) quantize_var(c, f.outs[j]);
     }
     return NNBRT_OK;
 }
 
-int nnbrt_num_inputs(const nnbrt_net *net) { return net ? (int)net->h.num_inputs : 0; }
-int nnbrt_num_outputs(const nnbrt_net *net) { return net ? (int)net->h.num_outputs : 0; }
+int nnbrt_num_inputs(const nnbrt_net *net) { return net ? (int)net->c.h.num_inputs : 0; }
+int nnbrt_num_outputs(const nnbrt_net *net) { return net ? (int)net->c.h.num_outputs : 0; }
 
-static nnbrt_status io_get(const nnbrt_net *net, const int32_t *ids, uint32_t n, int i,
-                           float **data, const int32_t **shape, int *ndim, size_t *elements)
+static nnbrt_status io_get(const nnbrt_net *net, int out, int i, float **data,
+                           const int32_t **shape, int *ndim, size_t *elements)
 {
-    const struct nnbrt_var *v;
+    struct nnbrt_var v;
+    int32_t id;
     if (!net) return NNBRT_E_NULL_ARG;
-    if (i < 0 || (uint32_t)i >= n) return NNBRT_E_BAD_INDEX;
-    v = &net->vars[ids[i]];
-    if (data) *data = v->data;
-    if (shape) *shape = v->dims;
-    if (ndim) *ndim = v->ndim;
-    if (elements) *elements = v->size;
+    if (i < 0 || (uint32_t)i >= (out ? net->c.h.num_outputs : net->c.h.num_inputs))
+        return NNBRT_E_BAD_INDEX;
+    id = out ? net->c.out_ids[i] : net->c.in_ids[i];
+    (void)decode_var(&net->c, (uint32_t)id, &v);
+    if (data) *data = net->c.vdata[id];
+    if (shape) *shape = v.dims;
+    if (ndim) *ndim = v.ndim;
+    if (elements) *elements = v.size;
     return NNBRT_OK;
 }
 
 nnbrt_status nnbrt_input(nnbrt_net *net, int i, float **data, const int32_t **shape, int *ndim)
 {
-    return io_get(net, net ? net->in_ids : NULL, net ? net->h.num_inputs : 0, i, data, shape, ndim, NULL);
+    return io_get(net, 0, i, data, shape, ndim, NULL);
 }
 
 nnbrt_status nnbrt_output(nnbrt_net *net, int i, float **data, const int32_t **shape, int *ndim)
 {
-    return io_get(net, net ? net->out_ids : NULL, net ? net->h.num_outputs : 0, i, data, shape, ndim, NULL);
+    return io_get(net, 1, i, data, shape, ndim, NULL);
 }
 
 nnbrt_status nnbrt_input_size(const nnbrt_net *net, int i, size_t *elements)
 {
-    return io_get(net, net ? net->in_ids : NULL, net ? net->h.num_inputs : 0, i, NULL, NULL, NULL, elements);
+    return io_get(net, 0, i, NULL, NULL, NULL, elements);
 }
 
 nnbrt_status nnbrt_output_size(const nnbrt_net *net, int i, size_t *elements)
 {
-    return io_get(net, net ? net->out_ids : NULL, net ? net->h.num_outputs : 0, i, NULL, NULL, NULL, elements);
+    return io_get(net, 1, i, NULL, NULL, NULL, elements);
 }
 
 nnbrt_status nnbrt_get_arena_info(const nnbrt_net *net, nnbrt_arena_info *info)
@@ -901,49 +994,49 @@ nnbrt_status nnbrt_get_arena_info(const nnbrt_net *net, nnbrt_arena_info *info)
 nnbrt_status nnbrt_get_header(const nnbrt_net *net, nnbrt_header_info *info)
 {
     if (!net || !info) return NNBRT_E_NULL_ARG;
-    *info = net->h;
+    *info = net->c.h;
     return NNBRT_OK;
 }
 
 nnbrt_status nnbrt_variable(const nnbrt_net *net, int v, const int32_t **shape, int *ndim,
                             size_t *elements, int32_t *data_index)
 {
-    const struct nnbrt_var *p;
+    struct nnbrt_var p;
     if (!net) return NNBRT_E_NULL_ARG;
-    if (v < 0 || (uint32_t)v >= net->h.num_variables) return NNBRT_E_BAD_INDEX;
-    p = &net->vars[v];
-    if (shape) *shape = p->dims;
-    if (ndim) *ndim = p->ndim;
-    if (elements) *elements = p->size;
-    if (data_index) *data_index = p->data_index;
+    if (v < 0 || (uint32_t)v >= net->c.h.num_variables) return NNBRT_E_BAD_INDEX;
+    (void)decode_var(&net->c, (uint32_t)v, &p);
+    if (shape) *shape = p.dims;
+    if (ndim) *ndim = p.ndim;
+    if (elements) *elements = p.size;
+    if (data_index) *data_index = p.data_index;
     return NNBRT_OK;
 }
 
 nnbrt_status nnbrt_variable_plan(const nnbrt_net *net, int v, int32_t *plan)
 {
     if (!net || !plan) return NNBRT_E_NULL_ARG;
-    if (v < 0 || (uint32_t)v >= net->h.num_variables) return NNBRT_E_BAD_INDEX;
-    *plan = net->vars[v].plan;
+    if (v < 0 || (uint32_t)v >= net->c.h.num_variables) return NNBRT_E_BAD_INDEX;
+    *plan = net->c.ext ? net->c.plan[v] : 0;
     return NNBRT_OK;
 }
 
 nnbrt_status nnbrt_function(const nnbrt_net *net, int f, int *id, const char **name, int *nin,
                             const int32_t **inputs, int *nout, const int32_t **outputs)
 {
-    const struct nnbrt_fn *p;
+    fn_t p;
     if (!net) return NNBRT_E_NULL_ARG;
-    if (f < 0 || (uint32_t)f >= net->h.num_functions) return NNBRT_E_BAD_INDEX;
-    p = &net->fns[f];
-    if (id) *id = p->type;
-    if (name) *name = p->k->name;
-    if (nin) *nin = p->nin;
-    if (inputs) *inputs = p->in;
-    if (nout) *nout = p->nout;
-    if (outputs) *outputs = p->out;
+    if (f < 0 || (uint32_t)f >= net->c.h.num_functions) return NNBRT_E_BAD_INDEX;
+    (void)decode_fn(&net->c, (uint32_t)f, &p);
+    if (id) *id = (int)p.type;
+    if (name) *name = p.k->name;
+    if (nin) *nin = (int)p.nin;
+    if (inputs) *inputs = p.ins;
+    if (nout) *nout = (int)p.nout;
+    if (outputs) *outputs = p.outs;
     return NNBRT_OK;
 }
 
-uint64_t nnbrt_work_estimate(const nnbrt_net *net) { return net ? net->work : 0; }
+uint64_t nnbrt_work_estimate(const nnbrt_net *net) { return net ? net->c.work : 0; }
 
 const char *nnbrt_status_str(nnbrt_status st)
 {
