@@ -19,11 +19,36 @@ def add_model_arg(sp: argparse.ArgumentParser, help_: str = MODEL_HELP) -> None:
     sp.add_argument("--executor", help="executor to use (default: the first in the file)")
 
 
-def load(args: argparse.Namespace) -> Graph:
-    """The graph of ``args.model`` (``args.executor`` picks the NNP executor)."""
+def load(args: argparse.Namespace, allow_deferred: bool = False) -> Graph:
+    """The validated graph of ``args.model`` (``args.executor`` picks the NNP executor).
+
+    ``allow_deferred``: a variable-batch model whose shapes resolve only with
+    the real input is checked per run instead (``nnb run``).
+    """
     from nnb.model import load_model
 
-    return load_model(args.model, executor=getattr(args, "executor", None))
+    return load_model(args.model, executor=getattr(args, "executor", None), allow_deferred=allow_deferred)
+
+
+def same_file(a: str, b: str) -> bool:
+    """Do two paths name the same file (existing or not)?"""
+    if os.path.exists(a) and os.path.exists(b):
+        return os.path.samefile(a, b)
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def write_file(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all (a temporary file beside it, then renamed)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise NnbError(f"{path}: cannot write ({e.strerror})") from None
 
 
 def add_backend_arg(sp: argparse.ArgumentParser) -> None:

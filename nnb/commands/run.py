@@ -3,24 +3,40 @@
 from __future__ import annotations
 
 import argparse
+import io
 
 import numpy as np
 
-from nnb.commands.common import add_backend_arg, add_model_arg, backend_options, load, parse_inputs
+from nnb.commands.common import (
+    add_backend_arg,
+    add_model_arg,
+    backend_options,
+    load,
+    parse_inputs,
+    same_file,
+    write_file,
+)
 from nnb.errors import NnbError
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from nnb.backends import get_runner
 
-    g = load(args)
+    g = load(args, allow_deferred=True)  # a folded variable batch resolves with the real input
     inputs = parse_inputs(args.input or [], g.inputs)
-    outputs = get_runner(args.backend)(args.model, g, inputs, backend_options(args))
+    backend = "board" if getattr(args, "board", None) and args.backend == "reference" else args.backend
+    outputs = get_runner(backend)(args.model, g, inputs, backend_options(args))
+    if backend == "board":
+        from nnb.boards import backend as board_backend
+
+        if board_backend.last_report is not None:
+            print(board_backend.last_report.summary())
     if args.output:
-        try:
-            np.savez(args.output, **outputs)
-        except OSError as e:
-            raise NnbError(f"{args.output}: cannot write ({e.strerror})") from None
+        if same_file(args.output, args.model):
+            raise NnbError(f"-o {args.output} is the input model: choose another output file")
+        buf = io.BytesIO()
+        np.savez(buf, **outputs)
+        write_file(args.output, buf.getvalue())  # exactly the name given (np.savez would append .npz)
         print(f"wrote {len(outputs)} output(s) to {args.output}: " + ", ".join(outputs))
         return 0
     for name, y in outputs.items():
@@ -42,4 +58,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--output", "-o", metavar="OUT.npz", help="save the outputs, keyed by output name")
     add_backend_arg(sp)
     sp.add_argument("--device", help="OpenCL device number for --backend opencl (see nnb devices; default 0)")
+    sp.add_argument("--board", help="run as firmware on this board (see nnb boards): built, run under QEMU, "
+                    "instructions per inference printed; implies --backend board")
     sp.set_defaults(func=cmd_run)

@@ -31,6 +31,9 @@ QDESC = struct.Struct("<iiiifiii")
 STEP_POW2, STEP_Q31 = 1, 2
 TRANSPOSED_WEIGHTS = {"Affine", "BinaryConnectAffine", "BinaryWeightAffine"}
 PLAN_PARAM, PLAN_EXTERNAL = -1, -2
+# Extended files: the variables' names after the data area (docs/nnb_format.md, "Name trailer"); the C loader
+# reads only header + index + data_size bytes, so it never sees them.
+NAMES_MAGIC = 0x4E424E4E  # "NNBN"
 
 _BY_NAME = {name: (fid, code, level, impl) for fid, name, code, level, impl in FUNCTIONS}
 _BY_ID = {fid: (name, code) for fid, name, code, _, _ in FUNCTIONS}
@@ -81,7 +84,7 @@ def function_id(op: str, extended: bool = False) -> tuple[int, list[ArgSlot]]:
     if slots is None and extended:
         slots = _schema_slots(op)
     if slots is None:
-        raise NnbError(f"function '{op}': NNB argument code '{code}' does not match its NNP arguments")
+        raise NnbError(f"{op} has no compatible NNB form; use --mode extended")
     return fid, slots
 
 

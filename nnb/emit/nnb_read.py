@@ -18,6 +18,7 @@ from nnb.emit.nnb_layout import (
     EXT_MAGIC,
     EXT_VERSION,
     HEADER,
+    NAMES_MAGIC,
     QDESC,
     QUANT_TYPES,
     TRANSPOSED_WEIGHTS,
@@ -62,8 +63,9 @@ class _Image:
         if n_chunks > (len(data) - self.header_size) // 4:
             raise NnbError(f"{name}: {n_chunks} chunks cannot fit in {len(data)} bytes")
         self.base = self.header_size + 4 * n_chunks
-        if self.base + data_size != len(data):
-            raise NnbError(f"{name}: size {len(data)} does not match the header ({self.base + data_size})")
+        self.end = self.base + data_size
+        if self.end > len(data) or (self.end != len(data) and self.ext is None):
+            raise NnbError(f"{name}: size {len(data)} does not match the header ({self.end})")
         self.index = struct.unpack_from("<%di" % n_chunks, data, self.header_size)
         for off in self.index:
             if off < 0 or off % 4 or off > data_size:
@@ -183,9 +185,59 @@ def read_nnb(data: bytes, name: str = "model.nnb") -> Graph:
               batch_size=tensors[inputs[0]].shape[0] if inputs and tensors[inputs[0]].shape else 1)
     # NNB shapes carry the batch the file was written for; the reference may run any leading batch
     g.input_specs = {n: (-1,) + tuple(tensors[n].shape[1:]) if tensors[n].shape else () for n in inputs}
+    if im.end != len(data):
+        g = _renamed(g, _read_names(im, len(names)))
     # every check of nnb.validate, and each buffer's stored shape against its function's
-    validate_graph(g, declared={n: t.shape for n, t in tensors.items() if t.kind == "buffer"})
+    validate_graph(g, declared={n: t.shape for n, t in g.tensors.items() if t.kind == "buffer"})
     return g
+
+
+def _read_names(im: _Image, count: int) -> list[str]:
+    """The extended file's name trailer (after the data area): one name per variable."""
+    data, pos, where = im.data, im.end, f"{im.name}: name trailer"
+    if len(data) - pos < 8:
+        raise NnbError(f"{where}: {len(data) - pos} stray bytes after the data area")
+    magic, n = struct.unpack_from("<II", data, pos)
+    if magic != NAMES_MAGIC or n != count:
+        raise NnbError(f"{where}: bad magic 0x{magic:08x} or {n} names for {count} variables")
+    pos += 8
+    names = []
+    for k in range(n):
+        if len(data) - pos < 4:
+            raise NnbError(f"{where}: truncated at name {k}")
+        (size,) = struct.unpack_from("<I", data, pos)
+        if size == 0 or size > len(data) - pos - 4:
+            raise NnbError(f"{where}: name {k} has length {size}")
+        try:
+            names.append(data[pos + 4:pos + 4 + size].decode("utf-8"))
+        except UnicodeDecodeError:
+            raise NnbError(f"{where}: name {k} is not UTF-8") from None
+        pos += 4 + size + (-size) % 4
+    if pos != len(data):
+        raise NnbError(f"{where}: {len(data) - pos} bytes left after {n} names")
+    if len(set(names)) != len(names):
+        raise NnbError(f"{where}: name '{next(x for x in names if names.count(x) > 1)}' is used twice")
+    return names
+
+
+def _renamed(g: Graph, names: list[str]) -> Graph:
+    """The graph with variable v<k> called names[k] (packed-weight tables keep their own names)."""
+    new = {f"v{k}": n for k, n in enumerate(names)}
+    clash = set(names) & {t for t in g.tensors if t not in new}
+    if clash:
+        raise NnbError(f"{g.name}: variable name '{sorted(clash)[0]}' clashes with a packed weight's table")
+
+    def r(x: str) -> str:
+        return new.get(x, x)
+
+    tensors = {}
+    for k, t in g.tensors.items():
+        t.name = r(k)
+        tensors[t.name] = t
+    nodes = [Node(n.name, n.op, [r(i) for i in n.inputs], [r(o) for o in n.outputs], n.attrs) for n in g.nodes]
+    return Graph(name=g.name, tensors=tensors, nodes=nodes, inputs=[r(i) for i in g.inputs],
+                 outputs=[r(o) for o in g.outputs], batch_size=g.batch_size,
+                 input_specs={r(k): v for k, v in g.input_specs.items()})
 
 
 def _read_descriptors(im: _Image, n_vars: int, quant: dict[str, tuple[int, int]]) -> dict[str, tuple]:

@@ -21,6 +21,7 @@ from nnb.emit.nnb_layout import (
     EXT_MAGIC,
     EXT_VERSION,
     HEADER,
+    NAMES_MAGIC,
     PLAN_EXTERNAL,
     PLAN_PARAM,
     QDESC,
@@ -149,7 +150,17 @@ def write_nnb(g: Graph, extended: bool = False, version: int = 2, plan: NnbPlan 
                          len(g.nodes), c_fns, len(g.inputs), c_in, len(g.outputs), c_out, n_chunks, data_size)
     if extended:
         header += EXT_HEADER.pack(EXT_MAGIC, plan.arena_bytes, len(names), c_plan, 1, q_size, q_chunk, 0)
-    return ch.image(header)
+    image = ch.image(header)
+    return image + names_trailer(names) if extended else image
+
+
+def names_trailer(names: list[str]) -> bytes:
+    """u32 magic, u32 count, then per variable u32 byte length + UTF-8 bytes padded to 4."""
+    out = [struct.pack("<II", NAMES_MAGIC, len(names))]
+    for n in names:
+        b = n.encode("utf-8")
+        out.append(struct.pack("<I", len(b)) + b + b"\0" * ((-len(b)) % 4))
+    return b"".join(out)
 
 
 def _quant_descriptor(node: Node, table: np.ndarray, ch: _Chunks) -> bytes:

@@ -23,7 +23,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return F32(1) / (F32(1) + np.exp(-x))
 
 
-_unary("ReLU", lambda x, a: np.maximum(x, F32(0)), (Attr("inplace", "bool", False),))
+_unary("ReLU", lambda x, a: np.where(x > 0, x, F32(0)), (Attr("inplace", "bool", False),))  # NaN -> 0 as nnabla
 _unary("LeakyReLU", lambda x, a: np.where(x > 0, x, x * F32(a["alpha"])),
        (Attr("alpha", "float", 0.1), Attr("inplace", "bool", False)))
 _unary("ReLU6", lambda x, a: np.minimum(np.maximum(x, F32(0)), F32(6)))

@@ -25,8 +25,9 @@ _binary("Sub2", np.subtract, (_INPLACE,))
 _binary("Mul2", np.multiply, (_INPLACE,))
 _binary("Div2", np.divide, (_INPLACE,))
 _binary("Pow2", np.power, (_INPLACE,))
-_binary("Maximum2", np.maximum)
-_binary("Minimum2", np.minimum)
+# nnabla's comparisons: x0 > x1 ? x0 : x1, so a NaN in x0 gives x1 and a NaN in x1 gives NaN
+_binary("Maximum2", lambda x, y: np.where(x > y, x, y))
+_binary("Minimum2", lambda x, y: np.where(x < y, x, y))
 
 
 def _scalar(name: str, fn, inplace: bool = False, default: float = 1.0):  # noqa: ANN001, ANN202
@@ -46,5 +47,5 @@ _scalar("PowScalar", np.power, inplace=True)
 _scalar("RSubScalar", lambda x, v: v - x)
 _scalar("RDivScalar", lambda x, v: v / x)
 _scalar("RPowScalar", lambda x, v: np.power(v, x))
-_scalar("MaximumScalar", np.maximum)
-_scalar("MinimumScalar", np.minimum)
+_scalar("MaximumScalar", lambda x, v: np.where(x > v, x, v))  # NaN -> val, as nnabla
+_scalar("MinimumScalar", lambda x, v: np.where(x < v, x, v))

@@ -57,7 +57,13 @@ def _infer(shapes: list[Shape], a: Attrs) -> list[Shape]:
     return [s]
 
 
-@register("FusedConv", attrs=FUSED_CONV_ATTRS, infer=_infer, num_inputs=(2, 4), macs=_conv_macs,
+def fused_macs(ins: list[Shape], outs: list[Shape], a: Attrs) -> int:
+    """The convolution's MACs: its output before pooling, times the taps per output value."""
+    conv_in, _ = _split(ins, a)
+    return _conv_macs(conv_in, _conv_infer(conv_in, conv_attrs(a)), a)
+
+
+@register("FusedConv", attrs=FUSED_CONV_ATTRS, infer=_infer, num_inputs=(2, 4), macs=fused_macs,
           inplace=lambda a, n: [n - 1] if a["residual"] else [])
 def fused_conv(xs: list[np.ndarray], a: Attrs) -> list[np.ndarray]:
     """act(pool(Convolution(x, W, b)) + residual), each step the nnabla reference."""
@@ -70,7 +76,7 @@ def fused_conv(xs: list[np.ndarray], a: Attrs) -> list[np.ndarray]:
     if res is not None:
         y = y + res
     if a["activation"] == "relu":
-        y = np.maximum(y, F32(0))
+        y = np.where(y > 0, y, F32(0))  # NaN -> 0, as nnabla's ReLU
     elif a["activation"] == "relu6":
         y = np.clip(y, F32(0), F32(6))
     return [y.astype(F32, copy=False)]

@@ -26,7 +26,7 @@ import numpy as np
 
 from nnb.errors import NnbError
 from nnb.ops.conv import CONV_ATTRS, DW_ATTRS, _conv_infer, _conv_macs, _dw_infer, convolution, depthwise_convolution
-from nnb.ops.fused import FUSED_CONV_ATTRS, fused_conv
+from nnb.ops.fused import FUSED_CONV_ATTRS, fused_conv, fused_macs
 from nnb.ops.fused import _infer as _fused_infer
 from nnb.ops.linear import _affine_infer
 from nnb.ops.registry import Attr, Attrs, Shape, norm_axis, prod, register
@@ -247,7 +247,7 @@ def depthwise_convolution_packed(xs: list[np.ndarray], a: Attrs) -> list[np.ndar
 
 
 @register("FusedConvPacked", attrs=FUSED_CONV_ATTRS + Q_ATTRS, infer=_infer_with(_fused_infer, "FusedConvPacked"),
-          num_inputs=(3, 5), macs=_macs_with(_conv_macs),
+          num_inputs=(3, 5), macs=_macs_with(fused_macs),
           inplace=lambda a, n: [n - 1] if a["residual"] else [])
 def fused_conv_packed(xs: list[np.ndarray], a: Attrs) -> list[np.ndarray]:
     """FusedConv with a bit-packed weight, decoded a block of output channels at a time."""

@@ -51,8 +51,8 @@ def _pool_infer(shapes: list[Shape], a: Attrs) -> list[Shape]:
     return [x[:first] + out + x[first + len(k):]]
 
 
-def _reduce_windows(x: np.ndarray, a: Attrs, fill: float, combine) -> tuple[np.ndarray, Shape, Shape, Shape, int, Shape]:  # noqa: ANN001,E501
-    """Combine every kernel tap's strided slice of the padded input: k*k vectorised steps, no window copies."""
+def _padded(x: np.ndarray, a: Attrs, fill: float) -> tuple[np.ndarray, list, Shape, Shape, Shape, int, Shape]:
+    """The input padded (``fill``) / cropped to what the windows cover, and its pad widths."""
     k, s, p, first, out = _out_sizes(x.shape, a)
     widths = [(0, 0)] * x.ndim
     crops = [slice(None)] * x.ndim
@@ -65,21 +65,59 @@ def _reduce_windows(x: np.ndarray, a: Attrs, fill: float, combine) -> tuple[np.n
             crops[ax] = slice(0, x.shape[ax] + hi)
     xc = x[tuple(crops)]
     xp = np.pad(xc, widths, constant_values=fill) if any(w != (0, 0) for w in widths) else xc
-    y = None
+    return xp, widths, k, s, p, first, out
+
+
+def _taps(ndim: int, k: Shape, s: Shape, first: int, out: Shape):  # noqa: ANN202 - a generator of index tuples
+    """Each kernel tap's strided slice of the padded input, in nnabla's window order (row-major)."""
     for tap in np.ndindex(*k):
-        sl = [slice(None)] * x.ndim
+        sl = [slice(None)] * ndim
         for i in range(len(k)):
             sl[first + i] = slice(tap[i], tap[i] + (out[i] - 1) * s[i] + 1, s[i])
-        v = xp[tuple(sl)]
+        yield tuple(sl)
+
+
+def _reduce_windows(x: np.ndarray, a: Attrs, fill: float, combine) -> tuple[np.ndarray, Shape, Shape, Shape, int, Shape]:  # noqa: ANN001,E501
+    """Combine every kernel tap's strided slice of the padded input: k*k vectorised steps, no window copies."""
+    xp, _, k, s, p, first, out = _padded(x, a, fill)
+    y = None
+    for sl in _taps(x.ndim, k, s, first, out):
+        v = xp[sl]
         y = v.copy() if y is None else combine(y, v, out=y)
     return y, k, s, p, first, out
 
 
+def _max_windows(x: np.ndarray, a: Attrs) -> np.ndarray:
+    """nnabla's max: start from the window's first input value, take a later one only if greater.
+
+    So padding never wins, a NaN later in the window is skipped and a NaN first
+    in the window (its first value inside the input) is the result.
+    """
+    xp, widths, k, s, _, first, out = _padded(x, a, np.nan)
+    inside = None
+    if any(w != (0, 0) for w in widths):  # which padded positions are input values (spatial axes only)
+        spatial = range(first, first + len(k))
+        core = [xp.shape[i] - widths[i][0] - widths[i][1] if i in spatial else 1 for i in range(x.ndim)]
+        inside = np.pad(np.ones(core, bool), [widths[i] if i in spatial else (0, 0) for i in range(x.ndim)])
+    y = unset = None
+    for sl in _taps(x.ndim, k, s, first, out):
+        v = xp[sl]
+        if inside is None:
+            y = v.copy() if y is None else np.where(v > y, v, y)
+            continue
+        ok = inside[sl]
+        if y is None:
+            y, unset = np.where(ok, v, np.float32(-np.inf)), ~ok
+        else:
+            y = np.where(ok & (unset | (v > y)), v, y)
+            unset = unset & ~ok
+    return y
+
+
 @register("MaxPooling", attrs=POOL_ATTRS, infer=_pool_infer)
 def max_pooling(xs: list[np.ndarray], a: Attrs) -> list[np.ndarray]:
-    """Max over each window (padding never wins)."""
-    y, *_ = _reduce_windows(xs[0], a, -np.inf, np.maximum)
-    return [y.astype(F32, copy=False)]
+    """Max over each window (padding never wins; NaN as nnabla: see _max_windows)."""
+    return [np.ascontiguousarray(_max_windows(xs[0], a), dtype=F32)]
 
 
 @register("SumPooling", attrs=POOL_ATTRS, infer=_pool_infer)

@@ -43,6 +43,14 @@ def _reduce(name: str, fn, extra: tuple[Attr, ...] = ()):  # noqa: ANN001, ANN20
 
 _reduce("Sum", np.sum)
 _reduce("Mean", np.mean)
-_reduce("Max", np.max, _INDEX_ATTRS)
-_reduce("Min", np.min, _INDEX_ATTRS)
+def _nan_skipping(ufunc, start: float):  # noqa: ANN001, ANN202
+    """nnabla's Max/Min skip NaN; a slice of NaN only gives its start value (-1e8 / 1e8)."""
+    def fn(x: np.ndarray, axis: tuple[int, ...], keepdims: bool) -> np.ndarray:
+        y = np.asarray(ufunc.reduce(x, axis=axis, keepdims=keepdims) if x.size else np.full((), start))
+        return np.where(np.isnan(y), F32(start), y)
+    return fn
+
+
+_reduce("Max", _nan_skipping(np.fmax, -1e8), _INDEX_ATTRS)
+_reduce("Min", _nan_skipping(np.fmin, 1e8), _INDEX_ATTRS)
 _reduce("Prod", np.prod)
