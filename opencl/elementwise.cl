@@ -25,6 +25,27 @@
 #define U_RPOW_SCALAR 22
 #define U_MAX_SCALAR 23
 #define U_MIN_SCALAR 24
+#define U_SOFT_SIGN 25
+#define U_SIN 26
+#define U_COS 27
+#define U_TAN 28
+#define U_SINH 29
+#define U_COSH 30
+#define U_ASIN 31
+#define U_ACOS 32
+#define U_ATAN 33
+#define U_ASINH 34
+#define U_ACOSH 35
+#define U_ATANH 36
+#define U_CEIL 37
+#define U_FLOOR 38
+#define U_ROUND 39
+#define U_ERF 40
+#define U_GELU 41
+#define U_LOG_SIGMOID 42
+#define U_TANH_SHRINK 43
+#define U_BINARY_SIGMOID 44
+#define U_BINARY_TANH 45
 
 float unary_op(int op, float x, float a, float b)
 {
@@ -56,6 +77,27 @@ float unary_op(int op, float x, float a, float b)
     case U_RPOW_SCALAR: return pow(a, x);
     case U_MAX_SCALAR: return fmax(x, a);
     case U_MIN_SCALAR: return fmin(x, a);
+    case U_SOFT_SIGN: return x / (1.0f + fabs(x));
+    case U_SIN: return sin(x);
+    case U_COS: return cos(x);
+    case U_TAN: return tan(x);
+    case U_SINH: return sinh(x);
+    case U_COSH: return cosh(x);
+    case U_ASIN: return asin(x);
+    case U_ACOS: return acos(x);
+    case U_ATAN: return atan(x);
+    case U_ASINH: return asinh(x);
+    case U_ACOSH: return acosh(x);
+    case U_ATANH: return atanh(x);
+    case U_CEIL: return ceil(x);
+    case U_FLOOR: return floor(x);
+    case U_ROUND: return round(x);
+    case U_ERF: return erf(x);
+    case U_GELU: return 0.5f * x * (1.0f + tanh(0.7978845608f * (x + 0.044715f * x * x * x)));
+    case U_LOG_SIGMOID: return x > 0.0f ? -log1p(exp(-x)) : x - log1p(exp(x));
+    case U_TANH_SHRINK: return x - tanh(x);
+    case U_BINARY_SIGMOID: return x > 0.0f ? 1.0f : 0.0f;
+    case U_BINARY_TANH: return x > 0.0f ? 1.0f : -1.0f;
     default: return x;
     }
 }
@@ -77,6 +119,7 @@ __kernel void unary(KARGS)
 #define B_MAX 5
 #define B_MIN 6
 #define B_PRELU 7
+#define B_ATAN2 8
 
 /* P: op, n, nd, a, b, y, shape[nd], a_stride[nd], b_stride[nd]; y contiguous */
 __kernel void binary(KARGS)
@@ -98,6 +141,7 @@ __kernel void binary(KARGS)
     case B_MAX: y = fmax(a, b); break;
     case B_MIN: y = fmin(a, b); break;
     case B_PRELU: y = a >= 0.0f ? a : a * b; break;
+    case B_ATAN2: y = atan2(a, b); break;
     default: y = a; break;
     }
     m[PI(5) + i] = y;

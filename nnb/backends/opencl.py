@@ -44,7 +44,8 @@ def rebatch(g: Graph, n: int) -> Graph:
     shapes = g.infer_shapes({i: (n,) + tuple(g.tensors[i].shape[1:]) for i in g.inputs})
     tensors = {k: (dataclasses.replace(t, shape=shapes[k]) if t.kind != "param" and k in shapes else t)
                for k, t in g.tensors.items()}
-    return dataclasses.replace(g, tensors=tensors, batch_size=n)
+    specs = {k: ((n,) + tuple(v[1:]) if v and v[0] >= 0 else tuple(v)) for k, v in g.input_specs.items()}
+    return dataclasses.replace(g, tensors=tensors, batch_size=n, input_specs=specs)
 
 
 class OpenCLNet:

@@ -8,9 +8,12 @@ compile after the first time.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,14 +104,43 @@ def _key(dev: Any, source: str, options: str) -> str:  # noqa: ANN401
     return h.hexdigest()[:24]
 
 
-def _log_line(pcl: Any, prg: Any, dev: Any, err: Exception) -> str:  # noqa: ANN401
+def _where(source: str, line: int) -> str:
+    """``file.cl:line`` of a line of the concatenated program source."""
+    name, start = "program", 0
+    for k, text in enumerate(source.splitlines()[:line], 1):
+        m = re.match(r"/\* ---- (\S+) ---- \*/", text)
+        if m:
+            name, start = m.group(1), k
+    return f"{name}:{line - start}"
+
+
+def _log_line(pcl: Any, prg: Any, dev: Any, err: Exception, source: str) -> str:  # noqa: ANN401
     try:
         log = prg.get_build_info(dev, pcl.program_build_info.LOG) or ""
     except pcl.Error:
         log = ""
     lines = [ln.strip() for ln in (log or str(err)).splitlines() if ln.strip()]
     errs = [ln for ln in lines if "error" in ln.lower()] or lines
+    errs = [re.sub(r"\S*?([^/\s]+\.cl):(\d+):\d+:", lambda m: _where(source, int(m.group(2))) + ":", ln)
+            for ln in errs]
     return " | ".join(errs[:4]) or "no build log"
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Keep the compiler's own diagnostics (printed by some drivers) off the terminal: they are in the log."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def build_program(ctx: Any, dev: Any, source: str | None = None, options: str = "-cl-std=CL1.2",  # noqa: ANN401
@@ -132,10 +164,11 @@ def build_program(ctx: Any, dev: Any, source: str | None = None, options: str = 
     if prg is None:
         prg = pcl.Program(ctx, src)
         try:
-            prg.build(options=options, devices=[dev])
+            with _quiet_stderr():
+                prg.build(options=options, devices=[dev])
         except pcl.Error as e:
             raise NnbError(f"OpenCL kernel build failed on {dev.name.strip()}: build log: "
-                           f"{_log_line(pcl, prg, dev, e)}") from None
+                           f"{_log_line(pcl, prg, dev, e, src)}") from None
         if use_cache:
             try:
                 os.makedirs(cache_dir(), exist_ok=True)

@@ -195,11 +195,16 @@ UNARY = {"ReLU": "RELU", "LeakyReLU": "LEAKY_RELU", "ReLU6": "RELU6", "Sigmoid":
          "Abs": "ABS", "Exp": "EXP", "Log": "LOG", "Sqrt": "SQRT", "SoftPlus": "SOFT_PLUS", "Sign": "SIGN",
          "AddScalar": "ADD_SCALAR", "MulScalar": "MUL_SCALAR", "PowScalar": "POW_SCALAR",
          "RSubScalar": "RSUB_SCALAR", "RDivScalar": "RDIV_SCALAR", "RPowScalar": "RPOW_SCALAR",
-         "MaximumScalar": "MAX_SCALAR", "MinimumScalar": "MIN_SCALAR"}
+         "MaximumScalar": "MAX_SCALAR", "MinimumScalar": "MIN_SCALAR", "SoftSign": "SOFT_SIGN",
+         # the C runtime's further math functions (active once nnb/ops registers them)
+         "Sin": "SIN", "Cos": "COS", "Tan": "TAN", "Sinh": "SINH", "Cosh": "COSH", "ASin": "ASIN", "ACos": "ACOS",
+         "ATan": "ATAN", "ASinh": "ASINH", "ACosh": "ACOSH", "ATanh": "ATANH", "Ceil": "CEIL", "Floor": "FLOOR",
+         "Round": "ROUND", "Erf": "ERF", "GELU": "GELU", "LogSigmoid": "LOG_SIGMOID", "TanhShrink": "TANH_SHRINK",
+         "BinarySigmoid": "BINARY_SIGMOID", "BinaryTanh": "BINARY_TANH"}
 UNARY_ARGS = {"LeakyReLU": ("alpha",), "ELU": ("alpha",), "SELU": ("scale", "alpha"), "SoftPlus": ("beta",),
               "Sign": ("alpha",)}
 BINARY = {"Add2": "ADD", "BcAdd2": "ADD", "Sub2": "SUB", "Mul2": "MUL", "Div2": "DIV", "Pow2": "POW",
-          "Maximum2": "MAX", "Minimum2": "MIN"}
+          "Maximum2": "MAX", "Minimum2": "MIN", "ATan2": "ATAN2"}
 REDUCE = {"Sum": "SUM", "Mean": "MEAN", "Max": "MAX", "Min": "MIN", "Prod": "PROD"}
 POOL = {"MaxPooling": "MAX", "AveragePooling": "AVERAGE", "SumPooling": "SUM"}
 
