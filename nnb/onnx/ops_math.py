@@ -10,7 +10,7 @@ from nnb.onnx.ops_shape import to_shape
 from nnb.ops.registry import prod
 
 _UNARY = {"Relu": "ReLU", "Sigmoid": "Sigmoid", "Tanh": "Tanh", "Abs": "Abs", "Exp": "Exp", "Log": "Log",
-          "Sqrt": "Sqrt", "Softsign": "SoftSign"}
+          "Softsign": "SoftSign"}
 _SELU = (1.67326319217681884765625, 1.05070102214813232421875)
 
 
@@ -122,6 +122,11 @@ def _neg(ctx: Ctx, node: ONode) -> None:
     ctx.emit("MulScalar", [node.input(0)], node.outputs[0], val=-1.0)
 
 
+def _sqrt(ctx: Ctx, node: ONode) -> None:
+    """PowScalar(0.5): nnabla has no Sqrt function, so NNB files and the C runtime cannot carry one."""
+    ctx.emit("PowScalar", [node.input(0)], node.outputs[0], val=0.5)
+
+
 def _reciprocal(ctx: Ctx, node: ONode) -> None:
     ctx.emit("RDivScalar", [node.input(0)], node.outputs[0], val=1.0)
 
@@ -165,6 +170,6 @@ CONVERTERS = {
     "Selu": _simple("SELU", alpha=lambda n: float(n.attr("alpha", _SELU[0])),
                     scale=lambda n: float(n.attr("gamma", _SELU[1]))),
     "Softplus": _simple("SoftPlus", beta=1.0),
-    "Clip": _clip, "HardSigmoid": _hard_sigmoid, "PRelu": _prelu, "Neg": _neg, "Reciprocal": _reciprocal,
+    "Clip": _clip, "HardSigmoid": _hard_sigmoid, "PRelu": _prelu, "Neg": _neg, "Reciprocal": _reciprocal, "Sqrt": _sqrt,
     "Softmax": _softmax, "LogSoftmax": _softmax,
 }

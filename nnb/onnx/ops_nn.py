@@ -73,8 +73,9 @@ def _conv_transpose(ctx: Ctx, node: ONode) -> None:
         for i in range(n):
             total = full[i] - want[i]
             small = total // 2
-            pads.append((total - small, small) if node.attr("auto_pad", "NOTSET") == "SAME_LOWER" else
-                        (small, total - small))
+            # onnxruntime puts the larger half at the end only for SAME_UPPER
+            pads.append((small, total - small) if node.attr("auto_pad", "NOTSET") == "SAME_UPPER" else
+                        (total - small, small))
     elif node.attr("auto_pad", "NOTSET") in ("SAME_UPPER", "SAME_LOWER"):
         pads = []
         for i in range(n):
@@ -242,17 +243,20 @@ def _global_pool(ctx: Ctx, node: ONode) -> None:
 
 
 def _lrn(ctx: Ctx, node: ONode) -> None:
-    """x / (bias + alpha / size * sum of x^2 over a window of channels) ^ beta."""
+    """x / (bias + alpha / size * sum of x^2 over a window of channels) ^ beta.
+
+    The window sum is a 1x1 convolution with a banded 0/1 weight (channel o sums
+    channels o - floor((size-1)/2) .. o + ceil((size-1)/2)), scaled by alpha/size.
+    """
     x = node.input(0)
-    nd = len(ctx.shape(x))
-    size = int(node.attr("size"))
+    xs = ctx.shape(x)
+    c, size = xs[1], int(node.attr("size"))
     lo, hi = (size - 1) // 2, size - 1 - (size - 1) // 2
+    band = np.array([[1.0 if o - lo <= i <= o + hi else 0.0 for i in range(c)] for o in range(c)])
+    w = band * (float(node.attr("alpha", 1e-4)) / size)
     sq = ctx.emit("Mul2", [x, x], None)
-    sq = _explicit_pad(ctx, sq, [(lo, hi)] + [(0, 0)] * (nd - 2))
-    kernel = (size,) + (1,) * (nd - 2)
-    sm = ctx.emit("SumPooling", [sq], None, kernel=kernel, stride=(1,) * len(kernel), ignore_border=True,
-                  pad=(0,) * len(kernel))
-    sm = ctx.emit("MulScalar", [sm], None, val=float(node.attr("alpha", 1e-4)) / size)
+    sm = ctx.emit("Convolution", [sq, ctx.param(w.reshape((c, c) + (1,) * (len(xs) - 2)), "window")], None,
+                  base_axis=1)
     sm = ctx.emit("AddScalar", [sm], None, val=float(node.attr("bias", 1.0)))
     sm = ctx.emit("PowScalar", [sm], None, val=-float(node.attr("beta", 0.75)))
     ctx.emit("Mul2", [x, sm], node.outputs[0])
