@@ -1,0 +1,79 @@
+/* int8 pooling, NCHW. Windows follow nnabla: start = o*stride - pad, taps outside the input never
+ * count for max; the average divides by the window clipped to the padded input (including_pad) or
+ * to the input, rounding half away from zero. */
+#include "nnb_int8.h"
+
+static int pool_ok(const nnb_i8_pool_params *p)
+{
+    return p && p->n > 0 && p->c > 0 && p->h > 0 && p->w > 0 && p->oh > 0 && p->ow > 0 && p->kh > 0 &&
+           p->kw > 0 && p->stride_h > 0 && p->stride_w > 0 && p->pad_h >= 0 && p->pad_w >= 0 &&
+           /* every window starts inside the padded input */
+           (int64_t)(p->oh - 1) * p->stride_h < (int64_t)p->h + 2 * p->pad_h &&
+           (int64_t)(p->ow - 1) * p->stride_w < (int64_t)p->w + 2 * p->pad_w;
+}
+
+static int32_t round_div(int32_t s, int32_t n)
+{
+    int32_t a = s < 0 ? -s : s;
+    int32_t q = (int32_t)((2 * (int64_t)a + n) / (2 * (int64_t)n));
+    return s < 0 ? -q : q;
+}
+
+static int8_t clamp8(int32_t v) { return (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v); }
+
+static int pool2d(const nnb_i8_pool_params *p, const int8_t *x, int32_t zero, int8_t *y, int average)
+{
+    int32_t pl, oy, ox;
+    if (!pool_ok(p) || !x || !y || zero < -128 || zero > 127)
+        return NNB_I8_EINVAL;
+    for (pl = 0; pl < p->n * p->c; ++pl) {
+        const int8_t *xp = x + (size_t)pl * (size_t)p->h * (size_t)p->w;
+        int8_t *yp = y + (size_t)pl * (size_t)p->oh * (size_t)p->ow;
+        for (oy = 0; oy < p->oh; ++oy) {
+            int32_t y0 = oy * p->stride_h - p->pad_h;
+            int32_t y1 = y0 + p->kh < p->h + p->pad_h ? y0 + p->kh : p->h + p->pad_h;
+            int32_t ya = y0 < 0 ? 0 : y0, yb = y1 < p->h ? y1 : p->h;
+            for (ox = 0; ox < p->ow; ++ox) {
+                int32_t x0 = ox * p->stride_w - p->pad_w;
+                int32_t x1 = x0 + p->kw < p->w + p->pad_w ? x0 + p->kw : p->w + p->pad_w;
+                int32_t xa = x0 < 0 ? 0 : x0, xb = x1 < p->w ? x1 : p->w;
+                int32_t iy, ix, acc = average ? 0 : -128, count;
+                for (iy = ya; iy < yb; ++iy)
+                    for (ix = xa; ix < xb; ++ix) {
+                        int32_t v = xp[(size_t)iy * (size_t)p->w + (size_t)ix];
+                        if (average)
+                            acc += v - zero;
+                        else if (v > acc)
+                            acc = v;
+                    }
+                if (average) {
+                    count = p->including_pad ? (y1 - y0) * (x1 - x0) : (yb - ya) * (xb - xa);
+                    acc = count > 0 ? zero + round_div(acc, count) : zero;
+                }
+                yp[(size_t)oy * (size_t)p->ow + (size_t)ox] = clamp8(acc);
+            }
+        }
+    }
+    return NNB_I8_OK;
+}
+
+int nnb_i8_max_pool2d(const nnb_i8_pool_params *p, const int8_t *x, int8_t *y) { return pool2d(p, x, 0, y, 0); }
+
+int nnb_i8_avg_pool2d(const nnb_i8_pool_params *p, const int8_t *x, int32_t zero, int8_t *y)
+{
+    return pool2d(p, x, zero, y, 1);
+}
+
+int nnb_i8_global_avg_pool(int32_t n, int32_t c, int32_t hw, const int8_t *x, int32_t zero, int8_t *y)
+{
+    int32_t pl, i;
+    if (n <= 0 || c <= 0 || hw <= 0 || !x || !y || zero < -128 || zero > 127)
+        return NNB_I8_EINVAL;
+    for (pl = 0; pl < n * c; ++pl) {
+        int32_t acc = 0;
+        for (i = 0; i < hw; ++i)
+            acc += x[(size_t)pl * (size_t)hw + (size_t)i] - zero;
+        y[pl] = clamp8(zero + round_div(acc, hw));
+    }
+    return NNB_I8_OK;
+}

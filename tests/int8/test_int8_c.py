@@ -1,0 +1,178 @@
+"""The C int8 kernels equal the numpy integer simulation bit for bit (portable and dual-MAC paths)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from int8_harness import SRC, affine, avg_pool, build, compiler, conv2d, max_pool, run_step
+from int8_quant_helpers import calibrated, fmnist_model
+
+from nnb.quantize.int8 import IntNode, QParams
+from nnb.quantize.int_sim import avg_pool as np_avg_pool
+from nnb.quantize.int_sim import clamp_bounds, conv_acc, requant_out, run_int8
+from nnb.quantize.int_sim import max_pool as np_max_pool
+from nnb.quantize.int_sim_arith import quantize_multipliers, requantize, rounding_divide_by_pot, srdhm
+
+ZOO_CONV = ["lenet", "dscnn", "resnet8", "depthwise", "conv_variants", "batchnorm", "unet_tiny"]
+
+
+@pytest.fixture(scope="module", params=["portable", "dsp"])
+def lib(request, tmp_path_factory):  # noqa: ANN001, ANN201
+    if compiler() is None:
+        pytest.skip("no C compiler (gcc/cc) on PATH: the C int8 kernels cannot be built")
+    so = build(str(tmp_path_factory.mktemp("int8")), request.param == "dsp")
+    assert so.nnb_i8_dsp_path() == (1 if request.param == "dsp" else 0)
+    return so
+
+
+def test_requantize_arithmetic(lib) -> None:  # noqa: ANN001
+    rng = np.random.default_rng(1)
+    xs = np.concatenate([rng.integers(-(1 << 31), 1 << 31, 400), [0, 1, -1, (1 << 31) - 1, -(1 << 31)]])
+    mults = rng.integers(1 << 30, 1 << 31, xs.size)
+    shifts = rng.integers(-31, 8, xs.size)
+    want = requantize(xs, mults, shifts)
+    got = np.array([lib.nnb_i8_requantize(int(x), int(m), int(s)) for x, m, s in zip(xs, mults, shifts)])
+    assert (got == want).all()
+    edge = [(-(1 << 31), -(1 << 31)), (-(1 << 31), (1 << 31) - 1), (12345, -(1 << 30)), (-7, 1 << 30)]
+    for a, b in edge:
+        assert lib.nnb_i8_srdhm(a, b) == int(srdhm(np.array(a), np.array(b)))
+    for x in (-5, -4, -3, 3, 4, 5, -(1 << 31), (1 << 31) - 1):
+        for e in (0, 1, 2, 31):
+            assert lib.nnb_i8_rdbp(x, e) == int(rounding_divide_by_pot(np.array(x), np.array(e))), (x, e)
+    # half away from zero: -5/2 -> -3, 5/2 -> 3, -3/2 -> -2
+    assert [lib.nnb_i8_rdbp(v, 1) for v in (-5, 5, -3)] == [-3, 3, -2]
+
+
+CONV_CASES = [  # (C, O, H, W, k, pad, stride, dilation, group, residual)
+    (3, 8, 9, 7, 3, 1, 1, 1, 1, False),
+    (4, 6, 11, 10, 3, 0, 2, 1, 2, False),
+    (5, 5, 8, 8, 3, 1, 1, 1, 5, False),   # depthwise
+    (6, 12, 7, 9, 3, 2, 2, 2, 6, False),  # depthwise, multiplier 2, dilation 2
+    (7, 4, 6, 5, 1, 0, 1, 1, 1, True),    # 1x1 with a residual
+    (8, 8, 6, 6, 3, 1, 1, 1, 1, True),
+]
+
+
+@pytest.mark.parametrize("case", CONV_CASES, ids=[f"conv{i}" for i in range(len(CONV_CASES))])
+def test_conv_random(lib, case) -> None:  # noqa: ANN001
+    c, o, h, w, k, pad, stride, dil, group, residual = case
+    rng = np.random.default_rng(sum(case[:8]))
+    x = rng.integers(-128, 128, (2, c, h, w))
+    wq = rng.integers(-127, 128, (o, c // group, k, k))
+    bias = rng.integers(-5000, 5000, o)
+    mult, shift = quantize_multipliers(rng.uniform(0.001, 0.02, o))
+    a = {"pad": (pad, pad), "stride": (stride, stride), "dilation": (dil, dil)}
+    z_in, out = -3, QParams(0.05, 7)
+    acc = conv_acc(x, z_in, wq, bias, a, group)
+    res = rm = rs = None
+    if residual:
+        res = rng.integers(-128, 128, acc.shape)
+        rm, rs = quantize_multipliers(rng.uniform(20.0, 300.0, o))
+        acc = acc + requantize(res - 11, rm.reshape(1, -1, 1, 1), rs.reshape(1, -1, 1, 1))
+    for act in ("", "relu", "relu6"):
+        st = IntNode(None, "int", act, "y", {"mult": mult, "shift": shift})  # type: ignore[arg-type]
+        want = requant_out(acc, st, out)
+        lo, hi = clamp_bounds(act, out)
+        got = conv2d(lib, x, z_in, wq, bias, mult, shift, a, group, out.zero, lo, hi, res, 11, rm, rs)
+        assert got.shape == want.shape and (got == want).all(), f"activation '{act}'"
+
+
+POOL_CASES = [  # kernel, stride, pad, ignore_border, including_pad
+    ((2, 2), (2, 2), (0, 0), True, True),
+    ((3, 3), (2, 2), (1, 1), True, True),
+    ((3, 3), (2, 2), (1, 1), True, False),
+    ((3, 2), (1, 2), (1, 0), False, True),
+    ((2, 2), (3, 3), (0, 0), False, False),
+]
+
+
+@pytest.mark.parametrize("case", POOL_CASES, ids=[f"pool{i}" for i in range(len(POOL_CASES))])
+def test_pool_random(lib, case) -> None:  # noqa: ANN001
+    k, s, p, ib, incl = case
+    a = {"kernel": k, "stride": s, "pad": p, "ignore_border": ib, "channel_last": False, "including_pad": incl}
+    x = np.random.default_rng(len(k) + s[0]).integers(-128, 128, (2, 3, 9, 8))
+    assert (max_pool(lib, x, a) == np_max_pool(x, a)).all()
+    assert (avg_pool(lib, x, -20, a) == np_avg_pool(x, -20, a)).all()
+
+
+def test_affine_random(lib) -> None:  # noqa: ANN001
+    rng = np.random.default_rng(5)
+    for k in (1, 7, 64, 150):
+        x = rng.integers(-128, 128, (3, k))
+        w = rng.integers(-127, 128, (k, 9))
+        bias = rng.integers(-10000, 10000, 9)
+        mult, shift = quantize_multipliers(rng.uniform(0.0005, 0.01, 9))
+        want = np.clip(requantize((x + 5) @ w + bias, mult, shift) - 9, -128, 127)
+        assert (affine(lib, x, -5, w, bias, mult, shift, -9, -128, 127) == want).all()
+
+
+def _model_steps(lib, m, x) -> int:  # noqa: ANN001
+    """Every integer step of ``m`` recomputed in C from the simulation's own int8 inputs: equal outputs."""
+    names = [s.output for s in m.steps]
+    vals = run_int8(m, [x], keep=names + list(m.graph.inputs), as_int=True)
+    checked = 0
+    for st in m.steps:
+        if st.kind != "int":
+            continue
+        got = run_step(lib, m, st, vals)
+        if got is None:
+            continue
+        want = vals[st.output]
+        assert got.shape == want.shape and (got == want).all(), \
+            f"{st.node.name} ({st.node.op}): {int((got != want).sum())} of {want.size} values differ"
+        checked += 1
+    return checked
+
+
+@pytest.mark.parametrize("name", ZOO_CONV)
+def test_zoo_model_c_equals_numpy(lib, name) -> None:  # noqa: ANN001
+    m, xs, _ = calibrated(name)
+    assert _model_steps(lib, m, xs[0]) >= 1
+
+
+@pytest.mark.parametrize("arch", ["lenet", "dscnn"])
+def test_trained_model_c_equals_numpy(lib, arch) -> None:  # noqa: ANN001
+    m, x = fmnist_model(arch)
+    assert _model_steps(lib, m, x[:16]) >= 3
+
+
+def test_bad_geometry_refused(lib) -> None:  # noqa: ANN001
+    import ctypes as C
+
+    from int8_harness import P8, P16, P32, ConvParams, PoolParams
+
+    x = np.zeros((1, 2, 5, 5), np.int8)
+    w = np.zeros((2, 2, 3, 3), np.int8)
+    y = np.full(8, 99, np.int8)
+    one = np.ones(2, np.int32)
+    scratch = np.zeros(18, np.int16)
+    bad = ConvParams(1, 2, 5, 5, 2, 3, 3, 4, 3, 0, 0, 1, 1, 1, 1, 1, 0, 0, -128, 127, 0)  # oh should be 3
+    assert lib.nnb_i8_conv2d(C.byref(bad), x.ctypes.data_as(P8), w.ctypes.data_as(P8), None, one.ctypes.data_as(P32),
+                             one.ctypes.data_as(P32), None, None, None, y.ctypes.data_as(P8),
+                             scratch.ctypes.data_as(P16), scratch.size) == -1
+    short = ConvParams(1, 2, 5, 5, 2, 3, 3, 3, 3, 0, 0, 1, 1, 1, 1, 1, 0, 0, -128, 127, 0)
+    assert lib.nnb_i8_conv2d(C.byref(short), x.ctypes.data_as(P8), w.ctypes.data_as(P8), None,
+                             one.ctypes.data_as(P32), one.ctypes.data_as(P32), None, None, None,
+                             y.ctypes.data_as(P8), scratch.ctypes.data_as(P16), 5) == -1  # scratch too small
+    pool = PoolParams(1, 2, 5, 5, 9, 2, 2, 2, 2, 2, 0, 0, 1)  # 9 output rows do not fit
+    assert lib.nnb_i8_max_pool2d(C.byref(pool), x.ctypes.data_as(P8), y.ctypes.data_as(P8)) == -1
+    assert (y == 99).all()
+
+
+def test_cortex_m4_build_uses_dual_macs(tmp_path) -> None:  # noqa: ANN001
+    cc = shutil.which("arm-none-eabi-gcc")
+    if cc is None:
+        pytest.skip("arm-none-eabi-gcc not installed (apt-get install gcc-arm-none-eabi): no Cortex-M4 build check")
+    objs = []
+    for f in sorted(os.listdir(SRC)):
+        if f.endswith(".c"):
+            o = str(tmp_path / (f + ".o"))
+            subprocess.run([cc, "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2", "-mcpu=cortex-m4",
+                            "-mthumb", "-c", os.path.join(SRC, f), "-o", o], check=True, capture_output=True)
+            objs.append(o)
+    dump = subprocess.run(["arm-none-eabi-objdump", "-d", *objs], check=True, capture_output=True, text=True).stdout
+    assert "smlad" in dump
