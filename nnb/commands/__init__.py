@@ -23,6 +23,8 @@ VERBS = [
     "quantize",
     "demo",
     "devices",
+    "boards",
+    "build",
 ]
 
 

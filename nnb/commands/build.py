@@ -1,0 +1,51 @@
+"""``nnb build MODEL --board BOARD -o OUTDIR``: a complete firmware project, fit-checked and compiled."""
+
+from __future__ import annotations
+
+import argparse
+
+from nnb.commands.common import add_model_arg, parse_inputs
+from nnb.errors import NnbError
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from nnb.boards import load_board
+
+    board = load_board(args.board)
+    if args.with_ == "emit-c":
+        raise NnbError("nnb build --with emit-c: the emitted-C way in is not wired yet; use --with runtime")
+    from nnb.boards.build import build_firmware
+    from nnb.boards.image import model_image
+
+    mi = model_image(args.model)
+    inputs = None
+    if args.input:
+        got = parse_inputs(args.input, [n for n, _ in mi.inputs])
+        missing = [n for n, _ in mi.inputs if n not in got]
+        if missing:
+            raise NnbError(f"--input: no array for {', '.join(missing)}")
+        inputs = [got[n] for n, _ in mi.inputs]
+    res = build_firmware(mi, board, args.output, inputs=inputs, runs=args.runs, profile=args.profile, log=print)
+    print(res.summary())
+    if res.linked:
+        for what in ("ram", "flash"):
+            pred, got = getattr(res.predicted, what), res.linked[what]
+            print(f"  {what}: predicted {pred} B, linker map {got} B ({100.0 * (pred - got) / max(got, 1):+.2f} %)")
+    how = "make run" if board.qemu_machine or board.is_host else "flash firmware.elf with the board's tools"
+    print(f"project in {res.outdir}: make -C {res.outdir} rebuilds it; {how}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    help_ = "write a firmware project for a board (startup, linker script, main.c, Makefile) and build it"
+    sp = sub.add_parser("build", help=help_, description=help_ + "; stops when the model does not fit the board")
+    add_model_arg(sp)
+    sp.add_argument("--board", "-b", required=True, help="board name (see nnb boards) or a board .toml file")
+    sp.add_argument("--output", "-o", required=True, metavar="OUTDIR", help="the project directory")
+    sp.add_argument("--with", dest="with_", choices=("runtime", "emit-c"), default="runtime",
+                    help="runtime: the C runtime with the NNB image in flash (default); emit-c: the emitted C")
+    sp.add_argument("--input", "-i", action="append", metavar="[NAME=]FILE.npy",
+                    help="embed these inputs in the firmware (default: read nnb_in.bin over semihosting)")
+    sp.add_argument("--runs", type=int, default=1, help="inferences to time (the fewest counts is printed)")
+    sp.add_argument("--profile", action="store_true", help="also count each layer (nnbrt_run_range)")
+    sp.set_defaults(func=cmd_build)
