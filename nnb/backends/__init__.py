@@ -29,6 +29,7 @@ BACKENDS: dict[str, tuple[str, str]] = {
     "reference": ("nnb.backends.reference", "the numpy reference executor (the oracle)"),
     "c": ("nnb.backends.c", "the nnb C runtime through cffi (a model is converted to extended NNB first)"),
     "opencl": ("nnb.backends.opencl", "OpenCL kernels through pyopencl on --device N (see nnb devices)"),
+    "emit-c": ("nnb.backends.emit_c", "the model as emitted C source (nnb emit-c), compiled for the host (cached)"),
     "board": ("nnb.boards.backend", "firmware on --board NAME (see nnb boards), run under QEMU or on the host"),
 }
 

@@ -1,0 +1,108 @@
+"""Which C runtime files an emitted model needs: function id -> kernel record -> source files.
+
+The kernel table (``c_runtime/src/kernels/kernel_table.c``) names the record
+(``nnbrt_k_*``) of every function id; the sources are scanned once for the
+external symbols each file defines and uses, and the files a model needs are
+the closure over those references.  The files are copied unchanged, so the
+emitted code compiles the same kernels as the runtime.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+C_RUNTIME = os.path.join(ROOT, "c_runtime")
+KERNELS = os.path.join(C_RUNTIME, "src", "kernels")
+# headers every emitted model needs (copied beside the kernels, same relative layout)
+HEADERS = [("include/nnbrt.h", "nnbrt/nnbrt.h"), ("src/internal.h", "nnbrt/internal.h")]
+SKIP = {"kernel_table.c"}  # the runtime's dispatch table: never emitted
+
+_TABLE = re.compile(r"\[(\d+)\]\s*=\s*\{\s*&(nnbrt_k_\w+)|\{\s*&(nnbrt_k_\w+),[^}]*\},\s*/\*\s*(\d+)")
+_RECORD = re.compile(r"^const nnbrt_kernel (nnbrt_k_\w+)|^NNBRT_\w+_KERNEL\((nnbrt_k_\w+)", re.M)
+_DEF = re.compile(r"^(?!static|extern|typedef|#|/|\s|})[^;{]*?\b(nnbrt_\w+)\s*\([^;]*$", re.M)
+_DISPATCH = re.compile(r"^#ifdef NNBRT_DISPATCH\b.*?^#else\b", re.M | re.S)
+_USE = re.compile(r"\bnnbrt_\w+\b")
+_RUN = re.compile(r"^const nnbrt_kernel (nnbrt_k_\w+)\s*=\s*\{[^}]*?(\w+)\s*\}\s*;", re.M | re.S)
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+@functools.lru_cache(maxsize=1)
+def kernel_table() -> dict[int, str]:
+    """Function id -> kernel record symbol."""
+    out = {}
+    for i, sym, ext_sym, ext_id in _TABLE.findall(_read(os.path.join(KERNELS, "kernel_table.c"))):
+        out[int(i or ext_id)] = sym or ext_sym  # [id] = {&k, ...} or the extended list {&k, NULL}, /* id */
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _scan() -> tuple[dict[str, str], dict[str, set[str]]]:
+    """(symbol -> defining file, file -> symbols it uses) over c_runtime/src/kernels/*.c."""
+    defined: dict[str, str] = {}
+    uses: dict[str, set[str]] = {}
+    for fn in sorted(os.listdir(KERNELS)):
+        if not fn.endswith(".c") or fn in SKIP:
+            continue
+        text = re.sub(r"/\*.*?\*/", " ", _read(os.path.join(KERNELS, fn)), flags=re.S)
+        text = _DISPATCH.sub("", text)  # the x86-64 run-time dispatch is never emitted
+        for a, b in _RECORD.findall(text):
+            defined.setdefault(a or b, fn)
+        for sym in _DEF.findall(text):
+            defined.setdefault(sym, fn)
+        uses[fn] = set(_USE.findall(text)) | _header_uses(text, KERNELS, set())
+    return defined, uses
+
+
+def _header_uses(text: str, where: str, seen: set[str]) -> set[str]:
+    """Symbols used by the project headers ``text`` includes, transitively (their macros call helpers)."""
+    out: set[str] = set()
+    for h in re.findall(r'^#include "([\w./]+\.h)"', text, re.M):
+        hp = os.path.normpath(os.path.join(where, h))
+        if hp in seen or not os.path.exists(hp):
+            continue
+        seen.add(hp)
+        htext = _read(hp)
+        out |= set(_USE.findall(htext)) | _header_uses(htext, os.path.dirname(hp), seen)
+    return out
+
+
+def run_function(record: str) -> str:
+    """The name of a record's run function (for the stack call graph): ``sym_run`` for the
+    NNBRT_*_KERNEL macros, else the last member of the record's initializer."""
+    defined, _ = _scan()
+    fn = defined.get(record)
+    if fn is None:
+        return ""
+    for sym, run in _RUN.findall(_read(os.path.join(KERNELS, fn))):
+        if sym == record:
+            return run
+    return f"{record}_run"
+
+
+def sources_for(records: list[str]) -> list[str]:
+    """Kernel .c files (names in c_runtime/src/kernels) defining ``records`` and what they call."""
+    defined, uses = _scan()
+    need: set[str] = set()
+    todo = [defined[r] for r in records]
+    while todo:
+        fn = todo.pop()
+        if fn in need:
+            continue
+        need.add(fn)
+        for sym in uses[fn]:
+            other = defined.get(sym)
+            if other and other not in need:
+                todo.append(other)
+    return sorted(need)
+
+
+def kernel_headers() -> list[str]:
+    """Kernel-private headers (conv_util.h, ...), copied with the kernels."""
+    return sorted(f for f in os.listdir(KERNELS) if f.endswith(".h"))
