@@ -62,7 +62,7 @@ def validate_graph(g: Graph, declared: Mapping[str, Shape] | None = None,
     shapes = _check_nodes(g, input_shapes, infer)
     _check_used(g)
     if declared and infer:
-        _check_declared(shapes, declared)
+        check_declared(shapes, declared)
     return shapes
 
 
@@ -186,9 +186,10 @@ def _check_nodes(g: Graph, input_shapes: Mapping[str, Shape] | None, infer: bool
             if i not in g.tensors:
                 raise NnbError(f"{where} reads undefined variable '{i}'")
             if i not in shapes:
-                later = i in {o for m in g.nodes for o in m.outputs}
-                raise NnbError(f"{where} reads '{i}' before any function writes it"
-                               + (" (the functions are out of order or form a cycle)" if later else ""))
+                if i in {o for m in g.nodes for o in m.outputs}:
+                    raise NnbError(f"{where} reads '{i}' before any function writes it (the functions are out "
+                                   "of order or form a cycle)")
+                raise NnbError(f"{where} reads '{i}', which is no network input or parameter and no function writes")
         for o in n.outputs:
             if o not in g.tensors:
                 raise NnbError(f"{where} writes undefined variable '{o}'")
@@ -209,6 +210,8 @@ def _check_nodes(g: Graph, input_shapes: Mapping[str, Shape] | None, infer: bool
             outs = op.infer([shapes[i] for i in n.inputs], n.attrs)
         except NnbError as e:
             msg = str(e)
+            if msg.startswith(f"{n.op}: "):
+                msg = msg[len(n.op) + 2:]
             raise NnbError(msg if msg.startswith("function '") else f"{where}: {msg}") from None
         except (ValueError, TypeError, IndexError, KeyError, ZeroDivisionError, OverflowError) as e:
             raise NnbError(f"{where}: arguments or input shapes rejected: {' '.join(str(e).split())}") from None
@@ -233,7 +236,8 @@ def _check_used(g: Graph) -> None:
             raise NnbError(f"variable '{name}' is declared but no function reads or writes it")
 
 
-def _check_declared(shapes: Mapping[str, Shape], declared: Mapping[str, Shape]) -> None:
+def check_declared(shapes: Mapping[str, Shape], declared: Mapping[str, Shape]) -> None:
+    """Each declared shape against the inferred one (a leading -1 matches any leading shape)."""
     for name, d in declared.items():
         s = shapes.get(name)
         if s is None:

@@ -23,7 +23,7 @@ from nnb.errors import NnbError
 from nnb.ir import Graph, Node, Tensor, shape_size
 from nnb.nnp.proto import PARAM_FIELD_BY_MESSAGE, PARAM_FIELDS_BY_MESSAGE, NNablaProtoBuf
 from nnb.ops import get_op
-from nnb.validate import check_shape, validate_graph
+from nnb.validate import check_declared, check_shape, validate_graph
 
 TEXT_EXT = (".nntxt", ".prototxt")
 PARAM_EXT = (".h5", ".protobuf")
@@ -223,13 +223,14 @@ def graph_from_contents(c: NnpContents, path: str, executor: str | None = None) 
               input_specs=specs, executor=ex_name)
     # every check of nnb.validate; buffer shapes become the inferred ones (nnabla may fold batch axes into -1)
     try:
-        shapes = validate_graph(g, declared=declared_shapes)
+        shapes = validate_graph(g)
     except NnbError as e:
         if not any(s and s[0] < 0 for s in specs.values()):
             raise
         validate_graph(g, infer=False)  # structure and arguments do not depend on the input
-        g.deferred_error = f"{e} (with the declared input shapes; the model has a variable batch)"
+        g.deferred_error = str(e)
         return g
+    check_declared(shapes, declared_shapes)  # a leading -1 matches any leading shape
     for name, s in shapes.items():
         g.tensors[name].shape = s
     return g
