@@ -12,6 +12,7 @@ from nnb.passes.canon_affine import canon_affine
 from nnb.passes.canon_clip import canon_clip
 from nnb.passes.canon_common import Rewrite
 from nnb.passes.canon_const import fold_constants
+from nnb.passes.canon_flatten import absorb_flatten
 from nnb.passes.canon_pad import merge_pad
 from nnb.passes.canon_reshape import collapse_reshapes
 from nnb.passes.canon_scale import fold_scale
@@ -23,6 +24,7 @@ REWRITES: tuple[tuple[str, Rewrite], ...] = (
     ("clip -> ReLU6/ReLU/HardTanh", canon_clip),
     ("softmax pattern -> Softmax", canon_softmax),
     ("matmul + bias -> Affine", canon_affine),
+    ("flatten absorbed by Affine", absorb_flatten),
     ("scale/shift folded into weights", fold_scale),
     ("pad merged into conv/pool", merge_pad),
 )
