@@ -10,6 +10,16 @@
 #define PLAN_INPUT (-2)
 #define ALIGN 64u
 
+/* Helpers that decode records into stack structs are kept out of their
+   callers, so the frames under a kernel call (the loader's check pass,
+   nnbrt_run_range) stay small: the stack budget is 1 KB on a Cortex-M4
+   including the kernels (tools/stack_usage.py, tests/c/test_stack.py). */
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
+
 /* A variable record decoded from the image (on the stack: the runtime keeps
    no variable table; records are decoded again where needed). */
 struct nnbrt_var {
@@ -52,12 +62,22 @@ typedef struct {
     size_t scratch; /* largest kernel scratch */
 } ctx_t;
 
+/* A function record as read from the image. */
+typedef struct {
+    const nnbrt_kernel *k;
+    const char *code;     /* argument code */
+    int32_t rec;          /* record chunk */
+    uint32_t type, nin, nout;
+    const int32_t *ins, *outs;
+} fn_t;
+
 /* The network in the caller's arena: the image view, one data pointer per
    variable, and the working set of the function being run (its decoded
    arguments and max_io tensors). Function records, shapes and arguments
    are read from the image (flash on a microcontroller). */
 struct nnbrt_net {
     ctx_t c;
+    fn_t f;             /* the function being run */
     nnbrt_args args;
     nnbrt_tensor *tens; /* max_io entries */
     nnbrt_qw *qw;       /* the packed weight of the function being run */
@@ -395,7 +415,7 @@ static int packed_ok(const nnbrt_kernel *k, uint32_t idx)
 }
 
 /* Decode arguments of a function record per argcode. */
-static nnbrt_status decode_args(const ctx_t *c, int32_t rec_chunk, const char *code, nnbrt_args *a)
+static NOINLINE nnbrt_status decode_args(const ctx_t *c, int32_t rec_chunk, const char *code, nnbrt_args *a)
 {
     size_t off = 20, need = 20;
     const char *p;
@@ -454,7 +474,7 @@ static int inplace_ok(uint32_t type, const nnbrt_kernel *k, const nnbrt_args *a,
     return 0;
 }
 
-static nnbrt_status check_aliasing(const ctx_t *c, uint32_t type, const nnbrt_kernel *k,
+static NOINLINE nnbrt_status check_aliasing(const ctx_t *c, uint32_t type, const nnbrt_kernel *k,
                                    const nnbrt_args *a, uint32_t nin, const int32_t *ins,
                                    uint32_t nout, const int32_t *outs)
 {
@@ -551,17 +571,8 @@ static nnbrt_status scan_variables(ctx_t *c)
     return NNBRT_OK;
 }
 
-/* A function record as read from the image. */
-typedef struct {
-    const nnbrt_kernel *k;
-    const char *code;     /* argument code */
-    int32_t rec;          /* record chunk */
-    uint32_t type, nin, nout;
-    const int32_t *ins, *outs;
-} fn_t;
-
 /* Function record i: kernel, input/output counts and lists. */
-static nnbrt_status decode_fn(const ctx_t *c, uint32_t i, fn_t *f)
+static NOINLINE nnbrt_status decode_fn(const ctx_t *c, uint32_t i, fn_t *f)
 {
     const uint8_t *r;
     const nnbrt_entry *ent;
@@ -613,7 +624,7 @@ static nnbrt_status scan_functions(ctx_t *c)
 /* Inputs then outputs of f into t[0 .. nin+nout) (the one packed weight a
    function may take goes to *qbuf); outputs never write the image or a
    network input. t NULL: validate only. */
-static nnbrt_status fn_tensors(const ctx_t *c, const fn_t *f, nnbrt_tensor *t, nnbrt_qw *qbuf)
+static NOINLINE nnbrt_status fn_tensors(const ctx_t *c, const fn_t *f, nnbrt_tensor *t, nnbrt_qw *qbuf)
 {
     uint32_t j;
     for (j = 0; j < f->nin + f->nout; ++j) {
@@ -636,7 +647,7 @@ static nnbrt_status fn_tensors(const ctx_t *c, const fn_t *f, nnbrt_tensor *t, n
 }
 
 /* Run-time form of fn_tensors: the image is validated. */
-static void run_tensors(const ctx_t *c, const fn_t *f, nnbrt_tensor *t, nnbrt_qw *qbuf)
+static NOINLINE void run_tensors(const ctx_t *c, const fn_t *f, nnbrt_tensor *t, nnbrt_qw *qbuf)
 {
     uint32_t j;
     for (j = 0; j < f->nin + f->nout; ++j) {
@@ -652,7 +663,7 @@ static void run_tensors(const ctx_t *c, const fn_t *f, nnbrt_tensor *t, nnbrt_qw
    tensors, which need no kernel scratch, get their shape check in
    nnbrt_init, where the tensors live in the arena). */
 #ifndef NNBRT_CHECK_IO
-#define NNBRT_CHECK_IO 12
+#define NNBRT_CHECK_IO 8
 #endif
 
 /* Kernel checks of every function: shapes, arguments, aliasing; the work
@@ -707,7 +718,7 @@ static size_t private_bytes(const ctx_t *c, uint32_t i)
 }
 
 /* Everything but the kernel scratch (known after the checks). */
-static nnbrt_status plan_layout(const ctx_t *c, layout_t *L)
+static NOINLINE nnbrt_status plan_layout(const ctx_t *c, layout_t *L)
 {
     size_t lay = 0;
     uint32_t i;
@@ -744,7 +755,7 @@ static nnbrt_status finish_layout(const ctx_t *c, layout_t *L)
 }
 
 /* Header, lists, variables, function structure and layout (no kernel checks). */
-static nnbrt_status validate_structure(ctx_t *c, layout_t *L)
+static NOINLINE nnbrt_status validate_structure(ctx_t *c, layout_t *L)
 {
     nnbrt_status st;
     if ((st = parse_header(c)) != NNBRT_OK) return st;
@@ -756,7 +767,7 @@ static nnbrt_status validate_structure(ctx_t *c, layout_t *L)
 }
 
 /* Decode fixed-point and SIGN parameters into their float staging. */
-static void stage_parameters(const ctx_t *c)
+static NOINLINE void stage_parameters(const ctx_t *c)
 {
     uint32_t j;
     for (j = 0; c->staged && j < c->h.num_variables; ++j) {
@@ -784,7 +795,7 @@ static void stage_parameters(const ctx_t *c)
 
 /* Every variable's storage: image (float parameters), private storage,
    plan offset or working buffer. */
-static void assign_storage(ctx_t *c, const layout_t *L, uint8_t *base)
+static NOINLINE void assign_storage(ctx_t *c, const layout_t *L, uint8_t *base)
 {
     size_t lay = L->io, boff = L->bufs, *bofs = (size_t *)(void *)(base + L->bofs);
     uint32_t i;
@@ -844,43 +855,45 @@ nnbrt_status nnbrt_arena_size(const void *image, size_t image_len, size_t *bytes
 nnbrt_status nnbrt_init_diag(nnbrt_net **netp, const void *image, size_t image_len,
                              void *arena, size_t arena_len, nnbrt_diag *diag)
 {
-    ctx_t c;
     layout_t L;
     size_t pad;
     uint8_t *base;
     struct nnbrt_net *net;
+    ctx_t *c;
     nnbrt_status st;
     diag_reset(diag);
     if (!netp || !image || !arena) return NNBRT_E_NULL_ARG;
     *netp = NULL;
-    memset(&c, 0, sizeof c);
-    c.img = (const uint8_t *)image;
-    c.len = image_len;
-    c.diag = diag;
-    if ((st = validate_structure(&c, &L)) != NNBRT_OK) return st;
     pad = (ALIGN - (uintptr_t)arena % ALIGN) % ALIGN;
-    /* the tables, private storage and tensors must fit before anything is
-       written; the scratch is known after the kernel checks */
-    if (arena_len < pad || arena_len - pad < L.scratch) return NNBRT_E_ARENA_TOO_SMALL;
+    /* the network struct (with the image view) goes first in the arena */
+    if (arena_len < pad || arena_len - pad < sizeof(struct nnbrt_net)) return NNBRT_E_ARENA_TOO_SMALL;
     base = (uint8_t *)arena + pad;
     net = (struct nnbrt_net *)(void *)base;
-    memset(base, 0, L.scratch); /* tables, private storage, tensors */
-    c.vdata = (float **)(void *)(base + L.vdata);
-    assign_storage(&c, &L, base);
+    memset(net, 0, sizeof *net);
+    c = &net->c;
+    c->img = (const uint8_t *)image;
+    c->len = image_len;
+    c->diag = diag;
+    if ((st = validate_structure(c, &L)) != NNBRT_OK) return st;
+    /* the tables, private storage and tensors must fit before anything is
+       written; the scratch is known after the kernel checks */
+    if (arena_len - pad < L.scratch) return NNBRT_E_ARENA_TOO_SMALL;
+    memset(base + L.vdata, 0, L.scratch - L.vdata); /* tables, private storage, tensors */
+    c->vdata = (float **)(void *)(base + L.vdata);
+    assign_storage(c, &L, base);
     net->tens = (nnbrt_tensor *)(void *)(base + L.tens);
     net->qw = (nnbrt_qw *)(void *)(base + L.qw);
-    if ((st = check_functions(&c, net->tens, c.max_io, net->qw, &net->args)) != NNBRT_OK) return st;
-    if ((st = finish_layout(&c, &L)) != NNBRT_OK) return st;
+    if ((st = check_functions(c, net->tens, c->max_io, net->qw, &net->args)) != NNBRT_OK) return st;
+    if ((st = finish_layout(c, &L)) != NNBRT_OK) return st;
     if (arena_len < L.total) return NNBRT_E_ARENA_TOO_SMALL;
-    stage_parameters(&c);
+    stage_parameters(c);
     net->scratch = (float *)(void *)(base + L.scratch);
     net->arena.tables = L.io;
-    net->arena.io = (c.ext ? L.plan : L.bufs) - L.io;
-    net->arena.tensors = L.scratch - (c.ext ? L.plan : L.bufs);
+    net->arena.io = (c->ext ? L.plan : L.bufs) - L.io;
+    net->arena.tensors = L.scratch - (c->ext ? L.plan : L.bufs);
     net->arena.scratch = L.total - L.scratch;
     net->arena.total = L.total;
-    c.diag = NULL;
-    net->c = c;
+    c->diag = NULL;
     *netp = net;
     return NNBRT_OK;
 }
@@ -912,7 +925,7 @@ static void quantize(float *d, size_t n, int type, int fp)
 }
 
 /* Quantize variable id if it is fixed-point (and not a parameter). */
-static void quantize_var(const ctx_t *c, int32_t id)
+static NOINLINE void quantize_var(const ctx_t *c, int32_t id)
 {
     struct nnbrt_var v;
     (void)decode_var(c, (uint32_t)id, &v);
@@ -921,25 +934,23 @@ static void quantize_var(const ctx_t *c, int32_t id)
 
 nnbrt_status nnbrt_run_range(nnbrt_net *net, int first, int last)
 {
-    const ctx_t *c;
     uint32_t i, end, j;
     if (!net) return NNBRT_E_NULL_ARG;
-    c = &net->c;
     if (first < 0) first = 0;
     end = last < 0 ? 0u : (uint32_t)last;
-    if (end > c->h.num_functions) end = c->h.num_functions;
-    if (first == 0 && c->has_fixed)
-        for (i = 0; i < c->h.num_inputs; ++i) quantize_var(c, c->in_ids[i]);
+    if (end > net->c.h.num_functions) end = net->c.h.num_functions;
+    if (first == 0 && net->c.has_fixed)
+        for (i = 0; i < net->c.h.num_inputs; ++i) quantize_var(&net->c, net->c.in_ids[i]);
     for (i = (uint32_t)first; i < end; ++i) {
-        fn_t f;
-        /* the image was validated by nnbrt_init: these decode without error */
-        (void)decode_fn(c, i, &f);
-        (void)decode_args(c, f.rec, f.code, &net->args);
+        /* the image was validated by nnbrt_init: these decode without error;
+           the working set lives in the arena, not on the stack */
+        (void)decode_fn(&net->c, i, &net->f);
+        (void)decode_args(&net->c, net->f.rec, net->f.code, &net->args);
         net->args.scratch = net->scratch;
-        run_tensors(c, &f, net->tens, net->qw);
-        f.k->run(&net->args, (int)f.nin, net->tens, (int)f.nout, net->tens + f.nin);
-        if (c->has_fixed)
-            for (j = 0; j < f.nout; ++j) quantize_var(c, f.outs[j]);
+        run_tensors(&net->c, &net->f, net->tens, net->qw);
+        net->f.k->run(&net->args, (int)net->f.nin, net->tens, (int)net->f.nout, net->tens + net->f.nin);
+        if (net->c.has_fixed)
+            for (j = 0; j < net->f.nout; ++j) quantize_var(&net->c, net->f.outs[j]);
     }
     return NNBRT_OK;
 }
