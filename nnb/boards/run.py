@@ -33,12 +33,16 @@ class BoardReport:
     stack_total: int
     layers: list[tuple[int, int, str, int]] = field(default_factory=list)
     console: str = ""
+    plugin_run: int = 0  # instructions of one nnbrt_run counted by the TCG plugin (plugin=True)
+    plugin_total: int = 0  # instructions of the whole program (plugin)
 
     def summary(self) -> str:
         p, lk = self.predicted, self.linked
         s = [f"{self.model} on {self.board}: {self.run_count:,} {self.unit} per inference "
              f"(nnbrt_init {self.init_count:,})",
              f"  arena {self.arena} B (predicted {p['arena']} B)"]
+        if self.plugin_run:
+            s[0] += f"; TCG plugin: {self.plugin_run:,} instructions per inference, {self.plugin_total:,} in all"
         if lk:
             ram = p["stack_reserved"] + p["static_ram"] + (p["arena"] + 15) // 16 * 16
             s.append(f"  RAM {lk['ram']} B linked, {ram} B predicted; flash {lk['flash']} B linked, "
@@ -74,10 +78,11 @@ def firmware_for(model, board: Board | str, runs: int = 1, profile: bool = False
 
 
 def run_on_board(model, board: Board | str, inputs: list[np.ndarray] | dict[str, np.ndarray],  # noqa: ANN001
-                 runs: int = 1, profile: bool = False, plugin: str | None = None,
+                 runs: int = 1, profile: bool = False, plugin: bool = False,
                  name: str | None = None) -> tuple[dict[str, np.ndarray], BoardReport]:
     """``model``: a path (.nnp/.nnb/.nnq), a Graph or a QuantizedModel.  Returns ({output name: array},
-    report).  The firmware is built once per (model, board) and cached; inputs go over semihosting."""
+    report).  The firmware is built once per (model, board) and cached; inputs go over semihosting.
+    ``plugin``: also count instructions with the TCG plugin (nnb.boards.plugin; QEMU boards only)."""
     board = load_board(board) if isinstance(board, str) else board
     mi, res = firmware_for(model, board, runs, profile, name)
     if isinstance(inputs, dict):
@@ -86,7 +91,14 @@ def run_on_board(model, board: Board | str, inputs: list[np.ndarray] | dict[str,
             raise NnbError(f"no input given for {', '.join(missing)}")
         inputs = [inputs[n] for n, _ in mi.inputs]
     blob = pack_inputs(mi, list(inputs))
-    r = run_firmware(board, res.elf, {"nnb_in.bin": blob}, want=("nnb_out.bin",), plugin=plugin)
+    spec = None
+    if plugin:
+        from nnb.boards.plugin import plugin_spec
+
+        if not board.qemu_machine:
+            raise NnbError(f"the instruction-counting plugin needs a QEMU board; {board.name} has none")
+        spec = plugin_spec(res.elf)
+    r = run_firmware(board, res.elf, {"nnb_in.bin": blob}, want=("nnb_out.bin",), plugin=spec)
     outs = unpack_outputs(mi, r.files["nnb_out.bin"])
     v = console_values(r.console)
     unit = UNITS[board.counter]
@@ -94,5 +106,10 @@ def run_on_board(model, board: Board | str, inputs: list[np.ndarray] | dict[str,
                       v.get("arena", 0), asdict(res.predicted), res.linked, v.get("stack_runtime", 0),
                       v.get("total", 0), console_layers(r.console), r.console)
     if plugin:
-        rep.console += r.plugin_log
+        from nnb.boards.plugin import plugin_counts
+
+        rep.plugin_total, marks = plugin_counts(r.plugin_log)
+        if len(marks) < 2:
+            raise NnbError("the QEMU plugin did not see the firmware's two nnb_mark() calls")
+        rep.plugin_run = marks[1] - marks[0]
     return {n: y for (n, _), y in zip(mi.outputs, outs)}, rep
