@@ -17,6 +17,7 @@ VERBS = [
     "inspect",
     "run",
     "convert",
+    "emit_c",
     "plan",
     "train",
     "eval",

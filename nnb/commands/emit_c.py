@@ -1,0 +1,45 @@
+"""``nnb emit-c``: the model as firmware-ready C source, with its footprint report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+
+
+def cmd_emit_c(args: argparse.Namespace) -> int:
+    from nnb.emit.csource import default_prefix, emit_c
+    from nnb.emit.csource_footprint import format_report, measure
+
+    prefix = args.prefix or default_prefix(args.model)
+    command = shlex.join(["nnb", "emit-c", args.model, "-o", args.output, "--prefix", prefix, "--arena", args.arena])
+    e = emit_c(args.model, args.output, prefix=prefix, arena=args.arena, force=args.force, command=command)
+    rep = measure(e, args.target)
+    if args.json:
+        print(json.dumps({"outdir": args.output, "files": sorted(e.files), "footprint": rep,
+                          "warnings": e.model.warnings}, indent=1, sort_keys=True))
+        return 0
+    for w in e.model.warnings:
+        print(f"nnb: warning: {w}")
+    print(f"wrote {args.output}/: {prefix}.h {prefix}.c {prefix}_weights.c {prefix}_example.c Makefile "
+          f"and {len(e.model.kernel_sources)} kernel files (nnbrt/kernels/)")
+    print(format_report(rep))
+    print(f"build and check: make -C {shlex.quote(args.output)} && {shlex.quote(args.output)}/{prefix}_example "
+          + " ".join(f"{io.ident}.npy" for io in e.model.inputs) + " -o out")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    help_ = ("write the model as C99 source for firmware: NAME.h/NAME.c/NAME_weights.c, the kernels it needs, "
+             "a Makefile and an example program; prints the flash/RAM footprint")
+    sp = sub.add_parser("emit-c", help=help_, description=help_)
+    sp.add_argument("model", help="the model: .nnp, .nnq (packed weights) or .nnb")
+    sp.add_argument("--output", "-o", required=True, metavar="OUTDIR", help="output directory (new or empty)")
+    sp.add_argument("--prefix", metavar="NAME", help="C name of the model (default: the file name)")
+    sp.add_argument("--arena", choices=["static", "caller"], default="static",
+                    help="static: NAME.c holds the arena (default); caller: NAME_run takes it as its first argument")
+    sp.add_argument("--force", action="store_true", help="write into a non-empty OUTDIR")
+    sp.add_argument("--json", action="store_true", help="print the file list and footprint as JSON")
+    sp.add_argument("--target", choices=["auto", "cortex-m4", "host"], default="auto",
+                    help="compiler for the code/stack figures: auto = arm-none-eabi-gcc when installed, else host")
+    sp.set_defaults(func=cmd_emit_c)

@@ -1,0 +1,125 @@
+"""The footprint report of an emitted model: flash (weights, code) and RAM (arena, stack).
+
+Weights and arena are exact from the emitter's own figures.  Code and stack are
+measured when a compiler is present: the emitted sources are compiled (``-c``,
+``-Os``, one section per function) for a Cortex-M4 with ``arm-none-eabi-gcc``
+when it is installed, else for the host; code is the ``.text`` of the objects,
+constants their ``.rodata`` besides the weights, and the stack is the
+worst-case chain from ``PREFIX_run`` through ``-fstack-usage`` and
+``-fcallgraph-info`` (:mod:`nnb.footprint`), with the calls through the kernel
+records added as edges.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from typing import Any
+
+from nnb import footprint
+from nnb.emit import csource_kernels as ck
+from nnb.errors import NnbError
+
+M4_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
+WARN = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
+
+
+def target_toolchain(target: str = "auto") -> tuple[str, str, list[str], str] | None:
+    """(target name, compiler, target flags, size tool) or None when no compiler is installed."""
+    if target in ("auto", "cortex-m4") and shutil.which("arm-none-eabi-gcc") and shutil.which("arm-none-eabi-size"):
+        return "cortex-m4", "arm-none-eabi-gcc", M4_FLAGS, "arm-none-eabi-size"
+    if target == "cortex-m4":
+        raise NnbError("no Cortex-M4 compiler: apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi")
+    for cc in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if cc and shutil.which(cc) and shutil.which("size"):
+            return "host", cc, [], "size"
+    return None
+
+
+def compile_objects(e: Any, workdir: str, cc: str, flags: list[str], opt: str = "-Os") -> list[str]:  # noqa: ANN401
+    """Compile every model/kernel source of ``e`` (an Emitted, already written to ``workdir``) with -c."""
+    objs = []
+    for rel in sorted(e.files):
+        if not rel.endswith(".c") or rel.endswith("_example.c"):
+            continue
+        obj = rel[:-2] + ".o"
+        cmd = [cc] + WARN + flags + [opt, "-ffunction-sections", "-fdata-sections", "-fstack-usage",
+                                     "-fcallgraph-info=su"] + [f"-D{k}" for k in e.model.knobs] + ["-c", rel, "-o", obj]
+        r = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
+        if r.returncode != 0:
+            msg = [ln for ln in r.stderr.splitlines() if "error" in ln] or r.stderr.splitlines()[-1:] or ["failed"]
+            raise NnbError(f"compiling the emitted {rel} with {cc} failed: {msg[0].strip()}")
+        objs.append(obj)
+    return objs
+
+
+def measure(e: Any, target: str = "auto") -> dict[str, Any]:  # noqa: ANN401
+    """The footprint of an :class:`nnb.emit.csource.Emitted` (see the module docstring)."""
+    from nnb.emit.csource import write_tree
+
+    m = e.model
+    rep: dict[str, Any] = {
+        "prefix": m.prefix,
+        "weights_bytes": m.weight_bytes,
+        "arena_bytes": m.arena_bytes,
+        "tensor_bytes": m.tensor_bytes,
+        "scratch_bytes": m.scratch_bytes,
+        "macs": m.macs,
+        "functions": len(m.nodes),
+        "kernel_files": len(m.kernel_sources),
+        "target": None, "code_bytes": None, "const_bytes": None, "stack_bytes": None, "stack_path": None,
+    }
+    tc = target_toolchain(target)
+    if tc is None:
+        rep["note"] = "no C compiler found: code and stack not measured (apt-get install gcc)"
+        return rep
+    name, cc, flags, size_tool = tc
+    with tempfile.TemporaryDirectory(prefix="nnb-emitc-") as tmp:
+        write_tree(e, tmp)
+        objs = compile_objects(e, tmp, cc, flags)
+        sizes = footprint.section_sizes([os.path.join(tmp, o) for o in objs], size_tool)
+        wsyms = footprint.symbol_sizes(os.path.join(tmp, f"{m.prefix}_weights.o"), size_tool.replace("size", "nm"))
+        weights_in_obj = sum(n for s, (_t, n) in wsyms.items() if s.startswith(f"{m.prefix}_w_"))
+        edges = {f"{m.prefix}_run": [_run_title(r) for r in m.records]}
+        sus = [os.path.join(tmp, o[:-2] + ".su") for o in objs]
+        cis = [os.path.join(tmp, o[:-2] + ".ci") for o in objs]
+        try:
+            st = footprint.stack_report([p for p in sus if os.path.exists(p)], [f"{m.prefix}_run"],
+                                        [p for p in cis if os.path.exists(p)], edges)
+            rep["stack_bytes"] = st.worst[f"{m.prefix}_run"]
+            rep["stack_path"] = st.path[f"{m.prefix}_run"]
+        except NnbError as err:
+            rep["note"] = f"stack not bounded: {err}"
+    rep.update(target=f"{name} ({cc} -Os)", code_bytes=sizes["text"],
+               const_bytes=sizes["rodata"] + sizes["data"] - weights_in_obj, weights_in_objects=weights_in_obj,
+               static_ram_bytes=sizes["data"] + sizes["bss"])
+    rep["flash_bytes"] = m.weight_bytes + sizes["text"] + rep["const_bytes"]
+    return rep
+
+
+def _run_title(record: str) -> str:
+    """Call-graph title of a record's run function: ``path/file.c:fn`` (static) as gcc names it."""
+    defined, _ = ck._scan()
+    fn = ck.run_function(record)
+    return f"nnbrt/kernels/{defined[record]}:{fn}" if record in defined else fn
+
+
+def format_report(rep: dict[str, Any]) -> str:
+    lines = [f"footprint of {rep['prefix']}: {rep['functions']} functions, {rep['macs']:,} MACs, "
+             f"{rep['kernel_files']} kernel files"]
+    if rep.get("code_bytes") is not None:
+        lines.append(f"  flash {rep['flash_bytes']:,} B = weights {rep['weights_bytes']:,} + code "
+                     f"{rep['code_bytes']:,} + constants {rep['const_bytes']:,}   [{rep['target']}]")
+    else:
+        lines.append(f"  flash: weights {rep['weights_bytes']:,} B (code not measured)")
+    ram = f"  RAM   arena {rep['arena_bytes']:,} B (tensors {rep['tensor_bytes']:,} + kernel scratch " \
+          f"{rep['scratch_bytes']:,})"
+    if rep.get("stack_bytes") is not None:
+        ram += f" + stack {rep['stack_bytes']:,} B ({' > '.join(rep['stack_path'][:4])}" \
+               f"{' > ...' if len(rep['stack_path']) > 4 else ''})"
+    lines.append(ram)
+    if rep.get("note"):
+        lines.append(f"  note: {rep['note']}")
+    return "\n".join(lines)
