@@ -80,6 +80,10 @@ class Int8Model:
     def islands(self) -> list[str]:
         return sorted({s.node.op for s in self.steps if s.kind == "island"})
 
+    def weight_tensor_bytes(self) -> int:
+        """The int8 weight tensors alone (one byte per weight)."""
+        return sum(int(s.arrays["weight"].size) for s in self.steps if "weight" in s.arrays)
+
     def weight_bytes(self) -> int:
         """int8 weights, int32 biases, int32 multipliers and shifts."""
         n = 0
@@ -87,6 +91,33 @@ class Int8Model:
             for k, a in s.arrays.items():
                 n += a.size if k == "weight" else 0 if k == "w_scale" else 4 * a.size
         return n
+
+
+def arena_bytes(m: Int8Model) -> tuple[int, int]:
+    """(int8 arena, float arena) in bytes for one sample.
+
+    The float arena is nnb's one-arena plan of the prepared graph (what the
+    extended NNB runtime allocates for tensors).  Every tensor of the int8 model
+    takes one byte per value where float takes four, so the float plan with
+    offsets divided by 4 is a valid int8 plan; float islands add their float
+    inputs and outputs on top (counted in full, outside that plan).  Kernel
+    scratch (the int16 im2col column) is not included in either figure."""
+    import copy
+
+    from nnb.plan.arena import plan_arena
+
+    g = copy.deepcopy(m.graph)
+    name = g.inputs[0]
+    shapes = g.infer_shapes({name: (1,) + tuple(g.tensors[name].shape[1:])})
+    for k, t in g.tensors.items():
+        t.shape = shapes.get(k, t.shape)
+    fl = plan_arena(g).arena_bytes
+    extra = 0
+    for st in m.steps:
+        if st.kind == "island":
+            ins = [i for i in st.node.inputs if g.tensors[i].kind != "param"]
+            extra += 4 * sum(int(np.prod(shapes[i])) for i in ins + list(st.node.outputs))
+    return (fl + 3) // 4 + extra, fl
 
 
 def prepare_graph(g: Graph) -> Graph:
