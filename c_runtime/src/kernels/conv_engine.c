@@ -752,6 +752,9 @@ void nnbrt_conv_engine(size_t group, float *scratch, const float *x, const float
     float *pad, *rowbuf, *pacc;
     size_t n, grp, plane_in, plane_out, ppl;
     const int act = f ? f->act : 0;
+#ifdef NNBRT_MCU_KERNELS
+    if (nnbrt_mcu_conv(group, x, w, bias, y, g0, f)) return;
+#endif
     if (nnbrt_gemm_conv(scratch, group, x, w, bias, y, g0, f)) return;
     if (nnbrt_dwflat_conv(scratch, group, x, w, bias, y, g0, f)) return;
     if (!mkplan(group, g0, f, &p)) return; /* rejected at check time */

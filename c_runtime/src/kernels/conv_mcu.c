@@ -1,0 +1,493 @@
+/* Scalar convolution kernels for small in-order cores (Cortex-M4F: 32
+   single-precision registers, no SIMD float): nnbrt_mcu_conv, tried first by
+   nnbrt_conv_engine when NNBRT_MCU_KERNELS is defined (conv_util.h: on
+   M-profile Arm by default; -DNNBRT_MCU_KERNELS builds them on a host for
+   the tests). No scratch: padding is handled by clipping each output's taps.
+
+   - Ungrouped convolutions (any kernel, stride, dilation, padding): tiles of
+     4 output channels x 4 output columns of a row (16 accumulators in
+     registers) over (input channel, kernel row, kernel column); each weight
+     row is read through its own post-incremented pointer, the 4 inputs at
+     constant offsets (stride 1 or 2 specialised), one fused multiply-add per
+     MAC. Columns whose taps leave the input (padding) and strides > 2 run
+     4 channels x 1 column with the kernel columns clipped. 1x1 stride-1
+     convolutions run as one long row.
+   - Depthwise (one input channel per group): 3x3 stride-1 planes with the
+     nine weights in registers and three row pointers; other kernels one
+     output at a time with clipped taps.
+   - Pooling (FusedConv) with windows that do not overlap (kernel <= stride):
+     each convolution output is folded straight into its pooled output
+     (initialised first), then averaged, residual and activation applied.
+     Overlapping windows, and pooling with a residual, are left to the engine.
+   Bias, residual and ReLU/ReLU6 are applied as a tile is stored. */
+#include "conv_util.h"
+#include <math.h>
+
+#ifdef NNBRT_MCU_KERNELS
+
+#if defined(__ARM_FEATURE_FMA)
+#define MAC(a, w, x) ((a) = __builtin_fmaf((w), (x), (a)))
+#else
+#define MAC(a, w, x) ((a) += (w) * (x))
+#endif
+#if defined(__GNUC__)
+#define AINLINE static inline __attribute__((always_inline))
+#else
+#define AINLINE static inline
+#endif
+
+typedef struct {
+    const nnbrt_geom *g;
+    const float *bias; /* all output channels, or NULL */
+    float *y;          /* this batch element's output */
+    const float *res;  /* this batch element's residual, or NULL (never with pooling) */
+    int act, pool;     /* pool: 0 none, 1 max, 2 average */
+    int direct;        /* no pool, no residual: tiles store y = act(v + bias) */
+    const nnbrt_fuse *f;
+    size_t plane;      /* floats per output channel (pooled when pooling) */
+} mctx;
+
+static float act1(float v, int act)
+{
+    if (act == 1) return v > 0.0f ? v : 0.0f;
+    if (act == 2) return v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v);
+    return v;
+}
+
+/* Pooled column of conv column c (non-overlapping windows), or -1. */
+static long pool_of(long c, long k, long s, long p, long n)
+{
+    const long o = (c + p) / s;
+    return (c + p) - o * s < k && o < n ? o : -1;
+}
+
+/* n (<= 4) conv outputs v0.. of channel oc at row oh, columns ow.. (bias not added). */
+static void emit(const mctx *c, size_t oc, long oh, long ow, int n, float v0, float v1, float v2, float v3)
+{
+    float v[4];
+    const float b = c->bias ? c->bias[oc] : 0.0f;
+    int j;
+    v[0] = v0 + b;
+    v[1] = v1 + b;
+    v[2] = v2 + b;
+    v[3] = v3 + b;
+    if (!c->pool) {
+        const size_t o = oc * c->plane + (size_t)oh * (size_t)c->g->OW + (size_t)ow;
+        float *yp = c->y + o;
+        if (c->res) {
+            const float *rp = c->res + o;
+            for (j = 0; j < n; ++j) yp[j] = act1(v[j] + rp[j], c->act);
+        } else if (c->act) {
+            for (j = 0; j < n; ++j) yp[j] = act1(v[j], c->act);
+        } else {
+            for (j = 0; j < n; ++j) yp[j] = v[j];
+        }
+    } else {
+        const nnbrt_fuse *f = c->f;
+        const long ph = pool_of(oh, f->KH, f->SH, f->PH, f->OH);
+        float *yr;
+        if (ph < 0) return;
+        yr = c->y + oc * c->plane + (size_t)ph * (size_t)f->OW;
+        for (j = 0; j < n; ++j) {
+            const long pw = pool_of(ow + j, f->KW, f->SW, f->PW, f->OW);
+            if (pw < 0) continue;
+            if (c->pool == 1) yr[pw] = v[j] > yr[pw] ? v[j] : yr[pw];
+            else yr[pw] += v[j];
+        }
+    }
+}
+
+/* Row facts shared by every tile of conv output row oh. */
+typedef struct {
+    const float *x;  /* input (all channels of the group) */
+    const float *w;  /* weights of output channel 0 */
+    size_t icst;     /* floats between input channels */
+    size_t wsoc;     /* weights per output channel */
+    long cg, KW, DW, SW, rowstep; /* rowstep = DH * IW */
+    long nkh;        /* kernel rows inside the input */
+    long ih;         /* input row of the first such kernel row */
+    long wofs;       /* weight offset of that kernel row (kh0 * KW) */
+    long wskip;      /* weights of the clipped kernel rows, per input channel */
+} rowi;
+
+/* n (1..4, a constant where inlined) conv outputs of channel oc at row oh,
+   columns ow..: stored with bias and activation when there is no pooling
+   or residual, else through emit. */
+AINLINE void put(const mctx *c, size_t oc, long oh, long ow, int n, float v0, float v1, float v2, float v3)
+{
+    if (c->direct) {
+        float *yp = c->y + oc * c->plane + (size_t)oh * (size_t)c->g->OW + (size_t)ow;
+        const float b = c->bias ? c->bias[oc] : 0.0f;
+        yp[0] = act1(v0 + b, c->act);
+        if (n > 1) yp[1] = act1(v1 + b, c->act);
+        if (n > 2) yp[2] = act1(v2 + b, c->act);
+        if (n > 3) yp[3] = act1(v3 + b, c->act);
+    } else {
+        emit(c, oc, oh, ow, n, v0, v1, v2, v3);
+    }
+}
+
+/* 4 channels x N columns (ow .. ow+N-1, all taps inside the row; SW and N
+   constants where inlined). */
+AINLINE void tile4n(const mctx *c, const rowi *r, size_t oc, long oh, long ow, long SW, int N)
+{
+    float a00 = 0.0f, a01 = 0.0f, a02 = 0.0f, a03 = 0.0f, a10 = 0.0f, a11 = 0.0f, a12 = 0.0f, a13 = 0.0f;
+    float a20 = 0.0f, a21 = 0.0f, a22 = 0.0f, a23 = 0.0f, a30 = 0.0f, a31 = 0.0f, a32 = 0.0f, a33 = 0.0f;
+    const float *w0 = r->w + oc * r->wsoc + r->wofs, *w1 = w0 + r->wsoc, *w2 = w1 + r->wsoc, *w3 = w2 + r->wsoc;
+    const float *xb = r->x + (size_t)r->ih * (size_t)c->g->IW + (size_t)(ow * SW - c->g->PW);
+    const long KW = r->KW, DW = r->DW, nkh = r->nkh, rowstep = r->rowstep, wskip = r->wskip;
+    long ic, kh, kw;
+    for (ic = 0; ic < r->cg; ++ic, xb += r->icst) {
+        const float *xr = xb;
+        for (kh = 0; kh < nkh; ++kh, xr += rowstep) {
+            const float *xp = xr;
+            for (kw = 0; kw < KW; ++kw, xp += DW) {
+                const float x0 = xp[0], x1 = N > 1 ? xp[SW] : 0.0f, x2 = N > 2 ? xp[2 * SW] : 0.0f,
+                            x3 = N > 3 ? xp[3 * SW] : 0.0f;
+                float s;
+                s = *w0++; MAC(a00, s, x0); if (N > 1) MAC(a01, s, x1); if (N > 2) MAC(a02, s, x2); if (N > 3) MAC(a03, s, x3);
+                s = *w1++; MAC(a10, s, x0); if (N > 1) MAC(a11, s, x1); if (N > 2) MAC(a12, s, x2); if (N > 3) MAC(a13, s, x3);
+                s = *w2++; MAC(a20, s, x0); if (N > 1) MAC(a21, s, x1); if (N > 2) MAC(a22, s, x2); if (N > 3) MAC(a23, s, x3);
+                s = *w3++; MAC(a30, s, x0); if (N > 1) MAC(a31, s, x1); if (N > 2) MAC(a32, s, x2); if (N > 3) MAC(a33, s, x3);
+            }
+        }
+        w0 += wskip;
+        w1 += wskip;
+        w2 += wskip;
+        w3 += wskip;
+    }
+    put(c, oc, oh, ow, N, a00, a01, a02, a03);
+    put(c, oc + 1, oh, ow, N, a10, a11, a12, a13);
+    put(c, oc + 2, oh, ow, N, a20, a21, a22, a23);
+    put(c, oc + 3, oh, ow, N, a30, a31, a32, a33);
+}
+
+static void tile44_s1(const mctx *c, const rowi *r, size_t oc, long oh, long ow) { tile4n(c, r, oc, oh, ow, 1, 4); }
+static void tile44_s2(const mctx *c, const rowi *r, size_t oc, long oh, long ow) { tile4n(c, r, oc, oh, ow, 2, 4); }
+static void tile43_s1(const mctx *c, const rowi *r, size_t oc, long oh, long ow) { tile4n(c, r, oc, oh, ow, 1, 3); }
+static void tile43_s2(const mctx *c, const rowi *r, size_t oc, long oh, long ow) { tile4n(c, r, oc, oh, ow, 2, 3); }
+static void tile42_s1(const mctx *c, const rowi *r, size_t oc, long oh, long ow) { tile4n(c, r, oc, oh, ow, 1, 2); }
+static void tile42_s2(const mctx *c, const rowi *r, size_t oc, long oh, long ow) { tile4n(c, r, oc, oh, ow, 2, 2); }
+
+/* 1x1 stride-1 (one long row): 4 channels x 4 columns over the input channels. */
+static void tile44_1x1(const mctx *c, const rowi *r, size_t oc, long ow)
+{
+    float a00 = 0.0f, a01 = 0.0f, a02 = 0.0f, a03 = 0.0f, a10 = 0.0f, a11 = 0.0f, a12 = 0.0f, a13 = 0.0f;
+    float a20 = 0.0f, a21 = 0.0f, a22 = 0.0f, a23 = 0.0f, a30 = 0.0f, a31 = 0.0f, a32 = 0.0f, a33 = 0.0f;
+    const float *w0 = r->w + oc * r->wsoc, *w1 = w0 + r->wsoc, *w2 = w1 + r->wsoc, *w3 = w2 + r->wsoc;
+    const float *xp = r->x + ow;
+    const size_t icst = r->icst;
+    long ic;
+    for (ic = 0; ic < r->cg; ++ic, xp += icst) {
+        const float x0 = xp[0], x1 = xp[1], x2 = xp[2], x3 = xp[3];
+        float s;
+        s = *w0++; MAC(a00, s, x0); MAC(a01, s, x1); MAC(a02, s, x2); MAC(a03, s, x3);
+        s = *w1++; MAC(a10, s, x0); MAC(a11, s, x1); MAC(a12, s, x2); MAC(a13, s, x3);
+        s = *w2++; MAC(a20, s, x0); MAC(a21, s, x1); MAC(a22, s, x2); MAC(a23, s, x3);
+        s = *w3++; MAC(a30, s, x0); MAC(a31, s, x1); MAC(a32, s, x2); MAC(a33, s, x3);
+    }
+    put(c, oc, 0, ow, 4, a00, a01, a02, a03);
+    put(c, oc + 1, 0, ow, 4, a10, a11, a12, a13);
+    put(c, oc + 2, 0, ow, 4, a20, a21, a22, a23);
+    put(c, oc + 3, 0, ow, 4, a30, a31, a32, a33);
+}
+
+/* nb (4 or 1) channels x 1 column with the kernel columns clipped to the input. */
+static void tile_col(const mctx *c, const rowi *r, size_t oc, int nb, long oh, long ow)
+{
+    const nnbrt_geom *g = c->g;
+    float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+    const long iw0 = ow * r->SW - g->PW;
+    long kw0 = 0, kw1 = r->KW, nkw, ic, kh, kw, wtail;
+    const float *w0, *w1, *w2, *w3, *xb;
+    if (iw0 < 0) kw0 = (-iw0 + r->DW - 1) / r->DW;
+    if (iw0 + (kw1 - 1) * r->DW >= g->IW) kw1 = g->IW - 1 - iw0 < 0 ? 0 : (g->IW - 1 - iw0) / r->DW + 1;
+    nkw = kw1 > kw0 ? kw1 - kw0 : 0;
+    wtail = r->KW - nkw;
+    w0 = r->w + oc * r->wsoc + r->wofs + kw0;
+    w1 = nb == 4 ? w0 + r->wsoc : w0;
+    w2 = nb == 4 ? w1 + r->wsoc : w0;
+    w3 = nb == 4 ? w2 + r->wsoc : w0;
+    xb = nkw ? r->x + (size_t)r->ih * (size_t)g->IW + (size_t)(iw0 + kw0 * r->DW) : r->x;
+    for (ic = 0; ic < r->cg && nkw; ++ic, xb += r->icst) {
+        const float *xr = xb;
+        for (kh = 0; kh < r->nkh; ++kh, xr += r->rowstep) {
+            const float *xp = xr;
+            if (nb == 4) {
+                for (kw = 0; kw < nkw; ++kw, xp += r->DW) {
+                    const float x0 = *xp;
+                    MAC(a0, *w0++, x0);
+                    MAC(a1, *w1++, x0);
+                    MAC(a2, *w2++, x0);
+                    MAC(a3, *w3++, x0);
+                }
+                w1 += wtail;
+                w2 += wtail;
+                w3 += wtail;
+            } else {
+                for (kw = 0; kw < nkw; ++kw, xp += r->DW) MAC(a0, *w0++, *xp);
+            }
+            w0 += wtail;
+        }
+        w0 += r->wskip;
+        w1 += r->wskip;
+        w2 += r->wskip;
+        w3 += r->wskip;
+    }
+    put(c, oc, oh, ow, 1, a0, 0.0f, 0.0f, 0.0f);
+    if (nb == 4) {
+        put(c, oc + 1, oh, ow, 1, a1, 0.0f, 0.0f, 0.0f);
+        put(c, oc + 2, oh, ow, 1, a2, 0.0f, 0.0f, 0.0f);
+        put(c, oc + 3, oh, ow, 1, a3, 0.0f, 0.0f, 0.0f);
+    }
+}
+
+/* Kernel rows of output row oh that fall inside the input. */
+static void row_taps(const nnbrt_geom *g, long oh, rowi *r)
+{
+    const long ih0 = oh * g->SH - g->PH;
+    long kh0 = 0, kh1 = g->KH;
+    if (ih0 < 0) kh0 = (-ih0 + g->DH - 1) / g->DH;
+    if (ih0 + (kh1 - 1) * g->DH >= g->IH) kh1 = g->IH - 1 - ih0 < 0 ? 0 : (g->IH - 1 - ih0) / g->DH + 1;
+    r->nkh = kh1 > kh0 ? kh1 - kh0 : 0;
+    r->ih = r->nkh ? ih0 + kh0 * g->DH : 0;
+    r->wofs = r->nkh ? kh0 * g->KW : 0;
+    r->wskip = (g->KH - r->nkh) * g->KW;
+}
+
+/* Ungrouped convolution of one batch element. */
+static void conv_plain(const mctx *c, const float *x, const float *w)
+{
+    const nnbrt_geom *g = c->g;
+    const size_t OC = (size_t)g->OC;
+    rowi r;
+    long oh, owL, owR, t;
+    r.x = x;
+    r.w = w;
+    r.icst = (size_t)g->IH * (size_t)g->IW;
+    r.wsoc = (size_t)g->C * (size_t)g->KH * (size_t)g->KW;
+    r.cg = g->C;
+    r.KW = g->KW;
+    r.DW = g->DW;
+    r.SW = g->SW;
+    r.rowstep = (long)g->DH * g->IW;
+    /* columns whose taps all lie inside the row */
+    owL = g->PW <= 0 ? 0 : (g->PW + g->SW - 1) / g->SW;
+    t = g->IW - 1 + g->PW - (g->KW - 1) * g->DW;
+    owR = t < 0 ? 0 : t / g->SW + 1;
+    if (owR > g->OW) owR = g->OW;
+    if (owL > owR) owL = owR;
+    if (g->SW > 2) owR = owL; /* no 4-column tiles: every column clipped */
+    for (oh = 0; oh < g->OH; ++oh) {
+        size_t oc;
+        if (c->pool && pool_of(oh, c->f->KH, c->f->SH, c->f->PH, c->f->OH) < 0) continue;
+        row_taps(g, oh, &r);
+        if (g->KH == 1 && g->KW == 1 && g->SH == 1 && g->SW == 1 && g->PH == 0 && g->PW == 0 && g->IH == 1) {
+            for (oc = 0; oc < OC; oc += OC - oc >= 4 ? 4 : 1) {
+                const int nb = OC - oc >= 4 ? 4 : 1;
+                long ow = 0;
+                if (nb == 4)
+                    for (; ow + 4 <= g->OW; ow += 4) tile44_1x1(c, &r, oc, ow);
+                for (; ow < g->OW; ++ow) tile_col(c, &r, oc, nb, oh, ow);
+            }
+            continue;
+        }
+        for (oc = 0; oc < OC; oc += OC - oc >= 4 ? 4 : 1) {
+            const int nb = OC - oc >= 4 ? 4 : 1;
+            long ow = 0;
+            for (; ow < owL; ++ow) tile_col(c, &r, oc, nb, oh, ow);
+            if (nb == 4) {
+                for (; ow + 4 <= owR; ow += 4) {
+                    if (g->SW == 1) tile44_s1(c, &r, oc, oh, ow);
+                    else tile44_s2(c, &r, oc, oh, ow);
+                }
+                if (owR - ow == 3) {
+                    if (g->SW == 1) tile43_s1(c, &r, oc, oh, ow);
+                    else tile43_s2(c, &r, oc, oh, ow);
+                    ow += 3;
+                } else if (owR - ow == 2) {
+                    if (g->SW == 1) tile42_s1(c, &r, oc, oh, ow);
+                    else tile42_s2(c, &r, oc, oh, ow);
+                    ow += 2;
+                }
+            }
+            for (; ow < g->OW; ++ow) tile_col(c, &r, oc, nb, oh, ow);
+        }
+    }
+}
+
+/* One depthwise output with clipped taps (plane x, kernel wk). */
+static float dw_px(const nnbrt_geom *g, const float *x, const float *wk, long oh, long ow)
+{
+    const long ih0 = oh * g->SH - g->PH, iw0 = ow * g->SW - g->PW;
+    float v = 0.0f;
+    long kh, kw;
+    for (kh = 0; kh < g->KH; ++kh) {
+        const long ih = ih0 + kh * g->DH;
+        const float *xr, *wr;
+        if (ih < 0 || ih >= g->IH) continue;
+        xr = x + (size_t)ih * (size_t)g->IW;
+        wr = wk + kh * g->KW;
+        for (kw = 0; kw < g->KW; ++kw) {
+            const long iw = iw0 + kw * g->DW;
+            if (iw >= 0 && iw < g->IW) MAC(v, wr[kw], xr[iw]);
+        }
+    }
+    return v;
+}
+
+/* Taps of one kernel row: 3 columns from p[0], or the 2 columns of an edge. */
+#define ROW3(v, p, a, b, c) (MAC(v, a, (p)[0]), MAC(v, b, (p)[1]), MAC(v, c, (p)[2]))
+#define ROW2(v, p, a, b) (MAC(v, a, (p)[0]), MAC(v, b, (p)[1]))
+
+/* Depthwise 3x3, stride 1, dilation 1, pad 0 or 1 in width, no pooling or
+   residual: plane of channel oc (input plane x, kernel wk) written straight
+   to y, row by row over the nr (1..3) kernel rows inside the input. */
+static void dw3_plane(const mctx *c, size_t oc, const float *x, const float *wk)
+{
+    const nnbrt_geom *g = c->g;
+    const long IW = g->IW, n = IW - 2, OW = g->OW; /* n interior columns */
+    const float b = c->bias ? c->bias[oc] : 0.0f;
+    const int act = c->act, edges = g->PW == 1;
+    float *yp = c->y + oc * c->plane;
+    long oh, j;
+    for (oh = 0; oh < g->OH; ++oh, yp += OW) {
+        const long ih0 = oh - g->PH, k0 = ih0 < 0 ? -ih0 : 0, k1 = g->IH - ih0 < 3 ? g->IH - ih0 : 3;
+        const long nr = k1 - k0;
+        const float *p0, *p1, *p2, *w;
+        float a0, a1, a2, b0, b1, b2, d0, d1, d2, v;
+        float *yo = yp;
+        if (nr <= 0) {
+            for (j = 0; j < OW; ++j) yp[j] = act1(b, act);
+            continue;
+        }
+        p0 = x + (size_t)(ih0 + k0) * (size_t)IW;
+        p1 = nr > 1 ? p0 + IW : p0;
+        p2 = nr > 2 ? p1 + IW : p1;
+        w = wk + 3 * k0;
+        a0 = w[0], a1 = w[1], a2 = w[2];
+        w += nr > 1 ? 3 : 0;
+        b0 = w[0], b1 = w[1], b2 = w[2];
+        w += nr > 2 ? 3 : 0;
+        d0 = w[0], d1 = w[1], d2 = w[2];
+        if (edges) { /* left edge: kernel columns 1, 2 */
+            v = b;
+            ROW2(v, p0, a1, a2);
+            if (nr > 1) ROW2(v, p1, b1, b2);
+            if (nr > 2) ROW2(v, p2, d1, d2);
+            *yo++ = act1(v, act);
+        }
+        if (nr == 3)
+            for (j = 0; j < n; ++j) {
+                v = b;
+                ROW3(v, p0 + j, a0, a1, a2);
+                ROW3(v, p1 + j, b0, b1, b2);
+                ROW3(v, p2 + j, d0, d1, d2);
+                yo[j] = act1(v, act);
+            }
+        else if (nr == 2)
+            for (j = 0; j < n; ++j) {
+                v = b;
+                ROW3(v, p0 + j, a0, a1, a2);
+                ROW3(v, p1 + j, b0, b1, b2);
+                yo[j] = act1(v, act);
+            }
+        else
+            for (j = 0; j < n; ++j) {
+                v = b;
+                ROW3(v, p0 + j, a0, a1, a2);
+                yo[j] = act1(v, act);
+            }
+        if (edges) { /* right edge: kernel columns 0, 1 */
+            v = b;
+            ROW2(v, p0 + n, a0, a1);
+            if (nr > 1) ROW2(v, p1 + n, b0, b1);
+            if (nr > 2) ROW2(v, p2 + n, d0, d1);
+            yo[n] = act1(v, act);
+        }
+    }
+}
+
+/* Depthwise plane of channel oc (input plane x, kernel wk). */
+static void dw_plane(const mctx *c, const float *x, const float *wk, size_t oc)
+{
+    const nnbrt_geom *g = c->g;
+    long oh, ow;
+    if (g->KH == 3 && g->KW == 3 && g->SH == 1 && g->SW == 1 && g->DH == 1 && g->DW == 1 && g->IW >= 2 &&
+        (g->PW == 0 || g->PW == 1) && !c->pool && !c->res) {
+        dw3_plane(c, oc, x, wk);
+        return;
+    }
+    for (oh = 0; oh < g->OH; ++oh) {
+        if (c->pool && pool_of(oh, c->f->KH, c->f->SH, c->f->PH, c->f->OH) < 0) continue;
+        for (ow = 0; ow < g->OW; ++ow) emit(c, oc, oh, ow, 1, dw_px(g, x, wk, oh, ow), 0.0f, 0.0f, 0.0f);
+    }
+}
+
+int nnbrt_mcu_conv(size_t group, const float *x, const float *w, const float *bias, float *y,
+                   const nnbrt_geom *g, const nnbrt_fuse *f)
+{
+    mctx c;
+    size_t n, plane_in, k;
+    const int pool = f ? f->pool : 0;
+    const int dw = group > 1 && (size_t)g->C == group;
+    if (group != 1 && !dw) return 0; /* grouped convolutions: the engine */
+    if (pool && (f->KH > f->SH || f->KW > f->SW || f->res)) return 0;
+    c.g = g;
+    c.bias = bias;
+    c.act = f ? f->act : 0;
+    c.pool = pool;
+    c.f = f;
+    c.plane = pool ? (size_t)f->OH * (size_t)f->OW : (size_t)g->OH * (size_t)g->OW;
+    plane_in = (size_t)g->IH * (size_t)g->IW;
+    for (n = 0; n < g->outer; ++n) {
+        const float *xn = x + n * (size_t)g->C * plane_in;
+        c.y = y + n * (size_t)g->OC * c.plane;
+        c.res = f && f->res ? f->res + n * (size_t)g->OC * c.plane : NULL;
+        c.direct = !pool && !c.res;
+        if (pool) {
+            const float init = pool == 1 ? -INFINITY : 0.0f;
+            for (k = 0; k < (size_t)g->OC * c.plane; ++k) c.y[k] = init;
+        }
+        if (dw) {
+            const size_t m = (size_t)g->OC / group; /* channel multiplier */
+            size_t oc;
+            for (oc = 0; oc < (size_t)g->OC; ++oc)
+                dw_plane(&c, xn + (oc / m) * plane_in, w + oc * (size_t)g->KH * (size_t)g->KW, oc);
+        } else if (g->KH == 1 && g->KW == 1 && g->SH == 1 && g->SW == 1 && g->PH == 0 && g->PW == 0 && !pool) {
+            nnbrt_geom g1 = *g; /* one long row */
+            mctx c1 = c;
+            g1.IW = g1.OW = g->IH * g->IW;
+            g1.IH = g1.OH = 1;
+            c1.g = &g1;
+            conv_plain(&c1, xn, w);
+        } else {
+            conv_plain(&c, xn, w);
+        }
+        if (pool) {
+            size_t oc;
+            long ph, pw;
+            for (oc = 0; oc < (size_t)g->OC; ++oc)
+                for (ph = 0; ph < f->OH; ++ph) {
+                    long hs, he, ws, we;
+                    const long hp = nnbrt_pool_window(ph, f->KH, f->SH, f->PH, g->OH, &hs, &he);
+                    float *yr = c.y + oc * c.plane + (size_t)ph * (size_t)f->OW;
+                    for (pw = 0; pw < f->OW; ++pw) {
+                        float v = yr[pw];
+                        if (pool == 2) {
+                            const long wpd = nnbrt_pool_window(pw, f->KW, f->SW, f->PW, g->OW, &ws, &we);
+                            const long cnt = f->including_pad ? hp * wpd
+                                                              : (he > hs ? he - hs : 0) * (we > ws ? we - ws : 0);
+                            v = cnt > 0 ? v / (float)cnt : 0.0f;
+                        }
+                        yr[pw] = act1(v, c.act);
+                    }
+                }
+        }
+    }
+    return 1;
+}
+
+#else
+typedef int nnbrt_conv_mcu_unused; /* ISO C: no empty translation unit */
+#endif

@@ -1,0 +1,113 @@
+"""The scalar convolution kernels for Cortex-M (c_runtime/src/kernels/conv_mcu.c).
+
+On M-profile Arm they replace the vector engine; here they are also built for
+the host (-DNNBRT_MCU_KERNELS, the microcontroller scratch settings, ASan and
+UBSan) and compared with nnabla's outputs (zoo) and nnb's numpy references
+(FusedConv cases, random convolution/pooling geometries, every narrow 3x3
+depthwise map). With arm-none-eabi-gcc and qemu-system-arm installed, lenet
+and dscnn also run on the emulated Cortex-M4F (mps2-an386) through
+benchmarks/mcu_kernels.py and must match nnabla there too.
+"""
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from nnb_writer import write_nnb
+from test_c_runtime import CRT, ZOO
+from test_extended import ENV, FUSED_PARAMS, _check_outputs, _extended_image, _fused_model, _manifest, _run_cli
+
+MCU_FLAGS = ["-DNNBRT_MCU_KERNELS", "-DNNBRT_NO_VECTOR_EXT", "-DNNBRT_PLANE_MAX=0", "-DNNBRT_GEMM_IM2COL_MAX=0",
+             "-DNNBRT_DECONV_GEMM_MAX=0"]
+
+
+@pytest.fixture(scope="module")
+def mcu_build(tmp_path_factory):
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler found (install gcc)")
+    d = tmp_path_factory.mktemp("mcu")
+    srcs = [str(p) for p in sorted((CRT / "src").rglob("*.c"))]
+    r = subprocess.run([cc, "-std=c99", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-pedantic",
+                        "-fsanitize=address,undefined", "-fno-sanitize-recover=all", *MCU_FLAGS,
+                        f"-I{CRT / 'include'}", f"-I{CRT / 'src'}", *srcs, str(CRT / "tools" / "nnbrt.c"),
+                        "-lm", "-o", str(d / "nnbrt")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return d
+
+
+@pytest.mark.parametrize("name", sorted(_manifest()))
+def test_zoo_mcu(mcu_build, name, tmp_path):
+    spec = _manifest()[name]
+    ins = [np.load(ZOO / f"{name}.in{k}.npy") for k in range(len(spec["inputs"]))]
+    refs = [np.load(ZOO / f"{name}.out{k}.npy") for k in range(len(spec["outputs"]))]
+    prefix = _run_cli(mcu_build, _extended_image(name), ins, tmp_path)
+    _check_outputs(prefix, refs, f"{name} (mcu kernels)")
+
+
+@pytest.mark.parametrize("case,alias", FUSED_PARAMS, ids=[f"{c}{'-alias' if a else ''}" for c, a in FUSED_PARAMS])
+def test_fused_conv_mcu(mcu_build, case, alias, tmp_path):
+    image, ins, refs = _fused_model(case, alias)
+    prefix = _run_cli(mcu_build, image, ins, tmp_path)
+    _check_outputs(prefix, refs, f"FusedConv {case} (mcu kernels)")
+
+
+def test_random_kernels_mcu(mcu_build, tmp_path):
+    """The random geometries of test_kernels_random (conv, depthwise, pooling, ...) on the mcu kernels."""
+    from test_kernels_random import _cases, _model
+    n = 0
+    for case in _cases():
+        m = _model(case)
+        if m is None:
+            continue
+        nnb, x, ref = m
+        (tmp_path / "m.nnb").write_bytes(nnb)
+        x.astype("<f4").tofile(tmp_path / "x.bin")
+        r = subprocess.run([str(mcu_build / "nnbrt"), "run", str(tmp_path / "m.nnb"), str(tmp_path / "x.bin"),
+                            "-o", str(tmp_path / "y")], capture_output=True, text=True, env=ENV)
+        assert r.returncode == 0, (case, r.stderr)
+        got = np.fromfile(tmp_path / "y0.bin", "<f4")
+        err = float(np.max(np.abs(got - ref.reshape(-1))))
+        assert err <= 1e-4 * max(1.0, float(np.max(np.abs(ref)))), (case, err)
+        n += 1
+    assert n > 200
+
+
+@pytest.mark.parametrize("pad", [0, 1])
+def test_depthwise3x3_sweep_mcu(mcu_build, pad, tmp_path):
+    """3x3 depthwise, pad 0 and 1, on every small map (1..3 kernel rows inside, edge columns)."""
+    rng = np.random.default_rng(5 + pad)
+    for W in range(1, 12):
+        for H in (1, 2, 3, 6):
+            if W + 2 * pad < 3 or H + 2 * pad < 3:
+                continue
+            x = rng.standard_normal((1, 3, H, W)).astype(np.float32)
+            w = rng.standard_normal((3, 3, 3)).astype(np.float32)
+            b = rng.standard_normal(3).astype(np.float32)
+            OH, OW = H + 2 * pad - 2, W + 2 * pad - 2
+            v = [(list(x.shape), None), (list(w.shape), w), ([3], b), ([1, 3, OH, OW], None)]
+            img = write_nnb(v, [(2, "iiIiIiIi", [1, [pad, pad], [1, 1], [1, 1], 1], [0, 1, 2], [3])], [0], [3],
+                            plan={3: 0})
+            xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+            ref = np.zeros((1, 3, OH, OW), np.float32) + b.reshape(1, 3, 1, 1)
+            for i in range(3):
+                for j in range(3):
+                    ref += w[:, i, j].reshape(1, 3, 1, 1) * xp[:, :, i:i + OH, j:j + OW]
+            prefix = _run_cli(mcu_build, img, [x], tmp_path)
+            _check_outputs(prefix, [ref], f"depthwise {H}x{W} pad {pad} (mcu kernels)")
+
+
+def test_cortex_m4_qemu():
+    """lenet and dscnn on the emulated Cortex-M4F: outputs match nnabla's (benchmarks/mcu_kernels.py)."""
+    for tool, pkg in (("arm-none-eabi-gcc", "gcc-arm-none-eabi"), ("qemu-system-arm", "qemu-system-arm")):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} not installed (Debian package {pkg})")
+    if not ZOO.exists():
+        pytest.skip(f"zoo fixtures not found at {ZOO}")
+    sys.path.insert(0, str(CRT.parent / "benchmarks"))
+    import mcu_kernels
+    for model in ("lenet", "dscnn"):
+        res = mcu_kernels.measure(model, "-O2")
+        assert res["ok"], (model, res["errors"])
+        assert res["total"] > 0 and all(ly["instr"] > 0 for ly in res["layers"]), res
