@@ -1,0 +1,255 @@
+"""Accuracy and size of calibrated int8 / fixed point on the trained Fashion-MNIST models (issue 13).
+
+For fmnist_lenet and fmnist_dscnn: calibrate on the first N training images
+(default 500), evaluate top-1 on the full 10k test set:
+
+* float (numpy reference);
+* nnb int8 with minmax / percentile / mse calibration (numpy integer simulation);
+* the same int8 model computed by the C int8 kernels (ctypes; network chained
+  through C outputs) and whether its logits equal the simulation's bit for bit;
+* fixed16 and fixed8 (value-level simulation, mse fp_pos choice);
+* onnxruntime's static int8 quantization (per-channel QDQ, MinMax / Percentile /
+  Entropy) of the same float model, exported to ONNX by this script, calibrated on
+  the same images; when onnxruntime or onnx is missing the issue's quoted figures
+  are printed instead and marked as quoted;
+* weight and arena bytes, int8 against float.
+
+    .venv/bin/python benchmarks/int8_accuracy.py [--calib 500] [--test 10000] [--models lenet,dscnn]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "tests", "int8"))
+
+from nnb.executor import run_batched  # noqa: E402
+from nnb.nnp.reader import load  # noqa: E402
+from nnb.quantize import fixed  # noqa: E402
+from nnb.quantize.calib import collect  # noqa: E402
+from nnb.quantize.int8 import arena_bytes, build_int8, prepare_graph  # noqa: E402
+from nnb.quantize.int_sim import _step_int, run_int8_batched  # noqa: E402
+from nnb.train.data import input_array, load_data  # noqa: E402
+
+TRAINED = os.path.join(os.path.dirname(ROOT), "shared", "fixtures", "trained")
+QUOTED = {"lenet": (88.58, 88.63, 88.58), "dscnn": (86.78, 86.92, 86.78)}  # issue 13: ORT MinMax/Percentile/Entropy
+
+
+def top1(scores: np.ndarray, y: np.ndarray) -> float:
+    return 100.0 * float((scores.reshape(len(y), -1).argmax(1) == y).mean())
+
+
+# ---- the C int8 kernels, chained ------------------------------------------------------------
+
+def c_logits(m, x: np.ndarray, so, batch: int = 500) -> np.ndarray:  # noqa: ANN001
+    """The network through the C kernels (int steps they cover), numpy for the rest; int8 logits."""
+    from int8_harness import run_step
+
+    from nnb.ops import get_op
+
+    outs = []
+    for s in range(0, len(x), batch):
+        vals = {m.graph.inputs[0]: m.qparams[m.graph.inputs[0]].quantize(x[s:s + batch])}
+        for st in m.steps:
+            node = st.node
+            if st.kind == "island":
+                fin = [m.qparams[i].dequantize(vals[i]) if m.graph.tensors[i].kind != "param"
+                       else m.graph.tensors[i].data for i in node.inputs]
+                for o, v in zip(node.outputs, get_op(node.op).forward(fin, node.attrs)):
+                    vals[o] = m.qparams[o].quantize(v)
+                continue
+            y = run_step(so, m, st, vals)
+            if y is None:
+                y = _step_int(st, [vals[i] for i in node.inputs if m.graph.tensors[i].kind != "param"], m)
+            vals[st.output] = np.asarray(y, np.int64)
+        last = [st for st in m.steps if st.kind == "int"][-1].output  # the logits before the softmax island
+        outs.append(vals[last])
+    return np.concatenate(outs)
+
+
+def sim_logits(m, x: np.ndarray, batch: int = 500) -> np.ndarray:  # noqa: ANN001
+    from nnb.quantize.int_sim import run_int8
+
+    last = [st for st in m.steps if st.kind == "int"][-1].output
+    return np.concatenate([run_int8(m, [x[s:s + batch]], keep=[last], as_int=True)[last]
+                           for s in range(0, len(x), batch)])
+
+
+# ---- onnxruntime static int8 ---------------------------------------------------------------
+
+def export_onnx(g, path: str) -> None:  # noqa: ANN001 - the BN-folded float graph
+    """A minimal ONNX export of the conv/pool/affine/softmax graphs these models use."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes, inits = [], []
+    name = g.inputs[0]
+    shape = (1,) + tuple(g.tensors[name].shape[1:])
+    for t in g.params():
+        inits.append(numpy_helper.from_array(np.asarray(t.data, np.float32), t.name))
+    for k, n in enumerate(g.nodes):
+        a = n.attrs
+        if n.op in ("Convolution", "DepthwiseConvolution"):
+            w = g.tensors[n.inputs[1]].data
+            ins = list(n.inputs)
+            group = a.get("group", 1)
+            if n.op == "DepthwiseConvolution":
+                wn = n.inputs[1] + "/onnx"
+                inits.append(numpy_helper.from_array(np.asarray(w, np.float32)[:, None], wn))
+                ins[1] = wn
+                group = w.shape[0] // a["multiplier"]
+            pad = list(a["pad"] or (0, 0))
+            nodes.append(helper.make_node("Conv", ins, n.outputs, pads=pad + pad, strides=list(a["stride"] or (1, 1)),
+                                          dilations=list(a["dilation"] or (1, 1)), group=group))
+        elif n.op in ("MaxPooling", "AveragePooling"):
+            if not a["ignore_border"]:
+                raise SystemExit(f"export: {n.op} with ignore_border=False")
+            pad = list(a["pad"] or (0, 0))
+            kw = {"kernel_shape": list(a["kernel"]), "strides": list(a["stride"] or a["kernel"]), "pads": pad + pad}
+            if n.op == "AveragePooling":
+                kw["count_include_pad"] = int(a["including_pad"])
+            nodes.append(helper.make_node("MaxPool" if n.op == "MaxPooling" else "AveragePool", n.inputs, n.outputs,
+                                          **kw))
+        elif n.op == "GlobalAveragePooling":
+            nodes.append(helper.make_node("GlobalAveragePool", n.inputs, n.outputs))
+        elif n.op == "ReLU":
+            nodes.append(helper.make_node("Relu", n.inputs, n.outputs))
+        elif n.op == "Affine":
+            flat = f"flat{k}"
+            nodes.append(helper.make_node("Flatten", [n.inputs[0]], [flat], axis=1))
+            nodes.append(helper.make_node("Gemm", [flat] + n.inputs[1:], n.outputs))
+        elif n.op == "Softmax":
+            nodes.append(helper.make_node("Softmax", n.inputs, n.outputs, axis=a["axis"]))
+        else:
+            raise SystemExit(f"export: no ONNX form for {n.op}")
+    out = g.outputs[0]
+    graph = helper.make_graph(nodes, "nnb", [helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, path)
+
+
+def ort_int8(g, xc: np.ndarray, xt: np.ndarray, yt: np.ndarray) -> dict[str, float] | None:  # noqa: ANN001
+    try:
+        import onnxruntime as ort
+        from onnxruntime.quantization import (
+            CalibrationDataReader,
+            CalibrationMethod,
+            QuantFormat,
+            QuantType,
+            quantize_static,
+        )
+    except ImportError:
+        return None
+    name = g.inputs[0]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.it = iter([{name: xc[i:i + 1]} for i in range(len(xc))])
+
+        def get_next(self):  # noqa: ANN202
+            return next(self.it, None)
+
+    res = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        fp = os.path.join(tmp, "f.onnx")
+        export_onnx(g, fp)
+        sess = ort.InferenceSession(fp, providers=["CPUExecutionProvider"])
+        res["float (onnxruntime)"] = top1(np.concatenate([sess.run(None, {name: xt[i:i + 1]})[0]
+                                                          for i in range(len(xt))]), yt)
+        for label, meth in (("MinMax", CalibrationMethod.MinMax), ("Percentile", CalibrationMethod.Percentile),
+                            ("Entropy", CalibrationMethod.Entropy)):
+            qp = os.path.join(tmp, f"q_{label}.onnx")
+            logging.getLogger().setLevel(logging.ERROR)
+            with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+                quantize_static(fp, qp, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                                activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, calibrate_method=meth)
+            s = ort.InferenceSession(qp, providers=["CPUExecutionProvider"])
+            res[f"onnxruntime int8 {label}"] = top1(np.concatenate([s.run(None, {name: xt[i:i + 1]})[0]
+                                                                    for i in range(len(xt))]), yt)
+    return res
+
+
+# ---- main ----------------------------------------------------------------------------------------
+
+def bench(arch: str, n_calib: int, n_test: int, so) -> None:  # noqa: ANN001
+    t0 = time.perf_counter()
+    g0 = load(os.path.join(TRAINED, f"fmnist_{arch}.nnp"))
+    g = prepare_graph(g0)
+    xtr, _ = load_data("fashion-mnist:train")
+    xte, yte = load_data("fashion-mnist:test")
+    xc, xt, yt = input_array(g, xtr[:n_calib]), input_array(g, xte[:n_test]), yte[:n_test]
+    rows: list[tuple[str, float, str]] = []
+    fl = top1(run_batched(g, [xt])[g.outputs[0]], yt)
+    rows.append(("float (nnb reference)", fl, ""))
+    stats = collect(g, xc)
+    models = {}
+    for meth in ("minmax", "percentile", "mse"):
+        m = build_int8(g, stats, meth)
+        models[meth] = m
+        rows.append((f"nnb int8 {meth}", top1(run_int8_batched(m, xt), yt), "numpy integer simulation"))
+    if so is not None:
+        m = models["minmax"]
+        c = c_logits(m, xt, so)
+        same = np.array_equal(c, sim_logits(m, xt))
+        rows.append(("nnb int8 minmax, C kernels", top1(c, yt), f"int8 logits equal the simulation's: {same}"))
+    gf = fixed.prepare_graph(g0)
+    sf = collect(gf, xc)
+    for meth in ("fixed16", "fixed8"):
+        for cal in ("minmax", "mse"):
+            fm = fixed.build_fixed(gf, sf, meth, cal)
+            rows.append((f"nnb {meth} {cal}", top1(fixed.run_fixed_batched(fm, xt), yt), "value-level simulation"))
+    ort_rows = ort_int8(fixed.prepare_graph(g0), xc, xt, yt)
+    if ort_rows is None:
+        for label, v in zip(("MinMax", "Percentile", "Entropy"), QUOTED[arch]):
+            rows.append((f"onnxruntime int8 {label}", v, "QUOTED from issue 13 (onnxruntime not installed)"))
+    else:
+        rows += [(k, v, "same run, same calibration images") for k, v in ort_rows.items()]
+    m = models["minmax"]
+    ia, fa = arena_bytes(m)
+    w_float = sum(4 * int(np.prod(g.tensors[s.node.inputs[1]].shape)) for s in m.steps if "weight" in s.arrays)
+    print(f"\n## fmnist_{arch}: calibration {len(xc)} training images, test {len(xt)} images "
+          f"({time.perf_counter() - t0:.0f} s)\n")
+    print("| model | top-1 % | vs float | note |\n|---|---:|---:|---|")
+    for label, v, note in rows:
+        print(f"| {label} | {v:.2f} | {v - fl:+.2f} | {note} |")
+    print(f"\nweight tensors: int8 {m.weight_tensor_bytes()} B, float32 {w_float} B "
+          f"({m.weight_tensor_bytes() / w_float:.1%}); with int32 biases and per-channel int32 multiplier + shift: "
+          f"{m.weight_bytes()} B vs all float32 parameters {sum(t.nbytes for t in g.params())} B "
+          f"({m.weight_bytes() / sum(t.nbytes for t in g.params()):.1%})")
+    print(f"arena (one sample, tensors): int8 {ia} B, float {fa} B ({ia / fa:.1%}); float islands: "
+          f"{', '.join(m.islands()) or 'none'}")
+    sys.stdout.flush()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--calib", type=int, default=500)
+    ap.add_argument("--test", type=int, default=10000)
+    ap.add_argument("--models", default="lenet,dscnn")
+    args = ap.parse_args()
+    so = None
+    try:
+        from int8_harness import build, compiler
+
+        if compiler() is not None:
+            so = build(tempfile.mkdtemp(prefix="nnb_int8_"), dsp=False)
+    except Exception as e:  # noqa: BLE001 - the C column is optional
+        print(f"(C int8 kernels not built: {e})")
+    for arch in args.models.split(","):
+        bench(arch, args.calib, args.test, so)
+
+
+if __name__ == "__main__":
+    main()
