@@ -80,7 +80,7 @@ def _calibrated(args: argparse.Namespace) -> int:
     if not args.calib:
         raise NnbError(f"--method {args.method} needs --calib DATA (calibration samples)")
     opts = CalibOptions(args.method, args.calib, args.calib_samples, args.calib_method, args.strict_int,
-                        args.data, args.val_limit, args.quiet)
+                        args.data, args.val_limit, args.quiet, args.nnb)
     return quantize_calibrated(args.model, args.output, opts, getattr(args, "report", None))
 
 
@@ -99,6 +99,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="int8/fixed: range choice (default minmax)")
     sp.add_argument("--strict-int", action="store_true",
                     help="int8: refuse functions without an integer kernel instead of running them as float islands")
+    sp.add_argument("--nnb", metavar="OUT.nnb", help="fixed8/fixed16: also write a compatible NNB (FIXED variables)")
     sp.add_argument("--k", type=int, default=4, help="LUT-Q: dictionary size K (default 4)")
     sp.add_argument("--pow2", action="store_true", help="LUT-Q: power-of-two dictionary")
     sp.add_argument("--prune", type=float, default=0.0, help="LUT-Q: pruning rate p (one entry fixed at 0)")

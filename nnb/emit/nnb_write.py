@@ -28,6 +28,8 @@ from nnb.emit.nnb_layout import (
     QUANT_TYPE_OF,
     TRANSPOSED_WEIGHTS,
     TYPE_FLOAT,
+    TYPE_INT8,
+    TYPE_INT16,
     TYPE_LUT,
     TYPE_UNIFORM,
     function_id,
@@ -75,15 +77,23 @@ def compat_plan(g: Graph) -> NnbPlan:
     return NnbPlan(sizes, where)
 
 
-def _param_bytes(node_op: str | None, t: Tensor) -> bytes:
+def _param_bytes(node_op: str | None, t: Tensor, fixed: tuple[int, int] | None = None) -> bytes:
     data = np.ascontiguousarray(t.data, dtype="<f4")
     if node_op in TRANSPOSED_WEIGHTS:  # stored output-major; the recorded shape stays [in, out...]
         data = np.ascontiguousarray(data.reshape(data.shape[0], -1).T)
+    if fixed is not None:  # FIXED16/FIXED8: round(w * 2^fp_pos) clipped to the integer range
+        bits, fp = fixed
+        top = (1 << (bits - 1)) - 1
+        q = np.clip(np.round(data.astype(np.float64) * 2.0 ** fp), -top - 1, top)
+        return np.ascontiguousarray(q, dtype="<i2" if bits == 16 else "i1").tobytes()
     return data.tobytes()
 
 
-def write_nnb(g: Graph, extended: bool = False, version: int = 2, plan: NnbPlan | None = None) -> bytes:
-    """Serialise ``g``; float32 parameters.  ``version`` 2 or 3 in compatible mode."""
+def write_nnb(g: Graph, extended: bool = False, version: int = 2, plan: NnbPlan | None = None,
+              fixed: dict[str, tuple[int, int]] | None = None) -> bytes:
+    """Serialise ``g``; float32 parameters.  ``version`` 2 or 3 in compatible mode.
+
+    ``fixed``: variable name -> (8 or 16, fp_pos) written as FIXED8/FIXED16 (nnb/quantize/fixed.py)."""
     if not extended and version not in (2, 3):
         raise NnbError(f"NNB version must be 2 or 3, not {version}")
     plan = plan or compat_plan(g)
@@ -105,7 +115,8 @@ def write_nnb(g: Graph, extended: bool = False, version: int = 2, plan: NnbPlan 
     var_chunks = []
     for n in names:
         t = g.tensors[n]
-        typ = TYPE_FLOAT
+        fx = (fixed or {}).get(n)
+        typ = TYPE_FLOAT if fx is None else (TYPE_INT16 if fx[0] == 16 else TYPE_INT8) | (fx[1] << 4)
         if n in packed:
             node = packed[n]
             shape = tuple(node.attrs["w_shape"])
@@ -115,7 +126,7 @@ def write_nnb(g: Graph, extended: bool = False, version: int = 2, plan: NnbPlan 
             qdesc[vid[n]] = ch.add(_quant_descriptor(node, g.tensors[node.inputs[2]].data, ch))
         elif t.kind == "param":
             c_shape = ch.ints(list(t.shape))
-            data_index = ch.add(_param_bytes(weight_user.get(n), t))
+            data_index = ch.add(_param_bytes(weight_user.get(n), t, fx))
         elif extended:
             c_shape = ch.ints(list(t.shape))
             data_index = -1

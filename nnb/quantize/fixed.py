@@ -61,9 +61,24 @@ class FixedModel:
 
 
 def prepare_graph(g: Graph) -> Graph:
+    """BN folded; GlobalAveragePooling of a 4-d tensor spelled as the AveragePooling over the whole plane
+    (the same numbers; nnabla's runtime implements AveragePooling but not GlobalAveragePooling)."""
+    from nnb.ir import Node
     from nnb.passes import fold_batch_norm
 
-    return fold_batch_norm(g)
+    g = fold_batch_norm(g)
+    shapes = g.infer_shapes()
+    nodes = []
+    for n in g.nodes:
+        x = shapes[n.inputs[0]] if n.inputs else ()
+        if n.op == "GlobalAveragePooling" and len(x) == 4:
+            k = (x[2], x[3])
+            attrs = get_op("AveragePooling").normalize({"kernel": k, "stride": k, "ignore_border": True,
+                                                        "pad": (0, 0), "including_pad": True})
+            n = Node(n.name, "AveragePooling", list(n.inputs), list(n.outputs), attrs)
+        nodes.append(n)
+    g.nodes = nodes
+    return g
 
 
 def build_fixed(g: Graph, stats: dict[str, TensorStats], method: str, calib: str) -> FixedModel:
@@ -113,3 +128,19 @@ def from_quantized(qm) -> FixedModel:  # noqa: ANN001 - a QuantizedModel with me
     if qm.method not in METHODS:
         raise NnbError(f"not a fixed-point model (method {qm.method})")
     return FixedModel(qm.graph, int(qm.info["bits"]), {k: int(v) for k, v in qm.info["fp_pos"].items()})
+
+
+def write_fixed_nnb(m: FixedModel, version: int = 2) -> bytes:
+    """A compatible NNB (nnabla's runtime format): every variable FIXED8/FIXED16 with its calibrated fp_pos.
+
+    Inputs are fixed point too: feed the runtime ``round(x * 2^fp_pos)`` integers (a float input with
+    fixed weights is the upstream runtime's known defect, NNB_FORMAT.md)."""
+    from nnb.emit.nnb_layout import compatible, upstream_runs
+    from nnb.emit.nnb_write import write_nnb
+
+    if not compatible(m.graph):
+        ops = sorted({n.op for n in m.graph.nodes if not upstream_runs(n.op)}) or ["an argument it cannot store"]
+        raise NnbError(f"fixed point: nnabla's runtime cannot run {', '.join(ops)}: no compatible NNB for this "
+                       "network")
+    names = [t.name for t in m.graph.params()] + list(m.graph.inputs) + [o for n in m.graph.nodes for o in n.outputs]
+    return write_nnb(m.graph, extended=False, version=version, fixed={k: (m.bits, m.fp_pos[k]) for k in names})

@@ -33,6 +33,7 @@ class CalibOptions:
     data: str | None = None  # labelled data for the accuracy (optional)
     limit: int | None = None
     quiet: bool = False
+    nnb_out: str | None = None  # fixed8/fixed16: also write a compatible NNB with FIXED variables
 
 
 def calibration_inputs(g: Graph, spec: str, samples: int) -> np.ndarray:
@@ -140,6 +141,8 @@ def quantize_calibrated(model_path: str, output: str, opts: CalibOptions, report
 
     if not output.endswith(".nnq"):
         raise NnbError(f"-o {output}: the quantized model file must end in .nnq")
+    if opts.nnb_out and opts.method == "int8":
+        raise NnbError("--nnb: int8 models are not written as NNB yet (fixed8/fixed16 are)")
     if not os.path.exists(model_path):
         raise NnbError(f"{model_path}: no such model file")
     if is_nnb(model_path):
@@ -166,6 +169,14 @@ def quantize_calibrated(model_path: str, output: str, opts: CalibOptions, report
     else:
         qm = fixed_mod.to_quantized(model, opts.method, dict(info, graph="bn-folded"))  # type: ignore[arg-type]
     save_quantized(output, qm)
+    if opts.nnb_out:
+        image = fixed_mod.write_fixed_nnb(model)  # type: ignore[arg-type]
+        try:
+            with open(opts.nnb_out, "wb") as f:
+                f.write(image)
+        except OSError as e:
+            raise NnbError(f"{opts.nnb_out}: cannot write ({e.strerror})") from None
+        print(f"wrote {opts.nnb_out} (compatible NNB, {opts.method}, {len(image)} bytes)")
     if report:
         from nnb.quantize.report import write_report
 

@@ -168,3 +168,44 @@ def test_cli_subprocess_one_line(tmp_path) -> None:  # noqa: ANN001
                         "--method", "int8", "--calib", str(bad), "-o", str(tmp_path / "o.nnq")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and r.stderr.startswith("nnb: error: "), r.stderr
+
+
+def _var_types(image: bytes) -> list[tuple[int, int]]:
+    """(type, fp_pos) of every variable record of an NNB image (NNB_FORMAT.md)."""
+    import struct
+
+    h = struct.unpack_from("<14I", image)
+    n_data = h[12]
+    base = 56 + 4 * n_data
+    index = struct.unpack_from(f"<{n_data}i", image, 56)
+    recs = struct.unpack_from(f"<{h[4]}i", image, base + index[h[5]])
+    out = []
+    for c in recs:
+        _, _, _, tb, _ = struct.unpack_from("<IIiBxxxi", image, base + index[c])
+        out.append((tb & 15, tb >> 4))
+    return out
+
+
+def test_cli_fixed_nnb(tmp_path, calib_npz, capsys) -> None:  # noqa: ANN001
+    """fixed8: a compatible NNB whose every variable is FIXED8 with the calibrated fp_pos; read back, the
+    parameters are the fixed model's exactly."""
+    from nnb.emit.nnb_read import load_nnb
+
+    out, nnb = str(tmp_path / "f.nnq"), str(tmp_path / "f.nnb")
+    model = need(os.path.join(TRAINED, "fmnist_dscnn.nnp"))
+    assert main(["quantize", model, "--method", "fixed8", "--calib", calib_npz, "--calib-samples", "50", "-q",
+                 "-o", out, "--nnb", nnb]) == 0
+    assert "compatible NNB" in capsys.readouterr().out
+    m = fixed.from_quantized(load_quantized(out))
+    with open(nnb, "rb") as f:
+        image = f.read()
+    types = _var_types(image)
+    names = list(m.graph.tensors)
+    assert [t for t, _ in types] == [2] * len(names)  # FIXED8
+    assert [fp for _, fp in types] == [m.fp_pos[n] for n in names]
+    g2 = load_nnb(nnb)
+    assert [n.op for n in g2.nodes].count("AveragePooling") == 1  # GlobalAveragePooling spelled for nnabla
+    for a, b in zip(m.graph.tensors.values(), g2.tensors.values()):
+        if a.kind == "param":
+            assert np.array_equal(a.data, b.data), a.name
+    _fails(["quantize", model, "--method", "int8", "--calib", calib_npz, "-o", out, "--nnb", nnb], capsys, "--nnb")
