@@ -31,6 +31,13 @@ def cache_root() -> str:
                         "emitc")
 
 
+def _cc(cmd: list[str], cwd: str) -> None:
+    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if r.returncode != 0:
+        msg = [ln for ln in (r.stderr or r.stdout).splitlines() if "error" in ln] or ["unknown error"]
+        raise NnbError(f"compiling the emitted C failed ({cwd}): {msg[0].strip()}")
+
+
 def find_cc() -> str:
     """The host C compiler ($CC, cc, gcc or clang); NnbError naming the package when there is none."""
     for cand in (os.environ.get("CC"), "cc", "gcc", "clang"):
@@ -66,19 +73,33 @@ class EmittedNet:
         self.outputs = [np.zeros(io.shape, np.float32) for io in e.model.outputs]
 
     def _build(self, e, cc: str, lib: str) -> None:  # noqa: ANN001
+        """Compile the model's two files and link them with the kernel objects; a kernel file is compiled
+        once per content and flags (objects cached under the cache root's obj/), as models share them."""
         from nnb.emit.csource import write_tree
 
         tmp = self.dir + f".tmp{os.getpid()}"
         if os.path.isdir(tmp):
             shutil.rmtree(tmp)
         write_tree(e, tmp)
-        srcs = [f for f in sorted(e.files) if f.endswith(".c") and not f.endswith("_example.c")]
-        knobs = [f"-D{k}" for k in e.model.knobs]
-        cmd = [cc] + WARN + OPT + knobs + ["-fPIC", "-shared", "-o", f"lib{PREFIX}.so"] + srcs + ["-lm"]
-        r = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True)
-        if r.returncode != 0:
-            msg = [ln for ln in (r.stderr or r.stdout).splitlines() if "error" in ln] or ["unknown error"]
-            raise NnbError(f"compiling the emitted C failed ({tmp}): {msg[0].strip()}")
+        flags = WARN + OPT + [f"-D{k}" for k in e.model.knobs] + ["-fPIC"]
+        objs = []
+        for rel in sorted(e.files):
+            if not rel.endswith(".c") or rel.endswith("_example.c"):
+                continue
+            if rel.startswith("nnbrt/"):
+                h = hashlib.sha256(e.files[rel] + " ".join([cc] + flags).encode())
+                for dep in sorted(f for f in e.files if f.endswith(".h") and f.startswith("nnbrt/")):
+                    h.update(e.files[dep])
+                obj = os.path.join(cache_root(), "obj", f"{h.hexdigest()[:24]}.o")
+            else:
+                obj = os.path.join(tmp, rel[:-2] + ".o")
+            if not os.path.exists(obj):
+                os.makedirs(os.path.dirname(obj), exist_ok=True)
+                part = f"{obj}.{os.getpid()}"
+                _cc([cc] + flags + ["-c", rel, "-o", part], tmp)
+                os.replace(part, obj)
+            objs.append(obj)
+        _cc([cc, "-shared", "-o", f"lib{PREFIX}.so"] + objs + ["-lm"], tmp)
         os.makedirs(os.path.dirname(self.dir), exist_ok=True)
         if os.path.isdir(self.dir):
             shutil.rmtree(self.dir)

@@ -45,9 +45,10 @@ def _load(model_path: str):  # noqa: ANN202 - Graph | QuantizedModel
     return load_for_convert(model_path)
 
 
-def runtime_scratch(image: bytes, graph) -> int:  # noqa: ANN001 - nnb.ir.Graph
-    """The kernels' largest scratch (64-byte aligned) for ``image``, computed by the C runtime built with the
-    emitted kernel settings (make SMALL=1); a function the runtime refuses is named with its layer."""
+def runtime_arena_info(image: bytes, graph, variant: str = "SMALL") -> dict[str, int]:  # noqa: ANN001 - Graph
+    """The C runtime's own arena figures for ``image`` (nnbrt_get_arena_info: tables, io, tensors, scratch,
+    total), from the runtime build ``variant`` (nnb.backends.c.build_library); a function the runtime refuses is
+    named with its layer."""
     from cffi import FFI
 
     from nnb.backends.c import build_library
@@ -62,7 +63,7 @@ def runtime_scratch(image: bytes, graph) -> int:  # noqa: ANN001 - nnb.ir.Graph
     int nnbrt_init(nnbrt_net **net, const void *image, size_t image_len, void *arena, size_t arena_len);
     int nnbrt_get_arena_info(const nnbrt_net *net, nnbrt_arena_info *info);
     """)
-    lib = ffi.dlopen(build_library(variant="SMALL"))
+    lib = ffi.dlopen(build_library(force=True, variant=variant))  # make: rebuilt when a kernel changed
     buf = ffi.new("uint8_t[]", bytes(image) + b"\0" * 16)
     need, diag = ffi.new("size_t *"), ffi.new("nnbrt_diag *")
     st = lib.nnbrt_arena_size_diag(buf, len(image), need, diag)
@@ -79,7 +80,13 @@ def runtime_scratch(image: bytes, graph) -> int:  # noqa: ANN001 - nnb.ir.Graph
     info = ffi.new("nnbrt_arena_info *")
     if st != 0 or lib.nnbrt_get_arena_info(net[0], info) != 0:
         raise NnbError(f"the C runtime cannot load this model: {ffi.string(lib.nnbrt_status_str(st)).decode()}")
-    return max(0, int(info.scratch) - 63)  # the runtime adds 63 bytes of alignment slack
+    return {k: int(getattr(info, k)) for k in ("tables", "io", "tensors", "scratch", "total")}
+
+
+def runtime_scratch(image: bytes, graph) -> int:  # noqa: ANN001 - nnb.ir.Graph
+    """The kernels' largest scratch (64-byte aligned) for ``image`` with the emitted kernel settings (the
+    runtime's make SMALL=1 build)."""
+    return max(0, runtime_arena_info(image, graph, "SMALL")["scratch"] - 63)  # the runtime adds 63 bytes of slack
 
 
 def _env():  # noqa: ANN202 - jinja2.Environment
