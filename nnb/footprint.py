@@ -34,10 +34,16 @@ API (stable):
 ``stack_report(...)``
     the same with the details: the worst path per root, unknown callees,
     dynamic frames.
+``reachable_code(objects, roots, extra_edges=None, nm_tool="nm") -> tuple[int, set[str]]``
+    bytes of the functions reachable from ``roots`` (what ``--gc-sections``
+    keeps of objects compiled with ``-ffunction-sections``): the call graph
+    from the ``.ci`` file beside each object (same stem), function sizes from
+    ``NM -S`` of that object; returns (bytes, reached function titles).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
@@ -45,8 +51,8 @@ from dataclasses import dataclass, field
 
 from nnb.errors import NnbError
 
-__all__ = ["StackFrame", "StackReport", "classify", "parse_ci", "parse_su", "sections", "section_sizes",
-           "stack_report", "stack_usage", "symbol_sizes"]
+__all__ = ["StackFrame", "StackReport", "classify", "parse_ci", "parse_su", "reachable_code", "sections",
+           "section_sizes", "stack_report", "stack_usage", "symbol_sizes"]
 
 
 @dataclass(frozen=True)
@@ -231,3 +237,35 @@ def stack_usage(su_paths: Iterable[str], roots: Sequence[str], ci_paths: Iterabl
                 extra_edges: Mapping[str, Sequence[str]] | None = None) -> dict[str, int]:
     """Worst-case stack bytes of each root (frames from .su/.ci, calls from .ci + ``extra_edges``)."""
     return stack_report(su_paths, roots, ci_paths, extra_edges).worst
+
+
+def reachable_code(objects: Sequence[str], roots: Sequence[str],
+                   extra_edges: Mapping[str, Sequence[str]] | None = None, nm_tool: str = "nm") -> tuple[int, set[str]]:
+    """Bytes of the functions reachable from ``roots`` through the .ci call graphs (+ ``extra_edges``)."""
+    size: dict[str, int] = {}
+    calls: dict[str, set[str]] = {}
+    for obj in objects:
+        syms = {n: sz for n, (t, sz) in symbol_sizes(obj, nm_tool).items() if t in "tTwW"}
+        ci = obj[:-2] + ".ci" if obj.endswith(".o") else obj + ".ci"
+        titles: list[str] = []
+        if os.path.exists(ci):
+            text = _read(ci)
+            titles = [m["title"] for m in _CI_NODE.finditer(text)]
+            for a, b in parse_ci(text)[1]:
+                calls.setdefault(a, set()).add(b)
+        for t in titles:
+            if _short(t) in syms:
+                size[t] = syms[_short(t)]
+        for n, sz in syms.items():  # global functions are called by their plain name
+            size.setdefault(n, sz)
+    for a, bs in (extra_edges or {}).items():
+        calls.setdefault(a, set()).update(bs)
+    seen: set[str] = set()
+    todo = list(roots)
+    while todo:
+        f = todo.pop()
+        if f in seen:
+            continue
+        seen.add(f)
+        todo.extend(calls.get(f, ()))
+    return sum(size.get(f, 0) for f in seen), seen

@@ -146,9 +146,12 @@ class CModel:
     warnings: list[str]
     graph: Graph = field(repr=False, default=None)  # type: ignore[assignment]
 
-    @property
-    def run_functions(self) -> list[str]:
-        return sorted({ck.run_function(r) for r in self.records} - {""})
+    def call_edges(self) -> dict[str, list[str]]:
+        """Calls the compiler cannot see (through the kernel records): PREFIX_run -> each run function,
+        PREFIX_check -> each check function (call graph titles)."""
+        fns = [ck.record_functions(r) for r in self.records]
+        return {f"{self.prefix}_run": sorted(r for _, r in fns if r),
+                f"{self.prefix}_check": sorted(c for c, _ in fns if c)}
 
 
 def _io_idents(names: list[str], stem: str, taken: set[str], prefix: str) -> list[str]:

@@ -3,7 +3,8 @@
 Weights and arena are exact from the emitter's own figures.  Code and stack are
 measured when a compiler is present: the emitted sources are compiled (``-c``,
 ``-Os``, one section per function) for a Cortex-M4 with ``arm-none-eabi-gcc``
-when it is installed, else for the host; code is the ``.text`` of the objects,
+when it is installed, else for the host; code is the functions reachable from
+the API (what ``--gc-sections`` keeps; the objects' whole ``.text`` is given too),
 constants their ``.rodata`` besides the weights, and the stack is the
 worst-case chain from ``PREFIX_run`` through ``-fstack-usage`` and
 ``-fcallgraph-info`` (:mod:`nnb.footprint`), with the calls through the kernel
@@ -19,7 +20,6 @@ import tempfile
 from typing import Any
 
 from nnb import footprint
-from nnb.emit import csource_kernels as ck
 from nnb.errors import NnbError
 
 M4_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
@@ -30,11 +30,12 @@ def target_toolchain(target: str = "auto") -> tuple[str, str, list[str], str] | 
     """(target name, compiler, target flags, size tool) or None when no compiler is installed."""
     if target in ("auto", "cortex-m4") and shutil.which("arm-none-eabi-gcc") and shutil.which("arm-none-eabi-size"):
         return "cortex-m4", "arm-none-eabi-gcc", M4_FLAGS, "arm-none-eabi-size"
+    # the host: position-dependent code, as firmware is (const tables with pointers stay in .rodata)
     if target == "cortex-m4":
         raise NnbError("no Cortex-M4 compiler: apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi")
     for cc in (os.environ.get("CC"), "cc", "gcc", "clang"):
         if cc and shutil.which(cc) and shutil.which("size"):
-            return "host", cc, [], "size"
+            return "host", cc, ["-fno-pie"], "size"
     return None
 
 
@@ -82,7 +83,10 @@ def measure(e: Any, target: str = "auto") -> dict[str, Any]:  # noqa: ANN401
         sizes = footprint.section_sizes([os.path.join(tmp, o) for o in objs], size_tool)
         wsyms = footprint.symbol_sizes(os.path.join(tmp, f"{m.prefix}_weights.o"), size_tool.replace("size", "nm"))
         weights_in_obj = sum(n for s, (_t, n) in wsyms.items() if s.startswith(f"{m.prefix}_w_"))
-        edges = {f"{m.prefix}_run": [_run_title(r) for r in m.records]}
+        edges = m.call_edges()
+        roots = [f"{m.prefix}_run", f"{m.prefix}_check", f"{m.prefix}_status_str"]
+        code, _ = footprint.reachable_code([os.path.join(tmp, o) for o in objs], roots, edges,
+                                           size_tool.replace("size", "nm"))
         sus = [os.path.join(tmp, o[:-2] + ".su") for o in objs]
         cis = [os.path.join(tmp, o[:-2] + ".ci") for o in objs]
         try:
@@ -92,18 +96,11 @@ def measure(e: Any, target: str = "auto") -> dict[str, Any]:  # noqa: ANN401
             rep["stack_path"] = st.path[f"{m.prefix}_run"]
         except NnbError as err:
             rep["note"] = f"stack not bounded: {err}"
-    rep.update(target=f"{name} ({cc} -Os)", code_bytes=sizes["text"],
+    rep.update(target=f"{name} ({cc} -Os)", code_bytes=code, code_all_objects_bytes=sizes["text"],
                const_bytes=sizes["rodata"] + sizes["data"] - weights_in_obj, weights_in_objects=weights_in_obj,
                static_ram_bytes=sizes["data"] + sizes["bss"])
-    rep["flash_bytes"] = m.weight_bytes + sizes["text"] + rep["const_bytes"]
+    rep["flash_bytes"] = m.weight_bytes + code + rep["const_bytes"]
     return rep
-
-
-def _run_title(record: str) -> str:
-    """Call-graph title of a record's run function: ``path/file.c:fn`` (static) as gcc names it."""
-    defined, _ = ck._scan()
-    fn = ck.run_function(record)
-    return f"nnbrt/kernels/{defined[record]}:{fn}" if record in defined else fn
 
 
 def format_report(rep: dict[str, Any]) -> str:

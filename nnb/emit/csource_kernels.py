@@ -25,7 +25,6 @@ _RECORD = re.compile(r"^const nnbrt_kernel (nnbrt_k_\w+)|^NNBRT_\w+_KERNEL\((nnb
 _DEF = re.compile(r"^(?!static|extern|typedef|#|/|\s|})[^;{]*?\b(nnbrt_\w+)\s*\([^;]*$", re.M)
 _DISPATCH = re.compile(r"^#ifdef NNBRT_DISPATCH\b.*?^#else\b", re.M | re.S)
 _USE = re.compile(r"\bnnbrt_\w+\b")
-_RUN = re.compile(r"^const nnbrt_kernel (nnbrt_k_\w+)\s*=\s*\{[^}]*?(\w+)\s*\}\s*;", re.M | re.S)
 
 
 def _read(path: str) -> str:
@@ -73,17 +72,24 @@ def _header_uses(text: str, where: str, seen: set[str]) -> set[str]:
     return out
 
 
-def run_function(record: str) -> str:
-    """The name of a record's run function (for the stack call graph): ``sym_run`` for the
-    NNBRT_*_KERNEL macros, else the last member of the record's initializer."""
+def record_functions(record: str) -> tuple[str, str]:
+    """(check, run) of a kernel record as the call graph titles them: ``nnbrt/kernels/FILE.c:name`` for a
+    static function, the plain name for an external one; ("", "") for an unknown record."""
     defined, _ = _scan()
     fn = defined.get(record)
     if fn is None:
-        return ""
-    for sym, run in _RUN.findall(_read(os.path.join(KERNELS, fn))):
-        if sym == record:
-            return run
-    return f"{record}_run"
+        return "", ""
+    text = _read(os.path.join(KERNELS, fn))
+    m = re.search(r"^const nnbrt_kernel " + record + r"\s*=\s*\{([^}]*)\}\s*;", text, re.M | re.S)
+    if m:
+        check, run = [x.strip() for x in m[1].split(",")][-2:]
+    else:
+        macro = re.search(r"^(NNBRT_\w+_KERNEL)\(" + record + r"\b", text, re.M)
+        kind = macro[1] if macro else ""
+        check = {"NNBRT_UNARY_KERNEL": "nnbrt_check_unary",
+                 "NNBRT_BINARY_KERNEL": "nnbrt_check_binary"}.get(kind, f"{record}_check")
+        run = f"{record}_run"
+    return tuple(x if x in defined else f"nnbrt/kernels/{fn}:{x}" for x in (check, run))  # type: ignore[return-value]
 
 
 def sources_for(records: list[str]) -> list[str]:
