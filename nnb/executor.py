@@ -65,14 +65,15 @@ def run(graph: Graph, inputs: Mapping[str, np.ndarray] | Sequence[np.ndarray],
     for i, n in enumerate(graph.nodes):
         for name in n.inputs:
             last_use[name] = i
-    for i, n in enumerate(graph.nodes):
-        op = get_op(n.op)
-        outs = op.forward([values[k] for k in n.inputs], n.attrs)
-        for name, v in zip(n.outputs, outs):
-            values[name] = v
-        for name in n.inputs:  # free intermediates early: data sets run in big batches
-            if last_use.get(name) == i and name not in wanted and graph.tensors[name].kind == "buffer":
-                values.pop(name, None)
+    with np.errstate(all="ignore"):  # inf/NaN follow IEEE arithmetic silently, as in nnabla and the C runtime
+        for i, n in enumerate(graph.nodes):
+            op = get_op(n.op)
+            outs = op.forward([values[k] for k in n.inputs], n.attrs)
+            for name, v in zip(n.outputs, outs):
+                values[name] = v
+            for name in n.inputs:  # free intermediates early: data sets run in big batches
+                if last_use.get(name) == i and name not in wanted and graph.tensors[name].kind == "buffer":
+                    values.pop(name, None)
     return {k: values[k] for k in list(graph.outputs) + [k for k in keep if k not in graph.outputs]}
 
 

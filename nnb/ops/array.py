@@ -174,7 +174,10 @@ def reshape(xs: list[np.ndarray], a: Attrs) -> list[np.ndarray]:
 
 
 def _flip_axes(ndim: int, a: Attrs) -> tuple[int, ...]:
-    return tuple(norm_axis(ax, ndim) for ax in (a["axes"] if a["axes"] else (0,)))
+    axes = tuple(norm_axis(ax, ndim) for ax in (a["axes"] if a["axes"] else (0,)))
+    if len(set(axes)) != len(axes):
+        raise NnbError(f"Flip: axes {tuple(a['axes'])} name an axis twice")
+    return axes
 
 
 def _flip_infer(shapes: list[Shape], a: Attrs) -> list[Shape]:

@@ -1,0 +1,309 @@
+"""Field-aware fuzzing of the Python side: corrupted NNB files and NNP archives through the reader, the
+reference executor, inspect's statistics, the memory plan and convert (both modes).  The only acceptable
+outcomes are success or an NnbError (a one-line `nnb: error:`): any other exception is an internal error.
+
+NNB mutants know the format (docs/nnb_format.md): a mutation picks a field kind — header, extended header,
+index, a list (buffers/variables/functions/inputs/outputs/plan), a variable record, a shape, a function
+record, its arguments, its input/output lists, the plan — and writes an interesting value into one word of
+it, or changes a relation between records (function order swapped, an output aliased to an input, a record
+duplicated).  NNP mutants edit the network text of a zoo model (numbers, names, lines).
+
+`make test` runs a fixed, seeded sample (about 20 s); NNB_PYFUZZ_ITERS=N runs N mutants of each kind.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import struct
+import traceback
+import zipfile
+
+import numpy as np
+import pytest
+from conftest import TRAINED, ZOO
+
+from nnb.emit.convert import convert
+from nnb.emit.nnb import read_nnb
+from nnb.errors import NnbError
+from nnb.executor import run
+from nnb.inspect import memory_stats, model_stats
+from nnb.model import load_model
+from nnb.passes import optimize
+from nnb.plan.arena import plan_arena
+
+ITERS = int(os.environ.get("NNB_PYFUZZ_ITERS", "0"))
+NNB_ITERS = ITERS or 600
+NNP_ITERS = ITERS or 300
+MAX_BYTES = 32 << 20  # run a mutant only when its tensors fit in this much memory ...
+MAX_MACS = 20_000_000  # ... and it computes this little: the point is the checks, not the arithmetic
+
+INTERESTING = [0, 1, 2, 3, 4, 7, 8, 16, 255, 0x7FFF, 0xFFFF, 0x10000, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF,
+               0xFFFFFFFE, 0x40000000, 1000, 1001, 0x3F800000, 0x7FC00000]
+
+
+# ---- the NNB layout, as fields ---------------------------------------------------------------
+
+def nnb_fields(image: bytes) -> dict[str, list[tuple[int, int]]]:
+    """Field kind -> byte ranges (start, end) of the 4-byte words of that kind in a well-formed image."""
+    h = struct.unpack_from("<14I", image, 0)
+    ext = h[0] == 1001
+    hdr = 88 if ext else 56
+    n = h[12]
+    index = struct.unpack_from(f"<{n}i", image, hdr)
+    base = hdr + 4 * n
+    starts = sorted(set(index)) + [h[13]]
+
+    def chunk(c: int) -> tuple[int, int]:
+        off = index[c]
+        end = next(s for s in starts if s > off) if off < starts[-1] else off
+        return base + off, base + end
+
+    def ints(c: int, count: int) -> list[int]:
+        return list(struct.unpack_from(f"<{count}i", image, chunk(c)[0])) if count else []
+
+    f: dict[str, list[tuple[int, int]]] = {"header": [(0, 56)], "index": [(hdr, base)]}
+    if ext:
+        f["ext_header"] = [(56, 88)]
+    for kind, (size, c) in {"buffers": (h[2], h[3]), "variables": (h[4], h[5]), "functions": (h[6], h[7]),
+                            "inputs": (h[8], h[9]), "outputs": (h[10], h[11])}.items():
+        if size:
+            f[f"list_{kind}"] = [chunk(c)]
+    for rc in ints(h[5], h[4]):
+        s, _ = chunk(rc)
+        f.setdefault("variable_record", []).append((s, s + 20))
+        _, ndim, schunk, _, _ = struct.unpack_from("<IIiBxxxi", image, s)
+        if ndim:
+            f.setdefault("shape", []).append(chunk(schunk))
+    for rc in ints(h[7], h[6]):
+        s, e = chunk(rc)
+        f.setdefault("function_record", []).append((s, s + 20))
+        if e > s + 20:
+            f.setdefault("arguments", []).append((s + 20, e))
+        _, _, isz, ich, osz, och = struct.unpack_from("<HHIiIi", image, s)
+        for size, c in ((isz, ich), (osz, och)):
+            if size:
+                f.setdefault("function_io", []).append(chunk(c))
+    if ext:
+        e = struct.unpack_from("<8I", image, 56)
+        if e[2]:
+            f["plan"] = [chunk(e[3])]
+    return f
+
+
+def _word(image: bytearray, pos: int) -> int:
+    return struct.unpack_from("<I", image, pos)[0]
+
+
+def mutate_nnb(image: bytes, fields: dict[str, list[tuple[int, int]]], rng: random.Random) -> tuple[bytes, str]:
+    m = bytearray(image)
+    notes = []
+    for _ in range(rng.choice((1, 1, 1, 2, 3))):
+        kind = rng.choice(sorted(fields) + ["relation"])
+        if kind == "relation":
+            notes.append(_relation(m, fields, rng))
+            continue
+        s, e = rng.choice(fields[kind])
+        if e - s < 4:
+            continue
+        pos = s + 4 * rng.randrange((e - s) // 4)
+        old = _word(m, pos)
+        how = rng.randrange(4)
+        if how == 0:
+            new = rng.choice(INTERESTING)
+        elif how == 1:
+            new = (old + rng.choice((-2, -1, 1, 2))) & 0xFFFFFFFF
+        elif how == 2:
+            new = old ^ (1 << rng.randrange(32))
+        else:
+            new = rng.randrange(64)
+        struct.pack_into("<I", m, pos, new)
+        notes.append(f"{kind}@{pos}: {old:#x}->{new:#x}")
+    return bytes(m), "; ".join(notes)
+
+
+def _relation(m: bytearray, fields: dict[str, list[tuple[int, int]]], rng: random.Random) -> str:
+    """Change how records relate: function order, aliasing, duplicated records."""
+    lst = fields.get("list_functions")
+    io = fields.get("function_io")
+    choice = rng.randrange(3)
+    if choice == 0 and lst and lst[0][1] - lst[0][0] >= 8:  # two functions swap places
+        s, e = lst[0]
+        n = (e - s) // 4
+        i, j = rng.sample(range(n), 2)
+        a, b = _word(m, s + 4 * i), _word(m, s + 4 * j)
+        struct.pack_into("<I", m, s + 4 * i, b)
+        struct.pack_into("<I", m, s + 4 * j, a)
+        return f"functions {i}<->{j}"
+    if choice == 1 and io and len(io) >= 2:  # a function's list takes another list's entry (aliasing)
+        (s1, e1), (s2, e2) = rng.sample(io, 2)
+        if e1 > s1 and e2 > s2:
+            struct.pack_into("<I", m, s1, _word(m, s2))
+            return f"io@{s1} aliases io@{s2}"
+    if lst and lst[0][1] - lst[0][0] >= 8:  # a function record listed twice
+        s, e = lst[0]
+        n = (e - s) // 4
+        i, j = rng.sample(range(n), 2)
+        struct.pack_into("<I", m, s + 4 * j, _word(m, s + 4 * i))
+        return f"function {i} listed again at {j}"
+    return "no relation"
+
+
+# ---- what every mutant goes through -----------------------------------------------------------
+
+def exercise(g) -> None:  # noqa: ANN001 - nnb.ir.Graph
+    """What inspect, run, plan and convert do with a graph that was accepted."""
+    stats = model_stats(g)
+    memory_stats(g)
+    plan_arena(optimize(g))
+    for mode in ("extended", "compat"):
+        try:
+            c = convert(g, mode)
+        except NnbError:
+            continue
+        read_nnb(c.image, "converted")
+    if sum(t.nbytes for t in g.tensors.values()) > MAX_BYTES or stats.macs > MAX_MACS:
+        return
+    rng = np.random.default_rng(0)
+    run(g, [rng.standard_normal(g.tensors[i].shape).astype(np.float32) for i in g.inputs])
+
+
+def _outcome(fn, *args) -> str:  # noqa: ANN001
+    try:
+        fn(*args)
+        return "ok"
+    except NnbError:
+        return "error"
+    except Exception:  # an internal error: what this test exists to find
+        return "INTERNAL " + traceback.format_exc(limit=-3).replace("\n", " | ")
+
+
+def _seeds() -> dict[str, bytes]:
+    seeds = {}
+    for name in sorted(os.listdir(ZOO)):
+        if name.endswith(".nnb"):
+            with open(os.path.join(ZOO, name), "rb") as f:
+                seeds[name] = f.read()
+    for name in ("lenet", "resnet8", "dscnn", "conv_variants", "pooling"):  # extended and fused files
+        seeds[f"{name}.ext"] = convert(load_model(os.path.join(ZOO, f"{name}.nnp")), "extended").image
+    seeds["fmnist_lenet.packed"] = _packed_lenet()
+    return seeds
+
+
+def _packed_lenet() -> bytes:
+    from nnb.quantize.qmodel import QLayer, QuantizedModel
+
+    g = load_model(os.path.join(TRAINED, "fmnist_lenet.nnp"))
+    layers = {}
+    for k, t in enumerate(t for t in g.params() if t.name.endswith("/W")):
+        if k % 2:
+            step = np.float32(np.abs(t.data).max() / 7)
+            codes = np.clip(np.round(t.data / step), -8, 7).astype(np.int64)
+            layers[t.name] = QLayer("uniform", t.shape, 4, np.array([step], np.float32), codes)
+        else:
+            values = np.quantile(t.data, [0.05, 0.35, 0.65, 0.95]).astype(np.float32)
+            layers[t.name] = QLayer("lut", t.shape, 2, values, np.abs(t.data[..., None] - values).argmin(-1))
+        t.data = layers[t.name].dequantize()
+    return convert(QuantizedModel(g, "test", layers)).image
+
+
+def test_field_aware_nnb_mutants_never_cause_internal_errors() -> None:
+    seeds = _seeds()
+    fields = {k: nnb_fields(v) for k, v in seeds.items()}
+    rng = random.Random(9)
+    names = sorted(seeds)
+    counts = {"ok": 0, "error": 0}
+    bad = []
+    for k in range(NNB_ITERS):
+        name = names[k % len(names)]
+        mutant, note = mutate_nnb(seeds[name], fields[name], rng)
+
+        def go(data: bytes = mutant) -> None:
+            exercise(read_nnb(data, "mutant"))
+
+        out = _outcome(go)
+        if out.startswith("INTERNAL"):
+            bad.append(f"{name} [{note}]: {out}")
+        else:
+            counts[out] += 1
+    print(f"NNB mutants: {NNB_ITERS}, accepted {counts['ok']}, refused {counts['error']}, internal {len(bad)}")
+    assert not bad, f"{len(bad)} internal errors, first: {bad[:3]}"
+    assert counts["error"] > NNB_ITERS // 3  # the mutator does corrupt files
+
+
+# ---- NNP archives ---------------------------------------------------------------------------------
+
+NNP_SEEDS = ("lenet", "resnet8", "array", "pooling", "conv_variants", "reduce", "unet_tiny", "broadcast")
+_NUM = re.compile(r"(?<=: )-?\d+(\.\d+)?(e-?\d+)?\b")
+_NAME = re.compile(r'"[^"\n]*"')
+NUMBERS = ["0", "-1", "-2", "1", "2", "3", "9", "65536", "2147483647", "2147483648", "-2147483648",
+           "9223372036854775807", "100000", "0.5", "nan"]
+
+
+def mutate_nntxt(text: str, rng: random.Random) -> tuple[str, str]:
+    lines = text.split("\n")
+    notes = []
+    for _ in range(rng.choice((1, 1, 2, 3))):
+        how = rng.randrange(5)
+        k = rng.randrange(len(lines))
+        if how <= 1:  # a number
+            cands = [i for i, ln in enumerate(lines) if _NUM.search(ln)]
+            k = rng.choice(cands)
+            lines[k] = _NUM.sub(rng.choice(NUMBERS), lines[k], count=1)
+        elif how == 2:  # a name becomes another name of the file
+            cands = [i for i, ln in enumerate(lines) if _NAME.search(ln)]
+            k = rng.choice(cands)
+            other = rng.choice(_NAME.findall(text))
+            lines[k] = _NAME.sub(lambda _, o=other: o, lines[k], count=1)
+        elif how == 3 and "{" not in lines[k] and "}" not in lines[k]:  # a field goes
+            del lines[k]
+        else:  # a field is repeated
+            if "{" not in lines[k] and "}" not in lines[k]:
+                lines.insert(k, lines[k])
+        notes.append(f"{how}@{k}")
+    return "\n".join(lines), ",".join(notes)
+
+
+def test_nnp_mutants_never_cause_internal_errors(tmp_path) -> None:
+    texts = {}
+    for name in NNP_SEEDS:
+        with zipfile.ZipFile(os.path.join(ZOO, f"{name}.nnp")) as z:
+            texts[name] = {n: z.read(n) for n in z.namelist()}
+    rng = random.Random(11)
+    counts = {"ok": 0, "error": 0}
+    bad = []
+    path = str(tmp_path / "m.nnp")
+    for k in range(NNP_ITERS):
+        name = NNP_SEEDS[k % len(NNP_SEEDS)]
+        members = texts[name]
+        note = ""
+        with zipfile.ZipFile(path, "w") as z:
+            for n, data in members.items():
+                if n.endswith(".nntxt"):
+                    text, note = mutate_nntxt(data.decode(), rng)
+                    data = text.encode()
+                z.writestr(n, data)
+        out = _outcome(lambda: exercise(load_model(path)))
+        if out.startswith("INTERNAL"):
+            bad.append(f"{name} [{note}]: {out}")
+        else:
+            counts[out] += 1
+    print(f"NNP mutants: {NNP_ITERS}, accepted {counts['ok']}, refused {counts['error']}, internal {len(bad)}")
+    assert not bad, f"{len(bad)} internal errors, first: {bad[:3]}"
+    assert counts["error"] > NNP_ITERS // 4
+
+
+@pytest.mark.parametrize("name", ["lenet.nnb", "lenet.ext", "fmnist_lenet.packed"])
+def test_the_field_map_covers_the_file(name: str) -> None:
+    """The mutator's field map is right: every word it names lies inside the file and the kinds exist."""
+    seeds = {"lenet.nnb": lambda: open(os.path.join(ZOO, "lenet.nnb"), "rb").read(),
+             "lenet.ext": lambda: convert(load_model(os.path.join(ZOO, "lenet.nnp")), "extended").image,
+             "fmnist_lenet.packed": _packed_lenet}
+    image = seeds[name]()
+    f = nnb_fields(image)
+    for kind in ("header", "index", "list_variables", "list_functions", "variable_record", "shape",
+                 "function_record", "arguments", "function_io"):
+        assert kind in f, kind
+    assert ("plan" in f) == (not name.endswith(".nnb"))
+    assert all(0 <= s <= e <= len(image) for spans in f.values() for s, e in spans)
