@@ -23,14 +23,16 @@ def test_quick_demo_runs_end_to_end(tmp_path) -> None:
     rows = {}
     for line in r.stdout.splitlines():
         m = re.match(r"\s+(float|LUT-Q K=4|DQ 2-bit budget)\s+([\d.]+) %\s+([\d.]+) %\s+([\d.]+) %\s+([\d,]+)\s+"
-                     r"([\d,]+)\s+([\d,]+)\s+([\d.]+)$", line)
+                     r"([\d,]+)\s+([\d,]+)\s+([\d,]+)\s+([\d.]+)$", line)
         if m:
-            rows[m.group(1)] = [m.group(k) for k in range(2, 9)]
+            rows[m.group(1)] = [m.group(k) for k in range(2, 10)]
     assert set(rows) == {"float", "LUT-Q K=4", "DQ 2-bit budget"}, r.stdout[-3000:]
-    for label, (ref, c, agree, params, file_b, arena, ms) in rows.items():
+    for label, (ref, c, agree, params, file_b, arena, ram, ms) in rows.items():
         assert float(ref) > 60.0, (label, ref)  # ten classes: chance is 10 %
         assert abs(float(c) - float(ref)) <= 0.05 and float(agree) >= 99.9, (label, ref, c, agree)
         assert 0 < int(arena.replace(",", "")) <= 14 * 1024, (label, arena)
+        # what the C runtime asks for (nnbrt_arena_size) holds the plan and more
+        assert int(arena.replace(",", "")) < int(ram.replace(",", "")) <= 64 * 1024, (label, arena, ram)
         assert float(ms) > 0
         assert 0 < int(params.replace(",", "")) < int(file_b.replace(",", "")), (label, params, file_b)
     p = {k: int(v[3].replace(",", "")) for k, v in rows.items()}

@@ -135,7 +135,9 @@ def main(out_dir: str = "out/demo", quick: bool = False) -> int:
     print("== 5. the 10,000 test images: numpy reference and C runtime")
     xf = xte.astype(np.float32) / 255.0
     rows = {label: _evaluate(path, c.image, xf, yte) for label, (path, c) in images.items()}
-    head = ("model", "ref top-1", "C top-1", "C = ref", "params B", "file B", "arena B", "C ms/image")
+    # "plan B": the tensors' one-arena plan; "C RAM B": all the C runtime asks for (nnbrt_arena_size: the
+    # plan plus its tables, input/output staging and kernel scratch)
+    head = ("model", "ref top-1", "C top-1", "C = ref", "params B", "file B", "plan B", "C RAM B", "C ms/image")
     table = [head]
     for label, r in rows.items():
         arena = images[label][1].buffer_bytes
@@ -143,6 +145,7 @@ def main(out_dir: str = "out/demo", quick: bool = False) -> int:
                       f"{r['c_acc'] * 100:.2f} %" if "c_acc" in r else "n/a",
                       f"{r['agree'] * 100:.2f} %" if "agree" in r else "n/a",
                       f"{r['param_bytes']:,}", f"{r['file_bytes']:,}", f"{arena:,}",
+                      f"{r['runtime_arena']:,}" if "runtime_arena" in r else "n/a",
                       f"{r['c_ms']:.3f}" if "c_ms" in r else "n/a"))
     widths = [max(len(t[i]) for t in table) for i in range(len(head))]
     for k, t in enumerate(table):
