@@ -28,6 +28,7 @@ from nnb.errors import NnbError
 BACKENDS: dict[str, tuple[str, str]] = {
     "reference": ("nnb.backends.reference", "the numpy reference executor (the oracle)"),
     "c": ("nnb.backends.c", "the nnb C runtime through cffi (a model is converted to extended NNB first)"),
+    "intsim": ("nnb.backends.intsim", "a calibrated .nnq (int8/fixed8/fixed16) through its integer simulation"),
     "opencl": ("nnb.backends.opencl", "OpenCL kernels through pyopencl on --device N (see nnb devices)"),
     "emit-c": ("nnb.backends.emit_c", "the model as emitted C source (nnb emit-c), compiled for the host (cached)"),
     "board": ("nnb.boards.backend", "firmware on --board NAME (see nnb boards), run under QEMU or on the host"),

@@ -112,6 +112,15 @@ def test_cli_int8(tmp_path, calib_npz, capsys) -> None:  # noqa: ANN001
         assert f.read().count('class="layer"') == 5
     qm = load_quantized(out)
     assert qm.method == "int8" and qm.info["calib_samples"] == 100
+    # nnb run --backend intsim: the integer simulation of the .nnq, not its float network
+    x = fmnist_data()[0][:7]
+    np.save(str(tmp_path / "x.npy"), x)
+    assert main(["run", out, "--backend", "intsim", "--input", str(tmp_path / "x.npy"), "-o",
+                 str(tmp_path / "y.npz")]) == 0
+    with np.load(str(tmp_path / "y.npz")) as z:
+        got = z["y"]
+    assert np.array_equal(got, run_int8(from_quantized(qm), [x])["y"])
+    assert not np.array_equal(got, run(qm.graph, [x])["y"])
 
 
 def test_cli_fixed(tmp_path, calib_npz, capsys) -> None:  # noqa: ANN001

@@ -1,0 +1,46 @@
+"""A calibrated .nnq (``nnb quantize --method int8|fixed8|fixed16``) through its integer simulation.
+
+int8: nnb/quantize/int_sim.py (bit-exact with the C int8 kernels); fixed8/fixed16:
+the value-level fixed-point simulation of nnb/quantize/fixed.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nnb.errors import NnbError
+from nnb.ir import Graph
+
+
+def _model(model_path: str) -> object:
+    from nnb.model import is_nnq
+
+    if not is_nnq(model_path):
+        raise NnbError(f"{model_path}: the intsim backend runs a calibrated .nnq "
+                       "(nnb quantize --method int8|fixed8|fixed16)")
+    from nnb.quantize import fixed, int8
+    from nnb.quantize.qmodel import load_quantized
+
+    qm = load_quantized(model_path)
+    if qm.method == "int8":
+        return int8.from_quantized(qm)
+    if qm.method in fixed.METHODS:
+        return fixed.from_quantized(qm)
+    raise NnbError(f"{model_path}: a {qm.method} model has no integer simulation (int8, fixed8, fixed16 do)")
+
+
+def run(model_path: str, graph: Graph, inputs: dict[str, np.ndarray], options: dict | None = None) -> dict:
+    from nnb.executor import bind_inputs
+    from nnb.quantize.int8_run import run_model
+
+    m = _model(model_path)
+    xs = bind_inputs(m.graph, inputs)  # type: ignore[attr-defined]
+    if len(xs) != 1:
+        raise NnbError("the intsim backend runs single-input networks")
+    return run_model(m, next(iter(xs.values())))
+
+
+def predict(model_path: str, graph: Graph, x: np.ndarray, options: dict | None = None) -> np.ndarray:
+    from nnb.quantize.int8_run import predict as predict_model
+
+    return predict_model(_model(model_path), x, batch=int((options or {}).get("batch") or 250))
