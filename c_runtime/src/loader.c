@@ -474,6 +474,19 @@ static int inplace_ok(uint32_t type, const nnbrt_kernel *k, const nnbrt_args *a,
     return 0;
 }
 
+/* FusedConv's in-place depthwise form (kernels/dw_inplace.c): the output
+   over input 0 of a depthwise convolution (float weight [C, 1, K...], group
+   C) without pooling or residual whose output is no bigger than its input. */
+static int dw_inplace_ok(const ctx_t *c, const nnbrt_args *a, const int32_t *ins, const struct nnbrt_var *vi,
+                         const struct nnbrt_var *vo)
+{
+    struct nnbrt_var w;
+    const int b = a->a[0].i;
+    if (a->a[6].i || a->a[13].i || vo->size > vi->size || b < 0 || b >= vi->ndim || vo->ndim != vi->ndim) return 0;
+    if (decode_var(c, (uint32_t)ins[1], &w) != NNBRT_OK || w.type != 0 || w.ndim < 3) return 0;
+    return w.dims[1] == 1 && w.dims[0] == vi->dims[b] && vo->dims[b] == vi->dims[b] && a->a[4].i == vi->dims[b];
+}
+
 static NOINLINE nnbrt_status check_aliasing(const ctx_t *c, uint32_t type, const nnbrt_kernel *k,
                                    const nnbrt_args *a, uint32_t nin, const int32_t *ins,
                                    uint32_t nout, const int32_t *outs)
@@ -495,6 +508,7 @@ static NOINLINE nnbrt_status check_aliasing(const ctx_t *c, uint32_t type, const
             i1 = i0 + (uint64_t)vi.size * 4u;
             if (i1 <= o0 || o1 <= i0) continue;
             if (j < nin && i0 == o0 && vi.size == vo.size && inplace_ok(type, k, a, nin, j)) continue;
+            if (j == 0 && i0 == o0 && type == NNBRT_EXT_FIRST_ID && dw_inplace_ok(c, a, ins, &vi, &vo)) continue;
             if (c->diag) c->diag->variable_index = id;
             return NNBRT_E_BAD_PLAN;
         }
@@ -1080,3 +1094,18 @@ const char *nnbrt_status_str(nnbrt_status st)
     if ((unsigned)st >= (unsigned)NNBRT_STATUS_COUNT) return "unknown status";
     return s[st];
 }
+
+/* newlib (arm-none-eabi): libm's float functions (expf, logf, tanhf, ...)
+   report range errors through __errno(), which links newlib's 1 KB
+   reentrancy struct into .data. The runtime never reads errno, so on newlib
+   errno is one int here (the library is built with -fno-math-errno, so
+   sqrtf and the like are instructions without errno). Build with
+   -DNNBRT_LIBC_ERRNO to keep newlib's. */
+#if defined(__NEWLIB__) && !defined(NNBRT_LIBC_ERRNO)
+#include <errno.h>
+int *__errno(void)
+{
+    static int e;
+    return &e;
+}
+#endif

@@ -31,7 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CRT = os.path.dirname(HERE)
 ZOO = os.path.join(os.path.dirname(os.path.dirname(CRT)), "shared", "fixtures", "zoo")
 M4_FLAGS = [
-    "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic",
+    "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wdouble-promotion",
     "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-Os",
     "-ffunction-sections", "-fdata-sections", "-ffp-contract=fast", "-fno-math-errno",
     "-DNNBRT_PLANE_MAX=0", "-DNNBRT_GEMM_IM2COL_MAX=0", "-DNNBRT_DECONV_GEMM_MAX=0",
@@ -94,8 +94,9 @@ def kernel_functions(frames: dict[str, tuple[int, str]]) -> dict[str, dict[str, 
 
         for m in re.finditer(r"const nnbrt_kernel (\w+) = \{[^}]*?,\s*(\w+),\s*(\w+)\s*\};", text):
             out[m.group(1)] = {"check": node(m.group(2)), "run": node(m.group(3))}
-        for m in re.finditer(r"NNBRT_(UNARY|BINARY)_KERNEL\((\w+),", text):
-            chk = "nnbrt_check_unary" if m.group(1) == "UNARY" else "nnbrt_check_binary"
+        for m in re.finditer(r"NNBRT_(UNARY|BINARY|REDUCE)_KERNEL\((\w+),", text):
+            chk = {"UNARY": "nnbrt_check_unary", "BINARY": "nnbrt_check_binary",
+                   "REDUCE": node(m.group(2) + "_check")}[m.group(1)]
             out[m.group(2)] = {"check": chk, "run": node(m.group(2) + "_run")}
     return out
 

@@ -36,16 +36,18 @@ static void run(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
     (void)nin; (void)nout;
     for (c = 0; c < C; ++c) {
         float m, v, sc, sh;
-        if (a->a[3].i) { /* batch_stat */
-            double s = 0, s2 = 0, cnt = (double)(outer * inner);
+        if (a->a[3].i) { /* batch_stat: two passes in single precision (mean, then squared deviations) */
+            const float inv = 1.0f / (float)(outer * inner);
+            float s = 0.0f, s2 = 0.0f;
+            for (o = 0; o < outer; ++o)
+                for (i = 0; i < inner; ++i) s += in[0].data[(o * C + c) * inner + i];
+            m = s * inv;
             for (o = 0; o < outer; ++o)
                 for (i = 0; i < inner; ++i) {
-                    double xv = in[0].data[(o * C + c) * inner + i];
-                    s += xv;
-                    s2 += xv * xv;
+                    const float d = in[0].data[(o * C + c) * inner + i] - m;
+                    s2 += d * d;
                 }
-            m = (float)(s / cnt);
-            v = (float)(s2 / cnt - (s / cnt) * (s / cnt));
+            v = s2 * inv;
         } else {
             m = mean[c];
             v = var[c];

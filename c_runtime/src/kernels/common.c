@@ -100,21 +100,27 @@ int nnbrt_bcast_next(const nnbrt_bcast *bc, size_t *idx, size_t *oa, size_t *ob)
 }
 
 /* Packed weights (docs/nnb_format.md, "Quantized variable types"). Codes
-   were validated at load (LUT codes < K). Every code goes through a table
-   of 2^bits values (the LUT, or sign-extended code * step). Codes are
-   decoded 8 at a time (= `bits` whole bytes, little-endian like the words)
-   with the width a constant, so the shifts are compile-time; the unaligned
-   head and the tail go one code at a time. */
-static void qw_codes(const uint32_t *words, uint32_t bits, size_t i, size_t n, const float *t, float *out)
+   were validated at load (LUT codes < K), so a LUT code indexes the table
+   in the image directly; a uniform code is sign-extended and scaled (no
+   table on the stack: the runtime's stack budget is 1 KB on a Cortex-M4).
+   Codes are decoded 8 at a time (= `bits` whole bytes, little-endian like
+   the words) with the width a constant, so the shifts are compile-time; the
+   unaligned head and the tail go one code at a time. */
+#define QW_VAL(c) (t ? t[c] : (float)((int32_t)((c) ^ half) - (int32_t)half) * step)
+
+static void qw_codes(const uint32_t *words, uint32_t bits, size_t i, size_t n, const float *t,
+                     float step, float *out)
 {
-    const uint32_t mask = (1u << bits) - 1u;
+    const uint32_t mask = (1u << bits) - 1u, half = 1u << (bits - 1u);
     size_t k, bit = i * bits;
     for (k = 0; k < n; ++k, bit += bits) {
         const size_t w = bit >> 5;
         const uint32_t s = (uint32_t)(bit & 31u);
         uint64_t v = words[w];
+        uint32_t c;
         if (s + bits > 32u) v |= (uint64_t)words[w + 1] << 32; /* straddles: the next word exists */
-        out[k] = t[(uint32_t)(v >> s) & mask];
+        c = (uint32_t)(v >> s) & mask;
+        out[k] = QW_VAL(c);
     }
 }
 
@@ -122,36 +128,25 @@ static void qw_codes(const uint32_t *words, uint32_t bits, size_t i, size_t n, c
 #define QW_BYTES(B)                                                                    \
     for (; k + 8u <= n; k += 8u, p += (B)) {                                           \
         uint64_t v = 0;                                                                \
+        int j;                                                                         \
         memcpy(&v, p, (B));                                                            \
-        out[k] = t[v & mask];                                                          \
-        out[k + 1] = t[(v >> (B)) & mask];                                             \
-        out[k + 2] = t[(v >> (2 * (B))) & mask];                                       \
-        out[k + 3] = t[(v >> (3 * (B))) & mask];                                       \
-        out[k + 4] = t[(v >> (4 * (B))) & mask];                                       \
-        out[k + 5] = t[(v >> (5 * (B))) & mask];                                       \
-        out[k + 6] = t[(v >> (6 * (B))) & mask];                                       \
-        out[k + 7] = t[(v >> (7 * (B))) & mask];                                       \
+        for (j = 0; j < 8; ++j) {                                                      \
+            const uint32_t c = (uint32_t)(v >> (j * (B))) & mask;                      \
+            out[k + (size_t)j] = QW_VAL(c);                                            \
+        }                                                                              \
     }
 
 void nnbrt_qw_decode(const nnbrt_qw *q, size_t first, size_t n, float *out)
 {
-    const uint32_t bits = q->bits, mask = (1u << bits) - 1u;
+    const uint32_t bits = q->bits, mask = (1u << bits) - 1u, half = 1u << (bits - 1u);
     const uint32_t *words = q->words;
+    const float *t = q->kind == 4 ? q->table : NULL;
+    const float step = q->step;
     const uint8_t *p;
-    float t[256];
     size_t k;
-    uint32_t c;
-    for (c = 0; c <= mask; ++c) {
-        if (q->kind == 4) {
-            t[c] = c < q->K ? q->table[c] : 0.0f;
-        } else {
-            const int32_t v = c >= (1u << (bits - 1)) ? (int32_t)c - (int32_t)(1u << bits) : (int32_t)c;
-            t[c] = (float)v * q->step;
-        }
-    }
     k = (8u - first % 8u) % 8u; /* head: up to a code index that starts a byte */
     if (k > n) k = n;
-    qw_codes(words, bits, first, k, t, out);
+    qw_codes(words, bits, first, k, t, step, out);
     p = (const uint8_t *)words + (first + k) / 8u * bits;
     switch (bits) {
     case 1: QW_BYTES(1) break;
@@ -163,5 +158,5 @@ void nnbrt_qw_decode(const nnbrt_qw *q, size_t first, size_t n, float *out)
     case 7: QW_BYTES(7) break;
     default: QW_BYTES(8) break;
     }
-    qw_codes(words, bits, first + k, n - k, t, out + k);
+    qw_codes(words, bits, first + k, n - k, t, step, out + k);
 }
