@@ -49,6 +49,7 @@
 #endif
 #define WB NNBRT_WB
 
+#ifndef NNBRT_MCU_KERNELS /* Cortex-M: conv_mcu.c instead of the engine */
 enum { M_DIRECT = 0, M_PADROW = 1, M_GATHER = 2, M_PLANE = 3 };
 
 /* Largest zero-padded copy (floats) of one group's input planes that the
@@ -72,8 +73,11 @@ typedef struct {
     size_t ptr_bytes, pad_floats, rowbuf_floats, acc_floats;
 } eplan;
 
+#endif
+
 static size_t up64(size_t n) { return (n + 63u) & ~(size_t)63u; }
 
+#ifndef NNBRT_MCU_KERNELS /* Cortex-M: conv_mcu.c instead of the engine */
 /* Rows a fixed offset apart (padded plane, or unpadded rows in place): tap
    tiles and two-row tiles apply. */
 static int fixed_rows(const eplan *p)
@@ -180,9 +184,13 @@ static int mkplan(size_t group, const nnbrt_geom *g0, const nnbrt_fuse *f, eplan
     }
     return 1;
 }
+#endif
 
 size_t nnbrt_conv_engine_scratch(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f)
 {
+#ifdef NNBRT_MCU_KERNELS
+    return nnbrt_mcu_scratch(group, g, f);
+#else
     eplan p;
     uint64_t t;
     size_t gs = nnbrt_gemm_scratch(group, g, f);
@@ -193,6 +201,7 @@ size_t nnbrt_conv_engine_scratch(size_t group, const nnbrt_geom *g, const nnbrt_
     t = (uint64_t)p.koff_bytes + p.ptr_bytes + 4u * ((uint64_t)up64(p.pad_floats) + up64(p.rowbuf_floats) +
                                       (uint64_t)p.acc_floats);
     return t > (uint64_t)(SIZE_MAX / 4) ? SIZE_MAX : (size_t)t;
+#endif
 }
 
 size_t nnbrt_conv_scratch(size_t group, const nnbrt_geom *g)
@@ -200,6 +209,7 @@ size_t nnbrt_conv_scratch(size_t group, const nnbrt_geom *g)
     return nnbrt_conv_engine_scratch(group, g, NULL);
 }
 
+#ifndef NNBRT_MCU_KERNELS /* Cortex-M: conv_mcu.c instead of the engine */
 #if defined(__GNUC__) && !defined(NNBRT_NO_VECTOR_EXT)
 /* GNU vector extension, one hardware register per vector (VL floats);
    a tile row is two vectors, WB = 2 * VL columns. */
@@ -739,10 +749,14 @@ static void set_taps(const eplan *p, tapsrc *ts, const float *xg, const float *p
         ts->icstride = (size_t)g->IH * (size_t)g->IW;
     }
 }
+#endif /* !NNBRT_MCU_KERNELS */
 
 void nnbrt_conv_engine(size_t group, float *scratch, const float *x, const float *w,
                        const float *bias, float *y, const nnbrt_geom *g0, const nnbrt_fuse *f)
 {
+#ifdef NNBRT_MCU_KERNELS
+    nnbrt_mcu_conv(group, scratch, x, w, bias, y, g0, f);
+#else
     eplan p;
     const nnbrt_geom *g;
     const float **rows;
@@ -752,9 +766,6 @@ void nnbrt_conv_engine(size_t group, float *scratch, const float *x, const float
     float *pad, *rowbuf, *pacc;
     size_t n, grp, plane_in, plane_out, ppl;
     const int act = f ? f->act : 0;
-#ifdef NNBRT_MCU_KERNELS
-    if (nnbrt_mcu_conv(group, x, w, bias, y, g0, f)) return;
-#endif
     if (nnbrt_gemm_conv(scratch, group, x, w, bias, y, g0, f)) return;
     if (nnbrt_dwflat_conv(scratch, group, x, w, bias, y, g0, f)) return;
     if (!mkplan(group, g0, f, &p)) return; /* rejected at check time */
@@ -896,6 +907,7 @@ void nnbrt_conv_engine(size_t group, float *scratch, const float *x, const float
             }
         }
     }
+#endif
 }
 
 void nnbrt_conv_forward(size_t group, float *scratch, int nin, const nnbrt_tensor *in,

@@ -39,12 +39,14 @@
 typedef struct {
     const nnbrt_geom *g;
     const float *bias; /* all output channels, or NULL */
-    float *y;          /* this batch element's output */
-    const float *res;  /* this batch element's residual, or NULL (never with pooling) */
+    float *y;          /* output of this batch element; with pooling the pool accumulators */
+    const float *res;  /* residual of this batch element, or NULL (unpooled) */
     int act, pool;     /* pool: 0 none, 1 max, 2 average */
     int direct;        /* no pool, no residual: tiles store y = act(v + bias) */
     const nnbrt_fuse *f;
-    size_t plane;      /* floats per output channel (pooled when pooling) */
+    size_t plane;      /* floats per channel of y (or of the pool accumulators) */
+    size_t ocb;        /* pool accumulators: first channel held */
+    long phlo, phhi;   /* pool accumulators: the pooled rows held */
 } mctx;
 
 static float act1(float v, int act)
@@ -54,11 +56,22 @@ static float act1(float v, int act)
     return v;
 }
 
-/* Pooled column of conv column c (non-overlapping windows), or -1. */
-static long pool_of(long c, long k, long s, long p, long n)
+/* Pooled outputs [*lo, *hi) whose window (size k, stride s, pad p; n
+   outputs) holds conv index c (0 <= c < conv size). */
+static void pool_range(long c, long k, long s, long p, long n, long *lo, long *hi)
 {
-    const long o = (c + p) / s;
-    return (c + p) - o * s < k && o < n ? o : -1;
+    const long t = c + p - k + 1;
+    *lo = t <= 0 ? 0 : (t + s - 1) / s;
+    *hi = (c + p) / s + 1;
+    if (*hi > n) *hi = n;
+}
+
+/* Whether conv row oh feeds a pooled row held by the accumulators. */
+static int row_pooled(const mctx *c, long oh)
+{
+    long lo, hi;
+    pool_range(oh, c->f->KH, c->f->SH, c->f->PH, c->f->OH, &lo, &hi);
+    return (lo > c->phlo ? lo : c->phlo) < (hi < c->phhi ? hi : c->phhi);
 }
 
 /* n (<= 4) conv outputs v0.. of channel oc at row oh, columns ow.. (bias not added). */
@@ -77,22 +90,23 @@ static void emit(const mctx *c, size_t oc, long oh, long ow, int n, float v0, fl
         if (c->res) {
             const float *rp = c->res + o;
             for (j = 0; j < n; ++j) yp[j] = act1(v[j] + rp[j], c->act);
-        } else if (c->act) {
-            for (j = 0; j < n; ++j) yp[j] = act1(v[j], c->act);
         } else {
-            for (j = 0; j < n; ++j) yp[j] = v[j];
+            for (j = 0; j < n; ++j) yp[j] = act1(v[j], c->act);
         }
     } else {
         const nnbrt_fuse *f = c->f;
-        const long ph = pool_of(oh, f->KH, f->SH, f->PH, f->OH);
-        float *yr;
-        if (ph < 0) return;
-        yr = c->y + oc * c->plane + (size_t)ph * (size_t)f->OW;
-        for (j = 0; j < n; ++j) {
-            const long pw = pool_of(ow + j, f->KW, f->SW, f->PW, f->OW);
-            if (pw < 0) continue;
-            if (c->pool == 1) yr[pw] = v[j] > yr[pw] ? v[j] : yr[pw];
-            else yr[pw] += v[j];
+        long h0, h1, ph, pw, w0, w1;
+        pool_range(oh, f->KH, f->SH, f->PH, f->OH, &h0, &h1);
+        if (h0 < c->phlo) h0 = c->phlo;
+        if (h1 > c->phhi) h1 = c->phhi;
+        for (ph = h0; ph < h1; ++ph) {
+            float *yr = c->y + (oc - c->ocb) * c->plane + (size_t)(ph - c->phlo) * (size_t)f->OW;
+            for (j = 0; j < n; ++j) {
+                pool_range(ow + j, f->KW, f->SW, f->PW, f->OW, &w0, &w1);
+                for (pw = w0; pw < w1; ++pw)
+                    if (c->pool == 1) yr[pw] = v[j] > yr[pw] ? v[j] : yr[pw];
+                    else yr[pw] += v[j];
+            }
         }
     }
 }
@@ -113,7 +127,7 @@ typedef struct {
 /* n (1..4, a constant where inlined) conv outputs of channel oc at row oh,
    columns ow..: stored with bias and activation when there is no pooling
    or residual, else through emit. */
-AINLINE void put(const mctx *c, size_t oc, long oh, long ow, int n, float v0, float v1, float v2, float v3)
+static void put(const mctx *c, size_t oc, long oh, long ow, int n, float v0, float v1, float v2, float v3)
 {
     if (c->direct) {
         float *yp = c->y + oc * c->plane + (size_t)oh * (size_t)c->g->OW + (size_t)ow;
@@ -255,18 +269,19 @@ static void row_taps(const nnbrt_geom *g, long oh, rowi *r)
     r->wskip = (g->KH - r->nkh) * g->KW;
 }
 
-/* Ungrouped convolution of one batch element. */
-static void conv_plain(const mctx *c, const float *x, const float *w)
+/* Output channels [oc0, OC) (their group's input channels at x, cg of
+   them; weights of all channels at w), conv rows [oh0, oh1). */
+static void conv_plain(const mctx *c, const float *x, const float *w, long cg, size_t oc0, size_t OC, long oh0,
+                       long oh1)
 {
     const nnbrt_geom *g = c->g;
-    const size_t OC = (size_t)g->OC;
     rowi r;
     long oh, owL, owR, t;
     r.x = x;
     r.w = w;
     r.icst = (size_t)g->IH * (size_t)g->IW;
-    r.wsoc = (size_t)g->C * (size_t)g->KH * (size_t)g->KW;
-    r.cg = g->C;
+    r.wsoc = (size_t)cg * (size_t)g->KH * (size_t)g->KW;
+    r.cg = cg;
     r.KW = g->KW;
     r.DW = g->DW;
     r.SW = g->SW;
@@ -278,12 +293,12 @@ static void conv_plain(const mctx *c, const float *x, const float *w)
     if (owR > g->OW) owR = g->OW;
     if (owL > owR) owL = owR;
     if (g->SW > 2) owR = owL; /* no 4-column tiles: every column clipped */
-    for (oh = 0; oh < g->OH; ++oh) {
+    for (oh = oh0; oh < oh1; ++oh) {
         size_t oc;
-        if (c->pool && pool_of(oh, c->f->KH, c->f->SH, c->f->PH, c->f->OH) < 0) continue;
+        if (c->pool && !row_pooled(c, oh)) continue;
         row_taps(g, oh, &r);
         if (g->KH == 1 && g->KW == 1 && g->SH == 1 && g->SW == 1 && g->PH == 0 && g->PW == 0 && g->IH == 1) {
-            for (oc = 0; oc < OC; oc += OC - oc >= 4 ? 4 : 1) {
+            for (oc = oc0; oc < OC; oc += OC - oc >= 4 ? 4 : 1) {
                 const int nb = OC - oc >= 4 ? 4 : 1;
                 long ow = 0;
                 if (nb == 4)
@@ -292,7 +307,7 @@ static void conv_plain(const mctx *c, const float *x, const float *w)
             }
             continue;
         }
-        for (oc = 0; oc < OC; oc += OC - oc >= 4 ? 4 : 1) {
+        for (oc = oc0; oc < OC; oc += OC - oc >= 4 ? 4 : 1) {
             const int nb = OC - oc >= 4 ? 4 : 1;
             long ow = 0;
             for (; ow < owL; ++ow) tile_col(c, &r, oc, nb, oh, ow);
@@ -408,84 +423,141 @@ static void dw3_plane(const mctx *c, size_t oc, const float *x, const float *wk)
     }
 }
 
-/* Depthwise plane of channel oc (input plane x, kernel wk). */
-static void dw_plane(const mctx *c, const float *x, const float *wk, size_t oc)
+/* Depthwise plane of channel oc (input plane x, kernel wk), conv rows [oh0, oh1). */
+static void dw_plane(const mctx *c, const float *x, const float *wk, size_t oc, long oh0, long oh1)
 {
     const nnbrt_geom *g = c->g;
     long oh, ow;
     if (g->KH == 3 && g->KW == 3 && g->SH == 1 && g->SW == 1 && g->DH == 1 && g->DW == 1 && g->IW >= 2 &&
-        (g->PW == 0 || g->PW == 1) && !c->pool && !c->res) {
+        (g->PW == 0 || g->PW == 1) && c->direct) {
         dw3_plane(c, oc, x, wk);
         return;
     }
-    for (oh = 0; oh < g->OH; ++oh) {
-        if (c->pool && pool_of(oh, c->f->KH, c->f->SH, c->f->PH, c->f->OH) < 0) continue;
+    for (oh = oh0; oh < oh1; ++oh) {
+        if (c->pool && !row_pooled(c, oh)) continue;
         for (ow = 0; ow < g->OW; ++ow) emit(c, oc, oh, ow, 1, dw_px(g, x, wk, oh, ow), 0.0f, 0.0f, 0.0f);
     }
 }
 
-int nnbrt_mcu_conv(size_t group, const float *x, const float *w, const float *bias, float *y,
-                   const nnbrt_geom *g, const nnbrt_fuse *f)
+size_t nnbrt_mcu_scratch(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f)
+{
+    /* pooling with a residual: one pooled row of a group's channels (FusedConv's
+       check does not pass the residual, so every pooling layer reserves it) */
+    const size_t ocg = (size_t)g->OC / (group ? group : 1);
+    if (!(f && f->pool)) return 0;
+    if ((size_t)f->OW > SIZE_MAX / 8u / (ocg + 1)) return SIZE_MAX;
+    return ocg * (size_t)f->OW * sizeof(float);
+}
+
+/* Convolution rows [oh0, oh1) of one group's channels [oc0, oc1) into the context. */
+static void conv_group(const mctx *c, const float *xg, const float *w, size_t cg, size_t oc0, size_t oc1, long oh0,
+                       long oh1)
+{
+    const nnbrt_geom *g = c->g;
+    if (cg == 1 && oc1 - oc0 < 4 && (g->KH > 1 || g->KW > 1)) { /* depthwise (fewer channels per group than a 4-channel tile): every channel of the group reads plane xg */
+        size_t oc;
+        for (oc = oc0; oc < oc1; ++oc) dw_plane(c, xg, w + oc * (size_t)g->KH * (size_t)g->KW, oc, oh0, oh1);
+    } else {
+        conv_plain(c, xg, w, (long)cg, oc0, oc1, oh0, oh1);
+    }
+}
+
+/* Pooled rows [ph0, ph1) of channels [oc0, oc1): accumulators (c->y) -> average,
+   residual, activation -> y. */
+static void pool_out(const mctx *c, float *y, const float *res, size_t oc0, size_t oc1, long ph0, long ph1)
+{
+    const nnbrt_geom *g = c->g;
+    const nnbrt_fuse *f = c->f;
+    const size_t ppl = (size_t)f->OH * (size_t)f->OW;
+    size_t oc;
+    long ph, pw;
+    for (oc = oc0; oc < oc1; ++oc)
+        for (ph = ph0; ph < ph1; ++ph) {
+            long hs, he, ws, we;
+            const long hp = nnbrt_pool_window(ph, f->KH, f->SH, f->PH, g->OH, &hs, &he);
+            const float *ar = c->y + (oc - c->ocb) * c->plane + (size_t)(ph - c->phlo) * (size_t)f->OW;
+            const size_t o = oc * ppl + (size_t)ph * (size_t)f->OW;
+            for (pw = 0; pw < f->OW; ++pw) {
+                float v = ar[pw];
+                if (c->pool == 2) {
+                    const long wpd = nnbrt_pool_window(pw, f->KW, f->SW, f->PW, g->OW, &ws, &we);
+                    const long cnt = f->including_pad ? hp * wpd : (he > hs ? he - hs : 0) * (we > ws ? we - ws : 0);
+                    v = cnt > 0 ? v / (float)cnt : 0.0f;
+                }
+                if (res) v += res[o + (size_t)pw]; /* read before y[o + pw] is written (may alias) */
+                y[o + (size_t)pw] = act1(v, c->act);
+            }
+        }
+}
+
+static void pool_init(float *a, size_t n, int pool)
+{
+    const float init = pool == 1 ? -INFINITY : 0.0f;
+    size_t k;
+    for (k = 0; k < n; ++k) a[k] = init;
+}
+
+void nnbrt_mcu_conv(size_t group, float *scratch, const float *x, const float *w, const float *bias, float *y,
+                    const nnbrt_geom *g0, const nnbrt_fuse *f)
 {
     mctx c;
-    size_t n, plane_in, k;
+    nnbrt_geom g1 = *g0;
+    const nnbrt_geom *g = &g1;
     const int pool = f ? f->pool : 0;
-    const int dw = group > 1 && (size_t)g->C == group;
-    if (group != 1 && !dw) return 0; /* grouped convolutions: the engine */
-    if (pool && (f->KH > f->SH || f->KW > f->SW || f->res)) return 0;
+    const size_t cg = (size_t)g0->C / group, ocg = (size_t)g0->OC / group;
+    size_t n, plane_in, grp, plane_y;
+    if (!pool && g1.KH == 1 && g1.KW == 1 && g1.SH == 1 && g1.SW == 1 && g1.PH == 0 && g1.PW == 0) {
+        g1.IW = g1.OW = g1.IH * g1.IW; /* 1x1 stride 1: one long row */
+        g1.IH = g1.OH = 1;
+    }
     c.g = g;
     c.bias = bias;
     c.act = f ? f->act : 0;
     c.pool = pool;
     c.f = f;
-    c.plane = pool ? (size_t)f->OH * (size_t)f->OW : (size_t)g->OH * (size_t)g->OW;
+    c.ocb = 0;
+    c.phlo = 0;
+    c.phhi = pool ? f->OH : 0;
+    plane_y = pool ? (size_t)f->OH * (size_t)f->OW : (size_t)g->OH * (size_t)g->OW;
     plane_in = (size_t)g->IH * (size_t)g->IW;
     for (n = 0; n < g->outer; ++n) {
-        const float *xn = x + n * (size_t)g->C * plane_in;
-        c.y = y + n * (size_t)g->OC * c.plane;
-        c.res = f && f->res ? f->res + n * (size_t)g->OC * c.plane : NULL;
-        c.direct = !pool && !c.res;
-        if (pool) {
-            const float init = pool == 1 ? -INFINITY : 0.0f;
-            for (k = 0; k < (size_t)g->OC * c.plane; ++k) c.y[k] = init;
-        }
-        if (dw) {
-            const size_t m = (size_t)g->OC / group; /* channel multiplier */
-            size_t oc;
-            for (oc = 0; oc < (size_t)g->OC; ++oc)
-                dw_plane(&c, xn + (oc / m) * plane_in, w + oc * (size_t)g->KH * (size_t)g->KW, oc);
-        } else if (g->KH == 1 && g->KW == 1 && g->SH == 1 && g->SW == 1 && g->PH == 0 && g->PW == 0 && !pool) {
-            nnbrt_geom g1 = *g; /* one long row */
-            mctx c1 = c;
-            g1.IW = g1.OW = g->IH * g->IW;
-            g1.IH = g1.OH = 1;
-            c1.g = &g1;
-            conv_plain(&c1, xn, w);
-        } else {
-            conv_plain(&c, xn, w);
-        }
-        if (pool) {
-            size_t oc;
-            long ph, pw;
-            for (oc = 0; oc < (size_t)g->OC; ++oc)
+        float *yn = y + n * (size_t)g->OC * plane_y;
+        const float *rn = f && f->res ? f->res + n * (size_t)g->OC * plane_y : NULL;
+        c.res = pool ? NULL : rn;
+        c.direct = !pool && !rn;
+        for (grp = 0; grp < group; ++grp) {
+            const float *xg = x + (n * (size_t)g->C + grp * cg) * plane_in;
+            const size_t oc0 = grp * ocg, oc1 = oc0 + ocg;
+            if (!pool) {
+                c.y = yn;
+                c.plane = plane_y;
+                conv_group(&c, xg, w, cg, oc0, oc1, 0, g->OH);
+            } else if (!rn) { /* accumulate in y, then finish in place */
+                c.y = yn;
+                c.plane = plane_y;
+                pool_init(yn + oc0 * plane_y, ocg * plane_y, pool);
+                conv_group(&c, xg, w, cg, oc0, oc1, 0, g->OH);
+                pool_out(&c, yn, NULL, oc0, oc1, 0, f->OH);
+            } else { /* residual (may alias y): one pooled row at a time in scratch */
+                long ph;
+                c.y = scratch;
+                c.plane = (size_t)f->OW;
+                c.ocb = oc0;
                 for (ph = 0; ph < f->OH; ++ph) {
-                    long hs, he, ws, we;
-                    const long hp = nnbrt_pool_window(ph, f->KH, f->SH, f->PH, g->OH, &hs, &he);
-                    float *yr = c.y + oc * c.plane + (size_t)ph * (size_t)f->OW;
-                    for (pw = 0; pw < f->OW; ++pw) {
-                        float v = yr[pw];
-                        if (pool == 2) {
-                            const long wpd = nnbrt_pool_window(pw, f->KW, f->SW, f->PW, g->OW, &ws, &we);
-                            const long cnt = f->including_pad ? hp * wpd
-                                                              : (he > hs ? he - hs : 0) * (we > ws ? we - ws : 0);
-                            v = cnt > 0 ? v / (float)cnt : 0.0f;
-                        }
-                        yr[pw] = act1(v, c.act);
-                    }
+                    long hs, he;
+                    nnbrt_pool_window(ph, f->KH, f->SH, f->PH, g->OH, &hs, &he);
+                    c.phlo = ph;
+                    c.phhi = ph + 1;
+                    pool_init(scratch, ocg * (size_t)f->OW, pool);
+                    if (he > hs) conv_group(&c, xg, w, cg, oc0, oc1, hs, he);
+                    pool_out(&c, yn, rn, oc0, oc1, ph, ph + 1);
                 }
+                c.ocb = 0;
+                c.phlo = 0;
+                c.phhi = f->OH;
+            }
         }
     }
-    return 1;
 }
 
 #else

@@ -86,17 +86,19 @@ size_t nnbrt_dwflat_scratch(size_t group, const nnbrt_geom *g, const nnbrt_fuse 
 int nnbrt_dwflat_conv(float *scratch, size_t group, const float *x, const float *w, const float *bias,
                       float *y, const nnbrt_geom *g, const nnbrt_fuse *f);
 
-/* Scalar kernels for small in-order cores (conv_mcu.c), tried first by
-   nnbrt_conv_engine: on M-profile Arm (Cortex-M) unless NNBRT_NO_MCU_KERNELS;
-   -DNNBRT_MCU_KERNELS builds them anywhere (the host tests do). No scratch.
-   Returns 0 (doing nothing) for the cases it leaves to the engine. */
+/* Scalar kernels for small in-order cores (conv_mcu.c): on M-profile Arm
+   (Cortex-M) unless NNBRT_NO_MCU_KERNELS, nnbrt_conv_engine and its scratch
+   rule are these (the vector engine, conv_gemm.c and conv_dwflat.c are not
+   linked); -DNNBRT_MCU_KERNELS builds them anywhere (the host tests do).
+   Same arguments and results as nnbrt_conv_engine. */
 #if !defined(NNBRT_MCU_KERNELS) && !defined(NNBRT_NO_MCU_KERNELS) && defined(__ARM_ARCH_PROFILE)
 #if __ARM_ARCH_PROFILE == 'M'
 #define NNBRT_MCU_KERNELS 1
 #endif
 #endif
-int nnbrt_mcu_conv(size_t group, const float *x, const float *w, const float *bias, float *y,
-                   const nnbrt_geom *g, const nnbrt_fuse *f);
+size_t nnbrt_mcu_scratch(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f);
+void nnbrt_mcu_conv(size_t group, float *scratch, const float *x, const float *w, const float *bias, float *y,
+                    const nnbrt_geom *g, const nnbrt_fuse *f);
 
 /* Packed (quantized) weights: the same convolution with w decoded a block
    of output channels at a time (whole groups when a group is small) into
