@@ -31,7 +31,7 @@ from nnb.quantize.int_sim_arith import quantize_multiplier, quantize_multipliers
 INT_OPS = ("FusedConv", "Convolution", "DepthwiseConvolution", "Affine", "MaxPooling", "AveragePooling",
            "GlobalAveragePooling", "Add2", "Mul2", "Concatenate", "ReLU", "ReLU6", "Reshape", "Identity")
 # Ops whose output keeps the input's scale and zero point (no rescale, exact in int8).
-SAME_QPARAMS = ("MaxPooling", "AveragePooling", "GlobalAveragePooling", "ReLU", "ReLU6", "Reshape", "Identity")
+SAME_QPARAMS = ("MaxPooling", "AveragePooling", "ReLU", "ReLU6", "Reshape", "Identity")
 # Fixed output grids for bounded float islands (TFLite: logistic/softmax 1/256, -128; tanh 1/128, 0).
 FIXED_OUT = {"Sigmoid": (1 / 256, -128), "Softmax": (1 / 256, -128), "Tanh": (1 / 128, 0)}
 ACT_OPS = {"ReLU": "relu", "ReLU6": "relu6"}
@@ -208,6 +208,10 @@ def build_int8(g: Graph, stats: dict[str, TensorStats], method: str = "minmax",
                     step.arrays.update(res_mult=rm, res_shift=rs)
             elif node.op == "Add2":
                 step.arrays = _add_consts([qp[i] for i in node.inputs], qp[out])
+            elif node.op == "GlobalAveragePooling":  # sum(q - z_in) * s_in / (count * s_out): its own grid
+                count = int(np.prod(g.tensors[node.inputs[0]].shape[2:]))
+                m, s = quantize_multiplier(s_in.scale / (count * qp[out].scale))
+                step.arrays = {"mult": np.array([m]), "shift": np.array([s])}
             elif node.op == "Mul2":
                 a, b = (qp[i] for i in node.inputs)
                 m, s = quantize_multiplier(a.scale * b.scale / qp[out].scale)

@@ -130,9 +130,9 @@ def _step_int(st: IntNode, xs: list[np.ndarray], m: Int8Model) -> np.ndarray:
         return avg_pool(xs[0], q_in.zero, a)
     if op == "GlobalAveragePooling":
         x = np.asarray(xs[0], I64)
-        n = prod(x.shape[2:])
         total = (x - q_in.zero).reshape(x.shape[:2] + (-1,)).sum(axis=2)
-        return np.clip(round_div(total, n) + q_in.zero, QMIN, QMAX).reshape(x.shape[:2] + (1,) * (x.ndim - 2))
+        y = requantize(total, st.arrays["mult"][0], st.arrays["shift"][0]) + q_out.zero
+        return np.clip(y, QMIN, QMAX).reshape(x.shape[:2] + (1,) * (x.ndim - 2))
     if op in ("ReLU", "ReLU6", "Reshape", "Identity"):
         lo, hi = clamp_bounds(st.activation, q_out)
         y = np.clip(xs[0], lo, hi)

@@ -66,7 +66,7 @@ def build(out_dir: str, dsp: bool) -> C.CDLL:
     so.nnb_i8_affine.argtypes = [I32, I32, I32, P8, I32, P8, P32, P32, P32, I32, I32, I32, P8]
     so.nnb_i8_max_pool2d.argtypes = [C.POINTER(PoolParams), P8, P8]
     so.nnb_i8_avg_pool2d.argtypes = [C.POINTER(PoolParams), P8, I32, P8]
-    so.nnb_i8_global_avg_pool.argtypes = [I32, I32, I32, P8, I32, P8]
+    so.nnb_i8_global_avg_pool.argtypes = [I32, I32, I32, P8, I32, I32, I32, I32, P8]
     so.nnb_i8_add.argtypes = [C.c_size_t, P8, I32, P8, I32, P32, P32, I32, I32, I32, P8]
     so.nnb_i8_mul.argtypes = [C.c_size_t, P8, I32, P8, I32, I32, I32, I32, I32, I32, P8]
     so.nnb_i8_rescale.argtypes = [C.c_size_t, P8, I32, I32, I32, I32, P8]
@@ -190,7 +190,7 @@ def run_step(so: C.CDLL, m: Int8Model, st: IntNode, vals: dict[str, np.ndarray])
         x = i8(xs[0])
         y = np.zeros(x.shape[:2] + (1,) * (x.ndim - 2), np.int8)
         assert so.nnb_i8_global_avg_pool(x.shape[0], x.shape[1], int(np.prod(x.shape[2:])), ptr(x, P8), q_in.zero,
-                                         ptr(y, P8)) == 0
+                                         int(arr["mult"][0]), int(arr["shift"][0]), q_out.zero, ptr(y, P8)) == 0
         return y
     if node.op == "Add2" and xs[0].shape == xs[1].shape:
         return add(so, xs[0], q_in.zero, xs[1], qp[node.inputs[1]].zero, arr["mult"], arr["shift"], q_out.zero,

@@ -61,7 +61,10 @@ typedef struct {
 int nnb_i8_max_pool2d(const nnb_i8_pool_params *p, const int8_t *x, int8_t *y);
 /* y = zero + round_half_away(sum(x - zero) / count); input and output share scale and zero point. */
 int nnb_i8_avg_pool2d(const nnb_i8_pool_params *p, const int8_t *x, int32_t zero, int8_t *y);
-int nnb_i8_global_avg_pool(int32_t n, int32_t c, int32_t hw, const int8_t *x, int32_t zero, int8_t *y);
+/* GlobalAveragePooling onto its own grid: y = clamp(out_zero + requant(sum(x - in_zero))), the multiplier
+ * s_in / (hw * s_out) folding the divide in. */
+int nnb_i8_global_avg_pool(int32_t n, int32_t c, int32_t hw, const int8_t *x, int32_t in_zero, int32_t mult,
+                           int32_t shift, int32_t out_zero, int8_t *y);
 
 /* TFLite's Add: mult/shift[0..1] rescale the inputs (<< 20) to a common grid, [2] to the output. */
 int nnb_i8_add(size_t n, const int8_t *a, int32_t a_zero, const int8_t *b, int32_t b_zero,

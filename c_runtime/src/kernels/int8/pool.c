@@ -64,16 +64,18 @@ int nnb_i8_avg_pool2d(const nnb_i8_pool_params *p, const int8_t *x, int32_t zero
     return pool2d(p, x, zero, y, 1);
 }
 
-int nnb_i8_global_avg_pool(int32_t n, int32_t c, int32_t hw, const int8_t *x, int32_t zero, int8_t *y)
+int nnb_i8_global_avg_pool(int32_t n, int32_t c, int32_t hw, const int8_t *x, int32_t in_zero, int32_t mult,
+                           int32_t shift, int32_t out_zero, int8_t *y)
 {
     int32_t pl, i;
-    if (n <= 0 || c <= 0 || hw <= 0 || !x || !y || zero < -128 || zero > 127)
+    if (n <= 0 || c <= 0 || hw <= 0 || hw > (1 << 23) || !x || !y || in_zero < -128 || in_zero > 127 ||
+        out_zero < -128 || out_zero > 127)
         return NNB_I8_EINVAL;
     for (pl = 0; pl < n * c; ++pl) {
         int32_t acc = 0;
         for (i = 0; i < hw; ++i)
-            acc += x[(size_t)pl * (size_t)hw + (size_t)i] - zero;
-        y[pl] = clamp8(zero + round_div(acc, hw));
+            acc += x[(size_t)pl * (size_t)hw + (size_t)i] - in_zero;
+        y[pl] = clamp8(out_zero + nnb_i8_requantize(acc, mult, shift));
     }
     return NNB_I8_OK;
 }
