@@ -3,7 +3,8 @@
 1. Lifetimes over the node order (:mod:`nnb.plan.lifetimes`).
 2. Aliasing: Reshape output is a view of its input; an elementwise op may
    write over an input of the same shape whose storage dies at that op
-   (in place).  Aliased tensors form one group with the union lifetime.
+   (in place), and so may a depthwise convolution (:mod:`nnb.plan.inplace`).
+   Aliased tensors form one group with the union lifetime.
 3. Placement: groups taken in some order, each at the lowest aligned offset
    that collides with no placed group alive at the same time.  Biggest first
    is TFLM's greedy-by-size planner; a few other orders are tried too and the
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 
 from nnb.ir import Graph
 from nnb.ops import get_op
+from nnb.plan.inplace import inplace_depthwise
 from nnb.plan.lifetimes import Lifetime, lifetimes, peak_live_bytes
 
 VIEW_OPS = {"Reshape"}
@@ -73,7 +75,7 @@ def _place(spans: list, key, align: int) -> tuple[int, list]:  # noqa: ANN001
     return _align(max((o + s for o, s, _, _ in placed), default=0), align), out
 
 
-def plan_arena(g: Graph, align: int = 4, inplace: bool = True) -> ArenaPlan:
+def plan_arena(g: Graph, align: int = 4, inplace: bool = True, inplace_dw: bool = True) -> ArenaPlan:
     shapes = {n: t.shape for n, t in g.tensors.items()}
     lts = {lt.name: lt for lt in lifetimes(g, shapes) if lt.name not in g.inputs}
     groups = _Groups()
@@ -92,6 +94,10 @@ def plan_arena(g: Graph, align: int = 4, inplace: bool = True) -> ArenaPlan:
                 if x in lts and shapes[x] == shapes[out] and group_end[groups.find(x)] == i:
                     src = x
                     break
+            x = node.inputs[0]
+            if src is None and inplace_dw and x in lts and group_end[groups.find(x)] == i \
+                    and inplace_depthwise(g, node):
+                src = x
         if src is not None:
             root = groups.find(src)
             groups.union(root, out)

@@ -9,6 +9,7 @@
    nnabla's MaxPooling/AveragePooling on the convolution output, which is
    never stored whole (conv_engine.c). */
 #include "conv_util.h"
+#include "dw_inplace.h"
 #include <math.h>
 
 /* Pooling arguments in the layout nnbrt_pool_check reads. */
@@ -118,6 +119,12 @@ static nnbrt_status check(const nnbrt_args *a, int nin, const nnbrt_tensor *in, 
     work->scratch = in[1].q ? nnbrt_qconv_scratch((size_t)a->a[4].i, &g, &f)
                             : nnbrt_conv_engine_scratch((size_t)a->a[4].i, &g, &f);
     if (work->scratch == SIZE_MAX) return NNBRT_E_SIZE_OVERFLOW;
+    if (!in[1].q && !a->a[13].i && nnbrt_dw_inplace_applies((size_t)a->a[4].i, &g, &f)) {
+        /* the plan may put the output over the input (dw_inplace.c) */
+        const size_t s = nnbrt_dw_inplace_scratch(&g, &f);
+        if (s == SIZE_MAX) return NNBRT_E_SIZE_OVERFLOW;
+        if (s > work->scratch) work->scratch = s;
+    }
     /* row set-ups: once per conv row (per pooled row with pooling) and group */
     work->work += (uint64_t)work->scratch / 4u * (uint64_t)g.OH * (uint64_t)(f.KH > 1 ? f.KH : 1) *
                   (uint64_t)a->a[4].i * (uint64_t)g.outer + out[0].size;
@@ -134,6 +141,19 @@ static void run_packed(const nnbrt_args *a, int nin, const nnbrt_tensor *in, con
     f.res = a->a[13].i ? in[nin - 1].data : NULL;
     nnbrt_qconv((size_t)a->a[4].i, a->scratch, in[0].data, in[1].q, a->a[14].i ? in[2].data : NULL,
                 out[0].data, &g, &f);
+}
+
+/* The output over the input: only a depthwise FusedConv (the loader admits no other), in place. */
+static int run_inplace(const nnbrt_args *a, int nin, const nnbrt_tensor *in, const nnbrt_tensor *out)
+{
+    nnbrt_geom g;
+    nnbrt_fuse f;
+    nnbrt_cost work = {0, 0};
+    const float *x = in[0].data;
+    if (out[0].data >= x + in[0].size || x >= out[0].data + out[0].size) return 0;
+    setup(a, nin, in, out, &g, &f, &work);
+    nnbrt_dw_inplace(a->scratch, x, in[1].data, a->a[14].i ? in[2].data : NULL, out[0].data, &g, &f);
+    return 1;
 }
 
 #ifdef NNBRT_REFERENCE_KERNELS
@@ -179,6 +199,7 @@ static void run(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
         run_packed(a, nin, in, out);
         return;
     }
+    if (run_inplace(a, nin, in, out)) return;
     setup(a, nin, in, out, &g, &f, &work);
     for (n = 0; n < (long)g.outer; ++n)
         for (oc = 0; oc < g.OC; ++oc)
@@ -230,6 +251,7 @@ static void run(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
         run_packed(a, nin, in, out);
         return;
     }
+    if (run_inplace(a, nin, in, out)) return;
     setup(a, nin, in, out, &g, &f, &work);
     f.res = a->a[13].i ? in[nin - 1].data : NULL;
     nnbrt_conv_engine((size_t)a->a[4].i, a->scratch, in[0].data, in[1].data,
