@@ -12,6 +12,22 @@ __kernel void copy_strided(KARGS)
     m[PI(3) + strided(i, nd, shape, shape + 2 * nd)] = m[PI(2) + strided(i, nd, shape, shape + nd)];
 }
 
+/* P: n, x, y: a contiguous copy, 16 values per work item */
+__kernel void copy16(KARGS)
+{
+    int i = get_global_id(0) * 16, n = PI(0);
+    if (i >= n)
+        return;
+    __global const float *x = m + PI(1) + i;
+    __global float *y = m + PI(2) + i;
+    if (i + 16 <= n) {
+        vstore16(vload16(0, x), 0, y);
+    } else {
+        for (int k = 0; k < n - i; ++k)
+            y[k] = x[k];
+    }
+}
+
 #define PAD_CONSTANT 0
 #define PAD_REFLECT 1
 #define PAD_REPEAT 2

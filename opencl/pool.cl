@@ -60,3 +60,28 @@ __kernel void pool(KARGS)
     }
     m[PI(3) + i] = acc;
 }
+
+/* 2-D pooling over the last two axes (outer = every leading axis, inner = 1): the window clipped to the input
+ * once per output instead of a bounds test per tap.  Same parameters as pool with nk = 2. */
+__kernel void pool2d(KARGS)
+{
+    int i = get_global_id(0);
+    if (i >= PI(1))
+        return;
+    int op = PI(0);
+    int H = PI(8), W = PI(9), OH = PI(10), OW = PI(11), KH = PI(12), KW = PI(13);
+    int SY = PI(14), SX = PI(15), PY = PI(16), PX = PI(17);
+    int ox = i % OW, r = i / OW;
+    int oy = r % OH;
+    r /= OH;
+    int y0 = oy * SY - PY, x0 = ox * SX - PX;
+    int ya = max(y0, 0), yb = min(y0 + KH, H), xa = max(x0, 0), xb = min(x0 + KW, W);
+    __global const float *x = m + PI(2) + r * H * W;
+    float acc = op == POOL_MAX ? -INFINITY : 0.0f;
+    for (int yy = ya; yy < yb; ++yy)
+        for (int xx = xa; xx < xb; ++xx)
+            acc = op == POOL_MAX ? fmax(acc, x[yy * W + xx]) : acc + x[yy * W + xx];
+    if (op == POOL_AVERAGE)
+        acc /= (float)(pool_div(oy, H, KH, SY, PY, PI(7)) * pool_div(ox, W, KW, SX, PX, PI(7)));
+    m[PI(3) + i] = acc;
+}

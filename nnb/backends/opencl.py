@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from nnb.backends import opencl_fast  # noqa: F401 - registers the fast paths
 from nnb.backends.opencl_device import Device, cl, open_device
 from nnb.backends.opencl_plan import Layout, Planner
 from nnb.backends.opencl_source import defines
@@ -51,10 +52,13 @@ def rebatch(g: Graph, n: int) -> Graph:
 class OpenCLNet:
     """One planned graph (fixed shapes) on one device, ready to run."""
 
-    def __init__(self, graph: Graph, device: Device | None = None, device_index: int | None = None) -> None:
+    def __init__(self, graph: Graph, device: Device | None = None, device_index: int | None = None,
+                 cpu_forms: bool | None = None) -> None:
+        """``cpu_forms``: plan the kernel forms for a CPU device (default: whether the device is a CPU)."""
         self.dev = device or open_device(device_index)
         self.graph = graph
-        self.layout: Layout = Planner(graph, defines(self.dev.program_source)).build()
+        cpu = self.dev.is_cpu if cpu_forms is None else cpu_forms
+        self.layout: Layout = Planner(graph, defines(self.dev.program_source), cpu=cpu).build()
         self._check_memory()
         pcl = cl()
         lay, ctx = self.layout, self.dev.ctx
@@ -72,8 +76,9 @@ class OpenCLNet:
             bbuf = pcl.Buffer(ctx, mf.READ_WRITE | mf.COPY_HOST_PTR, hostbuf=bad)
             for ln in lay.setup:
                 k, g, loc = self._kernel(ln)
-                k.set_arg(3, cbuf)
-                k.set_arg(4, bbuf)
+                if ln.kernel == "unpack":
+                    k.set_arg(3, cbuf)
+                    k.set_arg(4, bbuf)
                 pcl.enqueue_nd_range_kernel(self.dev.queue, k, g, loc)
             pcl.enqueue_copy(self.dev.queue, bad, bbuf)
             self.dev.queue.finish()

@@ -200,12 +200,16 @@ class Device:
     def name(self) -> str:
         return self.dev.name.strip()
 
+    @property
+    def is_cpu(self) -> bool:
+        return bool(self.dev.type & cl().device_type.CPU)
+
     def local_size(self, kernel: str, k: Any = None) -> int:  # noqa: ANN401 - a pyopencl Kernel
         """Work-group size of a 1-D launch: 64, within the device's and the kernel's limits."""
         limit = self.dev.max_work_group_size
         if k is not None:
             limit = min(limit, k.get_work_group_info(cl().kernel_work_group_info.WORK_GROUP_SIZE, self.dev))
-        return max(1, min(DEFAULT_LOCAL, limit))
+        return max(1, min(int(os.environ.get("NNB_OCL_LOCAL_" + kernel, DEFAULT_LOCAL)), limit))
 
 
 def open_device(index: int | None = None) -> Device:

@@ -106,12 +106,14 @@ def collapse(shape: list[int], *strides: list[int]) -> tuple[list[int], list[lis
 class Planner:
     """Builds the :class:`Layout` of one graph (shapes fixed: one batch size)."""
 
-    def __init__(self, g: Graph, codes: dict[str, int], arena: ArenaPlan | None = None) -> None:
+    def __init__(self, g: Graph, codes: dict[str, int], arena: ArenaPlan | None = None, cpu: bool = True) -> None:
         self.g = g
+        self.cpu = cpu  # a CPU device: kernel forms with fewer, longer work items
         self.k = codes  # op-code names -> values, read from the .cl sources
         self.arena = arena or plan_arena(g)
         self.lay = Layout()
         self.shapes = {n: tuple(t.shape) for n, t in g.tensors.items()}
+        self._scratch = (0, 0)  # (offset, floats)
 
     # ---- layout ------------------------------------------------------------------------
     def build(self) -> Layout:
@@ -144,11 +146,51 @@ class Planner:
             handler = HANDLERS.get(n.op)
             if handler is None:
                 raise NnbError(f"the OpenCL backend has no kernel for function '{n.op}' ({n.name})")
-            handler(self, n)
+            if self._overlapping(n):
+                self._through_scratch(n, handler)
+            else:
+                handler(self, n)
         for name in g.outputs:
             lay.outputs.append((name, lay.offsets[name], self.shapes[name]))
         lay.finish()
         return lay
+
+    def _span(self, name: str) -> tuple[int, int]:
+        return self.lay.offsets[name], self.lay.offsets[name] + prod(self.shapes[name])
+
+    def _overlapping(self, n: Node) -> bool:
+        """Does an output share storage with an input the work items read elsewhere than at their own index?
+
+        The plan lets elementwise ops and FusedConv's residual write in place (each work item reads the value
+        it replaces); anything else in place (the C runtime's in-place depthwise convolution) runs through
+        a scratch region and a copy, because work items do not run in order."""
+        if n.op in PER_INDEX or n.op in ("Reshape", "Identity"):
+            return False
+        ins = [i for i in n.inputs if self.g.tensors[i].kind != "param"]
+        if n.op.startswith("FusedConv") and n.attrs.get("residual"):
+            ins = ins[:-1]
+        for o in n.outputs:
+            a0, a1 = self._span(o)
+            for i in ins:
+                b0, b1 = self._span(i)
+                if a0 < b1 and b0 < a1:
+                    return True
+        return False
+
+    def _through_scratch(self, n: Node, handler: Callable[[Planner, Node], None]) -> None:
+        real = {o: self.lay.offsets[o] for o in n.outputs}
+        need = sum(prod(self.shapes[o]) + ALIGN for o in n.outputs)
+        if need > self._scratch[1]:  # one scratch region, grown when a bigger output needs it
+            self._scratch = (self.lay.reserve(need), need)
+        at = self._scratch[0]
+        for o in n.outputs:
+            self.lay.offsets[o] = at
+            at += prod(self.shapes[o]) + ALIGN
+        handler(self, n)
+        for o in n.outputs:
+            size = prod(self.shapes[o])
+            self.copy(n, self.lay.offsets[o], real[o], [size], [1], [1])
+            self.lay.offsets[o] = real[o]
 
     def off(self, name: str) -> int:
         return self.lay.offsets[name]
@@ -161,6 +203,9 @@ class Planner:
     def copy(self, node: Node, x: int, y: int, shape: list[int], xs: list[int], ys: list[int]) -> None:
         n = prod(shape)
         shape, (xs, ys) = collapse(list(shape), list(xs), list(ys))
+        if shape == [n] and xs == [1] and ys == [1]:
+            self.emit("copy16", [n, x, y], (n + 15) // 16, node)
+            return
         self.emit("copy_strided", [n, len(shape), x, y] + shape + xs + ys, n, node)
 
     def binary(self, node: Node, op: str, a: str, b: str, y: str, b_strides: list[int] | None = None) -> None:
@@ -401,7 +446,8 @@ def _pool(pl: Planner, n: Node) -> None:
         raise NnbError(f"{n.op}: {len(k)} pooled axes (the OpenCL kernel takes up to 4)")
     outer, inner = prod(s[:first]), prod(s[first + len(k):])
     size = prod(pl.shapes[n.outputs[0]])
-    pl.emit("pool", [pl.k["POOL_" + POOL[n.op]], size, pl.off(n.inputs[0]), pl.off(n.outputs[0]), outer, inner,
+    kernel = "pool2d" if len(k) == 2 and inner == 1 else "pool"
+    pl.emit(kernel, [pl.k["POOL_" + POOL[n.op]], size, pl.off(n.inputs[0]), pl.off(n.outputs[0]), outer, inner,
                      len(k), 1 if n.attrs.get("including_pad", True) else 0]
             + list(s[first:first + len(k)]) + list(out) + list(k) + list(st) + list(pd), size, n)
 
@@ -596,6 +642,8 @@ def _batch_norm(pl: Planner, n: Node) -> None:
     pl.binary_at(n, "ADD", pl.off(y), offs[1], pl.off(y), list(s), xs, bs)
 
 
+# ops whose work item i reads only index i of the inputs it may overwrite (others broadcast, never aliased)
+PER_INDEX = set(UNARY) | set(BINARY) | {"PReLU", "BatchNormalization"}
 HANDLERS: dict[str, Callable[[Planner, Node], None]] = {}
 HANDLERS.update({k: _unary for k in UNARY})
 HANDLERS.update({k: _binary for k in BINARY})
@@ -614,5 +662,5 @@ HANDLERS.update({
 FAST_CONV: dict[str, Callable[..., bool]] = {}
 
 
-def plan_layout(g: Graph, codes: dict[str, int]) -> Layout:
-    return Planner(g, codes).build()
+def plan_layout(g: Graph, codes: dict[str, int], cpu: bool = True) -> Layout:
+    return Planner(g, codes, cpu=cpu).build()

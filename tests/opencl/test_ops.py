@@ -155,3 +155,32 @@ def test_every_c_runtime_op_has_a_kernel() -> None:
     assert len(want) > 50
     missing = sorted(want - set(HANDLERS))
     assert not missing, f"no OpenCL kernel for {missing}"
+
+
+FAST = [  # (id, kernel expected, op, input shape, params, attrs, CPU forms)
+    ("8x1-pad-stride", "conv_fast_8x1", "Convolution", (2, 3, 13, 19), [(16, 3, 3, 3), (16,)],
+     {"pad": (1, 2), "stride": (2, 1)}, True),
+    ("8x2-dilation", "conv_fast_8x2", "Convolution", (2, 5, 11, 10), [(40, 5, 3, 2)],
+     {"pad": (2, 1), "dilation": (2, 3)}, True),
+    ("8x2-pointwise", "conv_fast_8x2", "Convolution", (3, 6, 5, 5), [(33, 6, 1, 1), (33,)], {}, True),
+    ("fused-relu6", "conv_fast_8x1", "FusedConv", (2, 4, 9, 9), [(12, 4, 3, 3), (12,)],
+     {"pad": (1, 1), "activation": "relu6", "has_bias": True}, True),
+    ("dw-plane", "dwconv_plane", "DepthwiseConvolution", (2, 5, 7, 9), [(10, 3, 3), (10,)],
+     {"multiplier": 2, "pad": (1, 1), "stride": (2, 1)}, True),
+    ("dw-row", "dwconv_fast", "DepthwiseConvolution", (2, 5, 7, 9), [(5, 3, 3)], {"pad": (1, 1)}, False),
+    ("group-dw-plane", "dwconv_plane", "Convolution", (2, 6, 8, 5), [(6, 1, 3, 3), (6,)],
+     {"group": 6, "pad": (1, 1)}, True),
+]
+
+
+@pytest.mark.parametrize("case", FAST, ids=[c[0] for c in FAST])
+def test_fast_path_matches_reference(case: tuple) -> None:
+    ocl = device()
+    _, kernel, op, shape, params, attrs, cpu = case
+    g = _graph(op, [shape], params, attrs)
+    xs = [_r(*shape)]
+    net = OpenCLNet(g, device=ocl, cpu_forms=cpu)
+    assert kernel in [ln.kernel for ln in net.layout.launches]
+    y, ref = net.run(xs)[0], run_reference(g, xs)[g.outputs[0]]
+    tol = 1e-5 * max(1.0, float(np.abs(ref).max()))
+    assert float(np.abs(y - ref).max()) <= tol
