@@ -22,13 +22,12 @@ import jinja2
 
 from nnb.boards.fit import Footprint, check_fit, linked_usage, predict, quick_fit
 from nnb.boards.image import ModelImage, pack_inputs
-from nnb.boards.load import ROOT, Board
-from nnb.boards.qemu import console_values, emulator_board, run_firmware
-from nnb.boards.tools import ar_for, cache_root, need_tool, run_checked, tree_hash
+from nnb.boards.load import ROOT, Board, load_board
+from nnb.boards.qemu import STAND_IN, console_values, run_firmware
+from nnb.boards.tools import C_RUNTIME, ar_for, cache_root, need_tool, run_checked, tree_hash
 from nnb.errors import NnbError
 
 TEMPLATES = os.path.join(ROOT, "templates", "firmware")
-C_RUNTIME = os.path.join(ROOT, "c_runtime")
 UNITS = {"systick-icount": "instructions", "dwt": "cycles", "systick": "cycles", "clock": "ns"}
 COUNTER_DOC = {"systick-icount": "instructions from SysTick under qemu -icount shift=0",
                "dwt": "cycles from DWT CYCCNT", "systick": "cycles from SysTick on the core clock",
@@ -116,7 +115,8 @@ def check_toolchain(board: Board) -> None:
 def runtime_dir(board: Board) -> str:
     """The cache directory of this board's runtime library and arena probe (compiled on first use)."""
     check_toolchain(board)
-    layout = emulator_board(board)
+    # the probe reads the whole image into RAM: link it for the emulated machine of this CPU (4 MiB RAM)
+    layout = board if board.is_host else load_board(STAND_IN[board.cpu])
     key = tree_hash([os.path.join(C_RUNTIME, "src"), os.path.join(C_RUNTIME, "include"), TEMPLATES],
                     board.source + layout.source)
     d = os.path.join(cache_root(), f"rt-{board.name}-{key}")

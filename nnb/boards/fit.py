@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 
 from nnb.boards.load import Board
 from nnb.boards.stack import find_ci, kernel_functions, read_callgraph, worst_depth
-from nnb.boards.tools import run_checked
+from nnb.boards.tools import C_RUNTIME, run_checked
 from nnb.errors import NnbError
 
-KERNELS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                           "c_runtime", "src", "kernels")
+KERNELS_DIR = os.path.join(C_RUNTIME, "src", "kernels")
 _SECTION = re.compile(r"^(\.\S+)\s+0x([0-9a-fA-F]+)\s+0x([0-9a-fA-F]+)", re.M)
 _NOT_ALLOC = re.compile(r"^\.(comment|ARM\.attributes|debug|stab|note|gnu|symtab|strtab|shstrtab)")
 
@@ -56,6 +55,11 @@ def _kb(n: int) -> str:
     return f"{n / 1024:.0f} KB" if n >= 10 * 1024 else f"{n / 1024:.1f} KB"
 
 
+def library_stack(board: Board) -> int:
+    """Stack allowed for a call into newlib/libgcc (no call graph for them): soft float nests deeper."""
+    return 256 if board.fpu == "none" else 128
+
+
 def exception_frame(board: Board, frames: dict[str, int]) -> int:
     """Stack taken by the SysTick interrupt (the counter) when it lands on the deepest point."""
     if board.counter not in ("systick", "systick-icount"):
@@ -69,14 +73,15 @@ def predict(board: Board, outdir: str, rtbuild: str, kernel_table_c: str, arena:
             inputs_len: int) -> Footprint:
     g = read_callgraph(find_ci(rtbuild) + find_ci(os.path.join(outdir, "build")))
     kern = kernel_functions(kernel_table_c, KERNELS_DIR, g)
-    d_main, chain = worst_depth(g, "main", kern)
+    lib = library_stack(board)
+    d_main, chain = worst_depth(g, "main", kern, lib)
     main_frame = max(v for k, v in g.frames.items() if k.endswith(":main"))
-    rt_only = max(worst_depth(g, fn, kern)[0] for fn in ("nnbrt_init", "nnbrt_run", "nnbrt_arena_size"))
+    rt_only = max(worst_depth(g, fn, kern, lib)[0] for fn in ("nnbrt_init", "nnbrt_run", "nnbrt_arena_size"))
     exc = exception_frame(board, g.frames)
     if board.is_host:
         whole, code, static = d_main + exc, 0, 0
     else:
-        whole, chain = worst_depth(g, "Reset_Handler", kern)
+        whole, chain = worst_depth(g, "Reset_Handler", kern, lib)
         whole += exc
         run_checked(["make", "-C", outdir, f"RTBUILD={rtbuild}", "code.elf"], "linking the firmware's code")
         use = section_usage(board, os.path.join(outdir, "code.map"))

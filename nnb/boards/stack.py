@@ -4,7 +4,7 @@ Each function's frame comes from the node label ("N bytes (static)"), calls from
 the edges.  Calls through a pointer (``__indirect_call``) are resolved to the
 largest of the ``indirect`` candidates (the model's kernels from its kernel
 table).  Calls to functions without a node (newlib's memcpy, expf, ...) count
-0 bytes; recursion (none in the runtime) would be cut at the repeated function.
+a fixed allowance; recursion (none in the runtime) would be cut at the repeated function.
 """
 
 from __future__ import annotations
@@ -70,8 +70,9 @@ def find_ci(directory: str) -> list[str]:
     return sorted(out)
 
 
-def worst_depth(g: CallGraph, root: str, indirect: list[str]) -> tuple[int, list[str]]:
-    """Deepest stack from ``root`` (a plain function name) and the call chain that reaches it."""
+def worst_depth(g: CallGraph, root: str, indirect: list[str], extern_bytes: int = 0) -> tuple[int, list[str]]:
+    """Deepest stack from ``root`` (a plain function name) and the call chain that reaches it.  A call to a
+    function outside the graph (libc, libm, libgcc's soft float) counts ``extern_bytes``."""
     memo: dict[str, tuple[int, list[str]]] = {}
 
     def visit(q: str, active: frozenset[str]) -> tuple[int, list[str]]:
@@ -82,7 +83,10 @@ def worst_depth(g: CallGraph, root: str, indirect: list[str]) -> tuple[int, list
         for t in g.calls.get(q, []):
             names = indirect if t == INDIRECT else [t]
             for name in names:
-                for tq in ([name] if ":" in name else g.resolve(name, unit)):
+                targets = [name] if ":" in name else g.resolve(name, unit)
+                if not targets and extern_bytes > best[0]:
+                    best = (extern_bytes, [f"{name} (library, {extern_bytes} B allowed)"])
+                for tq in targets:
                     if tq in active:
                         continue
                     d = visit(tq, active | {tq})

@@ -10,6 +10,10 @@ import subprocess
 
 from nnb.errors import NnbError
 
+# the C runtime's sources (NNB_C_RUNTIME overrides: e.g. a checkout of another version)
+C_RUNTIME = os.environ.get("NNB_C_RUNTIME") or os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "c_runtime")
+
 PACKAGES = {
     "arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi",
     "arm-none-eabi-ar": "binutils-arm-none-eabi",
