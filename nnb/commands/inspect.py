@@ -10,6 +10,7 @@ from nnb.commands.common import add_model_arg, load
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from nnb.inspect import format_table, memory_stats, model_stats
+    from nnb.passes import fired_rewrites
 
     g = load(args)
     stats = model_stats(g)
@@ -21,6 +22,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         print(f"memory: arena {mem['arena_bytes']:,} bytes after BN folding and fusion "
               f"({mem['arena_bytes_unfused']:,} unfused; no reuse {mem['no_reuse_bytes']:,}; "
               f"upstream-style buffers {mem['upstream_buffer_bytes']:,}); inputs {mem['input_bytes']:,} bytes")
+        print("canonicalisation: " + ("; ".join(fired_rewrites(g)) or "nothing to rewrite"))
     return 0
 
 

@@ -49,3 +49,14 @@ def test_mbv2_every_activation_fused() -> None:
     assert not any(n.op in ("ReLU", "ReLU6") for n in opt.nodes)  # every activation went into a FusedConv
     assert sum(n.op == "FusedConv" and n.attrs["activation"] == "relu6" for n in opt.nodes) == 5
     assert "BatchMatmul" not in names and "Softmax" in names and "Affine" in names
+
+
+def test_inspect_lists_fired_rewrites(capsys) -> None:  # noqa: ANN001
+    from nnb.cli import main
+
+    path = os.path.join(FIX, "imported", "mbv2.nnp")
+    if not os.path.exists(path):
+        pytest.skip(f"fixture {path} is missing")
+    assert main(["inspect", path]) == 0
+    line = [x for x in capsys.readouterr().out.splitlines() if x.startswith("canonicalisation: ")]
+    assert line and "clip -> ReLU6/ReLU/HardTanh: 5" in line[0] and "softmax pattern -> Softmax: 1" in line[0]
