@@ -63,7 +63,8 @@ def runtime_arena_info(image: bytes, graph, variant: str = "SMALL") -> dict[str,
     int nnbrt_init(nnbrt_net **net, const void *image, size_t image_len, void *arena, size_t arena_len);
     int nnbrt_get_arena_info(const nnbrt_net *net, nnbrt_arena_info *info);
     """)
-    lib = ffi.dlopen(build_library(force=True, variant=variant))  # make: rebuilt when a kernel changed
+    # make keeps the build current when a kernel changed; without make an existing build is used as it is
+    lib = ffi.dlopen(build_library(force=shutil.which("make") is not None, variant=variant))
     buf = ffi.new("uint8_t[]", bytes(image) + b"\0" * 16)
     need, diag = ffi.new("size_t *"), ffi.new("nnbrt_diag *")
     st = lib.nnbrt_arena_size_diag(buf, len(image), need, diag)
