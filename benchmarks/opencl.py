@@ -1,0 +1,124 @@
+"""OpenCL backend vs the C runtime (one thread) and the numpy reference, in the same run.
+
+For each model: latency at batch 1 and throughput at batch 64 of the OpenCL
+backend on the chosen device (PoCL's CPU device by default: every core), the C
+runtime (nnb/backends/c.py: one thread, a batch-64 input runs as 64 batch-1
+runs of the extended NNB) and the numpy reference executor; the ratio
+OpenCL / C of the batch-64 throughput; and the convolution layers' speed on
+OpenCL in GFLOP/s (2 x MACs / time of each convolution launch, timed one launch
+at a time).  The implementations are timed in turns (rounds, each running
+every one once); times are the best of the rounds and ratios are medians of
+per-round ratios, so a change of load on a shared machine hits both sides
+alike.  Every OpenCL output is checked against the C runtime's first.
+
+usage: python benchmarks/opencl.py [--models resnet8,dscnn] [--rounds 7] [--device N] [--json rows.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from nnb.backends.c import CNet
+from nnb.backends.opencl import OpenCLNet, model_graph, rebatch
+from nnb.backends.opencl_device import open_device
+from nnb.emit.convert import convert
+from nnb.executor import run as run_reference
+from nnb.nnp.reader import load
+
+ZOO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "fixtures", "zoo")
+BATCH = 64
+CONV_KERNELS = ("conv", "conv_fast_8x1", "conv_fast_8x2", "dwconv_fast", "dwconv_plane", "deconv")
+
+
+def _inputs(name: str, batch: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    xs = []
+    k = 0
+    while os.path.exists(os.path.join(ZOO, f"{name}.in{k}.npy")):
+        x = np.load(os.path.join(ZOO, f"{name}.in{k}.npy")).astype(np.float32)
+        reps = np.repeat(x, batch, axis=0)
+        xs.append(reps + np.float32(0.05) * rng.standard_normal(reps.shape).astype(np.float32))
+        k += 1
+    return xs
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def bench_model(name: str, rounds: int, device_index: int | None) -> dict:
+    path = os.path.join(ZOO, f"{name}.nnp")
+    g = load(path)
+    dev = open_device(device_index)
+    cnet = CNet(convert(g, mode="extended").image)
+    og = model_graph(path, g)
+    x1, x64 = _inputs(name, 1), _inputs(name, BATCH)
+    o1, o64 = OpenCLNet(rebatch(og, 1), device=dev), OpenCLNet(rebatch(og, BATCH), device=dev)
+    g64 = rebatch(g, BATCH)
+    want = cnet.run_batch(x64)
+    got = o64.run(x64)
+    err = max(float(np.abs(a.reshape(b.shape) - b).max()) for a, b in zip(got, want))
+    impls = {
+        "opencl_1": lambda: o1.run(x1), "c_1": lambda: cnet.run(x1), "ref_1": lambda: run_reference(g, x1),
+        "opencl_64": lambda: o64.run(x64), "c_64": lambda: cnet.run_batch(x64),
+        "ref_64": lambda: run_reference(g64, x64),
+    }
+    for fn in impls.values():  # warm up (first enqueues compile work-group functions on PoCL)
+        fn()
+    times: dict[str, list[float]] = {k: [] for k in impls}
+    for _ in range(rounds):
+        for k, fn in impls.items():
+            times[k].append(_timed(fn))
+    best = {k: min(v) for k, v in times.items()}
+    ratio = statistics.median(c / o for c, o in zip(times["c_64"], times["opencl_64"]))
+    conv_s = conv_macs = 0.0
+    for _node, kernel, macs, s in o64.profile(x64, repeat=3):
+        if kernel in CONV_KERNELS and macs:
+            conv_s += s
+            conv_macs += macs
+    return {
+        "model": name, "device": dev.name, "max_abs_diff_vs_c": err,
+        "latency_ms": {k[:-2]: 1e3 * best[k] for k in ("opencl_1", "c_1", "ref_1")},
+        "throughput_per_s": {k[:-3]: BATCH / best[k] for k in ("opencl_64", "c_64", "ref_64")},
+        "opencl_over_c_batch64": ratio,
+        "conv_gflops": 2 * conv_macs / conv_s / 1e9 if conv_s else 0.0,
+        "launches": len(o64.layout.launches),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default="resnet8,dscnn,lenet,unet_tiny,autoencoder")
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--device", type=int, default=None)
+    ap.add_argument("--json", help="also write the rows as JSON")
+    args = ap.parse_args()
+    rows = []
+    print(f"{'model':12s} {'latency ms (batch 1)':>32s} {'throughput /s (batch 64)':>34s} {'OCL/C':>6s} "
+          f"{'conv GFLOP/s':>12s}")
+    print(f"{'':12s} {'opencl':>10s} {'c':>10s} {'ref':>10s} {'opencl':>11s} {'c':>11s} {'ref':>10s}")
+    for name in args.models.split(","):
+        r = bench_model(name, args.rounds, args.device)
+        rows.append(r)
+        lat, thr = r["latency_ms"], r["throughput_per_s"]
+        print(f"{name:12s} {lat['opencl']:10.2f} {lat['c']:10.2f} {lat['ref']:10.2f} {thr['opencl']:11.0f} "
+              f"{thr['c']:11.0f} {thr['ref']:10.0f} {r['opencl_over_c_batch64']:6.2f} {r['conv_gflops']:12.2f}")
+    print(f"device: {rows[0]['device'] if rows else '-'}; C runtime: one thread; OCL/C: median of per-round "
+          f"batch-64 throughput ratios; outputs checked against the C runtime (max abs diff "
+          f"{max((r['max_abs_diff_vs_c'] for r in rows), default=0):.2g})")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
