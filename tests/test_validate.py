@@ -267,3 +267,26 @@ def test_convert_defaults_to_extended_and_says_which(tmp_path, capsys) -> None:
     assert main(["convert", LENET, "--mode", "compat", "-o", str(tmp_path / "c.nnb")]) == 0
     assert "compat NNB (for nnabla's C runtime)" in capsys.readouterr().out
     assert (tmp_path / "a.nnb").read_bytes() == convert(load_model(LENET), "extended").image
+
+
+def test_folded_variable_batch_runs_from_the_cli_and_inspect_names_the_shape_problem(tmp_path, capsys) -> None:
+    """nnabla may save (1, 8, 16) as (-1, 16): `run` checks the shapes with the real input, shape-only
+    commands report what the declared shapes cannot resolve."""
+    import zipfile
+
+    src, dst = os.path.join(ZOO, "matmul.nnp"), str(tmp_path / "folded.nnp")
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for n in zin.namelist():
+            data = zin.read(n)
+            if n.endswith(".nntxt"):
+                data = data.decode().replace('name: "x"\n    type: "Buffer"\n    shape {\n      dim: 1\n      dim: 8\n',
+                                             'name: "x"\n    type: "Buffer"\n    shape {\n      dim: -1\n', 1).encode()
+            zout.writestr(n, data)
+    out = tmp_path / "o.npz"
+    assert main(["run", dst, "-i", os.path.join(ZOO, "matmul.in0.npy"), "-o", str(out)]) == 0
+    z = np.load(out)
+    assert_close_to_nnabla(z[z.files[0]], zoo_outputs("matmul")[0], "folded")
+    capsys.readouterr()
+    _err(capsys, ["inspect", dst], "function '")
+    _err(capsys, ["convert", dst, "-o", str(tmp_path / "f.nnb")], "function '")
+    assert not (tmp_path / "f.nnb").exists()
