@@ -49,15 +49,16 @@ def find_cc() -> str:
 class EmittedNet:
     """One model emitted, compiled and loaded (``emitted``: a :class:`nnb.emit.csource.Emitted`)."""
 
-    def __init__(self, model_path: str) -> None:
+    def __init__(self, model_path: str, kernels: str = "mcu", opt: list[str] | None = None) -> None:
         from nnb.emit.csource import render
 
-        e = render(model_path, PREFIX, "static", command="nnb emit-c (backend emit-c)")
+        e = render(model_path, PREFIX, "static", command="nnb emit-c (backend emit-c)", kernels=kernels)
+        self.opt = list(opt or OPT)
         cc = find_cc()
         key = hashlib.sha256()
         for rel in sorted(e.files):
             key.update(rel.encode() + b"\0" + e.files[rel] + b"\0")
-        key.update(" ".join([cc] + WARN + OPT).encode())
+        key.update(" ".join([cc] + WARN + self.opt).encode())
         self.dir = os.path.join(cache_root(), key.hexdigest()[:24])
         self.model = e.model
         lib = os.path.join(self.dir, f"lib{PREFIX}.so")
@@ -81,7 +82,7 @@ class EmittedNet:
         if os.path.isdir(tmp):
             shutil.rmtree(tmp)
         write_tree(e, tmp)
-        flags = WARN + OPT + [f"-D{k}" for k in e.model.knobs] + ["-fPIC"]
+        flags = WARN + self.opt + [f"-D{k}" for k in e.model.knobs] + ["-fPIC"]
         objs = []
         for rel in sorted(e.files):
             if not rel.endswith(".c") or rel.endswith("_example.c"):

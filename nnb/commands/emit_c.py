@@ -13,7 +13,10 @@ def cmd_emit_c(args: argparse.Namespace) -> int:
 
     prefix = args.prefix or default_prefix(args.model)
     command = shlex.join(["nnb", "emit-c", args.model, "-o", args.output, "--prefix", prefix, "--arena", args.arena])
-    e = emit_c(args.model, args.output, prefix=prefix, arena=args.arena, force=args.force, command=command)
+    if args.kernels != "mcu":
+        command += f" --kernels {args.kernels}"
+    e = emit_c(args.model, args.output, prefix=prefix, arena=args.arena, force=args.force, command=command,
+               kernels=args.kernels)
     rep = measure(e, args.target)
     if args.json:
         print(json.dumps({"outdir": args.output, "files": sorted(e.files), "footprint": rep,
@@ -38,6 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--prefix", metavar="NAME", help="C name of the model (default: the file name)")
     sp.add_argument("--arena", choices=["static", "caller"], default="static",
                     help="static: NAME.c holds the arena (default); caller: NAME_run takes it as its first argument")
+    sp.add_argument("--kernels", choices=["mcu", "host"], default="mcu",
+                    help="kernel settings: mcu = smallest scratch, plain C loops, right for any target (default); "
+                         "host = the runtime's default settings with 4-float vectors (faster on a PC, more scratch)")
     sp.add_argument("--force", action="store_true", help="write into a non-empty OUTDIR")
     sp.add_argument("--json", action="store_true", help="print the file list and footprint as JSON")
     sp.add_argument("--target", choices=["auto", "cortex-m4", "host"], default="auto",

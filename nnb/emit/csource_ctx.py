@@ -29,9 +29,15 @@ from nnb.ops.packed import BASE_OF, base_attrs
 
 SCRATCH_ALIGN = 64  # the runtime's arena alignment: the scratch area starts and ends on it
 TENSOR_ALIGN = 16
-# kernel settings of the emitted code (c_runtime/Makefile SMALL_DEFS): the smallest scratch, no
-# compiler vector extensions, so the figures hold for any target compiler
-KNOBS = ["NNBRT_PLANE_MAX=0", "NNBRT_GEMM_IM2COL_MAX=0", "NNBRT_DECONV_GEMM_MAX=0", "NNBRT_NO_VECTOR_EXT"]
+# Kernel settings of the emitted code -> (defines, the C runtime build that has the same settings):
+# "mcu" (default): c_runtime/Makefile SMALL_DEFS, the smallest scratch and no compiler vector extensions, so the
+# figures hold for any target compiler; "host": the runtime's default settings (padded planes, im2col, 4-float
+# vectors) as its PORTABLE build has them (baseline instruction set: no -mavx/-march=native).
+KERNEL_PROFILES: dict[str, tuple[list[str], str]] = {
+    "mcu": (["NNBRT_PLANE_MAX=0", "NNBRT_GEMM_IM2COL_MAX=0", "NNBRT_DECONV_GEMM_MAX=0", "NNBRT_NO_VECTOR_EXT"],
+            "SMALL"),
+    "host": ([], "PORTABLE"),
+}
 C_KEYWORDS = set("""auto break case char const continue default do double else enum extern float for goto if
 inline int long register restrict return short signed sizeof static struct switch typedef union unsigned void
 volatile while _Bool _Complex _Imaginary main arena A S T F a t cost NULL NAN HUGE_VALF memmove memcpy size_t
@@ -141,6 +147,7 @@ class CModel:
     kernel_sources: list[str]
     kernel_headers: list[str]
     knobs: list[str]
+    kernels: str  # the kernel profile (KERNEL_PROFILES)
     weight_bytes: int
     macs: int
     warnings: list[str]
@@ -204,7 +211,7 @@ def _arg_inits(op: str, slots: list, attrs: dict, lname: str) -> tuple[list, lis
 
 
 def build_context(conv: Any, prefix: str, arena_mode: str, header: list[str], sha256: str,  # noqa: ANN401
-                  scratch_bytes: int, warnings: list[str]) -> CModel:
+                  scratch_bytes: int, warnings: list[str], kernels: str = "mcu") -> CModel:
     """``conv``: an extended :class:`nnb.emit.convert.Converted`; ``scratch_bytes``: the kernels' largest
     scratch (aligned), as the C runtime computed it for the same image."""
     g: Graph = conv.graph
@@ -337,7 +344,8 @@ def build_context(conv: Any, prefix: str, arena_mode: str, header: list[str], sh
                   [(v, list(k)) for k, v in dims_of.items()], [(v, list(k)) for k, v in pdims_of.items()],
                   list(params.values()), nodes,
                   io(list(g.inputs), in_ids), io(list(g.outputs), out_ids), tensor_bytes, scratch_off, scratch_bytes,
-                  arena, max_io, sorted(records), ck.sources_for(records), ck.kernel_headers(), KNOBS,
+                  arena, max_io, sorted(records), ck.sources_for(records), ck.kernel_headers(),
+                  KERNEL_PROFILES[kernels][0], kernels,
                   sum(p.nbytes for p in params.values()), total_macs, warnings, g)
 
 
