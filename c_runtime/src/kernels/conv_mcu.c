@@ -95,18 +95,38 @@ static void emit(const mctx *c, size_t oc, long oh, long ow, int n, float v0, fl
         }
     } else {
         const nnbrt_fuse *f = c->f;
+        float *base = c->y + (oc - c->ocb) * c->plane;
         long h0, h1, ph, pw, w0, w1;
         pool_range(oh, f->KH, f->SH, f->PH, f->OH, &h0, &h1);
         if (h0 < c->phlo) h0 = c->phlo;
         if (h1 > c->phhi) h1 = c->phhi;
-        for (ph = h0; ph < h1; ++ph) {
-            float *yr = c->y + (oc - c->ocb) * c->plane + (size_t)(ph - c->phlo) * (size_t)f->OW;
-            for (j = 0; j < n; ++j) {
-                pool_range(ow + j, f->KW, f->SW, f->PW, f->OW, &w0, &w1);
-                for (pw = w0; pw < w1; ++pw)
-                    if (c->pool == 1) yr[pw] = v[j] > yr[pw] ? v[j] : yr[pw];
-                    else yr[pw] += v[j];
+        if (h0 >= h1) return;
+        base += (size_t)(h0 - c->phlo) * (size_t)f->OW;
+        if (f->KW <= f->SW && h1 - h0 == 1) {
+            /* windows apart along the row: each column folds into one pooled column at most */
+            const long cc = ow + f->PW, sw = f->SW, kw = f->KW, ow_n = f->OW;
+            long q = cc / sw, rr = cc - q * sw;
+            if (c->pool == 1) {
+                for (j = 0; j < n; ++j) {
+                    if (rr < kw && q < ow_n && v[j] > base[q]) base[q] = v[j];
+                    if (++rr == sw) rr = 0, ++q;
+                }
+            } else {
+                for (j = 0; j < n; ++j) {
+                    if (rr < kw && q < ow_n) base[q] += v[j];
+                    if (++rr == sw) rr = 0, ++q;
+                }
             }
+            return;
+        }
+        for (j = 0; j < n; ++j) {
+            const float vj = v[j];
+            float *yr = base;
+            pool_range(ow + j, f->KW, f->SW, f->PW, f->OW, &w0, &w1);
+            for (ph = h0; ph < h1; ++ph, yr += f->OW)
+                for (pw = w0; pw < w1; ++pw)
+                    if (c->pool == 1) yr[pw] = vj > yr[pw] ? vj : yr[pw];
+                    else yr[pw] += vj;
         }
     }
 }
@@ -124,20 +144,50 @@ typedef struct {
     long wskip;      /* weights of the clipped kernel rows, per input channel */
 } rowi;
 
-/* n (1..4, a constant where inlined) conv outputs of channel oc at row oh,
-   columns ow..: stored with bias and activation when there is no pooling
-   or residual, else through emit. */
-static void put(const mctx *c, size_t oc, long oh, long ow, int n, float v0, float v1, float v2, float v3)
+/* n (1..5) conv outputs v0.. of channel oc at row oh, columns ow..:
+   stored with bias and activation when there is no pooling or residual,
+   else through emit. */
+static void put(const mctx *c, size_t oc, long oh, long ow, int n, float v0, float v1, float v2, float v3, float v4)
 {
     if (c->direct) {
         float *yp = c->y + oc * c->plane + (size_t)oh * (size_t)c->g->OW + (size_t)ow;
         const float b = c->bias ? c->bias[oc] : 0.0f;
-        yp[0] = act1(v0 + b, c->act);
-        if (n > 1) yp[1] = act1(v1 + b, c->act);
-        if (n > 2) yp[2] = act1(v2 + b, c->act);
-        if (n > 3) yp[3] = act1(v3 + b, c->act);
+        const int act = c->act;
+        yp[0] = act1(v0 + b, act);
+        if (n < 2) return;
+        yp[1] = act1(v1 + b, act);
+        if (n < 3) return;
+        yp[2] = act1(v2 + b, act);
+        if (n < 4) return;
+        yp[3] = act1(v3 + b, act);
+        if (n < 5) return;
+        yp[4] = act1(v4 + b, act);
     } else {
-        emit(c, oc, oh, ow, n, v0, v1, v2, v3);
+        emit(c, oc, oh, ow, n > 4 ? 4 : n, v0, v1, v2, v3);
+        if (n > 4) emit(c, oc, oh, ow + 4, 1, v4, 0.0f, 0.0f, 0.0f);
+    }
+}
+
+/* One column (row oh, column ow) of nb (1..4) channels from oc. */
+static void put_col(const mctx *c, size_t oc, long oh, long ow, int nb, float v0, float v1, float v2, float v3)
+{
+    if (c->direct) {
+        const size_t pl = c->plane;
+        float *yp = c->y + oc * pl + (size_t)oh * (size_t)c->g->OW + (size_t)ow;
+        const float *b = c->bias ? c->bias + oc : NULL;
+        const int act = c->act;
+        yp[0] = act1(v0 + (b ? b[0] : 0.0f), act);
+        if (nb < 2) return;
+        yp[pl] = act1(v1 + (b ? b[1] : 0.0f), act);
+        if (nb < 3) return;
+        yp[2 * pl] = act1(v2 + (b ? b[2] : 0.0f), act);
+        if (nb < 4) return;
+        yp[3 * pl] = act1(v3 + (b ? b[3] : 0.0f), act);
+    } else {
+        emit(c, oc, oh, ow, 1, v0, 0.0f, 0.0f, 0.0f);
+        if (nb > 1) emit(c, oc + 1, oh, ow, 1, v1, 0.0f, 0.0f, 0.0f);
+        if (nb > 2) emit(c, oc + 2, oh, ow, 1, v2, 0.0f, 0.0f, 0.0f);
+        if (nb > 3) emit(c, oc + 3, oh, ow, 1, v3, 0.0f, 0.0f, 0.0f);
     }
 }
 
@@ -170,10 +220,10 @@ AINLINE void tile4n(const mctx *c, const rowi *r, size_t oc, long oh, long ow, l
         w2 += wskip;
         w3 += wskip;
     }
-    put(c, oc, oh, ow, N, a00, a01, a02, a03);
-    put(c, oc + 1, oh, ow, N, a10, a11, a12, a13);
-    put(c, oc + 2, oh, ow, N, a20, a21, a22, a23);
-    put(c, oc + 3, oh, ow, N, a30, a31, a32, a33);
+    put(c, oc, oh, ow, N, a00, a01, a02, a03, 0.0f);
+    put(c, oc + 1, oh, ow, N, a10, a11, a12, a13, 0.0f);
+    put(c, oc + 2, oh, ow, N, a20, a21, a22, a23, 0.0f);
+    put(c, oc + 3, oh, ow, N, a30, a31, a32, a33, 0.0f);
 }
 
 static void tile44_s1(const mctx *c, const rowi *r, size_t oc, long oh, long ow) { tile4n(c, r, oc, oh, ow, 1, 4); }
@@ -183,27 +233,42 @@ static void tile43_s2(const mctx *c, const rowi *r, size_t oc, long oh, long ow)
 static void tile42_s1(const mctx *c, const rowi *r, size_t oc, long oh, long ow) { tile4n(c, r, oc, oh, ow, 1, 2); }
 static void tile42_s2(const mctx *c, const rowi *r, size_t oc, long oh, long ow) { tile4n(c, r, oc, oh, ow, 2, 2); }
 
-/* 1x1 stride-1 (one long row): 4 channels x 4 columns over the input channels. */
-static void tile44_1x1(const mctx *c, const rowi *r, size_t oc, long ow)
+/* 1x1 stride-1 (one long row): 4 channels x N (1..5, a constant where
+   inlined) columns over the input channels. */
+AINLINE void tile4n_1x1(const mctx *c, const rowi *r, size_t oc, long ow, int N)
 {
-    float a00 = 0.0f, a01 = 0.0f, a02 = 0.0f, a03 = 0.0f, a10 = 0.0f, a11 = 0.0f, a12 = 0.0f, a13 = 0.0f;
-    float a20 = 0.0f, a21 = 0.0f, a22 = 0.0f, a23 = 0.0f, a30 = 0.0f, a31 = 0.0f, a32 = 0.0f, a33 = 0.0f;
+    float a00 = 0.0f, a01 = 0.0f, a02 = 0.0f, a03 = 0.0f, a04 = 0.0f, a10 = 0.0f, a11 = 0.0f, a12 = 0.0f, a13 = 0.0f,
+          a14 = 0.0f;
+    float a20 = 0.0f, a21 = 0.0f, a22 = 0.0f, a23 = 0.0f, a24 = 0.0f, a30 = 0.0f, a31 = 0.0f, a32 = 0.0f, a33 = 0.0f,
+          a34 = 0.0f;
     const float *w0 = r->w + oc * r->wsoc, *w1 = w0 + r->wsoc, *w2 = w1 + r->wsoc, *w3 = w2 + r->wsoc;
     const float *xp = r->x + ow;
     const size_t icst = r->icst;
     long ic;
     for (ic = 0; ic < r->cg; ++ic, xp += icst) {
-        const float x0 = xp[0], x1 = xp[1], x2 = xp[2], x3 = xp[3];
+        const float x0 = xp[0], x1 = N > 1 ? xp[1] : 0.0f, x2 = N > 2 ? xp[2] : 0.0f, x3 = N > 3 ? xp[3] : 0.0f,
+                    x4 = N > 4 ? xp[4] : 0.0f;
         float s;
-        s = *w0++; MAC(a00, s, x0); MAC(a01, s, x1); MAC(a02, s, x2); MAC(a03, s, x3);
-        s = *w1++; MAC(a10, s, x0); MAC(a11, s, x1); MAC(a12, s, x2); MAC(a13, s, x3);
-        s = *w2++; MAC(a20, s, x0); MAC(a21, s, x1); MAC(a22, s, x2); MAC(a23, s, x3);
-        s = *w3++; MAC(a30, s, x0); MAC(a31, s, x1); MAC(a32, s, x2); MAC(a33, s, x3);
+        s = *w0++; MAC(a00, s, x0); if (N > 1) MAC(a01, s, x1); if (N > 2) MAC(a02, s, x2); if (N > 3) MAC(a03, s, x3); if (N > 4) MAC(a04, s, x4);
+        s = *w1++; MAC(a10, s, x0); if (N > 1) MAC(a11, s, x1); if (N > 2) MAC(a12, s, x2); if (N > 3) MAC(a13, s, x3); if (N > 4) MAC(a14, s, x4);
+        s = *w2++; MAC(a20, s, x0); if (N > 1) MAC(a21, s, x1); if (N > 2) MAC(a22, s, x2); if (N > 3) MAC(a23, s, x3); if (N > 4) MAC(a24, s, x4);
+        s = *w3++; MAC(a30, s, x0); if (N > 1) MAC(a31, s, x1); if (N > 2) MAC(a32, s, x2); if (N > 3) MAC(a33, s, x3); if (N > 4) MAC(a34, s, x4);
     }
-    put(c, oc, 0, ow, 4, a00, a01, a02, a03);
-    put(c, oc + 1, 0, ow, 4, a10, a11, a12, a13);
-    put(c, oc + 2, 0, ow, 4, a20, a21, a22, a23);
-    put(c, oc + 3, 0, ow, 4, a30, a31, a32, a33);
+    put(c, oc, 0, ow, N, a00, a01, a02, a03, a04);
+    put(c, oc + 1, 0, ow, N, a10, a11, a12, a13, a14);
+    put(c, oc + 2, 0, ow, N, a20, a21, a22, a23, a24);
+    put(c, oc + 3, 0, ow, N, a30, a31, a32, a33, a34);
+}
+
+static void tile45_1x1(const mctx *c, const rowi *r, size_t oc, long ow) { tile4n_1x1(c, r, oc, ow, 5); }
+
+/* The last OW % 5 columns of a 1x1 row. */
+static void tile4r_1x1(const mctx *c, const rowi *r, size_t oc, long ow, long n)
+{
+    if (n == 4) tile4n_1x1(c, r, oc, ow, 4);
+    else if (n == 3) tile4n_1x1(c, r, oc, ow, 3);
+    else if (n == 2) tile4n_1x1(c, r, oc, ow, 2);
+    else if (n == 1) tile4n_1x1(c, r, oc, ow, 1);
 }
 
 /* nb (4 or 1) channels x 1 column with the kernel columns clipped to the input. */
@@ -248,12 +313,7 @@ static void tile_col(const mctx *c, const rowi *r, size_t oc, int nb, long oh, l
         w2 += r->wskip;
         w3 += r->wskip;
     }
-    put(c, oc, oh, ow, 1, a0, 0.0f, 0.0f, 0.0f);
-    if (nb == 4) {
-        put(c, oc + 1, oh, ow, 1, a1, 0.0f, 0.0f, 0.0f);
-        put(c, oc + 2, oh, ow, 1, a2, 0.0f, 0.0f, 0.0f);
-        put(c, oc + 3, oh, ow, 1, a3, 0.0f, 0.0f, 0.0f);
-    }
+    put_col(c, oc, oh, ow, nb, a0, a1, a2, a3);
 }
 
 /* Kernel rows of output row oh that fall inside the input. */
@@ -301,8 +361,11 @@ static void conv_plain(const mctx *c, const float *x, const float *w, long cg, s
             for (oc = oc0; oc < OC; oc += OC - oc >= 4 ? 4 : 1) {
                 const int nb = OC - oc >= 4 ? 4 : 1;
                 long ow = 0;
-                if (nb == 4)
-                    for (; ow + 4 <= g->OW; ow += 4) tile44_1x1(c, &r, oc, ow);
+                if (nb == 4) {
+                    for (; ow + 5 <= g->OW; ow += 5) tile45_1x1(c, &r, oc, ow);
+                    tile4r_1x1(c, &r, oc, ow, g->OW - ow);
+                    ow = g->OW;
+                }
                 for (; ow < g->OW; ++ow) tile_col(c, &r, oc, nb, oh, ow);
             }
             continue;
