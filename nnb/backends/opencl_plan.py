@@ -110,7 +110,8 @@ class Planner:
         self.g = g
         self.cpu = cpu  # a CPU device: kernel forms with fewer, longer work items
         self.k = codes  # op-code names -> values, read from the .cl sources
-        self.arena = arena or plan_arena(g)
+        # no in-place depthwise (nnb/plan/inplace.py): work items of one launch would read planes others overwrite
+        self.arena = arena or plan_arena(g, inplace_dw=False)
         self.lay = Layout()
         self.shapes = {n: tuple(t.shape) for n, t in g.tensors.items()}
         self._scratch = (0, 0)  # (offset, floats)
