@@ -1,0 +1,143 @@
+"""Emitted C (nnb emit-c) beside the C runtime, on the zoo models, in the same run.
+
+Latency: the emitted code and the C runtime run the same kernel files, so each
+pair is timed with the same kernel settings and optimisation:
+
+* ``mcu``: the microcontroller settings (``--kernels mcu``, the default of
+  ``nnb emit-c``) compiled ``-Os``, against ``make SMALL=1`` of the runtime
+  (the same defines, ``-Os``, no run-time dispatch);
+* ``host``: ``--kernels host`` compiled ``-O3``, against ``make PORTABLE=1``
+  (the runtime's default kernel settings, ``-O3``, the baseline instruction set);
+* and, for reference, the runtime's default build (x86-64: AVX2/AVX-512 chosen
+  at run time), which no emitted tree has.
+
+Both sides are called through cffi with the same input copies; they are timed
+in turns (benchmarks/c_runtime.py ``interleaved``) and a ratio is the median of
+the per-round ratios.  The ratio emitted/runtime below 1.10 is the target.
+
+Also (``--packed``): the demo's LUT-Q (K=4) and DQ models of the trained
+Fashion-MNIST lenet, emitted with packed const weights, against
+``nnb eval --backend c`` on the 10,000 test images (``fashion-mnist``, Debian's
+dataset-fashion-mnist; the 2,000-image fixture when it is missing): the
+predictions must be identical.
+
+usage: python benchmarks/emit_c.py [--models lenet,dscnn] [--seconds 0.5] [--packed] [--json rows.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from c_runtime import interleaved, round_ratio  # noqa: E402
+from nnb.backends.c import CNet  # noqa: E402
+from nnb.backends.emit_c import EmittedNet  # noqa: E402
+from nnb.emit.convert import convert, load_for_convert  # noqa: E402
+from nnb.errors import NnbError  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIX = os.path.join(HERE, "..", "..", "shared", "fixtures")
+ZOO = os.path.join(FIX, "zoo")
+PAIRS = {"mcu": ("SMALL", ["-Os"]), "host": ("PORTABLE", ["-O3"])}
+
+
+def bench(name: str, seconds: float) -> dict:
+    path = os.path.join(ZOO, f"{name}.nnp")
+    conv = convert(load_for_convert(path), "extended")
+    nin = len(conv.graph.inputs)
+    ins = [np.load(os.path.join(ZOO, f"{name}.in{k}.npy")) for k in range(nin)]
+    refs = [np.load(os.path.join(ZOO, f"{name}.out{k}.npy")) for k in range(len(conv.graph.outputs))]
+    row: dict = {"model": name}
+    fns = {}
+    for kernels, (variant, opt) in PAIRS.items():
+        em = EmittedNet(path, kernels=kernels, opt=opt)
+        rt = CNet(conv.image, variant=variant)
+        outs = em.run(ins)
+        row[f"{kernels}_err"] = max(float(np.abs(o.reshape(r.shape) - r).max()) / max(1.0, float(np.abs(r).max()))
+                                    for o, r in zip(outs, refs))
+        fns[f"emit_{kernels}"] = (lambda e: lambda: e.run(ins))(em)
+        fns[f"rt_{kernels}"] = (lambda n: lambda: n.run(ins))(rt)
+        row[f"{kernels}_arena"] = em.model.arena_bytes
+    rt_default = CNet(conv.image)
+    fns["rt_default"] = lambda: rt_default.run(ins)
+    med, per_round = interleaved(fns, seconds * len(fns))
+    row.update({f"{k}_ms": v for k, v in med.items()})
+    for kernels in PAIRS:
+        row[f"{kernels}_ratio"] = round_ratio(per_round, f"emit_{kernels}", f"rt_{kernels}")
+    row["host_vs_default"] = round_ratio(per_round, "emit_host", "rt_default")
+    row["rt_arena_total"] = rt_default.arena_bytes
+    return row
+
+
+def packed_agreement() -> list[dict]:
+    from nnb.backends import get_predictor
+    from nnb.cli import main
+    from nnb.quantize.qmodel import load_quantized
+    from nnb.train.data import input_array, load_data
+
+    lenet = os.path.join(FIX, "trained", "fmnist_lenet.nnp")
+    test_2k = os.path.join(FIX, "data", "fmnist_test_2k.npz")
+    try:
+        x, _ = load_data("fashion-mnist", "test")
+        data = "fashion-mnist test (10,000)"
+    except NnbError as e:
+        print(f"note: {e}; using the 2,000-image fixture")
+        x, _ = load_data(test_2k, "test")
+        data = "fmnist_test_2k (2,000)"
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, args in (("LUT-Q K=4", ["--method", "lutq", "--k", "4"]),
+                            ("DQ 2 bit +5%", ["--method", "dq", "--bits", "2", "--weight-budget", "14kB"])):
+            nnq = os.path.join(tmp, "m.nnq")
+            if main(["quantize", lenet, *args, "--data", test_2k, "--limit", "512", "--epochs", "1", "-q",
+                     "-o", nnq, "--val", "none"]) != 0:
+                raise SystemExit(f"quantizing the lenet ({label}) failed")
+            m = load_quantized(nnq)
+            xi = input_array(m.graph, x)
+            want = get_predictor("c")(nnq, m.graph, xi, {}).argmax(axis=1)
+            got = get_predictor("emit-c")(nnq, m.graph, xi, {}).argmax(axis=1)
+            rows.append({"model": label, "data": data, "images": len(xi),
+                         "identical": int((got == want).sum()), "differ": int((got != want).sum())})
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default="lenet,dscnn,resnet8,autoencoder,unet_tiny,depthwise,conv_variants,pooling")
+    ap.add_argument("--seconds", type=float, default=0.5, help="time budget per implementation and model")
+    ap.add_argument("--packed", action="store_true", help="also the LUT-Q/DQ prediction agreement on 10k images")
+    ap.add_argument("--json", help="write the rows here")
+    args = ap.parse_args()
+    rows = [bench(n, args.seconds) for n in args.models.split(",")]
+    print("emitted C vs the C runtime, same kernels and flags (ratio = emitted / runtime, median of rounds)")
+    print(f"{'model':14} {'mcu emit ms':>11} {'SMALL rt ms':>11} {'ratio':>6} | {'host emit ms':>12} "
+          f"{'PORTABLE ms':>11} {'ratio':>6} | {'default rt ms':>13} {'host/def':>8} | {'arena mcu':>9} "
+          f"{'arena host':>10} {'rt whole':>8}")
+    for r in rows:
+        print(f"{r['model']:14} {r['emit_mcu_ms']:11.4f} {r['rt_mcu_ms']:11.4f} {r['mcu_ratio']:6.2f} | "
+              f"{r['emit_host_ms']:12.4f} {r['rt_host_ms']:11.4f} {r['host_ratio']:6.2f} | "
+              f"{r['rt_default_ms']:13.4f} {r['host_vs_default']:8.2f} | {r['mcu_arena']:9,} {r['host_arena']:10,} "
+              f"{r['rt_arena_total']:8,}")
+        if max(r["mcu_err"], r["host_err"]) > 1e-5:
+            print(f"  WRONG: {r['model']} differs from nnabla by {max(r['mcu_err'], r['host_err']):.3g}")
+    out = {"latency": rows}
+    if args.packed:
+        prow = packed_agreement()
+        print("\npacked LUT-Q / DQ lenet: emitted C vs the C runtime, predictions")
+        for r in prow:
+            print(f"  {r['model']:13} {r['data']}: identical {r['identical']:,} of {r['images']:,}, "
+                  f"differ {r['differ']}")
+        out["packed"] = prow
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
