@@ -64,14 +64,16 @@ def _make(variant: str) -> str:
     r = subprocess.run(["make", "-C", CRT, "-s", "-j2"] + ([f"{variant}=1"] if variant else []),
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
-    return os.path.join(CRT, {"": "build", "REF": "build-ref", "SAN": "build-san"}[variant], "nnbrt")
+    return os.path.join(CRT, {"": "build", "REF": "build-ref", "SAN": "build-san", "SMALL": "build-small"}[variant],
+                        "nnbrt")
 
 
-@pytest.mark.parametrize("variant", ["", "REF", "SAN"])
+# default build: blocks of channels (22 channels of 4 KB planes: 5 blocks of 4 and one of 2); SMALL: one plane each
+@pytest.mark.parametrize("variant", ["", "REF", "SAN", "SMALL"])
 def test_c_runtime_inplace_depthwise(variant: str, tmp_path) -> None:  # noqa: ANN001
     nnbrt = _make(variant)
     cases = [(_block((4, 9, 7), 1), rand(2, 4, 9, 7)), (_block((4, 9, 7), 2), rand(2, 4, 9, 7)),
-             (_block((3, 17), 2), rand(2, 3, 17))]
+             (_block((3, 17), 2), rand(2, 3, 17)), (_block((11, 32, 32), 1, batch=1), rand(1, 11, 32, 32))]
     if os.path.exists(MBV2):
         cases.append((load_model(MBV2), np.load(MBV2[:-4] + ".in0.npy")))
     for k, (g, x) in enumerate(cases):

@@ -8,38 +8,69 @@
    plane in the optimised build). */
 #include "dw_inplace.h"
 
-static nnbrt_geom one_plane(const nnbrt_geom *g)
-{
-    nnbrt_geom p = *g;
-    p.outer = 1;
-    p.C = 1;
-    p.OC = 1;
-    return p;
-}
+/* Bytes of output planes computed per step: more planes, fewer engine calls
+   (the engine's depthwise form runs a block of channels as fast as all of
+   them) but more scratch.  The microcontroller scratch settings
+   (NNBRT_PLANE_MAX=0, make SMALL=1 / cortex-m4) take one plane at a time. */
+#ifndef NNBRT_DW_INPLACE_BYTES
+#if defined(NNBRT_PLANE_MAX) && NNBRT_PLANE_MAX == 0
+#define NNBRT_DW_INPLACE_BYTES 0
+#else
+#define NNBRT_DW_INPLACE_BYTES 16384
+#endif
+#endif
 
-/* Floats of the scratch plane, rounded up to 64 bytes so the engine's part stays aligned. */
+/* Floats of one output plane, rounded up to 64 bytes so the engine's part stays aligned. */
 static size_t plane_floats(const nnbrt_geom *g)
 {
     return ((size_t)g->OH * (size_t)g->OW + 15u) & ~(size_t)15u;
 }
 
+/* Channels per step: as many planes as NNBRT_DW_INPLACE_BYTES holds, at least one. */
+static int block_channels(const nnbrt_geom *g)
+{
+    const size_t per = plane_floats(g) * sizeof(float);
+    const size_t k = per ? (size_t)NNBRT_DW_INPLACE_BYTES / per : 1;
+    return k < 1 ? 1 : (k > (size_t)g->C ? g->C : (int)k);
+}
+
+#ifndef NNBRT_REFERENCE_KERNELS
+/* The geometry of channels [c0, c0 + k) of one batch item. */
+static nnbrt_geom block(const nnbrt_geom *g, int k)
+{
+    nnbrt_geom p = *g;
+    p.outer = 1;
+    p.C = k;
+    p.OC = k;
+    return p;
+}
+#endif
+
 int nnbrt_dw_inplace_applies(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f)
 {
-    return f->pool == 0 && f->res == NULL && g->C == g->OC && group == (size_t)g->C &&
+    return f->pool == 0 && f->res == NULL && g->C == g->OC && group == (size_t)g->C && g->C > 0 &&
            (size_t)g->OH * (size_t)g->OW <= (size_t)g->IH * (size_t)g->IW;
 }
 
 size_t nnbrt_dw_inplace_scratch(const nnbrt_geom *g, const nnbrt_fuse *f)
 {
-    const size_t plane = plane_floats(g);
+    const int k = block_channels(g);
+    const size_t planes = plane_floats(g) * (size_t)k;
+    if (planes > SIZE_MAX / sizeof(float) / 2u) return SIZE_MAX;
 #ifdef NNBRT_REFERENCE_KERNELS
     (void)f;
-    return plane * sizeof(float);
+    return planes * sizeof(float);
 #else
-    const nnbrt_geom p = one_plane(g);
-    const size_t e = nnbrt_conv_engine_scratch(1, &p, f);
-    if (e == SIZE_MAX || e > SIZE_MAX - plane * sizeof(float)) return SIZE_MAX;
-    return plane * sizeof(float) + e;
+    {
+        const int rem = g->C % k;
+        const nnbrt_geom p = block(g, k), q = block(g, rem ? rem : k);
+        size_t e = nnbrt_conv_engine_scratch((size_t)k, &p, f);
+        const size_t e2 = nnbrt_conv_engine_scratch((size_t)q.C, &q, f);
+        if (e == SIZE_MAX || e2 == SIZE_MAX) return SIZE_MAX;
+        if (e2 > e) e = e2;
+        if (e > SIZE_MAX - planes * sizeof(float)) return SIZE_MAX;
+        return planes * sizeof(float) + e;
+    }
 #endif
 }
 
@@ -67,24 +98,39 @@ static void plane_ref(const float *x, const float *w, const float *b, float *out
 void nnbrt_dw_inplace(float *scratch, const float *x, const float *w, const float *bias, float *y,
                       const nnbrt_geom *g, const nnbrt_fuse *f)
 {
-    const nnbrt_geom p = one_plane(g);
     const size_t pin = (size_t)g->IH * (size_t)g->IW, pout = (size_t)g->OH * (size_t)g->OW;
-    const size_t taps = (size_t)g->KH * (size_t)g->KW;
+    const size_t taps = (size_t)g->KH * (size_t)g->KW, stride = plane_floats(g);
+    const int kmax = block_channels(g);
     float *tmp = scratch;
     size_t n;
-    int c;
+    int c0, j;
 #ifndef NNBRT_REFERENCE_KERNELS
-    float *eng = scratch + plane_floats(g);
+    float *eng = scratch + stride * (size_t)kmax;
 #endif
     for (n = 0; n < g->outer; ++n)
-        for (c = 0; c < g->C; ++c) {
-            const size_t i = n * (size_t)g->C + (size_t)c;
-            const float *b = bias ? bias + c : NULL;
+        for (c0 = 0; c0 < g->C; c0 += kmax) {
+            const int k = g->C - c0 < kmax ? g->C - c0 : kmax;
+            const size_t i = n * (size_t)g->C + (size_t)c0;
 #ifdef NNBRT_REFERENCE_KERNELS
-            plane_ref(x + i * pin, w + (size_t)c * taps, b, tmp, &p, f->act);
+            for (j = 0; j < k; ++j)
+                plane_ref(x + (i + (size_t)j) * pin, w + (size_t)(c0 + j) * taps, bias ? bias + c0 + j : NULL,
+                          tmp + (size_t)j * stride, g, f->act);
 #else
-            nnbrt_conv_engine(1, eng, x + i * pin, w + (size_t)c * taps, b, tmp, &p, f);
+            {
+                /* the engine writes the k planes contiguously: copy them out plane by plane below */
+                const nnbrt_geom p = block(g, k);
+                nnbrt_conv_engine((size_t)k, eng, x + i * pin, w + (size_t)c0 * taps, bias ? bias + c0 : NULL, tmp,
+                                  &p, f);
+            }
 #endif
-            memcpy(y + i * pout, tmp, pout * sizeof(float));
+            /* every input plane of this block has been read: the copy may overwrite them */
+            for (j = 0; j < k; ++j)
+                memcpy(y + (i + (size_t)j) * pout,
+#ifdef NNBRT_REFERENCE_KERNELS
+                       tmp + (size_t)j * stride,
+#else
+                       tmp + (size_t)j * pout,
+#endif
+                       pout * sizeof(float));
         }
 }
