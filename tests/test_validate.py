@@ -290,3 +290,37 @@ def test_folded_variable_batch_runs_from_the_cli_and_inspect_names_the_shape_pro
     _err(capsys, ["inspect", dst], "function '")
     _err(capsys, ["convert", dst, "-o", str(tmp_path / "f.nnb")], "function '")
     assert not (tmp_path / "f.nnb").exists()
+
+
+@pytest.mark.parametrize("edit", ["shape", "bits", "missing", "kind", "layer", "table"])
+def test_corrupt_nnq_is_a_clean_error(tmp_path, capsys, edit: str) -> None:
+    import json
+    import zipfile
+
+    src = _nnq(tmp_path)
+    with zipfile.ZipFile(src) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    meta = json.loads(members["quant.json"])
+    name = sorted(meta["layers"])[0]
+    layer = meta["layers"][name]
+    if edit == "shape":
+        layer["shape"] = [3] + layer["shape"][1:]
+    elif edit == "bits":
+        layer["bits"] = 0
+    elif edit == "missing":
+        del layer["offset"]
+    elif edit == "kind":
+        layer["kind"] = "int3"
+    elif edit == "layer":
+        meta["layers"]["nowhere/W"] = layer
+    else:
+        layer["offset"] = -3  # codes 0..3 become 3..6: outside the 4-entry table
+    members["quant.json"] = json.dumps(meta).encode()
+    bad = str(tmp_path / "bad.nnq")
+    with zipfile.ZipFile(bad, "w") as z:
+        for n, data in members.items():
+            z.writestr(n, data)
+    out = tmp_path / "bad.nnb"
+    for argv in (["inspect", bad], ["convert", bad, "-o", str(out)]):
+        _err(capsys, argv, "bad.nnq")
+    assert not out.exists()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import math
 import os
 import tempfile
 import zipfile
@@ -24,6 +25,7 @@ import numpy as np
 
 from nnb.errors import NnbError
 from nnb.ir import Graph
+from nnb.validate import validate_graph
 
 
 @dataclass
@@ -117,14 +119,44 @@ def load_quantized(path: str) -> QuantizedModel:
             f.write(nnp_bytes)
         g = load(nnp)
     layers: dict[str, QLayer] = {}
-    with np.load(io.BytesIO(npz), allow_pickle=False) as z:
-        for name, m in meta["layers"].items():
-            shape = tuple(m["shape"])
-            n = int(np.prod(shape))
-            codes = unpack_codes(z[f"{name}/codes"], m["bits"], n).reshape(shape) - m["offset"]
-            layers[name] = QLayer(m["kind"], shape, m["bits"], z[f"{name}/values"], codes)
-            if name not in g.tensors:
-                raise NnbError(f"{path}: quantized layer '{name}' is not in the network")
-            g.tensors[name].data = layers[name].dequantize()
-        extra = {k[len("extra/"):]: z[k] for k in z.files if k.startswith("extra/")}
-    return QuantizedModel(g, meta["method"], layers, meta.get("info", {}), extra)
+    try:
+        with np.load(io.BytesIO(npz), allow_pickle=False) as z:
+            if not isinstance(meta, dict) or not isinstance(meta.get("layers"), dict):
+                raise NnbError(f"{path}: quant.json has no 'layers' table")
+            for name, m in meta["layers"].items():
+                layers[name] = _read_layer(path, name, m, z, g)
+                g.tensors[name].data = layers[name].dequantize()
+            extra = {k[len("extra/"):]: z[k] for k in z.files if k.startswith("extra/")}
+        method = str(meta.get("method", ""))
+        info = meta.get("info", {})
+    except (KeyError, TypeError, ValueError, OSError, zipfile.BadZipFile) as e:
+        raise NnbError(f"{path}: corrupt quantized model ({' '.join(str(e).split())})") from None
+    # the graph with its dequantized weights meets every rule again (nnb/validate.py)
+    validate_graph(g, infer=not g.deferred_error)
+    return QuantizedModel(g, method, layers, info if isinstance(info, dict) else {}, extra)
+
+
+def _read_layer(path: str, name: str, m: Any, z: Any, g: Any) -> QLayer:  # noqa: ANN401 - JSON / npz / Graph
+    """One quantized layer of a .nnq, every field checked against the network and the codes."""
+    where = f"{path}: quantized layer '{name}'"
+    if name not in g.tensors or g.tensors[name].kind != "param":
+        raise NnbError(f"{where} is not a parameter of the network")
+    kind, bits, offset = m["kind"], m["bits"], m["offset"]
+    shape = tuple(int(d) for d in m["shape"])
+    if kind not in ("lut", "uniform") or not isinstance(bits, int) or not 1 <= bits <= 16 \
+            or not isinstance(offset, int):
+        raise NnbError(f"{where}: kind {kind!r}, bits {bits!r}, offset {offset!r}")
+    if shape != tuple(g.tensors[name].shape):
+        raise NnbError(f"{where} has shape {shape}, the network's weight {tuple(g.tensors[name].shape)}")
+    n = math.prod(shape)
+    raw, values = np.asarray(z[f"{name}/codes"]), np.asarray(z[f"{name}/values"])
+    if raw.dtype != np.uint8 or raw.size * 8 < n * bits:
+        raise NnbError(f"{where}: {raw.size} code bytes ({raw.dtype}) for {n} codes of {bits} bits")
+    if values.dtype.kind != "f" or values.ndim != 1 or not values.size or not np.all(np.isfinite(values)):
+        raise NnbError(f"{where}: values must be finite floats")
+    codes = unpack_codes(raw, bits, n).reshape(shape) - offset
+    if kind == "lut" and (codes.min(initial=0) < 0 or codes.max(initial=0) >= values.size):
+        raise NnbError(f"{where}: a code is outside its {values.size}-entry table")
+    if kind == "uniform" and values.size != 1:
+        raise NnbError(f"{where}: uniform codes need one step, got {values.size} values")
+    return QLayer(kind, shape, bits, values.astype(np.float32), codes)
