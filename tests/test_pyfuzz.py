@@ -89,6 +89,8 @@ def nnb_fields(image: bytes) -> dict[str, list[tuple[int, int]]]:
         e = struct.unpack_from("<8I", image, 56)
         if e[2]:
             f["plan"] = [chunk(e[3])]
+        if len(image) > base + h[13]:
+            f["names"] = [(base + h[13], len(image))]
     return f
 
 
@@ -208,7 +210,18 @@ def _packed_lenet() -> bytes:
     return convert(QuantizedModel(g, "test", layers)).image
 
 
-def test_field_aware_nnb_mutants_never_cause_internal_errors() -> None:
+def _cli_outcome(argv: list[str], capsys) -> str:  # noqa: ANN001
+    """The program's answer: exit 0, or exit 2 with one `nnb: error:` line."""
+    from nnb.cli import main
+
+    code = main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    if code == 0 or (code == 2 and len(err) == 1 and err[0].startswith("nnb: error: ")):
+        return "ok" if code == 0 else "error"
+    return f"INTERNAL exit {code}: {err[-3:]}"
+
+
+def test_field_aware_nnb_mutants_never_cause_internal_errors(tmp_path, capsys) -> None:
     seeds = _seeds()
     fields = {k: nnb_fields(v) for k, v in seeds.items()}
     rng = random.Random(9)
@@ -223,6 +236,19 @@ def test_field_aware_nnb_mutants_never_cause_internal_errors() -> None:
             exercise(read_nnb(data, "mutant"))
 
         out = _outcome(go)
+        if k % 25 == 0 and not out.startswith("INTERNAL"):  # a sample through the program itself
+            path = tmp_path / "m.nnb"
+            path.write_bytes(mutant)
+            g = read_nnb(seeds[name], name)
+            x = tmp_path / "x.npy"
+            np.save(x, np.zeros(g.tensors[g.inputs[0]].shape, np.float32))
+            for argv in (["inspect", str(path)], ["run", str(path), "-i", str(x)],
+                         ["convert", str(path), "--mode", "compat", "-o", str(tmp_path / "c.nnb")]):
+                if len(g.inputs) > 1 and argv[0] == "run":
+                    continue
+                cli = _cli_outcome(argv, capsys)
+                if cli.startswith("INTERNAL"):
+                    out = f"{argv[0]}: {cli}"
         if out.startswith("INTERNAL"):
             bad.append(f"{name} [{note}]: {out}")
         else:
