@@ -1,6 +1,6 @@
 /* nnbrt command line tool.
  *   nnbrt info MODEL.nnb
- *   nnbrt run MODEL.nnb in0.bin [in1.bin ...] [-o OUTPREFIX] [-t REPEAT]
+ *   nnbrt run MODEL.nnb in0.bin [in1.bin ...] [-o OUTPREFIX] [-t REPEAT] [--device cpu|opencl[:N]]
  * Inputs are raw little-endian float32 in the file's input order; outputs
  * are written to OUTPREFIX0.bin, OUTPREFIX1.bin, ... (default prefix "out").
  * Errors print one line to stderr and exit non-zero. */
@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef NNBRT_OPENCL
+#include "nnbrt_opencl.h"
+#endif
 
 /* Allocations owned by main(); released on every exit path. */
 static void *g_img, *g_arena, *g_tmp;
@@ -165,7 +168,7 @@ static int cmd_run(int argc, char **argv)
 {
     const char *model = NULL, *prefix = "out";
     const char *inputs[256];
-    int nin = 0, i, repeat = 1, r, profile = 0;
+    int nin = 0, i, repeat = 1, r, profile = 0, ocl_dev = -1;
     void *img, *arena;
     size_t len;
     nnbrt_net *net;
@@ -179,6 +182,15 @@ static int cmd_run(int argc, char **argv)
             if (repeat < 1) return fail("bad value for -t", argv[i]);
         } else if (!strcmp(argv[i], "-p")) {
             profile = 1;
+        } else if (!strcmp(argv[i], "--device")) { /* cpu (default) or opencl[:N] (make OPENCL=1) */
+            if (++i >= argc) return fail("missing value for --device", NULL);
+            if (!strncmp(argv[i], "opencl", 6) && (argv[i][6] == '\0' || argv[i][6] == ':'))
+                ocl_dev = argv[i][6] ? atoi(argv[i] + 7) : 0;
+            else if (strcmp(argv[i], "cpu"))
+                return fail("unknown device (cpu or opencl[:N])", argv[i]);
+#ifndef NNBRT_OPENCL
+            if (ocl_dev >= 0) return fail("this nnbrt is built without OpenCL (make OPENCL=1)", NULL);
+#endif
         } else if (!model) {
             model = argv[i];
         } else {
@@ -208,7 +220,29 @@ static int cmd_run(int argc, char **argv)
         free(buf);
         g_tmp = NULL;
     }
-    {
+#ifdef NNBRT_OPENCL
+    if (ocl_dev >= 0) {
+        nnbrt_ocl *ocl;
+        char err[512];
+        struct timespec t0, t1;
+        size_t need;
+        nnbrt_arena_size(img, len, &need);
+        if (nnbrt_ocl_open(&ocl, net, img, len, arena, need, ocl_dev, NULL, err, sizeof err)) return fail(err, NULL);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (i = 0; i < repeat; ++i)
+            if (nnbrt_ocl_run(ocl, err, sizeof err)) {
+                nnbrt_ocl_close(ocl);
+                return fail(err, NULL);
+            }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (repeat > 1)
+            fprintf(stderr, "nnbrt: %d runs on %s, %.3f ms/run\n", repeat, nnbrt_ocl_device_name(ocl),
+                    ((t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6) / repeat);
+        nnbrt_ocl_close(ocl);
+        profile = -1;
+    }
+#endif
+    if (profile >= 0) {
         struct timespec t0, t1;
         nnbrt_status st;
         clock_gettime(CLOCK_MONOTONIC, &t0);
