@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import struct
 
 import numpy as np
@@ -324,3 +325,16 @@ def test_corrupt_nnq_is_a_clean_error(tmp_path, capsys, edit: str) -> None:
     for argv in (["inspect", bad], ["convert", bad, "-o", str(out)]):
         _err(capsys, argv, "bad.nnq")
     assert not out.exists()
+
+
+@pytest.mark.skipif(shutil.which("make") is None or shutil.which(os.environ.get("CC", "cc")) is None,
+                    reason="no C compiler or make: the C runtime cannot be built")
+def test_c_runtime_loads_extended_files_with_the_name_trailer() -> None:
+    """The trailer lies after the data area: the C loader (header + index + data_size) must accept it."""
+    from nnb.backends.c import CNet
+
+    image = convert(load_model(LENET), "extended").image
+    h = struct.unpack_from("<14I", image)
+    assert len(image) > 88 + 4 * h[12] + h[13]  # there is a trailer
+    y = CNet(image).run([np.load(LENET_X)])[0]
+    assert_close_to_nnabla(y, zoo_outputs("lenet")[0], "lenet (C runtime, extended file with names)")
