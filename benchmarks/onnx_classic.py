@@ -1,0 +1,68 @@
+"""Classic ImageNet architectures at full size, read from ONNX: nnb's C runtime vs onnxruntime.
+
+Each network of benchmarks/onnx_nets.py (random weights, 224x224 unless
+--size) is written as .onnx, read by nnb/onnx, converted to an extended NNB
+and run by the C runtime (default build); onnxruntime runs the same file with
+one thread.  Printed per network: parameters, MACs, planned arena, ONNX read +
+conversion time, C and onnxruntime latency (timed in turns, as
+benchmarks/c_runtime.py does), C/onnxruntime (median of per-round ratios) and
+the largest output difference relative to max(1, max|ort|).
+
+usage: python benchmarks/onnx_classic.py [--models resnet18,squeezenet1.1] [--size 224] [--seconds 2]
+AlexNet and VGG hold 61-138 M parameters (0.25-0.55 GB of float32): ask for them by name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from onnx_nets import NETS, build  # noqa: E402
+
+from c_runtime import interleaved, ort_session, round_ratio  # noqa: E402
+from nnb.backends.c import CNet  # noqa: E402
+from nnb.emit.convert import convert  # noqa: E402
+from nnb.inspect import model_stats  # noqa: E402
+from nnb.onnx import load_onnx  # noqa: E402
+
+DEFAULT = ("squeezenet1.1", "shufflenet_v2", "resnet18", "googlenet", "densenet121", "resnet50")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default=",".join(DEFAULT), help=f"comma-separated, from {', '.join(NETS)}")
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--seconds", type=float, default=2.0, help="timing budget per implementation")
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="nnb-classic-")
+    print(f"{'network':14} {'params':>11} {'MMACs':>8} {'arena KB':>9} {'read+conv s':>11} {'C ms':>8} "
+          f"{'ORT ms':>8} {'C/ORT':>6}  max err")
+    for name in args.models.split(","):
+        path = os.path.join(tmp, name + ".onnx")
+        with open(path, "wb") as f:
+            f.write(build(name, size=args.size, logits=True))
+        t0 = time.perf_counter()
+        g = load_onnx(path)
+        conv = convert(g, "extended")
+        t_read = time.perf_counter() - t0
+        net = CNet(conv.image)
+        sess = ort_session(path)
+        x = np.random.default_rng(0).standard_normal(g.tensors[g.inputs[0]].shape).astype(np.float32)
+        ref = sess.run(None, {g.inputs[0]: x})[0]
+        err = float(np.abs(net.run([x])[0] - ref).max()) / max(1.0, float(np.abs(ref).max()))
+        med, per_round = interleaved({"c": lambda net=net, x=x: net.run([x]),
+                                      "ort": lambda s=sess, f={g.inputs[0]: x}: s.run(None, f)}, 2 * args.seconds)
+        st = model_stats(g)
+        print(f"{name:14} {st.params:11,d} {st.macs / 1e6:8.1f} {conv.buffer_bytes / 1024:9.0f} "
+              f"{t_read:11.1f} {med['c']:8.2f} {med['ort']:8.2f} {round_ratio(per_round, 'c', 'ort'):6.2f}  {err:.2g}")
+        os.remove(path)
+
+
+if __name__ == "__main__":
+    main()
