@@ -21,7 +21,16 @@ Fashion-MNIST lenet, emitted with packed const weights, against
 dataset-fashion-mnist; the 2,000-image fixture when it is missing): the
 predictions must be identical.
 
-usage: python benchmarks/emit_c.py [--models lenet,dscnn] [--seconds 0.5] [--packed] [--json rows.json]
+And (``--m4``): instructions per inference on an emulated Cortex-M4F (QEMU
+``mps2-an386``, ``-icount shift=0``, SysTick: the boards' port and startup
+code, templates/firmware/), the emitted C (``--kernels mcu``, arm-none-eabi-gcc
+``-O2`` and ``-Os``, harness benchmarks/emit_c_m4_main.c.j2) beside the C
+runtime's firmware (nnb.boards.run.run_on_board, the board's ``-O2``), with the
+outputs checked against nnabla, the painted stack of one run, and the linked
+code besides the weights.
+
+usage: python benchmarks/emit_c.py [--models lenet,dscnn] [--seconds 0.5] [--packed] [--m4 lenet,dscnn]
+                                   [--json rows.json]
 """
 
 from __future__ import annotations
@@ -107,11 +116,89 @@ def packed_agreement() -> list[dict]:
     return rows
 
 
+def m4_counts(name: str, opt: str, workdir: str) -> dict:
+    """Build the emitted model into firmware for qemu-mps2-an386, run it, return its figures."""
+    import subprocess
+
+    import jinja2
+
+    from nnb import footprint
+    from nnb.boards.build import UNITS, render_project
+    from nnb.boards.load import load_board
+    from nnb.boards.qemu import console_values, run_firmware
+    from nnb.emit.csource import render, write_tree
+
+    board = load_board("qemu-mps2-an386")
+    unit = UNITS[board.counter]
+    path = os.path.join(ZOO, f"{name}.nnp")
+    e = render(path, prefix="m", kernels="mcu")
+    d = os.path.join(workdir, f"{name}{opt}")
+    write_tree(e, d)
+    m = e.model
+    io_bytes = max(sum(4 * io.size for io in m.inputs), sum(4 * io.size for io in m.outputs), 16)
+    render_project(d, board, board, ["port.h", "port_semihost.c", "startup.c", "link.ld"], model_name=name,
+                   stack_reserved=16384)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE), undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    with open(os.path.join(d, "bench_main.c"), "w") as f:
+        f.write(env.get_template("emit_c_m4_main.c.j2").render(m=m, unit=unit, runs=2, io_bytes=io_bytes))
+    srcs = ["bench_main.c", "port.c", "startup.c"] + [r for r in sorted(e.files) if r.endswith(".c")
+                                                       and not r.endswith("_example.c")]
+    cflags = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", *board.cflags, opt, "-ffunction-sections",
+              "-fdata-sections", "-ffp-contract=fast", *(f"-D{k}" for k in m.knobs)]
+    objs = []
+    for src in srcs:
+        obj = src[:-2] + ".o"
+        r = subprocess.run([board.cc, *cflags, "-c", src, "-o", obj], cwd=d, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise SystemExit(f"{name}: compiling {src} failed: {r.stderr[-500:]}")
+        objs.append(obj)
+    r = subprocess.run([board.cc, *board.cflags, "-nostartfiles", "-T", "link.ld", "-Wl,--gc-sections", *objs,
+                        "-lm", "-lc", "-lgcc", "-o", "fw.elf"], cwd=d, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"{name}: linking failed: {r.stderr[-500:]}")
+    ins = [np.load(os.path.join(ZOO, f"{name}.in{k}.npy")).astype("<f4") for k in range(len(m.inputs))]
+    res = run_firmware(board, os.path.join(d, "fw.elf"), {"nnb_in.bin": b"".join(x.tobytes() for x in ins)},
+                       want=("nnb_out.bin",))
+    v = console_values(res.console)
+    raw = np.frombuffer(res.files["nnb_out.bin"], "<f4")
+    err, pos = 0.0, 0
+    for k, io in enumerate(m.outputs):
+        ref = np.load(os.path.join(ZOO, f"{name}.out{k}.npy"))
+        y = raw[pos:pos + io.size].reshape(ref.shape)
+        pos += io.size
+        err = max(err, float(np.abs(y - ref).max()) / max(1.0, float(np.abs(ref).max())))
+    syms = footprint.symbol_sizes(os.path.join(d, "fw.elf"), "arm-none-eabi-nm")
+    text = footprint.section_sizes(os.path.join(d, "fw.elf"), "arm-none-eabi-size")["text"]
+    weights = sum(sz for s, (_t, sz) in syms.items() if s.startswith("m_w_"))
+    return {"insns": v.get(f"run_{unit}", 0), "stack": v.get("stack_run", 0), "err": err,
+            "static_ram": m.arena_bytes, "code_besides_weights": text - weights}
+
+
+def m4_rows(models: list[str]) -> list[dict]:
+    from nnb.boards.run import run_on_board
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="nnb-emitc-m4-") as tmp:
+        for name in models:
+            row: dict = {"model": name}
+            for opt in ("-O2", "-Os"):
+                row[opt] = m4_counts(name, opt, tmp)
+            ins = [np.load(os.path.join(ZOO, f"{name}.in{k}.npy"))
+                   for k in range(len(load_for_convert(os.path.join(ZOO, f"{name}.nnp")).inputs))]
+            _, rep = run_on_board(os.path.join(ZOO, f"{name}.nnp"), "qemu-mps2-an386", ins)
+            row["runtime_insns"] = rep.run_count
+            row["runtime_stack"] = rep.stack_measured
+            rows.append(row)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="lenet,dscnn,resnet8,autoencoder,unet_tiny,depthwise,conv_variants,pooling")
     ap.add_argument("--seconds", type=float, default=0.5, help="time budget per implementation and model")
     ap.add_argument("--packed", action="store_true", help="also the LUT-Q/DQ prediction agreement on 10k images")
+    ap.add_argument("--m4", metavar="MODELS", help="instructions per inference on QEMU mps2-an386 (e.g. lenet,dscnn)")
     ap.add_argument("--json", help="write the rows here")
     args = ap.parse_args()
     rows = [bench(n, args.seconds) for n in args.models.split(",")]
@@ -134,6 +221,17 @@ def main() -> None:
             print(f"  {r['model']:13} {r['data']}: identical {r['identical']:,} of {r['images']:,}, "
                   f"differ {r['differ']}")
         out["packed"] = prow
+    if args.m4:
+        mrows = m4_rows(args.m4.split(","))
+        print("\nCortex-M4F (QEMU mps2-an386, -icount shift=0): instructions per inference, emitted C vs C runtime")
+        print(f"{'model':10} {'emit -O2':>10} {'emit -Os':>10} {'runtime -O2':>11} {'emit/rt':>7} | "
+              f"{'stack emit':>10} {'stack rt':>8} | {'arena':>7} {'code -Os':>8} | {'max err':>8}")
+        for r in mrows:
+            a, b = r["-O2"], r["-Os"]
+            print(f"{r['model']:10} {a['insns']:10,} {b['insns']:10,} {r['runtime_insns']:11,} "
+                  f"{a['insns'] / max(1, r['runtime_insns']):7.2f} | {a['stack']:10,} {r['runtime_stack']:8,} | "
+                  f"{a['static_ram']:7,} {b['code_besides_weights']:8,} | {max(a['err'], b['err']):8.2g}")
+        out["m4"] = mrows
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=1)
