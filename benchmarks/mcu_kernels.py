@@ -24,6 +24,7 @@ usage: python benchmarks/mcu_kernels.py [--models dscnn,lenet] [--opt=-O2,-Os] [
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -45,6 +46,7 @@ CPU = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
 TICK = 40  # instructions per SysTick tick on mps2-an386 with -icount shift=0
 ARENA_WORDS = 1 << 19  # 2 MiB of the board's 4 MiB RAM
 DEFAULT_RT = os.path.join(ROOT, "c_runtime")
+_BUILT: set = set()
 RT = DEFAULT_RT  # --runtime: another copy of c_runtime/ (e.g. `git archive` of an older commit)
 QEMU = ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-semihosting-config",
         "enable=on,target=native", "-icount", "shift=0", "-kernel"]
@@ -94,8 +96,14 @@ def write_model(d: str, image: bytes, inputs: list[np.ndarray], nfunc: int) -> N
 
 def build(model: str, opt: str, image: bytes, inputs: list[np.ndarray], nfunc: int) -> tuple[str, int]:
     """Firmware ELF for one model and -O level; returns (path, .text bytes of the runtime + kernels)."""
-    lib_dir = os.path.join(OUT, "lib" + opt + ("" if RT == DEFAULT_RT else "-" + os.path.basename(RT)))
-    sh(["make", "-s", "-C", SRC, f"OPT={opt}", f"OUT={lib_dir}", f"RT={RT}"])
+    if RT == DEFAULT_RT:
+        lib_dir = os.path.join(OUT, "lib" + opt)
+        sh(["make", "-s", "-C", SRC, f"OPT={opt}", f"OUT={lib_dir}", f"RT={RT}"])
+    else:  # another copy (e.g. unpacked by git archive, old mtimes): rebuilt once per run
+        lib_dir = os.path.join(OUT, "lib" + opt + "-" + hashlib.sha1(RT.encode()).hexdigest()[:8])
+        if (RT, opt) not in _BUILT:
+            sh(["make", "-s", "-B", "-C", SRC, f"OPT={opt}", f"OUT={lib_dir}", f"RT={RT}"])
+            _BUILT.add((RT, opt))
     d = os.path.join(OUT, opt.lstrip("-"), model)
     os.makedirs(d, exist_ok=True)
     nnb_path = os.path.join(d, model + ".nnb")

@@ -31,6 +31,19 @@ static void run(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
                     /* whole rows (e.g. global pooling): one contiguous block, eight partial sums */
                     const float *xb = x + hs * g.IW;
                     const long nb = (he - hs) * g.IW;
+#ifdef NNBRT_MCU_KERNELS
+                    /* scalar cores: named accumulators stay in registers, one pointer */
+                    float q0 = 0.0f, q1 = 0.0f, q2 = 0.0f, q3 = 0.0f;
+                    const float *xe = xb + (nb & ~3L);
+                    for (; xb < xe; xb += 4) {
+                        q0 += xb[0];
+                        q1 += xb[1];
+                        q2 += xb[2];
+                        q3 += xb[3];
+                    }
+                    for (xe += nb & 3L; xb < xe; ++xb) q0 += *xb;
+                    s = (q0 + q1) + (q2 + q3);
+#else
                     float q[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
                     long k = 0;
                     int j;
@@ -38,6 +51,7 @@ static void run(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
                         for (j = 0; j < 8; ++j) q[j] += xb[k + j];
                     for (; k < nb; ++k) q[0] += xb[k];
                     s = ((q[0] + q[1]) + (q[2] + q[3])) + ((q[4] + q[5]) + (q[6] + q[7]));
+#endif
                 } else
                 for (ih = hs; ih < he; ++ih) {
                     /* four partial sums: no add-latency chain over long windows */
