@@ -154,7 +154,8 @@ def _matmul(ctx: Ctx, node: ONode) -> None:
 def _batch_norm(ctx: Ctx, node: ONode) -> None:
     if ctx.opset < 9 and int(node.attr("spatial", 1)) != 1:
         raise ctx.error("spatial=0 (per-element statistics) is not supported")
-    if len([o for o in node.outputs if o]) > 1 and any(o in ctx.used for o in node.outputs[1:]):
+    if int(node.attr("training_mode", 0)) or (len([o for o in node.outputs if o]) > 1
+                                               and any(o in ctx.used for o in node.outputs[1:])):
         raise ctx.error("training-mode outputs (running statistics) are not supported")
     x = node.input(0)
     xs = ctx.shape(x)

@@ -42,6 +42,15 @@ def _alias(ctx: Ctx, node: ONode) -> None:
         raise ctx.error("the dropout mask output is not supported")
 
 
+def _cast(ctx: Ctx, node: ONode) -> None:
+    """A cast of a run-time tensor to a floating type changes nothing in float32 inference."""
+    from onnx import TensorProto
+
+    if int(node.attr("to")) not in (TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16):
+        raise ctx.error("casting a run-time tensor to a non-floating type is not supported")
+    _alias(ctx, node)
+
+
 def _reshape(ctx: Ctx, node: ONode) -> None:
     shape = node.attr("shape") if ctx.opset < 5 else ctx.need_const(node.input(1), "the target shape").tolist()
     try:
@@ -222,7 +231,7 @@ def _depth_to_space(ctx: Ctx, node: ONode) -> None:
 
 
 CONVERTERS = {
-    "Identity": _alias, "Dropout": _alias, "Reshape": _reshape, "Flatten": _flatten, "Squeeze": _squeeze,
+    "Identity": _alias, "Dropout": _alias, "Cast": _cast, "Reshape": _reshape, "Flatten": _flatten, "Squeeze": _squeeze,
     "Unsqueeze": _unsqueeze, "Transpose": _transpose, "Concat": _concat, "Slice": _slice, "Split": _split,
     "Gather": _gather, "Pad": _pad, "Expand": _expand, "DepthToSpace": _depth_to_space,
 }

@@ -180,6 +180,8 @@ CASES = {
             np.array([2.0], np.float32))),
         helper.make_node("Mul", ["r", "ones"], ["y"])],
         {"x": X4}, {"i0": np.array(0, np.int64), "ax": I64(0), "shape_c": I64(1, 168)}, ["y"], 13),
+    "cast_to_float": lambda: model([helper.make_node("Cast", ["x"], ["c"], to=TensorProto.FLOAT),
+                                    helper.make_node("Relu", ["c"], ["y"])], {"x": X4}, {}, ["y"], 13),
     "expand": lambda: one("Expand", (4, 1, 6), (I64(2, 4, 3, 6),), 13),
     "identity_output": lambda: model([helper.make_node("Relu", ["x"], ["r"]),
                                       helper.make_node("Identity", ["r"], ["y"])], {"x": X4}, {}, ["y", "r"], 13),
