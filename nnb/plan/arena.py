@@ -89,13 +89,14 @@ def plan_arena(g: Graph, align: int = 4, inplace: bool = True, inplace_dw: bool 
         if node.op in VIEW_OPS and node.inputs[0] in lts:
             src = node.inputs[0]
         elif inplace and len(node.outputs) == 1:
+            kept = set(g.outputs)  # a network output keeps its values to the end: nothing writes over it
             for k in get_op(node.op).inplace_inputs(node.attrs, len(node.inputs)):
                 x = node.inputs[k]
-                if x in lts and shapes[x] == shapes[out] and group_end[groups.find(x)] == i:
+                if x in lts and x not in kept and shapes[x] == shapes[out] and group_end[groups.find(x)] == i:
                     src = x
                     break
             x = node.inputs[0]
-            if src is None and inplace_dw and x in lts and group_end[groups.find(x)] == i \
+            if src is None and inplace_dw and x in lts and x not in kept and group_end[groups.find(x)] == i \
                     and inplace_depthwise(g, node):
                 src = x
         if src is not None:

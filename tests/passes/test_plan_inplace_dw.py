@@ -88,3 +88,15 @@ def test_c_runtime_inplace_depthwise(variant: str, tmp_path) -> None:  # noqa: A
         ref = next(iter(executor.run(g, [x]).values()))
         got = np.fromfile(f"{out}0.bin", dtype="<f4").reshape(ref.shape)
         np.testing.assert_allclose(got, ref, rtol=0, atol=1e-5 * max(1.0, float(np.abs(ref).max())))
+
+
+def test_network_output_never_overwritten_in_place() -> None:
+    """The last function may not write over a network output it reads (found by an ONNX Identity output)."""
+    b = builder("outs")
+    x = b.input("x", (2, 3))
+    r = b.op("ReLU", [x])
+    b.output(b.op("Identity", [r]))
+    b.output(r)
+    g = b.build()
+    plan = plan_arena(g)
+    assert r not in plan.aliases.values() and plan.offsets[r] != plan.offsets[g.outputs[0]]
