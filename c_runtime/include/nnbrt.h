@@ -14,15 +14,27 @@
  *
  * Properties:
  * - The library never allocates memory, never prints and never exits. The
- *   network context, the decoded variable and function tables and every
- *   working buffer live in the caller's arena.
+ *   network context (one data pointer per variable, the working set of the
+ *   function being run) and every working buffer live in the caller's
+ *   arena; function records, shapes, arguments and parameters are read in
+ *   place from the image (flash on a microcontroller), so the arena is the
+ *   tensors + kernel scratch + under 1 KB of tables on a 32-bit target.
+ * - Stack: on a Cortex-M4 the loader's own frames are 224 B above a
+ *   kernel's check in nnbrt_init and 48 B above a kernel's run in nnbrt_run
+ *   (c_runtime/tools/stack_usage.py prints the deepest paths).
  * - `image` (the NNB file contents) must be 4-byte aligned and stay alive
  *   and unmodified while the net is used: parameters and shapes are read in
  *   place. The library never writes to the image.
  * - Every field of the file is validated before use (header, index table,
  *   list references, shapes, parameter sizes, buffer references, function
- *   input/output counts, argument values and output shapes). A corrupt or
- *   hostile file yields an error status, never an out-of-bounds access.
+ *   input/output counts, argument values and output shapes), and so is
+ *   the data flow (nnbrt_init): every tensor is written before it is read
+ *   in file order, a function's output shares storage with its input only
+ *   as an exact alias the kernel is declared safe for, no function writes a
+ *   parameter or a network input, and two tensors live at the same time
+ *   never share storage (v2/v3 buffers and the extended plan alike). The
+ *   arena is at most NNBRT_MAX_ARENA. A corrupt or hostile file yields an
+ *   error status, never an out-of-bounds access.
  * - Chunk offsets in the index table must be 4-aligned and non-decreasing
  *   (the converter writes chunks in order); a chunk extends to the offset
  *   of the next one, and every list/record/parameter must fit in its chunk.
@@ -76,6 +88,12 @@ extern "C" {
 #define NNBRT_MAX_NDIM 8
 /** Largest number of inputs or outputs of one function. */
 #define NNBRT_MAX_FN_IO 64
+/** Largest arena nnbrt_arena_size accepts (bytes; a build may set its own,
+    e.g. -DNNBRT_MAX_ARENA=262144 for a board): a file asking for more is
+    refused with NNBRT_E_ARENA_LIMIT instead of a huge allocation. */
+#ifndef NNBRT_MAX_ARENA
+#define NNBRT_MAX_ARENA ((size_t)256u << 20)
+#endif
 
 typedef enum {
     NNBRT_OK = 0,
@@ -102,6 +120,10 @@ typedef enum {
     NNBRT_E_SIZE_OVERFLOW,        /**< arena size does not fit in size_t */
     NNBRT_E_BAD_PLAN,             /**< extended file: bad arena plan (offset, alignment, aliasing) */
     NNBRT_E_BAD_QUANT,            /**< extended file: bad quantized (packed) weight or descriptor */
+    NNBRT_E_READ_BEFORE_WRITE,    /**< a function reads a tensor no earlier function writes (file order), or no function writes a network output */
+    NNBRT_E_BAD_ALIAS,            /**< a function's output shares storage with its input where the kernel cannot work in place, or with another output */
+    NNBRT_E_LIVE_OVERLAP,         /**< a function writes over a tensor that is still to be read (two live tensors share storage) */
+    NNBRT_E_ARENA_LIMIT,          /**< the arena the file needs is above NNBRT_MAX_ARENA */
     NNBRT_STATUS_COUNT
 } nnbrt_status;
 
@@ -124,12 +146,19 @@ typedef struct nnbrt_net nnbrt_net;
 
 /**
  * Validate the whole image and compute the arena bytes nnbrt_init needs:
- * context, variable and function tables, the file's working buffers (sizes
+ * context (image view, a data pointer per variable, the running function's
+ * arguments and tensors), the file's working buffers (sizes
  * from its buffer list; extended files: the plan region of arena_bytes),
  * private input/output storage (extended files: inputs only), kernel scratch (the
- * fast convolution keeps zero-padded input rows there) and 63 bytes of
- * alignment slack. Returns NNBRT_OK and sets *bytes, or an error status;
- * a file accepted here is accepted by nnbrt_init with that many bytes.
+ * fast convolution keeps zero-padded input rows there; at least 20 bytes per
+ * variable: nnbrt_init's data-flow table lives there) and 63 bytes of
+ * alignment slack. Returns NNBRT_OK and sets *bytes, or an error status
+ * (NNBRT_E_ARENA_LIMIT above NNBRT_MAX_ARENA). nnbrt_init with that many
+ * bytes accepts the file, or refuses it for its data flow
+ * (NNBRT_E_READ_BEFORE_WRITE, NNBRT_E_LIVE_OVERLAP: checked in the arena)
+ * or, for a function of more than 8 inputs + outputs (Concatenate, Stack,
+ * Split), for its shapes (checked with tensors in the arena; sizing keeps
+ * its stack small). Neither needs more bytes than computed here.
  */
 NNBRT_API nnbrt_status nnbrt_arena_size(const void *image, size_t image_len, size_t *bytes);
 /** Same as nnbrt_arena_size, and reports where validation failed (diag may be NULL). */
@@ -176,7 +205,8 @@ typedef struct {
 } nnbrt_header_info;
 NNBRT_API nnbrt_status nnbrt_get_header(const nnbrt_net *net, nnbrt_header_info *info);
 /** What the caller's arena holds (bytes; total = nnbrt_arena_size): the
-    runtime's tables (network, variables, functions), private input/output
+    runtime's tables (network context, a data pointer per variable, the
+    running function's tensors), private input/output
     storage (and float staging of fixed-point parameters), the tensors (the
     extended plan, or the v2/v3 buffers) and the largest kernel scratch
     (with alignment slack). */

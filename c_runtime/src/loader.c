@@ -487,6 +487,41 @@ static int dw_inplace_ok(const ctx_t *c, const nnbrt_args *a, const int32_t *ins
     return w.dims[1] == 1 && w.dims[0] == vi->dims[b] && vo->dims[b] == vi->dims[b] && a->a[4].i == vi->dims[b];
 }
 
+static size_t private_bytes(const ctx_t *c, uint32_t i);
+
+/* Where a variable's values live, for overlap tests: space 0 for storage no
+   function shares (a parameter in the image, private input/output or
+   staging storage); extended files: space 1, plan bytes [lo, lo + 4 size);
+   v2/v3 files: space 2 + buffer index, bytes [0, 4 size) of the buffer. */
+typedef struct {
+    uint32_t space, lo, size;
+} span_t;
+
+static span_t span_of(const ctx_t *c, uint32_t id, const struct nnbrt_var *v)
+{
+    span_t s = {0, 0, 0};
+    if (v->data_index >= 0 || private_bytes(c, id)) return s;
+    s.size = (uint32_t)v->size; /* <= 0x7fffffff (decode_var) */
+    if (c->ext) {
+        s.space = 1;
+        s.lo = (uint32_t)v->plan;
+    } else {
+        s.space = 2u + (uint32_t)(-(v->data_index + 1));
+    }
+    return s;
+}
+
+static int spans_overlap(span_t a, span_t b)
+{
+    const uint64_t a1 = (uint64_t)a.lo + 4u * (uint64_t)a.size, b1 = (uint64_t)b.lo + 4u * (uint64_t)b.size;
+    return a.space && a.space == b.space && a.lo < b1 && b.lo < a1;
+}
+
+static int spans_equal(span_t a, span_t b) { return a.space == b.space && a.lo == b.lo && a.size == b.size; }
+
+/* A function's output may share storage with one of its inputs only as an
+   exact alias the kernel is declared safe for (inplace_ok, dw_inplace_ok),
+   and never with another of its outputs. */
 static NOINLINE nnbrt_status check_aliasing(const ctx_t *c, uint32_t type, const nnbrt_kernel *k,
                                    const nnbrt_args *a, uint32_t nin, const int32_t *ins,
                                    uint32_t nout, const int32_t *outs)
@@ -494,23 +529,23 @@ static NOINLINE nnbrt_status check_aliasing(const ctx_t *c, uint32_t type, const
     uint32_t o, j;
     for (o = 0; o < nout; ++o) {
         struct nnbrt_var vo, vi;
-        uint64_t o0, o1;
+        span_t so;
         if (decode_var(c, (uint32_t)outs[o], &vo) != NNBRT_OK) return NNBRT_E_BAD_VARIABLE;
-        o0 = (uint64_t)(uint32_t)vo.plan;
-        o1 = o0 + (uint64_t)vo.size * 4u;
+        so = span_of(c, (uint32_t)outs[o], &vo);
+        if (!so.space) continue;
         for (j = 0; j < nin + nout; ++j) {
             const int32_t id = j < nin ? ins[j] : outs[j - nin];
-            uint64_t i0, i1;
+            span_t si;
             if (j == nin + o) continue;
             if (decode_var(c, (uint32_t)id, &vi) != NNBRT_OK) return NNBRT_E_BAD_VARIABLE;
-            if (vi.data_index >= 0 || vi.plan < 0) continue; /* parameter / network input */
-            i0 = (uint64_t)(uint32_t)vi.plan;
-            i1 = i0 + (uint64_t)vi.size * 4u;
-            if (i1 <= o0 || o1 <= i0) continue;
-            if (j < nin && i0 == o0 && vi.size == vo.size && inplace_ok(type, k, a, nin, j)) continue;
-            if (j == 0 && i0 == o0 && type == NNBRT_EXT_FIRST_ID && dw_inplace_ok(c, a, ins, &vi, &vo)) continue;
+            si = span_of(c, (uint32_t)id, &vi);
+            if (!spans_overlap(so, si)) continue;
+            if (j < nin && spans_equal(so, si) && inplace_ok(type, k, a, nin, j)) continue;
+            if (j == 0 && c->ext && si.lo == so.lo && type == NNBRT_EXT_FIRST_ID &&
+                dw_inplace_ok(c, a, ins, &vi, &vo))
+                continue;
             if (c->diag) c->diag->variable_index = id;
-            return NNBRT_E_BAD_PLAN;
+            return NNBRT_E_BAD_ALIAS;
         }
     }
     return NNBRT_OK;
@@ -635,6 +670,15 @@ static nnbrt_status scan_functions(ctx_t *c)
     return NNBRT_OK;
 }
 
+static int is_net_input(const ctx_t *c, int32_t id)
+{
+    uint32_t k;
+    if (c->ext) return c->plan[id] == PLAN_INPUT;
+    for (k = 0; k < c->h.num_inputs; ++k)
+        if (c->in_ids[k] == id) return 1;
+    return 0;
+}
+
 /* Inputs then outputs of f into t[0 .. nin+nout) (the one packed weight a
    function may take goes to *qbuf); outputs never write the image or a
    network input. t NULL: validate only. */
@@ -649,8 +693,7 @@ static NOINLINE nnbrt_status fn_tensors(const ctx_t *c, const fn_t *f, nnbrt_ten
         nnbrt_tensor *tj = t ? &t[j] : &one;
         nnbrt_status st = get_tensor(c, id, tj, j < f->nin && t ? qbuf : &qone, &v);
         if (st == NNBRT_OK && j < f->nin && tj->q && !packed_ok(f->k, j)) st = NNBRT_E_BAD_QUANT;
-        if (st == NNBRT_OK && j >= f->nin &&
-            (v.data_index >= 0 || (c->ext && v.plan == PLAN_INPUT)))
+        if (st == NNBRT_OK && j >= f->nin && (v.data_index >= 0 || is_net_input(c, id)))
             st = NNBRT_E_BAD_VARIABLE;
         if (st != NNBRT_OK) {
             if (c->diag) c->diag->variable_index = id;
@@ -694,13 +737,89 @@ static nnbrt_status check_functions(ctx_t *c, nnbrt_tensor *t, uint32_t cap, nnb
         if ((st = decode_fn(c, i, &f)) != NNBRT_OK) return st;
         if ((st = decode_args(c, f.rec, f.code, a)) != NNBRT_OK) return st;
         if ((st = fn_tensors(c, &f, f.nin + f.nout <= cap ? t : NULL, qbuf)) != NNBRT_OK) return st;
-        if (c->ext && (st = check_aliasing(c, f.type, f.k, a, f.nin, f.ins, f.nout, f.outs)) != NNBRT_OK)
-            return st;
+        if ((st = check_aliasing(c, f.type, f.k, a, f.nin, f.ins, f.nout, f.outs)) != NNBRT_OK) return st;
         if (f.nin + f.nout > cap) continue; /* see NNBRT_CHECK_IO */
         st = f.k->check(a, (int)f.nin, t, (int)f.nout, t + f.nin, &work);
         if (st != NNBRT_OK) return st;
         c->work += work.work;
         if (work.scratch > c->scratch) c->scratch = work.scratch;
+    }
+    if (c->diag) c->diag->function_index = c->diag->function_id = -1;
+    return NNBRT_OK;
+}
+
+/* ---- data flow (nnbrt_init, in the kernel scratch: 5 words per variable) ---- */
+
+#define DF_WORDS 5u /* first write, last read, span space, lo, size */
+#define DF_UNSET 0x7fffffff
+
+/* Every tensor is written before it is read, in file order (parameters and
+   network inputs are written at the start, network outputs are read at the
+   end), and a function never writes over storage of another tensor that is
+   still to be read (two tensors live at the same time never share storage;
+   exact aliases the kernel is declared safe for are checked by
+   check_aliasing; a Reshape writes the bytes already there). */
+static NOINLINE nnbrt_status check_dataflow(const ctx_t *c, int32_t *w)
+{
+    const uint32_t nv = c->h.num_variables, nf = c->h.num_functions;
+    uint32_t i, j, t;
+    fn_t f;
+    for (i = 0; i < nv; ++i) {
+        struct nnbrt_var v;
+        span_t sp;
+        (void)decode_var(c, i, &v);
+        sp = span_of(c, i, &v);
+        w[DF_WORDS * i] = v.data_index >= 0 ? -1 : DF_UNSET;
+        w[DF_WORDS * i + 1] = -1;
+        w[DF_WORDS * i + 2] = (int32_t)sp.space;
+        w[DF_WORDS * i + 3] = (int32_t)sp.lo;
+        w[DF_WORDS * i + 4] = (int32_t)sp.size;
+    }
+    for (i = 0; i < c->h.num_inputs; ++i) w[DF_WORDS * (uint32_t)c->in_ids[i]] = -1;
+    for (i = 0; i < nf; ++i) {
+        diag_fn(c, i);
+        (void)decode_fn(c, i, &f);
+        for (j = 0; j < f.nin; ++j) {
+            int32_t *e = &w[DF_WORDS * (uint32_t)f.ins[j]];
+            if (e[0] == DF_UNSET) {
+                if (c->diag) c->diag->variable_index = f.ins[j];
+                return NNBRT_E_READ_BEFORE_WRITE;
+            }
+            e[1] = (int32_t)i;
+        }
+        for (j = 0; j < f.nout; ++j)
+            if (w[DF_WORDS * (uint32_t)f.outs[j]] == DF_UNSET) w[DF_WORDS * (uint32_t)f.outs[j]] = (int32_t)i;
+    }
+    if (c->diag) c->diag->function_index = c->diag->function_id = -1;
+    for (i = 0; i < c->h.num_outputs; ++i) {
+        int32_t *e = &w[DF_WORDS * (uint32_t)c->out_ids[i]];
+        if (e[0] == DF_UNSET) { /* no function writes it */
+            if (c->diag) c->diag->variable_index = c->out_ids[i];
+            return NNBRT_E_READ_BEFORE_WRITE;
+        }
+        e[1] = (int32_t)nf; /* read by the caller after the run */
+    }
+    for (i = 0; i < nf; ++i) {
+        diag_fn(c, i);
+        (void)decode_fn(c, i, &f);
+        for (j = 0; j < f.nout; ++j) {
+            const int32_t *eo = &w[DF_WORDS * (uint32_t)f.outs[j]];
+            const span_t so = {(uint32_t)eo[2], (uint32_t)eo[3], (uint32_t)eo[4]};
+            if (!so.space) continue;
+            for (t = 0; t < nv; ++t) {
+                const int32_t *et = &w[DF_WORDS * t];
+                const span_t st = {(uint32_t)et[2], (uint32_t)et[3], (uint32_t)et[4]};
+                if (t == (uint32_t)f.outs[j] || !spans_overlap(so, st)) continue;
+                if (et[0] >= (int32_t)i || et[1] <= (int32_t)i) continue; /* not live across function i */
+                if ((f.type == 126 || f.type == 83) && spans_equal(so, st)) {
+                    const int32_t *ei = &w[DF_WORDS * (uint32_t)f.ins[0]];
+                    const span_t si = {(uint32_t)ei[2], (uint32_t)ei[3], (uint32_t)ei[4]};
+                    if (spans_equal(so, si)) continue; /* a view: the same bytes */
+                }
+                if (c->diag) c->diag->variable_index = (int32_t)t;
+                return NNBRT_E_LIVE_OVERLAP;
+            }
+        }
     }
     if (c->diag) c->diag->function_index = c->diag->function_id = -1;
     return NNBRT_OK;
@@ -760,10 +879,15 @@ static NOINLINE nnbrt_status plan_layout(const ctx_t *c, layout_t *L)
     return NNBRT_OK;
 }
 
+/* The kernel scratch region (also nnbrt_init's data-flow table) and the
+   total, at most NNBRT_MAX_ARENA. */
 static nnbrt_status finish_layout(const ctx_t *c, layout_t *L)
 {
-    size_t lay = L->scratch;
-    if (!add_aligned(&lay, c->scratch) || !add_sz(&lay, ALIGN - 1)) return NNBRT_E_SIZE_OVERFLOW;
+    size_t lay = L->scratch, scratch = c->scratch, df = 0;
+    if (!add_array(&df, c->h.num_variables, DF_WORDS * 4u)) return NNBRT_E_SIZE_OVERFLOW;
+    if (scratch < df) scratch = df;
+    if (!add_aligned(&lay, scratch) || !add_sz(&lay, ALIGN - 1)) return NNBRT_E_SIZE_OVERFLOW;
+    if (lay > (size_t)NNBRT_MAX_ARENA) return NNBRT_E_ARENA_LIMIT;
     L->total = lay;
     return NNBRT_OK;
 }
@@ -900,6 +1024,7 @@ nnbrt_status nnbrt_init_diag(nnbrt_net **netp, const void *image, size_t image_l
     if ((st = check_functions(c, net->tens, c->max_io, net->qw, &net->args)) != NNBRT_OK) return st;
     if ((st = finish_layout(c, &L)) != NNBRT_OK) return st;
     if (arena_len < L.total) return NNBRT_E_ARENA_TOO_SMALL;
+    if ((st = check_dataflow(c, (int32_t *)(void *)(base + L.scratch))) != NNBRT_OK) return st;
     stage_parameters(c);
     net->scratch = (float *)(void *)(base + L.scratch);
     net->arena.tables = L.io;
@@ -1090,6 +1215,10 @@ const char *nnbrt_status_str(nnbrt_status st)
         "size overflow",
         "bad arena plan",
         "bad quantized weight or descriptor",
+        "tensor read before it is written (file order), or a network output no function writes",
+        "output shares storage with an input the kernel cannot work in place on",
+        "function writes over a tensor that is still to be read (live tensors overlap)",
+        "arena above NNBRT_MAX_ARENA",
     };
     if ((unsigned)st >= (unsigned)NNBRT_STATUS_COUNT) return "unknown status";
     return s[st];
