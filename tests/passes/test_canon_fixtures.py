@@ -7,9 +7,10 @@ import os
 
 import numpy as np
 import pytest
-from conftest import SHARED
+from conftest import SHARED, assert_close_to_nnabla
 
 from nnb import executor
+from nnb.backends import get_runner
 from nnb.model import load_model
 from nnb.passes import optimize
 from nnb.passes.canon import canonicalize_report
@@ -60,3 +61,15 @@ def test_inspect_lists_fired_rewrites(capsys) -> None:  # noqa: ANN001
     assert main(["inspect", path]) == 0
     line = [x for x in capsys.readouterr().out.splitlines() if x.startswith("canonicalisation: ")]
     assert line and "clip -> ReLU6/ReLU/HardTanh: 5" in line[0] and "softmax pattern -> Softmax: 1" in line[0]
+
+
+@pytest.mark.parametrize("backend", ["reference", "c"])
+@pytest.mark.parametrize("path", [p for p in MODELS if os.sep + "imported" + os.sep in p],
+                         ids=lambda p: os.path.basename(p))
+def test_imported_model_matches_nnabla(path: str, backend: str) -> None:
+    """The importer's NNP, canonicalised, fused and planned (in-place depthwise) for C, against nnabla's outputs."""
+    g = load_model(path)
+    xs = _inputs(path)
+    got = get_runner(backend)(path, g, dict(zip(g.inputs, xs)), {})
+    for k, name in enumerate(g.outputs):
+        assert_close_to_nnabla(got[name], np.load(f"{path[:-4]}.out{k}.npy"), f"{name} ({backend})")
