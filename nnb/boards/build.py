@@ -12,6 +12,7 @@ Steps (each result cached where it can be):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -76,14 +77,15 @@ def _context(board: Board, layout: Board, **kw: object) -> dict:
     return ctx
 
 
-def render_project(outdir: str, board: Board, layout: Board, files: list[str], **kw: object) -> None:
+def render_project(outdir: str, board: Board, layout: Board, files: list[str], rename: dict | None = None,
+                   **kw: object) -> None:
     """Render templates/firmware/NAME.j2 for each NAME in files into outdir (port_*.c becomes port.c)."""
     env = _env()
     ctx = _context(board, layout, **kw)
     os.makedirs(outdir, exist_ok=True)
     for name in files:
         text = env.get_template(name + ".j2").render(**ctx)
-        target = "port.c" if name.startswith("port_") else name
+        target = (rename or {}).get(name) or ("port.c" if name.startswith("port_") else name)
         path = os.path.join(outdir, target)
         old = None
         if os.path.exists(path):
@@ -112,21 +114,31 @@ def check_toolchain(board: Board) -> None:
     need_tool(ar_for(board.cc), what)
 
 
+def _probe_board(board: Board) -> Board:
+    """The board the arena probe runs on: the emulated machine of this CPU (4 MiB RAM for the whole image)
+    with this board's compiler, flags and FPU (so the runtime library is the board's own)."""
+    if board.is_host:
+        return board
+    layout = load_board(STAND_IN[board.cpu])
+    return dataclasses.replace(layout, cc=board.cc, cflags=board.cflags, opt=board.opt, defines=board.defines,
+                               ldflags=board.ldflags, fpu=board.fpu)
+
+
 def runtime_dir(board: Board) -> str:
-    """The cache directory of this board's runtime library and arena probe (compiled on first use)."""
+    """The cache directory of the runtime library for this board's toolchain and flags, and of its arena
+    probe (compiled on first use; boards with the same compiler and flags share it)."""
     check_toolchain(board)
-    # the probe reads the whole image into RAM: link it for the emulated machine of this CPU (4 MiB RAM)
-    layout = board if board.is_host else load_board(STAND_IN[board.cpu])
+    pb = _probe_board(board)
+    flags = "\0".join([board.cc, board.opt, *board.cflags, *board.defines, *board.ldflags, pb.name, pb.fpu])
     key = tree_hash([os.path.join(C_RUNTIME, "src"), os.path.join(C_RUNTIME, "include"), TEMPLATES],
-                    board.source + layout.source)
-    d = os.path.join(cache_root(), f"rt-{board.name}-{key}")
+                    flags.encode() + pb.source)
+    d = os.path.join(cache_root(), f"rt-{board.cpu}-{key}")
     probe = os.path.join(d, "probe", "probe.elf")
     if not os.path.exists(probe):
         pdir = os.path.join(d, "probe")
-        ram = layout.region("ram")
+        ram = pb.region("ram")
         probe_bytes = (ram.length - 256 * 1024) if ram else 64 << 20
-        render_project(pdir, board, layout, _project_files(board, "probe.c"), probe_bytes=probe_bytes,
-                       stack_reserved=16384)
+        render_project(pdir, pb, pb, _project_files(pb, "probe.c"), probe_bytes=probe_bytes, stack_reserved=16384)
         _make(pdir, ["probe.elf"], os.path.join(d, "rt"), f"building the C runtime for {board.name}")
     return d
 
@@ -139,7 +151,8 @@ def probe_arena(board: Board, image: bytes) -> int:
     if os.path.exists(cache):
         with open(cache) as f:
             return int(f.read())
-    r = run_firmware(board, os.path.join(d, "probe", "probe.elf"), {"nnb_probe.nnb": image}, timeout=300)
+    r = run_firmware(_probe_board(board), os.path.join(d, "probe", "probe.elf"), {"nnb_probe.nnb": image},
+                     timeout=300)
     arena = console_values(r.console).get("arena")
     if arena is None:
         raise NnbError(f"the arena probe for {board.name} printed no arena size")
@@ -176,6 +189,10 @@ def build_firmware(mi: ModelImage, board: Board, outdir: str, inputs: list | Non
               profile=profile, io_buf_bytes=io_buf)
     files = _project_files(board, "main.c", "model.S", "model_empty.S")
     render_project(outdir, board, board, files, **kw)
+    if not board.is_host:  # the code-only link of the fit check: regions large enough for any model
+        big = {k: dataclasses.replace(board.region(k), length=0x08000000) for k in ("flash", "ram")}
+        render_project(outdir, board, board, ["link.ld"], rename={"link.ld": "link_code.ld"}, **kw,
+                       flash=big["flash"], ram=big["ram"])
     rtbuild = os.path.join(rt, "rt")
     # compile (no link): the call graph of main + runtime gives the stack, checked before linking
     objs = ["build/main.o", "build/port.o", "build/kernel_table_model.o", "build/model.o"]

@@ -21,13 +21,15 @@ from nnb.errors import NnbError
 
 KERNELS_DIR = os.path.join(C_RUNTIME, "src", "kernels")
 _SECTION = re.compile(r"^(\.\S+)\s+0x([0-9a-fA-F]+)\s+0x([0-9a-fA-F]+)", re.M)
+FLASH_SECTIONS = {".isr_vector", ".text", ".ARM.extab", ".ARM.exidx", ".nnb_model"}  # templates/firmware/link.ld
+RAM_SECTIONS = {".stack", ".data", ".bss", ".nnb_arena"}
 _NOT_ALLOC = re.compile(r"^\.(comment|ARM\.attributes|debug|stab|note|gnu|symtab|strtab|shstrtab)")
 
 
 @dataclass
 class Footprint:
     arena: int
-    stack_runtime: int  # below main's frame: the runtime and what main calls after painting (+ interrupt frame)
+    stack_runtime: int  # below main's frame after painting: nnbrt_init, nnbrt_run, i/o (+ interrupt frame)
     stack_runtime_only: int  # deepest of nnbrt_init / nnbrt_run alone
     stack_whole: int  # from the reset handler (+ interrupt frame)
     stack_reserved: int  # the .stack section: whole + the board's margin
@@ -75,7 +77,10 @@ def predict(board: Board, outdir: str, rtbuild: str, kernel_table_c: str, arena:
     kern = kernel_functions(kernel_table_c, KERNELS_DIR, g)
     lib = library_stack(board)
     d_main, chain = worst_depth(g, "main", kern, lib)
-    main_frame = max(v for k, v in g.frames.items() if k.endswith(":main"))
+    main_q = next(q for q in g.by_name.get("main", []))
+    # the painted region: what main calls after painting (nnbrt_arena_size runs before)
+    below_main = max((worst_depth(g, t, kern, lib)[0] for t in set(g.calls.get(main_q, []))
+                      if t != "nnbrt_arena_size" and g.by_name.get(t)), default=0)
     rt_only = max(worst_depth(g, fn, kern, lib)[0] for fn in ("nnbrt_init", "nnbrt_run", "nnbrt_arena_size"))
     exc = exception_frame(board, g.frames)
     if board.is_host:
@@ -88,7 +93,7 @@ def predict(board: Board, outdir: str, rtbuild: str, kernel_table_c: str, arena:
         code = use["flash"]
         static = use["ram"] - use.get(".stack", 0) - use.get(".nnb_arena", 0)
     reserved = _align(whole + board.stack_margin, 8)
-    return Footprint(arena=arena, stack_runtime=d_main - main_frame + exc, stack_runtime_only=rt_only,
+    return Footprint(arena=arena, stack_runtime=below_main + exc, stack_runtime_only=rt_only,
                      stack_whole=whole, stack_reserved=reserved, static_ram=static, code_flash=code,
                      image_flash=_align(image_len, 16) + _align(inputs_len, 16), ram_capacity=board.ram_bytes,
                      flash_capacity=board.flash_bytes, chain=chain)
@@ -132,9 +137,9 @@ def section_usage(board: Board, map_path: str) -> dict[str, int]:
         if _NOT_ALLOC.match(name) or size == 0:
             continue
         out[name] = out.get(name, 0) + size
-        if flash.origin <= addr < flash.origin + flash.length:
+        if name in FLASH_SECTIONS or (name not in RAM_SECTIONS and flash.origin <= addr < flash.origin + flash.length):
             out["flash"] += size
-        elif ram.origin <= addr < ram.origin + ram.length:
+        elif name in RAM_SECTIONS or ram.origin <= addr < ram.origin + ram.length:
             out["ram"] += size
             if name == ".data":
                 out["flash"] += size  # its initial values are stored in flash

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from nnb.errors import NnbError
 
 _NODE = re.compile(r'node: \{ title: "([^"]+)" label: "([^"]*)"')
-_EDGE = re.compile(r'edge: \{ sourcename: "([^"]+)" targetname: "([^"]+)"')
+_EDGE = re.compile(r'edge: \{ sourcename: "([^"]+)" targetname: "([^"]+)"(?: label: "([^"]*)")?')
 _BYTES = re.compile(r"\\n(\d+) bytes \((static|dynamic[^)]*)\)")
 INDIRECT = "__indirect_call"
 
@@ -59,8 +59,24 @@ def read_callgraph(paths: list[str]) -> CallGraph:
             g.calls.setdefault(q, [])
         for m in _EDGE.finditer(text):
             src = f"{unit}:{m.group(1)}"
-            g.calls.setdefault(src, []).append(m.group(2))
+            target = m.group(2)
+            if target == INDIRECT:  # keep the call site: which member of the kernel it calls
+                target = f"{INDIRECT}@{_call_site(m.group(3) or '')}"
+            g.calls.setdefault(src, []).append(target)
     return g
+
+
+def _call_site(label: str) -> str:
+    """The source text of a call site "file.c:LINE:COL" ("" when unreadable)."""
+    m = re.match(r"(.+):(\d+):\d+$", label)
+    if not m:
+        return ""
+    try:
+        with open(m.group(1)) as f:
+            lines = f.read().splitlines()
+        return lines[int(m.group(2)) - 1]
+    except (OSError, IndexError):
+        return ""
 
 
 def find_ci(directory: str) -> list[str]:
@@ -70,7 +86,8 @@ def find_ci(directory: str) -> list[str]:
     return sorted(out)
 
 
-def worst_depth(g: CallGraph, root: str, indirect: list[str], extern_bytes: int = 0) -> tuple[int, list[str]]:
+def worst_depth(g: CallGraph, root: str, indirect: dict[str, list[str]],
+                extern_bytes: int = 0) -> tuple[int, list[str]]:
     """Deepest stack from ``root`` (a plain function name) and the call chain that reaches it.  A call to a
     function outside the graph (libc, libm, libgcc's soft float) counts ``extern_bytes``."""
     memo: dict[str, tuple[int, list[str]]] = {}
@@ -81,17 +98,15 @@ def worst_depth(g: CallGraph, root: str, indirect: list[str], extern_bytes: int 
         unit = q.split(":", 1)[0]
         best: tuple[int, list[str]] = (0, [])
         for t in g.calls.get(q, []):
-            names = indirect if t == INDIRECT else [t]
-            for name in names:
-                targets = [name] if ":" in name else g.resolve(name, unit)
-                if not targets and extern_bytes > best[0]:
-                    best = (extern_bytes, [f"{name} (library, {extern_bytes} B allowed)"])
-                for tq in targets:
-                    if tq in active:
-                        continue
-                    d = visit(tq, active | {tq})
-                    if d[0] > best[0]:
-                        best = d
+            targets = _indirect(t, indirect) if t.startswith(INDIRECT) else g.resolve(t, unit)
+            if not targets and extern_bytes > best[0]:
+                best = (extern_bytes, [f"{t} (library, {extern_bytes} B allowed)"])
+            for tq in targets:
+                if tq in active:
+                    continue
+                d = visit(tq, active | {tq})
+                if d[0] > best[0]:
+                    best = d
         r = (g.frames.get(q, 0) + best[0], [q.split(":", 1)[1]] + best[1])
         memo[q] = r
         return r
@@ -102,20 +117,47 @@ def worst_depth(g: CallGraph, root: str, indirect: list[str], extern_bytes: int 
     return max((visit(q, frozenset({q})) for q in roots), key=lambda d: d[0])
 
 
+def _indirect(target: str, indirect: dict[str, list[str]]) -> list[str]:
+    """Targets of a call through a pointer: the kernels' ``check`` or ``run`` functions, by the call's text."""
+    m = re.search(r"->\s*(check|run)\s*\(", target)
+    return indirect.get(m.group(1), []) if m else indirect.get("check", []) + indirect.get("run", [])
+
+
 _KERNEL_DEF = re.compile(r"(?:const nnbrt_kernel\s+|^NNBRT_\w*KERNEL\(\s*)(nnbrt_k_\w+)", re.M)
 CHECK_HELPERS = ["nnbrt_check_unary", "nnbrt_check_binary"]
 
 
-def kernel_functions(kernel_table_c: str, kernels_dir: str, g: CallGraph) -> list[str]:
-    """Targets of the runtime's calls through the kernel table: every function ("unit:name") of the source
-    files that define the kernels a generated kernel table names, and the shared check helpers."""
+_STRUCT = re.compile(r"const nnbrt_kernel\s+(nnbrt_k_\w+)\s*=\s*\{([^}]*)\}")
+_MACRO = re.compile(r"^NNBRT_(\w*)KERNEL\(\s*(nnbrt_k_\w+)", re.M)
+_MACRO_CHECK = {"UNARY_": "nnbrt_check_unary", "BINARY_": "nnbrt_check_binary"}
+
+
+def kernel_functions(kernel_table_c: str, kernels_dir: str, g: CallGraph) -> dict[str, list[str]]:
+    """The ``check`` and ``run`` functions (qualified "unit:title") of the kernels a generated kernel table
+    names: the targets of the loader's calls through the kernel table."""
     with open(kernel_table_c) as f:
         used = set(re.findall(r"&(nnbrt_k_\w+)", f.read()))
-    units = set()
+    names: dict[str, list[tuple[str, str]]] = {"check": [], "run": []}  # (unit, plain name)
     for fn in sorted(os.listdir(kernels_dir)):
-        if fn.endswith(".c"):
-            with open(os.path.join(kernels_dir, fn)) as f:
-                if used & set(_KERNEL_DEF.findall(f.read())):
-                    units.add(fn[:-2])
-    out = [q for q in g.frames if q.split(":", 1)[0] in units]
-    return out + [q for h in CHECK_HELPERS for q in g.by_name.get(h, [])]
+        if not fn.endswith(".c") or fn == "kernel_table.c":
+            continue
+        unit = fn[:-2]
+        with open(os.path.join(kernels_dir, fn)) as f:
+            text = f.read()
+        for m in _STRUCT.finditer(text):
+            fields = [x.strip() for x in m.group(2).split(",")]
+            if m.group(1) in used and len(fields) >= 2:
+                names["check"].append((unit, fields[-2]))
+                names["run"].append((unit, fields[-1]))
+        for m in _MACRO.finditer(text):
+            if m.group(2) in used:
+                names["run"].append((unit, m.group(2) + "_run"))
+                names["check"].append((unit, _MACRO_CHECK.get(m.group(1), m.group(2) + "_check")))
+    out: dict[str, list[str]] = {}
+    for member, pairs in names.items():
+        qs = []
+        for unit, name in pairs:
+            qs += [q for q in g.frames if q.split(":", 1)[0] == unit and q.rsplit(":", 1)[-1] == name]
+            qs += g.by_name.get(name, []) if not name.startswith("nnbrt_k_") else []
+        out[member] = sorted(set(qs))
+    return out

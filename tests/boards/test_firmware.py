@@ -122,8 +122,8 @@ def test_cli_run_board(tmp_path) -> None:
 def test_cli_build_real_board_and_host(tmp_path) -> None:
     """A project for a real board (compiled, not run) with the prediction printed beside the linker map; the
     host board's build runs natively and gives nnabla's outputs."""
-    out = tmp_path / "disco"
-    r = _nnb("build", os.path.join(ZOO, "dscnn.nnp"), "--board", "stm32f746g-disco", "-o", str(out))
+    out = tmp_path / "nucleo"
+    r = _nnb("build", os.path.join(ZOO, "dscnn.nnp"), "--board", "nucleo-l4r5zi", "-o", str(out))
     assert r.returncode == 0, r.stderr
     assert "linker map" in r.stdout
     for f in ("startup.c", "main.c", "link.ld", "Makefile", "firmware.elf", "firmware.map", "model.nnb"):
