@@ -25,7 +25,7 @@ def nnbrt_ocl() -> str:
     device()  # skips without an OpenCL device
     if not os.path.exists("/usr/include/CL/cl.h") or shutil.which("make") is None:
         pytest.skip("the C host needs make and the OpenCL headers (Debian: opencl-headers ocl-icd-opencl-dev)")
-    r = subprocess.run(["make", "-C", C_RUNTIME, "-s", "OPENCL=1", "build-ocl/nnbrt"], capture_output=True,
+    r = subprocess.run(["make", "-C", C_RUNTIME, "-s", "-j2", "OPENCL=1", "build-ocl/nnbrt"], capture_output=True,
                        text=True)
     assert r.returncode == 0, f"make OPENCL=1 failed: {r.stderr[-2000:]}"
     return NNBRT

@@ -11,8 +11,10 @@
  * opencl/common.cl).  Simple kernels only (the fast paths are the Python
  * host's).  Everything is allocated in nnbrt_ocl_open; a run only enqueues.
  */
+#define _POSIX_C_SOURCE 200809L
 #define CL_TARGET_OPENCL_VERSION 120
 #include <CL/cl.h>
+#include <sys/stat.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -727,10 +729,93 @@ static int pick_device(nnbrt_ocl *o, int index)
     return 1;
 }
 
+/* ---- program: built from source once per device and source, then read from the binary cache ---- */
+
+static unsigned long long fnv(unsigned long long h, const char *s)
+{
+    for (; *s; ++s) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h * 1099511628211ULL;
+}
+
+/* $NNB_OPENCL_CACHE, else $XDG_CACHE_HOME/nnb/opencl, else ~/.cache/nnb/opencl (the Python host's cache) */
+static int cache_path(nnbrt_ocl *o, char *path, size_t n)
+{
+    char drv[128] = "", ver[128] = "";
+    const char *env = getenv("NNB_OPENCL_CACHE"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    char dir[900];
+    unsigned long long h = 1469598103934665603ULL;
+    clGetDeviceInfo(o->dev, CL_DRIVER_VERSION, sizeof drv - 1, drv, NULL);
+    clGetDeviceInfo(o->dev, CL_DEVICE_VERSION, sizeof ver - 1, ver, NULL);
+    h = fnv(fnv(fnv(fnv(h, o->devname), drv), ver), o->src);
+    size_t k;
+    if (env && *env) snprintf(dir, sizeof dir, "%s", env);
+    else if (xdg && *xdg) snprintf(dir, sizeof dir, "%s/nnb/opencl", xdg);
+    else if (home && *home) snprintf(dir, sizeof dir, "%s/.cache/nnb/opencl", home);
+    else return 1;
+    for (k = 1; dir[k]; ++k) { /* mkdir -p (failures show later as no cache) */
+        if (dir[k] != '/') continue;
+        dir[k] = '\0';
+        (void)mkdir(dir, 0755);
+        dir[k] = '/';
+    }
+    (void)mkdir(dir, 0755);
+    return snprintf(path, n, "%s/c-%016llx.bin", dir, h) >= (int)n;
+}
+
+static int load_cached(nnbrt_ocl *o, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char *bin;
+    long n;
+    cl_int e, st;
+    size_t len;
+    if (!f) return 1;
+    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) <= 0 || fseek(f, 0, SEEK_SET) != 0 ||
+        !(bin = (unsigned char *)malloc((size_t)n))) {
+        fclose(f);
+        return 1;
+    }
+    len = fread(bin, 1, (size_t)n, f);
+    fclose(f);
+    if (len != (size_t)n) { free(bin); return 1; }
+    o->prg = clCreateProgramWithBinary(o->ctx, 1, &o->dev, &len, (const unsigned char **)&bin, &st, &e);
+    free(bin);
+    if (e != CL_SUCCESS || st != CL_SUCCESS ||
+        clBuildProgram(o->prg, 1, &o->dev, "-cl-std=CL1.2", NULL, NULL) != CL_SUCCESS) {
+        if (o->prg) clReleaseProgram(o->prg);
+        o->prg = NULL;
+        return 1; /* stale or foreign: compile again */
+    }
+    return 0;
+}
+
+static void save_cached(nnbrt_ocl *o, const char *path)
+{
+    size_t len = 0;
+    unsigned char *bin;
+    char tmp[1100];
+    FILE *f;
+    if (clGetProgramInfo(o->prg, CL_PROGRAM_BINARY_SIZES, sizeof len, &len, NULL) != CL_SUCCESS || !len) return;
+    if (!(bin = (unsigned char *)malloc(len))) return;
+    if (clGetProgramInfo(o->prg, CL_PROGRAM_BINARIES, sizeof bin, &bin, NULL) == CL_SUCCESS) {
+        snprintf(tmp, sizeof tmp, "%s.c%lu.tmp", path, (unsigned long)len);
+        f = fopen(tmp, "wb");
+        if (f) {
+            int ok = fwrite(bin, 1, len, f) == len;
+            ok &= fclose(f) == 0;
+            if (!ok || rename(tmp, path) != 0) remove(tmp);
+        }
+    }
+    free(bin);
+}
+
 static int build(nnbrt_ocl *o)
 {
     cl_int e;
     const char *src = o->src;
+    char path[1024];
+    int cached = !cache_path(o, path, sizeof path);
+    if (cached && !load_cached(o, path)) return 0;
     o->prg = clCreateProgramWithSource(o->ctx, 1, &src, NULL, &e);
     if (e != CL_SUCCESS) { failf(o, "clCreateProgramWithSource failed (%d)", (int)e); return 1; }
     if (clBuildProgram(o->prg, 1, &o->dev, "-cl-std=CL1.2", NULL, NULL) != CL_SUCCESS) {
@@ -743,6 +828,7 @@ static int build(nnbrt_ocl *o)
         failf(o, "OpenCL kernel build failed on %s: build log: %s", o->devname, log);
         return 1;
     }
+    if (cached) save_cached(o, path);
     return 0;
 }
 
