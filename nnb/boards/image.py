@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,10 +43,16 @@ def model_image(model, name: str | None = None) -> ModelImage:  # noqa: ANN001 -
             with open(model, "rb") as f:
                 image = f.read()
             g = load_nnb(model)
-            return ModelImage(name, image, _shapes(g, g.inputs), _shapes(g, g.outputs), "nnb file")
+            return ModelImage(_safe(name), image, _shapes(g, g.inputs), _shapes(g, g.outputs), "nnb file")
     conv = convert(model, mode="extended")
     g = conv.graph
-    return ModelImage(name or g.name or "model", conv.image, _shapes(g, g.inputs), _shapes(g, g.outputs), conv.mode)
+    return ModelImage(_safe(name or g.name or "model"), conv.image, _shapes(g, g.inputs), _shapes(g, g.outputs),
+                      conv.mode)
+
+
+def _safe(name: str) -> str:
+    """A model name fit for file names and C string literals."""
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", name)[:60] or "model"
 
 
 def _shapes(g, names: list[str]) -> list[tuple[str, tuple[int, ...]]]:  # noqa: ANN001

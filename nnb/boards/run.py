@@ -113,3 +113,25 @@ def run_on_board(model, board: Board | str, inputs: list[np.ndarray] | dict[str,
             raise NnbError("the QEMU plugin did not see the firmware's two nnb_mark() calls")
         rep.plugin_run = marks[1] - marks[0]
     return {n: y for (n, _), y in zip(mi.outputs, outs)}, rep
+
+
+def demo_step(model, inputs: list[np.ndarray], board: str = "qemu-mps2-an386",  # noqa: ANN001
+              reference: list[np.ndarray] | None = None, name: str | None = None) -> str:
+    """The last step of ``nnb demo``: the model as firmware on an emulated Cortex-M4. Returns the lines to print
+    (footprint, instructions per inference, the difference from ``reference``), or why the step was skipped
+    (no cross compiler or QEMU). ``model``: a path, a Graph or a QuantizedModel; ``inputs``: one batch."""
+    from nnb.boards.build import have_cross_tools
+
+    b = load_board(board)
+    missing = have_cross_tools(b)
+    if missing:
+        return f"{board}: skipped ({missing})"
+    outs, rep = run_on_board(model, b, inputs, name=name)
+    lines = [rep.summary()]
+    if reference is not None:
+        errs = [float(np.abs(y.astype(np.float64) - r).max()) for y, r in zip(outs.values(), reference)]
+        same = all(np.array_equal(y.reshape(len(y), -1).argmax(1), np.asarray(r).reshape(len(r), -1).argmax(1))
+                   for y, r in zip(outs.values(), reference))
+        lines.append(f"  outputs vs the reference: max abs error {max(errs):.3g}, argmax "
+                     f"{'identical' if same else 'DIFFERENT'}")
+    return "\n".join(lines)
