@@ -35,6 +35,10 @@ def load_model(path: str, allow_nnb: bool = False) -> Graph:
         from nnb.model import load_model as load_any
 
         return load_any(path)
+    if path.lower().endswith(".onnx"):
+        from nnb.onnx import load_onnx
+
+        return load_onnx(path)
     from nnb.nnp.reader import load
 
     return load(path)

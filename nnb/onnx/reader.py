@@ -2,7 +2,8 @@
 
 Initializers and constant subgraphs stay numpy arrays at import (see
 ``context.py``); each remaining node is mapped by the converter table of its
-operator family onto the IR's canonical ops.  An operator without a converter
+operator family onto the IR's canonical ops, and the canonicalisation passes
+(nnb/passes/canon.py) then merge what exporters spell out in several nodes.  An operator without a converter
 is an error naming the node and the opset.
 """
 
@@ -17,6 +18,7 @@ from nnb.ir import Graph, Tensor
 from nnb.onnx import ops_math, ops_nn, ops_resize, ops_shape
 from nnb.onnx.context import Ctx, ONode
 from nnb.onnx.fold import FOLD
+from nnb.passes.canon import canonicalize
 
 CONVERTERS = {**ops_math.CONVERTERS, **ops_nn.CONVERTERS, **ops_shape.CONVERTERS, **ops_resize.CONVERTERS}
 OPSETS = (6, 17)
@@ -117,7 +119,8 @@ def load_onnx(path: str) -> Graph:
     g = Graph(name=name, tensors=ctx.tensors, nodes=ctx.nodes, inputs=inputs, outputs=outputs, batch_size=batch,
               input_specs={k: v for k, v in specs.items()})
     g.validate()
-    return g
+    # exporters spell out what the IR has as one op (softmax, clip, flatten + Gemm, ...): canonical from the start
+    return canonicalize(g)
 
 
 def _convert(ctx: Ctx, node: ONode, domain: str) -> None:

@@ -40,3 +40,19 @@ def test_nnb_run_onnx_matches_onnxruntime(path: str, backend: str, tmp_path) -> 
     got = np.load(out)
     for o, r in zip(sess.get_outputs(), ref):
         assert_matches_ort(got[o.name], r, f"{os.path.basename(path)} {o.name} ({backend})")
+
+
+def test_eval_and_train_take_onnx(tmp_path, capsys) -> None:  # noqa: ANN001
+    """`nnb eval` on lenet.onnx gives lenet.nnp's accuracy (reference and C); `nnb train` starts from an .onnx."""
+    data = os.path.join(FIX, "data", "fmnist_test_2k.npz")
+    onnx_path, nnp_path = os.path.join(FIX, "zoo", "lenet.onnx"), os.path.join(FIX, "zoo", "lenet.nnp")
+    if not (os.path.exists(data) and os.path.exists(onnx_path)):
+        pytest.skip("fixtures lenet.onnx / fmnist_test_2k.npz are missing")
+    lines = []
+    for model, backend in ((nnp_path, "reference"), (onnx_path, "reference"), (onnx_path, "c")):
+        assert main(["eval", model, "--data", data, "--limit", "300", "--backend", backend]) == 0
+        lines.append(capsys.readouterr().out.strip().splitlines()[-1])
+    assert lines[0].startswith("top-1 accuracy") and lines[0] == lines[1] == lines[2]
+    out = tmp_path / "t.nnp"
+    assert main(["train", onnx_path, "--data", data, "--limit", "200", "--epochs", "1", "-o", str(out)]) == 0
+    assert out.exists()
