@@ -30,9 +30,11 @@ def _relayout(pl: Planner, node: Node, src: int, shape: list[int], strides: list
 def conv_fast(pl: Planner, n: Node, params: list[int], nsp: int, cl_last: bool, dw: bool, group: int, cin: int,
               cout: int) -> bool:
     k = pl.k
-    if nsp != 2 or cl_last or params[k["C_POOL"]] != 0:
+    if nsp != 2 or cl_last:
         return False
     ksz = params[k["C_K"]:k["C_K"] + 2]
+    if params[k["C_POOL"]] != 0:
+        return group == 1 and cout >= 8 and _conv_then_pool(pl, n, params, cin, cout)
     if (dw or group == cin > 1) and ksz[0] * ksz[1] <= 49:  # one input channel per group; weights (O, [1,] KH, KW)
         if pl.cpu:
             pl.emit("dwconv_plane", params, params[k["C_BATCH"]] * cout, n)
@@ -58,6 +60,37 @@ def conv_fast(pl: Planner, n: Node, params: list[int], nsp: int, cl_last: bool, 
     oh = params[k["C_PO"]]
     items = params[k["C_BATCH"]] * oh * nxb * nob
     pl.emit(name, params + [wt, opad, nob, nxb], items, n)
+    return True
+
+
+def _conv_then_pool(pl: Planner, n: Node, params: list[int], cin: int, cout: int) -> bool:
+    """FusedConv with pooling: the fast convolution into a scratch region, then pool2d, the residual, the activation."""
+    k = pl.k
+    batch = params[k["C_BATCH"]]
+    co = params[k["C_CO"]:k["C_CO"] + 2]
+    po = params[k["C_PO"]:k["C_PO"] + 2]
+    size_conv, size_out = batch * cout * co[0] * co[1], batch * cout * po[0] * po[1]
+    res, act, y = params[k["C_R"]], params[k["C_ACT"]], params[k["C_Y"]]
+    scratch = pl.pool_scratch(size_conv + (size_out + 16 if res >= 0 else 0))
+    conv = list(params)
+    conv[k["C_POOL"]] = 0
+    conv[k["C_R"]] = -1
+    conv[k["C_ACT"]] = k["ACT_NONE"]
+    conv[k["C_Y"]] = scratch
+    conv[k["C_N_OUT"]] = size_conv
+    conv[k["C_PO"]:k["C_PO"] + 3] = [co[0], co[1], 1]
+    conv[k["C_YS"]:k["C_YS"] + 5] = [cout * co[0] * co[1], co[0] * co[1], co[1], 1, 0]
+    if not conv_fast(pl, n, conv, 2, False, False, 1, cin, cout):
+        return False
+    pooled = scratch + size_conv + 16 if res >= 0 else y
+    pl.emit("pool2d", [params[k["C_POOL"]], size_out, scratch, pooled, batch * cout, 1, 2, params[k["C_PINCL"]]]
+            + co + po + params[k["C_PK"]:k["C_PK"] + 2] + params[k["C_PS"]:k["C_PS"] + 2]
+            + params[k["C_PP"]:k["C_PP"] + 2], size_out, n)
+    if res >= 0:
+        pl.emit("binary", [k["B_ADD"], size_out, 1, pooled, res, y, size_out, 1, 1], size_out, n)
+    if act != k["ACT_NONE"]:
+        code = k["U_RELU"] if act == k["ACT_RELU"] else k["U_RELU6"]
+        pl.emit("unary", [code, size_out, y, y, 0, 0], size_out, n)
     return True
 
 

@@ -115,6 +115,7 @@ class Planner:
         self.lay = Layout()
         self.shapes = {n: tuple(t.shape) for n, t in g.tensors.items()}
         self._scratch = (0, 0)  # (offset, floats)
+        self._pool_scratch = (0, 0)
 
     # ---- layout ------------------------------------------------------------------------
     def build(self) -> Layout:
@@ -192,6 +193,12 @@ class Planner:
             size = prod(self.shapes[o])
             self.copy(n, self.lay.offsets[o], real[o], [size], [1], [1])
             self.lay.offsets[o] = real[o]
+
+    def pool_scratch(self, n: int) -> int:
+        """A region of ``n`` floats for a fused pool's full-size convolution (one, grown as needed)."""
+        if n > self._pool_scratch[1]:
+            self._pool_scratch = (self.lay.reserve(n), n)
+        return self._pool_scratch[0]
 
     def off(self, name: str) -> int:
         return self.lay.offsets[name]

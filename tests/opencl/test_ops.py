@@ -165,6 +165,11 @@ FAST = [  # (id, kernel expected, op, input shape, params, attrs, CPU forms)
     ("8x2-pointwise", "conv_fast_8x2", "Convolution", (3, 6, 5, 5), [(33, 6, 1, 1), (33,)], {}, True),
     ("fused-relu6", "conv_fast_8x1", "FusedConv", (2, 4, 9, 9), [(12, 4, 3, 3), (12,)],
      {"pad": (1, 1), "activation": "relu6", "has_bias": True}, True),
+    ("fused-maxpool-relu", "pool2d", "FusedConv", (2, 3, 12, 13), [(16, 3, 5, 5), (16,)],
+     {"pool": "max", "pool_kernel": (2, 2), "pool_stride": (2, 2), "activation": "relu", "has_bias": True}, True),
+    ("fused-avgpool-pad", "pool2d", "FusedConv", (2, 3, 9, 9), [(32, 3, 3, 3)],
+     {"pad": (1, 1), "pool": "average", "pool_kernel": (3, 3), "pool_stride": (2, 2), "pool_pad": (1, 1),
+      "pool_including_pad": False, "activation": "relu6", "has_bias": False}, True),
     ("dw-plane", "dwconv_plane", "DepthwiseConvolution", (2, 5, 7, 9), [(10, 3, 3), (10,)],
      {"multiplier": 2, "pad": (1, 1), "stride": (2, 1)}, True),
     ("dw-row", "dwconv_fast", "DepthwiseConvolution", (2, 5, 7, 9), [(5, 3, 3)], {"pad": (1, 1)}, False),
@@ -180,7 +185,27 @@ def test_fast_path_matches_reference(case: tuple) -> None:
     g = _graph(op, [shape], params, attrs)
     xs = [_r(*shape)]
     net = OpenCLNet(g, device=ocl, cpu_forms=cpu)
-    assert kernel in [ln.kernel for ln in net.layout.launches]
+    kernels = [ln.kernel for ln in net.layout.launches]
+    assert kernel in kernels and "conv" not in kernels, kernels
     y, ref = net.run(xs)[0], run_reference(g, xs)[g.outputs[0]]
     tol = 1e-5 * max(1.0, float(np.abs(ref).max()))
     assert float(np.abs(y - ref).max()) <= tol
+
+
+def test_fast_conv_pool_with_in_place_residual() -> None:
+    """FusedConv conv + max pool + residual (stored over the residual, as the plan allows) + ReLU, fast form."""
+    ocl = device()
+    b = GraphBuilder("t", batch_size=2)
+    x = b.input("x", (2, 3, 10, 10))
+    r0 = b.input("r", (2, 16, 5, 5))
+    r = b.op("ReLU", [r0])
+    w, bias = b.param("w", _r(16, 3, 3, 3)), b.param("b", _r(16))
+    y = b.op("FusedConv", [x, w, bias, r], pad=(1, 1), pool="max", pool_kernel=(2, 2), pool_stride=(2, 2),
+             residual=True, has_bias=True, activation="relu")
+    b.output(y)
+    g = b.build()
+    xs = [_r(2, 3, 10, 10), _r(2, 16, 5, 5)]
+    net = OpenCLNet(g, device=ocl, cpu_forms=True)
+    assert net.layout.offsets[r] == net.layout.offsets[y]
+    assert "pool2d" in [ln.kernel for ln in net.layout.launches]
+    np.testing.assert_allclose(net.run(xs)[0], run_reference(g, xs)[y], rtol=1e-5, atol=1e-5)

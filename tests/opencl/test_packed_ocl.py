@@ -54,3 +54,17 @@ def test_packed_model_agrees_with_c_runtime(path: str, kind: str, bits: int) -> 
     got = net.run([xi])[0].reshape(N, -1)
     np.testing.assert_array_equal(got.argmax(axis=1), want.argmax(axis=1))
     assert float(np.abs(got - want).max()) <= 1e-5
+
+
+def test_eval_cli_matches_the_c_runtime(capsys) -> None:
+    """nnb eval --backend opencl: the same accuracy line as --backend c (batch 64, last batch padded)."""
+    device()
+    if not os.path.exists(LENET) or not os.path.exists(TEST_2K):
+        pytest.skip(f"trained fixtures not found ({LENET})")
+    from nnb.cli import main
+
+    lines = []
+    for backend in ("opencl", "c"):
+        assert main(["eval", LENET, "--data", TEST_2K, "--limit", "300", "--batch", "64", "--backend", backend]) == 0
+        lines.append(capsys.readouterr().out.strip())
+    assert lines[0] == lines[1] and "top-1 accuracy" in lines[0]
