@@ -1,7 +1,9 @@
 """nnabla fixed point (FIXED8 / FIXED16 in NNB): value = integer / 2^fp_pos, every fp_pos calibrated.
 
 Every parameter and every activation of the BatchNormalization-folded graph
-gets its own ``fp_pos`` in 0..15 (the 4 bits an NNB variable record has):
+gets its own ``fp_pos`` in 0..15 (the 4 bits an NNB variable record has);
+parameters always take the largest fp_pos that holds max |w| (no clipping),
+activations follow the calibration method:
 
 * ``minmax``: the largest fp_pos whose range (2^(n-1) - 1) / 2^fp_pos holds max |x|;
 * ``percentile``: the same for the 99.99th percentile of |x| (calib.PERCENTILE);
@@ -90,7 +92,7 @@ def build_fixed(g: Graph, stats: dict[str, TensorStats], method: str, calib: str
     fp: dict[str, int] = {}
     for t in g.params():
         assert t.data is not None
-        fp[t.name] = choose_fp_pos(t.data, bits, calib)
+        fp[t.name] = choose_fp_pos(t.data, bits, "minmax")  # never clip a weight (nnabla's converter's rule)
         t.data = fixed_round(t.data, bits, fp[t.name])
     for name, st in stats.items():
         fp[name] = choose_fp_pos(st.sample, bits, calib, peak=max(abs(st.lo), abs(st.hi)))
