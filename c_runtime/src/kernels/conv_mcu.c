@@ -42,7 +42,7 @@ typedef struct {
     float *y;          /* output of this batch element; with pooling the pool accumulators */
     const float *res;  /* residual of this batch element, or NULL (unpooled) */
     int act, pool;     /* pool: 0 none, 1 max, 2 average */
-    int direct;        /* no pool, no residual: tiles store y = act(v + bias) */
+    int direct;        /* no pool: tiles store y = act(v + bias [+ res]) */
     const nnbrt_fuse *f;
     size_t plane;      /* floats per channel of y (or of the pool accumulators) */
     size_t ocb;        /* pool accumulators: first channel held */
@@ -150,18 +150,28 @@ typedef struct {
 static void put(const mctx *c, size_t oc, long oh, long ow, int n, float v0, float v1, float v2, float v3, float v4)
 {
     if (c->direct) {
-        float *yp = c->y + oc * c->plane + (size_t)oh * (size_t)c->g->OW + (size_t)ow;
+        const size_t o = oc * c->plane + (size_t)oh * (size_t)c->g->OW + (size_t)ow;
+        float *yp = c->y + o;
         const float b = c->bias ? c->bias[oc] : 0.0f;
         const int act = c->act;
-        yp[0] = act1(v0 + b, act);
+        v0 += b, v1 += b, v2 += b, v3 += b, v4 += b;
+        if (c->res) { /* read before the stores (the residual may be y itself) */
+            const float *rp = c->res + o;
+            v0 += rp[0];
+            if (n > 1) v1 += rp[1];
+            if (n > 2) v2 += rp[2];
+            if (n > 3) v3 += rp[3];
+            if (n > 4) v4 += rp[4];
+        }
+        yp[0] = act1(v0, act);
         if (n < 2) return;
-        yp[1] = act1(v1 + b, act);
+        yp[1] = act1(v1, act);
         if (n < 3) return;
-        yp[2] = act1(v2 + b, act);
+        yp[2] = act1(v2, act);
         if (n < 4) return;
-        yp[3] = act1(v3 + b, act);
+        yp[3] = act1(v3, act);
         if (n < 5) return;
-        yp[4] = act1(v4 + b, act);
+        yp[4] = act1(v4, act);
     } else {
         emit(c, oc, oh, ow, n > 4 ? 4 : n, v0, v1, v2, v3);
         if (n > 4) emit(c, oc, oh, ow + 4, 1, v4, 0.0f, 0.0f, 0.0f);
@@ -172,17 +182,30 @@ static void put(const mctx *c, size_t oc, long oh, long ow, int n, float v0, flo
 static void put_col(const mctx *c, size_t oc, long oh, long ow, int nb, float v0, float v1, float v2, float v3)
 {
     if (c->direct) {
-        const size_t pl = c->plane;
-        float *yp = c->y + oc * pl + (size_t)oh * (size_t)c->g->OW + (size_t)ow;
+        const size_t pl = c->plane, o = oc * pl + (size_t)oh * (size_t)c->g->OW + (size_t)ow;
+        float *yp = c->y + o;
         const float *b = c->bias ? c->bias + oc : NULL;
         const int act = c->act;
-        yp[0] = act1(v0 + (b ? b[0] : 0.0f), act);
+        if (b) {
+            v0 += b[0];
+            if (nb > 1) v1 += b[1];
+            if (nb > 2) v2 += b[2];
+            if (nb > 3) v3 += b[3];
+        }
+        if (c->res) {
+            const float *rp = c->res + o;
+            v0 += rp[0];
+            if (nb > 1) v1 += rp[pl];
+            if (nb > 2) v2 += rp[2 * pl];
+            if (nb > 3) v3 += rp[3 * pl];
+        }
+        yp[0] = act1(v0, act);
         if (nb < 2) return;
-        yp[pl] = act1(v1 + (b ? b[1] : 0.0f), act);
+        yp[pl] = act1(v1, act);
         if (nb < 3) return;
-        yp[2 * pl] = act1(v2 + (b ? b[2] : 0.0f), act);
+        yp[2 * pl] = act1(v2, act);
         if (nb < 4) return;
-        yp[3 * pl] = act1(v3 + (b ? b[3] : 0.0f), act);
+        yp[3 * pl] = act1(v3, act);
     } else {
         emit(c, oc, oh, ow, 1, v0, 0.0f, 0.0f, 0.0f);
         if (nb > 1) emit(c, oc + 1, oh, ow, 1, v1, 0.0f, 0.0f, 0.0f);
@@ -205,6 +228,22 @@ AINLINE void tile4n(const mctx *c, const rowi *r, size_t oc, long oh, long ow, l
         const float *xr = xb;
         for (kh = 0; kh < nkh; ++kh, xr += rowstep) {
             const float *xp = xr;
+            if (N == 4 && KW == 3 && DW == 1) { /* 3 taps unrolled: neighbouring columns share loads */
+                const float *q0 = w0, *q1 = w1, *q2 = w2, *q3 = w3;
+                for (kw = 0; kw < 3; ++kw) {
+                    const float x0 = xp[kw], x1 = xp[kw + SW], x2 = xp[kw + 2 * SW], x3 = xp[kw + 3 * SW];
+                    float s;
+                    s = q0[kw]; MAC(a00, s, x0); MAC(a01, s, x1); MAC(a02, s, x2); MAC(a03, s, x3);
+                    s = q1[kw]; MAC(a10, s, x0); MAC(a11, s, x1); MAC(a12, s, x2); MAC(a13, s, x3);
+                    s = q2[kw]; MAC(a20, s, x0); MAC(a21, s, x1); MAC(a22, s, x2); MAC(a23, s, x3);
+                    s = q3[kw]; MAC(a30, s, x0); MAC(a31, s, x1); MAC(a32, s, x2); MAC(a33, s, x3);
+                }
+                w0 += 3;
+                w1 += 3;
+                w2 += 3;
+                w3 += 3;
+                continue;
+            }
             for (kw = 0; kw < KW; ++kw, xp += DW) {
                 const float x0 = xp[0], x1 = N > 1 ? xp[SW] : 0.0f, x2 = N > 2 ? xp[2 * SW] : 0.0f,
                             x3 = N > 3 ? xp[3 * SW] : 0.0f;
@@ -225,6 +264,32 @@ AINLINE void tile4n(const mctx *c, const rowi *r, size_t oc, long oh, long ow, l
     put(c, oc + 2, oh, ow, N, a20, a21, a22, a23, 0.0f);
     put(c, oc + 3, oh, ow, N, a30, a31, a32, a33, 0.0f);
 }
+
+/* 1 channel x 4 columns (channels left over from the 4-channel tiles). */
+AINLINE void tile14(const mctx *c, const rowi *r, size_t oc, long oh, long ow, long SW)
+{
+    float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+    const float *w0 = r->w + oc * r->wsoc + r->wofs;
+    const float *xb = r->x + (size_t)r->ih * (size_t)c->g->IW + (size_t)(ow * SW - c->g->PW);
+    long ic, kh, kw;
+    for (ic = 0; ic < r->cg; ++ic, xb += r->icst, w0 += r->wskip) {
+        const float *xr = xb;
+        for (kh = 0; kh < r->nkh; ++kh, xr += r->rowstep) {
+            const float *xp = xr;
+            for (kw = 0; kw < r->KW; ++kw, xp += r->DW) {
+                const float s = *w0++;
+                MAC(a0, s, xp[0]);
+                MAC(a1, s, xp[SW]);
+                MAC(a2, s, xp[2 * SW]);
+                MAC(a3, s, xp[3 * SW]);
+            }
+        }
+    }
+    put(c, oc, oh, ow, 4, a0, a1, a2, a3, 0.0f);
+}
+
+static void tile14_s1(const mctx *c, const rowi *r, size_t oc, long oh, long ow) { tile14(c, r, oc, oh, ow, 1); }
+static void tile14_s2(const mctx *c, const rowi *r, size_t oc, long oh, long ow) { tile14(c, r, oc, oh, ow, 2); }
 
 static void tile44_s1(const mctx *c, const rowi *r, size_t oc, long oh, long ow) { tile4n(c, r, oc, oh, ow, 1, 4); }
 static void tile44_s2(const mctx *c, const rowi *r, size_t oc, long oh, long ow) { tile4n(c, r, oc, oh, ow, 2, 4); }
@@ -365,6 +430,8 @@ static void conv_plain(const mctx *c, const float *x, const float *w, long cg, s
                     for (; ow + 5 <= g->OW; ow += 5) tile45_1x1(c, &r, oc, ow);
                     tile4r_1x1(c, &r, oc, ow, g->OW - ow);
                     ow = g->OW;
+                } else {
+                    for (; ow + 4 <= g->OW; ow += 4) tile14_s1(c, &r, oc, oh, ow);
                 }
                 for (; ow < g->OW; ++ow) tile_col(c, &r, oc, nb, oh, ow);
             }
@@ -387,6 +454,11 @@ static void conv_plain(const mctx *c, const float *x, const float *w, long cg, s
                     if (g->SW == 1) tile42_s1(c, &r, oc, oh, ow);
                     else tile42_s2(c, &r, oc, oh, ow);
                     ow += 2;
+                }
+            } else {
+                for (; ow + 4 <= owR; ow += 4) {
+                    if (g->SW == 1) tile14_s1(c, &r, oc, oh, ow);
+                    else tile14_s2(c, &r, oc, oh, ow);
                 }
             }
             for (; ow < g->OW; ++ow) tile_col(c, &r, oc, nb, oh, ow);
@@ -490,15 +562,44 @@ static void dw3_plane(const mctx *c, size_t oc, const float *x, const float *wk)
 static void dw_plane(const mctx *c, const float *x, const float *wk, size_t oc, long oh0, long oh1)
 {
     const nnbrt_geom *g = c->g;
-    long oh, ow;
+    long oh, ow, owL, owR, t;
     if (g->KH == 3 && g->KW == 3 && g->SH == 1 && g->SW == 1 && g->DH == 1 && g->DW == 1 && g->IW >= 2 &&
-        (g->PW == 0 || g->PW == 1) && c->direct) {
+        (g->PW == 0 || g->PW == 1) && c->direct && !c->res) {
         dw3_plane(c, oc, x, wk);
         return;
     }
+    /* any kernel, stride, dilation: columns whose taps all lie inside the row
+       run without per-tap tests; values are stored five at a time */
+    t = g->IW - 1 + g->PW - (g->KW - 1) * g->DW;
+    owL = g->PW <= 0 ? 0 : (g->PW + g->SW - 1) / g->SW;
+    owR = t < 0 ? 0 : t / g->SW + 1;
+    if (owR > g->OW) owR = g->OW;
+    if (owL > owR) owL = owR;
     for (oh = oh0; oh < oh1; ++oh) {
+        const long ih0 = oh * g->SH - g->PH;
+        long kh0 = 0, kh1 = g->KH, nv = 0, ow0 = 0;
+        float v[5];
         if (c->pool && !row_pooled(c, oh)) continue;
-        for (ow = 0; ow < g->OW; ++ow) emit(c, oc, oh, ow, 1, dw_px(g, x, wk, oh, ow), 0.0f, 0.0f, 0.0f);
+        if (ih0 < 0) kh0 = (-ih0 + g->DH - 1) / g->DH;
+        if (ih0 + (kh1 - 1) * g->DH >= g->IH) kh1 = g->IH - 1 - ih0 < 0 ? 0 : (g->IH - 1 - ih0) / g->DH + 1;
+        for (ow = 0; ow < g->OW; ++ow) {
+            float a = 0.0f;
+            if (ow >= owL && ow < owR && kh1 > kh0) {
+                const float *xr = x + (size_t)(ih0 + kh0 * g->DH) * (size_t)g->IW + (size_t)(ow * g->SW - g->PW);
+                const float *wr = wk + kh0 * g->KW;
+                long kh, kw;
+                for (kh = kh0; kh < kh1; ++kh, xr += (size_t)g->DH * (size_t)g->IW, wr += g->KW)
+                    for (kw = 0; kw < g->KW; ++kw) MAC(a, wr[kw], xr[kw * g->DW]);
+            } else if (kh1 > kh0) {
+                a = dw_px(g, x, wk, oh, ow);
+            }
+            if (nv == 0) ow0 = ow;
+            v[nv++] = a;
+            if (nv == 5 || ow + 1 == g->OW) {
+                put(c, oc, oh, ow0, (int)nv, v[0], v[1], v[2], v[3], v[4]);
+                nv = 0;
+            }
+        }
     }
 }
 
@@ -587,7 +688,7 @@ void nnbrt_mcu_conv(size_t group, float *scratch, const float *x, const float *w
         float *yn = y + n * (size_t)g->OC * plane_y;
         const float *rn = f && f->res ? f->res + n * (size_t)g->OC * plane_y : NULL;
         c.res = pool ? NULL : rn;
-        c.direct = !pool && !rn;
+        c.direct = !pool;
         for (grp = 0; grp < group; ++grp) {
             const float *xg = x + (n * (size_t)g->C + grp * cg) * plane_in;
             const size_t oc0 = grp * ocg, oc1 = oc0 + ocg;
