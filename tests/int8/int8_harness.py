@@ -48,11 +48,16 @@ def compiler() -> str | None:
     return shutil.which(os.environ.get("CC", "gcc")) or shutil.which("cc")
 
 
-def build(out_dir: str, dsp: bool) -> C.CDLL:
+SAN_FLAGS = ["-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
+
+
+def build(out_dir: str, dsp: bool, sanitize: bool = False) -> C.CDLL:
+    """``sanitize``: ASan + UBSan (the process must have libasan preloaded)."""
     cc = compiler()
     assert cc is not None
     lib = os.path.join(out_dir, f"libnnb_int8{'_dsp' if dsp else ''}.so")
-    cmd = [cc, *FLAGS, *(["-DNNB_I8_EMULATE_DSP"] if dsp else []), "-o", lib, *sorted(glob.glob(f"{SRC}/*.c"))]
+    cmd = [cc, *FLAGS, *(["-DNNB_I8_EMULATE_DSP"] if dsp else []), *(SAN_FLAGS if sanitize else []), "-o", lib,
+           *sorted(glob.glob(f"{SRC}/*.c"))]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     so = C.CDLL(lib)
     so.nnb_i8_requantize.restype = I32

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from nnb.quantize.int_sim import clamp_bounds, conv_acc, requant_out, run_int8
 from nnb.quantize.int_sim import max_pool as np_max_pool
 from nnb.quantize.int_sim_arith import quantize_multipliers, requantize, rounding_divide_by_pot, srdhm
 
+SAN_ENV = "NNB_INT8_SANITIZED"
 ZOO_CONV = ["lenet", "dscnn", "resnet8", "depthwise", "conv_variants", "batchnorm", "unet_tiny"]
 
 
@@ -24,7 +26,7 @@ ZOO_CONV = ["lenet", "dscnn", "resnet8", "depthwise", "conv_variants", "batchnor
 def lib(request, tmp_path_factory):  # noqa: ANN001, ANN201
     if compiler() is None:
         pytest.skip("no C compiler (gcc/cc) on PATH: the C int8 kernels cannot be built")
-    so = build(str(tmp_path_factory.mktemp("int8")), request.param == "dsp")
+    so = build(str(tmp_path_factory.mktemp("int8")), request.param == "dsp", bool(os.environ.get(SAN_ENV)))
     assert so.nnb_i8_dsp_path() == (1 if request.param == "dsp" else 0)
     return so
 
@@ -176,3 +178,22 @@ def test_cortex_m4_build_uses_dual_macs(tmp_path) -> None:  # noqa: ANN001
             objs.append(o)
     dump = subprocess.run(["arm-none-eabi-objdump", "-d", *objs], check=True, capture_output=True, text=True).stdout
     assert "smlad" in dump
+
+
+def test_kernels_under_asan_ubsan() -> None:
+    """The random-geometry, rounding and bad-argument tests again, with the kernels built with ASan + UBSan
+    (a child process with libasan preloaded)."""
+    if os.environ.get(SAN_ENV):
+        pytest.skip("already the sanitized run")
+    cc = compiler()
+    if cc is None:
+        pytest.skip("no C compiler (gcc/cc) on PATH")
+    asan = subprocess.run([cc, "-print-file-name=libasan.so"], capture_output=True, text=True).stdout.strip()
+    if not os.path.isabs(asan) or not os.path.exists(asan):
+        pytest.skip(f"{cc} has no libasan.so to preload (install libasan for the sanitizer run)")
+    env = dict(os.environ, LD_PRELOAD=asan, ASAN_OPTIONS="detect_leaks=0", **{SAN_ENV: "1"})
+    r = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", __file__, "-k",
+                        "random or arithmetic or geometry or lenet"], capture_output=True, text=True, env=env,
+                       cwd=os.path.dirname(__file__))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert " passed" in r.stdout
