@@ -11,7 +11,13 @@ every one once); times are the best of the rounds and ratios are medians of
 per-round ratios, so a change of load on a shared machine hits both sides
 alike.  Every OpenCL output is checked against the C runtime's first.
 
-usage: python benchmarks/opencl.py [--models resnet8,dscnn] [--rounds 7] [--device N] [--json rows.json]
+With ``--agreement A.nnb,B.nnb`` (e.g. the demo's out/demo/lenet_lutq4.nnb and
+lenet_dq.nnb) it instead compares the OpenCL backend's predictions with the C
+runtime's on the 10,000 Fashion-MNIST test images (Debian's
+dataset-fashion-mnist) and prints how many are identical.
+
+usage: python benchmarks/opencl.py [--models resnet8,dscnn] [--rounds 7] [--device N] [--tune] [--json rows.json]
+       python benchmarks/opencl.py --agreement out/demo/lenet_lutq4.nnb,out/demo/lenet_dq.nnb
 """
 
 from __future__ import annotations
@@ -55,14 +61,15 @@ def _timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - t
 
 
-def bench_model(name: str, rounds: int, device_index: int | None) -> dict:
+def bench_model(name: str, rounds: int, device_index: int | None, tune: bool = False) -> dict:
     path = os.path.join(ZOO, f"{name}.nnp")
     g = load(path)
     dev = open_device(device_index)
     cnet = CNet(convert(g, mode="extended").image)
     og = model_graph(path, g)
     x1, x64 = _inputs(name, 1), _inputs(name, BATCH)
-    o1, o64 = OpenCLNet(rebatch(og, 1), device=dev), OpenCLNet(rebatch(og, BATCH), device=dev)
+    o1 = OpenCLNet(rebatch(og, 1), device=dev, tune=tune)
+    o64 = OpenCLNet(rebatch(og, BATCH), device=dev, tune=tune)
     g64 = rebatch(g, BATCH)
     want = cnet.run_batch(x64)
     got = o64.run(x64)
@@ -95,19 +102,47 @@ def bench_model(name: str, rounds: int, device_index: int | None) -> dict:
     }
 
 
+def agreement(paths: list[str], device_index: int | None) -> None:
+    from nnb.backends.opencl import predict_graph
+    from nnb.datasets import fashion_mnist
+    from nnb.model import load_model
+
+    x, y = fashion_mnist("test")
+    x = (x.astype(np.float32) / np.float32(255)).reshape(len(x), 1, 28, 28)
+    for path in paths:
+        g = load_model(path)
+        with open(path, "rb") as f:
+            image = f.read()
+        t = time.perf_counter()
+        want = CNet(image).run_batch([x])[0].reshape(len(x), -1)
+        tc = time.perf_counter() - t
+        t = time.perf_counter()
+        got = predict_graph(model_graph(path, g), x, BATCH, device_index)
+        to = time.perf_counter() - t
+        same = int((got.argmax(axis=1) == want.argmax(axis=1)).sum())
+        print(f"{os.path.basename(path)}: {same}/{len(x)} predictions identical to the C runtime's "
+              f"(max |diff| {float(np.abs(got - want).max()):.2g}; accuracy OpenCL {(got.argmax(1) == y).mean():.2%}, "
+              f"C {(want.argmax(1) == y).mean():.2%}; {tc:.1f} s C, {to:.1f} s OpenCL incl. planning)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="resnet8,dscnn,lenet,unet_tiny,autoencoder")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--device", type=int, default=None)
     ap.add_argument("--json", help="also write the rows as JSON")
+    ap.add_argument("--tune", action="store_true", help="tune work-group sizes first (kept in the device's cache)")
+    ap.add_argument("--agreement", help="comma-separated .nnb files: OpenCL vs C runtime predictions on 10k images")
     args = ap.parse_args()
+    if args.agreement:
+        agreement(args.agreement.split(","), args.device)
+        return
     rows = []
     print(f"{'model':12s} {'latency ms (batch 1)':>32s} {'throughput /s (batch 64)':>34s} {'OCL/C':>6s} "
           f"{'conv GFLOP/s':>12s}")
     print(f"{'':12s} {'opencl':>10s} {'c':>10s} {'ref':>10s} {'opencl':>11s} {'c':>11s} {'ref':>10s}")
     for name in args.models.split(","):
-        r = bench_model(name, args.rounds, args.device)
+        r = bench_model(name, args.rounds, args.device, args.tune)
         rows.append(r)
         lat, thr = r["latency_ms"], r["throughput_per_s"]
         print(f"{name:12s} {lat['opencl']:10.2f} {lat['c']:10.2f} {lat['ref']:10.2f} {thr['opencl']:11.0f} "

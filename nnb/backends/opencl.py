@@ -12,6 +12,7 @@ launch on one in-order queue and reads the outputs.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,8 @@ from nnb.errors import NnbError
 from nnb.ir import Graph
 
 DEFAULT_BATCH = 64
+TUNED = ("conv", "dwconv", "deconv", "affine", "pool", "batch_matmul")  # kernels whose work-group size is tuned
+DEFAULT_LOCAL = 64
 _MB = 1 << 20
 
 
@@ -53,8 +56,10 @@ class OpenCLNet:
     """One planned graph (fixed shapes) on one device, ready to run."""
 
     def __init__(self, graph: Graph, device: Device | None = None, device_index: int | None = None,
-                 cpu_forms: bool | None = None) -> None:
-        """``cpu_forms``: plan the kernel forms for a CPU device (default: whether the device is a CPU)."""
+                 cpu_forms: bool | None = None, tune: bool | None = None) -> None:
+        """``cpu_forms``: plan the kernel forms for a CPU device (default: whether the device is a CPU).
+        ``tune``: time the work-group sizes of the heavy launches not yet in the device's tuning cache
+        (default: $NNB_OPENCL_TUNE=1); tuned sizes are used whenever cached."""
         self.dev = device or open_device(device_index)
         self.graph = graph
         cpu = self.dev.is_cpu if cpu_forms is None else cpu_forms
@@ -84,6 +89,8 @@ class OpenCLNet:
             self.dev.queue.finish()
             if bad[0]:
                 raise NnbError("packed weight: a code is outside its LUT table")
+        if tune if tune is not None else os.environ.get("NNB_OPENCL_TUNE") == "1":
+            self.tune()
         self.inputs = [(name, off, shape) for name, off, shape in lay.inputs]
         self.outputs = [(name, off, shape) for name, off, shape in lay.outputs]
 
@@ -104,11 +111,40 @@ class OpenCLNet:
         k.set_arg(0, self.m)
         k.set_arg(1, self.P)
         k.set_arg(2, np.int32(ln.p))
-        local = ln.local or self.dev.local_size(ln.kernel, k)
+        local = ln.local or self.dev.local_size(ln.kernel, k, ln.n)
         if ln.dims:
             gsize = tuple((d + lc - 1) // lc * lc for d, lc in zip(ln.dims, local))
             return k, gsize, tuple(local)
         return k, ((ln.n + local - 1) // local * local,), (local,)
+
+    def tune(self, repeat: int = 3) -> dict:
+        """Time work-group sizes for each heavy launch missing from the tuning cache; keep the best."""
+        import time
+
+        pcl = cl()
+        q, found = self.dev.queue, {}
+        for i, ln in enumerate(self.layout.launches):
+            key = f"{ln.kernel}|{ln.n}"
+            if not ln.kernel.startswith(TUNED) or key in self.dev.tuning() or key in found:
+                continue
+            k = self._kernels[i][0]
+            best = (float("inf"), DEFAULT_LOCAL)
+            for loc in (1, 4, 16, 32, 64, 128, 256):
+                if loc > self.dev.limit(k):
+                    break
+                g = ((ln.n + loc - 1) // loc * loc,)
+                pcl.enqueue_nd_range_kernel(q, k, g, (loc,))  # first enqueue of a size may compile
+                q.finish()
+                t = time.perf_counter()
+                for _ in range(repeat):
+                    pcl.enqueue_nd_range_kernel(q, k, g, (loc,))
+                q.finish()
+                best = min(best, ((time.perf_counter() - t) / repeat, loc))
+            found[key] = best[1]
+        if found:
+            self.dev.save_tuning(found)
+            self._kernels = [self._kernel(ln) for ln in self.layout.launches]
+        return found
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         """One pass; inputs in the graph's input order, with the planned shapes."""

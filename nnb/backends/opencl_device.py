@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import re
 import threading
@@ -195,6 +196,7 @@ class Device:
     queue: Any
     program: Any
     program_source: str
+    _tuning: dict | None = None
 
     @property
     def name(self) -> str:
@@ -204,12 +206,41 @@ class Device:
     def is_cpu(self) -> bool:
         return bool(self.dev.type & cl().device_type.CPU)
 
-    def local_size(self, kernel: str, k: Any = None) -> int:  # noqa: ANN401 - a pyopencl Kernel
-        """Work-group size of a 1-D launch: 64, within the device's and the kernel's limits."""
+    def limit(self, k: Any = None) -> int:  # noqa: ANN401 - a pyopencl Kernel
+        """The largest work-group of a kernel on this device."""
         limit = self.dev.max_work_group_size
         if k is not None:
             limit = min(limit, k.get_work_group_info(cl().kernel_work_group_info.WORK_GROUP_SIZE, self.dev))
-        return max(1, min(int(os.environ.get("NNB_OCL_LOCAL_" + kernel, DEFAULT_LOCAL)), limit))
+        return max(1, limit)
+
+    def local_size(self, kernel: str, k: Any = None, items: int = 0) -> int:  # noqa: ANN401 - a pyopencl Kernel
+        """Work-group size of a 1-D launch: the tuned one for (kernel, items) if known, else 64, within limits."""
+        tuned = self.tuning().get(f"{kernel}|{items}")
+        return max(1, min(int(tuned or DEFAULT_LOCAL), self.limit(k)))
+
+    # ---- the per-device tuning cache: {"kernel|work items": best work-group size} ----
+    def tuning_path(self) -> str:
+        return os.path.join(cache_dir(), f"tune-{_key(self.dev, '', '')}.json")
+
+    def tuning(self) -> dict:
+        if self._tuning is None:
+            try:
+                with open(self.tuning_path()) as f:
+                    self._tuning = {str(k): int(v) for k, v in json.load(f).items()}
+            except (OSError, ValueError, AttributeError):
+                self._tuning = {}
+        return self._tuning
+
+    def save_tuning(self, entries: dict) -> None:
+        self.tuning().update(entries)
+        try:
+            os.makedirs(cache_dir(), exist_ok=True)
+            tmp = f"{self.tuning_path()}.{os.getpid()}.tmp"
+            with open(tmp, "w") as f:
+                json.dump(self._tuning, f, indent=0, sort_keys=True)
+            os.replace(tmp, self.tuning_path())
+        except OSError:
+            pass
 
 
 def open_device(index: int | None = None) -> Device:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from ocl_helpers import device
@@ -209,3 +211,21 @@ def test_fast_conv_pool_with_in_place_residual() -> None:
     assert net.layout.offsets[r] == net.layout.offsets[y]
     assert "pool2d" in [ln.kernel for ln in net.layout.launches]
     np.testing.assert_allclose(net.run(xs)[0], run_reference(g, xs)[y], rtol=1e-5, atol=1e-5)
+
+
+def test_tuning_cache(monkeypatch, tmp_path) -> None:
+    """tune=True times work-group sizes, stores them per device; later nets use them and stay correct."""
+    ocl = device()
+    monkeypatch.setenv("NNB_OPENCL_CACHE", str(tmp_path))
+    monkeypatch.setattr(ocl, "_tuning", None)
+    g = _graph("Convolution", [(2, 4, 9, 9)], [(16, 4, 3, 3), (16,)], {"pad": (1, 1)})
+    OpenCLNet(g, device=ocl, cpu_forms=True, tune=True)
+    found = ocl.tuning()
+    assert any(k.startswith("conv_fast_8x1|") for k in found) and os.path.exists(ocl.tuning_path())
+    monkeypatch.setattr(ocl, "_tuning", None)  # read back from the file
+    net = OpenCLNet(g, device=ocl, cpu_forms=True)
+    i = [ln.kernel for ln in net.layout.launches].index("conv_fast_8x1")
+    assert net._kernels[i][2] == (min(ocl.tuning()[f"conv_fast_8x1|{net.layout.launches[i].n}"], ocl.limit()),)
+    xs = [_r(2, 4, 9, 9)]
+    np.testing.assert_allclose(net.run(xs)[0], run_reference(g, xs)[g.outputs[0]], rtol=1e-5, atol=1e-5)
+    monkeypatch.setattr(ocl, "_tuning", None)
