@@ -175,6 +175,21 @@ NNBRT_API nnbrt_status nnbrt_init(nnbrt_net **net, const void *image, size_t ima
 NNBRT_API nnbrt_status nnbrt_init_diag(nnbrt_net **net, const void *image, size_t image_len,
                              void *arena, size_t arena_len, nnbrt_diag *diag);
 
+/** Flags of nnbrt_arena_size_flags / nnbrt_init_flags. NNBRT_EXTERNAL_INPUTS:
+    the arena holds no storage for the network inputs; before nnbrt_run the
+    caller points each input at its own float buffer with nnbrt_set_input
+    (e.g. a sensor buffer; the runtime never writes it, except that
+    fixed-point inputs of v2/v3 files are rounded to their grid in place).
+    nnbrt_run returns NNBRT_E_NULL_ARG while an input is unset. The arena is
+    then the tensors + kernel scratch + tables. */
+#define NNBRT_EXTERNAL_INPUTS 1u
+NNBRT_API nnbrt_status nnbrt_arena_size_flags(const void *image, size_t image_len, unsigned flags,
+                                              size_t *bytes);
+NNBRT_API nnbrt_status nnbrt_init_flags(nnbrt_net **net, const void *image, size_t image_len,
+                                        void *arena, size_t arena_len, unsigned flags);
+/** Point network input i at the caller's storage (any net; required with NNBRT_EXTERNAL_INPUTS). */
+NNBRT_API nnbrt_status nnbrt_set_input(nnbrt_net *net, int i, float *data);
+
 /** Run all functions in file order. */
 NNBRT_API nnbrt_status nnbrt_run(nnbrt_net *net);
 

@@ -54,6 +54,7 @@ typedef struct {
     int ext;               /* extended format (version 1001) */
     int has_fixed;         /* some variable is FIXED16/FIXED8 */
     int staged;            /* some parameter is FIXED16/FIXED8/SIGN: decoded into float staging */
+    unsigned flags;        /* NNBRT_EXTERNAL_INPUTS */
     int32_t plan_chunk;
     uint32_t max_io;       /* largest nin + nout of a function */
     float **vdata;         /* per variable: its float storage (NULL while sizing) */
@@ -487,7 +488,7 @@ static int dw_inplace_ok(const ctx_t *c, const nnbrt_args *a, const int32_t *ins
     return w.dims[1] == 1 && w.dims[0] == vi->dims[b] && vo->dims[b] == vi->dims[b] && a->a[4].i == vi->dims[b];
 }
 
-static size_t private_bytes(const ctx_t *c, uint32_t i);
+static int own_storage(const ctx_t *c, uint32_t i, const struct nnbrt_var *v);
 
 /* Where a variable's values live, for overlap tests: space 0 for storage no
    function shares (a parameter in the image, private input/output or
@@ -500,7 +501,7 @@ typedef struct {
 static span_t span_of(const ctx_t *c, uint32_t id, const struct nnbrt_var *v)
 {
     span_t s = {0, 0, 0};
-    if (v->data_index >= 0 || private_bytes(c, id)) return s;
+    if (own_storage(c, id, v)) return s;
     s.size = (uint32_t)v->size; /* <= 0x7fffffff (decode_var) */
     if (c->ext) {
         s.space = 1;
@@ -830,23 +831,34 @@ typedef struct {
     size_t vdata, bofs, tens, qw, io, plan, bufs, scratch, total;
 } layout_t;
 
-/* Bytes of private storage for variable i (float staging of a fixed-point
-   or SIGN parameter; a network input; in v2/v3 files a network output that
-   is not a parameter), 0 if none. */
+static int is_net_output(const ctx_t *c, uint32_t i)
+{
+    uint32_t k;
+    for (k = 0; k < c->h.num_outputs; ++k)
+        if (c->out_ids[k] == (int32_t)i) return 1;
+    return 0;
+}
+
+/* Storage no function shares: a parameter (image or float staging), a
+   network input (private or the caller's), a v2/v3 network output. */
+static int own_storage(const ctx_t *c, uint32_t i, const struct nnbrt_var *v)
+{
+    if (v->data_index >= 0 || is_net_input(c, (int32_t)i)) return 1;
+    return !c->ext && is_net_output(c, i);
+}
+
+/* Bytes of private storage in the arena for variable i: float staging of a
+   fixed-point or SIGN parameter; a network input (none with
+   NNBRT_EXTERNAL_INPUTS, except a parameter listed as an input); in v2/v3
+   files a network output that is not a parameter. */
 static size_t private_bytes(const ctx_t *c, uint32_t i)
 {
     struct nnbrt_var v;
-    uint32_t k;
     (void)decode_var(c, i, &v); /* validated by scan_variables */
-    if (c->ext) {
-        if (v.data_index >= 0) return c->staged && v.type != 0 && v.type < 4 ? v.size * 4u : 0u;
-        return v.plan == PLAN_INPUT ? v.size * 4u : 0u;
-    }
-    for (k = 0; k < c->h.num_inputs; ++k)
-        if (c->in_ids[k] == (int32_t)i) return v.size * 4u; /* never written into the image */
-    if (v.data_index >= 0) return c->staged && v.type != 0 ? v.size * 4u : 0u;
-    for (k = 0; k < c->h.num_outputs; ++k)
-        if (c->out_ids[k] == (int32_t)i) return v.size * 4u;
+    if (is_net_input(c, (int32_t)i) && (v.data_index >= 0 || !(c->flags & NNBRT_EXTERNAL_INPUTS)))
+        return v.size * 4u; /* never written into the image */
+    if (v.data_index >= 0) return c->staged && v.type != 0 && v.type < 4 ? v.size * 4u : 0u;
+    if (!c->ext && is_net_output(c, i)) return v.size * 4u;
     return 0u;
 }
 
@@ -948,6 +960,8 @@ static NOINLINE void assign_storage(ctx_t *c, const layout_t *L, uint8_t *base)
         if (n) {
             c->vdata[i] = (float *)(void *)(base + lay);
             (void)add_aligned(&lay, n);
+        } else if (is_net_input(c, (int32_t)i)) {
+            c->vdata[i] = NULL; /* NNBRT_EXTERNAL_INPUTS: nnbrt_set_input */
         } else if (v.data_index >= 0) {
             c->vdata[i] = v.data; /* float parameter in the image; NULL if packed */
         } else if (c->ext) {
@@ -963,8 +977,8 @@ static void diag_reset(nnbrt_diag *d)
     if (d) d->function_index = d->function_id = d->variable_index = -1;
 }
 
-nnbrt_status nnbrt_arena_size_diag(const void *image, size_t image_len, size_t *bytes,
-                                   nnbrt_diag *diag)
+static nnbrt_status arena_size(const void *image, size_t image_len, unsigned flags, size_t *bytes,
+                               nnbrt_diag *diag)
 {
     ctx_t c;
     layout_t L;
@@ -978,6 +992,7 @@ nnbrt_status nnbrt_arena_size_diag(const void *image, size_t image_len, size_t *
     c.img = (const uint8_t *)image;
     c.len = image_len;
     c.diag = diag;
+    c.flags = flags;
     if ((st = validate_structure(&c, &L)) != NNBRT_OK) return st;
     if ((st = check_functions(&c, t, NNBRT_CHECK_IO, &qbuf, &a)) != NNBRT_OK) return st;
     if ((st = finish_layout(&c, &L)) != NNBRT_OK) return st;
@@ -985,13 +1000,24 @@ nnbrt_status nnbrt_arena_size_diag(const void *image, size_t image_len, size_t *
     return NNBRT_OK;
 }
 
-nnbrt_status nnbrt_arena_size(const void *image, size_t image_len, size_t *bytes)
+nnbrt_status nnbrt_arena_size_diag(const void *image, size_t image_len, size_t *bytes,
+                                   nnbrt_diag *diag)
 {
-    return nnbrt_arena_size_diag(image, image_len, bytes, NULL);
+    return arena_size(image, image_len, 0, bytes, diag);
 }
 
-nnbrt_status nnbrt_init_diag(nnbrt_net **netp, const void *image, size_t image_len,
-                             void *arena, size_t arena_len, nnbrt_diag *diag)
+nnbrt_status nnbrt_arena_size(const void *image, size_t image_len, size_t *bytes)
+{
+    return arena_size(image, image_len, 0, bytes, NULL);
+}
+
+nnbrt_status nnbrt_arena_size_flags(const void *image, size_t image_len, unsigned flags, size_t *bytes)
+{
+    return arena_size(image, image_len, flags, bytes, NULL);
+}
+
+static nnbrt_status init(nnbrt_net **netp, const void *image, size_t image_len, void *arena,
+                         size_t arena_len, unsigned flags, nnbrt_diag *diag)
 {
     layout_t L;
     size_t pad;
@@ -1012,6 +1038,7 @@ nnbrt_status nnbrt_init_diag(nnbrt_net **netp, const void *image, size_t image_l
     c->img = (const uint8_t *)image;
     c->len = image_len;
     c->diag = diag;
+    c->flags = flags;
     if ((st = validate_structure(c, &L)) != NNBRT_OK) return st;
     /* the tables, private storage and tensors must fit before anything is
        written; the scratch is known after the kernel checks */
@@ -1037,10 +1064,30 @@ nnbrt_status nnbrt_init_diag(nnbrt_net **netp, const void *image, size_t image_l
     return NNBRT_OK;
 }
 
+nnbrt_status nnbrt_init_diag(nnbrt_net **net, const void *image, size_t image_len,
+                             void *arena, size_t arena_len, nnbrt_diag *diag)
+{
+    return init(net, image, image_len, arena, arena_len, 0, diag);
+}
+
 nnbrt_status nnbrt_init(nnbrt_net **net, const void *image, size_t image_len, void *arena,
                         size_t arena_len)
 {
-    return nnbrt_init_diag(net, image, image_len, arena, arena_len, NULL);
+    return init(net, image, image_len, arena, arena_len, 0, NULL);
+}
+
+nnbrt_status nnbrt_init_flags(nnbrt_net **net, const void *image, size_t image_len, void *arena,
+                              size_t arena_len, unsigned flags)
+{
+    return init(net, image, image_len, arena, arena_len, flags, NULL);
+}
+
+nnbrt_status nnbrt_set_input(nnbrt_net *net, int i, float *data)
+{
+    if (!net || !data) return NNBRT_E_NULL_ARG;
+    if (i < 0 || (uint32_t)i >= net->c.h.num_inputs) return NNBRT_E_BAD_INDEX;
+    net->c.vdata[net->c.in_ids[i]] = data;
+    return NNBRT_OK;
 }
 
 nnbrt_status nnbrt_run(nnbrt_net *net)
@@ -1078,6 +1125,8 @@ nnbrt_status nnbrt_run_range(nnbrt_net *net, int first, int last)
     if (first < 0) first = 0;
     end = last < 0 ? 0u : (uint32_t)last;
     if (end > net->c.h.num_functions) end = net->c.h.num_functions;
+    for (i = 0; i < net->c.h.num_inputs; ++i)
+        if (!net->c.vdata[net->c.in_ids[i]]) return NNBRT_E_NULL_ARG; /* external input not set */
     if (first == 0 && net->c.has_fixed)
         for (i = 0; i < net->c.h.num_inputs; ++i) quantize_var(&net->c, net->c.in_ids[i]);
     for (i = (uint32_t)first; i < end; ++i) {

@@ -64,6 +64,35 @@ static void test_model(const char *path)
     memcpy(first, d, e * sizeof(float));
     CHECK(nnbrt_run(net) == NNBRT_OK);
     CHECK(memcmp(first, d, e * sizeof(float)) == 0);
+    /* NNBRT_EXTERNAL_INPUTS: the arena without input storage, inputs in the
+       caller's buffers (here: the first net's), the same outputs. */
+    {
+        size_t need_ext, in_bytes = 0;
+        nnbrt_net *n2;
+        uint8_t *a2;
+        float *d2, *x;
+        CHECK(nnbrt_arena_size_flags(img, len, NNBRT_EXTERNAL_INPUTS, &need_ext) == NNBRT_OK);
+        for (i = 0; i < nnbrt_num_inputs(net); ++i) {
+            nnbrt_input_size(net, i, &e);
+            in_bytes += e * sizeof(float);
+        }
+        CHECK(need_ext < need && need_ext + in_bytes <= need && need - need_ext <= in_bytes + 64u * (size_t)nnbrt_num_inputs(net));
+        a2 = malloc(need_ext);
+        CHECK(nnbrt_init_flags(&n2, img, len, a2, need_ext - 1, NNBRT_EXTERNAL_INPUTS) == NNBRT_E_ARENA_TOO_SMALL);
+        CHECK(nnbrt_init_flags(&n2, img, len, a2, need_ext, NNBRT_EXTERNAL_INPUTS) == NNBRT_OK);
+        CHECK(nnbrt_run(n2) == NNBRT_E_NULL_ARG); /* inputs not set */
+        CHECK(nnbrt_set_input(n2, nnbrt_num_inputs(n2), first) == NNBRT_E_BAD_INDEX);
+        CHECK(nnbrt_set_input(n2, 0, NULL) == NNBRT_E_NULL_ARG);
+        for (i = 0; i < nnbrt_num_inputs(n2); ++i) {
+            CHECK(nnbrt_input(net, i, &x, NULL, NULL) == NNBRT_OK);
+            CHECK(nnbrt_set_input(n2, i, x) == NNBRT_OK);
+        }
+        CHECK(nnbrt_run(n2) == NNBRT_OK);
+        nnbrt_output(n2, 0, &d2, NULL, NULL);
+        nnbrt_output_size(n2, 0, &e);
+        CHECK(memcmp(first, d2, e * sizeof(float)) == 0);
+        free(a2);
+    }
     /* Library never writes the image. */
     copy = read_file(path, &len);
     CHECK(memcmp(copy, img, len) == 0);

@@ -110,6 +110,9 @@ static int cmd_info(const char *path)
         printf("arena bytes: %lu = tables %lu + inputs/outputs %lu + tensors %lu + kernel scratch %lu\n",
                (unsigned long)need, (unsigned long)ai.tables, (unsigned long)ai.io, (unsigned long)ai.tensors,
                (unsigned long)ai.scratch);
+        if (nnbrt_arena_size_flags(img, len, NNBRT_EXTERNAL_INPUTS, &need) == NNBRT_OK)
+            printf("arena bytes with the inputs in caller storage (NNBRT_EXTERNAL_INPUTS): %lu\n",
+                   (unsigned long)need);
     }
     printf("work estimate: %llu ops/run\n", (unsigned long long)nnbrt_work_estimate(net));
     for (i = 0; i < (int)h.num_inputs; ++i) {

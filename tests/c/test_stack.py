@@ -9,6 +9,9 @@
   check in the loader's check pass, its run in ``nnbrt_run_range``) are
   resolved to those kernels. ``nnbrt_arena_size`` (validation without an
   arena) is reported, not bounded.
+- RAM: with the inputs in the caller's storage (NNBRT_EXTERNAL_INPUTS), the
+  arena the runtime asks for is at most the extended plan + the kernel
+  scratch + 2 KB for every zoo model (tables, alignment; host build).
 - libm keeps no errno state (no newlib reentrancy struct in a firmware that
   has no exit path) and no double-precision helper is linked.
 """
@@ -110,3 +113,22 @@ def test_no_errno_state_no_double(tmp_path):
     assert not doubles, f"double-precision routines linked: {doubles}"
     assert "expf" in names, "the check needs a kernel that calls libm (expf)"
     print(os.path.getsize(elf), "bytes ELF; symbols checked:", len(names))
+
+
+ZOO_NAMES = sorted(p.stem for p in Path(stack_usage.ZOO).glob("*.nnp") if not p.stem.endswith(".pb"))
+
+
+@pytest.mark.parametrize("name", ZOO_NAMES)
+def test_ram_bound(name, tmp_path):
+    from test_c_runtime import _build
+    from test_extended import _extended_image
+    bindir = _build(False)
+    model = tmp_path / f"{name}.nnb"
+    model.write_bytes(_extended_image(name))
+    r = subprocess.run([str(bindir / "nnbrt"), "info", str(model)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    plan = int(re.search(r"plan arena_bytes (\d+)", r.stdout).group(1))
+    scratch = int(re.search(r"kernel scratch (\d+)", r.stdout).group(1))
+    ext = int(re.search(r"NNBRT_EXTERNAL_INPUTS\): (\d+)", r.stdout).group(1))
+    print(f"{name}: {ext} B <= plan {plan} + scratch {scratch} + 2048")
+    assert ext <= plan + scratch + 2048, r.stdout
