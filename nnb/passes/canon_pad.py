@@ -5,7 +5,8 @@ mode with value 0, nothing padded outside the spatial axes, the same width on
 both sides of each axis.  AveragePooling then counts the padding
 (``including_pad``), as dividing a zero-padded window by its full size does;
 that needs ``ignore_border`` and either no padding of its own or padding that
-is counted already.  MaxPooling pads with -inf, so a zero Pad never merges.
+is counted already.  MaxPooling pads with -inf, so only a -inf Pad merges
+into it (the ONNX reader writes one for unequal MaxPool pads).
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from nnb.ir import Graph, Node
 from nnb.passes.canon_common import next_op, replace_nodes
 from nnb.passes.util import clone, drop_unused
 
-_TARGETS = ("Convolution", "DepthwiseConvolution", "AveragePooling")
+_TARGETS = ("Convolution", "DepthwiseConvolution", "AveragePooling", "MaxPooling")
 
 
-def _spatial_pad(pad: Node, ndim: int, nsp: int) -> tuple[int, ...] | None:
+def _spatial_pad(pad: Node, ndim: int, nsp: int, value: float) -> tuple[int, ...] | None:
     pw = tuple(pad.attrs["pad_width"] or ())
-    if (pad.attrs["mode"] or "constant") != "constant" or float(pad.attrs["constant_value"]) != 0.0 or len(pw) % 2:
+    if (pad.attrs["mode"] or "constant") != "constant" or float(pad.attrs["constant_value"]) != value or len(pw) % 2:
         return None
     pairs = [(0, 0)] * (ndim - len(pw) // 2) + [(pw[2 * i], pw[2 * i + 1]) for i in range(len(pw) // 2)]
     if any(lo or hi for lo, hi in pairs[:ndim - nsp]) or any(lo != hi for lo, hi in pairs[ndim - nsp:]):
@@ -28,6 +29,9 @@ def _spatial_pad(pad: Node, ndim: int, nsp: int) -> tuple[int, ...] | None:
 
 
 def _n_spatial(layer: Node, ndim: int) -> int | None:
+    if layer.op == "MaxPooling":
+        a = layer.attrs
+        return len(a["kernel"]) if not a["channel_last"] and a["ignore_border"] else None
     if layer.op == "AveragePooling":
         a = layer.attrs
         ok = not a["channel_last"] and a["ignore_border"] and (a["including_pad"] or not any(a["pad"] or ()))
@@ -46,7 +50,7 @@ def merge_pad(g: Graph) -> tuple[Graph, int]:
             continue
         ndim = len(g.tensors[pad.inputs[0]].shape)
         nsp = _n_spatial(layer, ndim)
-        extra = _spatial_pad(pad, ndim, nsp) if nsp else None
+        extra = _spatial_pad(pad, ndim, nsp, float("-inf") if layer.op == "MaxPooling" else 0.0) if nsp else None
         if extra is None:
             continue
         a = dict(layer.attrs)

@@ -8,10 +8,11 @@ from nnb.passes.canon_pad import merge_pad
 X = (1, 3, 7, 7)
 
 
-def _graph(pad_width: tuple[int, ...], layer: str, mode: str = "constant", **attrs: object):  # noqa: ANN202
+def _graph(pad_width: tuple[int, ...], layer: str, mode: str = "constant", value: float = 0.0,
+           **attrs: object):  # noqa: ANN202
     b = builder()
     x = b.input("x", X)
-    p = b.op("Pad", [x], pad_width=pad_width, mode=mode)
+    p = b.op("Pad", [x], pad_width=pad_width, mode=mode, constant_value=value)
     if layer == "Convolution":
         y = b.op(layer, [p, b.param("w", rand(2, 3, 3, 3)), b.param("b", rand(2))], **attrs)
     elif layer == "DepthwiseConvolution":
@@ -31,6 +32,11 @@ def _graph(pad_width: tuple[int, ...], layer: str, mode: str = "constant", **att
 def test_zero_pad_merged(pad_width: tuple[int, ...], layer: str, attrs: dict) -> None:
     g = check(_graph(pad_width, layer, **attrs), merge_pad, [rand(*X)], fired=1)
     assert ops(g) == [layer]
+
+
+def test_minus_inf_pad_merged_into_max_pooling() -> None:
+    g = check(_graph((1, 1, 1, 1), "MaxPooling", value=float("-inf"), pad=(1, 1)), merge_pad, [rand(*X)], fired=1)
+    assert ops(g) == ["MaxPooling"] and g.nodes[0].attrs["pad"] == (2, 2)
 
 
 @pytest.mark.parametrize("pad_width,layer,mode,attrs", [
