@@ -148,4 +148,10 @@ def _convert(ctx: Ctx, node: ONode, domain: str) -> None:
     fn = CONVERTERS.get(node.op)
     if fn is None:
         raise ctx.error(f"unsupported ONNX operator '{node.op}' (supported: {', '.join(sorted(CONVERTERS))})")
-    fn(ctx, node)
+    try:
+        fn(ctx, node)
+    except NnbError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError, AttributeError) as e:
+        # a missing attribute or input, a value of the wrong kind: the file is malformed, not nnb
+        raise ctx.error(f"malformed node ({type(e).__name__}: {e})") from None

@@ -77,3 +77,14 @@ def test_symbolic_batch_takes_any_batch(tmp_path) -> None:  # noqa: ANN001
     out = tmp_path / "o.npz"
     assert main(["run", path, "-i", str(tmp_path / "x.npy"), "-o", str(out)]) == 0
     np.testing.assert_array_equal(np.load(out)["y"], np.maximum(x, 0))
+
+
+def test_malformed_node(tmp_path, capsys) -> None:  # noqa: ANN001
+    path = _write(tmp_path, [helper.make_node("MaxPool", ["x"], ["y"], name="nokernel")])  # kernel_shape is required
+    assert "ONNX node 'nokernel' (MaxPool, opset 13): malformed node" in _error(capsys, path)
+
+
+def test_conv_weight_mismatch(tmp_path, capsys) -> None:  # noqa: ANN001
+    w = np.zeros((4, 5, 3, 3), np.float32)  # 5 input channels for a 3-channel input
+    path = _write(tmp_path, [helper.make_node("Conv", ["x", "w"], ["y"], name="c")], consts={"w": w})
+    assert "ONNX node 'c' (Conv, opset 13)" in _error(capsys, path)
