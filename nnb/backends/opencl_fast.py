@@ -99,4 +99,17 @@ def tile(cout: int, ow: int) -> tuple[int, int]:
     return (8, 2) if cout >= 32 else (8, 1)
 
 
+def affine_fast(pl: Planner, n: Node, params: list[int]) -> bool:
+    """Affine with at least 16 outputs: weights re-laid as [in][out padded] on the device, 4 x 16 register tiles."""
+    batch, nin, nout, x, w, w_is, w_os, b, y = params
+    if nout < 16:
+        return False
+    opad = (nout + BLOCK - 1) // BLOCK * BLOCK
+    wt = _relayout(pl, n, w, [nin, nout], [w_is, w_os], opad)
+    rows = (batch + 3) // 4
+    pl.emit("affine_fast", [batch, nin, nout, x, wt, opad, b, y, rows], rows * (opad // BLOCK), n)
+    return True
+
+
 FAST_CONV["conv"] = conv_fast
+FAST_CONV["affine"] = affine_fast

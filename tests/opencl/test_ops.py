@@ -172,6 +172,8 @@ FAST = [  # (id, kernel expected, op, input shape, params, attrs, CPU forms)
     ("fused-avgpool-pad", "pool2d", "FusedConv", (2, 3, 9, 9), [(32, 3, 3, 3)],
      {"pad": (1, 1), "pool": "average", "pool_kernel": (3, 3), "pool_stride": (2, 2), "pool_pad": (1, 1),
       "pool_including_pad": False, "activation": "relu6", "has_bias": False}, True),
+    ("affine-fast", "affine_fast", "Affine", (5, 3, 7), [(21, 37), (37,)], {}, True),
+    ("affine-fast-base2", "affine_fast", "Affine", (2, 3, 4, 5), [(20, 4, 5)], {"base_axis": 2}, True),
     ("dw-plane", "dwconv_plane", "DepthwiseConvolution", (2, 5, 7, 9), [(10, 3, 3), (10,)],
      {"multiplier": 2, "pad": (1, 1), "stride": (2, 1)}, True),
     ("dw-row", "dwconv_fast", "DepthwiseConvolution", (2, 5, 7, 9), [(5, 3, 3)], {"pad": (1, 1)}, False),
@@ -188,7 +190,7 @@ def test_fast_path_matches_reference(case: tuple) -> None:
     xs = [_r(*shape)]
     net = OpenCLNet(g, device=ocl, cpu_forms=cpu)
     kernels = [ln.kernel for ln in net.layout.launches]
-    assert kernel in kernels and "conv" not in kernels, kernels
+    assert kernel in kernels and "conv" not in kernels and "affine" not in kernels, kernels
     y, ref = net.run(xs)[0], run_reference(g, xs)[g.outputs[0]]
     tol = 1e-5 * max(1.0, float(np.abs(ref).max()))
     assert float(np.abs(y - ref).max()) <= tol
