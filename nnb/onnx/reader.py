@@ -87,7 +87,10 @@ def load_onnx(path: str) -> Graph:
         raise NnbError(f"{path}: ONNX opset {ctx.opset} is not supported (opsets {OPSETS[0]}-{OPSETS[1]})")
     graph = model.graph
     for t in graph.initializer:
-        ctx.consts[t.name] = numpy_helper.to_array(t)
+        try:
+            ctx.consts[t.name] = numpy_helper.to_array(t)
+        except Exception as e:  # data of another size than its dims, unknown type, ...
+            raise NnbError(f"{path}: initializer '{t.name}' is corrupt ({type(e).__name__})") from None
     inputs, specs = [], {}
     for vi in graph.input:
         if vi.name in ctx.consts:
@@ -101,8 +104,12 @@ def load_onnx(path: str) -> Graph:
     ctx.graph_outputs = {o.name for o in graph.output}
     ctx.used = {i for n in graph.node for i in n.input} | ctx.graph_outputs
     for k, proto in enumerate(graph.node):
-        node = ONode(proto.op_type, proto.name or f"{proto.op_type}_{k}", list(proto.input), list(proto.output),
-                     _attrs(proto))
+        try:
+            attrs = _attrs(proto)
+        except Exception as e:  # a tensor attribute whose data does not match its dims, ...
+            where = proto.name or proto.op_type
+            raise NnbError(f"ONNX node '{where}': corrupt attribute ({type(e).__name__})") from None
+        node = ONode(proto.op_type, proto.name or f"{proto.op_type}_{k}", list(proto.input), list(proto.output), attrs)
         ctx.node = node
         _convert(ctx, node, proto.domain)
     ctx.node = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -88,3 +90,32 @@ def test_conv_weight_mismatch(tmp_path, capsys) -> None:  # noqa: ANN001
     w = np.zeros((4, 5, 3, 3), np.float32)  # 5 input channels for a 3-channel input
     path = _write(tmp_path, [helper.make_node("Conv", ["x", "w"], ["y"], name="c")], consts={"w": w})
     assert "ONNX node 'c' (Conv, opset 13)" in _error(capsys, path)
+
+
+def test_mutated_fixtures_fail_cleanly(tmp_path) -> None:  # noqa: ANN001
+    """Random byte changes in the .onnx fixtures: a graph or NnbError, never another exception (seeded, 150 files)."""
+    import glob
+    import random
+    import warnings
+
+    from conftest import SHARED
+
+    from nnb.errors import NnbError
+    from nnb.onnx import load_onnx
+
+    files = sorted(glob.glob(os.path.join(SHARED, "fixtures", "*", "*.onnx")))
+    if not files:
+        pytest.skip("no .onnx fixtures")
+    rng = random.Random(12)
+    path = tmp_path / "f.onnx"
+    for _ in range(150):
+        b = bytearray(open(rng.choice(files), "rb").read())
+        for _ in range(rng.randint(1, 8)):
+            b[rng.randrange(len(b))] = rng.randrange(256)
+        path.write_bytes(bytes(b))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                load_onnx(str(path))
+            except NnbError:
+                pass
