@@ -247,3 +247,21 @@ def predict_graph(g: Graph, x: np.ndarray, batch: int, device_index: int | None 
             xb = np.concatenate([xb, np.zeros((batch - n,) + xb.shape[1:], np.float32)])
         parts.append(net.run([xb])[0][:n])
     return np.concatenate(parts).reshape(len(x), -1)
+
+
+def reference_check(model_path: str, graph: Graph, x: np.ndarray, want: np.ndarray,
+                    device_index: int | None = None) -> tuple[bool, str]:
+    """(matches, one line) for ``nnb demo``: the model's scores on the first OpenCL device vs the reference's.
+
+    No device (or pyopencl) is not an error here: the line says the check was skipped and why."""
+    try:
+        dev = open_device(device_index)
+        got = predict_graph(model_graph(model_path, graph), x, DEFAULT_BATCH, device_index)
+    except NnbError as e:
+        return True, f"OpenCL: skipped ({e})"
+    want = np.asarray(want).reshape(len(x), -1)
+    same = int((got.argmax(axis=1) == want.argmax(axis=1)).sum())
+    diff = float(np.abs(got - want).max()) if got.size else 0.0
+    ok = same == len(x) and diff <= 1e-4 * max(1.0, float(np.abs(want).max()))
+    return ok, (f"OpenCL on {dev.name}: {same}/{len(x)} predictions as the reference, max |diff| {diff:.2g} "
+                f"-> {'matches' if ok else 'DIFFERS'}")

@@ -68,3 +68,20 @@ def test_eval_cli_matches_the_c_runtime(capsys) -> None:
         assert main(["eval", LENET, "--data", TEST_2K, "--limit", "300", "--batch", "64", "--backend", backend]) == 0
         lines.append(capsys.readouterr().out.strip())
     assert lines[0] == lines[1] and "top-1 accuracy" in lines[0]
+
+
+def test_reference_check_line_for_the_demo() -> None:
+    device()
+    from nnb.backends.opencl import reference_check
+    from nnb.executor import run_batched
+    from nnb.model import load_model
+
+    g = load_model(LENET)
+    x, _ = load_data(TEST_2K, "test")
+    xi = input_array(g, x)[:100]
+    g.input_specs = {g.inputs[0]: (-1,) + tuple(g.tensors[g.inputs[0]].shape[1:])}
+    want = run_batched(g, [xi])[g.outputs[0]]
+    ok, line = reference_check(LENET, g, xi, want)
+    assert ok and "100/100" in line and "matches" in line
+    ok, line = reference_check(LENET, g, xi, -want)  # a wrong reference is reported, not hidden
+    assert not ok and "DIFFERS" in line
