@@ -29,6 +29,10 @@ from nnb.ops.packed import BASE_OF, base_attrs
 
 SCRATCH_ALIGN = 64  # the runtime's arena alignment: the scratch area starts and ends on it
 TENSOR_ALIGN = 16
+# After the scratch: the kernels' row tiles may read a little past the end of a scratch row (never write);
+# inside the runtime's arena the 63 bytes of alignment slack after the scratch cover it, so the emitted
+# arena keeps the same tail.
+READ_SLACK = 64
 # Kernel settings of the emitted code -> (defines, the C runtime build that has the same settings):
 # "mcu" (default): c_runtime/Makefile SMALL_DEFS, the smallest scratch and no compiler vector extensions, so the
 # figures hold for any target compiler; "host": the runtime's default settings (padded planes, im2col, 4-float
@@ -338,7 +342,7 @@ def build_context(conv: Any, prefix: str, arena_mode: str, header: list[str], sh
 
     tensor_bytes = plan.arena_bytes
     scratch_off = (tensor_bytes + SCRATCH_ALIGN - 1) // SCRATCH_ALIGN * SCRATCH_ALIGN if scratch_bytes else tensor_bytes
-    arena = max(scratch_off + scratch_bytes, TENSOR_ALIGN)
+    arena = max(scratch_off + scratch_bytes + (READ_SLACK if scratch_bytes else 0), TENSOR_ALIGN)
     max_io = max([len(n.inputs) + len(n.outputs) for n in nodes] or [1])
     return CModel(prefix, up, arena_mode, [c_comment(h) for h in header], sha256,
                   [(v, list(k)) for k, v in dims_of.items()], [(v, list(k)) for k, v in pdims_of.items()],

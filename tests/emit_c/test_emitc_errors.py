@@ -46,7 +46,7 @@ def test_non_empty_outdir_needs_force(tmp_path, capsys) -> None:
     assert main(["emit-c", LENET, "-o", str(out), "--force", "--target", "host"]) == 0
     assert "lenet.c" in os.listdir(out) and (out / "keep.txt").read_text() == "mine"
     printed = capsys.readouterr().out
-    assert "footprint of lenet" in printed and "arena 12,096 B" in printed
+    assert "footprint of lenet" in printed and "RAM   arena 12,160 B (tensors 10,240 + kernel scratch 1,856)" in printed
 
 
 @pytest.mark.parametrize("args,what", [(["--prefix", "1bad"], "C identifier"),
