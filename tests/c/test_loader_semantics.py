@@ -155,3 +155,20 @@ def test_valid_aliasing_runs(builds, tmp_path):
         got4 = np.fromfile(tmp_path / "out1.bin", "<f4").reshape(1, 32)
         np.testing.assert_allclose(got2, want2, rtol=1e-6)
         np.testing.assert_allclose(got4, want4, rtol=1e-6)
+
+
+def test_many_input_concatenate(builds, tmp_path):
+    """Functions with more than 8 inputs + outputs get their kernel check in nnbrt_init (sizing keeps
+    its stack small): a valid 10-way Concatenate matches numpy, a shape mismatch is refused."""
+    xs = [np.full((1, 2, 3), k, np.float32) for k in range(10)]
+    vs = [([1, 2, 3], None)] * 10 + [([1, 20, 3], None)]
+    cat = (74, "i", [1], list(range(10)), [10])
+    image = write_nnb(vs, [cat], list(range(10)), [10])
+    bad = write_nnb(vs[:10] + [([1, 21, 3], None)], [cat], list(range(10)), [10])
+    for name, bindir in builds.items():
+        r = _run(bindir, image, tmp_path, xs)
+        assert r.returncode == 0, f"{name}: {r.stderr}"
+        got = np.fromfile(tmp_path / "out0.bin", "<f4").reshape(1, 20, 3)
+        np.testing.assert_array_equal(got, np.concatenate(xs, axis=1))
+        r = _run(bindir, bad, tmp_path, xs)
+        assert r.returncode == 2 and "variable shapes inconsistent" in r.stderr, f"{name}: {r.stderr}"
