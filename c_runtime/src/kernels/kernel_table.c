@@ -10,6 +10,7 @@ extern const nnbrt_kernel nnbrt_k_swish;
 extern const nnbrt_kernel nnbrt_k_tanh;
 extern const nnbrt_kernel nnbrt_k_relu;
 extern const nnbrt_kernel nnbrt_k_softmax;
+extern const nnbrt_kernel nnbrt_k_log_softmax;
 extern const nnbrt_kernel nnbrt_k_elu;
 extern const nnbrt_kernel nnbrt_k_selu;
 extern const nnbrt_kernel nnbrt_k_prelu;
@@ -161,6 +162,7 @@ static const nnbrt_entry nnbrt_kernels[NNBRT_NUM_FUNC_IDS] = {
     [266] = {&nnbrt_k_max_pooling, NULL},
     [267] = {&nnbrt_k_average_pooling, NULL},
     [268] = {&nnbrt_k_sum_pooling, NULL},
+    [269] = {&nnbrt_k_log_softmax, NULL},
     [287] = {&nnbrt_k_unpooling, NULL},
     [292] = {&nnbrt_k_deconvolution, NULL},
     [307] = {&nnbrt_k_bc_add2, NULL},

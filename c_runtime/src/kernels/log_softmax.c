@@ -1,0 +1,36 @@
+/* LogSoftmax (id 269): x - max - log(sum(exp(x - max))) over `axis`, as nnb/ops/activation.py. */
+#include "../internal.h"
+#include <math.h>
+
+static nnbrt_status check(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
+                          const nnbrt_tensor *out, nnbrt_cost *work)
+{
+    (void)nin; (void)nout;
+    if (nnbrt_axis(a->a[0].i, in[0].ndim) < 0) return NNBRT_E_BAD_ARGUMENT;
+    if (!nnbrt_same_shape(&in[0], &out[0])) return NNBRT_E_SHAPE_MISMATCH;
+    work->work = in[0].size * 3;
+    return NNBRT_OK;
+}
+
+static void run(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
+                const nnbrt_tensor *out)
+{
+    const int ax = nnbrt_axis(a->a[0].i, in[0].ndim);
+    const size_t outer = nnbrt_prod(&in[0], 0, ax), n = (size_t)in[0].dims[ax];
+    const size_t inner = nnbrt_prod(&in[0], ax + 1, in[0].ndim);
+    size_t o, i, k;
+    (void)nin; (void)nout;
+    for (o = 0; o < outer; ++o)
+        for (i = 0; i < inner; ++i) {
+            const float *x = in[0].data + o * n * inner + i;
+            float *y = out[0].data + o * n * inner + i;
+            float m = x[0], s = 0.0f, ls;
+            for (k = 1; k < n; ++k)
+                if (x[k * inner] > m) m = x[k * inner];
+            for (k = 0; k < n; ++k) s += expf(x[k * inner] - m);
+            ls = logf(s);
+            for (k = 0; k < n; ++k) y[k * inner] = x[k * inner] - m - ls; /* y may alias x: x[k] read first */
+        }
+}
+
+const nnbrt_kernel nnbrt_k_log_softmax = {"LogSoftmax", "i", 1, 1, 1, 1, check, run};
