@@ -1,13 +1,14 @@
 /* Convolution fast path (2-D, channels first, groups of 1, no pooling): register tiles of 8 output pixels of
  * one row x 16 or 32 output channels, float16 vector loads of weights re-laid out once as [C][K0][K1][O padded to 16]
  * (the host adds a setup launch), one scalar input load per pixel and tap.  Same parameters as conv, then
- * CF_WT (re-laid weights), CF_OPAD, CF_OB (channel blocks), CF_XB (pixel blocks per row). */
+ * CF_WT (re-laid weights), CF_OPAD, CF_OB (channel blocks), CF_XB (pixel blocks per row), CF_XT. */
 
 #define CF_WT (C_NPARAMS + 0)
 #define CF_OPAD (C_NPARAMS + 1)
 #define CF_OB (C_NPARAMS + 2)  /* tiles along the output channels */
 #define CF_XB (C_NPARAMS + 3)  /* tiles along an output row */
-#define CF_NPARAMS (C_NPARAMS + 4)
+#define CF_XT (C_NPARAMS + 4)  /* tiles of a row per work item (CPUs: long work items run faster) */
+#define CF_NPARAMS (C_NPARAMS + 5)
 
 /* a tile of 8 pixels x NB*16 output channels: 8 * NB float16 accumulators in registers (TAP: E_TAP1 / E_TAP2) */
 #define E_TAP1(J, V) a##J = fma((float16)(V), w0, a##J)
@@ -21,14 +22,15 @@ __kernel void NAME(KARGS)                                                       
 {                                                                                                              \
     int i = get_global_id(0);                                                                                  \
     __global const int *Q = P + p;                                                                             \
-    int nob = Q[CF_OB], nxb = Q[CF_XB];                                                                        \
+    int nob = Q[CF_OB], nxb = Q[CF_XB], xt = Q[CF_XT], nxg = (nxb + xt - 1) / xt;                               \
     int OH = Q[C_PO], OW = Q[C_PO + 1], H = Q[C_IN], W = Q[C_IN + 1];                                          \
-    if (i >= Q[C_BATCH] * OH * nxb * nob)                                                                      \
+    if (i >= Q[C_BATCH] * OH * nxg * nob)                                                                      \
         return;                                                                                                \
     int ob = i % nob, r = i / nob;                                                                             \
-    int xb = r % nxb;                                                                                          \
-    r /= nxb;                                                                                                  \
+    int xg = r % nxg;                                                                                          \
+    r /= nxg;                                                                                                  \
     int oy = r % OH, n = r / OH;                                                                               \
+    for (int xb = xg * xt; xb < min(nxb, xg * xt + xt); ++xb) {                                               \
     int ox0 = xb * 8;                                                                                          \
     int sy = Q[C_STRIDE], sx = Q[C_STRIDE + 1], dy = Q[C_DIL], dx = Q[C_DIL + 1];                              \
     int KH = Q[C_K], KW = Q[C_K + 1], opad = Q[CF_OPAD], C = Q[C_CIN];                                         \
@@ -80,6 +82,7 @@ __kernel void NAME(KARGS)                                                       
                 v += m[Q[C_R] + yo];                                                                           \
             m[Q[C_Y] + yo] = act(Q[C_ACT], v);                                                                 \
         }                                                                                                      \
+    }                                                                                                          \
     }                                                                                                          \
 }
 

@@ -57,9 +57,11 @@ def conv_fast(pl: Planner, n: Node, params: list[int], nsp: int, cl_last: bool, 
     opad = (cout + BLOCK * nb - 1) // (BLOCK * nb) * (BLOCK * nb)
     wt = _relayout(pl, n, params[k["C_W"]], [cin, ksz[0], ksz[1], cout], [ws[1], ws[2], ws[3], ws[0]], opad)
     nob, nxb = opad // (BLOCK * nb), (ow + px - 1) // px
+    xt = 1  # tiles per work item: more did not help on PoCL (kept as a parameter for other devices)
+    nxg = (nxb + xt - 1) // xt
     oh = params[k["C_PO"]]
-    items = params[k["C_BATCH"]] * oh * nxb * nob
-    pl.emit(name, params + [wt, opad, nob, nxb], items, n)
+    items = params[k["C_BATCH"]] * oh * nxg * nob
+    pl.emit(name, params + [wt, opad, nob, nxb, xt], items, n)
     return True
 
 

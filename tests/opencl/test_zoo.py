@@ -49,3 +49,16 @@ def test_batched_run_matches_reference(zoo_dir, name: str) -> None:
     for k, (y, name_out) in enumerate(zip(got, g.outputs)):
         _close(y, want[name_out], f"{name} batch output {k}")
     assert any(not np.allclose(y[0], y[1]) for y in got), "the samples should give different outputs"
+
+
+@pytest.mark.parametrize("name", [n for n in zoo_names() if os.path.exists(os.path.join(ZOO, f"{n}.nnb"))])
+def test_nnabla_converter_nnb_through_the_backend(zoo_dir, name: str) -> None:
+    """The .nnb files nnabla's converter wrote, through the backend entry `nnb run --backend opencl` uses."""
+    device()
+    from nnb.backends import get_runner
+
+    path = os.path.join(ZOO, f"{name}.nnb")
+    g = load_model(path)
+    outs = get_runner("opencl")(path, g, dict(zip(g.inputs, zoo_inputs(name))), {})
+    for k, (out, ref) in enumerate(zip(g.outputs, zoo_outputs(name))):
+        _close(outs[out], ref, f"{name}.nnb output {k}")
