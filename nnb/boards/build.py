@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 
 import jinja2
 
-from nnb.boards.fit import Footprint, check_fit, linked_usage, predict, quick_fit
+from nnb.boards.fit import Footprint, check_fit, linked_usage, predict, predict_emitc, quick_fit
 from nnb.boards.image import ModelImage, pack_inputs
 from nnb.boards.load import ROOT, Board, load_board
 from nnb.boards.qemu import STAND_IN, console_values, run_firmware
@@ -49,7 +49,7 @@ class BuildResult:
     def summary(self) -> str:
         p, lk = self.predicted, self.linked
         lines = [f"{self.model} on {self.board}: {self.elf}",
-                 f"  arena {p.arena} B (nnbrt_arena_size on the target), stack {p.stack_reserved} B reserved "
+                 f"  arena {p.arena} B, stack {p.stack_reserved} B reserved "
                  f"(runtime {p.stack_runtime} B predicted), static data {p.static_ram} B",
                  f"  RAM   predicted {p.ram} B, linked {lk.get('ram', 0)} B" + _of(p.ram_capacity),
                  f"  flash predicted {p.flash} B (weights {self.image_bytes} B + code {p.code_flash} B), "
@@ -72,7 +72,7 @@ def _context(board: Board, layout: Board, **kw: object) -> dict:
                tick_scale=board.insn_per_tick if board.counter == "systick-icount" else 1,
                runtime_dir=C_RUNTIME, ar=ar_for(board.cc), flash=layout.region("flash"), ram=layout.region("ram"),
                stack_paint=not board.is_host, model_name="probe", image_len=0, inputs_len=0, arena_bytes=16,
-               runs=1, profile=False, io_buf_bytes=16, stack_reserved=8192, probe_bytes=0)
+               runs=1, profile=False, io_buf_bytes=16, stack_reserved=8192, probe_bytes=0, emitc=False, m=None)
     ctx.update(kw)
     return ctx
 
@@ -162,9 +162,13 @@ def probe_arena(board: Board, image: bytes) -> int:
 
 
 def build_firmware(mi: ModelImage, board: Board, outdir: str, inputs: list | None = None, runs: int = 1,
-                   profile: bool = False, log=None) -> BuildResult:  # noqa: ANN001 - log: callable(str) or None
-    """Write the project to outdir, check the fit, run the toolchain; the linked footprint is in the result."""
+                   profile: bool = False, log=None, emitc_from: str | None = None) -> BuildResult:  # noqa: ANN001
+    """Write the project to outdir, check the fit, run the toolchain; the linked footprint is in the result.
+    ``emitc_from``: a model file to build as emitted C (nnb.emit.csource) instead of the runtime + image;
+    ``log``: a callable for progress lines."""
     say = log or (lambda s: None)
+    if emitc_from is not None:
+        return _build_emitc(mi, board, outdir, emitc_from, inputs, runs, say)
     if board.is_host is False and board.region("flash") is None:
         raise NnbError(f"board {board.name} has no flash region")
     check_toolchain(board)
@@ -205,6 +209,62 @@ def build_firmware(mi: ModelImage, board: Board, outdir: str, inputs: list | Non
         render_project(outdir, board, board, ["link.ld"], stack_reserved=fp.stack_reserved, **kw)
     _make(outdir, ["firmware.elf"], rtbuild, f"linking the firmware for {board.name}")
     res = BuildResult(board.name, mi.name, outdir, os.path.join(outdir, "firmware.elf"), len(mi.image), fp,
+                      stack_chain=fp.chain)
+    if not board.is_host:
+        res.linked = linked_usage(board, os.path.join(outdir, "firmware.map"))
+    with open(os.path.join(outdir, "footprint.json"), "w") as f:
+        json.dump({"predicted": asdict(fp), "linked": res.linked}, f, indent=1)
+    return res
+
+
+def _build_emitc(mi: ModelImage, board: Board, outdir: str, model_path: str, inputs: list | None, runs: int,
+                 say) -> BuildResult:  # noqa: ANN001 - say: callable(str)
+    """`nnb build --with emit-c`: the emitted C of the model (its static arena: the emitter's exact figure)
+    with the same startup, port and counters. The weights are C arrays, so the code-only link is the firmware
+    link itself: the fit check's stack comes from the call graph, RAM and flash from that link."""
+    try:
+        from nnb.emit.csource import render
+    except ImportError:
+        raise NnbError("nnb build --with emit-c needs nnb.emit.csource (nnb emit-c), which is not in this "
+                       "checkout; use --with runtime") from None
+    check_toolchain(board)
+    e = render(model_path, prefix="nnbmodel", arena="static", command=f"nnb build --with emit-c --board {board.name}")
+    m = e.model
+    say(f"arena: {m.arena_bytes} bytes (the emitted model's static arena)")
+    outdir = os.path.abspath(outdir)
+    emit_dir = os.path.join(outdir, "emitc")
+    for rel, data in e.files.items():
+        path = os.path.join(emit_dir, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        old = None
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                old = f.read()
+        if old != data:
+            with open(path, "wb") as f:
+                f.write(data)
+    os.makedirs(os.path.join(outdir, "build"), exist_ok=True)
+    with open(os.path.join(outdir, "model.nnb"), "wb") as f:
+        f.write(mi.image)
+    blob = pack_inputs(mi, inputs) if inputs is not None else b""
+    if blob:
+        with open(os.path.join(outdir, "inputs.bin"), "wb") as f:
+            f.write(blob)
+    io_buf = (max(mi.output_bytes, 0 if blob else mi.input_bytes, 16) + 3) // 4 * 4
+    kw = dict(model_name=mi.name, image_len=0, inputs_len=len(blob), arena_bytes=m.arena_bytes, runs=runs,
+              io_buf_bytes=io_buf, emitc=True, m=m)
+    files = _project_files(board, "main_emitc.c", "model.S")
+    render_project(outdir, board, board, files, rename={"main_emitc.c": "main.c"}, **kw)
+    if not board.is_host:
+        big = {k: dataclasses.replace(board.region(k), length=0x08000000) for k in ("flash", "ram")}
+        render_project(outdir, board, board, ["link.ld"], rename={"link.ld": "link_code.ld"}, **kw,
+                       flash=big["flash"], ram=big["ram"])
+    fp = predict_emitc(board, outdir, m.arena_bytes, m.weight_bytes, m.call_edges())
+    check_fit(board, fp)
+    if not board.is_host:
+        render_project(outdir, board, board, ["link.ld"], stack_reserved=fp.stack_reserved, **kw)
+    _make(outdir, ["firmware.elf"], "build/rt", f"linking the firmware for {board.name}")
+    res = BuildResult(board.name, mi.name, outdir, os.path.join(outdir, "firmware.elf"), m.weight_bytes, fp,
                       stack_chain=fp.chain)
     if not board.is_host:
         res.linked = linked_usage(board, os.path.join(outdir, "firmware.map"))

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 
 from nnb.boards.load import Board
-from nnb.boards.stack import find_ci, kernel_functions, read_callgraph, worst_depth
+from nnb.boards.stack import find_ci, kernel_functions, read_callgraph, titled_functions, worst_depth
 from nnb.boards.tools import C_RUNTIME, run_checked
 from nnb.errors import NnbError
 
@@ -73,7 +73,7 @@ def exception_frame(board: Board, frames: dict[str, int]) -> int:
 
 def predict(board: Board, outdir: str, rtbuild: str, kernel_table_c: str, arena: int, image_len: int,
             inputs_len: int) -> Footprint:
-    g = read_callgraph(find_ci(rtbuild) + find_ci(os.path.join(outdir, "build")))
+    g = read_callgraph(find_ci(rtbuild) + find_ci(os.path.join(outdir, "build")), base=outdir)
     kern = kernel_functions(kernel_table_c, KERNELS_DIR, g)
     lib = library_stack(board)
     d_main, chain = worst_depth(g, "main", kern, lib)
@@ -149,3 +149,32 @@ def section_usage(board: Board, map_path: str) -> dict[str, int]:
 def linked_usage(board: Board, map_path: str) -> dict[str, int]:
     u = section_usage(board, map_path)
     return {k: u[k] for k in ("flash", "ram", ".stack", ".nnb_arena", ".nnb_model") if k in u}
+
+
+def predict_emitc(board: Board, outdir: str, arena: int, weight_bytes: int,
+                  call_edges: dict[str, list[str]]) -> Footprint:
+    """The fit check of an emitted-C firmware: the stack from the call graph (every kernel call is direct),
+    code + weights and static data (its arena included) from the code link."""
+    run_checked(["make", "-C", outdir, "-j2", "code.elf" if not board.is_host else "build/main.o"],
+                "compiling the emitted C")
+    g = read_callgraph(find_ci(os.path.join(outdir, "build")), base=outdir)
+    lib = library_stack(board)
+    kern = titled_functions(g, call_edges)  # the calls through the kernel records
+    main_q = next(iter(g.by_name.get("main", [])), None)
+    if main_q is None:
+        raise NnbError("stack analysis: no main in the emitted firmware's call graph")
+    below_main = max((worst_depth(g, t, kern, lib)[0] for t in set(g.calls.get(main_q, [])) if g.by_name.get(t)),
+                     default=0)
+    exc = exception_frame(board, g.frames)
+    if board.is_host:
+        whole, chain, flash, static = worst_depth(g, "main", kern, lib)[0] + exc, [], 0, 0
+    else:
+        whole, chain = worst_depth(g, "Reset_Handler", kern, lib)
+        whole += exc
+        use = section_usage(board, os.path.join(outdir, "code.map"))
+        flash = use["flash"]
+        static = use["ram"] - use.get(".stack", 0) - arena
+    return Footprint(arena=arena, stack_runtime=below_main + exc, stack_runtime_only=below_main,
+                     stack_whole=whole, stack_reserved=_align(whole + board.stack_margin, 8), static_ram=static,
+                     code_flash=flash - weight_bytes if flash else 0, image_flash=weight_bytes,
+                     ram_capacity=board.ram_bytes, flash_capacity=board.flash_bytes, chain=chain)

@@ -52,39 +52,50 @@ class BoardReport:
         return "\n".join(s)
 
 
-def _key(mi: ModelImage, board: Board, runs: int, profile: bool) -> str:
+def _key(mi: ModelImage, board: Board, runs: int, profile: bool, emitc: str | None) -> str:
     rt = os.path.basename(runtime_dir(board))
-    h = hashlib.sha256(mi.image + board.source + f"{runs}:{profile}:{rt}:{mi.name}".encode())
+    h = hashlib.sha256(mi.image + board.source + f"{runs}:{profile}:{rt}:{mi.name}:{emitc}".encode())
     h.update(tree_hash([TEMPLATES]).encode())
     return h.hexdigest()[:16]
 
 
 def firmware_for(model, board: Board | str, runs: int = 1, profile: bool = False,  # noqa: ANN001
-                 name: str | None = None) -> tuple[ModelImage, BuildResult]:
-    """Build (or reuse from the cache) the firmware that reads its inputs over semihosting."""
+                 name: str | None = None, with_: str = "runtime") -> tuple[ModelImage, BuildResult]:
+    """Build (or reuse from the cache) the firmware that reads its inputs over semihosting.
+    ``with_``: "runtime" (the C runtime + the NNB image) or "emit-c" (the emitted C; ``model`` a file)."""
     board = load_board(board) if isinstance(board, str) else board
     mi = model if isinstance(model, ModelImage) else model_image(model, name)
-    d = os.path.join(cache_root(), f"fw-{board.name}-{mi.name}-{_key(mi, board, runs, profile)}")
+    emitc = None
+    if with_ == "emit-c":
+        if not isinstance(model, str):
+            raise NnbError("the emit-c firmware is built from a model file")
+        emitc = os.path.abspath(model)
+        if profile:
+            raise NnbError("--profile counts the runtime's functions; the emitted C has no per-layer entry")
+    elif with_ != "runtime":
+        raise NnbError(f"--with must be runtime or emit-c, not '{with_}'")
+    tag = "emitc-" if emitc else ""
+    d = os.path.join(cache_root(), f"fw-{board.name}-{tag}{mi.name}-{_key(mi, board, runs, profile, emitc)}")
     meta = os.path.join(d, "build.json")
     if os.path.exists(meta) and os.path.exists(os.path.join(d, "firmware.elf")):
         with open(meta) as f:
             m = json.load(f)
         m["predicted"] = Footprint(**m["predicted"])
         return mi, BuildResult(**m)
-    res = build_firmware(mi, board, d, runs=runs, profile=profile)
+    res = build_firmware(mi, board, d, runs=runs, profile=profile, emitc_from=emitc)
     with open(meta, "w") as f:
         json.dump(asdict(res), f)
     return mi, res
 
 
 def run_on_board(model, board: Board | str, inputs: list[np.ndarray] | dict[str, np.ndarray],  # noqa: ANN001
-                 runs: int = 1, profile: bool = False, plugin: bool = False,
-                 name: str | None = None) -> tuple[dict[str, np.ndarray], BoardReport]:
+                 runs: int = 1, profile: bool = False, plugin: bool = False, name: str | None = None,
+                 with_: str = "runtime") -> tuple[dict[str, np.ndarray], BoardReport]:
     """``model``: a path (.nnp/.nnb/.nnq), a Graph or a QuantizedModel.  Returns ({output name: array},
     report).  The firmware is built once per (model, board) and cached; inputs go over semihosting.
     ``plugin``: also count instructions with the TCG plugin (nnb.boards.plugin; QEMU boards only)."""
     board = load_board(board) if isinstance(board, str) else board
-    mi, res = firmware_for(model, board, runs, profile, name)
+    mi, res = firmware_for(model, board, runs, profile, name, with_)
     if isinstance(inputs, dict):
         missing = [n for n, _ in mi.inputs if n not in inputs]
         if missing:

@@ -35,7 +35,8 @@ class CallGraph:
         return self.by_name.get(name, [])
 
 
-def read_callgraph(paths: list[str]) -> CallGraph:
+def read_callgraph(paths: list[str], base: str = "") -> CallGraph:
+    """The call graph of these .ci files (``base``: the directory the compiler ran in, for relative paths)."""
     g = CallGraph()
     for path in paths:
         unit = os.path.basename(path)[:-3]
@@ -61,18 +62,18 @@ def read_callgraph(paths: list[str]) -> CallGraph:
             src = f"{unit}:{m.group(1)}"
             target = m.group(2)
             if target == INDIRECT:  # keep the call site: which member of the kernel it calls
-                target = f"{INDIRECT}@{_call_site(m.group(3) or '')}"
+                target = f"{INDIRECT}@{_call_site(m.group(3) or '', base)}"
             g.calls.setdefault(src, []).append(target)
     return g
 
 
-def _call_site(label: str) -> str:
+def _call_site(label: str, base: str = "") -> str:
     """The source text of a call site "file.c:LINE:COL" ("" when unreadable)."""
     m = re.match(r"(.+):(\d+):\d+$", label)
     if not m:
         return ""
     try:
-        with open(m.group(1)) as f:
+        with open(os.path.join(base, m.group(1))) as f:
             lines = f.read().splitlines()
         return lines[int(m.group(2)) - 1]
     except (OSError, IndexError):
@@ -119,7 +120,7 @@ def worst_depth(g: CallGraph, root: str, indirect: dict[str, list[str]],
 
 def _indirect(target: str, indirect: dict[str, list[str]]) -> list[str]:
     """Targets of a call through a pointer: the kernels' ``check`` or ``run`` functions, by the call's text."""
-    m = re.search(r"->\s*(check|run)\s*\(", target)
+    m = re.search(r"(?:->|\.)\s*(check|run)\s*\(", target)
     return indirect.get(m.group(1), []) if m else indirect.get("check", []) + indirect.get("run", [])
 
 
@@ -160,4 +161,16 @@ def kernel_functions(kernel_table_c: str, kernels_dir: str, g: CallGraph) -> dic
             qs += [q for q in g.frames if q.split(":", 1)[0] == unit and q.rsplit(":", 1)[-1] == name]
             qs += g.by_name.get(name, []) if not name.startswith("nnbrt_k_") else []
         out[member] = sorted(set(qs))
+    return out
+
+
+def titled_functions(g: CallGraph, edges: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Qualified names of call-graph titles ("path/file.c:name" or a global name) from
+    ``nnb.emit.csource_ctx.CModel.call_edges`` ({caller: [titles]}), as ``{"run": [...], "check": [...]}``."""
+    out: dict[str, list[str]] = {"run": [], "check": []}
+    for caller, titles in edges.items():
+        member = "check" if caller.endswith("_check") else "run"
+        for t in titles:
+            qs = [q for q in g.frames if q.split(":", 1)[1] == t or q.split(":", 1)[1].endswith("/" + t)]
+            out[member] += qs or g.by_name.get(t, [])
     return out

@@ -12,8 +12,6 @@ def cmd_build(args: argparse.Namespace) -> int:
     from nnb.boards import load_board
 
     board = load_board(args.board)
-    if args.with_ == "emit-c":
-        raise NnbError("nnb build --with emit-c: the emitted-C way in is not wired yet; use --with runtime")
     from nnb.boards.build import build_firmware
     from nnb.boards.image import model_image
 
@@ -25,7 +23,10 @@ def cmd_build(args: argparse.Namespace) -> int:
         if missing:
             raise NnbError(f"--input: no array for {', '.join(missing)}")
         inputs = [got[n] for n, _ in mi.inputs]
-    res = build_firmware(mi, board, args.output, inputs=inputs, runs=args.runs, profile=args.profile, log=print)
+    if args.with_ == "emit-c" and args.profile:
+        raise NnbError("--profile counts the runtime's functions; the emitted C has no per-layer entry")
+    res = build_firmware(mi, board, args.output, inputs=inputs, runs=args.runs, profile=args.profile, log=print,
+                         emitc_from=args.model if args.with_ == "emit-c" else None)
     print(res.summary())
     if res.linked:
         for what in ("ram", "flash"):
