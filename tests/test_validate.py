@@ -338,3 +338,18 @@ def test_c_runtime_loads_extended_files_with_the_name_trailer() -> None:
     assert len(image) > 88 + 4 * h[12] + h[13]  # there is a trailer
     y = CNet(image).run([np.load(LENET_X)])[0]
     assert_close_to_nnabla(y, zoo_outputs("lenet")[0], "lenet (C runtime, extended file with names)")
+
+
+def test_arena_over_32_bits_is_refused_before_anything_is_written() -> None:
+    """Each tensor fits (1 GiB), the two that live together do not: convert refuses instead of wrapping."""
+    from nnb.builder import GraphBuilder
+
+    b = GraphBuilder()
+    x = b.input("x", (1 << 14, 1 << 14))
+    t1 = b.op("Transpose", [x], axes=(1, 0))
+    t2 = b.op("Transpose", [t1], axes=(1, 0))
+    b.output(b.op("Add2", [t1, t2]))
+    g = b.build()
+    for mode in ("extended", "compat"):
+        with pytest.raises(NnbError, match="32-bit"):
+            convert(g, mode)

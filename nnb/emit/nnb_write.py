@@ -156,6 +156,10 @@ def write_nnb(g: Graph, extended: bool = False, version: int = 2, plan: NnbPlan 
     q_size, q_chunk = (len(names), ch.ints(qdesc)) if packed else (0, 0)
     n_chunks = len(ch.parts)
     data_size = sum(len(p) for p in ch.parts)
+    ram = plan.arena_bytes if extended else sum(plan.buffer_sizes)
+    if data_size > 0x7FFFFFFF or ram > 0x7FFFFFFF:
+        raise NnbError(f"the NNB file would hold {data_size:,} data bytes and need {ram:,} bytes of buffers: over "
+                       "the runtime's 32-bit limit of 2,147,483,647")
     header = HEADER.pack(EXT_VERSION if extended else version, API_LEVEL,
                          0 if extended else len(plan.buffer_sizes), c_buf, len(names), c_vars,
                          len(g.nodes), c_fns, len(g.inputs), c_in, len(g.outputs), c_out, n_chunks, data_size)
