@@ -22,10 +22,10 @@ int nnb_i8_affine(int32_t n, int32_t k, int32_t o, const int8_t *x, int32_t in_z
             for (c0 = 0; c0 < k; c0 += 64) {
                 int32_t len = k - c0 < 64 ? k - c0 : 64, i;
                 for (i = 0; i < len; ++i)
-                    col[i] = (int16_t)(xr[c0 + i] - in_zero);
+                    col[i8_col(i, len)] = (int16_t)(xr[c0 + i] - in_zero);
                 acc = i8_dot(col, wr + c0, len, acc);
             }
-            v = out_zero + nnb_i8_requantize(acc, mult[j], shift[j]);
+            v = out_zero + i8_requant(acc, mult[j], shift[j]);
             y[(size_t)b * (size_t)o + (size_t)j] = (int8_t)(v < act_min ? act_min : v > act_max ? act_max : v);
         }
     }

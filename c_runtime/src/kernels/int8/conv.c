@@ -27,6 +27,42 @@ static int conv_ok(const nnb_i8_conv_params *p)
     return p->oh == (p->h + 2 * p->pad_h - ekh) / p->stride_h + 1 && p->ow == (p->w + 2 * p->pad_w - ekw) / p->stride_w + 1;
 }
 
+/* one input channel per output channel (depthwise, multiplier 1): taps straight from the input,
+ * no column; the same sums in the same integers as the column path */
+static int depthwise(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
+                     const int32_t *mult, const int32_t *shift, const int8_t *residual, const int32_t *res_mult,
+                     const int32_t *res_shift, int8_t *y)
+{
+    int32_t b, c, oy, ox, ky, kx, klen = p->kh * p->kw;
+    size_t plane = (size_t)p->oh * (size_t)p->ow;
+    for (b = 0; b < p->n; ++b)
+        for (c = 0; c < p->c; ++c) {
+            const int8_t *xc = x + ((size_t)b * (size_t)p->c + (size_t)c) * (size_t)p->h * (size_t)p->w;
+            const int8_t *wc = w + (size_t)c * (size_t)klen;
+            for (oy = 0; oy < p->oh; ++oy)
+                for (ox = 0; ox < p->ow; ++ox) {
+                    size_t at = ((size_t)b * (size_t)p->o + (size_t)c) * plane + (size_t)oy * (size_t)p->ow + (size_t)ox;
+                    int32_t acc = bias ? bias[c] : 0;
+                    for (ky = 0; ky < p->kh; ++ky) {
+                        int32_t iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
+                        const int8_t *xr;
+                        if (iy < 0 || iy >= p->h)
+                            continue;
+                        xr = xc + (size_t)iy * (size_t)p->w;
+                        for (kx = 0; kx < p->kw; ++kx) {
+                            int32_t ix = ox * p->stride_w - p->pad_w + kx * p->dil_w;
+                            if (ix >= 0 && ix < p->w)
+                                acc += ((int32_t)xr[ix] - p->in_zero) * (int32_t)wc[ky * p->kw + kx];
+                        }
+                    }
+                    if (residual)
+                        acc += i8_requant((int32_t)residual[at] - p->res_zero, res_mult[c], res_shift[c]);
+                    y[at] = (int8_t)clamp8(p->out_zero + i8_requant(acc, mult[c], shift[c]), p->act_min, p->act_max);
+                }
+        }
+    return NNB_I8_OK;
+}
+
 size_t nnb_i8_conv_scratch(const nnb_i8_conv_params *p)
 {
     if (!conv_ok(p))
@@ -50,6 +86,8 @@ int nnb_i8_conv2d(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w,
     if (scratch_len < (size_t)klen)
         return NNB_I8_EINVAL;
     plane = (size_t)p->oh * (size_t)p->ow;
+    if (cg == 1 && og == 1)
+        return depthwise(p, x, w, bias, mult, shift, residual, res_mult, res_shift, y);
     for (b = 0; b < p->n; ++b)
         for (g = 0; g < p->group; ++g)
             for (oy = 0; oy < p->oh; ++oy)
@@ -62,7 +100,8 @@ int nnb_i8_conv2d(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w,
                             for (kx = 0; kx < p->kw; ++kx) {
                                 int32_t ix = ox * p->stride_w - p->pad_w + kx * p->dil_w;
                                 int inside = iy >= 0 && iy < p->h && ix >= 0 && ix < p->w;
-                                scratch[k++] = (int16_t)(inside ? xc[(size_t)iy * (size_t)p->w + (size_t)ix] - p->in_zero : 0);
+                                scratch[i8_col(k++, klen)] =
+                                    (int16_t)(inside ? xc[(size_t)iy * (size_t)p->w + (size_t)ix] - p->in_zero : 0);
                             }
                         }
                     }
@@ -70,8 +109,8 @@ int nnb_i8_conv2d(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w,
                         size_t at = ((size_t)b * (size_t)p->o + (size_t)oc) * plane + (size_t)oy * (size_t)p->ow + (size_t)ox;
                         int32_t acc = i8_dot(scratch, w + (size_t)oc * (size_t)klen, klen, bias ? bias[oc] : 0);
                         if (residual)
-                            acc += nnb_i8_requantize((int32_t)residual[at] - p->res_zero, res_mult[oc], res_shift[oc]);
-                        y[at] = (int8_t)clamp8(p->out_zero + nnb_i8_requantize(acc, mult[oc], shift[oc]), p->act_min,
+                            acc += i8_requant((int32_t)residual[at] - p->res_zero, res_mult[oc], res_shift[oc]);
+                        y[at] = (int8_t)clamp8(p->out_zero + i8_requant(acc, mult[oc], shift[oc]), p->act_min,
                                                p->act_max);
                     }
                 }

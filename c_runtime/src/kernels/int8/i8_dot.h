@@ -11,6 +11,8 @@
 #include <arm_acle.h>
 #define NNB_I8_DSP 1
 #define I8_SMLAD(a, b, acc) __smlad((a), (b), (acc))
+#define I8_SXTB16(v) ((uint32_t)__sxtb16(v))
+#define I8_ROR8(v) (((v) >> 8) | ((v) << 24))
 #elif defined(NNB_I8_EMULATE_DSP)
 #define NNB_I8_DSP 1
 static inline int32_t i8_lo16(uint32_t v) { int32_t x = (int32_t)(v & 0xFFFFu); return x >= 32768 ? x - 65536 : x; }
@@ -21,20 +23,82 @@ static inline int32_t i8_smlad_emul(uint32_t a, uint32_t b, int32_t acc)
     uint32_t s = (uint32_t)acc + (uint32_t)(i8_lo16(a) * i8_lo16(b)) + (uint32_t)(i8_hi16(a) * i8_hi16(b));
     return s > (uint32_t)INT32_MAX ? -(int32_t)(~s) - 1 : (int32_t)s;
 }
+/* SXTB16: bytes 0 and 2 sign-extended into the two halves */
+static inline uint32_t i8_sxtb16_emul(uint32_t v)
+{
+    uint32_t lo = (v & 0x80u) ? (v & 0xFFu) | 0xFF00u : v & 0xFFu;
+    uint32_t hi = (v & 0x800000u) ? ((v >> 16) & 0xFFu) | 0xFF00u : (v >> 16) & 0xFFu;
+    return lo | hi << 16;
+}
 #define I8_SMLAD(a, b, acc) i8_smlad_emul((a), (b), (acc))
+#define I8_SXTB16(v) i8_sxtb16_emul(v)
+#define I8_ROR8(v) (((v) >> 8) | ((v) << 24))
 #else
 #define NNB_I8_DSP 0
 #endif
 
+/* gemmlowp's SaturatingRoundingDoublingHighMul; the division by 2^31 truncating toward zero is done
+ * with shifts of non-negative values (no 64-bit division call on 32-bit cores) */
+static inline int32_t i8_srdhm(int32_t a, int32_t b)
+{
+    int64_t v;
+    if (a == INT32_MIN && b == INT32_MIN)
+        return INT32_MAX;
+    v = (int64_t)a * (int64_t)b;
+    v += v >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
+    return v >= 0 ? (int32_t)(v >> 31) : -(int32_t)((-v) >> 31);
+}
+
+/* gemmlowp's RoundingDivideByPOT: x / 2^e rounded half away from zero, 0 <= e <= 31 */
+static inline int32_t i8_rdbp(int32_t x, int32_t e)
+{
+    int32_t mask, rem, thr;
+    if (e <= 0)
+        return x;
+    if (e > 31)
+        e = 31;
+    mask = (int32_t)(((uint32_t)1 << e) - 1u);
+    rem = x & mask;
+    thr = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> e) + (rem > thr ? 1 : 0); /* arithmetic shift: gcc, clang, arm-none-eabi-gcc */
+}
+
+/* x * mult * 2^(shift - 31), the left shift saturating to int32 */
+static inline int32_t i8_requant(int32_t x, int32_t mult, int32_t shift)
+{
+    if (shift > 0) {
+        int64_t v = (int64_t)x * ((int64_t)1 << (shift > 31 ? 31 : shift));
+        x = v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : (int32_t)v;
+        return i8_srdhm(x, mult);
+    }
+    return i8_rdbp(i8_srdhm(x, mult), -shift);
+}
+
+/* Where column value k of n goes. The dual-MAC path stores each full block of four as (c0, c2, c1, c3):
+ * one word then pairs with the weights' (w0, w2) that SXTB16 extracts, the next with (w1, w3). */
+static inline int32_t i8_col(int32_t k, int32_t n)
+{
+#if NNB_I8_DSP
+    int32_t j = k & 3;
+    return (k < (n & ~3) && (j == 1 || j == 2)) ? (k ^ 3) : k;
+#else
+    (void)n;
+    return k;
+#endif
+}
+
+/* sum over k of column value k (stored at i8_col(k, n)) times w[k] */
 static inline int32_t i8_dot(const int16_t *col, const int8_t *w, int32_t n, int32_t acc)
 {
     int32_t i = 0;
 #if NNB_I8_DSP
-    for (; i + 1 < n; i += 2) {
-        uint32_t c, wp;
-        memcpy(&c, col + i, sizeof c); /* little-endian: col[i] in the low half */
-        wp = ((uint32_t)(uint16_t)(int16_t)w[i]) | ((uint32_t)(uint16_t)(int16_t)w[i + 1] << 16);
-        acc = I8_SMLAD(c, wp, acc);
+    for (; i + 3 < n; i += 4) { /* four MACs per step */
+        uint32_t c02, c13, w4;
+        memcpy(&c02, col + i, sizeof c02); /* little-endian: col[i] in the low half */
+        memcpy(&c13, col + i + 2, sizeof c13);
+        memcpy(&w4, w + i, sizeof w4);
+        acc = I8_SMLAD(c02, I8_SXTB16(w4), acc);
+        acc = I8_SMLAD(c13, I8_SXTB16(I8_ROR8(w4)), acc);
     }
 #endif
     for (; i < n; ++i)

@@ -3,6 +3,8 @@
  * to the input, rounding half away from zero. */
 #include "nnb_int8.h"
 
+#include "i8_dot.h"
+
 static int pool_ok(const nnb_i8_pool_params *p)
 {
     return p && p->n > 0 && p->c > 0 && p->h > 0 && p->w > 0 && p->oh > 0 && p->ow > 0 && p->kh > 0 &&
@@ -75,7 +77,7 @@ int nnb_i8_global_avg_pool(int32_t n, int32_t c, int32_t hw, const int8_t *x, in
         int32_t acc = 0;
         for (i = 0; i < hw; ++i)
             acc += x[(size_t)pl * (size_t)hw + (size_t)i] - in_zero;
-        y[pl] = clamp8(out_zero + nnb_i8_requantize(acc, mult, shift));
+        y[pl] = clamp8(out_zero + i8_requant(acc, mult, shift));
     }
     return NNB_I8_OK;
 }
