@@ -124,15 +124,22 @@ def _probe_board(board: Board) -> Board:
                                ldflags=board.ldflags, fpu=board.fpu)
 
 
+def runtime_key(board: Board) -> str:
+    """The name of the runtime library's cache directory: the CPU and a hash of the runtime's sources, the
+    templates, the board's compiler and flags (nothing is built)."""
+    pb = _probe_board(board)
+    flags = "\0".join([board.cc, board.opt, *board.cflags, *board.defines, *board.ldflags, pb.name, pb.fpu])
+    key = tree_hash([os.path.join(C_RUNTIME, "src"), os.path.join(C_RUNTIME, "include"), TEMPLATES],
+                    flags.encode() + pb.source)
+    return f"rt-{board.cpu}-{key}"
+
+
 def runtime_dir(board: Board) -> str:
     """The cache directory of the runtime library for this board's toolchain and flags, and of its arena
     probe (compiled on first use; boards with the same compiler and flags share it)."""
     check_toolchain(board)
     pb = _probe_board(board)
-    flags = "\0".join([board.cc, board.opt, *board.cflags, *board.defines, *board.ldflags, pb.name, pb.fpu])
-    key = tree_hash([os.path.join(C_RUNTIME, "src"), os.path.join(C_RUNTIME, "include"), TEMPLATES],
-                    flags.encode() + pb.source)
-    d = os.path.join(cache_root(), f"rt-{board.cpu}-{key}")
+    d = os.path.join(cache_root(), runtime_key(board))
     probe = os.path.join(d, "probe", "probe.elf")
     if not os.path.exists(probe):
         pdir = os.path.join(d, "probe")

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from nnb.boards.build import TEMPLATES, UNITS, BuildResult, build_firmware, runtime_dir
+from nnb.boards.build import TEMPLATES, UNITS, BuildResult, build_firmware, runtime_key
 from nnb.boards.fit import Footprint
 from nnb.boards.image import ModelImage, model_image, pack_inputs, unpack_outputs
 from nnb.boards.load import Board, load_board
@@ -53,7 +53,7 @@ class BoardReport:
 
 
 def _key(mi: ModelImage, board: Board, runs: int, profile: bool, emitc: str | None) -> str:
-    rt = os.path.basename(runtime_dir(board))
+    rt = runtime_key(board)
     h = hashlib.sha256(mi.image + board.source + f"{runs}:{profile}:{rt}:{mi.name}:{emitc}".encode())
     h.update(tree_hash([TEMPLATES]).encode())
     return h.hexdigest()[:16]
