@@ -72,6 +72,8 @@ class EmittedNet:
         self._run = getattr(self._lib, f"{PREFIX}_run")
         self.inputs = [np.zeros(io.shape, np.float32) for io in e.model.inputs]
         self.outputs = [np.zeros(io.shape, np.float32) for io in e.model.outputs]
+        cast = self._ffi.cast
+        self._ptrs = [cast("float *", self._ffi.from_buffer(a)) for a in self.inputs + self.outputs]
 
     def _build(self, e, cc: str, lib: str) -> None:  # noqa: ANN001
         """Compile the model's two files and link them with the kernel objects; a kernel file is compiled
@@ -121,15 +123,12 @@ class EmittedNet:
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         if len(inputs) != len(self.inputs):
             raise NnbError(f"the network takes {len(self.inputs)} input(s), got {len(inputs)}")
-        ptrs = []
         for k, (dst, x) in enumerate(zip(self.inputs, inputs)):
             x = np.asarray(x, dtype=np.float32)
             if x.size != dst.size:
                 raise NnbError(f"input {k} has shape {x.shape}, the emitted C expects {dst.shape}")
             dst.reshape(-1)[:] = x.reshape(-1)
-            ptrs.append(self._ffi.cast("float *", self._ffi.from_buffer(dst)))
-        outs = [self._ffi.cast("float *", self._ffi.from_buffer(o)) for o in self.outputs]
-        st = self._run(*ptrs, *outs)
+        st = self._run(*self._ptrs)
         if st != 0:
             raise NnbError(f"emitted C: {PREFIX}_run failed with status {st}")
         return [o.copy() for o in self.outputs]

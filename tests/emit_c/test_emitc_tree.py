@@ -131,7 +131,7 @@ def test_generated_source_is_what_a_reviewer_expects() -> None:
         sha = hashlib.sha256(f.read()).hexdigest()
     for text in (c, w, h):
         assert "nnb emit-c lenet.nnp -o out" in text and sha in text
-    assert c.count("nnbrt_k_fused_conv.run(") == 2 and c.count(".run(&a,") == len(e.model.nodes) == 6
+    assert c.count("nnbrt_k_fused_conv.run(") == 2 and c.count(".run(&lenet_a") == len(e.model.nodes) == 6
     assert "NNP function '@net/Convolution'" in c and "230,400 MACs" in c
     assert "malloc" not in c + w and "nnbrt_find_kernel" not in c and "nnbrt_init" not in c
     assert "static const float lenet_w_conv1_conv_W[400]" in w
