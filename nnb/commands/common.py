@@ -11,7 +11,7 @@ import numpy as np
 from nnb.errors import NnbError
 from nnb.ir import Graph
 
-MODEL_HELP = "the model: .nnp, .nntxt with parameter.h5/.protobuf beside it, .nnq or .nnb"
+MODEL_HELP = "the model: .nnp, .nntxt with parameter.h5/.protobuf beside it, .onnx, .nnq or .nnb"
 
 
 def add_model_arg(sp: argparse.ArgumentParser, help_: str = MODEL_HELP) -> None:
