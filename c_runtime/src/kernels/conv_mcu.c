@@ -503,6 +503,45 @@ static void dw3_plane(const mctx *c, size_t oc, const float *x, const float *wk)
     long oh, j;
     for (oh = 0; oh < g->OH; ++oh, yp += OW) {
         const long ih0 = oh - g->PH, k0 = ih0 < 0 ? -ih0 : 0, k1 = g->IH - ih0 < 3 ? g->IH - ih0 : 3;
+        if (k0 == 0 && k1 == 3) {
+            /* the rows whose three kernel rows are all inside: weights in registers for all of them */
+            const float w0 = wk[0], w1 = wk[1], w2 = wk[2], w3 = wk[3], w4 = wk[4], w5 = wk[5], w6 = wk[6],
+                        w7 = wk[7], w8 = wk[8];
+            long oe = g->IH - 2 + g->PH; /* first row past them */
+            const float *q0 = x + (size_t)ih0 * (size_t)IW;
+            if (oe > g->OH) oe = g->OH;
+            for (; oh < oe; ++oh, yp += OW, q0 += IW) {
+                const float *q1 = q0 + IW, *q2 = q1 + IW;
+                float *yo = yp, v;
+                if (edges) {
+                    v = b;
+                    ROW2(v, q0, w1, w2);
+                    ROW2(v, q1, w4, w5);
+                    ROW2(v, q2, w7, w8);
+                    *yo++ = act1(v, act);
+                }
+                for (j = 0; j < n; ++j) {
+                    v = b;
+                    ROW3(v, q0 + j, w0, w1, w2);
+                    ROW3(v, q1 + j, w3, w4, w5);
+                    ROW3(v, q2 + j, w6, w7, w8);
+                    yo[j] = act1(v, act);
+                }
+                if (edges) {
+                    v = b;
+                    ROW2(v, q0 + n, w0, w1);
+                    ROW2(v, q1 + n, w3, w4);
+                    ROW2(v, q2 + n, w6, w7);
+                    yo[n] = act1(v, act);
+                }
+            }
+            if (oh >= g->OH) break;
+        }
+    }
+    yp = c->y + oc * c->plane;
+    for (oh = 0; oh < g->OH; ++oh, yp += OW) {
+        const long ih0 = oh - g->PH, k0 = ih0 < 0 ? -ih0 : 0, k1 = g->IH - ih0 < 3 ? g->IH - ih0 : 3;
+        if (k0 == 0 && k1 == 3) continue; /* done above */
         const long nr = k1 - k0;
         const float *p0, *p1, *p2, *w;
         float a0, a1, a2, b0, b1, b2, d0, d1, d2, v;
