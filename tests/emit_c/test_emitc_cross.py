@@ -16,7 +16,7 @@ from emitc_helpers import need
 from nnb.emit.csource import render, write_tree
 
 M4 = "-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16"
-WARN = "-std=c99 -Wall -Wextra -Werror -pedantic"
+WARN = "-std=c99 -Wall -Wextra -Werror -pedantic -Wvla"  # -Wvla: no variable-length arrays anywhere
 
 
 def test_every_zoo_model_compiles_for_cortex_m4_and_clang(tmp_path) -> None:
