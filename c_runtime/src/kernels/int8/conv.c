@@ -33,31 +33,40 @@ static int depthwise(const nnb_i8_conv_params *p, const int8_t *x, const int8_t 
                      const int32_t *mult, const int32_t *shift, const int8_t *residual, const int32_t *res_mult,
                      const int32_t *res_shift, int8_t *y)
 {
-    int32_t b, c, oy, ox, ky, kx, klen = p->kh * p->kw;
-    size_t plane = (size_t)p->oh * (size_t)p->ow;
+    /* geometry in locals: the int8 stores may alias *p as far as the compiler knows */
+    const int32_t h = p->h, wd = p->w, kh = p->kh, kw = p->kw, oh = p->oh, ow = p->ow;
+    const int32_t sh = p->stride_h, sw = p->stride_w, ph = p->pad_h, pw = p->pad_w, dh = p->dil_h, dw = p->dil_w;
+    const int32_t zin = p->in_zero, zout = p->out_zero, lo = p->act_min, hi = p->act_max, zres = p->res_zero;
+    const int32_t nch = p->c, klen = kh * kw;
+    const size_t plane = (size_t)oh * (size_t)ow;
+    int32_t b, c, oy, ox, ky, kx;
     for (b = 0; b < p->n; ++b)
-        for (c = 0; c < p->c; ++c) {
-            const int8_t *xc = x + ((size_t)b * (size_t)p->c + (size_t)c) * (size_t)p->h * (size_t)p->w;
+        for (c = 0; c < nch; ++c) {
+            const int8_t *xc = x + ((size_t)b * (size_t)nch + (size_t)c) * (size_t)h * (size_t)wd;
             const int8_t *wc = w + (size_t)c * (size_t)klen;
-            for (oy = 0; oy < p->oh; ++oy)
-                for (ox = 0; ox < p->ow; ++ox) {
-                    size_t at = ((size_t)b * (size_t)p->o + (size_t)c) * plane + (size_t)oy * (size_t)p->ow + (size_t)ox;
-                    int32_t acc = bias ? bias[c] : 0;
-                    for (ky = 0; ky < p->kh; ++ky) {
-                        int32_t iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
-                        const int8_t *xr;
-                        if (iy < 0 || iy >= p->h)
+            const int32_t bc = bias ? bias[c] : 0, mc = mult[c], shc = shift[c];
+            int8_t *yc = y + ((size_t)b * (size_t)nch + (size_t)c) * plane;
+            const int8_t *rc = residual ? residual + ((size_t)b * (size_t)nch + (size_t)c) * plane : NULL;
+            for (oy = 0; oy < oh; ++oy)
+                for (ox = 0; ox < ow; ++ox) {
+                    int32_t acc = bc;
+                    for (ky = 0; ky < kh; ++ky) {
+                        int32_t iy = oy * sh - ph + ky * dh;
+                        const int8_t *xr, *wr;
+                        if (iy < 0 || iy >= h)
                             continue;
-                        xr = xc + (size_t)iy * (size_t)p->w;
-                        for (kx = 0; kx < p->kw; ++kx) {
-                            int32_t ix = ox * p->stride_w - p->pad_w + kx * p->dil_w;
-                            if (ix >= 0 && ix < p->w)
-                                acc += ((int32_t)xr[ix] - p->in_zero) * (int32_t)wc[ky * p->kw + kx];
+                        xr = xc + (size_t)iy * (size_t)wd;
+                        wr = wc + (size_t)ky * (size_t)kw;
+                        for (kx = 0; kx < kw; ++kx) {
+                            int32_t ix = ox * sw - pw + kx * dw;
+                            if (ix >= 0 && ix < wd)
+                                acc += ((int32_t)xr[ix] - zin) * (int32_t)wr[kx];
                         }
                     }
-                    if (residual)
-                        acc += i8_requant((int32_t)residual[at] - p->res_zero, res_mult[c], res_shift[c]);
-                    y[at] = (int8_t)clamp8(p->out_zero + i8_requant(acc, mult[c], shift[c]), p->act_min, p->act_max);
+                    if (rc)
+                        acc += i8_requant((int32_t)rc[(size_t)oy * (size_t)ow + (size_t)ox] - zres, res_mult[c],
+                                          res_shift[c]);
+                    yc[(size_t)oy * (size_t)ow + (size_t)ox] = (int8_t)clamp8(zout + i8_requant(acc, mc, shc), lo, hi);
                 }
         }
     return NNB_I8_OK;

@@ -9,15 +9,17 @@ static int pool_ok(const nnb_i8_pool_params *p)
 {
     return p && p->n > 0 && p->c > 0 && p->h > 0 && p->w > 0 && p->oh > 0 && p->ow > 0 && p->kh > 0 &&
            p->kw > 0 && p->stride_h > 0 && p->stride_w > 0 && p->pad_h >= 0 && p->pad_w >= 0 &&
+           (int64_t)(p->kh + p->pad_h) * (p->kw + p->pad_w) <= (1 << 23) &&
            /* every window starts inside the padded input */
            (int64_t)(p->oh - 1) * p->stride_h < (int64_t)p->h + 2 * p->pad_h &&
            (int64_t)(p->ow - 1) * p->stride_w < (int64_t)p->w + 2 * p->pad_w;
 }
 
+/* s / n rounded half away from zero; |s| <= 255 * n and n <= 2^23 (pool_ok), so 32 bits suffice */
 static int32_t round_div(int32_t s, int32_t n)
 {
-    int32_t a = s < 0 ? -s : s;
-    int32_t q = (int32_t)((2 * (int64_t)a + n) / (2 * (int64_t)n));
+    uint32_t a = s < 0 ? (uint32_t)0 - (uint32_t)s : (uint32_t)s;
+    int32_t q = (int32_t)((2u * a + (uint32_t)n) / (2u * (uint32_t)n));
     return s < 0 ? -q : q;
 }
 
