@@ -36,7 +36,10 @@ def quantize_multiplier(m: float) -> tuple[int, int]:
     if exp < -31:
         return 0, 0
     if exp > 30:
-        raise ValueError(f"requantization multiplier {m} is too large")
+        from nnb.errors import NnbError
+
+        raise NnbError(f"int8: a requantization multiplier of {m:.3g} is beyond 2^30 (a scale ratio this large "
+                       "means a degenerate, e.g. all-zero, tensor or weight channel)")
     return mult, exp
 
 
