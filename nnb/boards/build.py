@@ -25,7 +25,7 @@ from nnb.boards.fit import Footprint, check_fit, linked_usage, predict, predict_
 from nnb.boards.image import ModelImage, pack_inputs
 from nnb.boards.load import ROOT, Board, load_board
 from nnb.boards.qemu import STAND_IN, console_values, run_firmware
-from nnb.boards.tools import C_RUNTIME, ar_for, cache_root, need_tool, run_checked, tree_hash
+from nnb.boards.tools import C_RUNTIME, ar_for, cache_root, need_tool, run_checked, touch, tree_hash
 from nnb.errors import NnbError
 
 TEMPLATES = os.path.join(ROOT, "templates", "firmware")
@@ -141,6 +141,7 @@ def runtime_dir(board: Board) -> str:
     pb = _probe_board(board)
     d = os.path.join(cache_root(), runtime_key(board))
     probe = os.path.join(d, "probe", "probe.elf")
+    touch(d)
     if not os.path.exists(probe):
         pdir = os.path.join(d, "probe")
         ram = pb.region("ram")

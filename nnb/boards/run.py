@@ -15,7 +15,7 @@ from nnb.boards.fit import Footprint
 from nnb.boards.image import ModelImage, model_image, pack_inputs, unpack_outputs
 from nnb.boards.load import Board, load_board
 from nnb.boards.qemu import console_layers, console_values, run_firmware
-from nnb.boards.tools import cache_root, tree_hash
+from nnb.boards.tools import cache_root, touch, tree_hash
 from nnb.errors import NnbError
 
 
@@ -77,6 +77,7 @@ def firmware_for(model, board: Board | str, runs: int = 1, profile: bool = False
     tag = "emitc-" if emitc else ""
     d = os.path.join(cache_root(), f"fw-{board.name}-{tag}{mi.name}-{_key(mi, board, runs, profile, emitc)}")
     meta = os.path.join(d, "build.json")
+    touch(d)
     if os.path.exists(meta) and os.path.exists(os.path.join(d, "firmware.elf")):
         with open(meta) as f:
             m = json.load(f)

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 
 from nnb.errors import NnbError
 
@@ -53,11 +54,34 @@ def run_checked(cmd: list[str], what: str, cwd: str | None = None, timeout: floa
     return r.stdout
 
 
+_pruned: set[str] = set()
+KEEP_DAYS = 14
+
+
 def cache_root() -> str:
-    """Where built firmware and runtime libraries are kept (NNB_CACHE, default ~/.cache/nnb/fw)."""
+    """Where built firmware and runtime libraries are kept (NNB_CACHE, default ~/.cache/nnb/fw). Entries not
+    used for KEEP_DAYS days are removed (once per process); :func:`touch` marks an entry as used."""
     root = os.environ.get("NNB_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "nnb", "fw")
     os.makedirs(root, exist_ok=True)
+    if root not in _pruned:
+        _pruned.add(root)
+        old = time.time() - KEEP_DAYS * 86400
+        for name in os.listdir(root):
+            path = os.path.join(root, name)
+            try:
+                if os.path.isdir(path) and name.startswith(("rt-", "fw-")) and os.path.getmtime(path) < old:
+                    shutil.rmtree(path, ignore_errors=True)
+            except OSError:
+                pass
     return root
+
+
+def touch(path: str) -> None:
+    """Mark a cache entry as used (its directory's time)."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
 
 
 def tree_hash(paths: list[str], extra: bytes = b"") -> str:
