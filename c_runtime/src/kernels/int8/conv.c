@@ -83,12 +83,16 @@ int nnb_i8_conv2d(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w,
                   const int32_t *mult, const int32_t *shift, const int8_t *residual, const int32_t *res_mult,
                   const int32_t *res_shift, int8_t *y, int16_t *scratch, size_t scratch_len)
 {
-    int32_t b, g, oy, ox, oc, cg, og, klen;
+    int32_t b, g, oy, ox, oc, cg, og, klen, zout, zres, lo, hi;
     size_t plane;
     if (!conv_ok(p) || !x || !w || !mult || !shift || !y || !scratch)
         return NNB_I8_EINVAL;
     if (residual && (!res_mult || !res_shift || p->res_zero < -128 || p->res_zero > 127))
         return NNB_I8_EINVAL;
+    zout = p->out_zero;
+    zres = p->res_zero;
+    lo = p->act_min;
+    hi = p->act_max;
     cg = p->c / p->group;
     og = p->o / p->group;
     klen = cg * p->kh * p->kw;
@@ -102,6 +106,7 @@ int nnb_i8_conv2d(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w,
             for (oy = 0; oy < p->oh; ++oy)
                 for (ox = 0; ox < p->ow; ++ox) {
                     int32_t ci, ky, kx, k = 0;
+                    const size_t pos = (size_t)oy * (size_t)p->ow + (size_t)ox;
                     for (ci = 0; ci < cg; ++ci) {
                         const int8_t *xc = x + ((size_t)b * (size_t)p->c + (size_t)(g * cg + ci)) * (size_t)p->h * (size_t)p->w;
                         for (ky = 0; ky < p->kh; ++ky) {
@@ -114,13 +119,22 @@ int nnb_i8_conv2d(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w,
                             }
                         }
                     }
-                    for (oc = g * og; oc < (g + 1) * og; ++oc) {
-                        size_t at = ((size_t)b * (size_t)p->o + (size_t)oc) * plane + (size_t)oy * (size_t)p->ow + (size_t)ox;
-                        int32_t acc = i8_dot(scratch, w + (size_t)oc * (size_t)klen, klen, bias ? bias[oc] : 0);
-                        if (residual)
-                            acc += i8_requant((int32_t)residual[at] - p->res_zero, res_mult[oc], res_shift[oc]);
-                        y[at] = (int8_t)clamp8(p->out_zero + i8_requant(acc, mult[oc], shift[oc]), p->act_min,
-                                               p->act_max);
+                    for (oc = g * og; oc < (g + 1) * og; oc += 2) {
+                        int32_t acc[2], j, two = oc + 1 < (g + 1) * og ? 2 : 1;
+                        acc[0] = bias ? bias[oc] : 0;
+                        acc[1] = bias && two == 2 ? bias[oc + 1] : 0;
+                        if (two == 2)
+                            i8_dot2(scratch, w + (size_t)oc * (size_t)klen, w + (size_t)(oc + 1) * (size_t)klen, klen,
+                                    &acc[0], &acc[1]);
+                        else
+                            acc[0] = i8_dot(scratch, w + (size_t)oc * (size_t)klen, klen, acc[0]);
+                        for (j = 0; j < two; ++j) {
+                            size_t at = ((size_t)b * (size_t)p->o + (size_t)(oc + j)) * plane + pos;
+                            int32_t a = acc[j];
+                            if (residual)
+                                a += i8_requant((int32_t)residual[at] - zres, res_mult[oc + j], res_shift[oc + j]);
+                            y[at] = (int8_t)clamp8(zout + i8_requant(a, mult[oc + j], shift[oc + j]), lo, hi);
+                        }
                     }
                 }
     return NNB_I8_OK;

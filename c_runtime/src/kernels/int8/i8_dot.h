@@ -106,4 +106,30 @@ static inline int32_t i8_dot(const int16_t *col, const int8_t *w, int32_t n, int
     return acc;
 }
 
+/* two output channels over one column: the column words are loaded once for both */
+static inline void i8_dot2(const int16_t *col, const int8_t *w0, const int8_t *w1, int32_t n, int32_t *acc0,
+                           int32_t *acc1)
+{
+    int32_t i = 0, a0 = *acc0, a1 = *acc1;
+#if NNB_I8_DSP
+    for (; i + 3 < n; i += 4) {
+        uint32_t c02, c13, v0, v1;
+        memcpy(&c02, col + i, sizeof c02);
+        memcpy(&c13, col + i + 2, sizeof c13);
+        memcpy(&v0, w0 + i, sizeof v0);
+        memcpy(&v1, w1 + i, sizeof v1);
+        a0 = I8_SMLAD(c02, I8_SXTB16(v0), a0);
+        a0 = I8_SMLAD(c13, I8_SXTB16(I8_ROR8(v0)), a0);
+        a1 = I8_SMLAD(c02, I8_SXTB16(v1), a1);
+        a1 = I8_SMLAD(c13, I8_SXTB16(I8_ROR8(v1)), a1);
+    }
+#endif
+    for (; i < n; ++i) {
+        a0 += (int32_t)col[i] * (int32_t)w0[i];
+        a1 += (int32_t)col[i] * (int32_t)w1[i];
+    }
+    *acc0 = a0;
+    *acc1 = a1;
+}
+
 #endif
