@@ -111,3 +111,13 @@ def test_cortex_m4_qemu():
         res = mcu_kernels.measure(model, "-O2")
         assert res["ok"], (model, res["errors"])
         assert res["total"] > 0 and all(ly["instr"] > 0 for ly in res["layers"]), res
+
+
+@pytest.mark.parametrize("kind,bits", [("lut", 3), ("uniform", 5)])
+def test_packed_layers_mcu(mcu_build, kind, bits, tmp_path):
+    """Bit-packed weights decoded block by block into the mcu kernels (grouped, depthwise, pool + residual)."""
+    from test_packed_c import LAYERS, _layer_model
+    for case in sorted(LAYERS):
+        image, vals, refs = _layer_model(case, kind, bits)
+        prefix = _run_cli(mcu_build, image, vals, tmp_path)
+        _check_outputs(prefix, refs, f"{case} {kind}{bits} (mcu kernels)")
