@@ -8,7 +8,11 @@ QEMU counts instructions, not cycles (no pipeline, wait states or flash latency)
 bound on the cycles of a real Cortex-M4. Beside them, MLPerf Tiny's published keyword-spotting (DS-CNN,
 int8) latencies on a Cortex-M4 at 120 MHz (NUCLEO-L4R5ZI): X-CUBE-AI 43.2 ms, TFLM 181.9 ms.
 
-usage: python benchmarks/mcu.py [--models lenet,dscnn] [--board qemu-mps2-an386] [--layers] [--json out.json]
+The table also gives what each firmware takes: the runtime's arena, flash and RAM from the linker map, and the
+stack the runtime used (painted-stack high-water mark below main: nnbrt_init + nnbrt_run, with the SysTick
+interrupt's frame).
+
+usage: python benchmarks/mcu.py [--models lenet,dscnn|all] [--board qemu-mps2-an386] [--layers] [--json out.json]
 """
 
 from __future__ import annotations
@@ -62,14 +66,19 @@ def measure(name: str, board: str) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", help="comma-separated zoo models (default: every zoo model with convolutions)")
+    ap.add_argument("--models", help="comma-separated zoo models, or 'all' (default: every zoo model with "
+                    "convolutions)")
     ap.add_argument("--board", default="qemu-mps2-an386")
     ap.add_argument("--layers", action="store_true", help="print the per-layer table of every model")
     ap.add_argument("--json", help="write the rows here")
     args = ap.parse_args()
     from nnb.errors import NnbError
 
-    names = args.models.split(",") if args.models else conv_models()
+    if args.models == "all":
+        with open(os.path.join(ZOO, "manifest.json")) as f:
+            names = sorted(json.load(f)["models"])
+    else:
+        names = args.models.split(",") if args.models else conv_models()
     rows = []
     for n in names:
         try:

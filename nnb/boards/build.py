@@ -54,6 +54,8 @@ class BuildResult:
                  f"  RAM   predicted {p.ram} B, linked {lk.get('ram', 0)} B" + _of(p.ram_capacity),
                  f"  flash predicted {p.flash} B (weights {self.image_bytes} B + code {p.code_flash} B), "
                  f"linked {lk.get('flash', 0)} B" + _of(p.flash_capacity)]
+        if not lk:  # the host board: no memory map to fit
+            lines = lines[:1] + [f"  arena {p.arena} B, weights {self.image_bytes} B (host: no memory limits)"]
         return "\n".join(lines)
 
 
