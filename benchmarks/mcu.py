@@ -54,11 +54,17 @@ def measure(name: str, board: str) -> dict:
 
     mi = model_image(os.path.join(ZOO, f"{name}.nnp"))
     stats = model_stats(read_nnb(mi.image))
-    _, rep = run_on_board(mi, board, zoo_inputs(name), profile=True, plugin=True)
+    outs, rep = run_on_board(mi, board, zoo_inputs(name), profile=True, plugin=True)
+    with open(os.path.join(ZOO, "manifest.json")) as f:
+        n_out = len(json.load(f)["models"][name]["outputs"])
+    refs = [np.load(os.path.join(ZOO, f"{name}.out{k}.npy")) for k in range(n_out)]
+    # nnabla's outputs vs the firmware's, relative to the project's tolerance 1e-5 * max(1, max|ref|)
+    err = max(float(np.abs(y.astype(np.float64) - r).max()) / max(1.0, float(np.abs(r).max()))
+              for y, r in zip(outs.values(), refs))
     layers = []
     for (idx, fid, fname, count), ls in zip(rep.layers, stats.layers):
         layers.append({"index": idx, "function": fname, "id": fid, "macs": ls.macs, "instructions": count})
-    return {"model": name, "board": board, "macs": stats.macs, "instructions": rep.plugin_run,
+    return {"model": name, "board": board, "err": err, "macs": stats.macs, "instructions": rep.plugin_run,
             "instructions_systick": rep.run_count, "init_instructions": rep.init_count, "arena": rep.arena,
             "flash": rep.linked.get("flash", 0), "ram": rep.linked.get("ram", 0), "stack": rep.stack_measured,
             "layers": layers}
@@ -88,16 +94,17 @@ def main() -> int:
     print(f"C runtime, float32, -O2, on {args.board} (QEMU {rows[0]['board'] if rows else ''}); instructions of one "
           "inference: TCG plugin (exact) and SysTick with -icount shift=0")
     hdr = f"{'model':14s} {'MACs':>11s} {'instructions':>13s} {'(SysTick)':>12s} {'per MAC':>8s} " \
-          f"{'ms @120MHz*':>11s} {'arena B':>8s} {'flash B':>8s} {'RAM B':>8s} {'stack B':>7s}"
+          f"{'ms @120MHz*':>11s} {'arena B':>8s} {'flash B':>8s} {'RAM B':>8s} {'stack B':>7s} {'err**':>8s}"
     print(hdr)
     for r in rows:
         per = r["instructions"] / r["macs"] if r["macs"] else float("nan")
         print(f"{r['model']:14s} {r['macs']:11,d} {r['instructions']:13,d} {r['instructions_systick']:12,d} "
               f"{per:8.2f} {r['instructions'] / 120e3:11.1f} {r['arena']:8d} {r['flash']:8d} {r['ram']:8d} "
-              f"{r['stack']:7d}")
+              f"{r['stack']:7d} {r['err']:8.1e}")
     for what, ms in MLPERF_KWS_M4:
         print(f"{what}: {ms} ms = {ms * 120e3:,.0f} cycles")
     print("* instructions / 120 MHz: a lower bound (one instruction per cycle, no wait states)")
+    print("** max |firmware - nnabla| / max(1, max|nnabla|) over the outputs (the tests' bound: 1e-5)")
     for r in rows if args.layers else []:
         print(f"\n{r['model']}: per layer (SysTick, +-40 instructions)")
         print(f"  {'#':>3s} {'function':24s} {'MACs':>10s} {'instructions':>13s} {'per MAC':>8s}")
