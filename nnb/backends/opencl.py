@@ -117,7 +117,7 @@ class OpenCLNet:
             return k, gsize, tuple(local)
         return k, ((ln.n + local - 1) // local * local,), (local,)
 
-    def tune(self, repeat: int = 3) -> dict:
+    def tune(self, repeat: int = 3, candidates: tuple[int, ...] = (1, 4, 16, 32, 64, 128, 256)) -> dict:
         """Time work-group sizes for each heavy launch missing from the tuning cache; keep the best."""
         import time
 
@@ -129,7 +129,7 @@ class OpenCLNet:
                 continue
             k = self._kernels[i][0]
             best = (float("inf"), DEFAULT_LOCAL)
-            for loc in (1, 4, 16, 32, 64, 128, 256):
+            for loc in candidates:
                 if loc > self.dev.limit(k):
                     break
                 g = ((ln.n + loc - 1) // loc * loc,)

@@ -216,13 +216,13 @@ def test_fast_conv_pool_with_in_place_residual() -> None:
 
 
 def test_tuning_cache(monkeypatch, tmp_path) -> None:
-    """tune=True times work-group sizes, stores them per device; later nets use them and stay correct."""
+    """tune() times work-group sizes, stores them per device; later nets use them and stay correct."""
     ocl = device()
     monkeypatch.setenv("NNB_OPENCL_CACHE", str(tmp_path))
     monkeypatch.setattr(ocl, "_tuning", None)
     g = _graph("Convolution", [(2, 4, 9, 9)], [(16, 4, 3, 3), (16,)], {"pad": (1, 1)})
-    OpenCLNet(g, device=ocl, cpu_forms=True, tune=True)
-    found = ocl.tuning()
+    found = OpenCLNet(g, device=ocl, cpu_forms=True).tune(repeat=1, candidates=(16, 64))
+    assert found == ocl.tuning()
     assert any(k.startswith("conv_fast_8x1|") for k in found) and os.path.exists(ocl.tuning_path())
     monkeypatch.setattr(ocl, "_tuning", None)  # read back from the file
     net = OpenCLNet(g, device=ocl, cpu_forms=True)
