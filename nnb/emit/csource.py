@@ -45,25 +45,24 @@ def _load(model_path: str):  # noqa: ANN202 - Graph | QuantizedModel
     return load_for_convert(model_path)
 
 
-def _runtime_library(variant: str) -> str:
-    """The runtime build, brought up to date by make when make is there; an existing build is used as it is
-    when make is missing or the sources do not build at the moment."""
-    from nnb.backends.c import build_library
-
-    if shutil.which("make"):
-        try:
-            return build_library(force=True, variant=variant)
-        except NnbError:
-            pass
-    return build_library(variant=variant)
+_runtimes: dict[str, tuple] = {}
 
 
-def runtime_arena_info(image: bytes, graph, variant: str = "SMALL") -> dict[str, int]:  # noqa: ANN001 - Graph
-    """The C runtime's own arena figures for ``image`` (nnbrt_get_arena_info: tables, io, tensors, scratch,
-    total), from the runtime build ``variant`` (nnb.backends.c.build_library); a function the runtime refuses is
-    named with its layer."""
+def _runtime(variant: str) -> tuple:
+    """(ffi, lib) of the runtime build ``variant``, brought up to date by make once per process when make is
+    there (an existing build is used as it is when make is missing or the sources do not build right now)."""
+    if variant in _runtimes:
+        return _runtimes[variant]
     from cffi import FFI
 
+    from nnb.backends.c import build_library
+
+    path = None
+    if shutil.which("make"):
+        try:
+            path = build_library(force=True, variant=variant)
+        except NnbError:
+            path = None
     ffi = FFI()
     ffi.cdef("""
     typedef struct { int32_t function_index, function_id, variable_index; } nnbrt_diag;
@@ -74,7 +73,15 @@ def runtime_arena_info(image: bytes, graph, variant: str = "SMALL") -> dict[str,
     int nnbrt_init(nnbrt_net **net, const void *image, size_t image_len, void *arena, size_t arena_len);
     int nnbrt_get_arena_info(const nnbrt_net *net, nnbrt_arena_info *info);
     """)
-    lib = ffi.dlopen(_runtime_library(variant))
+    _runtimes[variant] = (ffi, ffi.dlopen(path or build_library(variant=variant)))
+    return _runtimes[variant]
+
+
+def runtime_arena_info(image: bytes, graph, variant: str = "SMALL") -> dict[str, int]:  # noqa: ANN001 - Graph
+    """The C runtime's own arena figures for ``image`` (nnbrt_get_arena_info: tables, io, tensors, scratch,
+    total), from the runtime build ``variant`` (nnb.backends.c.build_library); a function the runtime refuses is
+    named with its layer."""
+    ffi, lib = _runtime(variant)
     buf = ffi.new("uint8_t[]", bytes(image) + b"\0" * 16)
     need, diag = ffi.new("size_t *"), ffi.new("nnbrt_diag *")
     st = lib.nnbrt_arena_size_diag(buf, len(image), need, diag)
@@ -99,6 +106,36 @@ def runtime_scratch(image: bytes, graph, kernels: str = "mcu") -> int:  # noqa: 
     runtime build with the same settings: make SMALL=1 for "mcu", PORTABLE=1 for "host")."""
     info = runtime_arena_info(image, graph, KERNEL_PROFILES[kernels][1])
     return max(0, info["scratch"] - 63)  # the runtime adds 63 bytes of alignment slack
+
+
+def node_scratch(g, kernels: str = "mcu") -> list[int]:  # noqa: ANN001 - nnb.ir.Graph (extended, as written)
+    """Each function's own kernel scratch (64-byte aligned): the runtime's figure for an image holding that
+    function alone (its non-parameter inputs made network inputs), so the emitted code can put each function's
+    scratch into the plan's free space at that step instead of after every tensor."""
+    from dataclasses import replace
+
+    from nnb.emit.nnb_write import NnbPlan, write_nnb
+    from nnb.ir import Graph
+    from nnb.plan.arena import plan_arena
+
+    out = []
+    for node in g.nodes:
+        tensors, ins = {}, []
+        for x in node.inputs:
+            t = g.tensors[x]
+            if t.kind == "param":
+                tensors[x] = t
+            else:
+                tensors[x] = replace(t, kind="input", data=None)
+                if x not in ins:
+                    ins.append(x)
+        for o in node.outputs:
+            tensors[o] = replace(g.tensors[o], kind="buffer", data=None)
+        sub = Graph(g.name, tensors, [node], ins, list(node.outputs))
+        ap = plan_arena(sub)
+        image = write_nnb(sub, extended=True, plan=NnbPlan([], {}, ap.arena_bytes, ap.offsets))
+        out.append(runtime_scratch(image, sub, kernels))
+    return out
 
 
 def _env():  # noqa: ANN202 - jinja2.Environment
@@ -128,12 +165,15 @@ def render(model_path: str, prefix: str | None = None, arena: str = "static",
     if not os.path.isfile(model_path):
         raise NnbError(f"{model_path}: no such model file")
     conv = convert(_load(model_path), mode="extended")
-    scratch = runtime_scratch(conv.image, conv.graph, kernels)
+    scratch = runtime_scratch(conv.image, conv.graph, kernels)  # validates the whole model first
+    per_node = node_scratch(conv.graph, kernels)
+    if max(per_node, default=0) != scratch:  # the same checks on the same shapes: never expected
+        per_node = [scratch] * len(per_node)
     sha = sha256_file(model_path)
     header = [f"Generated by nnb {getattr(nnb, '__version__', '?')} (nnb emit-c): do not edit.",
               f"command: {command}",
               f"model: {os.path.basename(model_path)} sha256 {sha}"]
-    m = build_context(conv, prefix, arena, header, sha, scratch, list(conv.warnings), kernels)
+    m = build_context(conv, prefix, arena, header, sha, per_node, list(conv.warnings), kernels)
     env = _env()
     files: dict[str, bytes] = {}
     for tpl, out in (("model.h.j2", f"{prefix}.h"), ("model.c.j2", f"{prefix}.c"),

@@ -5,8 +5,8 @@ fused conv/pool/residual/activation, packed LUT-Q/DQ weights), the same
 one-arena plan (nnb.plan.arena) and the same function arguments as the NNB
 function records (nnb.emit.nnb).  The C runtime validates the same image once
 (microcontroller scratch settings): a function it cannot run stops the emit
-before anything is written, and its kernel scratch figure sizes the emitted
-scratch area.
+before anything is written, and its kernel scratch figures (one per function)
+are placed into the plan's free space at that function's step.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from nnb.ops.packed import BASE_OF, base_attrs
 
 SCRATCH_ALIGN = 64  # the runtime's arena alignment: the scratch area starts and ends on it
 TENSOR_ALIGN = 16
-# After the scratch: the kernels' row tiles may read a little past the end of a scratch row (never write);
-# inside the runtime's arena the 63 bytes of alignment slack after the scratch cover it, so the emitted
-# arena keeps the same tail.
+# After a scratch area: the kernels' row tiles may read a little past the end of a scratch row (never
+# write); inside the runtime's arena the 63 bytes of alignment slack after the scratch cover it.  A scratch
+# area in the middle of the arena is followed by arena bytes; one at the end gets this tail.
 READ_SLACK = 64
 # Kernel settings of the emitted code -> (defines, the C runtime build that has the same settings):
 # "mcu" (default): c_runtime/Makefile SMALL_DEFS, the smallest scratch and no compiler vector extensions, so the
@@ -117,6 +117,8 @@ class CNode:
     inputs: list[CTensor]
     outputs: list[CTensor]
     macs: int
+    scratch_off: int = 0  # arena offset of this function's kernel scratch
+    scratch_bytes: int = 0
 
 
 @dataclass
@@ -143,8 +145,7 @@ class CModel:
     inputs: list[CIO]
     outputs: list[CIO]
     tensor_bytes: int
-    scratch_offset: int
-    scratch_bytes: int
+    scratch_bytes: int  # the largest scratch of one function
     arena_bytes: int
     max_io: int
     records: list[str]
@@ -214,10 +215,27 @@ def _arg_inits(op: str, slots: list, attrs: dict, lname: str) -> tuple[list, lis
     return args, lists
 
 
+def place_scratch(plan: Any, sizes: list[int]) -> list[int]:  # noqa: ANN401 - nnb.plan.arena.ArenaPlan
+    """Arena offset of each function's scratch: the lowest 64-byte aligned offset that no tensor alive at that
+    step occupies (the scratch only lives during its function's call)."""
+    offs = []
+    for i, s in enumerate(sizes):
+        off = 0
+        if s:
+            live = sorted((plan.offsets[n], plan.offsets[n] + lt.nbytes) for n, lt in plan.lifetimes.items()
+                          if n in plan.offsets and lt.start <= i <= lt.end and lt.nbytes)
+            for a, b in live:
+                if off + s <= a:
+                    break
+                off = max(off, (b + SCRATCH_ALIGN - 1) // SCRATCH_ALIGN * SCRATCH_ALIGN)
+        offs.append(off)
+    return offs
+
+
 def build_context(conv: Any, prefix: str, arena_mode: str, header: list[str], sha256: str,  # noqa: ANN401
-                  scratch_bytes: int, warnings: list[str], kernels: str = "mcu") -> CModel:
-    """``conv``: an extended :class:`nnb.emit.convert.Converted`; ``scratch_bytes``: the kernels' largest
-    scratch (aligned), as the C runtime computed it for the same image."""
+                  scratch: list[int], warnings: list[str], kernels: str = "mcu") -> CModel:
+    """``conv``: an extended :class:`nnb.emit.convert.Converted`; ``scratch``: each function's kernel scratch
+    (aligned), as the C runtime computes it."""
     g: Graph = conv.graph
     plan = conv.arena
     up = prefix.upper()
@@ -341,13 +359,19 @@ def build_context(conv: Any, prefix: str, arena_mode: str, header: list[str], sh
         return out
 
     tensor_bytes = plan.arena_bytes
-    scratch_off = (tensor_bytes + SCRATCH_ALIGN - 1) // SCRATCH_ALIGN * SCRATCH_ALIGN if scratch_bytes else tensor_bytes
-    arena = max(scratch_off + scratch_bytes + (READ_SLACK if scratch_bytes else 0), TENSOR_ALIGN)
+    offs = place_scratch(plan, scratch)
+    arena = max(tensor_bytes, TENSOR_ALIGN)
+    for n, off, size in zip(nodes, offs, scratch):
+        n.scratch_off, n.scratch_bytes = off, size
+        if size:
+            arena = max(arena, off + size + READ_SLACK)
+    arena = (arena + TENSOR_ALIGN - 1) // TENSOR_ALIGN * TENSOR_ALIGN
+    scratch_bytes = max(scratch, default=0)
     max_io = max([len(n.inputs) + len(n.outputs) for n in nodes] or [1])
     return CModel(prefix, up, arena_mode, [c_comment(h) for h in header], sha256,
                   [(v, list(k)) for k, v in dims_of.items()], [(v, list(k)) for k, v in pdims_of.items()],
                   list(params.values()), nodes,
-                  io(list(g.inputs), in_ids), io(list(g.outputs), out_ids), tensor_bytes, scratch_off, scratch_bytes,
+                  io(list(g.inputs), in_ids), io(list(g.outputs), out_ids), tensor_bytes, scratch_bytes,
                   arena, max_io, sorted(records), ck.sources_for(records), ck.kernel_headers(),
                   KERNEL_PROFILES[kernels][0], kernels,
                   sum(p.nbytes for p in params.values()), total_macs, warnings, g)

@@ -22,17 +22,22 @@ def _one_error_line(capsys) -> str:
 
 
 def test_op_without_c_kernel_names_op_and_layer_and_writes_nothing(tmp_path, capsys) -> None:
+    from nnb.emit.csource_kernels import kernel_table
+    from nnb.emit.nnb_layout import function_id
+
+    if function_id("Tile", True)[0] in kernel_table():
+        pytest.skip("Tile has a C kernel now: pick another function without one for this test")
     b = GraphBuilder("net")
     x = b.input("x", (1, 10))
     h = b.op("Affine", [x, b.param("fc/W", np.ones((10, 4), np.float32)), b.param("fc/b", np.zeros(4, np.float32))],
              name="fc")
-    b.output(b.op("LogSoftmax", [h], name="the_log_softmax", axis=1))
+    b.output(b.op("Tile", [h], name="the_tile", reps=(1, 2)))
     path = str(tmp_path / "m.nnp")
     save(b.build(), path)
     out = tmp_path / "out"
     assert main(["emit-c", path, "-o", str(out)]) == 2
     line = _one_error_line(capsys)
-    assert "LogSoftmax" in line and "the_log_softmax" in line
+    assert "Tile" in line and "the_tile" in line
     assert not out.exists()
 
 
@@ -46,7 +51,8 @@ def test_non_empty_outdir_needs_force(tmp_path, capsys) -> None:
     assert main(["emit-c", LENET, "-o", str(out), "--force", "--target", "host"]) == 0
     assert "lenet.c" in os.listdir(out) and (out / "keep.txt").read_text() == "mine"
     printed = capsys.readouterr().out
-    assert "footprint of lenet" in printed and "RAM   arena 12,160 B (tensors 10,240 + kernel scratch 1,856)" in printed
+    assert "footprint of lenet" in printed
+    assert "RAM   arena 11,712 B (tensors 10,240; kernel scratch up to 1,856" in printed
 
 
 @pytest.mark.parametrize("args,what", [(["--prefix", "1bad"], "C identifier"),

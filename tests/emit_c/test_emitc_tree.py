@@ -156,3 +156,24 @@ def test_cross_compilers_for_one_tree(lenet_tree) -> None:
                         *(f"-D{k}" for k in ("NNBRT_PLANE_MAX=0", "NNBRT_GEMM_IM2COL_MAX=0", "NNBRT_DECONV_GEMM_MAX=0",
                                              "NNBRT_NO_VECTOR_EXT")), *srcs], cwd=out, capture_output=True, text=True)
     assert r.returncode == 0 and not r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("name", ["dscnn", "resnet8", "unet_tiny"])
+def test_scratch_per_function_agrees_with_the_runtime_and_fits_the_free_space(name: str) -> None:
+    """Each function's scratch comes from the runtime for that function alone; the largest equals the
+    runtime's figure for the whole model, and each lies where no tensor is alive at its step."""
+    from nnb.emit.csource import node_scratch, runtime_scratch
+
+    c = convert(load_for_convert(os.path.join(ZOO, f"{name}.nnp")))
+    per = node_scratch(c.graph)
+    assert max(per) == runtime_scratch(c.image, c.graph) > 0
+    e = render(os.path.join(ZOO, f"{name}.nnp"))
+    plan = c.arena
+    for i, n in enumerate(e.model.nodes):
+        assert n.scratch_bytes == per[i] and n.scratch_off % 64 == 0
+        for t, lt in plan.lifetimes.items():
+            if t in plan.offsets and lt.start <= i <= lt.end and n.scratch_bytes:
+                a, b = plan.offsets[t], plan.offsets[t] + lt.nbytes
+                assert b <= n.scratch_off or n.scratch_off + n.scratch_bytes <= a, (i, t)
+        assert n.scratch_off + n.scratch_bytes <= e.model.arena_bytes
+    assert e.model.arena_bytes < plan.arena_bytes + max(per) + 64  # the free space is used
