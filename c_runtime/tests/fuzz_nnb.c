@@ -108,6 +108,32 @@ static void mutate(uint8_t *buf, size_t *len)
     }
 }
 
+
+/* nin + nout of function record f of an image (0 if unreadable): functions
+   of more than 8 inputs + outputs get their kernel check in nnbrt_init only
+   (nnbrt.h), so init may refuse what sizing accepted. */
+static uint32_t fn_io(const uint8_t *b, size_t len, int32_t f)
+{
+    uint32_t h[14], k, off, rec;
+    size_t hdr, data, p;
+    if (len < 56 || f < 0) return 0;
+    for (k = 0; k < 14; ++k) memcpy(&h[k], b + 4 * k, 4);
+    hdr = h[0] == 1001 ? 88 : 56;
+    if (len < hdr || h[12] > (len - hdr) / 4 || h[7] >= h[12]) return 0;
+    data = hdr + 4 * (size_t)h[12];
+    memcpy(&off, b + hdr + 4 * (size_t)h[7], 4);
+    p = data + off + 4 * (size_t)f;
+    if (p > len || len - p < 4) return 0;
+    memcpy(&rec, b + p, 4);
+    if (rec >= h[12]) return 0;
+    memcpy(&off, b + hdr + 4 * (size_t)rec, 4);
+    p = data + off;
+    if (p > len || len - p < 16) return 0;
+    memcpy(&k, b + p + 4, 4);
+    memcpy(&off, b + p + 12, 4);
+    return k + off;
+}
+
 typedef struct { uint8_t *data; size_t len; const char *path; } seed_t;
 
 int main(int argc, char **argv)
@@ -170,14 +196,17 @@ int main(int argc, char **argv)
             } else {
                 void *arena = malloc(need);
                 nnbrt_net *net = NULL;
+                nnbrt_diag diag;
                 if (!arena) return 1;
                 if (nnbrt_init(&net, img, len, arena, need - 1) != NNBRT_E_ARENA_TOO_SMALL) {
                     fprintf(stderr, "fuzz_nnb: arena_len-1 not rejected (iteration %ld)\n", i);
                     return 1;
                 }
-                st = nnbrt_init(&net, img, len, arena, need);
-                if (st == NNBRT_E_READ_BEFORE_WRITE || st == NNBRT_E_LIVE_OVERLAP) {
-                    /* data-flow checks run in nnbrt_init only (they need the arena) */
+                st = nnbrt_init_diag(&net, img, len, arena, need, &diag);
+                if (st == NNBRT_E_READ_BEFORE_WRITE || st == NNBRT_E_LIVE_OVERLAP ||
+                    (st != NNBRT_OK && st != NNBRT_E_ARENA_TOO_SMALL && fn_io(img, len, diag.function_index) > 8)) {
+                    /* data-flow checks, and the kernel checks of functions of more than
+                       8 inputs + outputs, run in nnbrt_init only (they need the arena) */
                     ++hist[st];
                     --n_valid;
                     free(arena);
