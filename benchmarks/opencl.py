@@ -40,7 +40,7 @@ from nnb.nnp.reader import load
 
 ZOO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "fixtures", "zoo")
 BATCH = 64
-CONV_KERNELS = ("conv", "conv_fast_8x1", "conv_fast_8x2", "dwconv_fast", "dwconv_plane", "deconv")
+CONV_KERNELS = ("conv", "conv_plane", "conv_fast_8x1", "conv_fast_8x2", "dwconv_fast", "dwconv_plane", "deconv")
 
 
 def _inputs(name: str, batch: int) -> list[np.ndarray]:

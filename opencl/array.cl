@@ -12,6 +12,22 @@ __kernel void copy_strided(KARGS)
     m[PI(3) + strided(i, nd, shape, shape + 2 * nd)] = m[PI(2) + strided(i, nd, shape, shape + nd)];
 }
 
+/* The same parameters; one work item per innermost row (the last axis), for CPU devices and long rows. */
+__kernel void copy_rows(KARGS)
+{
+    int i = get_global_id(0);
+    int nd = PI(1);
+    __global const int *shape = P + p + 4;
+    int len = shape[nd - 1];
+    if (i >= PI(0) / len)
+        return;
+    int xo = PI(2) + strided(i, nd - 1, shape, shape + nd);
+    int yo = PI(3) + strided(i, nd - 1, shape, shape + 2 * nd);
+    int xs = shape[2 * nd - 1], ys = shape[3 * nd - 1];
+    for (int k = 0; k < len; ++k)
+        m[yo + k * ys] = m[xo + k * xs];
+}
+
 /* P: n, x, y: a contiguous copy, 16 values per work item */
 __kernel void copy16(KARGS)
 {

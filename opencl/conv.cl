@@ -78,18 +78,9 @@ float conv_at(__global const float *m, __global const int *Q, int n, int o, int 
     return acc;
 }
 
-__kernel void conv(KARGS)
+/* one final output (after pooling, residual and activation) at (n, o, f0, f1, f2) */
+void conv_out(__global float *m, __global const int *Q, int n, int o, int f0, int f1, int f2)
 {
-    int i = get_global_id(0);
-    __global const int *Q = P + p;
-    if (i >= Q[C_N_OUT])
-        return;
-    int r = i;
-    int f2 = r % Q[C_PO + 2]; r /= Q[C_PO + 2];
-    int f1 = r % Q[C_PO + 1]; r /= Q[C_PO + 1];
-    int f0 = r % Q[C_PO]; r /= Q[C_PO];
-    int o = r % Q[C_COUT];
-    int n = r / Q[C_COUT];
     float v;
     if (Q[C_POOL] == 0) {
         v = conv_at(m, Q, n, o, f0, f1, f2);
@@ -124,22 +115,39 @@ __kernel void conv(KARGS)
     m[Q[C_Y] + yo] = act(Q[C_ACT], v);
 }
 
-/* Deconvolution (NC..., contiguous), gathered: y[n, o, q] = b[o] + sum over the group's input channels c and
- * taps k with q + pad - k * dil = t * stride, 0 <= t < in, of x[n, c, t] * w[c, o % (O/G), k].
- * P: n, x, w, b, y, batch, C, O, G, in[3], out[3], k[3], pad[3], stride[3], dil[3] */
-__kernel void deconv(KARGS)
+__kernel void conv(KARGS)
 {
     int i = get_global_id(0);
     __global const int *Q = P + p;
-    if (i >= Q[0])
+    if (i >= Q[C_N_OUT])
         return;
-    __global const int *in = Q + 9, *out = Q + 12, *k = Q + 15, *pd = Q + 18, *st = Q + 21, *dl = Q + 24;
     int r = i;
-    int q2 = r % out[2]; r /= out[2];
-    int q1 = r % out[1]; r /= out[1];
-    int q0 = r % out[0]; r /= out[0];
+    int f2 = r % Q[C_PO + 2]; r /= Q[C_PO + 2];
+    int f1 = r % Q[C_PO + 1]; r /= Q[C_PO + 1];
+    int f0 = r % Q[C_PO]; r /= Q[C_PO];
+    conv_out(m, Q, r / Q[C_COUT], r % Q[C_COUT], f0, f1, f2);
+}
+
+/* The same, one work item per output plane (n, o): CPU devices, where long work items run faster. */
+__kernel void conv_plane(KARGS)
+{
+    int i = get_global_id(0);
+    __global const int *Q = P + p;
+    if (i >= Q[C_BATCH] * Q[C_COUT])
+        return;
+    for (int f0 = 0; f0 < Q[C_PO]; ++f0)
+        for (int f1 = 0; f1 < Q[C_PO + 1]; ++f1)
+            for (int f2 = 0; f2 < Q[C_PO + 2]; ++f2)
+                conv_out(m, Q, i / Q[C_COUT], i % Q[C_COUT], f0, f1, f2);
+}
+
+/* Deconvolution (NC..., contiguous), gathered: y[n, o, q] = b[o] + sum over the group's input channels c and
+ * taps k with q + pad - k * dil = t * stride, 0 <= t < in, of x[n, c, t] * w[c, o % (O/G), k].
+ * P: n, x, w, b, y, batch, C, O, G, in[3], out[3], k[3], pad[3], stride[3], dil[3] */
+void deconv_at(__global float *m, __global const int *Q, int n, int o, int q0, int q1, int q2)
+{
+    __global const int *in = Q + 9, *out = Q + 12, *k = Q + 15, *pd = Q + 18, *st = Q + 21, *dl = Q + 24;
     int C = Q[6], O = Q[7], G = Q[8];
-    int o = r % O, n = r / O;
     int cg = C / G, og = O / G, g = o / og, ol = o % og;
     int insz = in[0] * in[1] * in[2], ksz = k[0] * k[1] * k[2];
     float acc = Q[3] >= 0 ? m[Q[3] + o] : 0.0f;
@@ -171,5 +179,19 @@ __kernel void deconv(KARGS)
             }
         }
     }
-    m[Q[4] + i] = acc;
+    m[Q[4] + ((n * O + o) * out[0] + q0) * out[1] * out[2] + q1 * out[2] + q2] = acc;
+}
+
+__kernel void deconv(KARGS)
+{
+    int i = get_global_id(0);
+    __global const int *Q = P + p;
+    if (i >= Q[0])
+        return;
+    __global const int *out = Q + 12;
+    int r = i;
+    int q2 = r % out[2]; r /= out[2];
+    int q1 = r % out[1]; r /= out[1];
+    int q0 = r % out[0]; r /= out[0];
+    deconv_at(m, Q, r / Q[7], r % Q[7], q0, q1, q2);
 }

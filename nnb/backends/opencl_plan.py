@@ -214,6 +214,9 @@ class Planner:
         if shape == [n] and xs == [1] and ys == [1]:
             self.emit("copy16", [n, x, y], (n + 15) // 16, node)
             return
+        if self.cpu and shape[-1] >= 8:  # a row per work item
+            self.emit("copy_rows", [n, len(shape), x, y] + shape + xs + ys, n // shape[-1], node)
+            return
         self.emit("copy_strided", [n, len(shape), x, y] + shape + xs + ys, n, node)
 
     def binary(self, node: Node, op: str, a: str, b: str, y: str, b_strides: list[int] | None = None) -> None:
@@ -548,10 +551,14 @@ def _conv(pl: Planner, n: Node) -> None:
     assert len(params) == pl.k["C_NPARAMS"]
     macs = batch * cout * prod(co) * (cin // group) * prod(ksz)
     fast = FAST_CONV.get("conv")
+    first = len(pl.lay.launches)
     if fast is not None and fast(pl, n, params, nsp, cl_last, dw, group, cin, cout):
-        pl.lay.launches[-1].macs = macs
+        pl.lay.launches[first].macs = macs  # the convolution launch (a pool, residual, activation may follow)
         return
-    pl.emit("conv", params, size, n, macs)
+    if pl.cpu:  # a plane per work item
+        pl.emit("conv_plane", params, batch * cout, n, macs)
+    else:
+        pl.emit("conv", params, size, n, macs)
 
 
 def _deconv(pl: Planner, n: Node) -> None:
@@ -592,8 +599,9 @@ def _affine(pl: Planner, n: Node) -> None:
         bias = n.inputs[2] if len(n.inputs) > 2 else None
     params = [batch, nin, nout, pl.off(x), w_off, w_is, w_os, pl.off(bias) if bias else -1, pl.off(y)]
     fast = FAST_CONV.get("affine")
+    first = len(pl.lay.launches)
     if fast is not None and fast(pl, n, params):
-        pl.lay.launches[-1].macs = batch * nin * nout
+        pl.lay.launches[first].macs = batch * nin * nout
         return
     pl.emit("affine", params, batch * nout, n, batch * nin * nout)
 

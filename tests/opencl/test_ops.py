@@ -231,3 +231,17 @@ def test_tuning_cache(monkeypatch, tmp_path) -> None:
     xs = [_r(2, 4, 9, 9)]
     np.testing.assert_allclose(net.run(xs)[0], run_reference(g, xs)[g.outputs[0]], rtol=1e-5, atol=1e-5)
     monkeypatch.setattr(ocl, "_tuning", None)
+
+
+@pytest.mark.parametrize("cpu", [True, False], ids=["cpu-forms", "gpu-forms"])
+def test_simple_forms_for_both_device_kinds(cpu: bool) -> None:
+    """conv (per output) / conv_plane (per plane) and copy_strided / copy_rows: the same results."""
+    ocl = device()
+    cases = [("Convolution", [(2, 3, 7, 6)], [(4, 3, 3, 3), (4,)], {"pad": (1, 1)}, "conv_plane" if cpu else "conv"),
+             ("Transpose", [(2, 3, 4, 9)], [], {"axes": (0, 2, 1, 3)}, "copy_rows" if cpu else "copy_strided")]
+    for op, shapes, params, attrs, kernel in cases:
+        g = _graph(op, shapes, params, attrs)
+        xs = [_r(*s) for s in shapes]
+        net = OpenCLNet(g, device=ocl, cpu_forms=cpu)
+        assert kernel in [ln.kernel for ln in net.layout.launches]
+        np.testing.assert_allclose(net.run(xs)[0], run_reference(g, xs)[g.outputs[0]], rtol=1e-5, atol=1e-5)
