@@ -187,15 +187,19 @@ class OpenCLNet:
         return out
 
 
-_nets: dict[tuple, OpenCLNet] = {}
+_nets: dict[tuple, tuple[Graph, OpenCLNet]] = {}
+_KEEP = 4  # planned networks kept per process (each holds its graph, so an id is never reused while cached)
 
 
 def net_for(graph: Graph, batch: int, device_index: int | None = None) -> OpenCLNet:
-    """A planned network for ``batch`` (kept for the process: the tests and eval reuse it)."""
+    """A planned network for ``batch`` (the last few are kept: evaluation in chunks reuses them)."""
     key = (id(graph), batch, device_index)
-    if key not in _nets:
-        _nets[key] = OpenCLNet(rebatch(graph, batch), device_index=device_index)
-    return _nets[key]
+    hit = _nets.get(key)
+    if hit is None or hit[0] is not graph:
+        while len(_nets) >= _KEEP:
+            _nets.pop(next(iter(_nets)))
+        hit = _nets[key] = (graph, OpenCLNet(rebatch(graph, batch), device_index=device_index))
+    return hit[1]
 
 
 def _device_index(options: dict | None) -> int | None:
