@@ -13,10 +13,14 @@ measured span.  The firmware times one whole nnbrt_run, then every function
 alone (nnbrt_run_range), and prints the outputs, which are compared with
 nnabla's (NAME.out<k>.npy): max abs error <= 1e-5 * max(1, max|ref|).
 
-usage: python benchmarks/mcu_kernels.py [--models dscnn,lenet] [--opt=-O2,-Os] [--runtime DIR]
+usage: python benchmarks/mcu_kernels.py [--models dscnn,lenet] [--opt=-O2,-Os] [--runtime DIR] [--no-mcu-kernels]
+           [--cflags FLAGS]
            [--json FILE] [--baseline FILE]
   --json FILE      write the figures (per layer and totals) as JSON
   --baseline FILE  a JSON of an earlier run: print its figures beside these
+  --no-mcu-kernels the same runtime with the vector engine's scalar form instead of conv_mcu.c
+                   (the Cortex-M path before conv_mcu.c), for before/after figures
+  --cflags FLAGS   more flags for the runtime (e.g. -DNNBRT_MCU_SMALL: the smaller conv_mcu.c)
   --runtime DIR    another copy of c_runtime/, e.g. an older commit's:
                    git archive HEAD c_runtime | tar -x -C /tmp/old  ->  --runtime /tmp/old/c_runtime
 """
@@ -47,6 +51,7 @@ TICK = 40  # instructions per SysTick tick on mps2-an386 with -icount shift=0
 ARENA_WORDS = 1 << 19  # 2 MiB of the board's 4 MiB RAM
 DEFAULT_RT = os.path.join(ROOT, "c_runtime")
 _BUILT: set = set()
+EXTRA = ""  # --no-mcu-kernels: -DNNBRT_NO_MCU_KERNELS (the vector engine's scalar form, as before conv_mcu.c)
 RT = DEFAULT_RT  # --runtime: another copy of c_runtime/ (e.g. `git archive` of an older commit)
 QEMU = ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-semihosting-config",
         "enable=on,target=native", "-icount", "shift=0", "-kernel"]
@@ -96,13 +101,14 @@ def write_model(d: str, image: bytes, inputs: list[np.ndarray], nfunc: int) -> N
 
 def build(model: str, opt: str, image: bytes, inputs: list[np.ndarray], nfunc: int) -> tuple[str, int]:
     """Firmware ELF for one model and -O level; returns (path, .text bytes of the runtime + kernels)."""
-    if RT == DEFAULT_RT:
+    make = ["make", "-s", "-C", SRC, f"OPT={opt}", f"RT={RT}", f"EXTRA={EXTRA}"]
+    if RT == DEFAULT_RT and not EXTRA:
         lib_dir = os.path.join(OUT, "lib" + opt)
-        sh(["make", "-s", "-C", SRC, f"OPT={opt}", f"OUT={lib_dir}", f"RT={RT}"])
-    else:  # another copy (e.g. unpacked by git archive, old mtimes): rebuilt once per run
-        lib_dir = os.path.join(OUT, "lib" + opt + "-" + hashlib.sha1(RT.encode()).hexdigest()[:8])
+        sh([*make, f"OUT={lib_dir}"])
+    else:  # another copy (e.g. unpacked by git archive, old mtimes) or other flags: rebuilt once per run
+        lib_dir = os.path.join(OUT, "lib" + opt + "-" + hashlib.sha1((RT + EXTRA).encode()).hexdigest()[:8])
         if (RT, opt) not in _BUILT:
-            sh(["make", "-s", "-B", "-C", SRC, f"OPT={opt}", f"OUT={lib_dir}", f"RT={RT}"])
+            sh([*make, "-B", f"OUT={lib_dir}"])
             _BUILT.add((RT, opt))
     d = os.path.join(OUT, opt.lstrip("-"), model)
     os.makedirs(d, exist_ok=True)
@@ -113,8 +119,9 @@ def build(model: str, opt: str, image: bytes, inputs: list[np.ndarray], nfunc: i
     kt = os.path.join(d, "kernel_table.c")
     sh([sys.executable, os.path.join(RT, "tools", "gen_kernel_table.py"), "-o", kt, nnb_path])
     rt = RT
-    cflags = ["-std=c99", "-Wall", "-Wextra", "-Werror", *CPU, opt, "-ffunction-sections", "-fdata-sections",
-              "-I" + os.path.join(rt, "include"), "-I" + os.path.join(rt, "src"), "-I" + SRC, "-I" + d]
+    cflags = ["-std=c99", "-Wall", "-Wextra", "-Werror", *CPU, opt, *EXTRA.split(), "-ffunction-sections",
+              "-fdata-sections", "-I" + os.path.join(rt, "include"), "-I" + os.path.join(rt, "src"), "-I" + SRC,
+              "-I" + d]
     elf = os.path.join(d, "fw.elf")
     srcs = [os.path.join(SRC, "startup.c"), os.path.join(SRC, "main.c"), os.path.join(d, "model.c"), kt]
     sh(["arm-none-eabi-gcc", *cflags, "-nostartfiles", "-T", os.path.join(SRC, "an386.ld"),
@@ -238,10 +245,14 @@ def main() -> None:
     ap.add_argument("--json", help="write the figures to this JSON file")
     ap.add_argument("--baseline", help="JSON of an earlier run to compare with")
     ap.add_argument("--runtime", help="measure this copy of c_runtime/ instead of the working tree's")
+    ap.add_argument("--no-mcu-kernels", action="store_true",
+                    help="build with -DNNBRT_NO_MCU_KERNELS: the convolution engine instead of conv_mcu.c")
+    ap.add_argument("--cflags", default="", help="more compiler flags for the runtime, e.g. -DNNBRT_MCU_SMALL")
     a = ap.parse_args()
-    global RT
+    global RT, EXTRA
     if a.runtime:
         RT = os.path.abspath(a.runtime)
+    EXTRA = " ".join(f for f in (a.cflags, "-DNNBRT_NO_MCU_KERNELS" if a.no_mcu_kernels else "") if f)
     try:
         need_tools()
         base = {}

@@ -8,6 +8,7 @@ depthwise map). With arm-none-eabi-gcc and qemu-system-arm installed, lenet
 and dscnn also run on the emulated Cortex-M4F (mps2-an386) through
 benchmarks/mcu_kernels.py and must match nnabla there too.
 """
+import os
 import shutil
 import subprocess
 import sys
@@ -22,19 +23,23 @@ MCU_FLAGS = ["-DNNBRT_MCU_KERNELS", "-DNNBRT_NO_VECTOR_EXT", "-DNNBRT_PLANE_MAX=
              "-DNNBRT_DECONV_GEMM_MAX=0"]
 
 
-@pytest.fixture(scope="module")
-def mcu_build(tmp_path_factory):
+def _mcu_build(tmp_path_factory, extra):
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         pytest.skip("no C compiler found (install gcc)")
     d = tmp_path_factory.mktemp("mcu")
     srcs = [str(CRT / "src" / "loader.c")] + [str(p) for p in sorted((CRT / "src" / "kernels").glob("*.c"))]
     r = subprocess.run([cc, "-std=c99", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-pedantic",
-                        "-fsanitize=address,undefined", "-fno-sanitize-recover=all", *MCU_FLAGS,
+                        "-fsanitize=address,undefined", "-fno-sanitize-recover=all", *MCU_FLAGS, *extra,
                         f"-I{CRT / 'include'}", f"-I{CRT / 'src'}", *srcs, str(CRT / "tools" / "nnbrt.c"),
                         "-lm", "-o", str(d / "nnbrt")], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
     return d
+
+
+@pytest.fixture(scope="module")
+def mcu_build(tmp_path_factory):
+    return _mcu_build(tmp_path_factory, [])
 
 
 @pytest.mark.parametrize("name", sorted(_manifest()))
@@ -55,7 +60,24 @@ def test_fused_conv_mcu(mcu_build, case, alias, tmp_path):
 
 def test_random_kernels_mcu(mcu_build, tmp_path):
     """The random geometries of test_kernels_random (conv, depthwise, pooling, ...) on the mcu kernels."""
+    _random_cases(mcu_build, tmp_path)
+
+
+def test_mcu_small_variant(tmp_path_factory, tmp_path):
+    """-DNNBRT_MCU_SMALL (4x4 tiles and clipped columns only): the random geometries and FusedConv cases.
+    Optional (another sanitizer build): set NNB_MCU_SMALL_TEST=1."""
+    if not os.environ.get("NNB_MCU_SMALL_TEST"):
+        pytest.skip("optional: set NNB_MCU_SMALL_TEST=1 to build and check the -DNNBRT_MCU_SMALL variant")
+    d = _mcu_build(tmp_path_factory, ["-DNNBRT_MCU_SMALL"])
+    _random_cases(d, tmp_path)
+    for case, alias in FUSED_PARAMS:
+        image, ins, refs = _fused_model(case, alias)
+        _check_outputs(_run_cli(d, image, ins, tmp_path), refs, f"FusedConv {case} (mcu small)")
+
+
+def _random_cases(build, tmp_path):
     from test_kernels_random import _cases, _model
+    mcu_build = build
     n = 0
     for case in _cases():
         m = _model(case)

@@ -30,6 +30,13 @@
 #else
 #define MAC(a, w, x) ((a) += (w) * (x))
 #endif
+/* -DNNBRT_MCU_SMALL: only the 4x4 tiles and the clipped columns (about half
+   the code, slower on rows that are not a multiple of 4 wide) */
+#ifdef NNBRT_MCU_SMALL
+#define MCU_FULL 0
+#else
+#define MCU_FULL 1
+#endif
 #if defined(__GNUC__)
 #define AINLINE static inline __attribute__((always_inline))
 #else
@@ -228,7 +235,7 @@ AINLINE void tile4n(const mctx *c, const rowi *r, size_t oc, long oh, long ow, l
         const float *xr = xb;
         for (kh = 0; kh < nkh; ++kh, xr += rowstep) {
             const float *xp = xr;
-            if (N == 4 && KW == 3 && DW == 1) { /* 3 taps unrolled: neighbouring columns share loads */
+            if (MCU_FULL && N == 4 && KW == 3 && DW == 1) { /* 3 taps unrolled: neighbouring columns share loads */
                 const float *q0 = w0, *q1 = w1, *q2 = w2, *q3 = w3;
                 for (kw = 0; kw < 3; ++kw) {
                     const float x0 = xp[kw], x1 = xp[kw + SW], x2 = xp[kw + 2 * SW], x3 = xp[kw + 3 * SW];
@@ -298,8 +305,8 @@ static void tile43_s2(const mctx *c, const rowi *r, size_t oc, long oh, long ow)
 static void tile42_s1(const mctx *c, const rowi *r, size_t oc, long oh, long ow) { tile4n(c, r, oc, oh, ow, 1, 2); }
 static void tile42_s2(const mctx *c, const rowi *r, size_t oc, long oh, long ow) { tile4n(c, r, oc, oh, ow, 2, 2); }
 
-/* 1x1 stride-1 (one long row): 4 channels x N (1..5, a constant where
-   inlined) columns over the input channels. */
+/* 1x1 stride-1 (one long row): 4 channels x N (a constant where inlined)
+   columns over the input channels. */
 AINLINE void tile4n_1x1(const mctx *c, const rowi *r, size_t oc, long ow, int N)
 {
     float a00 = 0.0f, a01 = 0.0f, a02 = 0.0f, a03 = 0.0f, a04 = 0.0f, a10 = 0.0f, a11 = 0.0f, a12 = 0.0f, a13 = 0.0f,
@@ -326,15 +333,6 @@ AINLINE void tile4n_1x1(const mctx *c, const rowi *r, size_t oc, long ow, int N)
 }
 
 static void tile45_1x1(const mctx *c, const rowi *r, size_t oc, long ow) { tile4n_1x1(c, r, oc, ow, 5); }
-
-/* The last OW % 5 columns of a 1x1 row. */
-static void tile4r_1x1(const mctx *c, const rowi *r, size_t oc, long ow, long n)
-{
-    if (n == 4) tile4n_1x1(c, r, oc, ow, 4);
-    else if (n == 3) tile4n_1x1(c, r, oc, ow, 3);
-    else if (n == 2) tile4n_1x1(c, r, oc, ow, 2);
-    else if (n == 1) tile4n_1x1(c, r, oc, ow, 1);
-}
 
 /* nb (4 or 1) channels x 1 column with the kernel columns clipped to the input. */
 static void tile_col(const mctx *c, const rowi *r, size_t oc, int nb, long oh, long ow)
@@ -427,11 +425,14 @@ static void conv_plain(const mctx *c, const float *x, const float *w, long cg, s
                 const int nb = OC - oc >= 4 ? 4 : 1;
                 long ow = 0;
                 if (nb == 4) {
-                    for (; ow + 5 <= g->OW; ow += 5) tile45_1x1(c, &r, oc, ow);
-                    tile4r_1x1(c, &r, oc, ow, g->OW - ow);
-                    ow = g->OW;
+                    if (MCU_FULL)
+                        for (; ow + 5 <= g->OW; ow += 5) tile45_1x1(c, &r, oc, ow);
+                    for (; ow + 4 <= g->OW; ow += 4) tile44_s1(c, &r, oc, oh, ow); /* the rest: row tiles */
+                    if (MCU_FULL && g->OW - ow == 3) tile43_s1(c, &r, oc, oh, ow), ow += 3;
+                    if (MCU_FULL && g->OW - ow == 2) tile42_s1(c, &r, oc, oh, ow), ow += 2;
                 } else {
-                    for (; ow + 4 <= g->OW; ow += 4) tile14_s1(c, &r, oc, oh, ow);
+                    if (MCU_FULL)
+                        for (; ow + 4 <= g->OW; ow += 4) tile14_s1(c, &r, oc, oh, ow);
                 }
                 for (; ow < g->OW; ++ow) tile_col(c, &r, oc, nb, oh, ow);
             }
@@ -446,16 +447,16 @@ static void conv_plain(const mctx *c, const float *x, const float *w, long cg, s
                     if (g->SW == 1) tile44_s1(c, &r, oc, oh, ow);
                     else tile44_s2(c, &r, oc, oh, ow);
                 }
-                if (owR - ow == 3) {
+                if (MCU_FULL && owR - ow == 3) {
                     if (g->SW == 1) tile43_s1(c, &r, oc, oh, ow);
                     else tile43_s2(c, &r, oc, oh, ow);
                     ow += 3;
-                } else if (owR - ow == 2) {
+                } else if (MCU_FULL && owR - ow == 2) {
                     if (g->SW == 1) tile42_s1(c, &r, oc, oh, ow);
                     else tile42_s2(c, &r, oc, oh, ow);
                     ow += 2;
                 }
-            } else {
+            } else if (MCU_FULL) {
                 for (; ow + 4 <= owR; ow += 4) {
                     if (g->SW == 1) tile14_s1(c, &r, oc, oh, ow);
                     else tile14_s2(c, &r, oc, oh, ow);
