@@ -96,6 +96,9 @@ def run_on_board(model, board: Board | str, inputs: list[np.ndarray] | dict[str,
     report).  The firmware is built once per (model, board) and cached; inputs go over semihosting.
     ``plugin``: also count instructions with the TCG plugin (nnb.boards.plugin; QEMU boards only)."""
     board = load_board(board) if isinstance(board, str) else board
+    if not board.qemu_machine and not board.is_host:
+        raise NnbError(f"{board.name} is a real board and QEMU does not emulate it: build its firmware with "
+                       f"nnb build --board {board.name} and flash it (boards QEMU runs: nnb boards)")
     mi, res = firmware_for(model, board, runs, profile, name, with_)
     if isinstance(inputs, dict):
         missing = [n for n, _ in mi.inputs if n not in inputs]

@@ -100,3 +100,11 @@ def test_cli_boards_and_errors(tmp_path) -> None:
         assert r.returncode == 2, r.stderr
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("nnb: error: ") and words in lines[0], r.stderr
+
+
+def test_run_on_a_real_board_says_build_and_flash() -> None:
+    from nnb.boards.run import run_on_board
+
+    with pytest.raises(NnbError) as e:
+        run_on_board(os.path.join(ZOO, "lenet.nnp"), "nucleo-l4r5zi", [])
+    assert "QEMU does not emulate it" in str(e.value) and "nnb build --board nucleo-l4r5zi" in str(e.value)
