@@ -89,7 +89,9 @@ class OpenCLNet:
             self.dev.queue.finish()
             if bad[0]:
                 raise NnbError("packed weight: a code is outside its LUT table")
-        if tune if tune is not None else os.environ.get("NNB_OPENCL_TUNE") == "1":
+        if tune is None:
+            tune = os.environ.get("NNB_OPENCL_TUNE") == "1"
+        if tune:
             self.tune()
         self.inputs = [(name, off, shape) for name, off, shape in lay.inputs]
         self.outputs = [(name, off, shape) for name, off, shape in lay.outputs]
@@ -212,6 +214,25 @@ def _device_index(options: dict | None) -> int | None:
         raise NnbError(f"--device wants an OpenCL device number (see nnb devices), got '{d}'") from None
 
 
+def _driver_errors(fn):  # noqa: ANN001, ANN202 - a decorator
+    """An error the OpenCL driver raises (out of resources, lost device) -> one NnbError line."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        try:
+            return fn(*args, **kwargs)
+        except NnbError:
+            raise
+        except Exception as e:
+            if type(e).__module__.startswith("pyopencl"):
+                raise NnbError(f"OpenCL: {' '.join(str(e).split())}") from None
+            raise
+
+    return wrapped
+
+
+@_driver_errors
 def run(model_path: str, graph: Graph, inputs: dict[str, np.ndarray], options: dict | None = None) -> dict:
     """Backend entry (nnb/backends/__init__.py): one pass on the OpenCL device."""
     from nnb.executor import bind_inputs
@@ -225,6 +246,7 @@ def run(model_path: str, graph: Graph, inputs: dict[str, np.ndarray], options: d
     return dict(zip(g.outputs, outs))
 
 
+@_driver_errors
 def predict(model_path: str, graph: Graph, x: np.ndarray, options: dict | None = None) -> np.ndarray:
     """Backend entry: class scores of the whole data array, ``batch`` (default 64) samples per run."""
     if (options or {}).get("act") is not None:
