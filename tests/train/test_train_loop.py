@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from train_helpers import DSCNN, LENET, TEST_2K
 
+from nnb.commands import register_all
 from nnb.errors import NnbError
 from nnb.nnp.reader import load
-from nnb.train import commands
 from nnb.train.data import input_array, load_csv, load_data
 from nnb.train.optim import SGD, Adam, Schedule
 from nnb.train.trainer import Hook, Interrupted, TrainConfig, Trainer
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(not os.path.exists(LENET), reason="fixtures not 
 
 def _parse(*argv: str) -> argparse.Namespace:
     p = argparse.ArgumentParser()
-    commands.register(p.add_subparsers())
+    register_all(p.add_subparsers())
     return p.parse_args(list(argv))
 
 

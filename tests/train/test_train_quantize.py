@@ -9,20 +9,20 @@ import numpy as np
 import pytest
 from train_helpers import LENET, TEST_2K
 
+from nnb.commands import register_all
 from nnb.errors import NnbError
 from nnb.nnp.reader import load
 from nnb.quantize.dq import DqConfig, DqHook, DqLayer, bits_of, parse_size
 from nnb.quantize.layers import weight_params
 from nnb.quantize.lutq import LutqConfig, LutqHook, LutqLayer, nearest
 from nnb.quantize.qmodel import QLayer, QuantizedModel, load_quantized, pack_codes, save_quantized, unpack_codes
-from nnb.train import commands
 
 RNG = np.random.default_rng(3)
 
 
 def _parse(*argv: str) -> argparse.Namespace:
     p = argparse.ArgumentParser()
-    commands.register(p.add_subparsers())
+    register_all(p.add_subparsers())
     return p.parse_args(list(argv))
 
 
