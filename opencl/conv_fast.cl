@@ -173,3 +173,49 @@ __kernel void dwconv_plane(KARGS)
         }
     }
 }
+
+/* Depthwise, stride 1 and dilation 1 (CPU devices): one work item per plane (n, o), 16 outputs of the flattened
+ * plane at a time; each tap is one unaligned vload16 of the input plane shifted by (ky - pad) * W + (kx - pad),
+ * with the lanes whose source pixel lies outside the plane zeroed.  The host keeps a guard of zeros of at least
+ * DWV_GUARD floats before and after the arena, so shifted loads stay inside the buffer. */
+#define DWV_GUARD 64
+__kernel void dwconv_vec(KARGS)
+{
+    int i = get_global_id(0);
+    __global const int *Q = P + p;
+    const int O = Q[C_COUT];
+    if (i >= Q[C_BATCH] * O)
+        return;
+    const int H = Q[C_IN], W = Q[C_IN + 1], KH = Q[C_K], KW = Q[C_K + 1], PY = Q[C_PAD], PX = Q[C_PAD + 1];
+    const int HW = H * W, o = i % O, n = i / O, c = o / (O / Q[C_GROUP]);
+    const int res = Q[C_R], ac = Q[C_ACT];
+    __global const float *x = m + Q[C_X] + n * Q[C_XS] + c * Q[C_XS + 1];
+    __global const float *w = m + Q[C_W] + o * Q[C_WS];
+    const int yoff = Q[C_Y] + n * Q[C_YS] + o * Q[C_YS + 1];
+    const int roff = res + n * Q[C_YS] + o * Q[C_YS + 1];
+    const float b = Q[C_B] >= 0 ? m[Q[C_B] + o] : 0.0f;
+    const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (int q0 = 0; q0 < HW; q0 += 16) {
+        int16 q = lane + q0;
+        int16 yy = q / W, xx = q - (q / W) * W;
+        float16 acc = (float16)(b);
+        for (int ky = 0; ky < KH; ++ky) {
+            int16 sy = yy + (ky - PY);
+            int16 oky = (sy >= 0) & (sy < H);
+            for (int kx = 0; kx < KW; ++kx) {
+                int16 sx = xx + (kx - PX);
+                int16 ok = oky & (sx >= 0) & (sx < W) & (q < HW);
+                float16 v = vload16(0, x + q0 + (ky - PY) * W + (kx - PX));
+                acc = fma(select((float16)(0.0f), v, ok), (float16)(w[ky * KW + kx]), acc);
+            }
+        }
+        float out[16];
+        vstore16(acc, 0, out);
+        for (int l = 0; l < 16 && q0 + l < HW; ++l) {
+            float v = out[l];
+            if (res >= 0)
+                v += m[roff + q0 + l];
+            m[yoff + q0 + l] = act(ac, v);
+        }
+    }
+}

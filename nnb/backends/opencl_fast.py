@@ -36,7 +36,15 @@ def conv_fast(pl: Planner, n: Node, params: list[int], nsp: int, cl_last: bool, 
     if params[k["C_POOL"]] != 0:
         return group == 1 and cout >= 8 and _conv_then_pool(pl, n, params, cin, cout)
     if (dw or group == cin > 1) and ksz[0] * ksz[1] <= 49:  # one input channel per group; weights (O, [1,] KH, KW)
-        if pl.cpu:
+        w_in, pads = params[k["C_IN"] + 1], params[k["C_PAD"]:k["C_PAD"] + 2]
+        unit = params[k["C_STRIDE"]:k["C_STRIDE"] + 2] == [1, 1] and params[k["C_DIL"]:k["C_DIL"] + 2] == [1, 1]
+        reach = max(pads[0], ksz[0] - 1 - pads[0]) * w_in + max(pads[1], ksz[1] - 1 - pads[1]) + 16
+        contiguous = params[k["C_XS"] + 2:k["C_XS"] + 4] == [w_in, 1] and params[k["C_YS"] + 3] == 1 and \
+            params[k["C_YS"] + 2] == params[k["C_PO"] + 1] and params[k["C_PO"]:k["C_PO"] + 2] == \
+            params[k["C_IN"]:k["C_IN"] + 2]
+        if pl.cpu and unit and contiguous and reach <= pl.k["DWV_GUARD"]:  # same-size output, shifted loads
+            pl.emit("dwconv_vec", params, params[k["C_BATCH"]] * cout, n)
+        elif pl.cpu:
             pl.emit("dwconv_plane", params, params[k["C_BATCH"]] * cout, n)
         else:
             pl.emit("dwconv_fast", params, params[k["C_BATCH"]] * cout * params[k["C_PO"]], n)

@@ -45,7 +45,7 @@ class Layout:
     launches: list[Launch] = field(default_factory=list)
     inputs: list[tuple[str, int, tuple[int, ...]]] = field(default_factory=list)
     outputs: list[tuple[str, int, tuple[int, ...]]] = field(default_factory=list)
-    arena_floats: int = 0
+    arena_floats: int = 0  # where the arena starts (after a guard of zeros)
     params: np.ndarray | None = None  # int32, every launch's parameters
     fits_int32: bool = True  # every offset and size fits the kernels' int indices
 
@@ -120,11 +120,15 @@ class Planner:
     # ---- layout ------------------------------------------------------------------------
     def build(self) -> Layout:
         g, lay = self.g, self.lay
-        lay.arena_floats = lay.reserve(self.arena.arena_bytes // 4 + 1)
+        guard = self.k.get("DWV_GUARD", 0)  # zeros around the arena: shifted vector loads stay in the buffer
+        lay.reserve(guard)
+        base = lay.reserve(self.arena.arena_bytes // 4 + 1)
+        lay.arena_floats = base
+        lay.reserve(guard)
         for name, off in self.arena.offsets.items():
             if off % 4:
                 raise NnbError(f"arena offset {off} of '{name}' is not float-aligned")
-            lay.offsets[name] = off // 4
+            lay.offsets[name] = base + off // 4
         for name in g.inputs:
             lay.offsets[name] = lay.reserve(prod(self.shapes[name]))
             lay.inputs.append((name, lay.offsets[name], self.shapes[name]))
@@ -154,6 +158,7 @@ class Planner:
                 handler(self, n)
         for name in g.outputs:
             lay.outputs.append((name, lay.offsets[name], self.shapes[name]))
+        lay.reserve(guard)
         lay.finish()
         return lay
 
