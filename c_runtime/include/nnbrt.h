@@ -19,7 +19,7 @@
  *   arena; function records, shapes, arguments and parameters are read in
  *   place from the image (flash on a microcontroller), so the arena is the
  *   tensors + kernel scratch + under 1 KB of tables on a 32-bit target.
- * - Stack: on a Cortex-M4 the loader's own frames are 224 B above a
+ * - Stack: on a Cortex-M4 the loader's own frames are 232 B above a
  *   kernel's check in nnbrt_init and 48 B above a kernel's run in nnbrt_run
  *   (c_runtime/tools/stack_usage.py prints the deepest paths).
  * - `image` (the NNB file contents) must be 4-byte aligned and stay alive
