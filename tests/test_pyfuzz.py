@@ -8,7 +8,7 @@ record, its arguments, its input/output lists, the plan — and writes an intere
 it, or changes a relation between records (function order swapped, an output aliased to an input, a record
 duplicated).  NNP mutants edit the network text of a zoo model (numbers, names, lines).
 
-`make test` runs a fixed, seeded sample (about 20 s); NNB_PYFUZZ_ITERS=N runs N mutants of each kind.
+`make test` runs a fixed, seeded sample (about 30 s); NNB_PYFUZZ_ITERS=N runs N mutants of each kind.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from nnb.plan.arena import plan_arena
 
 ITERS = int(os.environ.get("NNB_PYFUZZ_ITERS", "0"))
 NNB_ITERS = ITERS or 600
-NNP_ITERS = ITERS or 300
+NNP_ITERS = ITERS or 250
 MAX_BYTES = 32 << 20  # run a mutant only when its tensors fit in this much memory ...
 MAX_MACS = 20_000_000  # ... and it computes this little: the point is the checks, not the arithmetic
 
@@ -333,3 +333,44 @@ def test_the_field_map_covers_the_file(name: str) -> None:
         assert kind in f, kind
     assert ("plan" in f) == (not name.endswith(".nnb"))
     assert all(0 <= s <= e <= len(image) for spans in f.values() for s, e in spans)
+
+
+# ---- the C side's field-aware mutator, through the Python side ------------------------------------
+
+C_RUNTIME = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "c_runtime")
+
+
+def test_c_field_mutants_never_cause_internal_errors(tmp_path) -> None:
+    """The C fuzzer's own mutants (c_runtime/tests/fuzz_fields.c --dump: it also knows data-flow relations)
+    through the same Python path."""
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None or shutil.which(os.environ.get("CC", "cc")) is None:
+        pytest.skip("no C compiler or make: the C mutator cannot be built (the Python mutants above still ran)")
+    tool = os.path.join(C_RUNTIME, "build", "fuzz_fields")
+    r = subprocess.run(["make", "-C", C_RUNTIME, "-s", "build/fuzz_fields"], capture_output=True, text=True)
+    assert r.returncode == 0 and os.path.exists(tool), (r.stdout + r.stderr)[-2000:]
+    seed_paths = []
+    for name, image in _seeds().items():
+        p = tmp_path / f"{name}.nnb"
+        p.write_bytes(image)
+        seed_paths.append(str(p))
+    n = max(ITERS // 2, 300)
+    out = tmp_path / "mutants"
+    r = subprocess.run([tool, "--dump", str(out), "-n", str(n), "-s", "9", *seed_paths], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    files = sorted(out.iterdir())
+    assert len(files) >= n // 2, f"the C mutator wrote {len(files)} of {n} files"  # it skips no-op mutations
+    counts = {"ok": 0, "error": 0}
+    bad = []
+    for f in files:
+        data = f.read_bytes()
+        res = _outcome(lambda d=data, label=f.name: exercise(read_nnb(d, label)))
+        if res.startswith("INTERNAL"):
+            bad.append(f"{f.name}: {res}")
+        else:
+            counts[res] += 1
+    print(f"C field mutants: {len(files)}, accepted {counts['ok']}, refused {counts['error']}, internal {len(bad)}")
+    assert not bad, f"{len(bad)} internal errors, first: {bad[:3]}"
