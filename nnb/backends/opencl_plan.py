@@ -560,7 +560,7 @@ def _conv(pl: Planner, n: Node) -> None:
     if fast is not None and fast(pl, n, params, nsp, cl_last, dw, group, cin, cout):
         pl.lay.launches[first].macs = macs  # the convolution launch (a pool, residual, activation may follow)
         return
-    if pl.cpu:  # a plane per work item
+    if pl.cpu and batch * cout >= 256:  # a plane per work item, when there are enough planes for every core
         pl.emit("conv_plane", params, batch * cout, n, macs)
     else:
         pl.emit("conv", params, size, n, macs)

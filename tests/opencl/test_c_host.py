@@ -65,13 +65,14 @@ def test_zoo_models_match_nnabla(nnbrt_ocl, zoo_dir, tmp_path) -> None:
             assert err <= tol, f"{name} output {k}: max abs error {err:.3g} > {tol:.3g}"
 
 
-def test_packed_weights_agree_with_the_cpu(nnbrt_ocl, tmp_path) -> None:
+@pytest.mark.parametrize("name", ["lenet", "dscnn"])
+def test_packed_weights_agree_with_the_cpu(nnbrt_ocl, tmp_path, name: str) -> None:
     from nnb.quantize.dq import DqConfig, DqLayer
     from nnb.quantize.layers import weight_params
     from nnb.quantize.lutq import LutqConfig, LutqLayer
     from nnb.quantize.qmodel import QuantizedModel
 
-    g = load_model(os.path.join(ZOO, "lenet.nnp"))
+    g = load_model(os.path.join(ZOO, f"{name}.nnp"))
     layers = {}
     for i, n in enumerate(weight_params(g)):
         w = g.tensors[n].data
@@ -80,7 +81,7 @@ def test_packed_weights_agree_with_the_cpu(nnbrt_ocl, tmp_path) -> None:
         layers[n] = q
         g.tensors[n].data = q.dequantize()
     image = convert(QuantizedModel(g, "test", layers)).image
-    x = zoo_inputs("lenet")
+    x = zoo_inputs(name)
     (tmp_path / "o").mkdir()
     (tmp_path / "c").mkdir()
     r, got = _run(nnbrt_ocl, image, x, tmp_path / "o")

@@ -8,8 +8,8 @@
  * constants, decoded packed weights, a scratch plane), so a pointer becomes an
  * element offset, and each function becomes launches with integer parameters
  * in the same layout as the Python host's (nnb/backends/opencl_plan.py; see
- * opencl/common.cl).  Simple kernels only (the fast paths are the Python
- * host's).  Everything is allocated in nnbrt_ocl_open; a run only enqueues.
+ * opencl/common.cl).  Simple kernels for every op, the register-tiled
+ * convolution (conv_fast.cl) where it applies.  Everything is allocated in nnbrt_ocl_open; a run only enqueues.
  */
 #define _POSIX_C_SOURCE 200809L
 #define CL_TARGET_OPENCL_VERSION 120
@@ -33,7 +33,7 @@ typedef struct {
     const char *kernel;
     int p;          /* first parameter in the int table */
     size_t items;   /* work items */
-    int unpack;     /* unpack kernel: two more arguments */
+    int setup;      /* 0: every run; 1: unpack (two more arguments), 2: other, both once when the model loads */
 } launch_t;
 
 struct nnbrt_ocl {
@@ -43,6 +43,7 @@ struct nnbrt_ocl {
     cl_device_id dev;
     cl_mem m, P, bad;
     char devname[128];
+    int cpu; /* a CPU device: a plane / a row per work item (PoCL runs many short work items slowly) */
     char *src;
     launch_t *L;
     int nl, capl;
@@ -153,7 +154,7 @@ static int push_ints(nnbrt_ocl *o, const long *v, int n)
     return at;
 }
 
-static void emit(nnbrt_ocl *o, const char *kernel, const long *v, int n, size_t items, int unpack)
+static void emit(nnbrt_ocl *o, const char *kernel, const long *v, int n, size_t items, int setup)
 {
     if (o->failed || items == 0) return;
     if (o->nl == o->capl) {
@@ -166,7 +167,7 @@ static void emit(nnbrt_ocl *o, const char *kernel, const long *v, int n, size_t 
     o->L[o->nl].kernel = kernel;
     o->L[o->nl].p = push_ints(o, v, n);
     o->L[o->nl].items = items;
-    o->L[o->nl].unpack = unpack;
+    o->L[o->nl].setup = setup;
     o->nl++;
 }
 
@@ -247,14 +248,17 @@ static void copy(nnbrt_ocl *o, long x, long y, int nd, const long *shape, const 
         emit(o, "copy16", v, 3, (size_t)(n + 15) / 16, 0);
         return;
     }
-    if (nd > 2 * NNBRT_MAX_NDIM) { failf(o, "%s: too many axes", o->fname); return; }
+    if (nd > 2 * NNBRT_MAX_NDIM || nd < 1) { failf(o, "%s: too many axes", o->fname); return; }
     v[0] = n; v[1] = nd; v[2] = x; v[3] = y;
     for (d = 0; d < nd; ++d) {
         v[4 + d] = shape[d];
         v[4 + nd + d] = xs[d];
         v[4 + 2 * nd + d] = ys[d];
     }
-    emit(o, "copy_strided", v, 4 + 3 * nd, (size_t)n, 0);
+    if (o->cpu && shape[nd - 1] >= 8)
+        emit(o, "copy_rows", v, 4 + 3 * nd, (size_t)(n / shape[nd - 1]), 0);
+    else
+        emit(o, "copy_strided", v, 4 + 3 * nd, (size_t)n, 0);
 }
 
 static void binary_at(nnbrt_ocl *o, int op, long a, long b, long y, const nnbrt_tensor *out, const long *sa,
@@ -388,7 +392,23 @@ static void plan_conv(nnbrt_ocl *o, const char *fn, const nnbrt_args *a, int nin
     v[38] = ys[ba] * cout; v[39] = ys[ba];
     v[43] = pool; v[56] = incl; v[57] = act;
     if (code(o, "C_NPARAMS") != 58) { failf(o, "conv.cl's parameter layout changed (C_NPARAMS)"); return; }
-    emit(o, "conv", v, 58, y->size, 0);
+    if (nsp == 2 && !dw && group == 1 && !pool && cout >= 8) {
+        /* the fast path (conv_fast.cl): weights re-laid once as [C][KH][KW][O padded], 8 pixels x 16 or 32
+           channels per work item */
+        long nb = cout >= 32 ? 2 : 1, opad = (cout + 16 * nb - 1) / (16 * nb) * (16 * nb);
+        long s[16], wt = reserve(o, (size_t)(cin * ksz[0] * ksz[1] * opad), NULL);
+        long nob = opad / (16 * nb), nxb = (v[45] + 7) / 8;
+        s[0] = cin * ksz[0] * ksz[1] * cout; s[1] = 4; s[2] = wo; s[3] = wt;
+        s[4] = cin; s[5] = ksz[0]; s[6] = ksz[1]; s[7] = cout;
+        s[8] = v[34]; s[9] = v[35]; s[10] = v[36]; s[11] = v[33];
+        s[12] = ksz[0] * ksz[1] * opad; s[13] = ksz[1] * opad; s[14] = opad; s[15] = 1;
+        emit(o, "copy_strided", s, 16, (size_t)s[0], 2);
+        v[58] = wt; v[59] = opad; v[60] = nob; v[61] = nxb; v[62] = 1;
+        emit(o, nb == 2 ? "conv_fast_8x2" : "conv_fast_8x1", v, 63, (size_t)(batch * v[44] * nxb * nob), 0);
+    } else if (o->cpu && batch * cout >= 256) /* enough planes to keep every core busy */
+        emit(o, "conv_plane", v, 58, (size_t)(batch * cout), 0);
+    else
+        emit(o, "conv", v, 58, y->size, 0);
 }
 
 static void plan_pool(nnbrt_ocl *o, const char *fn, const nnbrt_args *a, const nnbrt_tensor *x,
@@ -719,8 +739,11 @@ static int pick_device(nnbrt_ocl *o, int index)
         cl_uint nd = 0;
         if (clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, 16, devs, &nd) != CL_SUCCESS) continue;
         if (index < seen + (int)nd) {
+            cl_device_type type = 0;
             o->dev = devs[index - seen];
             clGetDeviceInfo(o->dev, CL_DEVICE_NAME, sizeof o->devname - 1, o->devname, NULL);
+            clGetDeviceInfo(o->dev, CL_DEVICE_TYPE, sizeof type, &type, NULL);
+            o->cpu = (type & CL_DEVICE_TYPE_CPU) != 0;
             return 0;
         }
         seen += (int)nd;
@@ -923,7 +946,7 @@ int nnbrt_ocl_open(nnbrt_ocl **out, nnbrt_net *net, const void *image, size_t im
         e = clSetKernelArg(o->K[l], 0, sizeof(cl_mem), &o->m);
         e |= clSetKernelArg(o->K[l], 1, sizeof(cl_mem), &o->P);
         e |= clSetKernelArg(o->K[l], 2, sizeof(cl_int), &p);
-        if (o->L[l].unpack) {
+        if (o->L[l].setup == 1) {
             e |= clSetKernelArg(o->K[l], 3, sizeof(cl_mem), &o->m); /* the packed words: same buffer */
             e |= clSetKernelArg(o->K[l], 4, sizeof(cl_mem), &o->bad);
         }
@@ -934,9 +957,9 @@ int nnbrt_ocl_open(nnbrt_ocl **out, nnbrt_net *net, const void *image, size_t im
         o->lsz[l] = wg;
         o->gsz[l] = (o->L[l].items + wg - 1) / wg * wg;
     }
-    /* decode the packed weights once (the unpack launches), check their codes */
+    /* the setup launches once (decoding packed weights, re-laying weights for the fast path), then the codes' check */
     for (l = 0; l < (size_t)o->nl; ++l)
-        if (o->L[l].unpack &&
+        if (o->L[l].setup &&
             clEnqueueNDRangeKernel(o->q, o->K[l], 1, NULL, &o->gsz[l], &o->lsz[l], 0, NULL, NULL) != CL_SUCCESS) {
             failf(o, "enqueueing %s failed", o->L[l].kernel);
             goto fail;
@@ -968,7 +991,7 @@ int nnbrt_ocl_run(nnbrt_ocl *o, char *err, size_t errlen)
             return 1;
         }
     for (l = 0; l < o->nl; ++l) {
-        if (o->L[l].unpack) continue;
+        if (o->L[l].setup) continue;
         if (clEnqueueNDRangeKernel(o->q, o->K[l], 1, NULL, &o->gsz[l], &o->lsz[l], 0, NULL, NULL) != CL_SUCCESS) {
             snprintf(err, errlen, "enqueueing kernel %s failed", o->L[l].kernel);
             return 1;
@@ -992,7 +1015,7 @@ const char *nnbrt_ocl_device_name(const nnbrt_ocl *o) { return o ? o->devname : 
 int nnbrt_ocl_num_launches(const nnbrt_ocl *o)
 {
     int l, n = 0;
-    for (l = 0; o && l < o->nl; ++l) n += !o->L[l].unpack;
+    for (l = 0; o && l < o->nl; ++l) n += !o->L[l].setup;
     return n;
 }
 
