@@ -704,15 +704,32 @@ static NOINLINE nnbrt_status fn_tensors(const ctx_t *c, const fn_t *f, nnbrt_ten
     return NNBRT_OK;
 }
 
-/* Run-time form of fn_tensors: the image is validated. */
+/* Run-time form of fn_tensors: the image is validated, so a variable's
+   record, dims and size are read without the checks (packed weights take
+   the full decode for their descriptor). */
 static NOINLINE void run_tensors(const ctx_t *c, const fn_t *f, nnbrt_tensor *t, nnbrt_qw *qbuf)
 {
-    uint32_t j;
+    uint32_t j, k;
     for (j = 0; j < f->nin + f->nout; ++j) {
-        struct nnbrt_var v;
-        nnbrt_qw qone;
-        (void)get_tensor(c, j < f->nin ? f->ins[j] : f->outs[j - f->nin], &t[j],
-                         j < f->nin ? qbuf : &qone, &v);
+        const int32_t id = j < f->nin ? f->ins[j] : f->outs[j - f->nin];
+        const uint8_t *r = c->data + rd32(c->index + 4u * (uint32_t)c->var_list[id]);
+        const uint32_t ndim = rd32(r + 4);
+        const int32_t *dims;
+        size_t size = 1;
+        if ((r[12] & 0x0f) >= 4) {
+            struct nnbrt_var v;
+            nnbrt_qw qone;
+            (void)get_tensor(c, id, &t[j], j < f->nin ? qbuf : &qone, &v);
+            continue;
+        }
+        dims = ndim ? (const int32_t *)(const void *)(c->data + rd32(c->index + 4u * (uint32_t)rdi32(r + 8)))
+                    : NULL;
+        for (k = 0; k < ndim; ++k) size *= (size_t)dims[k];
+        t[j].ndim = (int)ndim;
+        t[j].dims = dims;
+        t[j].size = size;
+        t[j].data = c->vdata[id];
+        t[j].q = NULL;
     }
 }
 
