@@ -353,3 +353,14 @@ def test_arena_over_32_bits_is_refused_before_anything_is_written() -> None:
     for mode in ("extended", "compat"):
         with pytest.raises(NnbError, match="32-bit"):
             convert(g, mode)
+
+
+@pytest.mark.parametrize("name,bias", [("depthwise", (7,)), ("deconv", (2,))])
+def test_bias_of_the_wrong_size_is_refused_at_load(name: str, bias: tuple[int, ...]) -> None:
+    """Found by the C mutator's files: a bias that does not match the output channels."""
+    g = load_model(os.path.join(ZOO, f"{name}.nnp"))
+    node = next(n for n in g.nodes if len(n.inputs) > 2)
+    b = g.tensors[node.inputs[2]]
+    b.shape, b.data = bias, np.zeros(bias, np.float32)
+    with pytest.raises(NnbError, match="bias"):
+        validate_graph(g)

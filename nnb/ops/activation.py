@@ -82,7 +82,17 @@ def _prelu_slope(x: np.ndarray, w: np.ndarray, base_axis: int) -> np.ndarray:
     return w.reshape((-1,) + (1,) * (x.ndim - ba - 1))
 
 
-@register("PReLU", attrs=(Attr("base_axis", "int", 1),), infer=same_shape, num_inputs=(2, 2))
+def _prelu_infer(shapes: list[Shape], a: Attrs) -> list[Shape]:
+    x, w = shapes
+    n = 1
+    for d in w:
+        n *= d
+    if n != 1 and x[norm_axis(a["base_axis"], len(x))] != n:
+        raise NnbError(f"PReLU: slope of {n} values for {x[norm_axis(a['base_axis'], len(x))]} channels")
+    return [x]
+
+
+@register("PReLU", attrs=(Attr("base_axis", "int", 1),), infer=_prelu_infer, num_inputs=(2, 2))
 def prelu(xs: list[np.ndarray], a: Attrs) -> list[np.ndarray]:
     """x if x >= 0 else slope * x, slope shared (1 value) or per channel at ``base_axis``."""
     x, w = xs

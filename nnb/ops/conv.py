@@ -140,6 +140,8 @@ def _dw_infer(shapes: list[Shape], a: Attrs) -> list[Shape]:
     m = a["multiplier"]
     if m <= 0 or w[0] != c * m:
         raise NnbError(f"DepthwiseConvolution: weight {w} does not fit {c} channels x multiplier {m}")
+    if len(shapes) > 2 and tuple(shapes[2]) != (c * m,):
+        raise NnbError(f"DepthwiseConvolution: bias {shapes[2]} for {c * m} output channels")
     pad, stride, dil = _geom(nsp, a)
     out = tuple(conv_out_size(sp[i], w[1 + i], pad[i], stride[i], dil[i]) for i in range(nsp))
     return [batch + (c * m,) + out]
@@ -184,6 +186,8 @@ def _deconv_infer(shapes: list[Shape], a: Attrs) -> list[Shape]:
     g = a["group"]
     if g <= 0 or w[0] != c or c % g:
         raise NnbError(f"Deconvolution: weight {w} does not fit {c} input channels in {g} groups")
+    if len(shapes) > 2 and tuple(shapes[2]) != (w[1] * g,):
+        raise NnbError(f"Deconvolution: bias {shapes[2]} for {w[1] * g} output channels")
     return [batch + (w[1] * g,) + _deconv_out(sp, w[2:], a)]
 
 
