@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 from dataclasses import dataclass
 
 from nnb.emit import csource_kernels as ck
@@ -48,21 +49,31 @@ def _load(model_path: str):  # noqa: ANN202 - Graph | QuantizedModel
 _runtimes: dict[str, tuple] = {}
 
 
-def _runtime(variant: str) -> tuple:
-    """(ffi, lib) of the runtime build ``variant``, brought up to date by make once per process when make is
-    there (an existing build is used as it is when make is missing or the sources do not build right now)."""
-    if variant in _runtimes:
-        return _runtimes[variant]
+def runtime_library(kernels: str) -> str:
+    """c_runtime/build-emitc-KERNELS/libnnbrt.so: the C runtime built with the emitted code's kernel settings
+    (KERNEL_PROFILES), brought up to date by make; an existing build is used as it is when make is missing
+    or the sources do not build right now."""
+    knobs, opt = KERNEL_PROFILES[kernels]
+    build = f"build-emitc-{kernels}"
+    lib = os.path.join(ck.C_RUNTIME, build, "libnnbrt.so")
+    if shutil.which("make"):
+        cmd = ["make", "-C", ck.C_RUNTIME, "-s", f"BUILD={build}", "DISPATCH=0",
+               "OPT=" + " ".join([opt] + [f"-D{k}" for k in knobs]), f"{build}/libnnbrt.so"]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0 and not os.path.exists(lib):
+            last = [ln for ln in (r.stderr or r.stdout).splitlines() if "rror" in ln] or ["unknown error"]
+            raise NnbError(f"building the C runtime ({build}) failed: {last[0].strip()}")
+    if not os.path.exists(lib):
+        raise NnbError(f"cannot build the C runtime ({build}): 'make' is not installed (apt-get install make gcc)")
+    return lib
+
+
+def _runtime(kernels: str) -> tuple:
+    """(ffi, lib) of :func:`runtime_library`, once per process."""
+    if kernels in _runtimes:
+        return _runtimes[kernels]
     from cffi import FFI
 
-    from nnb.backends.c import build_library
-
-    path = None
-    if shutil.which("make"):
-        try:
-            path = build_library(force=True, variant=variant)
-        except NnbError:
-            path = None
     ffi = FFI()
     ffi.cdef("""
     typedef struct { int32_t function_index, function_id, variable_index; } nnbrt_diag;
@@ -73,15 +84,24 @@ def _runtime(variant: str) -> tuple:
     int nnbrt_init(nnbrt_net **net, const void *image, size_t image_len, void *arena, size_t arena_len);
     int nnbrt_get_arena_info(const nnbrt_net *net, nnbrt_arena_info *info);
     """)
-    _runtimes[variant] = (ffi, ffi.dlopen(path or build_library(variant=variant)))
-    return _runtimes[variant]
+    if kernels == "default":  # the runtime's own default build (nnb.backends.c), for comparisons
+        from nnb.backends.c import build_library
+
+        path = build_library()
+    else:
+        path = runtime_library(kernels)
+    try:
+        _runtimes[kernels] = (ffi, ffi.dlopen(path))
+    except OSError as e:
+        raise NnbError(f"cannot load the C runtime build {path} ({' '.join(str(e).split())[:200]})") from None
+    return _runtimes[kernels]
 
 
-def runtime_arena_info(image: bytes, graph, variant: str = "SMALL") -> dict[str, int]:  # noqa: ANN001 - Graph
+def runtime_arena_info(image: bytes, graph, kernels: str = "mcu") -> dict[str, int]:  # noqa: ANN001 - Graph
     """The C runtime's own arena figures for ``image`` (nnbrt_get_arena_info: tables, io, tensors, scratch,
-    total), from the runtime build ``variant`` (nnb.backends.c.build_library); a function the runtime refuses is
-    named with its layer."""
-    ffi, lib = _runtime(variant)
+    total), from the runtime built with the kernel settings ``kernels`` (:func:`runtime_library`; "default":
+    the runtime's default build); a function the runtime refuses is named with its layer."""
+    ffi, lib = _runtime(kernels)
     buf = ffi.new("uint8_t[]", bytes(image) + b"\0" * 16)
     need, diag = ffi.new("size_t *"), ffi.new("nnbrt_diag *")
     st = lib.nnbrt_arena_size_diag(buf, len(image), need, diag)
@@ -102,16 +122,15 @@ def runtime_arena_info(image: bytes, graph, variant: str = "SMALL") -> dict[str,
 
 
 def runtime_scratch(image: bytes, graph, kernels: str = "mcu") -> int:  # noqa: ANN001 - nnb.ir.Graph
-    """The kernels' largest scratch (64-byte aligned) for ``image`` with the emitted kernel settings (the
-    runtime build with the same settings: make SMALL=1 for "mcu", PORTABLE=1 for "host")."""
-    info = runtime_arena_info(image, graph, KERNEL_PROFILES[kernels][1])
+    """The kernels' largest scratch (64-byte aligned) for ``image`` with the emitted kernel settings."""
+    info = runtime_arena_info(image, graph, kernels)
     return max(0, info["scratch"] - 63)  # the runtime adds 63 bytes of alignment slack
 
 
 def node_scratch(g, kernels: str = "mcu") -> list[int]:  # noqa: ANN001 - nnb.ir.Graph (extended, as written)
-    """Each function's own kernel scratch (64-byte aligned): the runtime's figure for an image holding that
-    function alone (its non-parameter inputs made network inputs), so the emitted code can put each function's
-    scratch into the plan's free space at that step instead of after every tensor."""
+    """Each function's own kernel scratch (64-byte aligned, at least): the runtime's scratch figure for an image
+    holding that function alone (its non-parameter inputs made network inputs), so the emitted code can put
+    each function's scratch into the plan's free space at that step instead of after every tensor."""
     from dataclasses import replace
 
     from nnb.emit.nnb_write import NnbPlan, write_nnb
@@ -165,10 +184,10 @@ def render(model_path: str, prefix: str | None = None, arena: str = "static",
     if not os.path.isfile(model_path):
         raise NnbError(f"{model_path}: no such model file")
     conv = convert(_load(model_path), mode="extended")
-    scratch = runtime_scratch(conv.image, conv.graph, kernels)  # validates the whole model first
+    runtime_scratch(conv.image, conv.graph, kernels)  # the runtime validates the whole model first
+    # the runtime's scratch figure of a one-function image: that kernel's scratch, or the loader's data-flow
+    # table of the small image when that is bigger (a few words per variable): never below the kernel's need
     per_node = node_scratch(conv.graph, kernels)
-    if max(per_node, default=0) != scratch:  # the same checks on the same shapes: never expected
-        per_node = [scratch] * len(per_node)
     sha = sha256_file(model_path)
     header = [f"Generated by nnb {getattr(nnb, '__version__', '?')} (nnb emit-c): do not edit.",
               f"command: {command}",

@@ -33,14 +33,17 @@ TENSOR_ALIGN = 16
 # write); inside the runtime's arena the 63 bytes of alignment slack after the scratch cover it.  A scratch
 # area in the middle of the arena is followed by arena bytes; one at the end gets this tail.
 READ_SLACK = 64
-# Kernel settings of the emitted code -> (defines, the C runtime build that has the same settings):
-# "mcu" (default): c_runtime/Makefile SMALL_DEFS, the smallest scratch and no compiler vector extensions, so the
-# figures hold for any target compiler; "host": the runtime's default settings (padded planes, im2col, 4-float
-# vectors) as its PORTABLE build has them (baseline instruction set: no -mavx/-march=native).
+# Kernel settings of the emitted code -> (defines, optimisation of the C runtime build that computes the
+# scratch figures with the same settings, c_runtime/build-emitc-NAME):
+# "mcu" (default): c_runtime/Makefile SMALL_DEFS (smallest scratch, no compiler vector extensions) and the
+# scalar Cortex-M convolution kernels (conv_mcu.c), which an M-profile Arm build picks anyway: the same
+# kernels and scratch on the host and on the target;
+# "host": the runtime's default settings (padded planes, im2col, 4-float vectors) as its PORTABLE build has
+# them (baseline instruction set: no -mavx/-march=native), never the Cortex-M kernels.
 KERNEL_PROFILES: dict[str, tuple[list[str], str]] = {
-    "mcu": (["NNBRT_PLANE_MAX=0", "NNBRT_GEMM_IM2COL_MAX=0", "NNBRT_DECONV_GEMM_MAX=0", "NNBRT_NO_VECTOR_EXT"],
-            "SMALL"),
-    "host": ([], "PORTABLE"),
+    "mcu": (["NNBRT_PLANE_MAX=0", "NNBRT_GEMM_IM2COL_MAX=0", "NNBRT_DECONV_GEMM_MAX=0", "NNBRT_NO_VECTOR_EXT",
+             "NNBRT_MCU_KERNELS=1"], "-Os"),
+    "host": (["NNBRT_NO_MCU_KERNELS"], "-O3"),
 }
 C_KEYWORDS = set("""auto break case char const continue default do double else enum extern float for goto if
 inline int long register restrict return short signed sizeof static struct switch typedef union unsigned void
@@ -157,6 +160,19 @@ class CModel:
     macs: int
     warnings: list[str]
     graph: Graph = field(repr=False, default=None)  # type: ignore[assignment]
+
+    @property
+    def guard(self) -> list[str]:
+        """C conditions that are true when the tree is compiled with other kernel settings than its own: a
+        define of this profile missing or different, or a define of another profile present."""
+        conds = []
+        for k in self.knobs:
+            name, _, value = k.partition("=")
+            conds.append(f"!defined({name})" + (f" || {name} != {value}" if value else ""))
+        mine = {k.partition("=")[0] for k in self.knobs}
+        others = {k.partition("=")[0] for p, (ks, _) in KERNEL_PROFILES.items() if p != self.kernels for k in ks}
+        conds += [f"defined({n})" for n in sorted(others - mine)]
+        return conds
 
     def call_edges(self) -> dict[str, list[str]]:
         """Calls the compiler cannot see (through the kernel records): PREFIX_run -> each run function,

@@ -1,4 +1,5 @@
-"""Every zoo model's emitted C compiles warning-free for a Cortex-M4 (arm-none-eabi-gcc) and under clang.
+"""Every zoo model's emitted C compiles warning-free for a Cortex-M4 (arm-none-eabi-gcc) and its generated
+files under clang.
 
 One `make -j2` over all models; the kernel files are byte-identical copies across models, so each
 distinct one is compiled once."""
@@ -38,7 +39,8 @@ def test_every_zoo_model_compiles_for_cortex_m4_and_clang(tmp_path) -> None:
             seen.add(h)
             sources.append(f"{name}/{rel}")
     objs = " ".join(s[:-2] + ".m4.o" for s in sources)
-    stamps = " ".join(s[:-2] + ".clang" for s in sources) if have_clang else ""
+    # clang: the generated files (the kernel copies are the runtime's, checked by its own builds)
+    stamps = " ".join(s[:-2] + ".clang" for s in sources if "/nnbrt/" not in s) if have_clang else ""
     (tmp_path / "Makefile").write_text(
         f"all: {objs} {stamps}\n"
         f"%.m4.o: %.c\n\tarm-none-eabi-gcc {WARN} {M4} -Os {knobs} -c $< -o $@\n"

@@ -84,7 +84,7 @@ def test_static_arena_and_rodata_weights(lenet_tree) -> None:
         rep["footprint"]["arena_bytes"]
     # the runtime's own whole arena for the same model, minus its tables
     c = convert(load_for_convert(LENET))
-    info = runtime_arena_info(c.image, c.graph, "")
+    info = runtime_arena_info(c.image, c.graph, "default")
     assert arena <= info["total"] - info["tables"], (arena, info)
 
 
@@ -153,20 +153,21 @@ def test_cross_compilers_for_one_tree(lenet_tree) -> None:
     need("clang", "clang")
     srcs = ["lenet.c", "lenet_weights.c", "lenet_example.c"]
     r = subprocess.run(["clang", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-fsyntax-only",
-                        *(f"-D{k}" for k in ("NNBRT_PLANE_MAX=0", "NNBRT_GEMM_IM2COL_MAX=0", "NNBRT_DECONV_GEMM_MAX=0",
-                                             "NNBRT_NO_VECTOR_EXT")), *srcs], cwd=out, capture_output=True, text=True)
+                        *(f"-D{k}" for k in render(LENET).model.knobs), *srcs], cwd=out, capture_output=True,
+                       text=True)
     assert r.returncode == 0 and not r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("name", ["dscnn", "resnet8", "unet_tiny"])
 def test_scratch_per_function_agrees_with_the_runtime_and_fits_the_free_space(name: str) -> None:
-    """Each function's scratch comes from the runtime for that function alone; the largest equals the
-    runtime's figure for the whole model, and each lies where no tensor is alive at its step."""
+    """Each function's scratch comes from the runtime for that function alone (at most the runtime's figure
+    for the whole model, which also covers its loader's data-flow table); each lies where no tensor is alive
+    at its step; the kernels' own checks accept the reservations (NAME_check through the backend)."""
     from nnb.emit.csource import node_scratch, runtime_scratch
 
     c = convert(load_for_convert(os.path.join(ZOO, f"{name}.nnp")))
     per = node_scratch(c.graph)
-    assert max(per) == runtime_scratch(c.image, c.graph) > 0
+    assert 0 < max(per) <= runtime_scratch(c.image, c.graph)
     e = render(os.path.join(ZOO, f"{name}.nnp"))
     plan = c.arena
     for i, n in enumerate(e.model.nodes):
@@ -176,4 +177,7 @@ def test_scratch_per_function_agrees_with_the_runtime_and_fits_the_free_space(na
                 a, b = plan.offsets[t], plan.offsets[t] + lt.nbytes
                 assert b <= n.scratch_off or n.scratch_off + n.scratch_bytes <= a, (i, t)
         assert n.scratch_off + n.scratch_bytes <= e.model.arena_bytes
-    assert e.model.arena_bytes < plan.arena_bytes + max(per) + 64  # the free space is used
+    assert e.model.arena_bytes <= plan.arena_bytes + max(per) + 64  # never more than scratch after the tensors
+    from nnb.backends.emit_c import EmittedNet
+
+    EmittedNet(os.path.join(ZOO, f"{name}.nnp"))  # runs m_check(): every kernel fits its reservation
