@@ -39,8 +39,10 @@
 #endif
 #if defined(__GNUC__)
 #define AINLINE static inline __attribute__((always_inline))
+#define NOINL __attribute__((noinline)) /* tiles keep their float registers out of the callers' frames */
 #else
 #define AINLINE static inline
+#define NOINL
 #endif
 
 typedef struct {
@@ -81,7 +83,8 @@ static int row_pooled(const mctx *c, long oh)
     return (lo > c->phlo ? lo : c->phlo) < (hi < c->phhi ? hi : c->phhi);
 }
 
-/* n (<= 4) conv outputs v0.. of channel oc at row oh, columns ow.. (bias not added). */
+/* Pooling: n (<= 4) conv outputs v0.. of channel oc at row oh, columns
+   ow.. (bias not added) folded into the pooled outputs held by c. */
 static void emit(const mctx *c, size_t oc, long oh, long ow, int n, float v0, float v1, float v2, float v3)
 {
     float v[4];
@@ -91,16 +94,7 @@ static void emit(const mctx *c, size_t oc, long oh, long ow, int n, float v0, fl
     v[1] = v1 + b;
     v[2] = v2 + b;
     v[3] = v3 + b;
-    if (!c->pool) {
-        const size_t o = oc * c->plane + (size_t)oh * (size_t)c->g->OW + (size_t)ow;
-        float *yp = c->y + o;
-        if (c->res) {
-            const float *rp = c->res + o;
-            for (j = 0; j < n; ++j) yp[j] = act1(v[j] + rp[j], c->act);
-        } else {
-            for (j = 0; j < n; ++j) yp[j] = act1(v[j], c->act);
-        }
-    } else {
+    {
         const nnbrt_fuse *f = c->f;
         float *base = c->y + (oc - c->ocb) * c->plane;
         long h0, h1, ph, pw, w0, w1;
@@ -295,15 +289,15 @@ AINLINE void tile14(const mctx *c, const rowi *r, size_t oc, long oh, long ow, l
     put(c, oc, oh, ow, 4, a0, a1, a2, a3, 0.0f);
 }
 
-static void tile14_s1(const mctx *c, const rowi *r, size_t oc, long oh, long ow) { tile14(c, r, oc, oh, ow, 1); }
-static void tile14_s2(const mctx *c, const rowi *r, size_t oc, long oh, long ow) { tile14(c, r, oc, oh, ow, 2); }
+NOINL static void tile14_s1(const mctx *c, const rowi *r, size_t oc, long oh, long ow) { tile14(c, r, oc, oh, ow, 1); }
+NOINL static void tile14_s2(const mctx *c, const rowi *r, size_t oc, long oh, long ow) { tile14(c, r, oc, oh, ow, 2); }
 
-static void tile44_s1(const mctx *c, const rowi *r, size_t oc, long oh, long ow) { tile4n(c, r, oc, oh, ow, 1, 4); }
-static void tile44_s2(const mctx *c, const rowi *r, size_t oc, long oh, long ow) { tile4n(c, r, oc, oh, ow, 2, 4); }
-static void tile43_s1(const mctx *c, const rowi *r, size_t oc, long oh, long ow) { tile4n(c, r, oc, oh, ow, 1, 3); }
-static void tile43_s2(const mctx *c, const rowi *r, size_t oc, long oh, long ow) { tile4n(c, r, oc, oh, ow, 2, 3); }
-static void tile42_s1(const mctx *c, const rowi *r, size_t oc, long oh, long ow) { tile4n(c, r, oc, oh, ow, 1, 2); }
-static void tile42_s2(const mctx *c, const rowi *r, size_t oc, long oh, long ow) { tile4n(c, r, oc, oh, ow, 2, 2); }
+NOINL static void tile44_s1(const mctx *c, const rowi *r, size_t oc, long oh, long ow) { tile4n(c, r, oc, oh, ow, 1, 4); }
+NOINL static void tile44_s2(const mctx *c, const rowi *r, size_t oc, long oh, long ow) { tile4n(c, r, oc, oh, ow, 2, 4); }
+NOINL static void tile43_s1(const mctx *c, const rowi *r, size_t oc, long oh, long ow) { tile4n(c, r, oc, oh, ow, 1, 3); }
+NOINL static void tile43_s2(const mctx *c, const rowi *r, size_t oc, long oh, long ow) { tile4n(c, r, oc, oh, ow, 2, 3); }
+NOINL static void tile42_s1(const mctx *c, const rowi *r, size_t oc, long oh, long ow) { tile4n(c, r, oc, oh, ow, 1, 2); }
+NOINL static void tile42_s2(const mctx *c, const rowi *r, size_t oc, long oh, long ow) { tile4n(c, r, oc, oh, ow, 2, 2); }
 
 /* 1x1 stride-1 (one long row): 4 channels x N (a constant where inlined)
    columns over the input channels. */
@@ -332,10 +326,10 @@ AINLINE void tile4n_1x1(const mctx *c, const rowi *r, size_t oc, long ow, int N)
     put(c, oc + 3, 0, ow, N, a30, a31, a32, a33, a34);
 }
 
-static void tile45_1x1(const mctx *c, const rowi *r, size_t oc, long ow) { tile4n_1x1(c, r, oc, ow, 5); }
+NOINL static void tile45_1x1(const mctx *c, const rowi *r, size_t oc, long ow) { tile4n_1x1(c, r, oc, ow, 5); }
 
 /* nb (4 or 1) channels x 1 column with the kernel columns clipped to the input. */
-static void tile_col(const mctx *c, const rowi *r, size_t oc, int nb, long oh, long ow)
+NOINL static void tile_col(const mctx *c, const rowi *r, size_t oc, int nb, long oh, long ow)
 {
     const nnbrt_geom *g = c->g;
     float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
@@ -494,7 +488,7 @@ static float dw_px(const nnbrt_geom *g, const float *x, const float *wk, long oh
 /* Depthwise 3x3, stride 1, dilation 1, pad 0 or 1 in width, no pooling or
    residual: plane of channel oc (input plane x, kernel wk) written straight
    to y, row by row over the nr (1..3) kernel rows inside the input. */
-static void dw3_plane(const mctx *c, size_t oc, const float *x, const float *wk)
+NOINL static void dw3_plane(const mctx *c, size_t oc, const float *x, const float *wk)
 {
     const nnbrt_geom *g = c->g;
     const long IW = g->IW, n = IW - 2, OW = g->OW; /* n interior columns */
@@ -599,7 +593,7 @@ static void dw3_plane(const mctx *c, size_t oc, const float *x, const float *wk)
 }
 
 /* Depthwise plane of channel oc (input plane x, kernel wk), conv rows [oh0, oh1). */
-static void dw_plane(const mctx *c, const float *x, const float *wk, size_t oc, long oh0, long oh1)
+NOINL static void dw_plane(const mctx *c, const float *x, const float *wk, size_t oc, long oh0, long oh1)
 {
     const nnbrt_geom *g = c->g;
     long oh, ow, owL, owR, t;
@@ -609,7 +603,7 @@ static void dw_plane(const mctx *c, const float *x, const float *wk, size_t oc, 
         return;
     }
     /* any kernel, stride, dilation: columns whose taps all lie inside the row
-       run without per-tap tests; values are stored five at a time */
+       run without per-tap tests */
     t = g->IW - 1 + g->PW - (g->KW - 1) * g->DW;
     owL = g->PW <= 0 ? 0 : (g->PW + g->SW - 1) / g->SW;
     owR = t < 0 ? 0 : t / g->SW + 1;
@@ -617,8 +611,7 @@ static void dw_plane(const mctx *c, const float *x, const float *wk, size_t oc, 
     if (owL > owR) owL = owR;
     for (oh = oh0; oh < oh1; ++oh) {
         const long ih0 = oh * g->SH - g->PH;
-        long kh0 = 0, kh1 = g->KH, nv = 0, ow0 = 0;
-        float v[5];
+        long kh0 = 0, kh1 = g->KH;
         if (c->pool && !row_pooled(c, oh)) continue;
         if (ih0 < 0) kh0 = (-ih0 + g->DH - 1) / g->DH;
         if (ih0 + (kh1 - 1) * g->DH >= g->IH) kh1 = g->IH - 1 - ih0 < 0 ? 0 : (g->IH - 1 - ih0) / g->DH + 1;
@@ -633,12 +626,7 @@ static void dw_plane(const mctx *c, const float *x, const float *wk, size_t oc, 
             } else if (kh1 > kh0) {
                 a = dw_px(g, x, wk, oh, ow);
             }
-            if (nv == 0) ow0 = ow;
-            v[nv++] = a;
-            if (nv == 5 || ow + 1 == g->OW) {
-                put(c, oc, oh, ow0, (int)nv, v[0], v[1], v[2], v[3], v[4]);
-                nv = 0;
-            }
+            put(c, oc, oh, ow, 1, a, 0.0f, 0.0f, 0.0f, 0.0f);
         }
     }
 }
