@@ -374,3 +374,63 @@ def test_c_field_mutants_never_cause_internal_errors(tmp_path) -> None:
             counts[res] += 1
     print(f"C field mutants: {len(files)}, accepted {counts['ok']}, refused {counts['error']}, internal {len(bad)}")
     assert not bad, f"{len(bad)} internal errors, first: {bad[:3]}"
+
+
+# ---- every registered op with random arguments and input shapes -----------------------------------
+
+OP_ITERS = ITERS or 2000
+
+
+def test_random_arguments_of_every_op_never_cause_internal_errors() -> None:
+    """One-function graphs: each op with random argument values (of the schema's kinds) and input shapes,
+    validated and run; the validator must catch whatever the op's forward cannot take."""
+    from nnb.ir import Graph, Node, Tensor
+    from nnb.ops import all_ops
+    from nnb.validate import validate_graph
+
+    rng = random.Random(3)
+    strs = ["", "max", "average", "relu", "relu6", "lut", "uniform", "constant", "reflect", "repeat", "x"]
+
+    def value(kind: str):  # noqa: ANN202
+        if rng.random() < 0.15:
+            return None
+        return {"int": lambda: rng.randint(-3, 5), "float": lambda: rng.choice([0.0, 1.0, -1.0, 0.5, 1e-5]),
+                "bool": lambda: rng.random() < 0.5, "str": lambda: rng.choice(strs),
+                "ints": lambda: tuple(rng.randint(-2, 4) for _ in range(rng.randint(0, 4))),
+                "floats": lambda: tuple(rng.choice([0.5, 1.0]) for _ in range(rng.randint(0, 3)))}[kind]()
+
+    ops = {k: v for k, v in all_ops().items() if not k.endswith("Packed")}  # packed: covered by the files above
+    bad, ran = [], 0
+    for _ in range(OP_ITERS):
+        name = rng.choice(sorted(ops))
+        op = ops[name]
+        lo, hi = op.num_inputs
+        base = tuple(rng.randint(1, 5) for _ in range(rng.randint(1, 4)))
+        shapes = [base if rng.random() < 0.5 else tuple(rng.randint(1, 5) for _ in range(rng.randint(1, 4)))
+                  for _ in range(rng.randint(lo, min(hi, lo + 2)))]
+        try:
+            attrs = op.normalize({a.name: value(a.kind) for a in op.attrs if rng.random() < 0.7})
+        except NnbError:
+            continue
+        n_out = 1
+        try:
+            n_out = len(op.infer(shapes, attrs))
+        except Exception:  # noqa: BLE001 - the validator below must turn this into an NnbError
+            pass
+        tensors = {f"i{k}": Tensor(f"i{k}", s, kind="input") for k, s in enumerate(shapes)}
+        outs = [f"o{k}" for k in range(max(n_out, 1))]
+        tensors.update({o: Tensor(o, ()) for o in outs})
+        g = Graph("t", tensors, [Node("n", name, [f"i{k}" for k in range(len(shapes))], outs, attrs)],
+                  [f"i{k}" for k in range(len(shapes))], outs)
+
+        def go(g: Graph = g, shapes: list = shapes) -> None:
+            validate_graph(g)
+            run(g, [np.random.default_rng(0).standard_normal(s).astype(np.float32) for s in shapes])
+
+        res = _outcome(go)
+        ran += res == "ok"
+        if res.startswith("INTERNAL"):
+            bad.append(f"{name} {shapes} {attrs}: {res}")
+    print(f"random op graphs: {OP_ITERS}, ran {ran}, internal {len(bad)}")
+    assert not bad, f"{len(bad)} internal errors, first: {bad[:3]}"
+    assert ran > OP_ITERS // 4

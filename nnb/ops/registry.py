@@ -81,7 +81,9 @@ class OpDef:
             if key not in self.attr_index:
                 raise NnbError(f"{where}: unknown argument '{key}'")
         for a in self.attrs:
-            v = attrs.get(a.name, a.default)
+            v = attrs.get(a.name)
+            if v is None:  # absent or given as None: nnabla's default
+                v = a.default
             try:
                 out[a.name] = _coerce(a, v)
             except NnbError as e:
