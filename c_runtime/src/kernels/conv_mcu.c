@@ -87,13 +87,9 @@ static int row_pooled(const mctx *c, long oh)
    ow.. (bias not added) folded into the pooled outputs held by c. */
 static void emit(const mctx *c, size_t oc, long oh, long ow, int n, float v0, float v1, float v2, float v3)
 {
-    float v[4];
     const float b = c->bias ? c->bias[oc] : 0.0f;
     int j;
-    v[0] = v0 + b;
-    v[1] = v1 + b;
-    v[2] = v2 + b;
-    v[3] = v3 + b;
+    v0 += b, v1 += b, v2 += b, v3 += b;
     {
         const nnbrt_fuse *f = c->f;
         float *base = c->y + (oc - c->ocb) * c->plane;
@@ -109,19 +105,20 @@ static void emit(const mctx *c, size_t oc, long oh, long ow, int n, float v0, fl
             long q = cc / sw, rr = cc - q * sw;
             if (c->pool == 1) {
                 for (j = 0; j < n; ++j) {
-                    if (rr < kw && q < ow_n && v[j] > base[q]) base[q] = v[j];
+                    const float vj = j == 0 ? v0 : j == 1 ? v1 : j == 2 ? v2 : v3;
+                    if (rr < kw && q < ow_n && vj > base[q]) base[q] = vj;
                     if (++rr == sw) rr = 0, ++q;
                 }
             } else {
                 for (j = 0; j < n; ++j) {
-                    if (rr < kw && q < ow_n) base[q] += v[j];
+                    if (rr < kw && q < ow_n) base[q] += j == 0 ? v0 : j == 1 ? v1 : j == 2 ? v2 : v3;
                     if (++rr == sw) rr = 0, ++q;
                 }
             }
             return;
         }
         for (j = 0; j < n; ++j) {
-            const float vj = v[j];
+            const float vj = j == 0 ? v0 : j == 1 ? v1 : j == 2 ? v2 : v3;
             float *yr = base;
             pool_range(ow + j, f->KW, f->SW, f->PW, f->OW, &w0, &w1);
             for (ph = h0; ph < h1; ++ph, yr += f->OW)
@@ -597,11 +594,6 @@ NOINL static void dw_plane(const mctx *c, const float *x, const float *wk, size_
 {
     const nnbrt_geom *g = c->g;
     long oh, ow, owL, owR, t;
-    if (g->KH == 3 && g->KW == 3 && g->SH == 1 && g->SW == 1 && g->DH == 1 && g->DW == 1 && g->IW >= 2 &&
-        (g->PW == 0 || g->PW == 1) && c->direct && !c->res) {
-        dw3_plane(c, oc, x, wk);
-        return;
-    }
     /* any kernel, stride, dilation: columns whose taps all lie inside the row
        run without per-tap tests */
     t = g->IW - 1 + g->PW - (g->KW - 1) * g->DW;
@@ -648,7 +640,13 @@ static void conv_group(const mctx *c, const float *xg, const float *w, size_t cg
     const nnbrt_geom *g = c->g;
     if (cg == 1 && oc1 - oc0 < 4 && (g->KH > 1 || g->KW > 1)) { /* depthwise (fewer channels per group than a 4-channel tile): every channel of the group reads plane xg */
         size_t oc;
-        for (oc = oc0; oc < oc1; ++oc) dw_plane(c, xg, w + oc * (size_t)g->KH * (size_t)g->KW, oc, oh0, oh1);
+        const int k3 = g->KH == 3 && g->KW == 3 && g->SH == 1 && g->SW == 1 && g->DH == 1 && g->DW == 1 &&
+                       g->IW >= 2 && (g->PW == 0 || g->PW == 1) && c->direct && !c->res;
+        for (oc = oc0; oc < oc1; ++oc) {
+            const float *wk = w + oc * (size_t)g->KH * (size_t)g->KW;
+            if (k3) dw3_plane(c, oc, xg, wk); /* whole planes (no pooling, so oh0 = 0, oh1 = OH) */
+            else dw_plane(c, xg, wk, oc, oh0, oh1);
+        }
     } else {
         conv_plain(c, xg, w, (long)cg, oc0, oc1, oh0, oh1);
     }
