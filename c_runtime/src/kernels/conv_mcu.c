@@ -1,25 +1,32 @@
 /* Scalar convolution kernels for small in-order cores (Cortex-M4F: 32
-   single-precision registers, no SIMD float): nnbrt_mcu_conv, tried first by
-   nnbrt_conv_engine when NNBRT_MCU_KERNELS is defined (conv_util.h: on
-   M-profile Arm by default; -DNNBRT_MCU_KERNELS builds them on a host for
-   the tests). No scratch: padding is handled by clipping each output's taps.
+   single-precision registers, no SIMD float). On M-profile Arm (conv_util.h:
+   NNBRT_MCU_KERNELS, unless NNBRT_NO_MCU_KERNELS) nnbrt_conv_engine is
+   nnbrt_mcu_conv and the vector engine, conv_gemm.c and conv_dwflat.c are
+   not linked; -DNNBRT_MCU_KERNELS builds these kernels on a host (the tests
+   do, under ASan/UBSan). Scratch only for pooling (one pooled row when a
+   residual is added); padding is handled by clipping taps, never by copies.
 
-   - Ungrouped convolutions (any kernel, stride, dilation, padding): tiles of
-     4 output channels x 4 output columns of a row (16 accumulators in
-     registers) over (input channel, kernel row, kernel column); each weight
-     row is read through its own post-incremented pointer, the 4 inputs at
-     constant offsets (stride 1 or 2 specialised), one fused multiply-add per
-     MAC. Columns whose taps leave the input (padding) and strides > 2 run
-     4 channels x 1 column with the kernel columns clipped. 1x1 stride-1
-     convolutions run as one long row.
-   - Depthwise (one input channel per group): 3x3 stride-1 planes with the
-     nine weights in registers and three row pointers; other kernels one
-     output at a time with clipped taps.
-   - Pooling (FusedConv) with windows that do not overlap (kernel <= stride):
-     each convolution output is folded straight into its pooled output
-     (initialised first), then averaged, residual and activation applied.
-     Overlapping windows, and pooling with a residual, are left to the engine.
-   Bias, residual and ReLU/ReLU6 are applied as a tile is stored. */
+   - Convolutions with several input channels per group (any kernel, stride,
+     dilation, padding, groups): tiles of 4 output channels x 4 (or 3, 2)
+     columns of a row, 16 accumulators in registers, over (input channel,
+     kernel row, kernel column); each weight row is read through its own
+     post-incremented pointer, the inputs at constant offsets (stride 1 and 2
+     specialised; 3-tap rows unrolled so neighbouring columns share loads),
+     one fused multiply-add per MAC (__builtin_fmaf where the FPU has it).
+     Border columns (taps in the padding) and strides > 2 run 4 channels x 1
+     column with clipped kernel columns; channels left over 1 x 4 columns.
+     1x1 stride-1 layers run as one long row in 4 x 5 tiles.
+   - Depthwise (fewer than 4 output channels per group): 3x3 stride-1 planes
+     with the nine weights in registers and three row pointers, edge columns
+     and edge rows unrolled; other kernels output by output, without per-tap
+     tests inside the row.
+   - Pooling (FusedConv): every convolution output is folded into each pooled
+     output whose window holds it (accumulators initialised first; a pooled
+     row at a time in scratch when a residual, which may share y, is added),
+     then averaged, residual and activation applied.
+   Bias, residual and ReLU/ReLU6 are applied as a tile is stored.
+   -DNNBRT_MCU_SMALL keeps only the 4x4 tiles and clipped columns (less code,
+   slower on rows that are not a multiple of 4 wide). */
 #include "conv_util.h"
 #include <math.h>
 
