@@ -182,6 +182,12 @@ class CModel:
                 f"{self.prefix}_check": sorted(c for c, _ in fns if c)}
 
 
+def _absent(kernels: str) -> list[str]:
+    """Macros of the other kernel profiles that this one does not define."""
+    mine = {k.partition("=")[0] for k in KERNEL_PROFILES[kernels][0]}
+    return sorted({k.partition("=")[0] for p, (ks, _) in KERNEL_PROFILES.items() if p != kernels for k in ks} - mine)
+
+
 def _io_idents(names: list[str], stem: str, taken: set[str], prefix: str) -> list[str]:
     """C parameter names: the NNP variable name when it is a usable identifier, else in<k>/out<k>."""
     out = []
@@ -388,7 +394,9 @@ def build_context(conv: Any, prefix: str, arena_mode: str, header: list[str], sh
                   [(v, list(k)) for k, v in dims_of.items()], [(v, list(k)) for k, v in pdims_of.items()],
                   list(params.values()), nodes,
                   io(list(g.inputs), in_ids), io(list(g.outputs), out_ids), tensor_bytes, scratch_bytes,
-                  arena, max_io, sorted(records), ck.sources_for(records), ck.kernel_headers(),
+                  arena, max_io, sorted(records),
+                  ck.sources_for(records, KERNEL_PROFILES[kernels][0], _absent(kernels)),
+                  ck.kernel_headers(),
                   KERNEL_PROFILES[kernels][0], kernels,
                   sum(p.nbytes for p in params.values()), total_macs, warnings, g)
 
