@@ -34,8 +34,8 @@ from nnb.passes import optimize
 from nnb.plan.arena import plan_arena
 
 ITERS = int(os.environ.get("NNB_PYFUZZ_ITERS", "0"))
-NNB_ITERS = ITERS or 600
-NNP_ITERS = ITERS or 250
+NNB_ITERS = ITERS or 500
+NNP_ITERS = ITERS or 200
 MAX_BYTES = 32 << 20  # run a mutant only when its tensors fit in this much memory ...
 MAX_MACS = 20_000_000  # ... and it computes this little: the point is the checks, not the arithmetic
 
@@ -356,7 +356,7 @@ def test_c_field_mutants_never_cause_internal_errors(tmp_path) -> None:
         p = tmp_path / f"{name}.nnb"
         p.write_bytes(image)
         seed_paths.append(str(p))
-    n = max(ITERS // 2, 300)
+    n = max(ITERS // 2, 240)
     out = tmp_path / "mutants"
     r = subprocess.run([tool, "--dump", str(out), "-n", str(n), "-s", "9", *seed_paths], capture_output=True,
                        text=True)
@@ -378,7 +378,7 @@ def test_c_field_mutants_never_cause_internal_errors(tmp_path) -> None:
 
 # ---- every registered op with random arguments and input shapes -----------------------------------
 
-OP_ITERS = ITERS or 2000
+OP_ITERS = ITERS or 1500
 
 
 def test_random_arguments_of_every_op_never_cause_internal_errors() -> None:
