@@ -42,8 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--arena", choices=["static", "caller"], default="static",
                     help="static: NAME.c holds the arena (default); caller: NAME_run takes it as its first argument")
     sp.add_argument("--kernels", choices=["mcu", "host"], default="mcu",
-                    help="kernel settings: mcu = smallest scratch, plain C loops, right for any target (default); "
-                         "host = the runtime's default settings with 4-float vectors (faster on a PC, more scratch)")
+                    help="kernel settings: mcu = the runtime's Cortex-M kernels and smallest scratch, the same code "
+                         "on any target (default); host = the runtime's default settings with 4-float vectors "
+                         "(faster on a PC, more scratch)")
     sp.add_argument("--force", action="store_true", help="write into a non-empty OUTDIR")
     sp.add_argument("--json", action="store_true", help="print the file list and footprint as JSON")
     sp.add_argument("--target", choices=["auto", "cortex-m4", "host"], default="auto",
