@@ -181,3 +181,14 @@ def test_scratch_per_function_agrees_with_the_runtime_and_fits_the_free_space(na
     from nnb.backends.emit_c import EmittedNet
 
     EmittedNet(os.path.join(ZOO, f"{name}.nnp"))  # runs m_check(): every kernel fits its reservation
+
+
+def test_host_kernel_settings_tree(tmp_path) -> None:
+    """--kernels host: the runtime's default kernel settings (vector engine, no Cortex-M kernels)."""
+    host_cc()
+    out = str(tmp_path / "dscnn")
+    e = emit_c(os.path.join(ZOO, "dscnn.nnp"), out, kernels="host")
+    assert e.model.knobs == ["NNBRT_NO_MCU_KERNELS"] and "nnbrt/kernels/conv_mcu.c" not in e.files
+    make(out, "CFLAGS=-O2")
+    for k, (y, ref) in enumerate(zip(_run_example(out, "dscnn", "dscnn", str(tmp_path)), zoo_outputs("dscnn"))):
+        assert_close_to_nnabla(y, ref, f"dscnn_example (host kernels) output {k}")
