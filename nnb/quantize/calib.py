@@ -35,6 +35,7 @@ class TensorStats:
     lo: float
     hi: float
     sample: np.ndarray  # float64, a random subsample of the tensor's values
+    channel_mean: np.ndarray | None = None  # mean over batch and positions of axis 1 (tensors of >= 2 axes)
 
 
 def collect(graph: Graph, x: np.ndarray | Sequence[np.ndarray], batch: int = 100,
@@ -60,6 +61,8 @@ def collect(graph: Graph, x: np.ndarray | Sequence[np.ndarray], batch: int = 100
     hi: dict[str, float] = {}
     parts: dict[str, list[np.ndarray]] = {k: [] for k in names}
     per_batch = max(1, sample * batch // n_total)
+    csum: dict[str, np.ndarray] = {}
+    ccount: dict[str, int] = {}
     for s in range(0, n_total, batch):
         xb = [a[s:s + batch] for a in xs]
         vals = run(graph, xb, keep=names)
@@ -71,9 +74,14 @@ def collect(graph: Graph, x: np.ndarray | Sequence[np.ndarray], batch: int = 100
             lo[k] = min(lo.get(k, 0.0), float(v.min()))
             hi[k] = max(hi.get(k, 0.0), float(v.max()))
             parts[k].append(v if v.size <= per_batch else rng.choice(v, per_batch, replace=False))
+            a = np.asarray(vals[k])
+            if a.ndim >= 2:
+                csum[k] = csum.get(k, 0.0) + a.reshape(a.shape[0], a.shape[1], -1).sum(axis=(0, 2), dtype=np.float64)
+                ccount[k] = ccount.get(k, 0) + a.shape[0] * (a[0, 0].size)
         if progress is not None:
             progress(min(s + batch, n_total))
-    return {k: TensorStats(k, lo[k], hi[k], np.concatenate(parts[k])) for k in names}
+    return {k: TensorStats(k, lo[k], hi[k], np.concatenate(parts[k]),
+                           csum[k] / ccount[k] if k in csum else None) for k in names}
 
 
 def quant_error(v: np.ndarray, lo: float, hi: float, levels: int) -> float:

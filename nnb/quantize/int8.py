@@ -150,7 +150,22 @@ def _weight_axis(op: str, a: dict) -> int:
     return 1 if op == "Affine" else 0
 
 
-def _weights(node: Node, g: Graph, s_in: float, s_out: QParams, method: str) -> dict[str, np.ndarray]:
+def _bias_shift(node: Node, w: np.ndarray, wq: np.ndarray, mean_in: np.ndarray | None) -> np.ndarray:
+    """Bias correction (Nagel et al. 2019): the expected output error of the rounded weights,
+    (wq - w) . E[x] per output channel, with x's per-channel calibration mean (padding ignored)."""
+    d = wq - w
+    if node.op == "Affine":
+        return mean_in @ d if mean_in is not None and mean_in.size == d.shape[0] else np.zeros(d.shape[1])
+    o, cg = d.shape[:2]
+    if mean_in is None or mean_in.size % cg or o % (mean_in.size // cg):
+        return np.zeros(o)
+    groups = mean_in.size // cg
+    per = d.reshape(groups, o // groups, cg, -1).sum(axis=3)  # (G, O/G, C/G)
+    return np.einsum("gok,gk->go", per, mean_in.reshape(groups, cg)).reshape(o)
+
+
+def _weights(node: Node, g: Graph, s_in: float, s_out: QParams, method: str,
+             mean_in: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """int8 per-channel weights, int32 bias, per-channel (mult, shift) for acc -> output."""
     w = np.asarray(g.tensors[node.inputs[1]].data, np.float64)
     if node.op == "DepthwiseConvolution":
@@ -165,6 +180,7 @@ def _weights(node: Node, g: Graph, s_in: float, s_out: QParams, method: str) -> 
     qw = np.clip(np.round(w / s_w.reshape(shape)), -127, 127).astype(np.int8)
     has_bias = len(node.inputs) > 2 and (node.op != "FusedConv" or node.attrs["has_bias"])
     b = np.asarray(g.tensors[node.inputs[2]].data, np.float64).reshape(-1) if has_bias else np.zeros(s_w.size)
+    b = b - _bias_shift(node, w, qw * s_w.reshape(shape), mean_in)
     qb = np.clip(np.round(b / (s_in * s_w)), -(1 << 31) + 1, (1 << 31) - 1).astype(np.int32)
     mult, shift = quantize_multipliers(s_in * s_w / s_out.scale)
     return {"weight": qw, "bias": qb, "mult": mult, "shift": shift, "w_scale": s_w}
@@ -201,7 +217,8 @@ def build_int8(g: Graph, stats: dict[str, TensorStats], method: str = "minmax",
             step = IntNode(node, "int", act, out)
             if node.op in ("FusedConv", "Convolution", "DepthwiseConvolution", "Affine"):
                 assert s_in is not None
-                step.arrays = _weights(node, g, s_in.scale, qp[out], method)
+                step.arrays = _weights(node, g, s_in.scale, qp[out], method, stats[node.inputs[0]].channel_mean
+                                       if node.inputs[0] in stats else None)
                 if node.op == "FusedConv" and node.attrs["residual"]:
                     s_r = qp[node.inputs[-1]].scale
                     rm, rs = quantize_multipliers(s_r / (s_in.scale * step.arrays["w_scale"]))
