@@ -11,7 +11,13 @@ Nothing is downloaded; the data is Debian's ``dataset-fashion-mnist``.
 3. convert each to NNB (extended format: arena plan, fused convolutions,
    packed sub-byte weights for the quantized ones);
 4. evaluate on the 10,000 test images with the numpy reference and with the C
-   runtime, and print accuracy, sizes, arena and latency side by side.
+   runtime, and print accuracy, sizes, arena and latency side by side;
+5. emit the float model as C source (nnb emit-c), print its flash/RAM
+   footprint, build it with its own Makefile and run it on one image;
+6. run the float model on the first OpenCL device (PoCL on a PC) against
+   the reference;
+7. build the LUT-Q model as firmware for an emulated Cortex-M4 (QEMU
+   mps2-an386), run it, and print its footprint and instruction count.
 
 ``--quick`` trains on fewer images (about half a minute in all) for a smoke run.
 """
@@ -156,8 +162,72 @@ def main(out_dir: str = "out/demo", quick: bool = False) -> int:
         if "c_error" in r:
             print(f"   C runtime could not run {label}: {r['c_error']}")
     print(f"   reports: {p('lenet_lutq4.html')}, {p('lenet_dq.html')}")
+
+    x1 = xf[:1].reshape((1,) + tuple(g.tensors[g.inputs[0]].shape[1:]))
+    ref1 = _reference_output(g, x1)
+    _emit_c_step(p("lenet.nnp"), p("lenet_c"), x1, ref1)
+    _opencl_step(p("lenet.nnb"), xf[:500], _reference_scores(images["float"][0], xf[:500]))
+    print("== 8. the LUT-Q model as firmware on an emulated Cortex-M4 (QEMU mps2-an386)")
+    from nnb.boards.run import demo_step
+    from nnb.emit.nnb import load_nnb
+
+    gq = load_nnb(images["LUT-Q K=4"][0])
+    xq = xf[:1].reshape(gq.tensors[gq.inputs[0]].shape)
+    print("   " + demo_step(images["LUT-Q K=4"][0], [xq], reference=[_reference_output(gq, xq)]).replace("\n", "\n   "))
     print(f"== done in {time.perf_counter() - t_start:.0f} s")
     return 0
+
+
+def _reference_output(g: Graph, x: np.ndarray) -> np.ndarray:
+    from nnb.executor import run as run_ref
+
+    return run_ref(g, [x])[g.outputs[0]]
+
+
+def _reference_scores(nnb_path: str, x: np.ndarray) -> np.ndarray:
+    from nnb.backends.reference import predict
+    from nnb.emit.nnb import load_nnb
+
+    return predict(nnb_path, load_nnb(nnb_path), x)
+
+
+def _emit_c_step(model: str, outdir: str, x: np.ndarray, ref: np.ndarray) -> None:
+    """Emit the float model as C, print its footprint, build it with its own Makefile and run it on one image."""
+    import shutil
+    import subprocess
+
+    from nnb.emit.csource import emit_c
+    from nnb.emit.csource_footprint import format_report, measure
+
+    print("== 6. the float model as C source (nnb emit-c): footprint, then its own Makefile and example program")
+    e = emit_c(model, outdir, force=True, command=f"nnb emit-c {model} -o {outdir}")
+    print(f"   $ nnb emit-c {model} -o {outdir}")
+    print("   " + format_report(measure(e)).replace("\n", "\n   "))
+    if not shutil.which("make") or not (shutil.which("cc") or shutil.which("gcc")):
+        print("   build skipped: no make/cc (apt-get install gcc make)")
+        return
+    r = subprocess.run(["make", "-s", "-C", outdir], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise NnbError(f"{outdir}: make failed: {' '.join(r.stderr.split())[-300:]}")
+    np.save(os.path.join(outdir, "in0.npy"), x.astype(np.float32))
+    exe = os.path.join(outdir, f"{e.prefix}_example")
+    r = subprocess.run([exe, os.path.join(outdir, "in0.npy"), "-o", os.path.join(outdir, "out")],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise NnbError(f"{exe} failed: {' '.join((r.stderr or r.stdout).split())[-300:]}")
+    y = np.load(os.path.join(outdir, "out.out0.npy"))
+    err = float(np.abs(y.astype(np.float64) - ref).max())
+    print(f"   $ make -C {outdir} && {exe} in0.npy -o out: max abs error vs the reference {err:.3g}, argmax "
+          f"{'identical' if np.array_equal(y.argmax(1), ref.argmax(1)) else 'DIFFERENT'}")
+
+
+def _opencl_step(nnb_path: str, x: np.ndarray, ref: np.ndarray) -> None:
+    from nnb.backends.opencl import reference_check
+    from nnb.emit.nnb import load_nnb
+
+    print("== 7. the float model on the first OpenCL device")
+    ok, line = reference_check(nnb_path, load_nnb(nnb_path), x, ref)
+    print("   " + line)
 
 
 if __name__ == "__main__":
