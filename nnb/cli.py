@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 from nnb import __version__
@@ -20,17 +21,21 @@ numpy reference executor, and reports what running it on a device costs.
 EPILOG = """\
 examples:
   nnb inspect model.nnp                 per-layer table: shapes, parameters, MACs, activation bytes
-  nnb inspect model.nnp --json          the same as JSON
   nnb run model.nnp --input x.npy       run the numpy reference and print the outputs
-  nnb run model.nnp --input a=a.npy --input b=b.npy --output out.npz
-  nnb convert model.nnp -o model.nnb    NNB for nnabla's C runtime (compatible) or nnb's (extended)
+  nnb run model.onnx -i x.npy --backend c -o out.npz    any backend: reference, c, emit-c, opencl, board, intsim
+  nnb convert model.nnp -o model.nnb    NNB for nnb's C runtime (default) or nnabla's (--mode compat)
   nnb plan model.nnp                    the one-arena memory plan as a table and a picture
+  nnb emit-c model.nnp -o model_c/      firmware-ready C source with its footprint report
+  nnb boards                            the boards nnb builds firmware for
+  nnb build model.nnp --board qemu-mps2-an386 -o fw/    a fit-checked firmware project, compiled
+  nnb run model.nnp --board qemu-mps2-an386 -i x.npy    the firmware under QEMU: outputs + instructions
+  nnb devices                           OpenCL platforms and devices (for --backend opencl)
   nnb train model.nnp --data fashion-mnist --epochs 2 -o tuned.nnp
   nnb quantize model.nnp --method lutq --k 4 --data fashion-mnist --epochs 1 -o model.nnq
   nnb quantize model.nnp --method dq --weight-budget 12kB --data fashion-mnist --epochs 1 -o model.nnq
-  nnb eval model.nnq --data fashion-mnist [--confusion] [--backend reference|c]
-  nnb convert model.nnq -o model.nnb    packed sub-byte weights in an extended NNB
-  nnb demo [--quick]                    train, quantize, pack and run a Fashion-MNIST LeNet
+  nnb quantize model.nnp --method int8 --calib fashion-mnist --calib-samples 500 -o model.nnq
+  nnb eval model.nnq --data fashion-mnist [--confusion] [--backend reference|c|emit-c|opencl|intsim]
+  nnb demo [--quick]                    train, quantize, pack and run a Fashion-MNIST LeNet everywhere
 
 exit status: 0 on success, 2 on bad input (the message names the problem).
 """
@@ -54,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if not os.environ.get("NNB_DEBUG"):  # numpy's overflow/invalid-value notes are not errors: no stderr noise
+        warnings.filterwarnings("ignore", category=RuntimeWarning)
     try:
         return int(args.func(args))
     except NnbError as e:
