@@ -35,7 +35,32 @@ class TensorStats:
     lo: float
     hi: float
     sample: np.ndarray  # float64, a random subsample of the tensor's values
-    channel_mean: np.ndarray | None = None  # mean over batch and positions of axis 1 (tensors of >= 2 axes)
+    flat_mean: np.ndarray | None = None  # per-element mean over the samples (the input of an Affine)
+    tap_mean: np.ndarray | None = None  # convolution outputs: (C_in, taps) mean of what each tap reads
+
+
+CONVS = ("FusedConv", "Convolution", "DepthwiseConvolution")
+
+
+def _tap_sums(node, x: np.ndarray, wshape: tuple) -> np.ndarray | None:  # noqa: ANN001 - a Node
+    """(C, KH*KW) sums, over samples and output positions, of the input value each kernel tap reads
+    (0 in the padding): E[column] of the convolution's im2col, for bias correction."""
+    from nnb.ops.conv import _geom
+
+    a = node.attrs
+    if x.ndim != 4 or a.get("channel_last") or a.get("base_axis", 1) != 1:
+        return None
+    kh, kw = wshape[-2:]
+    (ph, pw), (sh, sw), (dh, dw) = _geom(2, a)
+    oh = (x.shape[2] + 2 * ph - (dh * (kh - 1) + 1)) // sh + 1
+    ow = (x.shape[3] + 2 * pw - (dw * (kw - 1) + 1)) // sw + 1
+    xp = np.pad(np.asarray(x, np.float64), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    out = np.empty((x.shape[1], kh * kw))
+    for ky in range(kh):
+        for kx in range(kw):
+            v = xp[:, :, ky * dh:ky * dh + (oh - 1) * sh + 1:sh, kx * dw:kx * dw + (ow - 1) * sw + 1:sw]
+            out[:, ky * kw + kx] = v.sum(axis=(0, 2, 3))
+    return out / (oh * ow)
 
 
 def collect(graph: Graph, x: np.ndarray | Sequence[np.ndarray], batch: int = 100,
@@ -61,8 +86,8 @@ def collect(graph: Graph, x: np.ndarray | Sequence[np.ndarray], batch: int = 100
     hi: dict[str, float] = {}
     parts: dict[str, list[np.ndarray]] = {k: [] for k in names}
     per_batch = max(1, sample * batch // n_total)
-    csum: dict[str, np.ndarray] = {}
-    ccount: dict[str, int] = {}
+    fsum: dict[str, np.ndarray] = {}  # per-element sums (Affine inputs' mean)
+    tsum: dict[str, np.ndarray] = {}  # convolution output name -> per-tap sums of its input
     for s in range(0, n_total, batch):
         xb = [a[s:s + batch] for a in xs]
         vals = run(graph, xb, keep=names)
@@ -75,13 +100,17 @@ def collect(graph: Graph, x: np.ndarray | Sequence[np.ndarray], batch: int = 100
             hi[k] = max(hi.get(k, 0.0), float(v.max()))
             parts[k].append(v if v.size <= per_batch else rng.choice(v, per_batch, replace=False))
             a = np.asarray(vals[k])
-            if a.ndim >= 2:
-                csum[k] = csum.get(k, 0.0) + a.reshape(a.shape[0], a.shape[1], -1).sum(axis=(0, 2), dtype=np.float64)
-                ccount[k] = ccount.get(k, 0) + a.shape[0] * (a[0, 0].size)
+            if a.ndim >= 1:
+                fsum[k] = fsum.get(k, 0.0) + a.reshape(a.shape[0], -1).sum(axis=0, dtype=np.float64)
+        for node in graph.nodes:
+            if node.op in CONVS and len(node.inputs) > 1:
+                t = _tap_sums(node, np.asarray(vals[node.inputs[0]]), graph.tensors[node.inputs[1]].shape)
+                if t is not None:
+                    tsum[node.outputs[0]] = tsum.get(node.outputs[0], 0.0) + t
         if progress is not None:
             progress(min(s + batch, n_total))
-    return {k: TensorStats(k, lo[k], hi[k], np.concatenate(parts[k]),
-                           csum[k] / ccount[k] if k in csum else None) for k in names}
+    return {k: TensorStats(k, lo[k], hi[k], np.concatenate(parts[k]), fsum[k] / n_total if k in fsum else None,
+                           tsum[k] / n_total if k in tsum else None) for k in names}
 
 
 def quant_error(v: np.ndarray, lo: float, hi: float, levels: int) -> float:

@@ -151,17 +151,22 @@ def _weight_axis(op: str, a: dict) -> int:
 
 
 def _bias_shift(node: Node, w: np.ndarray, wq: np.ndarray, mean_in: np.ndarray | None) -> np.ndarray:
-    """Bias correction (Nagel et al. 2019): the expected output error of the rounded weights,
-    (wq - w) . E[x] per output channel, with x's per-channel calibration mean (padding ignored)."""
+    """Bias correction (Nagel et al. 2019): the expected output error of the rounded weights per output
+    channel, (wq - w) . E[column]; ``mean_in`` is the calibration mean of what each weight multiplies:
+    (C_in, taps) per-tap means for a convolution (padding included), the input's per-feature mean for an
+    Affine.  Without it, no correction."""
     d = wq - w
     if node.op == "Affine":
         return mean_in @ d if mean_in is not None and mean_in.size == d.shape[0] else np.zeros(d.shape[1])
     o, cg = d.shape[:2]
-    if mean_in is None or mean_in.size % cg or o % (mean_in.size // cg):
+    taps = int(np.prod(d.shape[2:]))
+    if mean_in is None or mean_in.ndim != 2 or mean_in.shape[1] != taps or mean_in.shape[0] % cg:
         return np.zeros(o)
-    groups = mean_in.size // cg
-    per = d.reshape(groups, o // groups, cg, -1).sum(axis=3)  # (G, O/G, C/G)
-    return np.einsum("gok,gk->go", per, mean_in.reshape(groups, cg)).reshape(o)
+    groups = mean_in.shape[0] // cg
+    if o % groups:
+        return np.zeros(o)
+    per = d.reshape(groups, o // groups, cg * taps)
+    return np.einsum("gok,gk->go", per, mean_in.reshape(groups, cg * taps)).reshape(o)
 
 
 def _weights(node: Node, g: Graph, s_in: float, s_out: QParams, method: str,
@@ -217,8 +222,10 @@ def build_int8(g: Graph, stats: dict[str, TensorStats], method: str = "minmax",
             step = IntNode(node, "int", act, out)
             if node.op in ("FusedConv", "Convolution", "DepthwiseConvolution", "Affine"):
                 assert s_in is not None
-                step.arrays = _weights(node, g, s_in.scale, qp[out], method, stats[node.inputs[0]].channel_mean
-                                       if node.inputs[0] in stats else None)
+                src = node.inputs[0] if node.op == "Affine" else node.outputs[0]
+                st_in = stats.get(src)
+                mean_in = None if st_in is None else st_in.flat_mean if node.op == "Affine" else st_in.tap_mean
+                step.arrays = _weights(node, g, s_in.scale, qp[out], method, mean_in)
                 if node.op == "FusedConv" and node.attrs["residual"]:
                     s_r = qp[node.inputs[-1]].scale
                     rm, rs = quantize_multipliers(s_r / (s_in.scale * step.arrays["w_scale"]))
