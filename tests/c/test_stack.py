@@ -48,23 +48,11 @@ def _zoo_models() -> list[str]:
     return sorted(str(p) for p in Path(stack_usage.ZOO).glob("*.nnb"))
 
 
-# Kernels whose frames exceed the budget (2026-11-29: convolution/depthwise
-# run 1,048 B, FusedConv init 1,080 B / run 1,144 B; the failing path is
-# printed). Not strict: these kernels are being rewritten, an XPASS is
-# reported and means the entry can go.
-OVER_BUDGET = {
-    "nnbrt_k_convolution": "conv_mcu.c (conv_group/tile_col/emit) under nnbrt_qconv",
-    "nnbrt_k_depthwise_convolution": "conv_mcu.c (conv_group/tile_col/emit) under nnbrt_qconv",
-    "nnbrt_k_fused_conv": "fused_conv.c setup() copies the arguments (nnbrt_args, 264 B); conv_mcu.c as above",
-}
-
-
 def _kernel_params():
     models = _zoo_models()
     if not models:
         return [pytest.param("none", marks=pytest.mark.skip(reason=f"no zoo .nnb files in {stack_usage.ZOO}"))]
-    return [pytest.param(k, marks=pytest.mark.xfail(strict=False, reason=f"over {BUDGET} B: {OVER_BUDGET[k]}"))
-            if k in OVER_BUDGET else k for k in sorted(stack_usage.model_kernels(models))]
+    return sorted(stack_usage.model_kernels(models))
 
 
 @pytest.mark.parametrize("kernel", _kernel_params())

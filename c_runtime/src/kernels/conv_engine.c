@@ -984,7 +984,9 @@ void nnbrt_qconv(size_t group, float *scratch, const float *x, const nnbrt_qw *w
         /* whole-group blocks: gb groups; else channels o0 .. o1 of one group */
         const size_t grp = o0 / q.ocg;
         size_t o1, gb;
+#ifndef NNBRT_MCU_KERNELS
         nnbrt_geom s;
+#endif
         if (q.gb) {
             gb = group - grp < q.gb ? group - grp : q.gb;
             o1 = o0 + gb * q.ocg;
@@ -994,6 +996,21 @@ void nnbrt_qconv(size_t group, float *scratch, const float *x, const nnbrt_qw *w
             if (o1 > (grp + 1) * q.ocg) o1 = (grp + 1) * q.ocg;
         }
         nnbrt_qw_decode(w, o0 * q.per, (o1 - o0) * q.per, wb);
+#ifdef NNBRT_MCU_KERNELS
+        /* the block's geometry and residual as a small overlay (Cortex-M stack) */
+        {
+            nnbrt_mcu_blk b;
+            b.outer = 1;
+            b.C = (int)(q.cg * (gb ? gb : 1));
+            b.OC = (int)(o1 - o0);
+            for (n = 0; n < g->outer; ++n) {
+                const float *xb = x + (n * (size_t)g->C + grp * q.cg) * plane_in;
+                const size_t yo = (n * (size_t)g->OC + o0) * ppl;
+                b.res = f && f->res ? f->res + yo : NULL;
+                nnbrt_mcu_conv_blk(gb ? gb : 1, es, xb, wb, bias ? bias + o0 : NULL, y + yo, g, f, &b);
+            }
+        }
+#else
         qgeom(g, &q, o1 - o0, gb, &s);
         for (n = 0; n < g->outer; ++n) {
             const float *xb = x + (n * (size_t)g->C + grp * q.cg) * plane_in;
@@ -1006,6 +1023,7 @@ void nnbrt_qconv(size_t group, float *scratch, const float *x, const nnbrt_qw *w
             }
             nnbrt_conv_engine(gb ? gb : 1, es, xb, wb, bias ? bias + o0 : NULL, y + yo, &s, fp);
         }
+#endif
         o0 = o1;
     }
 }

@@ -143,6 +143,7 @@ typedef struct {
     size_t icst;     /* floats between input channels */
     size_t wsoc;     /* weights per output channel */
     long cg, KW, DW, SW, rowstep; /* rowstep = DH * IW */
+    long IW;         /* input row width: IW, or IH * IW for a 1x1 layer run as one row */
     long nkh;        /* kernel rows inside the input */
     long ih;         /* input row of the first such kernel row */
     long wofs;       /* weight offset of that kernel row (kh0 * KW) */
@@ -341,7 +342,7 @@ NOINL static void tile_col(const mctx *c, const rowi *r, size_t oc, int nb, long
     long kw0 = 0, kw1 = r->KW, nkw, ic, kh, kw, wtail;
     const float *w0, *w1, *w2, *w3, *xb;
     if (iw0 < 0) kw0 = (-iw0 + r->DW - 1) / r->DW;
-    if (iw0 + (kw1 - 1) * r->DW >= g->IW) kw1 = g->IW - 1 - iw0 < 0 ? 0 : (g->IW - 1 - iw0) / r->DW + 1;
+    if (iw0 + (kw1 - 1) * r->DW >= r->IW) kw1 = r->IW - 1 - iw0 < 0 ? 0 : (r->IW - 1 - iw0) / r->DW + 1;
     nkw = kw1 > kw0 ? kw1 - kw0 : 0;
     wtail = r->KW - nkw;
     w0 = r->w + oc * r->wsoc + r->wofs + kw0;
@@ -396,6 +397,10 @@ static void conv_plain(const mctx *c, const float *x, const float *w, long cg, s
                        long oh1)
 {
     const nnbrt_geom *g = c->g;
+    /* 1x1 stride 1 without pooling (or on rows of one): the planes as one long
+       row (tiles of 5 columns; oh0 = 0, one pass) */
+    const int flat = g->KH == 1 && g->KW == 1 && g->SH == 1 && g->SW == 1 && g->PH == 0 && g->PW == 0 &&
+                     (g->IH == 1 || !c->pool);
     rowi r;
     long oh, owL, owR, t;
     r.x = x;
@@ -407,6 +412,8 @@ static void conv_plain(const mctx *c, const float *x, const float *w, long cg, s
     r.DW = g->DW;
     r.SW = g->SW;
     r.rowstep = (long)g->DH * g->IW;
+    r.IW = flat ? (long)g->IH * g->IW : g->IW;
+    if (flat && oh1 > oh0 + 1) oh1 = oh0 + 1;
     /* columns whose taps all lie inside the row */
     owL = g->PW <= 0 ? 0 : (g->PW + g->SW - 1) / g->SW;
     t = g->IW - 1 + g->PW - (g->KW - 1) * g->DW;
@@ -418,21 +425,21 @@ static void conv_plain(const mctx *c, const float *x, const float *w, long cg, s
         size_t oc;
         if (c->pool && !row_pooled(c, oh)) continue;
         row_taps(g, oh, &r);
-        if (g->KH == 1 && g->KW == 1 && g->SH == 1 && g->SW == 1 && g->PH == 0 && g->PW == 0 && g->IH == 1) {
+        if (flat) { /* r.IW columns (OW = IW) */
             for (oc = oc0; oc < OC; oc += OC - oc >= 4 ? 4 : 1) {
                 const int nb = OC - oc >= 4 ? 4 : 1;
                 long ow = 0;
                 if (nb == 4) {
                     if (MCU_FULL)
-                        for (; ow + 5 <= g->OW; ow += 5) tile45_1x1(c, &r, oc, ow);
-                    for (; ow + 4 <= g->OW; ow += 4) tile44_s1(c, &r, oc, oh, ow); /* the rest: row tiles */
-                    if (MCU_FULL && g->OW - ow == 3) tile43_s1(c, &r, oc, oh, ow), ow += 3;
-                    if (MCU_FULL && g->OW - ow == 2) tile42_s1(c, &r, oc, oh, ow), ow += 2;
+                        for (; ow + 5 <= r.IW; ow += 5) tile45_1x1(c, &r, oc, ow);
+                    for (; ow + 4 <= r.IW; ow += 4) tile44_s1(c, &r, oc, oh, ow); /* the rest: row tiles */
+                    if (MCU_FULL && r.IW - ow == 3) tile43_s1(c, &r, oc, oh, ow), ow += 3;
+                    if (MCU_FULL && r.IW - ow == 2) tile42_s1(c, &r, oc, oh, ow), ow += 2;
                 } else {
                     if (MCU_FULL)
-                        for (; ow + 4 <= g->OW; ow += 4) tile14_s1(c, &r, oc, oh, ow);
+                        for (; ow + 4 <= r.IW; ow += 4) tile14_s1(c, &r, oc, oh, ow);
                 }
-                for (; ow < g->OW; ++ow) tile_col(c, &r, oc, nb, oh, ow);
+                for (; ow < r.IW; ++ow) tile_col(c, &r, oc, nb, oh, ow);
             }
             continue;
         }
@@ -695,18 +702,22 @@ static void pool_init(float *a, size_t n, int pool)
 }
 
 void nnbrt_mcu_conv(size_t group, float *scratch, const float *x, const float *w, const float *bias, float *y,
-                    const nnbrt_geom *g0, const nnbrt_fuse *f)
+                    const nnbrt_geom *g, const nnbrt_fuse *f)
 {
+    nnbrt_mcu_conv_blk(group, scratch, x, w, bias, y, g, f, NULL);
+}
+
+void nnbrt_mcu_conv_blk(size_t group, float *scratch, const float *x, const float *w, const float *bias, float *y,
+                        const nnbrt_geom *g, const nnbrt_fuse *f, const nnbrt_mcu_blk *b)
+{
+    /* below this function only g's kernel and spatial sizes are read (outer,
+       C and OC are these locals): no geometry copy on the stack */
     mctx c;
-    nnbrt_geom g1 = *g0;
-    const nnbrt_geom *g = &g1;
     const int pool = f ? f->pool : 0;
-    const size_t cg = (size_t)g0->C / group, ocg = (size_t)g0->OC / group;
+    const float *res = b ? b->res : f ? f->res : NULL;
+    const size_t outer = b ? b->outer : g->outer, C = (size_t)(b ? b->C : g->C), OC = (size_t)(b ? b->OC : g->OC);
+    const size_t cg = C / group, ocg = OC / group;
     size_t n, plane_in, grp, plane_y;
-    if (!pool && g1.KH == 1 && g1.KW == 1 && g1.SH == 1 && g1.SW == 1 && g1.PH == 0 && g1.PW == 0) {
-        g1.IW = g1.OW = g1.IH * g1.IW; /* 1x1 stride 1: one long row */
-        g1.IH = g1.OH = 1;
-    }
     c.g = g;
     c.bias = bias;
     c.act = f ? f->act : 0;
@@ -717,13 +728,13 @@ void nnbrt_mcu_conv(size_t group, float *scratch, const float *x, const float *w
     c.phhi = pool ? f->OH : 0;
     plane_y = pool ? (size_t)f->OH * (size_t)f->OW : (size_t)g->OH * (size_t)g->OW;
     plane_in = (size_t)g->IH * (size_t)g->IW;
-    for (n = 0; n < g->outer; ++n) {
-        float *yn = y + n * (size_t)g->OC * plane_y;
-        const float *rn = f && f->res ? f->res + n * (size_t)g->OC * plane_y : NULL;
+    for (n = 0; n < outer; ++n) {
+        float *yn = y + n * OC * plane_y;
+        const float *rn = res ? res + n * OC * plane_y : NULL;
         c.res = pool ? NULL : rn;
         c.direct = !pool;
         for (grp = 0; grp < group; ++grp) {
-            const float *xg = x + (n * (size_t)g->C + grp * cg) * plane_in;
+            const float *xg = x + (n * C + grp * cg) * plane_in;
             const size_t oc0 = grp * ocg, oc1 = oc0 + ocg;
             if (!pool) {
                 c.y = yn;

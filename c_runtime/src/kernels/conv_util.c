@@ -184,14 +184,14 @@ void nnbrt_deconv_plane(const float *x, const float *w, float *y, const nnbrt_ge
     }
 }
 
-void nnbrt_pool_geom(const nnbrt_args *a, const nnbrt_tensor *in, const nnbrt_tensor *out,
-                     nnbrt_geom *g)
+void nnbrt_pool_geom_p(const nnbrt_pool_args *a, const nnbrt_tensor *in, const nnbrt_tensor *out,
+                       nnbrt_geom *g)
 {
-    int nk = a->a[0].count, s = in->ndim - nk;
-    nnbrt_geom_list(&a->a[0], nk, 1, &g->KH, &g->KW);
-    if (a->a[1].count == 0) { g->SH = g->KH; g->SW = g->KW; }
-    else nnbrt_geom_list(&a->a[1], nk, 1, &g->SH, &g->SW);
-    nnbrt_geom_list(&a->a[3], nk, 0, &g->PH, &g->PW);
+    int nk = a->kernel->count, s = in->ndim - nk;
+    nnbrt_geom_list(a->kernel, nk, 1, &g->KH, &g->KW);
+    if (a->stride->count == 0) { g->SH = g->KH; g->SW = g->KW; }
+    else nnbrt_geom_list(a->stride, nk, 1, &g->SH, &g->SW);
+    nnbrt_geom_list(a->pad, nk, 0, &g->PH, &g->PW);
     if (nk == 1) { g->KH = 1; g->SH = 1; g->PH = 0; }
     g->outer = nnbrt_prod(in, 0, s);
     spatial(in, s, nk, &g->IH, &g->IW);
@@ -200,30 +200,48 @@ void nnbrt_pool_geom(const nnbrt_args *a, const nnbrt_tensor *in, const nnbrt_te
     g->C = g->OC = 1;
 }
 
-nnbrt_status nnbrt_pool_check(const nnbrt_args *a, const nnbrt_tensor *in,
-                              const nnbrt_tensor *out, nnbrt_cost *work)
+/* The pooling kernels' argument layout: 0 kernel, 1 stride, 2 ignore_border, 3 pad, 4 channel_last. */
+static void pool_args(const nnbrt_args *a, nnbrt_pool_args *p)
+{
+    p->kernel = &a->a[0];
+    p->stride = &a->a[1];
+    p->pad = &a->a[3];
+    p->ignore_border = a->a[2].i;
+    p->channel_last = a->a[4].i;
+}
+
+void nnbrt_pool_geom(const nnbrt_args *a, const nnbrt_tensor *in, const nnbrt_tensor *out,
+                     nnbrt_geom *g)
+{
+    nnbrt_pool_args p;
+    pool_args(a, &p);
+    nnbrt_pool_geom_p(&p, in, out, g);
+}
+
+nnbrt_status nnbrt_pool_check_p(const nnbrt_pool_args *a, const nnbrt_tensor *in,
+                                const nnbrt_tensor *out, nnbrt_cost *work)
 {
     nnbrt_geom g;
-    int nk = a->a[0].count, s, i;
+    int nk = a->kernel->count, s, i;
     int64_t o[2], n[2];
     if (nk < 1 || nk > 2) return NNBRT_E_UNSUPPORTED_ARGUMENT;
     if (nk > in->ndim) return NNBRT_E_BAD_ARGUMENT;
-    if (a->a[1].count != 0 && a->a[1].count != nk) return NNBRT_E_BAD_ARGUMENT;
-    if (a->a[3].count != 0 && a->a[3].count != nk) return NNBRT_E_BAD_ARGUMENT;
-    if (a->a[4].i) return NNBRT_E_UNSUPPORTED_ARGUMENT; /* channel_last */
+    if (a->stride->count != 0 && a->stride->count != nk) return NNBRT_E_BAD_ARGUMENT;
+    if (a->pad->count != 0 && a->pad->count != nk) return NNBRT_E_BAD_ARGUMENT;
+    if (a->channel_last) return NNBRT_E_UNSUPPORTED_ARGUMENT; /* channel_last */
     if (out->ndim != in->ndim) return NNBRT_E_SHAPE_MISMATCH;
     s = in->ndim - nk;
     for (i = 0; i < s; ++i)
         if (out->dims[i] != in->dims[i]) return NNBRT_E_SHAPE_MISMATCH;
     for (i = 0; i < nk; ++i) {
-        if (a->a[0].list[i] < 1) return NNBRT_E_BAD_ARGUMENT;
-        if (a->a[1].count && a->a[1].list[i] < 1) return NNBRT_E_BAD_ARGUMENT;
-        if (a->a[3].count && a->a[3].list[i] < 0) return NNBRT_E_BAD_ARGUMENT;
+        if (a->kernel->list[i] < 1) return NNBRT_E_BAD_ARGUMENT;
+        if (a->stride->count && a->stride->list[i] < 1) return NNBRT_E_BAD_ARGUMENT;
+        if (a->pad->count && a->pad->list[i] < 0) return NNBRT_E_BAD_ARGUMENT;
     }
-    nnbrt_pool_geom(a, in, out, &g);
+    nnbrt_pool_geom_p(a, in, out, &g);
     n[0] = (int64_t)g.IH + 2 * (int64_t)g.PH;
     n[1] = (int64_t)g.IW + 2 * (int64_t)g.PW;
-    if (a->a[2].i) {
+    if (a->ignore_border) {
         if (n[0] < g.KH || n[1] < g.KW) return NNBRT_E_SHAPE_MISMATCH;
         o[0] = (n[0] - g.KH) / g.SH + 1;
         o[1] = (n[1] - g.KW) / g.SW + 1;
@@ -235,6 +253,14 @@ nnbrt_status nnbrt_pool_check(const nnbrt_args *a, const nnbrt_tensor *in,
     if (o[0] != g.OH || o[1] != g.OW) return NNBRT_E_SHAPE_MISMATCH;
     work->work = (uint64_t)out->size * (uint64_t)g.KH * (uint64_t)g.KW + in->size;
     return NNBRT_OK;
+}
+
+nnbrt_status nnbrt_pool_check(const nnbrt_args *a, const nnbrt_tensor *in,
+                              const nnbrt_tensor *out, nnbrt_cost *work)
+{
+    nnbrt_pool_args p;
+    pool_args(a, &p);
+    return nnbrt_pool_check_p(&p, in, out, work);
 }
 
 /* MaxPooling (op 1) and SumPooling (op 0) over nnabla's windows. */

@@ -99,6 +99,16 @@ int nnbrt_dwflat_conv(float *scratch, size_t group, const float *x, const float 
 size_t nnbrt_mcu_scratch(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f);
 void nnbrt_mcu_conv(size_t group, float *scratch, const float *x, const float *w, const float *bias, float *y,
                     const nnbrt_geom *g, const nnbrt_fuse *f);
+/* The same on a block of g (nnbrt_qconv's blocks): outer, C, OC and the
+   residual (instead of f->res) from b, the rest of g and f as they are; no
+   geometry or fuse copy in the caller's frame. b NULL: nnbrt_mcu_conv. */
+typedef struct {
+    size_t outer;
+    int C, OC;
+    const float *res;
+} nnbrt_mcu_blk;
+void nnbrt_mcu_conv_blk(size_t group, float *scratch, const float *x, const float *w, const float *bias, float *y,
+                        const nnbrt_geom *g, const nnbrt_fuse *f, const nnbrt_mcu_blk *b);
 
 /* Packed (quantized) weights: the same convolution with w decoded a block
    of output channels at a time (whole groups when a group is small) into
@@ -112,6 +122,16 @@ nnbrt_status nnbrt_pool_check(const nnbrt_args *a, const nnbrt_tensor *in,
                               const nnbrt_tensor *out, nnbrt_cost *work);
 void nnbrt_pool_geom(const nnbrt_args *a, const nnbrt_tensor *in, const nnbrt_tensor *out,
                      nnbrt_geom *g);
+/* The same from pointers to the arguments (FusedConv's pooling arguments sit
+   elsewhere in its list; no nnbrt_args copy on the stack). */
+typedef struct {
+    const nnbrt_arg *kernel, *stride, *pad;
+    int ignore_border, channel_last;
+} nnbrt_pool_args;
+nnbrt_status nnbrt_pool_check_p(const nnbrt_pool_args *a, const nnbrt_tensor *in,
+                                const nnbrt_tensor *out, nnbrt_cost *work);
+void nnbrt_pool_geom_p(const nnbrt_pool_args *a, const nnbrt_tensor *in, const nnbrt_tensor *out,
+                       nnbrt_geom *g);
 /* MaxPooling (op 1) or SumPooling (op 0) of checked arguments: rows folded
    with nnbrt_pool_fold; REF=1 builds the plain cell-by-cell loops. */
 void nnbrt_pool_run(const nnbrt_args *a, const nnbrt_tensor *in, const nnbrt_tensor *out, int op);

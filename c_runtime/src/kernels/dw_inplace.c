@@ -118,9 +118,20 @@ void nnbrt_dw_inplace(float *scratch, const float *x, const float *w, const floa
 #else
             {
                 /* the engine writes the k planes contiguously: copy them out plane by plane below */
+#ifdef NNBRT_MCU_KERNELS
+                /* the block as an overlay of g (no geometry copy here: Cortex-M stack); no residual */
+                nnbrt_mcu_blk b;
+                b.outer = 1;
+                b.C = k;
+                b.OC = k;
+                b.res = NULL;
+                nnbrt_mcu_conv_blk((size_t)k, eng, x + i * pin, w + (size_t)c0 * taps, bias ? bias + c0 : NULL, tmp,
+                                   g, f, &b);
+#else
                 const nnbrt_geom p = block(g, k);
                 nnbrt_conv_engine((size_t)k, eng, x + i * pin, w + (size_t)c0 * taps, bias ? bias + c0 : NULL, tmp,
                                   &p, f);
+#endif
             }
 #endif
             /* every input plane of this block has been read: the copy may overwrite them */

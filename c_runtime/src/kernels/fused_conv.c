@@ -12,17 +12,14 @@
 #include "dw_inplace.h"
 #include <math.h>
 
-/* Pooling arguments in the layout nnbrt_pool_check reads. */
-static void pool_args(const nnbrt_args *a, nnbrt_args *pa)
+/* Pooling arguments (7 kernel, 8 stride, 9 pad, 10 ignore_border) as nnbrt_pool_check_p reads them. */
+static void pool_args(const nnbrt_args *a, nnbrt_pool_args *pa)
 {
-    memset(pa, 0, sizeof *pa);
-    pa->n = 6;
-    pa->a[0] = a->a[7];
-    pa->a[1] = a->a[8];
-    pa->a[2].i = a->a[10].i;
-    pa->a[3] = a->a[9];
-    pa->a[4].i = 0;
-    pa->a[5].i = a->a[11].i;
+    pa->kernel = &a->a[7];
+    pa->stride = &a->a[8];
+    pa->pad = &a->a[9];
+    pa->ignore_border = a->a[10].i;
+    pa->channel_last = 0;
 }
 
 /* Conv output dims (into cd) from x, W and the conv arguments. */
@@ -81,14 +78,14 @@ static nnbrt_status setup(const nnbrt_args *a, int nin, const nnbrt_tensor *in,
         f->OH = g->OH;
         f->OW = g->OW;
     } else {
-        nnbrt_args pa;
+        nnbrt_pool_args pa;
         nnbrt_geom pg;
         nnbrt_cost pw = {0, 0};
         if ((st = nnbrt_conv_check(a, nconv, in, &ct, NNBRT_CONV, g, work)) != NNBRT_OK) return st;
         pool_args(a, &pa);
-        if (pa.a[0].count > nsp) return NNBRT_E_UNSUPPORTED_ARGUMENT; /* pool the spatial axes only */
-        if ((st = nnbrt_pool_check(&pa, &ct, &out[0], &pw)) != NNBRT_OK) return st;
-        nnbrt_pool_geom(&pa, &ct, &out[0], &pg);
+        if (pa.kernel->count > nsp) return NNBRT_E_UNSUPPORTED_ARGUMENT; /* pool the spatial axes only */
+        if ((st = nnbrt_pool_check_p(&pa, &ct, &out[0], &pw)) != NNBRT_OK) return st;
+        nnbrt_pool_geom_p(&pa, &ct, &out[0], &pg);
         {
             /* each pooled row recomputes the conv rows of its window */
             const uint64_t rows = (uint64_t)(nsp == 2 ? out[0].dims[out[0].ndim - 2] : 1) *
@@ -131,6 +128,7 @@ static nnbrt_status check(const nnbrt_args *a, int nin, const nnbrt_tensor *in, 
     return NNBRT_OK;
 }
 
+#ifdef NNBRT_REFERENCE_KERNELS
 /* Packed weight: decoded a block of output channels at a time (conv_engine.c). */
 static void run_packed(const nnbrt_args *a, int nin, const nnbrt_tensor *in, const nnbrt_tensor *out)
 {
@@ -156,7 +154,6 @@ static int run_inplace(const nnbrt_args *a, int nin, const nnbrt_tensor *in, con
     return 1;
 }
 
-#ifdef NNBRT_REFERENCE_KERNELS
 static float act_ref(int act, float v)
 {
     if (act == 1) return v > 0.0f ? v : 0.0f;
@@ -240,22 +237,25 @@ static void run(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
                 }
 }
 #else
+/* One geometry and fuse description for every form (held once: the
+   convolution engines below run deep, Cortex-M stack budget). */
 static void run(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
                 const nnbrt_tensor *out)
 {
     nnbrt_geom g;
     nnbrt_fuse f;
     nnbrt_cost work = {0, 0};
+    const float *x = in[0].data, *b = a->a[14].i ? in[2].data : NULL;
     (void)nout;
-    if (in[1].q) {
-        run_packed(a, nin, in, out);
+    setup(a, nin, in, out, &g, &f, &work);
+    if (!in[1].q && out[0].data < x + in[0].size && x < out[0].data + out[0].size) {
+        /* the output over the input: only a depthwise FusedConv (the loader admits no other), in place */
+        nnbrt_dw_inplace(a->scratch, x, in[1].data, b, out[0].data, &g, &f);
         return;
     }
-    if (run_inplace(a, nin, in, out)) return;
-    setup(a, nin, in, out, &g, &f, &work);
     f.res = a->a[13].i ? in[nin - 1].data : NULL;
-    nnbrt_conv_engine((size_t)a->a[4].i, a->scratch, in[0].data, in[1].data,
-                      a->a[14].i ? in[2].data : NULL, out[0].data, &g, &f);
+    if (in[1].q) nnbrt_qconv((size_t)a->a[4].i, a->scratch, x, in[1].q, b, out[0].data, &g, &f);
+    else nnbrt_conv_engine((size_t)a->a[4].i, a->scratch, x, in[1].data, b, out[0].data, &g, &f);
 }
 #endif
 
