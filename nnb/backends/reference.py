@@ -8,8 +8,17 @@ from nnb.errors import NnbError
 from nnb.ir import Graph
 
 
+def _refuse_calibrated(model_path: str) -> None:
+    if model_path.lower().endswith(".nnq"):
+        from nnb.quantize.qmodel import load_quantized, refuse_calibrated
+
+        refuse_calibrated(model_path, load_quantized(model_path), "the float reference")
+
+
 def run(model_path: str, graph: Graph, inputs: dict[str, np.ndarray], options: dict | None = None) -> dict:
     from nnb.executor import run as run_graph
+
+    _refuse_calibrated(model_path)
 
     return run_graph(graph, inputs)
 
@@ -19,6 +28,7 @@ def predict(model_path: str, graph: Graph, x: np.ndarray, options: dict | None =
     from nnb.model import is_nnb
     from nnb.train.evaluate import predict as predict_graph
 
+    _refuse_calibrated(model_path)
     options = options or {}
     batch = int(options.get("batch") or 500)
     act = options.get("act")

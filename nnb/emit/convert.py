@@ -66,9 +66,11 @@ def convert(g, mode: str = "auto", version: int = 2, fuse: bool = True) -> Conve
 def load_for_convert(path: str):  # noqa: ANN201 - Graph | QuantizedModel
     """A .nnq file as a QuantizedModel (its weights stay codes), anything else as a Graph."""
     if path.lower().endswith(".nnq"):
-        from nnb.quantize.qmodel import load_quantized
+        from nnb.quantize.qmodel import load_quantized, refuse_calibrated
 
-        return load_quantized(path)
+        m = load_quantized(path)
+        refuse_calibrated(path, m, "NNB conversion")
+        return m
     from nnb.model import load_model
 
     return load_model(path)

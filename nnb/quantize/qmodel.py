@@ -160,3 +160,15 @@ def _read_layer(path: str, name: str, m: Any, z: Any, g: Any) -> QLayer:  # noqa
     if kind == "uniform" and values.size != 1:
         raise NnbError(f"{where}: uniform codes need one step, got {values.size} values")
     return QLayer(kind, shape, bits, values.astype(np.float32), codes)
+
+
+CALIBRATED_METHODS = ("int8", "fixed8", "fixed16")
+
+
+def refuse_calibrated(path: str, model: QuantizedModel, what: str) -> None:
+    """A calibrated (integer) .nnq computed in float would silently give the float network's results: refuse it."""
+    if model.method in CALIBRATED_METHODS:
+        from nnb.errors import NnbError
+
+        raise NnbError(f"{path}: a calibrated {model.method} model; {what} has no integer path for it yet "
+                       "(use --backend intsim for its integer simulation, or the float .nnp)")

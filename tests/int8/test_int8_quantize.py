@@ -121,6 +121,12 @@ def test_cli_int8(tmp_path, calib_npz, capsys) -> None:  # noqa: ANN001
         got = z["y"]
     assert np.array_equal(got, run_int8(from_quantized(qm), [x])["y"])
     assert not np.array_equal(got, run(qm.graph, [x])["y"])
+    capsys.readouterr()
+    # the float backends have no integer path yet: they refuse instead of answering with the float network
+    for argv in (["run", out, "--input", str(tmp_path / "x.npy")], ["run", out, "--backend", "c", "--input",
+                 str(tmp_path / "x.npy")], ["convert", out, "-o", str(tmp_path / "l.nnb")]):
+        _fails(argv, capsys, "calibrated int8 model", "intsim")
+    assert not os.path.exists(tmp_path / "l.nnb")
 
 
 def test_cli_fixed(tmp_path, calib_npz, capsys) -> None:  # noqa: ANN001
