@@ -1,4 +1,5 @@
-"""`nnb demo --quick`: the main job end to end (train, quantize, pack to NNB, run in C), on the real data."""
+"""`nnb demo --quick`: the main job end to end (train, quantize, pack to NNB, run in C, emitted C, OpenCL, the
+emulated Cortex-M4), on the real data."""
 
 from __future__ import annotations
 
@@ -37,6 +38,15 @@ def test_quick_demo_runs_end_to_end(tmp_path) -> None:
         assert 0 < int(params.replace(",", "")) < int(file_b.replace(",", "")), (label, params, file_b)
     p = {k: int(v[3].replace(",", "")) for k, v in rows.items()}
     assert p["LUT-Q K=4"] < p["float"] / 10 and p["DQ 2-bit budget"] < p["float"] / 10, p
+    # the emitted C built with its own Makefile matches the reference; OpenCL and the emulated Cortex-M4 either
+    # match or say why they were skipped (no device / no cross tools: each names what to install)
+    assert re.search(r"max abs error vs the reference [\d.e+-]+, argmax identical", r.stdout), r.stdout[-3000:]
+    assert re.search(r"OpenCL (on .*-> matches|: skipped \(.+\))", r.stdout), r.stdout[-3000:]
+    m4 = re.search(r"on qemu-mps2-an386: ([\d,]+) instructions per inference", r.stdout)
+    if m4:
+        assert "argmax identical" in r.stdout.split("qemu-mps2-an386")[-1], r.stdout[-3000:]
+    else:
+        assert "qemu-mps2-an386: skipped (" in r.stdout, r.stdout[-3000:]
     for name in ("lenet.nnp", "lenet.nnb", "lenet_lutq4.nnq", "lenet_lutq4.nnb", "lenet_dq.nnb",
                  "lenet_lutq4.html", "lenet_dq.html"):
         assert (out / name).stat().st_size > 0, name
