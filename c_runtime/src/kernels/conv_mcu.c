@@ -143,7 +143,6 @@ typedef struct {
     size_t icst;     /* floats between input channels */
     size_t wsoc;     /* weights per output channel */
     long cg, KW, DW, SW, rowstep; /* rowstep = DH * IW */
-    long IW;         /* input row width: IW, or IH * IW for a 1x1 layer run as one row */
     long nkh;        /* kernel rows inside the input */
     long ih;         /* input row of the first such kernel row */
     long wofs;       /* weight offset of that kernel row (kh0 * KW) */
@@ -342,7 +341,7 @@ NOINL static void tile_col(const mctx *c, const rowi *r, size_t oc, int nb, long
     long kw0 = 0, kw1 = r->KW, nkw, ic, kh, kw, wtail;
     const float *w0, *w1, *w2, *w3, *xb;
     if (iw0 < 0) kw0 = (-iw0 + r->DW - 1) / r->DW;
-    if (iw0 + (kw1 - 1) * r->DW >= r->IW) kw1 = r->IW - 1 - iw0 < 0 ? 0 : (r->IW - 1 - iw0) / r->DW + 1;
+    if (iw0 + (kw1 - 1) * r->DW >= g->IW) kw1 = g->IW - 1 - iw0 < 0 ? 0 : (g->IW - 1 - iw0) / r->DW + 1;
     nkw = kw1 > kw0 ? kw1 - kw0 : 0;
     wtail = r->KW - nkw;
     w0 = r->w + oc * r->wsoc + r->wofs + kw0;
@@ -376,6 +375,25 @@ NOINL static void tile_col(const mctx *c, const rowi *r, size_t oc, int nb, long
         w3 += r->wskip;
     }
     put_col(c, oc, oh, ow, nb, a0, a1, a2, a3);
+}
+
+/* 1x1 stride 1 run as one row: nb (4 or 1) channels x 1 column (no clipping). */
+NOINL static void col_1x1(const mctx *c, const rowi *r, size_t oc, int nb, long ow)
+{
+    float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+    const float *w0 = r->w + oc * r->wsoc, *xp = r->x + ow;
+    const size_t ws = r->wsoc;
+    long ic;
+    for (ic = 0; ic < r->cg; ++ic, xp += r->icst) {
+        const float x0 = *xp;
+        MAC(a0, w0[ic], x0);
+        if (nb == 4) {
+            MAC(a1, w0[ws + (size_t)ic], x0);
+            MAC(a2, w0[2 * ws + (size_t)ic], x0);
+            MAC(a3, w0[3 * ws + (size_t)ic], x0);
+        }
+    }
+    put_col(c, oc, 0, ow, nb, a0, a1, a2, a3);
 }
 
 /* Kernel rows of output row oh that fall inside the input. */
@@ -412,8 +430,28 @@ static void conv_plain(const mctx *c, const float *x, const float *w, long cg, s
     r.DW = g->DW;
     r.SW = g->SW;
     r.rowstep = (long)g->DH * g->IW;
-    r.IW = flat ? (long)g->IH * g->IW : g->IW;
-    if (flat && oh1 > oh0 + 1) oh1 = oh0 + 1;
+    if (flat) { /* n = IH * IW columns (OW = IW), conv row oh0 = 0 */
+        const long n = (long)g->IH * g->IW;
+        size_t oc;
+        if (oh0 >= oh1 || (c->pool && !row_pooled(c, oh0))) return;
+        row_taps(g, oh0, &r);
+        for (oc = oc0; oc < OC; oc += OC - oc >= 4 ? 4 : 1) {
+            const int nb = OC - oc >= 4 ? 4 : 1;
+            long ow = 0;
+            if (nb == 4) {
+                if (MCU_FULL)
+                    for (; ow + 5 <= n; ow += 5) tile45_1x1(c, &r, oc, ow);
+                for (; ow + 4 <= n; ow += 4) tile44_s1(c, &r, oc, oh0, ow); /* the rest: row tiles */
+                if (MCU_FULL && n - ow == 3) tile43_s1(c, &r, oc, oh0, ow), ow += 3;
+                if (MCU_FULL && n - ow == 2) tile42_s1(c, &r, oc, oh0, ow), ow += 2;
+            } else {
+                if (MCU_FULL)
+                    for (; ow + 4 <= n; ow += 4) tile14_s1(c, &r, oc, oh0, ow);
+            }
+            for (; ow < n; ++ow) col_1x1(c, &r, oc, nb, ow);
+        }
+        return;
+    }
     /* columns whose taps all lie inside the row */
     owL = g->PW <= 0 ? 0 : (g->PW + g->SW - 1) / g->SW;
     t = g->IW - 1 + g->PW - (g->KW - 1) * g->DW;
@@ -425,24 +463,6 @@ static void conv_plain(const mctx *c, const float *x, const float *w, long cg, s
         size_t oc;
         if (c->pool && !row_pooled(c, oh)) continue;
         row_taps(g, oh, &r);
-        if (flat) { /* r.IW columns (OW = IW) */
-            for (oc = oc0; oc < OC; oc += OC - oc >= 4 ? 4 : 1) {
-                const int nb = OC - oc >= 4 ? 4 : 1;
-                long ow = 0;
-                if (nb == 4) {
-                    if (MCU_FULL)
-                        for (; ow + 5 <= r.IW; ow += 5) tile45_1x1(c, &r, oc, ow);
-                    for (; ow + 4 <= r.IW; ow += 4) tile44_s1(c, &r, oc, oh, ow); /* the rest: row tiles */
-                    if (MCU_FULL && r.IW - ow == 3) tile43_s1(c, &r, oc, oh, ow), ow += 3;
-                    if (MCU_FULL && r.IW - ow == 2) tile42_s1(c, &r, oc, oh, ow), ow += 2;
-                } else {
-                    if (MCU_FULL)
-                        for (; ow + 4 <= r.IW; ow += 4) tile14_s1(c, &r, oc, oh, ow);
-                }
-                for (; ow < r.IW; ++ow) tile_col(c, &r, oc, nb, oh, ow);
-            }
-            continue;
-        }
         for (oc = oc0; oc < OC; oc += OC - oc >= 4 ? 4 : 1) {
             const int nb = OC - oc >= 4 ? 4 : 1;
             long ow = 0;
