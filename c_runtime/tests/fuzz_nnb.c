@@ -15,18 +15,7 @@
 #include <time.h>
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static uint64_t rnd(void)
-{
-    uint64_t x = rng_state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    rng_state = x;
-    return x * 0x2545f4914f6cdd1dull;
-}
-
-static uint32_t below(uint32_t n) { return n ? (uint32_t)(rnd() % n) : 0; }
+#include "fuzz_common.h"
 
 static uint32_t boundary(uint32_t old)
 {
@@ -109,31 +98,6 @@ static void mutate(uint8_t *buf, size_t *len)
 }
 
 
-/* nin + nout of function record f of an image (0 if unreadable): functions
-   of more than 8 inputs + outputs get their kernel check in nnbrt_init only
-   (nnbrt.h), so init may refuse what sizing accepted. */
-static uint32_t fn_io(const uint8_t *b, size_t len, int32_t f)
-{
-    uint32_t h[14], k, off, rec;
-    size_t hdr, data, p;
-    if (len < 56 || f < 0) return 0;
-    for (k = 0; k < 14; ++k) memcpy(&h[k], b + 4 * k, 4);
-    hdr = h[0] == 1001 ? 88 : 56;
-    if (len < hdr || h[12] > (len - hdr) / 4 || h[7] >= h[12]) return 0;
-    data = hdr + 4 * (size_t)h[12];
-    memcpy(&off, b + hdr + 4 * (size_t)h[7], 4);
-    p = data + off + 4 * (size_t)f;
-    if (p > len || len - p < 4) return 0;
-    memcpy(&rec, b + p, 4);
-    if (rec >= h[12]) return 0;
-    memcpy(&off, b + hdr + 4 * (size_t)rec, 4);
-    p = data + off;
-    if (p > len || len - p < 16) return 0;
-    memcpy(&k, b + p + 4, 4);
-    memcpy(&off, b + p + 12, 4);
-    return k + off;
-}
-
 typedef struct { uint8_t *data; size_t len; const char *path; } seed_t;
 
 int main(int argc, char **argv)
@@ -152,20 +116,10 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[a], "-w") && a + 1 < argc) max_work = strtoull(argv[++a], NULL, 10);
         else if (!strcmp(argv[a], "-a") && a + 1 < argc) max_arena = (size_t)atol(argv[++a]);
         else if (nseeds < 256) {
-            FILE *f = fopen(argv[a], "rb");
-            long n;
-            if (!f) { fprintf(stderr, "fuzz_nnb: cannot open %s\n", argv[a]); return 1; }
-            fseek(f, 0, SEEK_END);
-            n = ftell(f);
-            fseek(f, 0, SEEK_SET);
-            if (n > 0 && (size_t)n <= max_seed) {
-                seeds[nseeds].data = malloc((size_t)n);
-                if (!seeds[nseeds].data || fread(seeds[nseeds].data, 1, (size_t)n, f) != (size_t)n) return 1;
-                seeds[nseeds].len = (size_t)n;
-                seeds[nseeds].path = argv[a];
-                ++nseeds;
-            }
-            fclose(f);
+            const int r = read_seed(argv[a], max_seed, &seeds[nseeds].data, &seeds[nseeds].len);
+            if (r == -1) { fprintf(stderr, "fuzz_nnb: cannot open %s\n", argv[a]); return 1; }
+            if (r == -2) return 1;
+            if (r == 1) seeds[nseeds++].path = argv[a];
         }
     }
     if (nseeds == 0) { fprintf(stderr, "fuzz_nnb: no usable seed files\n"); return 1; }
