@@ -78,6 +78,17 @@ def kernel_isa(variant: str = "") -> str:
     return ffi.string(lib.nnbrt_kernel_isa()).decode()
 
 
+def copy_inputs(dsts: list[np.ndarray], inputs: list[np.ndarray], where: str) -> None:
+    """Copy each input into the C side's buffer of the same size (float32), or say which one does not fit."""
+    if len(inputs) != len(dsts):
+        raise NnbError(f"the network takes {len(dsts)} input(s), got {len(inputs)}")
+    for k, (dst, x) in enumerate(zip(dsts, inputs)):
+        x = np.asarray(x, dtype=np.float32)
+        if x.size != dst.size:
+            raise NnbError(f"input {k} has shape {x.shape}, {where} expects {dst.shape}")
+        dst.reshape(-1)[:] = x.reshape(-1)
+
+
 class CNet:
     """One network loaded by the C runtime from an NNB image (``variant`` "REF": reference kernels)."""
 
@@ -111,13 +122,7 @@ class CNet:
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         """Run once; inputs must have the file's shapes (batch as written)."""
-        if len(inputs) != len(self.inputs):
-            raise NnbError(f"the network takes {len(self.inputs)} input(s), got {len(inputs)}")
-        for k, (dst, x) in enumerate(zip(self.inputs, inputs)):
-            x = np.asarray(x, dtype=np.float32)
-            if x.size != dst.size:
-                raise NnbError(f"input {k} has shape {x.shape}, the NNB file expects {dst.shape}")
-            dst.reshape(-1)[:] = x.reshape(-1)
+        copy_inputs(self.inputs, inputs, "the NNB file")
         self._check(self._lib.nnbrt_run(self._net), "run")
         return [o.copy() for o in self.outputs]
 

@@ -121,13 +121,9 @@ class EmittedNet:
         return _loaded[lib]
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        if len(inputs) != len(self.inputs):
-            raise NnbError(f"the network takes {len(self.inputs)} input(s), got {len(inputs)}")
-        for k, (dst, x) in enumerate(zip(self.inputs, inputs)):
-            x = np.asarray(x, dtype=np.float32)
-            if x.size != dst.size:
-                raise NnbError(f"input {k} has shape {x.shape}, the emitted C expects {dst.shape}")
-            dst.reshape(-1)[:] = x.reshape(-1)
+        from nnb.backends.c import copy_inputs
+
+        copy_inputs(self.inputs, inputs, "the emitted C")
         st = self._run(*self._ptrs)
         if st != 0:
             raise NnbError(f"emitted C: {PREFIX}_run failed with status {st}")

@@ -171,6 +171,19 @@ def probe_arena(board: Board, image: bytes) -> int:
     return arena
 
 
+def _write_model_inputs(outdir: str, mi: ModelImage, inputs) -> tuple[bytes, int]:  # noqa: ANN001
+    """model.nnb and (when inputs are embedded) inputs.bin in OUTDIR; the packed inputs and the 4-aligned
+    bytes of the firmware's i/o buffer (outputs, and inputs when they come over semihosting)."""
+    os.makedirs(os.path.join(outdir, "build"), exist_ok=True)
+    with open(os.path.join(outdir, "model.nnb"), "wb") as f:
+        f.write(mi.image)
+    blob = pack_inputs(mi, inputs) if inputs is not None else b""
+    if blob:
+        with open(os.path.join(outdir, "inputs.bin"), "wb") as f:
+            f.write(blob)
+    return blob, (max(mi.output_bytes, 0 if blob else mi.input_bytes, 16) + 3) // 4 * 4
+
+
 def build_firmware(mi: ModelImage, board: Board, outdir: str, inputs: list | None = None, runs: int = 1,
                    profile: bool = False, log=None, emitc_from: str | None = None) -> BuildResult:  # noqa: ANN001
     """Write the project to outdir, check the fit, run the toolchain; the linked footprint is in the result.
@@ -187,18 +200,10 @@ def build_firmware(mi: ModelImage, board: Board, outdir: str, inputs: list | Non
     say(f"arena: {arena} bytes (nnbrt_arena_size of the runtime built for {board.name})")
     quick_fit(board, arena, len(mi.image))
     outdir = os.path.abspath(outdir)
-    os.makedirs(os.path.join(outdir, "build"), exist_ok=True)
-    with open(os.path.join(outdir, "model.nnb"), "wb") as f:
-        f.write(mi.image)
-    blob = pack_inputs(mi, inputs) if inputs is not None else b""
-    if blob:
-        with open(os.path.join(outdir, "inputs.bin"), "wb") as f:
-            f.write(blob)
+    blob, io_buf = _write_model_inputs(outdir, mi, inputs)
     kt = os.path.join(outdir, "kernel_table_model.c")
     run_checked([sys.executable, os.path.join(C_RUNTIME, "tools", "gen_kernel_table.py"), "-o", kt,
                  os.path.join(outdir, "model.nnb")], "listing the model's kernels")
-    io_buf = max(mi.output_bytes, 0 if blob else mi.input_bytes, 16)
-    io_buf = (io_buf + 3) // 4 * 4
     kw = dict(model_name=mi.name, image_len=len(mi.image), inputs_len=len(blob), arena_bytes=arena, runs=runs,
               profile=profile, io_buf_bytes=io_buf)
     files = _project_files(board, "main.c", "model.S", "model_empty.S")
@@ -253,14 +258,7 @@ def _build_emitc(mi: ModelImage, board: Board, outdir: str, model_path: str, inp
         if old != data:
             with open(path, "wb") as f:
                 f.write(data)
-    os.makedirs(os.path.join(outdir, "build"), exist_ok=True)
-    with open(os.path.join(outdir, "model.nnb"), "wb") as f:
-        f.write(mi.image)
-    blob = pack_inputs(mi, inputs) if inputs is not None else b""
-    if blob:
-        with open(os.path.join(outdir, "inputs.bin"), "wb") as f:
-            f.write(blob)
-    io_buf = (max(mi.output_bytes, 0 if blob else mi.input_bytes, 16) + 3) // 4 * 4
+    blob, io_buf = _write_model_inputs(outdir, mi, inputs)
     kw = dict(model_name=mi.name, image_len=0, inputs_len=len(blob), arena_bytes=m.arena_bytes, runs=runs,
               io_buf_bytes=io_buf, emitc=True, m=m)
     files = _project_files(board, "main_emitc.c", "model.S")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import jinja2
 import numpy as np
 
-from nnb.quantize.report import bar_chart
+from nnb.quantize.report import PAGE_HEAD, bar_chart
 
 
 @dataclass
@@ -43,14 +43,7 @@ def format_table(rows: list[LayerStat]) -> str:
     return "\n".join(lines)
 
 
-PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>nnb quantize: {{ title }}</title>
-<style>
-body { font-family: sans-serif; margin: 2em; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; }
-th, td { border: 1px solid #ccc; padding: 3px 8px; }
-td.n { text-align: right; font-variant-numeric: tabular-nums; }
-</style></head><body>
+PAGE = PAGE_HEAD + """</style></head><body>
 <h1>{{ title }}</h1>
 <p>Method <b>{{ method }}</b>, calibration <b>{{ calib }}</b> on {{ samples }} samples.
 {% if islands %}Float islands (dequantize, float function, quantize): {{ islands }}.{% endif %}

@@ -140,14 +140,17 @@ def bar_chart(labels: list[str], values: list[float], title: str, unit: str, wid
     return Markup("".join(out))
 
 
-TEMPLATE = """<!DOCTYPE html>
+# the head every quantization page starts with (this report and int8_report's); the page adds its own rules
+PAGE_HEAD = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>nnb quantize: {{ title }}</title>
 <style>
 body { font-family: sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; }
 th, td { border: 1px solid #ccc; padding: 3px 8px; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
-tr.total td { font-weight: bold; }
+"""
+
+TEMPLATE = PAGE_HEAD + """tr.total td { font-weight: bold; }
 .charts svg { margin: 0.5em 1em 0.5em 0; }
 </style></head><body>
 <h1>{{ title }}</h1>

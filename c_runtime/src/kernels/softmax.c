@@ -1,4 +1,6 @@
-/* Softmax (id 16): exp(x - max) / sum over `axis`. */
+/* Softmax (id 16): exp(x - max) / sum over `axis`; LogSoftmax (id 269):
+   x - max - log(sum(exp(x - max))) over `axis`, as nnb/ops/activation.py.
+   Both may run in place: each element is read before it is written. */
 #include "../internal.h"
 #include <math.h>
 
@@ -12,14 +14,12 @@ static nnbrt_status check(const nnbrt_args *a, int nin, const nnbrt_tensor *in, 
     return NNBRT_OK;
 }
 
-static void run(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
-                const nnbrt_tensor *out)
+static void over_axis(const nnbrt_args *a, const nnbrt_tensor *in, const nnbrt_tensor *out, int log_form)
 {
     const int ax = nnbrt_axis(a->a[0].i, in[0].ndim);
     const size_t outer = nnbrt_prod(&in[0], 0, ax), n = (size_t)in[0].dims[ax];
     const size_t inner = nnbrt_prod(&in[0], ax + 1, in[0].ndim);
     size_t o, i, k;
-    (void)nin; (void)nout;
     for (o = 0; o < outer; ++o)
         for (i = 0; i < inner; ++i) {
             const float *x = in[0].data + o * n * inner + i;
@@ -27,12 +27,34 @@ static void run(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
             float m = x[0], s = 0.0f;
             for (k = 1; k < n; ++k)
                 if (x[k * inner] > m) m = x[k * inner];
-            for (k = 0; k < n; ++k) {
-                y[k * inner] = expf(x[k * inner] - m);
-                s += y[k * inner];
+            if (log_form) {
+                float ls;
+                for (k = 0; k < n; ++k) s += expf(x[k * inner] - m);
+                ls = logf(s);
+                for (k = 0; k < n; ++k) y[k * inner] = x[k * inner] - m - ls;
+            } else {
+                for (k = 0; k < n; ++k) {
+                    y[k * inner] = expf(x[k * inner] - m);
+                    s += y[k * inner];
+                }
+                for (k = 0; k < n; ++k) y[k * inner] /= s;
             }
-            for (k = 0; k < n; ++k) y[k * inner] /= s;
         }
 }
 
+static void run(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
+                const nnbrt_tensor *out)
+{
+    (void)nin; (void)nout;
+    over_axis(a, in, out, 0);
+}
+
+static void run_log(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
+                    const nnbrt_tensor *out)
+{
+    (void)nin; (void)nout;
+    over_axis(a, in, out, 1);
+}
+
 const nnbrt_kernel nnbrt_k_softmax = {"Softmax", "i", 1, 1, 1, 1, check, run};
+const nnbrt_kernel nnbrt_k_log_softmax = {"LogSoftmax", "i", 1, 1, 1, 1, check, run_log};
