@@ -4,12 +4,15 @@ Steps are node indices.  A tensor is live from the step that writes it to the
 last step that reads it, both inclusive.  Network inputs are live from before
 the first step (-1) to the end: nnb never overwrites an input, so a second run
 without reloading it is still right (the upstream runtime gets this wrong).
-Network outputs live to the end.
+Network outputs live to the end.  A tensor takes ``itemsize`` bytes per value
+(float32), or its own dtype's width when that is not float32 (int8 models: one byte).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
 
 from nnb.ir import Graph
 
@@ -45,7 +48,9 @@ def lifetimes(g: Graph, shapes: dict[str, tuple[int, ...]] | None = None, itemsi
         size = 1
         for d in shapes[n]:
             size *= d
-        out.append(Lifetime(n, s, end[n], size * itemsize))
+        t = g.tensors.get(n)
+        width = itemsize if t is None or t.dtype == "float32" else np.dtype(t.dtype).itemsize
+        out.append(Lifetime(n, s, end[n], size * width))
     return out
 
 
