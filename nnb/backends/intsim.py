@@ -22,11 +22,12 @@ def _model(model_path: str) -> object:
     from nnb.quantize.qmodel import load_quantized
 
     qm = load_quantized(model_path)
-    if qm.method == "int8":
+    if int8.is_int8_model(qm):  # calibrated int8, or a DQ model with its int8 deployment
         return int8.from_quantized(qm)
     if qm.method in fixed.METHODS:
         return fixed.from_quantized(qm)
-    raise NnbError(f"{model_path}: a {qm.method} model has no integer simulation (int8, fixed8, fixed16 do)")
+    raise NnbError(f"{model_path}: a {qm.method} model has no integer simulation (int8, fixed8, fixed16 do, and "
+                   "dq trained with --act-budget)")
 
 
 def run(model_path: str, graph: Graph, inputs: dict[str, np.ndarray], options: dict | None = None) -> dict:

@@ -52,6 +52,11 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         acts = ", ".join(f"{n} {a.bits} bit" for n, a in hook.acts.items())
         print(f"activations ({hook.cfg.act_budget_kind} {hook.act_kb():.3f} kB, budget {hook.cfg.act_budget_kb:.3f} "
               f"kB): {acts}")
+    if getattr(hook, "acts", None) and not getattr(args, "float_acts", False):
+        from nnb.quantize.dq_int8_run import deploy
+
+        for line in deploy(args.output, args.calib or args.data, args.calib_samples, info["act_budget"]):
+            print(line)
     if args.method == "dq" and not hook.within_budget():
         print(f"nnb: warning: weight memory {hook.weight_kb():.2f} kB (budget {hook.cfg.budget_kb or 0:.2f} kB) or "
               f"activation memory {hook.act_kb():.3f} kB is above its budget; train longer", file=sys.stderr)
@@ -95,7 +100,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--method", choices=("lutq", "dq") + CALIBRATED, required=True,
                     help="lutq/dq: quantization-aware fine-tuning; int8/fixed8/fixed16: post-training, calibrated "
                          "on --calib (docs/int8.md)")
-    sp.add_argument("--calib", metavar="DATA", help="int8/fixed: calibration data (anything --data takes)")
+    sp.add_argument("--calib", metavar="DATA", help="int8/fixed: calibration data (anything --data takes); dq "
+                    "--act-budget: the samples that fix the network input's int8 grid (default: --data)")
     sp.add_argument("--calib-samples", type=int, default=500, help="int8/fixed: calibration samples (default 500)")
     sp.add_argument("--calib-method", choices=("minmax", "percentile", "mse"), default="minmax",
                     help="int8/fixed: range choice (default minmax)")
@@ -112,6 +118,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--act-budget", metavar="SIZE",
                     help="DQ: also quantize the ReLU outputs (unsigned, learned step/range) within this activation "
                          "memory, e.g. 2kB (per sample)")
+    sp.add_argument("--no-int8", dest="float_acts", action="store_true",
+                    help="DQ --act-budget: do not add the int8 model (by default the .nnq also carries it, for "
+                         "--backend intsim and the C runtime; docs/int8.md)")
     sp.add_argument("--act-budget-kind", choices=("max", "sum"), default="max",
                     help="DQ: the activation budget bounds the largest activation (max, default) or their sum")
     sp.add_argument("--export-nnp", metavar="OUT.nnp", help="also write a float NNP with the quantized weights")

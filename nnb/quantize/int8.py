@@ -76,6 +76,8 @@ class Int8Model:
     steps: list[IntNode]
     calib: str = "minmax"
     info: dict[str, Any] = field(default_factory=dict)
+    # tensors held in float32 between float islands (no qparams): a DQ model's tensors that training left float
+    float_tensors: set[str] = field(default_factory=set)
 
     def islands(self) -> list[str]:
         return sorted({s.node.op for s in self.steps if s.kind == "island"})
@@ -267,20 +269,34 @@ def _add_consts(ins: list[QParams], out: QParams) -> dict[str, np.ndarray]:
     return {"mult": np.array([p1[0], p2[0], po[0]]), "shift": np.array([p1[1], p2[1], po[1]])}
 
 
+def int8_record(m: Int8Model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The int8 model's part of a .nnq: ``info`` entries (qparams, steps, calib[, float_tensors]) and arrays."""
+    steps = [{"node": s.node.name, "kind": s.kind, "activation": s.activation, "output": s.output}
+             for s in m.steps]
+    meta: dict[str, Any] = {"calib": m.calib, "qparams": {k: [q.scale, q.zero] for k, q in m.qparams.items()},
+                            "steps": steps}
+    if m.float_tensors:
+        meta["float_tensors"] = sorted(m.float_tensors)
+    arrays = {f"{i}/{k}": np.asarray(a) for i, s in enumerate(m.steps) for k, a in s.arrays.items()}
+    return meta, arrays
+
+
 def to_quantized(m: Int8Model, float_graph: Graph, info: dict[str, Any] | None = None):  # noqa: ANN201
     """The .nnq form: the float graph, qparams and step records in ``info``, integer constants in arrays."""
     from nnb.quantize.qmodel import QuantizedModel
 
-    steps = [{"node": s.node.name, "kind": s.kind, "activation": s.activation, "output": s.output}
-             for s in m.steps]
-    meta = dict(info or {}, calib=m.calib, qparams={k: [q.scale, q.zero] for k, q in m.qparams.items()}, steps=steps)
-    arrays = {f"{i}/{k}": np.asarray(a) for i, s in enumerate(m.steps) for k, a in s.arrays.items()}
-    return QuantizedModel(float_graph, "int8", {}, meta, arrays)
+    meta, arrays = int8_record(m)
+    return QuantizedModel(float_graph, "int8", {}, dict(info or {}, **meta), arrays)
 
 
-def from_quantized(qm) -> Int8Model:  # noqa: ANN001 - a QuantizedModel with method int8
+def is_int8_model(qm) -> bool:  # noqa: ANN001 - a QuantizedModel
+    """A calibrated int8 .nnq, or a DQ .nnq carrying its int8 deployment (nnb/quantize/dq_int8.py)."""
+    return qm.method == "int8" or (qm.method == "dq" and isinstance(qm.info.get("steps"), list))
+
+
+def from_quantized(qm) -> Int8Model:  # noqa: ANN001 - a QuantizedModel with method int8 (or dq + int8 form)
     """Rebuild the int8 model from a loaded .nnq (the prepared graph is recomputed, deterministically)."""
-    if qm.method != "int8":
+    if not is_int8_model(qm):
         raise NnbError(f"not an int8 model (method {qm.method})")
     g = prepare_graph(qm.graph)
     nodes = {n.name: n for n in g.nodes}
@@ -291,5 +307,6 @@ def from_quantized(qm) -> Int8Model:  # noqa: ANN001 - a QuantizedModel with met
         arrays = {k.split("/", 1)[1]: v for k, v in qm.arrays.items() if k.split("/", 1)[0] == str(i)}
         steps.append(IntNode(nodes[rec["node"]], rec["kind"], rec["activation"], rec["output"], arrays))
     qp = {k: QParams(float(v[0]), int(v[1])) for k, v in qm.info["qparams"].items()}
-    info = {k: v for k, v in qm.info.items() if k not in ("qparams", "steps", "calib")}
-    return Int8Model(g, qp, steps, qm.info.get("calib", "minmax"), info)
+    info = {k: v for k, v in qm.info.items() if k not in ("qparams", "steps", "calib", "float_tensors")}
+    floats = {str(t) for t in qm.info.get("float_tensors") or []}
+    return Int8Model(g, qp, steps, qm.info.get("calib", "minmax"), info, floats)

@@ -169,18 +169,20 @@ def run_int8(m: Int8Model, inputs: Sequence[np.ndarray], keep: Sequence[str] = (
     floats: dict[str, np.ndarray] = {}
     for st in m.steps:
         node = st.node
-        xs = [vals[i] for i in node.inputs if g.tensors[i].kind != "param"]
         if st.kind == "island":
-            fin = [m.qparams[i].dequantize(vals[i]) if g.tensors[i].kind != "param" else g.tensors[i].data
-                   for i in node.inputs]
+            fin = [g.tensors[i].data if g.tensors[i].kind == "param" else floats[i] if i in m.float_tensors
+                   else m.qparams[i].dequantize(vals[i]) for i in node.inputs]
             for o, v in zip(node.outputs, get_op(node.op).forward(fin, node.attrs)):
                 floats[o] = v
-                vals[o] = m.qparams[o].quantize(v)
+                if o not in m.float_tensors:
+                    vals[o] = m.qparams[o].quantize(v)
             continue
-        vals[st.output] = _step_int(st, xs, m)
+        vals[st.output] = _step_int(st, [vals[i] for i in node.inputs if g.tensors[i].kind != "param"], m)
     out: dict[str, np.ndarray] = {}
     for k in list(g.outputs) + [k for k in keep if k not in g.outputs]:
-        if as_int:
+        if k in m.float_tensors:
+            out[k] = floats[k]  # held in float (between islands): no integer form
+        elif as_int:
             out[k] = vals[k]
         elif k in floats and k in g.outputs:
             out[k] = floats[k]  # a float island's network output stays float
