@@ -57,7 +57,16 @@ def pool_call(x_shape: tuple, a: dict, src: str, dst: str, zero: int | None) -> 
     return f"{{ static const nnb_i8_pool_params pp = {prm}; CK(nnb_i8_avg_pool2d(&pp, {src}, {zero}, {dst})); }}\n"
 
 
-def firmware(m, x_q: np.ndarray) -> tuple[str, str, int]:  # noqa: ANN001
+def scratch_size(so, prm: tuple) -> int:  # noqa: ANN001
+    """int16 elements nnb_i8_conv_scratch asks for this layer (the portable build's rule, which the M4 shares)."""
+    import ctypes
+
+    from int8_harness import ConvParams
+
+    return int(so.nnb_i8_conv_scratch(ctypes.byref(ConvParams(*prm))))
+
+
+def firmware(m, x_q: np.ndarray, so) -> tuple[str, str, int]:  # noqa: ANN001
     """(main.c, name of the logits buffer, logits size)."""
     g = m.graph
     shapes = g.infer_shapes({g.inputs[0]: x_q.shape})
@@ -89,7 +98,6 @@ def firmware(m, x_q: np.ndarray) -> tuple[str, str, int]:  # noqa: ANN001
             o, _, kh, kw = w.shape
             oh = (xs[2] + 2 * ph - (dh * (kh - 1) + 1)) // sh + 1
             ow = (xs[3] + 2 * pw - (dw * (kw - 1) + 1)) // sw + 1
-            scratch = max(scratch, int(np.prod(w.shape[1:])))
             for k, ct in (("weight", "int8_t"), ("bias", "int32_t"), ("mult", "int32_t"), ("shift", "int32_t")):
                 decl.append(carr(ct, f"{k}{i}", arr[k]))
             res, rz, rm, rs = "NULL", 0, "NULL", "NULL"
@@ -101,8 +109,12 @@ def firmware(m, x_q: np.ndarray) -> tuple[str, str, int]:  # noqa: ANN001
             if node.op == "FusedConv" and a["pool"] == "max":
                 conv_out = f"c{i}"
                 decl.append(f"static int8_t {conv_out}[{xs[0] * o * oh * ow}];\n")
-            prm = (f"{{{xs[0]},{xs[1]},{xs[2]},{xs[3]},{o},{kh},{kw},{oh},{ow},{ph},{pw},{sh},{sw},{dh},{dw},{group},"
-                   f"{q_in.zero},{q_out.zero},{lo},{hi},{rz}}}")
+            vals = (*xs, o, kh, kw, oh, ow, ph, pw, sh, sw, dh, dw, group, q_in.zero, q_out.zero, lo, hi, rz)
+            need = scratch_size(so, vals)
+            if need == 0:
+                raise SystemExit(f"{node.name}: the int8 convolution refuses this geometry")
+            scratch = max(scratch, need)
+            prm = "{" + ",".join(str(int(v)) for v in vals) + "}"
             body.append(f"{{ static const nnb_i8_conv_params cp = {prm}; CK(nnb_i8_conv2d(&cp, {src}, weight{i}, "
                         f"bias{i}, mult{i}, shift{i}, {res}, {rm}, {rs}, {conv_out}, scratch, SCRATCH)); }}\n")
             if conv_out != dst:
@@ -178,7 +190,7 @@ int main(void) {{
     return src, last, n_out
 
 
-def run_model(name: str, opt: str) -> None:
+def run_model(name: str, opt: str, so) -> None:  # noqa: ANN001
     from int8_quant_helpers import calibrated
 
     m, xs, _ = calibrated(name)
@@ -189,7 +201,7 @@ def run_model(name: str, opt: str) -> None:
         print(f"| {name} | skipped: a float island ({', '.join(islands)}) inside the network |")
         return
     x_q = m.qparams[m.graph.inputs[0]].quantize(xs[0])
-    src, last, n_out = firmware(m, x_q)
+    src, last, n_out = firmware(m, x_q, so)
     d = os.path.join(OUT, name)
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, "main.c"), "w") as f:
@@ -231,8 +243,13 @@ def main() -> None:
           f"ticks x {TICK} (+-{TICK} per span); logits compared with the numpy integer simulation\n")
     print("| model | instructions (integer steps) | __smlad path | logits bit-exact | largest steps |")
     print("|---|---:|---|---|---|")
+    import tempfile
+
+    from int8_harness import build
+
+    so = build(tempfile.mkdtemp(prefix="nnb_int8_"), dsp=True)
     for name in args.models.split(","):
-        run_model(name, args.opt)
+        run_model(name, args.opt, so)
 
 
 if __name__ == "__main__":

@@ -51,13 +51,16 @@ def compiler() -> str | None:
 SAN_FLAGS = ["-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
 
 
-def build(out_dir: str, dsp: bool, sanitize: bool = False) -> C.CDLL:
-    """``sanitize``: ASan + UBSan (the process must have libasan preloaded)."""
+def build(out_dir: str, dsp: bool, sanitize: bool = False, x86: bool = True) -> C.CDLL:
+    """``dsp``: the dual-MAC path with emulated intrinsics; ``x86=False``: without the x86-64 SIMD paths
+    (the portable loops a core without SIMD runs); ``sanitize``: ASan + UBSan (the process must have
+    libasan preloaded)."""
     cc = compiler()
     assert cc is not None
-    lib = os.path.join(out_dir, f"libnnb_int8{'_dsp' if dsp else ''}.so")
-    cmd = [cc, *FLAGS, *(["-DNNB_I8_EMULATE_DSP"] if dsp else []), *(SAN_FLAGS if sanitize else []), "-o", lib,
-           *sorted(glob.glob(f"{SRC}/*.c"))]
+    tag = ("_dsp" if dsp else "") + ("" if x86 else "_nox86") + ("_san" if sanitize else "")
+    lib = os.path.join(out_dir, f"libnnb_int8{tag}.so")
+    cmd = [cc, *FLAGS, *(["-DNNB_I8_EMULATE_DSP"] if dsp else []), *([] if x86 else ["-DNNB_I8_NO_X86"]),
+           *(SAN_FLAGS if sanitize else []), "-o", lib, *sorted(glob.glob(f"{SRC}/*.c"))]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     so = C.CDLL(lib)
     so.nnb_i8_requantize.restype = I32
@@ -67,6 +70,7 @@ def build(out_dir: str, dsp: bool, sanitize: bool = False) -> C.CDLL:
     so.nnb_i8_rdbp.restype = I32
     so.nnb_i8_rdbp.argtypes = [I32, I32]
     so.nnb_i8_conv_scratch.restype = C.c_size_t
+    so.nnb_i8_conv_scratch.argtypes = [C.POINTER(ConvParams)]
     so.nnb_i8_conv2d.argtypes = [C.POINTER(ConvParams), P8, P8, P32, P32, P32, P8, P32, P32, P8, P16, C.c_size_t]
     so.nnb_i8_affine.argtypes = [I32, I32, I32, P8, I32, P8, P32, P32, P32, I32, I32, I32, P8]
     so.nnb_i8_max_pool2d.argtypes = [C.POINTER(PoolParams), P8, P8]

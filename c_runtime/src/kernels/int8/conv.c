@@ -1,11 +1,22 @@
 /* int8 2-d convolution, NCHW, grouped (depthwise: group == channels), any pad/stride/dilation,
- * with an optional residual added in the accumulator domain (FusedConv). One im2col column of
- * (x - in_zero) as int16 per output position, then one dot product per output channel. */
+ * with an optional residual added in the accumulator domain (FusedConv).
+ *
+ * Paths, all computing the same integers (docs/int8.md):
+ *  - x86-64 hosts: conv_x86.c (AVX2 / AVX-512 VNNI, chosen at run time) when it takes the layer;
+ *  - depthwise (one input channel per output, no dilation): per channel, the kh input rows it needs
+ *    as (x - in_zero) int16 with the padding in place (a ring of kh padded rows, refilled as the
+ *    output row moves down), so the inner loops have no bounds checks; on the DSP path two outputs
+ *    of a 3x3 stride-1 row at a time from word loads and dual MACs;
+ *  - everything else: two im2col columns (two output positions; a 1x1 stride-1 layer is a plain
+ *    gather) of (x - in_zero) as int16, then two output channels at a time: a 2x2 register block
+ *    (CMSIS-NN's form) of four accumulators, one weight word and four column words giving eight
+ *    dual MACs per four input values;
+ *  - a plain loop (generic) for what the above do not take (dilated depthwise is in the im2col path).
+ * Requantization is prepared once per channel (i8_rq) and applied per output. */
 #include "nnb_int8.h"
 
 #include "i8_dot.h"
-
-static int32_t clamp8(int32_t v, int32_t lo, int32_t hi) { return v < lo ? lo : v > hi ? hi : v; }
+#include "i8_x86.h"
 
 static int conv_ok(const nnb_i8_conv_params *p)
 {
@@ -20,6 +31,10 @@ static int conv_ok(const nnb_i8_conv_params *p)
         return 0;
     if (p->in_zero < -128 || p->in_zero > 127 || p->out_zero < -128 || p->out_zero > 127)
         return 0;
+    /* sizes in 32 bits: every index below is formed in size_t from values that fit */
+    if ((int64_t)p->c * p->h * p->w > INT32_MAX || (int64_t)p->o * p->kh * p->kw > INT32_MAX ||
+        (int64_t)(p->c / p->group) * p->kh * p->kw > (1 << 24) || (int64_t)p->w + 2 * p->pad_w > INT32_MAX / 16)
+        return 0;
     ekh = p->dil_h * (p->kh - 1) + 1;
     ekw = p->dil_w * (p->kw - 1) + 1;
     if (p->h + 2 * p->pad_h < ekh || p->w + 2 * p->pad_w < ekw)
@@ -27,115 +42,395 @@ static int conv_ok(const nnb_i8_conv_params *p)
     return p->oh == (p->h + 2 * p->pad_h - ekh) / p->stride_h + 1 && p->ow == (p->w + 2 * p->pad_w - ekw) / p->stride_w + 1;
 }
 
-/* one input channel per output channel (depthwise, multiplier 1): taps straight from the input,
- * no column; the same sums in the same integers as the column path */
-static int depthwise(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
-                     const int32_t *mult, const int32_t *shift, const int8_t *residual, const int32_t *res_mult,
-                     const int32_t *res_shift, int8_t *y)
+/* ---------- depthwise over padded int16 rows ---------- */
+
+#define DW_MAX_TAPS 64 /* kh * kw the row path takes (its packed weights live on the stack) */
+
+static int dw_rows_ok(const nnb_i8_conv_params *p)
 {
-    /* geometry in locals: the int8 stores may alias *p as far as the compiler knows */
+    return p->group == p->c && p->o == p->c && p->dil_h == 1 && p->dil_w == 1 && p->kh * p->kw <= DW_MAX_TAPS;
+}
+
+/* padded row r (0 <= r < h + 2 pad_h) of one channel plane as (x - zin), zeros in the padding */
+static void dw_fill_row(int16_t *dst, const int8_t *xc, int32_t r, int32_t h, int32_t w, int32_t ph, int32_t pw,
+                        int32_t zin)
+{
+    int32_t i, pwid = w + 2 * pw, iy = r - ph;
+    if (iy < 0 || iy >= h) {
+        for (i = 0; i < pwid; ++i)
+            dst[i] = 0;
+        return;
+    }
+    xc += (size_t)iy * (size_t)w;
+    for (i = 0; i < pw; ++i)
+        dst[i] = dst[pw + w + i] = 0;
+    for (i = 0; i < w; ++i)
+        dst[pw + i] = (int16_t)(xc[i] - zin);
+}
+
+#if NNB_I8_DSP
+static int32_t ld32(const int16_t *s)
+{
+    int32_t v;
+    memcpy(&v, s, sizeof v);
+    return v;
+}
+#endif
+
+/* the layer's constants for the output stage */
+typedef struct {
+    int32_t zout, lo, hi, zres;
+} out_cfg;
+
+/* y[i] = clamp(zout + rq(acc[i] [+ rrq(res[i] - zres)])) for i < n: one channel, n consecutive outputs.
+ * Everything in locals: the int8 stores may alias any object as far as the compiler knows. */
+static void out_run(const out_cfg *o, const i8_rq *q, const i8_rq *rq, const int32_t *acc, int32_t n,
+                    const int8_t *res, int8_t *y)
+{
+    const int32_t zout = o->zout, lo = o->lo, hi = o->hi, zres = o->zres;
+    const int32_t mult = q->mult, nudge = q->nudge, negm = q->negm, right = q->right;
+    const uint32_t lim = q->lim;
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        int32_t a = acc[i], h;
+        if (res)
+            a += i8_rq_apply(rq, (int32_t)res[i] - zres);
+        if ((uint32_t)a + 0x40000000u < lim) {
+            h = i8_mulhr(a * 2, mult);
+            h = (h + nudge - ((h >> 31) & negm)) >> right;
+        } else {
+            h = nnb_i8_requantize(a, mult, q->shift);
+        }
+        y[i] = (int8_t)i8_clamp(zout + h, lo, hi);
+    }
+}
+
+#define DW_CHUNK 8 /* outputs of a row accumulated before they are requantized */
+
+/* acc[i] = b0 + sum over the taps of output ox0 + i (i < n) from the padded rows */
+static void dw_macs(const int16_t *const *rows, int32_t kh, int32_t kw, int32_t sw, const int8_t *wc,
+                    const uint32_t *wp, int32_t b0, int32_t ox0, int32_t n, int32_t *acc)
+{
+    int32_t i = 0, ky, kx;
+#if NNB_I8_DSP
+    if (kh == 3 && kw == 3 && sw == 1) {
+        const int16_t *r0 = rows[0] + ox0, *r1 = rows[1] + ox0, *r2 = rows[2] + ox0;
+        const uint32_t w00 = wp[0], w10 = wp[2], w20 = wp[4];
+        const int32_t w02 = (int32_t)(int16_t)(uint16_t)wp[1], w12 = (int32_t)(int16_t)(uint16_t)wp[3];
+        const int32_t w22 = (int32_t)(int16_t)(uint16_t)wp[5];
+        for (; i + 1 < n; i += 2) { /* two outputs: words (x0,x1) and (x1,x2) of each row, x2 and x3 alone */
+            int32_t a0 = b0, a1 = b0;
+            a0 = I8_SMLAD((uint32_t)ld32(r0 + i), w00, a0);
+            a1 = I8_SMLAD((uint32_t)ld32(r0 + i + 1), w00, a1);
+            a0 += r0[i + 2] * w02;
+            a1 += r0[i + 3] * w02;
+            a0 = I8_SMLAD((uint32_t)ld32(r1 + i), w10, a0);
+            a1 = I8_SMLAD((uint32_t)ld32(r1 + i + 1), w10, a1);
+            a0 += r1[i + 2] * w12;
+            a1 += r1[i + 3] * w12;
+            a0 = I8_SMLAD((uint32_t)ld32(r2 + i), w20, a0);
+            a1 = I8_SMLAD((uint32_t)ld32(r2 + i + 1), w20, a1);
+            a0 += r2[i + 2] * w22;
+            a1 += r2[i + 3] * w22;
+            acc[i] = a0;
+            acc[i + 1] = a1;
+        }
+        if (i < n) {
+            int32_t a0 = b0;
+            a0 = I8_SMLAD((uint32_t)ld32(r0 + i), w00, a0);
+            a0 = I8_SMLAD((uint32_t)ld32(r1 + i), w10, a0);
+            a0 = I8_SMLAD((uint32_t)ld32(r2 + i), w20, a0);
+            acc[i] = a0 + r0[i + 2] * w02 + r1[i + 2] * w12 + r2[i + 2] * w22;
+        }
+        return;
+    }
+#endif
+    for (; i < n; ++i) {
+        int32_t a = b0;
+        for (ky = 0; ky < kh; ++ky) {
+            const int16_t *r = rows[ky] + (ox0 + i) * sw;
+#if NNB_I8_DSP
+            const uint32_t *wr = wp + ky * ((kw + 1) / 2);
+            for (kx = 0; kx + 1 < kw; kx += 2)
+                a = I8_SMLAD((uint32_t)ld32(r + kx), wr[kx / 2], a);
+            if (kx < kw)
+                a += (int32_t)r[kx] * (int32_t)wc[ky * kw + kx];
+#else
+            const int8_t *wr = wc + ky * kw;
+            (void)wp;
+            for (kx = 0; kx < kw; ++kx)
+                a += (int32_t)r[kx] * (int32_t)wr[kx];
+#endif
+        }
+        acc[i] = a;
+    }
+}
+
+static void depthwise_rows(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
+                           const int32_t *mult, const int32_t *shift, const int8_t *residual, const int32_t *res_mult,
+                           const int32_t *res_shift, int8_t *y, int16_t *ring)
+{
     const int32_t h = p->h, wd = p->w, kh = p->kh, kw = p->kw, oh = p->oh, ow = p->ow;
-    const int32_t sh = p->stride_h, sw = p->stride_w, ph = p->pad_h, pw = p->pad_w, dh = p->dil_h, dw = p->dil_w;
-    const int32_t zin = p->in_zero, zout = p->out_zero, lo = p->act_min, hi = p->act_max, zres = p->res_zero;
-    const int32_t nch = p->c, klen = kh * kw;
+    const int32_t sh = p->stride_h, ph = p->pad_h, pw = p->pad_w, zin = p->in_zero;
+    const int32_t nch = p->c, klen = kh * kw, pwid = wd + 2 * pw;
     const size_t plane = (size_t)oh * (size_t)ow;
-    int32_t b, c, oy, ox, ky, kx;
+    out_cfg oc;
+    int32_t b, c;
+    oc.zout = p->out_zero;
+    oc.lo = p->act_min;
+    oc.hi = p->act_max;
+    oc.zres = p->res_zero;
     for (b = 0; b < p->n; ++b)
         for (c = 0; c < nch; ++c) {
-            const int8_t *xc = x + ((size_t)b * (size_t)nch + (size_t)c) * (size_t)h * (size_t)wd;
+            const size_t bc = (size_t)b * (size_t)nch + (size_t)c;
+            const int8_t *xc = x + bc * (size_t)h * (size_t)wd;
             const int8_t *wc = w + (size_t)c * (size_t)klen;
-            const int32_t bc = bias ? bias[c] : 0, mc = mult[c], shc = shift[c];
-            int8_t *yc = y + ((size_t)b * (size_t)nch + (size_t)c) * plane;
-            const int8_t *rc = residual ? residual + ((size_t)b * (size_t)nch + (size_t)c) * plane : NULL;
-            for (oy = 0; oy < oh; ++oy)
-                for (ox = 0; ox < ow; ++ox) {
-                    int32_t acc = bc;
-                    for (ky = 0; ky < kh; ++ky) {
-                        int32_t iy = oy * sh - ph + ky * dh;
-                        const int8_t *xr, *wr;
-                        if (iy < 0 || iy >= h)
-                            continue;
-                        xr = xc + (size_t)iy * (size_t)wd;
-                        wr = wc + (size_t)ky * (size_t)kw;
-                        for (kx = 0; kx < kw; ++kx) {
-                            int32_t ix = ox * sw - pw + kx * dw;
-                            if (ix >= 0 && ix < wd)
-                                acc += ((int32_t)xr[ix] - zin) * (int32_t)wr[kx];
-                        }
-                    }
-                    if (rc)
-                        acc += i8_requant((int32_t)rc[(size_t)oy * (size_t)ow + (size_t)ox] - zres, res_mult[c],
-                                          res_shift[c]);
-                    yc[(size_t)oy * (size_t)ow + (size_t)ox] = (int8_t)clamp8(zout + i8_requant(acc, mc, shc), lo, hi);
+            const int32_t b0 = bias ? bias[c] : 0;
+            const int16_t *rows[DW_MAX_TAPS];
+            const int8_t *rc = residual ? residual + bc * plane : NULL;
+            int8_t *yc = y + bc * plane;
+            uint32_t wp[DW_MAX_TAPS]; /* DSP path: (w[ky][kx], w[ky][kx+1]) pairs, an odd last tap alone */
+            int32_t acc[DW_CHUNK];
+            i8_rq q, rq;
+            int32_t oy, ox, ky, kx, next = 0, np = 0;
+            for (ky = 0; ky < kh; ++ky)
+                for (kx = 0; kx < kw; kx += 2) {
+                    uint32_t lo16 = (uint32_t)(uint16_t)(int16_t)wc[ky * kw + kx];
+                    uint32_t hi16 = kx + 1 < kw ? (uint32_t)(uint16_t)(int16_t)wc[ky * kw + kx + 1] : 0u;
+                    wp[np++] = lo16 | hi16 << 16;
                 }
+            i8_rq_init(&q, mult[c], shift[c]);
+            i8_rq_init(&rq, rc ? res_mult[c] : 0, rc ? res_shift[c] : 0);
+            for (oy = 0; oy < oh; ++oy) {
+                const int32_t r0 = oy * sh;
+                if (next < r0)
+                    next = r0;
+                for (; next < r0 + kh; ++next)
+                    dw_fill_row(ring + (size_t)(next % kh) * (size_t)pwid, xc, next, h, wd, ph, pw, zin);
+                for (ky = 0; ky < kh; ++ky)
+                    rows[ky] = ring + (size_t)((r0 + ky) % kh) * (size_t)pwid;
+                for (ox = 0; ox < ow; ox += DW_CHUNK) {
+                    const int32_t n = ow - ox < DW_CHUNK ? ow - ox : DW_CHUNK;
+                    const size_t at = (size_t)oy * (size_t)ow + (size_t)ox;
+                    dw_macs(rows, kh, kw, p->stride_w, wc, wp, b0, ox, n, acc);
+                    out_run(&oc, &q, &rq, acc, n, rc ? rc + at : NULL, yc + at);
+                }
+            }
         }
-    return NNB_I8_OK;
+}
+
+/* ---------- im2col, two positions x two channels ---------- */
+
+/* Two columns A and B of klen values in one buffer: eight values per full block of four k, then A's tail,
+ * then B's tail. On the DSP path a block is (a0, a2, b0, b2, a1, a3, b1, b3): the first two words pair with
+ * the weights' (w0, w2) that SXTB16 extracts, the last two with (w1, w3); elsewhere (a0..a3, b0..b3). */
+#if NNB_I8_DSP
+static const unsigned char k_ord[4] = {0, 4, 1, 5};
+#define B_OFF 2
+#else
+static const unsigned char k_ord[4] = {0, 1, 2, 3};
+#define B_OFF 4
+#endif
+
+/* column values of output positions pa and pb (flat oy * ow + ox) of batch b, group g */
+static void im2col2(const nnb_i8_conv_params *p, const int8_t *xg, int32_t pa, int32_t pb, int16_t *col)
+{
+    const int32_t cg = p->c / p->group, kh = p->kh, kw = p->kw, h = p->h, wd = p->w, zin = p->in_zero;
+    const int32_t klen = cg * kh * kw, k4 = klen & ~3, tail = klen - k4;
+    const size_t hw = (size_t)h * (size_t)wd;
+    int32_t ci, ky, kx, k = 0, q = 0;
+    int16_t *blk = col, *ta = col + 2 * k4, *tb = ta + tail;
+    if (kh == 1 && kw == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_h == 0 && p->pad_w == 0) {
+        const int8_t *xa = xg + pa, *xb = xg + pb;
+        size_t off = 0;
+        for (; k < k4; k += 4, blk += 8, off += 4 * hw) {
+            blk[k_ord[0]] = (int16_t)(xa[off] - zin);
+            blk[k_ord[1]] = (int16_t)(xa[off + hw] - zin);
+            blk[k_ord[2]] = (int16_t)(xa[off + 2 * hw] - zin);
+            blk[k_ord[3]] = (int16_t)(xa[off + 3 * hw] - zin);
+            blk[B_OFF + k_ord[0]] = (int16_t)(xb[off] - zin);
+            blk[B_OFF + k_ord[1]] = (int16_t)(xb[off + hw] - zin);
+            blk[B_OFF + k_ord[2]] = (int16_t)(xb[off + 2 * hw] - zin);
+            blk[B_OFF + k_ord[3]] = (int16_t)(xb[off + 3 * hw] - zin);
+        }
+        for (q = 0; k < klen; ++k, ++q, off += hw) {
+            ta[q] = (int16_t)(xa[off] - zin);
+            tb[q] = (int16_t)(xb[off] - zin);
+        }
+        return;
+    }
+    {
+        const int32_t ya = (pa / p->ow) * p->stride_h - p->pad_h, xa0 = (pa % p->ow) * p->stride_w - p->pad_w;
+        const int32_t yb = (pb / p->ow) * p->stride_h - p->pad_h, xb0 = (pb % p->ow) * p->stride_w - p->pad_w;
+        for (ci = 0; ci < cg; ++ci) {
+            const int8_t *xc = xg + (size_t)ci * hw;
+            for (ky = 0; ky < kh; ++ky) {
+                const int32_t iya = ya + ky * p->dil_h, iyb = yb + ky * p->dil_h;
+                const int ina = iya >= 0 && iya < h, inb = iyb >= 0 && iyb < h;
+                const int8_t *ra = xc + (size_t)(ina ? iya : 0) * (size_t)wd;
+                const int8_t *rb = xc + (size_t)(inb ? iyb : 0) * (size_t)wd;
+                for (kx = 0; kx < kw; ++kx, ++k) {
+                    const int32_t ixa = xa0 + kx * p->dil_w, ixb = xb0 + kx * p->dil_w;
+                    const int16_t va = (int16_t)(ina && ixa >= 0 && ixa < wd ? ra[ixa] - zin : 0);
+                    const int16_t vb = (int16_t)(inb && ixb >= 0 && ixb < wd ? rb[ixb] - zin : 0);
+                    if (k < k4) {
+                        blk[k_ord[q]] = va;
+                        blk[B_OFF + k_ord[q]] = vb;
+                        if (++q == 4) {
+                            q = 0;
+                            blk += 8;
+                        }
+                    } else {
+                        ta[k - k4] = va;
+                        tb[k - k4] = vb;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* s[pos][ch] += column pos . weights of channel ch, over the two-column layout above */
+static void dot2x2(const int16_t *col, int32_t klen, const int8_t *w0, const int8_t *w1, int32_t s[4])
+{
+    const int32_t n4 = klen >> 2, tail = klen - 4 * n4;
+    const int16_t *const end = col + 8 * n4;
+    int32_t s00 = s[0], s01 = s[1], s10 = s[2], s11 = s[3], j;
+    const int16_t *ta, *tb;
+    while (col != end) {
+#if NNB_I8_DSP
+        uint32_t xa, xb, v0, v1, e;
+        memcpy(&v0, w0, sizeof v0);
+        memcpy(&v1, w1, sizeof v1);
+        w0 += 4;
+        w1 += 4;
+        memcpy(&xa, col, sizeof xa);
+        memcpy(&xb, col + 2, sizeof xb);
+        e = I8_SXTB16(v0);
+        s00 = I8_SMLAD(xa, e, s00);
+        s10 = I8_SMLAD(xb, e, s10);
+        e = I8_SXTB16(v1);
+        s01 = I8_SMLAD(xa, e, s01);
+        s11 = I8_SMLAD(xb, e, s11);
+        memcpy(&xa, col + 4, sizeof xa);
+        memcpy(&xb, col + 6, sizeof xb);
+        col += 8;
+        e = I8_SXTB16_ROR8(v0);
+        s00 = I8_SMLAD(xa, e, s00);
+        s10 = I8_SMLAD(xb, e, s10);
+        e = I8_SXTB16_ROR8(v1);
+        s01 = I8_SMLAD(xa, e, s01);
+        s11 = I8_SMLAD(xb, e, s11);
+#else
+        int32_t i;
+        for (i = 0; i < 4; ++i) {
+            s00 += (int32_t)col[i] * w0[i];
+            s01 += (int32_t)col[i] * w1[i];
+            s10 += (int32_t)col[4 + i] * w0[i];
+            s11 += (int32_t)col[4 + i] * w1[i];
+        }
+        col += 8;
+        w0 += 4;
+        w1 += 4;
+#endif
+    }
+    ta = col;
+    tb = col + tail;
+    for (j = 0; j < tail; ++j) {
+        s00 += (int32_t)ta[j] * w0[j];
+        s01 += (int32_t)ta[j] * w1[j];
+        s10 += (int32_t)tb[j] * w0[j];
+        s11 += (int32_t)tb[j] * w1[j];
+    }
+    s[0] = s00;
+    s[1] = s01;
+    s[2] = s10;
+    s[3] = s11;
+}
+
+#define COLS 4 /* output positions per im2col block (two 2x2 register blocks) */
+
+static void conv_im2col(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
+                        const int32_t *mult, const int32_t *shift, const int8_t *residual, const int32_t *res_mult,
+                        const int32_t *res_shift, int8_t *y, int16_t *col)
+{
+    const int32_t cg = p->c / p->group, og = p->o / p->group, klen = cg * p->kh * p->kw;
+    const int32_t npos = p->oh * p->ow;
+    const size_t plane = (size_t)npos;
+    out_cfg oc;
+    int32_t b, g, pa, ch, i;
+    oc.zout = p->out_zero;
+    oc.lo = p->act_min;
+    oc.hi = p->act_max;
+    oc.zres = p->res_zero;
+    for (b = 0; b < p->n; ++b)
+        for (g = 0; g < p->group; ++g) {
+            const int8_t *xg = x + ((size_t)b * (size_t)p->c + (size_t)g * (size_t)cg) * (size_t)p->h * (size_t)p->w;
+            for (pa = 0; pa < npos; pa += COLS) {
+                const int32_t np = npos - pa < COLS ? npos - pa : COLS;
+                for (i = 0; i < np; i += 2)
+                    im2col2(p, xg, pa + i, pa + i + 1 < npos ? pa + i + 1 : pa + i, col + (size_t)i * (size_t)klen);
+                for (ch = g * og; ch < (g + 1) * og; ch += 2) {
+                    const int two_ch = ch + 1 < (g + 1) * og;
+                    const int32_t ch1 = two_ch ? ch + 1 : ch;
+                    int32_t s[2 * COLS], acc[COLS], j;
+                    for (i = 0; i < np; i += 2) {
+                        s[2 * i] = s[2 * i + 2] = bias ? bias[ch] : 0;
+                        s[2 * i + 1] = s[2 * i + 3] = bias ? bias[ch1] : 0;
+                        dot2x2(col + (size_t)i * (size_t)klen, klen, w + (size_t)ch * (size_t)klen,
+                               w + (size_t)ch1 * (size_t)klen, s + 2 * i);
+                    }
+                    for (j = 0; j < 1 + two_ch; ++j) {
+                        const int32_t cj = j ? ch1 : ch;
+                        const size_t at = ((size_t)b * (size_t)p->o + (size_t)cj) * plane + (size_t)pa;
+                        i8_rq q, rq;
+                        for (i = 0; i < np; ++i)
+                            acc[i] = s[2 * i + j];
+                        i8_rq_init(&q, mult[cj], shift[cj]);
+                        i8_rq_init(&rq, residual ? res_mult[cj] : 0, residual ? res_shift[cj] : 0);
+                        out_run(&oc, &q, &rq, acc, np, residual ? residual + at : NULL, y + at);
+                    }
+                }
+            }
+        }
 }
 
 size_t nnb_i8_conv_scratch(const nnb_i8_conv_params *p)
 {
+    size_t need, dw;
     if (!conv_ok(p))
         return 0;
-    return (size_t)(p->c / p->group) * (size_t)p->kh * (size_t)p->kw;
+    need = COLS * (size_t)(p->c / p->group) * (size_t)p->kh * (size_t)p->kw;
+    dw = (size_t)p->kh * (size_t)(p->w + 2 * p->pad_w);
+    if (dw_rows_ok(p) && dw > need)
+        need = dw;
+#if NNB_I8_X86
+    {
+        size_t hs = nnb_i8_x86_conv_scratch(p);
+        if (hs > need)
+            need = hs;
+    }
+#endif
+    return need;
 }
 
 int nnb_i8_conv2d(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
                   const int32_t *mult, const int32_t *shift, const int8_t *residual, const int32_t *res_mult,
                   const int32_t *res_shift, int8_t *y, int16_t *scratch, size_t scratch_len)
 {
-    int32_t b, g, oy, ox, oc, cg, og, klen, zout, zres, lo, hi;
-    size_t plane;
     if (!conv_ok(p) || !x || !w || !mult || !shift || !y || !scratch)
         return NNB_I8_EINVAL;
     if (residual && (!res_mult || !res_shift || p->res_zero < -128 || p->res_zero > 127))
         return NNB_I8_EINVAL;
-    zout = p->out_zero;
-    zres = p->res_zero;
-    lo = p->act_min;
-    hi = p->act_max;
-    cg = p->c / p->group;
-    og = p->o / p->group;
-    klen = cg * p->kh * p->kw;
-    if (scratch_len < (size_t)klen)
+    if (scratch_len < nnb_i8_conv_scratch(p))
         return NNB_I8_EINVAL;
-    plane = (size_t)p->oh * (size_t)p->ow;
-    if (cg == 1 && og == 1)
-        return depthwise(p, x, w, bias, mult, shift, residual, res_mult, res_shift, y);
-    for (b = 0; b < p->n; ++b)
-        for (g = 0; g < p->group; ++g)
-            for (oy = 0; oy < p->oh; ++oy)
-                for (ox = 0; ox < p->ow; ++ox) {
-                    int32_t ci, ky, kx, k = 0;
-                    const size_t pos = (size_t)oy * (size_t)p->ow + (size_t)ox;
-                    for (ci = 0; ci < cg; ++ci) {
-                        const int8_t *xc = x + ((size_t)b * (size_t)p->c + (size_t)(g * cg + ci)) * (size_t)p->h * (size_t)p->w;
-                        for (ky = 0; ky < p->kh; ++ky) {
-                            int32_t iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
-                            for (kx = 0; kx < p->kw; ++kx) {
-                                int32_t ix = ox * p->stride_w - p->pad_w + kx * p->dil_w;
-                                int inside = iy >= 0 && iy < p->h && ix >= 0 && ix < p->w;
-                                scratch[i8_col(k++, klen)] =
-                                    (int16_t)(inside ? xc[(size_t)iy * (size_t)p->w + (size_t)ix] - p->in_zero : 0);
-                            }
-                        }
-                    }
-                    for (oc = g * og; oc < (g + 1) * og; oc += 2) {
-                        int32_t acc[2], j, two = oc + 1 < (g + 1) * og ? 2 : 1;
-                        acc[0] = bias ? bias[oc] : 0;
-                        acc[1] = bias && two == 2 ? bias[oc + 1] : 0;
-                        if (two == 2)
-                            i8_dot2(scratch, w + (size_t)oc * (size_t)klen, w + (size_t)(oc + 1) * (size_t)klen, klen,
-                                    &acc[0], &acc[1]);
-                        else
-                            acc[0] = i8_dot(scratch, w + (size_t)oc * (size_t)klen, klen, acc[0]);
-                        for (j = 0; j < two; ++j) {
-                            size_t at = ((size_t)b * (size_t)p->o + (size_t)(oc + j)) * plane + pos;
-                            int32_t a = acc[j];
-                            if (residual)
-                                a += i8_requant((int32_t)residual[at] - zres, res_mult[oc + j], res_shift[oc + j]);
-                            y[at] = (int8_t)clamp8(zout + i8_requant(a, mult[oc + j], shift[oc + j]), lo, hi);
-                        }
-                    }
-                }
+#if NNB_I8_X86
+    if (nnb_i8_x86_conv2d(p, x, w, bias, mult, shift, residual, res_mult, res_shift, y, scratch))
+        return NNB_I8_OK;
+#endif
+    if (dw_rows_ok(p))
+        depthwise_rows(p, x, w, bias, mult, shift, residual, res_mult, res_shift, y, scratch);
+    else
+        conv_im2col(p, x, w, bias, mult, shift, residual, res_mult, res_shift, y, scratch);
     return NNB_I8_OK;
 }

@@ -7,12 +7,22 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "nnb_int8.h"
+
 #if defined(__ARM_FEATURE_DSP) && !defined(NNB_I8_NO_DSP)
 #include <arm_acle.h>
 #define NNB_I8_DSP 1
 #define I8_SMLAD(a, b, acc) __smlad((a), (b), (acc))
 #define I8_SXTB16(v) ((uint32_t)__sxtb16(v))
 #define I8_ROR8(v) (((v) >> 8) | ((v) << 24))
+/* bytes 1 and 3 sign-extended: SXTB16 with its rotate (ACLE has no form of it; CMSIS uses the same asm) */
+static inline uint32_t i8_sxtb16_ror8(uint32_t v)
+{
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+    return r;
+}
+#define I8_SXTB16_ROR8(v) i8_sxtb16_ror8(v)
 #elif defined(NNB_I8_EMULATE_DSP)
 #define NNB_I8_DSP 1
 static inline int32_t i8_lo16(uint32_t v) { int32_t x = (int32_t)(v & 0xFFFFu); return x >= 32768 ? x - 65536 : x; }
@@ -33,6 +43,7 @@ static inline uint32_t i8_sxtb16_emul(uint32_t v)
 #define I8_SMLAD(a, b, acc) i8_smlad_emul((a), (b), (acc))
 #define I8_SXTB16(v) i8_sxtb16_emul(v)
 #define I8_ROR8(v) (((v) >> 8) | ((v) << 24))
+#define I8_SXTB16_ROR8(v) i8_sxtb16_emul(I8_ROR8(v))
 #else
 #define NNB_I8_DSP 0
 #endif
@@ -74,6 +85,54 @@ static inline int32_t i8_requant(int32_t x, int32_t mult, int32_t shift)
     return i8_rdbp(i8_srdhm(x, mult), -shift);
 }
 
+/* A requantization prepared once per channel: i8_rq_apply(q, x) == i8_requant(x, mult, shift) for every x.
+ * For |x| < 2^30, 0 < -shift <= 30 or shift == 0, and mult != INT32_MIN:
+ *  - SaturatingRoundingDoublingHighMul(x, mult) is (x*mult + 2^30) >> 31 (for x*mult >= 0 the truncating
+ *    division of x*mult + 2^30; for x*mult < 0, truncating (x*mult + 1 - 2^30) / 2^31 toward zero is flooring
+ *    (x*mult + 1 - 2^30 + 2^31 - 1) / 2^31, the same value), which is (2x * mult + 2^31) >> 32: one SMMULR
+ *    on a core with the DSP extension; |h| <= 2^30;
+ *  - RoundingDivideByPOT(h, e) for e >= 1 is (h + 2^(e-1) - (h < 0)) >> e (half away from zero), no overflow
+ *    since 2^(e-1) <= 2^29.
+ * Anything else (a left shift, a huge accumulator) takes the plain i8_requant. */
+typedef struct {
+    int32_t mult, shift, right, nudge, negm;
+    uint32_t lim; /* the fast form needs x + 2^30 < lim (unsigned): 2^31, or 0 for a channel it never takes */
+} i8_rq;
+
+static inline void i8_rq_init(i8_rq *q, int32_t mult, int32_t shift)
+{
+    const int fast = mult != INT32_MIN && shift <= 0 && shift >= -30;
+    q->mult = mult;
+    q->shift = shift;
+    q->right = fast ? -shift : 0;
+    q->nudge = q->right ? (int32_t)1 << (q->right - 1) : 0;
+    q->negm = q->right ? 1 : 0;
+    q->lim = fast ? 0x80000000u : 0u;
+}
+
+/* (a * b + 2^31) >> 32 */
+static inline int32_t i8_mulhr(int32_t a, int32_t b)
+{
+#if defined(__ARM_FEATURE_DSP) && !defined(NNB_I8_NO_DSP)
+    int32_t r;
+    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    return (int32_t)(((int64_t)a * b + ((int64_t)1 << 31)) >> 32);
+#endif
+}
+
+static inline int32_t i8_rq_apply(const i8_rq *q, int32_t x)
+{
+    int32_t h;
+    if ((uint32_t)x + 0x40000000u >= q->lim)
+        return nnb_i8_requantize(x, q->mult, q->shift); /* out of line: keeps the registers for the fast form */
+    h = i8_mulhr(x * 2, q->mult);
+    return (h + q->nudge - ((h >> 31) & q->negm)) >> q->right;
+}
+
+static inline int32_t i8_clamp(int32_t v, int32_t lo, int32_t hi) { return v < lo ? lo : v > hi ? hi : v; }
+
 /* Where column value k of n goes. The dual-MAC path stores each full block of four as (c0, c2, c1, c3):
  * one word then pairs with the weights' (w0, w2) that SXTB16 extracts, the next with (w1, w3). */
 static inline int32_t i8_col(int32_t k, int32_t n)
@@ -98,7 +157,7 @@ static inline int32_t i8_dot(const int16_t *col, const int8_t *w, int32_t n, int
         memcpy(&c13, col + i + 2, sizeof c13);
         memcpy(&w4, w + i, sizeof w4);
         acc = I8_SMLAD(c02, I8_SXTB16(w4), acc);
-        acc = I8_SMLAD(c13, I8_SXTB16(I8_ROR8(w4)), acc);
+        acc = I8_SMLAD(c13, I8_SXTB16_ROR8(w4), acc);
     }
 #endif
     for (; i < n; ++i)
@@ -119,9 +178,9 @@ static inline void i8_dot2(const int16_t *col, const int8_t *w0, const int8_t *w
         memcpy(&v0, w0 + i, sizeof v0);
         memcpy(&v1, w1 + i, sizeof v1);
         a0 = I8_SMLAD(c02, I8_SXTB16(v0), a0);
-        a0 = I8_SMLAD(c13, I8_SXTB16(I8_ROR8(v0)), a0);
+        a0 = I8_SMLAD(c13, I8_SXTB16_ROR8(v0), a0);
         a1 = I8_SMLAD(c02, I8_SXTB16(v1), a1);
-        a1 = I8_SMLAD(c13, I8_SXTB16(I8_ROR8(v1)), a1);
+        a1 = I8_SMLAD(c13, I8_SXTB16_ROR8(v1), a1);
     }
 #endif
     for (; i < n; ++i) {
