@@ -176,8 +176,9 @@ __kernel void dwconv_plane(KARGS)
 
 /* Depthwise, stride 1 and dilation 1 (CPU devices): one work item per plane (n, o), 16 outputs of the flattened
  * plane at a time; each tap is one unaligned vload16 of the input plane shifted by (ky - pad) * W + (kx - pad),
- * with the lanes whose source pixel lies outside the plane zeroed.  The host keeps a guard of zeros of at least
- * DWV_GUARD floats before and after the arena, so shifted loads stay inside the buffer. */
+ * with the lanes whose source pixel lies outside the plane zeroed.  The lanes' rows and columns advance by 16
+ * each step without a division.  The host keeps a guard of zeros of at least DWV_GUARD floats before and after
+ * the arena, so shifted loads stay inside the buffer. */
 #define DWV_GUARD 64
 __kernel void dwconv_vec(KARGS)
 {
@@ -191,31 +192,47 @@ __kernel void dwconv_vec(KARGS)
     const int res = Q[C_R], ac = Q[C_ACT];
     __global const float *x = m + Q[C_X] + n * Q[C_XS] + c * Q[C_XS + 1];
     __global const float *w = m + Q[C_W] + o * Q[C_WS];
-    const int yoff = Q[C_Y] + n * Q[C_YS] + o * Q[C_YS + 1];
-    const int roff = res + n * Q[C_YS] + o * Q[C_YS + 1];
-    const float b = Q[C_B] >= 0 ? m[Q[C_B] + o] : 0.0f;
+    __global float *y = m + Q[C_Y] + n * Q[C_YS] + o * Q[C_YS + 1];
+    __global const float *rp = m + res + n * Q[C_YS] + o * Q[C_YS + 1];
+    const float16 b = (float16)(Q[C_B] >= 0 ? m[Q[C_B] + o] : 0.0f);
     const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const int step_y = 16 / W, step_x = 16 - (16 / W) * W;
+    int16 yy = lane / W, xx = lane - (lane / W) * W;
     for (int q0 = 0; q0 < HW; q0 += 16) {
-        int16 q = lane + q0;
-        int16 yy = q / W, xx = q - (q / W) * W;
-        float16 acc = (float16)(b);
+        float16 acc = b;
         for (int ky = 0; ky < KH; ++ky) {
             int16 sy = yy + (ky - PY);
             int16 oky = (sy >= 0) & (sy < H);
+            __global const float *xr = x + q0 + (ky - PY) * W - PX;
             for (int kx = 0; kx < KW; ++kx) {
                 int16 sx = xx + (kx - PX);
-                int16 ok = oky & (sx >= 0) & (sx < W) & (q < HW);
-                float16 v = vload16(0, x + q0 + (ky - PY) * W + (kx - PX));
+                int16 ok = oky & (sx >= 0) & (sx < W);
+                float16 v = vload16(0, xr + kx);
                 acc = fma(select((float16)(0.0f), v, ok), (float16)(w[ky * KW + kx]), acc);
             }
         }
-        float out[16];
-        vstore16(acc, 0, out);
-        for (int l = 0; l < 16 && q0 + l < HW; ++l) {
-            float v = out[l];
+        if (q0 + 16 <= HW) {
             if (res >= 0)
-                v += m[roff + q0 + l];
-            m[yoff + q0 + l] = act(ac, v);
+                acc += vload16(0, rp + q0);
+            if (ac == ACT_RELU)
+                acc = fmax(acc, (float16)(0.0f));
+            else if (ac == ACT_RELU6)
+                acc = fmin(fmax(acc, (float16)(0.0f)), (float16)(6.0f));
+            vstore16(acc, 0, y + q0);
+        } else {
+            float out[16];
+            vstore16(acc, 0, out);
+            for (int l = 0; l < HW - q0; ++l) {
+                float v = out[l];
+                if (res >= 0)
+                    v += rp[q0 + l];
+                y[q0 + l] = act(ac, v);
+            }
         }
+        xx += step_x;
+        yy += step_y;
+        int16 wrap = xx >= W;  /* -1 where a lane passed the end of its row */
+        xx = select(xx, xx - W, wrap);
+        yy -= wrap;
     }
 }

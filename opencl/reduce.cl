@@ -60,3 +60,28 @@ __kernel void softmax(KARGS)
             y[k * inner] = exp(x[k * inner] - mx) / s;
     }
 }
+
+/* Sum, mean or max of contiguous rows (GlobalAveragePooling, a pooling window as large as the plane, a reduction
+ * over the trailing axes): one work item per row, 16 lanes at a time.
+ * P: op (R_SUM, R_MAX; a mean is a sum with a scale), rows, len, x, y, scale (float bits); y[r] = scale * op(row r) */
+__kernel void rows_reduce(KARGS)
+{
+    int r = get_global_id(0);
+    if (r >= PI(1))
+        return;
+    const int len = PI(2), mx = PI(0) == R_MAX;
+    __global const float *x = m + PI(3) + r * len;
+    float16 a = mx ? (float16)(-INFINITY) : (float16)(0.0f);
+    int k = 0;
+    for (; k + 16 <= len; k += 16) {
+        float16 v = vload16(0, x + k);
+        a = mx ? fmax(a, v) : a + v;
+    }
+    float8 h = mx ? fmax(a.lo, a.hi) : a.lo + a.hi;
+    float4 q = mx ? fmax(h.lo, h.hi) : h.lo + h.hi;
+    float2 d = mx ? fmax(q.lo, q.hi) : q.lo + q.hi;
+    float acc = mx ? fmax(d.x, d.y) : d.x + d.y;
+    for (; k < len; ++k)
+        acc = mx ? fmax(acc, x[k]) : acc + x[k];
+    m[PI(4) + r] = acc * PF(5);
+}

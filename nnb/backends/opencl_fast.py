@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from nnb.backends.opencl_plan import FAST_CONV, Launch, Planner, cstrides
 from nnb.ir import Node
+from nnb.ops.registry import prod
 
 BLOCK = 16  # output channels per register tile (float16)
+IM2COL_MAX = 1 << 22  # floats of an im2col region (narrow convolutions)
 
 
 def _relayout(pl: Planner, node: Node, src: int, shape: list[int], strides: list[int], opad: int) -> int:
@@ -51,6 +53,8 @@ def conv_fast(pl: Planner, n: Node, params: list[int], nsp: int, cl_last: bool, 
         return True
     if group != 1 or cout < 8:
         return False
+    if pl.cpu and conv_vec(pl, n, params, cin, cout):
+        return True
     params = list(params)
     if ksz == [1, 1] and params[k["C_STRIDE"]:k["C_STRIDE"] + 2] == [1, 1] and \
             params[k["C_PAD"]:k["C_PAD"] + 2] == [0, 0]:  # pointwise: the whole plane is one row
@@ -71,6 +75,84 @@ def conv_fast(pl: Planner, n: Node, params: list[int], nsp: int, cl_last: bool, 
     items = params[k["C_BATCH"]] * oh * nxg * nob
     pl.emit(name, params + [wt, opad, nob, nxb, xt], items, n)
     return True
+
+
+def conv_vec(pl: Planner, n: Node, params: list[int], cin: int, cout: int) -> bool:
+    """``opencl/conv_vec.cl`` (CPU devices): vectors along the output row, the input zero-padded once per run.
+
+    Takes stride 1 or 2, dilation 1, rows of unit stride; returns False for anything else."""
+    k = pl.k
+    g2 = lambda key: params[k[key]:k[key] + 2]  # noqa: E731
+    stride, dil, pad, ksz = g2("C_STRIDE"), g2("C_DIL"), g2("C_PAD"), g2("C_K")
+    if dil != [1, 1] or stride not in ([1, 1], [2, 2]) or params[k["C_POOL"]] != 0:
+        return False
+    xs, ys = params[k["C_XS"]:k["C_XS"] + 4], params[k["C_YS"]:k["C_YS"] + 4]
+    if xs[3] != 1 or ys[3] != 1:
+        return False
+    s = stride[0]
+    batch = params[k["C_BATCH"]]
+    h, w = g2("C_IN")
+    oh, ow = g2("C_PO")
+    x_off, xn, xc, xh = params[k["C_X"]], xs[0], xs[1], xs[2]
+    params = list(params)
+    if ksz == [1, 1] and s == 1 and pad == [0, 0] and xh == w and ys[2] == ow:  # pointwise: one row per plane
+        w, h, ow, oh = h * w, 1, oh * ow, 1
+        params[k["C_PO"]:k["C_PO"] + 2] = [1, ow]
+        xh = w
+    if pad != [0, 0]:  # a zero-padded copy of the input, borders zero from the upload on
+        hp, wp = h + 2 * pad[0], w + 2 * pad[1]
+        xp = pl.lay.reserve(batch * cin * hp * wp + k["CV_GUARD"])
+        pl.copy(n, x_off, xp + pad[0] * wp + pad[1], [batch, cin, h, w], [xn, xc, xh, 1],
+                [cin * hp * wp, hp * wp, wp, 1])
+        x_off, xn, xc, xh, w = xp, cin * hp * wp, hp * wp, wp, wp
+    vw = 8 if ow <= 8 else 16
+    nseg = (ow + vw - 1) // vw
+    ws = params[k["C_WS"]:k["C_WS"] + 4]
+    taps = cin * ksz[0] * ksz[1]
+    narrow = ow < 0.75 * nseg * vw and batch * taps * oh * ow <= IM2COL_MAX
+    if narrow and ws[1:3] == [ksz[0] * ws[2], ksz[1] * ws[3]]:
+        # narrow rows (most lanes idle): the patches as rows of the whole plane (im2col), then a pointwise GEMM
+        col = pl.lay.reserve(batch * taps * oh * ow + k["CV_GUARD"])
+        rows = batch * taps
+        pl.emit("im2col", [rows, x_off, col, cin, ksz[0], ksz[1], oh, ow, xn, xc, xh, s], rows, n)
+        x_off, xn, xc, xh, w, s = col, taps * oh * ow, oh * ow, oh * ow, oh * ow, 1
+        ow, oh, cin, ksz = oh * ow, 1, taps, [1, 1]
+        ws = [ws[0], ws[3], 0, 0]
+        params[k["C_PO"]:k["C_PO"] + 2] = [1, ow]
+        params[k["C_CIN"]], params[k["C_K"]:k["C_K"] + 2] = taps, [1, 1]
+        vw = 16
+        nseg = (ow + vw - 1) // vw
+    reach = (nseg - 1) * vw * s + ksz[1] - 1 + (vw - 1 if s == 1 else 2 * vw - 1)
+    if reach - (w - 1) > k["CV_GUARD"]:
+        return False
+    ot, ns = k["CV_OT"], k["CV_NS"]
+    nob = (cout + ot - 1) // ot
+    wt = _relayout_blocks(pl, n, params[k["C_W"]], cin, cout, ksz, ws, ot)
+    ng = (oh * nseg + ns - 1) // ns
+    pl.emit(f"conv_v{vw}_s{s}", params + [x_off, xn, xc, xh, wt, nob, nseg, ng], batch * ng * nob, n)
+    return True
+
+
+def _relayout_blocks(pl: Planner, node: Node, src: int, cin: int, cout: int, ksz: list[int], ws: list[int],
+                     ot: int) -> int:
+    """Setup launches copying weights (strides ``ws`` = o, c, ky, kx) to [O / ot][C][KH][KW][ot], zero-padded."""
+    nob, full = (cout + ot - 1) // ot, cout // ot
+    block = cin * ksz[0] * ksz[1] * ot
+    dst = pl.lay.reserve(nob * block)
+    if full:
+        shape = [full, cin, ksz[0], ksz[1], ot]
+        xs = [ot * ws[0], ws[1], ws[2], ws[3], ws[0]]
+        cnt = prod(shape)
+        pl.lay.setup.append(Launch("copy_strided", [cnt, 5, src, dst] + shape + xs + cstrides(tuple(shape)), cnt,
+                                   node.name))
+    rem = cout - full * ot
+    if rem:
+        shape = [cin, ksz[0], ksz[1], rem]
+        cnt = prod(shape)
+        pl.lay.setup.append(Launch("copy_strided", [cnt, 4, src + full * ot * ws[0], dst + full * block] + shape
+                                   + [ws[1], ws[2], ws[3], ws[0]] + [ksz[0] * ksz[1] * ot, ksz[1] * ot, ot, 1],
+                                   cnt, node.name))
+    return dst
 
 
 def _conv_then_pool(pl: Planner, n: Node, params: list[int], cin: int, cout: int) -> bool:

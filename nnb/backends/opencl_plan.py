@@ -120,7 +120,8 @@ class Planner:
     # ---- layout ------------------------------------------------------------------------
     def build(self) -> Layout:
         g, lay = self.g, self.lay
-        guard = self.k.get("DWV_GUARD", 0)  # zeros around the arena: shifted vector loads stay in the buffer
+        # zeros around the arena: shifted vector loads stay in the buffer
+        guard = max(self.k.get("DWV_GUARD", 0), self.k.get("CV_GUARD", 0))
         lay.reserve(guard)
         base = lay.reserve(self.arena.arena_bytes // 4 + 1)
         lay.arena_floats = base
@@ -428,6 +429,12 @@ def _reduce_at(pl: Planner, n: Node, op: str, axes: tuple[int, ...]) -> None:
     rshape = [d for k, d in enumerate(s) if k in axes]
     rstr = [v for k, v in enumerate(st) if k in axes]
     size = prod(oshape)
+    tail = len(axes) and tuple(sorted(axes)) == tuple(range(len(s) - len(axes), len(s)))
+    if pl.cpu and tail and op in ("SUM", "MEAN", "MAX") and prod(rshape) >= 16:  # contiguous rows
+        count = prod(rshape)
+        pl.emit("rows_reduce", [pl.k["R_MAX" if op == "MAX" else "R_SUM"], size, count, pl.off(n.inputs[0]),
+                                pl.off(n.outputs[0]), f2i(1.0 / count if op == "MEAN" else 1.0)], size, n)
+        return
     pl.emit("reduce", [pl.k["R_" + op], size, pl.off(n.inputs[0]), pl.off(n.outputs[0]), len(oshape),
                        len(rshape)] + oshape + ostr + rshape + rstr, size, n)
 
@@ -462,6 +469,12 @@ def _pool(pl: Planner, n: Node) -> None:
         raise NnbError(f"{n.op}: {len(k)} pooled axes (the OpenCL kernel takes up to 4)")
     outer, inner = prod(s[:first]), prod(s[first + len(k):])
     size = prod(pl.shapes[n.outputs[0]])
+    plane = prod(s[first:first + len(k)])
+    if pl.cpu and inner == 1 and tuple(k) == tuple(s[first:first + len(k)]) and not any(pd) and set(out) == {1} \
+            and plane >= 16 and POOL[n.op] in ("MAX", "AVERAGE", "SUM"):  # one window over the plane: a row reduction
+        pl.emit("rows_reduce", [pl.k["R_MAX" if POOL[n.op] == "MAX" else "R_SUM"], size, plane, pl.off(n.inputs[0]),
+                                pl.off(n.outputs[0]), f2i(1.0 / plane if POOL[n.op] == "AVERAGE" else 1.0)], size, n)
+        return
     kernel = "pool2d" if len(k) == 2 and inner == 1 else "pool"
     pl.emit(kernel, [pl.k["POOL_" + POOL[n.op]], size, pl.off(n.inputs[0]), pl.off(n.outputs[0]), outer, inner,
                      len(k), 1 if n.attrs.get("including_pad", True) else 0]
@@ -558,7 +571,8 @@ def _conv(pl: Planner, n: Node) -> None:
     fast = FAST_CONV.get("conv")
     first = len(pl.lay.launches)
     if fast is not None and fast(pl, n, params, nsp, cl_last, dw, group, cin, cout):
-        pl.lay.launches[first].macs = macs  # the convolution launch (a pool, residual, activation may follow)
+        # the convolution launch (after copies that pad or gather its input; a pool, residual, activation may follow)
+        next(ln for ln in pl.lay.launches[first:] if ln.kernel not in PREP).macs = macs
         return
     if pl.cpu and batch * cout >= 256:  # a plane per work item, when there are enough planes for every core
         pl.emit("conv_plane", params, batch * cout, n, macs)
@@ -663,6 +677,7 @@ def _batch_norm(pl: Planner, n: Node) -> None:
     pl.binary_at(n, "ADD", pl.off(y), offs[1], pl.off(y), list(s), xs, bs)
 
 
+PREP = {"copy16", "copy_rows", "copy_strided", "im2col"}  # launches that only arrange a convolution's input
 # ops whose work item i reads only index i of the inputs it may overwrite (others broadcast, never aliased)
 PER_INDEX = set(UNARY) | set(BINARY) | {"PReLU", "BatchNormalization"}
 HANDLERS: dict[str, Callable[[Planner, Node], None]] = {}

@@ -16,7 +16,7 @@ import sys
 from nnb.errors import NnbError
 
 ORDER = ("common.cl", "elementwise.cl", "array.cl", "reduce.cl", "pool.cl", "conv.cl", "conv_fast.cl",
-         "affine.cl", "packed.cl")
+         "conv_vec.cl", "affine.cl", "packed.cl")
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 

@@ -1,0 +1,128 @@
+/* Convolution for CPU devices (2-D, channels first, groups of 1, dilation 1, stride 1 or 2): vectors along the
+ * output row.  A work item computes CV_OT output channels x CV_NS "units", a unit being VW consecutive outputs of
+ * one row (a row holds CV_NSEG units; the last may be partial).  Each tap is one unaligned vector load of the input
+ * row per unit (stride 2: two loads and the even lanes) and one broadcast weight per output channel, so the inner
+ * loop is CV_NS loads + CV_OT broadcasts for CV_NS * CV_OT vector FMAs, with no bounds checks: the host hands a
+ * zero-padded copy of the input when the convolution pads (its borders are written once, at upload), and keeps a
+ * guard of zeros after the arena so that loads of a partial unit stay inside the buffer (their lanes are never
+ * stored).  Bias, residual and activation are applied to whole vectors before one vector store per channel.
+ * Weights are re-laid once (a setup launch) as [O / CV_OT][C][KH][KW][CV_OT], zero for channels past O.
+ * Same parameters as conv (the output's strides, C_YS, with unit stride along a row), then: */
+
+#define CV_XP (C_NPARAMS + 0)   /* offset of the input read: the padded copy or the input itself */
+#define CV_XN (C_NPARAMS + 1)   /* its image, channel and row strides */
+#define CV_XC (C_NPARAMS + 2)
+#define CV_XH (C_NPARAMS + 3)
+#define CV_WT (C_NPARAMS + 4)   /* re-laid weights */
+#define CV_NOB (C_NPARAMS + 5)  /* blocks of CV_OT output channels */
+#define CV_NSEG (C_NPARAMS + 6) /* units per output row */
+#define CV_NG (C_NPARAMS + 7)   /* groups of CV_NS units per image */
+#define CV_NPARAMS (C_NPARAMS + 8)
+#define CV_OT 8
+#define CV_NS 2
+#define CV_GUARD 128 /* floats a load may reach past the end of the input (the host checks) */
+
+#define CV_LD16_S1(p) vload16(0, p)
+#define CV_LD16_S2(p) ((float16)(vload16(0, p).even, vload16(0, (p) + 16).even))
+#define CV_LD8_S1(p) vload8(0, p)
+#define CV_LD8_S2(p) (vload16(0, p).even)
+
+#define CONV_V(NAME, VW, FT, LOAD, S)                                                                          \
+__kernel void NAME(KARGS)                                                                                      \
+{                                                                                                              \
+    const int i = get_global_id(0);                                                                            \
+    __global const int *Q = P + p;                                                                             \
+    const int nob = Q[CV_NOB], ng = Q[CV_NG], nseg = Q[CV_NSEG];                                               \
+    if (i >= Q[C_BATCH] * ng * nob)                                                                            \
+        return;                                                                                                \
+    const int ob = i % nob, r = i / nob, ug = r % ng, n = r / ng;                                              \
+    const int OH = Q[C_PO], OW = Q[C_PO + 1], C = Q[C_CIN], KH = Q[C_K], KW = Q[C_K + 1], O = Q[C_COUT];      \
+    const int xc = Q[CV_XC], xh = Q[CV_XH], nu = OH * nseg;                                                    \
+    int oy[CV_NS], ox[CV_NS];                                                                                  \
+    __global const float *xb[CV_NS];                                                                           \
+    _Pragma("unroll") for (int j = 0; j < CV_NS; ++j) {                                                        \
+        int u = min(ug * CV_NS + j, nu - 1);                                                                   \
+        oy[j] = u / nseg;                                                                                      \
+        ox[j] = (u - oy[j] * nseg) * VW;                                                                       \
+        xb[j] = m + Q[CV_XP] + n * Q[CV_XN] + oy[j] * S * xh + ox[j] * S;                                      \
+    }                                                                                                          \
+    FT acc[CV_NS][CV_OT];                                                                                      \
+    _Pragma("unroll") for (int j = 0; j < CV_NS; ++j)                                                          \
+        _Pragma("unroll") for (int t = 0; t < CV_OT; ++t)                                                      \
+            acc[j][t] = (FT)(0.0f);                                                                            \
+    __global const float *w = m + Q[CV_WT] + ob * C * KH * KW * CV_OT;                                         \
+    for (int c = 0; c < C; ++c) {                                                                              \
+        for (int ky = 0; ky < KH; ++ky) {                                                                      \
+            const int roff = c * xc + ky * xh;                                                                 \
+            for (int kx = 0; kx < KW; ++kx) {                                                                  \
+                FT v[CV_NS];                                                                                   \
+                _Pragma("unroll") for (int j = 0; j < CV_NS; ++j)                                              \
+                    v[j] = LOAD(xb[j] + roff + kx);                                                            \
+                _Pragma("unroll") for (int t = 0; t < CV_OT; ++t) {                                            \
+                    FT wv = (FT)(w[t]);                                                                        \
+                    _Pragma("unroll") for (int j = 0; j < CV_NS; ++j)                                          \
+                        acc[j][t] = fma(v[j], wv, acc[j][t]);                                                  \
+                }                                                                                              \
+                w += CV_OT;                                                                                    \
+            }                                                                                                  \
+        }                                                                                                      \
+    }                                                                                                          \
+    const int bias = Q[C_B], res = Q[C_R], ac = Q[C_ACT];                                                      \
+    const int ys_n = Q[C_YS], ys_c = Q[C_YS + 1], ys_h = Q[C_YS + 2];                                          \
+    _Pragma("unroll") for (int j = 0; j < CV_NS; ++j) {                                                        \
+        if (ug * CV_NS + j >= nu)                                                                              \
+            break;                                                                                             \
+        const int valid = min(VW, OW - ox[j]);                                                                 \
+        _Pragma("unroll") for (int t = 0; t < CV_OT; ++t) {                                                    \
+            const int o = ob * CV_OT + t;                                                                      \
+            if (o >= O)                                                                                        \
+                break;                                                                                         \
+            const int yo = n * ys_n + o * ys_c + oy[j] * ys_h + ox[j];                                         \
+            FT v = acc[j][t];                                                                                  \
+            if (bias >= 0)                                                                                     \
+                v += (FT)(m[bias + o]);                                                                        \
+            if (valid == VW) {                                                                                 \
+                if (res >= 0)                                                                                  \
+                    v += vload##VW(0, m + res + yo);                                                           \
+                if (ac == ACT_RELU)                                                                            \
+                    v = fmax(v, (FT)(0.0f));                                                                   \
+                else if (ac == ACT_RELU6)                                                                      \
+                    v = fmin(fmax(v, (FT)(0.0f)), (FT)(6.0f));                                                 \
+                vstore##VW(v, 0, m + Q[C_Y] + yo);                                                             \
+            } else {                                                                                           \
+                float lanes[VW];                                                                               \
+                vstore##VW(v, 0, lanes);                                                                       \
+                for (int l = 0; l < valid; ++l) {                                                              \
+                    float s = lanes[l];                                                                        \
+                    if (res >= 0)                                                                              \
+                        s += m[res + yo + l];                                                                  \
+                    m[Q[C_Y] + yo + l] = act(ac, s);                                                           \
+                }                                                                                              \
+            }                                                                                                  \
+        }                                                                                                      \
+    }                                                                                                          \
+}
+
+CONV_V(conv_v16_s1, 16, float16, CV_LD16_S1, 1)
+CONV_V(conv_v16_s2, 16, float16, CV_LD16_S2, 2)
+CONV_V(conv_v8_s1, 8, float8, CV_LD8_S1, 1)
+CONV_V(conv_v8_s2, 8, float8, CV_LD8_S2, 2)
+
+/* The patches of a narrow convolution as rows (im2col) for conv_v16_s1 over the whole output plane: one work item
+ * per (n, c, ky, kx) writes the row col[n][(c * KH + ky) * KW + kx][oy * OW + ox] = x[n][c][oy * S + ky][ox * S + kx]
+ * from the (padded) input.  P: rows, x, col, C, KH, KW, OH, OW, xn, xc, xh, S */
+__kernel void im2col(KARGS)
+{
+    int i = get_global_id(0);
+    if (i >= PI(0))
+        return;
+    const int KH = PI(4), KW = PI(5), OH = PI(6), OW = PI(7), S = PI(11);
+    const int kx = i % KW, r = i / KW, ky = r % KH, r2 = r / KH, c = r2 % PI(3), n = r2 / PI(3);
+    __global const float *x = m + PI(1) + n * PI(8) + c * PI(9) + ky * PI(10) + kx;
+    __global float *col = m + PI(2) + i * OH * OW;
+    for (int oy = 0; oy < OH; ++oy) {
+        __global const float *xr = x + oy * S * PI(10);
+        for (int ox = 0; ox < OW; ++ox)
+            col[oy * OW + ox] = xr[ox * S];
+    }
+}
