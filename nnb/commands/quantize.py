@@ -31,6 +31,11 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     if getattr(args, "act_budget", None) and args.method != "dq":
         raise NnbError("--act-budget needs --method dq")
     trainer.hook = build_hook(args, trainer.params, names, g)
+    deploy_int8 = bool(getattr(trainer.hook, "acts", None)) and not args.float_acts
+    if deploy_int8:  # the samples fixing the int8 input grid, checked before training
+        from nnb.quantize.int8_run import calibration_inputs
+
+        x_calib = calibration_inputs(g, args.calib or args.data, args.calib_samples)
     if not run_training(trainer, args, g):
         return 130
     hook = trainer.hook
@@ -52,10 +57,15 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         acts = ", ".join(f"{n} {a.bits} bit" for n, a in hook.acts.items())
         print(f"activations ({hook.cfg.act_budget_kind} {hook.act_kb():.3f} kB, budget {hook.cfg.act_budget_kb:.3f} "
               f"kB): {acts}")
-    if getattr(hook, "acts", None) and not getattr(args, "float_acts", False):
+    if deploy_int8:
         from nnb.quantize.dq_int8_run import deploy
 
-        for line in deploy(args.output, args.calib or args.data, args.calib_samples, info["act_budget"]):
+        try:
+            lines = deploy(args.output, x_calib, info["act_budget"])
+        except NnbError:
+            os.remove(args.output)
+            raise
+        for line in lines:
             print(line)
     if args.method == "dq" and not hook.within_budget():
         print(f"nnb: warning: weight memory {hook.weight_kb():.2f} kB (budget {hook.cfg.budget_kb or 0:.2f} kB) or "

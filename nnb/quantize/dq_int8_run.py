@@ -23,12 +23,10 @@ def agreement(qm: QuantizedModel, m: Int8Model, x: np.ndarray) -> int:
     return int((ref == got).sum())
 
 
-def deploy(path: str, calib: str, samples: int, budget: dict | None = None) -> list[str]:
-    """Rewrite the DQ .nnq at ``path`` with its int8 model; returns the lines to print."""
-    from nnb.quantize.int8_run import calibration_inputs
-
+def deploy(path: str, x: np.ndarray, budget: dict | None = None) -> list[str]:
+    """Rewrite the DQ .nnq at ``path`` with its int8 model, ``x`` the calibration inputs (they fix the network
+    input's grid; the check runs on them); returns the lines to print."""
     qm = load_quantized(path)
-    x = calibration_inputs(qm.graph, calib, samples)
     m = dq_int8.build_dq_int8(qm, x)
     moved = dq_int8.snap_biases(qm, m)
     m = dq_int8.build_dq_int8(qm, x)
