@@ -49,6 +49,28 @@ def test_requantize_arithmetic(lib) -> None:  # noqa: ANN001
     assert [lib.nnb_i8_rdbp(v, 1) for v in (-5, 5, -3)] == [-3, 3, -2]
 
 
+def test_requantize_vec_prepared_form(lib) -> None:  # noqa: ANN001
+    """nnb_i8_requantize_vec goes through the kernels' per-channel prepared form (SMMULR-style high multiply,
+    rounding by adding 2^(e-1) - (x < 0)): equal to the reference steps for small and full-range accumulators,
+    every shift from left shifts to -31, and INT32_MIN multipliers."""
+    import ctypes as C
+
+    from int8_harness import P8, P32
+
+    rng = np.random.default_rng(7)
+    acc = np.concatenate([rng.integers(-(1 << 31), 1 << 31, 300), rng.integers(-(1 << 20), 1 << 20, 300),
+                          [0, 1, -1, (1 << 30) - 1, -(1 << 30), 1 << 30, -(1 << 30) - 1, (1 << 31) - 1, -(1 << 31)]])
+    acc = acc.astype(np.int32)
+    for shift in (3, 1, 0, -1, -2, -7, -13, -30, -31):
+        for mult in (1 << 30, (1 << 31) - 1, int(rng.integers(1 << 30, 1 << 31)), 0, -(1 << 31), -12345678):
+            y = np.zeros(acc.size, np.int8)
+            assert lib.nnb_i8_requantize_vec(acc.size, acc.ctypes.data_as(P32), mult, shift, -3, -128, 127,
+                                             y.ctypes.data_as(P8)) == 0
+            want = np.clip(requantize(acc.astype(np.int64), np.int64(mult), np.int64(shift)) - 3, -128, 127)
+            assert (y == want).all(), (mult, shift)
+    del C
+
+
 CONV_CASES = [  # (C, O, H, W, k, pad, stride, dilation, group, residual)
     (3, 8, 9, 7, 3, 1, 1, 1, 1, False),
     (4, 6, 11, 10, 3, 0, 2, 1, 2, False),
@@ -56,16 +78,27 @@ CONV_CASES = [  # (C, O, H, W, k, pad, stride, dilation, group, residual)
     (6, 12, 7, 9, 3, 2, 2, 2, 6, False),  # depthwise, multiplier 2, dilation 2
     (7, 4, 6, 5, 1, 0, 1, 1, 1, True),    # 1x1 with a residual
     (8, 8, 6, 6, 3, 1, 1, 1, 1, True),
+    # the fast paths: depthwise rows (3x3 stride 1 pairs with an odd row tail, stride 2, wide padding, 5x5),
+    # 1x1 stride 2, odd output channels, a long column (four positions per block), residual on depthwise
+    (6, 6, 7, 5, 3, 1, 1, 1, 6, True),
+    (5, 5, 9, 11, 3, 1, 2, 1, 5, False),
+    (3, 3, 6, 7, 5, 2, 1, 1, 3, False),
+    (9, 5, 7, 6, 1, 0, 2, 1, 1, False),
+    (17, 7, 5, 6, 3, 1, 1, 1, 1, False),
 ]
 
 
 @pytest.mark.parametrize("case", CONV_CASES, ids=[f"conv{i}" for i in range(len(CONV_CASES))])
-def test_conv_random(lib, case) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("big_bias", [False, True], ids=["", "bigbias"])
+def test_conv_random(lib, case, big_bias) -> None:  # noqa: ANN001
+    """``big_bias``: accumulators near 2^31 (the requantization's guarded general form, not the fast one)."""
     c, o, h, w, k, pad, stride, dil, group, residual = case
     rng = np.random.default_rng(sum(case[:8]))
     x = rng.integers(-128, 128, (2, c, h, w))
     wq = rng.integers(-127, 128, (o, c // group, k, k))
     bias = rng.integers(-5000, 5000, o)
+    if big_bias:
+        bias = rng.integers(-(1 << 31) + (1 << 22), (1 << 31) - (1 << 22), o)
     mult, shift = quantize_multipliers(rng.uniform(0.001, 0.02, o))
     a = {"pad": (pad, pad), "stride": (stride, stride), "dilation": (dil, dil)}
     z_in, out = -3, QParams(0.05, 7)

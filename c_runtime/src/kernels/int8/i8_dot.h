@@ -133,6 +133,13 @@ static inline int32_t i8_rq_apply(const i8_rq *q, int32_t x)
 
 static inline int32_t i8_clamp(int32_t v, int32_t lo, int32_t hi) { return v < lo ? lo : v > hi ? hi : v; }
 
+/* clamp(zero + v) without int32 overflow, for the general (slow) forms where v may be near INT32_MIN/MAX */
+static inline int32_t i8_clamp_add(int32_t zero, int32_t v, int32_t lo, int32_t hi)
+{
+    const int64_t s = (int64_t)zero + v;
+    return s < lo ? lo : s > hi ? hi : (int32_t)s;
+}
+
 /* Where column value k of n goes. The dual-MAC path stores each full block of four as (c0, c2, c1, c3):
  * one word then pairs with the weights' (w0, w2) that SXTB16 extracts, the next with (w1, w3). */
 static inline int32_t i8_col(int32_t k, int32_t n)

@@ -20,6 +20,6 @@ int nnb_i8_requantize_vec(size_t n, const int32_t *acc, int32_t mult, int32_t sh
         return NNB_I8_EINVAL;
     i8_rq_init(&q, mult, shift); /* the kernels' prepared form, so the tests check it on any value */
     for (i = 0; i < n; ++i)
-        y[i] = (int8_t)i8_clamp(zero + i8_rq_apply(&q, acc[i]), lo, hi);
+        y[i] = (int8_t)i8_clamp_add(zero, i8_rq_apply(&q, acc[i]), lo, hi);
     return NNB_I8_OK;
 }
