@@ -51,16 +51,15 @@ def compiler() -> str | None:
 SAN_FLAGS = ["-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
 
 
-def build(out_dir: str, dsp: bool, sanitize: bool = False, x86: bool = True) -> C.CDLL:
-    """``dsp``: the dual-MAC path with emulated intrinsics; ``x86=False``: without the x86-64 SIMD paths
-    (the portable loops a core without SIMD runs); ``sanitize``: ASan + UBSan (the process must have
+def build(out_dir: str, dsp: bool, sanitize: bool = False) -> C.CDLL:
+    """``dsp``: the dual-MAC path with emulated intrinsics; ``sanitize``: ASan + UBSan (the process must have
     libasan preloaded)."""
     cc = compiler()
     assert cc is not None
-    tag = ("_dsp" if dsp else "") + ("" if x86 else "_nox86") + ("_san" if sanitize else "")
+    tag = ("_dsp" if dsp else "") + ("_san" if sanitize else "")
     lib = os.path.join(out_dir, f"libnnb_int8{tag}.so")
-    cmd = [cc, *FLAGS, *(["-DNNB_I8_EMULATE_DSP"] if dsp else []), *([] if x86 else ["-DNNB_I8_NO_X86"]),
-           *(SAN_FLAGS if sanitize else []), "-o", lib, *sorted(glob.glob(f"{SRC}/*.c"))]
+    cmd = [cc, *FLAGS, *(["-DNNB_I8_EMULATE_DSP"] if dsp else []), *(SAN_FLAGS if sanitize else []), "-o", lib,
+           *sorted(glob.glob(f"{SRC}/*.c"))]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     so = C.CDLL(lib)
     so.nnb_i8_requantize.restype = I32

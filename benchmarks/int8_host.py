@@ -1,0 +1,135 @@
+"""int8 on the host: the integer network through the C int8 kernels beside the float C runtime, same run.
+
+For each model: calibrate int8 as tests/int8 and benchmarks/int8_mcu.py do,
+generate the same straight-line C network benchmarks/int8_mcu.py runs on the
+emulated Cortex-M4 (every integer step a call into c_runtime/src/kernels/int8/,
+weights as const arrays, one static buffer per tensor), build it for this host
+with gcc -O2 as a shared library and call it through ctypes; the float model
+runs in the C runtime (`nnb.backends.c.CNet`, extended NNB, its run-time ISA
+dispatch) on the same input. Both are timed in interleaved rounds (each round
+runs each for a share of the time budget); figures are medians of all calls and
+the ratio is the median over rounds of int8/float. The int8 logits are checked
+equal to the numpy integer simulation's, bit for bit.
+
+    .venv/bin/python benchmarks/int8_host.py [--models lenet,dscnn,resnet8] [--seconds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "tests", "int8"))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+from int8_mcu import INT8, firmware  # noqa: E402
+
+from nnb.backends.c import CNet, kernel_isa  # noqa: E402
+from nnb.emit.convert import convert  # noqa: E402
+from nnb.nnp.reader import load  # noqa: E402
+from nnb.quantize.int_sim import run_int8  # noqa: E402
+
+ZOO = os.path.join(ROOT, "..", "shared", "fixtures", "zoo")
+HOST_TAIL = """
+int nnb_i8_host_net(int8_t *logits) {
+    if (net()) return 1;
+    memcpy(logits, %s, sizeof %s);
+    return 0;
+}
+"""
+
+
+def host_source(fw_src: str, last_buf: str) -> str:
+    """The firmware's network function, with the board's timers and semihosting taken out."""
+    src = fw_src.replace('#include "semihost.h"\n', "")
+    src = src.replace("#define T0(i) ts = SYST_CVR", "#define T0(i) (void)ts").replace(
+        "#define T1(i) step[i] = (ts - SYST_CVR) & 0xFFFFFFu", "#define T1(i) (void)step")
+    src = src.replace('sh_puts("E kernel failed\\n"); ', "")
+    src = src[:src.index("static void put(")] + src[src.index("static int net(void)"):src.index("int main(void)")]
+    src = src.replace("uint32_t ts;", "uint32_t ts = 0;")
+    return src + HOST_TAIL % (last_buf, last_buf)
+
+
+def build_int8(name: str, so, out: str):  # noqa: ANN001, ANN201
+    from int8_quant_helpers import calibrated
+
+    m, xs, _ = calibrated(name)
+    x_q = m.qparams[m.graph.inputs[0]].quantize(xs[0])
+    src, last, n_out = firmware(m, x_q, so)
+    last_buf = _last_buffer(src)
+    path = os.path.join(out, f"{name}_int8.c")
+    with open(path, "w") as f:
+        f.write(host_source(src, last_buf))
+    lib = os.path.join(out, f"lib{name}_int8.so")
+    cmd = ["gcc", "-std=c99", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror", "-I" + INT8, "-o", lib, path,
+           *sorted(os.path.join(INT8, f) for f in os.listdir(INT8) if f.endswith(".c"))]
+    subprocess.run(cmd, check=True)
+    dll = ctypes.CDLL(lib)
+    want = run_int8(m, xs, keep=[last], as_int=True)[last].reshape(-1)
+    return dll, n_out, want
+
+
+def _last_buffer(src: str) -> str:
+    """The name of the logits buffer: what main() prints."""
+    tail = src[src.index("int main(void)"):]
+    return tail.split("put('O', i, ")[1].split("[i]")[0]
+
+
+def interleaved(fns: dict, seconds: float, rounds: int = 7) -> tuple[dict, dict]:
+    for fn in fns.values():
+        fn()
+    calls: dict = {k: [] for k in fns}
+    per_round: dict = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            times = []
+            end = time.perf_counter() + seconds / rounds / len(fns)
+            while time.perf_counter() < end or len(times) < 3:
+                t0 = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t0)
+            calls[k] += times
+            per_round[k].append(statistics.median(times))
+    return {k: statistics.median(v) * 1e6 for k, v in calls.items()}, per_round
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--models", default="lenet,dscnn,resnet8")
+    ap.add_argument("--seconds", type=float, default=2.0)
+    args = ap.parse_args()
+    from int8_harness import build
+
+    out = tempfile.mkdtemp(prefix="nnb_int8_host_")
+    so = build(out, dsp=False)
+    print(f"host int8 (C int8 kernels, gcc -O2, {so.nnb_i8_dsp_path() and 'DSP' or 'portable'} build) vs float C "
+          f"runtime ({kernel_isa()}); median us per inference, ratio = median over rounds of int8/float\n")
+    print("| model | int8 us | float us | int8/float | int8 logits == simulation |")
+    print("|---|---:|---:|---:|---|")
+    for name in args.models.split(","):
+        dll, n_out, want = build_int8(name, so, out)
+        logits = np.zeros(n_out, np.int8)
+        ptr = logits.ctypes.data_as(ctypes.POINTER(ctypes.c_int8))
+        assert dll.nnb_i8_host_net(ptr) == 0
+        same = bool(np.array_equal(logits.astype(np.int64), want))
+        net = CNet(convert(load(os.path.join(ZOO, f"{name}.nnp")), "extended").image)
+        xin = np.load(os.path.join(ZOO, f"{name}.in0.npy"))
+        med, per_round = interleaved({"int8": lambda d=dll, p=ptr: d.nnb_i8_host_net(p),
+                                      "float": lambda n=net, x=xin: n.run([x])},
+                                     args.seconds)
+        ratio = statistics.median(a / b for a, b in zip(per_round["int8"], per_round["float"]))
+        print(f"| {name} | {med['int8']:.1f} | {med['float']:.1f} | {ratio:.2f} | {same} |")
+
+
+if __name__ == "__main__":
+    main()
