@@ -64,6 +64,17 @@
  *   descriptor field and every LUT code is validated at load
  *   (NNBRT_E_BAD_QUANT), and kernels decode a block of output channels at
  *   a time into a few KB of scratch. Little-endian hosts (as everywhere).
+ * - Extended files may hold a calibrated int8 model (docs/nnb_format.md
+ *   "int8 models"; built with -DNNBRT_INT8 and src/kernels/int8/, as the
+ *   Makefile does): variable type 6 (int8 with a float64 scale and a zero
+ *   point, one byte per value in the arena) and 7 (int32 parameters), records
+ *   1001-1011 (Q8Quantize, Q8Dequantize, Q8Conv, Q8Affine, Q8MaxPool,
+ *   Q8AvgPool, Q8GlobalAvgPool, Q8Add, Q8Mul, Q8Concat, Q8Clamp) run by
+ *   src/kernels/q8_ops.c on the nnb_i8_* kernels. Network inputs and outputs
+ *   stay float (quantized on entry, dequantized at the end), so this API is
+ *   unchanged; float kernels refuse int8/int32 tensors
+ *   (NNBRT_E_UNSUPPORTED_TYPE) and every int8 record checks its types,
+ *   shapes, arguments and integer constants at load.
  */
 #ifndef NNBRT_H
 #define NNBRT_H

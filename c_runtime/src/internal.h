@@ -25,9 +25,17 @@ typedef struct {
     int ndim;
     const int32_t *dims;
     size_t size;      /* element count (1 for ndim 0) */
-    float *data;      /* NULL while only validating, and for packed weights */
+    float *data;      /* NULL while only validating, and for packed weights; types 6/7: int8/int32 values */
     const nnbrt_qw *q;/* packed weight (input 1 of Affine/conv kernels only), else NULL */
+    int32_t type;     /* variable type: 0 float (also fixed point and SIGN, held as float), 4/5 packed,
+                         6 int8 with scale and zero point, 7 int32 (docs/nnb_format.md "int8 models") */
+    int32_t zero;     /* type 6: zero point */
+    uint32_t nscale;  /* type 6: number of scales (1: per tensor) */
+    const uint8_t *scale; /* type 6: nscale little-endian float64 scales in the image */
 } nnbrt_tensor;
+
+#define NNBRT_TYPE_Q8 6
+#define NNBRT_TYPE_I32 7
 
 /** One decoded function argument. */
 typedef struct {
@@ -70,6 +78,9 @@ typedef struct {
 
 /* First extended (nnb-only) function id: 1000 FusedConv. */
 #define NNBRT_EXT_FIRST_ID 1000u
+/* int8 records (kernels/q8_ops.c): the only kernels that take type 6/7 tensors. */
+#define NNBRT_Q8_FIRST_ID 1001u
+#define NNBRT_Q8_LAST_ID 1011u
 /* Kernel of a function id (legacy ids included), NULL if none. Defined by
    kernels/kernel_table.c, or by a generated per-model table that lists
    only the ids one model uses (so the linker drops the other kernels). */

@@ -30,9 +30,16 @@ struct nnbrt_var {
     size_t size;
     float *data;      /* float parameter: its values in the image; else NULL */
     const void *q;    /* fixed-point/SIGN parameter: its integers in the image */
-    uint8_t type, fp; /* 0 FLOAT, 1 FIXED16, 2 FIXED8, 3 SIGN, 4 LUT, 5 uniform; fixed: value = integer / 2^fp */
+    uint8_t type, fp; /* 0 FLOAT, 1 FIXED16, 2 FIXED8, 3 SIGN, 4 LUT, 5 uniform, 6 int8, 7 int32;
+                         fixed: value = integer / 2^fp */
     nnbrt_qw qw;      /* types 4/5 (extended files): the packed weight (qw.kind 0 otherwise) */
+    int32_t zero;     /* type 6: zero point */
+    uint32_t nscale;  /* type 6: number of float64 scales */
+    const uint8_t *scale; /* type 6: the scales (in the image) */
 };
+
+/* Bytes per value in storage: float (and fixed point/SIGN held as float) 4, int8 1, int32 4. */
+#define ESZ(type) ((type) == NNBRT_TYPE_Q8 ? 1u : 4u)
 
 #define IS_FIXED(type) ((type) == 1 || (type) == 2) /* FIXED16, FIXED8 */
 
@@ -284,6 +291,44 @@ static int lut_codes_ok(const nnbrt_qw *q, size_t n)
     return 1;
 }
 
+/* Kind-6 descriptor (8 words) in chunk `qc` of an int8 variable of `ndim`
+   dims: bits 8, 1 or one scale per channel (finite float64 > 0), zero
+   point in -128..127, reserved words 0. */
+static nnbrt_status decode_q8desc(const ctx_t *c, int32_t qc, const int32_t *dims, uint32_t ndim, int param,
+                                  struct nnbrt_var *v)
+{
+    const uint8_t *d, *sc;
+    uint32_t count, k;
+    int32_t axis, zero;
+    uint64_t want = 1;
+    if (chunk_ptr(c, qc, 32, &d) != NNBRT_OK) return NNBRT_E_BAD_QUANT;
+    count = rd32(d + 8);
+    zero = rdi32(d + 16);
+    axis = rdi32(d + 20);
+    if (rd32(d) != NNBRT_TYPE_Q8 || rd32(d + 4) != 8u || rd32(d + 24) || rd32(d + 28)) return NNBRT_E_BAD_QUANT;
+    if (zero < -128 || zero > 127 || count < 1 || count > 0x0fffffffu) return NNBRT_E_BAD_QUANT;
+    if (axis == -1) {
+        want = 1;
+    } else if (!param || axis < 0 || (uint32_t)axis >= ndim) {
+        return NNBRT_E_BAD_QUANT; /* activations: one scale */
+    } else if (axis == 0) {
+        want = (uint64_t)dims[0];
+    } else {
+        for (k = (uint32_t)axis; k < ndim; ++k) want *= (uint64_t)dims[k];
+    }
+    if (count != want) return NNBRT_E_BAD_QUANT;
+    if (chunk_ptr(c, rdi32(d + 12), (size_t)count * 8u, &sc) != NNBRT_OK) return NNBRT_E_BAD_QUANT;
+    for (k = 0; k < count; ++k) {
+        double s;
+        memcpy(&s, sc + 8u * k, 8);
+        if (!(s > 0.0 && s < 1e300)) return NNBRT_E_BAD_QUANT; /* finite, positive (NaN fails) */
+    }
+    v->zero = zero;
+    v->nscale = count;
+    v->scale = sc;
+    return NNBRT_OK;
+}
+
 /* Decode variable record `id` (validated against buffers). */
 static nnbrt_status decode_var(const ctx_t *c, uint32_t id, struct nnbrt_var *v)
 {
@@ -309,11 +354,16 @@ static nnbrt_status decode_var(const ctx_t *c, uint32_t id, struct nnbrt_var *v)
     v->fp = (uint8_t)(r[12] >> 4);
     v->q = NULL;
     memset(&v->qw, 0, sizeof v->qw);
+    v->zero = 0;
+    v->nscale = 0;
+    v->scale = NULL;
     di = rdi32(r + 16);
     /* FLOAT, FIXED16, FIXED8 (v2/v3 only), SIGN parameters (v2/v3 only),
        LUT/uniform packed parameters (extended only); others are refused */
-    if (c->ext && (v->type == 4 || v->type == 5)) {
+    if (c->ext && (v->type == 4 || v->type == 5 || v->type == NNBRT_TYPE_I32)) {
         if (v->fp || di < 0) return NNBRT_E_UNSUPPORTED_TYPE;
+    } else if (c->ext && v->type == NNBRT_TYPE_Q8) {
+        if (v->fp) return NNBRT_E_UNSUPPORTED_TYPE;
     } else if (v->type == 3) {
         if (c->ext || di < 0) return NNBRT_E_UNSUPPORTED_TYPE; /* +-1 weights, not activations */
     } else if (v->type > 2 || (v->type != 0 && c->ext)) {
@@ -321,11 +371,15 @@ static nnbrt_status decode_var(const ctx_t *c, uint32_t id, struct nnbrt_var *v)
     }
     if (c->qlist) {
         /* a variable has a descriptor if and only if it is quantized */
-        if ((c->qlist[id] != -1) != (v->type >= 4)) return NNBRT_E_BAD_QUANT;
-    } else if (v->type >= 4) {
+        if ((c->qlist[id] != -1) != (v->type >= 4 && v->type <= NNBRT_TYPE_Q8)) return NNBRT_E_BAD_QUANT;
+    } else if (v->type >= 4 && v->type <= NNBRT_TYPE_Q8) {
         return NNBRT_E_BAD_QUANT;
     }
-    esz = v->type == 0 ? 4u : v->type == 1 ? 2u : 1u;
+    if (v->type == NNBRT_TYPE_Q8) {
+        st = decode_q8desc(c, c->qlist[id], dims, ndim, di >= 0, v);
+        if (st != NNBRT_OK) return st;
+    }
+    esz = v->type == 0 || v->type == NNBRT_TYPE_I32 ? 4u : v->type == 1 ? 2u : 1u;
     v->plan = 0;
     if (c->ext) {
         const int32_t p = c->plan[id];
@@ -336,11 +390,11 @@ static nnbrt_status decode_var(const ctx_t *c, uint32_t id, struct nnbrt_var *v)
             return NNBRT_E_BAD_BUFFER_REF; /* no buffer list in extended files */
         } else if (p == PLAN_INPUT) {
             /* network input: private storage */
-        } else if (p < 0 || p % 4 || (uint64_t)(uint32_t)p + (uint64_t)size * 4u > c->h.arena_bytes) {
+        } else if (p < 0 || p % 4 || (uint64_t)(uint32_t)p + (uint64_t)size * ESZ(v->type) > c->h.arena_bytes) {
             return NNBRT_E_BAD_PLAN;
         }
     }
-    if (di >= 0 && v->type >= 4) {
+    if (di >= 0 && (v->type == 4 || v->type == 5)) {
         st = decode_qdesc(c, c->qlist[id], v->type, size, di, &v->qw);
         if (st != NNBRT_OK) return st;
         v->data = NULL; /* kernels decode v->qw block by block */
@@ -350,8 +404,8 @@ static nnbrt_status decode_var(const ctx_t *c, uint32_t id, struct nnbrt_var *v)
         st = chunk_ptr(c, di, v->type == 3 ? (size + 31u) / 32u * 4u : size * esz, &d);
         if (st == NNBRT_E_BAD_LIST_LENGTH) return NNBRT_E_BAD_DATA_SIZE;
         if (st != NNBRT_OK) return st;
-        if (v->type == 0) {
-            v->data = (float *)(uintptr_t)d; /* parameters are never written */
+        if (v->type == 0 || v->type >= NNBRT_TYPE_Q8) {
+            v->data = (float *)(uintptr_t)d; /* parameters are never written; int8/int32 read in place */
         } else {
             v->q = d;       /* dequantised into arena staging by nnbrt_init */
             v->data = NULL;
@@ -394,6 +448,10 @@ static nnbrt_status get_tensor(const ctx_t *c, int32_t id, nnbrt_tensor *t, nnbr
     t->size = v->size;
     t->data = c->vdata ? c->vdata[id] : v->data;
     t->q = NULL;
+    t->type = v->type;
+    t->zero = v->zero;
+    t->nscale = v->nscale;
+    t->scale = v->scale;
     if (v->qw.kind) {
         *qbuf = v->qw;
         t->q = qbuf;
@@ -495,7 +553,7 @@ static int own_storage(const ctx_t *c, uint32_t i, const struct nnbrt_var *v);
    staging storage); extended files: space 1, plan bytes [lo, lo + 4 size);
    v2/v3 files: space 2 + buffer index, bytes [0, 4 size) of the buffer. */
 typedef struct {
-    uint32_t space, lo, size;
+    uint32_t space, lo, size; /* size: bytes in extended files (space 1), values (4 bytes each) otherwise */
 } span_t;
 
 static span_t span_of(const ctx_t *c, uint32_t id, const struct nnbrt_var *v)
@@ -506,6 +564,7 @@ static span_t span_of(const ctx_t *c, uint32_t id, const struct nnbrt_var *v)
     if (c->ext) {
         s.space = 1;
         s.lo = (uint32_t)v->plan;
+        s.size = (uint32_t)(v->size * ESZ(v->type)); /* <= arena_bytes (decode_var) */
     } else {
         s.space = 2u + (uint32_t)(-(v->data_index + 1));
     }
@@ -514,7 +573,8 @@ static span_t span_of(const ctx_t *c, uint32_t id, const struct nnbrt_var *v)
 
 static int spans_overlap(span_t a, span_t b)
 {
-    const uint64_t a1 = (uint64_t)a.lo + 4u * (uint64_t)a.size, b1 = (uint64_t)b.lo + 4u * (uint64_t)b.size;
+    const uint64_t unit = a.space == 1 ? 1u : 4u;
+    const uint64_t a1 = (uint64_t)a.lo + unit * (uint64_t)a.size, b1 = (uint64_t)b.lo + unit * (uint64_t)b.size;
     return a.space && a.space == b.space && a.lo < b1 && b.lo < a1;
 }
 
@@ -602,6 +662,9 @@ static nnbrt_status check_io_ids(const ctx_t *c)
     return NNBRT_OK;
 }
 
+static int is_net_input(const ctx_t *c, int32_t id);
+static int is_net_output(const ctx_t *c, uint32_t i);
+
 /* Every variable record; notes fixed-point and staged parameters. */
 static nnbrt_status scan_variables(ctx_t *c)
 {
@@ -614,6 +677,10 @@ static nnbrt_status scan_variables(ctx_t *c)
         if (st != NNBRT_OK) {
             if (c->diag) c->diag->variable_index = (int32_t)i;
             return st;
+        }
+        if (v.type >= NNBRT_TYPE_Q8 && (is_net_input(c, (int32_t)i) || is_net_output(c, i))) {
+            if (c->diag) c->diag->variable_index = (int32_t)i;
+            return NNBRT_E_UNSUPPORTED_TYPE; /* network inputs and outputs are float */
         }
         if (IS_FIXED(v.type)) c->has_fixed = 1;
         if (IS_FIXED(v.type) || v.type == 3) c->staged = 1;
@@ -694,6 +761,9 @@ static NOINLINE nnbrt_status fn_tensors(const ctx_t *c, const fn_t *f, nnbrt_ten
         nnbrt_tensor *tj = t ? &t[j] : &one;
         nnbrt_status st = get_tensor(c, id, tj, j < f->nin && t ? qbuf : &qone, &v);
         if (st == NNBRT_OK && j < f->nin && tj->q && !packed_ok(f->k, j)) st = NNBRT_E_BAD_QUANT;
+        /* int8/int32 tensors only for the int8 records, which check every type themselves */
+        if (st == NNBRT_OK && v.type >= NNBRT_TYPE_Q8 && (f->type < NNBRT_Q8_FIRST_ID || f->type > NNBRT_Q8_LAST_ID))
+            st = NNBRT_E_UNSUPPORTED_TYPE;
         if (st == NNBRT_OK && j >= f->nin && (v.data_index >= 0 || is_net_input(c, id)))
             st = NNBRT_E_BAD_VARIABLE;
         if (st != NNBRT_OK) {
@@ -716,7 +786,7 @@ static NOINLINE void run_tensors(const ctx_t *c, const fn_t *f, nnbrt_tensor *t,
         const uint32_t ndim = rd32(r + 4);
         const int32_t *dims;
         size_t size = 1;
-        if ((r[12] & 0x0f) >= 4) {
+        if ((r[12] & 0x0f) >= 4) { /* packed, int8 or int32: the full decode */
             struct nnbrt_var v;
             nnbrt_qw qone;
             (void)get_tensor(c, id, &t[j], j < f->nin ? qbuf : &qone, &v);
@@ -730,6 +800,7 @@ static NOINLINE void run_tensors(const ctx_t *c, const fn_t *f, nnbrt_tensor *t,
         t[j].size = size;
         t[j].data = c->vdata[id];
         t[j].q = NULL;
+        t[j].type = 0;
     }
 }
 
@@ -1268,7 +1339,7 @@ const char *nnbrt_status_str(nnbrt_status st)
         "bad list length (list does not fit its chunk)",
         "bad shape",
         "bad variable",
-        "unsupported variable type (FLOAT, FIXED16, FIXED8, SIGN parameters; extended files: FLOAT, packed LUT/uniform weights)",
+        "unsupported variable type (FLOAT, FIXED16, FIXED8, SIGN parameters; extended files: FLOAT, packed LUT/uniform weights, int8/int32 for int8 records)",
         "parameter data too small for shape",
         "bad buffer reference",
         "bad function input/output count",

@@ -20,6 +20,10 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 TABLE = os.path.join(HERE, "..", "src", "kernels", "kernel_table.c")
 EXT_IDS = {1000: "nnbrt_k_fused_conv"}
+# int8 records (src/kernels/q8_ops.c; the build needs -DNNBRT_INT8 and src/kernels/int8/*.c)
+EXT_IDS.update({1001 + k: f"nnbrt_k_q8_{n}" for k, n in enumerate(
+    ("quantize", "dequantize", "conv", "affine", "max_pool", "avg_pool", "global_avg_pool", "add", "mul", "concat",
+     "clamp"))})
 
 
 def table_entries():

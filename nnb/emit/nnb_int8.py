@@ -204,7 +204,9 @@ class _Builder:
                                      np.asarray(st.arrays["w_scale"], np.float64), 0, 0))
             ins = [xs[0], wname, self.i32(st, "bias"), self.i32(st, "mult"), self.i32(st, "shift")]
             if attrs["residual"]:
-                ins += [xs[-1], self.i32(st, "res_mult"), self.i32(st, "res_shift")]
+                rq = np.concatenate([np.asarray(st.arrays["res_mult"], np.int64).reshape(-1),
+                                     np.asarray(st.arrays["res_shift"], np.int64).reshape(-1)])
+                ins += [xs[-1], self.add_var(Var(f"{node.name}/res_rq", (int(rq.size),), "i32", rq))]
             self.emit("Q8Conv", ins, st, attrs)
         elif op == "Affine":
             w = st.arrays["weight"]  # (in, out): the float weight's layout, flattened outputs

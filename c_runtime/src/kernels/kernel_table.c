@@ -2,6 +2,19 @@
 #include "../internal.h"
 
 extern const nnbrt_kernel nnbrt_k_affine;
+#ifdef NNBRT_INT8 /* int8 records: q8_ops.c and the kernels of kernels/int8/ */
+extern const nnbrt_kernel nnbrt_k_q8_quantize;
+extern const nnbrt_kernel nnbrt_k_q8_dequantize;
+extern const nnbrt_kernel nnbrt_k_q8_conv;
+extern const nnbrt_kernel nnbrt_k_q8_affine;
+extern const nnbrt_kernel nnbrt_k_q8_max_pool;
+extern const nnbrt_kernel nnbrt_k_q8_avg_pool;
+extern const nnbrt_kernel nnbrt_k_q8_global_avg_pool;
+extern const nnbrt_kernel nnbrt_k_q8_add;
+extern const nnbrt_kernel nnbrt_k_q8_mul;
+extern const nnbrt_kernel nnbrt_k_q8_concat;
+extern const nnbrt_kernel nnbrt_k_q8_clamp;
+#endif
 extern const nnbrt_kernel nnbrt_k_fused_conv;
 extern const nnbrt_kernel nnbrt_k_depthwise_convolution;
 extern const nnbrt_kernel nnbrt_k_global_average_pooling;
@@ -204,6 +217,19 @@ static const nnbrt_entry nnbrt_kernels[NNBRT_NUM_FUNC_IDS] = {
 
 static const nnbrt_entry nnbrt_ext_kernels[] = {
     {&nnbrt_k_fused_conv, NULL}, /* 1000 FusedConv */
+#ifdef NNBRT_INT8
+    {&nnbrt_k_q8_quantize, NULL}, /* 1001 Q8Quantize (q8_ops.c) */
+    {&nnbrt_k_q8_dequantize, NULL}, /* 1002 Q8Dequantize (q8_ops.c) */
+    {&nnbrt_k_q8_conv, NULL}, /* 1003 Q8Conv (q8_ops.c) */
+    {&nnbrt_k_q8_affine, NULL}, /* 1004 Q8Affine (q8_ops.c) */
+    {&nnbrt_k_q8_max_pool, NULL}, /* 1005 Q8MaxPool (q8_ops.c) */
+    {&nnbrt_k_q8_avg_pool, NULL}, /* 1006 Q8AvgPool (q8_ops.c) */
+    {&nnbrt_k_q8_global_avg_pool, NULL}, /* 1007 Q8GlobalAvgPool (q8_ops.c) */
+    {&nnbrt_k_q8_add, NULL}, /* 1008 Q8Add (q8_ops.c) */
+    {&nnbrt_k_q8_mul, NULL}, /* 1009 Q8Mul (q8_ops.c) */
+    {&nnbrt_k_q8_concat, NULL}, /* 1010 Q8Concat (q8_ops.c) */
+    {&nnbrt_k_q8_clamp, NULL}, /* 1011 Q8Clamp (q8_ops.c) */
+#endif
 };
 
 const nnbrt_entry *nnbrt_find_kernel(uint32_t id)

@@ -1,0 +1,535 @@
+/* The int8 records of extended NNB files (ids 1001-1011, docs/nnb_format.md "int8 models"): checks
+ * of every type, shape, argument and integer constant, and thin glue onto the nnb_i8_* kernels of
+ * kernels/int8/ (bit-exact with nnb/quantize/int_sim.py). int8 tensors (type 6) hold int8 values in
+ * the arena or the image, int32 parameters (type 7) biases, multipliers and shifts. The checks bound
+ * every constant so that no int32 accumulator of a kernel can overflow on any file. */
+#include "../internal.h"
+
+/* Compiled with NNBRT_INT8 (c_runtime/Makefile, firmware builds) together with the kernels of kernels/int8/; a
+   build without them has no int8 records (NNBRT_E_UNSUPPORTED_FUNCTION for ids 1001-1011). */
+#ifdef NNBRT_INT8
+#include "int8/nnb_int8.h"
+
+#include <math.h>
+
+#define Q8 NNBRT_TYPE_Q8
+#define I32 NNBRT_TYPE_I32
+#define MAX_TAPS 33000 /* 255 * 127 * taps + 2^30 < 2^31 */
+#define MAX_BIAS (1 << 30)
+
+static const int8_t *in8(const nnbrt_tensor *t) { return (const int8_t *)(const void *)t->data; }
+static int8_t *out8(const nnbrt_tensor *t) { return (int8_t *)(void *)t->data; }
+static const int32_t *in32(const nnbrt_tensor *t) { return (const int32_t *)(const void *)t->data; }
+
+static int is_q8(const nnbrt_tensor *t) { return t->type == Q8 && t->nscale >= 1 && t->scale; }
+
+/* An int32 parameter of n values, each in [lo, hi] (read in place: parameters are in the image). */
+static int i32_ok(const nnbrt_tensor *t, size_t n, int64_t lo, int64_t hi)
+{
+    size_t k;
+    const int32_t *p = in32(t);
+    if (t->type != I32 || t->size != n || !p) return 0;
+    for (k = 0; k < n; ++k) {
+        int32_t v;
+        memcpy(&v, p + k, 4);
+        if (v < lo || v > hi) return 0;
+    }
+    return 1;
+}
+
+/* Multipliers in [0, 2^31) and shifts in [-31, max_shift] (requantize's domain). */
+static int requant_ok(const nnbrt_tensor *m, const nnbrt_tensor *s, size_t n, int32_t max_shift)
+{
+    return i32_ok(m, n, 0, INT32_MAX) && i32_ok(s, n, -31, max_shift);
+}
+
+static int clamp_ok(const nnbrt_args *a, int first)
+{
+    const int32_t act = a->a[first].i, lo = a->a[first + 1].i, hi = a->a[first + 2].i;
+    return act >= 0 && act <= 2 && lo >= -128 && lo <= hi && hi <= 127;
+}
+
+static int8_t sat8(int32_t v, int32_t lo, int32_t hi) { return (int8_t)(v < lo ? lo : v > hi ? hi : v); }
+
+/* ---- 1001 Q8Quantize, 1002 Q8Dequantize ---- */
+
+static double scale0(const nnbrt_tensor *t)
+{
+    double s;
+    memcpy(&s, t->scale, 8);
+    return s;
+}
+
+static nnbrt_status check_quantize(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
+                                   const nnbrt_tensor *out, nnbrt_cost *w)
+{
+    (void)a; (void)nin; (void)nout;
+    if (in[0].type != 0 || !is_q8(&out[0]) || out[0].nscale != 1) return NNBRT_E_UNSUPPORTED_TYPE;
+    if (in[0].size != out[0].size) return NNBRT_E_SHAPE_MISMATCH;
+    w->work = out[0].size;
+    return NNBRT_OK;
+}
+
+static void run_quantize(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout, const nnbrt_tensor *out)
+{
+    const double s = scale0(&out[0]), z = (double)out[0].zero;
+    const float *x = in[0].data;
+    int8_t *y = out8(&out[0]);
+    size_t k;
+    (void)a; (void)nin; (void)nout;
+    for (k = 0; k < out[0].size; ++k) {
+        double q = rint((double)x[k] / s) + z; /* round half to even, as numpy */
+        q = q > 127.0 ? 127.0 : (q >= -128.0 ? q : -128.0); /* NaN -> -128 */
+        y[k] = (int8_t)q;
+    }
+}
+
+static nnbrt_status check_dequantize(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
+                                     const nnbrt_tensor *out, nnbrt_cost *w)
+{
+    (void)a; (void)nin; (void)nout;
+    if (!is_q8(&in[0]) || in[0].nscale != 1 || out[0].type != 0) return NNBRT_E_UNSUPPORTED_TYPE;
+    if (in[0].size != out[0].size) return NNBRT_E_SHAPE_MISMATCH;
+    w->work = out[0].size;
+    return NNBRT_OK;
+}
+
+static void run_dequantize(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
+                           const nnbrt_tensor *out)
+{
+    const double s = scale0(&in[0]);
+    const int32_t z = in[0].zero;
+    const int8_t *x = in8(&in[0]);
+    float *y = out[0].data;
+    size_t k;
+    (void)a; (void)nin; (void)nout;
+    for (k = 0; k < out[0].size; ++k) y[k] = (float)((double)((int32_t)x[k] - z) * s);
+}
+
+/* ---- geometry helpers ---- */
+
+static size_t prod(const int32_t *d, int from, int to)
+{
+    size_t n = 1;
+    int k;
+    for (k = from; k < to; ++k) n *= (size_t)d[k];
+    return n;
+}
+
+/* One window dimension: out = (n + 2p - (d(k-1)+1)) / s + 1 >= 1 (convolution). */
+static int32_t conv_out(int32_t n, int32_t k, int32_t p, int32_t s, int32_t d)
+{
+    const int64_t span = (int64_t)d * (k - 1) + 1, num = (int64_t)n + 2 * (int64_t)p - span;
+    if (k < 1 || p < 0 || s < 1 || d < 1 || p > (1 << 24) || d > (1 << 24) || num < 0) return -1;
+    return (int32_t)(num / s + 1);
+}
+
+/* nnabla's pooling output size (ignore_border true: (n + 2p - k)/s + 1; false: (n + p - 1)/s + 1). */
+static int32_t pool_out(int32_t n, int32_t k, int32_t s, int32_t p, int ib)
+{
+    int64_t num;
+    if (k < 1 || s < 1 || p < 0 || p > (1 << 24) || k > (1 << 24)) return -1;
+    num = ib ? (int64_t)n + 2 * (int64_t)p - k : (int64_t)n + p - 1;
+    if (num < 0) return -1;
+    return (int32_t)(num / s + 1);
+}
+
+/* Pool parameters of x over its last nsp (1 or 2) dims; checked against y. */
+static nnbrt_status pool_geom(const nnbrt_tensor *x, const nnbrt_tensor *y, const nnbrt_arg *kern,
+                              const nnbrt_arg *stride, const nnbrt_arg *pad, int ib, nnb_i8_pool_params *p)
+{
+    const int nsp = kern->count, first = x->ndim - nsp;
+    int k;
+    int32_t o[2];
+    if (nsp < 1 || nsp > 2 || first < 0 || stride->count != nsp || pad->count != nsp) return NNBRT_E_BAD_ARGUMENT;
+    if (y->ndim != x->ndim) return NNBRT_E_SHAPE_MISMATCH;
+    for (k = 0; k < first; ++k)
+        if (y->dims[k] != x->dims[k]) return NNBRT_E_SHAPE_MISMATCH;
+    for (k = 0; k < nsp; ++k) {
+        o[k] = pool_out(x->dims[first + k], kern->list[k], stride->list[k], pad->list[k], ib);
+        if (o[k] < 1) return NNBRT_E_BAD_ARGUMENT;
+        if (y->dims[first + k] != o[k]) return NNBRT_E_SHAPE_MISMATCH;
+    }
+    memset(p, 0, sizeof *p);
+    p->n = (int32_t)prod(x->dims, 0, first);
+    p->c = 1;
+    p->h = nsp == 2 ? x->dims[first] : 1;
+    p->w = x->dims[x->ndim - 1];
+    p->oh = nsp == 2 ? o[0] : 1;
+    p->ow = o[nsp - 1];
+    p->kh = nsp == 2 ? kern->list[0] : 1;
+    p->kw = kern->list[nsp - 1];
+    p->stride_h = nsp == 2 ? stride->list[0] : 1;
+    p->stride_w = stride->list[nsp - 1];
+    p->pad_h = nsp == 2 ? pad->list[0] : 0;
+    p->pad_w = pad->list[nsp - 1];
+    if ((int64_t)(p->kh + p->pad_h) * (p->kw + p->pad_w) > (1 << 23)) return NNBRT_E_UNSUPPORTED_ARGUMENT;
+    return NNBRT_OK;
+}
+
+/* ---- 1003 Q8Conv ---- */
+
+enum { C_BA, C_PAD, C_STRIDE, C_DIL, C_GROUP, C_POOL, C_PK, C_PS, C_PP, C_PIB, C_RES, C_ACT };
+
+/* Convolution parameters and (pool) pooled geometry of a Q8Conv record; scratch bytes. */
+static nnbrt_status conv_geom(const nnbrt_args *a, int nin, const nnbrt_tensor *in, const nnbrt_tensor *out,
+                              nnb_i8_conv_params *p, nnb_i8_pool_params *pp, size_t *scratch)
+{
+    const nnbrt_tensor *x = &in[0], *w = &in[1], *y = &out[0];
+    const int ba = a->a[C_BA].i, res = a->a[C_RES].i, pool = a->a[C_POOL].i;
+    int nsp, k;
+    int32_t o[2];
+    size_t n, conv_bytes = 0;
+    if (!is_q8(x) || !is_q8(w) || !is_q8(y) || !w->data || w->zero != 0) return NNBRT_E_UNSUPPORTED_TYPE;
+    if (x->nscale != 1 || y->nscale != 1) return NNBRT_E_BAD_QUANT;
+    if ((res != 0 && res != 1) || nin != (res ? 7 : 5) || pool < 0 || pool > 1 || (pool && res))
+        return NNBRT_E_BAD_ARGUMENT;
+    if (!clamp_ok(a, C_ACT)) return NNBRT_E_BAD_ARGUMENT;
+    nsp = w->ndim - 2;
+    if (nsp < 1 || nsp > 2 || ba < 0 || x->ndim != ba + 1 + nsp) return NNBRT_E_UNSUPPORTED_ARGUMENT;
+    if (a->a[C_PAD].count != nsp || a->a[C_STRIDE].count != nsp || a->a[C_DIL].count != nsp)
+        return NNBRT_E_BAD_ARGUMENT;
+    memset(p, 0, sizeof *p);
+    n = prod(x->dims, 0, ba);
+    p->n = (int32_t)n;
+    p->c = x->dims[ba];
+    p->h = nsp == 2 ? x->dims[ba + 1] : 1;
+    p->w = x->dims[x->ndim - 1];
+    p->o = w->dims[0];
+    p->kh = nsp == 2 ? w->dims[2] : 1;
+    p->kw = w->dims[w->ndim - 1];
+    p->group = a->a[C_GROUP].i;
+    if (p->group < 1 || p->c % p->group || p->o % p->group || w->dims[1] != p->c / p->group)
+        return NNBRT_E_SHAPE_MISMATCH;
+    if ((uint64_t)w->dims[1] * (uint64_t)p->kh * (uint64_t)p->kw > MAX_TAPS) return NNBRT_E_UNSUPPORTED_ARGUMENT;
+    for (k = 0; k < nsp; ++k) {
+        const int ax = nsp == 2 ? k : 1;
+        const int32_t pd = a->a[C_PAD].list[k], s = a->a[C_STRIDE].list[k], d = a->a[C_DIL].list[k];
+        o[k] = conv_out(x->dims[ba + 1 + k], w->dims[2 + k], pd, s, d);
+        if (o[k] < 1) return NNBRT_E_BAD_ARGUMENT;
+        if (ax == 0) {
+            p->pad_h = pd, p->stride_h = s, p->dil_h = d;
+        } else {
+            p->pad_w = pd, p->stride_w = s, p->dil_w = d;
+        }
+    }
+    if (nsp == 1) p->stride_h = p->dil_h = 1;
+    p->oh = nsp == 2 ? o[0] : 1;
+    p->ow = o[nsp - 1];
+    p->in_zero = x->zero;
+    p->out_zero = y->zero;
+    p->act_min = a->a[C_ACT + 1].i;
+    p->act_max = a->a[C_ACT + 2].i;
+    if (!i32_ok(&in[2], (size_t)p->o, -MAX_BIAS, MAX_BIAS) || !requant_ok(&in[3], &in[4], (size_t)p->o, 30))
+        return NNBRT_E_BAD_ARGUMENT;
+    if (n * (size_t)p->o * (size_t)p->oh * (size_t)p->ow > (size_t)0x7fffffff) return NNBRT_E_SHAPE_MISMATCH;
+    if (res) {
+        const nnbrt_tensor *r = &in[5];
+        nnbrt_tensor rq;
+        if (!is_q8(r) || r->nscale != 1) return NNBRT_E_UNSUPPORTED_TYPE;
+        if (r->size != y->size) return NNBRT_E_SHAPE_MISMATCH;
+        /* res_rq: the residual's multipliers then its shifts, O each */
+        if (in[6].type != I32 || in[6].size != 2u * (size_t)p->o || !in[6].data) return NNBRT_E_BAD_ARGUMENT;
+        rq = in[6];
+        rq.size = (size_t)p->o;
+        if (!i32_ok(&rq, (size_t)p->o, 0, INT32_MAX)) return NNBRT_E_BAD_ARGUMENT;
+        rq.data = (float *)(void *)((int32_t *)(void *)in[6].data + p->o);
+        if (!i32_ok(&rq, (size_t)p->o, -31, 20)) return NNBRT_E_BAD_ARGUMENT;
+        p->res_zero = r->zero;
+    }
+    if (pool) {
+        /* the pooled output of the (N, O, OH, OW) convolution output, held in scratch */
+        nnbrt_tensor conv = *y;
+        int32_t cd[NNBRT_MAX_NDIM];
+        nnbrt_status st;
+        if (y->ndim != x->ndim) return NNBRT_E_SHAPE_MISMATCH;
+        memcpy(cd, x->dims, sizeof(int32_t) * (size_t)ba);
+        cd[ba] = p->o;
+        for (k = 0; k < nsp; ++k) cd[ba + 1 + k] = o[k];
+        conv.dims = cd;
+        if (a->a[C_PK].count != nsp) return NNBRT_E_BAD_ARGUMENT;
+        st = pool_geom(&conv, y, &a->a[C_PK], &a->a[C_PS], &a->a[C_PP], a->a[C_PIB].i != 0, pp);
+        if (st != NNBRT_OK) return st;
+        conv_bytes = (n * (size_t)p->o * (size_t)p->oh * (size_t)p->ow + 3u) & ~(size_t)3u;
+    } else {
+        if (y->ndim != x->ndim || y->dims[ba] != p->o) return NNBRT_E_SHAPE_MISMATCH;
+        for (k = 0; k < ba; ++k)
+            if (y->dims[k] != x->dims[k]) return NNBRT_E_SHAPE_MISMATCH;
+        for (k = 0; k < nsp; ++k)
+            if (y->dims[ba + 1 + k] != o[k]) return NNBRT_E_SHAPE_MISMATCH;
+    }
+    *scratch = conv_bytes + 2u * nnb_i8_conv_scratch(p) + 4u;
+    return NNBRT_OK;
+}
+
+static nnbrt_status check_conv(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
+                               const nnbrt_tensor *out, nnbrt_cost *w)
+{
+    nnb_i8_conv_params p;
+    nnb_i8_pool_params pp;
+    size_t scratch = 0;
+    nnbrt_status st = conv_geom(a, nin, in, out, &p, &pp, &scratch);
+    (void)nout;
+    if (st != NNBRT_OK) return st;
+    w->work = (uint64_t)p.n * (uint64_t)p.o * (uint64_t)p.oh * (uint64_t)p.ow * (uint64_t)in[1].dims[1] *
+              (uint64_t)p.kh * (uint64_t)p.kw;
+    w->scratch = scratch;
+    return NNBRT_OK;
+}
+
+static void run_conv(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout, const nnbrt_tensor *out)
+{
+    nnb_i8_conv_params p;
+    nnb_i8_pool_params pp;
+    size_t scratch = 0, conv_bytes = 0;
+    uint8_t *s = (uint8_t *)(void *)a->scratch;
+    memset(&p, 0, sizeof p);
+    memset(&pp, 0, sizeof pp);
+    int8_t *y = out8(&out[0]);
+    const int res = a->a[C_RES].i;
+    (void)nout;
+    (void)conv_geom(a, nin, in, out, &p, &pp, &scratch); /* checked at load */
+    if (a->a[C_POOL].i) {
+        conv_bytes = ((size_t)p.n * (size_t)p.o * (size_t)p.oh * (size_t)p.ow + 3u) & ~(size_t)3u;
+        y = (int8_t *)(void *)s;
+    }
+    (void)nnb_i8_conv2d(&p, in8(&in[0]), in8(&in[1]), in32(&in[2]), in32(&in[3]), in32(&in[4]),
+                        res ? in8(&in[5]) : NULL, res ? in32(&in[6]) : NULL, res ? in32(&in[6]) + p.o : NULL, y,
+                        (int16_t *)(void *)(s + conv_bytes), (scratch - conv_bytes - 4u) / 2u);
+    if (a->a[C_POOL].i) (void)nnb_i8_max_pool2d(&pp, y, out8(&out[0]));
+}
+
+/* ---- 1004 Q8Affine ---- */
+
+static nnbrt_status affine_geom(const nnbrt_args *a, const nnbrt_tensor *in, const nnbrt_tensor *out,
+                                size_t *n, size_t *k, size_t *o)
+{
+    const nnbrt_tensor *x = &in[0], *w = &in[1], *y = &out[0];
+    const int ba = a->a[0].i;
+    if (!is_q8(x) || !is_q8(w) || !is_q8(y) || !w->data || w->zero != 0) return NNBRT_E_UNSUPPORTED_TYPE;
+    if (x->nscale != 1 || y->nscale != 1) return NNBRT_E_BAD_QUANT;
+    if (!clamp_ok(a, 1)) return NNBRT_E_BAD_ARGUMENT;
+    if (ba < 0 || ba >= x->ndim || w->ndim < 2) return NNBRT_E_UNSUPPORTED_ARGUMENT;
+    *n = prod(x->dims, 0, ba);
+    *k = prod(x->dims, ba, x->ndim);
+    *o = prod(w->dims, 1, w->ndim);
+    if ((size_t)w->dims[0] != *k || y->size != *n * *o) return NNBRT_E_SHAPE_MISMATCH;
+    if (*k > MAX_TAPS) return NNBRT_E_UNSUPPORTED_ARGUMENT;
+    if (!i32_ok(&in[2], *o, -MAX_BIAS, MAX_BIAS) || !requant_ok(&in[3], &in[4], *o, 30))
+        return NNBRT_E_BAD_ARGUMENT;
+    return NNBRT_OK;
+}
+
+static nnbrt_status check_affine(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
+                                 const nnbrt_tensor *out, nnbrt_cost *w)
+{
+    size_t n, k, o;
+    nnbrt_status st = affine_geom(a, in, out, &n, &k, &o);
+    (void)nin; (void)nout;
+    if (st != NNBRT_OK) return st;
+    w->work = (uint64_t)n * k * o;
+    return NNBRT_OK;
+}
+
+static void run_affine(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout, const nnbrt_tensor *out)
+{
+    size_t n = 0, k = 0, o = 0;
+    (void)nin; (void)nout;
+    (void)affine_geom(a, in, out, &n, &k, &o);
+    (void)nnb_i8_affine((int32_t)n, (int32_t)k, (int32_t)o, in8(&in[0]), in[0].zero, in8(&in[1]), in32(&in[2]),
+                        in32(&in[3]), in32(&in[4]), out[0].zero, a->a[2].i, a->a[3].i, out8(&out[0]));
+}
+
+/* ---- 1005 Q8MaxPool, 1006 Q8AvgPool: kernel, stride, ignore_border, pad [, including_pad] ---- */
+
+static nnbrt_status pool_check(const nnbrt_args *a, const nnbrt_tensor *in, const nnbrt_tensor *out,
+                               nnb_i8_pool_params *p)
+{
+    if (!is_q8(&in[0]) || !is_q8(&out[0]) || in[0].nscale != 1 || out[0].nscale != 1)
+        return NNBRT_E_UNSUPPORTED_TYPE;
+    if (in[0].zero != out[0].zero) return NNBRT_E_BAD_QUANT; /* the output keeps the input's grid */
+    if (pool_geom(&in[0], &out[0], &a->a[0], &a->a[1], &a->a[3], a->a[2].i != 0, p) != NNBRT_OK)
+        return pool_geom(&in[0], &out[0], &a->a[0], &a->a[1], &a->a[3], a->a[2].i != 0, p);
+    p->including_pad = a->n > 4 ? (a->a[4].i != 0) : 1;
+    return NNBRT_OK;
+}
+
+static nnbrt_status check_pool(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
+                               const nnbrt_tensor *out, nnbrt_cost *w)
+{
+    nnb_i8_pool_params p;
+    nnbrt_status st = pool_check(a, in, out, &p);
+    (void)nin; (void)nout;
+    if (st != NNBRT_OK) return st;
+    w->work = (uint64_t)out[0].size * (uint64_t)p.kh * (uint64_t)p.kw;
+    return NNBRT_OK;
+}
+
+static void run_max_pool(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout, const nnbrt_tensor *out)
+{
+    nnb_i8_pool_params p;
+    (void)nin; (void)nout;
+    memset(&p, 0, sizeof p);
+    (void)pool_check(a, in, out, &p);
+    (void)nnb_i8_max_pool2d(&p, in8(&in[0]), out8(&out[0]));
+}
+
+static void run_avg_pool(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout, const nnbrt_tensor *out)
+{
+    nnb_i8_pool_params p;
+    (void)nin; (void)nout;
+    memset(&p, 0, sizeof p);
+    (void)pool_check(a, in, out, &p);
+    (void)nnb_i8_avg_pool2d(&p, in8(&in[0]), in[0].zero, out8(&out[0]));
+}
+
+/* ---- 1007 Q8GlobalAvgPool: x (N, C, spatial...), mult[1], shift[1] ---- */
+
+static nnbrt_status check_gap(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
+                              const nnbrt_tensor *out, nnbrt_cost *w)
+{
+    (void)a; (void)nin; (void)nout;
+    if (!is_q8(&in[0]) || !is_q8(&out[0]) || in[0].nscale != 1 || out[0].nscale != 1)
+        return NNBRT_E_UNSUPPORTED_TYPE;
+    if (in[0].ndim < 2 || out[0].size != (size_t)in[0].dims[0] * (size_t)in[0].dims[1])
+        return NNBRT_E_SHAPE_MISMATCH;
+    if (prod(in[0].dims, 2, in[0].ndim) > (size_t)1 << 23) return NNBRT_E_UNSUPPORTED_ARGUMENT;
+    if (!requant_ok(&in[1], &in[2], 1, 30)) return NNBRT_E_BAD_ARGUMENT;
+    w->work = in[0].size;
+    return NNBRT_OK;
+}
+
+static void run_gap(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout, const nnbrt_tensor *out)
+{
+    (void)a; (void)nin; (void)nout;
+    (void)nnb_i8_global_avg_pool(in[0].dims[0], in[0].dims[1], (int32_t)prod(in[0].dims, 2, in[0].ndim),
+                                 in8(&in[0]), in[0].zero, in32(&in[1])[0], in32(&in[2])[0], out[0].zero,
+                                 out8(&out[0]));
+}
+
+/* ---- 1008 Q8Add, 1009 Q8Mul: a, b (same size), mult, shift; activation, act_min, act_max ---- */
+
+static nnbrt_status check_eltwise(const nnbrt_args *a, const nnbrt_tensor *in, const nnbrt_tensor *out,
+                                  size_t nconst, nnbrt_cost *w)
+{
+    int k;
+    for (k = 0; k < 2; ++k)
+        if (!is_q8(&in[k]) || in[k].nscale != 1) return NNBRT_E_UNSUPPORTED_TYPE;
+    if (!is_q8(&out[0]) || out[0].nscale != 1) return NNBRT_E_UNSUPPORTED_TYPE;
+    if (in[0].size != out[0].size || in[1].size != out[0].size) return NNBRT_E_SHAPE_MISMATCH;
+    if (!clamp_ok(a, 0) || !requant_ok(&in[2], &in[3], nconst, 30)) return NNBRT_E_BAD_ARGUMENT;
+    if (nconst == 3 && !i32_ok(&in[3], 3, -31, 30)) return NNBRT_E_BAD_ARGUMENT;
+    if (nconst == 3 && (in32(&in[3])[0] > 0 || in32(&in[3])[1] > 0)) return NNBRT_E_BAD_ARGUMENT;
+    w->work = out[0].size;
+    return NNBRT_OK;
+}
+
+static nnbrt_status check_add(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
+                              const nnbrt_tensor *out, nnbrt_cost *w)
+{
+    (void)nin; (void)nout;
+    return check_eltwise(a, in, out, 3, w);
+}
+
+static nnbrt_status check_mul(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
+                              const nnbrt_tensor *out, nnbrt_cost *w)
+{
+    (void)nin; (void)nout;
+    return check_eltwise(a, in, out, 1, w);
+}
+
+static void run_add(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout, const nnbrt_tensor *out)
+{
+    (void)nin; (void)nout;
+    (void)nnb_i8_add(out[0].size, in8(&in[0]), in[0].zero, in8(&in[1]), in[1].zero, in32(&in[2]), in32(&in[3]),
+                     out[0].zero, a->a[1].i, a->a[2].i, out8(&out[0]));
+}
+
+static void run_mul(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout, const nnbrt_tensor *out)
+{
+    (void)nin; (void)nout;
+    (void)nnb_i8_mul(out[0].size, in8(&in[0]), in[0].zero, in8(&in[1]), in[1].zero, in32(&in[2])[0],
+                     in32(&in[3])[0], out[0].zero, a->a[1].i, a->a[2].i, out8(&out[0]));
+}
+
+/* ---- 1010 Q8Concat: x_1 .. x_n, mult[n], shift[n]; axis ---- */
+
+static nnbrt_status check_concat(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
+                                 const nnbrt_tensor *out, nnbrt_cost *w)
+{
+    const nnbrt_tensor *y = &out[0];
+    const int n = nin - 2, axis = a->a[0].i;
+    int k, d;
+    int64_t total = 0;
+    (void)nout;
+    if (n < 1) return NNBRT_E_BAD_IO_COUNT;
+    if (!is_q8(y) || y->nscale != 1) return NNBRT_E_UNSUPPORTED_TYPE;
+    if (axis < 0 || axis >= y->ndim) return NNBRT_E_BAD_ARGUMENT;
+    for (k = 0; k < n; ++k) {
+        const nnbrt_tensor *x = &in[k];
+        if (!is_q8(x) || x->nscale != 1) return NNBRT_E_UNSUPPORTED_TYPE;
+        if (x->ndim != y->ndim) return NNBRT_E_SHAPE_MISMATCH;
+        for (d = 0; d < y->ndim; ++d)
+            if (d != axis && x->dims[d] != y->dims[d]) return NNBRT_E_SHAPE_MISMATCH;
+        total += x->dims[axis];
+    }
+    if (total != y->dims[axis]) return NNBRT_E_SHAPE_MISMATCH;
+    if (!requant_ok(&in[n], &in[n + 1], (size_t)n, 30)) return NNBRT_E_BAD_ARGUMENT;
+    w->work = y->size;
+    return NNBRT_OK;
+}
+
+static void run_concat(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout, const nnbrt_tensor *out)
+{
+    const int n = nin - 2, axis = a->a[0].i;
+    const size_t outer = prod(out[0].dims, 0, axis);
+    const int32_t *m = in32(&in[n]), *s = in32(&in[n + 1]);
+    int8_t *y = out8(&out[0]);
+    size_t o;
+    int k;
+    (void)nout;
+    for (o = 0; o < outer; ++o)
+        for (k = 0; k < n; ++k) {
+            const size_t inner = prod(in[k].dims, axis, in[k].ndim);
+            (void)nnb_i8_rescale(inner, in8(&in[k]) + o * inner, in[k].zero, m[k], s[k], out[0].zero, y);
+            y += inner;
+        }
+}
+
+/* ---- 1011 Q8Clamp: op (Identity, ReLU, ReLU6, Reshape), activation, act_min, act_max ---- */
+
+static nnbrt_status check_clamp(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
+                                const nnbrt_tensor *out, nnbrt_cost *w)
+{
+    (void)nin; (void)nout;
+    if (!is_q8(&in[0]) || !is_q8(&out[0]) || in[0].nscale != 1 || out[0].nscale != 1)
+        return NNBRT_E_UNSUPPORTED_TYPE;
+    if (in[0].size != out[0].size) return NNBRT_E_SHAPE_MISMATCH;
+    if (a->a[0].i < 0 || a->a[0].i > 3 || !clamp_ok(a, 1)) return NNBRT_E_BAD_ARGUMENT;
+    w->work = out[0].size;
+    return NNBRT_OK;
+}
+
+static void run_clamp(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout, const nnbrt_tensor *out)
+{
+    const int8_t *x = in8(&in[0]);
+    int8_t *y = out8(&out[0]);
+    size_t k;
+    (void)nin; (void)nout;
+    for (k = 0; k < out[0].size; ++k) y[k] = sat8(x[k], a->a[2].i, a->a[3].i);
+}
+
+const nnbrt_kernel nnbrt_k_q8_quantize = {"Q8Quantize", "", 1, 1, 1, 1, check_quantize, run_quantize};
+const nnbrt_kernel nnbrt_k_q8_dequantize = {"Q8Dequantize", "", 1, 1, 1, 1, check_dequantize, run_dequantize};
+const nnbrt_kernel nnbrt_k_q8_conv = {"Q8Conv", "iiIiIiIiiiIiIiIBBiii", 5, 7, 1, 1, check_conv, run_conv};
+const nnbrt_kernel nnbrt_k_q8_affine = {"Q8Affine", "iiii", 5, 5, 1, 1, check_affine, run_affine};
+const nnbrt_kernel nnbrt_k_q8_max_pool = {"Q8MaxPool", "iIiIBiI", 1, 1, 1, 1, check_pool, run_max_pool};
+const nnbrt_kernel nnbrt_k_q8_avg_pool = {"Q8AvgPool", "iIiIBiIB", 1, 1, 1, 1, check_pool, run_avg_pool};
+const nnbrt_kernel nnbrt_k_q8_global_avg_pool = {"Q8GlobalAvgPool", "", 3, 3, 1, 1, check_gap, run_gap};
+const nnbrt_kernel nnbrt_k_q8_add = {"Q8Add", "iii", 4, 4, 1, 1, check_add, run_add};
+const nnbrt_kernel nnbrt_k_q8_mul = {"Q8Mul", "iii", 4, 4, 1, 1, check_mul, run_mul};
+const nnbrt_kernel nnbrt_k_q8_concat = {"Q8Concat", "i", 3, NNBRT_MAX_FN_IO, 1, 1, check_concat, run_concat};
+const nnbrt_kernel nnbrt_k_q8_clamp = {"Q8Clamp", "iiii", 1, 1, 1, 1, check_clamp, run_clamp};
+#else
+typedef int nnbrt_q8_ops_not_built; /* ISO C wants a declaration in every file */
+#endif
