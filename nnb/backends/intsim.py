@@ -1,4 +1,5 @@
-"""A calibrated .nnq (``nnb quantize --method int8|fixed8|fixed16``) through its integer simulation.
+"""A calibrated .nnq (``nnb quantize --method int8|fixed8|fixed16``), or an int8 NNB file, through its integer
+simulation.
 
 int8: nnb/quantize/int_sim.py (bit-exact with the C int8 kernels); fixed8/fixed16:
 the value-level fixed-point simulation of nnb/quantize/fixed.py.
@@ -13,10 +14,22 @@ from nnb.ir import Graph
 
 
 def _model(model_path: str) -> object:
-    from nnb.model import is_nnq
+    from nnb.model import is_nnb, is_nnq
 
+    if is_nnb(model_path):
+        from nnb.emit.nnb_int8_read import is_int8_image, read_int8_nnb
+
+        try:
+            with open(model_path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise NnbError(f"{model_path}: cannot read ({e.strerror})") from None
+        if not is_int8_image(data):
+            raise NnbError(f"{model_path}: not an int8 NNB file (nnb convert MODEL.nnq writes one from a calibrated "
+                           "int8 model); the intsim backend runs int8 models")
+        return read_int8_nnb(data, model_path)
     if not is_nnq(model_path):
-        raise NnbError(f"{model_path}: the intsim backend runs a calibrated .nnq "
+        raise NnbError(f"{model_path}: the intsim backend runs a calibrated .nnq or an int8 .nnb "
                        "(nnb quantize --method int8|fixed8|fixed16)")
     from nnb.quantize import fixed, int8
     from nnb.quantize.qmodel import load_quantized

@@ -48,6 +48,8 @@ def convert(g, mode: str = "auto", version: int = 2, fuse: bool = True) -> Conve
         g = load_for_convert(g)
     if isinstance(g, QuantizedModel):
         validate_graph(g.graph)
+        if g.method == "int8":
+            return convert_int8(g, mode)
         return _convert_quantized(g, mode, fuse)
     validate_graph(g)  # also a graph built in memory, and a variable-batch model's deferred shape error
     if mode == "auto":
@@ -69,7 +71,8 @@ def load_for_convert(path: str):  # noqa: ANN201 - Graph | QuantizedModel
         from nnb.quantize.qmodel import load_quantized, refuse_calibrated
 
         m = load_quantized(path)
-        refuse_calibrated(path, m, "NNB conversion")
+        if m.method != "int8":  # int8: its own extended records (convert_int8)
+            refuse_calibrated(path, m, "NNB conversion")
         return m
     from nnb.model import load_model
 
@@ -103,3 +106,17 @@ def _convert_quantized(m, mode: str, fuse: bool) -> Converted:  # noqa: ANN001 -
     ap = plan_arena(g3)
     plan = NnbPlan([], {}, arena_bytes=ap.arena_bytes, offsets=ap.offsets)
     return Converted(write_nnb(g3, extended=True, plan=plan), "extended", g3, ap, ap.arena_bytes, sizes, notes)
+
+
+def convert_int8(m, mode: str = "auto") -> Converted:  # noqa: ANN001 - QuantizedModel (method int8) or Int8Model
+    """A calibrated int8 model as an extended NNB of int8 records (docs/nnb_format.md "int8 models")."""
+    from nnb.emit.nnb_int8 import write_int8_nnb
+    from nnb.quantize.int8 import Int8Model, from_quantized
+
+    if mode == "compat":
+        raise NnbError("an int8 model needs the extended NNB format (--mode extended or auto)")
+    im = m if isinstance(m, Int8Model) else from_quantized(m)
+    image, d, ap = write_int8_nnb(im)
+    notes = [f"float islands (dequantize, float function, quantize): {', '.join(im.islands())}"] if im.islands() \
+        else []
+    return Converted(image, "extended", d.graph(), ap, ap.arena_bytes, {}, notes)

@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from nnb.emit.nnb_args import pack_args
 from nnb.emit.nnb_int8_layout import ACT_CODES, Q8_FUNCTIONS, Q8DESC, TYPE_I32, TYPE_Q8
 from nnb.emit.nnb_layout import (
+    API_LEVEL,
     EXT_HEADER,
     EXT_MAGIC,
     EXT_VERSION,
@@ -28,10 +30,8 @@ from nnb.emit.nnb_layout import (
     PLAN_PARAM,
     TRANSPOSED_WEIGHTS,
     TYPE_FLOAT,
-    API_LEVEL,
     function_id,
 )
-from nnb.emit.nnb_args import pack_args
 from nnb.errors import NnbError
 from nnb.ir import Graph, Node, Tensor
 from nnb.plan.arena import ArenaPlan, plan_arena

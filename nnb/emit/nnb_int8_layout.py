@@ -46,7 +46,3 @@ Q8_BY_ID = {fid: (name, slots) for name, (fid, slots) in Q8_FUNCTIONS.items()}
 Q8_OP_OF = {"Q8Conv": "FusedConv", "Q8Affine": "Affine", "Q8MaxPool": "MaxPooling", "Q8AvgPool": "AveragePooling",
             "Q8GlobalAvgPool": "GlobalAveragePooling", "Q8Add": "Add2", "Q8Mul": "Mul2",
             "Q8Concat": "Concatenate"}
-# int32 parameters after the int8 inputs, by record
-I32_INPUTS = {"Q8Conv": ("bias", "mult", "shift"), "Q8Affine": ("bias", "mult", "shift"),
-              "Q8GlobalAvgPool": ("mult", "shift"), "Q8Add": ("mult", "shift"), "Q8Mul": ("mult", "shift"),
-              "Q8Concat": ("mult", "shift")}

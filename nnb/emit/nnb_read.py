@@ -340,4 +340,11 @@ def load_nnb(path: str) -> Graph:
             data = f.read()
     except OSError as e:
         raise NnbError(f"{path}: cannot read ({e.strerror})") from None
+    from nnb.emit.nnb_int8_read import is_int8_image, read_int8_nnb
+
+    if is_int8_image(data):  # a calibrated int8 model: its network ops with the int8 weights dequantized
+        g = read_int8_nnb(data, path).graph
+        g.executor = "int8"
+        validate_graph(g)
+        return g
     return read_nnb(data, path)
