@@ -49,6 +49,13 @@ static int dw_rows_ok(const nnb_i8_conv_params *p)
     return p->group == p->c && p->o == p->c && p->dil_h == 1 && p->dil_w == 1 && p->kh * p->kw <= DW_MAX_TAPS;
 }
 
+#define DW_PLANE 1024 /* int16 values: a padded channel plane up to this size is kept whole */
+
+static int dw_whole_plane(const nnb_i8_conv_params *p)
+{
+    return (int64_t)(p->h + 2 * p->pad_h) * (p->w + 2 * p->pad_w) <= DW_PLANE;
+}
+
 /* padded row r (0 <= r < h + 2 pad_h) of one channel plane as (x - zin), zeros in the padding */
 static void dw_fill_row(int16_t *dst, const int8_t *xc, int32_t r, int32_t h, int32_t w, int32_t ph, int32_t pw,
                         int32_t zin)
@@ -102,20 +109,35 @@ static void out_run(const out_cfg *o, int32_t mult, int32_t shift, int64_t bound
                     int8_t *y)
 {
     const int32_t zout = o->zout, lo = o->lo, hi = o->hi;
-    i8_rq q;
     int32_t i;
-    i8_rq_init(&q, mult, shift);
-    if (q.lim && bound < ((int64_t)1 << 30)) {
-        const int32_t nudge = q.nudge, negm = q.negm, right = q.right;
+    if (mult != INT32_MIN && shift <= 0 && shift >= -21 && bound < ((int64_t)1 << 30)) {
+        /* the fast form of i8_rq_apply inline: h = round(2x * mult / 2^32), then (h + 2^(right-1) - (h < 0))
+         * >> right, with zout * 2^right added before the shift (|zout| * 2^21 + 2^30 + 2^29 < 2^31) */
+        const int32_t right = -shift, negm = right ? 1 : 0;
+        const int32_t nudge = (right ? (int32_t)1 << (right - 1) : 0) + zout * ((int32_t)1 << right);
+#if defined(__ARM_FEATURE_DSP) && !defined(NNB_I8_NO_DSP) /* arm_acle.h is included (i8_dot.h) */
+        if (hi == 127) { /* SSAT for the upper bound */
+            for (i = 0; i < n; ++i) {
+                int32_t h = i8_mulhr(acc[i] * 2, mult);
+                h = __ssat((h + nudge - ((h >> 31) & negm)) >> right, 8);
+                y[i] = (int8_t)(h < lo ? lo : h);
+            }
+            return;
+        }
+#endif
         for (i = 0; i < n; ++i) {
             int32_t h = i8_mulhr(acc[i] * 2, mult);
-            h = ((h + nudge - ((h >> 31) & negm)) >> right) + zout;
+            h = (h + nudge - ((h >> 31) & negm)) >> right;
             y[i] = (int8_t)(h < lo ? lo : h > hi ? hi : h);
         }
         return;
     }
-    for (i = 0; i < n; ++i)
-        y[i] = (int8_t)i8_clamp_add(zout, i8_rq_apply(&q, acc[i]), lo, hi);
+    {
+        i8_rq q;
+        i8_rq_init(&q, mult, shift);
+        for (i = 0; i < n; ++i)
+            y[i] = (int8_t)i8_clamp_add(zout, i8_rq_apply(&q, acc[i]), lo, hi);
+    }
 }
 
 /* a bound on |accumulator| of a channel: |bias| + taps * 255 * 127 (+ the residual's largest term) */
@@ -131,7 +153,7 @@ static int64_t acc_bound(int32_t bias, int32_t taps, const int8_t *res, int32_t 
     return b;
 }
 
-#define DW_CHUNK 8 /* outputs of a row accumulated before they are requantized */
+#define DW_CHUNK 32 /* outputs (of one or several rows) accumulated before they are requantized */
 
 /* acc[i] = b0 + sum over the taps of output ox0 + i (i < n) from the padded rows */
 static void dw_macs(const int16_t *const *rows, int32_t kh, int32_t kw, int32_t sw, const int8_t *wc,
@@ -200,6 +222,7 @@ static void depthwise_rows(const nnb_i8_conv_params *p, const int8_t *x, const i
     const int32_t sh = p->stride_h, ph = p->pad_h, pw = p->pad_w, zin = p->in_zero;
     const int32_t nch = p->c, klen = kh * kw, pwid = wd + 2 * pw;
     const size_t plane = (size_t)oh * (size_t)ow;
+    const int whole = dw_whole_plane(p); /* every padded row kept: no ring indexing */
     out_cfg oc;
     int32_t b, c;
     oc.zout = p->out_zero;
@@ -218,205 +241,192 @@ static void depthwise_rows(const nnb_i8_conv_params *p, const int8_t *x, const i
             uint32_t wp[DW_MAX_TAPS]; /* DSP path: (w[ky][kx], w[ky][kx+1]) pairs, an odd last tap alone */
             int32_t acc[DW_CHUNK];
             const int64_t bound = acc_bound(b0, klen, rc, rc ? res_mult[c] : 0, rc ? res_shift[c] : 0);
-            int32_t oy, ox, ky, kx, next = 0, np = 0;
+            int32_t oy, ox, ky, kx, next = 0, np = 0, filled = 0;
+            size_t at0 = 0;
             for (ky = 0; ky < kh; ++ky)
                 for (kx = 0; kx < kw; kx += 2) {
                     uint32_t lo16 = (uint32_t)(uint16_t)(int16_t)wc[ky * kw + kx];
                     uint32_t hi16 = kx + 1 < kw ? (uint32_t)(uint16_t)(int16_t)wc[ky * kw + kx + 1] : 0u;
                     wp[np++] = lo16 | hi16 << 16;
                 }
+            if (whole)
+                for (; next < h + 2 * ph; ++next)
+                    dw_fill_row(ring + (size_t)next * (size_t)pwid, xc, next, h, wd, ph, pw, zin);
             for (oy = 0; oy < oh; ++oy) {
                 const int32_t r0 = oy * sh;
-                if (next < r0)
-                    next = r0;
-                for (; next < r0 + kh; ++next)
-                    dw_fill_row(ring + (size_t)(next % kh) * (size_t)pwid, xc, next, h, wd, ph, pw, zin);
-                for (ky = 0; ky < kh; ++ky)
-                    rows[ky] = ring + (size_t)((r0 + ky) % kh) * (size_t)pwid;
+                if (whole) {
+                    const int16_t *r = ring + (size_t)r0 * (size_t)pwid;
+                    for (ky = 0; ky < kh; ++ky, r += pwid)
+                        rows[ky] = r;
+                } else {
+                    if (next < r0)
+                        next = r0;
+                    for (; next < r0 + kh; ++next)
+                        dw_fill_row(ring + (size_t)(next % kh) * (size_t)pwid, xc, next, h, wd, ph, pw, zin);
+                    for (ky = 0; ky < kh; ++ky)
+                        rows[ky] = ring + (size_t)((r0 + ky) % kh) * (size_t)pwid;
+                }
                 for (ox = 0; ox < ow; ox += DW_CHUNK) {
                     const int32_t n = ow - ox < DW_CHUNK ? ow - ox : DW_CHUNK;
-                    const size_t at = (size_t)oy * (size_t)ow + (size_t)ox;
-                    dw_macs(rows, kh, kw, p->stride_w, wc, wp, b0, ox, n, acc);
-                    if (rc)
-                        add_residual(acc, n, rc + at, oc.zres, res_mult[c], res_shift[c]);
-                    out_run(&oc, mult[c], shift[c], bound, acc, n, yc + at);
+                    if (filled + n > DW_CHUNK) { /* requantize what is pending: consecutive outputs of the plane */
+                        if (rc)
+                            add_residual(acc, filled, rc + at0, oc.zres, res_mult[c], res_shift[c]);
+                        out_run(&oc, mult[c], shift[c], bound, acc, filled, yc + at0);
+                        at0 += (size_t)filled;
+                        filled = 0;
+                    }
+                    dw_macs(rows, kh, kw, p->stride_w, wc, wp, b0, ox, n, acc + filled);
+                    filled += n;
                 }
             }
+            if (rc)
+                add_residual(acc, filled, rc + at0, oc.zres, res_mult[c], res_shift[c]);
+            out_run(&oc, mult[c], shift[c], bound, acc, filled, yc + at0);
         }
 }
 
 /* ---------- im2col, two positions x two channels ---------- */
 
-/* Two columns A and B of klen values in one buffer: eight values per full block of four k, then A's tail,
- * then B's tail. On the DSP path a block is (a0, a2, b0, b2, a1, a3, b1, b3): the first two words pair with
- * the weights' (w0, w2) that SXTB16 extracts, the last two with (w1, w3); elsewhere (a0..a3, b0..b3). */
+/* im2col in quads: the columns of four output positions in one buffer. For each full block of four k,
+ * 16 values; on the DSP path word j (0..3) holds (k0, k2) of position j and word 4 + j its (k1, k3), so one
+ * LDM of four words pairs with the weights' (w0, w2) that SXTB16 extracts and the next with (w1, w3);
+ * elsewhere position j's four values are at 4j. After the blocks, each position's klen % 4 tail values. */
 #if NNB_I8_DSP
-static const unsigned char k_ord[4] = {0, 4, 1, 5};
-#define B_OFF 2
+#define QIDX(j, q) ((((q) & 1) << 3) + 2 * (j) + ((q) >> 1))
 #else
-static const unsigned char k_ord[4] = {0, 1, 2, 3};
-#define B_OFF 4
+#define QIDX(j, q) (4 * (j) + (q))
 #endif
 
-/* column values of output positions pa and pb (flat oy * ow + ox) of batch b, group g */
-static void im2col2(const nnb_i8_conv_params *p, const int8_t *xg, int32_t pa, int32_t pb, int16_t *col)
+/* the column of output position pos (flat oy * ow + ox) as slot j of the quad at col */
+static void im2col_slot(const nnb_i8_conv_params *p, const int8_t *xg, int32_t pos, int32_t j, int16_t *col,
+                        int16_t *lin)
 {
     const int32_t cg = p->c / p->group, kh = p->kh, kw = p->kw, h = p->h, wd = p->w, zin = p->in_zero;
     const int32_t klen = cg * kh * kw, k4 = klen & ~3, tail = klen - k4;
     const size_t hw = (size_t)h * (size_t)wd;
+    int16_t *blk = col, *tl = col + 4 * k4 + j * tail;
     int32_t ci, ky, kx, k = 0, q = 0;
-    int16_t *blk = col, *ta = col + 2 * k4, *tb = ta + tail;
     if (kh == 1 && kw == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_h == 0 && p->pad_w == 0) {
-        const int8_t *xa = xg + pa, *xb = xg + pb;
+        const int8_t *xp = xg + pos;
         size_t off = 0;
-        for (; k < k4; k += 4, blk += 8, off += 4 * hw) {
-            blk[k_ord[0]] = (int16_t)(xa[off] - zin);
-            blk[k_ord[1]] = (int16_t)(xa[off + hw] - zin);
-            blk[k_ord[2]] = (int16_t)(xa[off + 2 * hw] - zin);
-            blk[k_ord[3]] = (int16_t)(xa[off + 3 * hw] - zin);
-            blk[B_OFF + k_ord[0]] = (int16_t)(xb[off] - zin);
-            blk[B_OFF + k_ord[1]] = (int16_t)(xb[off + hw] - zin);
-            blk[B_OFF + k_ord[2]] = (int16_t)(xb[off + 2 * hw] - zin);
-            blk[B_OFF + k_ord[3]] = (int16_t)(xb[off + 3 * hw] - zin);
+        for (; k < k4; k += 4, blk += 16, off += 4 * hw) {
+            blk[QIDX(j, 0)] = (int16_t)(xp[off] - zin);
+            blk[QIDX(j, 1)] = (int16_t)(xp[off + hw] - zin);
+            blk[QIDX(j, 2)] = (int16_t)(xp[off + 2 * hw] - zin);
+            blk[QIDX(j, 3)] = (int16_t)(xp[off + 3 * hw] - zin);
         }
-        for (q = 0; k < klen; ++k, ++q, off += hw) {
-            ta[q] = (int16_t)(xa[off] - zin);
-            tb[q] = (int16_t)(xb[off] - zin);
-        }
+        for (q = 0; k < klen; ++k, ++q, off += hw)
+            tl[q] = (int16_t)(xp[off] - zin);
         return;
     }
     {
-        const int32_t ya = (pa / p->ow) * p->stride_h - p->pad_h, xa0 = (pa % p->ow) * p->stride_w - p->pad_w;
-        const int32_t yb = (pb / p->ow) * p->stride_h - p->pad_h, xb0 = (pb % p->ow) * p->stride_w - p->pad_w;
+        /* the column in order into lin (rows wholly inside the input copied without checks), then into
+         * its slot of the quad */
+        const int32_t y0 = (pos / p->ow) * p->stride_h - p->pad_h, x0 = (pos % p->ow) * p->stride_w - p->pad_w;
+        const int32_t dw = p->dil_w, xin = x0 >= 0 && x0 + (kw - 1) * dw < wd;
+        int16_t *o = lin;
         for (ci = 0; ci < cg; ++ci) {
             const int8_t *xc = xg + (size_t)ci * hw;
-            for (ky = 0; ky < kh; ++ky) {
-                const int32_t iya = ya + ky * p->dil_h, iyb = yb + ky * p->dil_h;
-                const int ina = iya >= 0 && iya < h, inb = iyb >= 0 && iyb < h;
-                const int8_t *ra = xc + (size_t)(ina ? iya : 0) * (size_t)wd;
-                const int8_t *rb = xc + (size_t)(inb ? iyb : 0) * (size_t)wd;
-                for (kx = 0; kx < kw; ++kx, ++k) {
-                    const int32_t ixa = xa0 + kx * p->dil_w, ixb = xb0 + kx * p->dil_w;
-                    const int16_t va = (int16_t)(ina && ixa >= 0 && ixa < wd ? ra[ixa] - zin : 0);
-                    const int16_t vb = (int16_t)(inb && ixb >= 0 && ixb < wd ? rb[ixb] - zin : 0);
-                    if (k < k4) {
-                        blk[k_ord[q]] = va;
-                        blk[B_OFF + k_ord[q]] = vb;
-                        if (++q == 4) {
-                            q = 0;
-                            blk += 8;
-                        }
-                    } else {
-                        ta[k - k4] = va;
-                        tb[k - k4] = vb;
+            for (ky = 0; ky < kh; ++ky, o += kw) {
+                const int32_t iy = y0 + ky * p->dil_h;
+                const int8_t *r = xc + (size_t)(iy >= 0 && iy < h ? iy : 0) * (size_t)wd;
+                if (iy < 0 || iy >= h) {
+                    for (kx = 0; kx < kw; ++kx)
+                        o[kx] = 0;
+                } else if (xin) {
+                    r += x0;
+                    for (kx = 0; kx < kw; ++kx)
+                        o[kx] = (int16_t)(r[kx * dw] - zin);
+                } else {
+                    for (kx = 0; kx < kw; ++kx) {
+                        const int32_t ix = x0 + kx * dw;
+                        o[kx] = (int16_t)(ix >= 0 && ix < wd ? r[ix] - zin : 0);
                     }
                 }
             }
         }
+        for (; k < k4; k += 4, blk += 16) {
+            blk[QIDX(j, 0)] = lin[k];
+            blk[QIDX(j, 1)] = lin[k + 1];
+            blk[QIDX(j, 2)] = lin[k + 2];
+            blk[QIDX(j, 3)] = lin[k + 3];
+        }
+        for (q = 0; k < klen; ++k, ++q)
+            tl[q] = lin[k];
     }
 }
 
-/* s[pos][ch] += column pos . weights of channel ch, over the two-column layout above (col 4-byte aligned) */
-static inline void dot2x2(const int16_t *col, int32_t klen, const int8_t *w0, const int8_t *w1, int32_t s[4])
+/* s[j] += column j . w for the four columns of a quad (col 4-byte aligned) */
+static inline void dot1x4(const int16_t *col, int32_t klen, const int8_t *w, int32_t s[4])
 {
     int32_t n4 = klen >> 2;
     const int32_t tail = klen - 4 * n4;
-    int32_t s00 = s[0], s01 = s[1], s10 = s[2], s11 = s[3], j;
-    const int16_t *ta, *tb;
+    int32_t s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3], i;
 #if defined(__ARM_FEATURE_DSP) && !defined(NNB_I8_NO_DSP) && (defined(__GNUC__) || defined(__clang__))
-    if (n4 > 0) { /* 18 instructions per 16 MACs: what the C form below compiles to, without its spills */
-        uint32_t xa, xb, v0, v1, e;
+    if (n4 > 0) { /* 15 instructions per 16 MACs (the column words in r8-r11 for the LDMs) */
+        uint32_t v, e;
         __asm__ volatile("1:\n\t"
-                         "ldr %[v0], [%[w0]], #4\n\t"
-                         "ldr %[v1], [%[w1]], #4\n\t"
-                         "ldrd %[xa], %[xb], [%[c]], #16\n\t"
-                         "sxtb16 %[e], %[v0]\n\t"
-                         "smlad %[s00], %[xa], %[e], %[s00]\n\t"
-                         "smlad %[s10], %[xb], %[e], %[s10]\n\t"
-                         "sxtb16 %[e], %[v1]\n\t"
-                         "smlad %[s01], %[xa], %[e], %[s01]\n\t"
-                         "smlad %[s11], %[xb], %[e], %[s11]\n\t"
-                         "ldrd %[xa], %[xb], [%[c], #-8]\n\t"
-                         "sxtb16 %[e], %[v0], ror #8\n\t"
-                         "smlad %[s00], %[xa], %[e], %[s00]\n\t"
-                         "smlad %[s10], %[xb], %[e], %[s10]\n\t"
-                         "sxtb16 %[e], %[v1], ror #8\n\t"
-                         "smlad %[s01], %[xa], %[e], %[s01]\n\t"
-                         "smlad %[s11], %[xb], %[e], %[s11]\n\t"
+                         "ldr %[v], [%[w]], #4\n\t"
+                         "ldmia %[c]!, {r8, r9, r10, r11}\n\t"
+                         "sxtb16 %[e], %[v]\n\t"
+                         "smlad %[s0], r8, %[e], %[s0]\n\t"
+                         "smlad %[s1], r9, %[e], %[s1]\n\t"
+                         "smlad %[s2], r10, %[e], %[s2]\n\t"
+                         "smlad %[s3], r11, %[e], %[s3]\n\t"
+                         "ldmia %[c]!, {r8, r9, r10, r11}\n\t"
+                         "sxtb16 %[e], %[v], ror #8\n\t"
+                         "smlad %[s0], r8, %[e], %[s0]\n\t"
+                         "smlad %[s1], r9, %[e], %[s1]\n\t"
+                         "smlad %[s2], r10, %[e], %[s2]\n\t"
+                         "smlad %[s3], r11, %[e], %[s3]\n\t"
                          "subs %[n], %[n], #1\n\t"
                          "bne 1b\n\t"
-                         : [s00] "+r"(s00), [s01] "+r"(s01), [s10] "+r"(s10), [s11] "+r"(s11), [c] "+r"(col),
-                           [w0] "+r"(w0), [w1] "+r"(w1), [n] "+r"(n4), [xa] "=&r"(xa), [xb] "=&r"(xb),
-                           [v0] "=&r"(v0), [v1] "=&r"(v1), [e] "=&r"(e)
+                         : [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3), [c] "+r"(col), [w] "+r"(w),
+                           [n] "+r"(n4), [v] "=&r"(v), [e] "=&r"(e)
                          :
-                         : "cc", "memory");
+                         : "r8", "r9", "r10", "r11", "cc", "memory");
     }
 #else
-    for (; n4 > 0; --n4, col += 8, w0 += 4, w1 += 4) {
+    for (; n4 > 0; --n4, col += 16, w += 4) {
 #if NNB_I8_DSP
-        uint32_t xa, xb, v0, v1, e;
-        memcpy(&v0, w0, sizeof v0);
-        memcpy(&v1, w1, sizeof v1);
-        memcpy(&xa, col, sizeof xa);
-        memcpy(&xb, col + 2, sizeof xb);
-        e = I8_SXTB16(v0);
-        s00 = I8_SMLAD(xa, e, s00);
-        s10 = I8_SMLAD(xb, e, s10);
-        e = I8_SXTB16(v1);
-        s01 = I8_SMLAD(xa, e, s01);
-        s11 = I8_SMLAD(xb, e, s11);
-        memcpy(&xa, col + 4, sizeof xa);
-        memcpy(&xb, col + 6, sizeof xb);
-        e = I8_SXTB16_ROR8(v0);
-        s00 = I8_SMLAD(xa, e, s00);
-        s10 = I8_SMLAD(xb, e, s10);
-        e = I8_SXTB16_ROR8(v1);
-        s01 = I8_SMLAD(xa, e, s01);
-        s11 = I8_SMLAD(xb, e, s11);
+        uint32_t v, e, c[8];
+        memcpy(&v, w, sizeof v);
+        memcpy(c, col, sizeof c);
+        e = I8_SXTB16(v);
+        s0 = I8_SMLAD(c[0], e, s0);
+        s1 = I8_SMLAD(c[1], e, s1);
+        s2 = I8_SMLAD(c[2], e, s2);
+        s3 = I8_SMLAD(c[3], e, s3);
+        e = I8_SXTB16_ROR8(v);
+        s0 = I8_SMLAD(c[4], e, s0);
+        s1 = I8_SMLAD(c[5], e, s1);
+        s2 = I8_SMLAD(c[6], e, s2);
+        s3 = I8_SMLAD(c[7], e, s3);
 #else
-        int32_t i;
         for (i = 0; i < 4; ++i) {
-            s00 += (int32_t)col[i] * w0[i];
-            s01 += (int32_t)col[i] * w1[i];
-            s10 += (int32_t)col[4 + i] * w0[i];
-            s11 += (int32_t)col[4 + i] * w1[i];
+            s0 += (int32_t)col[i] * w[i];
+            s1 += (int32_t)col[4 + i] * w[i];
+            s2 += (int32_t)col[8 + i] * w[i];
+            s3 += (int32_t)col[12 + i] * w[i];
         }
 #endif
     }
 #endif
-    ta = col;
-    tb = col + tail;
-    for (j = 0; j < tail; ++j) {
-        s00 += (int32_t)ta[j] * w0[j];
-        s01 += (int32_t)ta[j] * w1[j];
-        s10 += (int32_t)tb[j] * w0[j];
-        s11 += (int32_t)tb[j] * w1[j];
+    for (i = 0; i < tail; ++i) {
+        s0 += (int32_t)col[i] * w[i];
+        s1 += (int32_t)col[tail + i] * w[i];
+        s2 += (int32_t)col[2 * tail + i] * w[i];
+        s3 += (int32_t)col[3 * tail + i] * w[i];
     }
-    s[0] = s00;
-    s[1] = s01;
-    s[2] = s10;
-    s[3] = s11;
+    s[0] = s0;
+    s[1] = s1;
+    s[2] = s2;
+    s[3] = s3;
 }
 
-#define COLS_MAX 8 /* output positions per im2col block: 8 when a column is short (<= 128 values), else 4 */
+#define COLS_MAX 8 /* output positions per im2col block: 8 (two quads) when a column is short, else 4 */
 
 static int32_t im2col_cols(int32_t klen) { return klen <= 128 ? 8 : 4; }
-
-/* acc0/acc1[i] = bias + column i . weights of channels 0/1, for the np (even) columns of the block */
-static void dot_block(const int16_t *col, int32_t klen, int32_t np, const int8_t *w0, const int8_t *w1, int32_t b0,
-                      int32_t b1, int32_t *acc0, int32_t *acc1)
-{
-    int32_t i, s[4];
-    for (i = 0; i < np; i += 2, col += 2 * klen) {
-        s[0] = s[2] = b0;
-        s[1] = s[3] = b1;
-        dot2x2(col, klen, w0, w1, s);
-        acc0[i] = s[0];
-        acc0[i + 1] = s[2];
-        acc1[i] = s[1];
-        acc1[i + 1] = s[3];
-    }
-}
 
 static void conv_im2col(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
                         const int32_t *mult, const int32_t *shift, const int8_t *residual, const int32_t *res_mult,
@@ -424,7 +434,7 @@ static void conv_im2col(const nnb_i8_conv_params *p, const int8_t *x, const int8
 {
     const int32_t cg = p->c / p->group, og = p->o / p->group, klen = cg * p->kh * p->kw;
     const int32_t npos = p->oh * p->ow, cols = im2col_cols(klen);
-    const size_t plane = (size_t)npos;
+    const size_t plane = (size_t)npos, quad = 4 * (size_t)klen;
     int64_t bound = 0; /* the largest accumulator bound over the channels (see out_run) */
     out_cfg oc;
     int32_t b, g, pa, ch, i;
@@ -442,24 +452,21 @@ static void conv_im2col(const nnb_i8_conv_params *p, const int8_t *x, const int8
             const int8_t *xg = x + ((size_t)b * (size_t)p->c + (size_t)g * (size_t)cg) * (size_t)p->h * (size_t)p->w;
             for (pa = 0; pa < npos; pa += cols) {
                 const int32_t np = npos - pa < cols ? npos - pa : cols;
-                for (i = 0; i < np; i += 2)
-                    im2col2(p, xg, pa + i, pa + i + 1 < npos ? pa + i + 1 : pa + i, col + (size_t)i * (size_t)klen);
-                for (ch = g * og; ch < (g + 1) * og; ch += 2) {
-                    const int two_ch = ch + 1 < (g + 1) * og;
-                    const int32_t ch1 = two_ch ? ch + 1 : ch;
-                    const size_t at0 = ((size_t)b * (size_t)p->o + (size_t)ch) * plane + (size_t)pa;
-                    const size_t at1 = ((size_t)b * (size_t)p->o + (size_t)ch1) * plane + (size_t)pa;
-                    int32_t acc0[COLS_MAX], acc1[COLS_MAX];
-                    dot_block(col, klen, (np + 1) & ~1, w + (size_t)ch * (size_t)klen, w + (size_t)ch1 * (size_t)klen,
-                              bias ? bias[ch] : 0, bias ? bias[ch1] : 0, acc0, acc1);
-                    if (residual)
-                        add_residual(acc0, np, residual + at0, oc.zres, res_mult[ch], res_shift[ch]);
-                    out_run(&oc, mult[ch], shift[ch], bound, acc0, np, y + at0);
-                    if (two_ch) {
-                        if (residual)
-                            add_residual(acc1, np, residual + at1, oc.zres, res_mult[ch1], res_shift[ch1]);
-                        out_run(&oc, mult[ch1], shift[ch1], bound, acc1, np, y + at1);
+                for (i = 0; i < ((np + 3) & ~3); ++i) /* slots past the end repeat the last position */
+                    im2col_slot(p, xg, pa + (i < np ? i : np - 1), i & 3, col + (size_t)(i >> 2) * quad,
+                                col + (size_t)cols * (size_t)klen);
+                for (ch = g * og; ch < (g + 1) * og; ++ch) {
+                    const size_t at = ((size_t)b * (size_t)p->o + (size_t)ch) * plane + (size_t)pa;
+                    const int8_t *wc = w + (size_t)ch * (size_t)klen;
+                    const int32_t b0 = bias ? bias[ch] : 0;
+                    int32_t acc[COLS_MAX];
+                    for (i = 0; i < np; i += 4) {
+                        acc[i] = acc[i + 1] = acc[i + 2] = acc[i + 3] = b0;
+                        dot1x4(col + (size_t)(i >> 2) * quad, klen, wc, acc + i);
                     }
+                    if (residual)
+                        add_residual(acc, np, residual + at, oc.zres, res_mult[ch], res_shift[ch]);
+                    out_run(&oc, mult[ch], shift[ch], bound, acc, np, y + at);
                 }
             }
         }
@@ -471,8 +478,8 @@ size_t nnb_i8_conv_scratch(const nnb_i8_conv_params *p)
     if (!conv_ok(p))
         return 0;
     need = (size_t)(p->c / p->group) * (size_t)p->kh * (size_t)p->kw;
-    need = need * (size_t)im2col_cols((int32_t)need) + 1; /* + 1: alignment */
-    dw = (size_t)p->kh * (size_t)(p->w + 2 * p->pad_w);
+    need = need * (size_t)(im2col_cols((int32_t)need) + 1) + 1; /* the quads, one linear column, alignment */
+    dw = (size_t)(dw_whole_plane(p) ? p->h + 2 * p->pad_h : p->kh) * (size_t)(p->w + 2 * p->pad_w);
     if (dw_rows_ok(p) && dw > need)
         need = dw;
     return need;
