@@ -197,7 +197,11 @@ __kernel void dwconv_vec(KARGS)
     const float16 b = (float16)(Q[C_B] >= 0 ? m[Q[C_B] + o] : 0.0f);
     const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const int step_y = 16 / W, step_x = 16 - (16 / W) * W;
-    int16 yy = lane / W, xx = lane - (lane / W) * W;
+    int16 yy = (int16)(0), xx = lane;
+    for (int16 wrap = xx >= W; any(wrap); wrap = xx >= W) { /* row and column of each lane, without a division */
+        xx = select(xx, xx - W, wrap);
+        yy -= wrap;
+    }
     for (int q0 = 0; q0 < HW; q0 += 16) {
         float16 acc = b;
         for (int ky = 0; ky < KH; ++ky) {

@@ -27,7 +27,7 @@
 #define CV_LD8_S1(p) vload8(0, p)
 #define CV_LD8_S2(p) (vload16(0, p).even)
 
-#define CONV_V(NAME, VW, FT, LOAD, S)                                                                          \
+#define CONV_V(NAME, VW, FT, LOAD, S, KHW)                                                                        \
 __kernel void NAME(KARGS)                                                                                      \
 {                                                                                                              \
     const int i = get_global_id(0);                                                                            \
@@ -36,14 +36,17 @@ __kernel void NAME(KARGS)                                                       
     if (i >= Q[C_BATCH] * ng * nob)                                                                            \
         return;                                                                                                \
     const int ob = i % nob, r = i / nob, ug = r % ng, n = r / ng;                                              \
-    const int OH = Q[C_PO], OW = Q[C_PO + 1], C = Q[C_CIN], KH = Q[C_K], KW = Q[C_K + 1], O = Q[C_COUT];      \
+    const int OH = Q[C_PO], OW = Q[C_PO + 1], C = Q[C_CIN], KH = KHW(0), KW = KHW(1), O = Q[C_COUT];          \
     const int xc = Q[CV_XC], xh = Q[CV_XH], nu = OH * nseg;                                                    \
+    /* the last unit of a row moved back to end at the row's end (its first lanes computed twice, by two work  \
+     * items writing the same values), unless the output overwrites the residual it reads */                   \
+    const int last = Q[C_R] != Q[C_Y] && OW >= VW ? OW - VW : OW;                                              \
     int oy[CV_NS], ox[CV_NS];                                                                                  \
     __global const float *xb[CV_NS];                                                                           \
     _Pragma("unroll") for (int j = 0; j < CV_NS; ++j) {                                                        \
         int u = min(ug * CV_NS + j, nu - 1);                                                                   \
         oy[j] = u / nseg;                                                                                      \
-        ox[j] = (u - oy[j] * nseg) * VW;                                                                       \
+        ox[j] = min((u - oy[j] * nseg) * VW, last);                                                            \
         xb[j] = m + Q[CV_XP] + n * Q[CV_XN] + oy[j] * S * xh + ox[j] * S;                                      \
     }                                                                                                          \
     FT acc[CV_NS][CV_OT];                                                                                      \
@@ -81,32 +84,33 @@ __kernel void NAME(KARGS)                                                       
             FT v = acc[j][t];                                                                                  \
             if (bias >= 0)                                                                                     \
                 v += (FT)(m[bias + o]);                                                                        \
+            if (res >= 0) /* past the row's end: other values or the guard, never stored */                  \
+                v += vload##VW(0, m + res + yo);                                                               \
+            if (ac == ACT_RELU)                                                                                \
+                v = fmax(v, (FT)(0.0f));                                                                       \
+            else if (ac == ACT_RELU6)                                                                          \
+                v = fmin(fmax(v, (FT)(0.0f)), (FT)(6.0f));                                                     \
             if (valid == VW) {                                                                                 \
-                if (res >= 0)                                                                                  \
-                    v += vload##VW(0, m + res + yo);                                                           \
-                if (ac == ACT_RELU)                                                                            \
-                    v = fmax(v, (FT)(0.0f));                                                                   \
-                else if (ac == ACT_RELU6)                                                                      \
-                    v = fmin(fmax(v, (FT)(0.0f)), (FT)(6.0f));                                                 \
                 vstore##VW(v, 0, m + Q[C_Y] + yo);                                                             \
             } else {                                                                                           \
                 float lanes[VW];                                                                               \
                 vstore##VW(v, 0, lanes);                                                                       \
-                for (int l = 0; l < valid; ++l) {                                                              \
-                    float s = lanes[l];                                                                        \
-                    if (res >= 0)                                                                              \
-                        s += m[res + yo + l];                                                                  \
-                    m[Q[C_Y] + yo + l] = act(ac, s);                                                           \
-                }                                                                                              \
+                for (int l = 0; l < valid; ++l)                                                                \
+                    m[Q[C_Y] + yo + l] = lanes[l];                                                             \
             }                                                                                                  \
         }                                                                                                      \
     }                                                                                                          \
 }
 
-CONV_V(conv_v16_s1, 16, float16, CV_LD16_S1, 1)
-CONV_V(conv_v16_s2, 16, float16, CV_LD16_S2, 2)
-CONV_V(conv_v8_s1, 8, float8, CV_LD8_S1, 1)
-CONV_V(conv_v8_s2, 8, float8, CV_LD8_S2, 2)
+#define CV_KQ(d) Q[C_K + (d)] /* the kernel's size from the parameters */
+#define CV_K1(d) 1            /* a pointwise kernel: the tap loops vanish */
+CONV_V(conv_v16_s1, 16, float16, CV_LD16_S1, 1, CV_KQ)
+CONV_V(conv_v16_s2, 16, float16, CV_LD16_S2, 2, CV_KQ)
+CONV_V(conv_v8_s1, 8, float8, CV_LD8_S1, 1, CV_KQ)
+CONV_V(conv_v8_s2, 8, float8, CV_LD8_S2, 2, CV_KQ)
+CONV_V(conv_v16_p1, 16, float16, CV_LD16_S1, 1, CV_K1)
+CONV_V(conv_v16_p2, 16, float16, CV_LD16_S2, 2, CV_K1)
+CONV_V(conv_v8_p2, 8, float8, CV_LD8_S2, 2, CV_K1)
 
 /* The patches of a narrow convolution as rows (im2col) for conv_v16_s1 over the whole output plane: one work item
  * per (n, c, ky, kx) writes the row col[n][(c * KH + ky) * KW + kx][oy * OW + ox] = x[n][c][oy * S + ky][ox * S + kx]
@@ -124,5 +128,66 @@ __kernel void im2col(KARGS)
         __global const float *xr = x + oy * S * PI(10);
         for (int ox = 0; ox < OW; ++ox)
             col[oy * OW + ox] = xr[ox * S];
+    }
+}
+
+/* dwconv_vec (conv_fast.cl) for 3 x 3 kernels: the nine weights in registers, the three row and three column
+ * masks of a vector computed once and the taps unrolled.  Same parameters as conv. */
+#define DW3_TAP(KY, KX) \
+    acc = fma(select((float16)(0.0f), vload16(0, xr + (KY) * W + (KX)), okr##KY & okc##KX), (float16)(w[(KY) * 3 + (KX)]), acc)
+__kernel void dwconv3_vec(KARGS)
+{
+    int i = get_global_id(0);
+    __global const int *Q = P + p;
+    const int O = Q[C_COUT];
+    if (i >= Q[C_BATCH] * O)
+        return;
+    const int H = Q[C_IN], W = Q[C_IN + 1], PY = Q[C_PAD], PX = Q[C_PAD + 1];
+    const int HW = H * W, o = i % O, n = i / O, c = o / (O / Q[C_GROUP]);
+    const int res = Q[C_R], ac = Q[C_ACT];
+    __global const float *x = m + Q[C_X] + n * Q[C_XS] + c * Q[C_XS + 1];
+    __global const float *wg = m + Q[C_W] + o * Q[C_WS];
+    float w[9];
+    for (int k = 0; k < 9; ++k)
+        w[k] = wg[k];
+    __global float *y = m + Q[C_Y] + n * Q[C_YS] + o * Q[C_YS + 1];
+    __global const float *rp = m + res + n * Q[C_YS] + o * Q[C_YS + 1];
+    const float16 b = (float16)(Q[C_B] >= 0 ? m[Q[C_B] + o] : 0.0f);
+    const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const int step_y = 16 / W, step_x = 16 - (16 / W) * W;
+    int16 yy = (int16)(0), xx = lane;
+    for (int16 wrap = xx >= W; any(wrap); wrap = xx >= W) { /* row and column of each lane, without a division */
+        xx = select(xx, xx - W, wrap);
+        yy -= wrap;
+    }
+    yy -= PY; /* the source row and column of tap (0, 0) */
+    xx -= PX;
+    for (int q0 = 0; q0 < HW; q0 += 16) {
+        const int16 okr0 = (yy >= 0) & (yy < H), okr1 = (yy >= -1) & (yy < H - 1), okr2 = (yy >= -2) & (yy < H - 2);
+        const int16 okc0 = (xx >= 0) & (xx < W), okc1 = (xx >= -1) & (xx < W - 1), okc2 = (xx >= -2) & (xx < W - 2);
+        __global const float *xr = x + q0 - PY * W - PX;
+        float16 acc = b;
+        DW3_TAP(0, 0); DW3_TAP(0, 1); DW3_TAP(0, 2);
+        DW3_TAP(1, 0); DW3_TAP(1, 1); DW3_TAP(1, 2);
+        DW3_TAP(2, 0); DW3_TAP(2, 1); DW3_TAP(2, 2);
+        if (res >= 0)
+            acc += vload16(0, rp + q0);
+        if (ac == ACT_RELU)
+            acc = fmax(acc, (float16)(0.0f));
+        else if (ac == ACT_RELU6)
+            acc = fmin(fmax(acc, (float16)(0.0f)), (float16)(6.0f));
+        if (q0 + 16 <= HW) {
+            vstore16(acc, 0, y + q0);
+        } else {
+            float out[16];
+            vstore16(acc, 0, out);
+            for (int l = 0; l < HW - q0; ++l)
+                y[q0 + l] = out[l];
+        }
+        xx += step_x;
+        yy += step_y;
+        int16 wrap = xx >= W - PX;  /* -1 where a lane passed the end of its row */
+        xx = select(xx, xx - W, wrap);
+        yy -= wrap;
     }
 }

@@ -63,8 +63,18 @@ class OpenCLNet:
         self.dev = device or open_device(device_index)
         self.graph = graph
         cpu = self.dev.is_cpu if cpu_forms is None else cpu_forms
-        self.layout: Layout = Planner(graph, defines(self.dev.program_source), cpu=cpu).build()
+        codes = defines(self.dev.program_source)
+        planner = Planner(graph, codes, cpu=cpu)
+        self.layout: Layout = planner.build()
         self._check_memory()
+        self.batch, self.chunk = _batch_of(graph), 0
+        if cpu and self.batch:
+            self.chunk = _chunk(self.batch, planner.arena.arena_bytes)
+            if self.chunk:  # run the batch in chunks whose activations stay in the caches
+                try:
+                    self.layout = Planner(rebatch(graph, self.chunk), codes, cpu=cpu).build()
+                except NnbError:  # a shape that does not follow the batch (a Reshape with the batch baked in)
+                    self.chunk = 0
         pcl = cl()
         lay, ctx = self.layout, self.dev.ctx
         host = np.zeros(lay.floats, np.float32)
@@ -154,22 +164,26 @@ class OpenCLNet:
         q = self.dev.queue
         if len(inputs) != len(self.inputs):
             raise NnbError(f"the network takes {len(self.inputs)} input(s), got {len(inputs)}")
+        parts = self.batch // self.chunk if self.chunk else 1
         keep = []
-        for (name, off, shape), x in zip(self.inputs, inputs):
+        for (name, _off, shape), x in zip(self.inputs, inputs):
             x = np.ascontiguousarray(x, dtype=np.float32)
-            if x.size != int(np.prod(shape, dtype=np.int64)):
-                raise NnbError(f"input '{name}' has shape {x.shape}, the planned network expects {shape}")
-            keep.append(x)
-            pcl.enqueue_copy(q, self.m, x, dst_offset=4 * off, is_blocking=False)
-        for k, g, loc in self._kernels:
-            pcl.enqueue_nd_range_kernel(q, k, g, loc)
-        outs = []
-        for _name, off, shape in self.outputs:
-            y = np.empty(shape, np.float32)
-            pcl.enqueue_copy(q, y, self.m, src_offset=4 * off, is_blocking=False)
-            outs.append(y)
+            if x.size != parts * int(np.prod(shape, dtype=np.int64)):
+                want = (self.batch,) + tuple(shape[1:]) if self.chunk else shape
+                raise NnbError(f"input '{name}' has shape {x.shape}, the planned network expects {want}")
+            keep.append(x.reshape(parts, -1))
+        outs = [np.empty((parts, max(1, int(np.prod(shape, dtype=np.int64)))), np.float32)
+                for _name, _off, shape in self.outputs]
+        for c in range(parts):  # one in-order queue: the chunks follow each other without a wait
+            for (_name, off, _shape), x in zip(self.inputs, keep):
+                pcl.enqueue_copy(q, self.m, x[c], dst_offset=4 * off, is_blocking=False)
+            for k, g, loc in self._kernels:
+                pcl.enqueue_nd_range_kernel(q, k, g, loc)
+            for (_name, off, _shape), y in zip(self.outputs, outs):
+                pcl.enqueue_copy(q, y[c], self.m, src_offset=4 * off, is_blocking=False)
         q.finish()
-        return outs
+        return [y.reshape((parts * shape[0],) + tuple(shape[1:])) if self.chunk else y.reshape(shape)
+                for y, (_name, _off, shape) in zip(outs, self.outputs)]
 
     def profile(self, inputs: list[np.ndarray], repeat: int = 3) -> list[tuple[str, str, int, float]]:
         """(node, kernel, MACs, best seconds) per launch, timed one launch at a time."""
@@ -187,6 +201,24 @@ class OpenCLNet:
                 best = min(best, time.perf_counter() - t)
             out.append((ln.node, ln.kernel, ln.macs, best))
         return out
+
+
+CHUNK_BYTES = 2 << 20  # activations of one chunk of a batch on a CPU device: about the cores' L2 caches
+MIN_CHUNK = 8  # samples: fewer make launches too small to spread over the cores
+
+
+def _batch_of(g: Graph) -> int:
+    """The leading axis every activation shares (0 when some tensor mixes samples: no chunking)."""
+    sizes = {t.shape[0] if t.shape else 0 for t in g.tensors.values() if t.kind != "param"}
+    return sizes.pop() if len(sizes) == 1 else 0
+
+
+def _chunk(batch: int, arena_bytes: int) -> int:
+    """Samples per chunk when a batch's activations outgrow the caches (0: run the batch whole)."""
+    chunk = batch
+    while chunk % 2 == 0 and chunk // 2 >= MIN_CHUNK and arena_bytes * chunk // batch > CHUNK_BYTES:
+        chunk //= 2
+    return chunk if chunk < batch else 0
 
 
 _nets: dict[tuple, tuple[Graph, OpenCLNet]] = {}

@@ -45,7 +45,8 @@ def conv_fast(pl: Planner, n: Node, params: list[int], nsp: int, cl_last: bool, 
             params[k["C_YS"] + 2] == params[k["C_PO"] + 1] and params[k["C_PO"]:k["C_PO"] + 2] == \
             params[k["C_IN"]:k["C_IN"] + 2]
         if pl.cpu and unit and contiguous and reach <= pl.k["DWV_GUARD"]:  # same-size output, shifted loads
-            pl.emit("dwconv_vec", params, params[k["C_BATCH"]] * cout, n)
+            form = "dwconv3_vec" if ksz == [3, 3] else "dwconv_vec"
+            pl.emit(form, params, params[k["C_BATCH"]] * cout, n)
         elif pl.cpu:
             pl.emit("dwconv_plane", params, params[k["C_BATCH"]] * cout, n)
         else:
@@ -129,7 +130,8 @@ def conv_vec(pl: Planner, n: Node, params: list[int], cin: int, cout: int) -> bo
     nob = (cout + ot - 1) // ot
     wt = _relayout_blocks(pl, n, params[k["C_W"]], cin, cout, ksz, ws, ot)
     ng = (oh * nseg + ns - 1) // ns
-    pl.emit(f"conv_v{vw}_s{s}", params + [x_off, xn, xc, xh, wt, nob, nseg, ng], batch * ng * nob, n)
+    form = "p" if ksz == [1, 1] and (vw == 16 or s == 2) else "s"  # pointwise forms: no tap loops
+    pl.emit(f"conv_v{vw}_{form}{s}", params + [x_off, xn, xc, xh, wt, nob, nseg, ng], batch * ng * nob, n)
     return True
 
 

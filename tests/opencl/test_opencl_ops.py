@@ -176,11 +176,11 @@ FAST = [  # (id, kernel expected, op, input shape, params, attrs, CPU forms)
     ("affine-fast-base2", "affine_fast", "Affine", (2, 3, 4, 5), [(20, 4, 5)], {"base_axis": 2}, True),
     ("dw-plane", "dwconv_plane", "DepthwiseConvolution", (2, 5, 7, 9), [(10, 3, 3), (10,)],
      {"multiplier": 2, "pad": (1, 1), "stride": (2, 1)}, True),
-    ("dw-vec-same", "dwconv_vec", "DepthwiseConvolution", (2, 5, 7, 9), [(10, 3, 3), (10,)],
+    ("dw-vec-same", "dwconv3_vec", "DepthwiseConvolution", (2, 5, 7, 9), [(10, 3, 3), (10,)],
      {"multiplier": 2, "pad": (1, 1)}, True),
     ("dw-vec-5x3", "dwconv_vec", "DepthwiseConvolution", (2, 3, 6, 21), [(3, 5, 3)], {"pad": (2, 1)}, True),
     ("dw-row", "dwconv_fast", "DepthwiseConvolution", (2, 5, 7, 9), [(5, 3, 3)], {"pad": (1, 1)}, False),
-    ("group-dw-vec", "dwconv_vec", "Convolution", (2, 6, 8, 5), [(6, 1, 3, 3), (6,)],
+    ("group-dw-vec", "dwconv3_vec", "Convolution", (2, 6, 8, 5), [(6, 1, 3, 3), (6,)],
      {"group": 6, "pad": (1, 1)}, True),
 ]
 
