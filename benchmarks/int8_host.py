@@ -9,7 +9,10 @@ runs in the C runtime (`nnb.backends.c.CNet`, extended NNB, its run-time ISA
 dispatch) on the same input. Both are timed in interleaved rounds (each round
 runs each for a share of the time budget); figures are medians of all calls and
 the ratio is the median over rounds of int8/float. The int8 logits are checked
-equal to the numpy integer simulation's, bit for bit.
+equal to the numpy integer simulation's, bit for bit. Also timed: the int8 NNB
+(`nnb.emit.convert.convert_int8`) through the C runtime's loader (`CNet`, the
+path `nnb run X.nnq --backend c` takes; the library in c_runtime/build, rebuild
+it with `make -C c_runtime` after changing the kernels).
 
     .venv/bin/python benchmarks/int8_host.py [--models lenet,dscnn,resnet8] [--seconds 2]
 """
@@ -35,7 +38,7 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 from int8_mcu import INT8, firmware  # noqa: E402
 
 from nnb.backends.c import CNet, kernel_isa  # noqa: E402
-from nnb.emit.convert import convert  # noqa: E402
+from nnb.emit.convert import convert, convert_int8  # noqa: E402
 from nnb.nnp.reader import load  # noqa: E402
 from nnb.quantize.int_sim import run_int8  # noqa: E402
 
@@ -76,7 +79,7 @@ def build_int8(name: str, so, out: str):  # noqa: ANN001, ANN201
     subprocess.run(cmd, check=True)
     dll = ctypes.CDLL(lib)
     want = run_int8(m, xs, keep=[last], as_int=True)[last].reshape(-1)
-    return dll, n_out, want
+    return dll, n_out, want, CNet(convert_int8(m).image), xs[0]
 
 
 def _last_buffer(src: str) -> str:
@@ -114,10 +117,10 @@ def main() -> None:
     so = build(out, dsp=False)
     print(f"host int8 (C int8 kernels, gcc -O2, {so.nnb_i8_dsp_path() and 'DSP' or 'portable'} build) vs float C "
           f"runtime ({kernel_isa()}); median us per inference, ratio = median over rounds of int8/float\n")
-    print("| model | int8 us | float us | int8/float | int8 logits == simulation |")
-    print("|---|---:|---:|---:|---|")
+    print("| model | int8 us | float us | int8/float | int8 logits == simulation | int8 NNB in the runtime us |")
+    print("|---|---:|---:|---:|---|---:|")
     for name in args.models.split(","):
-        dll, n_out, want = build_int8(name, so, out)
+        dll, n_out, want, net8, x8 = build_int8(name, so, out)
         logits = np.zeros(n_out, np.int8)
         ptr = logits.ctypes.data_as(ctypes.POINTER(ctypes.c_int8))
         assert dll.nnb_i8_host_net(ptr) == 0
@@ -125,10 +128,11 @@ def main() -> None:
         net = CNet(convert(load(os.path.join(ZOO, f"{name}.nnp")), "extended").image)
         xin = np.load(os.path.join(ZOO, f"{name}.in0.npy"))
         med, per_round = interleaved({"int8": lambda d=dll, p=ptr: d.nnb_i8_host_net(p),
-                                      "float": lambda n=net, x=xin: n.run([x])},
+                                      "float": lambda n=net, x=xin: n.run([x]),
+                                      "runtime": lambda n=net8, x=x8: n.run([x])},
                                      args.seconds)
         ratio = statistics.median(a / b for a, b in zip(per_round["int8"], per_round["float"]))
-        print(f"| {name} | {med['int8']:.1f} | {med['float']:.1f} | {ratio:.2f} | {same} |")
+        print(f"| {name} | {med['int8']:.1f} | {med['float']:.1f} | {ratio:.2f} | {same} | {med['runtime']:.1f} |")
 
 
 if __name__ == "__main__":

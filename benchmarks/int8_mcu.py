@@ -11,7 +11,11 @@ each step, and the int8 logits, which must equal the numpy integer simulation's
 bit for bit. Start-up code, linker script and semihosting come from
 benchmarks/mcu_kernels/.
 
-    .venv/bin/python benchmarks/int8_mcu.py [--models dscnn,lenet,resnet8] [--opt -O2]
+    .venv/bin/python benchmarks/int8_mcu.py [--models dscnn,lenet,resnet8] [--opt=-O2,-Os]
+
+Also prints the .text of the int8 kernels (every file of c_runtime/src/kernels/int8/,
+arm-none-eabi-gcc -mcpu=cortex-m4 at each --opt level). Exits with status 1 when
+any model's logits differ from the simulation.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 
@@ -190,7 +195,21 @@ int main(void) {{
     return src, last, n_out
 
 
-def run_model(name: str, opt: str, so) -> None:  # noqa: ANN001
+def kernels_text(opt: str) -> int:
+    """Bytes of .text of the int8 kernels built for the M4 at this optimisation level."""
+    out = tempfile.mkdtemp(prefix="nnb_int8_size_")
+    total = 0
+    for f in sorted(os.listdir(INT8)):
+        if f.endswith(".c"):
+            o = os.path.join(out, f + ".o")
+            subprocess.run(["arm-none-eabi-gcc", "-std=c99", *CPU, opt, "-ffunction-sections", "-c",
+                            os.path.join(INT8, f), "-o", o], check=True)
+            sz = subprocess.run(["arm-none-eabi-size", "-A", o], capture_output=True, text=True, check=True).stdout
+            total += sum(int(ln.split()[1]) for ln in sz.splitlines() if ln.startswith(".text"))
+    return total
+
+
+def run_model(name: str, opt: str, so) -> bool:  # noqa: ANN001
     from int8_quant_helpers import calibrated
 
     m, xs, _ = calibrated(name)
@@ -198,8 +217,8 @@ def run_model(name: str, opt: str, so) -> None:  # noqa: ANN001
     int_after = any(s.kind == "int" for s in m.steps[next((i for i, s in enumerate(m.steps) if s.kind == "island"),
                                                               len(m.steps)):])
     if int_after:
-        print(f"| {name} | skipped: a float island ({', '.join(islands)}) inside the network |")
-        return
+        print(f"| {name} | {opt} | skipped: a float island ({', '.join(islands)}) inside the network |")
+        return True
     x_q = m.qparams[m.graph.inputs[0]].quantize(xs[0])
     src, last, n_out = firmware(m, x_q, so)
     d = os.path.join(OUT, name)
@@ -226,30 +245,35 @@ def run_model(name: str, opt: str, so) -> None:  # noqa: ANN001
     steps = [int(p[2]) * TICK for p in lines if p[0] == "F"]
     ops = [s.node.op for s in m.steps if s.kind == "int"]
     worst = sorted(zip(steps, ops), reverse=True)[:3]
-    print(f"| {name} | {total / 1e6:.3f} M | {'yes' if dsp else 'no'} | {same} | "
+    print(f"| {name} | {opt} | {total / 1e6:.3f} M | {'yes' if dsp else 'no'} | {same} | "
           + ", ".join(f"{op} {n / 1e6:.2f} M" for n, op in worst) + " |")
+    return same
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", default="dscnn,lenet,resnet8")
-    ap.add_argument("--opt", default="-O2")
+    ap.add_argument("--opt", default="-O2", help="comma-separated optimisation levels, e.g. -O2,-Os")
     args = ap.parse_args()
     for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} not installed (apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi "
                              "qemu-system-arm)")
+    opts = args.opt.split(",")
     print(f"int8 networks on QEMU mps2-an386 (Cortex-M4F), arm-none-eabi-gcc {args.opt}; instructions = SysTick "
           f"ticks x {TICK} (+-{TICK} per span); logits compared with the numpy integer simulation\n")
-    print("| model | instructions (integer steps) | __smlad path | logits bit-exact | largest steps |")
-    print("|---|---:|---|---|---|")
-    import tempfile
-
+    print("| model | opt | instructions (integer steps) | __smlad path | logits bit-exact | largest steps |")
+    print("|---|---|---:|---|---|---|")
     from int8_harness import build
 
     so = build(tempfile.mkdtemp(prefix="nnb_int8_"), dsp=True)
+    ok = True
     for name in args.models.split(","):
-        run_model(name, args.opt, so)
+        for opt in opts:
+            ok = run_model(name, opt, so) and ok
+    print("\nint8 kernels' .text on the M4: " + ", ".join(f"{o} {kernels_text(o):,} B" for o in opts))
+    if not ok:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

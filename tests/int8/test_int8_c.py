@@ -230,3 +230,20 @@ def test_kernels_under_asan_ubsan() -> None:
                        cwd=os.path.dirname(__file__))
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert " passed" in r.stdout
+
+
+def test_cortex_m4_firmware_equals_simulation() -> None:
+    """The real DSP path (inline SMLAD/SXTB16/SMMULR asm, -mcpu=cortex-m4) on the emulated M4: lenet's integer
+    network as firmware (benchmarks/int8_mcu.py) gives the numpy simulation's logits bit for bit."""
+    import shutil as sh
+
+    missing = [t for t in ("arm-none-eabi-gcc", "qemu-system-arm") if sh.which(t) is None]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed (apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi "
+                    "qemu-system-arm): the Cortex-M4 int8 path is not run")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    r = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "int8_mcu.py"), "--models", "lenet"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    row = next(ln for ln in r.stdout.splitlines() if ln.startswith("| lenet |"))
+    assert "| yes | True |" in row, row
