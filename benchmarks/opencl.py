@@ -10,7 +10,8 @@ their input padding and im2col copies included, timed one launch at a time).
 The implementations are timed in turns (rounds, each running every one once);
 times are the best of the rounds and ratios are medians of per-round ratios, so
 a change of load on a shared machine hits both sides alike.  Every OpenCL
-output is checked against the C runtime's first.
+output is checked against the C runtime's first.  The reference's BLAS runs on
+one thread (its idle threads would spin on the cores the OpenCL device uses).
 
 With ``--agreement A.nnb,B.nnb`` (e.g. the demo's out/demo/lenet_lutq4.nnb and
 lenet_dq.nnb) it instead compares the OpenCL backend's predictions with the C
@@ -30,7 +31,10 @@ import statistics
 import time
 from collections.abc import Callable
 
-import numpy as np
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # the reference's BLAS threads spin after a call, on the cores
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # the OpenCL device shares: one thread, before numpy loads
+
+import numpy as np  # noqa: E402
 
 from nnb.backends.c import CNet
 from nnb.backends.opencl import OpenCLNet, model_graph, rebatch

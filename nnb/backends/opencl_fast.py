@@ -130,7 +130,11 @@ def conv_vec(pl: Planner, n: Node, params: list[int], cin: int, cout: int) -> bo
     nob = (cout + ot - 1) // ot
     wt = _relayout_blocks(pl, n, params[k["C_W"]], cin, cout, ksz, ws, ot)
     ng = (oh * nseg + ns - 1) // ns
-    form = "p" if ksz == [1, 1] and (vw == 16 or s == 2) else "s"  # pointwise forms: no tap loops
+    form = "s"  # any kernel size; pointwise and 3 x 3 forms with the tap loops resolved at compile time
+    if ksz == [1, 1] and (vw == 16 or s == 2):
+        form = "p"
+    elif ksz == [3, 3]:
+        form = "t"
     pl.emit(f"conv_v{vw}_{form}{s}", params + [x_off, xn, xc, xh, wt, nob, nseg, ng], batch * ng * nob, n)
     return True
 

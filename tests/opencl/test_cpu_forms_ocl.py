@@ -34,9 +34,12 @@ def _check(g, xs: list[np.ndarray], net: OpenCLNet) -> None:  # noqa: ANN001
 
 
 CONV = [  # (id, kernel expected, op, input shape, params, attrs)
-    ("v16-s1-pad-odd", "conv_v16_s1", "Convolution", (2, 3, 13, 37), [(11, 3, 3, 3), (11,)], {"pad": (1, 1)}),
-    ("v16-s2", "conv_v16_s2", "Convolution", (2, 4, 9, 61), [(9, 4, 3, 3)], {"pad": (1, 1), "stride": (2, 2)}),
-    ("v8-s1", "conv_v8_s1", "Convolution", (3, 5, 7, 7), [(10, 5, 3, 3), (10,)], {"pad": (1, 1)}),
+    ("v16-3x3-pad-odd", "conv_v16_t1", "Convolution", (2, 3, 13, 37), [(11, 3, 3, 3), (11,)], {"pad": (1, 1)}),
+    ("v16-3x3-s2", "conv_v16_t2", "Convolution", (2, 4, 9, 61), [(9, 4, 3, 3)], {"pad": (1, 1), "stride": (2, 2)}),
+    ("v8-3x3", "conv_v8_t1", "Convolution", (3, 5, 7, 7), [(10, 5, 3, 3), (10,)], {"pad": (1, 1)}),
+    ("v8-3x3-s2", "conv_v8_t2", "Convolution", (2, 6, 16, 16), [(16, 6, 3, 3)], {"pad": (1, 1), "stride": (2, 2)}),
+    ("v16-s2-5x5", "conv_v16_s2", "Convolution", (2, 3, 9, 61), [(8, 3, 5, 5)], {"pad": (2, 2), "stride": (2, 2)}),
+    ("v8-s1-2x2", "conv_v8_s1", "Convolution", (3, 5, 7, 7), [(10, 5, 2, 2), (10,)], {}),
     ("v8-s2-5x5", "conv_v8_s2", "Convolution", (2, 3, 15, 15), [(8, 3, 5, 5)], {"pad": (2, 2), "stride": (2, 2)}),
     ("pointwise-plane", "conv_v16_p1", "Convolution", (3, 6, 5, 5), [(33, 6, 1, 1), (33,)], {}),
     ("pointwise-s2", "conv_v16_p2", "Convolution", (2, 6, 5, 61), [(17, 6, 1, 1)], {"stride": (2, 2)}),
@@ -66,7 +69,7 @@ def test_cpu_form_matches_reference(case: tuple) -> None:
 
 @pytest.mark.parametrize("in_place", [True, False], ids=["in-place", "separate"])
 def test_vec_conv_residual(in_place: bool) -> None:
-    """FusedConv + residual + ReLU through conv_v16_s1: stored over the residual (the last segment of a row then
+    """FusedConv + residual + ReLU through conv_v16_t1: stored over the residual (the last segment of a row then
     keeps its partial store) or beside it (the last segment moves back to end at the row's end)."""
     ocl = device()
     b = GraphBuilder("t", batch_size=2)
@@ -80,7 +83,7 @@ def test_vec_conv_residual(in_place: bool) -> None:
     g = b.build()
     net = OpenCLNet(g, device=ocl, cpu_forms=True)
     assert (net.layout.offsets[r] == net.layout.offsets[y]) == in_place
-    assert "conv_v16_s1" in [ln.kernel for ln in net.layout.launches]
+    assert "conv_v16_t1" in [ln.kernel for ln in net.layout.launches]
     _check(g, [_r(2, 3, 6, 27), _r(2, 10, 6, 27)], net)
 
 
