@@ -1,0 +1,161 @@
+"""Strided depthwise convolutions in the C runtime (conv_dwflat.c's phase-plane
+form, dw_inplace.c) against nnb's numpy reference (nnb/ops/fused.py).
+
+Random depthwise layers -- mostly stride 2, odd sizes, padding 0/1/2,
+dilation, kernels 1x1 to 5x5, channel counts that are no multiple of any
+vector width, no/ReLU/ReLU6 activation, residual, bias or not, channel
+multipliers, the output planned over the input (in-place) or not -- are
+packed into one extended NNB file (one function per layer, each with its own
+arena region), so every build runs them all in one process: the default
+build with each of its run-time dispatched variants (AVX-512 where the CPU
+has it, AVX2, SSE2), the plain-loop build (REF=1) and the ASan/UBSan build
+with the same three variants.
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from nnb_writer import write_nnb
+from test_c_runtime import _build
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+FUSED_CODE = "iiIiIiIiBiiIiIiIBBiBB"
+ACTS = {"": 0, "relu": 1, "relu6": 2}
+ENV = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
+           UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
+N_CASES = 120
+
+
+# MobileNet-style stride-2 layers (even and odd maps, "same" padding), then random ones
+COMMON = [((16, 16), (3, 3), [1, 1]), ((32, 32), (3, 3), [1, 1]), ((14, 14), (3, 3), [1, 1]),
+          ((8, 8), (3, 3), [1, 1]), ((7, 7), (3, 3), [1, 1]), ((16, 16), (5, 5), [2, 2]),
+          ((15, 16), (3, 3), [1, 1]), ((16, 9), (3, 3), [1, 1]), ((2, 2), (3, 3), [1, 1]),
+          ((28, 28), (3, 3), [0, 0]), ((12, 20), (5, 5), [2, 2]), ((1, 30), (1, 3), [0, 1])]
+
+
+def _case(rng, i):
+    """One random strided depthwise layer; i picks a few fixed traits so every kind is present."""
+    if i < 2 * len(COMMON):
+        (h, w), k, p = COMMON[i % len(COMMON)]
+        inplace = i < len(COMMON)
+        return dict(c=int(rng.integers(1, 70)), h=h, w=w, k=k, s=(2, 2), p=p, d=[1, 1], mult=1,
+                    act=["relu6", "relu", ""][i % 3], bias=i % 5 != 4, inplace=inplace,
+                    residual=not inplace and i % 3 == 1, n=1 + int(i % 7 == 3), alias_res=i % 2 == 0)
+    k = [(3, 3), (3, 3), (3, 3), (5, 5), (3, 1), (1, 3), (2, 2), (1, 1), (4, 3), (3, 5)][i % 10]
+    s = [(2, 2), (2, 2), (2, 2), (2, 1), (1, 2), (3, 2), (2, 3), (3, 3)][(i // 10 + i) % 8]
+    c = int(rng.integers(1, 38))
+    while True:
+        h, w = int(rng.integers(1, 34)), int(rng.integers(1, 34))
+        p = [int(rng.integers(0, 3)), int(rng.integers(0, 3))]
+        d = [1 + int(rng.random() < 0.25), 1 + int(rng.random() < 0.25)]
+        oh = (h + 2 * p[0] - d[0] * (k[0] - 1) - 1) // s[0] + 1
+        ow = (w + 2 * p[1] - d[1] * (k[1] - 1) - 1) // s[1] + 1
+        if oh >= 1 and ow >= 1:
+            break
+    inplace = i % 3 == 0
+    mult = 1 if inplace or i % 4 else 2
+    residual = not inplace and i % 5 == 1
+    return dict(c=c, h=h, w=w, k=k, s=s, p=p, d=d, mult=mult, act=["", "relu", "relu6"][i % 3 if i % 2 else 2],
+                bias=i % 7 != 3, inplace=inplace, residual=residual, n=1 + int(i % 11 == 5), alias_res=i % 10 == 1)
+
+
+def _layer(case, rng):
+    from nnb.ops import get_op
+    from nnb.ops.fused import fused_conv
+    n, c, m = case["n"], case["c"], case["mult"]
+    x = rng.standard_normal((n, c, case["h"], case["w"])).astype(np.float32)
+    wt = (rng.standard_normal((c * m, 1) + case["k"]) * 0.5).astype(np.float32)
+    b = rng.standard_normal(c * m).astype(np.float32) if case["bias"] else None
+    a = get_op("FusedConv").normalize(dict(pad=case["p"], stride=list(case["s"]), dilation=case["d"], group=c,
+                                           activation=case["act"], residual=case["residual"],
+                                           has_bias=case["bias"]))
+    (y0,) = fused_conv([x, wt] + ([b] if b is not None else []), {**a, "residual": False})
+    res = rng.standard_normal(y0.shape).astype(np.float32) if case["residual"] else None
+    (y,) = fused_conv([x, wt] + ([b] if b is not None else []) + ([res] if res is not None else []), a)
+    args = [1, list(a["pad"]), list(a["stride"]), list(a["dilation"]), c, False, 0, [], [], [], True, False,
+            ACTS[case["act"]], case["residual"], case["bias"]]
+    return x, wt, b, res, y, args
+
+
+@pytest.fixture(scope="module")
+def model():
+    """All cases in one extended NNB: (image, inputs, references, case descriptions)."""
+    rng = np.random.default_rng(20261129)
+    variables, functions, inputs, outputs, plan = [], [], [], [], {}
+    ins, refs, names = [], [], []
+    top = 64
+
+    def region(nfloats):
+        nonlocal top
+        off = top
+        top += (4 * nfloats + 63) // 64 * 64 + 64
+        return off
+
+    def var(shape, data=None):
+        variables.append((list(shape), data))
+        return len(variables) - 1
+
+    for i in range(N_CASES):
+        case = _case(rng, i)
+        x, wt, b, res, y, args = _layer(case, rng)
+        xin = var(x.shape)
+        inputs.append(xin)
+        ins.append(x)
+        fn_ins = [xin, var(wt.shape, wt.reshape(-1))] + ([var(b.shape, b)] if b is not None else [])
+        if case["inplace"]:
+            # the network input copied (MulScalar 1.0) into a buffer the convolution overwrites
+            buf = var(x.shape)
+            plan[buf] = region(x.size)
+            functions.append((38, "f", [1.0], [xin], [buf]))
+            fn_ins[0] = buf
+        if res is not None:
+            rin = var(res.shape)
+            inputs.append(rin)
+            ins.append(res)
+            rbuf = var(res.shape)
+            plan[rbuf] = region(res.size)
+            functions.append((38, "f", [1.0], [rin], [rbuf]))
+            fn_ins.append(rbuf)
+        out = var(y.shape)
+        plan[out] = (plan[fn_ins[0]] if case["inplace"] else
+                     plan[fn_ins[-1]] if res is not None and case["alias_res"] else region(y.size))
+        functions.append((1000, FUSED_CODE, args, fn_ins, [out]))
+        outputs.append(out)
+        refs.append(y)
+        names.append(f"case {i}: {case}")
+    image = write_nnb(variables, functions, inputs, outputs, plan=plan, arena_bytes=top + 64)
+    return image, ins, refs, names
+
+
+def _builds():
+    normal = ("normal", lambda: _build(False))
+    return [(normal, ""), (normal, "avx2"), (normal, "base"), (("ref", lambda: _build(False, ref=True)), ""),
+            (("san", lambda: _build(True)), ""), (("san", lambda: _build(True)), "avx2"),
+            (("san", lambda: _build(True)), "base")]
+
+
+@pytest.mark.parametrize("build,isa", [(b[0], i) for b, i in _builds()],
+                         ids=[f"{b[0]}{'-' + i if i else ''}" for b, i in _builds()])
+def test_strided_depthwise(model, build, isa, tmp_path):
+    image, ins, refs, names = model
+    bindir = dict(b for b, _ in _builds())[build]()
+    (tmp_path / "m.nnb").write_bytes(image)
+    files = []
+    for k, x in enumerate(ins):
+        p = tmp_path / f"in{k}.bin"
+        np.asarray(x, "<f4").tofile(p)
+        files.append(str(p))
+    prefix = str(tmp_path / "out")
+    r = subprocess.run([str(bindir / "nnbrt"), "run", str(tmp_path / "m.nnb"), *files, "-o", prefix, "-t", "2"],
+                       capture_output=True, text=True, env=dict(ENV, NNBRT_ISA=isa))
+    assert r.returncode == 0 and "Sanitizer" not in r.stderr and "runtime error" not in r.stderr, r.stderr[-3000:]
+    for k, ref in enumerate(refs):
+        got = np.fromfile(f"{prefix}{k}.bin", dtype="<f4")
+        assert got.size == ref.size, names[k]
+        err = float(np.max(np.abs(got - ref.reshape(-1))))
+        assert err <= 2e-5 * max(1.0, float(np.max(np.abs(ref)))), f"{build} {isa}: {names[k]}: max abs err {err:g}"
