@@ -1,4 +1,7 @@
-/* GEMM form of an ungrouped, unpooled convolution (conv_engine.c picks it):
+/* GEMM forms of unpooled convolutions (conv_engine.c tries them first).
+   Large layers (conv_gemm_big.h, included below): a register-blocked GEMM
+   over shifted views of the (padded, phase-split) input, any group count.
+   Small ungrouped layers, as follows. GEMM form of an ungrouped, unpooled convolution:
 
        y[oc][p] = act(b[oc] + sum_k W[oc][k] * B[k][p] (+ residual[oc][p]))
 
@@ -89,9 +92,13 @@ static int mkgplan(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, gplan
     return 1;
 }
 
+#include "conv_gemm_big.h"
+
 size_t nnbrt_gemm_scratch(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f)
 {
     gplan q;
+    bplan bq;
+    if (mkbplan(group, g, f, &bq)) return bq.scratch_bytes;
     if (!mkgplan(group, g, f, &q)) return SIZE_MAX;
     return (q.pl_floats + q.b_floats) * sizeof(float) + 64; /* + alignment */
 }
@@ -315,6 +322,11 @@ int nnbrt_gemm_conv(float *scratch, size_t group, const float *x, const float *w
     const int act = f ? f->act : 0;
     const float *res0 = f ? f->res : NULL;
     float *pl, *bm;
+    bplan bq;
+    if (mkbplan(group, g, f, &bq)) {
+        big_conv(&bq, scratch, group, x, w, bias, y, g, f);
+        return 1;
+    }
     if (!mkgplan(group, g, f, &q)) return 0;
     pl = (float *)(void *)((char *)scratch + ((64u - ((uintptr_t)scratch & 63u)) & 63u));
     bm = pl + q.pl_floats;

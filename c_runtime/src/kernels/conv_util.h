@@ -68,9 +68,10 @@ size_t nnbrt_conv_engine_scratch(size_t group, const nnbrt_geom *g, const nnbrt_
 void nnbrt_conv_engine(size_t group, float *scratch, const float *x, const float *w,
                        const float *bias, float *y, const nnbrt_geom *g, const nnbrt_fuse *f);
 
-/* GEMM form (conv_gemm.c) of ungrouped unpooled convolutions: 1x1 stride-1
-   read the input in place, small strided or narrow ones an im2col panel of
-   a few columns. Scratch bytes, or SIZE_MAX when the form does not apply;
+/* GEMM forms (conv_gemm.c) of unpooled convolutions: large layers (any
+   group count) the register-blocked GEMM of conv_gemm_big.h; small
+   ungrouped ones: 1x1 stride-1 read the input in place, small strided or
+   narrow ones an im2col panel of a few columns. Scratch bytes, or SIZE_MAX when the form does not apply;
    nnbrt_gemm_conv returns 0 (doing nothing) in that case. */
 size_t nnbrt_gemm_scratch(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f);
 int nnbrt_gemm_conv(float *scratch, size_t group, const float *x, const float *w, const float *bias,
@@ -154,7 +155,8 @@ static inline long nnbrt_pool_window(long o, long k, long s, long p, long in, lo
 /* Pooling along a row: out (ow pooled columns, window kw, stride sw, pad pw)
    accumulates one input row of width iw, max (op 1) or sum (else). The
    windows that lie whole inside the row (interior) run without clipping;
-   the common 2-wide stride-2 window in a loop the compiler vectorises.
+   the common 2-wide stride-2 windows and 3-wide stride-2 max windows in
+   loops the compiler vectorises.
    Static inline: each instruction-set variant of the including file gets
    its own copy. */
 typedef struct {
@@ -208,6 +210,12 @@ static inline void nnbrt_pool_fold(const nnbrt_pool_row *r, float *out, const fl
         }
     } else if (r->kw == 2 && r->sw == 2) {
         for (o = 0; o < n; ++o) a[o] += c[2 * o] + c[2 * o + 1];
+    } else if (r->kw == 3 && r->sw == 2 && r->op == 1) { /* ResNet's stem pooling */
+        for (o = 0; o < n; ++o) {
+            const float u = c[2 * o] > c[2 * o + 1] ? c[2 * o] : c[2 * o + 1];
+            const float v = u > c[2 * o + 2] ? u : c[2 * o + 2];
+            a[o] = v > a[o] ? v : a[o];
+        }
     } else {
         for (o = 0; o < n; ++o) {
             const float *cw = c + o * r->sw;

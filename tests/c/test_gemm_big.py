@@ -1,0 +1,181 @@
+"""The C runtime's register-blocked GEMM for large convolutions
+(c_runtime/src/kernels/conv_gemm_big.h) against nnb's numpy reference
+(nnb/ops/fused.py).
+
+Random layers large enough to take that path (at least NNBRT_GEMM_BIG_MIN
+multiply-adds per group and image; `_takes_big_path` mirrors the rule) --
+odd channel counts and sizes that are no multiple of the micro tile (8 or 6
+channels x 32/16/8 columns), 1x1 in place, 3x3/5x5/7x7/3x1 through padded
+phase planes, stride 2 and 3, dilation 2, groups, batch 2, bias or not,
+ReLU/ReLU6, a residual (also stored over the output it is added to) -- plus
+a few large layers with a fused pooling (which stay on the engine) are
+packed into one extended NNB file (one function per layer, each with its
+own arena region), so each build runs them all in one process: the default
+build with each of its run-time dispatched variants (AVX-512 where the CPU
+has it, AVX2, SSE2), the plain-loop build (REF=1) and the ASan/UBSan build
+with the same three variants; the ASan runs also check that no layer reads
+or writes past the scratch its scratch function asked for (the arena of
+`nnbrt run` is allocated exactly).
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from nnb_writer import write_nnb
+from test_c_runtime import _build
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+FUSED_CODE = "iiIiIiIiBiiIiIiIBBiBB"
+ACTS = {"": 0, "relu": 1, "relu6": 2}
+ENV = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
+           UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
+BIG_MIN = 4_000_000  # NNBRT_GEMM_BIG_MIN
+N_CASES = 22
+
+
+def _out(h, k, s, p, d):
+    return (h + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def _takes_big_path(c):
+    """conv_gemm_big.h's rule (mkbplan) for the widest micro tile (8 channels): no pool, at least
+    NNBRT_GEMM_BIG_MIN multiply-adds per group and image, 8+ output channels per group, no 1x1 strided."""
+    oh, ow = (_out(c["h"], c["k"][0], c["s"][0], c["p"][0], c["d"][0]),
+              _out(c["w"], c["k"][1], c["s"][1], c["p"][1], c["d"][1]))
+    cg, ocg = c["c"] // c["group"], c["oc"] // c["group"]
+    macs = ocg * cg * c["k"][0] * c["k"][1] * oh * ow
+    one_strided = c["k"] == (1, 1) and max(c["s"]) > 1
+    return not c["pool"] and macs >= BIG_MIN and ocg >= 8 and cg * c["k"][0] * c["k"][1] >= 8 and not one_strided
+
+
+def _case(rng, i):
+    """One random large layer; i picks a few fixed traits so every kind is present."""
+    k = [(3, 3), (1, 1), (3, 3), (5, 5), (7, 7), (3, 1), (3, 3), (1, 1)][i % 8]
+    s = [(1, 1), (1, 1), (2, 2), (1, 1), (2, 2), (1, 2), (3, 3), (1, 1)][i % 8]
+    group = 2 if i % 6 == 4 else 1
+    pool = i >= N_CASES - 2
+    while True:
+        c = group * int(rng.integers(3, 40))
+        oc = group * int(rng.integers(9, 45))
+        h, w = int(rng.integers(9, 64)), int(rng.integers(9, 64))
+        p = [0, 0] if i % 8 in (1, 7) else [int(rng.integers(0, 4)), int(rng.integers(0, 4))]
+        d = [1 + int(i % 5 == 3), 1 + int(i % 5 == 3)] if k != (1, 1) else [1, 1]
+        case = dict(c=c, oc=oc, h=h, w=w, k=k, s=s, p=p, d=d, group=group, pool=pool,
+                    act=["", "relu", "relu6"][i % 3], bias=i % 4 != 2, residual=not pool and i % 3 == 1,
+                    n=1 + int(i % 7 == 2), alias_res=i % 6 == 1)
+        if _out(h, k[0], s[0], p[0], d[0]) >= 1 and _out(w, k[1], s[1], p[1], d[1]) >= 1 and (
+                pool or _takes_big_path(case)):
+            macs = oc * (c // group) * k[0] * k[1] * h * w // (s[0] * s[1])
+            if macs < 40_000_000:  # keep the numpy reference and the sanitizer runs quick
+                return case
+
+
+def _layer(case, rng):
+    from nnb.ops import get_op
+    from nnb.ops.fused import fused_conv
+    x = rng.standard_normal((case["n"], case["c"], case["h"], case["w"])).astype(np.float32)
+    wt = (rng.standard_normal((case["oc"], case["c"] // case["group"]) + case["k"]) * 0.2).astype(np.float32)
+    b = rng.standard_normal(case["oc"]).astype(np.float32) if case["bias"] else None
+    pool = dict(pool="max", pool_kernel=[2, 2], pool_stride=[2, 2], pool_pad=[0, 0]) if case["pool"] else {}
+    a = get_op("FusedConv").normalize(dict(pad=case["p"], stride=list(case["s"]), dilation=case["d"],
+                                           group=case["group"], activation=case["act"], residual=case["residual"],
+                                           has_bias=case["bias"], **pool))
+    params = [x, wt] + ([b] if b is not None else [])
+    (y0,) = fused_conv(params, {**a, "residual": False})
+    res = rng.standard_normal(y0.shape).astype(np.float32) if case["residual"] else None
+    (y,) = fused_conv(params + ([res] if res is not None else []), a)
+    args = [1, list(a["pad"]), list(a["stride"]), list(a["dilation"]), case["group"], False,
+            1 if case["pool"] else 0, [2, 2] if case["pool"] else [], [2, 2] if case["pool"] else [],
+            [0, 0] if case["pool"] else [], True, False, ACTS[case["act"]], case["residual"], case["bias"]]
+    return x, wt, b, res, y, args
+
+
+@pytest.fixture(scope="module")
+def model():
+    """All cases in one extended NNB: (image, inputs, references, case descriptions)."""
+    rng = np.random.default_rng(20261130)
+    variables, functions, inputs, outputs, plan = [], [], [], [], {}
+    ins, refs, names = [], [], []
+    top = 64
+
+    def region(nfloats):
+        nonlocal top
+        off = top
+        top += (4 * nfloats + 63) // 64 * 64 + 64
+        return off
+
+    def var(shape, data=None):
+        variables.append((list(shape), data))
+        return len(variables) - 1
+
+    for i in range(N_CASES):
+        case = _case(rng, i)
+        x, wt, b, res, y, args = _layer(case, rng)
+        xin = var(x.shape)
+        inputs.append(xin)
+        ins.append(x)
+        fn_ins = [xin, var(wt.shape, wt.reshape(-1))] + ([var(b.shape, b)] if b is not None else [])
+        if res is not None:
+            rin = var(res.shape)
+            inputs.append(rin)
+            ins.append(res)
+            rbuf = var(res.shape)
+            plan[rbuf] = region(res.size)
+            functions.append((38, "f", [1.0], [rin], [rbuf]))  # MulScalar 1.0: the residual in the arena
+            fn_ins.append(rbuf)
+        out = var(y.shape)
+        plan[out] = plan[fn_ins[-1]] if res is not None and case["alias_res"] else region(y.size)
+        functions.append((1000, FUSED_CODE, args, fn_ins, [out]))
+        outputs.append(out)
+        refs.append(y)
+        names.append(f"case {i}: {case}")
+    image = write_nnb(variables, functions, inputs, outputs, plan=plan, arena_bytes=top + 64)
+    return image, ins, refs, names
+
+
+def test_cases_take_the_path():
+    """The random layers are the ones the rule sends to the GEMM (all but the pooled two)."""
+    rng = np.random.default_rng(20261130)
+    cases = []
+    for i in range(N_CASES):
+        case = _case(rng, i)
+        _layer(case, rng)  # same draws as the model fixture
+        cases.append(case)
+    assert sum(_takes_big_path(c) for c in cases) == N_CASES - 2
+    assert {c["k"] for c in cases} >= {(1, 1), (3, 3), (5, 5), (7, 7), (3, 1)}
+    assert any(c["group"] > 1 for c in cases) and any(c["residual"] and c["alias_res"] for c in cases)
+    assert any(c["c"] % 8 and c["oc"] % 8 for c in cases) and any(c["n"] > 1 for c in cases)
+
+
+def _builds():
+    normal = ("normal", lambda: _build(False))
+    san = ("san", lambda: _build(True))
+    return [(normal, ""), (normal, "avx2"), (normal, "base"), (("ref", lambda: _build(False, ref=True)), ""),
+            (san, ""), (san, "avx2"), (san, "base")]
+
+
+@pytest.mark.parametrize("build,isa", [(b[0], i) for b, i in _builds()],
+                         ids=[f"{b[0]}{'-' + i if i else ''}" for b, i in _builds()])
+def test_gemm_big(model, build, isa, tmp_path):
+    image, ins, refs, names = model
+    bindir = dict(b for b, _ in _builds())[build]()
+    (tmp_path / "m.nnb").write_bytes(image)
+    files = []
+    for k, x in enumerate(ins):
+        p = tmp_path / f"in{k}.bin"
+        np.asarray(x, "<f4").tofile(p)
+        files.append(str(p))
+    prefix = str(tmp_path / "out")
+    r = subprocess.run([str(bindir / "nnbrt"), "run", str(tmp_path / "m.nnb"), *files, "-o", prefix, "-t", "2"],
+                       capture_output=True, text=True, env=dict(ENV, NNBRT_ISA=isa))
+    assert r.returncode == 0 and "Sanitizer" not in r.stderr and "runtime error" not in r.stderr, r.stderr[-3000:]
+    for k, ref in enumerate(refs):
+        got = np.fromfile(f"{prefix}{k}.bin", dtype="<f4")
+        assert got.size == ref.size, names[k]
+        err = float(np.max(np.abs(got - ref.reshape(-1))))
+        assert err <= 3e-5 * max(1.0, float(np.max(np.abs(ref)))), f"{build} {isa}: {names[k]}: max abs err {err:g}"
