@@ -22,12 +22,23 @@ SAN_ENV = "NNB_INT8_SANITIZED"
 ZOO_CONV = ["lenet", "dscnn", "resnet8", "depthwise", "conv_variants", "batchnorm", "unet_tiny"]
 
 
-@pytest.fixture(scope="module", params=["portable", "dsp"])
+ISA_LEVEL = {"portable": 0, "avx2": 1, "vnni": 2}
+
+
+@pytest.fixture(scope="module", params=["portable", "avx2", "vnni", "dsp"])
 def lib(request, tmp_path_factory):  # noqa: ANN001, ANN201
+    """portable: the plain loops; avx2 / vnni: the x86-64 paths capped at that level (AVX2 depthwise,
+    AVX-512 VNNI GEMM); dsp: the Cortex-M dual-MAC path with emulated intrinsics."""
     if compiler() is None:
         pytest.skip("no C compiler (gcc/cc) on PATH: the C int8 kernels cannot be built")
     so = build(str(tmp_path_factory.mktemp("int8")), request.param == "dsp", bool(os.environ.get(SAN_ENV)))
     assert so.nnb_i8_dsp_path() == (1 if request.param == "dsp" else 0)
+    if request.param in ISA_LEVEL:
+        want = ISA_LEVEL[request.param]
+        got = so.nnb_i8_isa_level(want)
+        if got < want:
+            pytest.skip(f"this CPU (or build) has no {request.param} path (level {got} < {want}): not run here")
+        assert got == want
     return so
 
 

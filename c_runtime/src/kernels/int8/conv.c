@@ -2,6 +2,7 @@
  * with an optional residual added in the accumulator domain (FusedConv).
  *
  * Paths, all computing the same integers (docs/int8.md):
+ *  - x86-64 hosts: conv_x86.c (AVX-512 VNNI GEMM, AVX2 depthwise, chosen at run time) when it takes the layer;
  *  - depthwise (one input channel per output, no dilation): per channel, the kh input rows it needs
  *    as (x - in_zero) int16 with the padding in place (a ring of kh padded rows, refilled as the
  *    output row moves down), so the inner loops have no bounds checks; on the DSP path two outputs
@@ -15,6 +16,7 @@
 #include "nnb_int8.h"
 
 #include "i8_dot.h"
+#include "i8_host.h"
 
 static int conv_ok(const nnb_i8_conv_params *p)
 {
@@ -482,6 +484,11 @@ size_t nnb_i8_conv_scratch(const nnb_i8_conv_params *p)
     dw = (size_t)(dw_whole_plane(p) ? p->h + 2 * p->pad_h : p->kh) * (size_t)(p->w + 2 * p->pad_w);
     if (dw_rows_ok(p) && dw > need)
         need = dw;
+#if NNB_I8_X86
+    dw = nnb_i8_x86_conv_scratch(p); /* whichever path this CPU takes, the scratch fits */
+    if (dw > need)
+        need = dw;
+#endif
     return need;
 }
 
@@ -495,6 +502,10 @@ int nnb_i8_conv2d(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w,
         return NNB_I8_EINVAL;
     if (scratch_len < nnb_i8_conv_scratch(p))
         return NNB_I8_EINVAL;
+#if NNB_I8_X86
+    if (nnb_i8_x86_conv2d(p, x, w, bias, mult, shift, residual, res_mult, res_shift, y, scratch))
+        return NNB_I8_OK;
+#endif
     if (dw_rows_ok(p))
         depthwise_rows(p, x, w, bias, mult, shift, residual, res_mult, res_shift, y, scratch);
     else /* the columns start on a 4-byte boundary (word loads on the DSP path) */

@@ -26,6 +26,10 @@ int32_t nnb_i8_srdhm(int32_t a, int32_t b);
 int32_t nnb_i8_rdbp(int32_t x, int32_t exponent);
 int32_t nnb_i8_requantize(int32_t x, int32_t mult, int32_t shift);
 int nnb_i8_dsp_path(void); /* 1 when the dual-MAC path is compiled in */
+/* x86-64 builds: the instruction-set level the convolution uses (0 portable loops, 1 AVX2 depthwise,
+ * 2 AVX-512 VNNI GEMM too), the CPU's best unless NNB_I8_ISA=base|avx2 or a cap >= 0 given here (tests,
+ * comparisons; cap < 0 only asks). Other builds: 0. */
+int nnb_i8_isa_level(int cap);
 
 /* Requantize a vector of int32 accumulators: y = clamp(zero + requantize(acc), lo, hi). */
 int nnb_i8_requantize_vec(size_t n, const int32_t *acc, int32_t mult, int32_t shift, int32_t zero,

@@ -1,0 +1,469 @@
+/* x86-64 host paths of the int8 convolution, chosen at run time (i8_host.h); the same integers as conv.c.
+ *
+ *  - GEMM (every layer but depthwise), AVX-512 VNNI: sixteen output positions of one output row (or of the
+ *    flat plane for a 1x1 stride-1 layer) as a panel of x + 128 in unsigned bytes, four k per 32-bit lane
+ *    (masked 16-byte loads, a 4x16 byte transpose; the padding holds in_zero + 128), eight output channels
+ *    at a time with VPDPBUSD (64 MACs per instruction). sum (x + 128) w = sum (x - in_zero) w
+ *    + (in_zero + 128) sum w, so the bias becomes bias - (in_zero + 128) sum w (int32 wrap-around: the final
+ *    sum is the exact accumulator whenever that fits in 32 bits, as it does for the simulation).
+ *  - depthwise, stride 1 (AVX2): the padded channel plane as int16, outputs on the padded-width grid, each
+ *    tap one VPMULLW (|(x - z) w| <= 255 * 127 fits in 16 bits) widened into int32 accumulators.
+ *  - requantization of eight outputs at a time (AVX2): VPMULDQ for the 64-bit products,
+ *    (x * mult + 2^30) >> 31 (SaturatingRoundingDoublingHighMul without its one saturating case, which a
+ *    channel with mult == INT32_MIN avoids by taking the scalar form), then RoundingDivideByPOT as gemmlowp
+ *    writes it; a left shift only where the layer's accumulator bound shows it cannot saturate. */
+#include "i8_host.h"
+
+#include "i8_dot.h"
+
+#if NNB_I8_X86
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define T_AVX2 __attribute__((target("avx2")))
+#define T_VNNI __attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512vnni")))
+
+static int g_level = -1;
+static int g_cap = 2;
+
+int nnb_i8_x86_level(void)
+{
+    if (g_level < 0) {
+        const char *want = getenv("NNB_I8_ISA");
+        int best = 0;
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx2"))
+            best = 1;
+        if (best == 1 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
+            best = 2;
+        if (want && !strcmp(want, "base"))
+            best = 0;
+        else if (want && !strcmp(want, "avx2") && best > 1)
+            best = 1;
+        g_level = best; /* the same value whichever thread stores it */
+    }
+    return g_level < g_cap ? g_level : g_cap;
+}
+
+int nnb_i8_isa_level(int cap)
+{
+    if (cap >= 0)
+        g_cap = cap;
+    return nnb_i8_x86_level();
+}
+
+/* ---------- requantization, eight lanes ---------- */
+
+typedef struct {
+    int32_t mult, shift, left, right, vec; /* vec: the vector form is exact for this channel */
+} rq_ch;
+
+/* bound: >= |every accumulator| of the layer */
+static void rq_prepare(rq_ch *q, int32_t mult, int32_t shift, int64_t bound)
+{
+    q->mult = mult;
+    q->shift = shift;
+    q->left = shift > 0 ? shift : 0;
+    q->right = shift < 0 ? (shift < -31 ? 31 : -shift) : 0;
+    q->vec = mult != INT32_MIN && q->left <= 30 && (bound << q->left) < ((int64_t)1 << 31);
+}
+
+/* requant(x) for the eight lanes (q->vec) */
+static inline T_AVX2 __m256i rq8(__m256i x, const rq_ch *q)
+{
+    const __m256i m = _mm256_set1_epi32(q->mult), nud = _mm256_set1_epi64x((int64_t)1 << 30);
+    const __m128i rs = _mm_cvtsi32_si128(q->right);
+    const int32_t mask_s = (int32_t)(((uint32_t)1 << q->right) - 1u);
+    __m256i ev, od, h, rem, thr;
+    if (q->left)
+        x = _mm256_sll_epi32(x, _mm_cvtsi32_si128(q->left));
+    ev = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epi32(x, m), nud), 31);
+    od = _mm256_slli_epi64(_mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), m), nud), 1);
+    h = _mm256_blend_epi32(ev, od, 0xAA);
+    rem = _mm256_and_si256(h, _mm256_set1_epi32(mask_s));
+    thr = _mm256_sub_epi32(_mm256_set1_epi32(mask_s >> 1), _mm256_srai_epi32(h, 31));
+    return _mm256_sub_epi32(_mm256_sra_epi32(h, rs), _mm256_cmpgt_epi32(rem, thr));
+}
+
+typedef struct {
+    int32_t zout, lo, hi, zres;
+} out8;
+
+/* eight int32 in [-128, 127] to eight bytes */
+static inline T_AVX2 void store8(int8_t *y, __m256i a)
+{
+    const __m256i p16 = _mm256_packs_epi32(a, a), p8 = _mm256_packs_epi16(p16, p16);
+    const __m256i two = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4));
+    _mm_storel_epi64((__m128i *)(void *)y, _mm256_castsi256_si128(two));
+}
+
+/* y[i] = clamp(zout + requant(acc[i] [+ rrq(res[i] - zres)])) for i < n; acc (readable and writable up to the
+ * next multiple of 8) is overwritten */
+static T_AVX2 void out_n(const out8 *o, const rq_ch *q, const rq_ch *rq, int32_t *acc, int32_t n, const int8_t *res,
+                         int8_t *y)
+{
+    int32_t i;
+    if (res) {
+        if (rq->vec) {
+            const __m256i zr = _mm256_set1_epi32(o->zres);
+            for (i = 0; i + 8 <= n; i += 8) {
+                const __m256i r = _mm256_sub_epi32(
+                    _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(res + i))), zr);
+                _mm256_storeu_si256((__m256i *)(void *)(acc + i),
+                                    _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(acc + i)),
+                                                     rq8(r, rq)));
+            }
+            if (i < n) {
+                int32_t r[8] = {0}, j;
+                for (j = 0; i + j < n; ++j)
+                    r[j] = (int32_t)res[i + j] - o->zres;
+                _mm256_storeu_si256((__m256i *)(void *)(acc + i),
+                                    _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(acc + i)),
+                                                     rq8(_mm256_loadu_si256((const __m256i *)(const void *)r), rq)));
+            }
+        } else {
+            i8_rq s;
+            i8_rq_init(&s, rq->mult, rq->shift);
+            for (i = 0; i < n; ++i)
+                acc[i] += i8_rq_apply(&s, (int32_t)res[i] - o->zres);
+        }
+    }
+    if (q->vec) {
+        const __m256i z = _mm256_set1_epi32(o->zout), lo = _mm256_set1_epi32(o->lo), hi = _mm256_set1_epi32(o->hi);
+        for (i = 0; i < n; i += 8) {
+            __m256i a = rq8(_mm256_loadu_si256((const __m256i *)(const void *)(acc + i)), q);
+            a = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(a, z), lo), hi);
+            if (i + 8 <= n) {
+                store8(y + i, a);
+            } else {
+                int8_t t[8];
+                int32_t j;
+                store8(t, a);
+                for (j = 0; i + j < n; ++j)
+                    y[i + j] = t[j];
+            }
+        }
+    } else {
+        i8_rq s;
+        i8_rq_init(&s, q->mult, q->shift);
+        for (i = 0; i < n; ++i)
+            y[i] = (int8_t)i8_clamp_add(o->zout, i8_rq_apply(&s, acc[i]), o->lo, o->hi);
+    }
+}
+
+static int64_t bound_of(const int32_t *bias, int32_t o, int32_t taps, const int8_t *res, const int32_t *rm,
+                        const int32_t *rs)
+{
+    int64_t best = 0;
+    int32_t c;
+    for (c = 0; c < o; ++c) {
+        int64_t b = (bias ? (bias[c] < 0 ? -(int64_t)bias[c] : bias[c]) : 0) + (int64_t)taps * 255 * 127;
+        if (res) {
+            int64_t r1 = nnb_i8_requantize(255, rm[c], rs[c]), r2 = nnb_i8_requantize(-255, rm[c], rs[c]);
+            r1 = r1 < 0 ? -r1 : r1;
+            r2 = r2 < 0 ? -r2 : r2;
+            b += r1 > r2 ? r1 : r2;
+        }
+        best = b > best ? b : best;
+    }
+    return best;
+}
+
+/* ---------- depthwise, stride 1 (AVX2) ---------- */
+
+static int dw_ok(const nnb_i8_conv_params *p)
+{
+    return p->group == p->c && p->o == p->c && p->stride_h == 1 && p->stride_w == 1 && p->dil_h == 1 &&
+           p->dil_w == 1 && p->kw <= 48; /* the plane's 64 values of slack cover the last vector's over-read */
+}
+
+static size_t dw_scratch(const nnb_i8_conv_params *p)
+{
+    const size_t pwid = (size_t)(p->w + 2 * p->pad_w), ph = (size_t)(p->h + 2 * p->pad_h);
+    /* alignment, the plane and its slack, rounding, the int32 accumulators (two elements each) */
+    return 16 + ph * pwid + 64 + 16 + 2 * ((size_t)p->oh * pwid + 32);
+}
+
+static T_AVX2 void dw_avx2(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
+                           const int32_t *mult, const int32_t *shift, const int8_t *residual,
+                           const int32_t *res_mult, const int32_t *res_shift, int8_t *y, int16_t *scratch)
+{
+    const int32_t h = p->h, wd = p->w, kh = p->kh, kw = p->kw, oh = p->oh, ow = p->ow, ph = p->pad_h, pw = p->pad_w;
+    const int32_t pwid = wd + 2 * pw, phh = h + 2 * ph, nq = oh * pwid, zin = p->in_zero;
+    int16_t *plane = scratch + 16 - (((uintptr_t)scratch >> 1) & 15); /* 32-byte aligned */
+    int32_t *acc = (int32_t *)(void *)(plane + (((size_t)phh * (size_t)pwid + 64 + 15) & ~(size_t)15));
+    const int64_t bound = bound_of(bias, p->o, kh * kw, residual, res_mult, res_shift);
+    const size_t oplane = (size_t)oh * (size_t)ow;
+    out8 oc;
+    int32_t b, c, i, r, ky, kx, q;
+    oc.zout = p->out_zero;
+    oc.lo = p->act_min;
+    oc.hi = p->act_max;
+    oc.zres = p->res_zero;
+    for (i = 0; i < phh * pwid + 64; ++i)
+        plane[i] = 0;
+    for (b = 0; b < p->n; ++b)
+        for (c = 0; c < p->c; ++c) {
+            const size_t bc = (size_t)b * (size_t)p->c + (size_t)c;
+            const int8_t *xc = x + bc * (size_t)h * (size_t)wd, *wc = w + (size_t)c * (size_t)(kh * kw);
+            const __m256i b0 = _mm256_set1_epi32(bias ? bias[c] : 0);
+            rq_ch qc, rc;
+            for (r = 0; r < h; ++r) { /* the borders stay 0 */
+                int16_t *dst = plane + (size_t)(r + ph) * (size_t)pwid + pw;
+                const int8_t *src = xc + (size_t)r * (size_t)wd;
+                for (i = 0; i + 16 <= wd; i += 16)
+                    _mm256_storeu_si256((__m256i *)(void *)(dst + i),
+                                        _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128(
+                                                             (const __m128i *)(const void *)(src + i))),
+                                                         _mm256_set1_epi16((int16_t)zin)));
+                for (; i < wd; ++i)
+                    dst[i] = (int16_t)(src[i] - zin);
+            }
+            for (q = 0; q < nq; q += 16) {
+                __m256i a0 = b0, a1 = b0;
+                for (ky = 0; ky < kh; ++ky)
+                    for (kx = 0; kx < kw; ++kx) {
+                        const __m256i v = _mm256_loadu_si256(
+                            (const __m256i *)(const void *)(plane + (size_t)q + (size_t)(ky * pwid + kx)));
+                        const __m256i pr = _mm256_mullo_epi16(v, _mm256_set1_epi16((int16_t)wc[ky * kw + kx]));
+                        a0 = _mm256_add_epi32(a0, _mm256_cvtepi16_epi32(_mm256_castsi256_si128(pr)));
+                        a1 = _mm256_add_epi32(a1, _mm256_cvtepi16_epi32(_mm256_extracti128_si256(pr, 1)));
+                    }
+                _mm256_storeu_si256((__m256i *)(void *)(acc + q), a0);
+                _mm256_storeu_si256((__m256i *)(void *)(acc + q + 8), a1);
+            }
+            rq_prepare(&qc, mult[c], shift[c], bound);
+            rq_prepare(&rc, residual ? res_mult[c] : 0, residual ? res_shift[c] : 0, 255);
+            if (pwid != ow) /* the valid columns of each row together (moving down: never overtakes itself) */
+                for (r = 1; r < oh; ++r)
+                    memmove(acc + (size_t)r * (size_t)ow, acc + (size_t)r * (size_t)pwid, (size_t)ow * sizeof *acc);
+            out_n(&oc, &qc, &rc, acc, oh * ow, residual ? residual + bc * oplane : NULL, y + bc * oplane);
+        }
+}
+
+/* ---------- GEMM, AVX-512 VNNI ---------- */
+
+#define NB 16 /* positions per panel */
+#define NC 8  /* output channels per register block */
+
+static inline int32_t w4(const int8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+#define KMAX 64 /* kernel rows / columns the panel's tables hold */
+
+static int gemm_ok(const nnb_i8_conv_params *p)
+{
+    return !(p->group == p->c && p->o == p->c) && p->kh <= KMAX && p->kw <= KMAX && p->stride_w <= 2;
+}
+
+static size_t gemm_scratch(const nnb_i8_conv_params *p)
+{
+    const size_t k = (size_t)(p->c / p->group) * (size_t)p->kh * (size_t)p->kw, kp = (k + 3) & ~(size_t)3;
+    const size_t og = (size_t)(p->o / p->group);
+    /* bytes: alignment 64, panel kp * NB, weights og * kp (when k % 4), biases 4 og; as int16 elements */
+    return (64 + kp * NB + (k % 4 ? og * kp : 0) + 4 * og + 64) / 2 + 1;
+}
+
+/* the panel of output row oy, columns ox0 .. ox0 + n - 1 (n <= 16; or flat positions ox0.. of a 1x1 stride-1
+ * layer when flat): bytes x + 128, four k per lane, padding in_zero + 128, k >= klen 0. The masks of the
+ * kernel columns and the offsets of the kernel rows are worked out once per panel. */
+static T_VNNI void panel_build(const nnb_i8_conv_params *p, const int8_t *xg, int32_t klen, int32_t oy, int32_t ox0,
+                               int32_t n, int flat, uint8_t *panel)
+{
+    const int32_t kh = p->kh, kw = p->kw, h = p->h, wd = p->w, kp = (klen + 3) & ~3, sw = p->stride_w;
+    const size_t hw = (size_t)h * (size_t)wd;
+    const __m128i zfill = _mm_set1_epi8((char)p->in_zero), flip = _mm_set1_epi8((char)0x80);
+    const __mmask16 all = (__mmask16)((1u << n) - 1u);
+    intptr_t roff[KMAX], coff[KMAX];
+    uint32_t cmask[KMAX]; /* stride 1: lanes; stride 2: even bytes of 32 */
+    int32_t k4, t, ci = 0, ky = 0, kx = 0;
+    if (!flat) {
+        for (ky = 0; ky < kh; ++ky) {
+            const int32_t iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
+            roff[ky] = iy >= 0 && iy < h ? (intptr_t)iy * wd : -1;
+        }
+        for (kx = 0; kx < kw; ++kx) {
+            const int32_t ix0 = ox0 * sw - p->pad_w + kx * p->dil_w;
+            const int32_t lo = ix0 < 0 ? (sw == 1 ? -ix0 : (1 - ix0) >> 1) : 0;
+            const int32_t hi0 = sw == 1 ? wd - ix0 : (wd - ix0 + 1) >> 1, hi = hi0 < n ? hi0 : n;
+            coff[kx] = ix0;
+            if (hi <= lo)
+                cmask[kx] = 0;
+            else if (sw == 1)
+                cmask[kx] = ((1u << hi) - 1u) & ~((1u << lo) - 1u);
+            else
+                cmask[kx] = (uint32_t)((((uint64_t)1 << (2 * hi)) - 1u) & ~(((uint64_t)1 << (2 * lo)) - 1u)) & 0x55555555u;
+        }
+        ky = kx = 0;
+    }
+    for (k4 = 0; k4 < kp; k4 += 4) {
+        __m128i v[4], a, b2, c2, d;
+        for (t = 0; t < 4; ++t) {
+            const int32_t k = k4 + t;
+            if (k >= klen) {
+                v[t] = _mm_setzero_si128();
+                continue;
+            }
+            if (flat) {
+                v[t] = _mm_mask_loadu_epi8(zfill, all, xg + (size_t)k * hw + (size_t)ox0);
+            } else {
+                if (roff[ky] < 0 || !cmask[kx]) {
+                    v[t] = zfill;
+                } else {
+                    /* masked loads never touch a masked-out byte; the address is formed as an integer because
+                     * it may lie before the row */
+                    const void *at = (const void *)((uintptr_t)(xg + (size_t)ci * hw) +
+                                                    (uintptr_t)(roff[ky] + coff[kx]));
+                    if (sw == 1)
+                        v[t] = _mm_mask_loadu_epi8(zfill, (__mmask16)cmask[kx], at);
+                    else /* stride 2: bytes 2j of 32, then the low byte of each 16-bit lane */
+                        v[t] = _mm256_cvtepi16_epi8(
+                            _mm256_mask_loadu_epi8(_mm256_set1_epi8((char)p->in_zero), (__mmask32)cmask[kx], at));
+                }
+                if (++kx == kw) {
+                    kx = 0;
+                    if (++ky == kh) {
+                        ky = 0;
+                        ++ci;
+                    }
+                }
+            }
+            v[t] = _mm_xor_si128(v[t], flip);
+        }
+        a = _mm_unpacklo_epi8(v[0], v[1]);
+        b2 = _mm_unpackhi_epi8(v[0], v[1]);
+        c2 = _mm_unpacklo_epi8(v[2], v[3]);
+        d = _mm_unpackhi_epi8(v[2], v[3]);
+        _mm_store_si128((__m128i *)(void *)(panel + (size_t)k4 * NB), _mm_unpacklo_epi16(a, c2));
+        _mm_store_si128((__m128i *)(void *)(panel + (size_t)k4 * NB + 16), _mm_unpackhi_epi16(a, c2));
+        _mm_store_si128((__m128i *)(void *)(panel + (size_t)k4 * NB + 32), _mm_unpacklo_epi16(b2, d));
+        _mm_store_si128((__m128i *)(void *)(panel + (size_t)k4 * NB + 48), _mm_unpackhi_epi16(b2, d));
+    }
+}
+
+static T_VNNI void gemm_vnni(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
+                             const int32_t *mult, const int32_t *shift, const int8_t *residual,
+                             const int32_t *res_mult, const int32_t *res_shift, int8_t *y, int16_t *scratch)
+{
+    const int32_t cg = p->c / p->group, og = p->o / p->group, klen = cg * p->kh * p->kw, kp = (klen + 3) & ~3;
+    const int32_t kq = kp / 4, oh = p->oh, ow = p->ow;
+    const int flat = p->kh == 1 && p->kw == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_h == 0 &&
+                     p->pad_w == 0;
+    const size_t plane = (size_t)oh * (size_t)ow;
+    uint8_t *panel = (uint8_t *)(void *)scratch;
+    uint8_t *wpack;
+    int32_t *bias2;
+    const int64_t bound = bound_of(bias, p->o, klen, residual, res_mult, res_shift);
+    out8 oc;
+    int32_t b, g, c, oy, ox0, i;
+    panel += (64 - ((uintptr_t)panel & 63)) & 63;
+    wpack = panel + (size_t)kp * NB;
+    bias2 = (int32_t *)(void *)(wpack + (klen % 4 ? (size_t)og * (size_t)kp : 0));
+    oc.zout = p->out_zero;
+    oc.lo = p->act_min;
+    oc.hi = p->act_max;
+    oc.zres = p->res_zero;
+    for (g = 0; g < p->group; ++g) {
+        const int8_t *wg = w + (size_t)g * (size_t)og * (size_t)klen, *wrows = wg;
+        size_t wstride = (size_t)klen;
+        if (klen % 4) { /* rows padded to a multiple of four with zero weights */
+            for (c = 0; c < og; ++c)
+                for (i = 0; i < kp; ++i)
+                    wpack[(size_t)c * (size_t)kp + (size_t)i] = (uint8_t)(i < klen ? wg[(size_t)c * (size_t)klen + (size_t)i] : 0);
+            wrows = (const int8_t *)wpack;
+            wstride = (size_t)kp;
+        }
+        for (c = 0; c < og; ++c) { /* bias - (in_zero + 128) * sum w, in wrapping arithmetic */
+            uint32_t s = 0;
+            for (i = 0; i < klen; ++i)
+                s += (uint32_t)(int32_t)wg[(size_t)c * (size_t)klen + (size_t)i];
+            bias2[c] = (int32_t)((uint32_t)(bias ? bias[g * og + c] : 0) - (uint32_t)(p->in_zero + 128) * s);
+        }
+        for (b = 0; b < p->n; ++b) {
+            const int8_t *xg = x + ((size_t)b * (size_t)p->c + (size_t)g * (size_t)cg) * (size_t)p->h * (size_t)p->w;
+            const int32_t rows = flat ? 1 : oh, width = flat ? oh * ow : ow;
+            for (oy = 0; oy < rows; ++oy)
+                for (ox0 = 0; ox0 < width; ox0 += NB) {
+                    const int32_t n = width - ox0 < NB ? width - ox0 : NB;
+                    const size_t pos = (size_t)oy * (size_t)ow + (size_t)ox0;
+                    panel_build(p, xg, klen, oy, ox0, n, flat, panel);
+                    for (c = 0; c < og; c += NC) {
+                        const int32_t nc = og - c < NC ? og - c : NC;
+                        __m512i acc[NC], a0, a1, a2, a3, a4, a5, a6, a7;
+                        const int8_t *wr[NC];
+                        int32_t j, q;
+                        for (j = 0; j < NC; ++j)
+                            wr[j] = wrows + (size_t)(c + (j < nc ? j : 0)) * wstride;
+                        a0 = _mm512_set1_epi32(bias2[c]);
+                        a1 = a2 = a3 = a4 = a5 = a6 = a7 = a0;
+#define I8_W(j) _mm512_set1_epi32(w4(wr[j] + (size_t)q * 4))
+                        for (q = 0; q < kq; ++q) { /* eight channels in registers: 64 MACs per VPDPBUSD */
+                            const __m512i pv = _mm512_load_si512((const void *)(panel + (size_t)q * 64));
+                            a0 = _mm512_dpbusd_epi32(a0, pv, I8_W(0));
+                            a1 = _mm512_dpbusd_epi32(a1, pv, I8_W(1));
+                            a2 = _mm512_dpbusd_epi32(a2, pv, I8_W(2));
+                            a3 = _mm512_dpbusd_epi32(a3, pv, I8_W(3));
+                            a4 = _mm512_dpbusd_epi32(a4, pv, I8_W(4));
+                            a5 = _mm512_dpbusd_epi32(a5, pv, I8_W(5));
+                            a6 = _mm512_dpbusd_epi32(a6, pv, I8_W(6));
+                            a7 = _mm512_dpbusd_epi32(a7, pv, I8_W(7));
+                        }
+#undef I8_W
+                        acc[0] = a0;
+                        acc[1] = a1;
+                        acc[2] = a2;
+                        acc[3] = a3;
+                        acc[4] = a4;
+                        acc[5] = a5;
+                        acc[6] = a6;
+                        acc[7] = a7;
+                        for (j = 0; j < nc; ++j) /* the bias of each channel: all started from channel c's */
+                            acc[j] = _mm512_add_epi32(acc[j], _mm512_set1_epi32((int32_t)((uint32_t)bias2[c + j] -
+                                                                                          (uint32_t)bias2[c])));
+                        for (j = 0; j < nc; ++j) {
+                            const int32_t ch = g * og + c + j;
+                            const size_t at = ((size_t)b * (size_t)p->o + (size_t)ch) * plane + pos;
+                            int32_t t[16];
+                            rq_ch qc, rc;
+                            _mm512_storeu_si512((void *)t, acc[j]);
+                            rq_prepare(&qc, mult[ch], shift[ch], bound);
+                            rq_prepare(&rc, residual ? res_mult[ch] : 0, residual ? res_shift[ch] : 0, 255);
+                            out_n(&oc, &qc, &rc, t, n, residual ? residual + at : NULL, y + at);
+                        }
+                    }
+                }
+        }
+    }
+}
+
+size_t nnb_i8_x86_conv_scratch(const nnb_i8_conv_params *p)
+{
+    size_t a = gemm_ok(p) ? gemm_scratch(p) : 0, d = dw_ok(p) ? dw_scratch(p) : 0;
+    return a > d ? a : d;
+}
+
+int nnb_i8_x86_conv2d(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
+                      const int32_t *mult, const int32_t *shift, const int8_t *residual, const int32_t *res_mult,
+                      const int32_t *res_shift, int8_t *y, int16_t *scratch)
+{
+    const int level = nnb_i8_x86_level();
+    if (level >= 2 && gemm_ok(p)) {
+        gemm_vnni(p, x, w, bias, mult, shift, residual, res_mult, res_shift, y, scratch);
+        return 1;
+    }
+    if (level >= 1 && dw_ok(p)) {
+        dw_avx2(p, x, w, bias, mult, shift, residual, res_mult, res_shift, y, scratch);
+        return 1;
+    }
+    return 0;
+}
+
+#else
+typedef int nnb_i8_no_x86; /* ISO C wants something in a translation unit */
+#endif
