@@ -1,7 +1,7 @@
 /* Affine (id 0): y[r, o] = sum_k x[r, k] * W[k, o] + b[o], with the NNB
    weights stored transposed (output-major, W^T[o][k]) although the recorded
    shape reads [in, out...]. Fast form: one unrolled dot product per output. */
-#include "../internal.h"
+#include "cores.h"
 
 /* Output rows per decoded block of a packed weight (at least one). */
 static size_t qblock(size_t inner, size_t no)
@@ -85,12 +85,16 @@ static void run(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
         }
         return;
     }
-    for (r = 0; r < rows; ++r) {
-        const float *x = in[0].data + r * inner;
-        float *y = out[0].data + r * no;
+    nnbrt_affine_f32(in[0].data, in[1].data, nin == 3 ? in[2].data : NULL, out[0].data, rows, inner, no);
+}
+
+void nnbrt_affine_f32(const float *x, const float *wt, const float *b, float *y, size_t rows, size_t inner,
+                      size_t no)
+{
+    size_t r, o;
+    for (r = 0; r < rows; ++r, x += inner, y += no)
         for (o = 0; o < no; ++o)
-            y[o] = dot(x, in[1].data + o * inner, inner) + (nin == 3 ? in[2].data[o] : 0.0f);
-    }
+            y[o] = dot(x, wt + o * inner, inner) + (b ? b[o] : 0.0f);
 }
 
 const nnbrt_kernel nnbrt_k_affine = {"Affine", "i", 2, 3, 1, 1, check, run};

@@ -1,6 +1,6 @@
 /* AveragePooling (id 267): nnabla rule; including_pad divides by the window
    clipped to [−pad, in + pad), otherwise by the valid cell count. */
-#include "conv_util.h"
+#include "cores.h"
 
 static nnbrt_status check(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
                           const nnbrt_tensor *out, nnbrt_cost *work)
@@ -13,14 +13,19 @@ static void run(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
                 const nnbrt_tensor *out)
 {
     nnbrt_geom g;
-    size_t n;
-    long oh, ow, ih, iw;
-    const int including_pad = a->a[5].i;
     (void)nin; (void)nout;
     nnbrt_pool_geom(a, &in[0], &out[0], &g);
+    nnbrt_avg_pool_f32(in[0].data, out[0].data, &g, a->a[5].i);
+}
+
+void nnbrt_avg_pool_f32(const float *x0, float *y0, const nnbrt_geom *gp, int including_pad)
+{
+    const nnbrt_geom g = *gp;
+    size_t n;
+    long oh, ow, ih, iw;
     for (n = 0; n < g.outer; ++n) {
-        const float *x = in[0].data + n * (size_t)g.IH * (size_t)g.IW;
-        float *y = out[0].data + n * (size_t)g.OH * (size_t)g.OW;
+        const float *x = x0 + n * (size_t)g.IH * (size_t)g.IW;
+        float *y = y0 + n * (size_t)g.OH * (size_t)g.OW;
         for (oh = 0; oh < g.OH; ++oh) {
             long hs, he, ws, we, cnt;
             const long ph = nnbrt_pool_window(oh, g.KH, g.SH, g.PH, g.IH, &hs, &he);

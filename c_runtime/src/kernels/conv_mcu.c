@@ -26,7 +26,19 @@
      then averaged, residual and activation applied.
    Bias, residual and ReLU/ReLU6 are applied as a tile is stored.
    -DNNBRT_MCU_SMALL keeps only the 4x4 tiles and clipped columns (less code,
-   slower on rows that are not a multiple of 4 wide). */
+   slower on rows that are not a multiple of 4 wide).
+   Forms left out (nnb emit-c defines these for the forms its model's layers
+   never reach; each form's work then goes to a general one, so any setting
+   computes the same values, only slower): NNBRT_MCU_NO_DW (depthwise planes
+   other than 3x3 stride 1: conv_plain), NNBRT_MCU_NO_DW3 (3x3 stride-1
+   depthwise planes: dw_plane, or conv_plain without it), NNBRT_MCU_NO_S1 /
+   NNBRT_MCU_NO_S2 (row tiles of stride 1 / 2: clipped columns),
+   NNBRT_MCU_NO_1X1 (1x1 layers as one row: row tiles), NNBRT_MCU_NO_T45
+   (4x5 1x1 tiles), NNBRT_MCU_NO_T44 (4x4 row tiles), NNBRT_MCU_NO_T43,
+   NNBRT_MCU_NO_T42 (row ends of 3 and 2 columns), NNBRT_MCU_NO_T14
+   (channels left over: clipped columns). One define is not a fallback:
+   NNBRT_MCU_NO_POOL leaves out fused pooling, for code whose layers have
+   none (a pooled layer would be computed unpooled). */
 #include "conv_util.h"
 #include <math.h>
 
@@ -43,6 +55,62 @@
 #define MCU_FULL 0
 #else
 #define MCU_FULL 1
+#endif
+/* which forms are compiled (1) or left to a general form (0) */
+#if defined(NNBRT_MCU_NO_DW)
+#define MCU_DW 0
+#else
+#define MCU_DW 1
+#endif
+#if defined(NNBRT_MCU_NO_DW3)
+#define MCU_DW3 0
+#else
+#define MCU_DW3 1
+#endif
+#ifdef NNBRT_MCU_NO_S1
+#define MCU_S1 0
+#else
+#define MCU_S1 1
+#endif
+#ifdef NNBRT_MCU_NO_S2
+#define MCU_S2 0
+#else
+#define MCU_S2 1
+#endif
+#if defined(NNBRT_MCU_NO_1X1)
+#define MCU_1X1 0
+#else
+#define MCU_1X1 1
+#endif
+#if defined(NNBRT_MCU_NO_T45) || !MCU_FULL
+#define MCU_T45 0
+#else
+#define MCU_T45 1
+#endif
+#ifdef NNBRT_MCU_NO_T44
+#define MCU_T44 0
+#else
+#define MCU_T44 1
+#endif
+#ifdef NNBRT_MCU_NO_POOL
+#define MCU_POOL 0
+#else
+#define MCU_POOL 1
+#endif
+#if defined(NNBRT_MCU_NO_T43) || !MCU_FULL
+#define MCU_T43 0
+#else
+#define MCU_T43 1
+#endif
+#if defined(NNBRT_MCU_NO_T42) || !MCU_FULL
+#define MCU_T42 0
+#else
+#define MCU_T42 1
+#endif
+#if defined(NNBRT_MCU_NO_T14) || !MCU_FULL
+#define MCU_T14 0
+#else
+#define MCU_T14 1
 #endif
 #if defined(__GNUC__)
 #define AINLINE static inline __attribute__((always_inline))
@@ -154,7 +222,7 @@ typedef struct {
    else through emit. */
 static void put(const mctx *c, size_t oc, long oh, long ow, int n, float v0, float v1, float v2, float v3, float v4)
 {
-    if (c->direct) {
+    if (!MCU_POOL || c->direct) {
         const size_t o = oc * c->plane + (size_t)oh * (size_t)c->g->OW + (size_t)ow;
         float *yp = c->y + o;
         const float b = c->bias ? c->bias[oc] : 0.0f;
@@ -186,7 +254,7 @@ static void put(const mctx *c, size_t oc, long oh, long ow, int n, float v0, flo
 /* One column (row oh, column ow) of nb (1..4) channels from oc. */
 static void put_col(const mctx *c, size_t oc, long oh, long ow, int nb, float v0, float v1, float v2, float v3)
 {
-    if (c->direct) {
+    if (!MCU_POOL || c->direct) {
         const size_t pl = c->plane, o = oc * pl + (size_t)oh * (size_t)c->g->OW + (size_t)ow;
         float *yp = c->y + o;
         const float *b = c->bias ? c->bias + oc : NULL;
@@ -417,7 +485,7 @@ static void conv_plain(const mctx *c, const float *x, const float *w, long cg, s
     const nnbrt_geom *g = c->g;
     /* 1x1 stride 1 without pooling (or on rows of one): the planes as one long
        row (tiles of 5 columns; oh0 = 0, one pass) */
-    const int flat = g->KH == 1 && g->KW == 1 && g->SH == 1 && g->SW == 1 && g->PH == 0 && g->PW == 0 &&
+    const int flat = MCU_1X1 && g->KH == 1 && g->KW == 1 && g->SH == 1 && g->SW == 1 && g->PH == 0 && g->PW == 0 &&
                      (g->IH == 1 || !c->pool);
     rowi r;
     long oh, owL, owR, t;
@@ -439,13 +507,16 @@ static void conv_plain(const mctx *c, const float *x, const float *w, long cg, s
             const int nb = OC - oc >= 4 ? 4 : 1;
             long ow = 0;
             if (nb == 4) {
-                if (MCU_FULL)
+                if (MCU_T45)
                     for (; ow + 5 <= n; ow += 5) tile45_1x1(c, &r, oc, ow);
-                for (; ow + 4 <= n; ow += 4) tile44_s1(c, &r, oc, oh0, ow); /* the rest: row tiles */
-                if (MCU_FULL && n - ow == 3) tile43_s1(c, &r, oc, oh0, ow), ow += 3;
-                if (MCU_FULL && n - ow == 2) tile42_s1(c, &r, oc, oh0, ow), ow += 2;
+                if (MCU_S1) {
+                    if (MCU_T44)
+                        for (; ow + 4 <= n; ow += 4) tile44_s1(c, &r, oc, oh0, ow); /* the rest: row tiles */
+                    if (MCU_T43 && n - ow == 3) tile43_s1(c, &r, oc, oh0, ow), ow += 3;
+                    if (MCU_T42 && n - ow == 2) tile42_s1(c, &r, oc, oh0, ow), ow += 2;
+                }
             } else {
-                if (MCU_FULL)
+                if (MCU_T14 && MCU_S1)
                     for (; ow + 4 <= n; ow += 4) tile14_s1(c, &r, oc, oh0, ow);
             }
             for (; ow < n; ++ow) col_1x1(c, &r, oc, nb, ow);
@@ -458,33 +529,36 @@ static void conv_plain(const mctx *c, const float *x, const float *w, long cg, s
     owR = t < 0 ? 0 : t / g->SW + 1;
     if (owR > g->OW) owR = g->OW;
     if (owL > owR) owL = owR;
-    if (g->SW > 2) owR = owL; /* no 4-column tiles: every column clipped */
+    if (g->SW > 2 || (g->SW == 1 && !MCU_S1) || (g->SW == 2 && !MCU_S2))
+        owR = owL; /* no 4-column tiles: every column clipped */
     for (oh = oh0; oh < oh1; ++oh) {
         size_t oc;
-        if (c->pool && !row_pooled(c, oh)) continue;
+        if (MCU_POOL && c->pool && !row_pooled(c, oh)) continue;
         row_taps(g, oh, &r);
         for (oc = oc0; oc < OC; oc += OC - oc >= 4 ? 4 : 1) {
             const int nb = OC - oc >= 4 ? 4 : 1;
             long ow = 0;
             for (; ow < owL; ++ow) tile_col(c, &r, oc, nb, oh, ow);
             if (nb == 4) {
-                for (; ow + 4 <= owR; ow += 4) {
-                    if (g->SW == 1) tile44_s1(c, &r, oc, oh, ow);
-                    else tile44_s2(c, &r, oc, oh, ow);
-                }
-                if (MCU_FULL && owR - ow == 3) {
-                    if (g->SW == 1) tile43_s1(c, &r, oc, oh, ow);
-                    else tile43_s2(c, &r, oc, oh, ow);
+                /* owR > ow only for a stride whose tiles are compiled */
+                if (MCU_T44)
+                    for (; ow + 4 <= owR; ow += 4) {
+                        if (MCU_S1 && g->SW == 1) tile44_s1(c, &r, oc, oh, ow);
+                        else if (MCU_S2) tile44_s2(c, &r, oc, oh, ow);
+                    }
+                if (MCU_T43 && owR - ow == 3) {
+                    if (MCU_S1 && g->SW == 1) tile43_s1(c, &r, oc, oh, ow);
+                    else if (MCU_S2) tile43_s2(c, &r, oc, oh, ow);
                     ow += 3;
-                } else if (MCU_FULL && owR - ow == 2) {
-                    if (g->SW == 1) tile42_s1(c, &r, oc, oh, ow);
-                    else tile42_s2(c, &r, oc, oh, ow);
+                } else if (MCU_T42 && owR - ow == 2) {
+                    if (MCU_S1 && g->SW == 1) tile42_s1(c, &r, oc, oh, ow);
+                    else if (MCU_S2) tile42_s2(c, &r, oc, oh, ow);
                     ow += 2;
                 }
-            } else if (MCU_FULL) {
+            } else if (MCU_T14) {
                 for (; ow + 4 <= owR; ow += 4) {
-                    if (g->SW == 1) tile14_s1(c, &r, oc, oh, ow);
-                    else tile14_s2(c, &r, oc, oh, ow);
+                    if (MCU_S1 && g->SW == 1) tile14_s1(c, &r, oc, oh, ow);
+                    else if (MCU_S2) tile14_s2(c, &r, oc, oh, ow);
                 }
             }
             for (; ow < g->OW; ++ow) tile_col(c, &r, oc, nb, oh, ow);
@@ -638,7 +712,7 @@ NOINL static void dw_plane(const mctx *c, const float *x, const float *wk, size_
     for (oh = oh0; oh < oh1; ++oh) {
         const long ih0 = oh * g->SH - g->PH;
         long kh0 = 0, kh1 = g->KH;
-        if (c->pool && !row_pooled(c, oh)) continue;
+        if (MCU_POOL && c->pool && !row_pooled(c, oh)) continue;
         if (ih0 < 0) kh0 = (-ih0 + g->DH - 1) / g->DH;
         if (ih0 + (kh1 - 1) * g->DH >= g->IH) kh1 = g->IH - 1 - ih0 < 0 ? 0 : (g->IH - 1 - ih0) / g->DH + 1;
         for (ow = 0; ow < g->OW; ++ow) {
@@ -672,14 +746,15 @@ static void conv_group(const mctx *c, const float *xg, const float *w, size_t cg
                        long oh1)
 {
     const nnbrt_geom *g = c->g;
-    if (cg == 1 && oc1 - oc0 < 4 && (g->KH > 1 || g->KW > 1)) { /* depthwise (fewer channels per group than a 4-channel tile): every channel of the group reads plane xg */
+    if ((MCU_DW || MCU_DW3) && cg == 1 && oc1 - oc0 < 4 && (g->KH > 1 || g->KW > 1)) { /* depthwise (fewer channels per group than a 4-channel tile): every channel of the group reads plane xg */
         size_t oc;
-        const int k3 = g->KH == 3 && g->KW == 3 && g->SH == 1 && g->SW == 1 && g->DH == 1 && g->DW == 1 &&
+        const int k3 = MCU_DW3 && g->KH == 3 && g->KW == 3 && g->SH == 1 && g->SW == 1 && g->DH == 1 && g->DW == 1 &&
                        g->IW >= 2 && (g->PW == 0 || g->PW == 1) && c->direct && !c->res;
         for (oc = oc0; oc < oc1; ++oc) {
             const float *wk = w + oc * (size_t)g->KH * (size_t)g->KW;
             if (k3) dw3_plane(c, oc, xg, wk); /* whole planes (no pooling, so oh0 = 0, oh1 = OH) */
-            else dw_plane(c, xg, wk, oc, oh0, oh1);
+            else if (MCU_DW) dw_plane(c, xg, wk, oc, oh0, oh1);
+            else conv_plain(c, xg, w, 1, oc, oc + 1, oh0, oh1);
         }
     } else {
         conv_plain(c, xg, w, (long)cg, oc0, oc1, oh0, oh1);
@@ -733,7 +808,7 @@ void nnbrt_mcu_conv_blk(size_t group, float *scratch, const float *x, const floa
     /* below this function only g's kernel and spatial sizes are read (outer,
        C and OC are these locals): no geometry copy on the stack */
     mctx c;
-    const int pool = f ? f->pool : 0;
+    const int pool = MCU_POOL && f ? f->pool : 0;
     const float *res = b ? b->res : f ? f->res : NULL;
     const size_t outer = b ? b->outer : g->outer, C = (size_t)(b ? b->C : g->C), OC = (size_t)(b ? b->OC : g->OC);
     const size_t cg = C / group, ocg = OC / group;
