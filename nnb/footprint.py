@@ -39,6 +39,17 @@ API (stable):
     keeps of objects compiled with ``-ffunction-sections``): the call graph
     from the ``.ci`` file beside each object (same stem), function sizes from
     ``NM -S`` of that object; returns (bytes, reached function titles).
+``parse_map(text) -> LinkMap``
+    a GNU ld map file (``-Wl,-Map=FILE``; with ``-Wl,--cref`` also the cross
+    reference table): every input section the link kept with its output
+    section, size and file (``lib.a(member.o)`` for archive members), and
+    which files reference each symbol.
+``map_split(link_map, own) -> dict[str, dict[str, int]]``
+    the kept bytes by class (text, rodata, data, bss) of the files ``own(file)``
+    says are ours plus every archive member they pull in (transitively through
+    the cross reference table: a member one of ours references), and of all
+    the others ("own" / "other"; a member used by both counts in "own" and
+    in "other"); ``exclude(section)`` sets sections apart (e.g. the weights).
 """
 
 from __future__ import annotations
@@ -46,13 +57,13 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from nnb.errors import NnbError
 
-__all__ = ["StackFrame", "StackReport", "classify", "parse_ci", "parse_su", "reachable_code", "sections",
-           "section_sizes", "stack_report", "stack_usage", "symbol_sizes"]
+__all__ = ["LinkMap", "StackFrame", "StackReport", "classify", "map_split", "parse_ci", "parse_map", "parse_su",
+           "reachable_code", "sections", "section_sizes", "stack_report", "stack_usage", "symbol_sizes"]
 
 
 @dataclass(frozen=True)
@@ -269,3 +280,98 @@ def reachable_code(objects: Sequence[str], roots: Sequence[str],
         seen.add(f)
         todo.extend(calls.get(f, ()))
     return sum(size.get(f, 0) for f in seen), seen
+
+
+@dataclass
+class LinkMap:
+    kept: list[tuple[str, str, int, str]]  # (output section, input section, bytes, file) of every kept input section
+    refs: dict[str, tuple[str, list[str]]]  # symbol -> (defining file, referencing files) from --cref
+    symbols: dict[str, str] = field(default_factory=dict)  # symbol -> the input section defining it (map lines)
+
+
+_MAP_IN = re.compile(r"^ (?P<sec>[.\w$-][^\s]*)?\s+0x(?P<addr>[0-9a-f]+)\s+0x(?P<size>[0-9a-f]+)\s+(?P<file>\S.*)$")
+_MAP_OUT = re.compile(r"^(?P<sec>\.[^\s]+)(\s+0x[0-9a-f]+\s+0x[0-9a-f]+)?\s*$")
+
+
+def parse_map(text: str) -> LinkMap:
+    """The kept input sections and the cross references of a GNU ld map file."""
+    kept: list[tuple[str, str, int, str]] = []
+    refs: dict[str, tuple[str, list[str]]] = {}
+    lines = text.splitlines()
+    try:
+        start = next(i for i, ln in enumerate(lines) if ln.startswith("Linker script and memory map"))
+    except StopIteration:
+        raise NnbError("not a GNU ld map file (no 'Linker script and memory map')") from None
+    end = next((i for i, ln in enumerate(lines) if ln.startswith("Cross Reference Table")), len(lines))
+    out_sec, pending = "", ""
+    for ln in lines[start:end]:
+        if ln.startswith("."):
+            m = _MAP_OUT.match(ln)
+            if m:
+                out_sec = m["sec"]
+            continue
+        if ln.startswith(" ") and not ln.startswith("  ") and len(ln.split()) == 1 and ln.strip().startswith("."):
+            pending = ln.strip()  # a long input section name: its address, size and file on the next line
+            continue
+        m = _MAP_IN.match(ln)
+        if m and (m["sec"] or pending) and not m["file"].startswith("("):
+            sec = m["sec"] or pending
+            if sec != "*fill*" and not sec.startswith("*("):
+                size = int(m["size"], 16)
+                if size:
+                    kept.append((out_sec, sec, size, m["file"].strip()))
+        pending = ""
+    sym = ""
+    for ln in lines[end + 1:]:
+        if not ln.strip() or ln.startswith("Symbol"):
+            continue
+        if not ln.startswith(" "):
+            parts = ln.split(None, 1)
+            sym = parts[0]
+            if len(parts) == 2:
+                refs[sym] = (parts[1].strip(), [])
+            continue
+        f = ln.strip()
+        if sym in refs:
+            refs[sym][1].append(f)
+        elif sym:
+            refs[sym] = (f, [])
+    return LinkMap(kept, refs)
+
+
+def map_split(lm: LinkMap, own: Callable[[str], bool],
+              exclude: Callable[[str], bool] | None = None) -> dict[str, dict[str, int]]:
+    """Kept bytes per class of ours (``own`` files and the archive members they pull in) and of the rest; input
+    sections whose name ``exclude`` accepts (e.g. the weights) are counted apart, under "excluded"."""
+    files = {f for _, _, _, f in lm.kept}
+    ours = {f for f in files if own(f)}
+    others = files - ours
+    uses: dict[str, set[str]] = {}  # file -> the files defining what it references
+    for _sym, (definer, users) in lm.refs.items():
+        for u in users:
+            uses.setdefault(u, set()).add(definer)
+
+    def closure(roots: set[str]) -> set[str]:
+        seen, todo = set(roots), list(roots)
+        while todo:
+            for d in uses.get(todo.pop(), ()):
+                if d not in seen and "(" in d:  # archive members only: the objects are split by ``own``
+                    seen.add(d)
+                    todo.append(d)
+        return seen
+
+    own_set = closure(ours)
+    other_set = closure({f for f in others if "(" not in f}) | (others - own_set)
+    out = {k: {"text": 0, "rodata": 0, "data": 0, "bss": 0} for k in ("own", "other", "excluded")}
+    for out_sec, sec, size, f in lm.kept:
+        cls = classify(sec) or classify(out_sec)
+        if not cls:
+            continue
+        if exclude is not None and exclude(sec):
+            out["excluded"][cls] += size
+            continue
+        if f in own_set:
+            out["own"][cls] += size
+        if f in other_set:
+            out["other"][cls] += size
+    return out

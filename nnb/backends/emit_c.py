@@ -84,7 +84,8 @@ class EmittedNet:
         if os.path.isdir(tmp):
             shutil.rmtree(tmp)
         write_tree(e, tmp)
-        flags = WARN + self.opt + [f"-D{k}" for k in e.model.knobs] + ["-fPIC"]
+        # PREFIX_check() with every kernel's own argument check compiled in (the emitted Makefile's default)
+        flags = WARN + self.opt + [f"-D{k}" for k in e.model.knobs] + [f"-D{e.model.upper}_CHECK_KERNELS", "-fPIC"]
         objs = []
         for rel in sorted(e.files):
             if not rel.endswith(".c") or rel.endswith("_example.c"):

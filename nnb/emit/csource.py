@@ -183,7 +183,12 @@ def render(model_path: str, prefix: str | None = None, arena: str = "static",
         raise NnbError(f"--prefix '{prefix}' is not a C identifier (letters, digits, _; at most 40)")
     if not os.path.isfile(model_path):
         raise NnbError(f"{model_path}: no such model file")
-    conv = convert(_load(model_path), mode="extended")
+    loaded = _load(model_path)
+    if getattr(loaded, "method", None) == "int8":
+        from nnb.quantize.qmodel import refuse_calibrated
+
+        refuse_calibrated(model_path, loaded, "emit-c (float and packed LUT-Q/DQ C source)")
+    conv = convert(loaded, mode="extended")
     runtime_scratch(conv.image, conv.graph, kernels)  # the runtime validates the whole model first
     # the runtime's scratch figure of a one-function image: that kernel's scratch, or the loader's data-flow
     # table of the small image when that is bigger (a few words per variable): never below the kernel's need

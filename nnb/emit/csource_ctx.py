@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from nnb.emit import csource_kernels as ck
+from nnb.emit.csource_forms import conv_forms, form_knobs
 from nnb.emit.nnb_layout import TRANSPOSED_WEIGHTS, function_id
 from nnb.emit.nnb_write import _stored_attrs
 from nnb.errors import NnbError
@@ -88,6 +89,7 @@ class CTensor:
     kind: str  # input | param | arena
     expr: str  # C expression: the nnbrt_tensor of this variable
     check_expr: str  # the same without data (kernel checks)
+    ptr: str = "NULL"  # C expression: the data pointer (const float * for inputs and parameters)
 
 
 @dataclass
@@ -106,6 +108,7 @@ class CParam:
     table: list[str] = field(default_factory=list)
     step: str = "0"
     note: str = ""
+    extern: bool = False  # named from PREFIX.c (a direct call's operand): external linkage
 
 
 @dataclass
@@ -122,6 +125,40 @@ class CNode:
     macs: int
     scratch_off: int = 0  # arena offset of this function's kernel scratch
     scratch_bytes: int = 0
+    direct: DirectConv | None = None  # "mcu" FusedConv called straight into conv_mcu.c (no kernel record)
+    core: DirectCore | None = None  # "mcu" float Affine/Softmax/AveragePooling called straight (kernels/cores.h)
+
+
+@dataclass
+class DirectCore:
+    """A float kernel called through its exported core (c_runtime/src/kernels/cores.h) with the sizes fixed
+    at emit time, instead of through its record."""
+    fn: str
+    args: list[str]  # C expressions, in the core's parameter order
+    geom: list[int] = field(default_factory=list)  # nnbrt_geom of a pooling core (its name in gname)
+    gname: str = ""
+
+
+@dataclass
+class DirectConv:
+    """A FusedConv whose geometry is fixed at emit time: ``nnbrt_mcu_conv_blk`` called with const
+    ``nnbrt_geom``/``nnbrt_fuse`` (what fused_conv.c's setup computes at run time), so neither the record,
+    its argument checks nor the packed/in-place branches are linked."""
+    group: int
+    geom: list[int]  # nnbrt_geom: outer, C, OC, IH, IW, OH, OW, KH, KW, PH, PW, SH, SW, DH, DW
+    fuse: list[int]  # nnbrt_fuse without res: pool, KH, KW, SH, SW, PH, PW, OH, OW, including_pad, act
+    x: str
+    w: str
+    bias: str
+    y: str
+    res: str  # residual pointer expression or "" (none)
+    inplace: bool = False  # the output over the input: nnbrt_dw_inplace (dw_inplace.c), as fused_conv.c runs it
+    gname: str = ""  # C names of the const geometry and fuse description (shared by equal layers)
+    fname: str = ""
+
+    @property
+    def stride(self) -> int:
+        return self.geom[12]
 
 
 @dataclass
@@ -162,6 +199,56 @@ class CModel:
     graph: Graph = field(repr=False, default=None)  # type: ignore[assignment]
 
     @property
+    def record_nodes(self) -> list[CNode]:
+        """The nodes called through a kernel record (the rest call conv_mcu.c or a float core directly)."""
+        return [n for n in self.nodes if n.direct is None and n.core is None]
+
+    @property
+    def table_params(self) -> list[CParam]:
+        """The parameters in PREFIX_params[] (those a record call passes; a direct call names the array)."""
+        return [p for p in self.params if p.index >= 0]
+
+    @property
+    def extern_params(self) -> list[CParam]:
+        return [p for p in self.params if p.extern]
+
+    @property
+    def used_pdims(self) -> list[tuple[str, list[int]]]:
+        used = {p.dims for p in self.table_params}
+        return [(name, d) for name, d in self.pdims if name in used]
+
+    @property
+    def used_dims(self) -> list[tuple[str, list[int]]]:
+        """The shape arrays the record calls use (a direct call takes its sizes from its const geometry)."""
+        used = {t.dims for n in self.record_nodes for t in n.inputs + n.outputs}
+        return [(name, d) for name, d in self.dims if name in used]
+
+    @property
+    def direct_nodes(self) -> list[CNode]:
+        return [n for n in self.nodes if n.direct is not None]
+
+    @property
+    def uses_cores(self) -> bool:
+        return any(n.core is not None for n in self.nodes)
+
+    @property
+    def geoms(self) -> list[tuple[str, list[int]]]:
+        """The distinct const nnbrt_geom of the direct calls (name, values), in first use order."""
+        out: dict[str, list[int]] = {}
+        for n in self.nodes:
+            if n.direct is not None or (n.core is not None and n.core.geom):
+                d = n.direct or n.core
+                out.setdefault(d.gname, d.geom)
+        return list(out.items())
+
+    @property
+    def fuses(self) -> list[tuple[str, list[int]]]:
+        out: dict[str, list[int]] = {}
+        for n in self.direct_nodes:
+            out.setdefault(n.direct.fname, n.direct.fuse)
+        return list(out.items())
+
+    @property
     def guard(self) -> list[str]:
         """C conditions that are true when the tree is compiled with other kernel settings than its own: a
         define of this profile missing or different, or a define of another profile present."""
@@ -180,6 +267,109 @@ class CModel:
         fns = [ck.record_functions(r) for r in self.records]
         return {f"{self.prefix}_run": sorted(r for _, r in fns if r),
                 f"{self.prefix}_check": sorted(c for c, _ in fns if c)}
+
+
+def _list_arg(args: list, lists: dict[str, list[str]], k: int) -> list[int]:
+    name = args[k][3]
+    return [int(v) for v in lists.get(name, [])] if name != "NULL" else []
+
+
+def direct_conv(node: CNode, group_arg: int, lists: dict[str, list[str]], res: str) -> DirectConv | None:
+    """The const geometry of a float FusedConv as fused_conv.c's setup derives it from the same arguments and
+    shapes (nnbrt_conv_check, nnbrt_pool_geom_p), or None when the form has no direct call."""
+    a = node.args
+    x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
+    b = int(a[0][0])
+    nsp = len(x.shape) - b - 1
+    if nsp not in (1, 2) or len(w.shape) != nsp + 2 or int(a[5][0]):
+        return None
+
+    def geom_list(vals: list[int], n: int, dflt: int) -> tuple[int, int]:  # nnbrt_geom_list
+        if not vals:
+            return dflt, dflt
+        return (0 if dflt == 0 else 1, vals[0]) if n == 1 else (vals[0], vals[1])
+
+    def hw(vals: list[int], dflt: int) -> tuple[int, int]:
+        return geom_list(vals, nsp, dflt)
+
+    ph, pw = hw(_list_arg(a, lists, 1), 0)
+    sh, sw = hw(_list_arg(a, lists, 2), 1)
+    dh, dw = hw(_list_arg(a, lists, 3), 1)
+    if nsp == 1:
+        ph, sh, dh = 0, 1, 1
+    outer = int(np.prod(x.shape[:b])) if b else 1
+    ih, iw = (1, x.shape[b + 1]) if nsp == 1 else x.shape[b + 1:b + 3]
+    kh, kw = (1, w.shape[-1]) if nsp == 1 else w.shape[-2:]
+    oh = (ih + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    ow = (iw + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    geom = [outer, x.shape[b], w.shape[0], ih, iw, oh, ow, kh, kw, ph, pw, sh, sw, dh, dw]
+    pool, act = int(a[6][0]), int(a[12][0])
+    if pool:
+        pk = _list_arg(a, lists, 7)
+        nk = len(pk)
+        if nk not in (1, 2) or nk > nsp:
+            return None
+        pkh, pkw = geom_list(pk, nk, 1)
+        ps = _list_arg(a, lists, 8)
+        psh, psw = (pkh, pkw) if not ps else geom_list(ps, nk, 1)
+        pph, ppw = geom_list(_list_arg(a, lists, 9), nk, 0)
+        if nk == 1:
+            pkh, psh, pph = 1, 1, 0
+        fuse = [pool, pkh, pkw, psh, psw, pph, ppw, y.shape[-2] if nsp == 2 else 1, y.shape[-1], int(a[11][0]), act]
+    else:
+        if tuple(y.shape) != tuple(x.shape[:b]) + (w.shape[0],) + ((oh, ow) if nsp == 2 else (ow,)):
+            return None
+        fuse = [0, 0, 0, 0, 0, 0, 0, oh, ow, 0, act]
+    bias = node.inputs[2].ptr if int(a[14][0]) else "NULL"
+    return DirectConv(group_arg, [int(v) for v in geom], [int(v) for v in fuse], x.ptr, w.ptr, bias, y.ptr, res)
+
+
+def _prod(dims: tuple[int, ...] | list[int]) -> int:
+    return int(np.prod(dims)) if len(dims) else 1
+
+
+def direct_core(node: CNode, lists: dict[str, list[str]]) -> DirectCore | None:
+    """The exported float core (kernels/cores.h) that computes ``node`` with these sizes, or None."""
+    a, ins, outs = node.args, node.inputs, node.outputs
+    x, y = ins[0], outs[0]
+    if node.op == "Affine" and len(ins) in (2, 3) and ins[1].kind == "param" and ins[1].ptr != "NULL":
+        w = ins[1]
+        inner = int(w.shape[0])
+        if inner <= 0 or x.size % inner or w.size % inner:
+            return None
+        b = ins[2].ptr if len(ins) == 3 else "NULL"
+        return DirectCore("nnbrt_affine_f32", [x.ptr, w.ptr, b, y.ptr, f"{x.size // inner}u", f"{inner}u",
+                                               f"{w.size // inner}u"])
+    if node.op == "Softmax" and x.shape and tuple(x.shape) == tuple(y.shape):
+        ax = int(a[0][0])
+        ax = ax + len(x.shape) if ax < 0 else ax
+        if not 0 <= ax < len(x.shape):
+            return None
+        return DirectCore("nnbrt_softmax_f32", [x.ptr, y.ptr, f"{_prod(x.shape[:ax])}u", f"{x.shape[ax]}u",
+                                                f"{_prod(x.shape[ax + 1:])}u"])
+    if node.op == "AveragePooling" and not int(a[4][0]):
+        k = _list_arg(a, lists, 0)
+        nk = len(k)
+        if nk not in (1, 2) or nk > len(x.shape) or len(x.shape) != len(y.shape):
+            return None
+
+        def geom_list(vals: list[int], dflt: int) -> tuple[int, int]:  # nnbrt_geom_list
+            if not vals:
+                return dflt, dflt
+            return (0 if dflt == 0 else 1, vals[0]) if nk == 1 else (vals[0], vals[1])
+
+        kh, kw = geom_list(k, 1)
+        st = _list_arg(a, lists, 1)
+        sh, sw = (kh, kw) if not st else geom_list(st, 1)
+        ph, pw = geom_list(_list_arg(a, lists, 3), 0)
+        if nk == 1:
+            kh, sh, ph = 1, 1, 0
+        s0 = len(x.shape) - nk
+        ih, iw = (1, x.shape[s0]) if nk == 1 else x.shape[s0:s0 + 2]
+        oh, ow = (1, y.shape[s0]) if nk == 1 else y.shape[s0:s0 + 2]
+        geom = [_prod(x.shape[:s0]), 1, 1, ih, iw, oh, ow, kh, kw, ph, pw, sh, sw, 1, 1]
+        return DirectCore("nnbrt_avg_pool_f32", [x.ptr, y.ptr, "", str(int(a[5][0]))], [int(v) for v in geom])
+    return None
 
 
 def _absent(kernels: str) -> list[str]:
@@ -319,17 +509,23 @@ def build_context(conv: Any, prefix: str, arena_mode: str, header: list[str], sh
         if name in params:
             p = params[name]
             e = f"{prefix}_params[{p.index}]"
-            return CTensor(name, p.shape, p.size, p.dims, "param", e, e)
+            return CTensor(name, p.shape, p.size, p.dims, "param", e, e, "NULL" if p.packed else p.ident)
         shape = tuple(shapes[name])
         size = int(np.prod(shape)) if shape else 1
         d = dims(shape)
         if t.kind == "input" or name in g.inputs:
             return CTensor(name, shape, size, d, "input", f"T({len(shape)}, {d}, {size}u, {in_ident[name]})",
-                           f"T({len(shape)}, {d}, {size}u, NULL)")
+                           f"T({len(shape)}, {d}, {size}u, NULL)", in_ident[name])
         if name not in plan.offsets:
             raise NnbError(f"variable '{name}' has no place in the arena plan")
         return CTensor(name, shape, size, d, "arena", f"T({len(shape)}, {d}, {size}u, F({plan.offsets[name]}u))",
-                       f"T({len(shape)}, {d}, {size}u, NULL)")
+                       f"T({len(shape)}, {d}, {size}u, NULL)", f"F({plan.offsets[name]}u)")
+
+    def overlap(a: CTensor, b: CTensor) -> bool:
+        if a.kind != "arena" or b.kind != "arena":
+            return False
+        oa, ob = plan.offsets[a.name], plan.offsets[b.name]
+        return oa < ob + 4 * b.size and ob < oa + 4 * a.size
 
     table = ck.kernel_table()
     nodes: list[CNode] = []
@@ -364,10 +560,35 @@ def build_context(conv: Any, prefix: str, arena_mode: str, header: list[str], sh
         comment = [f"#{i} {what}: NNP function '{node.name}', {macs:,} MACs"]
         comment += [f"  in  {t.name} {list(t.shape)} ({t.kind})" for t in ins]
         comment += [f"  out {t.name} {list(t.shape)}" for t in outs]
-        nodes.append(CNode(i, run_node.op, node.name, rec, [c_comment(c) for c in comment], args, lists, ins, outs,
-                           macs))
-        if rec not in records:
+        cn = CNode(i, run_node.op, node.name, rec, [c_comment(c) for c in comment], args, lists, ins, outs, macs)
+        if kernels == "mcu" and run_node.op == "FusedConv" and ins[1].ptr != "NULL":
+            inplace = overlap(ins[0], outs[0])
+            res = ins[-1].ptr if int(args[13][0]) else ""
+            if not (inplace and res):
+                cn.direct = direct_conv(cn, int(args[4][0]), dict(lists), res)
+            if cn.direct is not None:
+                cn.direct.inplace = inplace
+        elif kernels == "mcu" and run_node.op in ("Affine", "Softmax", "AveragePooling"):
+            cn.core = direct_core(cn, dict(lists))
+        nodes.append(cn)
+        if cn.direct is None and cn.core is None and rec not in records:
             records.append(rec)
+
+    # PREFIX_params[] holds only what the record calls pass; the direct calls name the arrays
+    by_record = [n for n in nodes if n.direct is None and n.core is None]
+    in_table = [p for p in params.values() if any(t.name == p.name for n in by_record for t in n.inputs + n.outputs)]
+    renumber = {p.index: k for k, p in enumerate(in_table)}
+    for n in nodes:
+        if n.direct is None and n.core is None:
+            for t in n.inputs + n.outputs:
+                if t.kind == "param":
+                    t.expr = t.check_expr = f"{prefix}_params[{renumber[params[t.name].index]}]"
+        else:
+            for t in n.inputs:
+                if t.kind == "param":
+                    params[t.name].extern = True
+    for p in params.values():
+        p.index = renumber.get(p.index, -1)
 
     def io(names: list[str], ids: list[str]) -> list[CIO]:
         out = []
@@ -375,8 +596,10 @@ def build_context(conv: Any, prefix: str, arena_mode: str, header: list[str], sh
             shape = tuple(shapes[n])
             size = int(np.prod(shape)) if shape else 1
             t = tensor(n)
+            if t.kind == "param":
+                params[n].extern = True
             src = {"arena": f"F({plan.offsets.get(n, 0)}u)", "input": f"{in_ident.get(n)}",
-                   "param": f"{prefix}_params[{params[n].index if n in params else 0}].data"}[t.kind]
+                   "param": t.ptr}[t.kind]
             out.append(CIO(n, ident, f"{up}_{ident.upper()}", shape, size, src))
         return out
 
@@ -390,14 +613,32 @@ def build_context(conv: Any, prefix: str, arena_mode: str, header: list[str], sh
     arena = (arena + TENSOR_ALIGN - 1) // TENSOR_ALIGN * TENSOR_ALIGN
     scratch_bytes = max(scratch, default=0)
     max_io = max([len(n.inputs) + len(n.outputs) for n in nodes] or [1])
+    knobs = list(KERNEL_PROFILES[kernels][0])
+    direct = [n.direct for n in nodes if n.direct is not None]
+    gnames: dict[tuple[int, ...], str] = {}
+    fnames: dict[tuple[int, ...], str] = {}
+    for n in nodes:
+        if n.direct is not None:
+            n.direct.gname = gnames.setdefault(tuple(n.direct.geom), f"{prefix}_g{len(gnames)}")
+            n.direct.fname = fnames.setdefault(tuple(n.direct.fuse), f"{prefix}_f{len(fnames)}")
+        elif n.core is not None and n.core.geom:
+            n.core.gname = gnames.setdefault(tuple(n.core.geom), f"{prefix}_g{len(gnames)}")
+            n.core.args[2] = f"&{n.core.gname}"
+    if direct and "conv_mcu.c" not in ck.sources_for(records, knobs, _absent(kernels)):
+        # every layer that reaches conv_mcu.c is a direct call: compile only the forms they use
+        knobs += form_knobs(conv_forms(d.group if not d.inplace else d.geom[1], d.geom, d.fuse[0], bool(d.res))
+                            for d in direct)
     return CModel(prefix, up, arena_mode, [c_comment(h) for h in header], sha256,
                   [(v, list(k)) for k, v in dims_of.items()], [(v, list(k)) for k, v in pdims_of.items()],
                   list(params.values()), nodes,
                   io(list(g.inputs), in_ids), io(list(g.outputs), out_ids), tensor_bytes, scratch_bytes,
                   arena, max_io, sorted(records),
-                  ck.sources_for(records, KERNEL_PROFILES[kernels][0], _absent(kernels)),
+                  ck.sources_for(records + (["nnbrt_mcu_conv_blk"] if any(n.direct for n in nodes) else [])
+                                 + (["nnbrt_dw_inplace"] if any(n.direct and n.direct.inplace for n in nodes) else [])
+                                 + sorted({n.core.fn for n in nodes if n.core is not None}),
+                                 KERNEL_PROFILES[kernels][0], _absent(kernels)),
                   ck.kernel_headers(),
-                  KERNEL_PROFILES[kernels][0], kernels,
+                  knobs, kernels,
                   sum(p.nbytes for p in params.values()), total_macs, warnings, g)
 
 

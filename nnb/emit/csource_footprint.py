@@ -5,7 +5,11 @@ measured when a compiler is present: the emitted sources are compiled (``-c``,
 ``-Os``, one section per function) for a Cortex-M4 with ``arm-none-eabi-gcc``
 when it is installed, else for the host; code is the functions reachable from
 the API (what ``--gc-sections`` keeps; the objects' whole ``.text`` is given too),
-constants their ``.rodata`` besides the weights, and the stack is the
+constants their ``.rodata`` besides the weights; for the Cortex-M4 the objects are
+also linked alone (entry ``PREFIX_run``, ``--gc-sections``, newlib and libgcc) and
+the linker map gives what the model adds to a firmware image besides its weights:
+code with the library routines it pulls in, constants and ``.data`` images
+(``code_besides_weights_bytes``); the stack is the
 worst-case chain from ``PREFIX_run`` through ``-fstack-usage`` and
 ``-fcallgraph-info`` (:mod:`nnb.footprint`), with the calls through the kernel
 records added as edges.
@@ -96,17 +100,49 @@ def measure(e: Any, target: str = "auto") -> dict[str, Any]:  # noqa: ANN401
             rep["stack_path"] = st.path[f"{m.prefix}_run"]
         except NnbError as err:
             rep["note"] = f"stack not bounded: {err}"
+        linked = link_model(e, tmp, cc, flags, objs) if name == "cortex-m4" else None
     rep.update(target=f"{name} ({cc} -Os)", code_bytes=code, code_all_objects_bytes=sizes["text"],
                const_bytes=sizes["rodata"] + sizes["data"] - weights_in_obj, weights_in_objects=weights_in_obj,
                static_ram_bytes=sizes["data"] + sizes["bss"])
     rep["flash_bytes"] = m.weight_bytes + code + rep["const_bytes"]
+    if linked is not None:
+        # what the model adds to a firmware image: its objects linked alone with --gc-sections from the API,
+        # with the libgcc/libc/libm routines they pull in (code, constants, .data images; weights apart)
+        rep.update(code_linked_bytes=linked["own"]["text"], library_bytes=linked["library"],
+                   const_bytes=linked["own"]["rodata"] + linked["own"]["data"],
+                   static_ram_bytes=linked["own"]["data"] + linked["own"]["bss"])
+        rep["code_besides_weights_bytes"] = rep["code_linked_bytes"] + rep["const_bytes"]
+        rep["flash_bytes"] = m.weight_bytes + rep["code_besides_weights_bytes"]
     return rep
+
+
+def link_model(e: Any, workdir: str, cc: str, flags: list[str], objs: list[str]) -> dict[str, Any] | None:  # noqa: ANN401
+    """Link the model's objects alone (entry PREFIX_run, PREFIX_check and PREFIX_status_str kept,
+    --gc-sections, -lm -lc -lgcc) and split the map: the model's bytes by class and the library members' text.
+    None when the link fails (the figure is then not reported)."""
+    p = e.model.prefix
+    cmd = [cc, *flags, "-nostartfiles", "-Wl,--gc-sections", f"-Wl,-e,{p}_run", f"-Wl,-u,{p}_check",
+           f"-Wl,-u,{p}_status_str", "-Wl,-Map=model.map", "-Wl,--cref", *objs, "-lm", "-lc", "-lgcc",
+           "-o", "model.elf"]
+    r = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
+    if r.returncode != 0:
+        return None
+    with open(os.path.join(workdir, "model.map"), encoding="utf-8") as f:
+        lm = footprint.parse_map(f.read())
+    ours = set(objs)
+    split = footprint.map_split(lm, lambda path: path in ours, lambda sec: sec.startswith(f".rodata.{p}_w_"))
+    lib = sum(n for _o, sec, n, path in lm.kept if "(" in path and footprint.classify(sec) == "text")
+    return {"own": split["own"], "library": lib}
 
 
 def format_report(rep: dict[str, Any]) -> str:
     lines = [f"footprint of {rep['prefix']}: {rep['functions']} functions, {rep['macs']:,} MACs, "
              f"{rep['kernel_files']} kernel files"]
-    if rep.get("code_bytes") is not None:
+    if rep.get("code_besides_weights_bytes") is not None:
+        lines.append(f"  flash {rep['flash_bytes']:,} B = weights {rep['weights_bytes']:,} + code "
+                     f"{rep['code_linked_bytes']:,} (libgcc/libc/libm {rep['library_bytes']:,} of it) + constants "
+                     f"{rep['const_bytes']:,}   [{rep['target']}, linked alone]")
+    elif rep.get("code_bytes") is not None:
         lines.append(f"  flash {rep['flash_bytes']:,} B = weights {rep['weights_bytes']:,} + code "
                      f"{rep['code_bytes']:,} + constants {rep['const_bytes']:,}   [{rep['target']}]")
     else:

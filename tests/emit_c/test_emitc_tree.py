@@ -131,10 +131,14 @@ def test_generated_source_is_what_a_reviewer_expects() -> None:
         sha = hashlib.sha256(f.read()).hexdigest()
     for text in (c, w, h):
         assert "nnb emit-c lenet.nnp -o out" in text and sha in text
-    assert c.count("nnbrt_k_fused_conv.run(") == 2 and c.count(".run(&lenet_a") == len(e.model.nodes) == 6
+    # the convolutions, Affine and Softmax called straight into the runtime's kernel files with constant
+    # geometry; ReLU through its record
+    assert c.count("nnbrt_mcu_conv_blk(") == 2 and c.count("nnbrt_affine_f32(") == 2
+    assert c.count("nnbrt_softmax_f32(") == 1 and c.count(".run(&lenet_a") == 1 and len(e.model.nodes) == 6
+    assert "nnbrt_k_fused_conv" not in c and "nnbrt/kernels/fused_conv.c" not in e.files
     assert "NNP function '@net/Convolution'" in c and "230,400 MACs" in c
     assert "malloc" not in c + w and "nnbrt_find_kernel" not in c and "nnbrt_init" not in c
-    assert "static const float lenet_w_conv1_conv_W[400]" in w
+    assert "\nconst float lenet_w_conv1_conv_W[400]" in w  # named by the direct call in lenet.c
     # hex floats: exact and short (no 20-digit decimals)
     vals = [v for line in w.splitlines() if line.startswith("    0") or line.startswith("    -0")
             for v in line.strip().rstrip(",").split(", ")]
