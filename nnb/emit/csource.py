@@ -185,9 +185,8 @@ def render(model_path: str, prefix: str | None = None, arena: str = "static",
         raise NnbError(f"{model_path}: no such model file")
     loaded = _load(model_path)
     if getattr(loaded, "method", None) == "int8":
-        from nnb.quantize.qmodel import refuse_calibrated
-
-        refuse_calibrated(model_path, loaded, "emit-c (float and packed LUT-Q/DQ C source)")
+        raise NnbError(f"{model_path}: a calibrated int8 model; emit-c writes float and packed LUT-Q/DQ C source, "
+                       "not int8 yet (the C runtime runs it: nnb run --backend c, or --backend intsim)")
     conv = convert(loaded, mode="extended")
     runtime_scratch(conv.image, conv.graph, kernels)  # the runtime validates the whole model first
     # the runtime's scratch figure of a one-function image: that kernel's scratch, or the loader's data-flow
