@@ -236,9 +236,16 @@ static T_AVX2 void dw_avx2(const nnb_i8_conv_params *p, const int8_t *x, const i
             }
             rq_prepare(&qc, mult[c], shift[c], bound);
             rq_prepare(&rc, residual ? res_mult[c] : 0, residual ? res_shift[c] : 0, 255);
-            if (pwid != ow) /* the valid columns of each row together (moving down: never overtakes itself) */
-                for (r = 1; r < oh; ++r)
-                    memmove(acc + (size_t)r * (size_t)ow, acc + (size_t)r * (size_t)pwid, (size_t)ow * sizeof *acc);
+            if (pwid != ow) /* the valid columns of each row together, moving down (dst <= src) */
+                for (r = 1; r < oh; ++r) {
+                    int32_t *dst = acc + (size_t)r * (size_t)ow;
+                    const int32_t *src = acc + (size_t)r * (size_t)pwid;
+                    for (i = 0; i + 8 <= ow; i += 8)
+                        _mm256_storeu_si256((__m256i *)(void *)(dst + i),
+                                            _mm256_loadu_si256((const __m256i *)(const void *)(src + i)));
+                    for (; i < ow; ++i)
+                        dst[i] = src[i];
+                }
             out_n(&oc, &qc, &rc, acc, oh * ow, residual ? residual + bc * oplane : NULL, y + bc * oplane);
         }
 }
@@ -266,8 +273,8 @@ static size_t gemm_scratch(const nnb_i8_conv_params *p)
 {
     const size_t k = (size_t)(p->c / p->group) * (size_t)p->kh * (size_t)p->kw, kp = (k + 3) & ~(size_t)3;
     const size_t og = (size_t)(p->o / p->group);
-    /* bytes: alignment 64, panel kp * NB, weights og * kp (when k % 4), biases 4 og; as int16 elements */
-    return (64 + kp * NB + (k % 4 ? og * kp : 0) + 4 * og + 64) / 2 + 1;
+    /* bytes: alignment 64, two panels of kp * NB, weights og * kp (when k % 4), biases 4 og; as int16 */
+    return (64 + 2 * kp * NB + (k % 4 ? og * kp : 0) + 4 * og + 64) / 2 + 1;
 }
 
 /* the panel of output row oy, columns ox0 .. ox0 + n - 1 (n <= 16; or flat positions ox0.. of a 1x1 stride-1
@@ -363,7 +370,7 @@ static T_VNNI void gemm_vnni(const nnb_i8_conv_params *p, const int8_t *x, const
     out8 oc;
     int32_t b, g, c, oy, ox0, i;
     panel += (64 - ((uintptr_t)panel & 63)) & 63;
-    wpack = panel + (size_t)kp * NB;
+    wpack = panel + 2 * (size_t)kp * NB;
     bias2 = (int32_t *)(void *)(wpack + (klen % 4 ? (size_t)og * (size_t)kp : 0));
     oc.zout = p->out_zero;
     oc.lo = p->act_min;
@@ -389,30 +396,64 @@ static T_VNNI void gemm_vnni(const nnb_i8_conv_params *p, const int8_t *x, const
             const int8_t *xg = x + ((size_t)b * (size_t)p->c + (size_t)g * (size_t)cg) * (size_t)p->h * (size_t)p->w;
             const int32_t rows = flat ? 1 : oh, width = flat ? oh * ow : ow;
             for (oy = 0; oy < rows; ++oy)
-                for (ox0 = 0; ox0 < width; ox0 += NB) {
-                    const int32_t n = width - ox0 < NB ? width - ox0 : NB;
+                for (ox0 = 0; ox0 < width; ox0 += 2 * NB) { /* two panels (32 positions) when the row has them */
+                    const int32_t n = width - ox0 < 2 * NB ? width - ox0 : 2 * NB, two = n > NB;
                     const size_t pos = (size_t)oy * (size_t)ow + (size_t)ox0;
-                    panel_build(p, xg, klen, oy, ox0, n, flat, panel);
+                    panel_build(p, xg, klen, oy, ox0, two ? NB : n, flat, panel);
+                    if (two)
+                        panel_build(p, xg, klen, oy, ox0 + NB, n - NB, flat, panel + (size_t)kp * NB);
                     for (c = 0; c < og; c += NC) {
                         const int32_t nc = og - c < NC ? og - c : NC;
-                        __m512i acc[NC], a0, a1, a2, a3, a4, a5, a6, a7;
+                        __m512i acc[2 * NC], a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7;
                         const int8_t *wr[NC];
                         int32_t j, q;
                         for (j = 0; j < NC; ++j)
                             wr[j] = wrows + (size_t)(c + (j < nc ? j : 0)) * wstride;
                         a0 = _mm512_set1_epi32(bias2[c]);
-                        a1 = a2 = a3 = a4 = a5 = a6 = a7 = a0;
+                        a1 = a2 = a3 = a4 = a5 = a6 = a7 = b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = a0;
 #define I8_W(j) _mm512_set1_epi32(w4(wr[j] + (size_t)q * 4))
-                        for (q = 0; q < kq; ++q) { /* eight channels in registers: 64 MACs per VPDPBUSD */
-                            const __m512i pv = _mm512_load_si512((const void *)(panel + (size_t)q * 64));
-                            a0 = _mm512_dpbusd_epi32(a0, pv, I8_W(0));
-                            a1 = _mm512_dpbusd_epi32(a1, pv, I8_W(1));
-                            a2 = _mm512_dpbusd_epi32(a2, pv, I8_W(2));
-                            a3 = _mm512_dpbusd_epi32(a3, pv, I8_W(3));
-                            a4 = _mm512_dpbusd_epi32(a4, pv, I8_W(4));
-                            a5 = _mm512_dpbusd_epi32(a5, pv, I8_W(5));
-                            a6 = _mm512_dpbusd_epi32(a6, pv, I8_W(6));
-                            a7 = _mm512_dpbusd_epi32(a7, pv, I8_W(7));
+                        if (two) {
+                            const uint8_t *panel2 = panel + (size_t)kp * NB;
+                            for (q = 0; q < kq; ++q) { /* 8 channels x 32 positions: 16 accumulators */
+                                const __m512i pv = _mm512_load_si512((const void *)(panel + (size_t)q * 64));
+                                const __m512i pw2 = _mm512_load_si512((const void *)(panel2 + (size_t)q * 64));
+                                __m512i wv = I8_W(0);
+                                a0 = _mm512_dpbusd_epi32(a0, pv, wv);
+                                b0 = _mm512_dpbusd_epi32(b0, pw2, wv);
+                                wv = I8_W(1);
+                                a1 = _mm512_dpbusd_epi32(a1, pv, wv);
+                                b1 = _mm512_dpbusd_epi32(b1, pw2, wv);
+                                wv = I8_W(2);
+                                a2 = _mm512_dpbusd_epi32(a2, pv, wv);
+                                b2 = _mm512_dpbusd_epi32(b2, pw2, wv);
+                                wv = I8_W(3);
+                                a3 = _mm512_dpbusd_epi32(a3, pv, wv);
+                                b3 = _mm512_dpbusd_epi32(b3, pw2, wv);
+                                wv = I8_W(4);
+                                a4 = _mm512_dpbusd_epi32(a4, pv, wv);
+                                b4 = _mm512_dpbusd_epi32(b4, pw2, wv);
+                                wv = I8_W(5);
+                                a5 = _mm512_dpbusd_epi32(a5, pv, wv);
+                                b5 = _mm512_dpbusd_epi32(b5, pw2, wv);
+                                wv = I8_W(6);
+                                a6 = _mm512_dpbusd_epi32(a6, pv, wv);
+                                b6 = _mm512_dpbusd_epi32(b6, pw2, wv);
+                                wv = I8_W(7);
+                                a7 = _mm512_dpbusd_epi32(a7, pv, wv);
+                                b7 = _mm512_dpbusd_epi32(b7, pw2, wv);
+                            }
+                        } else {
+                            for (q = 0; q < kq; ++q) { /* eight channels in registers: 64 MACs per VPDPBUSD */
+                                const __m512i pv = _mm512_load_si512((const void *)(panel + (size_t)q * 64));
+                                a0 = _mm512_dpbusd_epi32(a0, pv, I8_W(0));
+                                a1 = _mm512_dpbusd_epi32(a1, pv, I8_W(1));
+                                a2 = _mm512_dpbusd_epi32(a2, pv, I8_W(2));
+                                a3 = _mm512_dpbusd_epi32(a3, pv, I8_W(3));
+                                a4 = _mm512_dpbusd_epi32(a4, pv, I8_W(4));
+                                a5 = _mm512_dpbusd_epi32(a5, pv, I8_W(5));
+                                a6 = _mm512_dpbusd_epi32(a6, pv, I8_W(6));
+                                a7 = _mm512_dpbusd_epi32(a7, pv, I8_W(7));
+                            }
                         }
 #undef I8_W
                         acc[0] = a0;
@@ -423,15 +464,23 @@ static T_VNNI void gemm_vnni(const nnb_i8_conv_params *p, const int8_t *x, const
                         acc[5] = a5;
                         acc[6] = a6;
                         acc[7] = a7;
-                        for (j = 0; j < nc; ++j) /* the bias of each channel: all started from channel c's */
-                            acc[j] = _mm512_add_epi32(acc[j], _mm512_set1_epi32((int32_t)((uint32_t)bias2[c + j] -
-                                                                                          (uint32_t)bias2[c])));
+                        acc[8] = b0;
+                        acc[9] = b1;
+                        acc[10] = b2;
+                        acc[11] = b3;
+                        acc[12] = b4;
+                        acc[13] = b5;
+                        acc[14] = b6;
+                        acc[15] = b7;
                         for (j = 0; j < nc; ++j) {
                             const int32_t ch = g * og + c + j;
                             const size_t at = ((size_t)b * (size_t)p->o + (size_t)ch) * plane + pos;
-                            int32_t t[16];
+                            /* the bias of each channel: every accumulator started from channel c's */
+                            const __m512i db = _mm512_set1_epi32((int32_t)((uint32_t)bias2[c + j] - (uint32_t)bias2[c]));
+                            int32_t t[2 * NB];
                             rq_ch qc, rc;
-                            _mm512_storeu_si512((void *)t, acc[j]);
+                            _mm512_storeu_si512((void *)t, _mm512_add_epi32(acc[j], db));
+                            _mm512_storeu_si512((void *)(t + NB), _mm512_add_epi32(acc[NC + j], db));
                             rq_prepare(&qc, mult[ch], shift[ch], bound);
                             rq_prepare(&rc, residual ? res_mult[ch] : 0, residual ? res_shift[ch] : 0, 255);
                             out_n(&oc, &qc, &rc, t, n, residual ? residual + at : NULL, y + at);
