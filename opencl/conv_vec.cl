@@ -136,28 +136,28 @@ __kernel void im2col(KARGS)
     }
 }
 
-/* dwconv_vec (conv_fast.cl) for 3 x 3 kernels: the nine weights in registers, the three row and three column
- * masks of a vector computed once and the taps unrolled.  Same parameters as conv. */
+/* dwconv_vec (conv_fast.cl) for 3 x 3 kernels: a work item takes DW3_PL planes (n, o..o + DW3_PL - 1), 16 outputs of
+ * their flattened planes at a time; the nine lane masks of a vector (row and column inside the plane) are computed
+ * once for all its planes and the taps are unrolled.  Same parameters as conv. */
+#define DW3_PL 4
 #define DW3_TAP(KY, KX) \
-    acc = fma(select((float16)(0.0f), vload16(0, xr + (KY) * W + (KX)), okr##KY & okc##KX), (float16)(w[(KY) * 3 + (KX)]), acc)
+    acc = fma(select((float16)(0.0f), vload16(0, xr + (KY) * W + (KX)), ok##KY##KX), (float16)(wr[(KY) * 3 + (KX)]), acc)
 __kernel void dwconv3_vec(KARGS)
 {
     int i = get_global_id(0);
     __global const int *Q = P + p;
-    const int O = Q[C_COUT];
-    if (i >= Q[C_BATCH] * O)
+    const int O = Q[C_COUT], ngrp = (O + DW3_PL - 1) / DW3_PL;
+    if (i >= Q[C_BATCH] * ngrp)
         return;
     const int H = Q[C_IN], W = Q[C_IN + 1], PY = Q[C_PAD], PX = Q[C_PAD + 1];
-    const int HW = H * W, o = i % O, n = i / O, c = o / (O / Q[C_GROUP]);
-    const int res = Q[C_R], ac = Q[C_ACT];
-    __global const float *x = m + Q[C_X] + n * Q[C_XS] + c * Q[C_XS + 1];
-    __global const float *wg = m + Q[C_W] + o * Q[C_WS];
-    float w[9];
-    for (int k = 0; k < 9; ++k)
-        w[k] = wg[k];
-    __global float *y = m + Q[C_Y] + n * Q[C_YS] + o * Q[C_YS + 1];
-    __global const float *rp = m + res + n * Q[C_YS] + o * Q[C_YS + 1];
-    const float16 b = (float16)(Q[C_B] >= 0 ? m[Q[C_B] + o] : 0.0f);
+    const int HW = H * W, o0 = (i % ngrp) * DW3_PL, n = i / ngrp, mult = O / Q[C_GROUP], np = min(DW3_PL, O - o0);
+    const int res = Q[C_R], ac = Q[C_ACT], ws = Q[C_WS], ys_c = Q[C_YS + 1];
+    /* plane k of the item: input x + k * xstep (the multiplier's outputs share an input plane), output y + k * ys_c */
+    __global const float *x = m + Q[C_X] + n * Q[C_XS] + (o0 / mult) * Q[C_XS + 1] - PY * W - PX;
+    const int xstep = mult == 1 ? Q[C_XS + 1] : 0;
+    __global const float *w = m + Q[C_W] + o0 * ws;
+    __global float *y = m + Q[C_Y] + n * Q[C_YS] + o0 * ys_c;
+    __global const float *rp = m + res + n * Q[C_YS] + o0 * ys_c;
     const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const int step_y = 16 / W, step_x = 16 - (16 / W) * W;
     int16 yy = (int16)(0), xx = lane;
@@ -170,24 +170,33 @@ __kernel void dwconv3_vec(KARGS)
     for (int q0 = 0; q0 < HW; q0 += 16) {
         const int16 okr0 = (yy >= 0) & (yy < H), okr1 = (yy >= -1) & (yy < H - 1), okr2 = (yy >= -2) & (yy < H - 2);
         const int16 okc0 = (xx >= 0) & (xx < W), okc1 = (xx >= -1) & (xx < W - 1), okc2 = (xx >= -2) & (xx < W - 2);
-        __global const float *xr = x + q0 - PY * W - PX;
-        float16 acc = b;
-        DW3_TAP(0, 0); DW3_TAP(0, 1); DW3_TAP(0, 2);
-        DW3_TAP(1, 0); DW3_TAP(1, 1); DW3_TAP(1, 2);
-        DW3_TAP(2, 0); DW3_TAP(2, 1); DW3_TAP(2, 2);
-        if (res >= 0)
-            acc += vload16(0, rp + q0);
-        if (ac == ACT_RELU)
-            acc = fmax(acc, (float16)(0.0f));
-        else if (ac == ACT_RELU6)
-            acc = fmin(fmax(acc, (float16)(0.0f)), (float16)(6.0f));
-        if (q0 + 16 <= HW) {
-            vstore16(acc, 0, y + q0);
-        } else {
-            float out[16];
-            vstore16(acc, 0, out);
-            for (int l = 0; l < HW - q0; ++l)
-                y[q0 + l] = out[l];
+        const int16 ok00 = okr0 & okc0, ok01 = okr0 & okc1, ok02 = okr0 & okc2, ok10 = okr1 & okc0, ok11 = okr1 & okc1;
+        const int16 ok12 = okr1 & okc2, ok20 = okr2 & okc0, ok21 = okr2 & okc1, ok22 = okr2 & okc2;
+        const int full = q0 + 16 <= HW;
+        for (int k = 0; k < np; ++k) {
+            /* an input plane shared by several outputs (multiplier > 1) is the same for the whole item only when
+             * they all come from it; otherwise step to the next input plane every mult outputs */
+            __global const float *xr = mult == 1 ? x + k * xstep + q0
+                                                 : x + ((o0 + k) / mult - o0 / mult) * Q[C_XS + 1] + q0;
+            __global const float *wr = w + k * ws;
+            float16 acc = (float16)(Q[C_B] >= 0 ? m[Q[C_B] + o0 + k] : 0.0f);
+            DW3_TAP(0, 0); DW3_TAP(0, 1); DW3_TAP(0, 2);
+            DW3_TAP(1, 0); DW3_TAP(1, 1); DW3_TAP(1, 2);
+            DW3_TAP(2, 0); DW3_TAP(2, 1); DW3_TAP(2, 2);
+            if (res >= 0)
+                acc += vload16(0, rp + k * ys_c + q0);
+            if (ac == ACT_RELU)
+                acc = fmax(acc, (float16)(0.0f));
+            else if (ac == ACT_RELU6)
+                acc = fmin(fmax(acc, (float16)(0.0f)), (float16)(6.0f));
+            if (full) {
+                vstore16(acc, 0, y + k * ys_c + q0);
+            } else {
+                float out[16];
+                vstore16(acc, 0, out);
+                for (int l = 0; l < HW - q0; ++l)
+                    y[k * ys_c + q0 + l] = out[l];
+            }
         }
         xx += step_x;
         yy += step_y;

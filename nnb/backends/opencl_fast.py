@@ -45,8 +45,10 @@ def conv_fast(pl: Planner, n: Node, params: list[int], nsp: int, cl_last: bool, 
             params[k["C_YS"] + 2] == params[k["C_PO"] + 1] and params[k["C_PO"]:k["C_PO"] + 2] == \
             params[k["C_IN"]:k["C_IN"] + 2]
         if pl.cpu and unit and contiguous and reach <= pl.k["DWV_GUARD"]:  # same-size output, shifted loads
-            form = "dwconv3_vec" if ksz == [3, 3] else "dwconv_vec"
-            pl.emit(form, params, params[k["C_BATCH"]] * cout, n)
+            if ksz == [3, 3]:  # DW3_PL planes per work item
+                pl.emit("dwconv3_vec", params, params[k["C_BATCH"]] * -(-cout // k["DW3_PL"]), n)
+            else:
+                pl.emit("dwconv_vec", params, params[k["C_BATCH"]] * cout, n)
         elif pl.cpu:
             pl.emit("dwconv_plane", params, params[k["C_BATCH"]] * cout, n)
         else:
