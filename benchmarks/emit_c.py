@@ -28,8 +28,10 @@ And (``--m4``): instructions per inference on an emulated Cortex-M4F (QEMU
 code, templates/firmware/), the emitted C (``--kernels mcu``, arm-none-eabi-gcc
 ``-O2`` and ``-Os``, harness benchmarks/emit_c_m4_main.c.j2) beside the C
 runtime's firmware (nnb.boards.run.run_on_board, the board's ``-O2``), with the
-outputs checked against nnabla, the painted stack of one run, and the linked
-code besides the weights.
+outputs checked against nnabla, the painted stack of one run, and from the
+firmware's linker map what the emitted model adds (its objects and the
+libgcc/libc/libm members they pull in: code besides the weights, static RAM)
+apart from the benchmark harness (startup, semihosting, main).
 
 usage: python benchmarks/emit_c.py [--models lenet,dscnn] [--seconds 0.5] [--packed] [--m4 lenet,dscnn]
                                    [--json rows.json]
@@ -171,8 +173,9 @@ def m4_counts(name: str, opt: str, workdir: str) -> dict:
         if r.returncode != 0:
             raise SystemExit(f"{name}: compiling {src} failed: {r.stderr[-500:]}")
         objs.append(obj)
-    r = subprocess.run([board.cc, *board.cflags, "-nostartfiles", "-T", "link.ld", "-Wl,--gc-sections", *objs,
-                        "-lm", "-lc", "-lgcc", "-o", "fw.elf"], cwd=d, capture_output=True, text=True)
+    r = subprocess.run([board.cc, *board.cflags, "-nostartfiles", "-T", "link.ld", "-Wl,--gc-sections",
+                        "-Wl,-Map=fw.map", "-Wl,--cref", *objs, "-lm", "-lc", "-lgcc", "-o", "fw.elf"],
+                       cwd=d, capture_output=True, text=True)
     if r.returncode != 0:
         raise SystemExit(f"{name}: linking failed: {r.stderr[-500:]}")
     ins = [np.load(os.path.join(ZOO, f"{name}.in{k}.npy")).astype("<f4") for k in range(len(m.inputs))]
@@ -189,8 +192,42 @@ def m4_counts(name: str, opt: str, workdir: str) -> dict:
     syms = footprint.symbol_sizes(os.path.join(d, "fw.elf"), "arm-none-eabi-nm")
     text = footprint.section_sizes(os.path.join(d, "fw.elf"), "arm-none-eabi-size")["text"]
     weights = sum(sz for s, (_t, sz) in syms.items() if s.startswith("m_w_"))
+    split = model_split(os.path.join(d, "fw.map"), m.prefix)
     return {"insns": v.get(f"run_{unit}", 0), "stack": v.get("stack_run", 0), "err": err,
-            "static_ram": m.arena_bytes, "code_besides_weights": text - weights}
+            "static_ram": split["ram"], "arena": m.arena_bytes, "firmware_text_besides_weights": text - weights,
+            "code_besides_weights": split["code"], "harness": split["harness"], "weights": split["weights"],
+            "model_parts": split["parts"]}
+
+
+def is_model_file(path: str, prefix: str = "m") -> bool:
+    """An object of the emitted model: PREFIX.o, PREFIX_weights.o and the copied kernels (nnbrt/...)."""
+    return path in (f"{prefix}.o", f"{prefix}_weights.o") or path.startswith("nnbrt/")
+
+
+def model_split(map_path: str, prefix: str) -> dict:
+    """From the firmware's linker map: flash of the emitted model besides the weights (its objects and the
+    libgcc/libc/libm members they pull in: text, constants, .data images), its static RAM (.data, .bss:
+    arena and library state), the weights, and the benchmark harness (startup, semihosting, main, what they
+    pull in); parts: bytes per model file."""
+    from nnb import footprint
+
+    with open(map_path, encoding="utf-8") as f:
+        lm = footprint.parse_map(f.read())
+
+    def weights(sec: str) -> bool:
+        return sec.startswith(f".rodata.{prefix}_w_")
+
+    sp = footprint.map_split(lm, lambda p: is_model_file(p, prefix), weights)
+    own, other = sp["own"], sp["other"]
+    parts: dict[str, int] = {}
+    for _out, sec, size, path in lm.kept:
+        if footprint.classify(sec) in ("text", "rodata", "data") and not weights(sec) and is_model_file(path, prefix):
+            parts[os.path.basename(path)] = parts.get(os.path.basename(path), 0) + size
+    code = own["text"] + own["rodata"] + own["data"]
+    parts["libgcc/libc/libm"] = code - sum(parts.values())
+    return {"code": code, "ram": own["data"] + own["bss"],
+            "harness": other["text"] + other["rodata"] + other["data"],
+            "weights": sum(sp["excluded"].values()), "parts": parts}
 
 
 def m4_rows(models: list[str]) -> list[dict]:
@@ -246,12 +283,27 @@ def main() -> None:
         mrows = m4_rows(args.m4.split(","))
         print("\nCortex-M4F (QEMU mps2-an386, -icount shift=0): instructions per inference, emitted C vs C runtime")
         print(f"{'model':10} {'emit -O2':>10} {'emit -Os':>10} {'runtime -O2':>11} {'emit/rt':>7} | "
-              f"{'stack emit':>10} {'stack rt':>8} | {'arena':>7} {'code -Os':>8} | {'max err':>8}")
+              f"{'stack emit':>10} {'stack rt':>8} | {'arena':>7} | {'max err':>8}")
         for r in mrows:
             a, b = r["-O2"], r["-Os"]
+            ratio = f"{a['insns'] / r['runtime_insns']:7.2f}" if r["runtime_insns"] else f"{'-':>7}"
             print(f"{r['model']:10} {a['insns']:10,} {b['insns']:10,} {r['runtime_insns']:11,} "
-                  f"{a['insns'] / max(1, r['runtime_insns']):7.2f} | {a['stack']:10,} {r['runtime_stack']:8,} | "
-                  f"{a['static_ram']:7,} {b['code_besides_weights']:8,} | {max(a['err'], b['err']):8.2g}")
+                  f"{ratio} | {a['stack']:10,} {r['runtime_stack']:8,} | "
+                  f"{a['arena']:7,} | {max(a['err'], b['err']):8.2g}")
+        print("\nwhat the model adds to the firmware (linker map, -Wl,-Map --cref): code besides weights = the emitted"
+              "\nPREFIX.c, the copied kernel files and the libgcc/libc/libm members they pull in (text, constants,"
+              "\n.data images); static RAM = their .data + .bss (arena, library state); harness = startup, semihosting,"
+              "\nbenchmark main and what they pull in; old figure = the whole firmware's .text minus the weights")
+        print(f"{'model':10} {'opt':>4} {'code':>7} {'RAM':>7} {'stack':>6} {'RAM+stack':>9} {'weights':>8} "
+              f"{'harness':>8} {'old figure':>10} | largest parts of the model")
+        for r in mrows:
+            for opt in ("-O2", "-Os"):
+                a = r[opt]
+                parts = sorted(a["model_parts"].items(), key=lambda kv: -kv[1])[:4]
+                print(f"{r['model']:10} {opt:>4} {a['code_besides_weights']:7,} {a['static_ram']:7,} "
+                      f"{a['stack']:6,} {a['static_ram'] + a['stack']:9,} {a['weights']:8,} {a['harness']:8,} "
+                      f"{a['firmware_text_besides_weights']:10,} | "
+                      + ", ".join(f"{k} {v:,}" for k, v in parts))
         out["m4"] = mrows
     if args.json:
         with open(args.json, "w") as f:
