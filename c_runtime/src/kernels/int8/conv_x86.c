@@ -202,6 +202,7 @@ static T_AVX2 void dw_avx2(const nnb_i8_conv_params *p, const int8_t *x, const i
     oc.lo = p->act_min;
     oc.hi = p->act_max;
     oc.zres = p->res_zero;
+    const __m128i keep = _mm_cmpgt_epi16(_mm_set1_epi16((int16_t)wd), _mm_setr_epi16(0, 1, 2, 3, 4, 5, 6, 7));
     for (i = 0; i < phh * pwid + 64; ++i)
         plane[i] = 0;
     for (b = 0; b < p->n; ++b)
@@ -213,7 +214,16 @@ static T_AVX2 void dw_avx2(const nnb_i8_conv_params *p, const int8_t *x, const i
             for (r = 0; r < h; ++r) { /* the borders stay 0 */
                 int16_t *dst = plane + (size_t)(r + ph) * (size_t)pwid + pw;
                 const int8_t *src = xc + (size_t)r * (size_t)wd;
-                for (i = 0; i + 16 <= wd; i += 16)
+                i = 0;
+                if (wd <= 8 && (size_t)r * (size_t)wd + 8 <= (size_t)h * (size_t)wd) {
+                    /* a short row: eight lanes, those past the row zero (they land on this row's right border
+                     * and the next row's left border and first values, which the next row rewrites) */
+                    const __m128i v = _mm_sub_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)src)),
+                                                    _mm_set1_epi16((int16_t)zin));
+                    _mm_storeu_si128((__m128i *)(void *)dst, _mm_and_si128(v, keep));
+                    continue;
+                }
+                for (; i + 16 <= wd; i += 16)
                     _mm256_storeu_si256((__m256i *)(void *)(dst + i),
                                         _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128(
                                                              (const __m128i *)(const void *)(src + i))),
@@ -243,8 +253,13 @@ static T_AVX2 void dw_avx2(const nnb_i8_conv_params *p, const int8_t *x, const i
                     for (i = 0; i + 8 <= ow; i += 8)
                         _mm256_storeu_si256((__m256i *)(void *)(dst + i),
                                             _mm256_loadu_si256((const __m256i *)(const void *)(src + i)));
-                    for (; i < ow; ++i)
-                        dst[i] = src[i];
+                    if (i < ow && ow < 8 && ow + 4 * pw > 7) /* one short row in eight lanes: the spill ends before
+                                                               the next row's source (7 < ow + 2 pw (r + 1)) */
+                        _mm256_storeu_si256((__m256i *)(void *)dst,
+                                            _mm256_loadu_si256((const __m256i *)(const void *)src));
+                    else
+                        for (; i < ow; ++i)
+                            dst[i] = src[i];
                 }
             out_n(&oc, &qc, &rc, acc, oh * ow, residual ? residual + bc * oplane : NULL, y + bc * oplane);
         }
@@ -262,11 +277,11 @@ static inline int32_t w4(const int8_t *p)
     return v;
 }
 
-#define KMAX 64 /* kernel rows / columns the panel's tables hold */
+#define TMAX 128 /* kernel taps (kh * kw) the panel's tables hold */
 
 static int gemm_ok(const nnb_i8_conv_params *p)
 {
-    return !(p->group == p->c && p->o == p->c) && p->kh <= KMAX && p->kw <= KMAX && p->stride_w <= 2;
+    return !(p->group == p->c && p->o == p->c) && p->kh * p->kw <= TMAX && p->stride_w <= 2;
 }
 
 static size_t gemm_scratch(const nnb_i8_conv_params *p)
@@ -278,75 +293,72 @@ static size_t gemm_scratch(const nnb_i8_conv_params *p)
 }
 
 /* the panel of output row oy, columns ox0 .. ox0 + n - 1 (n <= 16; or flat positions ox0.. of a 1x1 stride-1
- * layer when flat): bytes x + 128, four k per lane, padding in_zero + 128, k >= klen 0. The masks of the
- * kernel columns and the offsets of the kernel rows are worked out once per panel. */
+ * layer when flat): bytes x + 128, four k per lane, padding in_zero + 128, k >= klen 0. Each kernel tap's
+ * offset and lane mask are worked out once per panel. */
 static T_VNNI void panel_build(const nnb_i8_conv_params *p, const int8_t *xg, int32_t klen, int32_t oy, int32_t ox0,
                                int32_t n, int flat, uint8_t *panel)
 {
     const int32_t kh = p->kh, kw = p->kw, h = p->h, wd = p->w, kp = (klen + 3) & ~3, sw = p->stride_w;
+    const int32_t taps = kh * kw;
     const size_t hw = (size_t)h * (size_t)wd;
     const __m128i zfill = _mm_set1_epi8((char)p->in_zero), flip = _mm_set1_epi8((char)0x80);
-    const __mmask16 all = (__mmask16)((1u << n) - 1u);
-    intptr_t roff[KMAX], coff[KMAX];
-    uint32_t cmask[KMAX]; /* stride 1: lanes; stride 2: even bytes of 32 */
-    int32_t k4, t, ci = 0, ky = 0, kx = 0;
-    if (!flat) {
+    const __m256i zfill2 = _mm256_set1_epi8((char)p->in_zero);
+    intptr_t off[TMAX];
+    uint32_t msk[TMAX]; /* stride 1: lanes; stride 2: even bytes of 32; 0: all padding */
+    const int8_t *base = xg;
+    int32_t k4, ky, kx, tap = 0;
+    if (flat) {
+        off[0] = (intptr_t)ox0;
+        msk[0] = (1u << n) - 1u;
+    } else {
         for (ky = 0; ky < kh; ++ky) {
             const int32_t iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
-            roff[ky] = iy >= 0 && iy < h ? (intptr_t)iy * wd : -1;
+            for (kx = 0; kx < kw; ++kx) {
+                const int32_t ix0 = ox0 * sw - p->pad_w + kx * p->dil_w;
+                const int32_t lo = ix0 < 0 ? (sw == 1 ? -ix0 : (1 - ix0) >> 1) : 0;
+                const int32_t hi0 = sw == 1 ? wd - ix0 : (wd - ix0 + 1) >> 1, hi = hi0 < n ? hi0 : n;
+                uint32_t m = 0;
+                if (iy >= 0 && iy < h && hi > lo)
+                    m = sw == 1 ? ((1u << hi) - 1u) & ~((1u << lo) - 1u)
+                                : (uint32_t)((((uint64_t)1 << (2 * hi)) - 1u) & ~(((uint64_t)1 << (2 * lo)) - 1u)) &
+                                      0x55555555u;
+                off[ky * kw + kx] = (intptr_t)iy * wd + ix0;
+                msk[ky * kw + kx] = m;
+            }
         }
-        for (kx = 0; kx < kw; ++kx) {
-            const int32_t ix0 = ox0 * sw - p->pad_w + kx * p->dil_w;
-            const int32_t lo = ix0 < 0 ? (sw == 1 ? -ix0 : (1 - ix0) >> 1) : 0;
-            const int32_t hi0 = sw == 1 ? wd - ix0 : (wd - ix0 + 1) >> 1, hi = hi0 < n ? hi0 : n;
-            coff[kx] = ix0;
-            if (hi <= lo)
-                cmask[kx] = 0;
-            else if (sw == 1)
-                cmask[kx] = ((1u << hi) - 1u) & ~((1u << lo) - 1u);
-            else
-                cmask[kx] = (uint32_t)((((uint64_t)1 << (2 * hi)) - 1u) & ~(((uint64_t)1 << (2 * lo)) - 1u)) & 0x55555555u;
-        }
-        ky = kx = 0;
     }
     for (k4 = 0; k4 < kp; k4 += 4) {
-        __m128i v[4], a, b2, c2, d;
-        for (t = 0; t < 4; ++t) {
-            const int32_t k = k4 + t;
-            if (k >= klen) {
-                v[t] = _mm_setzero_si128();
-                continue;
-            }
-            if (flat) {
-                v[t] = _mm_mask_loadu_epi8(zfill, all, xg + (size_t)k * hw + (size_t)ox0);
-            } else {
-                if (roff[ky] < 0 || !cmask[kx]) {
-                    v[t] = zfill;
-                } else {
-                    /* masked loads never touch a masked-out byte; the address is formed as an integer because
-                     * it may lie before the row */
-                    const void *at = (const void *)((uintptr_t)(xg + (size_t)ci * hw) +
-                                                    (uintptr_t)(roff[ky] + coff[kx]));
-                    if (sw == 1)
-                        v[t] = _mm_mask_loadu_epi8(zfill, (__mmask16)cmask[kx], at);
-                    else /* stride 2: bytes 2j of 32, then the low byte of each 16-bit lane */
-                        v[t] = _mm256_cvtepi16_epi8(
-                            _mm256_mask_loadu_epi8(_mm256_set1_epi8((char)p->in_zero), (__mmask32)cmask[kx], at));
-                }
-                if (++kx == kw) {
-                    kx = 0;
-                    if (++ky == kh) {
-                        ky = 0;
-                        ++ci;
-                    }
-                }
-            }
-            v[t] = _mm_xor_si128(v[t], flip);
-        }
-        a = _mm_unpacklo_epi8(v[0], v[1]);
-        b2 = _mm_unpackhi_epi8(v[0], v[1]);
-        c2 = _mm_unpacklo_epi8(v[2], v[3]);
-        d = _mm_unpackhi_epi8(v[2], v[3]);
+        __m128i v0, v1, v2, v3, a, b2, c2, d;
+        /* value k's sixteen bytes: masked loads never touch a masked-out byte; the address is formed as an
+         * integer because it may lie before the row */
+#define I8_LOADK(v, k)                                                                                           \
+    do {                                                                                                         \
+        if ((k) >= klen) {                                                                                       \
+            v = flip; /* 0 after the flip below: no contribution whatever the (zero) weight */                   \
+        } else {                                                                                                 \
+            const void *at = (const void *)((uintptr_t)base + (uintptr_t)off[tap]);                              \
+            if (!msk[tap])                                                                                       \
+                v = zfill;                                                                                       \
+            else if (flat || sw == 1)                                                                            \
+                v = _mm_mask_loadu_epi8(zfill, (__mmask16)msk[tap], at);                                         \
+            else                                                                                                 \
+                v = _mm256_cvtepi16_epi8(_mm256_mask_loadu_epi8(zfill2, (__mmask32)msk[tap], at));               \
+            if (flat || ++tap == taps) {                                                                         \
+                tap = 0;                                                                                         \
+                base += hw;                                                                                      \
+            }                                                                                                    \
+        }                                                                                                        \
+        v = _mm_xor_si128(v, flip);                                                                              \
+    } while (0)
+        I8_LOADK(v0, k4);
+        I8_LOADK(v1, k4 + 1);
+        I8_LOADK(v2, k4 + 2);
+        I8_LOADK(v3, k4 + 3);
+#undef I8_LOADK
+        a = _mm_unpacklo_epi8(v0, v1);
+        b2 = _mm_unpackhi_epi8(v0, v1);
+        c2 = _mm_unpacklo_epi8(v2, v3);
+        d = _mm_unpackhi_epi8(v2, v3);
         _mm_store_si128((__m128i *)(void *)(panel + (size_t)k4 * NB), _mm_unpacklo_epi16(a, c2));
         _mm_store_si128((__m128i *)(void *)(panel + (size_t)k4 * NB + 16), _mm_unpackhi_epi16(a, c2));
         _mm_store_si128((__m128i *)(void *)(panel + (size_t)k4 * NB + 32), _mm_unpacklo_epi16(b2, d));
