@@ -19,6 +19,7 @@ runtime's on the 10,000 Fashion-MNIST test images (Debian's
 dataset-fashion-mnist) and prints how many are identical.
 
 usage: python benchmarks/opencl.py [--models resnet8,dscnn] [--rounds 7] [--device N] [--tune] [--json rows.json]
+       python benchmarks/opencl.py --profile [--models resnet8,dscnn]
        python benchmarks/opencl.py --agreement out/demo/lenet_lutq4.nnb,out/demo/lenet_dq.nnb
 """
 
@@ -132,6 +133,41 @@ def agreement(paths: list[str], device_index: int | None) -> None:
               f"C {(want.argmax(1) == y).mean():.2%}; {tc:.1f} s C, {to:.1f} s OpenCL incl. planning)")
 
 
+def profile_model(name: str, device_index: int | None, repeat: int = 5) -> None:
+    """Per-launch device times of one batch-64 run from a profiling-enabled queue (the best of ``repeat`` runs):
+    the idle gap before each launch, its run time and GFLOP/s, and what the host enqueues per batch."""
+    import pyopencl as cl
+
+    path = os.path.join(ZOO, f"{name}.nnp")
+    dev = open_device(device_index)
+    net = OpenCLNet(rebatch(model_graph(path, load(path)), BATCH), device=dev)
+    x = _inputs(name, BATCH)
+    net.run(x)
+    q = cl.CommandQueue(dev.ctx, dev.dev, properties=cl.command_queue_properties.PROFILING_ENABLE)
+    best: tuple[float, list, float] | None = None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        evs = [cl.enqueue_nd_range_kernel(q, k, g, loc) for k, g, loc in net._kernels]
+        host = time.perf_counter() - t
+        q.finish()
+        span = 1e-9 * (evs[-1].profile.end - evs[0].profile.start)
+        if best is None or span < best[0]:
+            best = (span, evs, host)
+    assert best is not None
+    span, evs, host = best
+    parts = BATCH // net.chunk if net.chunk else 1
+    print(f"{name}: batch {BATCH} as {parts} chunk(s) of {BATCH // parts}; per chunk {len(evs)} launches, "
+          f"device span {1e3 * span:.2f} ms, host enqueue {1e3 * host:.2f} ms; per batch {parts * len(evs)} "
+          f"launches + {parts * (len(net.inputs) + len(net.outputs))} buffer copies")
+    prev = evs[0].profile.start
+    for ln, e in zip(net.layout.launches, evs):
+        run_s = 1e-9 * (e.profile.end - e.profile.start)
+        gf = f"{2 * ln.macs / run_s / 1e9:7.1f}" if ln.macs else "      -"
+        print(f"  {ln.node[:30]:30s} {ln.kernel:14s} {ln.n:7d} items  gap {1e3 * 1e-9 * (e.profile.start - prev):6.3f}"
+              f"  run {1e3 * run_s:6.3f} ms  {gf} GFLOP/s")
+        prev = e.profile.end
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="resnet8,dscnn,lenet,unet_tiny,autoencoder")
@@ -140,7 +176,12 @@ def main() -> None:
     ap.add_argument("--json", help="also write the rows as JSON")
     ap.add_argument("--tune", action="store_true", help="tune work-group sizes first (kept in the device's cache)")
     ap.add_argument("--agreement", help="comma-separated .nnb files: OpenCL vs C runtime predictions on 10k images")
+    ap.add_argument("--profile", action="store_true", help="per-launch device times of a batch-64 run instead")
     args = ap.parse_args()
+    if args.profile:
+        for name in args.models.split(","):
+            profile_model(name, args.device)
+        return
     if args.agreement:
         agreement(args.agreement.split(","), args.device)
         return

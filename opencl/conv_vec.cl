@@ -205,3 +205,20 @@ __kernel void dwconv3_vec(KARGS)
         yy -= wrap;
     }
 }
+
+/* The interior of a zero-padded copy: row r of plane pl (one work item per row, 16 floats at a time).
+ * P: rows, H, W, x, y, x plane stride, x row stride, y plane stride, y row stride */
+__kernel void pad_rows(KARGS)
+{
+    int i = get_global_id(0);
+    if (i >= PI(0))
+        return;
+    const int H = PI(1), W = PI(2), pl = i / H, r = i - pl * H;
+    __global const float *x = m + PI(3) + pl * PI(5) + r * PI(6);
+    __global float *y = m + PI(4) + pl * PI(7) + r * PI(8);
+    int k = 0;
+    for (; k + 16 <= W; k += 16)
+        vstore16(vload16(0, x + k), 0, y + k);
+    for (; k < W; ++k)
+        y[k] = x[k];
+}

@@ -105,8 +105,12 @@ def conv_vec(pl: Planner, n: Node, params: list[int], cin: int, cout: int) -> bo
     if pad != [0, 0]:  # a zero-padded copy of the input, borders zero from the upload on
         hp, wp = h + 2 * pad[0], w + 2 * pad[1]
         xp = pl.lay.reserve(batch * cin * hp * wp + k["CV_GUARD"])
-        pl.copy(n, x_off, xp + pad[0] * wp + pad[1], [batch, cin, h, w], [xn, xc, xh, 1],
-                [cin * hp * wp, hp * wp, wp, 1])
+        if xn == cin * xc:  # planes at one stride: a row per work item, vector copies
+            rows = batch * cin * h
+            pl.emit("pad_rows", [rows, h, w, x_off, xp + pad[0] * wp + pad[1], xc, xh, hp * wp, wp], rows, n)
+        else:
+            pl.copy(n, x_off, xp + pad[0] * wp + pad[1], [batch, cin, h, w], [xn, xc, xh, 1],
+                    [cin * hp * wp, hp * wp, wp, 1])
         x_off, xn, xc, xh, w = xp, cin * hp * wp, hp * wp, wp, wp
     vw = 8 if ow <= 8 else 16
     nseg = (ow + vw - 1) // vw

@@ -677,7 +677,7 @@ def _batch_norm(pl: Planner, n: Node) -> None:
     pl.binary_at(n, "ADD", pl.off(y), offs[1], pl.off(y), list(s), xs, bs)
 
 
-PREP = {"copy16", "copy_rows", "copy_strided", "im2col"}  # launches that only arrange a convolution's input
+PREP = {"copy16", "copy_rows", "copy_strided", "im2col", "pad_rows"}  # launches that only arrange a convolution's input
 # ops whose work item i reads only index i of the inputs it may overwrite (others broadcast, never aliased)
 PER_INDEX = set(UNARY) | set(BINARY) | {"PReLU", "BatchNormalization"}
 HANDLERS: dict[str, Callable[[Planner, Node], None]] = {}

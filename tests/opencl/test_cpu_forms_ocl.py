@@ -64,6 +64,8 @@ def test_cpu_form_matches_reference(case: tuple) -> None:
     net = OpenCLNet(g, device=ocl, cpu_forms=True)
     kernels = [ln.kernel for ln in net.layout.launches]
     assert kernel in kernels and "conv" not in kernels and "reduce" not in kernels, kernels
+    padded = op in ("Convolution", "FusedConv") and any(attrs.get("pad", ()))
+    assert ("pad_rows" in kernels) == padded, kernels  # a zero-padded copy of the input, borders from the upload
     _check(g, [_r(*shape)], net)
 
 
