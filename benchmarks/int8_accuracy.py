@@ -15,6 +15,7 @@ For fmnist_lenet and fmnist_dscnn: calibrate on the first N training images
 * weight and arena bytes, int8 against float.
 
     .venv/bin/python benchmarks/int8_accuracy.py [--calib 500] [--test 10000] [--models lenet,dscnn]
+    .venv/bin/python benchmarks/int8_accuracy.py --dq [--dq-train 2000]   # DQ --act-budget deployed as int8
 """
 
 from __future__ import annotations
@@ -197,7 +198,7 @@ def bench(arch: str, n_calib: int, n_test: int, so) -> None:  # noqa: ANN001
     rows.append(("float (nnb reference)", fl, ""))
     stats = collect(g, xc)
     models = {}
-    for meth in ("minmax", "percentile", "mse"):
+    for meth in ("minmax", "percentile", "mse", "top"):
         m = build_int8(g, stats, meth)
         models[meth] = m
         rows.append((f"nnb int8 {meth}", top1(run_int8_batched(m, xt), yt), "numpy integer simulation"))
@@ -235,12 +236,72 @@ def bench(arch: str, n_calib: int, n_test: int, so) -> None:  # noqa: ANN001
     sys.stdout.flush()
 
 
+DQ_ARGS = {"lenet": ["--weight-budget", "12kB", "--act-budget", "1.125kB"],  # first activation at 4 bits
+           "dscnn": ["--bits", "6", "--act-budget", "5kB"]}  # BN folded into per-channel scales
+
+
+def bench_dq(arch: str, n_train: int, n_calib: int, n_test: int) -> None:
+    """A DQ model trained with --act-budget, deployed as int8: its predictions against the fake-quantized
+    float network's on the test set (reference vs intsim, and the C runtime when it can convert it)."""
+    from nnb.cli import main as nnb_main
+    from nnb.quantize.dq import fixed_act_quantizers
+    from nnb.quantize.dq_int8_arena import arena_figures
+    from nnb.quantize.int8 import from_quantized
+    from nnb.quantize.qmodel import load_quantized
+    from nnb.train.evaluate import predict
+
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, f"{arch}_dq.nnq")
+        argv = ["quantize", os.path.join(TRAINED, f"fmnist_{arch}.nnp"), "--method", "dq", *DQ_ARGS[arch],
+                "--data", "fashion-mnist", "--limit", str(n_train), "--epochs", "1", "--calib-samples", str(n_calib),
+                "-q", "-o", path, "--val", "none"]
+        with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+            if nnb_main(argv) != 0:
+                raise SystemExit(f"nnb {' '.join(argv)} failed")
+        qm = load_quantized(path)
+        m = from_quantized(qm)
+        xte, yte = load_data("fashion-mnist:test")
+        xt, yt = input_array(qm.graph, xte[:n_test]), yte[:n_test]
+        ref = predict(qm.graph, xt, act=fixed_act_quantizers(qm.info)).argmax(1)
+        got = run_int8_batched(m, xt).reshape(len(xt), -1).argmax(1)
+        c_note = "C runtime: "
+        try:
+            from nnb.backends.c import CNet
+            from nnb.emit.convert import convert_int8
+
+            net = CNet(convert_int8(m).image)
+            cp = net.run_batch([xt])[0].reshape(len(xt), -1).argmax(1)
+            c_note += (f"{int((cp == ref).sum())}/{len(xt)} identical to the reference, "
+                       f"top-1 {100.0 * float((cp == yt).mean()):.2f} %")
+        except Exception as e:  # noqa: BLE001 - the C column reports why it is missing
+            c_note += f"not run ({type(e).__name__}: {str(e)[:120]})"
+        bits = {k: int(a["bits"]) for k, a in qm.info["activations"].items()}
+        fig = arena_figures(m, bits)
+    print(f"\n## fmnist_{arch} DQ {' '.join(DQ_ARGS[arch])} ({n_train} training images, 1 epoch), deployed as int8 "
+          f"({time.perf_counter() - t0:.0f} s)\n")
+    print(f"activation bits: {', '.join(str(b) for b in bits.values())}; integer steps: "
+          f"{', '.join(s.node.op for s in m.steps if s.kind == 'int')}; float islands: {', '.join(m.islands())}")
+    acc = {k: 100.0 * float((v == yt).mean()) for k, v in (("ref", ref), ("int", got))}
+    print(f"test {len(xt)}: reference (fake-quantized float) top-1 {acc['ref']:.2f} %, intsim {acc['int']:.2f} %, "
+          f"identical predictions {int((ref == got).sum())}/{len(xt)}; {c_note}")
+    print(f"arena (batch 1): {fig['packed']} B at the activations' widths, {fig['int8']} B as int8, "
+          f"{fig['float']} B float")
+    sys.stdout.flush()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--calib", type=int, default=500)
     ap.add_argument("--test", type=int, default=10000)
     ap.add_argument("--models", default="lenet,dscnn")
+    ap.add_argument("--dq", action="store_true", help="only the DQ --act-budget deployment check")
+    ap.add_argument("--dq-train", type=int, default=2000, help="DQ: training images (one epoch)")
     args = ap.parse_args()
+    if args.dq:
+        for arch in args.models.split(","):
+            bench_dq(arch, args.dq_train, args.calib, args.test)
+        return
     so = None
     try:
         from int8_harness import build, compiler

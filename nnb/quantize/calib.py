@@ -8,7 +8,8 @@ minimum, maximum and a fixed-seed random subsample of its values (at most
 * ``minmax``: the observed range, widened to contain 0;
 * ``percentile``: the 0.01 % / 99.99 % percentiles (``PERCENTILE``);
 * ``mse``: the clipping range on a grid of fractions of the observed one
-  whose uniform quantization of the sample has the least squared error.
+  whose uniform quantization of the sample has the least squared error;
+* ``top``: ``percentile``, except for a classifier's scores (``choose_range``).
 
 Weights use ``channel_ranges`` (per output channel, symmetric, max |w| or MSE).
 """
@@ -23,7 +24,8 @@ import numpy as np
 from nnb.errors import NnbError
 from nnb.ir import Graph
 
-METHODS = ("minmax", "percentile", "mse")
+METHODS = ("minmax", "percentile", "mse", "top")
+TOP_MARGIN = 0.1  # ``top``: the scores' grid reaches this fraction of its span below the lowest top score
 SAMPLE = 1 << 18
 PERCENTILE = 99.99
 _GRID = np.linspace(0.2, 1.0, 33)
@@ -37,6 +39,7 @@ class TensorStats:
     sample: np.ndarray  # float64, a random subsample of the tensor's values
     flat_mean: np.ndarray | None = None  # per-element mean over the samples (the input of an Affine)
     tap_mean: np.ndarray | None = None  # convolution outputs: (C_in, taps) mean of what each tap reads
+    top_lo: float | None = None  # 2-D (samples, features) tensors: the lowest per-sample maximum
 
 
 CONVS = ("FusedConv", "Convolution", "DepthwiseConvolution")
@@ -88,6 +91,7 @@ def collect(graph: Graph, x: np.ndarray | Sequence[np.ndarray], batch: int = 100
     per_batch = max(1, sample * batch // n_total)
     fsum: dict[str, np.ndarray] = {}  # per-element sums (Affine inputs' mean)
     tsum: dict[str, np.ndarray] = {}  # convolution output name -> per-tap sums of its input
+    top_lo: dict[str, float] = {}  # 2-D tensors: lowest per-sample maximum
     for s in range(0, n_total, batch):
         xb = [a[s:s + batch] for a in xs]
         vals = run(graph, xb, keep=names)
@@ -100,6 +104,8 @@ def collect(graph: Graph, x: np.ndarray | Sequence[np.ndarray], batch: int = 100
             hi[k] = max(hi.get(k, 0.0), float(v.max()))
             parts[k].append(v if v.size <= per_batch else rng.choice(v, per_batch, replace=False))
             a = np.asarray(vals[k])
+            if a.ndim == 2 and a.shape[1] > 1:
+                top_lo[k] = min(top_lo.get(k, np.inf), float(a.max(axis=1).min()))
             if a.ndim >= 1:
                 fsum[k] = fsum.get(k, 0.0) + a.reshape(a.shape[0], -1).sum(axis=0, dtype=np.float64)
         for node in graph.nodes:
@@ -110,7 +116,7 @@ def collect(graph: Graph, x: np.ndarray | Sequence[np.ndarray], batch: int = 100
         if progress is not None:
             progress(min(s + batch, n_total))
     return {k: TensorStats(k, lo[k], hi[k], np.concatenate(parts[k]), fsum[k] / n_total if k in fsum else None,
-                           tsum[k] / n_total if k in tsum else None) for k in names}
+                           tsum[k] / n_total if k in tsum else None, top_lo.get(k)) for k in names}
 
 
 def quant_error(v: np.ndarray, lo: float, hi: float, levels: int) -> float:
@@ -122,12 +128,18 @@ def quant_error(v: np.ndarray, lo: float, hi: float, levels: int) -> float:
     return float(np.mean((v - q) ** 2))
 
 
-def choose_range(st: TensorStats, method: str, levels: int = 256) -> tuple[float, float]:
-    """Clipping range [lo, hi] (containing 0) for one tensor."""
+def choose_range(st: TensorStats, method: str, levels: int = 256, scores: bool = False) -> tuple[float, float]:
+    """Clipping range [lo, hi] (containing 0) for one tensor.
+
+    ``top`` is ``percentile`` except for class scores (``scores``: a 2-D tensor whose argmax is the answer):
+    their grid starts ``TOP_MARGIN`` of the span below the lowest per-sample top score seen, since a score
+    below every sample's top one only has to stay below it; the finer grid leaves fewer ties at the top."""
     if method not in METHODS:
         raise NnbError(f"unknown calibration method '{method}' ({', '.join(METHODS)})")
     lo, hi = min(st.lo, 0.0), max(st.hi, 0.0)
-    if method == "percentile" and st.sample.size:
+    if method == "top" and scores and st.top_lo is not None:
+        lo = max(lo, st.top_lo - TOP_MARGIN * (hi - st.top_lo))
+    elif method in ("percentile", "top") and st.sample.size:
         lo = min(float(np.percentile(st.sample, 100 - PERCENTILE)), 0.0)
         hi = max(float(np.percentile(st.sample, PERCENTILE)), 0.0)
     elif method == "mse" and st.sample.size:

@@ -193,11 +193,22 @@ def _weights(node: Node, g: Graph, s_in: float, s_out: QParams, method: str,
     return {"weight": qw, "bias": qb, "mult": mult, "shift": shift, "w_scale": s_w}
 
 
+def score_tensors(g: Graph) -> set[str]:
+    """Tensors whose argmax is the network's answer: the outputs, and what a Softmax/LogSoftmax producing an
+    output reads (calibration method ``top`` gives them a grid fine at the top; nnb/quantize/calib.py)."""
+    out = set(g.outputs)
+    for n in g.nodes:
+        if n.op in ("Softmax", "LogSoftmax") and n.outputs[0] in g.outputs:
+            out.add(n.inputs[0])
+    return out
+
+
 def build_int8(g: Graph, stats: dict[str, TensorStats], method: str = "minmax",
                islands: bool = True) -> Int8Model:
     """The int8 model of the prepared graph ``g`` from calibration statistics of its tensors.
 
     ``islands=False``: an op without an integer kernel is an error instead of a float island."""
+    scores = score_tensors(g)
     qp: dict[str, QParams] = {}
     for name in g.inputs:
         qp[name] = qparams_from_range(*choose_range(stats[name], method))
@@ -220,7 +231,7 @@ def build_int8(g: Graph, stats: dict[str, TensorStats], method: str = "minmax",
                 qp[out] = qp[node.inputs[0]]
                 act = ACT_OPS[node.op]
             else:
-                qp[out] = qparams_from_range(*choose_range(stats[out], method))
+                qp[out] = qparams_from_range(*choose_range(stats[out], method, scores=out in scores))
             step = IntNode(node, "int", act, out)
             if node.op in ("FusedConv", "Convolution", "DepthwiseConvolution", "Affine"):
                 assert s_in is not None

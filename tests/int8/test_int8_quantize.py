@@ -225,3 +225,23 @@ def test_cli_fixed_nnb(tmp_path, calib_npz, capsys) -> None:  # noqa: ANN001
         if a.kind == "param":
             assert np.array_equal(a.data, b.data), a.name
     _fails(["quantize", model, "--method", "int8", "--calib", calib_npz, "-o", out, "--nnb", nnb], capsys, "--nnb")
+
+
+def test_calib_top_scores_grid() -> None:
+    """--calib-method top: the logits feeding the Softmax get a grid from just below the lowest per-sample top
+    score (finer than percentile's), every other tensor percentile's."""
+    from nnb.quantize.calib import TensorStats, choose_range
+    from nnb.quantize.int8 import build_int8, prepare_graph
+
+    st = TensorStats("s", -12.0, 10.0, np.linspace(-12, 10, 1000), top_lo=2.0)
+    assert choose_range(st, "top", scores=True) == (2.0 - 0.1 * 8.0, 10.0)
+    assert choose_range(st, "top") == choose_range(st, "percentile")
+    g = prepare_graph(load(need(os.path.join(TRAINED, "fmnist_lenet.nnp"))))
+    x, _ = fmnist_data()
+    stats = collect(g, x[:100])
+    top, pct = build_int8(g, stats, "top"), build_int8(g, stats, "percentile")
+    logits = top.steps[-1].node.inputs[0]  # the Softmax island reads the logits
+    lo = stats[logits].top_lo
+    assert top.steps[-1].node.op == "Softmax" and top.qparams[logits].scale < pct.qparams[logits].scale
+    assert top.qparams[logits].dequantize(np.array([-128]))[0] <= min(lo, 0.0)
+    assert all(top.qparams[k] == pct.qparams[k] for k in pct.qparams if k != logits)
