@@ -230,7 +230,9 @@ def bench(arch: str, n_calib: int, n_test: int, so) -> None:  # noqa: ANN001
     print(f"\nweight tensors: int8 {m.weight_tensor_bytes()} B, float32 {w_float} B "
           f"({m.weight_tensor_bytes() / w_float:.1%}); with int32 biases and per-channel int32 multiplier + shift: "
           f"{m.weight_bytes()} B vs all float32 parameters {sum(t.nbytes for t in g.params())} B "
-          f"({m.weight_bytes() / sum(t.nbytes for t in g.params()):.1%})")
+          f"({m.weight_bytes() / sum(t.nbytes for t in g.params()):.1%}); the same with the shifts as int8 "
+          f"(same arithmetic, not the NNB's layout today): {m.weight_bytes(1)} B "
+          f"({m.weight_bytes(1) / sum(t.nbytes for t in g.params()):.1%})")
     print(f"arena (one sample, tensors): int8 {ia} B, float {fa} B ({ia / fa:.1%}); float islands: "
           f"{', '.join(m.islands()) or 'none'}")
     sys.stdout.flush()

@@ -86,12 +86,14 @@ class Int8Model:
         """The int8 weight tensors alone (one byte per weight)."""
         return sum(int(s.arrays["weight"].size) for s in self.steps if "weight" in s.arrays)
 
-    def weight_bytes(self) -> int:
-        """int8 weights, int32 biases, int32 multipliers and shifts."""
+    def weight_bytes(self, shift_bytes: int = 4) -> int:
+        """int8 weights, int32 biases, int32 multipliers and shifts (``shift_bytes`` each: a shift is in
+        [-31, 30], so 1 would do)."""
         n = 0
         for s in self.steps:
             for k, a in s.arrays.items():
-                n += a.size if k == "weight" else 0 if k == "w_scale" else 4 * a.size
+                size = {"weight": 1, "w_scale": 0, "shift": shift_bytes, "res_shift": shift_bytes}.get(k, 4)
+                n += size * a.size
         return n
 
 
