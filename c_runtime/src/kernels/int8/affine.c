@@ -2,6 +2,7 @@
 #include "nnb_int8.h"
 
 #include "i8_dot.h"
+#include "i8_host.h"
 
 int nnb_i8_affine(int32_t n, int32_t k, int32_t o, const int8_t *x, int32_t in_zero, const int8_t *w,
                   const int32_t *bias, const int32_t *mult, const int32_t *shift, int32_t out_zero,
@@ -14,6 +15,10 @@ int nnb_i8_affine(int32_t n, int32_t k, int32_t o, const int8_t *x, int32_t in_z
         return NNB_I8_EINVAL;
     if (act_min < -128 || act_max > 127 || act_min > act_max || in_zero < -128 || in_zero > 127)
         return NNB_I8_EINVAL;
+#if NNB_I8_X86
+    if (nnb_i8_x86_affine(n, k, o, x, in_zero, w, bias, mult, shift, out_zero, act_min, act_max, y))
+        return NNB_I8_OK;
+#endif
     for (b = 0; b < n; ++b) {
         const int8_t *xr = x + (size_t)b * (size_t)k;
         for (j = 0; j < o; ++j) {

@@ -153,6 +153,45 @@ static T_AVX2 void out_n(const out8 *o, const rq_ch *q, const rq_ch *rq, int32_t
     }
 }
 
+/* rq8 on sixteen lanes (AVX-512) */
+static inline T_VNNI __m512i rq16(__m512i x, const rq_ch *q)
+{
+    const __m512i m = _mm512_set1_epi32(q->mult), nud = _mm512_set1_epi64((int64_t)1 << 30);
+    const int32_t mask_s = (int32_t)(((uint32_t)1 << q->right) - 1u);
+    __m512i ev, od, h, r;
+    if (q->left)
+        x = _mm512_sll_epi32(x, _mm_cvtsi32_si128(q->left));
+    ev = _mm512_srli_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, m), nud), 31);
+    od = _mm512_slli_epi64(_mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), m), nud), 1);
+    h = _mm512_mask_blend_epi32((__mmask16)0xAAAA, ev, od);
+    r = _mm512_sra_epi32(h, _mm_cvtsi32_si128(q->right));
+    return _mm512_mask_add_epi32(
+        r,
+        _mm512_cmpgt_epi32_mask(_mm512_and_si512(h, _mm512_set1_epi32(mask_s)),
+                                _mm512_sub_epi32(_mm512_set1_epi32(mask_s >> 1), _mm512_srai_epi32(h, 31))),
+        r, _mm512_set1_epi32(1));
+}
+
+/* out_n for sixteen lanes held in a register (n <= 16) */
+static inline T_VNNI void out16z(const out8 *o, const rq_ch *q, const rq_ch *rq, __m512i a, int32_t n,
+                                 const int8_t *res, int8_t *y)
+{
+    const __mmask16 nm = (__mmask16)((1u << n) - 1u);
+    if (res && rq->vec)
+        a = _mm512_add_epi32(a, rq16(_mm512_sub_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(nm, res)),
+                                                      _mm512_set1_epi32(o->zres)),
+                                     rq));
+    if (q->vec && (!res || rq->vec)) {
+        a = _mm512_add_epi32(rq16(a, q), _mm512_set1_epi32(o->zout));
+        a = _mm512_min_epi32(_mm512_max_epi32(a, _mm512_set1_epi32(o->lo)), _mm512_set1_epi32(o->hi));
+        _mm_mask_storeu_epi8(y, nm, _mm512_cvtepi32_epi8(a));
+    } else {
+        int32_t t[16];
+        _mm512_storeu_si512((void *)t, a);
+        out_n(o, q, rq, t, n, (res && rq->vec) ? NULL : res, y); /* a residual added above is not added again */
+    }
+}
+
 static int64_t bound_of(const int32_t *bias, int32_t o, int32_t taps, const int8_t *res, const int32_t *rm,
                         const int32_t *rs)
 {
@@ -489,18 +528,62 @@ static T_VNNI void gemm_vnni(const nnb_i8_conv_params *p, const int8_t *x, const
                             const size_t at = ((size_t)b * (size_t)p->o + (size_t)ch) * plane + pos;
                             /* the bias of each channel: every accumulator started from channel c's */
                             const __m512i db = _mm512_set1_epi32((int32_t)((uint32_t)bias2[c + j] - (uint32_t)bias2[c]));
-                            int32_t t[2 * NB];
                             rq_ch qc, rc;
-                            _mm512_storeu_si512((void *)t, _mm512_add_epi32(acc[j], db));
-                            _mm512_storeu_si512((void *)(t + NB), _mm512_add_epi32(acc[NC + j], db));
                             rq_prepare(&qc, mult[ch], shift[ch], bound);
                             rq_prepare(&rc, residual ? res_mult[ch] : 0, residual ? res_shift[ch] : 0, 255);
-                            out_n(&oc, &qc, &rc, t, n, residual ? residual + at : NULL, y + at);
+                            out16z(&oc, &qc, &rc, _mm512_add_epi32(acc[j], db), two ? NB : n,
+                                   residual ? residual + at : NULL, y + at);
+                            if (two)
+                                out16z(&oc, &qc, &rc, _mm512_add_epi32(acc[NC + j], db), n - NB,
+                                       residual ? residual + at + NB : NULL, y + at + NB);
                         }
                     }
                 }
         }
     }
+}
+
+/* ---------- Affine, AVX-512 VNNI: 64 values of a row per VPDPBUSD, the weight sums by a second one ---------- */
+
+static T_VNNI void affine_vnni(int32_t n, int32_t k, int32_t o, const int8_t *x, int32_t in_zero, const int8_t *w,
+                               const int32_t *bias, const int32_t *mult, const int32_t *shift, int32_t out_zero,
+                               int32_t act_min, int32_t act_max, int8_t *y)
+{
+    const __m512i flip = _mm512_set1_epi8((char)0x80), ones = _mm512_set1_epi8(1);
+    int32_t b, j, i;
+    for (b = 0; b < n; ++b) {
+        const int8_t *xr = x + (size_t)b * (size_t)k;
+        for (j = 0; j < o; ++j) {
+            const int8_t *wr = w + (size_t)j * (size_t)k;
+            __m512i acc = _mm512_setzero_si512(), sw = _mm512_setzero_si512();
+            uint32_t s;
+            i8_rq q;
+            for (i = 0; i < k; i += 64) {
+                const int32_t len = k - i < 64 ? k - i : 64;
+                const __mmask64 m = len == 64 ? ~(__mmask64)0 : (((__mmask64)1 << len) - 1u);
+                const __m512i xv = _mm512_maskz_mov_epi8(m, _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, xr + i), flip));
+                const __m512i wv = _mm512_maskz_loadu_epi8(m, wr + i);
+                acc = _mm512_dpbusd_epi32(acc, xv, wv);
+                sw = _mm512_dpbusd_epi32(sw, ones, wv);
+            }
+            /* sum (x + 128) w + bias - (in_zero + 128) sum w, wrapping as the accumulator would */
+            s = (uint32_t)_mm512_reduce_add_epi32(acc) + (uint32_t)(bias ? bias[j] : 0) -
+                (uint32_t)(in_zero + 128) * (uint32_t)_mm512_reduce_add_epi32(sw);
+            i8_rq_init(&q, mult[j], shift[j]);
+            y[(size_t)b * (size_t)o + (size_t)j] =
+                (int8_t)i8_clamp_add(out_zero, i8_rq_apply(&q, (int32_t)s), act_min, act_max);
+        }
+    }
+}
+
+int nnb_i8_x86_affine(int32_t n, int32_t k, int32_t o, const int8_t *x, int32_t in_zero, const int8_t *w,
+                      const int32_t *bias, const int32_t *mult, const int32_t *shift, int32_t out_zero,
+                      int32_t act_min, int32_t act_max, int8_t *y)
+{
+    if (nnb_i8_x86_level() < 2)
+        return 0;
+    affine_vnni(n, k, o, x, in_zero, w, bias, mult, shift, out_zero, act_min, act_max, y);
+    return 1;
 }
 
 size_t nnb_i8_x86_conv_scratch(const nnb_i8_conv_params *p)

@@ -22,6 +22,10 @@ size_t nnb_i8_x86_conv_scratch(const nnb_i8_conv_params *p);
 int nnb_i8_x86_conv2d(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
                       const int32_t *mult, const int32_t *shift, const int8_t *residual, const int32_t *res_mult,
                       const int32_t *res_shift, int8_t *y, int16_t *scratch);
+/* the Affine on AVX-512 VNNI: 1 when computed here, 0 when the caller must (arguments already checked) */
+int nnb_i8_x86_affine(int32_t n, int32_t k, int32_t o, const int8_t *x, int32_t in_zero, const int8_t *w,
+                      const int32_t *bias, const int32_t *mult, const int32_t *shift, int32_t out_zero,
+                      int32_t act_min, int32_t act_max, int8_t *y);
 /* 0 portable loops, 1 AVX2, 2 AVX-512 VNNI: what this CPU runs, capped by NNB_I8_ISA=base|avx2|vnni */
 int nnb_i8_x86_level(void);
 #endif

@@ -25,11 +25,47 @@ static int32_t round_div(int32_t s, int32_t n)
 
 static int8_t clamp8(int32_t v) { return (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v); }
 
+/* max pooling without padding whose every window lies inside the input: no clipping; 2x2 stride 2 unrolled */
+static void max_pool_inside(const nnb_i8_pool_params *p, const int8_t *x, int8_t *y)
+{
+    const int32_t h = p->h, w = p->w, oh = p->oh, ow = p->ow, kh = p->kh, kw = p->kw, sh = p->stride_h, sw = p->stride_w;
+    int32_t pl, oy, ox, iy, ix;
+    for (pl = 0; pl < p->n * p->c; ++pl) {
+        const int8_t *xp = x + (size_t)pl * (size_t)h * (size_t)w;
+        int8_t *yp = y + (size_t)pl * (size_t)oh * (size_t)ow;
+        for (oy = 0; oy < oh; ++oy, yp += ow) {
+            const int8_t *r0 = xp + (size_t)(oy * sh) * (size_t)w;
+            if (kh == 2 && kw == 2 && sw == 2) {
+                const int8_t *r1 = r0 + w;
+                for (ox = 0; ox < ow; ++ox) {
+                    const int8_t a = r0[2 * ox] > r0[2 * ox + 1] ? r0[2 * ox] : r0[2 * ox + 1];
+                    const int8_t b = r1[2 * ox] > r1[2 * ox + 1] ? r1[2 * ox] : r1[2 * ox + 1];
+                    yp[ox] = a > b ? a : b;
+                }
+                continue;
+            }
+            for (ox = 0; ox < ow; ++ox) {
+                const int8_t *r = r0 + (size_t)(ox * sw);
+                int8_t m = -128;
+                for (iy = 0; iy < kh; ++iy, r += w)
+                    for (ix = 0; ix < kw; ++ix)
+                        m = r[ix] > m ? r[ix] : m;
+                yp[ox] = m;
+            }
+        }
+    }
+}
+
 static int pool2d(const nnb_i8_pool_params *p, const int8_t *x, int32_t zero, int8_t *y, int average)
 {
     int32_t pl, oy, ox;
     if (!pool_ok(p) || !x || !y || zero < -128 || zero > 127)
         return NNB_I8_EINVAL;
+    if (!average && p->pad_h == 0 && p->pad_w == 0 && (int64_t)(p->oh - 1) * p->stride_h + p->kh <= p->h &&
+        (int64_t)(p->ow - 1) * p->stride_w + p->kw <= p->w) {
+        max_pool_inside(p, x, y);
+        return NNB_I8_OK;
+    }
     for (pl = 0; pl < p->n * p->c; ++pl) {
         const int8_t *xp = x + (size_t)pl * (size_t)p->h * (size_t)p->w;
         int8_t *yp = y + (size_t)pl * (size_t)p->oh * (size_t)p->ow;
