@@ -221,8 +221,9 @@ static int dw_ok(const nnb_i8_conv_params *p)
 static size_t dw_scratch(const nnb_i8_conv_params *p)
 {
     const size_t pwid = (size_t)(p->w + 2 * p->pad_w), ph = (size_t)(p->h + 2 * p->pad_h);
-    /* alignment, the plane and its slack, rounding, the int32 accumulators (two elements each) */
-    return 16 + ph * pwid + 64 + 16 + 2 * ((size_t)p->oh * pwid + 32);
+    /* alignment, the plane and its slack, rounding, the int32 accumulators (two elements each), rounding, the
+     * int32 pairs of the VNNI form */
+    return 16 + ph * pwid + 64 + 16 + 2 * ((size_t)p->oh * pwid + 32) + 32 + 2 * (ph * pwid + 64);
 }
 
 static T_AVX2 void dw_avx2(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
@@ -282,6 +283,92 @@ static T_AVX2 void dw_avx2(const nnb_i8_conv_params *p, const int8_t *x, const i
                     }
                 _mm256_storeu_si256((__m256i *)(void *)(acc + q), a0);
                 _mm256_storeu_si256((__m256i *)(void *)(acc + q + 8), a1);
+            }
+            rq_prepare(&qc, mult[c], shift[c], bound);
+            rq_prepare(&rc, residual ? res_mult[c] : 0, residual ? res_shift[c] : 0, 255);
+            if (pwid != ow) /* the valid columns of each row together, moving down (dst <= src) */
+                for (r = 1; r < oh; ++r) {
+                    int32_t *dst = acc + (size_t)r * (size_t)ow;
+                    const int32_t *src = acc + (size_t)r * (size_t)pwid;
+                    for (i = 0; i + 8 <= ow; i += 8)
+                        _mm256_storeu_si256((__m256i *)(void *)(dst + i),
+                                            _mm256_loadu_si256((const __m256i *)(const void *)(src + i)));
+                    if (i < ow && ow < 8 && ow + 4 * pw > 7) /* one short row in eight lanes: the spill ends before
+                                                               the next row's source (7 < ow + 2 pw (r + 1)) */
+                        _mm256_storeu_si256((__m256i *)(void *)dst,
+                                            _mm256_loadu_si256((const __m256i *)(const void *)src));
+                    else
+                        for (; i < ow; ++i)
+                            dst[i] = src[i];
+                }
+            out_n(&oc, &qc, &rc, acc, oh * ow, residual ? residual + bc * oplane : NULL, y + bc * oplane);
+        }
+}
+
+static T_VNNI void dw_vnni(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
+                           const int32_t *mult, const int32_t *shift, const int8_t *residual,
+                           const int32_t *res_mult, const int32_t *res_shift, int8_t *y, int16_t *scratch)
+{
+    const int32_t h = p->h, wd = p->w, kh = p->kh, kw = p->kw, oh = p->oh, ow = p->ow, ph = p->pad_h, pw = p->pad_w;
+    const int32_t pwid = wd + 2 * pw, phh = h + 2 * ph, nq = oh * pwid, zin = p->in_zero;
+    int16_t *plane = scratch + 16 - (((uintptr_t)scratch >> 1) & 15); /* 32-byte aligned */
+    int32_t *acc = (int32_t *)(void *)(plane + (((size_t)phh * (size_t)pwid + 64 + 15) & ~(size_t)15));
+    int32_t *pair = acc + (((size_t)oh * (size_t)pwid + 32 + 15) & ~(size_t)15);
+    const int64_t bound = bound_of(bias, p->o, kh * kw, residual, res_mult, res_shift);
+    const size_t oplane = (size_t)oh * (size_t)ow;
+    out8 oc;
+    int32_t b, c, i, r, ky, kx, q;
+    oc.zout = p->out_zero;
+    oc.lo = p->act_min;
+    oc.hi = p->act_max;
+    oc.zres = p->res_zero;
+    const __m128i keep = _mm_cmpgt_epi16(_mm_set1_epi16((int16_t)wd), _mm_setr_epi16(0, 1, 2, 3, 4, 5, 6, 7));
+    for (i = 0; i < phh * pwid + 64; ++i)
+        plane[i] = 0;
+    for (b = 0; b < p->n; ++b)
+        for (c = 0; c < p->c; ++c) {
+            const size_t bc = (size_t)b * (size_t)p->c + (size_t)c;
+            const int8_t *xc = x + bc * (size_t)h * (size_t)wd, *wc = w + (size_t)c * (size_t)(kh * kw);
+            rq_ch qc, rc;
+            for (r = 0; r < h; ++r) { /* the borders stay 0 */
+                int16_t *dst = plane + (size_t)(r + ph) * (size_t)pwid + pw;
+                const int8_t *src = xc + (size_t)r * (size_t)wd;
+                i = 0;
+                if (wd <= 8 && (size_t)r * (size_t)wd + 8 <= (size_t)h * (size_t)wd) {
+                    /* a short row: eight lanes, those past the row zero (they land on this row's right border
+                     * and the next row's left border and first values, which the next row rewrites) */
+                    const __m128i v = _mm_sub_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)src)),
+                                                    _mm_set1_epi16((int16_t)zin));
+                    _mm_storeu_si128((__m128i *)(void *)dst, _mm_and_si128(v, keep));
+                    continue;
+                }
+                for (; i + 16 <= wd; i += 16)
+                    _mm256_storeu_si256((__m256i *)(void *)(dst + i),
+                                        _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128(
+                                                             (const __m128i *)(const void *)(src + i))),
+                                                         _mm256_set1_epi16((int16_t)zin)));
+                for (; i < wd; ++i)
+                    dst[i] = (int16_t)(src[i] - zin);
+            }
+            /* pairs (P[i], P[i+1]) as int32: one VPDPWSSD per two horizontal taps and sixteen outputs */
+            for (i = 0; i < phh * pwid + 48; i += 16) {
+                const __m256i lo16 = _mm256_loadu_si256((const __m256i *)(const void *)(plane + i));
+                const __m256i nx16 = _mm256_loadu_si256((const __m256i *)(const void *)(plane + i + 1));
+                _mm512_storeu_si512((void *)(pair + i),
+                                    _mm512_or_si512(_mm512_cvtepu16_epi32(lo16),
+                                                    _mm512_slli_epi32(_mm512_cvtepu16_epi32(nx16), 16)));
+            }
+            for (q = 0; q < nq; q += 16) {
+                __m512i a = _mm512_set1_epi32(bias ? bias[c] : 0);
+                for (ky = 0; ky < kh; ++ky)
+                    for (kx = 0; kx < kw; kx += 2) {
+                        const uint32_t w0 = (uint16_t)(int16_t)wc[ky * kw + kx];
+                        const uint32_t w1 = kx + 1 < kw ? (uint16_t)(int16_t)wc[ky * kw + kx + 1] : 0u;
+                        a = _mm512_dpwssd_epi32(a, _mm512_loadu_si512((const void *)(pair + (size_t)q +
+                                                                                        (size_t)(ky * pwid + kx))),
+                                                _mm512_set1_epi32((int32_t)(w0 | w1 << 16)));
+                    }
+                _mm512_storeu_si512((void *)(acc + q), a);
             }
             rq_prepare(&qc, mult[c], shift[c], bound);
             rq_prepare(&rc, residual ? res_mult[c] : 0, residual ? res_shift[c] : 0, 255);
@@ -599,6 +686,10 @@ int nnb_i8_x86_conv2d(const nnb_i8_conv_params *p, const int8_t *x, const int8_t
     const int level = nnb_i8_x86_level();
     if (level >= 2 && gemm_ok(p)) {
         gemm_vnni(p, x, w, bias, mult, shift, residual, res_mult, res_shift, y, scratch);
+        return 1;
+    }
+    if (level >= 2 && dw_ok(p)) {
+        dw_vnni(p, x, w, bias, mult, shift, residual, res_mult, res_shift, y, scratch);
         return 1;
     }
     if (level >= 1 && dw_ok(p)) {
