@@ -214,7 +214,12 @@ def _batch_of(g: Graph) -> int:
 
 
 def _chunk(batch: int, arena_bytes: int) -> int:
-    """Samples per chunk when a batch's activations outgrow the caches (0: run the batch whole)."""
+    """Samples per chunk when a batch's activations outgrow the caches (0: run the batch whole).
+
+    Only past twice CHUNK_BYTES: every chunk repeats every launch, and each launch ends with the cores waiting for
+    each other (dscnn at batch 64, 4 MB, ran slower in 2 chunks on a busy machine; resnet8, 8 MB, faster in 4)."""
+    if arena_bytes <= 2 * CHUNK_BYTES:
+        return 0
     chunk = batch
     while chunk % 2 == 0 and chunk // 2 >= MIN_CHUNK and arena_bytes * chunk // batch > CHUNK_BYTES:
         chunk //= 2
