@@ -54,10 +54,12 @@ def conv_fast(pl: Planner, n: Node, params: list[int], nsp: int, cl_last: bool, 
         else:
             pl.emit("dwconv_fast", params, params[k["C_BATCH"]] * cout * params[k["C_PO"]], n)
         return True
-    if group != 1 or cout < 8:
+    if group != 1:
         return False
-    if pl.cpu and conv_vec(pl, n, params, cin, cout):
+    if pl.cpu and conv_vec(pl, n, params, cin, cout):  # any number of output channels (blocks of 8, zero-padded)
         return True
+    if cout < 8:
+        return False
     params = list(params)
     if ksz == [1, 1] and params[k["C_STRIDE"]:k["C_STRIDE"] + 2] == [1, 1] and \
             params[k["C_PAD"]:k["C_PAD"] + 2] == [0, 0]:  # pointwise: the whole plane is one row

@@ -46,6 +46,8 @@ CONV = [  # (id, kernel expected, op, input shape, params, attrs)
     ("pointwise-v8-s2", "conv_v8_p2", "Convolution", (3, 6, 9, 11), [(17, 6, 1, 1), (17,)], {"stride": (2, 2)}),
     ("im2col-narrow", "im2col", "Convolution", (2, 1, 49, 10), [(16, 1, 10, 4), (16,)],
      {"pad": (5, 1), "stride": (2, 2)}),
+    ("few-channels", "conv_v16_t1", "FusedConv", (2, 8, 11, 30), [(1, 8, 3, 3), (1,)],
+     {"pad": (1, 1), "activation": "relu", "has_bias": True}),
     ("fused-relu6-unpadded", "conv_v16_s1", "FusedConv", (2, 4, 9, 26), [(12, 4, 3, 2), (12,)],
      {"activation": "relu6", "has_bias": True}),
     ("dw3-narrow-rows", "dwconv3_vec", "DepthwiseConvolution", (2, 5, 25, 5), [(5, 3, 3), (5,)], {"pad": (1, 1)}),

@@ -240,7 +240,7 @@ def test_tuning_cache(monkeypatch, tmp_path) -> None:
 def test_simple_forms_for_both_device_kinds(cpu: bool) -> None:
     """conv (per output) / conv_plane (per plane) and copy_strided / copy_rows: the same results."""
     ocl = device()
-    cases = [("Convolution", [(64, 3, 7, 6)], [(4, 3, 3, 3), (4,)], {"pad": (1, 1)},
+    cases = [("Convolution", [(64, 3, 7, 6)], [(4, 3, 3, 3), (4,)], {"pad": (2, 2), "dilation": (2, 2)},
               "conv_plane" if cpu else "conv"),
              ("Transpose", [(2, 3, 4, 9)], [], {"axes": (0, 2, 1, 3)}, "copy_rows" if cpu else "copy_strided")]
     for op, shapes, params, attrs, kernel in cases:
