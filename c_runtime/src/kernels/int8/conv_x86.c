@@ -212,6 +212,13 @@ static int64_t bound_of(const int32_t *bias, int32_t o, int32_t taps, const int8
 
 /* ---------- depthwise, stride 1 (AVX2) ---------- */
 
+/* (w[i0], w[i1]) as the int16 pair of every 32-bit lane; i1 < 0: (w[i0], 0) */
+static inline T_VNNI __m512i wpair16(const int8_t *w, int32_t i0, int32_t i1)
+{
+    const uint32_t lo = (uint16_t)(int16_t)w[i0], hi = i1 >= 0 ? (uint16_t)(int16_t)w[i1] : 0u;
+    return _mm512_set1_epi32((int32_t)(lo | hi << 16));
+}
+
 static int dw_ok(const nnb_i8_conv_params *p)
 {
     return p->group == p->c && p->o == p->c && p->stride_h == 1 && p->stride_w == 1 && p->dil_h == 1 &&
@@ -358,17 +365,30 @@ static T_VNNI void dw_vnni(const nnb_i8_conv_params *p, const int8_t *x, const i
                                     _mm512_or_si512(_mm512_cvtepu16_epi32(lo16),
                                                     _mm512_slli_epi32(_mm512_cvtepu16_epi32(nx16), 16)));
             }
-            for (q = 0; q < nq; q += 16) {
-                __m512i a = _mm512_set1_epi32(bias ? bias[c] : 0);
-                for (ky = 0; ky < kh; ++ky)
-                    for (kx = 0; kx < kw; kx += 2) {
-                        const uint32_t w0 = (uint16_t)(int16_t)wc[ky * kw + kx];
-                        const uint32_t w1 = kx + 1 < kw ? (uint16_t)(int16_t)wc[ky * kw + kx + 1] : 0u;
-                        a = _mm512_dpwssd_epi32(a, _mm512_loadu_si512((const void *)(pair + (size_t)q +
-                                                                                        (size_t)(ky * pwid + kx))),
-                                                _mm512_set1_epi32((int32_t)(w0 | w1 << 16)));
-                    }
-                _mm512_storeu_si512((void *)(acc + q), a);
+            if (kh == 3 && kw == 3) { /* the six weight pairs in registers */
+                const __m512i w00 = wpair16(wc, 0, 1), w02 = wpair16(wc, 2, -1), w10 = wpair16(wc, 3, 4);
+                const __m512i w12 = wpair16(wc, 5, -1), w20 = wpair16(wc, 6, 7), w22 = wpair16(wc, 8, -1);
+                const __m512i b0 = _mm512_set1_epi32(bias ? bias[c] : 0);
+                for (q = 0; q < nq; q += 16) {
+                    const int32_t *r0 = pair + q, *r1 = r0 + pwid, *r2 = r1 + pwid;
+                    __m512i a = _mm512_dpwssd_epi32(b0, _mm512_loadu_si512((const void *)r0), w00);
+                    a = _mm512_dpwssd_epi32(a, _mm512_loadu_si512((const void *)(r0 + 2)), w02);
+                    a = _mm512_dpwssd_epi32(a, _mm512_loadu_si512((const void *)r1), w10);
+                    a = _mm512_dpwssd_epi32(a, _mm512_loadu_si512((const void *)(r1 + 2)), w12);
+                    a = _mm512_dpwssd_epi32(a, _mm512_loadu_si512((const void *)r2), w20);
+                    a = _mm512_dpwssd_epi32(a, _mm512_loadu_si512((const void *)(r2 + 2)), w22);
+                    _mm512_storeu_si512((void *)(acc + q), a);
+                }
+            } else {
+                for (q = 0; q < nq; q += 16) {
+                    __m512i a = _mm512_set1_epi32(bias ? bias[c] : 0);
+                    for (ky = 0; ky < kh; ++ky)
+                        for (kx = 0; kx < kw; kx += 2)
+                            a = _mm512_dpwssd_epi32(
+                                a, _mm512_loadu_si512((const void *)(pair + (size_t)q + (size_t)(ky * pwid + kx))),
+                                wpair16(wc, ky * kw + kx, kx + 1 < kw ? ky * kw + kx + 1 : -1));
+                    _mm512_storeu_si512((void *)(acc + q), a);
+                }
             }
             rq_prepare(&qc, mult[c], shift[c], bound);
             rq_prepare(&rc, residual ? res_mult[c] : 0, residual ? res_shift[c] : 0, 255);
@@ -387,11 +407,14 @@ static T_VNNI void dw_vnni(const nnb_i8_conv_params *p, const int8_t *x, const i
                         for (; i < ow; ++i)
                             dst[i] = src[i];
                 }
-            out_n(&oc, &qc, &rc, acc, oh * ow, residual ? residual + bc * oplane : NULL, y + bc * oplane);
+            for (i = 0; i < oh * ow; i += 16) /* sixteen lanes at a time, masked stores at the end */
+                out16z(&oc, &qc, &rc, _mm512_loadu_si512((const void *)(acc + i)), oh * ow - i < 16 ? oh * ow - i : 16,
+                       residual ? residual + bc * oplane + i : NULL, y + bc * oplane + (size_t)i);
         }
 }
 
 /* ---------- GEMM, AVX-512 VNNI ---------- */
+
 
 #define NB 16 /* positions per panel */
 #define NC 8  /* output channels per register block */
@@ -525,9 +548,15 @@ static T_VNNI void gemm_vnni(const nnb_i8_conv_params *p, const int8_t *x, const
             wstride = (size_t)kp;
         }
         for (c = 0; c < og; ++c) { /* bias - (in_zero + 128) * sum w, in wrapping arithmetic */
-            uint32_t s = 0;
-            for (i = 0; i < klen; ++i)
-                s += (uint32_t)(int32_t)wg[(size_t)c * (size_t)klen + (size_t)i];
+            const int8_t *wc = wg + (size_t)c * (size_t)klen;
+            __m512i sw = _mm512_setzero_si512();
+            uint32_t s;
+            for (i = 0; i < klen; i += 64) {
+                const int32_t len = klen - i < 64 ? klen - i : 64;
+                const __mmask64 m = len == 64 ? ~(__mmask64)0 : (((__mmask64)1 << len) - 1u);
+                sw = _mm512_dpbusd_epi32(sw, _mm512_set1_epi8(1), _mm512_maskz_loadu_epi8(m, wc + i));
+            }
+            s = (uint32_t)_mm512_reduce_add_epi32(sw);
             bias2[c] = (int32_t)((uint32_t)(bias ? bias[g * og + c] : 0) - (uint32_t)(p->in_zero + 128) * s);
         }
         for (b = 0; b < p->n; ++b) {
