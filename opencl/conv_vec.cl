@@ -222,3 +222,36 @@ __kernel void pad_rows(KARGS)
     for (; k < W; ++k)
         y[k] = x[k];
 }
+
+/* Deconvolution with a 2 x 2 kernel at stride 2, no padding, groups of 1 (U-Net upsampling; CPU devices): every
+ * output takes one tap, y[n, o, Y, X] = b[o] + sum_c x[n, c, Y / 2, X / 2] * w[c, o, Y % 2, X % 2].  A work item
+ * makes 16 outputs of a row from 8 inputs (each used twice) and the two weights of the row's tap row.
+ * P: items, x, w, b (-1: none), y, C, O, H, W, blocks of 16 per output row; x, w (C, O, 2, 2), y contiguous */
+__kernel void deconv_s2(KARGS)
+{
+    int i = get_global_id(0);
+    if (i >= PI(0))
+        return;
+    const int C = PI(5), O = PI(6), H = PI(7), W = PI(8), nxb = PI(9), OW = 2 * W;
+    const int xb = i % nxb, r = i / nxb, Y = r % (2 * H), r2 = r / (2 * H), o = r2 % O, n = r2 / O;
+    const int X0 = xb * 16, ky = Y & 1;
+    __global const float *x = m + PI(1) + n * C * H * W + (Y >> 1) * W + (X0 >> 1);
+    __global const float *w = m + PI(2) + o * 4 + ky * 2;
+    const uint16 dup = (uint16)(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    const int16 odd = (int16)(0, -1, 0, -1, 0, -1, 0, -1, 0, -1, 0, -1, 0, -1, 0, -1);
+    float16 acc = (float16)(PI(3) >= 0 ? m[PI(3) + o] : 0.0f);
+    for (int c = 0; c < C; ++c) {
+        float8 xv = vload8(0, x + c * H * W);
+        float16 wv = select((float16)(w[c * O * 4]), (float16)(w[c * O * 4 + 1]), odd);
+        acc = fma(shuffle(xv, dup), wv, acc);
+    }
+    __global float *y = m + PI(4) + ((n * O + o) * 2 * H + Y) * OW + X0;
+    if (X0 + 16 <= OW) {
+        vstore16(acc, 0, y);
+    } else {
+        float out[16];
+        vstore16(acc, 0, out);
+        for (int l = 0; l < OW - X0; ++l)
+            y[l] = out[l];
+    }
+}

@@ -596,7 +596,16 @@ def _deconv(pl: Planner, n: Node) -> None:
     params = [size, pl.off(x), pl.off(w), b, pl.off(y), prod(xs_shape[:ba]), xs_shape[ba], ys_shape[ba],
               a["group"]] + _pad3(list(xs_shape[ba + 1:]), 1) + _pad3(list(ys_shape[ba + 1:]), 1) \
         + _pad3(list(w_shape[2:]), 1) + _pad3(list(pad), 0) + _pad3(list(stride), 1) + _pad3(list(dil), 1)
-    pl.emit("deconv", params, size, n, prod(xs_shape) * prod(w_shape[1:]))
+    macs = prod(xs_shape) * prod(w_shape[1:])
+    sp_in, sp_out = list(xs_shape[ba + 1:]), list(ys_shape[ba + 1:])
+    if pl.cpu and nsp == 2 and list(w_shape[2:]) == [2, 2] and list(stride) == [2, 2] and not any(pad) \
+            and list(dil) == [1, 1] and a["group"] == 1 and sp_out == [2 * d for d in sp_in]:
+        nxb = (sp_out[1] + 15) // 16  # one tap per output: 16 outputs of a row per work item
+        items = prod(xs_shape[:ba]) * ys_shape[ba] * sp_out[0] * nxb
+        pl.emit("deconv_s2", [items, pl.off(x), pl.off(w), b, pl.off(y), xs_shape[ba], ys_shape[ba]] + sp_in
+                + [nxb], items, n, macs)
+        return
+    pl.emit("deconv", params, size, n, macs)
 
 
 def _affine(pl: Planner, n: Node) -> None:

@@ -1,4 +1,4 @@
-"""The CPU-device kernel forms (opencl/conv_vec.cl, dwconv3_vec, rows_reduce, batches run in chunks) against the
+"""The CPU-device kernel forms (opencl/conv_vec.cl, dwconv3_vec, deconv_s2, rows_reduce, batches run in chunks) vs the
 numpy reference, on geometries that reach each form: odd sizes, partial row segments, batches > 1."""
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ CONV = [  # (id, kernel expected, op, input shape, params, attrs)
      {"activation": "relu6", "has_bias": True}),
     ("dw3-narrow-rows", "dwconv3_vec", "DepthwiseConvolution", (2, 5, 25, 5), [(5, 3, 3), (5,)], {"pad": (1, 1)}),
     ("dw3-one-column", "dwconv3_vec", "DepthwiseConvolution", (1, 2, 6, 1), [(2, 3, 3)], {"pad": (1, 1)}),
+    ("deconv-2x2-s2-odd", "deconv_s2", "Deconvolution", (3, 5, 7, 11), [(5, 3, 2, 2), (3,)], {"stride": (2, 2)}),
+    ("deconv-2x2-s2-wide", "deconv_s2", "Deconvolution", (1, 3, 3, 13), [(3, 2, 2, 2)], {"stride": (2, 2)}),
     ("gap-rows", "rows_reduce", "GlobalAveragePooling", (2, 3, 5, 7), [], {}),
     ("avgpool-whole-plane", "rows_reduce", "AveragePooling", (2, 3, 5, 7), [], {"kernel": (5, 7)}),
     ("maxpool-whole-plane", "rows_reduce", "MaxPooling", (2, 3, 6, 6), [], {"kernel": (6, 6)}),
