@@ -254,6 +254,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", default="dscnn,lenet,resnet8")
     ap.add_argument("--opt", default="-O2", help="comma-separated optimisation levels, e.g. -O2,-Os")
+    ap.add_argument("--no-size", action="store_true", help="skip the kernels' .text figure")
     args = ap.parse_args()
     for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
         if shutil.which(tool) is None:
@@ -271,7 +272,8 @@ def main() -> None:
     for name in args.models.split(","):
         for opt in opts:
             ok = run_model(name, opt, so) and ok
-    print("\nint8 kernels' .text on the M4: " + ", ".join(f"{o} {kernels_text(o):,} B" for o in opts))
+    if not args.no_size:
+        print("\nint8 kernels' .text on the M4: " + ", ".join(f"{o} {kernels_text(o):,} B" for o in opts))
     if not ok:
         raise SystemExit(1)
 

@@ -51,16 +51,21 @@ def compiler() -> str | None:
 SAN_FLAGS = ["-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
 
 
-def build(out_dir: str, dsp: bool, sanitize: bool = False) -> C.CDLL:
+def build(out_dir: str, dsp: bool, sanitize: bool = False, reuse: str | None = None) -> C.CDLL:
     """``dsp``: the dual-MAC path with emulated intrinsics; ``sanitize``: ASan + UBSan (the process must have
-    libasan preloaded)."""
+    libasan preloaded). ``reuse``: a library built before with the same flags, copied instead of compiled again
+    (a copy loads as a library of its own, with its own state such as the x86 instruction-set cap)."""
     cc = compiler()
     assert cc is not None
     tag = ("_dsp" if dsp else "") + ("_san" if sanitize else "")
     lib = os.path.join(out_dir, f"libnnb_int8{tag}.so")
-    cmd = [cc, *FLAGS, *(["-DNNB_I8_EMULATE_DSP"] if dsp else []), *(SAN_FLAGS if sanitize else []), "-o", lib,
-           *sorted(glob.glob(f"{SRC}/*.c"))]
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    if reuse:
+        shutil.copyfile(reuse, lib)
+    else:
+        flags = [f for f in FLAGS if f != "-O2"] + ["-O1"] if sanitize else FLAGS  # -O1: quicker to build
+        cmd = [cc, *flags, *(["-DNNB_I8_EMULATE_DSP"] if dsp else []), *(SAN_FLAGS if sanitize else []), "-o", lib,
+               *sorted(glob.glob(f"{SRC}/*.c"))]
+        subprocess.run(cmd, check=True, capture_output=True, text=True)
     so = C.CDLL(lib)
     so.nnb_i8_requantize.restype = I32
     so.nnb_i8_requantize.argtypes = [I32, I32, I32]
