@@ -30,6 +30,8 @@ int nnbrt_num_inputs(const nnbrt_net *net);
 int nnbrt_num_outputs(const nnbrt_net *net);
 nnbrt_status nnbrt_input(nnbrt_net *net, int i, float **data, const int32_t **shape, int *ndim);
 nnbrt_status nnbrt_output(nnbrt_net *net, int i, float **data, const int32_t **shape, int *ndim);
+typedef struct { size_t tables, io, tensors, scratch, total; } nnbrt_arena_info;
+nnbrt_status nnbrt_get_arena_info(const nnbrt_net *net, nnbrt_arena_info *info);
 """
 
 _lock = threading.Lock()
@@ -105,6 +107,10 @@ class CNet:
         self._check(lib.nnbrt_init(pnet, ffi.from_buffer(self._image), len(image), ffi.from_buffer(self._arena),
                                    self.arena_bytes + 16), "loading the NNB file")
         self._net = pnet[0]
+        info = ffi.new("nnbrt_arena_info *")
+        self._check(lib.nnbrt_get_arena_info(self._net, info), "arena info")
+        # what the arena holds (bytes): runtime tables, private i/o storage, tensors (the plan), kernel scratch
+        self.arena_info = {k: int(getattr(info, k)) for k in ("tables", "io", "tensors", "scratch", "total")}
         self.inputs = [self._io(lib.nnbrt_input, i) for i in range(lib.nnbrt_num_inputs(self._net))]
         self.outputs = [self._io(lib.nnbrt_output, i) for i in range(lib.nnbrt_num_outputs(self._net))]
 
@@ -139,7 +145,8 @@ class CNet:
 
 
 def _image_for(model_path: str, graph) -> bytes:  # noqa: ANN001 - nnb.ir.Graph
-    """The .nnb as given, or the model converted (packed weights for a .nnq)."""
+    """The .nnb as given, or the model converted (packed weights for a .nnq; int8 records for a calibrated int8
+    .nnq: docs/nnb_format.md "int8 models")."""
     from nnb.emit.convert import convert, load_for_convert
     from nnb.model import is_nnb
 
@@ -164,7 +171,8 @@ def run(model_path: str, graph, inputs: dict[str, np.ndarray], options: dict | N
 def predict(model_path: str, graph, x: np.ndarray, options: dict | None = None) -> np.ndarray:  # noqa: ANN001
     """Backend entry: class scores of the whole data array."""
     if (options or {}).get("act") is not None:
-        raise NnbError(f"{model_path}: quantized activations are not in NNB files yet; use --backend reference")
+        raise NnbError(f"{model_path}: quantized activations of LUT-Q/DQ models are not in NNB files yet; use "
+                       "--backend reference")
     try:
         net = CNet(_image_for(model_path, graph))
     except NnbError as e:

@@ -169,6 +169,23 @@ static nnbrt_status pool_geom(const nnbrt_tensor *x, const nnbrt_tensor *y, cons
 
 /* ---- 1003 Q8Conv ---- */
 
+/* A convolution with a max pool computes a block of output channels of one sample at a time into
+   scratch (at most NNBRT_Q8_POOL_SCRATCH bytes of convolution output, at least one channel) and pools it
+   into the output, so the unpooled output is never whole (group 1; grouped convolutions: one block). */
+#ifndef NNBRT_Q8_POOL_SCRATCH
+#define NNBRT_Q8_POOL_SCRATCH 2048u
+#endif
+
+static int32_t pool_block(const nnb_i8_conv_params *p)
+{
+    const size_t plane = (size_t)p->oh * (size_t)p->ow;
+    size_t b = NNBRT_Q8_POOL_SCRATCH / plane;
+    if (p->group != 1) return p->o;
+    if (b >= (size_t)p->o) return p->o;
+    while (b > 1 && p->o % (int32_t)b) --b; /* equal blocks: the kernel picks its path by channel count */
+    return b < 1 ? 1 : (int32_t)b;
+}
+
 enum { C_BA, C_PAD, C_STRIDE, C_DIL, C_GROUP, C_POOL, C_PK, C_PS, C_PP, C_PIB, C_RES, C_ACT };
 
 /* Convolution parameters and (pool) pooled geometry of a Q8Conv record; scratch bytes. */
@@ -250,7 +267,23 @@ static nnbrt_status conv_geom(const nnbrt_args *a, int nin, const nnbrt_tensor *
         if (a->a[C_PK].count != nsp) return NNBRT_E_BAD_ARGUMENT;
         st = pool_geom(&conv, y, &a->a[C_PK], &a->a[C_PS], &a->a[C_PP], a->a[C_PIB].i != 0, pp);
         if (st != NNBRT_OK) return st;
-        conv_bytes = (n * (size_t)p->o * (size_t)p->oh * (size_t)p->ow + 3u) & ~(size_t)3u;
+        {
+            /* the kernel's scratch depends on the channel count: the largest over the blocks run_conv_pool
+               makes (full blocks and the remainder) */
+            nnb_i8_conv_params one = *p;
+            size_t col, s1;
+            one.n = p->group == 1 ? 1 : p->n;
+            one.o = pool_block(p);
+            conv_bytes = ((size_t)one.n * (size_t)one.o * (size_t)p->oh * (size_t)p->ow + 3u) & ~(size_t)3u;
+            col = nnb_i8_conv_scratch(&one);
+            if (p->o % one.o) {
+                one.o = p->o % one.o;
+                s1 = nnb_i8_conv_scratch(&one);
+                if (s1 > col) col = s1;
+            }
+            *scratch = conv_bytes + 2u * col + 4u;
+            return NNBRT_OK;
+        }
     } else {
         if (y->ndim != x->ndim || y->dims[ba] != p->o) return NNBRT_E_SHAPE_MISMATCH;
         for (k = 0; k < ba; ++k)
@@ -277,26 +310,58 @@ static nnbrt_status check_conv(const nnbrt_args *a, int nin, const nnbrt_tensor 
     return NNBRT_OK;
 }
 
+/* Convolution + max pool, one block of output channels of one sample at a time (pool_block). */
+static void run_conv_pool(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, const nnbrt_tensor *in,
+                          const nnbrt_tensor *out, uint8_t *s, size_t scratch)
+{
+    nnb_i8_conv_params one = *p;
+    nnb_i8_pool_params po = *pp;
+    const int32_t block = pool_block(p), samples = p->group == 1 ? p->n : 1;
+    const size_t klen = (size_t)in[1].dims[1] * (size_t)p->kh * (size_t)p->kw;
+    const size_t in_plane = (size_t)p->c * (size_t)p->h * (size_t)p->w, pooled = (size_t)pp->oh * (size_t)pp->ow;
+    const size_t conv_bytes = ((size_t)(p->group == 1 ? 1 : p->n) * (size_t)block *
+                               (size_t)p->oh * (size_t)p->ow + 3u) & ~(size_t)3u;
+    int32_t nn, o0;
+    int8_t *conv = (int8_t *)(void *)s;
+    int16_t *col = (int16_t *)(void *)(s + conv_bytes);
+    const size_t col_len = (scratch - conv_bytes - 4u) / 2u;
+    if (p->group != 1) { /* one block: every sample and channel */
+        po.n = p->n * p->o;
+        (void)nnb_i8_conv2d(p, in8(&in[0]), in8(&in[1]), in32(&in[2]), in32(&in[3]), in32(&in[4]), NULL, NULL,
+                            NULL, conv, col, col_len);
+        (void)nnb_i8_max_pool2d(&po, conv, out8(&out[0]));
+        return;
+    }
+    one.n = 1;
+    for (nn = 0; nn < samples; ++nn)
+        for (o0 = 0; o0 < p->o; o0 += block) {
+            one.o = p->o - o0 < block ? p->o - o0 : block;
+            po.n = one.o;
+            (void)nnb_i8_conv2d(&one, in8(&in[0]) + (size_t)nn * in_plane, in8(&in[1]) + (size_t)o0 * klen,
+                                in32(&in[2]) + o0, in32(&in[3]) + o0, in32(&in[4]) + o0, NULL, NULL, NULL, conv,
+                                col, col_len);
+            (void)nnb_i8_max_pool2d(&po, conv, out8(&out[0]) + ((size_t)nn * (size_t)p->o + (size_t)o0) * pooled);
+        }
+}
+
 static void run_conv(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout, const nnbrt_tensor *out)
 {
     nnb_i8_conv_params p;
     nnb_i8_pool_params pp;
-    size_t scratch = 0, conv_bytes = 0;
+    size_t scratch = 0;
     uint8_t *s = (uint8_t *)(void *)a->scratch;
-    memset(&p, 0, sizeof p);
-    memset(&pp, 0, sizeof pp);
-    int8_t *y = out8(&out[0]);
     const int res = a->a[C_RES].i;
     (void)nout;
+    memset(&p, 0, sizeof p);
+    memset(&pp, 0, sizeof pp);
     (void)conv_geom(a, nin, in, out, &p, &pp, &scratch); /* checked at load */
     if (a->a[C_POOL].i) {
-        conv_bytes = ((size_t)p.n * (size_t)p.o * (size_t)p.oh * (size_t)p.ow + 3u) & ~(size_t)3u;
-        y = (int8_t *)(void *)s;
+        run_conv_pool(&p, &pp, in, out, s, scratch);
+        return;
     }
     (void)nnb_i8_conv2d(&p, in8(&in[0]), in8(&in[1]), in32(&in[2]), in32(&in[3]), in32(&in[4]),
-                        res ? in8(&in[5]) : NULL, res ? in32(&in[6]) : NULL, res ? in32(&in[6]) + p.o : NULL, y,
-                        (int16_t *)(void *)(s + conv_bytes), (scratch - conv_bytes - 4u) / 2u);
-    if (a->a[C_POOL].i) (void)nnb_i8_max_pool2d(&pp, y, out8(&out[0]));
+                        res ? in8(&in[5]) : NULL, res ? in32(&in[6]) : NULL, res ? in32(&in[6]) + p.o : NULL,
+                        out8(&out[0]), (int16_t *)(void *)s, (scratch - 4u) / 2u);
 }
 
 /* ---- 1004 Q8Affine ---- */
