@@ -275,14 +275,18 @@ def _list_arg(args: list, lists: dict[str, list[str]], k: int) -> list[int]:
 
 
 def direct_conv(node: CNode, group_arg: int, lists: dict[str, list[str]], res: str) -> DirectConv | None:
-    """The const geometry of a float FusedConv as fused_conv.c's setup derives it from the same arguments and
-    shapes (nnbrt_conv_check, nnbrt_pool_geom_p), or None when the form has no direct call."""
+    """The const geometry of a float FusedConv, Convolution or DepthwiseConvolution as fused_conv.c's setup
+    (convolution.c, depthwise_convolution.c: nnbrt_conv_geom) derives it from the same arguments and shapes
+    (nnbrt_conv_check, nnbrt_pool_geom_p), or None when the form has no direct call."""
     a = node.args
     x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
     b = int(a[0][0])
     nsp = len(x.shape) - b - 1
-    if nsp not in (1, 2) or len(w.shape) != nsp + 2 or int(a[5][0]):
+    fused, dwise = node.op == "FusedConv", node.op == "DepthwiseConvolution"
+    if nsp not in (1, 2) or len(w.shape) != nsp + (1 if dwise else 2) or (not dwise and int(a[5][0])):
         return None
+    if dwise:
+        group_arg = int(x.shape[b])  # depthwise_convolution.c: group = C, weights [C * multiplier, (1,) KH, KW]
 
     def geom_list(vals: list[int], n: int, dflt: int) -> tuple[int, int]:  # nnbrt_geom_list
         if not vals:
@@ -303,7 +307,7 @@ def direct_conv(node: CNode, group_arg: int, lists: dict[str, list[str]], res: s
     oh = (ih + 2 * ph - dh * (kh - 1) - 1) // sh + 1
     ow = (iw + 2 * pw - dw * (kw - 1) - 1) // sw + 1
     geom = [outer, x.shape[b], w.shape[0], ih, iw, oh, ow, kh, kw, ph, pw, sh, sw, dh, dw]
-    pool, act = int(a[6][0]), int(a[12][0])
+    pool, act = (int(a[6][0]), int(a[12][0])) if fused else (0, 0)
     if pool:
         pk = _list_arg(a, lists, 7)
         nk = len(pk)
@@ -320,7 +324,8 @@ def direct_conv(node: CNode, group_arg: int, lists: dict[str, list[str]], res: s
         if tuple(y.shape) != tuple(x.shape[:b]) + (w.shape[0],) + ((oh, ow) if nsp == 2 else (ow,)):
             return None
         fuse = [0, 0, 0, 0, 0, 0, 0, oh, ow, 0, act]
-    bias = node.inputs[2].ptr if int(a[14][0]) else "NULL"
+    has_bias = int(a[14][0]) if fused else len(node.inputs) == 3
+    bias = node.inputs[2].ptr if has_bias else "NULL"
     return DirectConv(group_arg, [int(v) for v in geom], [int(v) for v in fuse], x.ptr, w.ptr, bias, y.ptr, res)
 
 
@@ -561,10 +566,11 @@ def build_context(conv: Any, prefix: str, arena_mode: str, header: list[str], sh
         comment += [f"  in  {t.name} {list(t.shape)} ({t.kind})" for t in ins]
         comment += [f"  out {t.name} {list(t.shape)}" for t in outs]
         cn = CNode(i, run_node.op, node.name, rec, [c_comment(c) for c in comment], args, lists, ins, outs, macs)
-        if kernels == "mcu" and run_node.op == "FusedConv" and ins[1].ptr != "NULL":
-            inplace = overlap(ins[0], outs[0])
-            res = ins[-1].ptr if int(args[13][0]) else ""
-            if not (inplace and res):
+        conv_ops = ("FusedConv", "Convolution", "DepthwiseConvolution")
+        if kernels == "mcu" and run_node.op in conv_ops and ins[1].ptr != "NULL":
+            inplace = overlap(ins[0], outs[0])  # only a depthwise FusedConv runs in place (dw_inplace.c)
+            res = ins[-1].ptr if run_node.op == "FusedConv" and int(args[13][0]) else ""
+            if not (inplace and (res or run_node.op != "FusedConv")):
                 cn.direct = direct_conv(cn, int(args[4][0]), dict(lists), res)
             if cn.direct is not None:
                 cn.direct.inplace = inplace
