@@ -21,13 +21,25 @@ from nnb.quantize.qmodel import load_quantized, save_quantized
 from nnb.train.autograd import Program
 from nnb.train.data import input_array, load_npz
 
+DQ_ARGS = {"lenet": ["--weight-budget", "12kB", "--act-budget", "1.125kB"],  # 4-bit first activation, no BN
+           "dscnn": ["--bits", "6", "--act-budget", "5kB"]}  # BN folded into per-channel scales, 5-bit activations
+_TRAINED: dict[str, tuple[str, str]] = {}
 
-def _train(tmp_path, arch: str, extra: list[str], capsys) -> tuple[str, str]:  # noqa: ANN001
-    out = str(tmp_path / f"{arch}.nnq")
-    assert main(["quantize", need(os.path.join(TRAINED, f"fmnist_{arch}.nnp")), "--method", "dq", *extra,
-                 "--data", need(DATA), "--limit", "192", "--epochs", "1", "--calib-samples", "200", "-q",
-                 "-o", out, "--val", "none"]) == 0
-    return out, capsys.readouterr().out
+
+def _train(tmp_path_factory, arch: str) -> tuple[str, str]:  # noqa: ANN001
+    """A tiny DQ --act-budget run (128 images, one epoch), once per session: (.nnq path, what quantize printed)."""
+    if arch not in _TRAINED:
+        import contextlib
+        import io
+
+        out = str(tmp_path_factory.mktemp("dq") / f"{arch}.nnq")
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            assert main(["quantize", need(os.path.join(TRAINED, f"fmnist_{arch}.nnp")), "--method", "dq",
+                         *DQ_ARGS[arch], "--data", need(DATA), "--limit", "128", "--epochs", "1",
+                         "--calib-samples", "200", "-q", "-o", out, "--val", "none"]) == 0
+        _TRAINED[arch] = (out, buf.getvalue())
+    return _TRAINED[arch]
 
 
 def _reference_values(qm, x: np.ndarray) -> dict[str, np.ndarray]:  # noqa: ANN001
@@ -37,12 +49,9 @@ def _reference_values(qm, x: np.ndarray) -> dict[str, np.ndarray]:  # noqa: ANN0
                         training=False).values
 
 
-@pytest.mark.parametrize("arch,extra", [
-    ("lenet", ["--weight-budget", "12kB", "--act-budget", "1.125kB"]),  # 4-bit first activation, no BN
-    ("dscnn", ["--bits", "6", "--act-budget", "5kB"]),  # BN folded into per-channel scales, 5-bit activations
-])
-def test_dq_int8_matches_fake_quantized(tmp_path, capsys, arch: str, extra: list[str]) -> None:
-    path, shown = _train(tmp_path, arch, extra, capsys)
+@pytest.mark.parametrize("arch", ["lenet", "dscnn"])
+def test_dq_int8_matches_fake_quantized(tmp_path_factory, capsys, arch: str) -> None:  # noqa: ANN001
+    path, shown = _train(tmp_path_factory, arch)
     assert "200/200 identical predictions" in shown
     assert "at the activations' quantized widths" in shown and "activation budget" in shown
     qm = load_quantized(path)
@@ -50,21 +59,41 @@ def test_dq_int8_matches_fake_quantized(tmp_path, capsys, arch: str, extra: list
     m = from_quantized(qm)
     assert [s.node.op for s in m.steps if s.kind == "int"].count("FusedConv") >= 2
     x, y = load_npz(DATA)
-    x = input_array(qm.graph, x[-300:])
+    x = input_array(qm.graph, x[-200:])
     acts = list(qm.info["activations"])
     ref = _reference_values(qm, x)
     got = run_int8(m, [x], keep=acts, as_int=True)
     for k in acts:  # every quantized activation: the integer codes of training's forward, except where its
-        a = qm.info["activations"][k]  # float32 value lands within float32 rounding of a half (a few per million)
-        codes = np.round(ref[k].astype(np.float64) / a["step"])
-        off = np.abs(got[k] - m.qparams[k].zero - codes)
-        assert off.max() <= 1 and (off > 0).mean() <= 2e-5, (k, int((off > 0).sum()), off.size)
+        a = qm.info["activations"][k]  # float32 value lands within float32 rounding of a half, and what such
+        codes = np.round(ref[k].astype(np.float64) / a["step"])  # a flip moves downstream (~1e-4 at the end)
+        off = got[k] - m.qparams[k].zero != codes
+        assert off.mean() <= (2e-5 if k == acts[0] else 1e-3), (k, int(off.sum()), off.size)
     capsys.readouterr()
     scores = {}
     for backend in ("reference", "intsim"):
-        assert main(["eval", path, "--data", DATA, "--limit", "300", "--backend", backend]) == 0
+        assert main(["eval", path, "--data", DATA, "--limit", "200", "--backend", backend]) == 0
         scores[backend] = capsys.readouterr().out
     assert scores["reference"] == scores["intsim"]
+
+
+def test_dq_int8_in_the_c_runtime(tmp_path_factory) -> None:  # noqa: ANN001
+    """The DQ int8 model through the int8 NNB writer and the C runtime: the simulation's predictions."""
+    from nnb.emit.convert import convert_int8
+    from nnb.quantize.int_sim import run_int8_batched
+
+    qm = load_quantized(_train(tmp_path_factory, "lenet")[0])
+    m = from_quantized(qm)
+    try:
+        image = convert_int8(m).image
+    except (KeyError, NnbError) as e:  # the writer quantizes every island input (float_tensors not taken yet)
+        pytest.skip(f"the int8 NNB writer does not take a DQ model's float-island tensors yet ({e!r})")
+    from nnb.backends.c import CNet
+
+    x = input_array(qm.graph, load_npz(DATA)[0][-300:])
+    c = CNet(image).run_batch([x])[0].reshape(len(x), -1)
+    s = run_int8_batched(m, x).reshape(len(x), -1)
+    np.testing.assert_allclose(c, s, atol=1e-6)
+    assert np.array_equal(c.argmax(1), s.argmax(1))
 
 
 def test_act_grid_is_dqs_quantizer() -> None:
