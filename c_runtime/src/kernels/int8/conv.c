@@ -118,10 +118,17 @@ static void out_run(const out_cfg *o, int32_t mult, int32_t shift, int64_t bound
         const int32_t right = -shift, negm = right ? 1 : 0;
         const int32_t nudge = (right ? (int32_t)1 << (right - 1) : 0) + zout * ((int32_t)1 << right);
 #if defined(__ARM_FEATURE_DSP) && !defined(NNB_I8_NO_DSP) /* arm_acle.h is included (i8_dot.h) */
-        if (hi == 127) { /* SSAT for the upper bound */
-            for (i = 0; i < n; ++i) {
+        if (hi == 127 && right > 0) { /* SSAT for the upper bound; h < 0 is -(h >> 31); two outputs a step */
+            for (i = 0; i + 1 < n; i += 2) {
+                int32_t h0 = i8_mulhr(acc[i] * 2, mult), h1 = i8_mulhr(acc[i + 1] * 2, mult);
+                h0 = __ssat((h0 + nudge + (h0 >> 31)) >> right, 8);
+                h1 = __ssat((h1 + nudge + (h1 >> 31)) >> right, 8);
+                y[i] = (int8_t)(h0 < lo ? lo : h0);
+                y[i + 1] = (int8_t)(h1 < lo ? lo : h1);
+            }
+            if (i < n) {
                 int32_t h = i8_mulhr(acc[i] * 2, mult);
-                h = __ssat((h + nudge - ((h >> 31) & negm)) >> right, 8);
+                h = __ssat((h + nudge + (h >> 31)) >> right, 8);
                 y[i] = (int8_t)(h < lo ? lo : h);
             }
             return;

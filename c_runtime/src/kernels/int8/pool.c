@@ -56,14 +56,38 @@ static void max_pool_inside(const nnb_i8_pool_params *p, const int8_t *x, int8_t
     }
 }
 
+/* average pooling without padding whose every window lies inside the input: count = kh * kw, no clipping */
+static void avg_pool_inside(const nnb_i8_pool_params *p, const int8_t *x, int32_t zero, int8_t *y)
+{
+    const int32_t h = p->h, w = p->w, oh = p->oh, ow = p->ow, kh = p->kh, kw = p->kw, sh = p->stride_h, sw = p->stride_w;
+    const int32_t count = kh * kw;
+    int32_t pl, oy, ox, iy, ix;
+    for (pl = 0; pl < p->n * p->c; ++pl) {
+        const int8_t *xp = x + (size_t)pl * (size_t)h * (size_t)w;
+        int8_t *yp = y + (size_t)pl * (size_t)oh * (size_t)ow;
+        for (oy = 0; oy < oh; ++oy, yp += ow)
+            for (ox = 0; ox < ow; ++ox) {
+                const int8_t *r = xp + (size_t)(oy * sh) * (size_t)w + (size_t)(ox * sw);
+                int32_t acc = 0;
+                for (iy = 0; iy < kh; ++iy, r += w)
+                    for (ix = 0; ix < kw; ++ix)
+                        acc += r[ix];
+                yp[ox] = clamp8(zero + round_div(acc - zero * count, count));
+            }
+    }
+}
+
 static int pool2d(const nnb_i8_pool_params *p, const int8_t *x, int32_t zero, int8_t *y, int average)
 {
     int32_t pl, oy, ox;
     if (!pool_ok(p) || !x || !y || zero < -128 || zero > 127)
         return NNB_I8_EINVAL;
-    if (!average && p->pad_h == 0 && p->pad_w == 0 && (int64_t)(p->oh - 1) * p->stride_h + p->kh <= p->h &&
+    if (p->pad_h == 0 && p->pad_w == 0 && (int64_t)(p->oh - 1) * p->stride_h + p->kh <= p->h &&
         (int64_t)(p->ow - 1) * p->stride_w + p->kw <= p->w) {
-        max_pool_inside(p, x, y);
+        if (average)
+            avg_pool_inside(p, x, zero, y);
+        else
+            max_pool_inside(p, x, y);
         return NNB_I8_OK;
     }
     for (pl = 0; pl < p->n * p->c; ++pl) {
