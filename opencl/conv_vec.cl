@@ -255,3 +255,32 @@ __kernel void deconv_s2(KARGS)
             y[l] = out[l];
     }
 }
+
+/* 2-D pooling for CPU devices: one work item per output row (plane, oy), then the residual and the activation
+ * of a FusedConv (the same as pool2d followed by binary and unary, in one pass).
+ * P: op, rows, x, y, res (-1: none, same layout as y), act, incl, H, W, OH, OW, KH, KW, SY, SX, PY, PX */
+__kernel void pool_rows(KARGS)
+{
+    int i = get_global_id(0);
+    if (i >= PI(1))
+        return;
+    const int op = PI(0), res = PI(4), ac = PI(5), incl = PI(6), H = PI(7), W = PI(8), OH = PI(9), OW = PI(10);
+    const int KH = PI(11), KW = PI(12), SY = PI(13), SX = PI(14), PY = PI(15), PX = PI(16);
+    const int pl = i / OH, oy = i - pl * OH;
+    const int y0 = oy * SY - PY, ya = max(y0, 0), yb = min(y0 + KH, H);
+    __global const float *x = m + PI(2) + pl * H * W;
+    const int yo = (pl * OH + oy) * OW;
+    const int dy = pool_div(oy, H, KH, SY, PY, incl);
+    for (int ox = 0; ox < OW; ++ox) {
+        const int x0 = ox * SX - PX, xa = max(x0, 0), xb = min(x0 + KW, W);
+        float acc = op == POOL_MAX ? -INFINITY : 0.0f;
+        for (int yy = ya; yy < yb; ++yy)
+            for (int xx = xa; xx < xb; ++xx)
+                acc = op == POOL_MAX ? fmax(acc, x[yy * W + xx]) : acc + x[yy * W + xx];
+        if (op == POOL_AVERAGE)
+            acc /= (float)(dy * pool_div(ox, W, KW, SX, PX, incl));
+        if (res >= 0)
+            acc += m[res + yo + ox];
+        m[PI(3) + yo + ox] = act(ac, acc);
+    }
+}

@@ -36,7 +36,7 @@ def conv_fast(pl: Planner, n: Node, params: list[int], nsp: int, cl_last: bool, 
         return False
     ksz = params[k["C_K"]:k["C_K"] + 2]
     if params[k["C_POOL"]] != 0:
-        return group == 1 and cout >= 8 and _conv_then_pool(pl, n, params, cin, cout)
+        return group == 1 and (cout >= 8 or pl.cpu) and _conv_then_pool(pl, n, params, cin, cout)
     if (dw or group == cin > 1) and ksz[0] * ksz[1] <= 49:  # one input channel per group; weights (O, [1,] KH, KW)
         w_in, pads = params[k["C_IN"] + 1], params[k["C_PAD"]:k["C_PAD"] + 2]
         unit = params[k["C_STRIDE"]:k["C_STRIDE"] + 2] == [1, 1] and params[k["C_DIL"]:k["C_DIL"] + 2] == [1, 1]
@@ -188,6 +188,12 @@ def _conv_then_pool(pl: Planner, n: Node, params: list[int], cin: int, cout: int
     conv[k["C_YS"]:k["C_YS"] + 5] = [cout * co[0] * co[1], co[0] * co[1], co[1], 1, 0]
     if not conv_fast(pl, n, conv, 2, False, False, 1, cin, cout):
         return False
+    if pl.cpu:  # pooling, residual and activation in one pass, a row per work item
+        rows = batch * cout * po[0]
+        pl.emit("pool_rows", [params[k["C_POOL"]], rows, scratch, y, res, act, params[k["C_PINCL"]]] + co + po
+                + params[k["C_PK"]:k["C_PK"] + 2] + params[k["C_PS"]:k["C_PS"] + 2] + params[k["C_PP"]:k["C_PP"] + 2],
+                rows, n)
+        return True
     pooled = scratch + size_conv + 16 if res >= 0 else y
     pl.emit("pool2d", [params[k["C_POOL"]], size_out, scratch, pooled, batch * cout, 1, 2, params[k["C_PINCL"]]]
             + co + po + params[k["C_PK"]:k["C_PK"] + 2] + params[k["C_PS"]:k["C_PS"] + 2]

@@ -475,6 +475,12 @@ def _pool(pl: Planner, n: Node) -> None:
         pl.emit("rows_reduce", [pl.k["R_MAX" if POOL[n.op] == "MAX" else "R_SUM"], size, plane, pl.off(n.inputs[0]),
                                 pl.off(n.outputs[0]), f2i(1.0 / plane if POOL[n.op] == "AVERAGE" else 1.0)], size, n)
         return
+    if pl.cpu and len(k) == 2 and inner == 1:  # a row per work item
+        rows = outer * out[0]
+        pl.emit("pool_rows", [pl.k["POOL_" + POOL[n.op]], rows, pl.off(n.inputs[0]), pl.off(n.outputs[0]), -1,
+                              pl.k["ACT_NONE"], 1 if n.attrs.get("including_pad", True) else 0]
+                + list(s[first:first + 2]) + list(out) + list(k) + list(st) + list(pd), rows, n)
+        return
     kernel = "pool2d" if len(k) == 2 and inner == 1 else "pool"
     pl.emit(kernel, [pl.k["POOL_" + POOL[n.op]], size, pl.off(n.inputs[0]), pl.off(n.outputs[0]), outer, inner,
                      len(k), 1 if n.attrs.get("including_pad", True) else 0]

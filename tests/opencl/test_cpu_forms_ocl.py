@@ -1,5 +1,6 @@
-"""The CPU-device kernel forms (opencl/conv_vec.cl, dwconv3_vec, deconv_s2, rows_reduce, batches run in chunks) vs the
-numpy reference, on geometries that reach each form: odd sizes, partial row segments, batches > 1."""
+"""The CPU-device kernel forms (opencl/conv_vec.cl: conv_v*, dwconv3_vec, deconv_s2, pool_rows, rows_reduce; batches
+in chunks) against the numpy reference, on geometries that reach each form: odd sizes, partial row segments,
+batches > 1."""
 
 from __future__ import annotations
 
@@ -54,6 +55,13 @@ CONV = [  # (id, kernel expected, op, input shape, params, attrs)
     ("dw3-one-column", "dwconv3_vec", "DepthwiseConvolution", (1, 2, 6, 1), [(2, 3, 3)], {"pad": (1, 1)}),
     ("deconv-2x2-s2-odd", "deconv_s2", "Deconvolution", (3, 5, 7, 11), [(5, 3, 2, 2), (3,)], {"stride": (2, 2)}),
     ("deconv-2x2-s2-wide", "deconv_s2", "Deconvolution", (1, 3, 3, 13), [(3, 2, 2, 2)], {"stride": (2, 2)}),
+    ("fused-maxpool-relu", "pool_rows", "FusedConv", (2, 3, 12, 13), [(6, 3, 5, 5), (6,)],
+     {"pool": "max", "pool_kernel": (2, 2), "pool_stride": (2, 2), "activation": "relu", "has_bias": True}),
+    ("fused-avgpool-pad-excl", "pool_rows", "FusedConv", (2, 3, 9, 9), [(16, 3, 3, 3)],
+     {"pad": (1, 1), "pool": "average", "pool_kernel": (3, 3), "pool_stride": (2, 2), "pool_pad": (1, 1),
+      "pool_including_pad": False, "activation": "relu6", "has_bias": False}),
+    ("maxpool-rows", "pool_rows", "MaxPooling", (2, 3, 9, 8), [], {"kernel": (3, 2), "stride": (2, 3), "pad": (1, 1)}),
+    ("sumpool-rows", "pool_rows", "SumPooling", (2, 7, 6, 5), [], {"kernel": (2, 2)}),
     ("gap-rows", "rows_reduce", "GlobalAveragePooling", (2, 3, 5, 7), [], {}),
     ("avgpool-whole-plane", "rows_reduce", "AveragePooling", (2, 3, 5, 7), [], {"kernel": (5, 7)}),
     ("maxpool-whole-plane", "rows_reduce", "MaxPooling", (2, 3, 6, 6), [], {"kernel": (6, 6)}),
@@ -67,7 +75,7 @@ def test_cpu_form_matches_reference(case: tuple) -> None:
     g = _graph(op, shape, params, attrs)
     net = OpenCLNet(g, device=ocl, cpu_forms=True)
     kernels = [ln.kernel for ln in net.layout.launches]
-    assert kernel in kernels and "conv" not in kernels and "reduce" not in kernels, kernels
+    assert kernel in kernels and not {"conv", "reduce", "pool2d"} & set(kernels), kernels
     padded = op in ("Convolution", "FusedConv") and any(attrs.get("pad", ()))
     assert ("pad_rows" in kernels) == padded, kernels  # a zero-padded copy of the input, borders from the upload
     _check(g, [_r(*shape)], net)
