@@ -158,6 +158,16 @@ def _image_for(model_path: str, graph) -> bytes:  # noqa: ANN001 - nnb.ir.Graph
     return convert(graph).image
 
 
+def _int8_nnq(model_path: str) -> bool:
+    """A .nnq the C runtime runs as int8 records (calibrated int8, or DQ with its int8 form)."""
+    if not model_path.lower().endswith(".nnq"):
+        return False
+    from nnb.quantize.int8 import is_int8_model
+    from nnb.quantize.qmodel import load_quantized
+
+    return is_int8_model(load_quantized(model_path))
+
+
 def run(model_path: str, graph, inputs: dict[str, np.ndarray], options: dict | None = None) -> dict:  # noqa: ANN001
     """Backend entry (nnb/backends/__init__.py): one pass through the C runtime."""
     from nnb.executor import bind_inputs
@@ -170,7 +180,7 @@ def run(model_path: str, graph, inputs: dict[str, np.ndarray], options: dict | N
 
 def predict(model_path: str, graph, x: np.ndarray, options: dict | None = None) -> np.ndarray:  # noqa: ANN001
     """Backend entry: class scores of the whole data array."""
-    if (options or {}).get("act") is not None:
+    if (options or {}).get("act") is not None and not _int8_nnq(model_path):
         raise NnbError(f"{model_path}: quantized activations of LUT-Q/DQ models are not in NNB files yet; use "
                        "--backend reference")
     try:

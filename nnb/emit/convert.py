@@ -48,7 +48,9 @@ def convert(g, mode: str = "auto", version: int = 2, fuse: bool = True) -> Conve
         g = load_for_convert(g)
     if isinstance(g, QuantizedModel):
         validate_graph(g.graph)
-        if g.method == "int8":
+        from nnb.quantize.int8 import is_int8_model
+
+        if is_int8_model(g):  # calibrated int8, or a DQ model carrying its int8 form
             return convert_int8(g, mode)
         return _convert_quantized(g, mode, fuse)
     validate_graph(g)  # also a graph built in memory, and a variable-batch model's deferred shape error
@@ -68,10 +70,11 @@ def convert(g, mode: str = "auto", version: int = 2, fuse: bool = True) -> Conve
 def load_for_convert(path: str):  # noqa: ANN201 - Graph | QuantizedModel
     """A .nnq file as a QuantizedModel (its weights stay codes), anything else as a Graph."""
     if path.lower().endswith(".nnq"):
+        from nnb.quantize.int8 import is_int8_model
         from nnb.quantize.qmodel import load_quantized, refuse_calibrated
 
         m = load_quantized(path)
-        if m.method != "int8":  # int8: its own extended records (convert_int8)
+        if not is_int8_model(m):  # int8: its own extended records (convert_int8)
             refuse_calibrated(path, m, "NNB conversion")
         return m
     from nnb.model import load_model

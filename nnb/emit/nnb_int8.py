@@ -120,6 +120,10 @@ class _Builder:
     def ensure_f(self, t: str) -> str:
         """The float value a float island reads: a parameter as it is, else the dequantized int8 tensor."""
         tt = self.g.tensors[t]
+        if t in self.m.float_tensors:  # held in float between islands (no int8 form): the island's own output
+            if t not in self.raw:
+                raise NnbError(f"int8 NNB: float tensor '{t}' is read before an island writes it")
+            return self.raw[t]
         if tt.kind == "param":
             if t not in self.vars:
                 self.add_var(Var(t, tuple(tt.shape), "f32", np.asarray(tt.data, np.float32)))

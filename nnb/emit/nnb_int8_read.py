@@ -147,6 +147,7 @@ def read_int8_nnb(data: bytes, name: str = "model.nnb") -> Int8Model:
         tensor(v, "input")
     steps: list[IntNode] = []
     nodes: list[Node] = []
+    floats: set[str] = set()  # tensors held in float between islands
     for k, c in enumerate(im.ints(*im.functions)):
         start = im.chunk(c, 20)
         fid, _impl, isz, ich, osz, och = struct.unpack_from("<HHIiIi", data, start)
@@ -171,7 +172,7 @@ def read_int8_nnb(data: bytes, name: str = "model.nnb") -> Int8Model:
         if rec in Q8_FUNCTIONS_INT:
             steps.append(_int_step(rec, attrs, ins, outs, tensor, tensors, where, k))
         else:
-            steps.append(_island(rec, attrs, ins, outs, tensor, tensors, where, k))
+            steps.append(_island(rec, attrs, ins, outs, tensor, tensors, where, k, floats))
         nodes.append(steps[-1].node)
     for st in steps:  # island outputs no integer step reads keep a nominal grid (never used by run_int8)
         for o in st.node.outputs:
@@ -183,10 +184,11 @@ def read_int8_nnb(data: bytes, name: str = "model.nnb") -> Int8Model:
     g = Graph(name="int8-nnb", tensors=tensors, nodes=nodes, inputs=[_orig(v.name) for v in inputs],
               outputs=g_outputs, batch_size=inputs[0].shape[0] if inputs and inputs[0].shape else 1)
     g.input_specs = {n: (-1,) + tuple(tensors[n].shape[1:]) for n in g.inputs}  # any batch, like float NNB files
-    missing = [i for n in nodes for i in n.inputs if tensors[i].kind != "param" and i not in qparams]
+    missing = [i for n in nodes for i in n.inputs
+               if tensors[i].kind != "param" and i not in qparams and i not in floats]
     if missing:
         raise NnbError(f"{name}: tensor '{missing[0]}' is read without an int8 grid")
-    return Int8Model(g, qparams, steps, "nnb", {"source": "nnb"})
+    return Int8Model(g, qparams, steps, "nnb", {"source": "nnb"}, floats)
 
 
 Q8_FUNCTIONS_INT = set(Q8_OP_OF) | {"Q8Clamp"}
@@ -304,7 +306,7 @@ def _int_step(rec: str, a: dict, ins: list[_Var], outs: list[_Var], tensor, tens
 
 
 def _island(op: str, a: dict, ins: list[_Var], outs: list[_Var], tensor, tensors: dict[str, Tensor],  # noqa: ANN001
-            where: str, k: int) -> IntNode:
+            where: str, k: int, floats: set[str]) -> IntNode:
     where = f"{where} ({op})"
     names = []
     for pos, v in enumerate(ins):
@@ -319,6 +321,8 @@ def _island(op: str, a: dict, ins: list[_Var], outs: list[_Var], tensor, tensors
         else:
             if not v.name.endswith("@dq") and _orig(v.name) not in tensors:
                 raise NnbError(f"{where}: input '{v.name}' is neither a dequantized tensor nor a parameter")
+            if not v.name.endswith("@dq"):  # an island's float output read as it is: held in float
+                floats.add(_orig(v.name))
             names.append(_orig(v.name))
     for v in outs:
         if v.typ != TYPE_FLOAT or v.didx >= 0:
