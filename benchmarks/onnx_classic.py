@@ -9,7 +9,13 @@ benchmarks/c_runtime.py does), C/onnxruntime (median of per-round ratios) and
 the largest output difference relative to max(1, max|ort|).
 
 usage: python benchmarks/onnx_classic.py [--models resnet18,squeezenet1.1] [--size 224] [--seconds 2]
+       [NNBRT_ISA=avx2] python benchmarks/onnx_classic.py --layers [--models resnet18] [--runs 10]
 AlexNet and VGG hold 61-138 M parameters (0.25-0.55 GB of float32): ask for them by name.
+
+--layers: instead of the comparison, each network's per-function table in the C runtime's default
+build (nnbrt_run_range per function, thread CPU time, minimum over --runs passes of --repeat runs):
+function, MACs (nnb inspect's count of the written graph), ms and GMAC/s, and the kernels' ISA
+(NNBRT_ISA=avx2 or base in the environment forces a narrower one of the run-time dispatch).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from onnx_nets import NETS, build  # noqa: E402
 
 from c_runtime import interleaved, ort_session, round_ratio  # noqa: E402
-from nnb.backends.c import CNet  # noqa: E402
+from nnb.backends.c import CNet, build_library, kernel_isa  # noqa: E402
 from nnb.emit.convert import convert  # noqa: E402
 from nnb.inspect import model_stats  # noqa: E402
 from nnb.onnx import load_onnx  # noqa: E402
@@ -34,13 +40,54 @@ from nnb.onnx import load_onnx  # noqa: E402
 DEFAULT = ("squeezenet1.1", "shufflenet_v2", "resnet18", "googlenet", "densenet121", "resnet50")
 
 
+def layer_table(name: str, path: str, runs: int, repeat: int) -> None:
+    """Per-function ms and GMAC/s of one network in the default build: nnbrt_run_range per function,
+    thread CPU time (other processes on a loaded machine do not count), minimum over the passes."""
+    from cffi import FFI
+
+    g = load_onnx(path)
+    conv = convert(g, "extended")
+    net = CNet(conv.image)
+    net.run([np.random.default_rng(0).standard_normal(g.tensors[g.inputs[0]].shape).astype(np.float32)])
+    ffi = FFI()
+    ffi.cdef("typedef struct nnbrt_net nnbrt_net; int nnbrt_run_range(nnbrt_net *net, int first, int last);")
+    lib = ffi.dlopen(build_library())
+    handle = ffi.cast("nnbrt_net *", int(net._ffi.cast("uintptr_t", net._net)))
+    layers = model_stats(conv.graph).layers
+    best = [float("inf")] * len(layers)
+    for _ in range(runs):
+        for k in range(len(layers)):
+            t = time.thread_time()
+            for _ in range(repeat):
+                if lib.nnbrt_run_range(handle, k, k + 1) != 0:
+                    raise SystemExit(f"{name}: function {k} failed")
+            best[k] = min(best[k], (time.thread_time() - t) * 1e3 / repeat)
+    print(f"{name}: kernels {kernel_isa()}; thread CPU time, min of {runs} passes x {repeat} runs")
+    print(f"{'#':>3} {'function':22} {'output':>18} {'MMACs':>8} {'ms':>8} {'GMAC/s':>7}")
+    for k, ly in enumerate(layers):
+        rate = f"{ly.macs / best[k] / 1e6:7.1f}" if ly.macs else ""
+        print(f"{k:3d} {ly.op:22} {str(ly.output_shape):>18} {ly.macs / 1e6:8.1f} {best[k]:8.3f} {rate}")
+    macs, ms = sum(ly.macs for ly in layers), sum(best)
+    print(f"    {'all':22} {'':>18} {macs / 1e6:8.1f} {ms:8.3f} {macs / ms / 1e6:7.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default=",".join(DEFAULT), help=f"comma-separated, from {', '.join(NETS)}")
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--seconds", type=float, default=2.0, help="timing budget per implementation")
+    ap.add_argument("--layers", action="store_true", help="per-function table of the C runtime instead")
+    ap.add_argument("--runs", type=int, default=5, help="--layers: passes (the minimum is kept)")
+    ap.add_argument("--repeat", type=int, default=3, help="--layers: runs per pass")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="nnb-classic-")
+    if args.layers:
+        for name in (args.models if args.models != ",".join(DEFAULT) else "resnet18").split(","):
+            path = os.path.join(tmp, name + ".onnx")
+            with open(path, "wb") as f:
+                f.write(build(name, size=args.size, logits=True))
+            layer_table(name, path, args.runs, args.repeat)
+        return
     print(f"{'network':14} {'params':>11} {'MMACs':>8} {'arena KB':>9} {'read+conv s':>11} {'C ms':>8} "
           f"{'ORT ms':>8} {'C/ORT':>6}  max err")
     for name in args.models.split(","):

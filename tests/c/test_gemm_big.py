@@ -4,9 +4,10 @@
 
 Random layers large enough to take that path (at least NNBRT_GEMM_BIG_MIN
 multiply-adds per group and image; `_takes_big_path` mirrors the rule) --
-odd channel counts and sizes that are no multiple of the micro tile (8 or 6
-channels x 32/16/8 columns), 1x1 in place, 3x3/5x5/7x7/3x1 through padded
-phase planes, stride 2 and 3, dilation 2, groups, batch 2, bias or not,
+odd channel counts and sizes that are no multiple of the micro tile (12, 8
+or 6 channels x 32/16/8 columns), 1x1 in place, 1x1 strided or padded
+through gathered pixels, 3x3/5x5/7x7/3x1 through padded phase planes,
+stride 2 and 3, dilation 2, groups, batch 2, bias or not,
 ReLU/ReLU6, a residual (also stored over the output it is added to) -- plus
 a few large layers with a fused pooling (which stay on the engine) are
 packed into one extended NNB file (one function per layer, each with its
@@ -44,26 +45,26 @@ def _out(h, k, s, p, d):
 
 def _takes_big_path(c):
     """conv_gemm_big.h's rule (mkbplan) for the widest micro tile (8 channels): no pool, at least
-    NNBRT_GEMM_BIG_MIN multiply-adds per group and image, 8+ output channels per group, no 1x1 strided."""
+    NNBRT_GEMM_BIG_MIN multiply-adds per group and image, 8+ output channels per group."""
     oh, ow = (_out(c["h"], c["k"][0], c["s"][0], c["p"][0], c["d"][0]),
               _out(c["w"], c["k"][1], c["s"][1], c["p"][1], c["d"][1]))
     cg, ocg = c["c"] // c["group"], c["oc"] // c["group"]
     macs = ocg * cg * c["k"][0] * c["k"][1] * oh * ow
-    one_strided = c["k"] == (1, 1) and max(c["s"]) > 1
-    return not c["pool"] and macs >= BIG_MIN and ocg >= 8 and cg * c["k"][0] * c["k"][1] >= 8 and not one_strided
+    return not c["pool"] and macs >= BIG_MIN and ocg >= 8 and cg * c["k"][0] * c["k"][1] >= 8
 
 
 def _case(rng, i):
     """One random large layer; i picks a few fixed traits so every kind is present."""
     k = [(3, 3), (1, 1), (3, 3), (5, 5), (7, 7), (3, 1), (3, 3), (1, 1)][i % 8]
-    s = [(1, 1), (1, 1), (2, 2), (1, 1), (2, 2), (1, 2), (3, 3), (1, 1)][i % 8]
+    s = [(1, 1), (1, 1), (2, 2), (1, 1), (2, 2), (1, 2), (3, 3), (2, 2)][i % 8]
     group = 2 if i % 6 == 4 else 1
     pool = i >= N_CASES - 2
     while True:
-        c = group * int(rng.integers(3, 40))
-        oc = group * int(rng.integers(9, 45))
+        wide = 3 if k == (1, 1) else 1  # 1x1 layers need more channels to be large
+        c = group * int(rng.integers(3, 40 * wide))
+        oc = group * int(rng.integers(9, 45 * wide))
         h, w = int(rng.integers(9, 64)), int(rng.integers(9, 64))
-        p = [0, 0] if i % 8 in (1, 7) else [int(rng.integers(0, 4)), int(rng.integers(0, 4))]
+        p = [0, 0] if i % 8 == 1 else [int(rng.integers(0, 4)), int(rng.integers(0, 4))]
         d = [1 + int(i % 5 == 3), 1 + int(i % 5 == 3)] if k != (1, 1) else [1, 1]
         case = dict(c=c, oc=oc, h=h, w=w, k=k, s=s, p=p, d=d, group=group, pool=pool,
                     act=["", "relu", "relu6"][i % 3], bias=i % 4 != 2, residual=not pool and i % 3 == 1,
@@ -148,6 +149,7 @@ def test_cases_take_the_path():
         cases.append(case)
     assert sum(_takes_big_path(c) for c in cases) == N_CASES - 2
     assert {c["k"] for c in cases} >= {(1, 1), (3, 3), (5, 5), (7, 7), (3, 1)}
+    assert any(c["k"] == (1, 1) and c["s"] == (2, 2) for c in cases)
     assert any(c["group"] > 1 for c in cases) and any(c["residual"] and c["alias_res"] for c in cases)
     assert any(c["c"] % 8 and c["oc"] % 8 for c in cases) and any(c["n"] > 1 for c in cases)
 

@@ -5,7 +5,8 @@
        y[oc][p] = act(b[oc] + sum_k W[oc][k] * B[k][p] (+ residual[oc][p]))
 
    B (the im2col matrix) is never built. Its rows are shifted views of one
-   source: the input itself (1x1 stride-1 unpadded), or else the input
+   source: the input itself (1x1 stride-1 unpadded), the pixels a strided
+   or padded 1x1 reads gathered into OH x OW planes, or else the input
    copied once per image into zero-padded SH x SW phase planes
    (space-to-depth: padded pixel (h, w) of channel c in plane
    (c, h % SH, w % SW) at row h / SH, column w / SW). Tap k = (c, kh, kw)
@@ -58,7 +59,7 @@
 #define BNR (BNV * GV)   /* columns per micro tile */
 
 typedef struct {
-    int copy;                 /* source = phase planes in scratch (else the input itself) */
+    int copy;                 /* source: 0 the input itself, 1 phase planes, 2 a 1x1's gathered pixels */
     size_t mr;                /* output channels per micro tile: BMR or BMR2 */
     size_t cg, ocg;           /* input / output channels per group */
     size_t K;                 /* reduction length cg * KH * KW */
@@ -72,7 +73,7 @@ typedef struct {
     size_t scratch_bytes;
 } bplan;
 
-static size_t b16(size_t n) { return (n + 15u) & ~(size_t)15u; }
+static inline size_t b16(size_t n) { return (n + 15u) & ~(size_t)15u; }
 
 static int mkbplan(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, bplan *q)
 {
@@ -92,12 +93,19 @@ static int mkbplan(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, bplan
     q->K = q->cg * (size_t)g->KH * (size_t)g->KW; /* <= weight elements (image) */
     macs = (uint64_t)q->ocg * q->K * (uint64_t)g->OH * (uint64_t)g->OW;
     if (macs < NNBRT_GEMM_BIG_MIN || q->ocg < BMR2 || q->K < 8) return 0;
-    if (g->KH == 1 && g->KW == 1 && (g->SH > 1 || g->SW > 1)) return 0; /* reads a quarter: conv_gemm.c's im2col */
     IHp = (uint64_t)g->IH + 2u * (uint64_t)g->PH;
     IWp = (uint64_t)g->IW + 2u * (uint64_t)g->PW;
     q->copy = !(g->KH == 1 && g->KW == 1 && g->SH == 1 && g->SW == 1 && g->PH == 0 && g->PW == 0 &&
                 (uint64_t)g->IH * (uint64_t)g->IW >= BNR);
-    if (q->copy) {
+    if (q->copy && g->KH == 1 && g->KW == 1) {
+        /* 1x1 strided or padded: the pixels it reads gathered into OH x OW planes (the rest is never read) */
+        q->copy = 2;
+        q->L = (size_t)g->OW;
+        pl = (uint64_t)g->C * (uint64_t)g->OH * (uint64_t)g->OW;
+        if (pl > NNBRT_GEMM_PLANE_MAX) return 0;
+        q->pp = (size_t)g->OH * (size_t)g->OW;
+        q->pl_alloc = (size_t)pl + BNR; /* the last strip reads up to BNR past the last plane */
+    } else if (q->copy) {
         const uint64_t Hq = (IHp + (uint64_t)g->SH - 1) / (uint64_t)g->SH;
         const uint64_t Lq = (IWp + (uint64_t)g->SW - 1) / (uint64_t)g->SW;
         pl = (uint64_t)g->C * (uint64_t)g->SH * (uint64_t)g->SW * Hq * Lq;
@@ -117,7 +125,7 @@ static int mkbplan(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, bplan
     q->pl_floats = (size_t)pl;
     q->P = (size_t)g->OH * q->L; /* <= plane floats: OH <= source rows */
     /* columns per block: about NNBRT_BIG_NB_BYTES of source rows (each B row is a shifted view) */
-    rows = (uint64_t)q->cg * (uint64_t)g->SH * (uint64_t)g->SW;
+    rows = (uint64_t)q->cg * (q->copy == 1 ? (uint64_t)g->SH * (uint64_t)g->SW : 1u);
     nb = NNBRT_BIG_NB_BYTES / 4u / rows;
     t = (uint64_t)g->KH * q->L;
     nb = nb > t ? nb - t : 0;
@@ -207,9 +215,36 @@ static void big_offsets(uint32_t *off, const nnbrt_geom *g, const bplan *q)
         for (kh = 0; kh < (size_t)g->KH; ++kh)
             for (kw = 0; kw < (size_t)g->KW; ++kw, ++k) {
                 const size_t dh = kh * (size_t)g->DH, dw = kw * (size_t)g->DW;
-                off[k] = (uint32_t)(q->copy ? ((c * SH + dh % SH) * SW + dw % SW) * q->pp + (dh / SH) * q->L + dw / SW
-                                            : c * q->pp);
+                off[k] = (uint32_t)(q->copy == 1 ? ((c * SH + dh % SH) * SW + dw % SW) * q->pp + (dh / SH) * q->L + dw / SW
+                                                 : c * q->pp);
             }
+}
+
+/* 1x1: the input pixels (oh * SH - PH, ow * SW - PW) of every channel
+   (zero in the padding), and zero read slack. */
+static void big_gather(float *pl, const float *x, const nnbrt_geom *g, const bplan *q)
+{
+    const long SH = g->SH, SW = g->SW, PH = g->PH, PW = g->PW, IW = g->IW;
+    long c, oh, ow;
+    /* output columns [lo, hi) read inside the row */
+    const long lo = (PW + SW - 1) / SW, hi0 = (IW - 1 + PW) / SW + 1;
+    const long hi = hi0 < g->OW ? hi0 : g->OW;
+    memset(pl + q->pl_floats, 0, (q->pl_alloc - q->pl_floats) * sizeof(float));
+    for (c = 0; c < g->C; ++c)
+        for (oh = 0; oh < g->OH; ++oh) {
+            const long ih = oh * SH - PH;
+            float *d = pl + ((size_t)c * (size_t)g->OH + (size_t)oh) * (size_t)g->OW;
+            if (ih < 0 || ih >= g->IH || lo >= hi) {
+                memset(d, 0, (size_t)g->OW * sizeof(float));
+                continue;
+            }
+            {
+                const float *sr = x + ((size_t)c * (size_t)g->IH + (size_t)ih) * (size_t)IW;
+                for (ow = 0; ow < lo; ++ow) d[ow] = 0.0f;
+                for (ow = lo; ow < hi; ++ow) d[ow] = sr[ow * SW - PW];
+                for (ow = hi; ow < g->OW; ++ow) d[ow] = 0.0f;
+            }
+        }
 }
 
 /* Zero-padded phase planes of one image (all channels) and the read slack. */
@@ -217,6 +252,10 @@ static void big_planes(float *pl, const float *x, const nnbrt_geom *g, const bpl
 {
     const size_t SH = (size_t)g->SH, SW = (size_t)g->SW, PW = (size_t)g->PW;
     size_t c, ih, t, ph;
+    if (q->copy == 2) {
+        big_gather(pl, x, g, q);
+        return;
+    }
     memset(pl, 0, q->pl_alloc * sizeof(float));
     for (c = 0; c < (size_t)g->C; ++c)
         for (ih = 0; ih < (size_t)g->IH; ++ih) {
@@ -292,7 +331,7 @@ static void big_conv(const bplan *q, float *scratch, size_t group, const float *
             src = pl;
         }
         for (grp = 0; grp < group; ++grp) {
-            const float *sg = src + grp * q->cg * (q->copy ? (size_t)g->SH * (size_t)g->SW : 1u) * q->pp;
+            const float *sg = src + grp * q->cg * (q->copy == 1 ? (size_t)g->SH * (size_t)g->SW : 1u) * q->pp;
             const float *wg = w + grp * q->ocg * q->K;
             const float *bg = bias ? bias + grp * q->ocg : NULL;
             const size_t yo = (n * (size_t)g->OC + grp * q->ocg) * P;
