@@ -261,6 +261,30 @@ static void depthwise_rows(const nnb_i8_conv_params *p, const int8_t *x, const i
             if (whole)
                 for (; next < h + 2 * ph; ++next)
                     dw_fill_row(ring + (size_t)next * (size_t)pwid, xc, next, h, wd, ph, pw, zin);
+#if NNB_I8_DSP
+            if (whole && kh == 3 && kw == 3 && sh == 1 && p->stride_w == 1 && pw >= 1 && 2 * pwid <= DW_CHUNK) {
+                /* several output rows as one run over the padded plane (the outputs of the padding columns
+                 * computed and dropped): no per-row set-up; the reads end inside the plane since pw >= 1 */
+                const int32_t rmax = DW_CHUNK / pwid;
+                for (oy = 0; oy < oh; oy += rmax) {
+                    const int32_t nr = oh - oy < rmax ? oh - oy : rmax, n = (nr - 1) * pwid + ow;
+                    const int16_t *rw[3];
+                    int32_t r, i;
+                    rw[0] = ring + (size_t)oy * (size_t)pwid;
+                    rw[1] = rw[0] + pwid;
+                    rw[2] = rw[1] + pwid;
+                    dw_macs(rw, 3, 3, 1, wc, wp, b0, 0, n, acc);
+                    for (r = 1; r < nr; ++r)
+                        for (i = 0; i < ow; ++i)
+                            acc[r * ow + i] = acc[r * pwid + i];
+                    at0 = (size_t)oy * (size_t)ow;
+                    if (rc)
+                        add_residual(acc, nr * ow, rc + at0, oc.zres, res_mult[c], res_shift[c]);
+                    out_run(&oc, mult[c], shift[c], bound, acc, nr * ow, yc + at0);
+                }
+                continue;
+            }
+#endif
             for (oy = 0; oy < oh; ++oy) {
                 const int32_t r0 = oy * sh;
                 if (whole) {
