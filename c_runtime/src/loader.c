@@ -318,10 +318,11 @@ static nnbrt_status decode_q8desc(const ctx_t *c, int32_t qc, const int32_t *dim
     }
     if (count != want) return NNBRT_E_BAD_QUANT;
     if (chunk_ptr(c, rdi32(d + 12), (size_t)count * 8u, &sc) != NNBRT_OK) return NNBRT_E_BAD_QUANT;
-    for (k = 0; k < count; ++k) {
-        double s;
-        memcpy(&s, sc + 8u * k, 8);
-        if (!(s > 0.0 && s < 1e300)) return NNBRT_E_BAD_QUANT; /* finite, positive (NaN fails) */
+    for (k = 0; k < count; ++k) { /* finite and > 0, from the bits (no double arithmetic on an M4) */
+        uint32_t lo, hi;
+        memcpy(&lo, sc + 8u * k, 4);
+        memcpy(&hi, sc + 8u * k + 4u, 4);
+        if ((hi >> 31) || ((hi >> 20) & 0x7ffu) == 0x7ffu || (hi == 0 && lo == 0)) return NNBRT_E_BAD_QUANT;
     }
     v->zero = zero;
     v->nscale = count;

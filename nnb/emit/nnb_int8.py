@@ -19,7 +19,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nnb.emit.nnb_args import pack_args
-from nnb.emit.nnb_int8_layout import ACT_CODES, Q8_FUNCTIONS, Q8DESC, TYPE_I32, TYPE_Q8
+from nnb.emit.nnb_int8_layout import (
+    ACT_CODES,
+    Q8_FUNCTIONS,
+    Q8DESC,
+    TYPE_I32,
+    TYPE_Q8,
+    dequantize_table,
+    quantize_thresholds,
+)
 from nnb.emit.nnb_layout import (
     API_LEVEL,
     EXT_HEADER,
@@ -114,7 +122,7 @@ class _Builder:
             if t not in self.raw:
                 raise NnbError(f"int8 NNB: tensor '{t}' is read before any step writes it")
             src = self.raw[t]
-            self.fns.append(Fn("Q8Quantize", [src], [self.q8_var(t)]))
+            self.quantize(src, t)
         return self.qname(t)
 
     def ensure_f(self, t: str) -> str:
@@ -130,10 +138,23 @@ class _Builder:
             return t
         name = f"{t}@dq"
         if name not in self.vars:
-            src = self.ensure_q(t)
             self.add_var(Var(name, self.shape(t), "f32"))
-            self.fns.append(Fn("Q8Dequantize", [src], [name]))
+            self.dequantize(t, name)
         return name
+
+    def quantize(self, src: str, t: str) -> None:
+        """Q8Quantize of float ``src`` onto t's grid, through its 255 float32 thresholds."""
+        q = self.m.qparams[t]
+        name = self.q8_var(t)
+        thr = self.add_var(Var(f"{name}/thresholds", (255,), "f32", quantize_thresholds(q.scale, q.zero)))
+        self.fns.append(Fn("Q8Quantize", [src, thr], [name]))
+
+    def dequantize(self, t: str, out: str) -> None:
+        """Q8Dequantize of t's int8 tensor into float ``out`` (added), through its 256-value table."""
+        q = self.m.qparams[t]
+        src = self.ensure_q(t)
+        tab = self.add_var(Var(f"{out}/table", (256,), "f32", dequantize_table(q.scale, q.zero)))
+        self.fns.append(Fn("Q8Dequantize", [src, tab], [out]))
 
     def i32(self, st: IntNode, key: str) -> str:
         return self.add_var(Var(f"{st.node.name}/{key}", (int(st.arrays[key].size),), "i32",
@@ -143,7 +164,7 @@ class _Builder:
         g = self.g
         for x in g.inputs:
             self.add_var(Var(x, self.shape(x), "f32"))
-            self.fns.append(Fn("Q8Quantize", [x], [self.q8_var(x)]))
+            self.quantize(x, x)
         for st in self.m.steps:
             if st.kind == "island":
                 self.island(st)
@@ -155,7 +176,7 @@ class _Builder:
                 outputs.append(t)
                 continue
             self.add_var(Var(t, self.shape(t), "f32"))
-            self.fns.append(Fn("Q8Dequantize", [self.ensure_q(t)], [t]))
+            self.dequantize(t, t)
             outputs.append(t)
         for t in extra_outputs:
             if t not in outputs:

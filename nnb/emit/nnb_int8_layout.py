@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import struct
 
+import numpy as np
+
 from nnb.emit.nnb_args import ArgSlot
 
 TYPE_Q8, TYPE_I32 = 6, 7
@@ -46,3 +48,32 @@ Q8_BY_ID = {fid: (name, slots) for name, (fid, slots) in Q8_FUNCTIONS.items()}
 Q8_OP_OF = {"Q8Conv": "FusedConv", "Q8Affine": "Affine", "Q8MaxPool": "MaxPooling", "Q8AvgPool": "AveragePooling",
             "Q8GlobalAvgPool": "GlobalAveragePooling", "Q8Add": "Add2", "Q8Mul": "Mul2",
             "Q8Concat": "Concatenate"}
+
+
+def quantize_thresholds(scale: float, zero: int) -> np.ndarray:
+    """The 255 float32 thresholds of Q8Quantize: t[k] is the smallest float32 x with
+    ``clip(round(float64(x) / scale) + zero, -128, 127) >= k - 127`` (numpy's quantize, round half to even), so
+    that quantize(x) = -128 + #{k: x >= t[k]}: the same int8 values with float32 compares only (no double)."""
+    ks = np.arange(-127, 128, dtype=np.int64)
+    lo = np.full(ks.shape, -0x7F800000, np.int64)  # ordered float32 codes: -inf .. +inf
+    hi = np.full(ks.shape, 0x7F800000, np.int64)
+
+    def value(o: np.ndarray) -> np.ndarray:
+        bits = np.where(o >= 0, o, (-o) | 0x80000000).astype(np.uint32)
+        x = bits.view(np.float32).astype(np.float64)
+        with np.errstate(all="ignore"):
+            return np.clip(np.round(x / scale) + zero, -128, 127)
+
+    while np.any(lo < hi):  # smallest o with value(o) >= k (value(+inf) = 127 >= k)
+        mid = (lo + hi) // 2
+        ok = value(mid) >= ks
+        hi = np.where(ok, mid, hi)
+        lo = np.where(ok, lo, mid + 1)
+    bits = np.where(lo >= 0, lo, (-lo) | 0x80000000).astype(np.uint32)
+    return bits.view(np.float32).copy()
+
+
+def dequantize_table(scale: float, zero: int) -> np.ndarray:
+    """The 256 float32 values of Q8Dequantize: table[q + 128] = float32((q - zero) * scale) in float64 (numpy's)."""
+    q = np.arange(-128, 128, dtype=np.float64)
+    return ((q - zero) * scale).astype(np.float32)

@@ -16,7 +16,16 @@ import struct
 import numpy as np
 
 from nnb.emit.nnb_args import unpack_args
-from nnb.emit.nnb_int8_layout import CLAMP_OPS, Q8_BY_ID, Q8_OP_OF, Q8DESC, TYPE_I32, TYPE_Q8
+from nnb.emit.nnb_int8_layout import (
+    CLAMP_OPS,
+    Q8_BY_ID,
+    Q8_OP_OF,
+    Q8DESC,
+    TYPE_I32,
+    TYPE_Q8,
+    dequantize_table,
+    quantize_thresholds,
+)
 from nnb.emit.nnb_layout import TRANSPOSED_WEIGHTS, TYPE_FLOAT, slots_by_id
 from nnb.errors import NnbError
 from nnb.ir import Graph, Node, Tensor
@@ -164,9 +173,15 @@ def read_int8_nnb(data: bytes, name: str = "model.nnb") -> Int8Model:
         attrs = unpack_args(rec, slots, body, lambda kind, n, ch: im.ints(n, ch) if kind == "iI" else im.floats(n, ch))
         if rec in ("Q8Quantize", "Q8Dequantize"):
             want = ((TYPE_FLOAT,), (TYPE_Q8,)) if rec == "Q8Quantize" else ((TYPE_Q8,), (TYPE_FLOAT,))
-            if len(ins) != 1 or len(outs) != 1 or ins[0].typ not in want[0] or outs[0].typ not in want[1] \
-                    or ins[0].size != outs[0].size:
+            if len(ins) != 2 or len(outs) != 1 or ins[0].typ not in want[0] or outs[0].typ not in want[1] \
+                    or ins[0].size != outs[0].size or ins[1].typ != TYPE_FLOAT or ins[1].data is None:
                 raise NnbError(f"{where} ({rec}): bad inputs/outputs")
+            q8 = outs[0] if rec == "Q8Quantize" else ins[0]
+            assert q8.scales is not None
+            table = (quantize_thresholds if rec == "Q8Quantize" else dequantize_table)(float(q8.scales[0]), q8.zero)
+            if not np.array_equal(ins[1].data.view(np.uint32), table.view(np.uint32)):
+                raise NnbError(f"{where} ({rec}): '{ins[1].name}' is not the table of scale {q8.scales[0]!r}, "
+                               f"zero point {q8.zero}")
             tensor(outs[0])  # Quantize: the input's / island output's grid; Dequantize: a float copy
             continue
         if rec in Q8_FUNCTIONS_INT:

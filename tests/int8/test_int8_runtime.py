@@ -70,6 +70,27 @@ def test_c_runtime_equals_integer_simulation(name: str) -> None:
     assert all(np.array_equal(back[k], want[k]) for k in ints)
 
 
+@pytest.mark.parametrize("scale,zero", [(0.0039215689, -128), (0.1913, 23), (1 / 256, -128), (3.7e-5, 5), (12.5, 0)])
+def test_quantize_thresholds_and_table_are_numpys(scale: float, zero: int) -> None:
+    """Q8Quantize's thresholds (-128 + the count of thresholds <= x, float32 compares) give numpy's
+    round-half-to-even quantization for every float32, ties included; Q8Dequantize's table numpy's dequantize."""
+    from nnb.emit.nnb_int8_layout import dequantize_table, quantize_thresholds
+    from nnb.quantize.int8 import QParams
+
+    q = QParams(scale, zero)
+    t = quantize_thresholds(scale, zero)
+    rng = np.random.default_rng(3)
+    ks = np.arange(-300, 300)
+    ties = ((ks + 0.5) * scale).astype(np.float32)
+    near = np.concatenate([np.nextafter(ties, np.float32(np.inf)), np.nextafter(ties, np.float32(-np.inf))])
+    x = np.concatenate([ties, near, t, np.nextafter(t, np.float32(-np.inf)),
+                        rng.normal(0, 200 * scale, 20000).astype(np.float32),
+                        np.array([0, -0.0, np.inf, -np.inf, 3e38, -3e38, 1e-45], np.float32)])
+    got = -128 + np.searchsorted(t, x, side="right")  # what the C binary search counts
+    assert np.array_equal(got, q.quantize(x))
+    assert np.array_equal(dequantize_table(scale, zero), q.dequantize(np.arange(-128, 128)))
+
+
 def _float_plan_bytes(m) -> int:  # noqa: ANN001
     from nnb.plan.arena import plan_arena
 
@@ -150,6 +171,7 @@ def _bad_images() -> dict[str, tuple[bytes, str]]:
     put("scale_nan", e.im.chunk(Q8DESC.unpack_from(image, e.desc(x8))[3], 8), "<d", float("nan"),
         "bad quantized weight or descriptor")
     put("scale_count", e.desc(x8) + 8, "<i", 2, "bad quantized weight or descriptor")
+    put("thresholds_unsorted", e.data(f"{x8}/thresholds") + 40, "<f", -1e30, "bad quantized weight or descriptor")
     # Q8Conv record: 20-byte header, base_axis, 3 lists, group, pool, 3 lists, 2 bools, activation, act_min, act_max
     act_min = e.fn(conv) + 20 + 4 + 24 + 8 + 24 + 4 + 4
     put("clamp_reversed", act_min, "<ii", (100, 50), "bad function argument")
@@ -176,7 +198,8 @@ def _bad_images() -> dict[str, tuple[bytes, str]]:
 
 
 BAD = ["bias_2_31", "clamp_reversed", "float_output_typed_int8", "group_3", "int32_weight", "int8_into_float_kernel",
-       "mult_negative", "plan_past_arena", "scale_count", "scale_nan", "shift_40", "zero_point_300"]
+       "mult_negative", "plan_past_arena", "scale_count", "scale_nan", "shift_40", "thresholds_unsorted",
+       "zero_point_300"]
 
 
 @pytest.mark.parametrize("case", BAD)

@@ -10,7 +10,6 @@
 #ifdef NNBRT_INT8
 #include "int8/nnb_int8.h"
 
-#include <math.h>
 
 #define Q8 NNBRT_TYPE_Q8
 #define I32 NNBRT_TYPE_I32
@@ -51,13 +50,21 @@ static int clamp_ok(const nnbrt_args *a, int first)
 
 static int8_t sat8(int32_t v, int32_t lo, int32_t hi) { return (int8_t)(v < lo ? lo : v > hi ? hi : v); }
 
-/* ---- 1001 Q8Quantize, 1002 Q8Dequantize ---- */
+/* ---- 1001 Q8Quantize (x, thresholds[255]), 1002 Q8Dequantize (x, table[256]) ----
+   The writer computes both from the tensor's float64 scale and zero point exactly as numpy does
+   (nnb/emit/nnb_int8_layout.py), so the runtime needs float32 compares and a look-up only, no double:
+   quantize(x) = -128 + #{k : x >= t[k]} (t non-decreasing; NaN gives -128), dequantize(q) = table[q + 128]. */
 
-static double scale0(const nnbrt_tensor *t)
+/* A float parameter of n values; thresholds: no NaN, non-decreasing. */
+static int table_ok(const nnbrt_tensor *t, size_t n, int sorted)
 {
-    double s;
-    memcpy(&s, t->scale, 8);
-    return s;
+    size_t k;
+    if (t->type != 0 || t->size != n || !t->data) return 0;
+    for (k = 0; k < n; ++k) {
+        if (t->data[k] != t->data[k]) return 0;
+        if (sorted && k && !(t->data[k] >= t->data[k - 1])) return 0;
+    }
+    return 1;
 }
 
 static nnbrt_status check_quantize(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
@@ -66,21 +73,28 @@ static nnbrt_status check_quantize(const nnbrt_args *a, int nin, const nnbrt_ten
     (void)a; (void)nin; (void)nout;
     if (in[0].type != 0 || !is_q8(&out[0]) || out[0].nscale != 1) return NNBRT_E_UNSUPPORTED_TYPE;
     if (in[0].size != out[0].size) return NNBRT_E_SHAPE_MISMATCH;
-    w->work = out[0].size;
+    if (!table_ok(&in[1], 255, 1)) return NNBRT_E_BAD_QUANT;
+    w->work = out[0].size * 8u;
     return NNBRT_OK;
 }
 
 static void run_quantize(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout, const nnbrt_tensor *out)
 {
-    const double s = scale0(&out[0]), z = (double)out[0].zero;
-    const float *x = in[0].data;
+    const float *x = in[0].data, *t = in[1].data;
     int8_t *y = out8(&out[0]);
     size_t k;
     (void)a; (void)nin; (void)nout;
     for (k = 0; k < out[0].size; ++k) {
-        double q = rint((double)x[k] / s) + z; /* round half to even, as numpy */
-        q = q > 127.0 ? 127.0 : (q >= -128.0 ? q : -128.0); /* NaN -> -128 */
-        y[k] = (int8_t)q;
+        const float v = x[k];
+        uint32_t lo = 0, hi = 255; /* the first threshold above v */
+        while (lo < hi) {
+            const uint32_t mid = (lo + hi) / 2u;
+            if (v >= t[mid])
+                lo = mid + 1u;
+            else
+                hi = mid;
+        }
+        y[k] = (int8_t)((int32_t)lo - 128);
     }
 }
 
@@ -90,6 +104,7 @@ static nnbrt_status check_dequantize(const nnbrt_args *a, int nin, const nnbrt_t
     (void)a; (void)nin; (void)nout;
     if (!is_q8(&in[0]) || in[0].nscale != 1 || out[0].type != 0) return NNBRT_E_UNSUPPORTED_TYPE;
     if (in[0].size != out[0].size) return NNBRT_E_SHAPE_MISMATCH;
+    if (!table_ok(&in[1], 256, 0)) return NNBRT_E_BAD_QUANT;
     w->work = out[0].size;
     return NNBRT_OK;
 }
@@ -97,13 +112,12 @@ static nnbrt_status check_dequantize(const nnbrt_args *a, int nin, const nnbrt_t
 static void run_dequantize(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
                            const nnbrt_tensor *out)
 {
-    const double s = scale0(&in[0]);
-    const int32_t z = in[0].zero;
     const int8_t *x = in8(&in[0]);
+    const float *t = in[1].data;
     float *y = out[0].data;
     size_t k;
     (void)a; (void)nin; (void)nout;
-    for (k = 0; k < out[0].size; ++k) y[k] = (float)((double)((int32_t)x[k] - z) * s);
+    for (k = 0; k < out[0].size; ++k) y[k] = t[(int32_t)x[k] + 128];
 }
 
 /* ---- geometry helpers ---- */
@@ -584,8 +598,8 @@ static void run_clamp(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int 
     for (k = 0; k < out[0].size; ++k) y[k] = sat8(x[k], a->a[2].i, a->a[3].i);
 }
 
-const nnbrt_kernel nnbrt_k_q8_quantize = {"Q8Quantize", "", 1, 1, 1, 1, check_quantize, run_quantize};
-const nnbrt_kernel nnbrt_k_q8_dequantize = {"Q8Dequantize", "", 1, 1, 1, 1, check_dequantize, run_dequantize};
+const nnbrt_kernel nnbrt_k_q8_quantize = {"Q8Quantize", "", 2, 2, 1, 1, check_quantize, run_quantize};
+const nnbrt_kernel nnbrt_k_q8_dequantize = {"Q8Dequantize", "", 2, 2, 1, 1, check_dequantize, run_dequantize};
 const nnbrt_kernel nnbrt_k_q8_conv = {"Q8Conv", "iiIiIiIiiiIiIiIBBiii", 5, 7, 1, 1, check_conv, run_conv};
 const nnbrt_kernel nnbrt_k_q8_affine = {"Q8Affine", "iiii", 5, 5, 1, 1, check_affine, run_affine};
 const nnbrt_kernel nnbrt_k_q8_max_pool = {"Q8MaxPool", "iIiIBiI", 1, 1, 1, 1, check_pool, run_max_pool};
