@@ -342,6 +342,7 @@ typedef struct {
     size_t plane; /* floats per phase plane, whole vectors */
     size_t nph;   /* SH * SW phase planes */
     size_t P, Pv; /* OH * W computed outputs, and rounded up to whole vectors */
+    size_t rows;  /* rows of Pv floats after the masks: 0, or 2 (column sums, output) */
 } splan;
 
 /* Floor division (b > 0). */
@@ -361,7 +362,7 @@ static int mksplan(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, splan
     if (dr1 - dr0 > NNBRT_DWFLAT_MAX || dc1 > NNBRT_DWFLAT_MAX || -dc0 > NNBRT_DWFLAT_MAX) return 0;
     Lq = ((uint64_t)g->IW + (uint64_t)g->SW - 1) / (uint64_t)g->SW;
     W = Lq > (uint64_t)g->OW ? Lq : (uint64_t)g->OW;
-    if (W > 4 * DV) return 0; /* wide rows: the engine's row tiles */
+    if (W > (DV > 1 ? 64u : 4u)) return 0; /* wide rows (scalar builds: small scratch): the engine's row tiles */
     P = W * (uint64_t)g->OH;
     if (P > NNBRT_DWFLAT_MAX) return 0;
     Pv = (P + DV - 1) / DV * DV;
@@ -375,8 +376,10 @@ static int mksplan(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, splan
     if (need2 > need) need = need2;
     need = (need + DV - 1) / DV * DV;
     q->nph = (size_t)g->SH * (size_t)g->SW;
-    /* phase planes, KW masks and two rows of Pv (column sums, output) */
-    total = 2u * need * (uint64_t)q->nph + ((uint64_t)g->KW + 2u) * Pv;
+    /* two sets of phase planes, KW masks and, unless a 3x3 stores straight
+       into the output, two rows of Pv (column sums, output) */
+    q->rows = g->KH == 3 && g->KW == 3 && W == (uint64_t)g->OW ? 0u : 2u;
+    total = 2u * need * (uint64_t)q->nph + ((uint64_t)g->KW + q->rows) * Pv;
     if (need > NNBRT_DWFLAT_MAX || total > NNBRT_DWFLAT_MAX) return 0;
     q->plane = (size_t)need;
     q->P = (size_t)P;
@@ -388,7 +391,7 @@ static size_t strided_scratch(size_t group, const nnbrt_geom *g, const nnbrt_fus
 {
     splan q;
     if (!mksplan(group, g, f, &q)) return SIZE_MAX;
-    return (2u * q.plane * q.nph + ((size_t)g->KW + 2u) * q.Pv) * 4u + 64u;
+    return (2u * q.plane * q.nph + ((size_t)g->KW + q.rows) * q.Pv) * 4u + 64u;
 }
 
 /* Offset of tap (kh, kw) of output 0 in the phase planes. */
@@ -601,8 +604,8 @@ static int strided_conv(float *scratch, size_t group, const float *x, const floa
     direct = q.W == (size_t)g->OW;
     ph = (float *)(void *)((char *)scratch + ((64u - ((uintptr_t)scratch & 63u)) & 63u));
     mask = (dveci *)(void *)(ph + 2u * q.plane * q.nph);
-    colb = (float *)(void *)(mask + (size_t)g->KW * (q.Pv / DV));
-    yb = colb + q.Pv;
+    colb = q.rows ? (float *)(void *)(mask + (size_t)g->KW * (q.Pv / DV)) : NULL; /* NULL: 3x3 stored directly */
+    yb = q.rows ? colb + q.Pv : NULL;
     for (kw = 0; kw < g->KW; ++kw) {
         const int64_t tc = (int64_t)kw * g->DW - g->PW, dc = fdiv(tc, g->SW), qc = tc - dc * g->SW;
         const int64_t lqc = qc < g->IW ? ((int64_t)g->IW - qc + g->SW - 1) / g->SW : 0; /* columns of phase qc */
