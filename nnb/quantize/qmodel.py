@@ -170,5 +170,7 @@ def refuse_calibrated(path: str, model: QuantizedModel, what: str) -> None:
     if model.method in CALIBRATED_METHODS:
         from nnb.errors import NnbError
 
+        more = (", --backend c for the C runtime's int8 kernels (nnb convert writes its int8 NNB)"
+                if model.method == "int8" else "")
         raise NnbError(f"{path}: a calibrated {model.method} model; {what} has no integer path for it yet "
-                       "(use --backend intsim for its integer simulation, or the float .nnp)")
+                       f"(use --backend intsim for its integer simulation{more}, or the float .nnp)")
