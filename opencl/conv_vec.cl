@@ -167,35 +167,46 @@ __kernel void dwconv3_vec(KARGS)
     }
     yy -= PY; /* the source row and column of tap (0, 0) */
     xx -= PX;
+    const int back = HW >= 16 && res != Q[C_Y]; /* the last vector may move back (not over a residual it reads) */
     for (int q0 = 0; q0 < HW; q0 += 16) {
-        const int16 okr0 = (yy >= 0) & (yy < H), okr1 = (yy >= -1) & (yy < H - 1), okr2 = (yy >= -2) & (yy < H - 2);
-        const int16 okc0 = (xx >= 0) & (xx < W), okc1 = (xx >= -1) & (xx < W - 1), okc2 = (xx >= -2) & (xx < W - 2);
+        int16 ys = yy, xs = xx;
+        int qs = q0;
+        if (back && q0 + 16 > HW) { /* end at the plane's end: whole-vector stores, the first lanes written twice */
+            qs = HW - 16;
+            xs -= q0 - qs;
+            for (int16 wrap = xs < -PX; any(wrap); wrap = xs < -PX) {
+                xs = select(xs, xs + W, wrap);
+                ys += wrap;
+            }
+        }
+        const int16 okr0 = (ys >= 0) & (ys < H), okr1 = (ys >= -1) & (ys < H - 1), okr2 = (ys >= -2) & (ys < H - 2);
+        const int16 okc0 = (xs >= 0) & (xs < W), okc1 = (xs >= -1) & (xs < W - 1), okc2 = (xs >= -2) & (xs < W - 2);
         const int16 ok00 = okr0 & okc0, ok01 = okr0 & okc1, ok02 = okr0 & okc2, ok10 = okr1 & okc0, ok11 = okr1 & okc1;
         const int16 ok12 = okr1 & okc2, ok20 = okr2 & okc0, ok21 = okr2 & okc1, ok22 = okr2 & okc2;
-        const int full = q0 + 16 <= HW;
+        const int full = qs + 16 <= HW;
         for (int k = 0; k < np; ++k) {
             /* an input plane shared by several outputs (multiplier > 1) is the same for the whole item only when
              * they all come from it; otherwise step to the next input plane every mult outputs */
-            __global const float *xr = mult == 1 ? x + k * xstep + q0
-                                                 : x + ((o0 + k) / mult - o0 / mult) * Q[C_XS + 1] + q0;
+            __global const float *xr = mult == 1 ? x + k * xstep + qs
+                                                 : x + ((o0 + k) / mult - o0 / mult) * Q[C_XS + 1] + qs;
             __global const float *wr = w + k * ws;
             float16 acc = (float16)(Q[C_B] >= 0 ? m[Q[C_B] + o0 + k] : 0.0f);
             DW3_TAP(0, 0); DW3_TAP(0, 1); DW3_TAP(0, 2);
             DW3_TAP(1, 0); DW3_TAP(1, 1); DW3_TAP(1, 2);
             DW3_TAP(2, 0); DW3_TAP(2, 1); DW3_TAP(2, 2);
             if (res >= 0)
-                acc += vload16(0, rp + k * ys_c + q0);
+                acc += vload16(0, rp + k * ys_c + qs);
             if (ac == ACT_RELU)
                 acc = fmax(acc, (float16)(0.0f));
             else if (ac == ACT_RELU6)
                 acc = fmin(fmax(acc, (float16)(0.0f)), (float16)(6.0f));
             if (full) {
-                vstore16(acc, 0, y + k * ys_c + q0);
+                vstore16(acc, 0, y + k * ys_c + qs);
             } else {
                 float out[16];
                 vstore16(acc, 0, out);
-                for (int l = 0; l < HW - q0; ++l)
-                    y[k * ys_c + q0 + l] = out[l];
+                for (int l = 0; l < HW - qs; ++l)
+                    y[k * ys_c + qs + l] = out[l];
             }
         }
         xx += step_x;

@@ -101,6 +101,26 @@ def test_vec_conv_residual(in_place: bool) -> None:
     _check(g, [_r(2, 3, 6, 27), _r(2, 10, 6, 27)], net)
 
 
+@pytest.mark.parametrize("in_place", [True, False], ids=["in-place", "separate"])
+def test_depthwise_residual(in_place: bool) -> None:
+    """Depthwise FusedConv + residual through dwconv3_vec (a plane of 5 x 25: the last vector of a plane moves back
+    to end at the plane's end unless the output overwrites the residual)."""
+    ocl = device()
+    b = GraphBuilder("t", batch_size=2)
+    x, r0 = b.input("x", (2, 6, 5, 25)), b.input("r", (2, 6, 5, 25))
+    r = b.op("ReLU", [r0])
+    w, bias = b.param("w", _r(6, 1, 3, 3)), b.param("b", _r(6))
+    y = b.op("FusedConv", [x, w, bias, r], pad=(1, 1), group=6, residual=True, has_bias=True, activation="relu6")
+    b.output(y)
+    if not in_place:
+        b.output(r)
+    g = b.build()
+    net = OpenCLNet(g, device=ocl, cpu_forms=True)
+    assert (net.layout.offsets[r] == net.layout.offsets[y]) == in_place
+    assert "dwconv3_vec" in [ln.kernel for ln in net.layout.launches]
+    _check(g, [_r(2, 6, 5, 25), _r(2, 6, 5, 25)], net)
+
+
 def test_batch_in_chunks(monkeypatch) -> None:
     """A batch whose activations outgrow CHUNK_BYTES runs as chunks through one smaller plan, sample by sample
     as the reference computes it."""
