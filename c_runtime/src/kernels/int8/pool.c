@@ -65,6 +65,21 @@ static void avg_pool_inside(const nnb_i8_pool_params *p, const int8_t *x, int32_
     for (pl = 0; pl < p->n * p->c; ++pl) {
         const int8_t *xp = x + (size_t)pl * (size_t)h * (size_t)w;
         int8_t *yp = y + (size_t)pl * (size_t)oh * (size_t)ow;
+        if (kh == h && kw == w) { /* the whole plane: one contiguous sum, four partial sums */
+            const size_t hw = (size_t)h * (size_t)w;
+            int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+            size_t i = 0;
+            for (; i + 4 <= hw; i += 4) {
+                a0 += xp[i];
+                a1 += xp[i + 1];
+                a2 += xp[i + 2];
+                a3 += xp[i + 3];
+            }
+            for (; i < hw; ++i)
+                a0 += xp[i];
+            yp[0] = clamp8(zero + round_div(a0 + a1 + a2 + a3 - zero * count, count));
+            continue;
+        }
         for (oy = 0; oy < oh; ++oy, yp += ow)
             for (ox = 0; ox < ow; ++ox) {
                 const int8_t *r = xp + (size_t)(oy * sh) * (size_t)w + (size_t)(ox * sw);
