@@ -238,6 +238,11 @@ static void depthwise_rows(const nnb_i8_conv_params *p, const int8_t *x, const i
     oc.lo = p->act_min;
     oc.hi = p->act_max;
     oc.zres = p->res_zero;
+    if (whole) {
+        int32_t i;
+        for (i = 0; i < (h + 2 * ph) * pwid; ++i)
+            ring[i] = 0;
+    }
     for (b = 0; b < p->n; ++b)
         for (c = 0; c < nch; ++c) {
             const size_t bc = (size_t)b * (size_t)nch + (size_t)c;
@@ -258,9 +263,21 @@ static void depthwise_rows(const nnb_i8_conv_params *p, const int8_t *x, const i
                     uint32_t hi16 = kx + 1 < kw ? (uint32_t)(uint16_t)(int16_t)wc[ky * kw + kx + 1] : 0u;
                     wp[np++] = lo16 | hi16 << 16;
                 }
-            if (whole)
-                for (; next < h + 2 * ph; ++next)
-                    dw_fill_row(ring + (size_t)next * (size_t)pwid, xc, next, h, wd, ph, pw, zin);
+            if (whole) { /* the data rows only: the padding was zeroed once for the layer and stays zero */
+                int32_t r, i;
+                for (r = 0; r < h; ++r) {
+                    int16_t *d = ring + (size_t)(r + ph) * (size_t)pwid + pw;
+                    const int8_t *sx = xc + (size_t)r * (size_t)wd;
+                    for (i = 0; i + 1 < wd; i += 2) { /* two values per store */
+                        const uint32_t v = (uint32_t)(uint16_t)(int16_t)(sx[i] - zin) |
+                                           (uint32_t)(uint16_t)(int16_t)(sx[i + 1] - zin) << 16;
+                        memcpy(d + i, &v, sizeof v);
+                    }
+                    if (i < wd)
+                        d[i] = (int16_t)(sx[i] - zin);
+                }
+                next = h + 2 * ph;
+            }
 #if NNB_I8_DSP
             if (whole && kh == 3 && kw == 3 && sh == 1 && p->stride_w == 1 && pw >= 1 && 2 * pwid <= DW_CHUNK) {
                 /* several output rows as one run over the padded plane (the outputs of the padding columns
