@@ -118,13 +118,21 @@ static void out_run(const out_cfg *o, int32_t mult, int32_t shift, int64_t bound
         const int32_t right = -shift, negm = right ? 1 : 0;
         const int32_t nudge = (right ? (int32_t)1 << (right - 1) : 0) + zout * ((int32_t)1 << right);
 #if defined(__ARM_FEATURE_DSP) && !defined(NNB_I8_NO_DSP) /* arm_acle.h is included (i8_dot.h) */
-        if (hi == 127 && right > 0) { /* SSAT for the upper bound; h < 0 is -(h >> 31); two outputs a step */
+        if (hi == 127 && right > 0) { /* SSAT for the upper bound; h < 0 is -(h >> 31); two outputs a step,
+                                         the lower bound for both by SSUB16 + SEL on the packed pair */
+            const uint32_t lo2 = (uint32_t)(uint16_t)(int16_t)lo * 0x10001u;
             for (i = 0; i + 1 < n; i += 2) {
                 int32_t h0 = i8_mulhr(acc[i] * 2, mult), h1 = i8_mulhr(acc[i + 1] * 2, mult);
+                uint32_t pr, t;
                 h0 = __ssat((h0 + nudge + (h0 >> 31)) >> right, 8);
                 h1 = __ssat((h1 + nudge + (h1 >> 31)) >> right, 8);
-                y[i] = (int8_t)(h0 < lo ? lo : h0);
-                y[i + 1] = (int8_t)(h1 < lo ? lo : h1);
+                pr = ((uint32_t)h0 & 0xFFFFu) | (uint32_t)h1 << 16;
+                __asm__("ssub16 %[t], %[a], %[b]\n\tsel %[r], %[a], %[b]"
+                        : [t] "=&r"(t), [r] "=r"(pr)
+                        : [a] "r"(pr), [b] "r"(lo2));
+                (void)t;
+                y[i] = (int8_t)(uint8_t)pr;
+                y[i + 1] = (int8_t)(uint8_t)(pr >> 16);
             }
             if (i < n) {
                 int32_t h = i8_mulhr(acc[i] * 2, mult);
