@@ -414,12 +414,12 @@ static void im2col_slot(const nnb_i8_conv_params *p, const int8_t *xg, int32_t p
     }
 }
 
-/* s[j] += column j . w for the four columns of a quad (col 4-byte aligned) */
-static inline void dot1x4(const int16_t *col, int32_t klen, const int8_t *w, int32_t s[4])
+/* s[j] = b0 + column j . w for the four columns of a quad (col 4-byte aligned) */
+static inline void dot1x4(const int16_t *col, int32_t klen, const int8_t *w, int32_t b0, int32_t s[4])
 {
     int32_t n4 = klen >> 2;
     const int32_t tail = klen - 4 * n4;
-    int32_t s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3], i;
+    int32_t s0 = b0, s1 = b0, s2 = b0, s3 = b0, i;
 #if defined(__ARM_FEATURE_DSP) && !defined(NNB_I8_NO_DSP) && (defined(__GNUC__) || defined(__clang__))
     if (n4 > 0) { /* 15 instructions per 16 MACs (the column words in r8-r11 for the LDMs) */
         uint32_t v, e;
@@ -519,8 +519,7 @@ static void conv_im2col(const nnb_i8_conv_params *p, const int8_t *x, const int8
                     const int32_t b0 = bias ? bias[ch] : 0;
                     int32_t acc[COLS_MAX];
                     for (i = 0; i < np; i += 4) {
-                        acc[i] = acc[i + 1] = acc[i + 2] = acc[i + 3] = b0;
-                        dot1x4(col + (size_t)(i >> 2) * quad, klen, wc, acc + i);
+                        dot1x4(col + (size_t)(i >> 2) * quad, klen, wc, b0, acc + i);
                     }
                     if (residual)
                         add_residual(acc, np, residual + at, oc.zres, res_mult[ch], res_shift[ch]);
