@@ -421,28 +421,39 @@ static inline void dot1x4(const int16_t *col, int32_t klen, const int8_t *w, int
     const int32_t tail = klen - 4 * n4;
     int32_t s0 = b0, s1 = b0, s2 = b0, s3 = b0, i;
 #if defined(__ARM_FEATURE_DSP) && !defined(NNB_I8_NO_DSP) && (defined(__GNUC__) || defined(__clang__))
-    if (n4 > 0) { /* 15 instructions per 16 MACs (the column words in r8-r11 for the LDMs) */
+    if (n4 > 0) { /* 14.5 instructions per 16 MACs: two blocks of four k per turn (the column words in r8-r11
+                     for the LDMs), an odd last block by itself */
+#define I8_QUAD_STEP                                                                                            \
+    "ldr %[v], [%[w]], #4\n\t"                                                                                   \
+    "ldmia %[c]!, {r8, r9, r10, r11}\n\t"                                                                        \
+    "sxtb16 %[e], %[v]\n\t"                                                                                      \
+    "smlad %[s0], r8, %[e], %[s0]\n\t"                                                                           \
+    "smlad %[s1], r9, %[e], %[s1]\n\t"                                                                           \
+    "smlad %[s2], r10, %[e], %[s2]\n\t"                                                                          \
+    "smlad %[s3], r11, %[e], %[s3]\n\t"                                                                          \
+    "ldmia %[c]!, {r8, r9, r10, r11}\n\t"                                                                        \
+    "sxtb16 %[e], %[v], ror #8\n\t"                                                                              \
+    "smlad %[s0], r8, %[e], %[s0]\n\t"                                                                           \
+    "smlad %[s1], r9, %[e], %[s1]\n\t"                                                                           \
+    "smlad %[s2], r10, %[e], %[s2]\n\t"                                                                          \
+    "smlad %[s3], r11, %[e], %[s3]\n\t"
         uint32_t v, e;
-        __asm__ volatile("1:\n\t"
-                         "ldr %[v], [%[w]], #4\n\t"
-                         "ldmia %[c]!, {r8, r9, r10, r11}\n\t"
-                         "sxtb16 %[e], %[v]\n\t"
-                         "smlad %[s0], r8, %[e], %[s0]\n\t"
-                         "smlad %[s1], r9, %[e], %[s1]\n\t"
-                         "smlad %[s2], r10, %[e], %[s2]\n\t"
-                         "smlad %[s3], r11, %[e], %[s3]\n\t"
-                         "ldmia %[c]!, {r8, r9, r10, r11}\n\t"
-                         "sxtb16 %[e], %[v], ror #8\n\t"
-                         "smlad %[s0], r8, %[e], %[s0]\n\t"
-                         "smlad %[s1], r9, %[e], %[s1]\n\t"
-                         "smlad %[s2], r10, %[e], %[s2]\n\t"
-                         "smlad %[s3], r11, %[e], %[s3]\n\t"
-                         "subs %[n], %[n], #1\n\t"
-                         "bne 1b\n\t"
-                         : [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3), [c] "+r"(col), [w] "+r"(w),
-                           [n] "+r"(n4), [v] "=&r"(v), [e] "=&r"(e)
-                         :
-                         : "r8", "r9", "r10", "r11", "cc", "memory");
+        int32_t n2 = n4 >> 1, odd = n4 & 1;
+        if (n2 > 0)
+            __asm__ volatile("1:\n\t" I8_QUAD_STEP I8_QUAD_STEP
+                             "subs %[n], %[n], #1\n\t"
+                             "bne 1b\n\t"
+                             : [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3), [c] "+r"(col),
+                               [w] "+r"(w), [n] "+r"(n2), [v] "=&r"(v), [e] "=&r"(e)
+                             :
+                             : "r8", "r9", "r10", "r11", "cc", "memory");
+        if (odd)
+            __asm__ volatile(I8_QUAD_STEP
+                             : [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3), [c] "+r"(col),
+                               [w] "+r"(w), [v] "=&r"(v), [e] "=&r"(e)
+                             :
+                             : "r8", "r9", "r10", "r11", "memory");
+#undef I8_QUAD_STEP
     }
 #else
     for (; n4 > 0; --n4, col += 16, w += 4) {
