@@ -493,9 +493,9 @@ static inline void dot1x4(const int16_t *col, int32_t klen, const int8_t *w, int
     s[3] = s3;
 }
 
-#define COLS_MAX 8 /* output positions per im2col block: 8 (two quads) when a column is short, else 4 */
+#define COLS_MAX 16 /* output positions per im2col block: 16, 8 or 4 as the column is short or long */
 
-static int32_t im2col_cols(int32_t klen) { return klen <= 128 ? 8 : 4; }
+static int32_t im2col_cols(int32_t klen) { return klen <= 64 ? 16 : klen <= 128 ? 8 : 4; }
 
 static void conv_im2col(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
                         const int32_t *mult, const int32_t *shift, const int8_t *residual, const int32_t *res_mult,
