@@ -438,7 +438,8 @@ static size_t gemm_scratch(const nnb_i8_conv_params *p)
     const size_t k = (size_t)(p->c / p->group) * (size_t)p->kh * (size_t)p->kw, kp = (k + 3) & ~(size_t)3;
     const size_t og = (size_t)(p->o / p->group);
     /* bytes: alignment 64, two panels of kp * NB, weights og * kp (when k % 4), biases 4 og; as int16 */
-    return (64 + 2 * kp * NB + (k % 4 ? og * kp : 0) + 4 * og + 64) / 2 + 1;
+    /* + the prepared requantizations of the group's channels (and of their residual terms) */
+    return (64 + 2 * kp * NB + (k % 4 ? og * kp : 0) + 4 * og + 2 * og * sizeof(rq_ch) + 64) / 2 + 1;
 }
 
 /* the panel of output row oy, columns ox0 .. ox0 + n - 1 (n <= 16; or flat positions ox0.. of a 1x1 stride-1
@@ -527,12 +528,14 @@ static T_VNNI void gemm_vnni(const nnb_i8_conv_params *p, const int8_t *x, const
     uint8_t *panel = (uint8_t *)(void *)scratch;
     uint8_t *wpack;
     int32_t *bias2;
+    rq_ch *rqs;
     const int64_t bound = bound_of(bias, p->o, klen, residual, res_mult, res_shift);
     out8 oc;
     int32_t b, g, c, oy, ox0, i;
     panel += (64 - ((uintptr_t)panel & 63)) & 63;
     wpack = panel + 2 * (size_t)kp * NB;
     bias2 = (int32_t *)(void *)(wpack + (klen % 4 ? (size_t)og * (size_t)kp : 0));
+    rqs = (rq_ch *)(void *)(bias2 + og); /* [og] for the outputs, then [og] for the residual terms */
     oc.zout = p->out_zero;
     oc.lo = p->act_min;
     oc.hi = p->act_max;
@@ -558,6 +561,8 @@ static T_VNNI void gemm_vnni(const nnb_i8_conv_params *p, const int8_t *x, const
             }
             s = (uint32_t)_mm512_reduce_add_epi32(sw);
             bias2[c] = (int32_t)((uint32_t)(bias ? bias[g * og + c] : 0) - (uint32_t)(p->in_zero + 128) * s);
+            rq_prepare(rqs + c, mult[g * og + c], shift[g * og + c], bound);
+            rq_prepare(rqs + og + c, residual ? res_mult[g * og + c] : 0, residual ? res_shift[g * og + c] : 0, 255);
         }
         for (b = 0; b < p->n; ++b) {
             const int8_t *xg = x + ((size_t)b * (size_t)p->c + (size_t)g * (size_t)cg) * (size_t)p->h * (size_t)p->w;
@@ -644,13 +649,11 @@ static T_VNNI void gemm_vnni(const nnb_i8_conv_params *p, const int8_t *x, const
                             const size_t at = ((size_t)b * (size_t)p->o + (size_t)ch) * plane + pos;
                             /* the bias of each channel: every accumulator started from channel c's */
                             const __m512i db = _mm512_set1_epi32((int32_t)((uint32_t)bias2[c + j] - (uint32_t)bias2[c]));
-                            rq_ch qc, rc;
-                            rq_prepare(&qc, mult[ch], shift[ch], bound);
-                            rq_prepare(&rc, residual ? res_mult[ch] : 0, residual ? res_shift[ch] : 0, 255);
-                            out16z(&oc, &qc, &rc, _mm512_add_epi32(acc[j], db), two ? NB : n,
+                            const rq_ch *qc = rqs + c + j, *rc = rqs + og + c + j;
+                            out16z(&oc, qc, rc, _mm512_add_epi32(acc[j], db), two ? NB : n,
                                    residual ? residual + at : NULL, y + at);
                             if (two)
-                                out16z(&oc, &qc, &rc, _mm512_add_epi32(acc[NC + j], db), n - NB,
+                                out16z(&oc, qc, rc, _mm512_add_epi32(acc[NC + j], db), n - NB,
                                        residual ? residual + at + NB : NULL, y + at + NB);
                         }
                     }
