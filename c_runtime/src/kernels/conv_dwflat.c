@@ -448,32 +448,34 @@ static void deint2(const float *src, float *ev, float *od, size_t n)
 /* One input plane into its phase planes (what the planes hold besides it stays zero). */
 static void split(const float *xc, float *ph, const nnbrt_geom *g, const splan *q)
 {
-    const size_t IW = (size_t)g->IW, SH = (size_t)g->SH, SW = (size_t)g->SW;
+    /* the plan in locals: the byte-wise stores below may alias it as far as the compiler knows */
+    const size_t IW = (size_t)g->IW, IH = (size_t)g->IH, SH = (size_t)g->SH, SW = (size_t)g->SW;
+    const size_t plane = q->plane, W = q->W;
     size_t ih, qr = 0, qc, j;
-    float *row = ph + q->Fs + (size_t)-q->rlo * q->W; /* row 0 of phase (0, 0) */
+    float *row = ph + q->Fs + (size_t)-q->rlo * W; /* row 0 of phase (0, 0) */
     if (SW == 2) {
-        for (ih = 0; ih < (size_t)g->IH; ++ih) {
-            float *d = row + qr * 2u * q->plane;
-            deint2(xc + ih * IW, d, d + q->plane, IW);
+        for (ih = 0; ih < IH; ++ih) {
+            float *d = row + qr * 2u * plane;
+            deint2(xc + ih * IW, d, d + plane, IW);
             if (++qr == SH) {
                 qr = 0;
-                row += q->W;
+                row += W;
             }
         }
         return;
     }
-    for (ih = 0; ih < (size_t)g->IH; ++ih) {
+    for (ih = 0; ih < IH; ++ih) {
         const float *s = xc + ih * IW;
-        float *d = row + qr * SW * q->plane;
+        float *d = row + qr * SW * plane;
         if (++qr == SH) {
             qr = 0;
-            row += q->W;
+            row += W;
         }
         if (SW == 1) {
             memcpy(d, s, IW * sizeof(float));
         } else {
             for (qc = 0; qc < SW && qc < IW; ++qc)
-                for (j = qc; j < IW; j += SW) d[qc * q->plane + j / SW] = s[j];
+                for (j = qc; j < IW; j += SW) d[qc * plane + j / SW] = s[j];
         }
     }
 }
