@@ -14,9 +14,10 @@ packed into one extended NNB file (one function per layer, each with its
 own arena region), so each build runs them all in one process: the default
 build with each of its run-time dispatched variants (AVX-512 where the CPU
 has it, AVX2, SSE2), the plain-loop build (REF=1) and the ASan/UBSan build
-with the same three variants; the ASan runs also check that no layer reads
-or writes past the scratch its scratch function asked for (the arena of
-`nnbrt run` is allocated exactly).
+with the same three variants. Then each layer alone under ASan/UBSan: the
+kernel scratch is the last region of the arena, which `nnbrt run`
+allocates to the byte, so no layer may read or write past the scratch its
+scratch function asked for.
 """
 import os
 import subprocess
@@ -96,10 +97,18 @@ def _layer(case, rng):
     return x, wt, b, res, y, args
 
 
-@pytest.fixture(scope="module")
-def model():
-    """All cases in one extended NNB: (image, inputs, references, case descriptions)."""
+def _layers():
+    """The random cases with their tensors, in drawing order: (case, x, wt, b, res, y, args)."""
     rng = np.random.default_rng(20261130)
+    out = []
+    for i in range(N_CASES):
+        case = _case(rng, i)
+        out.append((case, *_layer(case, rng)))
+    return out
+
+
+def _image(layers):
+    """The layers in one extended NNB: (image, inputs, references, case descriptions)."""
     variables, functions, inputs, outputs, plan = [], [], [], [], {}
     ins, refs, names = [], [], []
     top = 64
@@ -114,9 +123,7 @@ def model():
         variables.append((list(shape), data))
         return len(variables) - 1
 
-    for i in range(N_CASES):
-        case = _case(rng, i)
-        x, wt, b, res, y, args = _layer(case, rng)
+    for case, x, wt, b, res, y, args in layers:
         xin = var(x.shape)
         inputs.append(xin)
         ins.append(x)
@@ -134,19 +141,19 @@ def model():
         functions.append((1000, FUSED_CODE, args, fn_ins, [out]))
         outputs.append(out)
         refs.append(y)
-        names.append(f"case {i}: {case}")
+        names.append(f"{case}")
     image = write_nnb(variables, functions, inputs, outputs, plan=plan, arena_bytes=top + 64)
     return image, ins, refs, names
 
 
-def test_cases_take_the_path():
+@pytest.fixture(scope="module")
+def layers():
+    return _layers()
+
+
+def test_cases_take_the_path(layers):
     """The random layers are the ones the rule sends to the GEMM (all but the pooled two)."""
-    rng = np.random.default_rng(20261130)
-    cases = []
-    for i in range(N_CASES):
-        case = _case(rng, i)
-        _layer(case, rng)  # same draws as the model fixture
-        cases.append(case)
+    cases = [ly[0] for ly in layers]
     assert sum(_takes_big_path(c) for c in cases) == N_CASES - 2
     assert {c["k"] for c in cases} >= {(1, 1), (3, 3), (5, 5), (7, 7), (3, 1)}
     assert any(c["k"] == (1, 1) and c["s"] == (2, 2) for c in cases)
@@ -163,9 +170,21 @@ def _builds():
 
 @pytest.mark.parametrize("build,isa", [(b[0], i) for b, i in _builds()],
                          ids=[f"{b[0]}{'-' + i if i else ''}" for b, i in _builds()])
-def test_gemm_big(model, build, isa, tmp_path):
+def test_gemm_big(layers, build, isa, tmp_path):
+    _run(dict(b for b, _ in _builds())[build](), isa, _image(layers), tmp_path, f"{build} {isa}")
+
+
+def test_gemm_big_scratch_exact(layers, tmp_path):
+    """Each layer alone under ASan/UBSan (the widest ISA here): its scratch is then the last region of an
+    arena allocated to the byte, so reading or writing past what the scratch function asked for (beyond
+    the alignment tail) is reported."""
+    san = _build(True)
+    for k, ly in enumerate(layers):
+        _run(san, "", _image([ly]), tmp_path, f"san alone, case {k}")
+
+
+def _run(bindir, isa, model, tmp_path, what):
     image, ins, refs, names = model
-    bindir = dict(b for b, _ in _builds())[build]()
     (tmp_path / "m.nnb").write_bytes(image)
     files = []
     for k, x in enumerate(ins):
@@ -180,4 +199,4 @@ def test_gemm_big(model, build, isa, tmp_path):
         got = np.fromfile(f"{prefix}{k}.bin", dtype="<f4")
         assert got.size == ref.size, names[k]
         err = float(np.max(np.abs(got - ref.reshape(-1))))
-        assert err <= 3e-5 * max(1.0, float(np.max(np.abs(ref)))), f"{build} {isa}: {names[k]}: max abs err {err:g}"
+        assert err <= 3e-5 * max(1.0, float(np.max(np.abs(ref)))), f"{what}: {names[k]}: max abs err {err:g}"

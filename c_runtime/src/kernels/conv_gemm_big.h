@@ -16,8 +16,11 @@
    contiguous floats and nothing is packed. As in BLIS/MLAS:
    - the micro-kernel keeps MR output channels x NR columns in vector
      registers (AVX-512: 12 or 8 x 32 in 24 or 16 zmm; AVX2 and SSE: 6 x 2
-     vectors in 12 registers) over all of K: per k, two vector loads of B and MR broadcasts of the
-     weights, read in place (each weight row is contiguous in k);
+     vectors in 12 registers) over all of K: per k, two vector loads of B
+     and MR broadcasts of the weights, read in place (each weight row is
+     contiguous in k). The B loads are unaligned (taps shift by a float),
+     which costs ~25 % of the micro-kernel's in-L1 rate (81 -> ~60 GMAC/s
+     with AVX-512 here); packing B into aligned strips cost as much;
    - columns are cut into blocks whose source rows stay in L2 while every
      MR-channel strip of weights sweeps them (the weight strip, MR x K,
      stays in L1/L2 across the block's column strips);
