@@ -251,8 +251,9 @@ def test_kernels_under_asan_ubsan() -> None:
 
 
 def test_cortex_m4_firmware_equals_simulation() -> None:
-    """The real DSP path (inline SMLAD/SXTB16/SMMULR asm, -mcpu=cortex-m4) on the emulated M4: lenet's integer
-    network as firmware (benchmarks/int8_mcu.py) gives the numpy simulation's logits bit for bit."""
+    """The real DSP path (inline SMLAD/SXTB16/SMMULR/SEL asm, -mcpu=cortex-m4) on the emulated M4: lenet's and
+    dscnn's integer networks (5x5 and 1x1 quads, 3x3 depthwise runs, pooling, Affine) as firmware
+    (benchmarks/int8_mcu.py) give the numpy simulation's logits bit for bit."""
     import shutil as sh
 
     missing = [t for t in ("arm-none-eabi-gcc", "qemu-system-arm") if sh.which(t) is None]
@@ -260,9 +261,9 @@ def test_cortex_m4_firmware_equals_simulation() -> None:
         pytest.skip(f"{', '.join(missing)} not installed (apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi "
                     "qemu-system-arm): the Cortex-M4 int8 path is not run")
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    r = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "int8_mcu.py"), "--models", "lenet",
-                        "--no-size"],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "int8_mcu.py"), "--models",
+                        "lenet,dscnn", "--no-size"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    row = next(ln for ln in r.stdout.splitlines() if ln.startswith("| lenet |"))
-    assert "| yes | True |" in row, row
+    for name in ("lenet", "dscnn"):
+        row = next(ln for ln in r.stdout.splitlines() if ln.startswith(f"| {name} |"))
+        assert "| yes | True |" in row, row
