@@ -306,8 +306,13 @@ static void big_store(float out[BMR][BNR], size_t nr, size_t p, size_t j0, const
                 if (rc) {
                     const float *rs = rc + i * P + o;
                     for (j = 0; j < m; ++j) yd[j] = big_act(cs[j] + rs[j], act);
+                } else if (m == BNR) { /* a whole tile row: vector moves, no library call */
+                    gvec v[BNV];
+                    int u;
+                    for (u = 0; u < BNV; ++u) VLD(v[u], cs + u * GV);
+                    for (u = 0; u < BNV; ++u) VST(yd + u * GV, v[u]);
                 } else {
-                    memcpy(yd, cs, m * sizeof(float));
+                    for (j = 0; j < m; ++j) yd[j] = cs[j];
                 }
             }
         }
