@@ -185,9 +185,11 @@ static nnbrt_status pool_geom(const nnbrt_tensor *x, const nnbrt_tensor *y, cons
 
 /* A convolution with a max pool computes a block of output channels of one sample at a time into
    scratch (at most NNBRT_Q8_POOL_SCRATCH bytes of convolution output, at least one channel) and pools it
-   into the output, so the unpooled output is never whole (group 1; grouped convolutions: one block). */
+   into the output, so the unpooled output is never whole (group 1; grouped convolutions: one block).
+   Each block builds its columns again: int8 Fashion-MNIST lenet on the M4 takes 3.16 M instructions in a
+   13,439 B arena with 4.5 KB, 4.98 M in the same arena with 2 KB, 2.86 M in 17,471 B unblocked. */
 #ifndef NNBRT_Q8_POOL_SCRATCH
-#define NNBRT_Q8_POOL_SCRATCH 2048u
+#define NNBRT_Q8_POOL_SCRATCH 4608u
 #endif
 
 static int32_t pool_block(const nnb_i8_conv_params *p)
