@@ -13,6 +13,8 @@ benchmarks/mcu_kernels/.
 
     .venv/bin/python benchmarks/int8_mcu.py [--models dscnn,lenet,resnet8] [--opt=-O2,-Os]
 
+NNB_I8_STEPS=1 also prints every integer step's instruction count.
+
 Also prints the .text of the int8 kernels (every file of c_runtime/src/kernels/int8/,
 arm-none-eabi-gcc -mcpu=cortex-m4 at each --opt level). Exits with status 1 when
 any model's logits differ from the simulation.
@@ -247,6 +249,9 @@ def run_model(name: str, opt: str, so) -> bool:  # noqa: ANN001
     worst = sorted(zip(steps, ops), reverse=True)[:3]
     print(f"| {name} | {opt} | {total / 1e6:.3f} M | {'yes' if dsp else 'no'} | {same} | "
           + ", ".join(f"{op} {n / 1e6:.2f} M" for n, op in worst) + " |")
+    if os.environ.get("NNB_I8_STEPS"):
+        for (n, op), st in zip(zip(steps, ops), [s for s in m.steps if s.kind == "int"]):
+            print(f"    {op:<24} {n / 1e3:8.1f} k  {st.output}")
     return same
 
 

@@ -118,23 +118,28 @@ static void out_run(const out_cfg *o, int32_t mult, int32_t shift, int64_t bound
         const int32_t right = -shift, negm = right ? 1 : 0;
         const int32_t nudge = (right ? (int32_t)1 << (right - 1) : 0) + zout * ((int32_t)1 << right);
 #if defined(__ARM_FEATURE_DSP) && !defined(NNB_I8_NO_DSP) /* arm_acle.h is included (i8_dot.h) */
-        if (hi == 127 && right > 0) { /* SSAT for the upper bound; h < 0 is -(h >> 31); two outputs a step,
-                                         the lower bound for both by SSUB16 + SEL on the packed pair */
-            const uint32_t lo2 = (uint32_t)(uint16_t)(int16_t)lo * 0x10001u;
-            for (i = 0; i + 1 < n; i += 2) {
-                int32_t h0 = i8_mulhr(acc[i] * 2, mult), h1 = i8_mulhr(acc[i + 1] * 2, mult);
-                uint32_t pr, t;
-                h0 = __ssat((h0 + nudge + (h0 >> 31)) >> right, 8);
-                h1 = __ssat((h1 + nudge + (h1 >> 31)) >> right, 8);
-                pr = ((uint32_t)h0 & 0xFFFFu) | (uint32_t)h1 << 16;
-                __asm__("ssub16 %[t], %[a], %[b]\n\tsel %[r], %[a], %[b]"
-                        : [t] "=&r"(t), [r] "=r"(pr)
-                        : [a] "r"(pr), [b] "r"(lo2));
+        if (hi == 127 && right > 0 && mult >= 0) {
+            /* four outputs a step, one word store: SMMLAR adds the nudge with the rounding multiply; h < 0 is
+             * taken as acc < 0 (the same for mult >= 0 and right > 0: they differ only where h == 0, and
+             * (nudge - 1) >> right == nudge >> right there); SSAT clamps the top, BFI packs the bytes into a word,
+             * SSUB8 + SEL clamp the bottom of all four at once */
+            const uint32_t lo4 = (uint32_t)(uint8_t)(int8_t)lo * 0x01010101u;
+            for (i = 0; i + 3 < n; i += 4) {
+                const int32_t x0 = acc[i] * 2, x1 = acc[i + 1] * 2, x2 = acc[i + 2] * 2, x3 = acc[i + 3] * 2;
+                const int32_t h0 = __ssat((i8_mulhr_add(x0, mult, nudge) + (x0 >> 31)) >> right, 8);
+                const int32_t h1 = __ssat((i8_mulhr_add(x1, mult, nudge) + (x1 >> 31)) >> right, 8);
+                const int32_t h2 = __ssat((i8_mulhr_add(x2, mult, nudge) + (x2 >> 31)) >> right, 8);
+                const int32_t h3 = __ssat((i8_mulhr_add(x3, mult, nudge) + (x3 >> 31)) >> right, 8);
+                uint32_t t, wd = (uint32_t)h0;
+                __asm__("bfi %[w], %[b], #8, #8\n\tbfi %[w], %[c], #16, #8\n\tbfi %[w], %[d], #24, #8\n\t"
+                        "ssub8 %[t], %[w], %[l]\n\tsel %[w], %[w], %[l]"
+                        : [w] "+r"(wd), [t] "=&r"(t)
+                        : [b] "r"(h1), [c] "r"(h2), [d] "r"(h3), [l] "r"(lo4)
+                        : "cc");
                 (void)t;
-                y[i] = (int8_t)(uint8_t)pr;
-                y[i + 1] = (int8_t)(uint8_t)(pr >> 16);
+                memcpy(y + i, &wd, sizeof wd);
             }
-            if (i < n) {
+            for (; i < n; ++i) {
                 int32_t h = i8_mulhr(acc[i] * 2, mult);
                 h = __ssat((h + nudge + (h >> 31)) >> right, 8);
                 y[i] = (int8_t)(h < lo ? lo : h);
@@ -181,22 +186,26 @@ static void dw_macs(const int16_t *const *rows, int32_t kh, int32_t kw, int32_t 
     if (kh == 3 && kw == 3 && sw == 1) {
         const int16_t *r0 = rows[0] + ox0, *r1 = rows[1] + ox0, *r2 = rows[2] + ox0;
         const uint32_t w00 = wp[0], w10 = wp[2], w20 = wp[4];
-        const int32_t w02 = (int32_t)(int16_t)(uint16_t)wp[1], w12 = (int32_t)(int16_t)(uint16_t)wp[3];
-        const int32_t w22 = (int32_t)(int16_t)(uint16_t)wp[5];
-        for (; i + 1 < n; i += 2) { /* two outputs: words (x0,x1) and (x1,x2) of each row, x2 and x3 alone */
-            int32_t a0 = b0, a1 = b0;
-            a0 = I8_SMLAD((uint32_t)ld32(r0 + i), w00, a0);
-            a1 = I8_SMLAD((uint32_t)ld32(r0 + i + 1), w00, a1);
-            a0 += r0[i + 2] * w02;
-            a1 += r0[i + 3] * w02;
+        /* the third taps: w02 and w12 in one word's halves, w22 alone (SMLAxy picks the halves) */
+        const uint32_t w0212 = (wp[1] & 0xFFFFu) | wp[3] << 16, w22 = wp[5];
+        for (; i + 1 < n; i += 2) { /* two outputs: words (x0,x1), (x1,x2) and (x2,x3) of each row */
+            uint32_t t;
+            int32_t a0, a1;
+            t = ld32(r0 + i + 2);
+            a0 = I8_SMLAD((uint32_t)ld32(r0 + i), w00, b0);
+            a1 = I8_SMLAD((uint32_t)ld32(r0 + i + 1), w00, b0);
+            a0 = I8_SMLABB(t, w0212, a0);
+            a1 = I8_SMLATB(t, w0212, a1);
+            t = ld32(r1 + i + 2);
             a0 = I8_SMLAD((uint32_t)ld32(r1 + i), w10, a0);
             a1 = I8_SMLAD((uint32_t)ld32(r1 + i + 1), w10, a1);
-            a0 += r1[i + 2] * w12;
-            a1 += r1[i + 3] * w12;
+            a0 = I8_SMLABT(t, w0212, a0);
+            a1 = I8_SMLATT(t, w0212, a1);
+            t = ld32(r2 + i + 2);
             a0 = I8_SMLAD((uint32_t)ld32(r2 + i), w20, a0);
             a1 = I8_SMLAD((uint32_t)ld32(r2 + i + 1), w20, a1);
-            a0 += r2[i + 2] * w22;
-            a1 += r2[i + 3] * w22;
+            a0 = I8_SMLABB(t, w22, a0);
+            a1 = I8_SMLATB(t, w22, a1);
             acc[i] = a0;
             acc[i + 1] = a1;
         }
@@ -205,7 +214,8 @@ static void dw_macs(const int16_t *const *rows, int32_t kh, int32_t kw, int32_t 
             a0 = I8_SMLAD((uint32_t)ld32(r0 + i), w00, a0);
             a0 = I8_SMLAD((uint32_t)ld32(r1 + i), w10, a0);
             a0 = I8_SMLAD((uint32_t)ld32(r2 + i), w20, a0);
-            acc[i] = a0 + r0[i + 2] * w02 + r1[i + 2] * w12 + r2[i + 2] * w22;
+            acc[i] = a0 + r0[i + 2] * (int32_t)(int16_t)(uint16_t)w0212 + r1[i + 2] * (int32_t)(int16_t)(w0212 >> 16) +
+                     r2[i + 2] * (int32_t)(int16_t)(uint16_t)w22;
         }
         return;
     }

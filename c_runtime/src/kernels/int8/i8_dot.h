@@ -23,6 +23,10 @@ static inline uint32_t i8_sxtb16_ror8(uint32_t v)
     return r;
 }
 #define I8_SXTB16_ROR8(v) i8_sxtb16_ror8(v)
+#define I8_SMLABB(a, b, acc) __smlabb((a), (b), (acc))
+#define I8_SMLATB(a, b, acc) __smlatb((a), (b), (acc))
+#define I8_SMLABT(a, b, acc) __smlabt((a), (b), (acc))
+#define I8_SMLATT(a, b, acc) __smlatt((a), (b), (acc))
 #elif defined(NNB_I8_EMULATE_DSP)
 #define NNB_I8_DSP 1
 static inline int32_t i8_lo16(uint32_t v) { int32_t x = (int32_t)(v & 0xFFFFu); return x >= 32768 ? x - 65536 : x; }
@@ -44,6 +48,11 @@ static inline uint32_t i8_sxtb16_emul(uint32_t v)
 #define I8_SXTB16(v) i8_sxtb16_emul(v)
 #define I8_ROR8(v) (((v) >> 8) | ((v) << 24))
 #define I8_SXTB16_ROR8(v) i8_sxtb16_emul(I8_ROR8(v))
+/* SMLAxy: acc + one 16-bit half of a times one of b (B bottom, T top); no overflow in the kernels' use */
+#define I8_SMLABB(a, b, acc) ((acc) + i8_lo16(a) * i8_lo16(b))
+#define I8_SMLATB(a, b, acc) ((acc) + i8_hi16(a) * i8_lo16(b))
+#define I8_SMLABT(a, b, acc) ((acc) + i8_lo16(a) * i8_hi16(b))
+#define I8_SMLATT(a, b, acc) ((acc) + i8_hi16(a) * i8_hi16(b))
 #else
 #define NNB_I8_DSP 0
 #endif
@@ -121,6 +130,16 @@ static inline int32_t i8_mulhr(int32_t a, int32_t b)
     return (int32_t)(((int64_t)a * b + ((int64_t)1 << 31)) >> 32);
 #endif
 }
+
+#if defined(__ARM_FEATURE_DSP) && !defined(NNB_I8_NO_DSP)
+/* (a * b + c * 2^32 + 2^31) >> 32: SMMLAR */
+static inline int32_t i8_mulhr_add(int32_t a, int32_t b, int32_t c)
+{
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(c));
+    return r;
+}
+#endif
 
 static inline int32_t i8_rq_apply(const i8_rq *q, int32_t x)
 {
