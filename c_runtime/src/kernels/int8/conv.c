@@ -424,6 +424,47 @@ static void im2col_slot(const nnb_i8_conv_params *p, const int8_t *xg, int32_t p
     }
 }
 
+#if NNB_I8_DSP
+/* a 1x1 stride-1 unpadded layer's quad of positions pos..pos+3 (all inside the plane), DSP layout: per
+ * channel one word of the four positions' bytes, SXTAB16 adds (-zin) to bytes 0/2 (and 1/3 with ROR #8) as
+ * int16 pairs (p0, p2) and (p1, p3); PKHBT/PKHTB regroup two channels' pairs into (k0, k2) / (k1, k3) words */
+static void im2col_quad_1x1(const nnb_i8_conv_params *p, const int8_t *xg, int32_t pos, int16_t *col)
+{
+    const int32_t klen = p->c / p->group, k4 = klen & ~3, tail = klen - k4;
+    const size_t hw = (size_t)p->h * (size_t)p->w;
+    const uint32_t nz = (uint32_t)(uint16_t)(int16_t)(-p->in_zero) * 0x10001u;
+    const int8_t *xp = xg + pos;
+    int32_t k, j, q;
+    uint32_t *o = (uint32_t *)(void *)col; /* 4-byte aligned (conv_im2col) */
+    for (k = 0; k < k4; k += 4, o += 8, xp += 4 * hw) {
+        uint32_t v0, v1, v2, v3, a0, b0, a1, b1, a2, b2, a3, b3;
+        memcpy(&v0, xp, 4);
+        memcpy(&v1, xp + hw, 4);
+        memcpy(&v2, xp + 2 * hw, 4);
+        memcpy(&v3, xp + 3 * hw, 4);
+        a0 = I8_SXTAB16(nz, v0); /* (p0, p2) of k0 */
+        b0 = I8_SXTAB16_ROR8(nz, v0); /* (p1, p3) of k0 */
+        a2 = I8_SXTAB16(nz, v2);
+        b2 = I8_SXTAB16_ROR8(nz, v2);
+        a1 = I8_SXTAB16(nz, v1);
+        b1 = I8_SXTAB16_ROR8(nz, v1);
+        a3 = I8_SXTAB16(nz, v3);
+        b3 = I8_SXTAB16_ROR8(nz, v3);
+        o[0] = (a0 & 0xFFFFu) | a2 << 16; /* (k0, k2) of p0 */
+        o[1] = (b0 & 0xFFFFu) | b2 << 16;
+        o[2] = (a2 & 0xFFFF0000u) | a0 >> 16;
+        o[3] = (b2 & 0xFFFF0000u) | b0 >> 16;
+        o[4] = (a1 & 0xFFFFu) | a3 << 16; /* (k1, k3) of p0 */
+        o[5] = (b1 & 0xFFFFu) | b3 << 16;
+        o[6] = (a3 & 0xFFFF0000u) | a1 >> 16;
+        o[7] = (b3 & 0xFFFF0000u) | b1 >> 16;
+    }
+    for (j = 0; j < 4; ++j)
+        for (q = 0; q < tail; ++q)
+            col[4 * k4 + j * tail + q] = (int16_t)(xp[(size_t)q * hw + (size_t)j] - p->in_zero);
+}
+#endif
+
 /* s[j] = b0 + column j . w for the four columns of a quad (col 4-byte aligned) */
 static inline void dot1x4(const int16_t *col, int32_t klen, const int8_t *w, int32_t b0, int32_t s[4])
 {
@@ -515,6 +556,10 @@ static void conv_im2col(const nnb_i8_conv_params *p, const int8_t *x, const int8
     const int32_t npos = p->oh * p->ow, cols = im2col_cols(klen);
     const size_t plane = (size_t)npos, quad = 4 * (size_t)klen;
     int64_t bound = 0; /* the largest accumulator bound over the channels (see out_run) */
+#if NNB_I8_DSP
+    const int pw1 = p->kh == 1 && p->kw == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_h == 0 &&
+                    p->pad_w == 0;
+#endif
     out_cfg oc;
     int32_t b, g, pa, ch, i;
     oc.zout = p->out_zero;
@@ -531,7 +576,13 @@ static void conv_im2col(const nnb_i8_conv_params *p, const int8_t *x, const int8
             const int8_t *xg = x + ((size_t)b * (size_t)p->c + (size_t)g * (size_t)cg) * (size_t)p->h * (size_t)p->w;
             for (pa = 0; pa < npos; pa += cols) {
                 const int32_t np = npos - pa < cols ? npos - pa : cols;
-                for (i = 0; i < ((np + 3) & ~3); ++i) /* slots past the end repeat the last position */
+                i = 0;
+#if NNB_I8_DSP
+                if (pw1)
+                    for (; i + 3 < np; i += 4)
+                        im2col_quad_1x1(p, xg, pa + i, col + (size_t)(i >> 2) * quad);
+#endif
+                for (; i < ((np + 3) & ~3); ++i) /* slots past the end repeat the last position */
                     im2col_slot(p, xg, pa + (i < np ? i : np - 1), i & 3, col + (size_t)(i >> 2) * quad,
                                 col + (size_t)cols * (size_t)klen);
                 for (ch = g * og; ch < (g + 1) * og; ++ch) {

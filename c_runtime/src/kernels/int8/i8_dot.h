@@ -24,6 +24,15 @@ static inline uint32_t i8_sxtb16_ror8(uint32_t v)
 }
 #define I8_SXTB16_ROR8(v) i8_sxtb16_ror8(v)
 #define I8_SMLABB(a, b, acc) __smlabb((a), (b), (acc))
+#define I8_SXTAB16(a, v) ((uint32_t)__sxtab16((a), (v)))
+/* a + bytes 1 and 3 of v sign-extended, per 16-bit half */
+static inline uint32_t i8_sxtab16_ror8(uint32_t a, uint32_t v)
+{
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(v));
+    return r;
+}
+#define I8_SXTAB16_ROR8(a, v) i8_sxtab16_ror8((a), (v))
 #define I8_SMLATB(a, b, acc) __smlatb((a), (b), (acc))
 #define I8_SMLABT(a, b, acc) __smlabt((a), (b), (acc))
 #define I8_SMLATT(a, b, acc) __smlatt((a), (b), (acc))
@@ -48,6 +57,14 @@ static inline uint32_t i8_sxtb16_emul(uint32_t v)
 #define I8_SXTB16(v) i8_sxtb16_emul(v)
 #define I8_ROR8(v) (((v) >> 8) | ((v) << 24))
 #define I8_SXTB16_ROR8(v) i8_sxtb16_emul(I8_ROR8(v))
+/* SXTAB16: a + SXTB16(v), each 16-bit half on its own (no carry between halves) */
+static inline uint32_t i8_sxtab16_emul(uint32_t a, uint32_t v)
+{
+    const uint32_t e = i8_sxtb16_emul(v);
+    return ((a + e) & 0xFFFFu) | (((a >> 16) + (e >> 16)) & 0xFFFFu) << 16;
+}
+#define I8_SXTAB16(a, v) i8_sxtab16_emul((a), (v))
+#define I8_SXTAB16_ROR8(a, v) i8_sxtab16_emul((a), I8_ROR8(v))
 /* SMLAxy: acc + one 16-bit half of a times one of b (B bottom, T top); no overflow in the kernels' use */
 #define I8_SMLABB(a, b, acc) ((acc) + i8_lo16(a) * i8_lo16(b))
 #define I8_SMLATB(a, b, acc) ((acc) + i8_hi16(a) * i8_lo16(b))
