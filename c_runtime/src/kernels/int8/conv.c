@@ -286,7 +286,21 @@ static void depthwise_rows(const nnb_i8_conv_params *p, const int8_t *x, const i
                 for (r = 0; r < h; ++r) {
                     int16_t *d = ring + (size_t)(r + ph) * (size_t)pwid + pw;
                     const int8_t *sx = xc + (size_t)r * (size_t)wd;
-                    for (i = 0; i + 1 < wd; i += 2) { /* two values per store */
+                    i = 0;
+#if NNB_I8_DSP
+                    for (; i + 3 < wd; i += 4) { /* four values from one word: SXTAB16 (x - zin) pairs */
+                        const uint32_t nz = (uint32_t)(uint16_t)(int16_t)(-zin) * 0x10001u;
+                        uint32_t v, e, o, t;
+                        memcpy(&v, sx + i, sizeof v);
+                        e = I8_SXTAB16(nz, v);      /* (x0, x2) */
+                        o = I8_SXTAB16_ROR8(nz, v); /* (x1, x3) */
+                        t = (e & 0xFFFFu) | o << 16;
+                        memcpy(d + i, &t, sizeof t);
+                        t = (o & 0xFFFF0000u) | e >> 16;
+                        memcpy(d + i + 2, &t, sizeof t);
+                    }
+#endif
+                    for (; i + 1 < wd; i += 2) { /* two values per store */
                         const uint32_t v = (uint32_t)(uint16_t)(int16_t)(sx[i] - zin) |
                                            (uint32_t)(uint16_t)(int16_t)(sx[i + 1] - zin) << 16;
                         memcpy(d + i, &v, sizeof v);
