@@ -8,7 +8,12 @@ from nnb.errors import NnbError
 from nnb.ir import Graph
 
 
-def _refuse_calibrated(model_path: str) -> None:
+def _refuse_calibrated(model_path: str, graph: Graph | None = None) -> None:
+    """A calibrated .nnq, or an int8 NNB (its graph's executor is "int8"), computed in float would silently give
+    the float network's results: refuse it and name the backends that compute its integers."""
+    if graph is not None and graph.executor == "int8":
+        raise NnbError(f"{model_path}: an int8 NNB file; the float reference has no integer path for it "
+                       "(use --backend intsim for its integer simulation or --backend c for the C runtime)")
     if model_path.lower().endswith(".nnq"):
         from nnb.quantize.qmodel import load_quantized, refuse_calibrated
 
@@ -18,7 +23,7 @@ def _refuse_calibrated(model_path: str) -> None:
 def run(model_path: str, graph: Graph, inputs: dict[str, np.ndarray], options: dict | None = None) -> dict:
     from nnb.executor import run as run_graph
 
-    _refuse_calibrated(model_path)
+    _refuse_calibrated(model_path, graph)
 
     return run_graph(graph, inputs)
 
@@ -28,7 +33,7 @@ def predict(model_path: str, graph: Graph, x: np.ndarray, options: dict | None =
     from nnb.model import is_nnb
     from nnb.train.evaluate import predict as predict_graph
 
-    _refuse_calibrated(model_path)
+    _refuse_calibrated(model_path, graph)
     options = options or {}
     batch = int(options.get("batch") or 500)
     act = options.get("act")

@@ -282,6 +282,11 @@ def test_cli_int8_nnq_and_nnb_through_c(tmp_path, capsys) -> None:  # noqa: ANN0
     capsys.readouterr()
     assert main(["inspect", nnb_path]) == 0
     assert "FusedConv" in capsys.readouterr().out
+    # the float reference (the default backend) does not silently run an int8 file in float
+    assert main(["run", nnb_path, "-i", xs, "-o", str(tmp_path / "ref.npz")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "int8 NNB" in err[0] and "--backend intsim" in err[0]
+    assert not os.path.exists(tmp_path / "ref.npz")
     # eval: the C runtime's predictions are the simulation's
     from nnb.backends import c as c_backend
     from nnb.backends import intsim
