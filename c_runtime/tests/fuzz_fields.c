@@ -315,6 +315,7 @@ static int mutate(uint8_t *b, size_t len)
 typedef struct {
     int32_t di, plan; /* data index; extended plan entry */
     uint32_t size;
+    uint32_t esz;     /* bytes per value in the arena: 1 for an int8 tensor (type 6), else 4 */
     int priv;         /* private storage (network input/output), or a parameter */
     int32_t first_w, last_r;
 } ovar;
@@ -337,15 +338,16 @@ static int o_is_out(const nnb_t *f, uint32_t v)
     return 0;
 }
 
-/* Storage spans: 0 none; extended 1 + [plan, plan + 4 size); v2/v3 2 + buffer, [0, 4 size). */
+/* Storage spans: 0 none; extended 1 + [plan, plan + esz size); v2/v3 2 + buffer, [0, 4 size). */
 static int o_overlap(const nnb_t *f, uint32_t a, uint32_t b, int *exact)
 {
     const ovar *x = &ov[a], *y = &ov[b];
     *exact = 0;
     if (x->priv || y->priv) return 0;
     if (f->ext) {
-        const uint64_t x0 = (uint32_t)x->plan, x1 = x0 + 4ull * x->size, y0 = (uint32_t)y->plan, y1 = y0 + 4ull * y->size;
-        *exact = x0 == y0 && x->size == y->size;
+        const uint64_t x0 = (uint32_t)x->plan, x1 = x0 + (uint64_t)x->esz * x->size, y0 = (uint32_t)y->plan,
+                       y1 = y0 + (uint64_t)y->esz * y->size;
+        *exact = x0 == y0 && x->size == y->size && x->esz == y->esz;
         return x0 < y1 && y0 < x1;
     }
     *exact = x->size == y->size;
@@ -376,6 +378,7 @@ static const char *oracle(const uint8_t *b, size_t len)
         ov[v].plan = f.ext ? rd(&f, list_elem(&f, (int32_t)f.e[3], v)) : 0;
         for (d = 0; d < nd; ++d) size *= (uint32_t)rd(&f, list_elem(&f, rd(&f, r + 8), d));
         ov[v].size = (uint32_t)size;
+        ov[v].esz = f.ext && (b[r + 12] & 0x0fu) == 6u ? 1u : 4u; /* the loader's type nibble (decode_var) */
         ov[v].priv = ov[v].di >= 0 || (f.ext ? ov[v].plan == -2 : (o_is_in(&f, v) || o_is_out(&f, v)));
         ov[v].first_w = ov[v].di >= 0 || o_is_in(&f, v) ? -1 : 0x7fffffff;
         ov[v].last_r = -1;

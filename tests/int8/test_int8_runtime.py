@@ -244,14 +244,19 @@ def test_bad_int8_records_under_sanitizers(tmp_path) -> None:  # noqa: ANN001
                            capture_output=True, text=True, env=ENV)
         assert r.returncode > 0 and r.stderr.startswith("nnbrt:"), (case, r.stderr)
         assert "runtime error" not in r.stderr and "Sanitizer" not in r.stderr, r.stderr
-    # byte-level mutation fuzzing (fuzz_fields' oracle counts 4 bytes per planned value, so it would call the
-    # adjacent int8 tensors of these seeds overlapping: not run on them until it knows type 6)
-    iters = int(os.environ.get("NNB_FUZZ_ITERS", "2000"))
-    r = subprocess.run([str(san / "fuzz_nnb"), "-n", str(iters), "-m", "1000000", "-s", "1313", *seeds],
-                       capture_output=True, text=True, env=ENV, timeout=3600)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    assert "Sanitizer" not in r.stderr and "runtime error" not in r.stderr, r.stderr[-3000:]
-    print(r.stdout.strip().splitlines()[-1])
+    # the good int8 files pass the field-aware fuzzer's data-flow oracle (int8 spans counted in bytes) ...
+    for seed in seeds:
+        r = subprocess.run([str(san / "fuzz_fields"), "--oracle", seed], capture_output=True, text=True, env=ENV)
+        assert r.returncode == 0 and r.stdout.strip() == "ok", (seed, r.stdout, r.stderr)
+    # ... and byte-level and field-aware mutants of them give outputs or statuses, never a sanitizer report
+    # (nor, for field-aware mutants, an accepted file that breaks the oracle's rules)
+    iters = int(os.environ.get("NNB_INT8_FUZZ_ITERS", "3000"))
+    for tool in ("fuzz_nnb", "fuzz_fields"):
+        r = subprocess.run([str(san / tool), "-n", str(iters), *(["-m", "1000000"] if tool == "fuzz_nnb" else []),
+                            "-s", "1313", *seeds], capture_output=True, text=True, env=ENV, timeout=3600)
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+        assert "Sanitizer" not in r.stderr and "runtime error" not in r.stderr, r.stderr[-3000:]
+        print(tool, r.stdout.strip().splitlines()[-1])
 
 
 # ---- the command line -----------------------------------------------------------------------------

@@ -219,7 +219,7 @@ static nnbrt_status conv_geom(const nnbrt_args *a, int nin, const nnbrt_tensor *
         return NNBRT_E_BAD_ARGUMENT;
     if (!clamp_ok(a, C_ACT)) return NNBRT_E_BAD_ARGUMENT;
     nsp = w->ndim - 2;
-    if (nsp < 1 || nsp > 2 || ba < 0 || x->ndim != ba + 1 + nsp) return NNBRT_E_UNSUPPORTED_ARGUMENT;
+    if (nsp < 1 || nsp > 2 || ba < 0 || ba != x->ndim - 1 - nsp) return NNBRT_E_UNSUPPORTED_ARGUMENT;
     if (a->a[C_PAD].count != nsp || a->a[C_STRIDE].count != nsp || a->a[C_DIL].count != nsp)
         return NNBRT_E_BAD_ARGUMENT;
     memset(p, 0, sizeof *p);
