@@ -442,6 +442,146 @@ static size_t gemm_scratch(const nnb_i8_conv_params *p)
     return (64 + 2 * kp * NB + (k % 4 ? og * kp : 0) + 4 * og + 2 * og * sizeof(rq_ch) + 64) / 2 + 1;
 }
 
+/* ---------- GEMM, AVX2 (int16 pairs, VPMADDWD) ---------- */
+
+/* VPMADDUBSW saturates, so the AVX2 GEMM works on (x - z_in) as int16: a panel of eight output positions holds,
+ * for every pair of k, the eight positions' (x[k], x[k+1]) as 32-bit lanes; a weight pair (w[k], w[k+1]) is
+ * broadcast to every lane and one VPMADDWD gives sixteen exact MACs (|x - z| <= 255, |w| <= 127). Eight output
+ * channels x eight positions per register block. */
+
+#define AP 8 /* positions per AVX2 panel */
+
+/* the panel of positions pos0 .. pos0 + n - 1 (n <= 8; lanes past n repeat zeros) */
+static T_AVX2 void panel16_build(const nnb_i8_conv_params *p, const int8_t *xg, int32_t klen, int32_t pos0,
+                                 int32_t n, int flat, int16_t *panel)
+{
+    const int32_t kh = p->kh, kw = p->kw, h = p->h, wd = p->w, zin = p->in_zero, kp2 = (klen + 1) / 2;
+    const size_t hw = (size_t)h * (size_t)wd;
+    int32_t j, k;
+    if (flat && n == AP) { /* 1x1 stride 1: eight consecutive bytes per channel, two channels interleaved */
+        const __m128i z = _mm_set1_epi16((int16_t)zin);
+        const int8_t *xp = xg + pos0;
+        for (k = 0; k + 1 < klen; k += 2, xp += 2 * hw, panel += 16) {
+            const __m128i a = _mm_sub_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)xp)), z);
+            const __m128i b =
+                _mm_sub_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)(xp + hw))), z);
+            _mm_storeu_si128((__m128i *)(void *)panel, _mm_unpacklo_epi16(a, b));
+            _mm_storeu_si128((__m128i *)(void *)(panel + 8), _mm_unpackhi_epi16(a, b));
+        }
+        if (k < klen) {
+            const __m128i a = _mm_sub_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)xp)), z);
+            _mm_storeu_si128((__m128i *)(void *)panel, _mm_unpacklo_epi16(a, _mm_setzero_si128()));
+            _mm_storeu_si128((__m128i *)(void *)(panel + 8), _mm_unpackhi_epi16(a, _mm_setzero_si128()));
+        }
+        return;
+    }
+    for (j = 0; j < AP; ++j) {
+        int16_t *o = panel + 2 * j;
+        if (j >= n) {
+            for (k = 0; k < kp2; ++k)
+                o[16 * k] = o[16 * k + 1] = 0;
+            continue;
+        }
+        {
+            const int32_t pos = pos0 + j, y0 = (pos / p->ow) * p->stride_h - p->pad_h;
+            const int32_t x0 = (pos % p->ow) * p->stride_w - p->pad_w;
+            int32_t ci, ky, kx;
+            k = 0;
+            for (ci = 0; ci < klen / (kh * kw); ++ci)
+                for (ky = 0; ky < kh; ++ky) {
+                    const int32_t iy = y0 + ky * p->dil_h;
+                    const int8_t *r = xg + (size_t)ci * hw + (size_t)(iy >= 0 && iy < h ? iy : 0) * (size_t)wd;
+                    for (kx = 0; kx < kw; ++kx, ++k) {
+                        const int32_t ix = x0 + kx * p->dil_w;
+                        o[16 * (k >> 1) + (k & 1)] =
+                            (int16_t)(iy >= 0 && iy < h && ix >= 0 && ix < wd ? r[ix] - zin : 0);
+                    }
+                }
+            if (k & 1)
+                o[16 * (k >> 1) + 1] = 0;
+        }
+    }
+}
+
+/* (w[0], w[1]) sign-extended to int16, broadcast to every 32-bit lane (w[1] = 0 when last) */
+static inline T_AVX2 __m256i wpair8(const int8_t *w, int last)
+{
+    const uint32_t lo = (uint16_t)(int16_t)w[0], hi = last ? 0u : (uint16_t)(int16_t)w[1];
+    return _mm256_set1_epi32((int32_t)(lo | hi << 16));
+}
+
+static T_AVX2 void gemm_avx2(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
+                             const int32_t *mult, const int32_t *shift, const int8_t *residual,
+                             const int32_t *res_mult, const int32_t *res_shift, int8_t *y, int16_t *scratch)
+{
+    const int32_t cg = p->c / p->group, og = p->o / p->group, klen = cg * p->kh * p->kw, kp2 = (klen + 1) / 2;
+    const int32_t npos = p->oh * p->ow, kf = klen / 2; /* kf full pairs; klen odd: one half pair after them */
+    const int flat = p->kh == 1 && p->kw == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_h == 0 &&
+                     p->pad_w == 0;
+    const size_t plane = (size_t)npos;
+    int16_t *panel = scratch + 16 - (((uintptr_t)scratch >> 1) & 15); /* 32-byte aligned */
+    const int64_t bound = bound_of(bias, p->o, klen, residual, res_mult, res_shift);
+    out8 oc;
+    int32_t b, g, pa, c0, c, k;
+    oc.zout = p->out_zero;
+    oc.lo = p->act_min;
+    oc.hi = p->act_max;
+    oc.zres = p->res_zero;
+    (void)kp2;
+    for (b = 0; b < p->n; ++b)
+        for (g = 0; g < p->group; ++g) {
+            const int8_t *xg = x + ((size_t)b * (size_t)p->c + (size_t)g * (size_t)cg) * (size_t)p->h * (size_t)p->w;
+            for (pa = 0; pa < npos; pa += AP) {
+                const int32_t n = npos - pa < AP ? npos - pa : AP;
+                panel16_build(p, xg, klen, pa, n, flat, panel);
+                for (c0 = g * og; c0 < (g + 1) * og; c0 += 8) {
+                    const int32_t nc = (g + 1) * og - c0 < 8 ? (g + 1) * og - c0 : 8;
+                    __m256i acc[8];
+                    const int16_t *pp = panel;
+                    for (c = 0; c < 8; ++c)
+                        acc[c] = _mm256_set1_epi32(c < nc && bias ? bias[c0 + c] : 0);
+                    if (nc == 8) {
+                        const int8_t *wr = w + (size_t)c0 * (size_t)klen;
+                        for (k = 0; k < kf; ++k, pp += 16) {
+                            const __m256i v = _mm256_load_si256((const __m256i *)(const void *)pp);
+                            for (c = 0; c < 8; ++c)
+                                acc[c] = _mm256_add_epi32(
+                                    acc[c], _mm256_madd_epi16(v, wpair8(wr + (size_t)c * (size_t)klen + 2 * k, 0)));
+                        }
+                        if (klen & 1) {
+                            const __m256i v = _mm256_load_si256((const __m256i *)(const void *)pp);
+                            for (c = 0; c < 8; ++c)
+                                acc[c] = _mm256_add_epi32(
+                                    acc[c], _mm256_madd_epi16(v, wpair8(wr + (size_t)c * (size_t)klen + 2 * k, 1)));
+                        }
+                    } else {
+                        for (c = 0; c < nc; ++c) {
+                            const int8_t *wr = w + (size_t)(c0 + c) * (size_t)klen;
+                            for (k = 0, pp = panel; k < kf; ++k, pp += 16)
+                                acc[c] = _mm256_add_epi32(
+                                    acc[c], _mm256_madd_epi16(_mm256_load_si256((const __m256i *)(const void *)pp),
+                                                              wpair8(wr + 2 * k, 0)));
+                            if (klen & 1)
+                                acc[c] = _mm256_add_epi32(
+                                    acc[c], _mm256_madd_epi16(_mm256_load_si256((const __m256i *)(const void *)pp),
+                                                              wpair8(wr + 2 * k, 1)));
+                        }
+                    }
+                    for (c = 0; c < nc; ++c) {
+                        const int32_t ch = c0 + c;
+                        const size_t at = ((size_t)b * (size_t)p->o + (size_t)ch) * plane + (size_t)pa;
+                        int32_t t[8];
+                        rq_ch q, rq;
+                        rq_prepare(&q, mult[ch], shift[ch], bound);
+                        rq_prepare(&rq, residual ? res_mult[ch] : 0, residual ? res_shift[ch] : 0, 255);
+                        _mm256_storeu_si256((__m256i *)(void *)t, acc[c]);
+                        out_n(&oc, &q, &rq, t, n, residual ? residual + at : NULL, y + at);
+                    }
+                }
+            }
+        }
+}
+
 /* the panel of output row oy, columns ox0 .. ox0 + n - 1 (n <= 16; or flat positions ox0.. of a 1x1 stride-1
  * layer when flat): bytes x + 128, four k per lane, padding in_zero + 128, k >= klen 0. Each kernel tap's
  * offset and lane mask are worked out once per panel. */
@@ -726,6 +866,10 @@ int nnb_i8_x86_conv2d(const nnb_i8_conv_params *p, const int8_t *x, const int8_t
     }
     if (level >= 1 && dw_ok(p)) {
         dw_avx2(p, x, w, bias, mult, shift, residual, res_mult, res_shift, y, scratch);
+        return 1;
+    }
+    if (level >= 1 && gemm_ok(p)) { /* gemm_scratch covers its panel (8 kp int16 + alignment) */
+        gemm_avx2(p, x, w, bias, mult, shift, residual, res_mult, res_shift, y, scratch);
         return 1;
     }
     return 0;
