@@ -94,11 +94,20 @@ static int mkgplan(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, gplan
 
 #include "conv_gemm_big.h"
 
+/* the strided direct form (below, after its helpers) */
+typedef struct {
+    size_t K, Hq, Lq, P;
+    size_t off_floats, pl_floats;
+} dplan;
+static int mkdplan(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, dplan *q);
+
 size_t nnbrt_gemm_scratch(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f)
 {
     gplan q;
     bplan bq;
+    dplan dq;
     if (mkbplan(group, g, f, &bq)) return bq.scratch_bytes;
+    if (mkdplan(group, g, f, &dq)) return (dq.off_floats + dq.pl_floats) * sizeof(float) + 64; /* + alignment */
     if (!mkgplan(group, g, f, &q)) return SIZE_MAX;
     return (q.pl_floats + q.b_floats) * sizeof(float) + 64; /* + alignment */
 }
@@ -228,6 +237,47 @@ static void block(const float *b, size_t bs, size_t K, const float *w, const flo
     }
 }
 
+/* src[0..n) -> ev[j] = src[2j], od[j] = src[2j + 1] (stride-2 rows into
+   their phase planes), by vector shuffles where the build has vectors. */
+#if GV >= 4
+#if GV >= 8
+#define CV 8
+#define EVEN_IDX 0, 2, 4, 6, 8, 10, 12, 14
+#define ODD_IDX 1, 3, 5, 7, 9, 11, 13, 15
+#else
+#define CV 4
+#define EVEN_IDX 0, 2, 4, 6
+#define ODD_IDX 1, 3, 5, 7
+#endif
+typedef float cvec __attribute__((vector_size(CV * 4)));
+typedef int32_t cveci __attribute__((vector_size(CV * 4)));
+#if defined(__clang__)
+#define SHUF(a, b, idx) __builtin_shufflevector((a), (b), idx)
+#else
+#define SHUF(a, b, idx) __builtin_shuffle((a), (b), (cveci){idx})
+#endif
+#endif
+static void deint2(const float *src, float *ev, float *od, size_t n)
+{
+    size_t j = 0;
+#if GV >= 4
+    for (; j + 2 * CV <= n; j += 2 * CV) {
+        cvec a, b, e, o;
+        memcpy(&a, src + j, sizeof a);
+        memcpy(&b, src + j + CV, sizeof b);
+        e = SHUF(a, b, EVEN_IDX);
+        o = SHUF(a, b, ODD_IDX);
+        memcpy(ev + j / 2, &e, sizeof e);
+        memcpy(od + j / 2, &o, sizeof o);
+    }
+#endif
+    for (; j + 1 < n; j += 2) {
+        ev[j / 2] = src[j];
+        od[j / 2] = src[j + 1];
+    }
+    if (j < n) ev[j / 2] = src[j];
+}
+
 /* Zero-padded phase planes of one image: padded pixel (h, w) of channel c
    goes to plane (c, h % SH, w % SW), row h / SH, column w / SW. Only the
    phases some tap reads are filled (a 1x1 stride-2 convolution reads one
@@ -249,6 +299,12 @@ static void fill_phases(float *pl, const float *x, const nnbrt_geom *g, const gp
             if (!hneed[h % SH]) continue;
             if (SW == 1) {
                 memcpy(row + g->PW, src, (size_t)g->IW * sizeof(float));
+                continue;
+            }
+            if (SW == 2) { /* even input columns to phase PW % 2 from column PW / 2, odd ones to the other */
+                const size_t PW = (size_t)g->PW;
+                deint2(src, row + (PW % 2u) * pp + PW / 2u, row + ((PW + 1u) % 2u) * pp + (PW + 1u) / 2u,
+                       (size_t)g->IW);
                 continue;
             }
             for (qw = 0; qw < SW; ++qw) {
@@ -314,6 +370,194 @@ static void fill_b_x(float *bm, const float *x, const nnbrt_geom *g, const gplan
             }
 }
 
+/* Strided direct form: an ungrouped, unpooled layer with a column stride
+   > 1 and output rows at least one vector wide (mbv2's and resnet8's
+   stride-2 layers). The image is copied once into zero-padded phase
+   planes (fill_phases), so tap k of output row oh is the unit-stride run
+   at off[k] + oh * Lq. DR output channels x one vector of a row's columns
+   stay in registers over all K: per k one load and DR multiply-adds with
+   broadcast weights (no im2col, no junk columns, no tile copy). A row's
+   last vector overlaps its predecessor; bias and activation are applied
+   in registers, a residual on the store (overlapped lanes are stored one
+   by one, each residual element read before its output is written).
+   Scratch: the tap offsets and the planes, at most NNBRT_GEMM_DIRECT_MAX
+   floats of planes (else the engine's row tiles). */
+#ifndef NNBRT_GEMM_DIRECT_MAX
+#define NNBRT_GEMM_DIRECT_MAX 18944 /* 74 KB of phase planes */
+#endif
+#if GV >= 4 && NNBRT_GEMM_IM2COL_MAX != 0
+#if GV >= 16
+#define DR 12 /* channels per tile: two rows x 12 = 24 of the 32 zmm registers accumulate */
+#define DR2 8
+#else
+#define DR 6 /* 12 of 16 */
+#define DR2 4
+#endif
+#define DKMAX 192 /* longest reduction C*KH*KW: one block's weights (DR x K) are packed on the stack */
+static int mkdplan(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, dplan *q)
+{
+    uint64_t IHp, IWp, Hq, Lq, pl;
+    if (group != 1 || (f && f->pool) || g->C < 1 || g->OC < 1) return 0;
+    if (g->SW < 2 || g->SH < 1 || g->SH > 64 || g->SW > 64 || g->OW < GV) return 0;
+    if (g->KH == 1 && g->KW == 1) return 0; /* strided 1x1: one phase of four read (the engine's form is faster) */
+    IHp = (uint64_t)g->IH + 2u * (uint64_t)g->PH;
+    IWp = (uint64_t)g->IW + 2u * (uint64_t)g->PW;
+    Hq = (IHp + (uint64_t)g->SH - 1) / (uint64_t)g->SH;
+    Lq = (IWp + (uint64_t)g->SW - 1) / (uint64_t)g->SW;
+    pl = (uint64_t)g->C * (uint64_t)g->SH * (uint64_t)g->SW * Hq * Lq;
+    if (pl > NNBRT_GEMM_DIRECT_MAX) return 0;
+    q->K = (size_t)g->C * (size_t)g->KH * (size_t)g->KW; /* <= weight elements (image) */
+    q->Hq = (size_t)Hq;
+    q->Lq = (size_t)Lq;
+    q->P = (size_t)g->OH * (size_t)g->OW;
+    if (q->K > DKMAX) return 0;
+    q->off_floats = (q->K + 15u) & ~(size_t)15u;
+    q->pl_floats = (size_t)pl;
+    return 1;
+}
+
+/* R channels (weights w packed k-major: R per k; bias or NULL) x the GV
+   columns of NR output rows (source rows Lq apart, output rows OW apart)
+   at b + off[k] (k < K), stored at y (channel rows P apart), lanes
+   [j0, GV) only when j0 > 0; residual rs (same layout) or NULL. Two rows
+   share each weight broadcast (loads per multiply-add about halved). */
+#define DMICRO(R, NR)                                                                               \
+    static void dmicro_##R##_##NR(const float *b, size_t Lq, const uint32_t *off, size_t K,        \
+                                  const float *w, const float *bias, float *y, size_t OW,          \
+                                  const float *rs, size_t P, int act, int j0)                      \
+    {                                                                                               \
+        gvec acc[R][NR];                                                                            \
+        size_t k;                                                                                   \
+        int i, t, j;                                                                                \
+        for (i = 0; i < R; ++i)                                                                     \
+            for (t = 0; t < NR; ++t) acc[i][t] = (gvec){0} + (bias ? bias[i] : 0.0f);               \
+        for (k = 0; k < K; ++k) {                                                                   \
+            gvec bv[NR];                                                                            \
+            for (t = 0; t < NR; ++t) VLD(bv[t], b + off[k] + (size_t)t * Lq);                       \
+            for (i = 0; i < R; ++i) {                                                               \
+                const float s = w[k * R + (size_t)i];                                               \
+                for (t = 0; t < NR; ++t) acc[i][t] += s * bv[t];                                    \
+            }                                                                                       \
+        }                                                                                           \
+        for (i = 0; i < R; ++i)                                                                     \
+            for (t = 0; t < NR; ++t) {                                                              \
+                const size_t o = (size_t)i * P + (size_t)t * OW;                                    \
+                gvec v = acc[i][t];                                                                 \
+                if (!rs) {                                                                          \
+                    if (act) v = vrelu(v, act);                                                     \
+                    VST(y + o, v); /* overlapped lanes rewrite the same values */                   \
+                } else if (j0 == 0) {                                                               \
+                    gvec r;                                                                         \
+                    VLD(r, rs + o);                                                                 \
+                    v += r;                                                                         \
+                    if (act) v = vrelu(v, act);                                                     \
+                    VST(y + o, v);                                                                  \
+                } else {                                                                            \
+                    float tv[GV];                                                                   \
+                    VST(tv, v);                                                                     \
+                    for (j = j0; j < GV; ++j)                                                       \
+                        y[o + j] = act ? srelu(tv[j] + rs[o + j], act) : tv[j] + rs[o + j];         \
+                }                                                                                   \
+            }                                                                                       \
+    }
+DMICRO(DR, 2)
+DMICRO(DR, 1)
+DMICRO(DR2, 2)
+DMICRO(DR2, 1)
+#if DR2 > 4
+DMICRO(4, 2)
+DMICRO(4, 1)
+#endif
+DMICRO(1, 2)
+DMICRO(1, 1)
+
+/* the block sizes of output channels, largest first */
+static size_t dblock(size_t left)
+{
+    return left >= DR ? DR : left >= DR2 ? DR2 : left >= 4 ? 4 : 1;
+}
+
+static void direct_conv(const dplan *q, float *scratch, const float *x, const float *w, const float *bias,
+                        float *y, const nnbrt_geom *g, const nnbrt_fuse *f)
+{
+    float *base = (float *)(void *)((char *)scratch + ((64u - ((uintptr_t)scratch & 63u)) & 63u));
+    uint32_t *off = (uint32_t *)(void *)base;
+    float *pl = base + q->off_floats, wp[DR * DKMAX]; /* one block's weights, k-major */
+    const size_t SH = (size_t)g->SH, SW = (size_t)g->SW, pp = q->Hq * q->Lq, OW = (size_t)g->OW;
+    const int act = f ? f->act : 0;
+    size_t c, kh, kw, k = 0, n;
+    gplan gq;
+    gq.Hq = q->Hq;
+    gq.Lq = q->Lq;
+    for (c = 0; c < (size_t)g->C; ++c)
+        for (kh = 0; kh < (size_t)g->KH; ++kh)
+            for (kw = 0; kw < (size_t)g->KW; ++kw, ++k) {
+                const size_t dh = kh * (size_t)g->DH, dw = kw * (size_t)g->DW;
+                off[k] = (uint32_t)(((c * SH + dh % SH) * SW + dw % SW) * pp + (dh / SH) * q->Lq + dw / SW);
+            }
+    memset(pl, 0, q->pl_floats * sizeof(float)); /* padding and unread phases; the data is rewritten per image */
+    for (n = 0; n < g->outer; ++n) {
+        const size_t yo = n * (size_t)g->OC * q->P;
+        const float *res = f && f->res ? f->res + yo : NULL;
+        size_t oc = 0;
+        fill_phases(pl, x + n * (size_t)g->C * (size_t)g->IH * (size_t)g->IW, g, &gq);
+        while (oc < (size_t)g->OC) {
+            const size_t r = dblock((size_t)g->OC - oc);
+            const float *wo = wp, *bo = bias ? bias + oc : NULL;
+            size_t oh, j, i;
+            for (i = 0; i < r; ++i)
+                for (k = 0; k < q->K; ++k) wp[k * r + i] = w[(oc + i) * q->K + k];
+            for (oh = 0; oh < (size_t)g->OH; oh += 2)
+                for (j = 0; j < OW; j += GV) {
+                    const size_t js = j + GV > OW ? OW - GV : j; /* the last vector overlaps */
+                    const int j0 = (int)(j - js), two = oh + 1 < (size_t)g->OH;
+                    const size_t o = oc * q->P + oh * OW + js;
+                    const float *b = pl + oh * q->Lq + js;
+                    float *yd = y + yo + o;
+                    const float *ro = res ? res + o : NULL;
+#define DCALL(R, NR) dmicro_##R##_##NR(b, q->Lq, off, q->K, wo, bo, yd, OW, ro, q->P, act, j0)
+                    if (r == DR) {
+                        if (two) DCALL(DR, 2); else DCALL(DR, 1);
+                    } else if (r == DR2) {
+                        if (two) DCALL(DR2, 2); else DCALL(DR2, 1);
+                    }
+#if DR2 > 4
+                    else if (r == 4) {
+                        if (two) DCALL(4, 2); else DCALL(4, 1);
+                    }
+#endif
+                    else {
+                        if (two) DCALL(1, 2); else DCALL(1, 1);
+                    }
+#undef DCALL
+                }
+            oc += r;
+        }
+    }
+}
+#else
+static int mkdplan(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, dplan *q)
+{
+    (void)group;
+    (void)g;
+    (void)f;
+    (void)q;
+    return 0;
+}
+static void direct_conv(const dplan *q, float *scratch, const float *x, const float *w, const float *bias,
+                        float *y, const nnbrt_geom *g, const nnbrt_fuse *f)
+{
+    (void)q;
+    (void)scratch;
+    (void)x;
+    (void)w;
+    (void)bias;
+    (void)y;
+    (void)g;
+    (void)f;
+}
+#endif
+
 int nnbrt_gemm_conv(float *scratch, size_t group, const float *x, const float *w, const float *bias,
                     float *y, const nnbrt_geom *g, const nnbrt_fuse *f)
 {
@@ -323,8 +567,13 @@ int nnbrt_gemm_conv(float *scratch, size_t group, const float *x, const float *w
     const float *res0 = f ? f->res : NULL;
     float *pl, *bm;
     bplan bq;
+    dplan dq;
     if (mkbplan(group, g, f, &bq)) {
         big_conv(&bq, scratch, group, x, w, bias, y, g, f);
+        return 1;
+    }
+    if (mkdplan(group, g, f, &dq)) {
+        direct_conv(&dq, scratch, x, w, bias, y, g, f);
         return 1;
     }
     if (!mkgplan(group, g, f, &q)) return 0;
