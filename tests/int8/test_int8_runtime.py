@@ -287,6 +287,12 @@ def test_cli_int8_nnq_and_nnb_through_c(tmp_path, capsys) -> None:  # noqa: ANN0
     capsys.readouterr()
     assert main(["inspect", nnb_path]) == 0
     assert "FusedConv" in capsys.readouterr().out
+    # nnb plan shows the int8 plan the file holds (int8 tensors at one byte), for the .nnb and the .nnq alike
+    want = write_int8_nnb(m)[2].arena_bytes
+    for path in (nnb_path, nnq):
+        assert main(["plan", path]) == 0
+        last = capsys.readouterr().out.strip().splitlines()[-1]
+        assert last.startswith(f"arena {want:,} bytes;"), last
     # the float reference (the default backend) does not silently run an int8 file in float
     assert main(["run", nnb_path, "-i", xs, "-o", str(tmp_path / "ref.npz")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
