@@ -90,3 +90,21 @@ def parse_inputs(specs: Sequence[str], input_names: Sequence[str]) -> dict[str, 
                            f"({', '.join(input_names)})") from None
         out[name] = read_npy(spec)
     return out
+
+
+def int8_model(path: str, g):  # noqa: ANN001, ANN202 - a Graph; an Int8Model or None
+    """The int8 model of an int8 .nnb or an int8 (or DQ-deployed) .nnq, else None."""
+    low = path.lower()
+    if low.endswith(".nnb") and g.executor == "int8":
+        from nnb.emit.nnb_int8_read import read_int8_nnb
+
+        with open(path, "rb") as f:
+            return read_int8_nnb(f.read(), path)
+    if low.endswith(".nnq"):
+        from nnb.quantize.int8 import from_quantized, is_int8_model
+        from nnb.quantize.qmodel import load_quantized
+
+        qm = load_quantized(path)
+        if is_int8_model(qm):
+            return from_quantized(qm)
+    return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from nnb.commands.common import add_model_arg, load
+from nnb.commands.common import add_model_arg, int8_model, load
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -15,6 +15,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     g = load(args)
     stats = model_stats(g)
     mem = memory_stats(g)
+    m = int8_model(args.model, g)
+    if m is not None:  # the file's own plan: int8 tensors at one byte per value
+        from nnb.emit import nnb_int8
+
+        mem["int8_arena_bytes"] = nnb_int8.plan(nnb_int8.deploy(m)).arena_bytes
     if args.json:
         print(json.dumps({**stats.to_dict(), "memory": mem}, indent=1))
     else:
@@ -22,6 +27,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         print(f"memory: arena {mem['arena_bytes']:,} bytes after BN folding and fusion "
               f"({mem['arena_bytes_unfused']:,} unfused; no reuse {mem['no_reuse_bytes']:,}; "
               f"upstream-style buffers {mem['upstream_buffer_bytes']:,}); inputs {mem['input_bytes']:,} bytes")
+        if "int8_arena_bytes" in mem:
+            print(f"int8 model: its int8 records plan an arena of {mem['int8_arena_bytes']:,} bytes (int8 tensors "
+                  "at one byte per value; the figures above count float32; nnb plan shows it)")
         print("canonicalisation: " + ("; ".join(fired_rewrites(g)) or "nothing to rewrite"))
     return 0
 

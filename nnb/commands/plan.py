@@ -4,25 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from nnb.commands.common import add_model_arg, load
-
-
-def _int8_model(path: str, g):  # noqa: ANN001, ANN202 - a Graph; an Int8Model or None
-    """The int8 model of an int8 .nnb or an int8 (or DQ-deployed) .nnq, else None."""
-    low = path.lower()
-    if low.endswith(".nnb") and g.executor == "int8":
-        from nnb.emit.nnb_int8_read import read_int8_nnb
-
-        with open(path, "rb") as f:
-            return read_int8_nnb(f.read(), path)
-    if low.endswith(".nnq"):
-        from nnb.quantize.int8 import from_quantized, is_int8_model
-        from nnb.quantize.qmodel import load_quantized
-
-        qm = load_quantized(path)
-        if is_int8_model(qm):
-            return from_quantized(qm)
-    return None
+from nnb.commands.common import add_model_arg, int8_model, load
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -31,7 +13,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from nnb.plan.report import plan_picture, plan_summary, plan_table
 
     g = load(args)
-    m = _int8_model(args.model, g)
+    m = int8_model(args.model, g)
     if m is not None:  # what the C runtime plans for it: the int8 records, int8 tensors at one byte per value
         from nnb.emit import nnb_int8
 

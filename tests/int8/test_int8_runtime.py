@@ -286,9 +286,11 @@ def test_cli_int8_nnq_and_nnb_through_c(tmp_path, capsys) -> None:  # noqa: ANN0
     np.testing.assert_allclose(outs["c_nnb"]["y"], outs["sim_nnq"]["y"], rtol=1e-5, atol=1e-6)  # Softmax island
     capsys.readouterr()
     assert main(["inspect", nnb_path]) == 0
-    assert "FusedConv" in capsys.readouterr().out
-    # nnb plan shows the int8 plan the file holds (int8 tensors at one byte), for the .nnb and the .nnq alike
+    out = capsys.readouterr().out
+    assert "FusedConv" in out
     want = write_int8_nnb(m)[2].arena_bytes
+    assert f"int8 records plan an arena of {want:,} bytes" in out
+    # nnb plan shows the int8 plan the file holds (int8 tensors at one byte), for the .nnb and the .nnq alike
     for path in (nnb_path, nnq):
         assert main(["plan", path]) == 0
         last = capsys.readouterr().out.strip().splitlines()[-1]
