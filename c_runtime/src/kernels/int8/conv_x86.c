@@ -503,11 +503,80 @@ static T_AVX2 void panel16_build(const nnb_i8_conv_params *p, const int8_t *xg, 
     }
 }
 
-/* (w[0], w[1]) sign-extended to int16, broadcast to every 32-bit lane (w[1] = 0 when last) */
-static inline T_AVX2 __m256i wpair8(const int8_t *w, int last)
+typedef struct {
+    const nnb_i8_conv_params *p;
+    const int8_t *w, *residual;
+    const int32_t *bias, *mult, *shift, *res_mult, *res_shift;
+    int8_t *y;
+    int32_t klen, kp2;
+    int64_t bound;
+    out8 oc;
+    rq_ch q[8], rq[8];
+} gemm2;
+
+/* channels c0 .. c0 + nc - 1 (nc <= 8): their weight pairs into wv (pair k of channel c at 8 k + c, zero past nc)
+ * and their requantizations */
+static T_AVX2 void gemm2_weights(gemm2 *s, int32_t c0, int32_t nc, uint32_t *wv)
 {
-    const uint32_t lo = (uint16_t)(int16_t)w[0], hi = last ? 0u : (uint16_t)(int16_t)w[1];
-    return _mm256_set1_epi32((int32_t)(lo | hi << 16));
+    const int32_t klen = s->klen, kp2 = s->kp2;
+    int32_t c, k;
+    for (c = 0; c < 8; ++c) {
+        const int8_t *wr = s->w + (size_t)(c0 + c) * (size_t)klen;
+        if (c >= nc) {
+            for (k = 0; k < kp2; ++k)
+                wv[8 * (size_t)k + (size_t)c] = 0;
+            continue;
+        }
+        for (k = 0; 2 * k + 1 < klen; ++k)
+            wv[8 * (size_t)k + (size_t)c] = (uint32_t)(uint16_t)(int16_t)wr[2 * k] | (uint32_t)(uint16_t)(int16_t)wr[2 * k + 1] << 16;
+        if (klen & 1)
+            wv[8 * (size_t)k + (size_t)c] = (uint32_t)(uint16_t)(int16_t)wr[2 * k];
+        rq_prepare(s->q + c, s->mult[c0 + c], s->shift[c0 + c], s->bound);
+        rq_prepare(s->rq + c, s->residual ? s->res_mult[c0 + c] : 0, s->residual ? s->res_shift[c0 + c] : 0, 255);
+    }
+}
+
+/* the eight channels' outputs at positions pa .. pa + n - 1 of image b from the panel */
+static T_AVX2 void gemm2_block(const gemm2 *s, int32_t b, int32_t c0, int32_t nc, int32_t pa, int32_t n,
+                               const int16_t *pp, const uint32_t *wv)
+{
+    const nnb_i8_conv_params *p = s->p;
+    const int32_t *wk = (const int32_t *)(const void *)wv, *bias = s->bias;
+    const size_t plane = (size_t)p->oh * (size_t)p->ow;
+    __m256i a0, a1, a2, a3, a4, a5, a6, a7;
+    int32_t k, c;
+    int32_t t[8][8];
+    a0 = _mm256_set1_epi32(bias ? bias[c0] : 0);
+    a1 = _mm256_set1_epi32(nc > 1 && bias ? bias[c0 + 1] : 0);
+    a2 = _mm256_set1_epi32(nc > 2 && bias ? bias[c0 + 2] : 0);
+    a3 = _mm256_set1_epi32(nc > 3 && bias ? bias[c0 + 3] : 0);
+    a4 = _mm256_set1_epi32(nc > 4 && bias ? bias[c0 + 4] : 0);
+    a5 = _mm256_set1_epi32(nc > 5 && bias ? bias[c0 + 5] : 0);
+    a6 = _mm256_set1_epi32(nc > 6 && bias ? bias[c0 + 6] : 0);
+    a7 = _mm256_set1_epi32(nc > 7 && bias ? bias[c0 + 7] : 0);
+    for (k = 0; k < s->kp2; ++k, pp += 16, wk += 8) {
+        const __m256i v = _mm256_load_si256((const __m256i *)(const void *)pp);
+        a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(v, _mm256_set1_epi32(wk[0])));
+        a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(v, _mm256_set1_epi32(wk[1])));
+        a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(v, _mm256_set1_epi32(wk[2])));
+        a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(v, _mm256_set1_epi32(wk[3])));
+        a4 = _mm256_add_epi32(a4, _mm256_madd_epi16(v, _mm256_set1_epi32(wk[4])));
+        a5 = _mm256_add_epi32(a5, _mm256_madd_epi16(v, _mm256_set1_epi32(wk[5])));
+        a6 = _mm256_add_epi32(a6, _mm256_madd_epi16(v, _mm256_set1_epi32(wk[6])));
+        a7 = _mm256_add_epi32(a7, _mm256_madd_epi16(v, _mm256_set1_epi32(wk[7])));
+    }
+    _mm256_storeu_si256((__m256i *)(void *)t[0], a0);
+    _mm256_storeu_si256((__m256i *)(void *)t[1], a1);
+    _mm256_storeu_si256((__m256i *)(void *)t[2], a2);
+    _mm256_storeu_si256((__m256i *)(void *)t[3], a3);
+    _mm256_storeu_si256((__m256i *)(void *)t[4], a4);
+    _mm256_storeu_si256((__m256i *)(void *)t[5], a5);
+    _mm256_storeu_si256((__m256i *)(void *)t[6], a6);
+    _mm256_storeu_si256((__m256i *)(void *)t[7], a7);
+    for (c = 0; c < nc; ++c) {
+        const size_t at = ((size_t)b * (size_t)p->o + (size_t)(c0 + c)) * plane + (size_t)pa;
+        out_n(&s->oc, s->q + c, s->rq + c, t[c], n, s->residual ? s->residual + at : NULL, s->y + at);
+    }
 }
 
 static T_AVX2 void gemm_avx2(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
@@ -515,67 +584,52 @@ static T_AVX2 void gemm_avx2(const nnb_i8_conv_params *p, const int8_t *x, const
                              const int32_t *res_mult, const int32_t *res_shift, int8_t *y, int16_t *scratch)
 {
     const int32_t cg = p->c / p->group, og = p->o / p->group, klen = cg * p->kh * p->kw, kp2 = (klen + 1) / 2;
-    const int32_t npos = p->oh * p->ow, kf = klen / 2; /* kf full pairs; klen odd: one half pair after them */
+    const int32_t npos = p->oh * p->ow;
     const int flat = p->kh == 1 && p->kw == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_h == 0 &&
                      p->pad_w == 0;
-    const size_t plane = (size_t)npos;
-    int16_t *panel = scratch + 16 - (((uintptr_t)scratch >> 1) & 15); /* 32-byte aligned */
-    const int64_t bound = bound_of(bias, p->o, klen, residual, res_mult, res_shift);
-    out8 oc;
-    int32_t b, g, pa, c0, c, k;
-    oc.zout = p->out_zero;
-    oc.lo = p->act_min;
-    oc.hi = p->act_max;
-    oc.zres = p->res_zero;
-    (void)kp2;
+    /* scratch (within gemm_scratch): the panel (16 kp2 int16, 32-byte aligned), then the block's weight pairs
+     * (8 kp2 int32) */
+    int16_t *panel = scratch + 16 - (((uintptr_t)scratch >> 1) & 15);
+    uint32_t *wv = (uint32_t *)(void *)(panel + 16 * (size_t)kp2);
+    gemm2 s;
+    int32_t b, g, pa, c0;
+    s.p = p;
+    s.w = w;
+    s.residual = residual;
+    s.bias = bias;
+    s.mult = mult;
+    s.shift = shift;
+    s.res_mult = res_mult;
+    s.res_shift = res_shift;
+    s.y = y;
+    s.klen = klen;
+    s.kp2 = kp2;
+    s.bound = bound_of(bias, p->o, klen, residual, res_mult, res_shift);
+    s.oc.zout = p->out_zero;
+    s.oc.lo = p->act_min;
+    s.oc.hi = p->act_max;
+    s.oc.zres = p->res_zero;
     for (b = 0; b < p->n; ++b)
         for (g = 0; g < p->group; ++g) {
             const int8_t *xg = x + ((size_t)b * (size_t)p->c + (size_t)g * (size_t)cg) * (size_t)p->h * (size_t)p->w;
-            for (pa = 0; pa < npos; pa += AP) {
-                const int32_t n = npos - pa < AP ? npos - pa : AP;
-                panel16_build(p, xg, klen, pa, n, flat, panel);
+            if (flat) { /* the panel is a few vector ops: rebuilt per channel block, the weights widened once */
                 for (c0 = g * og; c0 < (g + 1) * og; c0 += 8) {
                     const int32_t nc = (g + 1) * og - c0 < 8 ? (g + 1) * og - c0 : 8;
-                    __m256i acc[8];
-                    const int16_t *pp = panel;
-                    for (c = 0; c < 8; ++c)
-                        acc[c] = _mm256_set1_epi32(c < nc && bias ? bias[c0 + c] : 0);
-                    if (nc == 8) {
-                        const int8_t *wr = w + (size_t)c0 * (size_t)klen;
-                        for (k = 0; k < kf; ++k, pp += 16) {
-                            const __m256i v = _mm256_load_si256((const __m256i *)(const void *)pp);
-                            for (c = 0; c < 8; ++c)
-                                acc[c] = _mm256_add_epi32(
-                                    acc[c], _mm256_madd_epi16(v, wpair8(wr + (size_t)c * (size_t)klen + 2 * k, 0)));
-                        }
-                        if (klen & 1) {
-                            const __m256i v = _mm256_load_si256((const __m256i *)(const void *)pp);
-                            for (c = 0; c < 8; ++c)
-                                acc[c] = _mm256_add_epi32(
-                                    acc[c], _mm256_madd_epi16(v, wpair8(wr + (size_t)c * (size_t)klen + 2 * k, 1)));
-                        }
-                    } else {
-                        for (c = 0; c < nc; ++c) {
-                            const int8_t *wr = w + (size_t)(c0 + c) * (size_t)klen;
-                            for (k = 0, pp = panel; k < kf; ++k, pp += 16)
-                                acc[c] = _mm256_add_epi32(
-                                    acc[c], _mm256_madd_epi16(_mm256_load_si256((const __m256i *)(const void *)pp),
-                                                              wpair8(wr + 2 * k, 0)));
-                            if (klen & 1)
-                                acc[c] = _mm256_add_epi32(
-                                    acc[c], _mm256_madd_epi16(_mm256_load_si256((const __m256i *)(const void *)pp),
-                                                              wpair8(wr + 2 * k, 1)));
-                        }
+                    gemm2_weights(&s, c0, nc, wv);
+                    for (pa = 0; pa < npos; pa += AP) {
+                        const int32_t n = npos - pa < AP ? npos - pa : AP;
+                        panel16_build(p, xg, klen, pa, n, 1, panel);
+                        gemm2_block(&s, b, c0, nc, pa, n, panel, wv);
                     }
-                    for (c = 0; c < nc; ++c) {
-                        const int32_t ch = c0 + c;
-                        const size_t at = ((size_t)b * (size_t)p->o + (size_t)ch) * plane + (size_t)pa;
-                        int32_t t[8];
-                        rq_ch q, rq;
-                        rq_prepare(&q, mult[ch], shift[ch], bound);
-                        rq_prepare(&rq, residual ? res_mult[ch] : 0, residual ? res_shift[ch] : 0, 255);
-                        _mm256_storeu_si256((__m256i *)(void *)t, acc[c]);
-                        out_n(&oc, &q, &rq, t, n, residual ? residual + at : NULL, y + at);
+                }
+            } else { /* a gathered panel costs more than widening weights: built once per position block */
+                for (pa = 0; pa < npos; pa += AP) {
+                    const int32_t n = npos - pa < AP ? npos - pa : AP;
+                    panel16_build(p, xg, klen, pa, n, 0, panel);
+                    for (c0 = g * og; c0 < (g + 1) * og; c0 += 8) {
+                        const int32_t nc = (g + 1) * og - c0 < 8 ? (g + 1) * og - c0 : 8;
+                        gemm2_weights(&s, c0, nc, wv);
+                        gemm2_block(&s, b, c0, nc, pa, n, panel, wv);
                     }
                 }
             }
@@ -868,7 +922,7 @@ int nnb_i8_x86_conv2d(const nnb_i8_conv_params *p, const int8_t *x, const int8_t
         dw_avx2(p, x, w, bias, mult, shift, residual, res_mult, res_shift, y, scratch);
         return 1;
     }
-    if (level >= 1 && gemm_ok(p)) { /* gemm_scratch covers its panel (8 kp int16 + alignment) */
+    if (level >= 1 && gemm_ok(p)) { /* gemm_scratch covers its panel and weight pairs (16 kp int16 + 16) */
         gemm_avx2(p, x, w, bias, mult, shift, residual, res_mult, res_shift, y, scratch);
         return 1;
     }
