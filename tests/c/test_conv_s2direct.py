@@ -1,0 +1,153 @@
+"""Strided ungrouped convolutions in the C runtime (conv_gemm.c's direct form on
+phase planes) against nnb's numpy reference (nnb/ops/fused.py).
+
+Random layers that the form takes -- column stride 2 or 3, row stride 1 to 3,
+kernels 2x2 to 5x5 (never 1x1), padding 0 to 2, dilation, input channels 1 to
+21 (reductions up to 192), output channels 1 to 40 (every channel-block size
+and remainder), output rows 4 to 40 wide (overlapped last vectors at every
+vector width), odd heights (the single-row tail), no/ReLU/ReLU6 activation,
+bias or not, a residual (aliasing the output or not), batch 2 -- plus
+MobileNet/ResNet-style stride-2 layers, and a few just past the form's limits
+(reduction > 192, 1x1 stride 2) that the other forms take. All layers are
+packed into one extended NNB file (one function per layer, each with its own
+arena region), run by the default build with each of its run-time dispatched
+variants (AVX-512 where the CPU has it, AVX2, SSE2), the plain-loop build
+(REF=1) and the ASan/UBSan build with the same three variants.
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from nnb_writer import write_nnb
+from test_c_runtime import _build
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+FUSED_CODE = "iiIiIiIiBiiIiIiIBBiBB"
+ACTS = {"": 0, "relu": 1, "relu6": 2}
+ENV = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
+           UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
+N_CASES = 64
+
+# (c, oc, h, w, k, s, p): MobileNet/ResNet-style stride-2 layers and ones just outside the form
+FIXED = [(3, 16, 32, 32, (3, 3), (2, 2), [1, 1]), (16, 32, 32, 32, (3, 3), (2, 2), [1, 1]),
+         (32, 64, 16, 16, (3, 3), (2, 2), [1, 1]), (3, 24, 33, 35, (3, 3), (2, 2), [1, 1]),
+         (22, 8, 20, 40, (3, 3), (2, 2), [1, 1]), (16, 32, 32, 32, (1, 1), (2, 2), [0, 0]),
+         (8, 12, 31, 64, (5, 5), (2, 2), [2, 2]), (1, 1, 9, 40, (3, 3), (1, 2), [0, 1])]
+
+
+def _case(rng, i):
+    """One random strided ungrouped layer; i picks a few fixed traits so every kind is present."""
+    common = dict(act=["relu6", "relu", ""][i % 3], bias=i % 5 != 4, residual=i % 4 == 1,
+                  alias_res=i % 8 == 1, n=1 + int(i % 9 == 4), d=[1, 1])
+    if i < len(FIXED):
+        c, oc, h, w, k, s, p = FIXED[i]
+        return dict(common, c=c, oc=oc, h=h, w=w, k=k, s=s, p=p)
+    k = [(3, 3), (3, 3), (5, 5), (2, 2), (3, 1), (1, 3), (4, 3), (3, 5)][i % 8]
+    s = [(2, 2), (2, 2), (1, 2), (3, 2), (2, 3), (3, 3)][(i // 8 + i) % 6]
+    while True:
+        c = int(rng.integers(1, 192 // (k[0] * k[1]) + 1))
+        oc = int(rng.integers(1, 41))
+        h, w = int(rng.integers(1, 40)), int(rng.integers(8, 100))
+        p = [int(rng.integers(0, 3)), int(rng.integers(0, 3))]
+        d = [1 + int(rng.random() < 0.2), 1 + int(rng.random() < 0.2)]
+        oh = (h + 2 * p[0] - d[0] * (k[0] - 1) - 1) // s[0] + 1
+        ow = (w + 2 * p[1] - d[1] * (k[1] - 1) - 1) // s[1] + 1
+        if oh >= 1 and 4 <= ow <= 40:
+            break
+    return dict(common, c=c, oc=oc, h=h, w=w, k=k, s=s, p=p, d=d)
+
+
+def _layer(case, rng):
+    from nnb.ops import get_op
+    from nnb.ops.fused import fused_conv
+    n, c = case["n"], case["c"]
+    x = rng.standard_normal((n, c, case["h"], case["w"])).astype(np.float32)
+    wt = (rng.standard_normal((case["oc"], c) + case["k"]) * 0.3).astype(np.float32)
+    b = rng.standard_normal(case["oc"]).astype(np.float32) if case["bias"] else None
+    a = get_op("FusedConv").normalize(dict(pad=case["p"], stride=list(case["s"]), dilation=case["d"], group=1,
+                                           activation=case["act"], residual=case["residual"],
+                                           has_bias=case["bias"]))
+    (y0,) = fused_conv([x, wt] + ([b] if b is not None else []), {**a, "residual": False})
+    res = rng.standard_normal(y0.shape).astype(np.float32) if case["residual"] else None
+    (y,) = fused_conv([x, wt] + ([b] if b is not None else []) + ([res] if res is not None else []), a)
+    args = [1, list(a["pad"]), list(a["stride"]), list(a["dilation"]), 1, False, 0, [], [], [], True, False,
+            ACTS[case["act"]], case["residual"], case["bias"]]
+    return x, wt, b, res, y, args
+
+
+@pytest.fixture(scope="module")
+def model():
+    """All cases in one extended NNB: (image, inputs, references, case descriptions)."""
+    rng = np.random.default_rng(20261130)
+    variables, functions, inputs, outputs, plan = [], [], [], [], {}
+    ins, refs, names = [], [], []
+    top = 64
+
+    def region(nfloats):
+        nonlocal top
+        off = top
+        top += (4 * nfloats + 63) // 64 * 64 + 64
+        return off
+
+    def var(shape, data=None):
+        variables.append((list(shape), data))
+        return len(variables) - 1
+
+    for i in range(N_CASES):
+        case = _case(rng, i)
+        x, wt, b, res, y, args = _layer(case, rng)
+        xin = var(x.shape)
+        inputs.append(xin)
+        ins.append(x)
+        fn_ins = [xin, var(wt.shape, wt.reshape(-1))] + ([var(b.shape, b)] if b is not None else [])
+        if res is not None:
+            # the residual copied (MulScalar 1.0) into a buffer the convolution may overwrite
+            rin = var(res.shape)
+            inputs.append(rin)
+            ins.append(res)
+            rbuf = var(res.shape)
+            plan[rbuf] = region(res.size)
+            functions.append((38, "f", [1.0], [rin], [rbuf]))
+            fn_ins.append(rbuf)
+        out = var(y.shape)
+        plan[out] = plan[fn_ins[-1]] if res is not None and case["alias_res"] else region(y.size)
+        functions.append((1000, FUSED_CODE, args, fn_ins, [out]))
+        outputs.append(out)
+        refs.append(y)
+        names.append(f"case {i}: {case}")
+    image = write_nnb(variables, functions, inputs, outputs, plan=plan, arena_bytes=top + 64)
+    return image, ins, refs, names
+
+
+def _builds():
+    normal = ("normal", lambda: _build(False))
+    san = ("san", lambda: _build(True))
+    return [(normal, ""), (normal, "avx2"), (normal, "base"), (("ref", lambda: _build(False, ref=True)), ""),
+            (san, ""), (san, "avx2"), (san, "base")]
+
+
+@pytest.mark.parametrize("build,isa", [(b[0], i) for b, i in _builds()],
+                         ids=[f"{b[0]}{'-' + i if i else ''}" for b, i in _builds()])
+def test_strided_direct_conv(model, build, isa, tmp_path):
+    image, ins, refs, names = model
+    bindir = dict(b for b, _ in _builds())[build]()
+    (tmp_path / "m.nnb").write_bytes(image)
+    files = []
+    for k, x in enumerate(ins):
+        p = tmp_path / f"in{k}.bin"
+        np.asarray(x, "<f4").tofile(p)
+        files.append(str(p))
+    prefix = str(tmp_path / "out")
+    r = subprocess.run([str(bindir / "nnbrt"), "run", str(tmp_path / "m.nnb"), *files, "-o", prefix, "-t", "2"],
+                       capture_output=True, text=True, env=dict(ENV, NNBRT_ISA=isa))
+    assert r.returncode == 0 and "Sanitizer" not in r.stderr and "runtime error" not in r.stderr, r.stderr[-3000:]
+    for k, ref in enumerate(refs):
+        got = np.fromfile(f"{prefix}{k}.bin", dtype="<f4")
+        assert got.size == ref.size, names[k]
+        err = float(np.max(np.abs(got - ref.reshape(-1))))
+        assert err <= 2e-5 * max(1.0, float(np.max(np.abs(ref)))), f"{build} {isa}: {names[k]}: max abs err {err:g}"
