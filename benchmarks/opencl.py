@@ -21,7 +21,8 @@ lenet_dq.nnb) it instead compares the OpenCL backend's predictions with the C
 runtime's on the 10,000 Fashion-MNIST test images (Debian's
 dataset-fashion-mnist) and prints how many are identical.
 
-usage: python benchmarks/opencl.py [--models resnet8,dscnn] [--rounds 7] [--device N] [--tune] [--json rows.json]
+usage: python benchmarks/opencl.py [--models resnet8,dscnn] [--rounds 7] [--stream 3] [--device N] [--tune]
+                                   [--json rows.json]
        python benchmarks/opencl.py --profile [--models resnet8,dscnn]
        python benchmarks/opencl.py --agreement out/demo/lenet_lutq4.nnb,out/demo/lenet_dq.nnb
 """
@@ -71,7 +72,7 @@ def _timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - t
 
 
-def bench_model(name: str, rounds: int, device_index: int | None, tune: bool = False) -> dict:
+def bench_model(name: str, rounds: int, device_index: int | None, tune: bool = False, stream: int = STREAM) -> dict:
     path = os.path.join(ZOO, f"{name}.nnp")
     g = load(path)
     dev = open_device(device_index)
@@ -91,7 +92,7 @@ def bench_model(name: str, rounds: int, device_index: int | None, tune: bool = F
     }
     # batches back to back (as nnb eval runs them): throughput, not the wake-up of an idle device after the
     # reference's long run; the numpy reference's batch takes long enough once
-    runs = {"opencl_64": STREAM, "c_64": STREAM}
+    runs = {"opencl_64": stream, "c_64": stream}
     for fn in impls.values():  # warm up (first enqueues compile work-group functions on PoCL)
         fn()
     times: dict[str, list[float]] = {k: [] for k in impls}
@@ -182,6 +183,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--device", type=int, default=None)
     ap.add_argument("--json", help="also write the rows as JSON")
+    ap.add_argument("--stream", type=int, default=STREAM,
+                    help="batch-64 runs timed back to back per throughput sample (OpenCL and C alike)")
     ap.add_argument("--tune", action="store_true", help="tune work-group sizes first (kept in the device's cache)")
     ap.add_argument("--agreement", help="comma-separated .nnb files: OpenCL vs C runtime predictions on 10k images")
     ap.add_argument("--profile", action="store_true", help="per-launch device times of a batch-64 run instead")
@@ -198,13 +201,14 @@ def main() -> None:
           f"{'conv GFLOP/s':>12s}")
     print(f"{'':12s} {'opencl':>10s} {'c':>10s} {'ref':>10s} {'opencl':>11s} {'c':>11s} {'ref':>10s}")
     for name in args.models.split(","):
-        r = bench_model(name, args.rounds, args.device, args.tune)
+        r = bench_model(name, args.rounds, args.device, args.tune, args.stream)
         rows.append(r)
         lat, thr = r["latency_ms"], r["throughput_per_s"]
         print(f"{name:12s} {lat['opencl']:10.2f} {lat['c']:10.2f} {lat['ref']:10.2f} {thr['opencl']:11.0f} "
               f"{thr['c']:11.0f} {thr['ref']:10.0f} {r['opencl_over_c_batch64']:6.2f} {r['conv_gflops']:12.2f}")
     print(f"device: {rows[0]['device'] if rows else '-'}; C runtime: one thread; OCL/C: median of per-round "
-          f"batch-64 throughput ratios; outputs checked against the C runtime (max abs diff "
+          f"batch-64 throughput ratios ({args.stream} batches back to back per sample); outputs checked against the "
+          f"C runtime (max abs diff "
           f"{max((r['max_abs_diff_vs_c'] for r in rows), default=0):.2g})")
     if args.json:
         with open(args.json, "w") as f:
