@@ -514,23 +514,27 @@ typedef struct {
     rq_ch q[8], rq[8];
 } gemm2;
 
-/* channels c0 .. c0 + nc - 1 (nc <= 8): their weight pairs into wv (pair k of channel c at 8 k + c, zero past nc)
- * and their requantizations */
+/* channels c0 .. c0 + nc - 1 (nc <= 8): their weight pairs into wv (pair k of channel c at c kp2 + k; zero past
+ * nc), sixteen weights per VPMOVSXBW, and their requantizations */
 static T_AVX2 void gemm2_weights(gemm2 *s, int32_t c0, int32_t nc, uint32_t *wv)
 {
     const int32_t klen = s->klen, kp2 = s->kp2;
     int32_t c, k;
     for (c = 0; c < 8; ++c) {
         const int8_t *wr = s->w + (size_t)(c0 + c) * (size_t)klen;
+        uint32_t *o = wv + (size_t)c * (size_t)kp2;
         if (c >= nc) {
             for (k = 0; k < kp2; ++k)
-                wv[8 * (size_t)k + (size_t)c] = 0;
+                o[k] = 0;
             continue;
         }
-        for (k = 0; 2 * k + 1 < klen; ++k)
-            wv[8 * (size_t)k + (size_t)c] = (uint32_t)(uint16_t)(int16_t)wr[2 * k] | (uint32_t)(uint16_t)(int16_t)wr[2 * k + 1] << 16;
+        for (k = 0; 2 * k + 16 <= klen; k += 8)
+            _mm256_storeu_si256((__m256i *)(void *)(o + k),
+                                _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(wr + 2 * k))));
+        for (; 2 * k + 1 < klen; ++k)
+            o[k] = (uint32_t)(uint16_t)(int16_t)wr[2 * k] | (uint32_t)(uint16_t)(int16_t)wr[2 * k + 1] << 16;
         if (klen & 1)
-            wv[8 * (size_t)k + (size_t)c] = (uint32_t)(uint16_t)(int16_t)wr[2 * k];
+            o[k] = (uint32_t)(uint16_t)(int16_t)wr[2 * k];
         rq_prepare(s->q + c, s->mult[c0 + c], s->shift[c0 + c], s->bound);
         rq_prepare(s->rq + c, s->residual ? s->res_mult[c0 + c] : 0, s->residual ? s->res_shift[c0 + c] : 0, 255);
     }
@@ -541,7 +545,9 @@ static T_AVX2 void gemm2_block(const gemm2 *s, int32_t b, int32_t c0, int32_t nc
                                const int16_t *pp, const uint32_t *wv)
 {
     const nnb_i8_conv_params *p = s->p;
-    const int32_t *wk = (const int32_t *)(const void *)wv, *bias = s->bias;
+    const int32_t kp2 = s->kp2, *bias = s->bias;
+    const int32_t *w0 = (const int32_t *)(const void *)wv, *w1 = w0 + kp2, *w2 = w1 + kp2, *w3 = w2 + kp2;
+    const int32_t *w4 = w3 + kp2, *w5 = w4 + kp2, *w6 = w5 + kp2, *w7 = w6 + kp2;
     const size_t plane = (size_t)p->oh * (size_t)p->ow;
     __m256i a0, a1, a2, a3, a4, a5, a6, a7;
     int32_t k, c;
@@ -554,16 +560,16 @@ static T_AVX2 void gemm2_block(const gemm2 *s, int32_t b, int32_t c0, int32_t nc
     a5 = _mm256_set1_epi32(nc > 5 && bias ? bias[c0 + 5] : 0);
     a6 = _mm256_set1_epi32(nc > 6 && bias ? bias[c0 + 6] : 0);
     a7 = _mm256_set1_epi32(nc > 7 && bias ? bias[c0 + 7] : 0);
-    for (k = 0; k < s->kp2; ++k, pp += 16, wk += 8) {
+    for (k = 0; k < kp2; ++k, pp += 16) {
         const __m256i v = _mm256_load_si256((const __m256i *)(const void *)pp);
-        a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(v, _mm256_set1_epi32(wk[0])));
-        a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(v, _mm256_set1_epi32(wk[1])));
-        a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(v, _mm256_set1_epi32(wk[2])));
-        a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(v, _mm256_set1_epi32(wk[3])));
-        a4 = _mm256_add_epi32(a4, _mm256_madd_epi16(v, _mm256_set1_epi32(wk[4])));
-        a5 = _mm256_add_epi32(a5, _mm256_madd_epi16(v, _mm256_set1_epi32(wk[5])));
-        a6 = _mm256_add_epi32(a6, _mm256_madd_epi16(v, _mm256_set1_epi32(wk[6])));
-        a7 = _mm256_add_epi32(a7, _mm256_madd_epi16(v, _mm256_set1_epi32(wk[7])));
+        a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(v, _mm256_set1_epi32(w0[k])));
+        a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(v, _mm256_set1_epi32(w1[k])));
+        a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(v, _mm256_set1_epi32(w2[k])));
+        a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(v, _mm256_set1_epi32(w3[k])));
+        a4 = _mm256_add_epi32(a4, _mm256_madd_epi16(v, _mm256_set1_epi32(w4[k])));
+        a5 = _mm256_add_epi32(a5, _mm256_madd_epi16(v, _mm256_set1_epi32(w5[k])));
+        a6 = _mm256_add_epi32(a6, _mm256_madd_epi16(v, _mm256_set1_epi32(w6[k])));
+        a7 = _mm256_add_epi32(a7, _mm256_madd_epi16(v, _mm256_set1_epi32(w7[k])));
     }
     _mm256_storeu_si256((__m256i *)(void *)t[0], a0);
     _mm256_storeu_si256((__m256i *)(void *)t[1], a1);
@@ -588,7 +594,7 @@ static T_AVX2 void gemm_avx2(const nnb_i8_conv_params *p, const int8_t *x, const
     const int flat = p->kh == 1 && p->kw == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_h == 0 &&
                      p->pad_w == 0;
     /* scratch (within gemm_scratch): the panel (16 kp2 int16, 32-byte aligned), then the block's weight pairs
-     * (8 kp2 int32) */
+     * (8 kp2 int32, channel by channel) */
     int16_t *panel = scratch + 16 - (((uintptr_t)scratch >> 1) & 15);
     uint32_t *wv = (uint32_t *)(void *)(panel + 16 * (size_t)kp2);
     gemm2 s;
