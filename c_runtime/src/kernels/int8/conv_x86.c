@@ -485,16 +485,23 @@ static T_AVX2 void panel16_build(const nnb_i8_conv_params *p, const int8_t *xg, 
         {
             const int32_t pos = pos0 + j, y0 = (pos / p->ow) * p->stride_h - p->pad_h;
             const int32_t x0 = (pos % p->ow) * p->stride_w - p->pad_w;
+            const int xin = x0 >= 0 && x0 + (kw - 1) * p->dil_w < wd;
             int32_t ci, ky, kx;
             k = 0;
             for (ci = 0; ci < klen / (kh * kw); ++ci)
                 for (ky = 0; ky < kh; ++ky) {
                     const int32_t iy = y0 + ky * p->dil_h;
                     const int8_t *r = xg + (size_t)ci * hw + (size_t)(iy >= 0 && iy < h ? iy : 0) * (size_t)wd;
-                    for (kx = 0; kx < kw; ++kx, ++k) {
-                        const int32_t ix = x0 + kx * p->dil_w;
-                        o[16 * (k >> 1) + (k & 1)] =
-                            (int16_t)(iy >= 0 && iy < h && ix >= 0 && ix < wd ? r[ix] - zin : 0);
+                    if (iy >= 0 && iy < h && xin) { /* a kernel row wholly inside the input: no checks */
+                        const int8_t *rx = r + x0;
+                        for (kx = 0; kx < kw; ++kx, ++k)
+                            o[16 * (k >> 1) + (k & 1)] = (int16_t)(rx[kx * p->dil_w] - zin);
+                    } else {
+                        for (kx = 0; kx < kw; ++kx, ++k) {
+                            const int32_t ix = x0 + kx * p->dil_w;
+                            o[16 * (k >> 1) + (k & 1)] =
+                                (int16_t)(iy >= 0 && iy < h && ix >= 0 && ix < wd ? r[ix] - zin : 0);
+                        }
                     }
                 }
             if (k & 1)
