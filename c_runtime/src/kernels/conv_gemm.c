@@ -400,6 +400,8 @@ static int mkdplan(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, dplan
     if (group != 1 || (f && f->pool) || g->C < 1 || g->OC < 1) return 0;
     if (g->SW < 2 || g->SH < 1 || g->SH > 64 || g->SW > 64 || g->OW < GV) return 0;
     if (g->KH == 1 && g->KW == 1) return 0; /* strided 1x1: one phase of four read (the engine's form is faster) */
+    /* at most a quarter of the lanes wasted by the overlapped last vector of a row (else the engine's forms) */
+    if (((size_t)g->OW + GV - 1) / GV * GV * 4u > (size_t)g->OW * 5u) return 0;
     IHp = (uint64_t)g->IH + 2u * (uint64_t)g->PH;
     IWp = (uint64_t)g->IW + 2u * (uint64_t)g->PW;
     Hq = (IHp + (uint64_t)g->SH - 1) / (uint64_t)g->SH;
