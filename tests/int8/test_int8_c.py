@@ -100,6 +100,14 @@ CONV_CASES = [  # (C, O, H, W, k, pad, stride, dilation, group, residual)
     (3, 3, 6, 7, 5, 2, 1, 1, 3, False),
     (9, 5, 7, 6, 1, 0, 2, 1, 1, False),
     (17, 7, 5, 6, 3, 1, 1, 1, 1, False),
+    # depthwise stride 1 on the flat padded plane (VNNI, planes under 16 columns): dscnn's 25x5 with a
+    # residual, no padding on odd sizes, padding 2, a 5x5 kernel on a 1-wide plane (outputs too far apart
+    # for the two-vector gather: rows moved down instead), and a 20-wide plane (the row-by-row form)
+    (7, 7, 25, 5, 3, 1, 1, 1, 7, True),
+    (4, 4, 9, 3, 3, 0, 1, 1, 4, False),
+    (5, 5, 6, 13, 3, 2, 1, 1, 5, True),
+    (3, 3, 6, 1, 5, 2, 1, 1, 3, False),
+    (4, 4, 5, 20, 3, 1, 1, 1, 4, False),
 ]
 
 

@@ -228,9 +228,12 @@ static int dw_ok(const nnb_i8_conv_params *p)
 static size_t dw_scratch(const nnb_i8_conv_params *p)
 {
     const size_t pwid = (size_t)(p->w + 2 * p->pad_w), ph = (size_t)(p->h + 2 * p->pad_h);
+    const size_t npv = (ph * pwid + 48 + 15) / 16, nov = ((size_t)p->oh * (size_t)p->ow + 15) / 16;
     /* alignment, the plane and its slack, rounding, the int32 accumulators (two elements each), rounding, the
-     * int32 pairs of the VNNI form */
-    return 16 + ph * pwid + 64 + 16 + 2 * ((size_t)p->oh * pwid + 32) + 32 + 2 * (ph * pwid + 64);
+     * int32 pairs of the VNNI form, rounding, the VNNI form's tables (pair vectors: 32 int16 indices, a base
+     * and a mask each; output vectors: 16 int32 indices and a base each) */
+    return 16 + ph * pwid + 64 + 16 + 2 * ((size_t)p->oh * pwid + 32) + 32 + 2 * (ph * pwid + 64) + 32 +
+           2 * (npv * 18 + nov * 17);
 }
 
 static T_AVX2 void dw_avx2(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
@@ -312,9 +315,10 @@ static T_AVX2 void dw_avx2(const nnb_i8_conv_params *p, const int8_t *x, const i
         }
 }
 
-static T_VNNI void dw_vnni(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
-                           const int32_t *mult, const int32_t *shift, const int8_t *residual,
-                           const int32_t *res_mult, const int32_t *res_shift, int8_t *y, int16_t *scratch)
+/* planes of 16 columns or more: the int16 padded plane filled row by row, then its int32 pairs */
+static T_VNNI void dw_vnni_rows(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
+                                const int32_t *mult, const int32_t *shift, const int8_t *residual,
+                                const int32_t *res_mult, const int32_t *res_shift, int8_t *y, int16_t *scratch)
 {
     const int32_t h = p->h, wd = p->w, kh = p->kh, kw = p->kw, oh = p->oh, ow = p->ow, ph = p->pad_h, pw = p->pad_w;
     const int32_t pwid = wd + 2 * pw, phh = h + 2 * ph, nq = oh * pwid, zin = p->in_zero;
@@ -410,6 +414,154 @@ static T_VNNI void dw_vnni(const nnb_i8_conv_params *p, const int8_t *x, const i
             for (i = 0; i < oh * ow; i += 16) /* sixteen lanes at a time, masked stores at the end */
                 out16z(&oc, &qc, &rc, _mm512_loadu_si512((const void *)(acc + i)), oh * ow - i < 16 ? oh * ow - i : 16,
                        residual ? residual + bc * oplane + i : NULL, y + bc * oplane + (size_t)i);
+        }
+}
+
+/* The VNNI depthwise over the flat padded plane (pwid = w + 2 pad_w columns): int32 pairs (P[i], P[i+1]) of
+ * (x - in_zero) as int16, one VPDPWSSD per two horizontal taps and sixteen positions of the padded-width output
+ * grid, whatever the width. Each pair vector is one permutation (VPERMW, zero-masked for the padding) of the
+ * int8 input loaded once, by tables built once per layer; the valid columns are gathered from two accumulator
+ * vectors by VPERMT2D into sixteen compact outputs (another table) unless a 16-output run spans more than 32
+ * positions, when rows are moved down first. */
+static T_VNNI void dw_vnni(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
+                           const int32_t *mult, const int32_t *shift, const int8_t *residual,
+                           const int32_t *res_mult, const int32_t *res_shift, int8_t *y, int16_t *scratch)
+{
+    const int32_t h = p->h, wd = p->w, kh = p->kh, kw = p->kw, oh = p->oh, ow = p->ow, ph = p->pad_h, pw = p->pad_w;
+    const int32_t pwid = wd + 2 * pw, phh = h + 2 * ph, nq = oh * pwid, hw = h * wd;
+    const int32_t npv = (phh * pwid + 48 + 15) / 16, nout = oh * ow, nov = (nout + 15) / 16;
+    int16_t *plane = scratch + 16 - (((uintptr_t)scratch >> 1) & 15); /* 32-byte aligned */
+    int32_t *acc = (int32_t *)(void *)(plane + (((size_t)phh * (size_t)pwid + 64 + 15) & ~(size_t)15));
+    int32_t *pair = acc + (((size_t)oh * (size_t)pwid + 32 + 15) & ~(size_t)15);
+    int32_t *tab = pair + (((size_t)phh * (size_t)pwid + 64 + 15) & ~(size_t)15);
+    int16_t *pidx = (int16_t *)(void *)tab;                     /* npv x 32 */
+    int32_t *pbase = tab + (size_t)npv * 16, *pzm = pbase + npv; /* npv each */
+    int32_t *oidx = pzm + npv, *obase = oidx + (size_t)nov * 16; /* nov x 16, nov */
+    const int64_t bound = bound_of(bias, p->o, kh * kw, residual, res_mult, res_shift);
+    const size_t oplane = (size_t)oh * (size_t)ow;
+    const __m512i zin = _mm512_set1_epi16((int16_t)p->in_zero);
+    out8 oc;
+    int32_t b, c, i, j, t, ky, kx, q, operm = 1;
+    oc.zout = p->out_zero;
+    oc.lo = p->act_min;
+    oc.hi = p->act_max;
+    oc.zres = p->res_zero;
+    { /* pair[pos]: the input index of padded position pos, or -1 (no divisions: counters) */
+        int32_t r = -ph, cc = -pw;
+        for (i = 0; i <= 16 * npv; ++i) {
+            pair[i] = r >= 0 && r < h && cc >= 0 && cc < wd ? r * wd + cc : -1;
+            if (++cc == wd + pw) {
+                cc = -pw;
+                ++r;
+            }
+        }
+    }
+    for (j = 0; j < npv; ++j) { /* lane 2t: P[16 j + t], lane 2t + 1: P[16 j + t + 1] */
+        int32_t first = -1;
+        uint32_t zm = 0;
+        for (t = 0; t < 32; ++t) {
+            const int32_t ci = pair[16 * j + t / 2 + (t & 1)];
+            if (ci >= 0 && first < 0)
+                first = ci;
+            pidx[32 * j + t] = (int16_t)(ci >= 0 ? ci - first : 0); /* ci - first <= 16: pwid >= w */
+            zm |= ci >= 0 ? 1u << t : 0u;
+        }
+        pbase[j] = first < 0 ? 0 : first;
+        pzm[j] = (int32_t)zm;
+    }
+    { /* output o at padded position r pwid + col */
+        int32_t r = 0, col = 0, first = 0;
+        for (i = 0; i < 16 * nov; ++i) {
+            const int32_t pos = r * pwid + col;
+            if ((i & 15) == 0)
+                obase[i >> 4] = first = pos;
+            if (pos - first > 31)
+                operm = 0;
+            oidx[i] = (pos - first) & 31;
+            if (i + 1 < nout && ++col == ow) {
+                col = 0;
+                ++r;
+            }
+        }
+    }
+    for (i = (nq + 15) & ~15; i < oh * pwid + 32; ++i) /* read by the gathers, never selected */
+        acc[i] = 0;
+    for (b = 0; b < p->n; ++b)
+        for (c = 0; c < p->c; ++c) {
+            const size_t bc = (size_t)b * (size_t)p->c + (size_t)c;
+            const int8_t *xc = x + bc * (size_t)hw, *wc = w + (size_t)c * (size_t)(kh * kw);
+            rq_ch qc, rc;
+            for (j = 0; j < npv; ++j) {
+                const int32_t left = hw - pbase[j];
+                const __mmask32 lm = left >= 32 ? ~(__mmask32)0 : (__mmask32)((1u << left) - 1u);
+                const __m512i v = _mm512_sub_epi16(_mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(lm, xc + pbase[j])), zin);
+                _mm512_storeu_si512((void *)(pair + 16 * j),
+                                    _mm512_maskz_permutexvar_epi16((__mmask32)(uint32_t)pzm[j],
+                                                                   _mm512_loadu_si512((const void *)(pidx + 32 * j)), v));
+            }
+            if (kh == 3 && kw == 3) { /* the six weight pairs in registers */
+                const __m512i w00 = wpair16(wc, 0, 1), w02 = wpair16(wc, 2, -1), w10 = wpair16(wc, 3, 4);
+                const __m512i w12 = wpair16(wc, 5, -1), w20 = wpair16(wc, 6, 7), w22 = wpair16(wc, 8, -1);
+                const __m512i b0 = _mm512_set1_epi32(bias ? bias[c] : 0);
+                for (q = 0; q < nq; q += 16) {
+                    const int32_t *r0 = pair + q, *r1 = r0 + pwid, *r2 = r1 + pwid;
+                    __m512i a = _mm512_dpwssd_epi32(b0, _mm512_loadu_si512((const void *)r0), w00);
+                    a = _mm512_dpwssd_epi32(a, _mm512_loadu_si512((const void *)(r0 + 2)), w02);
+                    a = _mm512_dpwssd_epi32(a, _mm512_loadu_si512((const void *)r1), w10);
+                    a = _mm512_dpwssd_epi32(a, _mm512_loadu_si512((const void *)(r1 + 2)), w12);
+                    a = _mm512_dpwssd_epi32(a, _mm512_loadu_si512((const void *)r2), w20);
+                    a = _mm512_dpwssd_epi32(a, _mm512_loadu_si512((const void *)(r2 + 2)), w22);
+                    _mm512_storeu_si512((void *)(acc + q), a);
+                }
+            } else {
+                for (q = 0; q < nq; q += 16) {
+                    __m512i a = _mm512_set1_epi32(bias ? bias[c] : 0);
+                    for (ky = 0; ky < kh; ++ky)
+                        for (kx = 0; kx < kw; kx += 2)
+                            a = _mm512_dpwssd_epi32(
+                                a, _mm512_loadu_si512((const void *)(pair + (size_t)q + (size_t)(ky * pwid + kx))),
+                                wpair16(wc, ky * kw + kx, kx + 1 < kw ? ky * kw + kx + 1 : -1));
+                    _mm512_storeu_si512((void *)(acc + q), a);
+                }
+            }
+            rq_prepare(&qc, mult[c], shift[c], bound);
+            rq_prepare(&rc, residual ? res_mult[c] : 0, residual ? res_shift[c] : 0, 255);
+            if (pwid == ow || !operm) {
+                if (pwid != ow) /* the valid columns of each row together, moving down (dst <= src) */
+                    for (i = 1; i < oh; ++i)
+                        memmove(acc + (size_t)i * (size_t)ow, acc + (size_t)i * (size_t)pwid,
+                                (size_t)ow * sizeof *acc);
+                for (i = 0; i < nout; i += 16) /* sixteen lanes at a time, masked stores at the end */
+                    out16z(&oc, &qc, &rc, _mm512_loadu_si512((const void *)(acc + i)), nout - i < 16 ? nout - i : 16,
+                           residual ? residual + bc * oplane + i : NULL, y + bc * oplane + (size_t)i);
+            } else if (qc.vec && (!residual || rc.vec)) { /* out16z inline, its constants once per channel */
+                const __m512i zo = _mm512_set1_epi32(oc.zout), lo = _mm512_set1_epi32(oc.lo);
+                const __m512i hi = _mm512_set1_epi32(oc.hi), zr = _mm512_set1_epi32(oc.zres);
+                const int8_t *rsc = residual ? residual + bc * oplane : NULL;
+                int8_t *yc = y + bc * oplane;
+                for (j = 0; j < nov; ++j) {
+                    const int32_t *s0 = acc + obase[j], n = nout - 16 * j < 16 ? nout - 16 * j : 16;
+                    const __mmask16 nm = (__mmask16)((1u << n) - 1u);
+                    __m512i a = _mm512_permutex2var_epi32(_mm512_loadu_si512((const void *)s0),
+                                                          _mm512_loadu_si512((const void *)(oidx + 16 * j)),
+                                                          _mm512_loadu_si512((const void *)(s0 + 16)));
+                    if (rsc)
+                        a = _mm512_add_epi32(
+                            a, rq16(_mm512_sub_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(nm, rsc + 16 * j)), zr),
+                                    &rc));
+                    a = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(rq16(a, &qc), zo), lo), hi);
+                    _mm_mask_storeu_epi8(yc + 16 * j, nm, _mm512_cvtepi32_epi8(a));
+                }
+            } else {
+                for (j = 0; j < nov; ++j) {
+                    const int32_t *s0 = acc + obase[j];
+                    const __m512i g = _mm512_permutex2var_epi32(_mm512_loadu_si512((const void *)s0),
+                                                                _mm512_loadu_si512((const void *)(oidx + 16 * j)),
+                                                                _mm512_loadu_si512((const void *)(s0 + 16)));
+                    out16z(&oc, &qc, &rc, g, nout - 16 * j < 16 ? nout - 16 * j : 16,
+                           residual ? residual + bc * oplane + 16 * j : NULL, y + bc * oplane + (size_t)(16 * j));
+                }
+            }
         }
 }
 
@@ -928,7 +1080,10 @@ int nnb_i8_x86_conv2d(const nnb_i8_conv_params *p, const int8_t *x, const int8_t
         return 1;
     }
     if (level >= 2 && dw_ok(p)) {
-        dw_vnni(p, x, w, bias, mult, shift, residual, res_mult, res_shift, y, scratch);
+        if (p->w < 16)
+            dw_vnni(p, x, w, bias, mult, shift, residual, res_mult, res_shift, y, scratch);
+        else
+            dw_vnni_rows(p, x, w, bias, mult, shift, residual, res_mult, res_shift, y, scratch);
         return 1;
     }
     if (level >= 1 && dw_ok(p)) {
