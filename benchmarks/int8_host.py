@@ -15,6 +15,9 @@ path `nnb run X.nnq --backend c` takes; the library in c_runtime/build, rebuild
 it with `make -C c_runtime` after changing the kernels).
 
     .venv/bin/python benchmarks/int8_host.py [--models lenet,dscnn,resnet8] [--seconds 2]
+
+NNB_I8_STEPS=1 also prints each integer step's mean time (clock_gettime around every kernel call, a
+separate build of the network, 2000 calls) and its share of the network, to find the hotspots.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -52,15 +56,61 @@ int nnb_i8_host_net(int8_t *logits) {
 """
 
 
-def host_source(fw_src: str, last_buf: str) -> str:
-    """The firmware's network function, with the board's timers and semihosting taken out."""
+STEP_TAIL = """
+static unsigned long long nnb_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (unsigned long long)t.tv_sec * 1000000000ull + (unsigned long long)t.tv_nsec;
+}
+"""
+
+
+def host_source(fw_src: str, last_buf: str, steps: bool = False) -> str:
+    """The firmware's network function, with the board's timers and semihosting taken out (``steps``: host
+    timers around every step instead, summed in nanoseconds into nnb_i8_step_ns[])."""
     src = fw_src.replace('#include "semihost.h"\n', "")
+    if steps:
+        src = "#define _POSIX_C_SOURCE 199309L\n#include <time.h>\n" + src
+        src = src.replace("static uint32_t step[NSTEP];", "static uint32_t step[NSTEP];\n"
+                          "unsigned long long nnb_i8_step_ns[NSTEP];" + STEP_TAIL)
+        src = src.replace("#define T0(i) ts = SYST_CVR", "#define T0(i) (void)ts; unsigned long long t0_##i = nnb_ns()")
+        src = src.replace("#define T1(i) step[i] = (ts - SYST_CVR) & 0xFFFFFFu",
+                          "#define T1(i) (void)step; nnb_i8_step_ns[i] += nnb_ns() - t0_##i")
     src = src.replace("#define T0(i) ts = SYST_CVR", "#define T0(i) (void)ts").replace(
         "#define T1(i) step[i] = (ts - SYST_CVR) & 0xFFFFFFu", "#define T1(i) (void)step")
     src = src.replace('sh_puts("E kernel failed\\n"); ', "")
     src = src[:src.index("static void put(")] + src[src.index("static int net(void)"):src.index("int main(void)")]
     src = src.replace("uint32_t ts;", "uint32_t ts = 0;")
     return src + HOST_TAIL % (last_buf, last_buf)
+
+
+def _compile(src: str, out: str, stem: str) -> ctypes.CDLL:
+    path = os.path.join(out, f"{stem}.c")
+    with open(path, "w") as f:
+        f.write(src)
+    lib = os.path.join(out, f"lib{stem}.so")
+    cmd = ["gcc", "-std=c99", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror", "-I" + INT8, "-o", lib, path,
+           *sorted(os.path.join(INT8, f) for f in os.listdir(INT8) if f.endswith(".c"))]
+    subprocess.run(cmd, check=True)
+    return ctypes.CDLL(lib)
+
+
+def step_profile(src: str, last_buf: str, out: str, name: str, n_out: int, calls: int = 2000) -> None:
+    """Each integer step's mean time over ``calls`` runs of a timed build, and its share."""
+    dll = _compile(host_source(src, last_buf, steps=True), out, f"{name}_int8_steps")
+    kernels = [c.split("T1(")[0] for c in re.split(r"T0\(\d+\);", src)[1:]]
+    labels = [(re.findall(r"CK\(nnb_i8_(\w+)", k) or ["?"])[0] + " " + (re.findall(r"= \{([\d,-]+)\}", k) or [""])[0]
+              for k in kernels]
+    logits = np.zeros(n_out, np.int8)
+    ptr = logits.ctypes.data_as(ctypes.POINTER(ctypes.c_int8))
+    for _ in range(calls):
+        dll.nnb_i8_host_net(ptr)
+    ns = (ctypes.c_ulonglong * len(labels)).in_dll(dll, "nnb_i8_step_ns")
+    total = sum(ns) or 1
+    print(f"\n{name} int8 steps (mean us over {calls} calls, share):")
+    for i, lab in enumerate(labels):
+        print(f"  {i:2d} {lab:60s} {ns[i] / calls / 1000:7.2f} us  {100 * ns[i] / total:5.1f} %")
+    print()
 
 
 def build_int8(name: str, so, out: str):  # noqa: ANN001, ANN201
@@ -70,14 +120,9 @@ def build_int8(name: str, so, out: str):  # noqa: ANN001, ANN201
     x_q = m.qparams[m.graph.inputs[0]].quantize(xs[0])
     src, last, n_out = firmware(m, x_q, so)
     last_buf = _last_buffer(src)
-    path = os.path.join(out, f"{name}_int8.c")
-    with open(path, "w") as f:
-        f.write(host_source(src, last_buf))
-    lib = os.path.join(out, f"lib{name}_int8.so")
-    cmd = ["gcc", "-std=c99", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror", "-I" + INT8, "-o", lib, path,
-           *sorted(os.path.join(INT8, f) for f in os.listdir(INT8) if f.endswith(".c"))]
-    subprocess.run(cmd, check=True)
-    dll = ctypes.CDLL(lib)
+    dll = _compile(host_source(src, last_buf), out, f"{name}_int8")
+    if os.environ.get("NNB_I8_STEPS"):
+        step_profile(src, last_buf, out, name, n_out)
     want = run_int8(m, xs, keep=[last], as_int=True)[last].reshape(-1)
     return dll, n_out, want, CNet(convert_int8(m).image), xs[0]
 

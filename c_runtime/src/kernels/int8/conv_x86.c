@@ -801,12 +801,49 @@ static T_AVX2 void gemm_avx2(const nnb_i8_conv_params *p, const int8_t *x, const
         }
 }
 
-/* the panel of output row oy, columns ox0 .. ox0 + n - 1 (n <= 16; or flat positions ox0.. of a 1x1 stride-1
- * layer when flat): bytes x + 128, four k per lane, padding in_zero + 128, k >= klen 0. Each kernel tap's
- * offset and lane mask are worked out once per panel. */
-static T_VNNI void panel_build(const nnb_i8_conv_params *p, const int8_t *xg, int32_t klen, int32_t oy, int32_t ox0,
-                               int32_t n, int flat, uint8_t *panel)
+#define SEGMAX 512 /* taps x row segments of a multi-row panel */
+
+/* sixteen values of one k over the row segments: merging masked loads (masked-out bytes are never read) */
+static inline T_VNNI __m128i multi_load(const int8_t *base, const intptr_t *off, const uint32_t *msk, int32_t nseg,
+                                        int32_t sw, __m128i zfill, __m256i zfill2)
 {
+    int32_t sg;
+    if (sw == 1) {
+        __m128i v = zfill;
+        for (sg = 0; sg < nseg; ++sg)
+            if (msk[sg])
+                v = _mm_mask_loadu_epi8(v, (__mmask16)msk[sg], (const void *)((uintptr_t)base + (uintptr_t)off[sg]));
+        return v;
+    } else {
+        __m256i v = zfill2;
+        for (sg = 0; sg < nseg; ++sg)
+            if (msk[sg])
+                v = _mm256_mask_loadu_epi8(v, (__mmask32)msk[sg], (const void *)((uintptr_t)base + (uintptr_t)off[sg]));
+        return _mm256_cvtepi16_epi8(v);
+    }
+}
+
+/* output rows narrower than a panel: how many row segments sixteen flat positions may cross */
+static int32_t multi_segs(const nnb_i8_conv_params *p)
+{
+    return (NB + p->ow - 2) / p->ow + 1;
+}
+
+static int multi_ok(const nnb_i8_conv_params *p)
+{
+    return p->ow < NB && p->kh * p->kw * multi_segs(p) <= SEGMAX;
+}
+
+/* the panel of output row oy, columns ox0 .. ox0 + n - 1 (n <= 16; or flat positions ox0.. of a 1x1 stride-1
+ * layer when flat, or flat positions ox0.. over several rows narrower than the panel when multi: one merging
+ * masked load per row segment): bytes x + 128, four k per lane, padding in_zero + 128, k >= klen 0. Each kernel
+ * tap's offset and lane mask are worked out once per panel. */
+static T_VNNI void panel_build(const nnb_i8_conv_params *p, const int8_t *xg, int32_t klen, int32_t oy, int32_t ox0,
+                               int32_t n, int flat, int multi, uint8_t *panel)
+{
+    intptr_t soff[SEGMAX];
+    uint32_t smsk[SEGMAX];
+    int32_t nseg = 0;
     const int32_t kh = p->kh, kw = p->kw, h = p->h, wd = p->w, kp = (klen + 3) & ~3, sw = p->stride_w;
     const int32_t taps = kh * kw;
     const size_t hw = (size_t)h * (size_t)wd;
@@ -819,6 +856,38 @@ static T_VNNI void panel_build(const nnb_i8_conv_params *p, const int8_t *xg, in
     if (flat) {
         off[0] = (intptr_t)ox0;
         msk[0] = (1u << n) - 1u;
+    } else if (multi) { /* segment s of tap t at t nseg + s; msk[t]: any lane */
+        int32_t f = ox0, lane = 0;
+        while (lane < n) {
+            const int32_t ry = f / p->ow, rx = f % p->ow, len = p->ow - rx < n - lane ? p->ow - rx : n - lane;
+            for (ky = 0; ky < kh; ++ky) {
+                const int32_t iy = ry * p->stride_h - p->pad_h + ky * p->dil_h;
+                for (kx = 0; kx < kw; ++kx) {
+                    const int32_t ix0 = rx * sw - p->pad_w + kx * p->dil_w, t = ky * kw + kx;
+                    const int32_t lo = ix0 < 0 ? (sw == 1 ? -ix0 : (1 - ix0) >> 1) : 0;
+                    const int32_t hi0 = sw == 1 ? wd - ix0 : (wd - ix0 + 1) >> 1, hi = hi0 < len ? hi0 : len;
+                    uint32_t m = 0;
+                    if (iy >= 0 && iy < h && hi > lo)
+                        m = sw == 1 ? (((1u << hi) - 1u) & ~((1u << lo) - 1u)) << lane
+                                    : (uint32_t)(((((uint64_t)1 << (2 * hi)) - 1u) & ~(((uint64_t)1 << (2 * lo)) - 1u)) &
+                                                 0x55555555u)
+                                          << (2 * lane);
+                    soff[t * multi + nseg] = (intptr_t)iy * wd + ix0 - (intptr_t)lane * sw;
+                    smsk[t * multi + nseg] = m;
+                }
+            }
+            lane += len;
+            f += len;
+            ++nseg;
+        }
+        for (tap = 0; tap < taps; ++tap) {
+            int32_t sg;
+            msk[tap] = 0;
+            for (sg = 0; sg < nseg; ++sg)
+                msk[tap] |= smsk[tap * multi + sg];
+            off[tap] = 0;
+        }
+        tap = 0;
     } else {
         for (ky = 0; ky < kh; ++ky) {
             const int32_t iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
@@ -848,6 +917,8 @@ static T_VNNI void panel_build(const nnb_i8_conv_params *p, const int8_t *xg, in
             const void *at = (const void *)((uintptr_t)base + (uintptr_t)off[tap]);                              \
             if (!msk[tap])                                                                                       \
                 v = zfill;                                                                                       \
+            else if (multi)                                                                                      \
+                v = multi_load(base, soff + tap * multi, smsk + tap * multi, nseg, sw, zfill, zfill2);           \
             else if (flat || sw == 1)                                                                            \
                 v = _mm_mask_loadu_epi8(zfill, (__mmask16)msk[tap], at);                                         \
             else                                                                                                 \
@@ -925,14 +996,15 @@ static T_VNNI void gemm_vnni(const nnb_i8_conv_params *p, const int8_t *x, const
         }
         for (b = 0; b < p->n; ++b) {
             const int8_t *xg = x + ((size_t)b * (size_t)p->c + (size_t)g * (size_t)cg) * (size_t)p->h * (size_t)p->w;
-            const int32_t rows = flat ? 1 : oh, width = flat ? oh * ow : ow;
+            const int32_t multi = !flat && multi_ok(p) ? multi_segs(p) : 0; /* stride of the segment tables */
+            const int32_t rows = flat || multi ? 1 : oh, width = flat || multi ? oh * ow : ow;
             for (oy = 0; oy < rows; ++oy)
                 for (ox0 = 0; ox0 < width; ox0 += 2 * NB) { /* two panels (32 positions) when the row has them */
                     const int32_t n = width - ox0 < 2 * NB ? width - ox0 : 2 * NB, two = n > NB;
                     const size_t pos = (size_t)oy * (size_t)ow + (size_t)ox0;
-                    panel_build(p, xg, klen, oy, ox0, two ? NB : n, flat, panel);
+                    panel_build(p, xg, klen, oy, ox0, two ? NB : n, flat, multi, panel);
                     if (two)
-                        panel_build(p, xg, klen, oy, ox0 + NB, n - NB, flat, panel + (size_t)kp * NB);
+                        panel_build(p, xg, klen, oy, ox0 + NB, n - NB, flat, multi, panel + (size_t)kp * NB);
                     for (c = 0; c < og; c += NC) {
                         const int32_t nc = og - c < NC ? og - c : NC;
                         __m512i acc[2 * NC], a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7;
