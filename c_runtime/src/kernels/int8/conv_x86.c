@@ -6,8 +6,13 @@
  *    at a time with VPDPBUSD (64 MACs per instruction). sum (x + 128) w = sum (x - in_zero) w
  *    + (in_zero + 128) sum w, so the bias becomes bias - (in_zero + 128) sum w (int32 wrap-around: the final
  *    sum is the exact accumulator whenever that fits in 32 bits, as it does for the simulation).
+ *    Output rows narrower than a panel (ow < 16) are filled as sixteen flat positions across rows, one
+ *    merging masked load per row segment and tap (a 5-wide row would otherwise use 5 of 16 lanes).
  *  - depthwise, stride 1 (AVX2): the padded channel plane as int16, outputs on the padded-width grid, each
  *    tap one VPMULLW (|(x - z) w| <= 255 * 127 fits in 16 bits) widened into int32 accumulators.
+ *  - depthwise, stride 1 (AVX-512 VNNI): int32 pairs of the padded plane, one VPDPWSSD per two taps and
+ *    sixteen positions of the padded-width grid; planes under 16 columns get their pairs straight from the
+ *    int8 input by one VPERMW each and their valid columns by VPERMT2D (dw_vnni), wider ones row by row.
  *  - requantization of eight outputs at a time (AVX2): VPMULDQ for the 64-bit products,
  *    (x * mult + 2^30) >> 31 (SaturatingRoundingDoublingHighMul without its one saturating case, which a
  *    channel with mult == INT32_MIN avoids by taking the scalar form), then RoundingDivideByPOT as gemmlowp
