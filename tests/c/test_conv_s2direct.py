@@ -14,23 +14,17 @@ arena region), run by the default build with each of its run-time dispatched
 variants (AVX-512 where the CPU has it, AVX2, SSE2), the plain-loop build
 (REF=1) and the ASan/UBSan build with the same three variants.
 """
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from layer_runs import FUSED_CODE, build_dir, build_params, fused_layer, run_layers
 from nnb_writer import write_nnb
-from test_c_runtime import _build
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-FUSED_CODE = "iiIiIiIiBiiIiIiIBBiBB"
-ACTS = {"": 0, "relu": 1, "relu6": 2}
-ENV = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
-           UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
 N_CASES = 64
 
 # (c, oc, h, w, k, s, p): MobileNet/ResNet-style stride-2 layers and ones just outside the form
@@ -63,21 +57,10 @@ def _case(rng, i):
 
 
 def _layer(case, rng):
-    from nnb.ops import get_op
-    from nnb.ops.fused import fused_conv
     n, c = case["n"], case["c"]
     x = rng.standard_normal((n, c, case["h"], case["w"])).astype(np.float32)
     wt = (rng.standard_normal((case["oc"], c) + case["k"]) * 0.3).astype(np.float32)
-    b = rng.standard_normal(case["oc"]).astype(np.float32) if case["bias"] else None
-    a = get_op("FusedConv").normalize(dict(pad=case["p"], stride=list(case["s"]), dilation=case["d"], group=1,
-                                           activation=case["act"], residual=case["residual"],
-                                           has_bias=case["bias"]))
-    (y0,) = fused_conv([x, wt] + ([b] if b is not None else []), {**a, "residual": False})
-    res = rng.standard_normal(y0.shape).astype(np.float32) if case["residual"] else None
-    (y,) = fused_conv([x, wt] + ([b] if b is not None else []) + ([res] if res is not None else []), a)
-    args = [1, list(a["pad"]), list(a["stride"]), list(a["dilation"]), 1, False, 0, [], [], [], True, False,
-            ACTS[case["act"]], case["residual"], case["bias"]]
-    return x, wt, b, res, y, args
+    return (x, wt, *fused_layer(case, x, wt, 1, rng))
 
 
 @pytest.fixture(scope="module")
@@ -124,30 +107,6 @@ def model():
     return image, ins, refs, names
 
 
-def _builds():
-    normal = ("normal", lambda: _build(False))
-    san = ("san", lambda: _build(True))
-    return [(normal, ""), (normal, "avx2"), (normal, "base"), (("ref", lambda: _build(False, ref=True)), ""),
-            (san, ""), (san, "avx2"), (san, "base")]
-
-
-@pytest.mark.parametrize("build,isa", [(b[0], i) for b, i in _builds()],
-                         ids=[f"{b[0]}{'-' + i if i else ''}" for b, i in _builds()])
+@pytest.mark.parametrize("build,isa", build_params()[0], ids=build_params()[1])
 def test_strided_direct_conv(model, build, isa, tmp_path):
-    image, ins, refs, names = model
-    bindir = dict(b for b, _ in _builds())[build]()
-    (tmp_path / "m.nnb").write_bytes(image)
-    files = []
-    for k, x in enumerate(ins):
-        p = tmp_path / f"in{k}.bin"
-        np.asarray(x, "<f4").tofile(p)
-        files.append(str(p))
-    prefix = str(tmp_path / "out")
-    r = subprocess.run([str(bindir / "nnbrt"), "run", str(tmp_path / "m.nnb"), *files, "-o", prefix, "-t", "2"],
-                       capture_output=True, text=True, env=dict(ENV, NNBRT_ISA=isa))
-    assert r.returncode == 0 and "Sanitizer" not in r.stderr and "runtime error" not in r.stderr, r.stderr[-3000:]
-    for k, ref in enumerate(refs):
-        got = np.fromfile(f"{prefix}{k}.bin", dtype="<f4")
-        assert got.size == ref.size, names[k]
-        err = float(np.max(np.abs(got - ref.reshape(-1))))
-        assert err <= 2e-5 * max(1.0, float(np.max(np.abs(ref)))), f"{build} {isa}: {names[k]}: max abs err {err:g}"
+    run_layers(build_dir(build), isa, model, tmp_path, f"{build} {isa}")

@@ -19,23 +19,17 @@ kernel scratch is the last region of the arena, which `nnbrt run`
 allocates to the byte, so no layer may read or write past the scratch its
 scratch function asked for.
 """
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from layer_runs import FUSED_CODE, build_dir, build_params, fused_layer, run_layers
 from nnb_writer import write_nnb
-from test_c_runtime import _build
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-FUSED_CODE = "iiIiIiIiBiiIiIiIBBiBB"
-ACTS = {"": 0, "relu": 1, "relu6": 2}
-ENV = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
-           UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
 BIG_MIN = 4_000_000  # NNBRT_GEMM_BIG_MIN
 N_CASES = 22
 
@@ -78,23 +72,9 @@ def _case(rng, i):
 
 
 def _layer(case, rng):
-    from nnb.ops import get_op
-    from nnb.ops.fused import fused_conv
     x = rng.standard_normal((case["n"], case["c"], case["h"], case["w"])).astype(np.float32)
     wt = (rng.standard_normal((case["oc"], case["c"] // case["group"]) + case["k"]) * 0.2).astype(np.float32)
-    b = rng.standard_normal(case["oc"]).astype(np.float32) if case["bias"] else None
-    pool = dict(pool="max", pool_kernel=[2, 2], pool_stride=[2, 2], pool_pad=[0, 0]) if case["pool"] else {}
-    a = get_op("FusedConv").normalize(dict(pad=case["p"], stride=list(case["s"]), dilation=case["d"],
-                                           group=case["group"], activation=case["act"], residual=case["residual"],
-                                           has_bias=case["bias"], **pool))
-    params = [x, wt] + ([b] if b is not None else [])
-    (y0,) = fused_conv(params, {**a, "residual": False})
-    res = rng.standard_normal(y0.shape).astype(np.float32) if case["residual"] else None
-    (y,) = fused_conv(params + ([res] if res is not None else []), a)
-    args = [1, list(a["pad"]), list(a["stride"]), list(a["dilation"]), case["group"], False,
-            1 if case["pool"] else 0, [2, 2] if case["pool"] else [], [2, 2] if case["pool"] else [],
-            [0, 0] if case["pool"] else [], True, False, ACTS[case["act"]], case["residual"], case["bias"]]
-    return x, wt, b, res, y, args
+    return (x, wt, *fused_layer(case, x, wt, case["group"], rng, pool=case["pool"]))
 
 
 def _layers():
@@ -161,42 +141,15 @@ def test_cases_take_the_path(layers):
     assert any(c["c"] % 8 and c["oc"] % 8 for c in cases) and any(c["n"] > 1 for c in cases)
 
 
-def _builds():
-    normal = ("normal", lambda: _build(False))
-    san = ("san", lambda: _build(True))
-    return [(normal, ""), (normal, "avx2"), (normal, "base"), (("ref", lambda: _build(False, ref=True)), ""),
-            (san, ""), (san, "avx2"), (san, "base")]
-
-
-@pytest.mark.parametrize("build,isa", [(b[0], i) for b, i in _builds()],
-                         ids=[f"{b[0]}{'-' + i if i else ''}" for b, i in _builds()])
+@pytest.mark.parametrize("build,isa", build_params()[0], ids=build_params()[1])
 def test_gemm_big(layers, build, isa, tmp_path):
-    _run(dict(b for b, _ in _builds())[build](), isa, _image(layers), tmp_path, f"{build} {isa}")
+    run_layers(build_dir(build), isa, _image(layers), tmp_path, f"{build} {isa}", tol=3e-5)
 
 
 def test_gemm_big_scratch_exact(layers, tmp_path):
     """Each layer alone under ASan/UBSan (the widest ISA here): its scratch is then the last region of an
     arena allocated to the byte, so reading or writing past what the scratch function asked for (beyond
     the alignment tail) is reported."""
-    san = _build(True)
+    san = build_dir("san")
     for k, ly in enumerate(layers):
-        _run(san, "", _image([ly]), tmp_path, f"san alone, case {k}")
-
-
-def _run(bindir, isa, model, tmp_path, what):
-    image, ins, refs, names = model
-    (tmp_path / "m.nnb").write_bytes(image)
-    files = []
-    for k, x in enumerate(ins):
-        p = tmp_path / f"in{k}.bin"
-        np.asarray(x, "<f4").tofile(p)
-        files.append(str(p))
-    prefix = str(tmp_path / "out")
-    r = subprocess.run([str(bindir / "nnbrt"), "run", str(tmp_path / "m.nnb"), *files, "-o", prefix, "-t", "2"],
-                       capture_output=True, text=True, env=dict(ENV, NNBRT_ISA=isa))
-    assert r.returncode == 0 and "Sanitizer" not in r.stderr and "runtime error" not in r.stderr, r.stderr[-3000:]
-    for k, ref in enumerate(refs):
-        got = np.fromfile(f"{prefix}{k}.bin", dtype="<f4")
-        assert got.size == ref.size, names[k]
-        err = float(np.max(np.abs(got - ref.reshape(-1))))
-        assert err <= 3e-5 * max(1.0, float(np.max(np.abs(ref)))), f"{what}: {names[k]}: max abs err {err:g}"
+        run_layers(san, "", _image([ly]), tmp_path, f"san alone, case {k}", tol=3e-5)

@@ -1,0 +1,77 @@
+"""Shared by the kernel-form tests that put many random FusedConv layers in one extended NNB and run it
+through `nnbrt run` in several builds (test_gemm_big.py, test_dw_stride2.py, test_conv_s2direct.py):
+the builds and ISA levels, the fused-convolution reference and record arguments, and the run-and-compare.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import numpy as np
+from test_c_runtime import _build
+
+FUSED_CODE = "iiIiIiIiBiiIiIiIBBiBB"  # FusedConv's argument codes
+ACTS = {"": 0, "relu": 1, "relu6": 2}
+ENV = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
+           UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
+
+
+def builds() -> list:
+    """((name, build function), NNBRT_ISA) pairs: the default build at three ISA levels, REF, ASan/UBSan at three."""
+    normal = ("normal", lambda: _build(False))
+    san = ("san", lambda: _build(True))
+    return [(normal, ""), (normal, "avx2"), (normal, "base"), (("ref", lambda: _build(False, ref=True)), ""),
+            (san, ""), (san, "avx2"), (san, "base")]
+
+
+def build_params() -> tuple[list, list]:
+    """pytest.mark.parametrize("build,isa", ...) arguments and ids over builds()."""
+    bs = builds()
+    return [(b[0], i) for b, i in bs], [f"{b[0]}{'-' + i if i else ''}" for b, i in bs]
+
+
+def build_dir(name: str):  # noqa: ANN201 - a Path
+    return dict(b for b, _ in builds())[name]()
+
+
+def fused_layer(case: dict, x: np.ndarray, wt: np.ndarray, group: int, rng: np.random.Generator,
+                pool: bool = False) -> tuple:
+    """(bias, residual, reference output, FusedConv record arguments) of one random case: ``case`` holds p, s,
+    d, act, residual, bias (bool); ``pool`` adds a 2x2/2 max pool."""
+    from nnb.ops import get_op
+    from nnb.ops.fused import fused_conv
+
+    b = rng.standard_normal(wt.shape[0]).astype(np.float32) if case["bias"] else None
+    pl = dict(pool="max", pool_kernel=[2, 2], pool_stride=[2, 2], pool_pad=[0, 0]) if pool else {}
+    a = get_op("FusedConv").normalize(dict(pad=case["p"], stride=list(case["s"]), dilation=case["d"], group=group,
+                                           activation=case["act"], residual=case["residual"],
+                                           has_bias=case["bias"], **pl))
+    (y0,) = fused_conv([x, wt] + ([b] if b is not None else []), {**a, "residual": False})
+    res = rng.standard_normal(y0.shape).astype(np.float32) if case["residual"] else None
+    (y,) = fused_conv([x, wt] + ([b] if b is not None else []) + ([res] if res is not None else []), a)
+    args = [1, list(a["pad"]), list(a["stride"]), list(a["dilation"]), group, False, int(pool),
+            [2, 2] if pool else [], [2, 2] if pool else [], [0, 0] if pool else [], True, False,
+            ACTS[case["act"]], case["residual"], case["bias"]]
+    return b, res, y, args
+
+
+def run_layers(bindir, isa: str, model: tuple, tmp_path, what: str, tol: float = 2e-5) -> None:  # noqa: ANN001
+    """Run ``model`` = (image, inputs, references, names) with ``nnbrt run`` (NNBRT_ISA=isa): no sanitizer
+    report, and every output within ``tol`` * max(1, max|ref|) of its reference."""
+    image, ins, refs, names = model
+    (tmp_path / "m.nnb").write_bytes(image)
+    files = []
+    for k, x in enumerate(ins):
+        p = tmp_path / f"in{k}.bin"
+        np.asarray(x, "<f4").tofile(p)
+        files.append(str(p))
+    prefix = str(tmp_path / "out")
+    r = subprocess.run([str(bindir / "nnbrt"), "run", str(tmp_path / "m.nnb"), *files, "-o", prefix, "-t", "2"],
+                       capture_output=True, text=True, env=dict(ENV, NNBRT_ISA=isa))
+    assert r.returncode == 0 and "Sanitizer" not in r.stderr and "runtime error" not in r.stderr, r.stderr[-3000:]
+    for k, ref in enumerate(refs):
+        got = np.fromfile(f"{prefix}{k}.bin", dtype="<f4")
+        assert got.size == ref.size, names[k]
+        err = float(np.max(np.abs(got - ref.reshape(-1))))
+        assert err <= tol * max(1.0, float(np.max(np.abs(ref)))), f"{what}: {names[k]}: max abs err {err:g}"
