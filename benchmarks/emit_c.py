@@ -76,6 +76,75 @@ def runtime_variant(kernels: str) -> str:
     return key
 
 
+C_TIMER = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+%(decl)s
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1e9 + t.tv_nsec; }
+int main(int argc, char **argv)
+{
+    long i, k, reps = atol(argv[1]);
+    double best = 1e30;
+    %(setup)s
+    for (k = 0; k < 7; ++k) {
+        const double t0 = now();
+        for (i = 0; i < reps; ++i)
+            if (%(call)s) { puts("run failed"); return 1; }
+        if ((now() - t0) / reps < best) best = (now() - t0) / reps;
+    }
+    printf("%%.1f\n", best);
+    return 0;
+}
+"""
+
+
+def c_level(name: str, em: EmittedNet, image: bytes, kernels: str, tmp: str, est_ms: float,
+            rounds: int = 5) -> tuple[float, float]:
+    """Nanoseconds per run measured in C (no Python call in the loop): the emitted NAME_run against nnbrt_run
+    of the runtime built with the same kernel settings, alternating, lowest of ``rounds`` x 7 loops of about
+    20 ms each (``est_ms``: a rough time per run)."""
+    import subprocess
+
+    from nnb.backends.emit_c import PREFIX
+    from nnb.emit.csource import runtime_library
+
+    m = em.model
+    bufs = [f"static float b{k}[{io.size}];" for k, io in enumerate(list(m.inputs) + list(m.outputs))]
+    args = ", ".join(f"b{k}" for k in range(len(bufs)))
+    proto = ", ".join(["const float *"] * len(m.inputs) + ["float *"] * len(m.outputs))
+    emit_c = C_TIMER % {"decl": "\n".join(bufs) + f"\nint {PREFIX}_run({proto});", "setup": "(void)argc; (void)argv;",
+                        "call": f"{PREFIX}_run({args})"}
+    rt_c = C_TIMER % {"decl": '#include "nnbrt.h"', "call": "nnbrt_run(net)",
+                      "setup": ("static unsigned char img[1 << 26]; size_t n, need; nnbrt_net *net; void *arena; "
+                                "FILE *f = fopen(argv[2], \"rb\"); (void)argc; n = fread(img, 1, sizeof img, f); "
+                                "fclose(f); if (nnbrt_arena_size(img, n, &need)) return 1; "
+                                "arena = aligned_alloc(64, (need + 63) / 64 * 64); "
+                                "if (nnbrt_init(&net, img, n, arena, need)) return 1;")}
+    d = os.path.join(tmp, f"ctime_{name}_{kernels}")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "m.nnb"), "wb") as f:
+        f.write(image)
+    for fn, src in (("emit.c", emit_c), ("rt.c", rt_c)):
+        with open(os.path.join(d, fn), "w") as f:
+            f.write(src)
+    rtlib = os.path.dirname(runtime_library(kernels))
+    inc = os.path.join(os.path.dirname(rtlib), "include")
+    for exe, src, lib in (("emit", "emit.c", em.dir), ("rt", "rt.c", rtlib)):
+        name_lib = PREFIX if exe == "emit" else "nnbrt"
+        subprocess.run(["cc", "-O2", f"-I{inc}", src, f"-L{lib}", f"-l{name_lib}", f"-Wl,-rpath,{lib}", "-lm",
+                        "-o", exe], cwd=d, check=True)
+    reps = str(max(5, int(20.0 / max(est_ms, 1e-4))))
+    best = {"emit": 1e30, "rt": 1e30}
+    for _ in range(rounds):
+        for exe in ("emit", "rt"):
+            out = subprocess.run([os.path.join(d, exe), reps, os.path.join(d, "m.nnb")], capture_output=True,
+                                 text=True, check=True).stdout
+            best[exe] = min(best[exe], float(out))
+    return best["emit"], best["rt"]
+
+
 def bench(name: str, seconds: float) -> dict:
     path = os.path.join(ZOO, f"{name}.nnp")
     conv = convert(load_for_convert(path), "extended")
@@ -84,8 +153,9 @@ def bench(name: str, seconds: float) -> dict:
     refs = [np.load(os.path.join(ZOO, f"{name}.out{k}.npy")) for k in range(len(conv.graph.outputs))]
     row: dict = {"model": name}
     fns = {}
+    ems = {}
     for kernels, opt in PAIRS.items():
-        em = EmittedNet(path, kernels=kernels, opt=opt)
+        em = ems[kernels] = EmittedNet(path, kernels=kernels, opt=opt)
         rt = CNet(conv.image, variant=runtime_variant(kernels))
         outs = em.run(ins)
         row[f"{kernels}_err"] = max(float(np.abs(o.reshape(r.shape) - r).max()) / max(1.0, float(np.abs(r).max()))
@@ -101,6 +171,11 @@ def bench(name: str, seconds: float) -> dict:
         row[f"{kernels}_ratio"] = round_ratio(per_round, f"emit_{kernels}", f"rt_{kernels}")
     row["host_vs_default"] = round_ratio(per_round, "emit_host", "rt_default")
     row["rt_arena_total"] = rt_default.arena_bytes
+    with tempfile.TemporaryDirectory(prefix="nnb-emitc-ctime-") as tmp:
+        for kernels in PAIRS:
+            e_ns, r_ns = c_level(name, ems[kernels], conv.image, kernels, tmp, med[f"rt_{kernels}"])
+            row[f"{kernels}_c_emit_ns"], row[f"{kernels}_c_rt_ns"] = e_ns, r_ns
+            row[f"{kernels}_c_ratio"] = e_ns / r_ns
     return row
 
 
@@ -269,6 +344,9 @@ def main() -> None:
               f"{r['emit_host_ms']:12.4f} {r['rt_host_ms']:11.4f} {r['host_ratio']:6.2f} | "
               f"{r['rt_default_ms']:13.4f} {r['host_vs_default']:8.2f} | {r['mcu_arena']:9,} {r['host_arena']:10,} "
               f"{r['rt_arena_total']:8,}")
+        print(f"{'':14} in C (no Python call in the loop, lowest of 5 x 7 loops of ~20 ms): mcu "
+              f"{r['mcu_c_emit_ns'] / 1e3:.2f} / {r['mcu_c_rt_ns'] / 1e3:.2f} us = {r['mcu_c_ratio']:.2f}, host "
+              f"{r['host_c_emit_ns'] / 1e3:.2f} / {r['host_c_rt_ns'] / 1e3:.2f} us = {r['host_c_ratio']:.2f}")
         if max(r["mcu_err"], r["host_err"]) > 1e-5:
             print(f"  WRONG: {r['model']} differs from nnabla by {max(r['mcu_err'], r['host_err']):.3g}")
     out = {"latency": rows}
