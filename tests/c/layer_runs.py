@@ -75,3 +75,54 @@ def run_layers(bindir, isa: str, model: tuple, tmp_path, what: str, tol: float =
         assert got.size == ref.size, names[k]
         err = float(np.max(np.abs(got - ref.reshape(-1))))
         assert err <= tol * max(1.0, float(np.max(np.abs(ref)))), f"{what}: {names[k]}: max abs err {err:g}"
+
+
+def layers_image(layers: list) -> tuple:
+    """Layers (case, x, wt, bias, residual, y, args) as one extended NNB: (image, inputs, references, names).
+    Each layer reads its own network input, or (case["inplace"]) a copy of it in the arena that its output
+    overwrites; a residual is copied into the arena (MulScalar 1.0), and case["alias_res"] lets the output
+    overwrite it."""
+    from nnb_writer import write_nnb
+
+    variables, functions, inputs, outputs, plan = [], [], [], [], {}
+    ins, refs, names = [], [], []
+    top = 64
+
+    def region(nfloats: int) -> int:
+        nonlocal top
+        off = top
+        top += (4 * nfloats + 63) // 64 * 64 + 64
+        return off
+
+    def var(shape, data=None) -> int:  # noqa: ANN001
+        variables.append((list(shape), data))
+        return len(variables) - 1
+
+    for i, (case, x, wt, b, res, y, args) in enumerate(layers):
+        inplace = case.get("inplace", False)
+        xin = var(x.shape)
+        inputs.append(xin)
+        ins.append(x)
+        fn_ins = [xin, var(wt.shape, wt.reshape(-1))] + ([var(b.shape, b)] if b is not None else [])
+        if inplace:
+            buf = var(x.shape)
+            plan[buf] = region(x.size)
+            functions.append((38, "f", [1.0], [xin], [buf]))
+            fn_ins[0] = buf
+        if res is not None:
+            rin = var(res.shape)
+            inputs.append(rin)
+            ins.append(res)
+            rbuf = var(res.shape)
+            plan[rbuf] = region(res.size)
+            functions.append((38, "f", [1.0], [rin], [rbuf]))
+            fn_ins.append(rbuf)
+        out = var(y.shape)
+        plan[out] = (plan[fn_ins[0]] if inplace else
+                     plan[fn_ins[-1]] if res is not None and case["alias_res"] else region(y.size))
+        functions.append((1000, FUSED_CODE, args, fn_ins, [out]))
+        outputs.append(out)
+        refs.append(y)
+        names.append(f"case {i}: {case}")
+    image = write_nnb(variables, functions, inputs, outputs, plan=plan, arena_bytes=top + 64)
+    return image, ins, refs, names

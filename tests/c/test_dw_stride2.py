@@ -16,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from layer_runs import FUSED_CODE, build_dir, build_params, fused_layer, run_layers
-from nnb_writer import write_nnb
+from layer_runs import build_dir, build_params, fused_layer, layers_image, run_layers
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -70,50 +69,11 @@ def _layer(case, rng):
 def model():
     """All cases in one extended NNB: (image, inputs, references, case descriptions)."""
     rng = np.random.default_rng(20261129)
-    variables, functions, inputs, outputs, plan = [], [], [], [], {}
-    ins, refs, names = [], [], []
-    top = 64
-
-    def region(nfloats):
-        nonlocal top
-        off = top
-        top += (4 * nfloats + 63) // 64 * 64 + 64
-        return off
-
-    def var(shape, data=None):
-        variables.append((list(shape), data))
-        return len(variables) - 1
-
+    layers = []
     for i in range(N_CASES):
         case = _case(rng, i)
-        x, wt, b, res, y, args = _layer(case, rng)
-        xin = var(x.shape)
-        inputs.append(xin)
-        ins.append(x)
-        fn_ins = [xin, var(wt.shape, wt.reshape(-1))] + ([var(b.shape, b)] if b is not None else [])
-        if case["inplace"]:
-            # the network input copied (MulScalar 1.0) into a buffer the convolution overwrites
-            buf = var(x.shape)
-            plan[buf] = region(x.size)
-            functions.append((38, "f", [1.0], [xin], [buf]))
-            fn_ins[0] = buf
-        if res is not None:
-            rin = var(res.shape)
-            inputs.append(rin)
-            ins.append(res)
-            rbuf = var(res.shape)
-            plan[rbuf] = region(res.size)
-            functions.append((38, "f", [1.0], [rin], [rbuf]))
-            fn_ins.append(rbuf)
-        out = var(y.shape)
-        plan[out] = (plan[fn_ins[0]] if case["inplace"] else
-                     plan[fn_ins[-1]] if res is not None and case["alias_res"] else region(y.size))
-        functions.append((1000, FUSED_CODE, args, fn_ins, [out]))
-        outputs.append(out)
-        refs.append(y)
-        names.append(f"case {i}: {case}")
-    image = write_nnb(variables, functions, inputs, outputs, plan=plan, arena_bytes=top + 64)
-    return image, ins, refs, names
+        layers.append((case, *_layer(case, rng)))
+    return layers_image(layers)
 
 
 @pytest.mark.parametrize("build,isa", build_params()[0], ids=build_params()[1])

@@ -24,8 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from layer_runs import FUSED_CODE, build_dir, build_params, fused_layer, run_layers
-from nnb_writer import write_nnb
+from layer_runs import build_dir, build_params, fused_layer, layers_image, run_layers
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -87,45 +86,6 @@ def _layers():
     return out
 
 
-def _image(layers):
-    """The layers in one extended NNB: (image, inputs, references, case descriptions)."""
-    variables, functions, inputs, outputs, plan = [], [], [], [], {}
-    ins, refs, names = [], [], []
-    top = 64
-
-    def region(nfloats):
-        nonlocal top
-        off = top
-        top += (4 * nfloats + 63) // 64 * 64 + 64
-        return off
-
-    def var(shape, data=None):
-        variables.append((list(shape), data))
-        return len(variables) - 1
-
-    for case, x, wt, b, res, y, args in layers:
-        xin = var(x.shape)
-        inputs.append(xin)
-        ins.append(x)
-        fn_ins = [xin, var(wt.shape, wt.reshape(-1))] + ([var(b.shape, b)] if b is not None else [])
-        if res is not None:
-            rin = var(res.shape)
-            inputs.append(rin)
-            ins.append(res)
-            rbuf = var(res.shape)
-            plan[rbuf] = region(res.size)
-            functions.append((38, "f", [1.0], [rin], [rbuf]))  # MulScalar 1.0: the residual in the arena
-            fn_ins.append(rbuf)
-        out = var(y.shape)
-        plan[out] = plan[fn_ins[-1]] if res is not None and case["alias_res"] else region(y.size)
-        functions.append((1000, FUSED_CODE, args, fn_ins, [out]))
-        outputs.append(out)
-        refs.append(y)
-        names.append(f"{case}")
-    image = write_nnb(variables, functions, inputs, outputs, plan=plan, arena_bytes=top + 64)
-    return image, ins, refs, names
-
-
 @pytest.fixture(scope="module")
 def layers():
     return _layers()
@@ -143,7 +103,7 @@ def test_cases_take_the_path(layers):
 
 @pytest.mark.parametrize("build,isa", build_params()[0], ids=build_params()[1])
 def test_gemm_big(layers, build, isa, tmp_path):
-    run_layers(build_dir(build), isa, _image(layers), tmp_path, f"{build} {isa}", tol=3e-5)
+    run_layers(build_dir(build), isa, layers_image(layers), tmp_path, f"{build} {isa}", tol=3e-5)
 
 
 def test_gemm_big_scratch_exact(layers, tmp_path):
@@ -152,4 +112,4 @@ def test_gemm_big_scratch_exact(layers, tmp_path):
     the alignment tail) is reported."""
     san = build_dir("san")
     for k, ly in enumerate(layers):
-        run_layers(san, "", _image([ly]), tmp_path, f"san alone, case {k}", tol=3e-5)
+        run_layers(san, "", layers_image([ly]), tmp_path, f"san alone, case {k}", tol=3e-5)
