@@ -272,8 +272,12 @@ def _driver_errors(fn):  # noqa: ANN001, ANN202 - a decorator
 @_driver_errors
 def run(model_path: str, graph: Graph, inputs: dict[str, np.ndarray], options: dict | None = None) -> dict:
     """Backend entry (nnb/backends/__init__.py): one pass on the OpenCL device."""
+    from nnb.backends import opencl_int8
     from nnb.executor import bind_inputs
 
+    m8 = opencl_int8.int8_model_of(model_path)  # an int8 model runs its integer records (opencl/q8*.cl)
+    if m8 is not None:
+        return opencl_int8.run_int8(m8, inputs, _device_index(options))
     bound = bind_inputs(graph, inputs)
     g = model_graph(model_path, graph)
     xs = [bound[k] for k in g.inputs]
@@ -286,6 +290,12 @@ def run(model_path: str, graph: Graph, inputs: dict[str, np.ndarray], options: d
 @_driver_errors
 def predict(model_path: str, graph: Graph, x: np.ndarray, options: dict | None = None) -> np.ndarray:
     """Backend entry: class scores of the whole data array, ``batch`` (default 64) samples per run."""
+    from nnb.backends import opencl_int8
+
+    m8 = opencl_int8.int8_model_of(model_path)
+    if m8 is not None:
+        batch = min(int((options or {}).get("batch") or DEFAULT_BATCH), len(x))
+        return opencl_int8.predict_int8(m8, x, batch, _device_index(options))
     if (options or {}).get("act") is not None:
         raise NnbError(f"{model_path}: quantized activations are not in the OpenCL backend; use --backend reference")
     g = model_graph(model_path, graph)

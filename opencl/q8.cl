@@ -1,0 +1,60 @@
+/* int8 kernels (records 1001-1011 of int8 NNB files, docs/nnb_format.md "int8 models"): shared arithmetic.
+ *
+ * Bit-exact with the C runtime (c_runtime/src/kernels/int8/i8_dot.h) and the numpy simulation
+ * (nnb/quantize/int_sim_arith.py): int32 accumulators, gemmlowp's SaturatingRoundingDoublingHighMul in
+ * 64-bit integer arithmetic, RoundingDivideByPOT, zero points and clamps; no float anywhere in an integer op.
+ *
+ * The int8 kernels take the usual three arguments (KARGS, common.cl) and view the same buffer as bytes:
+ * int8 tensors are addressed by BYTE offsets (Q8B(m) + offset), float tensors (the network input of
+ * Q8Quantize, the output of Q8Dequantize, their tables) by element offsets as everywhere else.  Int32
+ * constants (biases, multipliers, shifts) live in the parameter table P: a launch passes where they start.
+ */
+#define Q8B(m) ((__global char *)(m))
+#define Q8_INT32_MIN (-2147483647 - 1)
+#define Q8_INT32_MAX 2147483647
+
+/* SaturatingRoundingDoublingHighMul: a * b / 2^31 rounded half away from zero; the one overflow saturates */
+int q8_srdhm(int a, int b)
+{
+    long v;
+    if (a == Q8_INT32_MIN && b == Q8_INT32_MIN)
+        return Q8_INT32_MAX;
+    v = (long)a * (long)b;
+    v += v >= 0 ? ((long)1 << 30) : (1 - ((long)1 << 30));
+    return v >= 0 ? (int)(v >> 31) : -(int)((-v) >> 31);
+}
+
+/* RoundingDivideByPOT: x / 2^e rounded half away from zero (e <= 0: x) */
+int q8_rdbp(int x, int e)
+{
+    int mask, rem, thr;
+    if (e <= 0)
+        return x;
+    if (e > 31)
+        e = 31;
+    mask = (int)((1u << e) - 1u);
+    rem = x & mask;
+    thr = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> e) + (rem > thr ? 1 : 0);
+}
+
+/* x * mult * 2^(shift - 31); a left shift saturates to int32 first */
+int q8_requant(int x, int mult, int shift)
+{
+    if (shift > 0) {
+        long v = (long)x * ((long)1 << (shift > 31 ? 31 : shift));
+        x = v > Q8_INT32_MAX ? Q8_INT32_MAX : v < Q8_INT32_MIN ? Q8_INT32_MIN : (int)v;
+        return q8_srdhm(x, mult);
+    }
+    return q8_rdbp(q8_srdhm(x, mult), -shift);
+}
+
+int q8_clamp(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* s / n rounded half away from zero (n > 0; |s| <= 255 n, n <= 2^23) */
+int q8_round_div(int s, int n)
+{
+    uint a = s < 0 ? (uint)0 - (uint)s : (uint)s;
+    int q = (int)((2u * a + (uint)n) / (2u * (uint)n));
+    return s < 0 ? -q : q;
+}
