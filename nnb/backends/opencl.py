@@ -19,8 +19,10 @@ import numpy as np
 
 from nnb.backends import opencl_fast  # noqa: F401 - registers the fast paths
 from nnb.backends.opencl_device import Device, cl, open_device
+from nnb.backends.opencl_local import tiles_for, wants_cpu_forms
 from nnb.backends.opencl_plan import Layout, Planner
 from nnb.backends.opencl_source import defines
+from nnb.backends.opencl_tune import tile_tuning, tune_tiles
 from nnb.errors import NnbError
 from nnb.ir import Graph
 
@@ -59,12 +61,14 @@ class OpenCLNet:
                  cpu_forms: bool | None = None, tune: bool | None = None) -> None:
         """``cpu_forms``: plan the kernel forms for a CPU device (default: whether the device is a CPU).
         ``tune``: time the work-group sizes of the heavy launches not yet in the device's tuning cache
-        (default: $NNB_OPENCL_TUNE=1); tuned sizes are used whenever cached."""
+        (default: $NNB_OPENCL_TUNE=1); tuned sizes are used whenever cached.  The local-memory forms' tile
+        configurations of layer shapes not in the cache are timed unless ``tune`` is False or $NNB_OPENCL_TUNE=0."""
         self.dev = device or open_device(device_index)
         self.graph = graph
-        cpu = self.dev.is_cpu if cpu_forms is None else cpu_forms
+        cpu = wants_cpu_forms(self.dev.is_cpu) if cpu_forms is None else cpu_forms
         codes = defines(self.dev.program_source)
-        planner = Planner(graph, codes, cpu=cpu)
+        tiles = tiles_for(self.dev)  # conv/affine in local-memory tiles (GPUs; $NNB_OCL_FORMS): opencl_local
+        planner = Planner(graph, codes, cpu=cpu, tiles=tiles)
         self.layout: Layout = planner.build()
         self._check_memory()
         self.batch, self.chunk = _batch_of(graph), 0
@@ -72,7 +76,7 @@ class OpenCLNet:
             self.chunk = _chunk(self.batch, planner.arena.arena_bytes)
             if self.chunk:  # run the batch in chunks whose activations stay in the caches
                 try:
-                    self.layout = Planner(rebatch(graph, self.chunk), codes, cpu=cpu).build()
+                    self.layout = Planner(rebatch(graph, self.chunk), codes, cpu=cpu, tiles=tiles).build()
                 except NnbError:  # a shape that does not follow the batch (a Reshape with the batch baked in)
                     self.chunk = 0
         pcl = cl()
@@ -99,6 +103,8 @@ class OpenCLNet:
             self.dev.queue.finish()
             if bad[0]:
                 raise NnbError("packed weight: a code is outside its LUT table")
+        if tiles is not None and tile_tuning(tune):  # tile configurations of new layer shapes
+            tune_tiles(self)
         if tune is None:
             tune = os.environ.get("NNB_OPENCL_TUNE") == "1"
         if tune:

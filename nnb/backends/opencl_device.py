@@ -15,7 +15,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from nnb.backends.opencl_source import program_source
@@ -197,6 +197,9 @@ class Device:
     program: Any
     program_source: str
     _tuning: dict | None = None
+    _tuning_at: str = ""
+    _source_key: str = ""
+    _kernel_limits: dict = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -216,19 +219,46 @@ class Device:
     def local_size(self, kernel: str, k: Any = None, items: int = 0) -> int:  # noqa: ANN401 - a pyopencl Kernel
         """Work-group size of a 1-D launch: the tuned one for (kernel, items) if known, else 64, within limits."""
         tuned = self.tuning().get(f"{kernel}|{items}")
-        return max(1, min(int(tuned or DEFAULT_LOCAL), self.limit(k)))
+        return max(1, min(tuned if isinstance(tuned, int) else DEFAULT_LOCAL, self.limit(k)))
 
-    # ---- the per-device tuning cache: {"kernel|work items": best work-group size} ----
+    def limits(self) -> dict[str, int]:
+        """The limits the work-group sizes and tiles are chosen from."""
+        d = self.dev
+        try:
+            multiple = int(d.get_info(cl().device_info.PREFERRED_WORK_GROUP_SIZE_MULTIPLE))
+        except Exception:  # an OpenCL 1.x driver without the device query: the kernels' figure is used instead
+            multiple = 0
+        return {"max_work_group_size": int(d.max_work_group_size), "local_mem_size": int(d.local_mem_size),
+                "multiple": multiple or self.kernel_limits(None)[2]}
+
+    def kernel_limits(self, name: str | None) -> tuple[int, int, int]:
+        """(CL_KERNEL_WORK_GROUP_SIZE, CL_KERNEL_LOCAL_MEM_SIZE, CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE) of a
+        kernel of the program (the first kernel's when ``name`` is None)."""
+        if name not in self._kernel_limits:
+            pcl = cl()
+            k = pcl.Kernel(self.program, name) if name else self.program.all_kernels()[0]
+            info = pcl.kernel_work_group_info
+            self._kernel_limits[name] = (int(k.get_work_group_info(info.WORK_GROUP_SIZE, self.dev)),
+                                         int(k.get_work_group_info(info.LOCAL_MEM_SIZE, self.dev)),
+                                         int(k.get_work_group_info(info.PREFERRED_WORK_GROUP_SIZE_MULTIPLE, self.dev)))
+        return self._kernel_limits[name]
+
+    # ---- the per-device tuning cache, next to the binaries, keyed by device and kernel source:
+    # {"kernel|work items": best work-group size, "tile|<layer shape>": best local-form kernel} ----
     def tuning_path(self) -> str:
-        return os.path.join(cache_dir(), f"tune-{_key(self.dev, '', '')}.json")
+        if not self._source_key:
+            self._source_key = _key(self.dev, self.program_source, "")
+        return os.path.join(cache_dir(), f"tune-{self._source_key}.json")
 
     def tuning(self) -> dict:
-        if self._tuning is None:
+        path = self.tuning_path()
+        if self._tuning is None or self._tuning_at != path:  # read again when the cache directory changed
             try:
-                with open(self.tuning_path()) as f:
-                    self._tuning = {str(k): int(v) for k, v in json.load(f).items()}
-            except (OSError, ValueError, AttributeError):
+                with open(path) as f:
+                    self._tuning = {str(k): v if isinstance(v, str) else int(v) for k, v in json.load(f).items()}
+            except (OSError, ValueError, AttributeError, TypeError):
                 self._tuning = {}
+            self._tuning_at = path
         return self._tuning
 
     def save_tuning(self, entries: dict) -> None:

@@ -7,6 +7,7 @@ returns True, or returns False to leave the simple kernel in place.
 
 from __future__ import annotations
 
+from nnb.backends.opencl_local import affine_local, conv_local
 from nnb.backends.opencl_plan import FAST_CONV, Launch, Planner, cstrides
 from nnb.ir import Node
 from nnb.ops.registry import prod
@@ -32,6 +33,8 @@ def _relayout(pl: Planner, node: Node, src: int, shape: list[int], strides: list
 def conv_fast(pl: Planner, n: Node, params: list[int], nsp: int, cl_last: bool, dw: bool, group: int, cin: int,
               cout: int) -> bool:
     k = pl.k
+    if pl.tiles is not None and conv_local(pl, n, params, nsp, dw, group, cin, cout):  # GPU form (opencl_local)
+        return True
     if nsp != 2 or cl_last:
         return False
     ksz = params[k["C_K"]:k["C_K"] + 2]
@@ -213,6 +216,8 @@ def tile(cout: int, ow: int) -> tuple[int, int]:
 
 def affine_fast(pl: Planner, n: Node, params: list[int]) -> bool:
     """Affine with at least 16 outputs: weights re-laid as [in][out padded] on the device, 4 x 16 register tiles."""
+    if pl.tiles is not None and affine_local(pl, n, params):  # GPU form for batches > 1 (opencl_local)
+        return True
     batch, nin, nout, x, w, w_is, w_os, b, y = params
     if nout < 16:
         return False

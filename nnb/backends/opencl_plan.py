@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +33,8 @@ class Launch:
     p: int = 0  # where params start in the parameter buffer (set by Layout.finish)
     local: int | None = None  # work-group size (set by the host)
     dims: tuple[int, ...] = ()  # 2-D launches: (items along axis 0, items along axis 1)
+    alts: list[tuple[str, int, int]] = field(default_factory=list)  # (kernel, n, local) to time (same params)
+    tune_key: str = ""  # the tuning cache's key of the layer shape (alts)
 
 
 @dataclass
@@ -106,9 +109,11 @@ def collapse(shape: list[int], *strides: list[int]) -> tuple[list[int], list[lis
 class Planner:
     """Builds the :class:`Layout` of one graph (shapes fixed: one batch size)."""
 
-    def __init__(self, g: Graph, codes: dict[str, int], arena: ArenaPlan | None = None, cpu: bool = True) -> None:
+    def __init__(self, g: Graph, codes: dict[str, int], arena: ArenaPlan | None = None, cpu: bool = True,
+                 tiles: Any = None) -> None:  # noqa: ANN401 - an opencl_local.Tiles
         self.g = g
         self.cpu = cpu  # a CPU device: kernel forms with fewer, longer work items
+        self.tiles = tiles  # convolution and affine in the local-memory forms (None: not on this device)
         self.k = codes  # op-code names -> values, read from the .cl sources
         # no in-place depthwise (nnb/plan/inplace.py): work items of one launch would read planes others overwrite
         self.arena = arena or plan_arena(g, inplace_dw=False)
@@ -713,5 +718,5 @@ HANDLERS.update({
 FAST_CONV: dict[str, Callable[..., bool]] = {}
 
 
-def plan_layout(g: Graph, codes: dict[str, int], cpu: bool = True) -> Layout:
-    return Planner(g, codes, cpu=cpu).build()
+def plan_layout(g: Graph, codes: dict[str, int], cpu: bool = True, tiles: Any = None) -> Layout:  # noqa: ANN401
+    return Planner(g, codes, cpu=cpu, tiles=tiles).build()
