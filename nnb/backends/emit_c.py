@@ -49,10 +49,11 @@ def find_cc() -> str:
 class EmittedNet:
     """One model emitted, compiled and loaded (``emitted``: a :class:`nnb.emit.csource.Emitted`)."""
 
-    def __init__(self, model_path: str, kernels: str = "mcu", opt: list[str] | None = None) -> None:
+    def __init__(self, model_path: str, kernels: str = "mcu", opt: list[str] | None = None,
+                 emitted=None) -> None:  # noqa: ANN001 - an Emitted rendered already (prefix PREFIX, static arena)
         from nnb.emit.csource import render
 
-        e = render(model_path, PREFIX, "static", command="nnb emit-c (backend emit-c)", kernels=kernels)
+        e = emitted or render(model_path, PREFIX, "static", command="nnb emit-c (backend emit-c)", kernels=kernels)
         self.opt = list(opt or OPT)
         cc = find_cc()
         key = hashlib.sha256()
