@@ -82,7 +82,8 @@ static void failf(nnbrt_ocl *o, const char *fmt, ...)
 /* ---- the .cl sources and their #define codes ---- */
 
 static const char *const cl_files[] = {"common.cl", "elementwise.cl", "array.cl", "reduce.cl", "pool.cl",
-                                       "conv.cl", "conv_fast.cl", "affine.cl", "packed.cl"};
+                                       "conv.cl", "conv_fast.cl", "affine.cl", "packed.cl", "q8.cl",
+                                       "q8_conv.cl", "q8_affine.cl", "q8_pool.cl", "q8_eltwise.cl"};
 
 static char *read_sources(nnbrt_ocl *o, const char *dir)
 {
@@ -674,6 +675,175 @@ static void plan_function(nnbrt_ocl *o, const char *fn, const nnbrt_args *a, int
     }
 }
 
+/* ---- int8 records (1001-1011): opencl/q8*.cl, the integer arithmetic of kernels/int8/ ----
+   int8 tensors are addressed by byte offsets in the same buffer; the int32 constants (biases, multipliers,
+   shifts) are copied into the parameter table, where the launches index them. */
+
+/* byte offset of an int8 tensor in the arena or the image */
+static long boff_of(nnbrt_ocl *o, const void *ptr)
+{
+    const unsigned char *p = (const unsigned char *)ptr;
+    if (!p) { failf(o, "%s: a tensor has no storage", o->fname); return 0; }
+    if (p >= o->arena && p < o->arena + o->arena_len) return (long)(p - o->arena);
+    if (p >= o->image && p < o->image + o->image_len) return (long)(4 * o->A + (size_t)(p - o->image));
+    failf(o, "%s: a tensor lies outside the arena and the image", o->fname);
+    return 0;
+}
+
+/* int32 value k of a type-7 parameter (read in place, any alignment) */
+static long i32_at(const nnbrt_tensor *t, size_t k)
+{
+    int32_t v;
+    memcpy(&v, (const unsigned char *)(const void *)t->data + 4 * k, 4);
+    return v;
+}
+
+/* the n int32 values of t into the parameter table; returns where they start */
+static long push_i32(nnbrt_ocl *o, const nnbrt_tensor *t, size_t n)
+{
+    long at = o->ni, v;
+    size_t k;
+    if (!t->data || t->size < n) { failf(o, "%s: an int32 parameter is too short", o->fname); return 0; }
+    for (k = 0; k < n; ++k) {
+        v = i32_at(t, k);
+        (void)push_ints(o, &v, 1);
+    }
+    return at;
+}
+
+static long prod_dims(const int32_t *d, int from, int to)
+{
+    long n = 1;
+    int k;
+    for (k = from; k < to; ++k) n *= d[k];
+    return n;
+}
+
+static void plan_q8_conv(nnbrt_ocl *o, const nnbrt_args *a, int nin, const nnbrt_tensor *in, const nnbrt_tensor *y)
+{
+    const nnbrt_tensor *x = &in[0], *w = &in[1];
+    const int ba = a->a[0].i, res = a->a[10].i, pool = a->a[5].i, nsp = w->ndim - 2;
+    long v[40], pd[2] = {0, 0}, st[2] = {1, 1}, dl[2] = {1, 1}, oh, ow, cout = w->dims[0], bias, mult, shift, rq;
+    int k;
+    if (nsp < 1 || nsp > 2 || (res && nin < 7)) { failf(o, "Q8Conv: layout not supported"); return; }
+    for (k = 0; k < nsp; ++k) {
+        const int ax = nsp == 2 ? k : 1;
+        pd[ax] = a->a[1].list[k];
+        st[ax] = a->a[2].list[k];
+        dl[ax] = a->a[3].list[k];
+    }
+    v[8] = x->dims[ba];
+    v[9] = nsp == 2 ? x->dims[ba + 1] : 1;
+    v[10] = x->dims[x->ndim - 1];
+    v[12] = nsp == 2 ? w->dims[2] : 1;
+    v[13] = w->dims[w->ndim - 1];
+    oh = (v[9] + 2 * pd[0] - (dl[0] * (v[12] - 1) + 1)) / st[0] + 1;
+    ow = (v[10] + 2 * pd[1] - (dl[1] * (v[13] - 1) + 1)) / st[1] + 1;
+    bias = push_i32(o, &in[2], (size_t)cout);
+    mult = push_i32(o, &in[3], (size_t)cout);
+    shift = push_i32(o, &in[4], (size_t)cout);
+    rq = res ? push_i32(o, &in[6], 2 * (size_t)cout) : -1;
+    v[0] = (long)y->size; v[1] = boff_of(o, x->data); v[2] = boff_of(o, w->data);
+    v[3] = bias; v[4] = mult; v[5] = shift; v[6] = boff_of(o, y->data);
+    v[7] = prod_dims(x->dims, 0, ba); v[11] = cout; v[14] = oh; v[15] = ow;
+    v[16] = pd[0]; v[17] = pd[1]; v[18] = st[0]; v[19] = st[1]; v[20] = dl[0]; v[21] = dl[1];
+    v[22] = a->a[4].i; v[23] = x->zero; v[24] = y->zero; v[25] = a->a[12].i; v[26] = a->a[13].i;
+    v[27] = res ? boff_of(o, in[5].data) : -1; v[28] = res ? in[5].zero : 0;
+    v[29] = rq; v[30] = res ? rq + cout : -1;
+    if (pool) {
+        const nnbrt_arg *pk = &a->a[6], *ps = &a->a[7], *pp = &a->a[8];
+        const int nk = pk->count, two = nk == 2;
+        if (nk < 1 || nk > 2 || ps->count != nk || pp->count != nk) { failf(o, "Q8Conv: pool of %d axes", nk); return; }
+        v[31] = 1;
+        v[32] = two ? y->dims[y->ndim - 2] : 1; v[33] = y->dims[y->ndim - 1];
+        v[34] = two ? pk->list[0] : 1; v[35] = pk->list[nk - 1];
+        v[36] = two ? ps->list[0] : 1; v[37] = ps->list[nk - 1];
+        v[38] = two ? pp->list[0] : 0; v[39] = pp->list[nk - 1];
+    } else {
+        v[31] = 0; v[32] = oh; v[33] = ow; v[34] = v[35] = v[36] = v[37] = 1; v[38] = v[39] = 0;
+    }
+    if (code(o, "Q8C_NPARAMS") != 40) { failf(o, "q8_conv.cl's parameter layout changed (Q8C_NPARAMS)"); return; }
+    emit(o, "q8_conv", v, 40, y->size, 0);
+}
+
+static void plan_q8_pool(nnbrt_ocl *o, const nnbrt_args *a, const nnbrt_tensor *x, const nnbrt_tensor *y, int avg)
+{
+    const int nk = a->a[0].count, two = nk == 2;
+    long v[16];
+    if (nk < 1 || nk > 2 || a->a[1].count != nk || a->a[3].count != nk) { failf(o, "%s: %d pooled axes", o->fname, nk); return; }
+    v[0] = (long)y->size; v[1] = boff_of(o, x->data); v[2] = boff_of(o, y->data);
+    v[3] = two ? x->dims[x->ndim - 2] : 1; v[4] = x->dims[x->ndim - 1];
+    v[5] = two ? y->dims[y->ndim - 2] : 1; v[6] = y->dims[y->ndim - 1];
+    v[7] = two ? a->a[0].list[0] : 1; v[8] = a->a[0].list[nk - 1];
+    v[9] = two ? a->a[1].list[0] : 1; v[10] = a->a[1].list[nk - 1];
+    v[11] = two ? a->a[3].list[0] : 0; v[12] = a->a[3].list[nk - 1];
+    v[13] = avg; v[14] = avg && a->n > 4 ? a->a[4].i != 0 : 1; v[15] = x->zero;
+    emit(o, "q8_pool", v, 16, y->size, 0);
+}
+
+static void plan_q8(nnbrt_ocl *o, const char *fn, const nnbrt_args *a, int nin, const nnbrt_tensor *in,
+                    const nnbrt_tensor *out)
+{
+    const nnbrt_tensor *x = &in[0], *y = &out[0];
+    long v[16];
+    int k;
+    if (!strcmp(fn, "Q8Quantize")) {
+        v[0] = (long)y->size; v[1] = off_of(o, x->data); v[2] = off_of(o, in[1].data); v[3] = boff_of(o, y->data);
+        emit(o, "q8_quantize", v, 4, y->size, 0);
+    } else if (!strcmp(fn, "Q8Dequantize")) {
+        v[0] = (long)y->size; v[1] = boff_of(o, x->data); v[2] = off_of(o, in[1].data); v[3] = off_of(o, y->data);
+        emit(o, "q8_dequantize", v, 4, y->size, 0);
+    } else if (!strcmp(fn, "Q8Conv")) {
+        plan_q8_conv(o, a, nin, in, y);
+    } else if (!strcmp(fn, "Q8Affine")) {
+        const int ba = a->a[0].i;
+        const long n = prod_dims(x->dims, 0, ba), kk = prod_dims(x->dims, ba, x->ndim), oo = n ? (long)y->size / n : 0;
+        v[0] = (long)y->size; v[1] = boff_of(o, x->data); v[2] = boff_of(o, in[1].data);
+        v[3] = push_i32(o, &in[2], (size_t)oo); v[4] = push_i32(o, &in[3], (size_t)oo);
+        v[5] = push_i32(o, &in[4], (size_t)oo); v[6] = boff_of(o, y->data);
+        v[7] = n; v[8] = kk; v[9] = oo; v[10] = x->zero; v[11] = y->zero; v[12] = a->a[2].i; v[13] = a->a[3].i;
+        emit(o, "q8_affine", v, 14, y->size, 0);
+    } else if (!strcmp(fn, "Q8MaxPool") || !strcmp(fn, "Q8AvgPool")) {
+        plan_q8_pool(o, a, x, y, fn[2] == 'A');
+    } else if (!strcmp(fn, "Q8GlobalAvgPool")) {
+        v[0] = (long)x->dims[0] * x->dims[1]; v[1] = boff_of(o, x->data); v[2] = boff_of(o, y->data);
+        v[3] = prod_dims(x->dims, 2, x->ndim); v[4] = x->zero; v[5] = i32_at(&in[1], 0); v[6] = i32_at(&in[2], 0);
+        v[7] = y->zero;
+        emit(o, "q8_gap", v, 8, (size_t)v[0], 0);
+    } else if (!strcmp(fn, "Q8Add")) {
+        v[0] = (long)y->size; v[1] = boff_of(o, in[0].data); v[2] = boff_of(o, in[1].data); v[3] = boff_of(o, y->data);
+        v[4] = in[0].zero; v[5] = in[1].zero;
+        for (k = 0; k < 3; ++k) {
+            v[6 + 2 * k] = i32_at(&in[2], (size_t)k);
+            v[7 + 2 * k] = i32_at(&in[3], (size_t)k);
+        }
+        v[12] = y->zero; v[13] = a->a[1].i; v[14] = a->a[2].i;
+        emit(o, "q8_add", v, 15, y->size, 0);
+    } else if (!strcmp(fn, "Q8Mul")) {
+        v[0] = (long)y->size; v[1] = boff_of(o, in[0].data); v[2] = boff_of(o, in[1].data); v[3] = boff_of(o, y->data);
+        v[4] = in[0].zero; v[5] = in[1].zero; v[6] = i32_at(&in[2], 0); v[7] = i32_at(&in[3], 0);
+        v[8] = y->zero; v[9] = a->a[1].i; v[10] = a->a[2].i;
+        emit(o, "q8_mul", v, 11, y->size, 0);
+    } else if (!strcmp(fn, "Q8Concat")) {
+        const int n = nin - 2, axis = a->a[0].i;
+        const long outer = prod_dims(y->dims, 0, axis), y_inner = prod_dims(y->dims, axis, y->ndim);
+        long at = 0;
+        for (k = 0; k < n; ++k) {
+            const long inner = prod_dims(in[k].dims, axis, in[k].ndim);
+            v[0] = outer * inner; v[1] = boff_of(o, in[k].data); v[2] = boff_of(o, y->data) + at; v[3] = inner;
+            v[4] = y_inner; v[5] = in[k].zero; v[6] = i32_at(&in[n], (size_t)k); v[7] = i32_at(&in[n + 1], (size_t)k);
+            v[8] = y->zero;
+            emit(o, "q8_rescale", v, 9, (size_t)v[0], 0);
+            at += inner;
+        }
+    } else if (!strcmp(fn, "Q8Clamp")) {
+        v[0] = (long)y->size; v[1] = boff_of(o, x->data); v[2] = boff_of(o, y->data); v[3] = a->a[2].i; v[4] = a->a[3].i;
+        emit(o, "q8_clamp8", v, 5, y->size, 0);
+    } else {
+        failf(o, "the OpenCL host has no kernel for int8 function %s", fn);
+    }
+}
+
 /* does an output overlap an input that the launch reads elsewhere than at its own index? */
 static int overlaps(const char *fn, int nin, const nnbrt_tensor *in, int nout, const nnbrt_tensor *out,
                     const nnbrt_args *a)
@@ -703,6 +873,10 @@ static void record(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nou
     const char *fn;
     if (!o || o->failed) return;
     fn = o->fname;
+    if (!strncmp(fn, "Q8", 2)) { /* an int8 record: its output never shares storage with an input */
+        plan_q8(o, fn, a, nin, in, out);
+        return;
+    }
     if (overlaps(fn, nin, in, nout, out, a)) {
         /* the output over its own input (the C runtime's in-place depthwise convolution): work items do
            not run in order, so compute into a scratch region and copy */
