@@ -199,6 +199,10 @@ class _Builder:
         from nnb.quantize.int_sim import clamp_bounds
 
         node, a, g = st.node, st.node.attrs, self.g
+        if "lut_codes" in st.arrays:  # LUT-Q weights, records 1012/1013 (nnb/quantize/lutq_int8_nnb.py)
+            from nnb.quantize.lutq_int8_nnb import emit_lut_step
+
+            return emit_lut_step(self, st)
         op = node.op
         q_out: QParams = self.m.qparams[st.output]
         lo, hi = clamp_bounds(st.activation, q_out)
@@ -340,8 +344,10 @@ def write_int8_nnb(m: Int8Model, extra_outputs: tuple[str, ...] = ()) -> tuple[b
     fn_chunks = []
     g = m.graph
     for f in d.fns:
-        if f.op in Q8_FUNCTIONS:
-            fid, slots = Q8_FUNCTIONS[f.op]
+        if f.op in Q8_FUNCTIONS or f.op.startswith("Q8Lut"):
+            from nnb.quantize.lutq_int8_nnb import lut_record
+
+            fid, slots = Q8_FUNCTIONS[f.op] if f.op in Q8_FUNCTIONS else lut_record(f.op)
             attrs = dict(f.attrs)
             if "activation" in attrs:
                 attrs["activation"] = attrs["activation"] or ""

@@ -121,6 +121,7 @@ def _variables(im, names: list[str]) -> list[_Var]:  # noqa: ANN001
 
 def read_int8_nnb(data: bytes, name: str = "model.nnb") -> Int8Model:
     from nnb.emit.nnb_read import _Image, _read_names
+    from nnb.quantize.lutq_int8_nnb import LUT_IDS, lut_record_by_id, read_lut_step
 
     im = _Image(data, name)
     if im.ext is None or im.end == len(data):
@@ -165,6 +166,8 @@ def read_int8_nnb(data: bytes, name: str = "model.nnb") -> Int8Model:
         where = f"{name}: function {k}"
         if fid in Q8_BY_ID:
             rec, slots = Q8_BY_ID[fid]
+        elif fid in LUT_IDS:  # LUT-Q records (nnb/quantize/lutq_int8_nnb.py)
+            rec, slots = lut_record_by_id(fid)  # type: ignore[misc]
         else:
             rec, slots = slots_by_id(fid, True)
             if not rec or slots is None:
@@ -186,6 +189,8 @@ def read_int8_nnb(data: bytes, name: str = "model.nnb") -> Int8Model:
             continue
         if rec in Q8_FUNCTIONS_INT:
             steps.append(_int_step(rec, attrs, ins, outs, tensor, tensors, where, k))
+        elif fid in LUT_IDS:
+            steps.append(read_lut_step(rec, attrs, ins, outs, tensor, tensors, where, k))
         else:
             steps.append(_island(rec, attrs, ins, outs, tensor, tensors, where, k, floats))
         nodes.append(steps[-1].node)

@@ -100,6 +100,10 @@ def _step_int(st: IntNode, xs: list[np.ndarray], m: Int8Model) -> np.ndarray:
     node, a, qp = st.node, st.node.attrs, m.qparams
     q_in, q_out = qp[node.inputs[0]], qp[st.output]
     op = node.op
+    if "lut_codes" in st.arrays:  # LUT-Q weights: per-entry accumulation (nnb/quantize/lutq_int8_sim.py)
+        from nnb.quantize.lutq_int8_sim import lutq_step
+
+        return lutq_step(st, xs, m)
     if op in ("FusedConv", "Convolution", "DepthwiseConvolution"):
         x = xs[0]
         ba = norm_axis(a["base_axis"], x.ndim)

@@ -14,6 +14,8 @@ extern const nnbrt_kernel nnbrt_k_q8_add;
 extern const nnbrt_kernel nnbrt_k_q8_mul;
 extern const nnbrt_kernel nnbrt_k_q8_concat;
 extern const nnbrt_kernel nnbrt_k_q8_clamp;
+extern const nnbrt_kernel nnbrt_k_q8_lut_conv;
+extern const nnbrt_kernel nnbrt_k_q8_lut_affine;
 #endif
 extern const nnbrt_kernel nnbrt_k_fused_conv;
 extern const nnbrt_kernel nnbrt_k_depthwise_convolution;
@@ -229,6 +231,8 @@ static const nnbrt_entry nnbrt_ext_kernels[] = {
     {&nnbrt_k_q8_mul, NULL}, /* 1009 Q8Mul (q8_ops.c) */
     {&nnbrt_k_q8_concat, NULL}, /* 1010 Q8Concat (q8_ops.c) */
     {&nnbrt_k_q8_clamp, NULL}, /* 1011 Q8Clamp (q8_ops.c) */
+    {&nnbrt_k_q8_lut_conv, NULL}, /* 1012 Q8LutConv (int8/lutq_ops.c) */
+    {&nnbrt_k_q8_lut_affine, NULL}, /* 1013 Q8LutAffine (int8/lutq_ops.c) */
 #endif
 };
 

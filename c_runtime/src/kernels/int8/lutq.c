@@ -1,0 +1,217 @@
+/* LUT-Q weights with int8 activations, accumulated per dictionary entry (lutq.h, docs/int8.md).
+ *
+ * Per sample, the input is copied into scratch with its padding filled with the zero point (so a padded tap
+ * adds x - in_zero = 0); per output channel the codes are decoded once into the taps' input offsets, sorted
+ * by code (a counting sort); per output position each entry's taps are summed (raw int8 loads and adds, no
+ * multiply) and the K sums meet the dictionary: acc = bias - in_zero * sum_k dict[k] * count_k
+ * + sum_k dict[k] * X_k, which is bias + sum_k dict[k] * S_k (S_k = X_k - count_k * in_zero) exactly, every
+ * partial sum within int32 by the bounds nnb_i8_lutq_ok checks. Entries equal to 0 (LUT-Q's pruned entry)
+ * skip their taps. A power-of-two dictionary shifts instead of multiplying. */
+#include "lutq.h"
+
+#include <string.h>
+
+#include "i8_host.h"
+#include "i8_dot.h"
+
+static size_t align4(size_t n) { return (n + 3u) & ~(size_t)3u; }
+
+static int geom_ok(const nnb_i8_conv_params *p)
+{
+    int64_t ekh, ekw;
+    if (!p || p->n <= 0 || p->c <= 0 || p->h <= 0 || p->w <= 0 || p->o <= 0 || p->kh <= 0 || p->kw <= 0)
+        return 0;
+    if (p->group <= 0 || p->c % p->group || p->o % p->group || p->stride_h <= 0 || p->stride_w <= 0)
+        return 0;
+    if (p->dil_h <= 0 || p->dil_w <= 0 || p->pad_h < 0 || p->pad_w < 0 || p->pad_h > (1 << 20) ||
+        p->pad_w > (1 << 20) || p->dil_h > (1 << 20) || p->dil_w > (1 << 20))
+        return 0;
+    if (p->act_min < -128 || p->act_max > 127 || p->act_min > p->act_max)
+        return 0;
+    if (p->in_zero < -128 || p->in_zero > 127 || p->out_zero < -128 || p->out_zero > 127 || p->res_zero < -128 ||
+        p->res_zero > 127)
+        return 0;
+    if ((int64_t)p->c * (p->h + 2 * (int64_t)p->pad_h) * (p->w + 2 * (int64_t)p->pad_w) > INT32_MAX ||
+        (int64_t)(p->c / p->group) * p->kh * p->kw > (1 << 22) || (int64_t)p->o * p->kh * p->kw > INT32_MAX ||
+        (int64_t)p->n * p->o * p->oh * p->ow > INT32_MAX)
+        return 0;
+    ekh = (int64_t)p->dil_h * (p->kh - 1) + 1;
+    ekw = (int64_t)p->dil_w * (p->kw - 1) + 1;
+    if (p->h + 2 * (int64_t)p->pad_h < ekh || p->w + 2 * (int64_t)p->pad_w < ekw)
+        return 0;
+    return p->oh == (p->h + 2 * (int64_t)p->pad_h - ekh) / p->stride_h + 1 &&
+           p->ow == (p->w + 2 * (int64_t)p->pad_w - ekw) / p->stride_w + 1;
+}
+
+static uint32_t code_at(const uint32_t *words, size_t i, uint32_t bits)
+{
+    const size_t bit = i * bits, wd = bit >> 5;
+    const uint32_t s = (uint32_t)(bit & 31u);
+    uint32_t v = words[wd] >> s;
+    if (s + bits > 32u) v |= words[wd + 1] << (32u - s);
+    return v & ((1u << bits) - 1u);
+}
+
+/* 0 for 0, else s + 1 with |d| = 2^s; -1 if |d| is not a power of two (or above 2^30) */
+static int32_t pow2_exp(int32_t d)
+{
+    uint32_t m = d < 0 ? 0u - (uint32_t)d : (uint32_t)d;
+    int32_t s = 0;
+    if (!m) return 0;
+    if (m & (m - 1u) || m > (1u << 30)) return -1;
+    while (m > 1u) {
+        m >>= 1;
+        ++s;
+    }
+    return s + 1;
+}
+
+int nnb_i8_lutq_ok(const nnb_i8_conv_params *p, const nnb_i8_lut *w, const int32_t *bias, const int32_t *res_shift)
+{
+    size_t taps, total, i;
+    int32_t o, k;
+    if (!geom_ok(p) || !w || !w->codes || !w->dict || w->k < 2 || w->k > NNB_LUTQ_MAX_K || w->bits < 1 ||
+        w->bits > NNB_LUTQ_MAX_BITS || w->k > (1 << w->bits) || (w->pow2 != 0 && w->pow2 != 1))
+        return 0;
+    taps = (size_t)(p->c / p->group) * (size_t)p->kh * (size_t)p->kw;
+    total = (size_t)p->o * taps;
+    if (w->words < (total * (size_t)w->bits + 31u) / 32u) return 0;
+    for (i = 0; i < total; ++i)
+        if (code_at(w->codes, i, (uint32_t)w->bits) >= (uint32_t)w->k) return 0;
+    for (o = 0; o < p->o; ++o) {
+        for (k = 0; k < w->k; ++k) {
+            const int32_t d = w->dict[(size_t)o * (size_t)w->k + (size_t)k];
+            const int64_t m = d < 0 ? -(int64_t)d : d;
+            if (m * 256 * (int64_t)taps > ((int64_t)1 << 30)) return 0;
+            if (w->pow2 && pow2_exp(d) < 0) return 0;
+        }
+        if (bias && (bias[o] < -((1 << 29) - 1) || bias[o] > (1 << 29) - 1)) return 0;
+        if (res_shift && (res_shift[o] > 20 || res_shift[o] < -31)) return 0;
+    }
+    return 1;
+}
+
+size_t nnb_i8_lutq_scratch(const nnb_i8_conv_params *p, int32_t k)
+{
+    const size_t hp = (size_t)p->h + 2u * (size_t)p->pad_h, wp = (size_t)p->w + 2u * (size_t)p->pad_w;
+    const size_t taps = (size_t)(p->c / p->group) * (size_t)p->kh * (size_t)p->kw;
+    return align4((size_t)p->c * hp * wp) + 4u * (taps + 2u * (size_t)k + 1u);
+}
+
+/* One channel's taps: offsets into the padded sample sorted by code (start[k] .. start[k + 1]); cur: K ints */
+static int sort_taps(const nnb_i8_conv_params *p, const nnb_i8_lut *w, int32_t o, size_t taps, int32_t wp,
+                     int32_t plane, int32_t *off, int32_t *start, int32_t *cur)
+{
+    const int32_t cg = p->c / p->group, K = w->k;
+    const size_t first = (size_t)o * taps;
+    size_t t;
+    int32_t k, ci, ky, kx;
+    for (k = 0; k <= K; ++k) start[k] = 0;
+    for (t = 0; t < taps; ++t) {
+        const uint32_t c = code_at(w->codes, first + t, (uint32_t)w->bits);
+        if (c >= (uint32_t)K) return 0;
+        ++start[c + 1];
+    }
+    for (k = 0; k < K; ++k) {
+        start[k + 1] += start[k];
+        cur[k] = start[k];
+    }
+    t = 0;
+    for (ci = 0; ci < cg; ++ci)
+        for (ky = 0; ky < p->kh; ++ky)
+            for (kx = 0; kx < p->kw; ++kx, ++t)
+                off[cur[code_at(w->codes, first + t, (uint32_t)w->bits)]++] =
+                    ci * plane + ky * p->dil_h * wp + kx * p->dil_w;
+    return 1;
+}
+
+/* sum of xb[off[j]] for j in [a, b) */
+static int32_t tap_sum(const int8_t *xb, const int32_t *off, int32_t a, int32_t b)
+{
+    int32_t s0 = 0, s1 = 0, j = a;
+    for (; j + 3 < b; j += 4) {
+        s0 += (int32_t)xb[off[j]] + (int32_t)xb[off[j + 1]];
+        s1 += (int32_t)xb[off[j + 2]] + (int32_t)xb[off[j + 3]];
+    }
+    for (; j < b; ++j) s0 += xb[off[j]];
+    return s0 + s1;
+}
+
+int nnb_i8_lutq_conv2d(const nnb_i8_conv_params *p, const nnb_i8_lut *w, const int8_t *x, const int32_t *bias,
+                       const int32_t *mult, const int32_t *shift, const int8_t *residual, const int32_t *res_mult,
+                       const int32_t *res_shift, int8_t *y, void *scratch, size_t scratch_bytes)
+{
+    int32_t hp, wp, plane, cg, og, n, o, k, oy, ox;
+    size_t taps, xbytes;
+    int8_t *xp;
+    int32_t *off, *start, *dk;
+    if (!geom_ok(p) || !w || !w->codes || !w->dict || w->k < 2 || w->k > NNB_LUTQ_MAX_K || w->bits < 1 ||
+        w->bits > NNB_LUTQ_MAX_BITS || !x || !mult || !shift || !y || !scratch)
+        return NNB_I8_EINVAL;
+    if (residual && (!res_mult || !res_shift))
+        return NNB_I8_EINVAL;
+    if (scratch_bytes < nnb_i8_lutq_scratch(p, w->k) || ((uintptr_t)scratch & 3u))
+        return NNB_I8_EINVAL;
+    hp = p->h + 2 * p->pad_h;
+    wp = p->w + 2 * p->pad_w;
+    plane = hp * wp;
+    cg = p->c / p->group;
+    og = p->o / p->group;
+    taps = (size_t)cg * (size_t)p->kh * (size_t)p->kw;
+    if (w->words < ((size_t)p->o * taps * (size_t)w->bits + 31u) / 32u)
+        return NNB_I8_EINVAL;
+    xbytes = align4((size_t)p->c * (size_t)plane);
+    xp = (int8_t *)scratch;
+    off = (int32_t *)(void *)((uint8_t *)scratch + xbytes);
+    start = off + taps;
+    dk = start + w->k + 1;
+    for (n = 0; n < p->n; ++n) {
+        const int8_t *xn = x + (size_t)n * (size_t)p->c * (size_t)p->h * (size_t)p->w;
+        int32_t c, r;
+        memset(xp, (int)(int8_t)p->in_zero, (size_t)p->c * (size_t)plane);
+        for (c = 0; c < p->c; ++c)
+            for (r = 0; r < p->h; ++r)
+                memcpy(xp + (size_t)c * (size_t)plane + (size_t)(r + p->pad_h) * (size_t)wp + (size_t)p->pad_w,
+                       xn + ((size_t)c * (size_t)p->h + (size_t)r) * (size_t)p->w, (size_t)p->w);
+        for (o = 0; o < p->o; ++o) {
+            const int32_t *D = w->dict + (size_t)o * (size_t)w->k;
+            const int8_t *xg = xp + (size_t)(o / og) * (size_t)cg * (size_t)plane;
+            const size_t ybase = ((size_t)n * (size_t)p->o + (size_t)o) * (size_t)p->oh * (size_t)p->ow;
+            int64_t zc = 0;
+            int32_t acc0;
+            i8_rq q, rq;
+            if (!sort_taps(p, w, o, taps, wp, plane, off, start, dk))
+                return NNB_I8_EINVAL;
+            for (k = 0; k < w->k; ++k) { /* the entries' weights: multipliers, or (pow2) signed shift codes */
+                zc += (int64_t)D[k] * (start[k + 1] - start[k]);
+                dk[k] = w->pow2 ? (D[k] < 0 ? -pow2_exp(D[k]) : pow2_exp(D[k])) : D[k]; /* 0: taps skipped */
+            }
+            acc0 = (bias ? bias[o] : 0) - (int32_t)(zc * p->in_zero);
+            i8_rq_init(&q, mult[o], shift[o]);
+            i8_rq_init(&rq, residual ? res_mult[o] : 0, residual ? res_shift[o] : 0);
+            for (oy = 0; oy < p->oh; ++oy) {
+                const int8_t *xr = xg + (size_t)oy * (size_t)p->stride_h * (size_t)wp;
+                for (ox = 0; ox < p->ow; ++ox) {
+                    const int8_t *xb = xr + (size_t)ox * (size_t)p->stride_w;
+                    const size_t at = ybase + (size_t)oy * (size_t)p->ow + (size_t)ox;
+                    int32_t acc = acc0;
+                    for (k = 0; k < w->k; ++k) {
+                        const int32_t d = dk[k];
+                        int32_t s;
+                        if (!d) continue;
+                        s = tap_sum(xb, off, start[k], start[k + 1]);
+                        if (!w->pow2)
+                            acc += d * s;
+                        else if (d > 0)
+                            acc += (int32_t)((uint32_t)s << (d - 1));
+                        else
+                            acc -= (int32_t)((uint32_t)s << (-d - 1));
+                    }
+                    if (residual) acc += i8_rq_apply(&rq, (int32_t)residual[at] - p->res_zero);
+                    y[at] = (int8_t)i8_clamp_add(p->out_zero, i8_rq_apply(&q, acc), p->act_min, p->act_max);
+                }
+            }
+        }
+    }
+    return NNB_I8_OK;
+}

@@ -1,0 +1,295 @@
+/* The LUT-Q int8 records of extended NNB files (docs/nnb_format.md "int8 models", ids 1012-1013): every type,
+ * shape, argument, code and dictionary entry checked at load, glue onto nnb_i8_lutq_conv2d (lutq.c).
+ *   1012 Q8LutConv (x, codes, dict, bias, mult, shift [, residual, res_rq]): Q8Conv's arguments, w_shape,
+ *        lut_bits. codes: int32 words of the bit-packed codes, output-channel major; dict: int32 (O, K).
+ *   1013 Q8LutAffine (x, codes, dict, bias, mult, shift): base_axis, activation, act_min, act_max, w_shape,
+ *        lut_bits; the codes output-major (O, inputs), w_shape the float weight's (inputs, outputs...). */
+#ifdef NNBRT_INT8
+#include "../../internal.h"
+#include "lutq.h"
+
+#define Q8 NNBRT_TYPE_Q8
+#define I32 NNBRT_TYPE_I32
+
+static int is_q8(const nnbrt_tensor *t) { return t->type == Q8 && t->nscale == 1 && t->scale; }
+static const int32_t *i32p(const nnbrt_tensor *t) { return (const int32_t *)(const void *)t->data; }
+
+/* requantization constants: multipliers in [0, 2^31), shifts in [-31, 30] */
+static int rq_ok(const nnbrt_tensor *m, const nnbrt_tensor *s, size_t n)
+{
+    size_t k;
+    if (m->type != I32 || s->type != I32 || m->size != n || s->size != n || !m->data || !s->data) return 0;
+    for (k = 0; k < n; ++k)
+        if (i32p(m)[k] < 0 || i32p(s)[k] < -31 || i32p(s)[k] > 30) return 0;
+    return 1;
+}
+
+static int pow2_dict(const int32_t *d, size_t n)
+{
+    size_t k;
+    for (k = 0; k < n; ++k) {
+        const uint32_t m = d[k] < 0 ? 0u - (uint32_t)d[k] : (uint32_t)d[k];
+        if (m & (m - 1u) || m > (1u << 30)) return 0;
+    }
+    return 1;
+}
+
+/* the LUT of in[1] (codes) and in[2] (dict (O, K)) with lut_bits */
+static int lut_of(const nnbrt_tensor *in, int32_t o, int32_t bits, nnb_i8_lut *w)
+{
+    const nnbrt_tensor *c = &in[1], *d = &in[2];
+    if (c->type != I32 || d->type != I32 || !c->data || !d->data || d->ndim != 2 || d->dims[0] != o) return 0;
+    w->codes = (const uint32_t *)(const void *)c->data;
+    w->words = c->size;
+    w->dict = i32p(d);
+    w->k = d->dims[1];
+    w->bits = bits;
+    w->pow2 = w->k >= 2 && w->k <= NNB_LUTQ_MAX_K ? pow2_dict(w->dict, d->size) : 0;
+    return 1;
+}
+
+static int32_t conv_out(int32_t n, int32_t k, int32_t p, int32_t s, int32_t d)
+{
+    const int64_t span = (int64_t)d * (k - 1) + 1, num = (int64_t)n + 2 * (int64_t)p - span;
+    if (k < 1 || p < 0 || s < 1 || d < 1 || p > (1 << 20) || d > (1 << 20) || num < 0) return -1;
+    return (int32_t)(num / s + 1);
+}
+
+static int32_t pool_out(int32_t n, int32_t k, int32_t s, int32_t p, int ib)
+{
+    int64_t num;
+    if (k < 1 || s < 1 || p < 0 || p > (1 << 20) || k > (1 << 20)) return -1;
+    num = ib ? (int64_t)n + 2 * (int64_t)p - k : (int64_t)n + p - 1;
+    return num < 0 ? -1 : (int32_t)(num / s + 1);
+}
+
+enum { C_BA, C_PAD, C_STRIDE, C_DIL, C_GROUP, C_POOL, C_PK, C_PS, C_PP, C_PIB, C_RES, C_ACT, C_LO, C_HI, C_WS,
+       C_BITS };
+
+/* Geometry of a Q8LutConv (2-d and 1-d), its pool, and the scratch bytes (pooled: one sample's convolution
+   output first); full: also every code and dictionary entry (at load; the run skips the scan). */
+static nnbrt_status conv_geom(const nnbrt_args *a, int nin, const nnbrt_tensor *in, const nnbrt_tensor *out,
+                              nnb_i8_conv_params *p, nnb_i8_pool_params *pp, nnb_i8_lut *w, size_t *scratch,
+                              int full)
+{
+    const nnbrt_tensor *x = &in[0], *y = &out[0];
+    const nnbrt_arg *ws = &a->a[C_WS];
+    const int ba = a->a[C_BA].i, res = a->a[C_RES].i, pool = a->a[C_POOL].i;
+    int nsp, k;
+    int32_t o[2];
+    size_t n, conv_bytes = 0;
+    if (!is_q8(x) || !is_q8(y)) return NNBRT_E_UNSUPPORTED_TYPE;
+    if ((res != 0 && res != 1) || nin != (res ? 8 : 6) || pool < 0 || pool > 1 || (pool && res))
+        return NNBRT_E_BAD_ARGUMENT;
+    nsp = ws->count - 2;
+    if (nsp < 1 || nsp > 2 || ba < 0 || ba != x->ndim - 1 - nsp) return NNBRT_E_UNSUPPORTED_ARGUMENT;
+    if (a->a[C_PAD].count != nsp || a->a[C_STRIDE].count != nsp || a->a[C_DIL].count != nsp)
+        return NNBRT_E_BAD_ARGUMENT;
+    if (a->a[C_ACT].i < 0 || a->a[C_ACT].i > 2) return NNBRT_E_BAD_ARGUMENT;
+    for (k = 0; k < ws->count; ++k)
+        if (ws->list[k] < 1 || ws->list[k] > (1 << 24)) return NNBRT_E_BAD_ARGUMENT;
+    memset(p, 0, sizeof *p);
+    n = 1;
+    for (k = 0; k < ba; ++k) n *= (size_t)x->dims[k];
+    if (n > 0x7fffffffu) return NNBRT_E_SHAPE_MISMATCH;
+    p->n = (int32_t)n;
+    p->c = x->dims[ba];
+    p->h = nsp == 2 ? x->dims[ba + 1] : 1;
+    p->w = x->dims[x->ndim - 1];
+    p->o = ws->list[0];
+    p->kh = nsp == 2 ? ws->list[2] : 1;
+    p->kw = ws->list[ws->count - 1];
+    p->group = a->a[C_GROUP].i;
+    if (p->group < 1 || p->c % p->group || p->o % p->group || ws->list[1] != p->c / p->group)
+        return NNBRT_E_SHAPE_MISMATCH;
+    for (k = 0; k < nsp; ++k) {
+        const int32_t pd = a->a[C_PAD].list[k], s = a->a[C_STRIDE].list[k], d = a->a[C_DIL].list[k];
+        o[k] = conv_out(x->dims[ba + 1 + k], ws->list[2 + k], pd, s, d);
+        if (o[k] < 1) return NNBRT_E_BAD_ARGUMENT;
+        if (nsp == 2 && k == 0) {
+            p->pad_h = pd, p->stride_h = s, p->dil_h = d;
+        } else {
+            p->pad_w = pd, p->stride_w = s, p->dil_w = d;
+        }
+    }
+    if (nsp == 1) p->stride_h = p->dil_h = 1;
+    p->oh = nsp == 2 ? o[0] : 1;
+    p->ow = o[nsp - 1];
+    p->in_zero = x->zero;
+    p->out_zero = y->zero;
+    p->act_min = a->a[C_LO].i;
+    p->act_max = a->a[C_HI].i;
+    if (!lut_of(in, p->o, a->a[C_BITS].i, w)) return NNBRT_E_BAD_ARGUMENT;
+    if (in[3].type != I32 || in[3].size != (size_t)p->o || !in[3].data || !rq_ok(&in[4], &in[5], (size_t)p->o))
+        return NNBRT_E_BAD_ARGUMENT;
+    if (res) {
+        const nnbrt_tensor *r = &in[6];
+        size_t j;
+        if (!is_q8(r)) return NNBRT_E_UNSUPPORTED_TYPE;
+        if (r->size != y->size) return NNBRT_E_SHAPE_MISMATCH;
+        if (in[7].type != I32 || in[7].size != 2u * (size_t)p->o || !in[7].data) return NNBRT_E_BAD_ARGUMENT;
+        for (j = 0; j < (size_t)p->o; ++j)
+            if (i32p(&in[7])[j] < 0) return NNBRT_E_BAD_ARGUMENT;
+        p->res_zero = r->zero;
+    }
+    if (full && !nnb_i8_lutq_ok(p, w, i32p(&in[3]), res ? i32p(&in[7]) + p->o : NULL)) return NNBRT_E_BAD_QUANT;
+    if (y->ndim != x->ndim) return NNBRT_E_SHAPE_MISMATCH;
+    for (k = 0; k < ba; ++k)
+        if (y->dims[k] != x->dims[k]) return NNBRT_E_SHAPE_MISMATCH;
+    if (y->dims[ba] != p->o) return NNBRT_E_SHAPE_MISMATCH;
+    memset(pp, 0, sizeof *pp);
+    if (pool) {
+        const nnbrt_arg *pk = &a->a[C_PK], *ps = &a->a[C_PS], *pd = &a->a[C_PP];
+        const int ib = a->a[C_PIB].i != 0;
+        int32_t q[2];
+        if (pk->count != nsp || ps->count != nsp || pd->count != nsp) return NNBRT_E_BAD_ARGUMENT;
+        for (k = 0; k < nsp; ++k) {
+            q[k] = pool_out(o[k], pk->list[k], ps->list[k], pd->list[k], ib);
+            if (q[k] < 1) return NNBRT_E_BAD_ARGUMENT;
+            if (y->dims[ba + 1 + k] != q[k]) return NNBRT_E_SHAPE_MISMATCH;
+        }
+        pp->n = p->o;
+        pp->c = 1;
+        pp->h = p->oh;
+        pp->w = p->ow;
+        pp->oh = nsp == 2 ? q[0] : 1;
+        pp->ow = q[nsp - 1];
+        pp->kh = nsp == 2 ? pk->list[0] : 1;
+        pp->kw = pk->list[nsp - 1];
+        pp->stride_h = nsp == 2 ? ps->list[0] : 1;
+        pp->stride_w = ps->list[nsp - 1];
+        pp->pad_h = nsp == 2 ? pd->list[0] : 0;
+        pp->pad_w = pd->list[nsp - 1];
+        if ((int64_t)(pp->kh + pp->pad_h) * (pp->kw + pp->pad_w) > (1 << 23)) return NNBRT_E_UNSUPPORTED_ARGUMENT;
+        conv_bytes = ((size_t)p->o * (size_t)p->oh * (size_t)p->ow + 3u) & ~(size_t)3u;
+    } else {
+        for (k = 0; k < nsp; ++k)
+            if (y->dims[ba + 1 + k] != o[k]) return NNBRT_E_SHAPE_MISMATCH;
+    }
+    *scratch = conv_bytes + nnb_i8_lutq_scratch(p, w->k);
+    return NNBRT_OK;
+}
+
+static nnbrt_status check_conv(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
+                               const nnbrt_tensor *out, nnbrt_cost *c)
+{
+    nnb_i8_conv_params p;
+    nnb_i8_pool_params pp;
+    nnb_i8_lut w;
+    size_t scratch = 0;
+    nnbrt_status st = conv_geom(a, nin, in, out, &p, &pp, &w, &scratch, 1);
+    (void)nout;
+    if (st != NNBRT_OK) return st;
+    c->work = (uint64_t)p.n * (uint64_t)p.o * (uint64_t)p.oh * (uint64_t)p.ow * (uint64_t)(p.c / p.group) *
+              (uint64_t)p.kh * (uint64_t)p.kw;
+    c->scratch = scratch;
+    return NNBRT_OK;
+}
+
+static void run_conv(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout, const nnbrt_tensor *out)
+{
+    nnb_i8_conv_params p;
+    nnb_i8_pool_params pp;
+    nnb_i8_lut w;
+    size_t scratch = 0;
+    uint8_t *s = (uint8_t *)(void *)a->scratch;
+    const int res = a->a[C_RES].i;
+    const int8_t *x = (const int8_t *)(const void *)in[0].data;
+    int8_t *y = (int8_t *)(void *)out[0].data;
+    const int32_t *b = i32p(&in[3]), *m = i32p(&in[4]), *sh = i32p(&in[5]);
+    (void)nout;
+    memset(&w, 0, sizeof w);
+    if (conv_geom(a, nin, in, out, &p, &pp, &w, &scratch, 0) != NNBRT_OK) return; /* checked at load */
+    if (a->a[C_POOL].i) {
+        const size_t conv_bytes = ((size_t)p.o * (size_t)p.oh * (size_t)p.ow + 3u) & ~(size_t)3u;
+        const size_t in_plane = (size_t)p.c * (size_t)p.h * (size_t)p.w;
+        const size_t pooled = (size_t)p.o * (size_t)pp.oh * (size_t)pp.ow;
+        const int32_t samples = p.n;
+        int32_t nn;
+        p.n = 1;
+        for (nn = 0; nn < samples; ++nn) {
+            (void)nnb_i8_lutq_conv2d(&p, &w, x + (size_t)nn * in_plane, b, m, sh, NULL, NULL, NULL, (int8_t *)s,
+                                     s + conv_bytes, scratch - conv_bytes);
+            (void)nnb_i8_max_pool2d(&pp, (const int8_t *)s, y + (size_t)nn * pooled);
+        }
+        return;
+    }
+    (void)nnb_i8_lutq_conv2d(&p, &w, x, b, m, sh, res ? (const int8_t *)(const void *)in[6].data : NULL,
+                             res ? i32p(&in[7]) : NULL, res ? i32p(&in[7]) + p.o : NULL, y, s, scratch);
+}
+
+/* ---- 1013 Q8LutAffine: the 1x1 case ---- */
+
+enum { A_BA, A_ACT, A_LO, A_HI, A_WS, A_BITS };
+
+static nnbrt_status affine_geom(const nnbrt_args *a, const nnbrt_tensor *in, const nnbrt_tensor *out,
+                                nnb_i8_conv_params *p, nnb_i8_lut *w, size_t *scratch, int full)
+{
+    const nnbrt_tensor *x = &in[0], *y = &out[0];
+    const nnbrt_arg *ws = &a->a[A_WS];
+    const int ba = a->a[A_BA].i;
+    size_t n = 1, kin = 1, o = 1;
+    int k;
+    if (!is_q8(x) || !is_q8(y)) return NNBRT_E_UNSUPPORTED_TYPE;
+    if (a->a[A_ACT].i < 0 || a->a[A_ACT].i > 2) return NNBRT_E_BAD_ARGUMENT;
+    if (ba < 0 || ba >= x->ndim || ws->count < 2) return NNBRT_E_UNSUPPORTED_ARGUMENT;
+    for (k = 0; k < ws->count; ++k) {
+        if (ws->list[k] < 1 || ws->list[k] > (1 << 24)) return NNBRT_E_BAD_ARGUMENT;
+        if (k) o *= (size_t)ws->list[k];
+    }
+    for (k = 0; k < x->ndim; ++k) {
+        if (k < ba) n *= (size_t)x->dims[k];
+        else kin *= (size_t)x->dims[k];
+    }
+    if ((size_t)ws->list[0] != kin || y->size != n * o || n > 0x7fffffffu || o > 0x7fffffffu)
+        return NNBRT_E_SHAPE_MISMATCH;
+    memset(p, 0, sizeof *p);
+    p->n = (int32_t)n;
+    p->c = (int32_t)kin;
+    p->h = p->w = p->kh = p->kw = p->oh = p->ow = 1;
+    p->o = (int32_t)o;
+    p->stride_h = p->stride_w = p->dil_h = p->dil_w = p->group = 1;
+    p->in_zero = x->zero;
+    p->out_zero = y->zero;
+    p->act_min = a->a[A_LO].i;
+    p->act_max = a->a[A_HI].i;
+    if (!lut_of(in, p->o, a->a[A_BITS].i, w)) return NNBRT_E_BAD_ARGUMENT;
+    if (in[3].type != I32 || in[3].size != o || !in[3].data || !rq_ok(&in[4], &in[5], o))
+        return NNBRT_E_BAD_ARGUMENT;
+    if (full && !nnb_i8_lutq_ok(p, w, i32p(&in[3]), NULL)) return NNBRT_E_BAD_QUANT;
+    *scratch = nnb_i8_lutq_scratch(p, w->k);
+    return NNBRT_OK;
+}
+
+static nnbrt_status check_affine(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
+                                 const nnbrt_tensor *out, nnbrt_cost *c)
+{
+    nnb_i8_conv_params p;
+    nnb_i8_lut w;
+    size_t scratch = 0;
+    nnbrt_status st = affine_geom(a, in, out, &p, &w, &scratch, 1);
+    (void)nin; (void)nout;
+    if (st != NNBRT_OK) return st;
+    c->work = (uint64_t)p.n * (uint64_t)p.c * (uint64_t)p.o;
+    c->scratch = scratch;
+    return NNBRT_OK;
+}
+
+static void run_affine(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout, const nnbrt_tensor *out)
+{
+    nnb_i8_conv_params p;
+    nnb_i8_lut w;
+    size_t scratch = 0;
+    (void)nin; (void)nout;
+    memset(&w, 0, sizeof w);
+    if (affine_geom(a, in, out, &p, &w, &scratch, 0) != NNBRT_OK) return; /* checked at load */
+    (void)nnb_i8_lutq_conv2d(&p, &w, (const int8_t *)(const void *)in[0].data, i32p(&in[3]), i32p(&in[4]),
+                             i32p(&in[5]), NULL, NULL, NULL, (int8_t *)(void *)out[0].data, a->scratch, scratch);
+}
+
+const nnbrt_kernel nnbrt_k_q8_lut_conv = {"Q8LutConv", "iiIiIiIiiiIiIiIBBiiiiIi", 6, 8, 1, 1, check_conv,
+                                          run_conv};
+const nnbrt_kernel nnbrt_k_q8_lut_affine = {"Q8LutAffine", "iiiiiIi", 6, 6, 1, 1, check_affine, run_affine};
+#else
+typedef int nnbrt_lutq_ops_not_built; /* ISO C wants a declaration in every file */
+#endif
