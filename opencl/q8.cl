@@ -58,3 +58,14 @@ int q8_round_div(int s, int n)
     int q = (int)((2u * a + (uint)n) / (2u * (uint)n));
     return s < 0 ? -q : q;
 }
+
+/* requant over int32 vectors (tests: the arithmetic on any value, beyond what a model reaches):
+   0 n, 1 x, 2 mult, 3 shift, 4 y, all element offsets of int32 arrays in the buffer */
+__kernel void q8_requant_vec(KARGS)
+{
+    const int i = get_global_id(0);
+    if (i >= PI(0))
+        return;
+    __global int *mi = (__global int *)m;
+    mi[PI(4) + i] = q8_requant(mi[PI(1) + i], mi[PI(2) + i], mi[PI(3) + i]);
+}

@@ -1,0 +1,187 @@
+"""int8 models on OpenCL (opencl/q8*.cl): the Python host and the C host (nnbrt --device opencl) compute every
+integer tensor of the C runtime and of the numpy integer simulation exactly; float-island outputs (Softmax,
+Sigmoid, Deconvolution on dequantized values) agree to float rounding; predictions on the Fashion-MNIST subset
+are the C runtime's."""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from ocl_helpers import device
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "int8"))
+
+from int8_quant_helpers import calibrated, fmnist_data, fmnist_model  # noqa: E402
+
+from nnb.emit.nnb_int8 import write_int8_nnb  # noqa: E402
+from nnb.quantize.int_sim import run_int8  # noqa: E402
+
+C_RUNTIME = os.path.join(ROOT, "c_runtime")
+NNBRT = os.path.join(C_RUNTIME, "build-ocl", "nnbrt")
+ZOO_CONV = ["lenet", "dscnn", "resnet8", "depthwise", "conv_variants", "batchnorm", "unet_tiny"]
+TRAINED = ["fmnist_lenet", "fmnist_dscnn"]
+ISLAND_TOL = {"rtol": 1e-5, "atol": 1e-6}  # float islands: PoCL's exp/float sums vs the C runtime's
+
+
+@functools.cache
+def _model(name: str):  # noqa: ANN202 - (Int8Model at the input's batch, float input)
+    from nnb.backends.opencl_int8 import rebatched
+
+    if name.startswith("fmnist_"):
+        m, x = fmnist_model(name.split("_", 1)[1])
+        x = x[:6]
+    else:
+        m, xs, _ = calibrated(name)
+        x = xs[0]
+    return rebatched(m, x.shape[0]), x
+
+
+def _cnet():  # noqa: ANN202
+    import shutil
+
+    if shutil.which("make") is None or (shutil.which("gcc") or shutil.which("cc")) is None:
+        pytest.skip("no make/gcc: the C runtime cannot be built (apt-get install make gcc)")
+    from nnb.backends.c import CNet
+
+    return CNet
+
+
+def _compare(m, got: dict[str, np.ndarray], want: dict[str, np.ndarray], what: str) -> int:  # noqa: ANN001
+    """Integer tensors (dequantized, so equal floats = equal integers) exactly, island outputs to rounding."""
+    islands = {o for s in m.steps if s.kind == "island" for o in s.node.outputs}
+    exact = 0
+    for key, y in got.items():
+        t = key[:-3] if key.endswith("@dq") else key
+        w = np.asarray(want[key] if key in want else want[t])
+        y = np.asarray(y).reshape(w.shape)
+        if t in islands:
+            np.testing.assert_allclose(y, w, err_msg=f"{what}: island output {t}", **ISLAND_TOL)
+            continue
+        assert np.array_equal(y, w), f"{what}: {t}: {int((y != w).sum())} of {w.size} int8 values differ"
+        exact += 1
+    return exact
+
+
+@pytest.mark.parametrize("name", ZOO_CONV + TRAINED)
+def test_python_host_equals_c_runtime_and_simulation(name: str) -> None:
+    from nnb.backends.opencl_int8 import Int8OpenCLNet
+
+    dev = device()
+    m, x = _model(name)
+    ints = [s.output for s in m.steps if s.kind == "int"]
+    net = Int8OpenCLNet(m, device=dev, keep=tuple(ints))
+    got = dict(zip([o[0] for o in net.outputs], net.run([x])))
+    sim = run_int8(m, [x], keep=ints)
+    assert _compare(m, got, sim, "OpenCL vs simulation") >= len(ints)
+    image, d, _ = write_int8_nnb(m, extra_outputs=tuple(ints))
+    cpu = dict(zip(d.outputs, _cnet()(image).run([x])))
+    assert list(cpu) == list(got)
+    _compare(m, got, cpu, "OpenCL vs C runtime")
+
+
+@pytest.fixture(scope="module")
+def nnbrt_ocl() -> str:
+    device()  # skips without an OpenCL device
+    if not os.path.exists("/usr/include/CL/cl.h") or subprocess.run(["which", "make"], capture_output=True).returncode:
+        pytest.skip("the C host needs make and the OpenCL headers (Debian: opencl-headers ocl-icd-opencl-dev)")
+    r = subprocess.run(["make", "-C", C_RUNTIME, "-s", "-j2", "OPENCL=1", "build-ocl/nnbrt"], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, f"make OPENCL=1 failed: {r.stderr[-2000:]}"
+    return NNBRT
+
+
+@pytest.mark.parametrize("name", ["lenet", "dscnn", "resnet8", "unet_tiny"] + TRAINED)
+def test_c_host_equals_c_runtime(nnbrt_ocl: str, tmp_path, name: str) -> None:  # noqa: ANN001
+    m, x = _model(name)
+    ints = [s.output for s in m.steps if s.kind == "int"]
+    image, d, _ = write_int8_nnb(m, extra_outputs=tuple(ints))
+    (tmp_path / "m.nnb").write_bytes(image)
+    np.ascontiguousarray(x, np.float32).tofile(tmp_path / "in0.bin")
+    r = subprocess.run([nnbrt_ocl, "run", str(tmp_path / "m.nnb"), str(tmp_path / "in0.bin"), "-o",
+                        str(tmp_path / "out"), "--device", "opencl"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    got = {o: np.fromfile(tmp_path / f"out{k}.bin", np.float32) for k, o in enumerate(d.outputs)}
+    cpu = dict(zip(d.outputs, _cnet()(image).run([x])))
+    sim = run_int8(m, [x], keep=ints)
+    assert _compare(m, got, cpu, "C host vs C runtime") >= len(ints)
+    _compare(m, got, sim, "C host vs simulation")
+
+
+@pytest.mark.parametrize("arch", ["lenet", "dscnn"])
+def test_fmnist_predictions_equal_the_c_runtime(arch: str) -> None:
+    """The 1,800 test images the calibration did not see: the same class for every image, scores to rounding."""
+    from nnb.backends.opencl_int8 import predict_int8
+
+    device()
+    m, x = fmnist_model(arch)
+    image, _d, _ = write_int8_nnb(m)
+    want = _cnet()(image).run_batch([x])[0].reshape(len(x), -1)
+    got = predict_int8(m, x, 64)
+    assert np.array_equal(got.argmax(axis=1), want.argmax(axis=1))
+    np.testing.assert_allclose(got, want, **ISLAND_TOL)
+
+
+def test_requantize_on_any_value() -> None:
+    """q8_requant (opencl/q8.cl) equals the simulation's requantize on random and extreme int32 values, every
+    multiplier range and every shift the format allows (-31..30), saturation and rounding ties included."""
+    from nnb.backends.opencl_device import cl
+    from nnb.quantize.int_sim_arith import requantize
+
+    dev = device()
+    pcl = cl()
+    rng = np.random.default_rng(1)
+    n = 20000
+    edge = np.array([0, 1, -1, 2**31 - 1, -2**31, 2**30, -2**30, 12345, -12345], np.int64)
+    x = np.concatenate([edge.repeat(len(edge)), rng.integers(-2**31, 2**31, n), rng.integers(-40000, 40000, n)])
+    mult = np.concatenate([np.tile(edge, len(edge)), rng.integers(0, 2**31, n), rng.integers(2**30, 2**31, n)])
+    mult = np.where(mult < 0, -mult - 1, mult)  # the format's multipliers are in [0, 2^31)
+    mult[:len(edge) ** 2:7] = -2**31  # srdhm's one saturating case (with x = -2^31 among the edges)
+    shift = rng.integers(-31, 31, x.size)
+    shift[:len(edge) ** 2] = np.resize([-31, -1, 0, 1, 30], len(edge) ** 2)
+    k = x.size
+    buf = np.concatenate([x, mult, shift, np.zeros(k, np.int64)]).astype(np.int32)
+    mf = pcl.mem_flags
+    mbuf = pcl.Buffer(dev.ctx, mf.READ_WRITE | mf.COPY_HOST_PTR, hostbuf=buf)
+    pbuf = pcl.Buffer(dev.ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=np.array([k, 0, k, 2 * k, 3 * k], np.int32))
+    kern = pcl.Kernel(dev.program, "q8_requant_vec")
+    kern.set_args(mbuf, pbuf, np.int32(0))
+    pcl.enqueue_nd_range_kernel(dev.queue, kern, ((k + 63) // 64 * 64,), (64,))
+    pcl.enqueue_copy(dev.queue, buf, mbuf)
+    dev.queue.finish()
+    want = requantize(x, mult, shift)
+    assert np.array_equal(buf[3 * k:].astype(np.int64), want)
+
+
+def test_cli_runs_an_int8_model_on_opencl(tmp_path) -> None:  # noqa: ANN001
+    """nnb quantize --method int8, then nnb run / nnb eval --backend opencl on the .nnq and its .nnb: the C
+    runtime's outputs and accuracy line."""
+    from nnb.cli import main
+
+    device()
+    data = os.path.join(ROOT, os.pardir, "shared", "fixtures", "data", "fmnist_test_2k.npz")
+    nnp = os.path.join(ROOT, os.pardir, "shared", "fixtures", "trained", "fmnist_lenet.nnp")
+    if not (os.path.exists(data) and os.path.exists(nnp)):
+        pytest.skip("fixtures ../shared/fixtures/{data,trained} are missing")
+    nnq, nnb = str(tmp_path / "m.nnq"), str(tmp_path / "m.nnb")
+    assert main(["quantize", nnp, "--method", "int8", "--calib", data, "--calib-samples", "64", "-o", nnq]) == 0
+    assert main(["convert", nnq, "-o", nnb]) == 0
+    x, _ = fmnist_data()
+    np.save(tmp_path / "x.npy", x[:5])
+    for model in (nnq, nnb):
+        outs = {}
+        for backend in ("opencl", "c"):
+            out = str(tmp_path / f"{backend}.npz")
+            assert main(["run", model, "--input", str(tmp_path / "x.npy"), "--backend", backend, "-o", out]) == 0
+            with np.load(out) as z:
+                outs[backend] = {k: z[k] for k in z.files}
+        assert outs["opencl"].keys() == outs["c"].keys()
+        for k in outs["c"]:
+            np.testing.assert_allclose(outs["opencl"][k], outs["c"][k], **ISLAND_TOL)
+            assert np.array_equal(outs["opencl"][k].argmax(-1), outs["c"][k].argmax(-1))
