@@ -20,6 +20,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
     if args.method in CALIBRATED:  # post-training: calibration instead of fine-tuning (nnb/quantize/int8_run.py)
         return _calibrated(args)
+    if args.keep_lutq:
+        raise NnbError("--keep-lutq goes with --method int8 (on a LUT-Q .nnq)")
     if not args.data:
         raise NnbError(f"--method {args.method} fine-tunes: it needs --data")
     if not args.output.endswith(".nnq"):
@@ -96,6 +98,10 @@ def _calibrated(args: argparse.Namespace) -> int:
         raise NnbError(f"--method {args.method} needs --calib DATA (calibration samples)")
     opts = CalibOptions(args.method, args.calib, args.calib_samples, args.calib_method, args.strict_int,
                         args.data, args.val_limit, args.quiet, args.nnb)
+    if args.keep_lutq:  # LUT-Q codes kept, integer activations (nnb/quantize/lutq_int8_run.py)
+        from nnb.quantize.lutq_int8_run import quantize_lutq_int8
+
+        return quantize_lutq_int8(args.model, args.output, opts, getattr(args, "report", None))
     return quantize_calibrated(args.model, args.output, opts, getattr(args, "report", None))
 
 
@@ -118,6 +124,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                          "on a grid fine at the top; docs/int8.md)")
     sp.add_argument("--strict-int", action="store_true",
                     help="int8: refuse functions without an integer kernel instead of running them as float islands")
+    sp.add_argument("--keep-lutq", action="store_true",
+                    help="int8 on a LUT-Q .nnq: keep its weights as LUT-Q codes with integer dictionaries "
+                         "(per-entry accumulation; docs/int8.md)")
     sp.add_argument("--nnb", metavar="OUT.nnb", help="fixed8/fixed16: also write a compatible NNB (FIXED variables)")
     sp.add_argument("--k", type=int, default=4, help="LUT-Q: dictionary size K (default 4)")
     sp.add_argument("--pow2", action="store_true", help="LUT-Q: power-of-two dictionary")

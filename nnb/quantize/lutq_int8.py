@@ -69,10 +69,12 @@ def channel_factors(w: np.ndarray, dq: np.ndarray, name: str) -> np.ndarray:
     return f
 
 
-def integer_dictionary(d: np.ndarray, f: np.ndarray, taps: int) -> tuple[np.ndarray, np.ndarray, bool]:
-    """(D (O, K) int64, s_w (O,) float64 > 0, pow2) for the table ``d`` (K,) and channel factors ``f`` (O,)."""
+def integer_dictionary(d: np.ndarray, f: np.ndarray, taps: int, top: int | None = None
+                       ) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(D (O, K) int64, s_w (O,) float64 > 0, pow2) for the table ``d`` (K,) and channel factors ``f`` (O,);
+    ``top``: the largest |D| (default ``dmax(taps)``)."""
     d = np.asarray(d, np.float64)
-    top = dmax(taps)
+    top = dmax(taps) if top is None else top
     pow2 = is_pow2_table(d)
     scaled = f[:, None] * d[None, :]  # (O, K): the real entries of each channel
     if pow2:
@@ -95,6 +97,8 @@ def _codes_layout(node: Node, codes: np.ndarray, w: np.ndarray) -> np.ndarray:
         c = c[:, None]
     if node.op == "Affine":
         c = c.reshape(c.shape[0], -1)
+    if c.shape != w.shape and c.size == w.size and [n for n in c.shape if n > 1] == [n for n in w.shape if n > 1]:
+        c = c.reshape(w.shape)  # a depthwise weight fused into a grouped convolution: (C, KH, KW) -> (C, 1, KH, KW)
     if c.shape != w.shape:
         raise NnbError(f"LUT-Q int8: codes of '{node.name}' have shape {c.shape}, its weight {w.shape}")
     return c
@@ -118,7 +122,17 @@ def lutq_arrays(node: Node, g: Graph, codes: np.ndarray, table: np.ndarray, bits
     else:
         f = channel_factors(w, dq, node.name)
         taps = int(np.prod(w.shape[1:]))
-    D, s_w, pow2 = integer_dictionary(table, f, taps)
+    top = dmax(taps)
+    while True:  # a residual's rescale s_r / (s_in s_w) must stay below 2^20: a coarser grid where it would not
+        D, s_w, pow2 = integer_dictionary(table, f, taps, top)
+        if res_scale is None:
+            break
+        rm, rs = quantize_multipliers(res_scale / (s_in * s_w))
+        if not np.any(rs > 20):
+            break
+        if top == 1:
+            raise NnbError(f"LUT-Q int8: '{node.name}': the residual's rescale exceeds 2^20")
+        top //= 2
     has_bias = len(node.inputs) > 2 and (node.op != "FusedConv" or node.attrs["has_bias"])
     b = np.asarray(g.tensors[node.inputs[2]].data, np.float64).reshape(-1) if has_bias else np.zeros(s_w.size)
     qb = np.clip(np.round(b / (s_in * s_w)), -BIAS_LIMIT, BIAS_LIMIT).astype(np.int64)
@@ -126,9 +140,6 @@ def lutq_arrays(node: Node, g: Graph, codes: np.ndarray, table: np.ndarray, bits
     out = {CODES: c.astype(np.uint8 if len(table) <= 256 else np.int64), DICT: D, POW2: np.array([int(pow2)]),
            BITS: np.array([int(bits)]), "bias": qb, "mult": mult, "shift": shift, "w_scale": s_w}
     if res_scale is not None:
-        rm, rs = quantize_multipliers(res_scale / (s_in * s_w))
-        if np.any(rs > 20):
-            raise NnbError(f"LUT-Q int8: '{node.name}': the residual's rescale exceeds 2^20")
         out.update(res_mult=rm, res_shift=rs)
     return out
 

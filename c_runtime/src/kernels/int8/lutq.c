@@ -43,13 +43,26 @@ static int geom_ok(const nnb_i8_conv_params *p)
            p->ow == (p->w + 2 * (int64_t)p->pad_w - ekw) / p->stride_w + 1;
 }
 
-static uint32_t code_at(const uint32_t *words, size_t i, uint32_t bits)
+/* codes first .. first + n - 1 into dst, one byte each: one pass through the words (a code may straddle two) */
+static void decode_codes(const uint32_t *words, size_t first, size_t n, uint32_t bits, uint8_t *dst)
 {
-    const size_t bit = i * bits, wd = bit >> 5;
+    const size_t bit = first * bits;
+    const uint32_t *p = words + (bit >> 5), mask = (1u << bits) - 1u;
     const uint32_t s = (uint32_t)(bit & 31u);
-    uint32_t v = words[wd] >> s;
-    if (s + bits > 32u) v |= words[wd + 1] << (32u - s);
-    return v & ((1u << bits) - 1u);
+    uint64_t buf;
+    uint32_t have = 32u - s;
+    size_t i;
+    if (!n) return;
+    buf = (uint64_t)(*p++ >> s);
+    for (i = 0; i < n; ++i) {
+        if (have < bits) { /* the code goes on in the next word, which holds codes of this run */
+            buf |= (uint64_t)*p++ << have;
+            have += 32u;
+        }
+        dst[i] = (uint8_t)((uint32_t)buf & mask);
+        buf >>= bits;
+        have -= bits;
+    }
 }
 
 /* 0 for 0, else s + 1 with |d| = 2^s; -1 if |d| is not a power of two (or above 2^30) */
@@ -76,8 +89,14 @@ int nnb_i8_lutq_ok(const nnb_i8_conv_params *p, const nnb_i8_lut *w, const int32
     taps = (size_t)(p->c / p->group) * (size_t)p->kh * (size_t)p->kw;
     total = (size_t)p->o * taps;
     if (w->words < (total * (size_t)w->bits + 31u) / 32u) return 0;
-    for (i = 0; i < total; ++i)
-        if (code_at(w->codes, i, (uint32_t)w->bits) >= (uint32_t)w->k) return 0;
+    for (i = 0; i < total; i += 64) { /* in runs of 64 through the sequential decoder */
+        uint8_t run[64];
+        const size_t n = total - i < 64u ? total - i : 64u;
+        size_t j;
+        decode_codes(w->codes, i, n, (uint32_t)w->bits, run);
+        for (j = 0; j < n; ++j)
+            if (run[j] >= (uint32_t)w->k) return 0;
+    }
     for (o = 0; o < p->o; ++o) {
         for (k = 0; k < w->k; ++k) {
             const int32_t d = w->dict[(size_t)o * (size_t)w->k + (size_t)k];
@@ -95,22 +114,20 @@ size_t nnb_i8_lutq_scratch(const nnb_i8_conv_params *p, int32_t k)
 {
     const size_t hp = (size_t)p->h + 2u * (size_t)p->pad_h, wp = (size_t)p->w + 2u * (size_t)p->pad_w;
     const size_t taps = (size_t)(p->c / p->group) * (size_t)p->kh * (size_t)p->kw;
-    return align4((size_t)p->c * hp * wp) + 4u * (taps + 2u * (size_t)k + 1u);
+    return align4((size_t)p->c * hp * wp) + align4(taps) + 4u * (taps + 3u * (size_t)k + 1u);
 }
 
 /* One channel's taps: offsets into the padded sample sorted by code (start[k] .. start[k + 1]); cur: K ints */
-static int sort_taps(const nnb_i8_conv_params *p, const nnb_i8_lut *w, int32_t o, size_t taps, int32_t wp,
+static int sort_taps(const nnb_i8_conv_params *p, const nnb_i8_lut *w, const uint8_t *code, size_t taps, int32_t wp,
                      int32_t plane, int32_t *off, int32_t *start, int32_t *cur)
 {
     const int32_t cg = p->c / p->group, K = w->k;
-    const size_t first = (size_t)o * taps;
     size_t t;
     int32_t k, ci, ky, kx;
     for (k = 0; k <= K; ++k) start[k] = 0;
     for (t = 0; t < taps; ++t) {
-        const uint32_t c = code_at(w->codes, first + t, (uint32_t)w->bits);
-        if (c >= (uint32_t)K) return 0;
-        ++start[c + 1];
+        if (code[t] >= (uint32_t)K) return 0;
+        ++start[code[t] + 1];
     }
     for (k = 0; k < K; ++k) {
         start[k + 1] += start[k];
@@ -120,21 +137,60 @@ static int sort_taps(const nnb_i8_conv_params *p, const nnb_i8_lut *w, int32_t o
     for (ci = 0; ci < cg; ++ci)
         for (ky = 0; ky < p->kh; ++ky)
             for (kx = 0; kx < p->kw; ++kx, ++t)
-                off[cur[code_at(w->codes, first + t, (uint32_t)w->bits)]++] =
-                    ci * plane + ky * p->dil_h * wp + kx * p->dil_w;
+                off[cur[code[t]]++] = ci * plane + ky * p->dil_h * wp + kx * p->dil_w;
     return 1;
 }
 
 /* sum of xb[off[j]] for j in [a, b) */
 static int32_t tap_sum(const int8_t *xb, const int32_t *off, int32_t a, int32_t b)
 {
-    int32_t s0 = 0, s1 = 0, j = a;
-    for (; j + 3 < b; j += 4) {
-        s0 += (int32_t)xb[off[j]] + (int32_t)xb[off[j + 1]];
-        s1 += (int32_t)xb[off[j + 2]] + (int32_t)xb[off[j + 3]];
+    const int32_t *q = off + a, *end4 = off + a + ((b - a) & ~3), *end = off + b;
+    int32_t s = 0;
+    while (q < end4) {
+        s += (int32_t)xb[q[0]] + (int32_t)xb[q[1]] + (int32_t)xb[q[2]] + (int32_t)xb[q[3]];
+        q += 4;
     }
-    for (; j < b; ++j) s0 += xb[off[j]];
-    return s0 + s1;
+    while (q < end) s += xb[*q++];
+    return s;
+}
+
+/* the sums of two output positions (xb and xb + d) over the same taps: each offset loaded once */
+static void tap_sum2(const int8_t *xb, int32_t d, const int32_t *off, int32_t a, int32_t b, int32_t *s0, int32_t *s1)
+{
+    const int32_t *q = off + a, *end2 = off + a + ((b - a) & ~1), *end = off + b;
+    const int8_t *xc = xb + d;
+    int32_t u = 0, v = 0;
+    while (q < end2) {
+        const int32_t o0 = q[0], o1 = q[1];
+        u += (int32_t)xb[o0] + (int32_t)xb[o1];
+        v += (int32_t)xc[o0] + (int32_t)xc[o1];
+        q += 2;
+    }
+    if (q < end) {
+        u += xb[*q];
+        v += xc[*q];
+    }
+    *s0 = u;
+    *s1 = v;
+}
+
+/* One output position (an Affine, a 1x1 output): the raw sums X_k of each entry's taps, bucketed directly */
+static void bucket_sums(const nnb_i8_conv_params *p, const int8_t *xb, const uint8_t *code, int32_t wp, int32_t plane,
+                        int32_t *sums, int32_t k)
+{
+    const int32_t cg = p->c / p->group;
+    int32_t ci, ky, kx, j;
+    size_t t = 0;
+    for (j = 0; j < k; ++j) sums[j] = 0;
+    if (p->kh == 1 && p->kw == 1) {
+        for (ci = 0; ci < cg; ++ci) sums[code[ci]] += xb[(size_t)ci * (size_t)plane];
+        return;
+    }
+    for (ci = 0; ci < cg; ++ci)
+        for (ky = 0; ky < p->kh; ++ky)
+            for (kx = 0; kx < p->kw; ++kx, ++t)
+                sums[code[t]] += xb[(size_t)ci * (size_t)plane + (size_t)(ky * p->dil_h) * (size_t)wp +
+                                    (size_t)(kx * p->dil_w)];
 }
 
 int nnb_i8_lutq_conv2d(const nnb_i8_conv_params *p, const nnb_i8_lut *w, const int8_t *x, const int32_t *bias,
@@ -144,7 +200,8 @@ int nnb_i8_lutq_conv2d(const nnb_i8_conv_params *p, const nnb_i8_lut *w, const i
     int32_t hp, wp, plane, cg, og, n, o, k, oy, ox;
     size_t taps, xbytes;
     int8_t *xp;
-    int32_t *off, *start, *dk;
+    uint8_t *code;
+    int32_t *off, *start, *dk, *sums;
     if (!geom_ok(p) || !w || !w->codes || !w->dict || w->k < 2 || w->k > NNB_LUTQ_MAX_K || w->bits < 1 ||
         w->bits > NNB_LUTQ_MAX_BITS || !x || !mult || !shift || !y || !scratch)
         return NNB_I8_EINVAL;
@@ -162,9 +219,11 @@ int nnb_i8_lutq_conv2d(const nnb_i8_conv_params *p, const nnb_i8_lut *w, const i
         return NNB_I8_EINVAL;
     xbytes = align4((size_t)p->c * (size_t)plane);
     xp = (int8_t *)scratch;
-    off = (int32_t *)(void *)((uint8_t *)scratch + xbytes);
+    code = (uint8_t *)scratch + xbytes;
+    off = (int32_t *)(void *)(code + align4(taps));
     start = off + taps;
     dk = start + w->k + 1;
+    sums = dk + w->k;
     for (n = 0; n < p->n; ++n) {
         const int8_t *xn = x + (size_t)n * (size_t)p->c * (size_t)p->h * (size_t)p->w;
         int32_t c, r;
@@ -180,8 +239,19 @@ int nnb_i8_lutq_conv2d(const nnb_i8_conv_params *p, const nnb_i8_lut *w, const i
             int64_t zc = 0;
             int32_t acc0;
             i8_rq q, rq;
-            if (!sort_taps(p, w, o, taps, wp, plane, off, start, dk))
+            const int one = p->oh == 1 && p->ow == 1; /* one position: bucket the taps, no sort */
+            decode_codes(w->codes, (size_t)o * taps, taps, (uint32_t)w->bits, code);
+            if (one) {
+                size_t t;
+                for (k = 0; k <= w->k; ++k) start[k] = 0;
+                for (t = 0; t < taps; ++t) {
+                    if (code[t] >= (uint32_t)w->k) return NNB_I8_EINVAL;
+                    ++start[code[t] + 1];
+                }
+                for (k = 0; k < w->k; ++k) start[k + 1] += start[k];
+            } else if (!sort_taps(p, w, code, taps, wp, plane, off, start, dk)) {
                 return NNB_I8_EINVAL;
+            }
             for (k = 0; k < w->k; ++k) { /* the entries' weights: multipliers, or (pow2) signed shift codes */
                 zc += (int64_t)D[k] * (start[k + 1] - start[k]);
                 dk[k] = w->pow2 ? (D[k] < 0 ? -pow2_exp(D[k]) : pow2_exp(D[k])) : D[k]; /* 0: taps skipped */
@@ -191,15 +261,45 @@ int nnb_i8_lutq_conv2d(const nnb_i8_conv_params *p, const nnb_i8_lut *w, const i
             i8_rq_init(&rq, residual ? res_mult[o] : 0, residual ? res_shift[o] : 0);
             for (oy = 0; oy < p->oh; ++oy) {
                 const int8_t *xr = xg + (size_t)oy * (size_t)p->stride_h * (size_t)wp;
-                for (ox = 0; ox < p->ow; ++ox) {
+                ox = 0;
+                if (!one)
+                    for (; ox + 1 < p->ow; ox += 2) { /* two positions of the row at a time */
+                        const int8_t *xb = xr + (size_t)ox * (size_t)p->stride_w;
+                        const size_t at = ybase + (size_t)oy * (size_t)p->ow + (size_t)ox;
+                        int32_t a0 = acc0, a1 = acc0;
+                        for (k = 0; k < w->k; ++k) {
+                            const int32_t d = dk[k];
+                            int32_t s0, s1;
+                            if (!d) continue;
+                            tap_sum2(xb, p->stride_w, off, start[k], start[k + 1], &s0, &s1);
+                            if (!w->pow2) {
+                                a0 += d * s0;
+                                a1 += d * s1;
+                            } else if (d > 0) {
+                                a0 += (int32_t)((uint32_t)s0 << (d - 1));
+                                a1 += (int32_t)((uint32_t)s1 << (d - 1));
+                            } else {
+                                a0 -= (int32_t)((uint32_t)s0 << (-d - 1));
+                                a1 -= (int32_t)((uint32_t)s1 << (-d - 1));
+                            }
+                        }
+                        if (residual) {
+                            a0 += i8_rq_apply(&rq, (int32_t)residual[at] - p->res_zero);
+                            a1 += i8_rq_apply(&rq, (int32_t)residual[at + 1] - p->res_zero);
+                        }
+                        y[at] = (int8_t)i8_clamp_add(p->out_zero, i8_rq_apply(&q, a0), p->act_min, p->act_max);
+                        y[at + 1] = (int8_t)i8_clamp_add(p->out_zero, i8_rq_apply(&q, a1), p->act_min, p->act_max);
+                    }
+                for (; ox < p->ow; ++ox) {
                     const int8_t *xb = xr + (size_t)ox * (size_t)p->stride_w;
                     const size_t at = ybase + (size_t)oy * (size_t)p->ow + (size_t)ox;
                     int32_t acc = acc0;
+                    if (one) bucket_sums(p, xb, code, wp, plane, sums, w->k);
                     for (k = 0; k < w->k; ++k) {
                         const int32_t d = dk[k];
                         int32_t s;
                         if (!d) continue;
-                        s = tap_sum(xb, off, start[k], start[k + 1]);
+                        s = one ? sums[k] : tap_sum(xb, off, start[k], start[k + 1]);
                         if (!w->pow2)
                             acc += d * s;
                         else if (d > 0)
