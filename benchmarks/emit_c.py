@@ -213,6 +213,23 @@ def packed_agreement() -> list[dict]:
 
 def m4_counts(name: str, opt: str, workdir: str) -> dict:
     """Build the emitted model into firmware for qemu-mps2-an386, run it, return its figures."""
+    from nnb.emit.csource import render
+
+    path = os.path.join(ZOO, f"{name}.nnp")
+    e = render(path, prefix="m", kernels="mcu")
+    ins = [np.load(os.path.join(ZOO, f"{name}.in{k}.npy")).astype("<f4") for k in range(len(e.model.inputs))]
+    outs, row = m4_firmware(e, ins, opt, os.path.join(workdir, f"{name}{opt}"), name)
+    err = 0.0
+    for k, y in enumerate(outs):
+        ref = np.load(os.path.join(ZOO, f"{name}.out{k}.npy"))
+        err = max(err, float(np.abs(y.reshape(ref.shape) - ref).max()) / max(1.0, float(np.abs(ref).max())))
+    row["err"] = err
+    return row
+
+
+def m4_firmware(e, ins: list[np.ndarray], opt: str, d: str, name: str) -> tuple[list[np.ndarray], dict]:  # noqa: ANN001
+    """An emitted model (``e``: nnb.emit.csource.Emitted, prefix "m", --kernels mcu) as firmware for
+    qemu-mps2-an386 (harness benchmarks/emit_c_m4_main.c.j2), run once on ``ins``: (outputs, figures)."""
     import subprocess
 
     import jinja2
@@ -221,13 +238,10 @@ def m4_counts(name: str, opt: str, workdir: str) -> dict:
     from nnb.boards.build import UNITS, render_project
     from nnb.boards.load import load_board
     from nnb.boards.qemu import console_values, run_firmware
-    from nnb.emit.csource import render, write_tree
+    from nnb.emit.csource import write_tree
 
     board = load_board("qemu-mps2-an386")
     unit = UNITS[board.counter]
-    path = os.path.join(ZOO, f"{name}.nnp")
-    e = render(path, prefix="m", kernels="mcu")
-    d = os.path.join(workdir, f"{name}{opt}")
     write_tree(e, d)
     m = e.model
     io_bytes = max(sum(4 * io.size for io in m.inputs), sum(4 * io.size for io in m.outputs), 16)
@@ -253,25 +267,22 @@ def m4_counts(name: str, opt: str, workdir: str) -> dict:
                        cwd=d, capture_output=True, text=True)
     if r.returncode != 0:
         raise SystemExit(f"{name}: linking failed: {r.stderr[-500:]}")
-    ins = [np.load(os.path.join(ZOO, f"{name}.in{k}.npy")).astype("<f4") for k in range(len(m.inputs))]
     res = run_firmware(board, os.path.join(d, "fw.elf"), {"nnb_in.bin": b"".join(x.tobytes() for x in ins)},
                        want=("nnb_out.bin",))
     v = console_values(res.console)
     raw = np.frombuffer(res.files["nnb_out.bin"], "<f4")
-    err, pos = 0.0, 0
-    for k, io in enumerate(m.outputs):
-        ref = np.load(os.path.join(ZOO, f"{name}.out{k}.npy"))
-        y = raw[pos:pos + io.size].reshape(ref.shape)
+    outs, pos = [], 0
+    for io in m.outputs:
+        outs.append(raw[pos:pos + io.size].reshape(io.shape).copy())
         pos += io.size
-        err = max(err, float(np.abs(y - ref).max()) / max(1.0, float(np.abs(ref).max())))
     syms = footprint.symbol_sizes(os.path.join(d, "fw.elf"), "arm-none-eabi-nm")
     text = footprint.section_sizes(os.path.join(d, "fw.elf"), "arm-none-eabi-size")["text"]
     weights = sum(sz for s, (_t, sz) in syms.items() if s.startswith("m_w_"))
     split = model_split(os.path.join(d, "fw.map"), m.prefix)
-    return {"insns": v.get(f"run_{unit}", 0), "stack": v.get("stack_run", 0), "err": err,
-            "static_ram": split["ram"], "arena": m.arena_bytes, "firmware_text_besides_weights": text - weights,
-            "code_besides_weights": split["code"], "harness": split["harness"], "weights": split["weights"],
-            "model_parts": split["parts"]}
+    return outs, {"insns": v.get(f"run_{unit}", 0), "stack": v.get("stack_run", 0),
+                  "static_ram": split["ram"], "arena": m.arena_bytes, "firmware_text_besides_weights": text - weights,
+                  "code_besides_weights": split["code"], "harness": split["harness"], "weights": split["weights"],
+                  "model_parts": split["parts"]}
 
 
 def is_model_file(path: str, prefix: str = "m") -> bool:

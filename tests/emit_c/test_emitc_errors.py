@@ -78,24 +78,3 @@ def test_no_c_compiler_names_the_package(tmp_path, capsys, monkeypatch) -> None:
     assert main(["run", LENET, "--backend", "emit-c", "-i", x]) == 2
     line = _one_error_line(capsys)
     assert "no C compiler" in line and "apt-get install gcc" in line
-
-
-def test_int8_model_is_refused_in_one_line(tmp_path, capsys) -> None:
-    """emit-c writes float and packed LUT-Q/DQ C source; a calibrated int8 .nnq is refused (nothing written)
-    with a pointer to its integer simulation, also through the emit-c backend."""
-    x = np.load(os.path.join(ZOO, "lenet.in0.npy"))
-    rng = np.random.default_rng(0)
-    calib = str(tmp_path / "calib.npz")
-    np.savez(calib, x=np.concatenate([x + rng.normal(0, 0.1, x.shape).astype(np.float32) for _ in range(4)]),
-             y=np.zeros(4, np.int64))
-    nnq = str(tmp_path / "l8.nnq")
-    assert main(["quantize", LENET, "--method", "int8", "--calib", calib, "-q", "-o", nnq]) == 0
-    capsys.readouterr()
-    out = tmp_path / "out"
-    assert main(["emit-c", nnq, "-o", str(out)]) == 2
-    line = _one_error_line(capsys)
-    assert "int8" in line and "emit-c" in line and "intsim" in line
-    assert not out.exists()
-    np.save(str(tmp_path / "x.npy"), x)
-    assert main(["run", nnq, "--backend", "emit-c", "--input", str(tmp_path / "x.npy")]) == 2
-    assert "int8" in _one_error_line(capsys)
