@@ -49,6 +49,7 @@ class Int8Planner:
         self.d, self.ap, self.k = d, ap, codes
         self.lay = Int8Layout()
         self.lay.consts, self.lay.const_at, self.lay.boffsets = [], {}, {}
+        self._scratch = (0, 0)  # (byte offset, bytes)
         # the float islands' handlers work on a float planner sharing this layout
         self.fl = Planner(d.graph(), codes, arena=ap, cpu=cpu)
         self.fl.lay = self.lay
@@ -170,16 +171,28 @@ class Int8Planner:
              n, c, h, wd, o, kh, kw, oh, ow, pad[0], pad[1], stride[0], stride[1], dil[0], dil[1], int(a["group"]),
              self.zero(x), self.zero(y), int(a["act_min"]), int(a["act_max"]),
              self.b(f.inputs[5]) if res else -1, self.zero(f.inputs[5]) if res else 0, rq, rq + o if res else -1]
-        if a.get("pool") == "max":
+        p += [0, oh, ow, 1, 1, 1, 1, 0, 0]
+        pool = a.get("pool") == "max"
+        if pool:  # the convolution into scratch, then q8_pool
+            p[6] = self.scratch(n * o * oh * ow)
+        og = o // int(a["group"])
+        ocb = 8 if og % 8 == 0 else 4 if og % 4 == 0 else 1
+        p[0] = n * (o // ocb) * oh * ((ow + 3) // 4)
+        self.emit(f"q8_conv_t{ocb}", p, p[0], y, n * o * oh * ow * ws[1] * kh * kw)
+        if pool:
             k, s, pp = list(a["pool_kernel"]), list(a["pool_stride"]), list(a["pool_pad"])
             if nsp == 1 or len(k) == 1:
                 k, s, pp = [1] + k[-1:], [1] + s[-1:], [0] + pp[-1:]
-            p += [1, ys[-2] if nsp == 2 else 1, ys[-1], k[0], k[1], s[0], s[1], pp[0], pp[1]]
-        else:
-            p += [0, oh, ow, 1, 1, 1, 1, 0, 0]
-        p[0] = prod(ys)
-        macs = n * o * oh * ow * ws[1] * kh * kw
-        self.emit("q8_conv", p, p[0], y, macs)
+            ph, pw = (ys[-2] if nsp == 2 else 1), ys[-1]
+            total = prod(ys)
+            self.emit("q8_pool", [total, p[6], self.b(y), oh, ow, ph, pw, k[0], k[1], s[0], s[1], pp[0], pp[1],
+                                  0, 1, 0], total, y)
+
+    def scratch(self, nbytes: int) -> int:
+        """A byte region for a pooled convolution's full output (one, grown as needed)."""
+        if nbytes > self._scratch[1]:
+            self._scratch = (4 * self.lay.reserve((nbytes + 3) // 4), nbytes)
+        return self._scratch[0]
 
     def _Q8Affine(self, f: Fn) -> None:  # noqa: N802
         x, w, bias, mult, shift = f.inputs

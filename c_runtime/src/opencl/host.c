@@ -750,20 +750,28 @@ static void plan_q8_conv(nnbrt_ocl *o, const nnbrt_args *a, int nin, const nnbrt
     v[22] = a->a[4].i; v[23] = x->zero; v[24] = y->zero; v[25] = a->a[12].i; v[26] = a->a[13].i;
     v[27] = res ? boff_of(o, in[5].data) : -1; v[28] = res ? in[5].zero : 0;
     v[29] = rq; v[30] = res ? rq + cout : -1;
+    v[31] = 0; v[32] = oh; v[33] = ow; v[34] = v[35] = v[36] = v[37] = 1; v[38] = v[39] = 0;
+    if (code(o, "Q8C_NPARAMS") != 40) { failf(o, "q8_conv.cl's parameter layout changed (Q8C_NPARAMS)"); return; }
+    if (pool) /* the convolution into scratch (bytes in the tail), then q8_pool */
+        v[6] = 4 * reserve(o, (size_t)((v[7] * cout * oh * ow + 3) / 4), NULL);
+    {
+        const long og = cout / (v[22] > 0 ? v[22] : 1), ocb = og % 8 == 0 ? 8 : og % 4 == 0 ? 4 : 1;
+        v[0] = v[7] * (cout / ocb) * oh * ((ow + 3) / 4);
+        emit(o, ocb == 8 ? "q8_conv_t8" : ocb == 4 ? "q8_conv_t4" : "q8_conv_t1", v, 40, (size_t)v[0], 0);
+    }
     if (pool) {
         const nnbrt_arg *pk = &a->a[6], *ps = &a->a[7], *pp = &a->a[8];
         const int nk = pk->count, two = nk == 2;
+        long u[16];
         if (nk < 1 || nk > 2 || ps->count != nk || pp->count != nk) { failf(o, "Q8Conv: pool of %d axes", nk); return; }
-        v[31] = 1;
-        v[32] = two ? y->dims[y->ndim - 2] : 1; v[33] = y->dims[y->ndim - 1];
-        v[34] = two ? pk->list[0] : 1; v[35] = pk->list[nk - 1];
-        v[36] = two ? ps->list[0] : 1; v[37] = ps->list[nk - 1];
-        v[38] = two ? pp->list[0] : 0; v[39] = pp->list[nk - 1];
-    } else {
-        v[31] = 0; v[32] = oh; v[33] = ow; v[34] = v[35] = v[36] = v[37] = 1; v[38] = v[39] = 0;
+        u[0] = (long)y->size; u[1] = v[6]; u[2] = boff_of(o, y->data); u[3] = oh; u[4] = ow;
+        u[5] = two ? y->dims[y->ndim - 2] : 1; u[6] = y->dims[y->ndim - 1];
+        u[7] = two ? pk->list[0] : 1; u[8] = pk->list[nk - 1];
+        u[9] = two ? ps->list[0] : 1; u[10] = ps->list[nk - 1];
+        u[11] = two ? pp->list[0] : 0; u[12] = pp->list[nk - 1];
+        u[13] = 0; u[14] = 1; u[15] = 0;
+        emit(o, "q8_pool", u, 16, y->size, 0);
     }
-    if (code(o, "Q8C_NPARAMS") != 40) { failf(o, "q8_conv.cl's parameter layout changed (Q8C_NPARAMS)"); return; }
-    emit(o, "q8_conv", v, 40, y->size, 0);
 }
 
 static void plan_q8_pool(nnbrt_ocl *o, const nnbrt_args *a, const nnbrt_tensor *x, const nnbrt_tensor *y, int avg)
