@@ -30,10 +30,47 @@ TRAINED = ["fmnist_lenet", "fmnist_dscnn"]
 ISLAND_TOL = {"rtol": 1e-5, "atol": 1e-6}  # float islands: PoCL's exp/float sums vs the C runtime's
 
 
+def _mixed_graph():  # noqa: ANN202 - nnb.ir.Graph
+    """Every int8 record beside the zoo's: Q8Add (ReLU fused), Q8Mul, padded max pooling without ignore_border,
+    average pooling excluding the padding, Q8Concat, Q8Clamp (ReLU6, Reshape), 1-D convolution with dilation and
+    1-D pooling, strided/dilated 2-D convolutions, a residual, global average pooling, Affine."""
+    from nnb.builder import GraphBuilder
+
+    rng = np.random.default_rng(3)
+
+    def rand(*s: int) -> np.ndarray:
+        return rng.normal(0, 0.5, s).astype(np.float32)
+
+    b = GraphBuilder("mixed", batch_size=3)
+    x = b.input("x", (-1, 3, 11, 13))
+    c1 = b.op("Convolution", [x, b.param("w1", rand(8, 3, 3, 3)), b.param("b1", rand(8))], pad=(1, 2),
+              stride=(2, 1), dilation=(1, 2))
+    c2 = b.op("Convolution", [x, b.param("w2", rand(8, 3, 1, 1)), b.param("b2", rand(8))], stride=(2, 1))
+    r = b.op("ReLU", [b.op("Add2", [c1, c2])])  # a residual FusedConv
+    mu = b.op("Mul2", [r, c2])
+    ad = b.op("ReLU", [b.op("Add2", [mu, c2])])
+    mp = b.op("MaxPooling", [ad], kernel=(3, 3), stride=(2, 2), pad=(1, 1), ignore_border=False)
+    ap = b.op("AveragePooling", [ad], kernel=(2, 3), stride=(2, 2), pad=(1, 1), including_pad=False)
+    r6 = b.op("ReLU6", [b.op("Concatenate", [mp, ap], axis=1)])
+    flat = b.op("Reshape", [r6], shape=(3, 16, -1))
+    c1d = b.op("Convolution", [flat, b.param("w3", rand(6, 16, 3)), b.param("b3", rand(6))], pad=(2,), dilation=(2,))
+    b.output(b.op("AveragePooling", [c1d], kernel=(2,), stride=(2,), ignore_border=False))
+    gap = b.op("GlobalAveragePooling", [c1d])
+    b.output(b.op("Affine", [gap, b.param("w4", rand(6, 4)), b.param("b4", rand(4))]))
+    return b.build()
+
+
 @functools.cache
 def _model(name: str):  # noqa: ANN202 - (Int8Model at the input's batch, float input)
     from nnb.backends.opencl_int8 import rebatched
 
+    if name == "mixed":
+        from nnb.quantize.calib import collect
+        from nnb.quantize.int8 import build_int8, prepare_graph
+
+        g = prepare_graph(_mixed_graph())
+        xs = np.random.default_rng(5).normal(0, 1, (30, 3, 11, 13)).astype(np.float32)
+        return build_int8(g, collect(g, xs)), xs[:3]
     if name.startswith("fmnist_"):
         m, x = fmnist_model(name.split("_", 1)[1])
         x = x[:6]
@@ -69,7 +106,15 @@ def _compare(m, got: dict[str, np.ndarray], want: dict[str, np.ndarray], what: s
     return exact
 
 
-@pytest.mark.parametrize("name", ZOO_CONV + TRAINED)
+def test_mixed_graph_has_every_int8_record() -> None:
+    from nnb.emit.nnb_int8 import deploy
+    from nnb.emit.nnb_int8_layout import Q8_FUNCTIONS
+
+    m, _ = _model("mixed")
+    assert {f.op for f in deploy(m).fns} == set(Q8_FUNCTIONS)
+
+
+@pytest.mark.parametrize("name", ZOO_CONV + TRAINED + ["mixed"])
 def test_python_host_equals_c_runtime_and_simulation(name: str) -> None:
     from nnb.backends.opencl_int8 import Int8OpenCLNet
 
@@ -97,7 +142,7 @@ def nnbrt_ocl() -> str:
     return NNBRT
 
 
-@pytest.mark.parametrize("name", ["lenet", "dscnn", "resnet8", "unet_tiny"] + TRAINED)
+@pytest.mark.parametrize("name", ["lenet", "dscnn", "resnet8", "unet_tiny", "mixed"] + TRAINED)
 def test_c_host_equals_c_runtime(nnbrt_ocl: str, tmp_path, name: str) -> None:  # noqa: ANN001
     m, x = _model(name)
     ints = [s.output for s in m.steps if s.kind == "int"]
