@@ -16,13 +16,17 @@ a change of load on a shared machine hits both sides alike.  Every OpenCL
 output is checked against the C runtime's first.  The reference's BLAS runs on
 one thread (its idle threads would spin on the cores the OpenCL device uses).
 
+``--forms`` picks the kernel forms ($NNB_OCL_FORMS: auto = the device's default, cpu = the CPU forms, local =
+the local-memory tiled forms of convolution and affine); with several (``--forms cpu,local``) a second table gives
+the convolution layers' GFLOP/s at batch 64 in each form, each run checked against the C runtime first.
+
 With ``--agreement A.nnb,B.nnb`` (e.g. the demo's out/demo/lenet_lutq4.nnb and
 lenet_dq.nnb) it instead compares the OpenCL backend's predictions with the C
 runtime's on the 10,000 Fashion-MNIST test images (Debian's
 dataset-fashion-mnist) and prints how many are identical.
 
 usage: python benchmarks/opencl.py [--models resnet8,dscnn] [--rounds 7] [--stream 12] [--device N] [--tune]
-                                   [--json rows.json]
+                                   [--forms auto|cpu|local[,...]] [--json rows.json]
        python benchmarks/opencl.py --profile [--models resnet8,dscnn]
        python benchmarks/opencl.py --agreement out/demo/lenet_lutq4.nnb,out/demo/lenet_dq.nnb
 """
@@ -52,7 +56,8 @@ ZOO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shar
 BATCH = 64
 STREAM = 12  # batch-64 runs timed back to back for a throughput figure (OpenCL and C alike): sustained
 # throughput; with 3 the first batches after the reference's long run mostly time PoCL's workers waking up
-CONV_KERNELS = ("conv", "dwconv", "deconv")  # name prefixes of the convolution kernels
+CONV_KERNELS = ("conv", "dwconv", "deconv", "local_conv")  # name prefixes of the convolution kernels
+FORMS = ("auto", "cpu", "local")  # $NNB_OCL_FORMS: the device's default, the CPU forms, the local-memory forms
 
 
 def _inputs(name: str, batch: int) -> list[np.ndarray]:
@@ -73,7 +78,8 @@ def _timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - t
 
 
-def bench_model(name: str, rounds: int, device_index: int | None, tune: bool = False, stream: int = STREAM) -> dict:
+def bench_model(name: str, rounds: int, device_index: int | None, tune: bool | None = None,
+                stream: int = STREAM) -> dict:
     path = os.path.join(ZOO, f"{name}.nnp")
     g = load(path)
     dev = open_device(device_index)
@@ -103,21 +109,54 @@ def bench_model(name: str, rounds: int, device_index: int | None, tune: bool = F
             times[k].append(_timed(lambda fn=fn, n=n: [fn() for _ in range(n)]) / n)
     best = {k: min(v) for k, v in times.items()}
     ratio = statistics.median(c / o for c, o in zip(times["c_64"], times["opencl_64"]))
-    conv_s = conv_macs = 0.0
-    prof = o64.profile(x64, repeat=3)
-    conv_nodes = {node for node, kernel, macs, _s in prof if macs and kernel.startswith(CONV_KERNELS)}
-    for node, _kernel, macs, s in prof:  # every launch of a convolution (its padding and im2col copies too)
-        if node in conv_nodes:
-            conv_s += s
-            conv_macs += macs
     return {
         "model": name, "device": dev.name, "max_abs_diff_vs_c": err,
         "latency_ms": {k[:-2]: 1e3 * best[k] for k in ("opencl_1", "c_1", "ref_1")},
         "throughput_per_s": {k[:-3]: BATCH / best[k] for k in ("opencl_64", "c_64", "ref_64")},
         "opencl_over_c_batch64": ratio,
-        "conv_gflops": 2 * conv_macs / conv_s / 1e9 if conv_s else 0.0,
+        "conv_gflops": conv_gflops(o64, x64)[0],
         "launches": len(o64.layout.launches),
     }
+
+
+def conv_gflops(net: OpenCLNet, xs: list[np.ndarray]) -> tuple[float, list[str]]:
+    """(GFLOP/s of the convolution layers, their kernels): 2 x MACs / the time of every launch of a convolution
+    node (its padding and im2col copies too), launches timed one at a time (best of 3)."""
+    conv_s = conv_macs = 0.0
+    prof = net.profile(xs, repeat=3)
+    conv_nodes = {node for node, kernel, macs, _s in prof if macs and kernel.startswith(CONV_KERNELS)}
+    kernels = sorted({kernel for node, kernel, macs, _s in prof if macs and node in conv_nodes})
+    for node, _kernel, macs, s in prof:
+        if node in conv_nodes:
+            conv_s += s
+            conv_macs += macs
+    return (2 * conv_macs / conv_s / 1e9 if conv_s else 0.0), kernels
+
+
+def forms_table(names: list[str], forms: list[str], device_index: int | None, tune: bool | None) -> None:
+    """Convolution GFLOP/s at batch 64 per kernel form ($NNB_OCL_FORMS), each checked against the C runtime."""
+    dev = open_device(device_index)
+    print(f"\nconvolution layers, batch {BATCH}, GFLOP/s per form (device: {dev.name}; local forms tuned per "
+          f"layer shape unless NNB_OPENCL_TUNE=0)")
+    print(f"{'model':12s} " + " ".join(f"{f:>10s}" for f in forms) + "  kernels")
+    for name in names:
+        path = os.path.join(ZOO, f"{name}.nnp")
+        g = load(path)
+        x64 = _inputs(name, BATCH)
+        want = CNet(convert(g, mode="extended").image).run_batch(x64)
+        cells, used = [], []
+        for form in forms:
+            os.environ["NNB_OCL_FORMS"] = form
+            net = OpenCLNet(rebatch(model_graph(path, g), BATCH), device=dev, tune=tune)
+            got = net.run(x64)
+            err = max(float(np.abs(a.reshape(b.shape) - b).max() / max(1.0, np.abs(b).max()))
+                      for a, b in zip(got, want))
+            if err > 1e-4:
+                raise SystemExit(f"{name} with NNB_OCL_FORMS={form}: relative error {err:.2g} vs the C runtime")
+            gf, kernels = conv_gflops(net, x64)
+            cells.append(gf)
+            used.append(f"{form}: {','.join(kernels)}")
+        print(f"{name:12s} " + " ".join(f"{v:10.2f}" for v in cells) + "  " + "; ".join(used))
 
 
 def agreement(paths: list[str], device_index: int | None) -> None:
@@ -187,9 +226,16 @@ def main() -> None:
     ap.add_argument("--stream", type=int, default=STREAM,
                     help="batch-64 runs timed back to back per throughput sample (OpenCL and C alike)")
     ap.add_argument("--tune", action="store_true", help="tune work-group sizes first (kept in the device's cache)")
+    ap.add_argument("--forms", default="auto",
+                    help="kernel forms, comma-separated from auto,cpu,local ($NNB_OCL_FORMS): the first for the "
+                         "main table; with several, a table of convolution GFLOP/s per form follows")
     ap.add_argument("--agreement", help="comma-separated .nnb files: OpenCL vs C runtime predictions on 10k images")
     ap.add_argument("--profile", action="store_true", help="per-launch device times of a batch-64 run instead")
     args = ap.parse_args()
+    forms = args.forms.split(",")
+    if any(f not in FORMS for f in forms):
+        raise SystemExit(f"--forms: choose from {', '.join(FORMS)}")
+    os.environ["NNB_OCL_FORMS"] = forms[0]
     if args.profile:
         for name in args.models.split(","):
             profile_model(name, args.device)
@@ -197,12 +243,13 @@ def main() -> None:
     if args.agreement:
         agreement(args.agreement.split(","), args.device)
         return
+    tune = True if args.tune else None
     rows = []
     print(f"{'model':12s} {'latency ms (batch 1)':>32s} {'throughput /s (batch 64)':>34s} {'OCL/C':>6s} "
           f"{'conv GFLOP/s':>12s}")
     print(f"{'':12s} {'opencl':>10s} {'c':>10s} {'ref':>10s} {'opencl':>11s} {'c':>11s} {'ref':>10s}")
     for name in args.models.split(","):
-        r = bench_model(name, args.rounds, args.device, args.tune, args.stream)
+        r = bench_model(name, args.rounds, args.device, tune, args.stream)
         rows.append(r)
         lat, thr = r["latency_ms"], r["throughput_per_s"]
         print(f"{name:12s} {lat['opencl']:10.2f} {lat['c']:10.2f} {lat['ref']:10.2f} {thr['opencl']:11.0f} "
@@ -211,6 +258,8 @@ def main() -> None:
           f"batch-64 throughput ratios ({args.stream} batches back to back per sample); outputs checked against the "
           f"C runtime (max abs diff "
           f"{max((r['max_abs_diff_vs_c'] for r in rows), default=0):.2g})")
+    if len(forms) > 1:
+        forms_table(args.models.split(","), forms, args.device, tune)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
