@@ -3,11 +3,12 @@
 docs/nnb_format.md ("int8 models", LUT-Q records).  Inputs: the int8 input,
 ``codes`` (int32 parameter: the bit-packed codes as little-endian 32-bit words,
 ``lut_bits`` each, LSB first, output-channel major), ``dict`` (int32 parameter
-of shape (O, K): each output channel's integer dictionary), ``bias``, ``mult``,
-``shift`` (as Q8Conv / Q8Affine), and for a residual convolution the residual
-int8 tensor and ``res_rq``.  Arguments: Q8Conv's (resp. Q8Affine's) followed by
-``w_shape`` (the weight's shape: (O, C/G, KH[, KW]) for a convolution, the float
-weight's (inputs, outputs...) for an Affine) and ``lut_bits``.  A dictionary
+of shape (O, K): each output channel's integer dictionary), ``rq`` (int32, 3 O:
+the biases, the multipliers, the shifts), and for a residual convolution the
+residual int8 tensor and ``res_rq`` (as Q8Conv's): at most 7 tensors a record.
+Arguments: Q8Conv's (resp. Q8Affine's) followed by ``w_shape`` (the weight's
+shape: (O, C/G, KH[, KW]) for a convolution, the float weight's (inputs,
+outputs...) for an Affine) and ``lut_bits``.  A dictionary
 whose every entry is 0 or a signed power of two runs as shifts.
 
 ``emit_lut_step`` is called by the int8 NNB writer (nnb/emit/nnb_int8.py) for a
@@ -79,7 +80,8 @@ def emit_lut_step(b, st: IntNode) -> None:  # noqa: ANN001 - nnb.emit.nnb_int8._
     words = packed_words(codes, bits).view("<i4").astype(np.int64)
     cname = b.add_var(Var(f"{wname}/codes", (int(words.size),), "i32", words))
     dname = b.add_var(Var(f"{wname}/dict", tuple(D.shape), "i32", D))
-    consts = [b.i32(st, "bias"), b.i32(st, "mult"), b.i32(st, "shift")]
+    rq = np.concatenate([np.asarray(st.arrays[k], np.int64).reshape(-1) for k in ("bias", "mult", "shift")])
+    consts = [b.add_var(Var(f"{node.name}/rq", (int(rq.size),), "i32", rq))]
     if node.op == "Affine":
         ba = a.get("base_axis", 1)
         ba = ba + len(b.shape(node.inputs[0])) if ba < 0 else ba
@@ -129,9 +131,9 @@ def read_lut_step(rec: str, a: dict, ins: list, outs: list, tensor, tensors: dic
 
     where = f"{where} ({rec})"
     res = bool(a.get("residual")) if rec == "Q8LutConv" else False
-    if len(ins) != (8 if res else 6) or len(outs) != 1 or outs[0].typ != 6 or outs[0].didx >= 0:
+    if len(ins) != (6 if res else 4) or len(outs) != 1 or outs[0].typ != 6 or outs[0].didx >= 0:
         raise NnbError(f"{where}: {len(ins)} inputs / {len(outs)} outputs")
-    data_vars = [ins[0]] + ([ins[6]] if res else [])
+    data_vars = [ins[0]] + ([ins[4]] if res else [])
     for v in data_vars:
         if v.typ != 6 or v.didx >= 0:
             raise NnbError(f"{where}: input '{v.name}' is not an int8 tensor")
@@ -159,7 +161,16 @@ def read_lut_step(rec: str, a: dict, ins: list, outs: list, tensor, tensors: dic
     taps = n // o
     if int(np.abs(D).max(initial=0)) * 256 * taps > 1 << 30:  # the C loader's bound (dmax() keeps to it)
         raise NnbError(f"{where}: a dictionary entry beyond the accumulator bound")
-    arrays = _i32(ins[3:6], ("bias", "mult", "shift"), {"bias": o, "mult": o, "shift": o}, where)
+    rq = _i32(ins[3:4], ("rq",), {"rq": 3 * o}, where)["rq"]
+    arrays = {"bias": rq[:o], "mult": rq[o:2 * o], "shift": rq[2 * o:]}
+    if np.abs(arrays["bias"]).max(initial=0) >= 1 << 29 or arrays["mult"].min(initial=0) < 0 \
+            or not -31 <= arrays["shift"].min(initial=0) <= arrays["shift"].max(initial=0) <= 30:
+        raise NnbError(f"{where}: a bias beyond 2^29, a negative multiplier or a shift outside [-31, 30]")
+    if rec == "Q8LutConv":
+        ba = int(a["base_axis"])
+        if not 0 <= ba < len(ins[0].shape) or int(a["group"]) < 1 \
+                or ins[0].shape[ba] != wshape[1] * int(a["group"]) or o % int(a["group"]):
+            raise NnbError(f"{where}: weight {wshape}, group {a['group']} for input {ins[0].shape}")
     mag = np.abs(D[D != 0])
     pow2 = bool(np.all((mag & (mag - 1)) == 0))
     name = f"{rec}_{k}"
@@ -177,8 +188,8 @@ def read_lut_step(rec: str, a: dict, ins: list, outs: list, tensor, tensors: dic
     wname = _param(_Named(ins[1], wshape), tensors, wf)
     arrays.update({CODES: c, DICT: D, POW2: np.array([int(pow2)]), BITS: np.array([bits])})
     if res:
-        rq = _i32([ins[7]], ("res_rq",), {"res_rq": 2 * o}, where)["res_rq"]
-        arrays.update(res_mult=rq[:o], res_shift=rq[o:])
+        rr = _i32([ins[5]], ("res_rq",), {"res_rq": 2 * o}, where)["res_rq"]
+        arrays.update(res_mult=rr[:o], res_shift=rr[o:])
     pool = a["pool"]
     attrs = {"base_axis": a["base_axis"], "pad": a["pad"], "stride": a["stride"], "dilation": a["dilation"],
              "group": a["group"], "channel_last": False, "pool": pool,

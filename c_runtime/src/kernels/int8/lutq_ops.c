@@ -1,9 +1,11 @@
 /* The LUT-Q int8 records of extended NNB files (docs/nnb_format.md "int8 models", ids 1012-1013): every type,
  * shape, argument, code and dictionary entry checked at load, glue onto nnb_i8_lutq_conv2d (lutq.c).
- *   1012 Q8LutConv (x, codes, dict, bias, mult, shift [, residual, res_rq]): Q8Conv's arguments, w_shape,
- *        lut_bits. codes: int32 words of the bit-packed codes, output-channel major; dict: int32 (O, K).
- *   1013 Q8LutAffine (x, codes, dict, bias, mult, shift): base_axis, activation, act_min, act_max, w_shape,
- *        lut_bits; the codes output-major (O, inputs), w_shape the float weight's (inputs, outputs...). */
+ *   1012 Q8LutConv (x, codes, dict, rq [, residual, res_rq]): Q8Conv's arguments, w_shape, lut_bits.
+ *        codes: int32 words of the bit-packed codes, output-channel major; dict: int32 (O, K); rq: int32 (3 O),
+ *        the biases, then the multipliers, then the shifts (at most 7 tensors: every check runs in
+ *        nnbrt_arena_size too).
+ *   1013 Q8LutAffine (x, codes, dict, rq): base_axis, activation, act_min, act_max, w_shape, lut_bits; the codes
+ *        output-major (O, inputs), w_shape the float weight's (inputs, outputs...). */
 #ifdef NNBRT_INT8
 #include "../../internal.h"
 #include "lutq.h"
@@ -14,13 +16,13 @@
 static int is_q8(const nnbrt_tensor *t) { return t->type == Q8 && t->nscale == 1 && t->scale; }
 static const int32_t *i32p(const nnbrt_tensor *t) { return (const int32_t *)(const void *)t->data; }
 
-/* requantization constants: multipliers in [0, 2^31), shifts in [-31, 30] */
-static int rq_ok(const nnbrt_tensor *m, const nnbrt_tensor *s, size_t n)
+/* rq: n biases (bounded by nnb_i8_lutq_ok), n multipliers in [0, 2^31), n shifts in [-31, 30] */
+static int rq_ok(const nnbrt_tensor *rq, size_t n)
 {
     size_t k;
-    if (m->type != I32 || s->type != I32 || m->size != n || s->size != n || !m->data || !s->data) return 0;
+    if (rq->type != I32 || rq->size != 3u * n || !rq->data) return 0;
     for (k = 0; k < n; ++k)
-        if (i32p(m)[k] < 0 || i32p(s)[k] < -31 || i32p(s)[k] > 30) return 0;
+        if (i32p(rq)[n + k] < 0 || i32p(rq)[2u * n + k] < -31 || i32p(rq)[2u * n + k] > 30) return 0;
     return 1;
 }
 
@@ -79,7 +81,7 @@ static nnbrt_status conv_geom(const nnbrt_args *a, int nin, const nnbrt_tensor *
     int32_t o[2];
     size_t n, conv_bytes = 0;
     if (!is_q8(x) || !is_q8(y)) return NNBRT_E_UNSUPPORTED_TYPE;
-    if ((res != 0 && res != 1) || nin != (res ? 8 : 6) || pool < 0 || pool > 1 || (pool && res))
+    if ((res != 0 && res != 1) || nin != (res ? 6 : 4) || pool < 0 || pool > 1 || (pool && res))
         return NNBRT_E_BAD_ARGUMENT;
     nsp = ws->count - 2;
     if (nsp < 1 || nsp > 2 || ba < 0 || ba != x->ndim - 1 - nsp) return NNBRT_E_UNSUPPORTED_ARGUMENT;
@@ -120,19 +122,18 @@ static nnbrt_status conv_geom(const nnbrt_args *a, int nin, const nnbrt_tensor *
     p->act_min = a->a[C_LO].i;
     p->act_max = a->a[C_HI].i;
     if (!lut_of(in, p->o, a->a[C_BITS].i, w)) return NNBRT_E_BAD_ARGUMENT;
-    if (in[3].type != I32 || in[3].size != (size_t)p->o || !in[3].data || !rq_ok(&in[4], &in[5], (size_t)p->o))
-        return NNBRT_E_BAD_ARGUMENT;
+    if (!rq_ok(&in[3], (size_t)p->o)) return NNBRT_E_BAD_ARGUMENT;
     if (res) {
-        const nnbrt_tensor *r = &in[6];
+        const nnbrt_tensor *r = &in[4];
         size_t j;
         if (!is_q8(r)) return NNBRT_E_UNSUPPORTED_TYPE;
         if (r->size != y->size) return NNBRT_E_SHAPE_MISMATCH;
-        if (in[7].type != I32 || in[7].size != 2u * (size_t)p->o || !in[7].data) return NNBRT_E_BAD_ARGUMENT;
+        if (in[5].type != I32 || in[5].size != 2u * (size_t)p->o || !in[5].data) return NNBRT_E_BAD_ARGUMENT;
         for (j = 0; j < (size_t)p->o; ++j)
-            if (i32p(&in[7])[j] < 0) return NNBRT_E_BAD_ARGUMENT;
+            if (i32p(&in[5])[j] < 0) return NNBRT_E_BAD_ARGUMENT;
         p->res_zero = r->zero;
     }
-    if (full && !nnb_i8_lutq_ok(p, w, i32p(&in[3]), res ? i32p(&in[7]) + p->o : NULL)) return NNBRT_E_BAD_QUANT;
+    if (full && !nnb_i8_lutq_ok(p, w, i32p(&in[3]), res ? i32p(&in[5]) + p->o : NULL)) return NNBRT_E_BAD_QUANT;
     if (y->ndim != x->ndim) return NNBRT_E_SHAPE_MISMATCH;
     for (k = 0; k < ba; ++k)
         if (y->dims[k] != x->dims[k]) return NNBRT_E_SHAPE_MISMATCH;
@@ -196,10 +197,12 @@ static void run_conv(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int n
     const int res = a->a[C_RES].i;
     const int8_t *x = (const int8_t *)(const void *)in[0].data;
     int8_t *y = (int8_t *)(void *)out[0].data;
-    const int32_t *b = i32p(&in[3]), *m = i32p(&in[4]), *sh = i32p(&in[5]);
+    const int32_t *b = i32p(&in[3]), *m, *sh;
     (void)nout;
     memset(&w, 0, sizeof w);
     if (conv_geom(a, nin, in, out, &p, &pp, &w, &scratch, 0) != NNBRT_OK) return; /* checked at load */
+    m = b + p.o;
+    sh = b + 2 * p.o;
     if (a->a[C_POOL].i) {
         const size_t conv_bytes = ((size_t)p.o * (size_t)p.oh * (size_t)p.ow + 3u) & ~(size_t)3u;
         const size_t in_plane = (size_t)p.c * (size_t)p.h * (size_t)p.w;
@@ -214,8 +217,8 @@ static void run_conv(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int n
         }
         return;
     }
-    (void)nnb_i8_lutq_conv2d(&p, &w, x, b, m, sh, res ? (const int8_t *)(const void *)in[6].data : NULL,
-                             res ? i32p(&in[7]) : NULL, res ? i32p(&in[7]) + p.o : NULL, y, s, scratch);
+    (void)nnb_i8_lutq_conv2d(&p, &w, x, b, m, sh, res ? (const int8_t *)(const void *)in[4].data : NULL,
+                             res ? i32p(&in[5]) : NULL, res ? i32p(&in[5]) + p.o : NULL, y, s, scratch);
 }
 
 /* ---- 1013 Q8LutAffine: the 1x1 case ---- */
@@ -254,8 +257,7 @@ static nnbrt_status affine_geom(const nnbrt_args *a, const nnbrt_tensor *in, con
     p->act_min = a->a[A_LO].i;
     p->act_max = a->a[A_HI].i;
     if (!lut_of(in, p->o, a->a[A_BITS].i, w)) return NNBRT_E_BAD_ARGUMENT;
-    if (in[3].type != I32 || in[3].size != o || !in[3].data || !rq_ok(&in[4], &in[5], o))
-        return NNBRT_E_BAD_ARGUMENT;
+    if (!rq_ok(&in[3], o)) return NNBRT_E_BAD_ARGUMENT;
     if (full && !nnb_i8_lutq_ok(p, w, i32p(&in[3]), NULL)) return NNBRT_E_BAD_QUANT;
     *scratch = nnb_i8_lutq_scratch(p, w->k);
     return NNBRT_OK;
@@ -283,13 +285,14 @@ static void run_affine(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int
     (void)nin; (void)nout;
     memset(&w, 0, sizeof w);
     if (affine_geom(a, in, out, &p, &w, &scratch, 0) != NNBRT_OK) return; /* checked at load */
-    (void)nnb_i8_lutq_conv2d(&p, &w, (const int8_t *)(const void *)in[0].data, i32p(&in[3]), i32p(&in[4]),
-                             i32p(&in[5]), NULL, NULL, NULL, (int8_t *)(void *)out[0].data, a->scratch, scratch);
+    (void)nnb_i8_lutq_conv2d(&p, &w, (const int8_t *)(const void *)in[0].data, i32p(&in[3]), i32p(&in[3]) + p.o,
+                             i32p(&in[3]) + 2 * p.o, NULL, NULL, NULL, (int8_t *)(void *)out[0].data, a->scratch,
+                             scratch);
 }
 
-const nnbrt_kernel nnbrt_k_q8_lut_conv = {"Q8LutConv", "iiIiIiIiiiIiIiIBBiiiiIi", 6, 8, 1, 1, check_conv,
+const nnbrt_kernel nnbrt_k_q8_lut_conv = {"Q8LutConv", "iiIiIiIiiiIiIiIBBiiiiIi", 4, 6, 1, 1, check_conv,
                                           run_conv};
-const nnbrt_kernel nnbrt_k_q8_lut_affine = {"Q8LutAffine", "iiiiiIi", 6, 6, 1, 1, check_affine, run_affine};
+const nnbrt_kernel nnbrt_k_q8_lut_affine = {"Q8LutAffine", "iiiiiIi", 4, 4, 1, 1, check_affine, run_affine};
 #else
 typedef int nnbrt_lutq_ops_not_built; /* ISO C wants a declaration in every file */
 #endif
