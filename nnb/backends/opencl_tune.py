@@ -33,10 +33,14 @@ def _kernel(net: Any, kernel: str, p: int, n: int, local: int) -> tuple:  # noqa
 
 
 def _seconds(net: Any, launch: tuple, repeat: int) -> float:  # noqa: ANN401
+    """Best of ``repeat`` runs; infinite when the driver refuses the launch (out of resources: registers)."""
     pcl, q = cl(), net.dev.queue
     k, g, loc = launch
-    pcl.enqueue_nd_range_kernel(q, k, g, loc)  # the first enqueue of a group size may compile (PoCL)
-    q.finish()
+    try:
+        pcl.enqueue_nd_range_kernel(q, k, g, loc)  # the first enqueue of a group size may compile (PoCL)
+        q.finish()
+    except pcl.Error:
+        return float("inf")
     best = float("inf")
     for _ in range(repeat):
         t = time.perf_counter()
@@ -57,6 +61,8 @@ def tune_tiles(net: Any, repeat: int = 3) -> dict[str, str]:  # noqa: ANN401 - a
         if ln.tune_key not in found:
             times = [(_seconds(net, _kernel(net, kernel, ln.p, n, local), repeat), kernel)
                      for kernel, n, local in ln.alts]
+            if min(times)[0] == float("inf"):  # none ran: keep the default, time again next time
+                continue
             found[ln.tune_key] = min(times)[1]
         choice = next(a for a in ln.alts if a[0] == found[ln.tune_key])
         ln.kernel, ln.n, ln.local = choice
