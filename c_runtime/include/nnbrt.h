@@ -234,12 +234,19 @@ NNBRT_API nnbrt_status nnbrt_get_header(const nnbrt_net *net, nnbrt_header_info 
     runtime's tables (network context, a data pointer per variable, the
     running function's tensors), private input/output
     storage (and float staging of fixed-point parameters), the tensors (the
-    extended plan, or the v2/v3 buffers) and the largest kernel scratch
-    (with alignment slack). */
+    extended plan, or the v2/v3 buffers), the largest kernel scratch
+    (with alignment slack) and the packed weights (nnbrt_packed_bytes:
+    total - tables - io - tensors - scratch). */
 typedef struct {
     size_t tables, io, tensors, scratch, total;
 } nnbrt_arena_info;
 NNBRT_API nnbrt_status nnbrt_get_arena_info(const nnbrt_net *net, nnbrt_arena_info *info);
+/** Packed weights: bytes of the caller's arena that nnbrt_init filled once
+    with weights re-laid out for the kernels (x86-64/AArch64 host builds,
+    for the layers where it pays, e.g. 1x1 convolutions; 0 in
+    microcontroller, SMALL and REF builds, and with the environment variable
+    NNBRT_PACK=0). Included in nnbrt_arena_size. 0 if net is NULL. */
+NNBRT_API size_t nnbrt_packed_bytes(const nnbrt_net *net);
 /** Variable v: shape, element count, data_index (>=0 parameter chunk, <0 buffer -(k+1)). */
 NNBRT_API nnbrt_status nnbrt_variable(const nnbrt_net *net, int v, const int32_t **shape, int *ndim,
                             size_t *elements, int32_t *data_index);

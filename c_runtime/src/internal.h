@@ -20,6 +20,42 @@ typedef struct {
     uint32_t kind, bits, K;/* kind 4 LUT or 5 uniform; 0: not quantized */
 } nnbrt_qw;
 
+/* ---- load-time preparation ("packed weights") ----
+   NNBRT_PREPARE is defined in builds where kernels may keep data prepared
+   once by nnbrt_init (e.g. weights re-laid out into a kernel's tile order,
+   bias folded in): x86-64/AArch64 hosts with the vector kernels. It is off
+   in microcontroller builds (NNBRT_MCU_KERNELS, Cortex-M: weights stay in
+   flash, RAM unchanged), SMALL builds (NNBRT_NO_VECTOR_EXT), REF builds
+   (NNBRT_REFERENCE_KERNELS) and with -DNNBRT_NO_PREPARE.
+
+   Protocol (see nnbrt_cost below):
+   1. A kernel's check may set cost->persist (bytes it wants kept for the
+      life of the net) and cost->prepare (the function that fills them).
+      The check must give the same answer for the same function every time
+      (nnbrt_arena_size and nnbrt_init call it; the answer may depend only on
+      the arguments, the tensor shapes/types and the build's ISA choice).
+      Functions of more than NNBRT_CHECK_IO inputs + outputs, or without
+      inputs, get no region.
+   2. nnbrt_arena_size adds a table (8 bytes per such function, 64-aligned)
+      and every region (each 64-aligned) to the arena: the "packed weights"
+      part (nnbrt_packed_bytes; `nnbrt info` prints it).
+   3. nnbrt_init, once the whole file is validated (structure, kernel
+      checks, data flow) and fixed-point parameters are staged, calls
+      prepare(a, nin, in, nout, out, region) once per such function, in file
+      order: in[] hold the parameter data (the image), outputs and
+      activations are not to be read. region is 64-byte aligned, persist
+      bytes, not zeroed.
+   4. At run time the loader hands the region to the kernel as in[0].prep
+      (NULL for every other tensor, for functions without a region, and in
+      emitted C, which memsets its tensors): the loader walks its table in
+      step with the records it decodes anyway (no per-function lookup).
+      A kernel must still run correctly with in[0].prep == NULL (REF
+      builds, emit-c, NNBRT_PACK=0). */
+#if !defined(NNBRT_NO_PREPARE) && !defined(NNBRT_REFERENCE_KERNELS) && !defined(NNBRT_NO_VECTOR_EXT) && \
+    !defined(NNBRT_MCU_KERNELS) && defined(__GNUC__) && (defined(__x86_64__) || defined(__aarch64__))
+#define NNBRT_PREPARE 1
+#endif
+
 /** A variable as seen by kernels. dims points into the image. */
 typedef struct {
     int ndim;
@@ -32,6 +68,9 @@ typedef struct {
     int32_t zero;     /* type 6: zero point */
     uint32_t nscale;  /* type 6: number of scales (1: per tensor) */
     const uint8_t *scale; /* type 6: nscale little-endian float64 scales in the image */
+#ifdef NNBRT_PREPARE
+    void *prep;       /* in[0] at run time: the function's load-time prepared region, else NULL */
+#endif
 } nnbrt_tensor;
 
 #define NNBRT_TYPE_Q8 6
@@ -51,14 +90,23 @@ typedef struct {
     float *scratch; /* shared scratch area (arena), NULL while validating */
 } nnbrt_args;
 
-/** Filled by a kernel's check: rough op count and scratch bytes needed by run. */
-typedef struct {
+struct nnbrt_cost_s;
+typedef nnbrt_status (*nnbrt_check_fn)(const nnbrt_args *a, int nin, const nnbrt_tensor *in,
+                                       int nout, const nnbrt_tensor *out, struct nnbrt_cost_s *work);
+/* Fills a function's load-time region (see NNBRT_PREPARE above). */
+typedef void (*nnbrt_prepare_fn)(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
+                                 const nnbrt_tensor *out, void *region);
+
+/** Filled by a kernel's check: rough op count and scratch bytes needed by
+    run; optionally (NNBRT_PREPARE builds) persistent bytes and the function
+    that fills them once at load (zeroed by the loader before the check). */
+typedef struct nnbrt_cost_s {
     uint64_t work;
     size_t scratch;
+    size_t persist;            /* bytes of the load-time region, 0: none */
+    nnbrt_prepare_fn prepare;  /* fills it (required when persist > 0) */
 } nnbrt_cost;
 
-typedef nnbrt_status (*nnbrt_check_fn)(const nnbrt_args *a, int nin, const nnbrt_tensor *in,
-                                       int nout, const nnbrt_tensor *out, nnbrt_cost *work);
 typedef void (*nnbrt_run_fn)(const nnbrt_args *a, int nin, const nnbrt_tensor *in,
                              int nout, const nnbrt_tensor *out);
 

@@ -68,6 +68,10 @@ typedef struct {
     nnbrt_diag *diag;
     uint64_t work;
     size_t scratch; /* largest kernel scratch */
+#ifdef NNBRT_PREPARE
+    size_t persist;    /* load-time regions (each 64-aligned), without their table */
+    uint32_t npersist; /* functions with a region */
+#endif
 } ctx_t;
 
 /* A function record as read from the image. */
@@ -91,6 +95,10 @@ struct nnbrt_net {
     nnbrt_qw *qw;       /* the packed weight of the function being run */
     float *scratch;
     nnbrt_arena_info arena;
+#ifdef NNBRT_PREPARE
+    const uint32_t *ptab; /* npersist pairs {function index, byte offset from ptab} */
+    size_t packed;        /* bytes of table + regions in the arena */
+#endif
 };
 
 static uint32_t rd32(const uint8_t *p)
@@ -453,6 +461,9 @@ static nnbrt_status get_tensor(const ctx_t *c, int32_t id, nnbrt_tensor *t, nnbr
     t->zero = v->zero;
     t->nscale = v->nscale;
     t->scale = v->scale;
+#ifdef NNBRT_PREPARE
+    t->prep = NULL;
+#endif
     if (v->qw.kind) {
         *qbuf = v->qw;
         t->q = qbuf;
@@ -802,6 +813,9 @@ static NOINLINE void run_tensors(const ctx_t *c, const fn_t *f, nnbrt_tensor *t,
         t[j].data = c->vdata[id];
         t[j].q = NULL;
         t[j].type = 0;
+#ifdef NNBRT_PREPARE
+        t[j].prep = NULL;
+#endif
     }
 }
 
@@ -813,6 +827,50 @@ static NOINLINE void run_tensors(const ctx_t *c, const fn_t *f, nnbrt_tensor *t,
 #define NNBRT_CHECK_IO 8
 #endif
 
+#ifdef NNBRT_PREPARE
+/* Does function f (checked, cost w) get a load-time region? Only with
+   inputs (the region reaches the kernel as in[0].prep) and at most
+   NNBRT_CHECK_IO inputs + outputs (nnbrt_arena_size checks no others). */
+static int persist_of(const fn_t *f, const nnbrt_cost *w)
+{
+    return w->persist && w->prepare && f->nin > 0 && f->nin + f->nout <= NNBRT_CHECK_IO;
+}
+
+/* Bytes of the load-time part: the table (8 bytes a function) and the regions. */
+static int persist_bytes(const ctx_t *c, size_t *n)
+{
+    *n = 0;
+    if (!c->npersist) return 1;
+    return add_array(n, c->npersist, 8u) && add_sz(n, c->persist);
+}
+
+/* nnbrt_init, after every check: table and regions filled, in file order
+   (the same checks as check_functions, on validated data). */
+static NOINLINE void prepare_functions(ctx_t *c, nnbrt_tensor *t, nnbrt_qw *qbuf, nnbrt_args *a, uint32_t *tab)
+{
+    uint32_t i, k = 0;
+    size_t off = 0;
+    (void)add_array(&off, c->npersist, 8u); /* regions after the table */
+    for (i = 0; i < c->h.num_functions && k < c->npersist; ++i) {
+        fn_t f;
+        nnbrt_cost work;
+        memset(&work, 0, sizeof work);
+        (void)decode_fn(c, i, &f);
+        if (f.nin + f.nout > NNBRT_CHECK_IO) continue;
+        (void)decode_args(c, f.rec, f.code, a);
+        a->scratch = NULL;
+        run_tensors(c, &f, t, qbuf);
+        if (f.k->check(a, (int)f.nin, t, (int)f.nout, t + f.nin, &work) != NNBRT_OK || !persist_of(&f, &work))
+            continue;
+        tab[2 * k] = i;
+        tab[2 * k + 1] = (uint32_t)off;
+        work.prepare(a, (int)f.nin, t, (int)f.nout, t + f.nin, (uint8_t *)(void *)tab + off);
+        (void)add_aligned(&off, work.persist);
+        ++k;
+    }
+}
+#endif
+
 /* Kernel checks of every function: shapes, arguments, aliasing; the work
    estimate and the largest scratch. t holds cap tensors, a one argument set. */
 static nnbrt_status check_functions(ctx_t *c, nnbrt_tensor *t, uint32_t cap, nnbrt_qw *qbuf,
@@ -821,8 +879,9 @@ static nnbrt_status check_functions(ctx_t *c, nnbrt_tensor *t, uint32_t cap, nnb
     uint32_t i;
     for (i = 0; i < c->h.num_functions; ++i) {
         fn_t f;
-        nnbrt_cost work = {0, 0};
+        nnbrt_cost work;
         nnbrt_status st;
+        memset(&work, 0, sizeof work);
         diag_fn(c, i);
         if ((st = decode_fn(c, i, &f)) != NNBRT_OK) return st;
         if ((st = decode_args(c, f.rec, f.code, a)) != NNBRT_OK) return st;
@@ -833,6 +892,12 @@ static nnbrt_status check_functions(ctx_t *c, nnbrt_tensor *t, uint32_t cap, nnb
         if (st != NNBRT_OK) return st;
         c->work += work.work;
         if (work.scratch > c->scratch) c->scratch = work.scratch;
+#ifdef NNBRT_PREPARE
+        if (persist_of(&f, &work)) {
+            if (!add_aligned(&c->persist, work.persist)) return NNBRT_E_SIZE_OVERFLOW;
+            ++c->npersist;
+        }
+#endif
     }
     if (c->diag) c->diag->function_index = c->diag->function_id = -1;
     return NNBRT_OK;
@@ -917,7 +982,7 @@ static NOINLINE nnbrt_status check_dataflow(const ctx_t *c, int32_t *w)
 
 /* Arena layout (byte offsets from the 64-aligned base). */
 typedef struct {
-    size_t vdata, bofs, tens, qw, io, plan, bufs, scratch, total;
+    size_t vdata, bofs, tens, qw, io, plan, bufs, scratch, persist, total;
 } layout_t;
 
 static int is_net_output(const ctx_t *c, uint32_t i)
@@ -987,7 +1052,15 @@ static nnbrt_status finish_layout(const ctx_t *c, layout_t *L)
     size_t lay = L->scratch, scratch = c->scratch, df = 0;
     if (!add_array(&df, c->h.num_variables, DF_WORDS * 4u)) return NNBRT_E_SIZE_OVERFLOW;
     if (scratch < df) scratch = df;
-    if (!add_aligned(&lay, scratch) || !add_sz(&lay, ALIGN - 1)) return NNBRT_E_SIZE_OVERFLOW;
+    if (!add_aligned(&lay, scratch)) return NNBRT_E_SIZE_OVERFLOW;
+    L->persist = lay; /* load-time regions (NNBRT_PREPARE builds) after the scratch */
+#ifdef NNBRT_PREPARE
+    {
+        size_t pb;
+        if (!persist_bytes(c, &pb) || !add_aligned(&lay, pb)) return NNBRT_E_SIZE_OVERFLOW;
+    }
+#endif
+    if (!add_sz(&lay, ALIGN - 1)) return NNBRT_E_SIZE_OVERFLOW;
     if (lay > (size_t)NNBRT_MAX_ARENA) return NNBRT_E_ARENA_LIMIT;
     L->total = lay;
     return NNBRT_OK;
@@ -1146,7 +1219,16 @@ static nnbrt_status init(nnbrt_net **netp, const void *image, size_t image_len, 
     net->arena.tables = L.io;
     net->arena.io = (c->ext ? L.plan : L.bufs) - L.io;
     net->arena.tensors = L.scratch - (c->ext ? L.plan : L.bufs);
+#ifdef NNBRT_PREPARE
+    if (c->npersist) {
+        net->ptab = (const uint32_t *)(void *)(base + L.persist);
+        (void)persist_bytes(c, &net->packed);
+        prepare_functions(c, net->tens, net->qw, &net->args, (uint32_t *)(void *)(base + L.persist));
+    }
+    net->arena.scratch = L.total - L.scratch - net->packed; /* slack counted as scratch, as before */
+#else
     net->arena.scratch = L.total - L.scratch;
+#endif
     net->arena.total = L.total;
     c->diag = NULL;
     *netp = net;
@@ -1210,6 +1292,9 @@ static NOINLINE void quantize_var(const ctx_t *c, int32_t id)
 nnbrt_status nnbrt_run_range(nnbrt_net *net, int first, int last)
 {
     uint32_t i, end, j;
+#ifdef NNBRT_PREPARE
+    uint32_t pk = 0; /* next entry of the load-time table, in step with i */
+#endif
     if (!net) return NNBRT_E_NULL_ARG;
     if (first < 0) first = 0;
     end = last < 0 ? 0u : (uint32_t)last;
@@ -1225,6 +1310,13 @@ nnbrt_status nnbrt_run_range(nnbrt_net *net, int first, int last)
         (void)decode_args(&net->c, net->f.rec, net->f.code, &net->args);
         net->args.scratch = net->scratch;
         run_tensors(&net->c, &net->f, net->tens, net->qw);
+#ifdef NNBRT_PREPARE
+        while (pk < net->c.npersist && net->ptab[2 * pk] < i) ++pk; /* (first > 0: skip earlier entries) */
+        if (pk < net->c.npersist && net->ptab[2 * pk] == i) {
+            net->tens[0].prep = (uint8_t *)(uintptr_t)net->ptab + net->ptab[2 * pk + 1];
+            ++pk;
+        }
+#endif
         net->f.k->run(&net->args, (int)net->f.nin, net->tens, (int)net->f.nout, net->tens + net->f.nin);
         if (net->c.has_fixed)
             for (j = 0; j < net->f.nout; ++j) quantize_var(&net->c, net->f.outs[j]);
@@ -1325,6 +1417,16 @@ nnbrt_status nnbrt_function(const nnbrt_net *net, int f, int *id, const char **n
 }
 
 uint64_t nnbrt_work_estimate(const nnbrt_net *net) { return net ? net->c.work : 0; }
+
+size_t nnbrt_packed_bytes(const nnbrt_net *net)
+{
+#ifdef NNBRT_PREPARE
+    return net ? net->packed : 0;
+#else
+    (void)net;
+    return 0;
+#endif
+}
 
 const char *nnbrt_status_str(nnbrt_status st)
 {

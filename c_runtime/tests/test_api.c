@@ -44,7 +44,8 @@ static void test_model(const char *path)
     {
         nnbrt_arena_info ai;
         CHECK(nnbrt_get_arena_info(net, &ai) == NNBRT_OK);
-        CHECK(ai.total == need && ai.tables + ai.io + ai.tensors + ai.scratch == need);
+        CHECK(ai.total == need && ai.tables + ai.io + ai.tensors + ai.scratch + nnbrt_packed_bytes(net) == need);
+        CHECK(nnbrt_packed_bytes(NULL) == 0);
         CHECK(ai.tables > 0 && ai.io > 0);
         CHECK(nnbrt_get_arena_info(NULL, &ai) == NNBRT_E_NULL_ARG);
     }

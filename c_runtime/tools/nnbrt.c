@@ -107,9 +107,12 @@ static int cmd_info(const char *path)
     {
         nnbrt_arena_info ai;
         nnbrt_get_arena_info(net, &ai);
-        printf("arena bytes: %lu = tables %lu + inputs/outputs %lu + tensors %lu + kernel scratch %lu\n",
+        printf("arena bytes: %lu = tables %lu + inputs/outputs %lu + tensors %lu + kernel scratch %lu"
+               " + packed weights %lu\n",
                (unsigned long)need, (unsigned long)ai.tables, (unsigned long)ai.io, (unsigned long)ai.tensors,
-               (unsigned long)ai.scratch);
+               (unsigned long)ai.scratch, (unsigned long)nnbrt_packed_bytes(net));
+        printf("packed weights: %lu bytes (filled once by nnbrt_init; NNBRT_PACK=0 turns them off)\n",
+               (unsigned long)nnbrt_packed_bytes(net));
         if (nnbrt_arena_size_flags(img, len, NNBRT_EXTERNAL_INPUTS, &need) == NNBRT_OK)
             printf("arena bytes with the inputs in caller storage (NNBRT_EXTERNAL_INPUTS): %lu\n",
                    (unsigned long)need);

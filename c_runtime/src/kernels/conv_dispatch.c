@@ -8,8 +8,24 @@
    (base, avx2, avx512), for tests and comparisons. */
 #include "conv_util.h"
 
-#ifdef NNBRT_DISPATCH
+#if defined(NNBRT_PREPARE) || defined(NNBRT_DISPATCH)
 #include <stdlib.h>
+#endif
+
+#ifdef NNBRT_PREPARE
+static int g_pack = -1;
+
+int nnbrt_pack_enabled(void)
+{
+    if (g_pack < 0) {
+        const char *e = getenv("NNBRT_PACK");
+        g_pack = !(e && !strcmp(e, "0")); /* the same value whichever thread stores it */
+    }
+    return g_pack;
+}
+#endif
+
+#ifdef NNBRT_DISPATCH
 
 #define DECLARE(sfx)                                                                                    \
     size_t nnbrt_conv_engine_scratch##sfx(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f);     \
@@ -22,7 +38,12 @@
     void nnbrt_qconv##sfx(size_t group, float *scratch, const float *x, const nnbrt_qw *w,              \
                           const float *bias, float *y, const nnbrt_geom *g, const nnbrt_fuse *f);      \
     void nnbrt_sgemm##sfx(size_t M, size_t N, size_t K, const float *A, const float *B, size_t ldb,    \
-                          float *C, size_t ldc);
+                          float *C, size_t ldc);                                                       \
+    size_t nnbrt_pack_bytes##sfx(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f);              \
+    void nnbrt_pack_fill##sfx(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, const float *w,   \
+                              const float *bias, void *dst);                                           \
+    int nnbrt_pack_conv##sfx(size_t group, const void *pk, const float *x, float *y, const nnbrt_geom *g, \
+                             const nnbrt_fuse *f);
 DECLARE(_base)
 DECLARE(_avx2)
 DECLARE(_avx512)
@@ -93,6 +114,23 @@ void nnbrt_qconv(size_t group, float *scratch, const float *x, const nnbrt_qw *w
 void nnbrt_sgemm(size_t M, size_t N, size_t K, const float *A, const float *B, size_t ldb, float *C, size_t ldc)
 {
     PICK(nnbrt_sgemm, (M, N, K, A, B, ldb, C, ldc));
+}
+
+size_t nnbrt_pack_bytes(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f)
+{
+    return PICK(nnbrt_pack_bytes, (group, g, f));
+}
+
+void nnbrt_pack_fill(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, const float *w, const float *bias,
+                     void *dst)
+{
+    PICK(nnbrt_pack_fill, (group, g, f, w, bias, dst));
+}
+
+int nnbrt_pack_conv(size_t group, const void *pk, const float *x, float *y, const nnbrt_geom *g,
+                    const nnbrt_fuse *f)
+{
+    return PICK(nnbrt_pack_conv, (group, pk, x, y, g, f));
 }
 #else
 /* Builds without dispatch: the kernels were compiled for one target. */

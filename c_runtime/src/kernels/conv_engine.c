@@ -1027,3 +1027,181 @@ void nnbrt_qconv(size_t group, float *scratch, const float *x, const nnbrt_qw *w
         o0 = o1;
     }
 }
+
+#ifdef NNBRT_PREPARE
+/* ---- weights packed once at load (NNBRT_PREPARE builds, see internal.h) ----
+   1x1 stride-1 unpadded ungrouped unpooled convolutions below the large
+   GEMM's size (conv_gemm_big.h takes those): y[oc][p] = b[oc] + sum_k
+   W[oc][k] x[k][p] (+ residual, activation). nnbrt_init re-lays W out in
+   blocks of PMR output channels: the block's PMR biases, then for every k
+   the PMR weights of that k (zero rows pad the last block). A register tile
+   of PMR channels x PNV vectors then reads its weights from one pointer
+   moving by PMR floats (broadcasts at fixed offsets, no per-row pointers),
+   starts from the bias and applies residual and activation on the way out.
+   The layout depends on the instruction set, which is chosen once per
+   process (conv_dispatch.c), so nnbrt_init and nnbrt_run agree. */
+#if defined(__AVX512F__)
+#define PV 16 /* floats per vector */
+#define PMR 8 /* output channels per block: 8 x 2 accumulators of the 32 registers */
+#elif defined(__AVX__)
+#define PV 8
+#define PMR 6 /* 12 accumulators of 16 registers */
+#else
+#define PV 4
+#define PMR 6
+#endif
+#define PNV 2 /* vectors per tile row: PNV * PV columns */
+typedef float pvf __attribute__((vector_size(PV * 4)));
+typedef int32_t pvi __attribute__((vector_size(PV * 4)));
+
+#ifndef NNBRT_GEMM_BIG_MIN
+#define NNBRT_GEMM_BIG_MIN 4000000 /* conv_gemm_big.h's threshold (multiply-adds per group and image) */
+#endif
+
+/* Does the packed 1x1 form apply (same rule at check, load and run)? */
+static int pk_applies(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f)
+{
+    uint64_t P, macs;
+    if (group != 1 || (f && f->pool) || g->KH != 1 || g->KW != 1 || g->SH != 1 || g->SW != 1 || g->PH != 0 ||
+        g->PW != 0 || g->C < 1 || g->OC < 1)
+        return 0;
+    P = (uint64_t)g->OH * (uint64_t)g->OW;
+    macs = P * (uint64_t)g->C * (uint64_t)g->OC;
+    return P >= PV && macs < NNBRT_GEMM_BIG_MIN;
+}
+
+size_t nnbrt_pack_bytes(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f)
+{
+    uint64_t nblk, t;
+    if (!nnbrt_pack_enabled() || !pk_applies(group, g, f)) return 0;
+    nblk = ((uint64_t)g->OC + PMR - 1) / PMR;
+    t = nblk * PMR * ((uint64_t)g->C + 1u) * sizeof(float); /* C, OC <= weight elements (image) */
+    return t > (uint64_t)(SIZE_MAX / 4) ? 0 : (size_t)t;
+}
+
+void nnbrt_pack_fill(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, const float *w, const float *bias,
+                     void *dst)
+{
+    const size_t K = (size_t)g->C, OC = (size_t)g->OC;
+    float *d = (float *)dst;
+    size_t oc0, i, k;
+    (void)group;
+    (void)f;
+    for (oc0 = 0; oc0 < OC; oc0 += PMR) {
+        for (i = 0; i < PMR; ++i) d[i] = oc0 + i < OC && bias ? bias[oc0 + i] : 0.0f;
+        d += PMR;
+        for (k = 0; k < K; ++k) {
+            for (i = 0; i < PMR; ++i) d[i] = oc0 + i < OC ? w[(oc0 + i) * K + k] : 0.0f;
+            d += PMR;
+        }
+    }
+}
+
+static pvf pk_act(pvf v, int act)
+{
+    const pvf zero = {0}, six = zero + 6.0f;
+    pvi m = v > zero;
+    v = (pvf)((pvi)v & m);
+    if (act == 2) {
+        m = v > six;
+        v = (pvf)(((pvi)v & ~m) | ((pvi)six & m));
+    }
+    return v;
+}
+
+/* One tile: the block's nr (<= PMR) channels x NV (2 or 1) vectors of
+   columns from x (row stride P); columns [j0, NV * PV) of it are new and
+   stored to y (and read from res) at the same offsets, row stride P. Named
+   accumulators (an array indexed in loops the compiler does not unroll
+   whole would live in memory); a partial tile (last block, or the last
+   column tile overlapping its predecessor) goes through memory. */
+#if PMR == 8
+#define PK_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#else
+#define PK_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#endif
+#define PK_INIT2(i) pvf a##i = (pvf){0} + wb[i], b##i = a##i;
+#define PK_INIT1(i) pvf a##i = (pvf){0} + wb[i];
+#define PK_FMA2(i) { const float s_ = wb[i]; a##i += s_ * x0; b##i += s_ * x1; }
+#define PK_FMA1(i) { a##i += wb[i] * x0; }
+#define PK_RES2(i) { pvf r_; memcpy(&r_, res + i * P, sizeof r_); a##i += r_; \
+                     memcpy(&r_, res + i * P + PV, sizeof r_); b##i += r_; }
+#define PK_RES1(i) { pvf r_; memcpy(&r_, res + i * P, sizeof r_); a##i += r_; }
+#define PK_ACT2(i) a##i = pk_act(a##i, act); b##i = pk_act(b##i, act);
+#define PK_ACT1(i) a##i = pk_act(a##i, act);
+#define PK_ST2(i) memcpy(y + i * P, &a##i, sizeof(pvf)); memcpy(y + i * P + PV, &b##i, sizeof(pvf));
+#define PK_ST1(i) memcpy(y + i * P, &a##i, sizeof(pvf));
+#define PK_TMP2(i) memcpy(t[i], &a##i, sizeof(pvf)); memcpy(t[i] + PV, &b##i, sizeof(pvf));
+#define PK_TMP1(i) memcpy(t[i], &a##i, sizeof(pvf));
+
+/* The columns [j0, n) of nr rows of t to y (+ res, act). */
+static void pk_partial(float t[PMR][2 * PV], size_t nr, int j0, int n, size_t P, float *y, const float *res, int act)
+{
+    size_t r;
+    int j;
+    for (r = 0; r < nr; ++r)
+        for (j = j0; j < n; ++j) {
+            float o = t[r][j] + (res ? res[r * P + (size_t)j] : 0.0f);
+            if (act) o = o > 0.0f ? (act == 2 && o > 6.0f ? 6.0f : o) : 0.0f;
+            y[r * P + (size_t)j] = o;
+        }
+}
+
+#define PK_TILE(NAME, NV)                                                                              \
+    static void NAME(const float *x, size_t P, size_t K, const float *wb, float *y, const float *res, \
+                     int act, size_t nr, int j0)                                                     \
+    {                                                                                                \
+        size_t k;                                                                                    \
+        PK_ROWS(PK_INIT##NV)                                                                         \
+        wb += PMR;                                                                                   \
+        for (k = 0; k < K; ++k, x += P, wb += PMR) {                                                 \
+            pvf x0, x1;                                                                              \
+            memcpy(&x0, x, sizeof x0);                                                               \
+            memcpy(&x1, x + (NV - 1) * PV, sizeof x1); /* NV 1: unused */                            \
+            (void)x1;                                                                                \
+            PK_ROWS(PK_FMA##NV)                                                                      \
+        }                                                                                            \
+        if (nr == PMR && j0 == 0) {                                                                  \
+            if (res) { PK_ROWS(PK_RES##NV) }                                                         \
+            if (act) { PK_ROWS(PK_ACT##NV) }                                                         \
+            PK_ROWS(PK_ST##NV)                                                                       \
+        } else {                                                                                     \
+            float t[PMR][2 * PV];                                                                    \
+            PK_ROWS(PK_TMP##NV)                                                                      \
+            pk_partial(t, nr, j0, NV * PV, P, y, res, act);                                          \
+        }                                                                                            \
+    }
+PK_TILE(pk_tile_w, 2)
+PK_TILE(pk_tile_1, 1)
+
+int nnbrt_pack_conv(size_t group, const void *pk, const float *x, float *y, const nnbrt_geom *g,
+                    const nnbrt_fuse *f)
+{
+    const size_t K = (size_t)g->C, OC = (size_t)g->OC, P = (size_t)g->OH * (size_t)g->OW;
+    const size_t tw = P >= PNV * PV ? PNV * PV : PV, bstride = PMR * (K + 1);
+    const int act = f ? f->act : 0;
+    size_t n;
+    if (!pk || !pk_applies(group, g, f)) return 0;
+    for (n = 0; n < g->outer; ++n) {
+        const float *xn = x + n * K * P;
+        float *yn = y + n * OC * P;
+        const float *rn = f && f->res ? f->res + n * OC * P : NULL;
+        size_t p = 0, done = 0;
+        while (done < P) {
+            size_t oc0;
+            int j0;
+            if (p + tw > P) p = P - tw; /* the last tile overlaps its predecessor */
+            j0 = (int)(done - p);
+            for (oc0 = 0; oc0 < OC; oc0 += PMR) {
+                const float *wb = (const float *)pk + (oc0 / PMR) * bstride;
+                const size_t o = oc0 * P + p, nr = OC - oc0 < PMR ? OC - oc0 : PMR;
+                if (tw == PNV * PV) pk_tile_w(xn + p, P, K, wb, yn + o, rn ? rn + o : NULL, act, nr, j0);
+                else pk_tile_1(xn + p, P, K, wb, yn + o, rn ? rn + o : NULL, act, nr, j0);
+            }
+            p += tw;
+            done = p;
+        }
+    }
+    return 1;
+}
+#endif /* NNBRT_PREPARE */

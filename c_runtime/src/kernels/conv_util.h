@@ -22,6 +22,9 @@
 #define nnbrt_dwflat_scratch NNBRT_CAT(nnbrt_dwflat_scratch, NNBRT_ISA_SUFFIX)
 #define nnbrt_dwflat_conv NNBRT_CAT(nnbrt_dwflat_conv, NNBRT_ISA_SUFFIX)
 #define nnbrt_sgemm NNBRT_CAT(nnbrt_sgemm, NNBRT_ISA_SUFFIX)
+#define nnbrt_pack_bytes NNBRT_CAT(nnbrt_pack_bytes, NNBRT_ISA_SUFFIX)
+#define nnbrt_pack_fill NNBRT_CAT(nnbrt_pack_fill, NNBRT_ISA_SUFFIX)
+#define nnbrt_pack_conv NNBRT_CAT(nnbrt_pack_conv, NNBRT_ISA_SUFFIX)
 #endif
 
 typedef struct {
@@ -110,6 +113,26 @@ typedef struct {
 } nnbrt_mcu_blk;
 void nnbrt_mcu_conv_blk(size_t group, float *scratch, const float *x, const float *w, const float *bias, float *y,
                         const nnbrt_geom *g, const nnbrt_fuse *f, const nnbrt_mcu_blk *b);
+
+#ifdef NNBRT_PREPARE
+/* Weights packed once at load (conv_engine.c; internal.h NNBRT_PREPARE):
+   nnbrt_pack_bytes: bytes this layer's packed weights take, 0 when the
+   engine has no packed form for it (or it would not pay, or NNBRT_PACK=0
+   in the environment: nnbrt_pack_enabled); nnbrt_pack_fill: writes them
+   (w: nnabla's float weight order, bias may be NULL) into dst (64-byte
+   aligned, nnbrt_pack_bytes bytes); nnbrt_pack_conv: the convolution from
+   them, same results as nnbrt_conv_engine to float reordering (bias, f's
+   residual and activation included), no scratch; returns 0 doing nothing
+   when pk is NULL or the form does not apply. The arguments must be those
+   given to nnbrt_pack_bytes (the residual pointer aside). */
+size_t nnbrt_pack_bytes(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f);
+void nnbrt_pack_fill(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, const float *w, const float *bias,
+                     void *dst);
+int nnbrt_pack_conv(size_t group, const void *pk, const float *x, float *y, const nnbrt_geom *g,
+                    const nnbrt_fuse *f);
+/* 0 when the environment variable NNBRT_PACK is "0" (read once; conv_dispatch.c). */
+int nnbrt_pack_enabled(void);
+#endif
 
 /* Packed (quantized) weights: the same convolution with w decoded a block
    of output channels at a time (whole groups when a group is small) into

@@ -2,6 +2,18 @@
    Fast form: the register-blocked engine of conv_engine.c. */
 #include "conv_util.h"
 
+#ifdef NNBRT_PREPARE
+/* nnbrt_init: the weights (float, in the image or staged) packed for the engine. */
+static void prepare(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout, const nnbrt_tensor *out,
+                    void *region)
+{
+    nnbrt_geom g;
+    (void)nout;
+    nnbrt_conv_geom(a, in, &out[0], NNBRT_CONV, &g);
+    nnbrt_pack_fill((size_t)a->a[4].i, &g, NULL, in[1].data, nin == 3 ? in[2].data : NULL, region);
+}
+#endif
+
 static nnbrt_status check(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
                           const nnbrt_tensor *out, nnbrt_cost *work)
 {
@@ -14,6 +26,12 @@ static nnbrt_status check(const nnbrt_args *a, int nin, const nnbrt_tensor *in, 
                                 : nnbrt_conv_scratch((size_t)a->a[4].i, &g);
         if (work->scratch == SIZE_MAX) return NNBRT_E_SIZE_OVERFLOW;
         work->work += (uint64_t)work->scratch / 4u * (uint64_t)g.OH * (uint64_t)a->a[4].i * (uint64_t)g.outer; /* row copies */
+#ifdef NNBRT_PREPARE
+        if (!in[1].q && in[1].type == 0) { /* float weights: packed once at load where the engine has a form */
+            work->persist = nnbrt_pack_bytes((size_t)a->a[4].i, &g, NULL);
+            work->prepare = work->persist ? prepare : NULL;
+        }
+#endif
     }
     return st;
 }
@@ -72,6 +90,9 @@ static void run(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
         return;
     }
     nnbrt_conv_geom(a, in, &out[0], NNBRT_CONV, &g);
+#ifdef NNBRT_PREPARE
+    if (in[0].prep && nnbrt_pack_conv((size_t)a->a[4].i, in[0].prep, in[0].data, out[0].data, &g, NULL)) return;
+#endif
     nnbrt_conv_forward((size_t)a->a[4].i, a->scratch, nin, in, out, &g);
 }
 #endif

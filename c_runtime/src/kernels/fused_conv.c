@@ -80,7 +80,7 @@ static nnbrt_status setup(const nnbrt_args *a, int nin, const nnbrt_tensor *in,
     } else {
         nnbrt_pool_args pa;
         nnbrt_geom pg;
-        nnbrt_cost pw = {0, 0};
+        nnbrt_cost pw = {0, 0, 0, NULL};
         if ((st = nnbrt_conv_check(a, nconv, in, &ct, NNBRT_CONV, g, work)) != NNBRT_OK) return st;
         pool_args(a, &pa);
         if (pa.kernel->count > nsp) return NNBRT_E_UNSUPPORTED_ARGUMENT; /* pool the spatial axes only */
@@ -105,6 +105,20 @@ static nnbrt_status setup(const nnbrt_args *a, int nin, const nnbrt_tensor *in,
     return NNBRT_OK;
 }
 
+#ifdef NNBRT_PREPARE
+/* nnbrt_init: the weights (float, in the image or staged) packed for the engine. */
+static void prepare(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout, const nnbrt_tensor *out,
+                    void *region)
+{
+    nnbrt_geom g;
+    nnbrt_fuse f;
+    nnbrt_cost work = {0, 0, 0, NULL};
+    (void)nout;
+    setup(a, nin, in, out, &g, &f, &work);
+    nnbrt_pack_fill((size_t)a->a[4].i, &g, &f, in[1].data, a->a[14].i ? in[2].data : NULL, region);
+}
+#endif
+
 static nnbrt_status check(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
                           const nnbrt_tensor *out, nnbrt_cost *work)
 {
@@ -122,6 +136,12 @@ static nnbrt_status check(const nnbrt_args *a, int nin, const nnbrt_tensor *in, 
         if (s == SIZE_MAX) return NNBRT_E_SIZE_OVERFLOW;
         if (s > work->scratch) work->scratch = s;
     }
+#ifdef NNBRT_PREPARE
+    if (!in[1].q && in[1].type == 0) { /* float weights: packed once at load where the engine has a form */
+        work->persist = nnbrt_pack_bytes((size_t)a->a[4].i, &g, &f);
+        work->prepare = work->persist ? prepare : NULL;
+    }
+#endif
     /* row set-ups: once per conv row (per pooled row with pooling) and group */
     work->work += (uint64_t)work->scratch / 4u * (uint64_t)g.OH * (uint64_t)(f.KH > 1 ? f.KH : 1) *
                   (uint64_t)a->a[4].i * (uint64_t)g.outer + out[0].size;
@@ -134,7 +154,7 @@ static void run_packed(const nnbrt_args *a, int nin, const nnbrt_tensor *in, con
 {
     nnbrt_geom g;
     nnbrt_fuse f;
-    nnbrt_cost work = {0, 0};
+    nnbrt_cost work = {0, 0, 0, NULL};
     setup(a, nin, in, out, &g, &f, &work);
     f.res = a->a[13].i ? in[nin - 1].data : NULL;
     nnbrt_qconv((size_t)a->a[4].i, a->scratch, in[0].data, in[1].q, a->a[14].i ? in[2].data : NULL,
@@ -146,7 +166,7 @@ static int run_inplace(const nnbrt_args *a, int nin, const nnbrt_tensor *in, con
 {
     nnbrt_geom g;
     nnbrt_fuse f;
-    nnbrt_cost work = {0, 0};
+    nnbrt_cost work = {0, 0, 0, NULL};
     const float *x = in[0].data;
     if (out[0].data >= x + in[0].size || x >= out[0].data + out[0].size) return 0;
     setup(a, nin, in, out, &g, &f, &work);
@@ -186,7 +206,7 @@ static void run(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
 {
     nnbrt_geom g;
     nnbrt_fuse f;
-    nnbrt_cost work = {0, 0};
+    nnbrt_cost work = {0, 0, 0, NULL};
     const long group = a->a[4].i;
     const float *b = a->a[14].i ? in[2].data : NULL;
     const float *res = a->a[13].i ? in[nin - 1].data : NULL;
@@ -244,7 +264,7 @@ static void run(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
 {
     nnbrt_geom g;
     nnbrt_fuse f;
-    nnbrt_cost work = {0, 0};
+    nnbrt_cost work = {0, 0, 0, NULL};
     const float *x = in[0].data, *b = a->a[14].i ? in[2].data : NULL;
     (void)nout;
     setup(a, nin, in, out, &g, &f, &work);
@@ -254,6 +274,9 @@ static void run(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
         return;
     }
     f.res = a->a[13].i ? in[nin - 1].data : NULL;
+#ifdef NNBRT_PREPARE
+    if (in[0].prep && nnbrt_pack_conv((size_t)a->a[4].i, in[0].prep, x, out[0].data, &g, &f)) return;
+#endif
     if (in[1].q) nnbrt_qconv((size_t)a->a[4].i, a->scratch, x, in[1].q, b, out[0].data, &g, &f);
     else nnbrt_conv_engine((size_t)a->a[4].i, a->scratch, x, in[1].data, b, out[0].data, &g, &f);
 }
