@@ -337,15 +337,124 @@ def m4_rows(models: list[str]) -> list[dict]:
     return rows
 
 
+def int8_model(name: str):  # noqa: ANN201 - (Int8Model, input, float source model)
+    """A zoo model calibrated as tests/int8 does it (the fixture input and 15 noisy copies), or the trained
+    Fashion-MNIST lenet/dscnn ("fmnist_lenet") on 200 images of the fixture data set."""
+    sys.path.insert(0, os.path.join(HERE, "..", "tests", "int8"))
+    from int8_quant_helpers import calibrated, fmnist_model
+
+    if name.startswith("fmnist_"):
+        m, x = fmnist_model(name.split("_", 1)[1])
+        return m, x[:1], os.path.join(FIX, "trained", f"{name}.nnp")
+    m, xs, _ = calibrated(name)
+    return m, xs[0], os.path.join(ZOO, f"{name}.nnp")
+
+
+def int8_bench(name: str, seconds: float) -> dict:
+    """Host: the emitted int8 C (--kernels host: the x86-64 int8 paths, -O3) against the C runtime's int8 on
+    the same int8 NNB records: the runtime's default build and, in C without Python, the runtime built with
+    the same kernel settings and flags (c_runtime/build-emitc-host)."""
+    from nnb.emit.csource import render_int8
+    from nnb.emit.nnb_int8 import write_int8_nnb
+
+    m, x, _ = int8_model(name)
+    image, _, ap = write_int8_nnb(m)
+    em = EmittedNet("", kernels="host", opt=["-O3"], emitted=render_int8(m, "nnbm", kernels="host"))
+    rt = CNet(image)
+    a, b = em.run([x]), rt.run([x])
+    same = all(np.array_equal(u, v) for u, v in zip(a, b))
+    med, per_round = interleaved({"emit": lambda: em.run([x]), "rt": lambda: rt.run([x])}, seconds * 2)
+    row = {"model": name, "same": same, "emit_ms": med["emit"], "rt_ms": med["rt"],
+           "ratio": round_ratio(per_round, "emit", "rt"), "tensor_bytes": ap.arena_bytes,
+           "emit_arena": em.model.arena_bytes, "rt_arena": rt.arena_info}
+    with tempfile.TemporaryDirectory(prefix="nnb-emitc-i8-") as tmp:
+        e_ns, r_ns = c_level(f"{name}_i8", em, image, "host", tmp, med["rt"])
+    row.update(c_emit_ns=e_ns, c_rt_ns=r_ns, c_ratio=e_ns / r_ns)
+    return row
+
+
+def int8_m4_rows(models: list[str]) -> list[dict]:
+    """Cortex-M4: the emitted int8 C (--kernels mcu: the DSP path) as firmware at -O2 and -Os, against the C
+    runtime's int8 firmware (`nnb run X.nnq --board qemu-mps2-an386`, the board's -O2), same input. The
+    emitted tree also returns the int8 tensor before a final float island (Softmax) dequantized, so that the
+    M4's integers are compared with the host's (emitted C and the C runtime) exactly; that adds one
+    table look-up per logit to the count."""
+    from nnb.boards.run import run_on_board
+    from nnb.emit.csource import render_int8
+    from nnb.emit.nnb_int8 import write_int8_nnb
+    from nnb.nnp.reader import load
+    from nnb.quantize.int8 import to_quantized
+    from nnb.quantize.qmodel import save_quantized
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="nnb-emitc-i8m4-") as tmp:
+        for name in models:
+            m, x, src = int8_model(name)
+            last = m.steps[-1]
+            extra = tuple(i for i in last.node.inputs if i in m.qparams) if last.kind == "island" else ()
+            image, _, _ = write_int8_nnb(m, extra_outputs=extra)
+            host = CNet(image).run([x])
+            row: dict = {"model": name, "extra": list(extra)}
+            m4_y = None
+            for opt in ("-O2", "-Os"):
+                e = render_int8(m, "m", kernels="mcu", extra_outputs=extra)
+                outs, fig = m4_firmware(e, [x.astype("<f4")], opt, os.path.join(tmp, f"{name}{opt}"), name)
+                islands = {o for st in m.steps if st.kind == "island" for o in st.node.outputs}
+                fig["same_as_host"] = all(np.array_equal(o.reshape(h.shape), h) for o, h, io in
+                                          zip(outs, host, e.model.outputs) if io.name not in islands)
+                row[opt] = fig
+                m4_y = outs[0] if m4_y is None else m4_y
+            nnq = os.path.join(tmp, f"{name}.nnq")
+            save_quantized(nnq, to_quantized(m, load(src)))
+            try:
+                outs, rep = run_on_board(nnq, "qemu-mps2-an386", [x])
+                row["runtime_insns"], row["runtime_stack"] = rep.run_count, rep.stack_measured
+                row["runtime_arena"] = rep.arena
+                y = list(outs.values())[0] if isinstance(outs, dict) else outs[0]
+                row["same_as_runtime_m4"] = bool(np.array_equal(np.asarray(y).reshape(m4_y.shape), m4_y))
+            except NnbError as err:
+                print(f"note: the C runtime's int8 firmware for {name}: {err}")
+                row["runtime_insns"] = row["runtime_stack"] = row["runtime_arena"] = 0
+            rows.append(row)
+    return rows
+
+
+def print_int8(rows: list[dict], mrows: list[dict]) -> None:
+    if rows:
+        print("\nint8: emitted C (--kernels host, -O3) vs the C runtime's int8 (default build), same int8 records")
+        print(f"{'model':13} {'emit ms':>9} {'rt ms':>9} {'ratio':>6} | in C: {'emit us':>8} {'rt us':>8} "
+              f"{'ratio':>6} | {'tensors':>7} {'emit arena':>10} {'rt arena (tensors+scratch+tables)':>34} | same")
+        for r in rows:
+            ra = r["rt_arena"]
+            print(f"{r['model']:13} {r['emit_ms']:9.4f} {r['rt_ms']:9.4f} {r['ratio']:6.2f} |       "
+                  f"{r['c_emit_ns'] / 1e3:8.2f} {r['c_rt_ns'] / 1e3:8.2f} {r['c_ratio']:6.2f} | "
+                  f"{r['tensor_bytes']:7,} {r['emit_arena']:10,} "
+                  f"{ra['total']:>12,} ({ra['tensors']:,}+{ra['scratch']:,}+{ra['tables']:,}) | {r['same']}")
+    if mrows:
+        print("\nint8 on the Cortex-M4F (QEMU mps2-an386, -icount shift=0): instructions per inference, emitted C "
+              "(--kernels mcu, DSP path) vs the C runtime's int8 firmware (-O2)")
+        print(f"{'model':13} {'emit -O2':>10} {'emit -Os':>10} {'runtime':>10} {'emit/rt':>7} | {'arena':>7} "
+              f"{'rt arena':>8} | {'stack':>6} {'rt stack':>8} | {'code -Os':>8} {'RAM':>6} | ints==host, out==rt")
+        for r in mrows:
+            a, b = r["-O2"], r["-Os"]
+            ratio = f"{a['insns'] / r['runtime_insns']:7.2f}" if r["runtime_insns"] else f"{'-':>7}"
+            print(f"{r['model']:13} {a['insns']:10,} {b['insns']:10,} {r['runtime_insns']:10,} {ratio} | "
+                  f"{a['arena']:7,} {r['runtime_arena']:8,} | {a['stack']:6,} {r['runtime_stack']:8,} | "
+                  f"{b['code_besides_weights']:8,} {b['static_ram']:6,} | {a['same_as_host'] and b['same_as_host']}, "
+                  f"{r.get('same_as_runtime_m4')}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="lenet,dscnn,resnet8,autoencoder,unet_tiny,depthwise,conv_variants,pooling")
     ap.add_argument("--seconds", type=float, default=0.5, help="time budget per implementation and model")
     ap.add_argument("--packed", action="store_true", help="also the LUT-Q/DQ prediction agreement on 10k images")
     ap.add_argument("--m4", metavar="MODELS", help="instructions per inference on QEMU mps2-an386 (e.g. lenet,dscnn)")
+    ap.add_argument("--int8", metavar="MODELS", help="int8 models on the host (e.g. lenet,dscnn,fmnist_lenet)")
+    ap.add_argument("--int8-m4", metavar="MODELS", help="int8 models on QEMU mps2-an386 (e.g. lenet,dscnn)")
     ap.add_argument("--json", help="write the rows here")
     args = ap.parse_args()
-    rows = [bench(n, args.seconds) for n in args.models.split(",")]
+    rows = [bench(n, args.seconds) for n in args.models.split(",") if n]
     print("emitted C vs the C runtime, same kernels and flags (ratio = emitted / runtime, median of rounds)")
     print(f"{'model':14} {'mcu emit ms':>11} {'mcu rt ms':>11} {'ratio':>6} | {'host emit ms':>12} "
           f"{'host rt ms':>11} {'ratio':>6} | {'default rt ms':>13} {'host/def':>8} | {'arena mcu':>9} "
@@ -360,7 +469,7 @@ def main() -> None:
               f"{r['host_c_emit_ns'] / 1e3:.2f} / {r['host_c_rt_ns'] / 1e3:.2f} us = {r['host_c_ratio']:.2f}")
         if max(r["mcu_err"], r["host_err"]) > 1e-5:
             print(f"  WRONG: {r['model']} differs from nnabla by {max(r['mcu_err'], r['host_err']):.3g}")
-    out = {"latency": rows}
+    out: dict = {"latency": rows}
     if args.packed:
         prow = packed_agreement()
         print("\npacked LUT-Q / DQ lenet: emitted C vs the C runtime, predictions")
@@ -394,6 +503,11 @@ def main() -> None:
                       f"{a['firmware_text_besides_weights']:10,} | "
                       + ", ".join(f"{k} {v:,}" for k, v in parts))
         out["m4"] = mrows
+    if args.int8 or args.int8_m4:
+        irows = [int8_bench(n, args.seconds) for n in (args.int8 or "").split(",") if n]
+        imrows = int8_m4_rows([n for n in (args.int8_m4 or "").split(",") if n])
+        print_int8(irows, imrows)
+        out["int8"], out["int8_m4"] = irows, imrows
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=1)

@@ -354,7 +354,9 @@ def _node(c: _Ctx, i: int, fn: Fn, scratch: list[int]) -> I8Node:
     op = fn.op
     if op == "Q8Quantize":
         node.kind = "quantize"
-        node.f.update(x=c.ptr(fn.inputs[0]), t=c.ptr(fn.inputs[1]), y=c.ptr(fn.outputs[0]), n=n_out)
+        scale = float(np.asarray(y.scales).reshape(-1)[0])
+        node.f.update(x=c.ptr(fn.inputs[0]), t=c.ptr(fn.inputs[1]), y=c.ptr(fn.outputs[0]), n=n_out,
+                      inv=c_float(np.float32(1.0 / scale)), off=c_float(np.float32(y.zero + 128.5)))
     elif op == "Q8Dequantize":
         node.kind = "dequantize"
         node.f.update(x=c.ptr(fn.inputs[0]), t=c.ptr(fn.inputs[1]), y=c.ptr(fn.outputs[0]), n=n_out)

@@ -77,6 +77,35 @@ def test_emitted_int8_equals_c_runtime_and_simulation(name: str, kernels: str) -
     assert checked >= len(ints)
 
 
+def test_emitted_input_quantization_is_the_runtimes_on_every_kind_of_value() -> None:
+    """The emitted quantize (a guess from x / scale, then the thresholds) against the C runtime's (a binary
+    search over the same thresholds): the thresholds themselves and their float32 neighbours, half-way points,
+    NaN, infinities, huge values; the quantized input is returned dequantized."""
+    from nnb.backends.emit_c import PREFIX, EmittedNet
+    from nnb.emit.nnb_int8 import write_int8_nnb
+    from nnb.emit.nnb_int8_layout import quantize_thresholds
+
+    CNet = _cnet()
+    m, x = _model("fmnist_lenet")
+    name = m.graph.inputs[0]
+    q = m.qparams[name]
+    t = quantize_thresholds(q.scale, q.zero)
+    edge = np.concatenate([t, np.nextafter(t, np.float32(-np.inf)), np.nextafter(t, np.float32(np.inf)),
+                           (np.arange(-140, 140) - q.zero + 0.5) * q.scale,
+                           [np.nan, np.inf, -np.inf, 3e38, -3e38, 0.0, -0.0, 1e-30]]).astype(np.float32)
+    one = x[:1]
+    xe = np.zeros((-(-edge.size // one.size),) + one.shape[1:], np.float32)
+    xe.reshape(-1)[:edge.size] = edge
+    em = EmittedNet("", emitted=render_int8(m, PREFIX, extra_outputs=(name,)), opt=["-O1"])
+    image, d, _ = write_int8_nnb(m, extra_outputs=(name,))
+    k = d.outputs.index(f"{name}@dq")
+    rt = CNet(image)
+    for i in range(len(xe)):
+        a, b = em.run([xe[i:i + 1]])[k], rt.run([xe[i:i + 1]])[k]
+        assert np.array_equal(a, b), f"{int((a != b).sum())} quantized inputs differ"
+    assert em.run([xe[:1]])[k].reshape(-1)[0] == q.dequantize(np.array([-127]))[0]  # t[0] quantizes to -127
+
+
 def _nnq(tmp_path, name: str, logits: bool = False) -> str:  # noqa: ANN001
     """The calibrated int8 model saved as .nnq; ``logits``: the trained network without its final Softmax (its
     output is then an int8 tensor, dequantized)."""
