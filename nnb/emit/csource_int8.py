@@ -110,6 +110,8 @@ class I8Model:
     records: list[str]
     max_io: int
     plan_arena_bytes: int  # the int8 NNB plan's tensor bytes (the runtime's figure for the same records)
+    q8_api: bool = False  # PREFIX_run_q8 (int8 in and out): every output is a dequantized int8 tensor
+    q8_io: dict[str, tuple[str, int]] = field(default_factory=dict)  # io macro -> (scale literal, zero point)
     int8 = True
 
     @property
@@ -356,10 +358,12 @@ def _node(c: _Ctx, i: int, fn: Fn, scratch: list[int]) -> I8Node:
         node.kind = "quantize"
         scale = float(np.asarray(y.scales).reshape(-1)[0])
         node.f.update(x=c.ptr(fn.inputs[0]), t=c.ptr(fn.inputs[1]), y=c.ptr(fn.outputs[0]), n=n_out,
-                      inv=c_float(np.float32(1.0 / scale)), off=c_float(np.float32(y.zero + 128.5)))
+                      inv=c_float(np.float32(1.0 / scale)), off=c_float(np.float32(y.zero + 128.5)),
+                      net_in=c.d.inputs.index(fn.inputs[0]) if fn.inputs[0] in c.d.inputs else None)
     elif op == "Q8Dequantize":
         node.kind = "dequantize"
-        node.f.update(x=c.ptr(fn.inputs[0]), t=c.ptr(fn.inputs[1]), y=c.ptr(fn.outputs[0]), n=n_out)
+        node.f.update(x=c.ptr(fn.inputs[0]), t=c.ptr(fn.inputs[1]), y=c.ptr(fn.outputs[0]), n=n_out,
+                      net_out=c.d.outputs.index(fn.outputs[0]) if fn.outputs[0] in c.d.outputs else None)
     elif op == "Q8Conv":
         node.kind = "conv"
         sb = _conv(c, fn, node)
@@ -527,12 +531,24 @@ def build_int8_context(m: Int8Model, prefix: str, arena_mode: str, header: list[
         srcs += ck.sources_for(float_needs, KERNEL_PROFILES[kernels][0], _absent(kernels))
     headers = I8_HEADERS + (ck.kernel_headers() if float_needs else [])
     params = list(c.params.values())
+    # PREFIX_run_q8: every output dequantized from an int8 tensor (none a float island's)
+    deq = {n.f["net_out"]: n for n in nodes if n.kind == "dequantize" and n.f["net_out"] is not None}
+    quant = {n.f["net_in"]: n for n in nodes if n.kind == "quantize" and n.f["net_in"] is not None}
+    q8_api = len(deq) == len(outputs) and len(quant) == len(inputs) and len(outputs) > 0
+    q8_io: dict[str, tuple[str, int]] = {}
+    if q8_api:
+        for k, io_ in enumerate(inputs):
+            v = d.vars[d.fns[quant[k].index].outputs[0]]
+            q8_io[io_.macro] = (repr(float(np.asarray(v.scales).reshape(-1)[0])), int(v.zero))
+        for k, io_ in enumerate(outputs):
+            v = d.vars[d.fns[deq[k].index].inputs[0]]
+            q8_io[io_.macro] = (repr(float(np.asarray(v.scales).reshape(-1)[0])), int(v.zero))
     return I8Model(prefix, up, arena_mode, [c_comment(h) for h in header], sha256, params, nodes, inputs, outputs,
                    tensor_bytes, max(sizes, default=0), arena, sorted(srcs), headers, c.knobs, kernels,
                    sum(p.nbytes for p in params), sum(n.macs for n in nodes), [],
                    [(v, list(k)) for k, v in c.conv_params.items()], [(v, list(k)) for k, v in c.pool_params.items()],
                    [(v, list(k)) for k, v in c.dims.items()], records,
-                   max([n.n_in + n.n_out for n in nodes if n.kind == "record"] or [1]), tensor_bytes)
+                   max([n.n_in + n.n_out for n in nodes if n.kind == "record"] or [1]), tensor_bytes, q8_api, q8_io)
 
 
 def load_int8(model_path: str, loaded: Any) -> Int8Model | None:  # noqa: ANN401 - Graph | QuantizedModel

@@ -106,6 +106,33 @@ def test_emitted_input_quantization_is_the_runtimes_on_every_kind_of_value() -> 
     assert em.run([xe[:1]])[k].reshape(-1)[0] == q.dequantize(np.array([-127]))[0]  # t[0] quantizes to -127
 
 
+def test_int8_entry_takes_and_gives_int8() -> None:
+    """PREFIX_run_q8 on the input quantized with the header's scale and zero point gives the int8 outputs whose
+    dequantization PREFIX_run returns (resnet8: every output dequantized from an int8 tensor)."""
+    from cffi import FFI
+
+    from nnb.backends.emit_c import PREFIX, EmittedNet
+    from nnb.emit.nnb_int8_layout import dequantize_table
+    from nnb.quantize.int8 import QParams
+
+    _cnet()
+    m, x = _model("resnet8")
+    e = render_int8(m, PREFIX)
+    assert e.model.q8_api
+    header = e.files[f"{PREFIX}.h"].decode()
+    (mx, (sx, zx)), (my, (sy, zy)) = list(e.model.q8_io.items())
+    assert f"#define {mx}_SCALE {sx}" in header and f"#define {my}_ZERO ({zy})" in header
+    em = EmittedNet("", emitted=e, opt=["-O1"])
+    want = em.run([x])[0]
+    ffi = FFI()
+    ffi.cdef(f"int {PREFIX}_run_q8(const int8_t *x, int8_t *y);")
+    lib = ffi.dlopen(os.path.join(em.dir, f"lib{PREFIX}.so"))
+    xq = np.ascontiguousarray(QParams(float(sx), zx).quantize(x), np.int8)
+    yq = np.zeros(want.shape, np.int8)
+    assert lib.nnbm_run_q8(ffi.cast("int8_t *", ffi.from_buffer(xq)), ffi.cast("int8_t *", ffi.from_buffer(yq))) == 0
+    assert np.array_equal(dequantize_table(float(sy), zy)[yq.astype(np.int32) + 128], want)
+
+
 def _nnq(tmp_path, name: str, logits: bool = False) -> str:  # noqa: ANN001
     """The calibrated int8 model saved as .nnq; ``logits``: the trained network without its final Softmax (its
     output is then an int8 tensor, dequantized)."""
