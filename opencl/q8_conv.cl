@@ -76,3 +76,88 @@
 Q8_CONV_TILE(q8_conv_t1, 1)
 Q8_CONV_TILE(q8_conv_t4, 4)
 Q8_CONV_TILE(q8_conv_t8, 8)
+
+/* Vector forms for stride-1 and stride-2 convolutions: the input is first copied into planes padded with its zero
+ * point (q8_pad; not when the convolution does not pad), so every tap is in bounds and contributes (x - z_x) * w as
+ * before; a work item then computes 16 neighbouring pixels of one row (one vector load per tap of the input row,
+ * stride 2: two loads and the even lanes) for 8 output channels of one group (q8_conv_v8*, o / group a multiple
+ * of 8) or for 1 channel (q8_conv_v1*: depthwise and any other grouping).
+ * Parameters: q8_conv's, with x the (padded) planes, h and w their size, pad 0; parameter 0 is the work-item count
+ * n * (o / channels) * oh * ceil(ow / 16).  A row's last block loads up to 16 * stride + dil_w (kw - 1) values
+ * past its first pixel: the padded width holds them, and an unpadded input is followed by the buffer's guard (the
+ * lanes past the row are never stored).
+ * q8_pad (a row per work item): 0 work items (planes * hp), 1 x, 2 y, 3 h, 4 w, 5 hp, 6 wp, 7 pad h, 8 pad w,
+ *   9 zero point */
+__kernel void q8_pad(KARGS)
+{
+    const int i = get_global_id(0);
+    if (i >= PI(0))
+        return;
+    __global char *mb = Q8B(m);
+    const int h = PI(3), w = PI(4), hp = PI(5), wp = PI(6), pw = PI(8);
+    const int yy = i % hp - PI(7), pl = i / hp;
+    const char z = (char)PI(9);
+    __global char *y = mb + PI(2) + i * wp;
+    if (yy < 0 || yy >= h) {
+        for (int k = 0; k < wp; ++k)
+            y[k] = z;
+        return;
+    }
+    __global const char *x = mb + PI(1) + (pl * h + yy) * w;
+    for (int k = 0; k < pw; ++k)
+        y[k] = z;
+    for (int k = 0; k < w; ++k)
+        y[pw + k] = x[k];
+    for (int k = pw + w; k < wp; ++k)
+        y[k] = z;
+}
+
+#define Q8_LD_S1(p) vload16(0, p)
+#define Q8_LD_S2(p) ((char16)(vload16(0, p).even, vload16(0, (p) + 16).even))
+
+#define Q8_CONV_VEC(NAME, OCB, S, LOAD)                                                                            \
+    __kernel void NAME(KARGS)                                                                                      \
+    {                                                                                                              \
+        const int i = get_global_id(0);                                                                            \
+        __global const int *Q = P + p;                                                                             \
+        if (i >= Q[0])                                                                                             \
+            return;                                                                                                \
+        __global char *mb = Q8B(m);                                                                                \
+        const int c = Q[8], h = Q[9], wd = Q[10], o = Q[11], kh = Q[12], kw = Q[13], oh = Q[14];                  \
+        const int ow = Q[15], g = Q[22], cg = c / g, og = o / g, dh = Q[20], dw = Q[21];                          \
+        const int nxb = (ow + 15) / 16, nob = o / (OCB), kk = cg * kh * kw;                                        \
+        const int xb = i % nxb, oy = (i / nxb) % oh, ob = (i / (nxb * oh)) % nob, nn = i / (nxb * oh * nob);     \
+        const int oc0 = ob * (OCB), ox0 = xb * 16;                                                                \
+        const int16 zin = (int16)(Q[23]);                                                                          \
+        __global const char *x = mb + Q[1] + ((nn * c + (oc0 / og) * cg) * h + oy * (S)) * wd + ox0 * (S);       \
+        __global const char *w = mb + Q[2] + oc0 * kk;                                                             \
+        int16 acc[OCB];                                                                                            \
+        _Pragma("unroll") for (int j = 0; j < (OCB); ++j)                                                          \
+            acc[j] = (int16)(Q[3] >= 0 ? P[Q[3] + oc0 + j] : 0);                                                   \
+        for (int ci = 0; ci < cg; ++ci)                                                                            \
+            for (int ky = 0; ky < kh; ++ky) {                                                                      \
+                __global const char *xr = x + (ci * h + ky * dh) * wd, *wr = w + (ci * kh + ky) * kw;             \
+                for (int kx = 0; kx < kw; ++kx) {                                                                  \
+                    const int16 xv = convert_int16(LOAD(xr + kx * dw)) - zin;                                      \
+                    _Pragma("unroll") for (int j = 0; j < (OCB); ++j)                                              \
+                        acc[j] += xv * (int16)((int)wr[j * kk + kx]);                                              \
+                }                                                                                                  \
+            }                                                                                                      \
+        for (int j = 0; j < (OCB); ++j) {                                                                          \
+            const int oc = oc0 + j, mu = P[Q[4] + oc], sh = P[Q[5] + oc];                                          \
+            const int row = ((nn * o + oc) * oh + oy) * ow + ox0;                                                  \
+            int a[16];                                                                                             \
+            vstore16(acc[j], 0, a);                                                                                \
+            for (int q = 0; q < 16 && ox0 + q < ow; ++q) {                                                         \
+                int v = a[q];                                                                                      \
+                if (Q[27] >= 0)                                                                                    \
+                    v += q8_requant((int)mb[Q[27] + row + q] - Q[28], P[Q[29] + oc], P[Q[30] + oc]);              \
+                mb[Q[6] + row + q] = (char)q8_clamp(Q[24] + q8_requant(v, mu, sh), Q[25], Q[26]);                 \
+            }                                                                                                      \
+        }                                                                                                          \
+    }
+
+Q8_CONV_VEC(q8_conv_v1, 1, 1, Q8_LD_S1)
+Q8_CONV_VEC(q8_conv_v8, 8, 1, Q8_LD_S1)
+Q8_CONV_VEC(q8_conv_v1s2, 1, 2, Q8_LD_S2)
+Q8_CONV_VEC(q8_conv_v8s2, 8, 2, Q8_LD_S2)

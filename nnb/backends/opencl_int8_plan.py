@@ -50,6 +50,7 @@ class Int8Planner:
         self.lay = Int8Layout()
         self.lay.consts, self.lay.const_at, self.lay.boffsets = [], {}, {}
         self._scratch = (0, 0)  # (byte offset, bytes)
+        self._pad = (0, 0)
         # the float islands' handlers work on a float planner sharing this layout
         self.fl = Planner(d.graph(), codes, arena=ap, cpu=cpu)
         self.fl.lay = self.lay
@@ -58,7 +59,7 @@ class Int8Planner:
     # ---- layout -------------------------------------------------------------------------------
     def build(self) -> Int8Layout:
         d, lay, ap = self.d, self.lay, self.ap
-        guard = max(self.k.get("DWV_GUARD", 0), self.k.get("CV_GUARD", 0))
+        guard = self.guard = max(self.k.get("DWV_GUARD", 0), self.k.get("CV_GUARD", 0), 32)
         lay.reserve(guard)
         base = lay.reserve(ap.arena_bytes // 4 + 1)
         lay.arena_floats = base
@@ -176,9 +177,23 @@ class Int8Planner:
         if pool:  # the convolution into scratch, then q8_pool
             p[6] = self.scratch(n * o * oh * ow)
         og = o // int(a["group"])
-        ocb = 8 if og % 8 == 0 else 4 if og % 4 == 0 else 1
-        p[0] = n * (o // ocb) * oh * ((ow + 3) // 4)
-        self.emit(f"q8_conv_t{ocb}", p, p[0], y, n * o * oh * ow * ws[1] * kh * kw)
+        macs = n * o * oh * ow * ws[1] * kh * kw
+        st = stride[1]
+        if st in (1, 2) and (stride[0] == st or oh == 1):  # 16 pixels per work item, no bounds checks
+            reach = 16 * st + dil[1] * (kw - 1) + 16  # bytes a row's last block may load past its first pixel
+            if pad != [0, 0] or reach > 4 * self.guard:  # planes padded with the zero point
+                hp, wp = h + 2 * pad[0], (ow + 15) // 16 * 16 * st + dil[1] * (kw - 1) + 16
+                xp = self.pad_scratch(n * c * hp * wp)
+                self.emit("q8_pad", [n * c * hp, self.b(x), xp, h, wd, hp, wp, pad[0], pad[1], self.zero(x)],
+                          n * c * hp, y)
+                p[1], p[9], p[10], p[16], p[17] = xp, hp, wp, 0, 0
+            ocb = 8 if og % 8 == 0 else 1
+            p[0] = n * (o // ocb) * oh * ((ow + 15) // 16)
+            self.emit(f"q8_conv_v{ocb}" + ("s2" if st == 2 else ""), p, p[0], y, macs)
+        else:
+            ocb = 8 if og % 8 == 0 else 4 if og % 4 == 0 else 1
+            p[0] = n * (o // ocb) * oh * ((ow + 3) // 4)
+            self.emit(f"q8_conv_t{ocb}", p, p[0], y, macs)
         if pool:
             k, s, pp = list(a["pool_kernel"]), list(a["pool_stride"]), list(a["pool_pad"])
             if nsp == 1 or len(k) == 1:
@@ -187,6 +202,12 @@ class Int8Planner:
             total = prod(ys)
             self.emit("q8_pool", [total, p[6], self.b(y), oh, ow, ph, pw, k[0], k[1], s[0], s[1], pp[0], pp[1],
                                   0, 1, 0], total, y)
+
+    def pad_scratch(self, nbytes: int) -> int:
+        """A byte region for a convolution's input padded with its zero point (one, grown as needed)."""
+        if nbytes > self._pad[1]:
+            self._pad = (4 * self.lay.reserve((nbytes + 3) // 4), nbytes)
+        return self._pad[0]
 
     def scratch(self, nbytes: int) -> int:
         """A byte region for a pooled convolution's full output (one, grown as needed)."""
