@@ -89,7 +89,7 @@ int nnb_i8_lutq_ok(const nnb_i8_conv_params *p, const nnb_i8_lut *w, const int32
     taps = (size_t)(p->c / p->group) * (size_t)p->kh * (size_t)p->kw;
     total = (size_t)p->o * taps;
     if (w->words < (total * (size_t)w->bits + 31u) / 32u) return 0;
-    for (i = 0; i < total; i += 64) { /* in runs of 64 through the sequential decoder */
+    for (i = 0; w->k < (1 << w->bits) && i < total; i += 64) { /* (K = 2^bits: every code is valid) */
         uint8_t run[64];
         const size_t n = total - i < 64u ? total - i : 64u;
         size_t j;
@@ -193,6 +193,36 @@ static void bucket_sums(const nnb_i8_conv_params *p, const int8_t *xb, const uin
                                     (size_t)(kx * p->dil_w)];
 }
 
+/* A 1x1 kernel at one output position (an Affine): sums[k] = sum of (x - zin) over the taps whose code is k,
+ * decoded straight from the words (a word at a time when the codes do not straddle words); 0 on a bad code */
+static int bucket_words(const nnb_i8_lut *w, size_t first, size_t taps, const int8_t *xb, int32_t plane,
+                        int32_t zin, int32_t *sums, uint8_t *code)
+{
+    const uint32_t bits = (uint32_t)w->bits, mask = (1u << bits) - 1u, K = (uint32_t)w->k;
+    size_t t = 0;
+    uint32_t k;
+    for (k = 0; k < K; ++k) sums[k] = 0;
+    if (32u % bits == 0 && (first * bits) % 32u == 0 && plane == 1) {
+        const uint32_t *wd = w->codes + first * bits / 32u, per = 32u / bits;
+        while (t < taps) {
+            uint32_t v = *wd++, j, n = taps - t < per ? (uint32_t)(taps - t) : per;
+            for (j = 0; j < n; ++j, ++t) {
+                const uint32_t c = v & mask;
+                if (c >= K) return 0;
+                sums[c] += (int32_t)xb[t] - zin;
+                v >>= bits;
+            }
+        }
+        return 1;
+    }
+    decode_codes(w->codes, first, taps, bits, code);
+    for (t = 0; t < taps; ++t) {
+        if (code[t] >= K) return 0;
+        sums[code[t]] += (int32_t)xb[t * (size_t)plane] - zin;
+    }
+    return 1;
+}
+
 int nnb_i8_lutq_conv2d(const nnb_i8_conv_params *p, const nnb_i8_lut *w, const int8_t *x, const int32_t *bias,
                        const int32_t *mult, const int32_t *shift, const int8_t *residual, const int32_t *res_mult,
                        const int32_t *res_shift, int8_t *y, void *scratch, size_t scratch_bytes)
@@ -240,6 +270,28 @@ int nnb_i8_lutq_conv2d(const nnb_i8_conv_params *p, const nnb_i8_lut *w, const i
             int32_t acc0;
             i8_rq q, rq;
             const int one = p->oh == 1 && p->ow == 1; /* one position: bucket the taps, no sort */
+            if (one && p->kh == 1 && p->kw == 1) { /* an Affine: sums of (x - zin) by code, then K products */
+                int32_t acc = bias ? bias[o] : 0;
+                if (!bucket_words(w, (size_t)o * taps, taps, xg, plane, p->in_zero, sums, code))
+                    return NNB_I8_EINVAL;
+                for (k = 0; k < w->k; ++k) {
+                    const int32_t e = w->pow2 ? pow2_exp(D[k]) : 0;
+                    if (!D[k]) continue;
+                    if (!w->pow2)
+                        acc += D[k] * sums[k];
+                    else if (D[k] > 0)
+                        acc += (int32_t)((uint32_t)sums[k] << (e - 1));
+                    else
+                        acc -= (int32_t)((uint32_t)sums[k] << (e - 1));
+                }
+                i8_rq_init(&q, mult[o], shift[o]);
+                if (residual) {
+                    i8_rq_init(&rq, res_mult[o], res_shift[o]);
+                    acc += i8_rq_apply(&rq, (int32_t)residual[ybase] - p->res_zero);
+                }
+                y[ybase] = (int8_t)i8_clamp_add(p->out_zero, i8_rq_apply(&q, acc), p->act_min, p->act_max);
+                continue;
+            }
             decode_codes(w->codes, (size_t)o * taps, taps, (uint32_t)w->bits, code);
             if (one) {
                 size_t t;
