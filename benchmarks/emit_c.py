@@ -419,6 +419,42 @@ def int8_m4_rows(models: list[str]) -> list[dict]:
     return rows
 
 
+def int8_agreement(models: list[str]) -> list[dict]:
+    """The trained Fashion-MNIST models in int8 (calibrated on 200 fixture images): the emitted C's predictions
+    (--kernels mcu, the portable/Cortex-M paths) against the C runtime's int8 on the 10,000 test images
+    (Debian's dataset-fashion-mnist; the 2,000-image fixture when it is missing), and the images whose int8
+    logits differ anywhere."""
+    from nnb.emit.csource import render_int8
+    from nnb.emit.nnb_int8 import write_int8_nnb
+    from nnb.train.data import load_data
+
+    try:
+        x, y = load_data("fashion-mnist", "test")
+        data = "fashion-mnist test (10,000)"
+    except NnbError as e:
+        print(f"note: {e}; using the 2,000-image fixture")
+        x, y = load_data(os.path.join(FIX, "data", "fmnist_test_2k.npz"), "test")
+        data = "fmnist_test_2k (2,000)"
+    x = np.asarray(x, np.float32).reshape(len(x), 1, 28, 28)
+    rows = []
+    for name in models:
+        m, _, _ = int8_model(name)
+        last = m.steps[-1]
+        extra = tuple(i for i in last.node.inputs if i in m.qparams) if last.kind == "island" else ()
+        em = EmittedNet("", emitted=render_int8(m, "nnbm", extra_outputs=extra))
+        image, _, _ = write_int8_nnb(m, extra_outputs=extra)
+        rt = CNet(image)
+        a = [em.run([x[i:i + 1]]) for i in range(len(x))]
+        b = [rt.run([x[i:i + 1]]) for i in range(len(x))]
+        pa = np.array([int(o[0].argmax()) for o in a])
+        pb = np.array([int(o[0].argmax()) for o in b])
+        ints_differ = sum(not np.array_equal(u[-1], v[-1]) for u, v in zip(a, b))
+        rows.append({"model": name, "data": data, "images": len(x), "identical": int((pa == pb).sum()),
+                     "logits_differ": int(ints_differ), "acc_emit": float((pa == np.asarray(y)).mean()),
+                     "acc_rt": float((pb == np.asarray(y)).mean())})
+    return rows
+
+
 def print_int8(rows: list[dict], mrows: list[dict]) -> None:
     if rows:
         print("\nint8: emitted C (--kernels host, -O3) vs the C runtime's int8 (default build), same int8 records")
@@ -452,6 +488,8 @@ def main() -> None:
     ap.add_argument("--m4", metavar="MODELS", help="instructions per inference on QEMU mps2-an386 (e.g. lenet,dscnn)")
     ap.add_argument("--int8", metavar="MODELS", help="int8 models on the host (e.g. lenet,dscnn,fmnist_lenet)")
     ap.add_argument("--int8-m4", metavar="MODELS", help="int8 models on QEMU mps2-an386 (e.g. lenet,dscnn)")
+    ap.add_argument("--int8-agree", metavar="MODELS",
+                    help="int8 predictions, emitted C vs the C runtime on the test set (fmnist_lenet,fmnist_dscnn)")
     ap.add_argument("--json", help="write the rows here")
     args = ap.parse_args()
     rows = [bench(n, args.seconds) for n in args.models.split(",") if n]
@@ -508,6 +546,14 @@ def main() -> None:
         imrows = int8_m4_rows([n for n in (args.int8_m4 or "").split(",") if n])
         print_int8(irows, imrows)
         out["int8"], out["int8_m4"] = irows, imrows
+    if args.int8_agree:
+        arows = int8_agreement(args.int8_agree.split(","))
+        print("\nint8 predictions: emitted C (--kernels mcu) vs the C runtime's int8")
+        for r in arows:
+            print(f"  {r['model']:13} {r['data']}: identical {r['identical']:,} of {r['images']:,}, int8 logits "
+                  f"differ on {r['logits_differ']} images; top-1 {100 * r['acc_emit']:.2f} % / "
+                  f"{100 * r['acc_rt']:.2f} %")
+        out["int8_agree"] = arows
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=1)
