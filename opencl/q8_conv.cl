@@ -161,3 +161,60 @@ Q8_CONV_VEC(q8_conv_v1, 1, 1, Q8_LD_S1)
 Q8_CONV_VEC(q8_conv_v8, 8, 1, Q8_LD_S1)
 Q8_CONV_VEC(q8_conv_v1s2, 1, 2, Q8_LD_S2)
 Q8_CONV_VEC(q8_conv_v8s2, 8, 2, Q8_LD_S2)
+
+/* q8_conv_r8, q8_conv_r8s2: q8_conv_v8 with the weights re-laid once as [o / 8][c / group][kh][kw][8] (parameter
+ * 40: their byte offset), so each tap is one 8-byte load of the 8 channels' weights */
+#define Q8_CONV_R8(NAME, S, LOAD)                                                                                  \
+    __kernel void NAME(KARGS)                                                                                      \
+    {                                                                                                              \
+        const int i = get_global_id(0);                                                                            \
+        __global const int *Q = P + p;                                                                             \
+        if (i >= Q[0])                                                                                             \
+            return;                                                                                                \
+        __global char *mb = Q8B(m);                                                                                \
+        const int c = Q[8], h = Q[9], wd = Q[10], o = Q[11], kh = Q[12], kw = Q[13], oh = Q[14];                  \
+        const int ow = Q[15], g = Q[22], cg = c / g, og = o / g, dh = Q[20], dw = Q[21];                          \
+        const int nxb = (ow + 15) / 16, nob = o / 8;                                                               \
+        const int xb = i % nxb, oy = (i / nxb) % oh, ob = (i / (nxb * oh)) % nob, nn = i / (nxb * oh * nob);     \
+        const int oc0 = ob * 8, ox0 = xb * 16;                                                                     \
+        const int16 zin = (int16)(Q[23]);                                                                          \
+        __global const char *x = mb + Q[1] + ((nn * c + (oc0 / og) * cg) * h + oy * (S)) * wd + ox0 * (S);       \
+        __global const char *w = mb + Q[40] + ob * cg * kh * kw * 8;                                               \
+        int16 a0, a1, a2, a3, a4, a5, a6, a7;                                                                      \
+        {                                                                                                          \
+            const int b = Q[3];                                                                                    \
+            a0 = (int16)(b >= 0 ? P[b + oc0] : 0); a1 = (int16)(b >= 0 ? P[b + oc0 + 1] : 0);                       \
+            a2 = (int16)(b >= 0 ? P[b + oc0 + 2] : 0); a3 = (int16)(b >= 0 ? P[b + oc0 + 3] : 0);                  \
+            a4 = (int16)(b >= 0 ? P[b + oc0 + 4] : 0); a5 = (int16)(b >= 0 ? P[b + oc0 + 5] : 0);                  \
+            a6 = (int16)(b >= 0 ? P[b + oc0 + 6] : 0); a7 = (int16)(b >= 0 ? P[b + oc0 + 7] : 0);                  \
+        }                                                                                                          \
+        for (int ci = 0; ci < cg; ++ci)                                                                            \
+            for (int ky = 0; ky < kh; ++ky) {                                                                      \
+                __global const char *xr = x + (ci * h + ky * dh) * wd;                                             \
+                __global const char *wr = w + (ci * kh + ky) * kw * 8;                                             \
+                for (int kx = 0; kx < kw; ++kx) {                                                                  \
+                    const int16 xv = convert_int16(LOAD(xr + kx * dw)) - zin;                                      \
+                    const int8 wv = convert_int8(vload8(kx, wr));                                                  \
+                    a0 += xv * wv.s0; a1 += xv * wv.s1; a2 += xv * wv.s2; a3 += xv * wv.s3;                        \
+                    a4 += xv * wv.s4; a5 += xv * wv.s5; a6 += xv * wv.s6; a7 += xv * wv.s7;                        \
+                }                                                                                                  \
+            }                                                                                                      \
+        {                                                                                                          \
+            int a[8][16];                                                                                          \
+            vstore16(a0, 0, a[0]); vstore16(a1, 0, a[1]); vstore16(a2, 0, a[2]); vstore16(a3, 0, a[3]);            \
+            vstore16(a4, 0, a[4]); vstore16(a5, 0, a[5]); vstore16(a6, 0, a[6]); vstore16(a7, 0, a[7]);            \
+            for (int j = 0; j < 8; ++j) {                                                                          \
+                const int oc = oc0 + j, mu = P[Q[4] + oc], sh = P[Q[5] + oc];                                      \
+                const int row = ((nn * o + oc) * oh + oy) * ow + ox0;                                              \
+                for (int q = 0; q < 16 && ox0 + q < ow; ++q) {                                                     \
+                    int v = a[j][q];                                                                               \
+                    if (Q[27] >= 0)                                                                                \
+                        v += q8_requant((int)mb[Q[27] + row + q] - Q[28], P[Q[29] + oc], P[Q[30] + oc]);          \
+                    mb[Q[6] + row + q] = (char)q8_clamp(Q[24] + q8_requant(v, mu, sh), Q[25], Q[26]);             \
+                }                                                                                                  \
+            }                                                                                                      \
+        }                                                                                                          \
+    }
+
+Q8_CONV_R8(q8_conv_r8, 1, Q8_LD_S1)
+Q8_CONV_R8(q8_conv_r8s2, 2, Q8_LD_S2)

@@ -189,7 +189,11 @@ class Int8Planner:
                 p[1], p[9], p[10], p[16], p[17] = xp, hp, wp, 0, 0
             ocb = 8 if og % 8 == 0 else 1
             p[0] = n * (o // ocb) * oh * ((ow + 15) // 16)
-            self.emit(f"q8_conv_v{ocb}" + ("s2" if st == 2 else ""), p, p[0], y, macs)
+            kernel = f"q8_conv_v{ocb}"
+            if ocb == 8:  # weights re-laid [o / 8][c / group][kh][kw][8]: one load per tap for the 8 channels
+                kernel = "q8_conv_r8"
+                p.append(self.relaid(w, o, ws[1] * kh * kw))
+            self.emit(kernel + ("s2" if st == 2 else ""), p, p[0], y, macs)
         else:
             ocb = 8 if og % 8 == 0 else 4 if og % 4 == 0 else 1
             p[0] = n * (o // ocb) * oh * ((ow + 3) // 4)
@@ -202,6 +206,15 @@ class Int8Planner:
             total = prod(ys)
             self.emit("q8_pool", [total, p[6], self.b(y), oh, ow, ph, pw, k[0], k[1], s[0], s[1], pp[0], pp[1],
                                   0, 1, 0], total, y)
+
+    def relaid(self, w: str, o: int, k: int) -> int:
+        """Byte offset of conv weight ``w`` (o, k...) uploaded again as [o / 8][k][8]."""
+        raw = self._weight_bytes(self.d.vars[w]).reshape(o // 8, 8, k).transpose(0, 2, 1).reshape(-1)
+        at = self.lay.reserve((raw.size + 3) // 4)
+        padded = np.zeros((raw.size + 3) // 4 * 4, np.int8)
+        padded[:raw.size] = raw
+        self.lay.uploads.append((at, padded.view(np.float32)))
+        return 4 * at
 
     def pad_scratch(self, nbytes: int) -> int:
         """A byte region for a convolution's input padded with its zero point (one, grown as needed)."""
