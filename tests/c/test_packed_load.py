@@ -1,14 +1,17 @@
 """Weights packed once at load (c_runtime: internal.h NNBRT_PREPARE, conv_engine.c nnbrt_pack_*).
 
-The default x86-64 build re-lays the weights of small 1x1 stride-1 convolutions (FusedConv and Convolution)
-out into the engine's tile order in nnbrt_init, into a part of the caller's arena ("packed weights"). Checked:
-- random 1x1 layers with odd shapes (channels not multiples of the vector width or of the channel block,
-  pixel counts below, at and between the tile widths, batch > 1, bias or not, ReLU/ReLU6, a residual, also
-  written over by the output) match the numpy reference in every build and ISA level (the default build at
+The default x86-64 build re-lays the weights of small 1x1 stride-1 and strided convolutions (FusedConv and
+Convolution) out into the engine's tile order in nnbrt_init, into a part of the caller's arena ("packed
+weights"). Checked:
+- random 1x1 and strided layers with odd shapes (channels not multiples of the vector width or of the
+  channel block, pixel counts below, at and between the tile widths, odd output rows, stride 2 and 3,
+  dilation, padding, batch > 1, bias or not, ReLU/ReLU6, a residual, also written over by the output) match
+  the numpy reference in every build and ISA level (the default build at
   avx512/avx2/base, REF, ASan/UBSan at three levels), and packed == unpacked (NNBRT_PACK=0) to float
   reordering;
 - the arena nnbrt_arena_size reports grows by exactly the packed bytes (table + 64-aligned blocks of the
-  ISA's channel block, bias folded in), which `nnbrt info` prints as its own part; REF has none;
+  ISA's channel block, bias folded in, tap offsets), which `nnbrt info` prints as its own part, and by
+  the strided form's larger scratch (phase planes) if any; REF has none;
 - `nnbrt run -p` (nnbrt_run_range from a function other than the first) under ASan/UBSan;
 - mutated and truncated copies of such a file are refused or run cleanly under ASan/UBSan (fuzz_nnb:
   nothing is prepared from data that failed validation).
@@ -23,31 +26,63 @@ import numpy as np
 import pytest
 from layer_runs import ENV, build_dir, build_params, fused_layer, layers_image, run_layers
 
-# (C, OC, H, W, batch, act, residual, alias_res, bias): 1x1 stride-1 layers the packed form takes
+# (C, OC, H, W, batch, act, residual, alias_res, bias, kernel, stride, pad, dilation)
 SHAPES = [
-    (16, 48, 16, 16, 1, "relu6", False, False, True),   # mbv2's expansion
-    (48, 16, 16, 16, 1, "", True, True, True),          # mbv2's projection with its residual, in place
-    (5, 7, 9, 7, 1, "relu", False, False, False),       # P = 63: overlapping last tile; 7 channels
-    (3, 13, 4, 5, 1, "relu6", True, False, True),       # P = 20: between the 16- and 32-column tiles
-    (17, 9, 4, 4, 2, "", True, True, False),            # P = 16, batch 2, residual in place
-    (64, 24, 8, 8, 1, "", False, False, True),          # mbv2's last 1x1
-    (1, 1, 1, 33, 1, "relu", False, False, True),       # one channel each way, P = 33
-    (33, 70, 6, 11, 3, "relu", True, False, True),      # batch 3, 70 channels (8 and 6 blocks with a rest)
+    (16, 48, 16, 16, 1, "relu6", False, False, True, 1, 1, 0, 1),  # mbv2's expansion
+    (48, 16, 16, 16, 1, "", True, True, True, 1, 1, 0, 1),         # mbv2's projection + residual, in place
+    (5, 7, 9, 7, 1, "relu", False, False, False, 1, 1, 0, 1),      # P = 63: overlapping last tile; 7 channels
+    (3, 13, 4, 5, 1, "relu6", True, False, True, 1, 1, 0, 1),      # P = 20: between the 16- and 32-column tiles
+    (17, 9, 4, 4, 2, "", True, True, False, 1, 1, 0, 1),           # P = 16, batch 2, residual in place
+    (64, 24, 8, 8, 1, "", False, False, True, 1, 1, 0, 1),         # mbv2's last 1x1
+    (1, 1, 1, 33, 1, "relu", False, False, True, 1, 1, 0, 1),      # one channel each way, P = 33
+    (33, 70, 6, 11, 3, "relu", True, False, True, 1, 1, 0, 1),     # batch 3, 70 channels (8 and 6 blocks + rest)
+    (3, 16, 32, 32, 1, "relu6", False, False, True, 3, 2, 1, 1),   # mbv2's first layer (strided form)
+    (5, 11, 35, 37, 2, "relu", True, True, True, 3, 2, 1, 1),      # 18 x 19 output: odd rows, overlapping tiles
+    (4, 9, 17, 41, 1, "", True, False, False, 2, 2, 0, 1),         # 2x2 stride 2 unpadded, one output row pair+1
+    (2, 6, 19, 52, 1, "relu", False, False, True, 3, 3, 2, 2),     # stride 3, dilation 2, padding 2
+    (3, 8, 3, 64, 1, "", False, False, True, 3, 2, 1, 1),          # OH = 2: one row pair
+    (3, 8, 2, 64, 1, "relu6", True, False, True, 1, 2, 0, 1),      # OH = 1: single-row tiles
+    (16, 16, 8, 8, 1, "", False, False, True, 3, 1, 1, 1),         # stride 1 3x3: not packed (the engine's)
 ]
 PMR = {"avx512": 8, "avx2": 6, "base": 6}  # the engine's output-channel block per ISA (conv_engine.c PMR)
 PV = {"avx512": 16, "avx2": 8, "base": 4}  # floats per vector
 
 
+def _out(n: int, k: int, s: int, p: int, d: int) -> int:
+    return (n + 2 * p - d * (k - 1) - 1) // s + 1
+
+
 def _cases() -> list:
     rng = np.random.default_rng(20261129)
     layers = []
-    for c, oc, h, w, n, act, res, alias, bias in SHAPES:
+    for c, oc, h, w, n, act, res, alias, bias, k, st, p, d in SHAPES:
         x = rng.standard_normal((n, c, h, w)).astype(np.float32)
-        wt = (rng.standard_normal((oc, c, 1, 1)) / np.sqrt(c)).astype(np.float32)
-        case = dict(p=[0, 0], s=[1, 1], d=[1, 1], act=act, residual=res, bias=bias, alias_res=alias)
+        wt = (rng.standard_normal((oc, c, k, k)) / np.sqrt(c * k * k)).astype(np.float32)
+        case = dict(p=[p, p], s=[st, st], d=[d, d], act=act, residual=res, bias=bias, alias_res=alias)
         b, r, y, args = fused_layer(case, x, wt, 1, rng)
         layers.append((case, x, wt, b, r, y, args))
     return layers
+
+
+def _packed_bytes(isa: str) -> int:
+    """What the engine packs for SHAPES at this ISA (conv_engine.c pk_plan): an 8-byte table entry a layer
+    (64-aligned), then per layer ceil(OC / PMR) blocks of PMR biases + K x PMR weights and K tap offsets
+    (K = C * kernel^2), 64-aligned. 1x1 stride 1: at least one vector of pixels; strided: output rows at
+    least a vector wide, phase planes within 16384 floats."""
+    n, total = 0, 0
+    for c, oc, h, w, _b, _a, _r, _al, _bi, k, st, p, d in SHAPES:
+        oh, ow = _out(h, k, st, p, d), _out(w, k, st, p, d)
+        if k == 1 and st == 1 and p == 0:
+            ok = oh * ow >= PV[isa]
+        else:
+            hq, lq = -(-(h + 2 * p) // st), -(-(w + 2 * p) // st)
+            ok = st >= 2 and ow >= PV[isa] and c * st * st * hq * lq <= 16384
+        if not ok:
+            continue
+        kk = c * k * k
+        n += 1
+        total += -(-((-(-oc // PMR[isa]) * PMR[isa] * (kk + 1) + kk) * 4) // 64) * 64
+    return -(-8 * n // 64) * 64 + total
 
 
 _IMAGE: list = []
@@ -59,26 +94,14 @@ def _model() -> tuple:
     return _IMAGE[0]
 
 
-def _packed_bytes(isa: str) -> int:
-    """What the engine packs for SHAPES at this ISA: an 8-byte table entry a layer (64-aligned), then per
-    layer ceil(OC / PMR) blocks of PMR biases + C x PMR weights, 64-aligned."""
-    n, total = 0, 0
-    for c, oc, h, w, _b, *_ in SHAPES:
-        if h * w < PV[isa]:
-            continue
-        n += 1
-        total += -(-(-(-oc // PMR[isa]) * PMR[isa] * (c + 1) * 4) // 64) * 64
-    return -(-8 * n // 64) * 64 + total
-
-
 def _info(bindir, path, **env) -> dict:  # noqa: ANN001
     r = subprocess.run([str(bindir / "nnbrt"), "info", str(path)], capture_output=True, text=True,
                        env=dict(ENV, **env))
     assert r.returncode == 0, r.stderr
-    m = re.search(r"arena bytes: (\d+) = tables \d+ \+ inputs/outputs \d+ \+ tensors \d+ \+ kernel scratch \d+ "
+    m = re.search(r"arena bytes: (\d+) = tables \d+ \+ inputs/outputs \d+ \+ tensors \d+ \+ kernel scratch (\d+) "
                   r"\+ packed weights (\d+)", r.stdout)
     assert m, r.stdout
-    return {"arena": int(m.group(1)), "packed": int(m.group(2)), "isa": r.stdout}
+    return {"arena": int(m.group(1)), "scratch": int(m.group(2)), "packed": int(m.group(3)), "isa": r.stdout}
 
 
 B_PARAMS, B_IDS = build_params()
@@ -109,7 +132,8 @@ def test_arena_includes_packed_bytes_exactly(isa, tmp_path):
     off = _info(bindir, path, NNBRT_ISA=isa, NNBRT_PACK="0")
     assert on["packed"] == _packed_bytes(isa) > 0
     assert off["packed"] == 0
-    assert on["arena"] - off["arena"] == on["packed"]
+    assert on["scratch"] >= off["scratch"]
+    assert on["arena"] - on["packed"] - on["scratch"] == off["arena"] - off["scratch"]
     # the build without load-time packing (REF) has none and runs the same file
     assert _info(build_dir("ref"), path)["packed"] == 0
 

@@ -120,5 +120,8 @@ def test_ram_bound(name, tmp_path):
     plan = int(re.search(r"plan arena_bytes (\d+)", r.stdout).group(1))
     scratch = int(re.search(r"kernel scratch (\d+)", r.stdout).group(1))
     ext = int(re.search(r"NNBRT_EXTERNAL_INPUTS\): (\d+)", r.stdout).group(1))
-    print(f"{name}: {ext} B <= plan {plan} + scratch {scratch} + 2048")
-    assert ext <= plan + scratch + 2048, r.stdout
+    # host builds may keep weights packed once at load (a copy for speed; none on microcontrollers)
+    m = re.search(r"packed weights (\d+)", r.stdout)
+    packed = int(m.group(1)) if m else 0
+    print(f"{name}: {ext} B <= plan {plan} + scratch {scratch} + packed weights {packed} + 2048")
+    assert ext <= plan + scratch + packed + 2048, r.stdout

@@ -42,8 +42,9 @@ int nnbrt_pack_enabled(void)
     size_t nnbrt_pack_bytes##sfx(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f);              \
     void nnbrt_pack_fill##sfx(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, const float *w,   \
                               const float *bias, void *dst);                                           \
-    int nnbrt_pack_conv##sfx(size_t group, const void *pk, const float *x, float *y, const nnbrt_geom *g, \
-                             const nnbrt_fuse *f);
+    size_t nnbrt_pack_scratch##sfx(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f);            \
+    int nnbrt_pack_conv##sfx(size_t group, float *scratch, const void *pk, const float *x, float *y,    \
+                             const nnbrt_geom *g, const nnbrt_fuse *f);
 DECLARE(_base)
 DECLARE(_avx2)
 DECLARE(_avx512)
@@ -127,10 +128,15 @@ void nnbrt_pack_fill(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, con
     PICK(nnbrt_pack_fill, (group, g, f, w, bias, dst));
 }
 
-int nnbrt_pack_conv(size_t group, const void *pk, const float *x, float *y, const nnbrt_geom *g,
+size_t nnbrt_pack_scratch(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f)
+{
+    return PICK(nnbrt_pack_scratch, (group, g, f));
+}
+
+int nnbrt_pack_conv(size_t group, float *scratch, const void *pk, const float *x, float *y, const nnbrt_geom *g,
                     const nnbrt_fuse *f)
 {
-    return PICK(nnbrt_pack_conv, (group, pk, x, y, g, f));
+    return PICK(nnbrt_pack_conv, (group, scratch, pk, x, y, g, f));
 }
 #else
 /* Builds without dispatch: the kernels were compiled for one target. */

@@ -1030,16 +1030,23 @@ void nnbrt_qconv(size_t group, float *scratch, const float *x, const nnbrt_qw *w
 
 #ifdef NNBRT_PREPARE
 /* ---- weights packed once at load (NNBRT_PREPARE builds, see internal.h) ----
-   1x1 stride-1 unpadded ungrouped unpooled convolutions below the large
-   GEMM's size (conv_gemm_big.h takes those): y[oc][p] = b[oc] + sum_k
-   W[oc][k] x[k][p] (+ residual, activation). nnbrt_init re-lays W out in
-   blocks of PMR output channels: the block's PMR biases, then for every k
-   the PMR weights of that k (zero rows pad the last block). A register tile
-   of PMR channels x PNV vectors then reads its weights from one pointer
-   moving by PMR floats (broadcasts at fixed offsets, no per-row pointers),
-   starts from the bias and applies residual and activation on the way out.
-   The layout depends on the instruction set, which is chosen once per
-   process (conv_dispatch.c), so nnbrt_init and nnbrt_run agree. */
+   Ungrouped unpooled convolutions below the large GEMM's size
+   (conv_gemm_big.h takes those), as y[oc][p] = b[oc] + sum_k W[oc][k]
+   B[k][p] (+ residual, activation) with k = (ic, kh, kw) in nnabla's order:
+   - 1x1 stride 1 unpadded: B is the input, row k at k * P (pixels
+     flattened over the rows);
+   - strided (stride >= 2, output rows at least a vector wide): the input
+     is copied zero-padded into SH x SW phase planes per call (scratch), so
+     row k of B for output row oh is the OW floats of one phase plane at
+     a fixed offset: a tile covers PV columns of two output rows.
+   nnbrt_init re-lays W out in blocks of PMR output channels: the block's
+   PMR biases, then for every k the PMR weights of that k (zero rows pad
+   the last block), followed by the K tap offsets (int32). A register tile
+   of PMR channels x 2 vectors reads its weights from one pointer moving by
+   PMR floats (broadcasts at fixed offsets, no per-channel row pointers),
+   starts from the bias and applies the residual and activation on the way
+   out. The layout depends on the instruction set, chosen once per process
+   (conv_dispatch.c), so nnbrt_init and nnbrt_run agree. */
 #if defined(__AVX512F__)
 #define PV 16 /* floats per vector */
 #define PMR 8 /* output channels per block: 8 x 2 accumulators of the 32 registers */
@@ -1050,51 +1057,160 @@ void nnbrt_qconv(size_t group, float *scratch, const float *x, const nnbrt_qw *w
 #define PV 4
 #define PMR 6
 #endif
-#define PNV 2 /* vectors per tile row: PNV * PV columns */
 typedef float pvf __attribute__((vector_size(PV * 4)));
 typedef int32_t pvi __attribute__((vector_size(PV * 4)));
 
 #ifndef NNBRT_GEMM_BIG_MIN
 #define NNBRT_GEMM_BIG_MIN 4000000 /* conv_gemm_big.h's threshold (multiply-adds per group and image) */
 #endif
+/* Largest phase-plane copy (floats) of the strided form's scratch. */
+#ifndef NNBRT_PACK_PLANES_MAX
+#define NNBRT_PACK_PLANES_MAX 16384
+#endif
 
-/* Does the packed 1x1 form apply (same rule at check, load and run)? */
-static int pk_applies(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f)
+typedef struct {
+    int kind;          /* 1: 1x1 flattened, 2: strided through phase planes */
+    size_t K, P, nblk; /* reduction length, output pixels per image, channel blocks */
+    size_t Hq, Lq;     /* kind 2: phase-plane rows, columns */
+    size_t pl;         /* kind 2: phase-plane floats */
+} pkplan;
+
+/* Does a packed form apply (the same rule at check, load and run)? */
+static int pk_plan(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, pkplan *q)
 {
-    uint64_t P, macs;
-    if (group != 1 || (f && f->pool) || g->KH != 1 || g->KW != 1 || g->SH != 1 || g->SW != 1 || g->PH != 0 ||
-        g->PW != 0 || g->C < 1 || g->OC < 1)
-        return 0;
-    P = (uint64_t)g->OH * (uint64_t)g->OW;
-    macs = P * (uint64_t)g->C * (uint64_t)g->OC;
-    return P >= PV && macs < NNBRT_GEMM_BIG_MIN;
+    uint64_t macs, pl, IHp, IWp;
+    if (group != 1 || (f && f->pool) || g->C < 1 || g->OC < 1) return 0;
+    q->K = (size_t)g->C * (size_t)g->KH * (size_t)g->KW; /* <= weight elements (image) */
+    q->P = (size_t)g->OH * (size_t)g->OW;                 /* <= output elements (arena) */
+    q->nblk = ((size_t)g->OC + PMR - 1) / PMR;
+    q->Hq = q->Lq = q->pl = 0;
+    macs = (uint64_t)q->P * q->K * (uint64_t)g->OC;
+    if (macs >= NNBRT_GEMM_BIG_MIN || q->K > 0x100000) return 0;
+    if (g->KH == 1 && g->KW == 1 && g->SH == 1 && g->SW == 1 && g->PH == 0 && g->PW == 0) {
+        q->kind = 1;
+        return q->P >= PV;
+    }
+    if (g->SH < 2 || g->SW < 2 || g->SH > 8 || g->SW > 8 || g->OW < PV) return 0;
+    IHp = (uint64_t)g->IH + 2u * (uint64_t)g->PH;
+    IWp = (uint64_t)g->IW + 2u * (uint64_t)g->PW;
+    q->Hq = (size_t)((IHp + (uint64_t)g->SH - 1) / (uint64_t)g->SH);
+    q->Lq = (size_t)((IWp + (uint64_t)g->SW - 1) / (uint64_t)g->SW);
+    pl = (uint64_t)g->C * (uint64_t)g->SH * (uint64_t)g->SW * q->Hq * q->Lq;
+    if (IHp > NNBRT_PACK_PLANES_MAX || IWp > NNBRT_PACK_PLANES_MAX || pl > NNBRT_PACK_PLANES_MAX) return 0;
+    q->pl = (size_t)pl;
+    q->kind = 2;
+    return 1;
 }
 
 size_t nnbrt_pack_bytes(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f)
 {
-    uint64_t nblk, t;
-    if (!nnbrt_pack_enabled() || !pk_applies(group, g, f)) return 0;
-    nblk = ((uint64_t)g->OC + PMR - 1) / PMR;
-    t = nblk * PMR * ((uint64_t)g->C + 1u) * sizeof(float); /* C, OC <= weight elements (image) */
+    pkplan q;
+    uint64_t t;
+    if (!nnbrt_pack_enabled() || !pk_plan(group, g, f, &q)) return 0;
+    t = ((uint64_t)q.nblk * PMR * ((uint64_t)q.K + 1u) + q.K) * 4u;
     return t > (uint64_t)(SIZE_MAX / 4) ? 0 : (size_t)t;
+}
+
+size_t nnbrt_pack_scratch(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f)
+{
+    pkplan q;
+    if (!nnbrt_pack_enabled() || !pk_plan(group, g, f, &q)) return 0;
+    return q.pl * sizeof(float);
 }
 
 void nnbrt_pack_fill(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, const float *w, const float *bias,
                      void *dst)
 {
-    const size_t K = (size_t)g->C, OC = (size_t)g->OC;
+    pkplan q;
+    const size_t OC = (size_t)g->OC;
     float *d = (float *)dst;
+    int32_t *off;
     size_t oc0, i, k;
-    (void)group;
-    (void)f;
+    if (!pk_plan(group, g, f, &q)) return;
     for (oc0 = 0; oc0 < OC; oc0 += PMR) {
         for (i = 0; i < PMR; ++i) d[i] = oc0 + i < OC && bias ? bias[oc0 + i] : 0.0f;
         d += PMR;
-        for (k = 0; k < K; ++k) {
-            for (i = 0; i < PMR; ++i) d[i] = oc0 + i < OC ? w[(oc0 + i) * K + k] : 0.0f;
+        for (k = 0; k < q.K; ++k) {
+            for (i = 0; i < PMR; ++i) d[i] = oc0 + i < OC ? w[(oc0 + i) * q.K + k] : 0.0f;
             d += PMR;
         }
     }
+    off = (int32_t *)(void *)d;
+    for (k = 0; k < q.K; ++k) {
+        if (q.kind == 1) {
+            off[k] = (int32_t)(k * q.P); /* < input elements of one image (arena), within 2^31 */
+        } else {
+            /* tap (c, kh, kw) of output row 0, column 0: plane (c, kh*DH % SH, kw*DW % SW), row kh*DH / SH,
+               column kw*DW / SW (< NNBRT_PACK_PLANES_MAX floats in all) */
+            const size_t KK = (size_t)g->KH * (size_t)g->KW, c = k / KK, kh = k % KK / (size_t)g->KW,
+                         kw = k % (size_t)g->KW, h = kh * (size_t)g->DH, ww = kw * (size_t)g->DW;
+            const size_t SH = (size_t)g->SH, SW = (size_t)g->SW;
+            off[k] = (int32_t)(((c * SH + h % SH) * SW + ww % SW) * q.Hq * q.Lq + (h / SH) * q.Lq + ww / SW);
+        }
+    }
+}
+
+/* Zero-padded phase planes of one image: padded pixel (h, w) of channel c
+   goes to plane (c, h % SH, w % SW), row h / SH, column w / SW. */
+/* src[0..n) -> ev[j] = src[2j], od[j] = src[2j + 1], by vector shuffles. */
+#if PV >= 8
+#define PCV 8
+#define PK_EVEN 0, 2, 4, 6, 8, 10, 12, 14
+#define PK_ODD 1, 3, 5, 7, 9, 11, 13, 15
+#else
+#define PCV 4
+#define PK_EVEN 0, 2, 4, 6
+#define PK_ODD 1, 3, 5, 7
+#endif
+typedef float pcv __attribute__((vector_size(PCV * 4)));
+typedef int32_t pcvi __attribute__((vector_size(PCV * 4)));
+#if defined(__clang__)
+#define PK_SHUF(a, b, idx) __builtin_shufflevector((a), (b), idx)
+#else
+#define PK_SHUF(a, b, idx) __builtin_shuffle((a), (b), (pcvi){idx})
+#endif
+static void pk_deint2(const float *src, float *ev, float *od, size_t n)
+{
+    size_t j = 0;
+    for (; j + 2 * PCV <= n; j += 2 * PCV) {
+        pcv a, b, e, o;
+        memcpy(&a, src + j, sizeof a);
+        memcpy(&b, src + j + PCV, sizeof b);
+        e = PK_SHUF(a, b, PK_EVEN);
+        o = PK_SHUF(a, b, PK_ODD);
+        memcpy(ev + j / 2, &e, sizeof e);
+        memcpy(od + j / 2, &o, sizeof o);
+    }
+    for (; j + 1 < n; j += 2) {
+        ev[j / 2] = src[j];
+        od[j / 2] = src[j + 1];
+    }
+    if (j < n) ev[j / 2] = src[j];
+}
+
+static void pk_phases(float *pl, const float *x, const nnbrt_geom *g, const pkplan *q)
+{
+    const size_t SH = (size_t)g->SH, SW = (size_t)g->SW, pp = q->Hq * q->Lq, PW = (size_t)g->PW;
+    const size_t IW = (size_t)g->IW;
+    size_t c, ih, qw, t;
+    memset(pl, 0, q->pl * sizeof(float));
+    for (c = 0; c < (size_t)g->C; ++c)
+        for (ih = 0; ih < (size_t)g->IH; ++ih) {
+            const size_t h = ih + (size_t)g->PH;
+            const float *src = x + (c * (size_t)g->IH + ih) * IW;
+            float *row = pl + (c * SH + h % SH) * SW * pp + (h / SH) * q->Lq;
+            if (SW == 2) { /* even input columns to phase PW % 2 from column PW / 2, odd ones to the other */
+                pk_deint2(src, row + (PW % 2u) * pp + PW / 2u, row + ((PW + 1u) % 2u) * pp + (PW + 1u) / 2u, IW);
+                continue;
+            }
+            for (qw = 0; qw < SW; ++qw) {
+                /* padded columns qw + SW * t hold input column qw + SW * t - PW */
+                float *dq = row + qw * pp;
+                const float *sq = src + qw;
+                t = qw >= PW ? 0 : (PW - qw + SW - 1) / SW;
+                for (; qw + SW * t < PW + IW; ++t) dq[t] = sq[SW * t - PW];
+            }
+        }
 }
 
 static pvf pk_act(pvf v, int act)
@@ -1109,12 +1225,38 @@ static pvf pk_act(pvf v, int act)
     return v;
 }
 
-/* One tile: the block's nr (<= PMR) channels x NV (2 or 1) vectors of
-   columns from x (row stride P); columns [j0, NV * PV) of it are new and
-   stored to y (and read from res) at the same offsets, row stride P. Named
-   accumulators (an array indexed in loops the compiler does not unroll
-   whole would live in memory); a partial tile (last block, or the last
-   column tile overlapping its predecessor) goes through memory. */
+/* Where a tile goes: y (and res at the same offsets), channel i at i * P,
+   vector v at v * ystep; only elements (v, c) with v * PV + c >= j0 and
+   c >= c0 are new (the others were stored by an overlapping tile). */
+typedef struct {
+    float *y;
+    const float *res;
+    size_t P, ystep;
+    int act, j0, c0;
+} pksink;
+
+/* The new elements of nr rows of t to the sink. */
+static void pk_partial(float t[PMR][2 * PV], size_t nr, int nv, const pksink *s)
+{
+    size_t r;
+    int v, c;
+    for (r = 0; r < nr; ++r)
+        for (v = 0; v < nv; ++v)
+            for (c = s->c0; c < PV; ++c) {
+                const size_t o = r * s->P + (size_t)v * s->ystep + (size_t)c;
+                float z;
+                if (v * PV + c < s->j0) continue;
+                z = t[r][v * PV + c] + (s->res ? s->res[o] : 0.0f);
+                if (s->act) z = z > 0.0f ? (s->act == 2 && z > 6.0f ? 6.0f : z) : 0.0f;
+                s->y[o] = z;
+            }
+}
+
+/* One tile: the block's nr (<= PMR) channels x NV (2 or 1) vectors, the
+   vector v of tap k at x + off[k] + v * x1off. Named accumulators (an
+   array indexed in loops the compiler does not unroll whole would live in
+   memory); a partial tile (last block, or an overlapping tile) goes
+   through memory. */
 #if PMR == 8
 #define PK_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 #else
@@ -1125,81 +1267,115 @@ static pvf pk_act(pvf v, int act)
 #define PK_FMA2(i) { const float s_ = wb[i]; a##i += s_ * x0; b##i += s_ * x1; }
 #define PK_FMA1(i) { a##i += wb[i] * x0; }
 #define PK_RES2(i) { pvf r_; memcpy(&r_, res + i * P, sizeof r_); a##i += r_; \
-                     memcpy(&r_, res + i * P + PV, sizeof r_); b##i += r_; }
+                     memcpy(&r_, res + i * P + ys, sizeof r_); b##i += r_; }
 #define PK_RES1(i) { pvf r_; memcpy(&r_, res + i * P, sizeof r_); a##i += r_; }
 #define PK_ACT2(i) a##i = pk_act(a##i, act); b##i = pk_act(b##i, act);
 #define PK_ACT1(i) a##i = pk_act(a##i, act);
-#define PK_ST2(i) memcpy(y + i * P, &a##i, sizeof(pvf)); memcpy(y + i * P + PV, &b##i, sizeof(pvf));
+#define PK_ST2(i) memcpy(y + i * P, &a##i, sizeof(pvf)); memcpy(y + i * P + ys, &b##i, sizeof(pvf));
 #define PK_ST1(i) memcpy(y + i * P, &a##i, sizeof(pvf));
 #define PK_TMP2(i) memcpy(t[i], &a##i, sizeof(pvf)); memcpy(t[i] + PV, &b##i, sizeof(pvf));
 #define PK_TMP1(i) memcpy(t[i], &a##i, sizeof(pvf));
 
-/* The columns [j0, n) of nr rows of t to y (+ res, act). */
-static void pk_partial(float t[PMR][2 * PV], size_t nr, int j0, int n, size_t P, float *y, const float *res, int act)
-{
-    size_t r;
-    int j;
-    for (r = 0; r < nr; ++r)
-        for (j = j0; j < n; ++j) {
-            float o = t[r][j] + (res ? res[r * P + (size_t)j] : 0.0f);
-            if (act) o = o > 0.0f ? (act == 2 && o > 6.0f ? 6.0f : o) : 0.0f;
-            y[r * P + (size_t)j] = o;
-        }
-}
-
 #define PK_TILE(NAME, NV)                                                                              \
-    static void NAME(const float *x, size_t P, size_t K, const float *wb, float *y, const float *res, \
-                     int act, size_t nr, int j0)                                                     \
+    static void NAME(const float *x, long x1off, const int32_t *off, size_t K, const float *wb,      \
+                     size_t nr, const pksink *s)                                                     \
     {                                                                                                \
         size_t k;                                                                                    \
         PK_ROWS(PK_INIT##NV)                                                                         \
         wb += PMR;                                                                                   \
-        for (k = 0; k < K; ++k, x += P, wb += PMR) {                                                 \
+        for (k = 0; k < K; ++k, wb += PMR) {                                                         \
+            const float *xk = x + off[k];                                                            \
             pvf x0, x1;                                                                              \
-            memcpy(&x0, x, sizeof x0);                                                               \
-            memcpy(&x1, x + (NV - 1) * PV, sizeof x1); /* NV 1: unused */                            \
+            memcpy(&x0, xk, sizeof x0);                                                              \
+            memcpy(&x1, xk + (NV - 1) * x1off, sizeof x1); /* NV 1: unused */                        \
             (void)x1;                                                                                \
             PK_ROWS(PK_FMA##NV)                                                                      \
         }                                                                                            \
-        if (nr == PMR && j0 == 0) {                                                                  \
+        if (nr == PMR && s->j0 == 0 && s->c0 == 0) {                                                 \
+            float *const y = s->y;                                                                   \
+            const float *const res = s->res;                                                         \
+            const size_t P = s->P, ys = s->ystep;                                                    \
+            const int act = s->act;                                                                  \
+            (void)ys;                                                                                \
             if (res) { PK_ROWS(PK_RES##NV) }                                                         \
             if (act) { PK_ROWS(PK_ACT##NV) }                                                         \
             PK_ROWS(PK_ST##NV)                                                                       \
         } else {                                                                                     \
             float t[PMR][2 * PV];                                                                    \
             PK_ROWS(PK_TMP##NV)                                                                      \
-            pk_partial(t, nr, j0, NV * PV, P, y, res, act);                                          \
+            pk_partial(t, nr, NV, s);                                                                \
         }                                                                                            \
     }
-PK_TILE(pk_tile_w, 2)
+PK_TILE(pk_tile_2, 2)
 PK_TILE(pk_tile_1, 1)
 
-int nnbrt_pack_conv(size_t group, const void *pk, const float *x, float *y, const nnbrt_geom *g,
+/* Every channel block of one tile position: x (tile base), y/res offset o. */
+static void pk_blocks(const pkplan *q, const float *pk, const float *x, long x1off, int nv, float *yn,
+                      const float *rn, size_t o, size_t OC, pksink *s)
+{
+    const int32_t *off = (const int32_t *)(const void *)(pk + q->nblk * PMR * (q->K + 1));
+    size_t oc0;
+    for (oc0 = 0; oc0 < OC; oc0 += PMR) {
+        const float *wb = pk + (oc0 / PMR) * PMR * (q->K + 1);
+        const size_t nr = OC - oc0 < PMR ? OC - oc0 : PMR, oo = oc0 * q->P + o;
+        s->y = yn + oo;
+        s->res = rn ? rn + oo : NULL;
+        if (nv == 2) pk_tile_2(x, x1off, off, q->K, wb, nr, s);
+        else pk_tile_1(x, x1off, off, q->K, wb, nr, s);
+    }
+}
+
+int nnbrt_pack_conv(size_t group, float *scratch, const void *pk, const float *x, float *y, const nnbrt_geom *g,
                     const nnbrt_fuse *f)
 {
-    const size_t K = (size_t)g->C, OC = (size_t)g->OC, P = (size_t)g->OH * (size_t)g->OW;
-    const size_t tw = P >= PNV * PV ? PNV * PV : PV, bstride = PMR * (K + 1);
-    const int act = f ? f->act : 0;
+    pkplan q;
+    const size_t C = (size_t)g->C, OC = (size_t)g->OC, plane_in = (size_t)g->IH * (size_t)g->IW;
     size_t n;
-    if (!pk || !pk_applies(group, g, f)) return 0;
+    pksink s;
+    if (!pk || !pk_plan(group, g, f, &q) || (q.kind == 2 && !scratch)) return 0;
+    s.P = q.P;
+    s.act = f ? f->act : 0;
     for (n = 0; n < g->outer; ++n) {
-        const float *xn = x + n * K * P;
-        float *yn = y + n * OC * P;
-        const float *rn = f && f->res ? f->res + n * OC * P : NULL;
-        size_t p = 0, done = 0;
-        while (done < P) {
-            size_t oc0;
-            int j0;
-            if (p + tw > P) p = P - tw; /* the last tile overlaps its predecessor */
-            j0 = (int)(done - p);
-            for (oc0 = 0; oc0 < OC; oc0 += PMR) {
-                const float *wb = (const float *)pk + (oc0 / PMR) * bstride;
-                const size_t o = oc0 * P + p, nr = OC - oc0 < PMR ? OC - oc0 : PMR;
-                if (tw == PNV * PV) pk_tile_w(xn + p, P, K, wb, yn + o, rn ? rn + o : NULL, act, nr, j0);
-                else pk_tile_1(xn + p, P, K, wb, yn + o, rn ? rn + o : NULL, act, nr, j0);
+        const float *xn = x + n * C * plane_in;
+        float *yn = y + n * OC * q.P;
+        const float *rn = f && f->res ? f->res + n * OC * q.P : NULL;
+        if (q.kind == 1) {
+            /* pixels flattened: tiles of 2 (or 1) vectors along them, the last overlapping */
+            const int nv = q.P >= 2 * PV ? 2 : 1;
+            const size_t tw = (size_t)nv * PV;
+            size_t p = 0, done = 0;
+            s.ystep = PV;
+            s.c0 = 0;
+            while (done < q.P) {
+                if (p + tw > q.P) p = q.P - tw;
+                s.j0 = (int)(done - p);
+                pk_blocks(&q, (const float *)pk, xn + p, PV, nv, yn, rn, p, OC, &s);
+                p += tw;
+                done = p;
             }
-            p += tw;
-            done = p;
+        } else {
+            /* PV columns of two output rows a tile (one row when OH is 1), the last column tile and the
+               last row pair overlapping their predecessors */
+            const size_t OH = (size_t)g->OH, OW = (size_t)g->OW;
+            const int nv = OH >= 2 ? 2 : 1;
+            size_t oh = 0, rdone = 0;
+            pk_phases(scratch, xn, g, &q);
+            s.ystep = OW;
+            while (rdone < OH) {
+                size_t ow = 0, cdone = 0;
+                if (oh + (size_t)nv > OH) oh = OH - (size_t)nv;
+                while (cdone < OW) {
+                    if (ow + PV > OW) ow = OW - PV;
+                    s.j0 = (int)(rdone - oh) * PV; /* a row already stored: its vector is not new */
+                    s.c0 = (int)(cdone - ow);
+                    pk_blocks(&q, (const float *)pk, scratch + oh * q.Lq + ow, (long)q.Lq, nv, yn, rn,
+                              oh * OW + ow, OC, &s);
+                    ow += PV;
+                    cdone = ow;
+                }
+                oh += (size_t)nv;
+                rdone = oh;
+            }
         }
     }
     return 1;

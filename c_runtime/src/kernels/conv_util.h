@@ -25,6 +25,7 @@
 #define nnbrt_pack_bytes NNBRT_CAT(nnbrt_pack_bytes, NNBRT_ISA_SUFFIX)
 #define nnbrt_pack_fill NNBRT_CAT(nnbrt_pack_fill, NNBRT_ISA_SUFFIX)
 #define nnbrt_pack_conv NNBRT_CAT(nnbrt_pack_conv, NNBRT_ISA_SUFFIX)
+#define nnbrt_pack_scratch NNBRT_CAT(nnbrt_pack_scratch, NNBRT_ISA_SUFFIX)
 #endif
 
 typedef struct {
@@ -122,13 +123,16 @@ void nnbrt_mcu_conv_blk(size_t group, float *scratch, const float *x, const floa
    (w: nnabla's float weight order, bias may be NULL) into dst (64-byte
    aligned, nnbrt_pack_bytes bytes); nnbrt_pack_conv: the convolution from
    them, same results as nnbrt_conv_engine to float reordering (bias, f's
-   residual and activation included), no scratch; returns 0 doing nothing
-   when pk is NULL or the form does not apply. The arguments must be those
-   given to nnbrt_pack_bytes (the residual pointer aside). */
+   residual and activation included), with nnbrt_pack_scratch bytes of
+   scratch (the kernel's check reserves the larger of it and the engine's);
+   returns 0 doing nothing when pk is NULL or the form does not apply. The
+   arguments must be those given to nnbrt_pack_bytes (the residual pointer
+   aside). */
 size_t nnbrt_pack_bytes(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f);
 void nnbrt_pack_fill(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, const float *w, const float *bias,
                      void *dst);
-int nnbrt_pack_conv(size_t group, const void *pk, const float *x, float *y, const nnbrt_geom *g,
+size_t nnbrt_pack_scratch(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f);
+int nnbrt_pack_conv(size_t group, float *scratch, const void *pk, const float *x, float *y, const nnbrt_geom *g,
                     const nnbrt_fuse *f);
 /* 0 when the environment variable NNBRT_PACK is "0" (read once; conv_dispatch.c). */
 int nnbrt_pack_enabled(void);

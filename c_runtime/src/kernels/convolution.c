@@ -30,6 +30,8 @@ static nnbrt_status check(const nnbrt_args *a, int nin, const nnbrt_tensor *in, 
         if (!in[1].q && in[1].type == 0) { /* float weights: packed once at load where the engine has a form */
             work->persist = nnbrt_pack_bytes((size_t)a->a[4].i, &g, NULL);
             work->prepare = work->persist ? prepare : NULL;
+            if (work->persist && nnbrt_pack_scratch((size_t)a->a[4].i, &g, NULL) > work->scratch)
+                work->scratch = nnbrt_pack_scratch((size_t)a->a[4].i, &g, NULL);
         }
 #endif
     }
@@ -91,7 +93,8 @@ static void run(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
     }
     nnbrt_conv_geom(a, in, &out[0], NNBRT_CONV, &g);
 #ifdef NNBRT_PREPARE
-    if (in[0].prep && nnbrt_pack_conv((size_t)a->a[4].i, in[0].prep, in[0].data, out[0].data, &g, NULL)) return;
+    if (in[0].prep && nnbrt_pack_conv((size_t)a->a[4].i, a->scratch, in[0].prep, in[0].data, out[0].data, &g, NULL))
+        return;
 #endif
     nnbrt_conv_forward((size_t)a->a[4].i, a->scratch, nin, in, out, &g);
 }

@@ -140,6 +140,10 @@ static nnbrt_status check(const nnbrt_args *a, int nin, const nnbrt_tensor *in, 
     if (!in[1].q && in[1].type == 0) { /* float weights: packed once at load where the engine has a form */
         work->persist = nnbrt_pack_bytes((size_t)a->a[4].i, &g, &f);
         work->prepare = work->persist ? prepare : NULL;
+        if (work->persist) {
+            const size_t ps = nnbrt_pack_scratch((size_t)a->a[4].i, &g, &f);
+            if (ps > work->scratch) work->scratch = ps;
+        }
     }
 #endif
     /* row set-ups: once per conv row (per pooled row with pooling) and group */
@@ -275,7 +279,7 @@ static void run(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
     }
     f.res = a->a[13].i ? in[nin - 1].data : NULL;
 #ifdef NNBRT_PREPARE
-    if (in[0].prep && nnbrt_pack_conv((size_t)a->a[4].i, in[0].prep, x, out[0].data, &g, &f)) return;
+    if (in[0].prep && nnbrt_pack_conv((size_t)a->a[4].i, a->scratch, in[0].prep, x, out[0].data, &g, &f)) return;
 #endif
     if (in[1].q) nnbrt_qconv((size_t)a->a[4].i, a->scratch, x, in[1].q, b, out[0].data, &g, &f);
     else nnbrt_conv_engine((size_t)a->a[4].i, a->scratch, x, in[1].data, b, out[0].data, &g, &f);
