@@ -115,6 +115,7 @@ __kernel void q8_pad(KARGS)
 #define Q8_LD_S1(p) vload16(0, p)
 #define Q8_LD_S2(p) ((char16)(vload16(0, p).even, vload16(0, (p) + 16).even))
 
+/* OCB 1 only (8 channels: q8_conv_r8 below) */
 #define Q8_CONV_VEC(NAME, OCB, S, LOAD)                                                                            \
     __kernel void NAME(KARGS)                                                                                      \
     {                                                                                                              \
@@ -158,9 +159,7 @@ __kernel void q8_pad(KARGS)
     }
 
 Q8_CONV_VEC(q8_conv_v1, 1, 1, Q8_LD_S1)
-Q8_CONV_VEC(q8_conv_v8, 8, 1, Q8_LD_S1)
 Q8_CONV_VEC(q8_conv_v1s2, 1, 2, Q8_LD_S2)
-Q8_CONV_VEC(q8_conv_v8s2, 8, 2, Q8_LD_S2)
 
 /* q8_conv_r8, q8_conv_r8s2: q8_conv_v8 with the weights re-laid once as [o / 8][c / group][kh][kw][8] (parameter
  * 40: their byte offset), so each tap is one 8-byte load of the 8 channels' weights */

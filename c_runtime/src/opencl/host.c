@@ -59,6 +59,7 @@ struct nnbrt_ocl {
     nnbrt_net *net;
     const char *fname; /* function being recorded */
     size_t scratch, scratch_n;
+    long q8pad, q8pad_n; /* int8 convolutions' zero-point-padded input: byte offset, bytes */
     int failed;
     char msg[400];
     int nin, nout;
@@ -723,7 +724,7 @@ static void plan_q8_conv(nnbrt_ocl *o, const nnbrt_args *a, int nin, const nnbrt
 {
     const nnbrt_tensor *x = &in[0], *w = &in[1];
     const int ba = a->a[0].i, res = a->a[10].i, pool = a->a[5].i, nsp = w->ndim - 2;
-    long v[40], pd[2] = {0, 0}, st[2] = {1, 1}, dl[2] = {1, 1}, oh, ow, cout = w->dims[0], bias, mult, shift, rq;
+    long v[41], pd[2] = {0, 0}, st[2] = {1, 1}, dl[2] = {1, 1}, oh, ow, cout = w->dims[0], bias, mult, shift, rq;
     int k;
     if (nsp < 1 || nsp > 2 || (res && nin < 7)) { failf(o, "Q8Conv: layout not supported"); return; }
     for (k = 0; k < nsp; ++k) {
@@ -754,7 +755,44 @@ static void plan_q8_conv(nnbrt_ocl *o, const nnbrt_args *a, int nin, const nnbrt
     if (code(o, "Q8C_NPARAMS") != 40) { failf(o, "q8_conv.cl's parameter layout changed (Q8C_NPARAMS)"); return; }
     if (pool) /* the convolution into scratch (bytes in the tail), then q8_pool */
         v[6] = 4 * reserve(o, (size_t)((v[7] * cout * oh * ow + 3) / 4), NULL);
-    {
+    if ((st[1] == 1 || st[1] == 2) && (st[0] == st[1] || oh == 1)) {
+        /* vector forms (16 pixels per work item, no bounds checks): the input padded with its zero point when the
+           convolution pads or a row's last loads could pass the image that follows the arena */
+        const long og = cout / (v[22] > 0 ? v[22] : 1), reach = 16 * st[1] + dl[1] * (v[13] - 1) + 16;
+        const char *kn;
+        if (pd[0] || pd[1] || reach > 4 * (long)o->I) {
+            const long hp = v[9] + 2 * pd[0], wp = (ow + 15) / 16 * 16 * st[1] + dl[1] * (v[13] - 1) + 16;
+            const long bytes = v[7] * v[8] * hp * wp;
+            long u[10];
+            if (bytes > o->q8pad_n) {
+                o->q8pad = 4 * reserve(o, (size_t)((bytes + 3) / 4), NULL);
+                o->q8pad_n = bytes;
+            }
+            u[0] = v[7] * v[8] * hp; u[1] = v[1]; u[2] = o->q8pad; u[3] = v[9]; u[4] = v[10]; u[5] = hp; u[6] = wp;
+            u[7] = pd[0]; u[8] = pd[1]; u[9] = x->zero;
+            emit(o, "q8_pad", u, 10, (size_t)u[0], 0);
+            v[1] = o->q8pad; v[9] = hp; v[10] = wp; v[16] = v[17] = 0;
+        }
+        if (og % 8 == 0) { /* weights re-laid once as [o/8][c/group][kh][kw][8] in the tail */
+            const long k = (long)w->dims[1] * v[12] * v[13], at = reserve(o, (size_t)((cout * k + 3) / 4), NULL);
+            const signed char *src = (const signed char *)(const void *)w->data;
+            signed char *dst;
+            long b, kk, j;
+            if (o->failed) return;
+            dst = (signed char *)(void *)(o->tail + (at - (long)(o->A + o->I)));
+            for (b = 0; b < cout / 8; ++b)
+                for (kk = 0; kk < k; ++kk)
+                    for (j = 0; j < 8; ++j) dst[(b * k + kk) * 8 + j] = src[(b * 8 + j) * k + kk];
+            v[40] = 4 * at;
+            kn = st[1] == 2 ? "q8_conv_r8s2" : "q8_conv_r8";
+            v[0] = v[7] * (cout / 8) * oh * ((ow + 15) / 16);
+            emit(o, kn, v, 41, (size_t)v[0], 0);
+        } else {
+            kn = st[1] == 2 ? "q8_conv_v1s2" : "q8_conv_v1";
+            v[0] = v[7] * cout * oh * ((ow + 15) / 16);
+            emit(o, kn, v, 40, (size_t)v[0], 0);
+        }
+    } else {
         const long og = cout / (v[22] > 0 ? v[22] : 1), ocb = og % 8 == 0 ? 8 : og % 4 == 0 ? 4 : 1;
         v[0] = v[7] * (cout / ocb) * oh * ((ow + 3) / 4);
         emit(o, ocb == 8 ? "q8_conv_t8" : ocb == 4 ? "q8_conv_t4" : "q8_conv_t1", v, 40, (size_t)v[0], 0);
