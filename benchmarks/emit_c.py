@@ -426,19 +426,19 @@ def int8_agreement(models: list[str]) -> list[dict]:
     logits differ anywhere."""
     from nnb.emit.csource import render_int8
     from nnb.emit.nnb_int8 import write_int8_nnb
-    from nnb.train.data import load_data
+    from nnb.train.data import input_array, load_data
 
     try:
-        x, y = load_data("fashion-mnist", "test")
+        x_raw, y = load_data("fashion-mnist", "test")
         data = "fashion-mnist test (10,000)"
     except NnbError as e:
         print(f"note: {e}; using the 2,000-image fixture")
-        x, y = load_data(os.path.join(FIX, "data", "fmnist_test_2k.npz"), "test")
+        x_raw, y = load_data(os.path.join(FIX, "data", "fmnist_test_2k.npz"), "test")
         data = "fmnist_test_2k (2,000)"
-    x = np.asarray(x, np.float32).reshape(len(x), 1, 28, 28)
     rows = []
     for name in models:
         m, _, _ = int8_model(name)
+        x = input_array(m.graph, x_raw)
         last = m.steps[-1]
         extra = tuple(i for i in last.node.inputs if i in m.qparams) if last.kind == "island" else ()
         em = EmittedNet("", emitted=render_int8(m, "nnbm", extra_outputs=extra))
