@@ -233,3 +233,41 @@ def test_tuning_disabled_by_env(local_forms, monkeypatch) -> None:
     g = _one("Convolution", (2, 6, 16, 16), [(24, 6, 3, 3)], {"pad": (1, 1)})
     OpenCLNet(g, device=local_forms)  # NNB_OPENCL_TUNE=0 from the fixture
     assert not os.path.exists(local_forms.tuning_path())
+
+
+def test_local_conv_with_the_gpu_forms_elsewhere(local_forms) -> None:
+    """The combination a GPU runs by default: local convolution, and for the rest the non-CPU forms (a pooling
+    FusedConv as the local convolution into scratch, then pool2d, the residual and the activation)."""
+    b = GraphBuilder("t", batch_size=2)
+    x, r = b.input("x", (2, 3, 12, 13)), b.input("r", (2, 19, 6, 6))
+    y = b.op("FusedConv", [x, b.param("w", _r(19, 3, 3, 3)), b.param("b", _r(19)), r], pad=(1, 1), pool="max",
+             pool_kernel=(2, 2), pool_stride=(2, 2), residual=True, has_bias=True, activation="relu6")
+    b.output(y)
+    g = b.build()
+    net = OpenCLNet(g, device=local_forms, cpu_forms=False, tune=False)
+    kernels = [ln.kernel for ln in net.layout.launches]
+    assert _local_kernels(net) and "pool2d" in kernels, kernels
+    _check(g, [_r(2, 3, 12, 13), _r(2, 19, 6, 6)], net)
+
+
+def test_packed_model_in_local_forms_agrees_with_c_runtime(local_forms) -> None:
+    """LUT-Q packed LeNet (weights decoded on the device, the affine's as [out][in]) in the local forms: the C
+    runtime's scores on 64 Fashion-MNIST images."""
+    from test_packed_ocl import LENET, TEST_2K, N, _quantized
+
+    from nnb.backends.c import CNet
+    from nnb.backends.opencl import rebatch
+    from nnb.train.data import input_array, load_data
+
+    if not os.path.exists(LENET) or not os.path.exists(TEST_2K):
+        pytest.skip(f"trained fixtures not found ({LENET})")
+    g, c = _quantized(LENET, "lut", 2)
+    x, _ = load_data(TEST_2K, "test")
+    xi = input_array(g, x)[:min(N, 64)]
+    want = CNet(c.image).run_batch([xi])[0].reshape(len(xi), -1)
+    net = OpenCLNet(rebatch(c.graph, len(xi)), device=local_forms, tune=False)
+    kernels = _local_kernels(net)
+    assert any(k.startswith("local_affine") for k in kernels) and any(k.startswith("local_conv") for k in kernels)
+    got = net.run([xi])[0].reshape(len(xi), -1)
+    np.testing.assert_array_equal(got.argmax(axis=1), want.argmax(axis=1))
+    assert float(np.abs(got - want).max()) <= 1e-4 * max(1.0, float(np.abs(want).max()))
