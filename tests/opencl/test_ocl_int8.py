@@ -55,6 +55,9 @@ def _mixed_graph():  # noqa: ANN202 - nnb.ir.Graph
     flat = b.op("Reshape", [r6], shape=(3, 16, -1))
     c1d = b.op("Convolution", [flat, b.param("w3", rand(6, 16, 3)), b.param("b3", rand(6))], pad=(2,), dilation=(2,))
     b.output(b.op("AveragePooling", [c1d], kernel=(2,), stride=(2,), ignore_border=False))
+    for o, group in ((4, 1), (6, 3)):  # the scalar forms (stride 3): 4 channels, and 1 per group
+        b.output(b.op("Convolution", [x, b.param(f"ws{o}", rand(o, 3 // group, 2, 2))], stride=(3, 3), group=group,
+                      pad=(1, 0)))
     gap = b.op("GlobalAveragePooling", [c1d])
     b.output(b.op("Affine", [gap, b.param("w4", rand(6, 4)), b.param("b4", rand(4))]))
     return b.build()
