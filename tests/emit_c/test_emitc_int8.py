@@ -257,6 +257,13 @@ def test_int8_emit_is_deterministic_and_the_cli_reports_it(tmp_path, capsys) -> 
     from nnb.emit.convert import convert
 
     assert a.model.tensor_bytes == convert(nnq).buffer_bytes  # the int8 NNB's own plan (the C runtime's tensors)
+    nnb8 = str(tmp_path / "l8.nnb")  # the int8 NNB file emits the same steps (its reader names them anew)
+    assert main(["convert", nnq, "-o", nnb8]) == 0
+    c8 = render(nnb8, prefix="l8", command="x").model
+    assert (c8.arena_bytes, c8.weight_bytes, c8.conv_params, c8.pool_params) == \
+        (a.model.arena_bytes, a.model.weight_bytes, a.model.conv_params, a.model.pool_params)
+    assert [n.kind for n in c8.nodes] == [n.kind for n in a.model.nodes]
+    assert sorted(p.values for p in c8.params) == sorted(p.values for p in a.model.params)
     capsys.readouterr()
     out = str(tmp_path / "out")
     assert main(["emit-c", nnq, "-o", out, "--json", "--target", "host"]) == 0
