@@ -212,7 +212,7 @@ def profile_model(name: str, device_index: int | None, repeat: int = 5) -> None:
     for ln, e in zip(net.layout.launches, evs):
         run_s = 1e-9 * (e.profile.end - e.profile.start)
         gf = f"{2 * ln.macs / run_s / 1e9:7.1f}" if ln.macs else "      -"
-        print(f"  {ln.node[:30]:30s} {ln.kernel:14s} {ln.n:7d} items  gap {1e3 * 1e-9 * (e.profile.start - prev):6.3f}"
+        print(f"  {ln.node[:30]:30s} {ln.kernel:20s} {ln.n:7d} items  gap {1e3 * 1e-9 * (e.profile.start - prev):6.3f}"
               f"  run {1e3 * run_s:6.3f} ms  {gf} GFLOP/s")
         prev = e.profile.end
 
