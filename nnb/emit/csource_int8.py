@@ -109,7 +109,6 @@ class I8Model:
     dims: list[tuple[str, list[int]]]  # shapes of the record calls' tensors
     records: list[str]
     max_io: int
-    plan_arena_bytes: int  # the int8 NNB plan's tensor bytes (the runtime's figure for the same records)
     q8_api: bool = False  # PREFIX_run_q8 (int8 in and out): every output is a dequantized int8 tensor
     q8_io: dict[str, tuple[str, int]] = field(default_factory=dict)  # io macro -> (scale literal, zero point)
     int8 = True
@@ -305,8 +304,7 @@ def _conv(c: _Ctx, fn: Fn, node: I8Node) -> int:
             col = max(col, conv_scratch(dict(one, o=p["o"] % block), defines))
         node.kind = "conv_pool"
         f.update(p=c.conv_struct([p[k] for k in CONV_FIELDS]), pp=c.pool_struct([q[k] for k in pfields]),
-                 block=block, conv_bytes=conv_bytes, col_len=col, klen=klen, pooled=q["oh"] * q["ow"],
-                 in_plane=p["c"] * p["h"] * p["w"])
+                 block=block, conv_bytes=conv_bytes, col_len=col)
         return conv_bytes + 2 * col + 4
     col = conv_scratch(p, defines)
     f.update(p=c.conv_struct([p[k] for k in CONV_FIELDS]), col_len=col)
@@ -548,7 +546,7 @@ def build_int8_context(m: Int8Model, prefix: str, arena_mode: str, header: list[
                    sum(p.nbytes for p in params), sum(n.macs for n in nodes), [],
                    [(v, list(k)) for k, v in c.conv_params.items()], [(v, list(k)) for k, v in c.pool_params.items()],
                    [(v, list(k)) for k, v in c.dims.items()], records,
-                   max([n.n_in + n.n_out for n in nodes if n.kind == "record"] or [1]), tensor_bytes, q8_api, q8_io)
+                   max([n.n_in + n.n_out for n in nodes if n.kind == "record"] or [1]), q8_api, q8_io)
 
 
 def load_int8(model_path: str, loaded: Any) -> Int8Model | None:  # noqa: ANN401 - Graph | QuantizedModel
