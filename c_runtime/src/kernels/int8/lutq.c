@@ -174,6 +174,53 @@ static void tap_sum2(const int8_t *xb, int32_t d, const int32_t *off, int32_t a,
     *s1 = v;
 }
 
+#if NNB_I8_DSP
+static int32_t lo16(uint32_t v) { const int32_t x = (int32_t)(v & 0xFFFFu); return x >= 32768 ? x - 65536 : x; }
+
+/* Four positions of a stride-1 row at once: per tap one (unaligned) word of the four input bytes, split into
+ * bytes (0, 2) and (1, 3) by SXTAB16 and added as 16-bit halves; at most 255 taps per chunk, so no half can
+ * overflow (|sum| <= 255 * 128). a[j] += dict * S (raw sums: the zero point is in acc0). */
+static void four_outputs(const int8_t *xb, const int32_t *off, const int32_t *start, const int32_t *dk, int32_t K,
+                         int32_t pow2, int32_t *a)
+{
+    int32_t k;
+    for (k = 0; k < K; ++k) {
+        const int32_t d = dk[k], b = start[k + 1];
+        int32_t i = start[k], s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        if (!d) continue;
+        while (i < b) {
+            const int32_t end = b - i > 255 ? i + 255 : b;
+            uint32_t e = 0, o = 0;
+            for (; i < end; ++i) {
+                uint32_t v;
+                memcpy(&v, xb + off[i], 4);
+                e = I8_SXTAB16(e, v);
+                o = I8_SXTAB16_ROR8(o, v);
+            }
+            s0 += lo16(e);
+            s1 += lo16(o);
+            s2 += lo16(e >> 16);
+            s3 += lo16(o >> 16);
+        }
+        if (!pow2) {
+            a[0] += d * s0;
+            a[1] += d * s1;
+            a[2] += d * s2;
+            a[3] += d * s3;
+        } else {
+            const uint32_t sh = (uint32_t)(d > 0 ? d - 1 : -d - 1);
+            const int32_t t0 = (int32_t)((uint32_t)s0 << sh), t1 = (int32_t)((uint32_t)s1 << sh);
+            const int32_t t2 = (int32_t)((uint32_t)s2 << sh), t3 = (int32_t)((uint32_t)s3 << sh);
+            if (d > 0) {
+                a[0] += t0, a[1] += t1, a[2] += t2, a[3] += t3;
+            } else {
+                a[0] -= t0, a[1] -= t1, a[2] -= t2, a[3] -= t3;
+            }
+        }
+    }
+}
+#endif
+
 /* One output position (an Affine, a 1x1 output): the raw sums X_k of each entry's taps, bucketed directly */
 static void bucket_sums(const nnb_i8_conv_params *p, const int8_t *xb, const uint8_t *code, int32_t wp, int32_t plane,
                         int32_t *sums, int32_t k)
@@ -314,6 +361,20 @@ int nnb_i8_lutq_conv2d(const nnb_i8_conv_params *p, const nnb_i8_lut *w, const i
             for (oy = 0; oy < p->oh; ++oy) {
                 const int8_t *xr = xg + (size_t)oy * (size_t)p->stride_h * (size_t)wp;
                 ox = 0;
+#if NNB_I8_DSP
+                if (!one && p->stride_w == 1)
+                    for (; ox + 3 < p->ow; ox += 4) {
+                        const size_t at = ybase + (size_t)oy * (size_t)p->ow + (size_t)ox;
+                        int32_t a4[4], j;
+                        a4[0] = a4[1] = a4[2] = a4[3] = acc0;
+                        four_outputs(xr + ox, off, start, dk, w->k, w->pow2, a4);
+                        for (j = 0; j < 4; ++j) {
+                            if (residual) a4[j] += i8_rq_apply(&rq, (int32_t)residual[at + (size_t)j] - p->res_zero);
+                            y[at + (size_t)j] =
+                                (int8_t)i8_clamp_add(p->out_zero, i8_rq_apply(&q, a4[j]), p->act_min, p->act_max);
+                        }
+                    }
+#endif
                 if (!one)
                     for (; ox + 1 < p->ow; ox += 2) { /* two positions of the row at a time */
                         const int8_t *xb = xr + (size_t)ox * (size_t)p->stride_w;
