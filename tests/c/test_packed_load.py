@@ -3,12 +3,12 @@
 The default x86-64 build re-lays the weights of small 1x1 stride-1 and strided convolutions (FusedConv and
 Convolution) out into the engine's tile order in nnbrt_init, into a part of the caller's arena ("packed
 weights"). Checked:
-- random 1x1 and strided layers with odd shapes (channels not multiples of the vector width or of the
-  channel block, pixel counts below, at and between the tile widths, odd output rows, stride 2 and 3,
-  dilation, padding, batch > 1, bias or not, ReLU/ReLU6, a residual, also written over by the output) match
-  the numpy reference in every build and ISA level (the default build at
-  avx512/avx2/base, REF, ASan/UBSan at three levels), and packed == unpacked (NNBRT_PACK=0) to float
-  reordering;
+- random 1x1 and strided layers (and some the rule leaves unpacked) with odd shapes (channels not
+  multiples of the vector width or of the channel block, pixel counts below, at and between the tile
+  widths, odd output rows, stride 2 and 3, dilation, padding, batch > 1, bias or not, ReLU/ReLU6, a
+  residual, also written over by the output) match the numpy reference in every build and ISA level (the
+  default build at avx512/avx2/base, REF, ASan/UBSan at three levels), and packed == unpacked
+  (NNBRT_PACK=0) to float reordering;
 - the arena nnbrt_arena_size reports grows by exactly the packed bytes (table + 64-aligned blocks of the
   ISA's channel block, bias folded in, tap offsets), which `nnbrt info` prints as its own part, and by
   the strided form's larger scratch (phase planes) if any; REF has none;
@@ -34,15 +34,18 @@ SHAPES = [
     (3, 13, 4, 5, 1, "relu6", True, False, True, 1, 1, 0, 1),      # P = 20: between the 16- and 32-column tiles
     (17, 9, 4, 4, 2, "", True, True, False, 1, 1, 0, 1),           # P = 16, batch 2, residual in place
     (64, 24, 8, 8, 1, "", False, False, True, 1, 1, 0, 1),         # mbv2's last 1x1
-    (1, 1, 1, 33, 1, "relu", False, False, True, 1, 1, 0, 1),      # one channel each way, P = 33
+    (1, 1, 1, 33, 1, "relu", False, False, True, 1, 1, 0, 1),      # one channel each way: not packed
     (33, 70, 6, 11, 3, "relu", True, False, True, 1, 1, 0, 1),     # batch 3, 70 channels (8 and 6 blocks + rest)
     (3, 16, 32, 32, 1, "relu6", False, False, True, 3, 2, 1, 1),   # mbv2's first layer (strided form)
     (5, 11, 35, 37, 2, "relu", True, True, True, 3, 2, 1, 1),      # 18 x 19 output: odd rows, overlapping tiles
     (4, 9, 17, 41, 1, "", True, False, False, 2, 2, 0, 1),         # 2x2 stride 2 unpadded, one output row pair+1
     (2, 6, 19, 52, 1, "relu", False, False, True, 3, 3, 2, 2),     # stride 3, dilation 2, padding 2
     (3, 8, 3, 64, 1, "", False, False, True, 3, 2, 1, 1),          # OH = 2: one row pair
-    (3, 8, 2, 64, 1, "relu6", True, False, True, 1, 2, 0, 1),      # OH = 1: single-row tiles
+    (3, 8, 2, 64, 1, "relu6", True, False, True, 2, 2, 0, 1),      # OH = 1: single-row tiles
+    (6, 12, 20, 40, 1, "", False, False, True, 1, 2, 0, 1),        # 1x1 stride 2: not packed (one phase of 4)
+    (8, 1, 16, 16, 1, "relu", False, False, True, 1, 1, 0, 1),     # one output channel: not packed
     (16, 16, 8, 8, 1, "", False, False, True, 3, 1, 1, 1),         # stride 1 3x3: not packed (the engine's)
+    (64, 64, 5, 25, 1, "relu", False, False, True, 1, 1, 0, 1),    # dscnn's 1x1: 4096 weights, not packed
 ]
 PMR = {"avx512": 8, "avx2": 6, "base": 6}  # the engine's output-channel block per ISA (conv_engine.c PMR)
 PV = {"avx512": 16, "avx2": 8, "base": 4}  # floats per vector
@@ -68,15 +71,18 @@ def _packed_bytes(isa: str) -> int:
     """What the engine packs for SHAPES at this ISA (conv_engine.c pk_plan): an 8-byte table entry a layer
     (64-aligned), then per layer ceil(OC / PMR) blocks of PMR biases + K x PMR weights and K tap offsets
     (K = C * kernel^2), 64-aligned. 1x1 stride 1: at least one vector of pixels; strided: output rows at
-    least a vector wide, phase planes within 16384 floats."""
+    least a vector wide, phase planes within 32768 floats."""
     n, total = 0, 0
     for c, oc, h, w, _b, _a, _r, _al, _bi, k, st, p, d in SHAPES:
         oh, ow = _out(h, k, st, p, d), _out(w, k, st, p, d)
-        if k == 1 and st == 1 and p == 0:
-            ok = oh * ow >= PV[isa]
+        blocks = -(-oc // PMR[isa])
+        if blocks * PMR[isa] * 3 > oc * 4:
+            ok = False
+        elif k == 1 and st == 1 and p == 0:
+            ok = oh * ow >= PV[isa] and c * oc <= 3072
         else:
             hq, lq = -(-(h + 2 * p) // st), -(-(w + 2 * p) // st)
-            ok = st >= 2 and ow >= PV[isa] and c * st * st * hq * lq <= 16384
+            ok = st >= 2 and k > 1 and ow >= PV[isa] and c * st * st * hq * lq <= 32768
         if not ok:
             continue
         kk = c * k * k

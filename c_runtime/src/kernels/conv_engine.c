@@ -1063,9 +1063,13 @@ typedef int32_t pvi __attribute__((vector_size(PV * 4)));
 #ifndef NNBRT_GEMM_BIG_MIN
 #define NNBRT_GEMM_BIG_MIN 4000000 /* conv_gemm_big.h's threshold (multiply-adds per group and image) */
 #endif
+/* Largest weight matrix (K x OC floats) of a packed 1x1 layer. */
+#ifndef NNBRT_PACK_1X1_MAX
+#define NNBRT_PACK_1X1_MAX 3072
+#endif
 /* Largest phase-plane copy (floats) of the strided form's scratch. */
 #ifndef NNBRT_PACK_PLANES_MAX
-#define NNBRT_PACK_PLANES_MAX 16384
+#define NNBRT_PACK_PLANES_MAX 32768
 #endif
 
 typedef struct {
@@ -1086,11 +1090,17 @@ static int pk_plan(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, pkpla
     q->Hq = q->Lq = q->pl = 0;
     macs = (uint64_t)q->P * q->K * (uint64_t)g->OC;
     if (macs >= NNBRT_GEMM_BIG_MIN || q->K > 0x100000) return 0;
+    /* at most a third more channels computed than there are (blocks of PMR): few-channel layers keep
+       the forms with single-channel tiles */
+    if ((uint64_t)q->nblk * PMR * 3u > (uint64_t)g->OC * 4u) return 0;
     if (g->KH == 1 && g->KW == 1 && g->SH == 1 && g->SW == 1 && g->PH == 0 && g->PW == 0) {
+        /* measured: pays where per-channel weight rows were the cost (mbv2's 16..64 x 16..64 layers,
+           K x OC <= 1536), not on dscnn's 64 x 64 (4096) ones: small weight matrices only */
         q->kind = 1;
-        return q->P >= PV;
+        return q->P >= PV && q->K * (size_t)g->OC <= NNBRT_PACK_1X1_MAX;
     }
-    if (g->SH < 2 || g->SW < 2 || g->SH > 8 || g->SW > 8 || g->OW < PV) return 0;
+    /* strided: not 1x1 (it reads one phase of four; the gathering forms copy only that) */
+    if (g->SH < 2 || g->SW < 2 || g->SH > 8 || g->SW > 8 || g->OW < PV || g->KH * g->KW < 2) return 0;
     IHp = (uint64_t)g->IH + 2u * (uint64_t)g->PH;
     IWp = (uint64_t)g->IW + 2u * (uint64_t)g->PW;
     q->Hq = (size_t)((IHp + (uint64_t)g->SH - 1) / (uint64_t)g->SH);
@@ -1235,21 +1245,30 @@ typedef struct {
     int act, j0, c0;
 } pksink;
 
-/* The new elements of nr rows of t to the sink. */
+/* The new elements of nr rows of t to the sink: per row and vector one
+   run of columns, plain loops (vectorised; y may alias res exactly). */
 static void pk_partial(float t[PMR][2 * PV], size_t nr, int nv, const pksink *s)
 {
     size_t r;
     int v, c;
     for (r = 0; r < nr; ++r)
-        for (v = 0; v < nv; ++v)
-            for (c = s->c0; c < PV; ++c) {
-                const size_t o = r * s->P + (size_t)v * s->ystep + (size_t)c;
-                float z;
-                if (v * PV + c < s->j0) continue;
-                z = t[r][v * PV + c] + (s->res ? s->res[o] : 0.0f);
-                if (s->act) z = z > 0.0f ? (s->act == 2 && z > 6.0f ? 6.0f : z) : 0.0f;
-                s->y[o] = z;
+        for (v = 0; v < nv; ++v) {
+            const int cs = s->j0 - v * PV > s->c0 ? s->j0 - v * PV : s->c0;
+            const size_t o = r * s->P + (size_t)v * s->ystep;
+            const float *tr = t[r] + v * PV;
+            float *yr = s->y + o;
+            if (cs >= PV) continue;
+            if (s->res) {
+                const float *rr = s->res + o;
+                for (c = cs; c < PV; ++c) yr[c] = tr[c] + rr[c];
+            } else {
+                for (c = cs; c < PV; ++c) yr[c] = tr[c];
             }
+            if (s->act == 1)
+                for (c = cs; c < PV; ++c) yr[c] = yr[c] > 0.0f ? yr[c] : 0.0f;
+            else if (s->act == 2)
+                for (c = cs; c < PV; ++c) yr[c] = yr[c] < 0.0f ? 0.0f : (yr[c] > 6.0f ? 6.0f : yr[c]);
+        }
 }
 
 /* One tile: the block's nr (<= PMR) channels x NV (2 or 1) vectors, the
