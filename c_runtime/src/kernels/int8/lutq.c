@@ -53,6 +53,20 @@ static void decode_codes(const uint32_t *words, size_t first, size_t n, uint32_t
     uint32_t have = 32u - s;
     size_t i;
     if (!n) return;
+    if (32u % bits == 0u) { /* 1, 2, 4, 8 bits: no code straddles two words */
+        const uint32_t per = 32u / bits;
+        uint32_t v = *p++ >> s, left = (32u - s) / bits;
+        for (i = 0; i < n; ++i) {
+            if (!left) {
+                v = *p++;
+                left = per;
+            }
+            dst[i] = (uint8_t)(v & mask);
+            v >>= bits;
+            --left;
+        }
+        return;
+    }
     buf = (uint64_t)(*p++ >> s);
     for (i = 0; i < n; ++i) {
         if (have < bits) { /* the code goes on in the next word, which holds codes of this run */
