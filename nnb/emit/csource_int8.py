@@ -406,8 +406,9 @@ def _node(c: _Ctx, i: int, fn: Fn, scratch: list[int]) -> I8Node:
         node.kind = "clamp"
         node.f.update(x=c.ptr(fn.inputs[0]), y=c.ptr(fn.outputs[0]), n=n_out, lo=int(fn.attrs["act_min"]),
                       hi=int(fn.attrs["act_max"]))
-    elif op.startswith("Q8"):
-        raise NnbError(f"emit-c int8: no emitted kernel for the int8 record {op}")
+    elif op.startswith("Q8") or fn.node is None:  # an integer record this emitter has no call for
+        raise NnbError(f"emit-c int8: no emitted kernel for the int8 record {op} (the C runtime runs it: "
+                       "nnb run --backend c)")
     else:
         _island(c, i, fn, node, scratch)
         sb = scratch[i]
@@ -478,8 +479,9 @@ def build_int8_context(m: Int8Model, prefix: str, arena_mode: str, header: list[
     d = deploy(m, tuple(extra_outputs))
     c = _Ctx(d, m, prefix, kernels)
     for f in d.fns:
-        if f.op.startswith("Q8") and f.op not in C_OPS:
-            raise NnbError(f"emit-c int8: no emitted kernel for the int8 record {f.op}")
+        if (f.op.startswith("Q8") or f.node is None) and f.op not in C_OPS:
+            raise NnbError(f"emit-c int8: no emitted kernel for the int8 record {f.op} (the C runtime runs it: "
+                           "nnb run --backend c)")
     taken: set[str] = set()
     in_ids = _io_idents(list(d.inputs), "in", taken, prefix)
     out_ids = _io_idents(list(d.outputs), "out", taken, prefix)

@@ -59,8 +59,9 @@ def test_emitted_int8_equals_c_runtime_and_simulation(name: str, kernels: str) -
     m, x = _model(name)
     ints = tuple(s.output for s in m.steps if s.kind == "int")
     e = render_int8(m, PREFIX, kernels=kernels, extra_outputs=ints)
-    # -O1: quicker to build (unet_tiny's float islands bring the float convolution engine); the same integers
-    got = EmittedNet("", kernels=kernels, emitted=e, opt=["-O1"]).run_batch([x])
+    # -O1 (-O0 for the x86-64 int8 paths): quicker to build (unet_tiny's float islands bring the float
+    # convolution engine); the same integers
+    got = EmittedNet("", kernels=kernels, emitted=e, opt=["-O0" if kernels == "host" else "-O1"]).run_batch([x])
     image, d, _ = write_int8_nnb(m, extra_outputs=ints)
     assert [io.name for io in e.model.outputs] == list(d.outputs)
     rt = CNet(image).run_batch([x])
@@ -133,29 +134,25 @@ def test_int8_entry_takes_and_gives_int8() -> None:
     assert np.array_equal(dequantize_table(float(sy), zy)[yq.astype(np.int32) + 128], want)
 
 
-def _nnq(tmp_path, name: str, logits: bool = False) -> str:  # noqa: ANN001
-    """The calibrated int8 model saved as .nnq; ``logits``: the trained network without its final Softmax (its
-    output is then an int8 tensor, dequantized)."""
+def _lenet_logits_nnq(tmp_path) -> str:  # noqa: ANN001
+    """The trained lenet without its final Softmax (its output the int8 logits, dequantized), calibrated on 200
+    fixture images, saved as .nnq."""
+    from int8_quant_helpers import fmnist_data
+
     from nnb.ir import Graph
     from nnb.nnp.reader import load
     from nnb.quantize.calib import collect
     from nnb.quantize.int8 import build_int8, prepare_graph, to_quantized
     from nnb.quantize.qmodel import save_quantized
 
-    if name.startswith("fmnist_"):
-        g = load(os.path.join(TRAINED, f"{name}.nnp"))
-        if logits and g.nodes[-1].op == "Softmax":
-            last = g.nodes[-1]
-            g = Graph(g.name, {k: t for k, t in g.tensors.items() if k not in last.outputs}, g.nodes[:-1],
-                      list(g.inputs), [last.inputs[0]])
-        from int8_quant_helpers import fmnist_data
-
-        xs, _ = fmnist_data()
-        m = build_int8(prepare_graph(g), collect(prepare_graph(g), xs[:200]), "minmax")
-    else:
-        m, _, _ = calibrated(name)
-        g = load(os.path.join(ZOO, f"{name}.nnp"))
-    path = str(tmp_path / f"{name}{'_logits' if logits else ''}.nnq")
+    g = load(os.path.join(TRAINED, "fmnist_lenet.nnp"))
+    last = g.nodes[-1]
+    assert last.op == "Softmax"
+    g = Graph(g.name, {k: t for k, t in g.tensors.items() if k not in last.outputs}, g.nodes[:-1], list(g.inputs),
+              [last.inputs[0]])
+    xs, _ = fmnist_data()
+    m = build_int8(prepare_graph(g), collect(prepare_graph(g), xs[:200]), "minmax")
+    path = str(tmp_path / "lenet_logits.nnq")
     save_quantized(path, to_quantized(m, g))
     return path
 
@@ -174,7 +171,7 @@ def test_int8_lenet_on_the_m4_gives_the_hosts_integers_and_the_reported_footprin
     from nnb.boards.run import model_image, pack_inputs, unpack_outputs
     from nnb.emit.csource_footprint import measure
 
-    nnq = _nnq(tmp_path, "fmnist_lenet", logits=True)
+    nnq = _lenet_logits_nnq(tmp_path)
     x = fmnist_model("lenet")[1][:1]
     host = EmittedNet(nnq).run([x])[0]
     out = str(tmp_path / "fw")
@@ -278,16 +275,23 @@ def test_int8_emit_is_deterministic_and_the_cli_reports_it(tmp_path, capsys) -> 
     assert all(np.array_equal(e[k], c[k]) for k in c.files)
 
 
-def test_int8_record_without_emitted_kernel_stops_in_one_line(tmp_path, capsys, monkeypatch) -> None:
-    """An int8 record the emitter has no call for (as a record added to the int8 NNB format later would be):
-    one `nnb: error:` line naming it, exit 2, nothing written."""
-    from nnb.emit import csource_int8
+def test_int8_record_without_emitted_kernel_stops_in_one_line(tmp_path, capsys) -> None:
+    """LUT-Q weights with int8 activations (`nnb quantize X.nnq --method int8 --keep-lutq`: records Q8LutConv /
+    Q8LutAffine, which the C runtime runs and the emitter has no call for): one `nnb: error:` line naming the
+    record, exit 2, nothing written."""
+    from conftest import DATA
 
-    nnq = _nnq(tmp_path, "resnet8")
-    monkeypatch.setattr(csource_int8, "C_OPS", tuple(op for op in csource_int8.C_OPS if op != "Q8GlobalAvgPool"))
+    data = os.path.join(DATA, "fmnist_test_2k.npz")
+    if not os.path.exists(data):
+        pytest.skip(f"fixture {data} is missing (tests read ../shared/fixtures)")
+    lut, lut8 = str(tmp_path / "lut.nnq"), str(tmp_path / "lut8.nnq")
+    assert main(["quantize", os.path.join(TRAINED, "fmnist_lenet.nnp"), "--method", "lutq", "--data", data,
+                 "--limit", "64", "--epochs", "1", "-q", "-o", lut, "--val", "none"]) == 0
+    assert main(["quantize", lut, "--method", "int8", "--keep-lutq", "--calib", data, "--calib-samples", "50", "-q",
+                 "-o", lut8]) == 0
     out = tmp_path / "out"
     capsys.readouterr()
-    assert main(["emit-c", nnq, "-o", str(out)]) == 2
+    assert main(["emit-c", lut8, "-o", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("nnb: error: ") and "Q8GlobalAvgPool" in err[0], err
+    assert len(err) == 1 and err[0].startswith("nnb: error: ") and "Q8Lut" in err[0], err
     assert not out.exists()
