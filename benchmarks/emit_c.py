@@ -33,7 +33,16 @@ firmware's linker map what the emitted model adds (its objects and the
 libgcc/libc/libm members they pull in: code besides the weights, static RAM)
 apart from the benchmark harness (startup, semihosting, main).
 
+And int8 models (calibrated as tests/int8 does it; ``fmnist_lenet``/``fmnist_dscnn``: the trained models on
+200 fixture images): ``--int8`` times the emitted int8 C (``--kernels host``, -O3: the x86-64 int8 paths)
+against the C runtime's int8 on the same int8 NNB records (default build; in C without Python against the
+runtime built with the same settings); ``--int8-m4`` counts instructions on mps2-an386 (``--kernels mcu``:
+the DSP path, -O2 and -Os) against the C runtime's int8 firmware (``nnb run X.nnq --board
+qemu-mps2-an386``) and checks the M4's integers against the host's; ``--int8-agree`` compares the
+predictions and int8 logits with the C runtime's on the Fashion-MNIST test set.
+
 usage: python benchmarks/emit_c.py [--models lenet,dscnn] [--seconds 0.5] [--packed] [--m4 lenet,dscnn]
+                                   [--int8 lenet,dscnn] [--int8-m4 lenet,dscnn] [--int8-agree fmnist_lenet]
                                    [--json rows.json]
 """
 
