@@ -171,6 +171,11 @@ class _Ctx:
         self.pool_params: dict[tuple[int, ...], str] = {}
         self.dims: dict[tuple[int, ...], str] = {}
         self.in_ident: dict[str, str] = {}
+        # the NNP function an integer record computes (by the int8 tensor it writes), for the comments
+        self.layer_of: dict[str, str] = {}
+        for st in m.steps:
+            if st.kind == "int":
+                self.layer_of[st.output] = self.layer_of[f"{st.output}@q8"] = st.node.name
         self.weight_op: dict[str, str] = {}
         for f in d.fns:
             if len(f.inputs) > 1:
@@ -343,7 +348,7 @@ def _node(c: _Ctx, i: int, fn: Fn, scratch: list[int]) -> I8Node:
         fused.append("residual add")
     if fused:
         what += f" ({', '.join(fused)})"
-    layer = fn.node.name if fn.node is not None else ""
+    layer = fn.node.name if fn.node is not None else c.layer_of.get(fn.outputs[0], "") if fn.outputs else ""
     comment = [f"#{i} {what}" + (f": NNP function '{layer}'" if layer else "")]
     comment += [f"  in  {v.name} {list(v.shape)} {v.kind}" + (" (param)" if v.data is not None else "") for v in ins]
     comment += [f"  out {v.name} {list(v.shape)} {v.kind}" for v in outs]
@@ -412,6 +417,8 @@ def _node(c: _Ctx, i: int, fn: Fn, scratch: list[int]) -> I8Node:
     else:
         _island(c, i, fn, node, scratch)
         sb = scratch[i]
+    if node.macs:
+        comment[0] += f", {node.macs:,} MACs"
     node.comment = [c_comment(t) for t in comment]
     node.scratch_bytes = sb
     return node
