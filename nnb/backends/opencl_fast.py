@@ -59,6 +59,8 @@ def conv_fast(pl: Planner, n: Node, params: list[int], nsp: int, cl_last: bool, 
         return True
     if group != 1:
         return False
+    if pl.cpu and dw3_pointwise(pl, n, params, cin, cout):  # the depthwise launch before it and this one as one
+        return True
     if pl.cpu and conv_vec(pl, n, params, cin, cout):  # any number of output channels (blocks of 8, zero-padded)
         return True
     if cout < 8:
@@ -147,6 +149,48 @@ def conv_vec(pl: Planner, n: Node, params: list[int], cin: int, cout: int) -> bo
     elif ksz == [3, 3]:
         form = "t"
     pl.emit(f"conv_v{vw}_{form}{s}", params + [x_off, xn, xc, xh, wt, nob, nseg, ng], batch * ng * nob, n)
+    return True
+
+
+def dw3_pointwise(pl: Planner, n: Node, params: list[int], cin: int, cout: int) -> bool:
+    """``dw3_pw`` (``opencl/conv_fused.cl``): a pointwise convolution reading the output of the ``dwconv3_vec``
+    launched just before it takes that launch's place, both in one launch of one work item per image.
+
+    Only when nothing else reads the depthwise output, each image's tile fits the kernel's private array, and the
+    output either misses the depthwise input or lies exactly over it image by image (a work item reads its whole
+    image before it writes)."""
+    k = pl.k
+    launches = pl.lay.launches
+    if not launches or launches[-1].kernel != "dwconv3_vec":
+        return False
+    dwp = launches[-1].params
+    g2 = lambda ps, key: ps[k[key]:k[key] + 2]  # noqa: E731
+    batch, (h, w) = params[k["C_BATCH"]], g2(params, "C_IN")
+    hw, nv = h * w, -(-h * w // 16)
+    xs, ys = params[k["C_XS"]:k["C_XS"] + 4], params[k["C_YS"]:k["C_YS"] + 4]
+    if g2(params, "C_K") != [1, 1] or g2(params, "C_STRIDE") != [1, 1] or g2(params, "C_PAD") != [0, 0] \
+            or g2(params, "C_DIL") != [1, 1] or params[k["C_POOL"]] != 0 or params[k["C_R"]] != -1 \
+            or g2(params, "C_PO") != [h, w] or xs[1:] != [hw, w, 1] or ys[1:] != [hw, w, 1]:
+        return False
+    if dwp[k["C_Y"]] != params[k["C_X"]] or dwp[k["C_R"]] != -1 or dwp[k["C_BATCH"]] != batch \
+            or dwp[k["C_CIN"]] != cin or dwp[k["C_COUT"]] != cin or dwp[k["C_YS"]:k["C_YS"] + 4] != xs \
+            or dwp[k["C_XS"] + 1:k["C_XS"] + 4] != [hw, w, 1] or g2(dwp, "C_IN") != [h, w] \
+            or cin * nv > k["FP_TILE"]:
+        return False
+    dw_node = next(d for d in pl.g.nodes if d.name == launches[-1].node)
+    mid = dw_node.outputs[0]
+    if mid in pl.g.outputs or any(mid in d.inputs for d in pl.g.nodes if d is not n and d is not dw_node):
+        return False
+    x0, xn, y0, yn = dwp[k["C_X"]], dwp[k["C_XS"]], params[k["C_Y"]], ys[0]
+    apart = x0 + batch * xn <= y0 or y0 + batch * yn <= x0
+    if not (apart or (x0 == y0 and xn == yn and cin * hw <= xn and cout * hw <= yn)):
+        return False
+    dw = launches.pop()
+    wt = _relayout_blocks(pl, n, params[k["C_W"]], cin, cout, [1, 1], params[k["C_WS"]:k["C_WS"] + 4], k["FP_OT"])
+    pl.emit("dw3_pw", [batch, x0, xn, xs[1], cin, h, w] + g2(dwp, "C_PAD") + [dwp[k["C_W"]], dwp[k["C_WS"]],
+            dwp[k["C_B"]], dwp[k["C_ACT"]], cout, wt, params[k["C_B"]], params[k["C_ACT"]], y0, yn, ys[1]],
+            batch, n, dw.macs)
+    launches[-1].local = 1  # one image per work item: the images spread over every core
     return True
 
 

@@ -583,7 +583,9 @@ def _conv(pl: Planner, n: Node) -> None:
     first = len(pl.lay.launches)
     if fast is not None and fast(pl, n, params, nsp, cl_last, dw, group, cin, cout):
         # the convolution launch (after copies that pad or gather its input; a pool, residual, activation may follow)
-        next(ln for ln in pl.lay.launches[first:] if ln.kernel not in PREP).macs = macs
+        # (a fused launch may have taken the place of the launch before: dw3_pw)
+        next(ln for ln in pl.lay.launches[max(first - 1, 0):] if ln.node == n.name and ln.kernel not in PREP).macs \
+            += macs
         return
     if pl.cpu and batch * cout >= 256:  # a plane per work item, when there are enough planes for every core
         pl.emit("conv_plane", params, batch * cout, n, macs)
