@@ -4,9 +4,9 @@ For fmnist_lenet and fmnist_dscnn: calibrate on the first N training images
 (default 500), evaluate top-1 on the full 10k test set:
 
 * float (numpy reference);
-* nnb int8 with minmax / percentile / mse calibration (numpy integer simulation);
-* the same int8 model computed by the C int8 kernels (ctypes; network chained
-  through C outputs) and whether its logits equal the simulation's bit for bit;
+* nnb int8 with minmax / percentile / mse / top / adaround calibration (numpy integer simulation);
+* the minmax and adaround int8 models computed by the C int8 kernels (ctypes; network
+  chained through C outputs) and whether their logits equal the simulation's bit for bit;
 * fixed16 and fixed8 (value-level simulation, mse fp_pos choice);
 * onnxruntime's static int8 quantization (per-channel QDQ, MinMax / Percentile /
   Entropy) of the same float model, exported to ONNX by this script, calibrated on
@@ -198,15 +198,16 @@ def bench(arch: str, n_calib: int, n_test: int, so) -> None:  # noqa: ANN001
     rows.append(("float (nnb reference)", fl, ""))
     stats = collect(g, xc)
     models = {}
-    for meth in ("minmax", "percentile", "mse", "top"):
+    for meth in ("minmax", "percentile", "mse", "top", "adaround"):
         m = build_int8(g, stats, meth)
         models[meth] = m
         rows.append((f"nnb int8 {meth}", top1(run_int8_batched(m, xt), yt), "numpy integer simulation"))
     if so is not None:
-        m = models["minmax"]
-        c = c_logits(m, xt, so)
-        same = np.array_equal(c, sim_logits(m, xt))
-        rows.append(("nnb int8 minmax, C kernels", top1(c, yt), f"int8 logits equal the simulation's: {same}"))
+        for meth in ("minmax", "adaround"):
+            m = models[meth]
+            c = c_logits(m, xt, so)
+            same = np.array_equal(c, sim_logits(m, xt))
+            rows.append((f"nnb int8 {meth}, C kernels", top1(c, yt), f"int8 logits equal the simulation's: {same}"))
     gf = fixed.prepare_graph(g0)
     sf = collect(gf, xc)
     for meth in ("fixed16", "fixed8"):
@@ -235,6 +236,11 @@ def bench(arch: str, n_calib: int, n_test: int, so) -> None:  # noqa: ANN001
           f"({m.weight_bytes(1) / sum(t.nbytes for t in g.params()):.1%})")
     print(f"arena (one sample, tensors): int8 {ia} B, float {fa} B ({ia / fa:.1%}); float islands: "
           f"{', '.join(m.islands()) or 'none'}")
+    from nnb.emit.nnb_int8 import deploy, plan
+
+    na = plan(deploy(m)).arena_bytes
+    print(f"int8 NNB arena (the records' one-arena plan, what `nnb plan X.nnq` and the C runtime use): {na} B "
+          f"({na / fa:.1%} of float's {fa} B)")
     sys.stdout.flush()
 
 

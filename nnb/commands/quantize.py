@@ -119,9 +119,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--calib", metavar="DATA", help="int8/fixed: calibration data (anything --data takes); dq "
                     "--act-budget: the samples that fix the network input's int8 grid (default: --data)")
     sp.add_argument("--calib-samples", type=int, default=500, help="int8/fixed: calibration samples (default 500)")
-    sp.add_argument("--calib-method", choices=("minmax", "percentile", "mse", "top"), default="minmax",
+    sp.add_argument("--calib-method", choices=("minmax", "percentile", "mse", "top", "adaround"), default="minmax",
                     help="int8/fixed: range choice (default minmax; top: percentile, with a classifier's scores "
-                         "on a grid fine at the top; docs/int8.md)")
+                         "on a grid fine at the top; adaround: int8 layer by layer on the quantized upstream "
+                         "outputs, weight rounding and output ranges fitted to float; docs/int8.md)")
     sp.add_argument("--strict-int", action="store_true",
                     help="int8: refuse functions without an integer kernel instead of running them as float islands")
     sp.add_argument("--keep-lutq", action="store_true",

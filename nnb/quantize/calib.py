@@ -9,7 +9,9 @@ minimum, maximum and a fixed-seed random subsample of its values (at most
 * ``percentile``: the 0.01 % / 99.99 % percentiles (``PERCENTILE``);
 * ``mse``: the clipping range on a grid of fractions of the observed one
   whose uniform quantization of the sample has the least squared error;
-* ``top``: ``percentile``, except for a classifier's scores (``choose_range``).
+* ``top``: ``percentile``, except for a classifier's scores (``choose_range``);
+* ``adaround``: ``ADAROUND_RANGES``'s ranges; int8 models also get sequential,
+  output-aware weight rounding and bias correction (nnb/quantize/int8_adaround.py).
 
 Weights use ``channel_ranges`` (per output channel, symmetric, max |w| or MSE).
 """
@@ -24,7 +26,9 @@ import numpy as np
 from nnb.errors import NnbError
 from nnb.ir import Graph
 
-METHODS = ("minmax", "percentile", "mse", "top")
+METHODS = ("minmax", "percentile", "mse", "top", "adaround")
+# ``adaround`` (nnb/quantize/int8_adaround.py) changes weight rounding and biases; its ranges are this method's
+ADAROUND_RANGES = "percentile"
 TOP_MARGIN = 0.1  # ``top``: the scores' grid reaches this fraction of its span below the lowest top score
 SAMPLE = 1 << 18
 PERCENTILE = 99.99
@@ -40,6 +44,7 @@ class TensorStats:
     flat_mean: np.ndarray | None = None  # per-element mean over the samples (the input of an Affine)
     tap_mean: np.ndarray | None = None  # convolution outputs: (C_in, taps) mean of what each tap reads
     top_lo: float | None = None  # 2-D (samples, features) tensors: the lowest per-sample maximum
+    values: np.ndarray | None = None  # network inputs: the calibration samples themselves (``adaround``)
 
 
 CONVS = ("FusedConv", "Convolution", "DepthwiseConvolution")
@@ -115,8 +120,9 @@ def collect(graph: Graph, x: np.ndarray | Sequence[np.ndarray], batch: int = 100
                     tsum[node.outputs[0]] = tsum.get(node.outputs[0], 0.0) + t
         if progress is not None:
             progress(min(s + batch, n_total))
+    given = dict(zip(graph.inputs, xs))
     return {k: TensorStats(k, lo[k], hi[k], np.concatenate(parts[k]), fsum[k] / n_total if k in fsum else None,
-                           tsum[k] / n_total if k in tsum else None, top_lo.get(k)) for k in names}
+                           tsum[k] / n_total if k in tsum else None, top_lo.get(k), given.get(k)) for k in names}
 
 
 def quant_error(v: np.ndarray, lo: float, hi: float, levels: int) -> float:
@@ -136,6 +142,8 @@ def choose_range(st: TensorStats, method: str, levels: int = 256, scores: bool =
     below every sample's top one only has to stay below it; the finer grid leaves fewer ties at the top."""
     if method not in METHODS:
         raise NnbError(f"unknown calibration method '{method}' ({', '.join(METHODS)})")
+    if method == "adaround":
+        method = ADAROUND_RANGES
     lo, hi = min(st.lo, 0.0), max(st.hi, 0.0)
     if method == "top" and scores and st.top_lo is not None:
         lo = max(lo, st.top_lo - TOP_MARGIN * (hi - st.top_lo))

@@ -35,6 +35,8 @@ SAME_QPARAMS = ("MaxPooling", "AveragePooling", "ReLU", "ReLU6", "Reshape", "Ide
 # Fixed output grids for bounded float islands (TFLite: logistic/softmax 1/256, -128; tanh 1/128, 0).
 FIXED_OUT = {"Sigmoid": (1 / 256, -128), "Softmax": (1 / 256, -128), "Tanh": (1 / 128, 0)}
 ACT_OPS = {"ReLU": "relu", "ReLU6": "relu6"}
+# ops without weights whose output has a grid of its own (``adaround`` fits it on the quantized path)
+OWN_GRID = ("GlobalAveragePooling", "Add2", "Mul2", "Concatenate")
 
 
 @dataclass(frozen=True)
@@ -174,8 +176,11 @@ def _bias_shift(node: Node, w: np.ndarray, wq: np.ndarray, mean_in: np.ndarray |
 
 
 def _weights(node: Node, g: Graph, s_in: float, s_out: QParams, method: str,
-             mean_in: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """int8 per-channel weights, int32 bias, per-channel (mult, shift) for acc -> output."""
+             mean_in: np.ndarray | None = None, seq: tuple | None = None) -> dict[str, np.ndarray]:
+    """int8 per-channel weights, int32 bias, per-channel (mult, shift) for acc -> output.
+
+    ``seq``: (quantized-path input, float input) of the layer on the calibration samples; the rounding and
+    bias then come from nnb/quantize/int8_adaround.py."""
     w = np.asarray(g.tensors[node.inputs[1]].data, np.float64)
     if node.op == "DepthwiseConvolution":
         w = w[:, None]  # (C*multiplier, 1, K...): a grouped convolution with C groups
@@ -186,10 +191,15 @@ def _weights(node: Node, g: Graph, s_in: float, s_out: QParams, method: str,
     s_w = bound / 127.0
     shape = [1] * w.ndim
     shape[axis] = -1
-    qw = np.clip(np.round(w / s_w.reshape(shape)), -127, 127).astype(np.int8)
     has_bias = len(node.inputs) > 2 and (node.op != "FusedConv" or node.attrs["has_bias"])
     b = np.asarray(g.tensors[node.inputs[2]].data, np.float64).reshape(-1) if has_bias else np.zeros(s_w.size)
-    b = b - _bias_shift(node, w, qw * s_w.reshape(shape), mean_in)
+    if seq is not None:
+        from nnb.quantize.int8_adaround import tune_layer
+
+        qw, b = tune_layer(node, w, b, s_w, *seq)
+    else:
+        qw = np.clip(np.round(w / s_w.reshape(shape)), -127, 127).astype(np.int8)
+        b = b - _bias_shift(node, w, qw * s_w.reshape(shape), mean_in)
     qb = np.clip(np.round(b / (s_in * s_w)), -(1 << 31) + 1, (1 << 31) - 1).astype(np.int32)
     mult, shift = quantize_multipliers(s_in * s_w / s_out.scale)
     return {"weight": qw, "bias": qb, "mult": mult, "shift": shift, "w_scale": s_w}
@@ -214,6 +224,9 @@ def build_int8(g: Graph, stats: dict[str, TensorStats], method: str = "minmax",
     qp: dict[str, QParams] = {}
     for name in g.inputs:
         qp[name] = qparams_from_range(*choose_range(stats[name], method))
+    seq = _sequential(g, stats, method)
+    if seq is not None:
+        seq.start(qp)
     steps: list[IntNode] = []
     absorbed: set[str] = set()
     for node in g.nodes:
@@ -235,12 +248,21 @@ def build_int8(g: Graph, stats: dict[str, TensorStats], method: str = "minmax",
             else:
                 qp[out] = qparams_from_range(*choose_range(stats[out], method, scores=out in scores))
             step = IntNode(node, "int", act, out)
+            if seq is not None and node.op in OWN_GRID:  # its grid from the quantized path's values
+                qp[out] = qparams_from_range(*seq.output_range(step, Int8Model(g, qp, steps, method),
+                                                               out in scores))
             if node.op in ("FusedConv", "Convolution", "DepthwiseConvolution", "Affine"):
                 assert s_in is not None
                 src = node.inputs[0] if node.op == "Affine" else node.outputs[0]
                 st_in = stats.get(src)
                 mean_in = None if st_in is None else st_in.flat_mean if node.op == "Affine" else st_in.tap_mean
-                step.arrays = _weights(node, g, s_in.scale, qp[out], method, mean_in)
+                pair = seq.layer_inputs(node, qp) if seq is not None and seq.tunable(node) else None
+                step.arrays = _weights(node, g, s_in.scale, qp[out], method, mean_in, pair)
+                if pair is not None:
+                    qp[out] = qparams_from_range(*seq.output_range(step, Int8Model(g, qp, steps, method),
+                                                                   out in scores))
+                    step.arrays["mult"], step.arrays["shift"] = quantize_multipliers(
+                        s_in.scale * step.arrays["w_scale"] / qp[out].scale)
                 if node.op == "FusedConv" and node.attrs["residual"]:
                     s_r = qp[node.inputs[-1]].scale
                     rm, rs = quantize_multipliers(s_r / (s_in.scale * step.arrays["w_scale"]))
@@ -268,7 +290,21 @@ def build_int8(g: Graph, stats: dict[str, TensorStats], method: str = "minmax",
                 qp[o] = QParams(*fixed) if fixed else qparams_from_range(*choose_range(stats[o], method))
             step = IntNode(node, "island", "", out)
         steps.append(step)
+        if seq is not None:
+            seq.advance(step, Int8Model(g, qp, steps, method))
     return Int8Model(g, qp, steps, method)
+
+
+def _sequential(g: Graph, stats: dict[str, TensorStats], method: str):  # noqa: ANN202 - Sequential | None
+    """``adaround``: the calibration samples run through the model as it is built (int8_adaround.py)."""
+    if method != "adaround":
+        return None
+    xs = [stats[name].values for name in g.inputs]
+    if any(x is None for x in xs):
+        raise NnbError("calibration method 'adaround' needs the calibration samples (calib.collect keeps them)")
+    from nnb.quantize.int8_adaround import Sequential
+
+    return Sequential(g, xs)
 
 
 ADD_LEFT_SHIFT = 20
