@@ -19,6 +19,7 @@
  * n * (o / channels) * oh * ceil(ow / 4).
  */
 #define Q8C_NPARAMS 40
+#define Q8C_VPARAMS 44 /* the vector forms' */
 #define Q8C_PX 4
 
 #define Q8_CONV_TILE(NAME, OCB)                                                                                    \
@@ -86,6 +87,10 @@ Q8_CONV_TILE(q8_conv_t8, 8)
  * n * (o / channels) * oh * ceil(ow / 16).  A row's last block loads up to 16 * stride + dil_w (kw - 1) values
  * past its first pixel: the padded width holds them, and an unpadded input is followed by the buffer's guard (the
  * lanes past the row are never stored).
+ * Parameters 40-43: the re-laid weights (q8_conv_r8*), then for the flat form of narrow stride-1 rows the
+ * padded pitch, the output's width and height (0, 0, 0 otherwise): the whole padded plane is one row of
+ * oh * pitch positions (oh = 1, ow = oh * pitch, h and w the padded plane with rows to spare at the bottom),
+ * every tap one contiguous load, and only the positions inside the output are stored.
  * q8_pad (a row per work item): 0 work items (planes * hp), 1 x, 2 y, 3 h, 4 w, 5 hp, 6 wp, 7 pad h, 8 pad w,
  *   9 zero point */
 __kernel void q8_pad(KARGS)
@@ -150,10 +155,16 @@ __kernel void q8_pad(KARGS)
             int a[16];                                                                                             \
             vstore16(acc[j], 0, a);                                                                                \
             for (int q = 0; q < 16 && ox0 + q < ow; ++q) {                                                         \
-                int v = a[q];                                                                                      \
+                int v = a[q], at = row + q;                                                                        \
+                if (Q[41]) { /* flat: lane ox0 + q is (y, x) of the padded pitch; x past the output unused */       \
+                    const int yy = (ox0 + q) / Q[41], xx = ox0 + q - yy * Q[41];                                   \
+                    if (xx >= Q[42])                                                                               \
+                        continue;                                                                                  \
+                    at = ((nn * o + oc) * Q[43] + yy) * Q[42] + xx;                                                \
+                }                                                                                                  \
                 if (Q[27] >= 0)                                                                                    \
-                    v += q8_requant((int)mb[Q[27] + row + q] - Q[28], P[Q[29] + oc], P[Q[30] + oc]);              \
-                mb[Q[6] + row + q] = (char)q8_clamp(Q[24] + q8_requant(v, mu, sh), Q[25], Q[26]);                 \
+                    v += q8_requant((int)mb[Q[27] + at] - Q[28], P[Q[29] + oc], P[Q[30] + oc]);                   \
+                mb[Q[6] + at] = (char)q8_clamp(Q[24] + q8_requant(v, mu, sh), Q[25], Q[26]);                      \
             }                                                                                                      \
         }                                                                                                          \
     }
@@ -206,10 +217,16 @@ Q8_CONV_VEC(q8_conv_v1s2, 1, 2, Q8_LD_S2)
                 const int oc = oc0 + j, mu = P[Q[4] + oc], sh = P[Q[5] + oc];                                      \
                 const int row = ((nn * o + oc) * oh + oy) * ow + ox0;                                              \
                 for (int q = 0; q < 16 && ox0 + q < ow; ++q) {                                                     \
-                    int v = a[j][q];                                                                               \
+                    int v = a[j][q], at = row + q;                                                                 \
+                    if (Q[41]) { /* flat (see q8_conv_v1) */                                                       \
+                        const int yy = (ox0 + q) / Q[41], xx = ox0 + q - yy * Q[41];                               \
+                        if (xx >= Q[42])                                                                           \
+                            continue;                                                                              \
+                        at = ((nn * o + oc) * Q[43] + yy) * Q[42] + xx;                                            \
+                    }                                                                                              \
                     if (Q[27] >= 0)                                                                                \
-                        v += q8_requant((int)mb[Q[27] + row + q] - Q[28], P[Q[29] + oc], P[Q[30] + oc]);          \
-                    mb[Q[6] + row + q] = (char)q8_clamp(Q[24] + q8_requant(v, mu, sh), Q[25], Q[26]);             \
+                        v += q8_requant((int)mb[Q[27] + at] - Q[28], P[Q[29] + oc], P[Q[30] + oc]);               \
+                    mb[Q[6] + at] = (char)q8_clamp(Q[24] + q8_requant(v, mu, sh), Q[25], Q[26]);                  \
                 }                                                                                                  \
             }                                                                                                      \
         }                                                                                                          \

@@ -44,7 +44,7 @@ class Int8Planner:
     """Plans one deployed int8 model (fixed shapes: one batch size)."""
 
     def __init__(self, d: Deployed, ap: ArenaPlan, codes: dict[str, int], cpu: bool = True) -> None:
-        if codes.get("Q8C_NPARAMS") != CONV_NPARAMS:
+        if codes.get("Q8C_NPARAMS") != CONV_NPARAMS or codes.get("Q8C_VPARAMS") != CONV_NPARAMS + 4:
             raise NnbError("opencl/q8_conv.cl is missing or its parameter layout changed (Q8C_NPARAMS)")
         self.d, self.ap, self.k = d, ap, codes
         self.lay = Int8Layout()
@@ -166,6 +166,9 @@ class Int8Planner:
             pad, stride, dil = [0] + pad, [1] + stride, [1] + dil
         oh = (h + 2 * pad[0] - (dil[0] * (kh - 1) + 1)) // stride[0] + 1
         ow = (wd + 2 * pad[1] - (dil[1] * (kw - 1) + 1)) // stride[1] + 1
+        oh0, ow0 = oh, ow  # the output planes (a fused pool reads them)
+        if kh == kw == 1 and pad == [0, 0] and stride == [1, 1]:  # 1x1: each plane one row (long vector rows)
+            h, wd, oh, ow = 1, h * wd, 1, oh * ow
         res = bool(a.get("residual"))
         rq = self.c(f.inputs[6]) if res else -1
         p = [0, self.b(x), self.b(w), self.c(bias), self.c(mult), self.c(shift), self.b(y),
@@ -180,19 +183,27 @@ class Int8Planner:
         macs = n * o * oh * ow * ws[1] * kh * kw
         st = stride[1]
         if st in (1, 2) and (stride[0] == st or oh == 1):  # 16 pixels per work item, no bounds checks
+            flat = [0, 0, 0]
             reach = 16 * st + dil[1] * (kw - 1) + 16  # bytes a row's last block may load past its first pixel
-            if pad != [0, 0] or reach > 4 * self.guard:  # planes padded with the zero point
+            if st == 1 and ow < 16:  # narrow rows: the padded plane as one row (opencl/q8_conv.cl, flat form)
+                hp, wp = h + 2 * pad[0], wd + 2 * pad[1]
+                hp += (reach + wp - 1) // wp + 1  # rows to spare for the last block's loads
+                xp = self.pad_scratch(n * c * hp * wp)
+                self.emit("q8_pad", [n * c * hp, self.b(x), xp, h, wd, hp, wp, pad[0], pad[1], self.zero(x)],
+                          n * c * hp, y)
+                flat = [wp, ow, oh]
+                p[1], p[9], p[10], p[14], p[15], p[16], p[17] = xp, hp, wp, 1, oh * wp, 0, 0
+            elif pad != [0, 0] or reach > 4 * self.guard:  # planes padded with the zero point
                 hp, wp = h + 2 * pad[0], (ow + 15) // 16 * 16 * st + dil[1] * (kw - 1) + 16
                 xp = self.pad_scratch(n * c * hp * wp)
                 self.emit("q8_pad", [n * c * hp, self.b(x), xp, h, wd, hp, wp, pad[0], pad[1], self.zero(x)],
                           n * c * hp, y)
                 p[1], p[9], p[10], p[16], p[17] = xp, hp, wp, 0, 0
             ocb = 8 if og % 8 == 0 else 1
-            p[0] = n * (o // ocb) * oh * ((ow + 15) // 16)
-            kernel = f"q8_conv_v{ocb}"
-            if ocb == 8:  # weights re-laid [o / 8][c / group][kh][kw][8]: one load per tap for the 8 channels
-                kernel = "q8_conv_r8"
-                p.append(self.relaid(w, o, ws[1] * kh * kw))
+            p[0] = n * (o // ocb) * p[14] * ((p[15] + 15) // 16)
+            # weights re-laid [o / 8][c / group][kh][kw][8]: one load per tap for the 8 channels
+            p += [self.relaid(w, o, ws[1] * kh * kw) if ocb == 8 else 0] + flat
+            kernel = "q8_conv_r8" if ocb == 8 else "q8_conv_v1"
             self.emit(kernel + ("s2" if st == 2 else ""), p, p[0], y, macs)
         else:
             ocb = 8 if og % 8 == 0 else 4 if og % 4 == 0 else 1
@@ -204,7 +215,7 @@ class Int8Planner:
                 k, s, pp = [1] + k[-1:], [1] + s[-1:], [0] + pp[-1:]
             ph, pw = (ys[-2] if nsp == 2 else 1), ys[-1]
             total = prod(ys)
-            self.emit("q8_pool", [total, p[6], self.b(y), oh, ow, ph, pw, k[0], k[1], s[0], s[1], pp[0], pp[1],
+            self.emit("q8_pool", [total, p[6], self.b(y), oh0, ow0, ph, pw, k[0], k[1], s[0], s[1], pp[0], pp[1],
                                   0, 1, 0], total, y)
 
     def relaid(self, w: str, o: int, k: int) -> int:

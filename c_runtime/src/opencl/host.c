@@ -724,7 +724,7 @@ static void plan_q8_conv(nnbrt_ocl *o, const nnbrt_args *a, int nin, const nnbrt
 {
     const nnbrt_tensor *x = &in[0], *w = &in[1];
     const int ba = a->a[0].i, res = a->a[10].i, pool = a->a[5].i, nsp = w->ndim - 2;
-    long v[41], pd[2] = {0, 0}, st[2] = {1, 1}, dl[2] = {1, 1}, oh, ow, cout = w->dims[0], bias, mult, shift, rq;
+    long v[44], pd[2] = {0, 0}, st[2] = {1, 1}, dl[2] = {1, 1}, oh, ow, oh0, ow0, cout = w->dims[0], bias, mult, shift, rq;
     int k;
     if (nsp < 1 || nsp > 2 || (res && nin < 7)) { failf(o, "Q8Conv: layout not supported"); return; }
     for (k = 0; k < nsp; ++k) {
@@ -740,6 +740,15 @@ static void plan_q8_conv(nnbrt_ocl *o, const nnbrt_args *a, int nin, const nnbrt
     v[13] = w->dims[w->ndim - 1];
     oh = (v[9] + 2 * pd[0] - (dl[0] * (v[12] - 1) + 1)) / st[0] + 1;
     ow = (v[10] + 2 * pd[1] - (dl[1] * (v[13] - 1) + 1)) / st[1] + 1;
+    oh0 = oh;
+    ow0 = ow;
+    if (v[12] == 1 && v[13] == 1 && !pd[0] && !pd[1] && st[0] == 1 && st[1] == 1) {
+        /* 1x1: each plane one row (long vector rows) */
+        v[10] *= v[9];
+        v[9] = 1;
+        ow *= oh;
+        oh = 1;
+    }
     bias = push_i32(o, &in[2], (size_t)cout);
     mult = push_i32(o, &in[3], (size_t)cout);
     shift = push_i32(o, &in[4], (size_t)cout);
@@ -757,13 +766,20 @@ static void plan_q8_conv(nnbrt_ocl *o, const nnbrt_args *a, int nin, const nnbrt
         v[6] = 4 * reserve(o, (size_t)((v[7] * cout * oh * ow + 3) / 4), NULL);
     if ((st[1] == 1 || st[1] == 2) && (st[0] == st[1] || oh == 1)) {
         /* vector forms (16 pixels per work item, no bounds checks): the input padded with its zero point when the
-           convolution pads or a row's last loads could pass the image that follows the arena */
+           convolution pads or a row's last loads could pass the image that follows the arena; narrow stride-1
+           rows as the flat form (the padded plane as one row) */
         const long og = cout / (v[22] > 0 ? v[22] : 1), reach = 16 * st[1] + dl[1] * (v[13] - 1) + 16;
+        const int flat = st[1] == 1 && ow < 16;
         const char *kn;
-        if (pd[0] || pd[1] || reach > 4 * (long)o->I) {
-            const long hp = v[9] + 2 * pd[0], wp = (ow + 15) / 16 * 16 * st[1] + dl[1] * (v[13] - 1) + 16;
-            const long bytes = v[7] * v[8] * hp * wp;
+        v[40] = v[41] = v[42] = v[43] = 0;
+        if (flat || pd[0] || pd[1] || reach > 4 * (long)o->I) {
+            long hp = v[9] + 2 * pd[0], wp = (ow + 15) / 16 * 16 * st[1] + dl[1] * (v[13] - 1) + 16, bytes;
             long u[10];
+            if (flat) {
+                wp = v[10] + 2 * pd[1];
+                hp += (reach + wp - 1) / wp + 1; /* rows to spare for the last block's loads */
+            }
+            bytes = v[7] * v[8] * hp * wp;
             if (bytes > o->q8pad_n) {
                 o->q8pad = 4 * reserve(o, (size_t)((bytes + 3) / 4), NULL);
                 o->q8pad_n = bytes;
@@ -772,6 +788,10 @@ static void plan_q8_conv(nnbrt_ocl *o, const nnbrt_args *a, int nin, const nnbrt
             u[7] = pd[0]; u[8] = pd[1]; u[9] = x->zero;
             emit(o, "q8_pad", u, 10, (size_t)u[0], 0);
             v[1] = o->q8pad; v[9] = hp; v[10] = wp; v[16] = v[17] = 0;
+            if (flat) {
+                v[41] = wp; v[42] = ow; v[43] = oh;
+                v[14] = 1; v[15] = oh * wp;
+            }
         }
         if (og % 8 == 0) { /* weights re-laid once as [o/8][c/group][kh][kw][8] in the tail */
             const long k = (long)w->dims[1] * v[12] * v[13], at = reserve(o, (size_t)((cout * k + 3) / 4), NULL);
@@ -785,13 +805,13 @@ static void plan_q8_conv(nnbrt_ocl *o, const nnbrt_args *a, int nin, const nnbrt
                     for (j = 0; j < 8; ++j) dst[(b * k + kk) * 8 + j] = src[(b * 8 + j) * k + kk];
             v[40] = 4 * at;
             kn = st[1] == 2 ? "q8_conv_r8s2" : "q8_conv_r8";
-            v[0] = v[7] * (cout / 8) * oh * ((ow + 15) / 16);
-            emit(o, kn, v, 41, (size_t)v[0], 0);
+            v[0] = v[7] * (cout / 8) * v[14] * ((v[15] + 15) / 16);
         } else {
             kn = st[1] == 2 ? "q8_conv_v1s2" : "q8_conv_v1";
-            v[0] = v[7] * cout * oh * ((ow + 15) / 16);
-            emit(o, kn, v, 40, (size_t)v[0], 0);
+            v[0] = v[7] * cout * v[14] * ((v[15] + 15) / 16);
         }
+        if (code(o, "Q8C_VPARAMS") != 44) { failf(o, "q8_conv.cl's vector parameter layout changed"); return; }
+        emit(o, kn, v, 44, (size_t)v[0], 0);
     } else {
         const long og = cout / (v[22] > 0 ? v[22] : 1), ocb = og % 8 == 0 ? 8 : og % 4 == 0 ? 4 : 1;
         v[0] = v[7] * (cout / ocb) * oh * ((ow + 3) / 4);
@@ -802,7 +822,7 @@ static void plan_q8_conv(nnbrt_ocl *o, const nnbrt_args *a, int nin, const nnbrt
         const int nk = pk->count, two = nk == 2;
         long u[16];
         if (nk < 1 || nk > 2 || ps->count != nk || pp->count != nk) { failf(o, "Q8Conv: pool of %d axes", nk); return; }
-        u[0] = (long)y->size; u[1] = v[6]; u[2] = boff_of(o, y->data); u[3] = oh; u[4] = ow;
+        u[0] = (long)y->size; u[1] = v[6]; u[2] = boff_of(o, y->data); u[3] = oh0; u[4] = ow0;
         u[5] = two ? y->dims[y->ndim - 2] : 1; u[6] = y->dims[y->ndim - 1];
         u[7] = two ? pk->list[0] : 1; u[8] = pk->list[nk - 1];
         u[9] = two ? ps->list[0] : 1; u[10] = ps->list[nk - 1];
