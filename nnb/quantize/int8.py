@@ -249,8 +249,7 @@ def build_int8(g: Graph, stats: dict[str, TensorStats], method: str = "minmax",
                 qp[out] = qparams_from_range(*choose_range(stats[out], method, scores=out in scores))
             step = IntNode(node, "int", act, out)
             if seq is not None and node.op in OWN_GRID:  # its grid from the quantized path's values
-                qp[out] = qparams_from_range(*seq.output_range(step, Int8Model(g, qp, steps, method),
-                                                               out in scores))
+                qp[out] = qparams_from_range(*seq.output_range(step, Int8Model(g, qp, steps, method)))
             if node.op in ("FusedConv", "Convolution", "DepthwiseConvolution", "Affine"):
                 assert s_in is not None
                 src = node.inputs[0] if node.op == "Affine" else node.outputs[0]
@@ -259,8 +258,7 @@ def build_int8(g: Graph, stats: dict[str, TensorStats], method: str = "minmax",
                 pair = seq.layer_inputs(node, qp) if seq is not None and seq.tunable(node) else None
                 step.arrays = _weights(node, g, s_in.scale, qp[out], method, mean_in, pair)
                 if pair is not None:
-                    qp[out] = qparams_from_range(*seq.output_range(step, Int8Model(g, qp, steps, method),
-                                                                   out in scores))
+                    qp[out] = qparams_from_range(*seq.output_range(step, Int8Model(g, qp, steps, method)))
                     step.arrays["mult"], step.arrays["shift"] = quantize_multipliers(
                         s_in.scale * step.arrays["w_scale"] / qp[out].scale)
                 if node.op == "FusedConv" and node.attrs["residual"]:

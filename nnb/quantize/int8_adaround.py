@@ -18,7 +18,8 @@ every Convolution / DepthwiseConvolution / FusedConv / Affine:
 * then runs the finished integer step on the calibration samples, so the next
   layer sees what the deployed model computes.
 
-Activation ranges come from the calibration statistics as with ``percentile``.
+Every step with an output grid of its own (the weight layers, GlobalAveragePooling, Add2, Mul2,
+Concatenate) takes the range of its output on the quantized path; the network input takes ``percentile``'s.
 Only scales, zero points, integer weights and biases change: the deployed
 arithmetic is the same as every other method's (docs/int8.md).
 """
@@ -34,10 +35,6 @@ from nnb.ops.registry import norm_axis, prod
 SWEEPS = 4
 DAMP = 0.01  # fraction of the mean diagonal added to the input covariance
 CHUNK = 100  # calibration samples per im2col chunk
-SAMPLE = 1 << 17  # output values the range search looks at
-OUT_GRID = np.linspace(0.5, 1.0, 26)
-OUT_MSE = True
-CLIP_SCORES = False
 
 
 def _cols(x: np.ndarray, node: Node, wshape: tuple, group: int) -> np.ndarray:
@@ -147,7 +144,6 @@ class Sequential:
         self.floats = run(g, xs, keep=names)
         self.floats.update(zip(g.inputs, xs))
         self.ints: dict[str, np.ndarray] = {}
-        self.out_mse = OUT_MSE
 
     def start(self, qp: dict) -> None:  # noqa: ANN001 - tensor -> QParams
         for name in self.g.inputs:
@@ -181,9 +177,10 @@ class Sequential:
         xs = [self.ints[i] for i in node.inputs if self.g.tensors[i].kind != "param"]
         self.ints[step.output] = _step_int(step, xs, model)
 
-    def real_output(self, step, model) -> np.ndarray:  # noqa: ANN001 - a weight step of the model being built
-        """The step's output on the quantized path before output quantization: the accumulator at its real
-        scale (s_in * s_w), through the activation and the fused max pool."""
+    def real_output(self, step, model) -> np.ndarray:  # noqa: ANN001 - a step of the model being built
+        """The step's output on the quantized path before output quantization: a weight layer's accumulator
+        at its real scale (s_in * s_w) through the activation and the fused max pool; other steps, their
+        float op on the dequantized inputs."""
         from nnb.ops import get_op
         from nnb.ops.fused import pool_attrs
         from nnb.quantize.int_sim import conv_acc
@@ -215,27 +212,9 @@ class Sequential:
             y = get_op("MaxPooling").forward([y], pool_attrs(node.attrs))[0]
         return np.asarray(y, np.float64)
 
-    def output_range(self, step, model, scores: bool = False) -> tuple[float, float]:  # noqa: ANN001
-        """The clipping range of the step's output whose quantization of the quantized-path values is
-        closest (MSE) to the float network's values of the same tensor; a classifier's scores (``scores``)
-        are never clipped (their full quantized-path range: a clipped top score ties)."""
-        y = self.real_output(step, model).reshape(-1)
-        if (scores and not CLIP_SCORES) or not self.out_mse:
-            return min(float(y.min()), 0.0), max(float(y.max()), 0.0)
-        f = np.asarray(self.floats[step.output], np.float64).reshape(-1)
-        if y.size > SAMPLE:
-            idx = np.random.default_rng(0).choice(y.size, SAMPLE, replace=False)
-            y, f = y[idx], f[idx]
-        lo, hi = min(float(y.min()), 0.0), max(float(y.max()), 0.0)
-        best, pick = np.inf, (lo, hi)
-        for frac in OUT_GRID:
-            a, b = lo * frac, hi * frac
-            if b - a < 1e-12:
-                continue
-            st = (b - a) / 255.0
-            z = np.clip(np.round(-128 - a / st), -128, 127)
-            q = (np.clip(np.round(y / st) + z, -128, 127) - z) * st
-            err = float(np.mean((q - f) ** 2))
-            if err < best:
-                best, pick = err, (a, b)
-        return pick
+    def output_range(self, step, model) -> tuple[float, float]:  # noqa: ANN001
+        """The step's grid: the range of its output on the quantized path over the calibration samples.
+        (Clipping it to the range whose quantization is closest to float in MSE agreed less with float's
+        predictions on trained DS-CNN: 99.22 % against 99.40 % of 4,000 unseen training images.)"""
+        y = self.real_output(step, model)
+        return min(float(y.min()), 0.0), max(float(y.max()), 0.0)
