@@ -306,7 +306,7 @@ int nnb_i8_lutq_conv2d(const nnb_i8_conv_params *p, const nnb_i8_lut *w, const i
     cg = p->c / p->group;
     og = p->o / p->group;
     taps = (size_t)cg * (size_t)p->kh * (size_t)p->kw;
-    if (w->words < ((size_t)p->o * taps * (size_t)w->bits + 31u) / 32u)
+    if (w->o_first < 0 || w->words < (((size_t)w->o_first + (size_t)p->o) * taps * (size_t)w->bits + 31u) / 32u)
         return NNB_I8_EINVAL;
     xbytes = align4((size_t)p->c * (size_t)plane);
     xp = (int8_t *)scratch;
@@ -324,7 +324,8 @@ int nnb_i8_lutq_conv2d(const nnb_i8_conv_params *p, const nnb_i8_lut *w, const i
                 memcpy(xp + (size_t)c * (size_t)plane + (size_t)(r + p->pad_h) * (size_t)wp + (size_t)p->pad_w,
                        xn + ((size_t)c * (size_t)p->h + (size_t)r) * (size_t)p->w, (size_t)p->w);
         for (o = 0; o < p->o; ++o) {
-            const int32_t *D = w->dict + (size_t)o * (size_t)w->k;
+            const size_t oc = (size_t)w->o_first + (size_t)o; /* the channel in the codes and dictionary */
+            const int32_t *D = w->dict + oc * (size_t)w->k;
             const int8_t *xg = xp + (size_t)(o / og) * (size_t)cg * (size_t)plane;
             const size_t ybase = ((size_t)n * (size_t)p->o + (size_t)o) * (size_t)p->oh * (size_t)p->ow;
             int64_t zc = 0;
@@ -333,7 +334,7 @@ int nnb_i8_lutq_conv2d(const nnb_i8_conv_params *p, const nnb_i8_lut *w, const i
             const int one = p->oh == 1 && p->ow == 1; /* one position: bucket the taps, no sort */
             if (one && p->kh == 1 && p->kw == 1) { /* an Affine: sums of (x - zin) by code, then K products */
                 int32_t acc = bias ? bias[o] : 0;
-                if (!bucket_words(w, (size_t)o * taps, taps, xg, plane, p->in_zero, sums, code))
+                if (!bucket_words(w, oc * taps, taps, xg, plane, p->in_zero, sums, code))
                     return NNB_I8_EINVAL;
                 for (k = 0; k < w->k; ++k) {
                     const int32_t e = w->pow2 ? pow2_exp(D[k]) : 0;
@@ -353,7 +354,7 @@ int nnb_i8_lutq_conv2d(const nnb_i8_conv_params *p, const nnb_i8_lut *w, const i
                 y[ybase] = (int8_t)i8_clamp_add(p->out_zero, i8_rq_apply(&q, acc), p->act_min, p->act_max);
                 continue;
             }
-            decode_codes(w->codes, (size_t)o * taps, taps, (uint32_t)w->bits, code);
+            decode_codes(w->codes, oc * taps, taps, (uint32_t)w->bits, code);
             if (one) {
                 size_t t;
                 for (k = 0; k <= w->k; ++k) start[k] = 0;

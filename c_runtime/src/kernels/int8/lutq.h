@@ -21,6 +21,8 @@ typedef struct {
     const int32_t *dict;   /* o * k entries */
     int32_t k, bits;       /* 2 <= k <= 256, k <= 2^bits, bits <= 8 */
     int32_t pow2;          /* every entry 0 or +-2^s (s <= 30): the products are shifts */
+    int32_t o_first;       /* the convolution computes output channels o_first .. o_first + p->o - 1 of the
+                              codes and dictionary (a block of them; bias/mult/shift/y start at that block) */
 } nnb_i8_lut;
 
 /* The largest |dict entry| times 256 times the taps per output stays within 2^30, |bias| within 2^29 and the

@@ -46,8 +46,22 @@ static int lut_of(const nnbrt_tensor *in, int32_t o, int32_t bits, nnb_i8_lut *w
     w->dict = i32p(d);
     w->k = d->dims[1];
     w->bits = bits;
+    w->o_first = 0;
     w->pow2 = w->k >= 2 && w->k <= NNB_LUTQ_MAX_K ? pow2_dict(w->dict, d->size) : 0;
     return 1;
+}
+
+/* A pooled convolution computes a block of output channels of one sample at a time into scratch (at most this
+   many bytes of convolution output, at least one channel; group 1), then pools it into the output, as Q8Conv. */
+#ifndef NNBRT_Q8_POOL_SCRATCH
+#define NNBRT_Q8_POOL_SCRATCH 4608u
+#endif
+
+static int32_t pool_block(const nnb_i8_conv_params *p)
+{
+    const size_t b = NNBRT_Q8_POOL_SCRATCH / ((size_t)p->oh * (size_t)p->ow);
+    if (p->group != 1 || b >= (size_t)p->o) return p->o;
+    return b < 1 ? 1 : (int32_t)b;
 }
 
 static int32_t conv_out(int32_t n, int32_t k, int32_t p, int32_t s, int32_t d)
@@ -162,7 +176,7 @@ static nnbrt_status conv_geom(const nnbrt_args *a, int nin, const nnbrt_tensor *
         pp->pad_h = nsp == 2 ? pd->list[0] : 0;
         pp->pad_w = pd->list[nsp - 1];
         if ((int64_t)(pp->kh + pp->pad_h) * (pp->kw + pp->pad_w) > (1 << 23)) return NNBRT_E_UNSUPPORTED_ARGUMENT;
-        conv_bytes = ((size_t)p->o * (size_t)p->oh * (size_t)p->ow + 3u) & ~(size_t)3u;
+        conv_bytes = ((size_t)pool_block(p) * (size_t)p->oh * (size_t)p->ow + 3u) & ~(size_t)3u;
     } else {
         for (k = 0; k < nsp; ++k)
             if (y->dims[ba + 1 + k] != o[k]) return NNBRT_E_SHAPE_MISMATCH;
@@ -204,17 +218,22 @@ static void run_conv(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int n
     m = b + p.o;
     sh = b + 2 * p.o;
     if (a->a[C_POOL].i) {
-        const size_t conv_bytes = ((size_t)p.o * (size_t)p.oh * (size_t)p.ow + 3u) & ~(size_t)3u;
+        const int32_t block = pool_block(&p), samples = p.n, o_all = p.o;
+        const size_t conv_bytes = ((size_t)block * (size_t)p.oh * (size_t)p.ow + 3u) & ~(size_t)3u;
         const size_t in_plane = (size_t)p.c * (size_t)p.h * (size_t)p.w;
-        const size_t pooled = (size_t)p.o * (size_t)pp.oh * (size_t)pp.ow;
-        const int32_t samples = p.n;
-        int32_t nn;
+        const size_t plane = (size_t)pp.oh * (size_t)pp.ow;
+        int32_t nn, o0;
         p.n = 1;
-        for (nn = 0; nn < samples; ++nn) {
-            (void)nnb_i8_lutq_conv2d(&p, &w, x + (size_t)nn * in_plane, b, m, sh, NULL, NULL, NULL, (int8_t *)s,
-                                     s + conv_bytes, scratch - conv_bytes);
-            (void)nnb_i8_max_pool2d(&pp, (const int8_t *)s, y + (size_t)nn * pooled);
-        }
+        for (nn = 0; nn < samples; ++nn)
+            for (o0 = 0; o0 < o_all; o0 += block) {
+                p.o = o_all - o0 < block ? o_all - o0 : block;
+                pp.n = p.o;
+                w.o_first = o0;
+                (void)nnb_i8_lutq_conv2d(&p, &w, x + (size_t)nn * in_plane, b + o0, m + o0, sh + o0, NULL, NULL,
+                                         NULL, (int8_t *)s, s + conv_bytes, scratch - conv_bytes);
+                (void)nnb_i8_max_pool2d(&pp, (const int8_t *)s,
+                                        y + ((size_t)nn * (size_t)o_all + (size_t)o0) * plane);
+            }
         return;
     }
     (void)nnb_i8_lutq_conv2d(&p, &w, x, b, m, sh, res ? (const int8_t *)(const void *)in[4].data : NULL,
