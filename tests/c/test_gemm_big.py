@@ -22,6 +22,7 @@ scratch function asked for.
 import sys
 from pathlib import Path
 
+import layer_runs
 import numpy as np
 import pytest
 from layer_runs import build_dir, build_params, fused_layer, layers_image, run_layers
@@ -70,6 +71,48 @@ def _case(rng, i):
                 return case
 
 
+# Fixed layers for the output-channel-vector form (AVX-512: 32 channels x 14 columns, weights packed at load or
+# per call a K block at a time): channels no multiple of 32, K split into blocks (partial sums), more strips than
+# one partial-sum block holds, odd output heights (the last row pair overlaps) and widths no multiple of 7 (the
+# last row strip overlaps), junk columns, the 7x7 stride-2 stem shape, a stride-2 3x3, a 7x7 output, 1x1 in
+# place, groups with batch 2, residuals (also aliased) with each activation.
+FIXED = [
+    dict(c=20, oc=56, h=33, w=33, k=(3, 3), s=(1, 1), p=[1, 1], act="relu", residual=True, alias_res=True),
+    dict(c=24, oc=64, h=40, w=10, k=(3, 3), s=(1, 1), p=[1, 1], act="relu6", bias=False),
+    dict(c=3, oc=64, h=64, w=64, k=(7, 7), s=(2, 2), p=[3, 3], act="relu"),
+    dict(c=16, oc=32, h=66, w=66, k=(3, 3), s=(1, 1), p=[0, 0], act="", residual=True),
+    dict(c=96, oc=48, h=32, w=32, k=(1, 1), s=(1, 1), p=[0, 0], act="relu6", residual=True, alias_res=True),
+    dict(c=32, oc=64, h=30, w=30, k=(3, 3), s=(1, 1), p=[1, 1], act="relu", group=2, n=2),
+    dict(c=32, oc=64, h=56, w=56, k=(3, 3), s=(2, 2), p=[1, 1], act="relu", residual=True),
+    dict(c=64, oc=160, h=7, w=7, k=(3, 3), s=(1, 1), p=[1, 1], act="relu", residual=True, alias_res=True),
+]
+FIXED_DEFAULTS = dict(d=[1, 1], group=1, pool=False, act="", bias=True, residual=False, n=1, alias_res=False)
+
+
+def _ocv_form(c):
+    """conv_gemm_big.h's ocv_plan: 0 (another form), 1 (column strips) or 2 (row strips), the strip count, the
+    K blocks and the strips per partial-sum block (mirrors NNBRT_OCV_WP_MAX 4096, NNBRT_OCV_PART_MAX 131072)."""
+    oh, ow = (_out(c["h"], c["k"][0], c["s"][0], c["p"][0], c["d"][0]),
+              _out(c["w"], c["k"][1], c["s"][1], c["p"][1], c["d"][1]))
+    ocg, K = c["oc"] // c["group"], c["c"] // c["group"] * c["k"][0] * c["k"][1]
+    one = c["k"] == (1, 1)
+    if one and c["s"] == (1, 1) and c["p"] == [0, 0] and c["h"] * c["w"] >= 32:
+        L = c["w"]
+    elif one:
+        L = ow
+    else:
+        L = -(-(c["w"] + 2 * c["p"][1]) // c["s"][1])
+    P, oce = oh * L, ocg / (-(-ocg // 32) * 32)
+    n1, cpr, pairs = -(-P // 14), -(-ow // 7), (oh + 1) // 2
+    s1 = oh * ow / (n1 * 14) * oce if P >= 14 else 0.0
+    s2 = oh * ow / (pairs * cpr * 14) * oce if ow >= 7 and oh >= 2 else 0.0
+    if s1 < 0.6 and s2 < 0.6:
+        return 0, 0, 0, 0
+    nstrip = pairs * cpr if s2 >= s1 else n1
+    nk = -(-K // 128)
+    return (2 if s2 >= s1 else 1), nstrip, nk, (min(nstrip, 131072 // 448) if nk > 1 else nstrip)
+
+
 def _layer(case, rng):
     x = rng.standard_normal((case["n"], case["c"], case["h"], case["w"])).astype(np.float32)
     wt = (rng.standard_normal((case["oc"], case["c"] // case["group"]) + case["k"]) * 0.2).astype(np.float32)
@@ -83,6 +126,9 @@ def _layers():
     for i in range(N_CASES):
         case = _case(rng, i)
         out.append((case, *_layer(case, rng)))
+    for fixed in FIXED:
+        case = {**FIXED_DEFAULTS, **fixed}  # channel counts are totals (groups included)
+        out.append((case, *_layer(case, rng)))
     return out
 
 
@@ -93,7 +139,7 @@ def layers():
 
 def test_cases_take_the_path(layers):
     """The random layers are the ones the rule sends to the GEMM (all but the pooled two)."""
-    cases = [ly[0] for ly in layers]
+    cases = [ly[0] for ly in layers][:N_CASES]
     assert sum(_takes_big_path(c) for c in cases) == N_CASES - 2
     assert {c["k"] for c in cases} >= {(1, 1), (3, 3), (5, 5), (7, 7), (3, 1)}
     assert any(c["k"] == (1, 1) and c["s"] == (2, 2) for c in cases)
@@ -101,9 +147,28 @@ def test_cases_take_the_path(layers):
     assert any(c["c"] % 8 and c["oc"] % 8 for c in cases) and any(c["n"] > 1 for c in cases)
 
 
+def test_fixed_cases_cover_the_ocv_form(layers):
+    """The fixed layers take the GEMM and, on AVX-512, the output-channel-vector form in both strip shapes,
+    with K split into blocks, a partial-sum block shorter than the strips, odd heights and channel counts."""
+    fixed = [ly[0] for ly in layers][N_CASES:]
+    forms = [_ocv_form(c) for c in fixed]
+    assert all(_takes_big_path(c) for c in fixed) and all(f[0] for f in forms)
+    assert {f[0] for f in forms} == {1, 2}
+    assert any(f[2] > 1 for f in forms) and any(f[3] < f[1] for f in forms)
+    assert any(f[0] == 2 and _out(c["h"], c["k"][0], c["s"][0], c["p"][0], 1) % 2 for c, f in zip(fixed, forms))
+    assert any((c["oc"] // c["group"]) % 32 for c in fixed)
+
+
 @pytest.mark.parametrize("build,isa", build_params()[0], ids=build_params()[1])
 def test_gemm_big(layers, build, isa, tmp_path):
     run_layers(build_dir(build), isa, layers_image(layers), tmp_path, f"{build} {isa}", tol=3e-5)
+
+
+def test_gemm_big_unpacked(layers, tmp_path, monkeypatch):
+    """The default build with the load-time packing off (NNBRT_PACK=0): the output-channel-vector form then
+    packs its weights per call, a K block at a time."""
+    monkeypatch.setitem(layer_runs.ENV, "NNBRT_PACK", "0")
+    run_layers(build_dir("normal"), "", layers_image(layers), tmp_path, "normal NNBRT_PACK=0", tol=3e-5)
 
 
 def test_gemm_big_scratch_exact(layers, tmp_path):
