@@ -23,41 +23,13 @@ float16 fp_act(float16 v, int ac)
     return v;
 }
 
-#define FP_TAP(KY, KX)                                                                                          \
-    acc = fma(select((float16)(0.0f), vload16(0, xr + ((KY) - PY) * W + (KX) - PX),                           \
-                     (okr##KY & okc##KX)), (float16)(wr[(KY) * 3 + (KX)]), acc)
-
-__kernel void dw3_pw(KARGS)
+/* The pointwise GEMM of a private tile t ([C][nv] float16 vectors of one image's plane) with weights re-laid
+ * [O / 8][C][8]: bias, activation and plane-contiguous stores (y channel stride yc, HW values per plane). */
+void fp_gemm(const float16 *t, const int nv, const int C, __global const float *wt, const int O, const int pwb,
+             const int pwa, __global float *y, const int yc, const int HW, __global const float *m)
 {
-    const int n = get_global_id(0);
-    if (n >= PI(0))
-        return;
-    const int C = PI(4), H = PI(5), W = PI(6), PY = PI(7), PX = PI(8), HW = H * W, nv = (HW + 15) / 16;
-    const int dwb = PI(11), dwa = PI(12), O = PI(13), pwb = PI(15), pwa = PI(16);
-    __global const float *x = m + PI(1) + n * PI(2);
-    float16 t[FP_TILE];
-    const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    for (int q = 0; q < nv; ++q) {
-        const int16 pos = lane + q * 16, r = pos / W, cx = pos - r * W;
-        /* tap (ky, kx) reads row r + ky - PY, column cx + kx - PX; lanes past the plane are never stored */
-        const int16 okr0 = (r - PY >= 0) & (r - PY < H), okr1 = (r + 1 - PY >= 0) & (r + 1 - PY < H);
-        const int16 okr2 = (r + 2 - PY >= 0) & (r + 2 - PY < H);
-        const int16 okc0 = (cx - PX >= 0) & (cx - PX < W), okc1 = (cx + 1 - PX >= 0) & (cx + 1 - PX < W);
-        const int16 okc2 = (cx + 2 - PX >= 0) & (cx + 2 - PX < W);
-        for (int c = 0; c < C; ++c) {
-            __global const float *xr = x + c * PI(3) + q * 16;
-            __global const float *wr = m + PI(9) + c * PI(10);
-            float16 acc = (float16)(dwb >= 0 ? m[dwb + c] : 0.0f);
-            FP_TAP(0, 0); FP_TAP(0, 1); FP_TAP(0, 2);
-            FP_TAP(1, 0); FP_TAP(1, 1); FP_TAP(1, 2);
-            FP_TAP(2, 0); FP_TAP(2, 1); FP_TAP(2, 2);
-            t[c * nv + q] = fp_act(acc, dwa);
-        }
-    }
-    __global float *y = m + PI(17) + n * PI(18);
-    const int yc = PI(19);
     for (int ob = 0; ob * FP_OT < O; ++ob) {
-        __global const float *wb = m + PI(14) + ob * C * FP_OT;
+        __global const float *wb = wt + ob * C * FP_OT;
         for (int q0 = 0; q0 < nv; q0 += FP_NV) {
             float16 acc[FP_NV][FP_OT];
             int qs[FP_NV];
@@ -97,6 +69,129 @@ __kernel void dw3_pw(KARGS)
                             y[o * yc + base + l] = lanes[l];
                     }
                 }
+            }
+        }
+    }
+}
+
+#define FP_TAP(KY, KX)                                                                                          \
+    acc = fma(select((float16)(0.0f), vload16(0, xr + ((KY) - PY) * W + (KX) - PX),                           \
+                     (okr##KY & okc##KX)), (float16)(wr[(KY) * 3 + (KX)]), acc)
+
+__kernel void dw3_pw(KARGS)
+{
+    const int n = get_global_id(0);
+    if (n >= PI(0))
+        return;
+    const int C = PI(4), H = PI(5), W = PI(6), PY = PI(7), PX = PI(8), HW = H * W, nv = (HW + 15) / 16;
+    const int dwb = PI(11), dwa = PI(12), O = PI(13), pwb = PI(15), pwa = PI(16);
+    __global const float *x = m + PI(1) + n * PI(2);
+    float16 t[FP_TILE];
+    const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (int q = 0; q < nv; ++q) {
+        const int16 pos = lane + q * 16, r = pos / W, cx = pos - r * W;
+        /* tap (ky, kx) reads row r + ky - PY, column cx + kx - PX; lanes past the plane are never stored */
+        const int16 okr0 = (r - PY >= 0) & (r - PY < H), okr1 = (r + 1 - PY >= 0) & (r + 1 - PY < H);
+        const int16 okr2 = (r + 2 - PY >= 0) & (r + 2 - PY < H);
+        const int16 okc0 = (cx - PX >= 0) & (cx - PX < W), okc1 = (cx + 1 - PX >= 0) & (cx + 1 - PX < W);
+        const int16 okc2 = (cx + 2 - PX >= 0) & (cx + 2 - PX < W);
+        for (int c = 0; c < C; ++c) {
+            __global const float *xr = x + c * PI(3) + q * 16;
+            __global const float *wr = m + PI(9) + c * PI(10);
+            float16 acc = (float16)(dwb >= 0 ? m[dwb + c] : 0.0f);
+            FP_TAP(0, 0); FP_TAP(0, 1); FP_TAP(0, 2);
+            FP_TAP(1, 0); FP_TAP(1, 1); FP_TAP(1, 2);
+            FP_TAP(2, 0); FP_TAP(2, 1); FP_TAP(2, 2);
+            t[c * nv + q] = fp_act(acc, dwa);
+        }
+    }
+    fp_gemm(t, nv, C, m + PI(14), O, pwb, pwa, m + PI(17) + n * PI(18), PI(19), HW, m);
+}
+
+/* A narrow convolution (rows too short for vectors along the row: DS-CNN's first layer, 5 outputs per row) as the
+ * GEMM above: one work item per image gathers the image's patches (im2col, zeros outside the input: the padding)
+ * into its private tile, [C x KH x KW][ceil(OH * OW / 16)] vectors, then multiplies them by the weights re-laid
+ * [O / 8][C][KH][KW][8].  One launch instead of padding, im2col and the convolution; dilation 1.
+ * P: images, x, x image, channel and row strides, C, H, W, KH, KW, SY, SX, PY, PX, OH, OW,
+ *    O, weights (re-laid), bias (-1: none), act, y, y image stride, y channel stride */
+__kernel void conv_col(KARGS)
+{
+    const int n = get_global_id(0);
+    if (n >= PI(0))
+        return;
+    const int xc = PI(3), xh = PI(4), C = PI(5), H = PI(6), W = PI(7), KH = PI(8), KW = PI(9);
+    const int SY = PI(10), SX = PI(11), PY = PI(12), PX = PI(13), OH = PI(14), OW = PI(15);
+    const int HW = OH * OW, nv = (HW + 15) / 16;
+    __global const float *x = m + PI(1) + n * PI(2);
+    float16 t[FP_TILE];
+    float *tf = (float *)t;
+    for (int c = 0; c < C; ++c)
+        for (int ky = 0; ky < KH; ++ky)
+            for (int kx = 0; kx < KW; ++kx) {
+                float *row = tf + ((c * KH + ky) * KW + kx) * nv * 16;
+                /* the columns ox whose input column ox * SX - PX + kx lies inside the row: [lo, hi) */
+                const int lo = min(OW, max(0, (PX - kx + SX - 1) / SX)), last = W - 1 + PX - kx;
+                const int hi = last < 0 ? lo : max(lo, min(OW, last / SX + 1));
+                for (int oy = 0; oy < OH; ++oy, row += OW) {
+                    const int iy = oy * SY - PY + ky;
+                    if (iy < 0 || iy >= H) {
+                        for (int ox = 0; ox < OW; ++ox)
+                            row[ox] = 0.0f;
+                        continue;
+                    }
+                    __global const float *xr = x + c * xc + iy * xh - PX + kx;
+                    for (int ox = 0; ox < lo; ++ox)
+                        row[ox] = 0.0f;
+                    for (int ox = lo; ox < hi; ++ox)
+                        row[ox] = xr[ox * SX];
+                    for (int ox = hi; ox < OW; ++ox)
+                        row[ox] = 0.0f;
+                }
+                for (int q = HW; q < nv * 16; ++q, ++row) /* past the plane: lanes never stored */
+                    *row = 0.0f;
+            }
+    fp_gemm(t, nv, C * KH * KW, m + PI(17), PI(16), PI(18), PI(19), m + PI(20) + n * PI(21), PI(22), HW, m);
+}
+
+/* 2 x 2 pooling at stride 2 without padding (LeNet's pooling after FusedConv), then the residual and the
+ * activation: one work item per plane, 8 outputs of a row from two 16-float loads of each input row (the even and
+ * odd lanes), against pool_rows' scalar windows.  Loads past a row's end stay in the buffer (its guard) and their
+ * lanes are never stored.  P: op, planes, x, y, res (-1: none, same layout as y), act, H, W, OH, OW */
+__kernel void pool2_plane(KARGS)
+{
+    const int i = get_global_id(0);
+    if (i >= PI(1))
+        return;
+    const int op = PI(0), res = PI(4), ac = PI(5), H = PI(6), W = PI(7), OH = PI(8), OW = PI(9);
+    __global const float *x = m + PI(2) + i * H * W;
+    __global float *y = m + PI(3) + i * OH * OW;
+    __global const float *r = m + res + i * OH * OW;
+    for (int oy = 0; oy < OH; ++oy) {
+        __global const float *x0 = x + 2 * oy * W, *x1 = x0 + W;
+        for (int ox = 0; ox < OW; ox += 8) {
+            const float16 a = vload16(0, x0 + 2 * ox), b = vload16(0, x1 + 2 * ox);
+            float8 v;
+            if (op == POOL_MAX) {
+                const float16 mx = fmax(a, b);
+                v = fmax(mx.even, mx.odd);
+            } else {
+                const float16 s = a + b;
+                v = (s.even + s.odd) * 0.25f;
+            }
+            const int yo = oy * OW + ox;
+            if (res >= 0)
+                v += vload8(0, r + yo);
+            if (ac == ACT_RELU)
+                v = fmax(v, (float8)(0.0f));
+            else if (ac == ACT_RELU6)
+                v = fmin(fmax(v, (float8)(0.0f)), (float8)(6.0f));
+            if (ox + 8 <= OW) {
+                vstore8(v, 0, y + yo);
+            } else {
+                float lanes[8];
+                vstore8(v, 0, lanes);
+                for (int l = 0; l < OW - ox; ++l)
+                    y[yo + l] = lanes[l];
             }
         }
     }

@@ -61,6 +61,8 @@ def conv_fast(pl: Planner, n: Node, params: list[int], nsp: int, cl_last: bool, 
         return False
     if pl.cpu and dw3_pointwise(pl, n, params, cin, cout):  # the depthwise launch before it and this one as one
         return True
+    if pl.cpu and conv_col(pl, n, params, cin, cout):  # narrow rows: patches gathered per image, one launch
+        return True
     if pl.cpu and conv_vec(pl, n, params, cin, cout):  # any number of output channels (blocks of 8, zero-padded)
         return True
     if cout < 8:
@@ -194,6 +196,37 @@ def dw3_pointwise(pl: Planner, n: Node, params: list[int], cin: int, cout: int) 
     return True
 
 
+def conv_col(pl: Planner, n: Node, params: list[int], cin: int, cout: int) -> bool:
+    """``conv_col`` (``opencl/conv_fused.cl``): a convolution with rows so narrow that conv_vec would go through
+    padding + im2col + a pointwise launch, as one launch of one work item per image (patches gathered into a
+    private tile, then the tile GEMM).  Output planes contiguous, conv_vec's strides (1 or 2), dilation 1, no pooling
+    or residual."""
+    k = pl.k
+    g2 = lambda key: params[k[key]:k[key] + 2]  # noqa: E731
+    (h, w), (oh, ow), ksz = g2("C_IN"), g2("C_PO"), g2("C_K")
+    xs, ys = params[k["C_XS"]:k["C_XS"] + 4], params[k["C_YS"]:k["C_YS"] + 4]
+    if g2("C_DIL") != [1, 1] or g2("C_STRIDE") not in ([1, 1], [2, 2]) or params[k["C_POOL"]] != 0 \
+            or params[k["C_R"]] != -1 or xs[3] != 1 \
+            or ys[1:] != [oh * ow, ow, 1]:
+        return False
+    if ksz == [1, 1] and g2("C_STRIDE") == [1, 1] and g2("C_PAD") == [0, 0] and xs[2] == w:
+        return False  # conv_vec takes a pointwise convolution's plane as one row: not narrow
+    vw = 8 if ow <= 8 else 16
+    nseg = -(-ow // vw)
+    taps, nv = cin * ksz[0] * ksz[1], -(-oh * ow // 16)
+    if not ow < 0.75 * nseg * vw or taps * nv > k["FP_TILE"]:  # conv_vec's rule for narrow rows
+        return False
+    batch, x0, y0 = params[k["C_BATCH"]], params[k["C_X"]], params[k["C_Y"]]
+    apart = x0 + batch * xs[0] <= y0 or y0 + batch * ys[0] <= x0
+    if not (apart or (x0 == y0 and xs[0] == ys[0] and cin * xs[1] <= xs[0] and cout * ys[1] <= ys[0])):
+        return False
+    wt = _relayout_blocks(pl, n, params[k["C_W"]], cin, cout, ksz, params[k["C_WS"]:k["C_WS"] + 4], k["FP_OT"])
+    pl.emit("conv_col", [batch, x0] + xs[:3] + [cin, h, w] + ksz + g2("C_STRIDE") + g2("C_PAD") + [oh, ow, cout, wt,
+            params[k["C_B"]], params[k["C_ACT"]], y0, ys[0], ys[1]], batch, n)
+    pl.lay.launches[-1].local = 1  # one image per work item: the images spread over every core
+    return True
+
+
 def _relayout_blocks(pl: Planner, node: Node, src: int, cin: int, cout: int, ksz: list[int], ws: list[int],
                      ot: int) -> int:
     """Setup launches copying weights (strides ``ws`` = o, c, ky, kx) to [O / ot][C][KH][KW][ot], zero-padded."""
@@ -235,6 +268,12 @@ def _conv_then_pool(pl: Planner, n: Node, params: list[int], cin: int, cout: int
     conv[k["C_YS"]:k["C_YS"] + 5] = [cout * co[0] * co[1], co[0] * co[1], co[1], 1, 0]
     if not conv_fast(pl, n, conv, 2, False, False, 1, cin, cout):
         return False
+    pk, ps, pp = (params[k[key]:k[key] + 2] for key in ("C_PK", "C_PS", "C_PP"))
+    if pl.cpu and pk == ps == [2, 2] and pp == [0, 0] and po == [co[0] // 2, co[1] // 2]:
+        # 2 x 2 windows, all whole: a plane per work item, vector loads of the even and odd lanes
+        planes = batch * cout
+        pl.emit("pool2_plane", [params[k["C_POOL"]], planes, scratch, y, res, act] + co + po, planes, n)
+        return True
     if pl.cpu:  # pooling, residual and activation in one pass, a row per work item
         rows = batch * cout * po[0]
         pl.emit("pool_rows", [params[k["C_POOL"]], rows, scratch, y, res, act, params[k["C_PINCL"]]] + co + po

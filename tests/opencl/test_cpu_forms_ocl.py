@@ -45,8 +45,12 @@ CONV = [  # (id, kernel expected, op, input shape, params, attrs)
     ("pointwise-plane", "conv_v16_p1", "Convolution", (3, 6, 5, 5), [(33, 6, 1, 1), (33,)], {}),
     ("pointwise-s2", "conv_v16_p2", "Convolution", (2, 6, 5, 61), [(17, 6, 1, 1)], {"stride": (2, 2)}),
     ("pointwise-v8-s2", "conv_v8_p2", "Convolution", (3, 6, 9, 11), [(17, 6, 1, 1), (17,)], {"stride": (2, 2)}),
-    ("im2col-narrow", "im2col", "Convolution", (2, 1, 49, 10), [(16, 1, 10, 4), (16,)],
-     {"pad": (5, 1), "stride": (2, 2)}),
+    ("im2col-narrow", "im2col", "Convolution", (2, 4, 49, 10), [(16, 4, 10, 4), (16,)],
+     {"pad": (5, 1), "stride": (2, 2)}),  # 160 taps x 8 vectors: past conv_col's private tile
+    ("col-narrow", "conv_col", "Convolution", (3, 1, 49, 10), [(19, 1, 10, 4), (19,)],
+     {"pad": (5, 1), "stride": (2, 2)}),  # DS-CNN's first layer: patches gathered per image, no padded copy
+    ("col-narrow-fused", "conv_col", "FusedConv", (2, 2, 9, 6), [(12, 2, 3, 2)],
+     {"pad": (1, 0), "stride": (2, 2), "activation": "relu6", "has_bias": False}),
     ("few-channels", "conv_v16_t1", "FusedConv", (2, 8, 11, 30), [(1, 8, 3, 3), (1,)],
      {"pad": (1, 1), "activation": "relu", "has_bias": True}),
     ("fused-relu6-unpadded", "conv_v16_s1", "FusedConv", (2, 4, 9, 26), [(12, 4, 3, 2), (12,)],
@@ -56,7 +60,12 @@ CONV = [  # (id, kernel expected, op, input shape, params, attrs)
     ("deconv-2x2-s2-odd", "deconv_s2", "Deconvolution", (3, 5, 7, 11), [(5, 3, 2, 2), (3,)], {"stride": (2, 2)}),
     ("deconv-2x2-s2-wide", "deconv_s2", "Deconvolution", (1, 3, 3, 13), [(3, 2, 2, 2)], {"stride": (2, 2)}),
     ("fused-maxpool-relu", "pool_rows", "FusedConv", (2, 3, 12, 13), [(6, 3, 5, 5), (6,)],
+     {"pool": "max", "pool_kernel": (3, 2), "pool_stride": (2, 2), "activation": "relu", "has_bias": True}),
+    ("fused-maxpool2-relu", "pool2_plane", "FusedConv", (2, 3, 14, 14), [(6, 3, 5, 5), (6,)],
      {"pool": "max", "pool_kernel": (2, 2), "pool_stride": (2, 2), "activation": "relu", "has_bias": True}),
+    ("fused-avgpool2-odd", "pool2_plane", "FusedConv", (2, 3, 13, 41), [(9, 3, 3, 3)],
+     {"pad": (1, 1), "pool": "average", "pool_kernel": (2, 2), "pool_stride": (2, 2), "activation": "relu6",
+      "has_bias": False}),
     ("fused-avgpool-pad-excl", "pool_rows", "FusedConv", (2, 3, 9, 9), [(16, 3, 3, 3)],
      {"pad": (1, 1), "pool": "average", "pool_kernel": (3, 3), "pool_stride": (2, 2), "pool_pad": (1, 1),
       "pool_including_pad": False, "activation": "relu6", "has_bias": False}),
@@ -76,7 +85,7 @@ def test_cpu_form_matches_reference(case: tuple) -> None:
     net = OpenCLNet(g, device=ocl, cpu_forms=True)
     kernels = [ln.kernel for ln in net.layout.launches]
     assert kernel in kernels and not {"conv", "reduce", "pool2d"} & set(kernels), kernels
-    padded = op in ("Convolution", "FusedConv") and any(attrs.get("pad", ()))
+    padded = op in ("Convolution", "FusedConv") and any(attrs.get("pad", ())) and "conv_col" not in kernels
     assert ("pad_rows" in kernels) == padded, kernels  # a zero-padded copy of the input, borders from the upload
     _check(g, [_r(*shape)], net)
 
