@@ -3,7 +3,7 @@
  * kernels/int8/eltwise.c.
  *
  * q8_quantize: 0 n, 1 x (float element offset), 2 thresholds (255 floats), 3 y
- *   y = -128 + #{k : x >= t[k]} by the same binary search (float compares only; NaN gives -128)
+ *   y = -128 + #{k : x >= t[k]} (float compares only; NaN gives -128), as q8_ops.c's binary search
  * q8_dequantize: 0 n, 1 x, 2 table (256 floats), 3 y (float element offset); y = table[x + 128]
  * q8_add: 0 n, 1 a, 2 b, 3 y, 4 a_zero, 5 b_zero, 6-11 mult/shift of a, b, the sum, 12 out_zero, 13 lo, 14 hi
  *   TFLite's Add: both inputs (q - z) << 20 rescaled, summed, rescaled to the output grid
@@ -21,15 +21,10 @@ __kernel void q8_quantize(KARGS)
         return;
     const float v = m[PI(1) + i];
     __global const float *t = m + PI(2);
-    uint lo = 0, hi = 255; /* the first threshold above v */
-    while (lo < hi) {
-        const uint mid = (lo + hi) / 2u;
-        if (v >= t[mid])
-            lo = mid + 1u;
-        else
-            hi = mid;
-    }
-    Q8B(m)[PI(3) + i] = (char)((int)lo - 128);
+    int c = 0; /* #{k : v >= t[k]}, a prefix of the sorted thresholds: found by binary lifting, no branches */
+    for (int s = 128; s > 0; s >>= 1)
+        c += (c + s <= 255 && v >= t[min(c + s, 255) - 1]) ? s : 0;
+    Q8B(m)[PI(3) + i] = (char)(c - 128);
 }
 
 __kernel void q8_dequantize(KARGS)

@@ -207,6 +207,40 @@ def test_requantize_on_any_value() -> None:
     assert np.array_equal(buf[3 * k:].astype(np.int64), want)
 
 
+@pytest.mark.parametrize("scale,zero", [(0.0039215689, -128), (0.1913, 23), (3.7e-5, 5), (12.5, 0)])
+def test_quantize_on_any_value(scale: float, zero: int) -> None:
+    """q8_quantize (opencl/q8_eltwise.cl) on every threshold, its float32 neighbours, random values, +-inf and
+    NaN: numpy's quantization (round half to even), NaN -128, as the C runtime's Q8Quantize."""
+    from nnb.backends.opencl_device import cl
+    from nnb.emit.nnb_int8_layout import quantize_thresholds
+    from nnb.quantize.int8 import QParams
+
+    dev = device()
+    pcl = cl()
+    t = quantize_thresholds(scale, zero)
+    fin = t[np.isfinite(t)]
+    rng = np.random.default_rng(2)
+    x = np.concatenate([fin, np.nextafter(fin, np.float32(-np.inf)), np.nextafter(fin, np.float32(np.inf)),
+                        rng.normal(0, 200 * scale, 5000).astype(np.float32),
+                        np.array([np.inf, -np.inf, np.nan, 0.0, -0.0], np.float32)]).astype(np.float32)
+    k = x.size
+    buf = np.concatenate([x, t, np.zeros((k + 3) // 4 + 1, np.float32)]).astype(np.float32)
+    mf = pcl.mem_flags
+    mbuf = pcl.Buffer(dev.ctx, mf.READ_WRITE | mf.COPY_HOST_PTR, hostbuf=buf)
+    pbuf = pcl.Buffer(dev.ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=np.array([k, 0, k, 4 * (k + 255)], np.int32))
+    kern = pcl.Kernel(dev.program, "q8_quantize")
+    kern.set_args(mbuf, pbuf, np.int32(0))
+    pcl.enqueue_nd_range_kernel(dev.queue, kern, ((k + 63) // 64 * 64,), (64,))
+    pcl.enqueue_copy(dev.queue, buf, mbuf)
+    dev.queue.finish()
+    got = buf[k + 255:].view(np.int8)[:k].astype(np.int64)
+    nan = np.isnan(x)
+    with np.errstate(invalid="ignore"):
+        want = QParams(scale, zero).quantize(np.where(nan, 0, x))
+    want[nan] = -128
+    assert np.array_equal(got, want)
+
+
 def test_cli_runs_an_int8_model_on_opencl(tmp_path) -> None:  # noqa: ANN001
     """nnb quantize --method int8, then nnb run / nnb eval --backend opencl on the .nnq and its .nnb: the C
     runtime's outputs and accuracy line."""
