@@ -851,6 +851,7 @@ static NOINLINE void prepare_functions(ctx_t *c, nnbrt_tensor *t, nnbrt_qw *qbuf
     uint32_t i, k = 0;
     size_t off = 0;
     (void)add_array(&off, c->npersist, 8u); /* regions after the table */
+    for (i = 0; i < c->npersist; ++i) tab[2 * i] = 0xffffffffu; /* no function: never matched at run time */
     for (i = 0; i < c->h.num_functions && k < c->npersist; ++i) {
         fn_t f;
         nnbrt_cost work;
