@@ -45,7 +45,8 @@ I8_KNOBS: dict[str, list[str]] = {"mcu": ["NNB_I8_NO_X86"], "host": []}
 POOL_SCRATCH = 4608  # q8_ops.c NNBRT_Q8_POOL_SCRATCH: conv output bytes a pooled block may take
 I8_HEADERS = ["int8/i8_dot.h", "int8/i8_host.h", "int8/nnb_int8.h"]
 C_OPS = ("Q8Quantize", "Q8Dequantize", "Q8Conv", "Q8Affine", "Q8MaxPool", "Q8AvgPool", "Q8GlobalAvgPool",
-         "Q8Add", "Q8Mul", "Q8Concat", "Q8Clamp")
+         "Q8Add", "Q8Mul", "Q8Concat", "Q8Clamp", "Q8LutConv", "Q8LutAffine")
+LUT_KINDS = {"lut_conv", "lut_pool", "lut_affine"}
 
 
 def knobs_of(kernels: str) -> list[str]:
@@ -68,7 +69,7 @@ class I8Node:
     index: int
     op: str  # record name (Q8Conv, ...) or the float island's op
     kind: str  # quantize | dequantize | conv | conv_pool | affine | max_pool | avg_pool | gap | add | mul |
-    #            concat | clamp | softmax | record
+    #            concat | clamp | softmax | record | lut_conv | lut_pool | lut_affine
     comment: list[str]
     f: dict[str, Any] = field(default_factory=dict)  # the template's fields for this kind
     macs: int = 0
@@ -106,6 +107,7 @@ class I8Model:
     warnings: list[str]
     conv_params: list[tuple[str, list[int]]]  # const nnb_i8_conv_params (name, values in field order)
     pool_params: list[tuple[str, list[int]]]
+    luts: list[tuple[str, list[str]]]  # const nnb_i8_lut (name, initializers in field order)
     dims: list[tuple[str, list[int]]]  # shapes of the record calls' tensors
     records: list[str]
     max_io: int
@@ -170,6 +172,9 @@ class _Ctx:
         self.conv_params: dict[tuple[int, ...], str] = {}
         self.pool_params: dict[tuple[int, ...], str] = {}
         self.dims: dict[tuple[int, ...], str] = {}
+        self.luts: list[tuple[str, list[str]]] = []
+        # LUT-Q records' code words: int32 variables emitted as the uint32_t words the kernel reads
+        self.code_words = {f.inputs[1] for f in d.fns if f.op in ("Q8LutConv", "Q8LutAffine")}
         self.in_ident: dict[str, str] = {}
         # the NNP function an integer record computes (by the int8 tensor it writes), for the comments
         self.layer_of: dict[str, str] = {}
@@ -193,7 +198,10 @@ class _Ctx:
         a = v.data
         assert a is not None
         note = ""
-        if v.kind == "i32":
+        if v.kind == "i32" and name in self.code_words:
+            flat = np.asarray(a, np.int64).reshape(-1) & 0xFFFFFFFF
+            ctype, vals, nb = "uint32_t", [f"{int(x)}u" for x in flat], 4
+        elif v.kind == "i32":
             flat = np.asarray(a, np.int64).reshape(-1)
             if flat.size and (flat.min() < -(1 << 31) or flat.max() >= 1 << 31):
                 raise NnbError(f"emit-c int8: '{name}' does not fit in int32")
@@ -254,27 +262,51 @@ def I8(off: int) -> str:  # noqa: N802
     return f"I8({off}u)"
 
 
-def _conv(c: _Ctx, fn: Fn, node: I8Node) -> int:
-    """Q8Conv as q8_ops.c conv_geom derives it; returns the scratch bytes."""
+def _conv_geom(c: _Ctx, fn: Fn, wshape: tuple[int, ...]) -> tuple[dict[str, int], tuple[int, ...], int, int]:
+    """nnb_i8_conv_params of a Q8Conv / Q8LutConv as q8_ops.c / lutq_ops.c conv_geom derive them; (params,
+    input shape, base axis, spatial dims)."""
     a = fn.attrs
-    x, w, y = c.var(fn.inputs[0]), c.var(fn.inputs[1]), c.var(fn.outputs[0])
+    x, y = c.var(fn.inputs[0]), c.var(fn.outputs[0])
     ba = int(a["base_axis"])
-    nsp = len(w.shape) - 2
+    nsp = len(wshape) - 2
     xs = tuple(int(s) for s in x.shape)
     if nsp not in (1, 2) or ba != len(xs) - 1 - nsp:
         raise NnbError(f"emit-c int8: {fn.op} with {nsp} spatial dims has no int8 kernel")
     pad, stride, dil = (list(a[k]) for k in ("pad", "stride", "dilation"))
-    p = {"n": _prod(xs[:ba]), "c": xs[ba], "h": xs[ba + 1] if nsp == 2 else 1, "w": xs[-1], "o": int(w.shape[0]),
-         "kh": int(w.shape[2]) if nsp == 2 else 1, "kw": int(w.shape[-1]), "group": int(a["group"])}
+    p = {"n": _prod(xs[:ba]), "c": xs[ba], "h": xs[ba + 1] if nsp == 2 else 1, "w": xs[-1], "o": int(wshape[0]),
+         "kh": int(wshape[2]) if nsp == 2 else 1, "kw": int(wshape[-1]), "group": int(a["group"])}
     if nsp == 2:
         p.update(pad_h=pad[0], pad_w=pad[1], stride_h=stride[0], stride_w=stride[1], dil_h=dil[0], dil_w=dil[1])
     else:
         p.update(pad_h=0, pad_w=pad[0], stride_h=1, stride_w=stride[0], dil_h=1, dil_w=dil[0])
     p["oh"] = (p["h"] + 2 * p["pad_h"] - (p["dil_h"] * (p["kh"] - 1) + 1)) // p["stride_h"] + 1
     p["ow"] = (p["w"] + 2 * p["pad_w"] - (p["dil_w"] * (p["kw"] - 1) + 1)) // p["stride_w"] + 1
-    res = bool(a["residual"])
+    res_in = 4 if fn.op == "Q8LutConv" else 5
     p.update(in_zero=x.zero, out_zero=y.zero, act_min=int(a["act_min"]), act_max=int(a["act_max"]),
-             res_zero=c.var(fn.inputs[5]).zero if res else 0)
+             res_zero=c.var(fn.inputs[res_in]).zero if a["residual"] else 0)
+    return p, xs, ba, nsp
+
+
+def _pool_of(fn: Fn, p: dict[str, int], xs: tuple[int, ...], ba: int, nsp: int) -> list[int]:
+    """nnb_i8_pool_params of a convolution's fused max pool (n: every sample and channel)."""
+    a = fn.attrs
+    conv_shape = xs[:ba] + (p["o"],) + ((p["oh"], p["ow"]) if nsp == 2 else (p["ow"],))
+    k, s, pp = list(a["pool_kernel"]), list(a["pool_stride"]), list(a["pool_pad"])
+    npl = len(k)
+    first = len(conv_shape) - npl
+    ib = bool(a["pool_ignore_border"])
+    outs = [_pool_out(conv_shape[first + i], k[i], s[i], pp[i], ib) for i in range(npl)]
+    return [_prod(conv_shape[:first]), 1, conv_shape[first] if npl == 2 else 1, conv_shape[-1],
+            outs[0] if npl == 2 else 1, outs[-1], k[0] if npl == 2 else 1, k[-1], s[0] if npl == 2 else 1, s[-1],
+            pp[0] if npl == 2 else 0, pp[-1], 0]
+
+
+def _conv(c: _Ctx, fn: Fn, node: I8Node) -> int:
+    """Q8Conv as q8_ops.c conv_geom derives it; returns the scratch bytes."""
+    a = fn.attrs
+    w = c.var(fn.inputs[1])
+    p, xs, ba, nsp = _conv_geom(c, fn, tuple(int(s) for s in w.shape))
+    res = bool(a["residual"])
     klen = int(w.shape[1]) * p["kh"] * p["kw"]
     node.macs = p["n"] * p["o"] * p["oh"] * p["ow"] * klen
     f = node.f
@@ -289,18 +321,7 @@ def _conv(c: _Ctx, fn: Fn, node: I8Node) -> int:
     if a["pool"] == "max":
         if res:
             raise NnbError("emit-c int8: a convolution with a pool and a residual has no int8 kernel")
-        conv_shape = xs[:ba] + (p["o"],) + ((p["oh"], p["ow"]) if nsp == 2 else (p["ow"],))
-        k, s, pp = list(a["pool_kernel"]), list(a["pool_stride"]), list(a["pool_pad"])
-        npl = len(k)
-        first = len(conv_shape) - npl
-        ib = bool(a["pool_ignore_border"])
-        outs = [_pool_out(conv_shape[first + i], k[i], s[i], pp[i], ib) for i in range(npl)]
-        q = {"n": _prod(conv_shape[:first]), "c": 1, "h": conv_shape[first] if npl == 2 else 1,
-             "w": conv_shape[-1], "oh": outs[0] if npl == 2 else 1, "ow": outs[-1],
-             "kh": k[0] if npl == 2 else 1, "kw": k[-1], "stride_h": s[0] if npl == 2 else 1, "stride_w": s[-1],
-             "pad_h": pp[0] if npl == 2 else 0, "pad_w": pp[-1], "including_pad": 0}
-        pfields = ("n", "c", "h", "w", "oh", "ow", "kh", "kw", "stride_h", "stride_w", "pad_h", "pad_w",
-                   "including_pad")
+        q = _pool_of(fn, p, xs, ba, nsp)
         block = _pool_block(p["o"], p["oh"], p["ow"], p["group"])
         one = dict(p, n=1 if p["group"] == 1 else p["n"], o=block)
         conv_bytes = (one["n"] * block * p["oh"] * p["ow"] + 3) & ~3
@@ -308,12 +329,97 @@ def _conv(c: _Ctx, fn: Fn, node: I8Node) -> int:
         if p["o"] % block:
             col = max(col, conv_scratch(dict(one, o=p["o"] % block), defines))
         node.kind = "conv_pool"
-        f.update(p=c.conv_struct([p[k] for k in CONV_FIELDS]), pp=c.pool_struct([q[k] for k in pfields]),
+        f.update(p=c.conv_struct([p[k] for k in CONV_FIELDS]), pp=c.pool_struct(q),
                  block=block, conv_bytes=conv_bytes, col_len=col)
         return conv_bytes + 2 * col + 4
     col = conv_scratch(p, defines)
     f.update(p=c.conv_struct([p[k] for k in CONV_FIELDS]), col_len=col)
     return 2 * col + 4
+
+
+def _lut_struct(c: _Ctx, fn: Fn, o: int, taps: int) -> tuple[str, int]:
+    """A LUT-Q record's const nnb_i8_lut (codes, words, dictionary, K, bits, pow2, o_first 0) as lutq_ops.c
+    lut_of fills it; (its name, K)."""
+    words, d = c.var(fn.inputs[1]), c.var(fn.inputs[2])
+    dic = np.asarray(d.data, np.int64)
+    bits = int(fn.attrs["lut_bits"])
+    if dic.ndim != 2 or dic.shape[0] != o or not 2 <= dic.shape[1] <= 256 or not 1 <= bits <= 8 \
+            or words.data is None or int(np.asarray(words.data).size) * 32 < o * taps * bits:
+        raise NnbError(f"emit-c int8: {fn.op} '{fn.outputs[0]}': dictionary {tuple(dic.shape)}, {bits}-bit codes "
+                       f"for {o} x {taps} weights")
+    mag = np.abs(dic)
+    pow2 = int(bool(np.all(((mag & (mag - 1)) == 0) & (mag <= 1 << 30))))
+    name = f"{c.prefix}_lut{len(c.luts)}"
+    c.luts.append((name, [c.ptr(fn.inputs[1]), f"{int(np.asarray(words.data).size)}u", c.ptr(fn.inputs[2]),
+                          str(int(dic.shape[1])), str(bits), str(pow2), "0"]))
+    return name, int(dic.shape[1])
+
+
+def _lutq_scratch(p: dict[str, int], k: int) -> int:
+    """lutq.c nnb_i8_lutq_scratch (the same for every kernel setting; the emitted check asks the kernel)."""
+    def a4(n: int) -> int:
+        return (n + 3) & ~3
+
+    taps = p["c"] // p["group"] * p["kh"] * p["kw"]
+    return a4(p["c"] * (p["h"] + 2 * p["pad_h"]) * (p["w"] + 2 * p["pad_w"])) + a4(taps) + 4 * (taps + 3 * k + 1)
+
+
+def _lut_conv(c: _Ctx, fn: Fn, node: I8Node) -> int:
+    """Q8LutConv as lutq_ops.c conv_geom derives it (its pooled blocks as run_conv makes them); scratch bytes."""
+    a = fn.attrs
+    wshape = tuple(int(s) for s in a["w_shape"])
+    p, xs, ba, nsp = _conv_geom(c, fn, wshape)
+    res = bool(a["residual"])
+    taps = _prod(wshape[1:])
+    node.macs = p["n"] * p["o"] * p["oh"] * p["ow"] * taps
+    lut, k = _lut_struct(c, fn, p["o"], taps)
+    rq, o = c.ptr(fn.inputs[3]), p["o"]
+    f = node.f
+    f.update(x=c.ptr(fn.inputs[0]), lut=lut, rq=rq, bias=rq, mult=f"{rq} + {o}", shift=f"{rq} + {2 * o}",
+             y=c.ptr(fn.outputs[0]), k=k)
+    if res:
+        rr = c.ptr(fn.inputs[5])
+        f.update(res=c.ptr(fn.inputs[4]), res_mult=rr, res_shift=f"{rr} + {o}")
+    else:
+        f.update(res="NULL", res_mult="NULL", res_shift="NULL")
+    f["p"] = c.conv_struct([p[k_] for k_ in CONV_FIELDS])
+    lut_bytes = _lutq_scratch(p, k)
+    f["scratch"] = lut_bytes
+    if a["pool"] == "max":
+        if res:
+            raise NnbError("emit-c int8: a convolution with a pool and a residual has no int8 kernel")
+        # lutq_ops.c pool_block: as many channels as fit in the pool scratch (no equal blocks), group 1
+        b = POOL_SCRATCH // (p["oh"] * p["ow"])
+        block = o if p["group"] != 1 or b >= o else max(b, 1)
+        conv_bytes = (block * p["oh"] * p["ow"] + 3) & ~3
+        node.kind = "lut_pool"
+        f.update(pp=c.pool_struct(_pool_of(fn, p, xs, ba, nsp)), block=block, conv_bytes=conv_bytes)
+        return conv_bytes + lut_bytes
+    node.kind = "lut_conv"
+    return lut_bytes
+
+
+def _lut_affine(c: _Ctx, fn: Fn, node: I8Node) -> int:
+    """Q8LutAffine as lutq_ops.c affine_geom derives it: the 1x1 convolution of (n, inputs) into outputs."""
+    a = fn.attrs
+    x, y = c.var(fn.inputs[0]), c.var(fn.outputs[0])
+    ba = int(a["base_axis"])
+    wshape = tuple(int(s) for s in a["w_shape"])
+    n, k, o = _prod(x.shape[:ba]), _prod(x.shape[ba:]), _prod(wshape[1:])
+    if wshape[0] != k or _prod(y.shape) != n * o:
+        raise NnbError(f"emit-c int8: Q8LutAffine '{fn.outputs[0]}': weight {wshape} for input {tuple(x.shape)}")
+    p = dict.fromkeys(CONV_FIELDS, 0)
+    p.update(n=n, c=k, h=1, w=1, kh=1, kw=1, oh=1, ow=1, o=o, stride_h=1, stride_w=1, dil_h=1, dil_w=1, group=1,
+             in_zero=x.zero, out_zero=y.zero, act_min=int(a["act_min"]), act_max=int(a["act_max"]))
+    node.kind = "lut_affine"
+    node.macs = n * k * o
+    lut, kk = _lut_struct(c, fn, o, k)
+    rq = c.ptr(fn.inputs[3])
+    lut_bytes = _lutq_scratch(p, kk)
+    node.f.update(p=c.conv_struct([p[f] for f in CONV_FIELDS]), lut=lut, x=c.ptr(fn.inputs[0]), bias=rq,
+                  mult=f"{rq} + {o}", shift=f"{rq} + {2 * o}", res="NULL", res_mult="NULL", res_shift="NULL",
+                  y=c.ptr(fn.outputs[0]), k=kk, scratch=lut_bytes)
+    return lut_bytes
 
 
 def _pool(c: _Ctx, fn: Fn, node: I8Node) -> None:
@@ -370,6 +476,10 @@ def _node(c: _Ctx, i: int, fn: Fn, scratch: list[int]) -> I8Node:
     elif op == "Q8Conv":
         node.kind = "conv"
         sb = _conv(c, fn, node)
+    elif op == "Q8LutConv":
+        sb = _lut_conv(c, fn, node)
+    elif op == "Q8LutAffine":
+        sb = _lut_affine(c, fn, node)
     elif op == "Q8Affine":
         ba = int(fn.attrs["base_axis"])
         xs, ws = ins[0].shape, ins[1].shape
@@ -527,7 +637,9 @@ def build_int8_context(m: Int8Model, prefix: str, arena_mode: str, header: list[
         srcs.append("int8/affine.c")
     if kinds & {"conv", "conv_pool", "affine"} and kernels == "host":
         srcs.append("int8/conv_x86.c")
-    if kinds & {"conv_pool", "max_pool", "avg_pool", "gap"}:
+    if kinds & LUT_KINDS:
+        srcs.append("int8/lutq.c")
+    if kinds & {"conv_pool", "max_pool", "avg_pool", "gap", "lut_pool"}:
         srcs.append("int8/pool.c")
     if kinds & {"add", "mul", "concat"}:
         srcs.append("int8/eltwise.c")
@@ -536,7 +648,8 @@ def build_int8_context(m: Int8Model, prefix: str, arena_mode: str, header: list[
         from nnb.emit.csource_ctx import _absent
 
         srcs += ck.sources_for(float_needs, KERNEL_PROFILES[kernels][0], _absent(kernels))
-    headers = I8_HEADERS + (ck.kernel_headers() if float_needs else [])
+    headers = I8_HEADERS + (["int8/lutq.h"] if kinds & LUT_KINDS else []) + \
+        (ck.kernel_headers() if float_needs else [])
     params = list(c.params.values())
     # PREFIX_run_q8: every output dequantized from an int8 tensor (none a float island's)
     deq = {n.f["net_out"]: n for n in nodes if n.kind == "dequantize" and n.f["net_out"] is not None}
@@ -554,7 +667,7 @@ def build_int8_context(m: Int8Model, prefix: str, arena_mode: str, header: list[
                    tensor_bytes, max(sizes, default=0), arena, sorted(srcs), headers, c.knobs, kernels,
                    sum(p.nbytes for p in params), sum(n.macs for n in nodes), [],
                    [(v, list(k)) for k, v in c.conv_params.items()], [(v, list(k)) for k, v in c.pool_params.items()],
-                   [(v, list(k)) for k, v in c.dims.items()], records,
+                   c.luts, [(v, list(k)) for k, v in c.dims.items()], records,
                    max([n.n_in + n.n_out for n in nodes if n.kind == "record"] or [1]), q8_api, q8_io)
 
 
