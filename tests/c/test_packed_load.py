@@ -116,9 +116,8 @@ B_PARAMS, B_IDS = build_params()
 @pytest.mark.parametrize("build,isa", B_PARAMS, ids=B_IDS)
 def test_packed_layers_match_reference(build, isa, tmp_path):
     bindir = build_dir(build)
-    level = isa or "avx512"
-    if build != "ref" and level not in _info(bindir, _write(tmp_path), NNBRT_ISA=level)["isa"]:
-        pytest.skip(f"this CPU does not run {level}")
+    if isa and f"dispatch: {isa}" not in _info(bindir, _write(tmp_path), NNBRT_ISA=isa)["isa"]:
+        pytest.skip(f"this CPU does not run {isa}")
     run_layers(bindir, isa, _model(), tmp_path, f"{build} {isa or 'default'}")
 
 
@@ -133,7 +132,7 @@ def test_arena_includes_packed_bytes_exactly(isa, tmp_path):
     bindir = build_dir("normal")
     path = _write(tmp_path)
     on = _info(bindir, path, NNBRT_ISA=isa)
-    if f"dispatch: {isa}" not in on["isa"] and not (isa == "base" and "dispatch: base" in on["isa"]):
+    if f"dispatch: {isa}" not in on["isa"]:
         pytest.skip(f"this CPU does not run {isa}: {on['isa'].splitlines()[1]}")
     off = _info(bindir, path, NNBRT_ISA=isa, NNBRT_PACK="0")
     assert on["packed"] == _packed_bytes(isa) > 0
@@ -186,13 +185,13 @@ def test_mutants_fail_cleanly_sanitized(tmp_path):
     status or run, never a sanitizer report (fuzz_nnb under ASan/UBSan)."""
     san = build_dir("san")
     seed = _write(tmp_path)
-    r = subprocess.run([str(san / "fuzz_nnb"), "-n", "3000", "-m", "1000000", "-s", "777", str(seed)],
+    r = subprocess.run([str(san / "fuzz_nnb"), "-n", "1000", "-m", "1000000", "-s", "777", str(seed)],
                        capture_output=True, text=True, env=ENV, timeout=300)
     assert r.returncode == 0 and "Sanitizer" not in r.stderr and "runtime error" not in r.stderr, \
         (r.stdout + r.stderr)[-3000:]
-    # truncations at every 64th byte: a clean refusal each time (nnbrt info exits 1 or 2, never crashes)
+    # 20 truncations: a clean refusal each time (nnbrt info exits 1 or 2, never crashes)
     data = seed.read_bytes()
-    for cut in range(0, len(data), max(64, len(data) // 40)):
+    for cut in range(0, len(data), max(64, len(data) // 20)):
         t = tmp_path / "cut.nnb"
         t.write_bytes(data[:cut])
         r = subprocess.run([str(san / "nnbrt"), "info", str(t)], capture_output=True, text=True, env=ENV)
