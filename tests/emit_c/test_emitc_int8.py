@@ -275,23 +275,31 @@ def test_int8_emit_is_deterministic_and_the_cli_reports_it(tmp_path, capsys) -> 
     assert all(np.array_equal(e[k], c[k]) for k in c.files)
 
 
-def test_int8_record_without_emitted_kernel_stops_in_one_line(tmp_path, capsys) -> None:
-    """LUT-Q weights with int8 activations (`nnb quantize X.nnq --method int8 --keep-lutq`: records Q8LutConv /
-    Q8LutAffine, which the C runtime runs and the emitter has no call for): one `nnb: error:` line naming the
+def test_int8_record_without_emitted_kernel_stops_in_one_line(tmp_path, capsys, monkeypatch) -> None:
+    """An int8 record the emitter has no call for (a hand-made record 'Q8Bogus' appended to the deployed records
+    of a calibrated zoo lenet; every real one, LUT-Q's included, is emitted): one `nnb: error:` line naming the
     record, exit 2, nothing written."""
-    from conftest import DATA
+    import nnb.emit.csource_int8 as ci8
+    from nnb.emit.nnb_int8 import Fn
 
-    data = os.path.join(DATA, "fmnist_test_2k.npz")
-    if not os.path.exists(data):
-        pytest.skip(f"fixture {data} is missing (tests read ../shared/fixtures)")
-    lut, lut8 = str(tmp_path / "lut.nnq"), str(tmp_path / "lut8.nnq")
-    assert main(["quantize", os.path.join(TRAINED, "fmnist_lenet.nnp"), "--method", "lutq", "--data", data,
-                 "--limit", "64", "--epochs", "1", "-q", "-o", lut, "--val", "none"]) == 0
-    assert main(["quantize", lut, "--method", "int8", "--keep-lutq", "--calib", data, "--calib-samples", "50", "-q",
-                 "-o", lut8]) == 0
+    x = np.load(os.path.join(ZOO, "lenet.in0.npy"))
+    calib = str(tmp_path / "calib.npz")
+    np.savez(calib, x=np.concatenate([x, x * np.float32(0.9)]), y=np.zeros(2, np.int64))
+    nnq = str(tmp_path / "l8.nnq")
+    assert main(["quantize", os.path.join(ZOO, "lenet.nnp"), "--method", "int8", "--calib", calib, "-q",
+                 "-o", nnq]) == 0
+    real = ci8.deploy
+
+    def bogus(m, extra=()):  # noqa: ANN001, ANN202
+        d = real(m, extra)
+        last = d.fns[-1]
+        d.fns.append(Fn("Q8Bogus", list(last.outputs), list(last.outputs), {}))
+        return d
+
+    monkeypatch.setattr(ci8, "deploy", bogus)
     out = tmp_path / "out"
     capsys.readouterr()
-    assert main(["emit-c", lut8, "-o", str(out)]) == 2
+    assert main(["emit-c", nnq, "-o", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("nnb: error: ") and "Q8Lut" in err[0], err
+    assert len(err) == 1 and err[0].startswith("nnb: error: ") and "Q8Bogus" in err[0], err
     assert not out.exists()
