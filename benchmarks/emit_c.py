@@ -36,10 +36,11 @@ apart from the benchmark harness (startup, semihosting, main).
 And int8 models (calibrated as tests/int8 does it; ``fmnist_lenet``/``fmnist_dscnn``: the trained models on
 200 fixture images): ``--int8`` times the emitted int8 C (``--kernels host``, -O3: the x86-64 int8 paths)
 against the C runtime's int8 on the same int8 NNB records (default build; in C without Python against the
-runtime built with the same settings); ``--int8-m4`` counts instructions on mps2-an386 (``--kernels mcu``:
-the DSP path, -O2 and -Os) against the C runtime's int8 firmware (``nnb run X.nnq --board
-qemu-mps2-an386``) and checks the M4's integers against the host's; ``--int8-agree`` compares the
-predictions and int8 logits with the C runtime's on the Fashion-MNIST test set.
+runtime built with the same settings); ``lutq_fmnist_lenet`` is the trained lenet with LUT-Q weights (K=4) and
+int8 activations (records Q8LutConv/Q8LutAffine, made through the CLI); ``--int8-m4`` counts instructions
+on mps2-an386 (``--kernels mcu``: the DSP path, -O2 and -Os) against the C runtime's int8 firmware
+(``nnb run X.nnq --board qemu-mps2-an386``) and checks the M4's integers against the host's;
+``--int8-agree`` compares the predictions and int8 logits with the C runtime's on the Fashion-MNIST test set.
 
 usage: python benchmarks/emit_c.py [--models lenet,dscnn] [--seconds 0.5] [--packed] [--m4 lenet,dscnn]
                                    [--int8 lenet,dscnn] [--int8-m4 lenet,dscnn] [--int8-agree fmnist_lenet]
@@ -346,12 +347,35 @@ def m4_rows(models: list[str]) -> list[dict]:
     return rows
 
 
-def int8_model(name: str):  # noqa: ANN201 - (Int8Model, input, float source model)
+def lutq_lenet_nnq(tmp: str) -> str:
+    """The trained Fashion-MNIST lenet with LUT-Q weights (K=4, one epoch on 128 fixture images) and int8
+    activations (`nnb quantize --method int8 --keep-lutq`, 100 calibration images), through the CLI."""
+    from nnb.cli import main as nnb_main
+
+    data = os.path.join(FIX, "data", "fmnist_test_2k.npz")
+    lut, lut8 = os.path.join(tmp, "lenet_lutq.nnq"), os.path.join(tmp, "lenet_lutq_i8.nnq")
+    if nnb_main(["quantize", os.path.join(FIX, "trained", "fmnist_lenet.nnp"), "--method", "lutq", "--data", data,
+                 "--limit", "128", "--epochs", "1", "-q", "-o", lut, "--val", "none"]) != 0 or \
+            nnb_main(["quantize", lut, "--method", "int8", "--keep-lutq", "--calib", data, "--calib-samples", "100",
+                      "-q", "-o", lut8]) != 0:
+        raise SystemExit("making the LUT-Q int8 lenet failed")
+    return lut8
+
+
+def int8_model(name: str, tmp: str | None = None):  # noqa: ANN201 - (Int8Model, input, source model)
     """A zoo model calibrated as tests/int8 does it (the fixture input and 15 noisy copies), or the trained
-    Fashion-MNIST lenet/dscnn ("fmnist_lenet") on 200 images of the fixture data set."""
+    Fashion-MNIST lenet/dscnn ("fmnist_lenet") on 200 images of the fixture data set, or ("lutq_fmnist_lenet",
+    needs ``tmp``) the trained lenet with LUT-Q weights and int8 activations (its source: the int8 .nnq)."""
     sys.path.insert(0, os.path.join(HERE, "..", "tests", "int8"))
     from int8_quant_helpers import calibrated, fmnist_model
 
+    if name == "lutq_fmnist_lenet":
+        from nnb.quantize.int8 import from_quantized
+        from nnb.quantize.qmodel import load_quantized
+
+        nnq = lutq_lenet_nnq(tmp or tempfile.mkdtemp(prefix="nnb-lutq-"))
+        _, x = fmnist_model("lenet")
+        return from_quantized(load_quantized(nnq)), x[:1], nnq
     if name.startswith("fmnist_"):
         m, x = fmnist_model(name.split("_", 1)[1])
         return m, x[:1], os.path.join(FIX, "trained", f"{name}.nnp")
@@ -398,7 +422,7 @@ def int8_m4_rows(models: list[str]) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="nnb-emitc-i8m4-") as tmp:
         for name in models:
-            m, x, src = int8_model(name)
+            m, x, src = int8_model(name, tmp)
             last = m.steps[-1]
             extra = tuple(i for i in last.node.inputs if i in m.qparams) if last.kind == "island" else ()
             image, _, _ = write_int8_nnb(m, extra_outputs=extra)
@@ -413,8 +437,9 @@ def int8_m4_rows(models: list[str]) -> list[dict]:
                                           zip(outs, host, e.model.outputs) if io.name not in islands)
                 row[opt] = fig
                 m4_y = outs[0] if m4_y is None else m4_y
-            nnq = os.path.join(tmp, f"{name}.nnq")
-            save_quantized(nnq, to_quantized(m, load(src)))
+            nnq = src if src.endswith(".nnq") else os.path.join(tmp, f"{name}.nnq")
+            if nnq != src:
+                save_quantized(nnq, to_quantized(m, load(src)))
             try:
                 outs, rep = run_on_board(nnq, "qemu-mps2-an386", [x])
                 row["runtime_insns"], row["runtime_stack"] = rep.run_count, rep.stack_measured
@@ -478,12 +503,12 @@ def print_int8(rows: list[dict], mrows: list[dict]) -> None:
     if mrows:
         print("\nint8 on the Cortex-M4F (QEMU mps2-an386, -icount shift=0): instructions per inference, emitted C "
               "(--kernels mcu, DSP path) vs the C runtime's int8 firmware (-O2)")
-        print(f"{'model':13} {'emit -O2':>10} {'emit -Os':>10} {'runtime':>10} {'emit/rt':>7} | {'arena':>7} "
+        print(f"{'model':18} {'emit -O2':>10} {'emit -Os':>10} {'runtime':>10} {'emit/rt':>7} | {'arena':>7} "
               f"{'rt arena':>8} | {'stack':>6} {'rt stack':>8} | {'code -Os':>8} {'RAM':>6} | ints==host, out==rt")
         for r in mrows:
             a, b = r["-O2"], r["-Os"]
             ratio = f"{a['insns'] / r['runtime_insns']:7.2f}" if r["runtime_insns"] else f"{'-':>7}"
-            print(f"{r['model']:13} {a['insns']:10,} {b['insns']:10,} {r['runtime_insns']:10,} {ratio} | "
+            print(f"{r['model']:18} {a['insns']:10,} {b['insns']:10,} {r['runtime_insns']:10,} {ratio} | "
                   f"{a['arena']:7,} {r['runtime_arena']:8,} | {a['stack']:6,} {r['runtime_stack']:8,} | "
                   f"{b['code_besides_weights']:8,} {b['static_ram']:6,} | {a['same_as_host'] and b['same_as_host']}, "
                   f"{r.get('same_as_runtime_m4')}")
