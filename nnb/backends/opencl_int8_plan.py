@@ -318,6 +318,8 @@ class Int8Planner:
     # ---- float islands: the float backend's handlers on the island's float tensors ------------
     def _island(self, k: int, f: Fn) -> None:
         handler = HANDLERS.get(f.op)
+        if f.op.startswith("Q8"):  # an int8 record without an OpenCL kernel (e.g. LUT-Q's Q8Lut*)
+            raise NnbError(f"the OpenCL backend has no kernel for the int8 record {f.op}; use --backend c or intsim")
         if handler is None or f.node is None:
             raise NnbError(f"the OpenCL backend has no kernel for the float island '{f.op}'")
         for t in f.inputs + f.outputs:
