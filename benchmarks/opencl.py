@@ -56,7 +56,7 @@ ZOO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shar
 BATCH = 64
 STREAM = 12  # batch-64 runs timed back to back for a throughput figure (OpenCL and C alike): sustained
 # throughput; with 3 the first batches after the reference's long run mostly time PoCL's workers waking up
-CONV_KERNELS = ("conv", "dwconv", "deconv", "local_conv")  # name prefixes of the convolution kernels
+CONV_KERNELS = ("conv", "dwconv", "deconv", "local_conv", "dw3_pw")  # name prefixes of the convolution kernels
 FORMS = ("auto", "cpu", "local")  # $NNB_OCL_FORMS: the device's default, the CPU forms, the local-memory forms
 
 
