@@ -14,7 +14,11 @@ equal to the numpy integer simulation's, bit for bit. Also timed: the int8 NNB
 path `nnb run X.nnq --backend c` takes; the library in c_runtime/build, rebuild
 it with `make -C c_runtime` after changing the kernels).
 
-    .venv/bin/python benchmarks/int8_host.py [--models lenet,dscnn,resnet8] [--seconds 2]
+    .venv/bin/python benchmarks/int8_host.py [--models lenet,dscnn,resnet8] [--seconds 2] [--isa avx2]
+
+--isa base|avx2|vnni forces both engines' instruction-set level (NNB_I8_ISA for the int8 kernels, NNBRT_ISA
+for the float runtime: vnni is its avx512; set before either library loads) and the header prints both, so
+an AVX2-only host can be measured on an AVX-512 VNNI machine.
 
 NNB_I8_STEPS=1 also prints each integer step's mean time (clock_gettime around every kernel call, a
 separate build of the network, 2000 calls) and its share of the network, to find the hotspots.
@@ -133,6 +137,17 @@ def _last_buffer(src: str) -> str:
     return tail.split("put('O', i, ")[1].split("[i]")[0]
 
 
+def _i8_level(out: str) -> int:
+    """What the int8 x86 dispatch runs in this process (nnb_i8_x86_level, NNB_I8_ISA applied)."""
+    src = os.path.join(out, "i8_level.c")
+    with open(src, "w") as f:
+        f.write('#include "i8_host.h"\nint nnb_i8_level_probe(void) { return nnb_i8_x86_level(); }\n')
+    lib = os.path.join(out, "libi8_level.so")
+    subprocess.run(["gcc", "-std=c99", "-O2", "-fPIC", "-shared", "-I" + INT8, "-o", lib, src,
+                    os.path.join(INT8, "conv_x86.c"), os.path.join(INT8, "requant.c")], check=True)
+    return int(ctypes.CDLL(lib).nnb_i8_level_probe())
+
+
 def interleaved(fns: dict, seconds: float, rounds: int = 7) -> tuple[dict, dict]:
     for fn in fns.values():
         fn()
@@ -155,13 +170,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", default="lenet,dscnn,resnet8")
     ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--isa", choices=["base", "avx2", "vnni"], default=None,
+                    help="force both engines' level (default: the best this CPU has)")
     args = ap.parse_args()
+    if args.isa:
+        os.environ["NNB_I8_ISA"] = args.isa
+        os.environ["NNBRT_ISA"] = "avx512" if args.isa == "vnni" else args.isa
     from int8_harness import build
 
     out = tempfile.mkdtemp(prefix="nnb_int8_host_")
     so = build(out, dsp=False)
-    print(f"host int8 (C int8 kernels, gcc -O2, {so.nnb_i8_dsp_path() and 'DSP' or 'portable'} build) vs float C "
-          f"runtime ({kernel_isa()}); median us per inference, ratio = median over rounds of int8/float\n")
+    levels = {0: "base", 1: "avx2", 2: "avx512 vnni"}
+    print(f"host int8 (C int8 kernels, gcc -O2, {so.nnb_i8_dsp_path() and 'DSP' or 'portable'} build, x86 level "
+          f"{levels.get(_i8_level(out), '?')}) vs float C runtime ({kernel_isa()}); median us per inference, "
+          f"ratio = median over rounds of int8/float\n")
     print("| model | int8 us | float us | int8/float | int8 logits == simulation | int8 NNB in the runtime us |")
     print("|---|---:|---:|---:|---|---:|")
     for name in args.models.split(","):

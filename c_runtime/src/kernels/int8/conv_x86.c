@@ -596,7 +596,10 @@ static size_t gemm_scratch(const nnb_i8_conv_params *p)
     const size_t og = (size_t)(p->o / p->group);
     /* bytes: alignment 64, two panels of kp * NB, weights og * kp (when k % 4), biases 4 og; as int16 */
     /* + the prepared requantizations of the group's channels (and of their residual terms) */
-    return (64 + 2 * kp * NB + (k % 4 ? og * kp : 0) + 4 * og + 2 * og * sizeof(rq_ch) + 64) / 2 + 1;
+    const size_t vnni = (64 + 2 * kp * NB + (k % 4 ? og * kp : 0) + 4 * og + 2 * og * sizeof(rq_ch) + 64) / 2 + 1;
+    /* the AVX2 form: alignment 16, its panel (16 kp2), the group's weight pairs (og rounded up to 8, kp2 int32) */
+    const size_t kp2 = (k + 1) / 2, avx2 = 16 + 16 * kp2 + 2 * ((og + 7) & ~(size_t)7) * kp2;
+    return vnni > avx2 ? vnni : avx2;
 }
 
 /* ---------- GEMM, AVX2 (int16 pairs, VPMADDWD) ---------- */
@@ -667,6 +670,62 @@ static T_AVX2 void panel16_build(const nnb_i8_conv_params *p, const int8_t *xg, 
     }
 }
 
+/* panel16_build for eight positions of one output row (stride_w 1 or 2): each k's eight values as one vector
+ * (eight bytes, or the even bytes of sixteen, widened) where the tap's columns lie inside the row, lane by lane
+ * at the borders; pairs of k interleaved as the flat form does. 0 (nothing written) when the eight positions
+ * cross a row or the stride is wider. */
+static T_AVX2 int panel16_row(const nnb_i8_conv_params *p, const int8_t *xg, int32_t klen, int32_t pos0,
+                              int16_t *panel)
+{
+    const int32_t kh = p->kh, kw = p->kw, h = p->h, wd = p->w, zin = p->in_zero, sw = p->stride_w;
+    const int32_t oy = pos0 / p->ow, ox = pos0 % p->ow, y0 = oy * p->stride_h - p->pad_h, x0 = ox * sw - p->pad_w;
+    const size_t hw = (size_t)h * (size_t)wd;
+    const __m128i z = _mm_set1_epi16((int16_t)zin);
+    const __m128i even = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, -1, -1, -1, -1, -1, -1, -1, -1);
+    __m128i prev = _mm_setzero_si128();
+    int32_t ci, ky, kx, k = 0;
+    if (ox + AP > p->ow || sw > 2)
+        return 0;
+    for (ci = 0; ci < klen / (kh * kw); ++ci)
+        for (ky = 0; ky < kh; ++ky) {
+            const int32_t iy = y0 + ky * p->dil_h;
+            const int rowok = iy >= 0 && iy < h;
+            const int8_t *r = xg + (size_t)ci * hw + (size_t)(rowok ? iy : 0) * (size_t)wd;
+            for (kx = 0; kx < kw; ++kx, ++k) {
+                const int32_t ix = x0 + kx * p->dil_w;
+                __m128i v;
+                if (!rowok) {
+                    v = _mm_setzero_si128();
+                } else if (sw == 1 && ix >= 0 && ix + 8 <= wd) {
+                    v = _mm_sub_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)(r + ix))), z);
+                } else if (sw == 2 && ix >= 0 && ix + 16 <= wd) {
+                    v = _mm_sub_epi16(_mm_cvtepi8_epi16(_mm_shuffle_epi8(
+                                          _mm_loadu_si128((const __m128i *)(const void *)(r + ix)), even)),
+                                      z);
+                } else {
+                    int16_t t[8];
+                    int32_t j;
+                    for (j = 0; j < 8; ++j) {
+                        const int32_t c = ix + j * sw;
+                        t[j] = (int16_t)(c >= 0 && c < wd ? r[c] - zin : 0);
+                    }
+                    v = _mm_loadu_si128((const __m128i *)(const void *)t);
+                }
+                if (k & 1) {
+                    _mm_storeu_si128((__m128i *)(void *)(panel + 16 * (k >> 1)), _mm_unpacklo_epi16(prev, v));
+                    _mm_storeu_si128((__m128i *)(void *)(panel + 16 * (k >> 1) + 8), _mm_unpackhi_epi16(prev, v));
+                } else {
+                    prev = v;
+                }
+            }
+        }
+    if (k & 1) {
+        _mm_storeu_si128((__m128i *)(void *)(panel + 16 * (k >> 1)), _mm_unpacklo_epi16(prev, _mm_setzero_si128()));
+        _mm_storeu_si128((__m128i *)(void *)(panel + 16 * (k >> 1) + 8), _mm_unpackhi_epi16(prev, _mm_setzero_si128()));
+    }
+    return 1;
+}
+
 typedef struct {
     const nnb_i8_conv_params *p;
     const int8_t *w, *residual;
@@ -678,8 +737,18 @@ typedef struct {
     rq_ch q[8], rq[8];
 } gemm2;
 
+/* the requantizations of channels c0 .. c0 + nc - 1 (nc <= 8) */
+static void gemm2_rq(gemm2 *s, int32_t c0, int32_t nc)
+{
+    int32_t c;
+    for (c = 0; c < nc; ++c) {
+        rq_prepare(s->q + c, s->mult[c0 + c], s->shift[c0 + c], s->bound);
+        rq_prepare(s->rq + c, s->residual ? s->res_mult[c0 + c] : 0, s->residual ? s->res_shift[c0 + c] : 0, 255);
+    }
+}
+
 /* channels c0 .. c0 + nc - 1 (nc <= 8): their weight pairs into wv (pair k of channel c at c kp2 + k; zero past
- * nc), sixteen weights per VPMOVSXBW, and their requantizations */
+ * nc), sixteen weights per VPMOVSXBW */
 static T_AVX2 void gemm2_weights(gemm2 *s, int32_t c0, int32_t nc, uint32_t *wv)
 {
     const int32_t klen = s->klen, kp2 = s->kp2;
@@ -699,8 +768,6 @@ static T_AVX2 void gemm2_weights(gemm2 *s, int32_t c0, int32_t nc, uint32_t *wv)
             o[k] = (uint32_t)(uint16_t)(int16_t)wr[2 * k] | (uint32_t)(uint16_t)(int16_t)wr[2 * k + 1] << 16;
         if (klen & 1)
             o[k] = (uint32_t)(uint16_t)(int16_t)wr[2 * k];
-        rq_prepare(s->q + c, s->mult[c0 + c], s->shift[c0 + c], s->bound);
-        rq_prepare(s->rq + c, s->residual ? s->res_mult[c0 + c] : 0, s->residual ? s->res_shift[c0 + c] : 0, 255);
     }
 }
 
@@ -757,8 +824,8 @@ static T_AVX2 void gemm_avx2(const nnb_i8_conv_params *p, const int8_t *x, const
     const int32_t npos = p->oh * p->ow;
     const int flat = p->kh == 1 && p->kw == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_h == 0 &&
                      p->pad_w == 0;
-    /* scratch (within gemm_scratch): the panel (16 kp2 int16, 32-byte aligned), then the block's weight pairs
-     * (8 kp2 int32, channel by channel) */
+    /* scratch (within gemm_scratch): the panel (16 kp2 int16, 32-byte aligned), then the weight pairs (kp2 int32
+     * per channel, the group's og rounded up to 8) */
     int16_t *panel = scratch + 16 - (((uintptr_t)scratch >> 1) & 15);
     uint32_t *wv = (uint32_t *)(void *)(panel + 16 * (size_t)kp2);
     gemm2 s;
@@ -782,25 +849,19 @@ static T_AVX2 void gemm_avx2(const nnb_i8_conv_params *p, const int8_t *x, const
     for (b = 0; b < p->n; ++b)
         for (g = 0; g < p->group; ++g) {
             const int8_t *xg = x + ((size_t)b * (size_t)p->c + (size_t)g * (size_t)cg) * (size_t)p->h * (size_t)p->w;
-            if (flat) { /* the panel is a few vector ops: rebuilt per channel block, the weights widened once */
+            /* the group's weights widened once, the panel built once per position block (a vector per k along
+             * an output row where it can be) and used by every channel block */
+            for (c0 = g * og; c0 < (g + 1) * og; c0 += 8)
+                gemm2_weights(&s, c0, (g + 1) * og - c0 < 8 ? (g + 1) * og - c0 : 8,
+                              wv + (size_t)(c0 - g * og) * (size_t)kp2);
+            for (pa = 0; pa < npos; pa += AP) {
+                const int32_t n = npos - pa < AP ? npos - pa : AP;
+                if (flat || n < AP || !panel16_row(p, xg, klen, pa, panel))
+                    panel16_build(p, xg, klen, pa, n, flat, panel);
                 for (c0 = g * og; c0 < (g + 1) * og; c0 += 8) {
                     const int32_t nc = (g + 1) * og - c0 < 8 ? (g + 1) * og - c0 : 8;
-                    gemm2_weights(&s, c0, nc, wv);
-                    for (pa = 0; pa < npos; pa += AP) {
-                        const int32_t n = npos - pa < AP ? npos - pa : AP;
-                        panel16_build(p, xg, klen, pa, n, 1, panel);
-                        gemm2_block(&s, b, c0, nc, pa, n, panel, wv);
-                    }
-                }
-            } else { /* a gathered panel costs more than widening weights: built once per position block */
-                for (pa = 0; pa < npos; pa += AP) {
-                    const int32_t n = npos - pa < AP ? npos - pa : AP;
-                    panel16_build(p, xg, klen, pa, n, 0, panel);
-                    for (c0 = g * og; c0 < (g + 1) * og; c0 += 8) {
-                        const int32_t nc = (g + 1) * og - c0 < 8 ? (g + 1) * og - c0 : 8;
-                        gemm2_weights(&s, c0, nc, wv);
-                        gemm2_block(&s, b, c0, nc, pa, n, panel, wv);
-                    }
+                    gemm2_rq(&s, c0, nc);
+                    gemm2_block(&s, b, c0, nc, pa, n, panel, wv + (size_t)(c0 - g * og) * (size_t)kp2);
                 }
             }
         }
@@ -1131,13 +1192,70 @@ static T_VNNI void affine_vnni(int32_t n, int32_t k, int32_t o, const int8_t *x,
     }
 }
 
+/* ---------- Affine, AVX2: (x - in_zero) and w as int16, sixteen MACs per VPMADDWD, four outputs at a time ---------- */
+
+static inline T_AVX2 int32_t hsum8(__m256i v)
+{
+    __m128i a = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    a = _mm_add_epi32(a, _mm_shuffle_epi32(a, 0x4E));
+    a = _mm_add_epi32(a, _mm_shuffle_epi32(a, 0xB1));
+    return _mm_cvtsi128_si32(a);
+}
+
+static inline T_AVX2 __m256i w16(const int8_t *w) { return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)w)); }
+
+static T_AVX2 void affine_avx2(int32_t n, int32_t k, int32_t o, const int8_t *x, int32_t in_zero, const int8_t *w,
+                               const int32_t *bias, const int32_t *mult, const int32_t *shift, int32_t out_zero,
+                               int32_t act_min, int32_t act_max, int8_t *y)
+{
+    const __m256i z = _mm256_set1_epi16((int16_t)in_zero);
+    const int32_t k16 = k & ~15;
+    int32_t b, j, i;
+    for (b = 0; b < n; ++b) {
+        const int8_t *xr = x + (size_t)b * (size_t)k;
+        for (j = 0; j < o; j += 4) {
+            const int32_t nj = o - j < 4 ? o - j : 4;
+            const int8_t *w0 = w + (size_t)j * (size_t)k, *w1 = nj > 1 ? w0 + k : w0, *w2 = nj > 2 ? w0 + 2 * (size_t)k : w0;
+            const int8_t *w3 = nj > 3 ? w0 + 3 * (size_t)k : w0;
+            __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+            int32_t acc[4], t;
+            for (i = 0; i < k16; i += 16) {
+                const __m256i xv = _mm256_sub_epi16(w16(xr + i), z);
+                a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(xv, w16(w0 + i)));
+                a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(xv, w16(w1 + i)));
+                a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(xv, w16(w2 + i)));
+                a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(xv, w16(w3 + i)));
+            }
+            acc[0] = hsum8(a0);
+            acc[1] = hsum8(a1);
+            acc[2] = hsum8(a2);
+            acc[3] = hsum8(a3);
+            for (t = 0; t < nj; ++t) {
+                const int8_t *wr = w0 + (size_t)t * (size_t)k;
+                i8_rq q;
+                for (i = k16; i < k; ++i) /* wrapping, as the vector lanes (no signed overflow) */
+                    acc[t] = (int32_t)((uint32_t)acc[t] + (uint32_t)(((int32_t)xr[i] - in_zero) * (int32_t)wr[i]));
+                /* the accumulator as the simulation's int32 sum: wrapping addition of the bias */
+                acc[t] = (int32_t)((uint32_t)acc[t] + (uint32_t)(bias ? bias[j + t] : 0));
+                i8_rq_init(&q, mult[j + t], shift[j + t]);
+                y[(size_t)b * (size_t)o + (size_t)(j + t)] =
+                    (int8_t)i8_clamp_add(out_zero, i8_rq_apply(&q, acc[t]), act_min, act_max);
+            }
+        }
+    }
+}
+
 int nnb_i8_x86_affine(int32_t n, int32_t k, int32_t o, const int8_t *x, int32_t in_zero, const int8_t *w,
                       const int32_t *bias, const int32_t *mult, const int32_t *shift, int32_t out_zero,
                       int32_t act_min, int32_t act_max, int8_t *y)
 {
-    if (nnb_i8_x86_level() < 2)
+    const int level = nnb_i8_x86_level();
+    if (level >= 2)
+        affine_vnni(n, k, o, x, in_zero, w, bias, mult, shift, out_zero, act_min, act_max, y);
+    else if (level == 1)
+        affine_avx2(n, k, o, x, in_zero, w, bias, mult, shift, out_zero, act_min, act_max, y);
+    else
         return 0;
-    affine_vnni(n, k, o, x, in_zero, w, bias, mult, shift, out_zero, act_min, act_max, y);
     return 1;
 }
 
