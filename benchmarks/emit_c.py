@@ -362,10 +362,13 @@ def lutq_lenet_nnq(tmp: str) -> str:
     return lut8
 
 
-def int8_model(name: str, tmp: str | None = None):  # noqa: ANN201 - (Int8Model, input, source model)
+_LUTQ: list = []  # [TemporaryDirectory, the LUT-Q int8 lenet .nnq in it]
+
+
+def int8_model(name: str):  # noqa: ANN201 - (Int8Model, input, source model)
     """A zoo model calibrated as tests/int8 does it (the fixture input and 15 noisy copies), or the trained
-    Fashion-MNIST lenet/dscnn ("fmnist_lenet") on 200 images of the fixture data set, or ("lutq_fmnist_lenet",
-    needs ``tmp``) the trained lenet with LUT-Q weights and int8 activations (its source: the int8 .nnq)."""
+    Fashion-MNIST lenet/dscnn ("fmnist_lenet") on 200 images of the fixture data set, or ("lutq_fmnist_lenet")
+    the trained lenet with LUT-Q weights and int8 activations (its source: the int8 .nnq)."""
     sys.path.insert(0, os.path.join(HERE, "..", "tests", "int8"))
     from int8_quant_helpers import calibrated, fmnist_model
 
@@ -373,7 +376,10 @@ def int8_model(name: str, tmp: str | None = None):  # noqa: ANN201 - (Int8Model,
         from nnb.quantize.int8 import from_quantized
         from nnb.quantize.qmodel import load_quantized
 
-        nnq = lutq_lenet_nnq(tmp or tempfile.mkdtemp(prefix="nnb-lutq-"))
+        if not _LUTQ:  # made once per run, removed at exit
+            _LUTQ.append(tempfile.TemporaryDirectory(prefix="nnb-lutq-"))
+            _LUTQ.append(lutq_lenet_nnq(_LUTQ[0].name))
+        nnq = _LUTQ[1]
         _, x = fmnist_model("lenet")
         return from_quantized(load_quantized(nnq)), x[:1], nnq
     if name.startswith("fmnist_"):
@@ -422,7 +428,7 @@ def int8_m4_rows(models: list[str]) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="nnb-emitc-i8m4-") as tmp:
         for name in models:
-            m, x, src = int8_model(name, tmp)
+            m, x, src = int8_model(name)
             last = m.steps[-1]
             extra = tuple(i for i in last.node.inputs if i in m.qparams) if last.kind == "island" else ()
             image, _, _ = write_int8_nnb(m, extra_outputs=extra)
