@@ -249,6 +249,60 @@ class Int8Planner:
                                 n, k, o, self.zero(x), self.zero(y), int(a["act_min"]), int(a["act_max"])],
                   n * o, y, n * k * o)
 
+    def _lut(self, f: Fn, geom: list[int], res: bool, y_at: int) -> None:
+        """One q8_lut_conv launch (opencl/q8_lut.cl): geometry [n, c, h, w, o, kh, kw, oh, ow, pad_h, pad_w,
+        stride_h, stride_w, dil_h, dil_w, group]; the codes, dictionary and rq come from the parameter table."""
+        x, codes, dct, rq = f.inputs[:4]
+        y = f.outputs[0]
+        a = f.attrs
+        dv = self.d.vars[dct]
+        ent = np.asarray(dv.data, np.int64)
+        mag = np.abs(ent[ent != 0])
+        pow2 = int(bool(np.all((mag & (mag - 1)) == 0)))
+        n, c, h, w, o, kh, kw, oh, ow = geom[:9]
+        total = n * o * oh * ow
+        p = [total, self.b(x), self.c(codes), self.c(dct), self.c(rq), y_at, *geom, self.zero(x), self.zero(y),
+             int(a["act_min"]), int(a["act_max"]),
+             self.b(f.inputs[4]) if res else -1, self.zero(f.inputs[4]) if res else 0,
+             self.c(f.inputs[5]) if res else -1, int(dv.shape[1]), int(a["lut_bits"]), pow2]
+        if len(p) != self.k.get("Q8L_NPARAMS", -1):
+            raise NnbError("opencl/q8_lut.cl is missing or its parameter layout changed (Q8L_NPARAMS)")
+        self.emit("q8_lut_conv", p, total, y, total * (c // geom[15]) * kh * kw)
+
+    def _Q8LutConv(self, f: Fn) -> None:  # noqa: N802
+        a, x, y = f.attrs, f.inputs[0], f.outputs[0]
+        xs, ws, ys = self.shape(x), [int(v) for v in a["w_shape"]], self.shape(y)
+        ba, nsp = int(a["base_axis"]), len(ws) - 2
+        if nsp not in (1, 2):
+            raise NnbError(f"int8 OpenCL: a {nsp}-D LUT-Q convolution has no int8 kernel")
+        n, c, o = prod(xs[:ba]), xs[ba], ws[0]
+        h, wd = (xs[ba + 1], xs[ba + 2]) if nsp == 2 else (1, xs[ba + 1])
+        kh, kw = (ws[2], ws[3]) if nsp == 2 else (1, ws[2])
+        pad, stride, dil = list(a["pad"]), list(a["stride"]), list(a["dilation"])
+        if nsp == 1:
+            pad, stride, dil = [0] + pad, [1] + stride, [1] + dil
+        oh = (h + 2 * pad[0] - (dil[0] * (kh - 1) + 1)) // stride[0] + 1
+        ow = (wd + 2 * pad[1] - (dil[1] * (kw - 1) + 1)) // stride[1] + 1
+        pool = a.get("pool") == "max"
+        y_at = self.scratch(n * o * oh * ow) if pool else self.b(y)
+        self._lut(f, [n, c, h, wd, o, kh, kw, oh, ow, pad[0], pad[1], stride[0], stride[1], dil[0], dil[1],
+                      int(a["group"])], bool(a.get("residual")), y_at)
+        if pool:
+            k, s, pp = list(a["pool_kernel"]), list(a["pool_stride"]), list(a["pool_pad"])
+            if nsp == 1 or len(k) == 1:
+                k, s, pp = [1] + k[-1:], [1] + s[-1:], [0] + pp[-1:]
+            ph, pw = (ys[-2] if nsp == 2 else 1), ys[-1]
+            total = prod(ys)
+            self.emit("q8_pool", [total, y_at, self.b(y), oh, ow, ph, pw, k[0], k[1], s[0], s[1], pp[0], pp[1],
+                                  0, 1, 0], total, y)
+
+    def _Q8LutAffine(self, f: Fn) -> None:  # noqa: N802
+        a, x = f.attrs, f.inputs[0]
+        xs, ws = self.shape(x), [int(v) for v in a["w_shape"]]
+        ba = int(a["base_axis"])
+        n, k, o = prod(xs[:ba]), prod(xs[ba:]), prod(ws[1:])
+        self._lut(f, [n, k, 1, 1, o, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1], False, self.b(f.outputs[0]))
+
     def _pool(self, f: Fn, average: bool) -> None:
         x, y = f.inputs[0], f.outputs[0]
         a, xs, ys = f.attrs, self.shape(x), self.shape(y)
@@ -318,7 +372,7 @@ class Int8Planner:
     # ---- float islands: the float backend's handlers on the island's float tensors ------------
     def _island(self, k: int, f: Fn) -> None:
         handler = HANDLERS.get(f.op)
-        if f.op.startswith("Q8"):  # an int8 record without an OpenCL kernel (e.g. LUT-Q's Q8Lut*)
+        if f.op.startswith("Q8"):  # an int8 record without an OpenCL kernel
             raise NnbError(f"the OpenCL backend has no kernel for the int8 record {f.op}; use --backend c or intsim")
         if handler is None or f.node is None:
             raise NnbError(f"the OpenCL backend has no kernel for the float island '{f.op}'")

@@ -84,7 +84,8 @@ static void failf(nnbrt_ocl *o, const char *fmt, ...)
 
 static const char *const cl_files[] = {"common.cl", "elementwise.cl", "array.cl", "reduce.cl", "pool.cl",
                                        "conv.cl", "conv_fast.cl", "affine.cl", "packed.cl", "q8.cl",
-                                       "q8_conv.cl", "q8_affine.cl", "q8_pool.cl", "q8_eltwise.cl"};
+                                       "q8_conv.cl", "q8_affine.cl", "q8_pool.cl", "q8_eltwise.cl",
+                                       "q8_lut.cl"};
 
 static char *read_sources(nnbrt_ocl *o, const char *dir)
 {
@@ -847,6 +848,75 @@ static void plan_q8_pool(nnbrt_ocl *o, const nnbrt_args *a, const nnbrt_tensor *
     emit(o, "q8_pool", v, 16, y->size, 0);
 }
 
+/* LUT-Q records 1012 Q8LutConv / 1013 Q8LutAffine (opencl/q8_lut.cl): the codes' words, the dictionary and
+   rq (biases, multipliers, shifts) copied into the parameter table; g: n, c, h, w, o, kh, kw, oh, ow, pad_h,
+   pad_w, stride_h, stride_w, dil_h, dil_w, group (the loader checked every field); lo: the argument index of
+   act_min (act_max and lut_bits follow at lo + 1 and lo + 3: Q8LutConv 12, Q8LutAffine 2) */
+static void plan_q8_lut(nnbrt_ocl *o, const nnbrt_args *a, int nin, const nnbrt_tensor *in, const nnbrt_tensor *y,
+                        const long *g, long y_at, int res, int lo)
+{
+    const nnbrt_tensor *d = &in[2];
+    const long cout = g[4];
+    long v[32], kk, pow2 = 1;
+    size_t k;
+    int j;
+    if (d->ndim != 2 || d->dims[0] != cout || (res && nin < 6)) { failf(o, "%s: layout not supported", o->fname); return; }
+    kk = d->dims[1];
+    for (k = 0; k < d->size; ++k) {
+        const long e = i32_at(d, k), mag = e < 0 ? -e : e;
+        if (mag & (mag - 1)) pow2 = 0;
+    }
+    v[0] = g[0] * cout * g[7] * g[8]; v[1] = boff_of(o, in[0].data); v[2] = push_i32(o, &in[1], in[1].size);
+    v[3] = push_i32(o, d, d->size); v[4] = push_i32(o, &in[3], 3 * (size_t)cout); v[5] = y_at;
+    for (j = 0; j < 16; ++j) v[6 + j] = g[j];
+    v[22] = in[0].zero; v[23] = y->zero;
+    v[24] = a->a[lo].i; v[25] = a->a[lo + 1].i;
+    v[26] = res ? boff_of(o, in[4].data) : -1; v[27] = res ? in[4].zero : 0;
+    v[28] = res ? push_i32(o, &in[5], 2 * (size_t)cout) : -1;
+    v[29] = kk; v[30] = a->a[lo + 3].i; v[31] = pow2;
+    if (code(o, "Q8L_NPARAMS") != 32) { failf(o, "q8_lut.cl's parameter layout changed (Q8L_NPARAMS)"); return; }
+    emit(o, "q8_lut_conv", v, 32, (size_t)v[0], 0);
+}
+
+static void plan_q8_lut_conv(nnbrt_ocl *o, const nnbrt_args *a, int nin, const nnbrt_tensor *in,
+                             const nnbrt_tensor *y)
+{
+    const nnbrt_tensor *x = &in[0];
+    const nnbrt_arg *ws = &a->a[14];
+    const int ba = a->a[0].i, res = a->a[10].i, pool = a->a[5].i, nsp = ws->count - 2;
+    long g[16], y_at;
+    int k;
+    if (nsp < 1 || nsp > 2) { failf(o, "Q8LutConv: layout not supported"); return; }
+    g[0] = prod_dims(x->dims, 0, ba); g[1] = x->dims[ba];
+    g[2] = nsp == 2 ? x->dims[ba + 1] : 1; g[3] = x->dims[x->ndim - 1];
+    g[4] = ws->list[0]; g[5] = nsp == 2 ? ws->list[2] : 1; g[6] = ws->list[ws->count - 1];
+    g[9] = g[10] = 0; g[11] = g[12] = g[13] = g[14] = 1;
+    for (k = 0; k < nsp; ++k) {
+        const int ax = nsp == 2 ? k : 1;
+        g[9 + ax] = a->a[1].list[k];
+        g[11 + ax] = a->a[2].list[k];
+        g[13 + ax] = a->a[3].list[k];
+    }
+    g[7] = (g[2] + 2 * g[9] - (g[13] * (g[5] - 1) + 1)) / g[11] + 1;
+    g[8] = (g[3] + 2 * g[10] - (g[14] * (g[6] - 1) + 1)) / g[12] + 1;
+    g[15] = a->a[4].i;
+    y_at = pool ? 4 * reserve(o, (size_t)((g[0] * g[4] * g[7] * g[8] + 3) / 4), NULL) : boff_of(o, y->data);
+    plan_q8_lut(o, a, nin, in, y, g, y_at, res, 12);
+    if (pool) {
+        const nnbrt_arg *pk = &a->a[6], *ps = &a->a[7], *pp = &a->a[8];
+        const int nk = pk->count, two = nk == 2;
+        long u[16];
+        if (nk < 1 || nk > 2 || ps->count != nk || pp->count != nk) { failf(o, "Q8LutConv: pool of %d axes", nk); return; }
+        u[0] = (long)y->size; u[1] = y_at; u[2] = boff_of(o, y->data); u[3] = g[7]; u[4] = g[8];
+        u[5] = two ? y->dims[y->ndim - 2] : 1; u[6] = y->dims[y->ndim - 1];
+        u[7] = two ? pk->list[0] : 1; u[8] = pk->list[nk - 1];
+        u[9] = two ? ps->list[0] : 1; u[10] = ps->list[nk - 1];
+        u[11] = two ? pp->list[0] : 0; u[12] = pp->list[nk - 1];
+        u[13] = 0; u[14] = 1; u[15] = 0;
+        emit(o, "q8_pool", u, 16, y->size, 0);
+    }
+}
+
 static void plan_q8(nnbrt_ocl *o, const char *fn, const nnbrt_args *a, int nin, const nnbrt_tensor *in,
                     const nnbrt_tensor *out)
 {
@@ -902,6 +972,13 @@ static void plan_q8(nnbrt_ocl *o, const char *fn, const nnbrt_args *a, int nin, 
             emit(o, "q8_rescale", v, 9, (size_t)v[0], 0);
             at += inner;
         }
+    } else if (!strcmp(fn, "Q8LutConv")) {
+        plan_q8_lut_conv(o, a, nin, in, y);
+    } else if (!strcmp(fn, "Q8LutAffine")) {
+        const int ba = a->a[0].i;
+        const long n = prod_dims(x->dims, 0, ba), kk = prod_dims(x->dims, ba, x->ndim), oo = n ? (long)y->size / n : 0;
+        const long g[16] = {n, kk, 1, 1, oo, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1};
+        plan_q8_lut(o, a, nin, in, y, g, boff_of(o, y->data), 0, 2);
     } else if (!strcmp(fn, "Q8Clamp")) {
         v[0] = (long)y->size; v[1] = boff_of(o, x->data); v[2] = boff_of(o, y->data); v[3] = a->a[2].i; v[4] = a->a[3].i;
         emit(o, "q8_clamp8", v, 5, y->size, 0);
