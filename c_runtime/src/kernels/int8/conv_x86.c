@@ -597,8 +597,10 @@ static size_t gemm_scratch(const nnb_i8_conv_params *p)
     /* bytes: alignment 64, two panels of kp * NB, weights og * kp (when k % 4), biases 4 og; as int16 */
     /* + the prepared requantizations of the group's channels (and of their residual terms) */
     const size_t vnni = (64 + 2 * kp * NB + (k % 4 ? og * kp : 0) + 4 * og + 2 * og * sizeof(rq_ch) + 64) / 2 + 1;
-    /* the AVX2 form: alignment 16, its panel (16 kp2), the group's weight pairs (og rounded up to 8, kp2 int32) */
-    const size_t kp2 = (k + 1) / 2, avx2 = 16 + 16 * kp2 + 2 * ((og + 7) & ~(size_t)7) * kp2;
+    /* the AVX2 form: alignment 16, its panel (16 kp2), the group's weight pairs (og rounded up to 8, kp2 int32),
+     * the group's 2 og prepared requantizations (og sizeof(rq_ch) int16 elements) */
+    const size_t kp2 = (k + 1) / 2;
+    const size_t avx2 = 16 + 16 * kp2 + 2 * ((og + 7) & ~(size_t)7) * kp2 + og * sizeof(rq_ch) + 1;
     return vnni > avx2 ? vnni : avx2;
 }
 
@@ -734,16 +736,17 @@ typedef struct {
     int32_t klen, kp2;
     int64_t bound;
     out8 oc;
-    rq_ch q[8], rq[8];
+    rq_ch *q, *rq;  /* the group's channels' requantizations (and their residual terms'), from channel gbase */
+    int32_t gbase;
 } gemm2;
 
-/* the requantizations of channels c0 .. c0 + nc - 1 (nc <= 8) */
+/* the requantizations of channels c0 .. c0 + nc - 1 */
 static void gemm2_rq(gemm2 *s, int32_t c0, int32_t nc)
 {
     int32_t c;
-    for (c = 0; c < nc; ++c) {
-        rq_prepare(s->q + c, s->mult[c0 + c], s->shift[c0 + c], s->bound);
-        rq_prepare(s->rq + c, s->residual ? s->res_mult[c0 + c] : 0, s->residual ? s->res_shift[c0 + c] : 0, 255);
+    for (c = c0; c < c0 + nc; ++c) {
+        rq_prepare(s->q + (c - s->gbase), s->mult[c], s->shift[c], s->bound);
+        rq_prepare(s->rq + (c - s->gbase), s->residual ? s->res_mult[c] : 0, s->residual ? s->res_shift[c] : 0, 255);
     }
 }
 
@@ -812,7 +815,8 @@ static T_AVX2 void gemm2_block(const gemm2 *s, int32_t b, int32_t c0, int32_t nc
     _mm256_storeu_si256((__m256i *)(void *)t[7], a7);
     for (c = 0; c < nc; ++c) {
         const size_t at = ((size_t)b * (size_t)p->o + (size_t)(c0 + c)) * plane + (size_t)pa;
-        out_n(&s->oc, s->q + c, s->rq + c, t[c], n, s->residual ? s->residual + at : NULL, s->y + at);
+        out_n(&s->oc, s->q + (c0 - s->gbase + c), s->rq + (c0 - s->gbase + c), t[c], n,
+              s->residual ? s->residual + at : NULL, s->y + at);
     }
 }
 
@@ -828,6 +832,7 @@ static T_AVX2 void gemm_avx2(const nnb_i8_conv_params *p, const int8_t *x, const
      * per channel, the group's og rounded up to 8) */
     int16_t *panel = scratch + 16 - (((uintptr_t)scratch >> 1) & 15);
     uint32_t *wv = (uint32_t *)(void *)(panel + 16 * (size_t)kp2);
+    rq_ch *rqs = (rq_ch *)(void *)(wv + (size_t)((og + 7) & ~7) * (size_t)kp2);
     gemm2 s;
     int32_t b, g, pa, c0;
     s.p = p;
@@ -846,6 +851,8 @@ static T_AVX2 void gemm_avx2(const nnb_i8_conv_params *p, const int8_t *x, const
     s.oc.lo = p->act_min;
     s.oc.hi = p->act_max;
     s.oc.zres = p->res_zero;
+    s.q = rqs;
+    s.rq = rqs + og;
     for (b = 0; b < p->n; ++b)
         for (g = 0; g < p->group; ++g) {
             const int8_t *xg = x + ((size_t)b * (size_t)p->c + (size_t)g * (size_t)cg) * (size_t)p->h * (size_t)p->w;
@@ -854,13 +861,14 @@ static T_AVX2 void gemm_avx2(const nnb_i8_conv_params *p, const int8_t *x, const
             for (c0 = g * og; c0 < (g + 1) * og; c0 += 8)
                 gemm2_weights(&s, c0, (g + 1) * og - c0 < 8 ? (g + 1) * og - c0 : 8,
                               wv + (size_t)(c0 - g * og) * (size_t)kp2);
+            s.gbase = g * og;
+            gemm2_rq(&s, g * og, og);
             for (pa = 0; pa < npos; pa += AP) {
                 const int32_t n = npos - pa < AP ? npos - pa : AP;
                 if (flat || n < AP || !panel16_row(p, xg, klen, pa, panel))
                     panel16_build(p, xg, klen, pa, n, flat, panel);
                 for (c0 = g * og; c0 < (g + 1) * og; c0 += 8) {
                     const int32_t nc = (g + 1) * og - c0 < 8 ? (g + 1) * og - c0 : 8;
-                    gemm2_rq(&s, c0, nc);
                     gemm2_block(&s, b, c0, nc, pa, n, panel, wv + (size_t)(c0 - g * og) * (size_t)kp2);
                 }
             }
