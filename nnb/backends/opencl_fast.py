@@ -302,12 +302,37 @@ def affine_fast(pl: Planner, n: Node, params: list[int]) -> bool:
     if pl.tiles is not None and affine_local(pl, n, params):  # GPU form for batches > 1 (opencl_local)
         return True
     batch, nin, nout, x, w, w_is, w_os, b, y = params
+    if pl.cpu and rows_affine(pl, n, params):
+        return True
     if nout < 16:
         return False
     opad = (nout + BLOCK - 1) // BLOCK * BLOCK
     wt = _relayout(pl, n, w, [nin, nout], [w_is, w_os], opad)
     rows = (batch + 3) // 4
     pl.emit("affine_fast", [batch, nin, nout, x, wt, opad, b, y, rows], rows * (opad // BLOCK), n)
+    return True
+
+
+def rows_affine(pl: Planner, n: Node, params: list[int]) -> bool:
+    """``rows_affine`` (``opencl/head_fused.cl``): an Affine reading the output of the ``rows_reduce`` launched just
+    before it (GlobalAveragePooling -> Affine) takes that launch's place, one work item per image.  Only for small
+    heads (at most RA_MAX features, 64 K weights: the dot products are scalar) whose pooled features nothing else
+    reads."""
+    k = pl.k
+    batch, nin, nout, x, w, w_is, w_os, b, y = params
+    launches = pl.lay.launches
+    if not launches or launches[-1].kernel != "rows_reduce" or nin > k["RA_MAX"] or nin * nout > 1 << 16:
+        return False
+    op, rows, length, rx, ry, scale = launches[-1].params
+    if ry != x or rows != batch * nin:
+        return False
+    pool = next(d for d in pl.g.nodes if d.name == launches[-1].node)
+    mid = pool.outputs[0]
+    if mid in pl.g.outputs or any(mid in d.inputs for d in pl.g.nodes if d is not n and d is not pool):
+        return False
+    launches.pop()
+    pl.emit("rows_affine", [batch, nin, length, rx, scale, op, w, w_is, w_os, b, y, nout], batch, n)
+    launches[-1].local = 1  # one image per work item: the images spread over every core
     return True
 
 

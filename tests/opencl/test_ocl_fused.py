@@ -1,7 +1,8 @@
 """Fused CPU-device launches (opencl/conv_fused.cl) against the numpy reference: a 3 x 3 depthwise convolution and
 the pointwise convolution reading it as one ``dw3_pw`` launch (one image per work item), with its output beside
-or exactly over the depthwise input, odd plane sizes, output channels off the 8-channel blocks, and the cases that
-must keep two launches."""
+or exactly over the depthwise input, odd plane sizes, output channels off the 8-channel blocks; a pooling over
+whole planes and the Affine reading it as one ``rows_affine`` launch (opencl/head_fused.cl); and the cases that must
+keep two launches."""
 
 from __future__ import annotations
 
@@ -109,3 +110,35 @@ def test_dw3_output_over_other_images_is_not_fused() -> None:
     kernels = [ln.kernel for ln in net.layout.launches]
     assert kernels.count("dw3_pw") == 1 and "dwconv3_vec" in kernels, kernels
     _check(g, [_r(3, 4, 6, 6)], net)
+
+
+@pytest.mark.parametrize("pool", ["GlobalAveragePooling", "MaxPooling"])
+def test_rows_affine_head(pool: str) -> None:
+    """GlobalAveragePooling (or a max pooling over the whole plane) then Affine: one rows_affine launch."""
+    ocl = device()
+    b = GraphBuilder("t", batch_size=3)
+    x = b.input("x", (3, 7, 5, 9))
+    attrs = {"kernel": (5, 9)} if pool == "MaxPooling" else {}
+    p = b.op(pool, [x], **attrs)
+    b.output(b.op("Affine", [p, b.param("w", _r(7, 11)), b.param("b", _r(11))]))
+    g = b.build()
+    net = OpenCLNet(g, device=ocl, cpu_forms=True)
+    kernels = [ln.kernel for ln in net.layout.launches]
+    assert kernels == ["rows_affine"], kernels
+    assert net.layout.launches[0].macs == 3 * 7 * 11
+    _check(g, [_r(3, 7, 5, 9)], net)
+
+
+def test_rows_affine_features_read_elsewhere_is_not_fused() -> None:
+    """The pooled features are also a network output: they must be stored, so the two launches stay."""
+    ocl = device()
+    b = GraphBuilder("t", batch_size=2)
+    x = b.input("x", (2, 6, 4, 5))
+    p = b.op("GlobalAveragePooling", [x])
+    b.output(b.op("Affine", [p, b.param("w", _r(6, 4))]))
+    b.output(p)
+    g = b.build()
+    net = OpenCLNet(g, device=ocl, cpu_forms=True)
+    kernels = [ln.kernel for ln in net.layout.launches]
+    assert "rows_affine" not in kernels and "rows_reduce" in kernels, kernels
+    _check(g, [_r(2, 6, 4, 5)], net)
