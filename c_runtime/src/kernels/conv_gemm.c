@@ -101,17 +101,6 @@ typedef struct {
 } dplan;
 static int mkdplan(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, dplan *q);
 
-size_t nnbrt_gemm_scratch(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f)
-{
-    gplan q;
-    bplan bq;
-    dplan dq;
-    if (mkbplan(group, g, f, &bq)) return bq.scratch_bytes;
-    if (mkdplan(group, g, f, &dq)) return (dq.off_floats + dq.pl_floats) * sizeof(float) + 64; /* + alignment */
-    if (!mkgplan(group, g, f, &q)) return SIZE_MAX;
-    return (q.pl_floats + q.b_floats) * sizeof(float) + 64; /* + alignment */
-}
-
 #if GV > 1
 /* ReLU (act 1) / ReLU6 (act 2) with bit masks (GNU C has no vector ?:). */
 static gvec vrelu(gvec v, int act)
@@ -277,6 +266,8 @@ static void deint2(const float *src, float *ev, float *od, size_t n)
     }
     if (j < n) ev[j / 2] = src[j];
 }
+
+#include "conv_s1.h" /* the shifted-plane direct form (mksplan, s1_conv) */
 
 /* Zero-padded phase planes of one image: padded pixel (h, w) of channel c
    goes to plane (c, h % SH, w % SW), row h / SH, column w / SW. Only the
@@ -560,6 +551,19 @@ static void direct_conv(const dplan *q, float *scratch, const float *x, const fl
 }
 #endif
 
+size_t nnbrt_gemm_scratch(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f)
+{
+    gplan q;
+    bplan bq;
+    dplan dq;
+    splan sq;
+    if (mkbplan(group, g, f, &bq)) return bq.scratch_bytes;
+    if (mkdplan(group, g, f, &dq)) return (dq.off_floats + dq.pl_floats) * sizeof(float) + 64; /* + alignment */
+    if (mksplan(group, g, f, &sq)) return (sq.off_floats + sq.pl_floats) * sizeof(float) + 64; /* + alignment */
+    if (!mkgplan(group, g, f, &q)) return SIZE_MAX;
+    return (q.pl_floats + q.b_floats) * sizeof(float) + 64; /* + alignment */
+}
+
 int nnbrt_gemm_conv(float *scratch, size_t group, const float *x, const float *w, const float *bias,
                     float *y, const nnbrt_geom *g, const nnbrt_fuse *f)
 {
@@ -570,12 +574,17 @@ int nnbrt_gemm_conv(float *scratch, size_t group, const float *x, const float *w
     float *pl, *bm;
     bplan bq;
     dplan dq;
+    splan sq;
     if (mkbplan(group, g, f, &bq)) {
         big_conv(&bq, scratch, group, x, w, bias, y, g, f);
         return 1;
     }
     if (mkdplan(group, g, f, &dq)) {
         direct_conv(&dq, scratch, x, w, bias, y, g, f);
+        return 1;
+    }
+    if (mksplan(group, g, f, &sq)) {
+        s1_conv(&sq, scratch, x, w, bias, y, g, f);
         return 1;
     }
     if (!mkgplan(group, g, f, &q)) return 0;
