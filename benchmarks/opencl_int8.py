@@ -6,8 +6,10 @@ fmnist_*: 200 Fashion-MNIST images), then time batch 1 (latency) and batch 64 (t
 its batch-1 file 64 times, as `nnb eval --backend c` does) in interleaved rounds; each figure is the median of
 its rounds and each ratio the median over rounds.  The int8 OpenCL outputs are checked equal to the C runtime's
 (the integer logits; float islands to 1e-5) before timing.  `--profile` prints each launch's device time.
+``lutq_NAME``: the zoo model with k-means LUT-Q weights (K=4; dscnn K=8 power-of-two), kept as LUT-Q codes with
+int8 activations (records 1012/1013, opencl/q8_lut.cl); its float column is the LUT-Q-valued float model.
 
-    .venv/bin/python benchmarks/opencl_int8.py [--models lenet,dscnn,resnet8] [--rounds 5] [--profile]
+    .venv/bin/python benchmarks/opencl_int8.py [--models lenet,dscnn,resnet8,lutq_lenet] [--rounds 5] [--profile]
 """
 
 from __future__ import annotations
@@ -34,7 +36,29 @@ from nnb.emit.nnb_int8 import write_int8_nnb  # noqa: E402
 from nnb.passes import optimize  # noqa: E402
 
 
+def lutq_model(name: str):  # noqa: ANN201 - (Int8Model, float graph, one input sample)
+    from int8_quant_helpers import ZOO, perturbed, zoo_inputs
+
+    from nnb.nnp.reader import load
+    from nnb.quantize.layers import weight_params
+    from nnb.quantize.lutq import LutqConfig, LutqLayer
+    from nnb.quantize.lutq_int8 import build_lutq_int8
+    from nnb.quantize.qmodel import QuantizedModel
+
+    g = load(os.path.join(ZOO, f"{name}.nnp"))
+    cfg = dict(k=8, pow2=True) if name == "dscnn" else dict(k=4)
+    layers = {}
+    for w in weight_params(g):
+        q = LutqLayer(np.asarray(g.tensors[w].data), LutqConfig(init_iters=5, **cfg))
+        layers[w] = q.to_qlayer()
+        g.tensors[w].data = q.quantized()
+    xs = zoo_inputs(name, len(g.inputs))
+    return build_lutq_int8(QuantizedModel(g, "lutq", layers), perturbed(xs)[0]), g, xs[0][:1]
+
+
 def model(name: str):  # noqa: ANN201 - (Int8Model, float graph, one input sample)
+    if name.startswith("lutq_"):
+        return lutq_model(name[5:])
     if name.startswith("fmnist_"):
         m, x = fmnist_model(name.split("_", 1)[1])
         from int8_quant_helpers import TRAINED
