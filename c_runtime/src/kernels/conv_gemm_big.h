@@ -188,7 +188,7 @@ static int mkbplan(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, bplan
    shapes: 14 consecutive columns of the view ("column strips", junk
    columns ow >= OW computed and dropped) or 7 columns in each of two
    output rows ("row strips", no junk; a row's last strip overlaps its
-   predecessor, and with odd OH the last pair its predecessor by a row);
+   predecessor, and with odd OH the last row is a strip of its own);
    the one wasting fewer columns and channels, if it wastes < 40 %. */
 #ifndef NNBRT_OCV_WP_MAX
 #define NNBRT_OCV_WP_MAX 4096u /* floats of one packed weight block (16 KB: stays in L1 with its source rows) */
@@ -472,45 +472,51 @@ static void ocv_pack(float *wp, const float *w, size_t K, size_t ob, size_t nr, 
    with c_j = j for j < 7, b2 + j - 7 after (b2 = 7: 14 consecutive columns; a row width: two rows of 7).
    init: acc_in (partial sums, same layout as out) or bias (32 floats) or zero. out: [v][j][16]. 28
    accumulators, 2 weight vectors and a broadcast: 31 of the 32 registers. */
-static BIG_NOINLINE void ocv_micro(size_t K, const float *wp, const float *b, size_t b2, const uint32_t *off,
-                                   const float *bias, const float *acc_in, float *out)
-{
-    gvec acc[2][OCV_NP];
-    size_t k;
-    int v, j;
-    for (v = 0; v < 2; ++v) {
-        gvec bv = {0};
-        if (bias) VLD(bv, bias + v * 16);
-        for (j = 0; j < OCV_NP; ++j) {
-            if (acc_in)
-                VLD(acc[v][j], acc_in + (size_t)(v * OCV_NP + j) * 16);
-            else
-                acc[v][j] = bv;
-        }
+#define OCV_MICRO(NAME, NJ)                                                                             \
+    static BIG_NOINLINE void NAME(size_t K, const float *wp, const float *b, size_t b2, const uint32_t *off,     \
+                                  const float *bias, const float *acc_in, float *out)                           \
+    {                                                                                                   \
+        gvec acc[2][NJ];                                                                                \
+        size_t k;                                                                                       \
+        int v, j;                                                                                       \
+        for (v = 0; v < 2; ++v) {                                                                       \
+            gvec bv = {0};                                                                              \
+            if (bias) VLD(bv, bias + v * 16);                                                           \
+            for (j = 0; j < NJ; ++j) {                                                                  \
+                if (acc_in)                                                                             \
+                    VLD(acc[v][j], acc_in + (size_t)(v * OCV_NP + j) * 16);                             \
+                else                                                                                    \
+                    acc[v][j] = bv;                                                                     \
+            }                                                                                           \
+        }                                                                                               \
+        for (k = 0; k < K; ++k) {                                                                       \
+            const float *bk = b + off[k], *bk2 = bk + b2;                                               \
+            gvec w0, w1;                                                                                \
+            VLD(w0, wp + k * 32);                                                                       \
+            VLD(w1, wp + k * 32 + 16);                                                                  \
+            OCV_PREFETCH(wp + (k + OCV_PFD) * 32);                                                      \
+            for (j = 0; j < OCV_NP / 2; ++j) {                                                          \
+                const float s = bk[j];                                                                  \
+                acc[0][j] += s * w0;                                                                    \
+                acc[1][j] += s * w1;                                                                    \
+            }                                                                                           \
+            for (j = OCV_NP / 2; j < NJ; ++j) {                                                         \
+                const float s = bk2[j - OCV_NP / 2];                                                    \
+                acc[0][j] += s * w0;                                                                    \
+                acc[1][j] += s * w1;                                                                    \
+            }                                                                                           \
+        }                                                                                               \
+        for (v = 0; v < 2; ++v)                                                                         \
+            for (j = 0; j < NJ; ++j) VST(out + (size_t)(v * OCV_NP + j) * 16, acc[v][j]);               \
     }
-    for (k = 0; k < K; ++k) {
-        const float *bk = b + off[k], *bk2 = bk + b2;
-        gvec w0, w1;
-        VLD(w0, wp + k * 32);
-        VLD(w1, wp + k * 32 + 16);
+/* the weight stream ahead (may pass the block: packed at load, it runs on contiguously) */
 #ifdef __GNUC__
-        __builtin_prefetch(wp + (k + OCV_PFD) * 32, 0, 3); /* the weight stream ahead (may pass the block: */
-        __builtin_prefetch(wp + (k + OCV_PFD) * 32 + 16, 0, 3); /* packed at load, it runs on contiguously) */
+#define OCV_PREFETCH(p) (__builtin_prefetch((p), 0, 3), __builtin_prefetch((p) + 16, 0, 3))
+#else
+#define OCV_PREFETCH(p) ((void)0)
 #endif
-        for (j = 0; j < OCV_NP / 2; ++j) {
-            const float s = bk[j];
-            acc[0][j] += s * w0;
-            acc[1][j] += s * w1;
-        }
-        for (j = 0; j < OCV_NP / 2; ++j) {
-            const float s = bk2[j];
-            acc[0][OCV_NP / 2 + j] += s * w0;
-            acc[1][OCV_NP / 2 + j] += s * w1;
-        }
-    }
-    for (v = 0; v < 2; ++v)
-        for (j = 0; j < OCV_NP; ++j) VST(out + (size_t)(v * OCV_NP + j) * 16, acc[v][j]);
-}
+OCV_MICRO(ocv_micro, OCV_NP)
+OCV_MICRO(ocv_micro_row, OCV_NP / 2) /* one row of 7 (the last of an odd OH): columns 7..13 untouched */
 
 /* The tile (out of ocv_micro, source columns ps + c_j) to y: the columns j in keep with ow < OW, channels
    < nr (rows P apart at yc), + residual rc, activation. */
@@ -569,9 +575,9 @@ static void ocv_strip(const bplan *q, const nnbrt_geom *g, size_t s, size_t *ps,
         const unsigned row = ((1u << h) - 1u) & ~((1u << (c0 - cs)) - 1u);
         size_t oh = s / q->cpr * 2;
         *keep = row | row << h;
-        if (oh + 2 > (size_t)g->OH) { /* odd OH: the last pair overlaps its predecessor by a row */
-            oh = (size_t)g->OH - 2;
-            *keep = row << h;
+        if (oh + 2 > (size_t)g->OH) { /* odd OH: the last row alone (ocv_micro_row) */
+            oh = (size_t)g->OH - 1;
+            *keep = row;
         }
         *ps = oh * q->L + cs;
         *b2 = q->L;
@@ -627,7 +633,10 @@ static void ocv_conv(const bplan *q, float *base, size_t group, const float *x, 
                             float *acc = q->nk > 1 ? part + (s - s0) * tile : part;
                             const float *in = kb ? acc : NULL, *bo = kb ? NULL : bo0;
                             ocv_strip(q, g, s, &ps, &b2, &keep);
-                            ocv_micro(kc, wb, sg + ps, b2, off + kb, bo, in, acc);
+                            if (keep >> OCV_NP / 2) /* columns in the second half: two rows, or 14 in a run */
+                                ocv_micro(kc, wb, sg + ps, b2, off + kb, bo, in, acc);
+                            else
+                                ocv_micro_row(kc, wb, sg + ps, b2, off + kb, bo, in, acc);
                             if (last)
                                 ocv_store(acc, b2, keep, nr, ps, q, g, y + yo + ob0 * P, rg ? rg + ob0 * P : NULL,
                                           act);
