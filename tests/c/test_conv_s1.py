@@ -21,7 +21,7 @@ from layer_runs import build_dir, build_params, fused_layer, layers_image, run_l
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-N_CASES = 40
+N_CASES = 30
 
 # (c, oc, h, w, k, s, p, d): resnet8's 3x3 layers the form takes, and odd ones at its edges
 FIXED = [(32, 32, 16, 16, (3, 3), (1, 1), [1, 1], [1, 1]), (64, 64, 8, 8, (3, 3), (1, 1), [1, 1], [1, 1]),
