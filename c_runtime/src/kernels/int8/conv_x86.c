@@ -8,6 +8,13 @@
  *    sum is the exact accumulator whenever that fits in 32 bits, as it does for the simulation).
  *    Output rows narrower than a panel (ow < 16) are filled as sixteen flat positions across rows, one
  *    merging masked load per row segment and tap (a 5-wide row would otherwise use 5 of 16 lanes).
+ *  - GEMM, AVX2 (no VNNI): (x - in_zero) and w as int16 pairs, one VPMADDWD per pair of k for eight positions
+ *    and one output channel (sixteen exact MACs: |x - z| <= 255, |w| <= 128); eight channels x eight positions
+ *    per register block. The group's weight pairs are widened and its requantizations prepared once per call;
+ *    a panel is built once per eight positions and read by every channel block, one vector per k (eight bytes,
+ *    or the even bytes of sixteen at stride 2) where the positions lie on one output row and the tap's columns
+ *    inside the input row, lane by lane at the borders, a scalar gather otherwise (rows narrower than 8).
+ *  - Affine (AVX2): sixteen MACs per VPMADDWD, four outputs sharing each widened input vector.
  *  - depthwise, stride 1 (AVX2): the padded channel plane as int16, outputs on the padded-width grid, each
  *    tap one VPMULLW (|(x - z) w| <= 255 * 127 fits in 16 bits) widened into int32 accumulators.
  *  - depthwise, stride 1 (AVX-512 VNNI): int32 pairs of the padded plane, one VPDPWSSD per two taps and
