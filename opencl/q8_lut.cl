@@ -101,3 +101,54 @@ __kernel void q8_lut_conv(KARGS)
         acc += q8_requant((int)mb[Q[26] + i] - Q[27], P[Q[28] + oc], P[Q[28] + o + oc]);
     mb[Q[5] + i] = (char)q8_clamp(Q[23] + q8_requant(acc, P[Q[4] + o + oc], P[Q[4] + 2 * o + oc]), Q[24], Q[25]);
 }
+
+/* q8_lut_conv4: q8_lut_conv for 4 neighbouring pixels of one output row per work item (parameter 0: the
+ * work-item count n * o * oh * ceil(ow / 4)); each tap's code is decoded once for the 4 pixels and its entry
+ * added as D[code] * (x - in_zero) (pow2: the same shift form) -- by the bound above the same int32 sum as
+ * sum_k D[k] S_k in any order. */
+#define Q8L_PX 4
+__kernel void q8_lut_conv4(KARGS)
+{
+    const int i = get_global_id(0);
+    __global const int *Q = P + p;
+    if (i >= Q[0])
+        return;
+    __global char *mb = Q8B(m);
+    const int c = Q[7], h = Q[8], wd = Q[9], o = Q[10], kh = Q[11], kw = Q[12], oh = Q[13], ow = Q[14];
+    const int g = Q[21], cg = c / g, og = o / g, zin = Q[22], K = Q[29], pow2 = Q[31], sw = Q[18];
+    const uint bits = (uint)Q[30];
+    const int nxb = (ow + Q8L_PX - 1) / Q8L_PX;
+    const int xb = i % nxb, oy = (i / nxb) % oh, oc = (i / (nxb * oh)) % o, nn = i / (nxb * oh * o);
+    const int ox0 = xb * Q8L_PX, y0 = oy * Q[17] - Q[15], x0 = ox0 * sw - Q[16], dh = Q[19], dw = Q[20];
+    const uint taps = (uint)(cg * kh * kw), first = (uint)oc * taps;
+    __global const int *words = P + Q[2];
+    __global const int *D = P + Q[3] + oc * K;
+    __global const char *x = mb + Q[1] + (nn * c + (oc / og) * cg) * h * wd;
+    const int b = P[Q[4] + oc];
+    int acc[Q8L_PX] = {b, b, b, b};
+    uint t = 0;
+    for (int ci = 0; ci < cg; ++ci)
+        for (int ky = 0; ky < kh; ++ky) {
+            const int iy = y0 + ky * dh;
+            if (iy < 0 || iy >= h) {
+                t += (uint)kw;
+                continue;
+            }
+            __global const char *xr = x + (ci * h + iy) * wd;
+            for (int kx = 0; kx < kw; ++kx, ++t) {
+                const int d = D[q8l_code(words, first + t, bits)], xi = x0 + kx * dw;
+                for (int q = 0; q < Q8L_PX; ++q) {
+                    const int ix = xi + q * sw;
+                    if (ix >= 0 && ix < wd)
+                        acc[q] += q8l_product(d, (int)xr[ix] - zin, pow2);
+                }
+            }
+        }
+    for (int q = 0; q < Q8L_PX && ox0 + q < ow; ++q) {
+        const int at = ((nn * o + oc) * oh + oy) * ow + ox0 + q;
+        int a = acc[q];
+        if (Q[26] >= 0)
+            a += q8_requant((int)mb[Q[26] + at] - Q[27], P[Q[28] + oc], P[Q[28] + o + oc]);
+        mb[Q[5] + at] = (char)q8_clamp(Q[23] + q8_requant(a, P[Q[4] + o + oc], P[Q[4] + 2 * o + oc]), Q[24], Q[25]);
+    }
+}

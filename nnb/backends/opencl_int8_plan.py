@@ -267,7 +267,10 @@ class Int8Planner:
              self.c(f.inputs[5]) if res else -1, int(dv.shape[1]), int(a["lut_bits"]), pow2]
         if len(p) != self.k.get("Q8L_NPARAMS", -1):
             raise NnbError("opencl/q8_lut.cl is missing or its parameter layout changed (Q8L_NPARAMS)")
-        self.emit("q8_lut_conv", p, total, y, total * (c // geom[15]) * kh * kw)
+        kernel = "q8_lut_conv"
+        if ow >= 4:  # 4 pixels of a row per work item, each tap's code decoded once for them
+            kernel, p[0] = "q8_lut_conv4", n * o * oh * ((ow + 3) // 4)
+        self.emit(kernel, p, p[0], y, total * (c // geom[15]) * kh * kw)
 
     def _Q8LutConv(self, f: Fn) -> None:  # noqa: N802
         a, x, y = f.attrs, f.inputs[0], f.outputs[0]

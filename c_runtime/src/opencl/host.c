@@ -875,7 +875,12 @@ static void plan_q8_lut(nnbrt_ocl *o, const nnbrt_args *a, int nin, const nnbrt_
     v[28] = res ? push_i32(o, &in[5], 2 * (size_t)cout) : -1;
     v[29] = kk; v[30] = a->a[lo + 3].i; v[31] = pow2;
     if (code(o, "Q8L_NPARAMS") != 32) { failf(o, "q8_lut.cl's parameter layout changed (Q8L_NPARAMS)"); return; }
-    emit(o, "q8_lut_conv", v, 32, (size_t)v[0], 0);
+    if (g[8] >= 4) { /* 4 pixels of a row per work item, each tap's code decoded once for them */
+        v[0] = g[0] * cout * g[7] * ((g[8] + 3) / 4);
+        emit(o, "q8_lut_conv4", v, 32, (size_t)v[0], 0);
+    } else {
+        emit(o, "q8_lut_conv", v, 32, (size_t)v[0], 0);
+    }
 }
 
 static void plan_q8_lut_conv(nnbrt_ocl *o, const nnbrt_args *a, int nin, const nnbrt_tensor *in,
