@@ -33,7 +33,8 @@ from nnb.quantize.lutq_int8 import CODES, DICT  # noqa: E402
 C_RUNTIME = os.path.join(ROOT, "c_runtime")
 NNBRT = os.path.join(C_RUNTIME, "build-ocl", "nnbrt")
 ISLAND_TOL = {"rtol": 1e-5, "atol": 1e-6}  # float islands (Softmax): PoCL's exp vs the C runtime's
-ZOO_CASES = {"dscnn": dict(k=8, pow2=True), "resnet8": dict(k=4, prune=0.3), "depthwise": dict(k=4)}
+ZOO_CASES = {"dscnn": dict(k=8, pow2=True), "resnet8": dict(k=4, prune=0.3), "depthwise": dict(k=4),
+             "lenet": dict(k=32)}  # lenet: 5-bit codes straddling words, K > 16 (per-tap entries)
 
 
 def _cli(args: list[str]) -> tuple[int, str, str]:
