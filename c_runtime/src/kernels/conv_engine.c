@@ -1116,6 +1116,8 @@ size_t nnbrt_pack_bytes(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f)
 {
     pkplan q;
     uint64_t t;
+    const size_t big = nnbrt_pack_enabled() ? nnbrt_big_pack_bytes(group, g, f) : 0; /* conv_gemm_big.h's form */
+    if (big) return big;
     if (!nnbrt_pack_enabled() || !pk_plan(group, g, f, &q)) return 0;
     t = ((uint64_t)q.nblk * PMR * ((uint64_t)q.K + 1u) + q.K) * 4u;
     return t > (uint64_t)(SIZE_MAX / 4) ? 0 : (size_t)t;
@@ -1136,6 +1138,10 @@ void nnbrt_pack_fill(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, con
     float *d = (float *)dst;
     int32_t *off;
     size_t oc0, i, k;
+    if (nnbrt_big_pack_bytes(group, g, f)) { /* conv_gemm_big.h's form */
+        nnbrt_big_pack_fill(group, g, f, w, bias, dst);
+        return;
+    }
     if (!pk_plan(group, g, f, &q)) return;
     for (oc0 = 0; oc0 < OC; oc0 += PMR) {
         for (i = 0; i < PMR; ++i) d[i] = oc0 + i < OC && bias ? bias[oc0 + i] : 0.0f;
@@ -1351,6 +1357,7 @@ int nnbrt_pack_conv(size_t group, float *scratch, const void *pk, const float *x
     const size_t C = (size_t)g->C, OC = (size_t)g->OC, plane_in = (size_t)g->IH * (size_t)g->IW;
     size_t n;
     pksink s;
+    if (nnbrt_big_pack_conv(group, scratch, pk, x, y, g, f)) return 1; /* conv_gemm_big.h's form */
     if (!pk || !pk_plan(group, g, f, &q) || (q.kind == 2 && !scratch)) return 0;
     s.P = q.P;
     s.act = f ? f->act : 0;

@@ -26,6 +26,9 @@
 #define nnbrt_pack_fill NNBRT_CAT(nnbrt_pack_fill, NNBRT_ISA_SUFFIX)
 #define nnbrt_pack_conv NNBRT_CAT(nnbrt_pack_conv, NNBRT_ISA_SUFFIX)
 #define nnbrt_pack_scratch NNBRT_CAT(nnbrt_pack_scratch, NNBRT_ISA_SUFFIX)
+#define nnbrt_big_pack_bytes NNBRT_CAT(nnbrt_big_pack_bytes, NNBRT_ISA_SUFFIX)
+#define nnbrt_big_pack_fill NNBRT_CAT(nnbrt_big_pack_fill, NNBRT_ISA_SUFFIX)
+#define nnbrt_big_pack_conv NNBRT_CAT(nnbrt_big_pack_conv, NNBRT_ISA_SUFFIX)
 #endif
 
 typedef struct {
@@ -134,6 +137,13 @@ void nnbrt_pack_fill(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, con
 size_t nnbrt_pack_scratch(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f);
 int nnbrt_pack_conv(size_t group, float *scratch, const void *pk, const float *x, float *y, const nnbrt_geom *g,
                     const nnbrt_fuse *f);
+/* The same for the large-layer GEMM (conv_gemm_big.h), which the nnbrt_pack_* functions try first; its
+   scratch is nnbrt_gemm_scratch's. */
+size_t nnbrt_big_pack_bytes(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f);
+void nnbrt_big_pack_fill(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, const float *w, const float *bias,
+                         void *dst);
+int nnbrt_big_pack_conv(size_t group, float *scratch, const void *pk, const float *x, float *y, const nnbrt_geom *g,
+                        const nnbrt_fuse *f);
 /* 0 when the environment variable NNBRT_PACK is "0" (read once; conv_dispatch.c). */
 int nnbrt_pack_enabled(void);
 #endif
