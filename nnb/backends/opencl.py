@@ -54,6 +54,20 @@ def rebatch(g: Graph, n: int) -> Graph:
     return dataclasses.replace(g, tensors=tensors, batch_size=n, input_specs=specs)
 
 
+def launch_kernel(net: Any, ln: Any) -> tuple:  # noqa: ANN401 - a planned net (.dev, .m, .P) and a Launch
+    """The kernel of launch ``ln`` bound to the net's buffers, with its global and local sizes."""
+    pcl = cl()
+    k = pcl.Kernel(net.dev.program, ln.kernel)
+    k.set_arg(0, net.m)
+    k.set_arg(1, net.P)
+    k.set_arg(2, np.int32(ln.p))
+    local = ln.local or net.dev.local_size(ln.kernel, k, ln.n)
+    if ln.dims:
+        gsize = tuple((d + lc - 1) // lc * lc for d, lc in zip(ln.dims, local))
+        return k, gsize, tuple(local)
+    return k, ((ln.n + local - 1) // local * local,), (local,)
+
+
 class OpenCLNet:
     """One planned graph (fixed shapes) on one device, ready to run."""
 
@@ -124,16 +138,7 @@ class OpenCLNet:
             raise NnbError("the model is too large for the OpenCL kernels' 32-bit indices")
 
     def _kernel(self, ln: Any) -> tuple:  # noqa: ANN401 - a Launch
-        pcl = cl()
-        k = pcl.Kernel(self.dev.program, ln.kernel)
-        k.set_arg(0, self.m)
-        k.set_arg(1, self.P)
-        k.set_arg(2, np.int32(ln.p))
-        local = ln.local or self.dev.local_size(ln.kernel, k, ln.n)
-        if ln.dims:
-            gsize = tuple((d + lc - 1) // lc * lc for d, lc in zip(ln.dims, local))
-            return k, gsize, tuple(local)
-        return k, ((ln.n + local - 1) // local * local,), (local,)
+        return launch_kernel(self, ln)
 
     def tune(self, repeat: int = 3, candidates: tuple[int, ...] = (1, 4, 16, 32, 64, 128, 256)) -> dict:
         """Time work-group sizes for each heavy launch missing from the tuning cache; keep the best."""

@@ -13,6 +13,7 @@ import dataclasses
 
 import numpy as np
 
+from nnb.backends.opencl import launch_kernel
 from nnb.backends.opencl_device import Device, cl, open_device
 from nnb.backends.opencl_int8_plan import Int8Layout, Int8Planner
 from nnb.backends.opencl_source import defines
@@ -88,16 +89,7 @@ class Int8OpenCLNet:
             raise NnbError("the model is too large for the OpenCL kernels' 32-bit indices")
 
     def _kernel(self, ln) -> tuple:  # noqa: ANN001 - a Launch
-        pcl = cl()
-        k = pcl.Kernel(self.dev.program, ln.kernel)
-        k.set_arg(0, self.m)
-        k.set_arg(1, self.P)
-        k.set_arg(2, np.int32(ln.p))
-        local = ln.local or self.dev.local_size(ln.kernel, k, ln.n)
-        if ln.dims:
-            gsize = tuple((d + lc - 1) // lc * lc for d, lc in zip(ln.dims, local))
-            return k, gsize, tuple(local)
-        return k, ((ln.n + local - 1) // local * local,), (local,)
+        return launch_kernel(self, ln)
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         """One pass; float inputs in the graph's input order with the planned shapes; float outputs."""
