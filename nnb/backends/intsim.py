@@ -13,17 +13,22 @@ from nnb.errors import NnbError
 from nnb.ir import Graph
 
 
+def read_model_bytes(model_path: str) -> bytes:
+    """The bytes of a model file; an unreadable file is an NnbError naming it."""
+    try:
+        with open(model_path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise NnbError(f"{model_path}: cannot read ({e.strerror})") from None
+
+
 def _model(model_path: str) -> object:
     from nnb.model import is_nnb, is_nnq
 
     if is_nnb(model_path):
         from nnb.emit.nnb_int8_read import is_int8_image, read_int8_nnb
 
-        try:
-            with open(model_path, "rb") as f:
-                data = f.read()
-        except OSError as e:
-            raise NnbError(f"{model_path}: cannot read ({e.strerror})") from None
+        data = read_model_bytes(model_path)
         if not is_int8_image(data):
             raise NnbError(f"{model_path}: not an int8 NNB file (nnb convert MODEL.nnq writes one from a calibrated "
                            "int8 model); the intsim backend runs int8 models")

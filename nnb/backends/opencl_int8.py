@@ -28,13 +28,10 @@ def int8_model_of(model_path: str) -> Int8Model | None:
     from nnb.model import is_nnb, is_nnq
 
     if is_nnb(model_path):
+        from nnb.backends.intsim import read_model_bytes
         from nnb.emit.nnb_int8_read import is_int8_image, read_int8_nnb
 
-        try:
-            with open(model_path, "rb") as f:
-                data = f.read()
-        except OSError as e:
-            raise NnbError(f"{model_path}: cannot read ({e.strerror})") from None
+        data = read_model_bytes(model_path)
         return read_int8_nnb(data, model_path) if is_int8_image(data) else None
     if is_nnq(model_path):
         from nnb.quantize import int8
