@@ -40,6 +40,19 @@ class Int8Layout(Layout):
         self.fits_int32 = bool(arr.max() <= 2**31 - 1 and arr.min() >= -2**31 and self.floats * 4 < 2**31)
 
 
+def _conv_geom(a: dict, xs: tuple[int, ...], ws: tuple[int, ...] | list[int], ba: int, nsp: int) -> tuple:
+    """A 1-D or 2-D convolution's input, kernel and output planes, 1-D as one row:
+    (h, w, kh, kw, pad, stride, dilation, oh, ow)."""
+    h, wd = (xs[ba + 1], xs[ba + 2]) if nsp == 2 else (1, xs[ba + 1])
+    kh, kw = (ws[2], ws[3]) if nsp == 2 else (1, ws[2])
+    pad, stride, dil = list(a["pad"]), list(a["stride"]), list(a["dilation"])
+    if nsp == 1:
+        pad, stride, dil = [0] + pad, [1] + stride, [1] + dil
+    oh = (h + 2 * pad[0] - (dil[0] * (kh - 1) + 1)) // stride[0] + 1
+    ow = (wd + 2 * pad[1] - (dil[1] * (kw - 1) + 1)) // stride[1] + 1
+    return h, wd, kh, kw, pad, stride, dil, oh, ow
+
+
 class Int8Planner:
     """Plans one deployed int8 model (fixed shapes: one batch size)."""
 
@@ -159,13 +172,7 @@ class Int8Planner:
             raise NnbError(f"int8 OpenCL: a {nsp}-D convolution has no int8 kernel")
         n = prod(xs[:ba])
         c, o = xs[ba], ws[0]
-        h, wd = (xs[ba + 1], xs[ba + 2]) if nsp == 2 else (1, xs[ba + 1])
-        kh, kw = (ws[2], ws[3]) if nsp == 2 else (1, ws[2])
-        pad, stride, dil = list(a["pad"]), list(a["stride"]), list(a["dilation"])
-        if nsp == 1:
-            pad, stride, dil = [0] + pad, [1] + stride, [1] + dil
-        oh = (h + 2 * pad[0] - (dil[0] * (kh - 1) + 1)) // stride[0] + 1
-        ow = (wd + 2 * pad[1] - (dil[1] * (kw - 1) + 1)) // stride[1] + 1
+        h, wd, kh, kw, pad, stride, dil, oh, ow = _conv_geom(a, xs, ws, ba, nsp)
         oh0, ow0 = oh, ow  # the output planes (a fused pool reads them)
         if kh == kw == 1 and pad == [0, 0] and stride == [1, 1]:  # 1x1: each plane one row (long vector rows)
             h, wd, oh, ow = 1, h * wd, 1, oh * ow
@@ -210,13 +217,17 @@ class Int8Planner:
             p[0] = n * (o // ocb) * oh * ((ow + 3) // 4)
             self.emit(f"q8_conv_t{ocb}", p, p[0], y, macs)
         if pool:
-            k, s, pp = list(a["pool_kernel"]), list(a["pool_stride"]), list(a["pool_pad"])
-            if nsp == 1 or len(k) == 1:
-                k, s, pp = [1] + k[-1:], [1] + s[-1:], [0] + pp[-1:]
-            ph, pw = (ys[-2] if nsp == 2 else 1), ys[-1]
-            total = prod(ys)
-            self.emit("q8_pool", [total, p[6], self.b(y), oh0, ow0, ph, pw, k[0], k[1], s[0], s[1], pp[0], pp[1],
-                                  0, 1, 0], total, y)
+            self._fused_pool(a, nsp, ys, p[6], y, oh0, ow0)
+
+    def _fused_pool(self, a: dict, nsp: int, ys: tuple[int, ...], src: int, y: str, oh: int, ow: int) -> None:
+        """q8_pool of a convolution's fused max pool: the ``oh`` x ``ow`` planes at ``src`` into ``y``."""
+        k, s, pp = list(a["pool_kernel"]), list(a["pool_stride"]), list(a["pool_pad"])
+        if nsp == 1 or len(k) == 1:
+            k, s, pp = [1] + k[-1:], [1] + s[-1:], [0] + pp[-1:]
+        ph, pw = (ys[-2] if nsp == 2 else 1), ys[-1]
+        total = prod(ys)
+        self.emit("q8_pool", [total, src, self.b(y), oh, ow, ph, pw, k[0], k[1], s[0], s[1], pp[0], pp[1],
+                              0, 1, 0], total, y)
 
     def relaid(self, w: str, o: int, k: int) -> int:
         """Byte offset of conv weight ``w`` (o, k...) uploaded again as [o / 8][k][8]."""
@@ -279,25 +290,13 @@ class Int8Planner:
         if nsp not in (1, 2):
             raise NnbError(f"int8 OpenCL: a {nsp}-D LUT-Q convolution has no int8 kernel")
         n, c, o = prod(xs[:ba]), xs[ba], ws[0]
-        h, wd = (xs[ba + 1], xs[ba + 2]) if nsp == 2 else (1, xs[ba + 1])
-        kh, kw = (ws[2], ws[3]) if nsp == 2 else (1, ws[2])
-        pad, stride, dil = list(a["pad"]), list(a["stride"]), list(a["dilation"])
-        if nsp == 1:
-            pad, stride, dil = [0] + pad, [1] + stride, [1] + dil
-        oh = (h + 2 * pad[0] - (dil[0] * (kh - 1) + 1)) // stride[0] + 1
-        ow = (wd + 2 * pad[1] - (dil[1] * (kw - 1) + 1)) // stride[1] + 1
+        h, wd, kh, kw, pad, stride, dil, oh, ow = _conv_geom(a, xs, ws, ba, nsp)
         pool = a.get("pool") == "max"
         y_at = self.scratch(n * o * oh * ow) if pool else self.b(y)
         self._lut(f, [n, c, h, wd, o, kh, kw, oh, ow, pad[0], pad[1], stride[0], stride[1], dil[0], dil[1],
                       int(a["group"])], bool(a.get("residual")), y_at)
         if pool:
-            k, s, pp = list(a["pool_kernel"]), list(a["pool_stride"]), list(a["pool_pad"])
-            if nsp == 1 or len(k) == 1:
-                k, s, pp = [1] + k[-1:], [1] + s[-1:], [0] + pp[-1:]
-            ph, pw = (ys[-2] if nsp == 2 else 1), ys[-1]
-            total = prod(ys)
-            self.emit("q8_pool", [total, y_at, self.b(y), oh, ow, ph, pw, k[0], k[1], s[0], s[1], pp[0], pp[1],
-                                  0, 1, 0], total, y)
+            self._fused_pool(a, nsp, ys, y_at, y, oh, ow)
 
     def _Q8LutAffine(self, f: Fn) -> None:  # noqa: N802
         a, x = f.attrs, f.inputs[0]
