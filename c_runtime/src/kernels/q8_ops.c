@@ -130,23 +130,8 @@ static size_t prod(const int32_t *d, int from, int to)
     return n;
 }
 
-/* One window dimension: out = (n + 2p - (d(k-1)+1)) / s + 1 >= 1 (convolution). */
-static int32_t conv_out(int32_t n, int32_t k, int32_t p, int32_t s, int32_t d)
-{
-    const int64_t span = (int64_t)d * (k - 1) + 1, num = (int64_t)n + 2 * (int64_t)p - span;
-    if (k < 1 || p < 0 || s < 1 || d < 1 || p > (1 << 24) || d > (1 << 24) || num < 0) return -1;
-    return (int32_t)(num / s + 1);
-}
-
-/* nnabla's pooling output size (ignore_border true: (n + 2p - k)/s + 1; false: (n + p - 1)/s + 1). */
-static int32_t pool_out(int32_t n, int32_t k, int32_t s, int32_t p, int ib)
-{
-    int64_t num;
-    if (k < 1 || s < 1 || p < 0 || p > (1 << 24) || k > (1 << 24)) return -1;
-    num = ib ? (int64_t)n + 2 * (int64_t)p - k : (int64_t)n + p - 1;
-    if (num < 0) return -1;
-    return (int32_t)(num / s + 1);
-}
+/* One window dimension's output size (nnb_int8.h): padding, dilation and pool kernels up to 2^24. */
+#define GEOM_LIM (1 << 24)
 
 /* Pool parameters of x over its last nsp (1 or 2) dims; checked against y. */
 static nnbrt_status pool_geom(const nnbrt_tensor *x, const nnbrt_tensor *y, const nnbrt_arg *kern,
@@ -160,7 +145,7 @@ static nnbrt_status pool_geom(const nnbrt_tensor *x, const nnbrt_tensor *y, cons
     for (k = 0; k < first; ++k)
         if (y->dims[k] != x->dims[k]) return NNBRT_E_SHAPE_MISMATCH;
     for (k = 0; k < nsp; ++k) {
-        o[k] = pool_out(x->dims[first + k], kern->list[k], stride->list[k], pad->list[k], ib);
+        o[k] = nnb_i8_pool_out(x->dims[first + k], kern->list[k], stride->list[k], pad->list[k], ib, GEOM_LIM);
         if (o[k] < 1) return NNBRT_E_BAD_ARGUMENT;
         if (y->dims[first + k] != o[k]) return NNBRT_E_SHAPE_MISMATCH;
     }
@@ -169,15 +154,7 @@ static nnbrt_status pool_geom(const nnbrt_tensor *x, const nnbrt_tensor *y, cons
     p->c = 1;
     p->h = nsp == 2 ? x->dims[first] : 1;
     p->w = x->dims[x->ndim - 1];
-    p->oh = nsp == 2 ? o[0] : 1;
-    p->ow = o[nsp - 1];
-    p->kh = nsp == 2 ? kern->list[0] : 1;
-    p->kw = kern->list[nsp - 1];
-    p->stride_h = nsp == 2 ? stride->list[0] : 1;
-    p->stride_w = stride->list[nsp - 1];
-    p->pad_h = nsp == 2 ? pad->list[0] : 0;
-    p->pad_w = pad->list[nsp - 1];
-    if ((int64_t)(p->kh + p->pad_h) * (p->kw + p->pad_w) > (1 << 23)) return NNBRT_E_UNSUPPORTED_ARGUMENT;
+    if (nnb_i8_pool_window(p, nsp, o, kern->list, stride->list, pad->list)) return NNBRT_E_UNSUPPORTED_ARGUMENT;
     return NNBRT_OK;
 }
 
@@ -238,7 +215,7 @@ static nnbrt_status conv_geom(const nnbrt_args *a, int nin, const nnbrt_tensor *
     for (k = 0; k < nsp; ++k) {
         const int ax = nsp == 2 ? k : 1;
         const int32_t pd = a->a[C_PAD].list[k], s = a->a[C_STRIDE].list[k], d = a->a[C_DIL].list[k];
-        o[k] = conv_out(x->dims[ba + 1 + k], w->dims[2 + k], pd, s, d);
+        o[k] = nnb_i8_conv_out(x->dims[ba + 1 + k], w->dims[2 + k], pd, s, d, GEOM_LIM);
         if (o[k] < 1) return NNBRT_E_BAD_ARGUMENT;
         if (ax == 0) {
             p->pad_h = pd, p->stride_h = s, p->dil_h = d;

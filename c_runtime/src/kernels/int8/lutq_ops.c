@@ -64,20 +64,8 @@ static int32_t pool_block(const nnb_i8_conv_params *p)
     return b < 1 ? 1 : (int32_t)b;
 }
 
-static int32_t conv_out(int32_t n, int32_t k, int32_t p, int32_t s, int32_t d)
-{
-    const int64_t span = (int64_t)d * (k - 1) + 1, num = (int64_t)n + 2 * (int64_t)p - span;
-    if (k < 1 || p < 0 || s < 1 || d < 1 || p > (1 << 20) || d > (1 << 20) || num < 0) return -1;
-    return (int32_t)(num / s + 1);
-}
-
-static int32_t pool_out(int32_t n, int32_t k, int32_t s, int32_t p, int ib)
-{
-    int64_t num;
-    if (k < 1 || s < 1 || p < 0 || p > (1 << 20) || k > (1 << 20)) return -1;
-    num = ib ? (int64_t)n + 2 * (int64_t)p - k : (int64_t)n + p - 1;
-    return num < 0 ? -1 : (int32_t)(num / s + 1);
-}
+/* window output sizes (nnb_int8.h): padding, dilation and pool kernels up to 2^20 */
+#define GEOM_LIM (1 << 20)
 
 enum { C_BA, C_PAD, C_STRIDE, C_DIL, C_GROUP, C_POOL, C_PK, C_PS, C_PP, C_PIB, C_RES, C_ACT, C_LO, C_HI, C_WS,
        C_BITS };
@@ -120,7 +108,7 @@ static nnbrt_status conv_geom(const nnbrt_args *a, int nin, const nnbrt_tensor *
         return NNBRT_E_SHAPE_MISMATCH;
     for (k = 0; k < nsp; ++k) {
         const int32_t pd = a->a[C_PAD].list[k], s = a->a[C_STRIDE].list[k], d = a->a[C_DIL].list[k];
-        o[k] = conv_out(x->dims[ba + 1 + k], ws->list[2 + k], pd, s, d);
+        o[k] = nnb_i8_conv_out(x->dims[ba + 1 + k], ws->list[2 + k], pd, s, d, GEOM_LIM);
         if (o[k] < 1) return NNBRT_E_BAD_ARGUMENT;
         if (nsp == 2 && k == 0) {
             p->pad_h = pd, p->stride_h = s, p->dil_h = d;
@@ -159,7 +147,7 @@ static nnbrt_status conv_geom(const nnbrt_args *a, int nin, const nnbrt_tensor *
         int32_t q[2];
         if (pk->count != nsp || ps->count != nsp || pd->count != nsp) return NNBRT_E_BAD_ARGUMENT;
         for (k = 0; k < nsp; ++k) {
-            q[k] = pool_out(o[k], pk->list[k], ps->list[k], pd->list[k], ib);
+            q[k] = nnb_i8_pool_out(o[k], pk->list[k], ps->list[k], pd->list[k], ib, GEOM_LIM);
             if (q[k] < 1) return NNBRT_E_BAD_ARGUMENT;
             if (y->dims[ba + 1 + k] != q[k]) return NNBRT_E_SHAPE_MISMATCH;
         }
@@ -167,15 +155,7 @@ static nnbrt_status conv_geom(const nnbrt_args *a, int nin, const nnbrt_tensor *
         pp->c = 1;
         pp->h = p->oh;
         pp->w = p->ow;
-        pp->oh = nsp == 2 ? q[0] : 1;
-        pp->ow = q[nsp - 1];
-        pp->kh = nsp == 2 ? pk->list[0] : 1;
-        pp->kw = pk->list[nsp - 1];
-        pp->stride_h = nsp == 2 ? ps->list[0] : 1;
-        pp->stride_w = ps->list[nsp - 1];
-        pp->pad_h = nsp == 2 ? pd->list[0] : 0;
-        pp->pad_w = pd->list[nsp - 1];
-        if ((int64_t)(pp->kh + pp->pad_h) * (pp->kw + pp->pad_w) > (1 << 23)) return NNBRT_E_UNSUPPORTED_ARGUMENT;
+        if (nnb_i8_pool_window(pp, nsp, q, pk->list, ps->list, pd->list)) return NNBRT_E_UNSUPPORTED_ARGUMENT;
         conv_bytes = ((size_t)pool_block(p) * (size_t)p->oh * (size_t)p->ow + 3u) & ~(size_t)3u;
     } else {
         for (k = 0; k < nsp; ++k)

@@ -62,6 +62,42 @@ typedef struct {
     int32_t including_pad; /* average: the divisor counts padding */
 } nnb_i8_pool_params;
 
+/* Geometry shared by the int8 records' checks (kernels/q8_ops.c, int8/lutq_ops.c); lim bounds the padding,
+   dilation (convolution) and kernel (pool) each record accepts. One window dimension's output size, or -1:
+   convolution (n + 2p - (d(k-1)+1)) / s + 1; nnabla's pooling (ignore_border: (n + 2p - k)/s + 1, else
+   (n + p - 1)/s + 1). */
+static inline int32_t nnb_i8_conv_out(int32_t n, int32_t k, int32_t p, int32_t s, int32_t d, int32_t lim)
+{
+    const int64_t span = (int64_t)d * (k - 1) + 1, num = (int64_t)n + 2 * (int64_t)p - span;
+    if (k < 1 || p < 0 || s < 1 || d < 1 || p > lim || d > lim || num < 0) return -1;
+    return (int32_t)(num / s + 1);
+}
+
+static inline int32_t nnb_i8_pool_out(int32_t n, int32_t k, int32_t s, int32_t p, int ib, int32_t lim)
+{
+    int64_t num;
+    if (k < 1 || s < 1 || p < 0 || p > lim || k > lim) return -1;
+    num = ib ? (int64_t)n + 2 * (int64_t)p - k : (int64_t)n + p - 1;
+    if (num < 0) return -1;
+    return (int32_t)(num / s + 1);
+}
+
+/* The window of a pool over the last nsp (1 or 2) dims with outputs o[nsp] (kern, stride, pad: nsp values
+   each): 0, or -1 when (kh + pad_h) * (kw + pad_w) > 2^23. */
+static inline int nnb_i8_pool_window(nnb_i8_pool_params *p, int nsp, const int32_t *o, const int32_t *kern,
+                                     const int32_t *stride, const int32_t *pad)
+{
+    p->oh = nsp == 2 ? o[0] : 1;
+    p->ow = o[nsp - 1];
+    p->kh = nsp == 2 ? kern[0] : 1;
+    p->kw = kern[nsp - 1];
+    p->stride_h = nsp == 2 ? stride[0] : 1;
+    p->stride_w = stride[nsp - 1];
+    p->pad_h = nsp == 2 ? pad[0] : 0;
+    p->pad_w = pad[nsp - 1];
+    return (int64_t)(p->kh + p->pad_h) * (p->kw + p->pad_w) > (1 << 23) ? -1 : 0;
+}
+
 int nnb_i8_max_pool2d(const nnb_i8_pool_params *p, const int8_t *x, int8_t *y);
 /* y = zero + round_half_away(sum(x - zero) / count); input and output share scale and zero point. */
 int nnb_i8_avg_pool2d(const nnb_i8_pool_params *p, const int8_t *x, int32_t zero, int8_t *y);
