@@ -194,8 +194,28 @@ class _Builder:
             outs.append(name)
         self.fns.append(Fn(node.op, ins, outs, dict(node.attrs), node.op, node))
 
-    def int_step(self, st: IntNode) -> None:
+    def conv_attrs(self, node: Node, nsp: int, act: dict) -> dict:
+        """The attributes of a convolution record (Q8Conv, Q8LutConv): geometry, group, fused max pool,
+        residual and the activation ``act``."""
         from nnb.ops.conv import _geom
+
+        a, op = node.attrs, node.op
+        pad, stride, dil = _geom(nsp, a)
+        xshape = self.shape(node.inputs[0])
+        ba = a.get("base_axis", 1)
+        ba = ba + len(xshape) if ba < 0 else ba
+        group = xshape[ba] if op == "DepthwiseConvolution" else int(a["group"])
+        attrs = {"base_axis": ba, "pad": pad, "stride": stride, "dilation": dil, "group": group,
+                 "pool": "", "pool_kernel": (), "pool_stride": (), "pool_pad": (), "pool_ignore_border": True,
+                 "residual": bool(op == "FusedConv" and a["residual"]), **act}
+        if op == "FusedConv" and a["pool"] == "max":
+            k = tuple(a["pool_kernel"])
+            attrs.update(pool="max", pool_kernel=k, pool_stride=tuple(a.get("pool_stride") or k),
+                         pool_pad=tuple(a.get("pool_pad") or (0,) * len(k)),
+                         pool_ignore_border=bool(a["pool_ignore_border"]))
+        return attrs
+
+    def int_step(self, st: IntNode) -> None:
         from nnb.quantize.int_sim import clamp_bounds
 
         node, a, g = st.node, st.node.attrs, self.g
@@ -215,20 +235,7 @@ class _Builder:
             if op == "FusedConv" and a["pool"] and a["residual"]:
                 raise NnbError(f"int8 NNB: {node.name}: a FusedConv with a pool and a residual has no int8 record")
             w = st.arrays["weight"]
-            nsp = w.ndim - 2
-            pad, stride, dil = _geom(nsp, a)
-            xshape = self.shape(node.inputs[0])
-            ba = a.get("base_axis", 1)
-            ba = ba + len(xshape) if ba < 0 else ba
-            group = xshape[ba] if op == "DepthwiseConvolution" else int(a["group"])
-            attrs = {"base_axis": ba, "pad": pad, "stride": stride, "dilation": dil, "group": group,
-                     "pool": "", "pool_kernel": (), "pool_stride": (), "pool_pad": (), "pool_ignore_border": True,
-                     "residual": bool(op == "FusedConv" and a["residual"]), **act}
-            if op == "FusedConv" and a["pool"] == "max":
-                k = tuple(a["pool_kernel"])
-                attrs.update(pool="max", pool_kernel=k, pool_stride=tuple(a.get("pool_stride") or k),
-                             pool_pad=tuple(a.get("pool_pad") or (0,) * len(k)),
-                             pool_ignore_border=bool(a["pool_ignore_border"]))
+            attrs = self.conv_attrs(node, w.ndim - 2, act)
             wname = self.add_var(Var(node.inputs[1], tuple(w.shape), "q8", np.asarray(w, np.int8),
                                      np.asarray(st.arrays["w_scale"], np.float64), 0, 0))
             ins = [xs[0], wname, self.i32(st, "bias"), self.i32(st, "mult"), self.i32(st, "shift")]

@@ -65,7 +65,6 @@ def _out_major(st: IntNode) -> np.ndarray:
 def emit_lut_step(b, st: IntNode) -> None:  # noqa: ANN001 - nnb.emit.nnb_int8._Builder
     """The records of one LUT-Q step (the writer's variables and functions, added to ``b``)."""
     from nnb.emit.nnb_int8 import Var
-    from nnb.ops.conv import _geom
     from nnb.quantize.int_sim import clamp_bounds
 
     node, a, g = st.node, st.node.attrs, b.g
@@ -92,21 +91,7 @@ def emit_lut_step(b, st: IntNode) -> None:  # noqa: ANN001 - nnb.emit.nnb_int8._
     op = node.op
     if op == "FusedConv" and (a["pool"] not in ("", "max") or (a["pool"] and a["residual"])):
         raise NnbError(f"int8 NNB: {node.name}: a LUT-Q FusedConv with {a['pool']} pooling has no record")
-    nsp = codes.ndim - 2
-    pad, stride, dil = _geom(nsp, a)
-    xshape = b.shape(node.inputs[0])
-    ba = a.get("base_axis", 1)
-    ba = ba + len(xshape) if ba < 0 else ba
-    group = xshape[ba] if op == "DepthwiseConvolution" else int(a["group"])
-    attrs = {"base_axis": ba, "pad": pad, "stride": stride, "dilation": dil, "group": group,
-             "pool": "", "pool_kernel": (), "pool_stride": (), "pool_pad": (), "pool_ignore_border": True,
-             "residual": bool(op == "FusedConv" and a["residual"]), **act, "w_shape": tuple(codes.shape),
-             "lut_bits": bits}
-    if op == "FusedConv" and a["pool"] == "max":
-        k = tuple(a["pool_kernel"])
-        attrs.update(pool="max", pool_kernel=k, pool_stride=tuple(a.get("pool_stride") or k),
-                     pool_pad=tuple(a.get("pool_pad") or (0,) * len(k)),
-                     pool_ignore_border=bool(a["pool_ignore_border"]))
+    attrs = {**b.conv_attrs(node, codes.ndim - 2, act), "w_shape": tuple(codes.shape), "lut_bits": bits}
     ins = [xs[0], cname, dname, *consts]
     if attrs["residual"]:
         rq = np.concatenate([np.asarray(st.arrays["res_mult"], np.int64).reshape(-1),
