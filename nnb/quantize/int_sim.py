@@ -96,6 +96,20 @@ def avg_pool(x: np.ndarray, z: int, a: dict) -> np.ndarray:
     return np.clip(round_div(total, div) + z, QMIN, QMAX)
 
 
+def conv_out(acc: np.ndarray, st: IntNode, xs: list[np.ndarray], m: Int8Model, batch: tuple) -> np.ndarray:
+    """A convolution step's int8 output from its int64 accumulators (bias added): the FusedConv residual,
+    the output requantization, the fused max pool, and the batch axes back."""
+    node, a, qp = st.node, st.node.attrs, m.qparams
+    if node.op == "FusedConv" and a["residual"]:
+        r = np.asarray(xs[-1], I64).reshape(acc.shape) - qp[node.inputs[-1]].zero
+        acc = acc + requantize(r, _per_channel(st.arrays["res_mult"], acc.ndim),
+                               _per_channel(st.arrays["res_shift"], acc.ndim))
+    y = requant_out(acc, st, qp[st.output])
+    if node.op == "FusedConv" and a["pool"] == "max":
+        y = max_pool(y, pool_attrs(a))
+    return y.reshape(batch + y.shape[1:])
+
+
 def _step_int(st: IntNode, xs: list[np.ndarray], m: Int8Model) -> np.ndarray:
     node, a, qp = st.node, st.node.attrs, m.qparams
     q_in, q_out = qp[node.inputs[0]], qp[st.output]
@@ -111,14 +125,7 @@ def _step_int(st: IntNode, xs: list[np.ndarray], m: Int8Model) -> np.ndarray:
         x = x.reshape((prod(batch),) + x.shape[ba:])
         group = x.shape[1] if op == "DepthwiseConvolution" else a["group"]
         acc = conv_acc(x, q_in.zero, st.arrays["weight"], st.arrays["bias"], a, group)
-        if op == "FusedConv" and a["residual"]:
-            r = np.asarray(xs[-1], I64).reshape(acc.shape) - qp[node.inputs[-1]].zero
-            acc = acc + requantize(r, _per_channel(st.arrays["res_mult"], acc.ndim),
-                                   _per_channel(st.arrays["res_shift"], acc.ndim))
-        y = requant_out(acc, st, q_out)
-        if op == "FusedConv" and a["pool"] == "max":
-            y = max_pool(y, pool_attrs(a))
-        return y.reshape(batch + y.shape[1:])
+        return conv_out(acc, st, xs, m, batch)
     if op == "Affine":
         x = xs[0]
         ba = norm_axis(a["base_axis"], x.ndim)

@@ -14,11 +14,10 @@ from __future__ import annotations
 import numpy as np
 
 from nnb.ops.conv import _geom, grouped_conv
-from nnb.ops.fused import pool_attrs
 from nnb.ops.registry import norm_axis, prod
 from nnb.quantize.int8 import Int8Model, IntNode
-from nnb.quantize.int_sim import _per_channel, max_pool, requant_out
-from nnb.quantize.int_sim_arith import I64, requantize
+from nnb.quantize.int_sim import _per_channel, conv_out, requant_out
+from nnb.quantize.int_sim_arith import I64
 from nnb.quantize.lutq_int8 import CODES, DICT, POW2
 
 
@@ -74,11 +73,4 @@ def lutq_step(st: IntNode, xs: list[np.ndarray], m: Int8Model) -> np.ndarray:
     group = x.shape[1] if op == "DepthwiseConvolution" else a["group"]
     acc = lutq_acc(st, x - q_in.zero, op, a, group)
     acc = acc + _per_channel(bias, acc.ndim)
-    if op == "FusedConv" and a["residual"]:
-        r = np.asarray(xs[-1], I64).reshape(acc.shape) - qp[node.inputs[-1]].zero
-        acc = acc + requantize(r, _per_channel(st.arrays["res_mult"], acc.ndim),
-                               _per_channel(st.arrays["res_shift"], acc.ndim))
-    y = requant_out(acc, st, q_out)
-    if op == "FusedConv" and a["pool"] == "max":
-        y = max_pool(y, pool_attrs(a))
-    return y.reshape(batch + y.shape[1:])
+    return conv_out(acc, st, xs, m, batch)
