@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass
+from typing import Any
 
 from nnb.emit import csource_kernels as ck
 from nnb.emit.csource_ctx import KERNEL_PROFILES, CModel, build_context, c_comment, sha256_file
@@ -157,6 +158,16 @@ def node_scratch(g, kernels: str = "mcu") -> list[int]:  # noqa: ANN001 - nnb.ir
     return out
 
 
+def add_runtime_files(files: dict[str, bytes], m: Any) -> None:  # noqa: ANN401 - CModel or I8Model
+    """Add to ``files`` the runtime headers and the kernel sources and headers the emitted model ``m`` uses."""
+    for src, dst in ck.HEADERS:
+        with open(os.path.join(ck.C_RUNTIME, src), "rb") as f:
+            files[dst] = f.read()
+    for name in m.kernel_sources + m.kernel_headers:
+        with open(os.path.join(ck.KERNELS, name), "rb") as f:
+            files[f"nnbrt/kernels/{name}"] = f.read()
+
+
 def _env():  # noqa: ANN202 - jinja2.Environment
     import jinja2
 
@@ -205,12 +216,7 @@ def render(model_path: str, prefix: str | None = None, arena: str = "static",
                      ("weights.c.j2", f"{prefix}_weights.c"), ("example_main.c.j2", f"{prefix}_example.c"),
                      ("Makefile.j2", "Makefile")):
         files[out] = env.get_template(tpl).render(m=m).encode()
-    for src, dst in ck.HEADERS:
-        with open(os.path.join(ck.C_RUNTIME, src), "rb") as f:
-            files[dst] = f.read()
-    for name in m.kernel_sources + m.kernel_headers:
-        with open(os.path.join(ck.KERNELS, name), "rb") as f:
-            files[f"nnbrt/kernels/{name}"] = f.read()
+    add_runtime_files(files, m)
     return Emitted(files, m)
 
 

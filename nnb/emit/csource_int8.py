@@ -13,7 +13,6 @@ the C runtime's integers.  A float island is called through its float core
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -688,15 +687,12 @@ def load_int8(model_path: str, loaded: Any) -> Int8Model | None:  # noqa: ANN401
 
 def int8_files(m: I8Model, env: Any) -> dict[str, bytes]:  # noqa: ANN401 - jinja2.Environment
     """The rendered and copied files of an emitted int8 model."""
+    from nnb.emit.csource import add_runtime_files
+
     p = m.prefix
     files: dict[str, bytes] = {}
     for tpl, out in (("model.h.j2", f"{p}.h"), ("model_i8.c.j2", f"{p}.c"), ("weights_i8.c.j2", f"{p}_weights.c"),
                      ("example_main.c.j2", f"{p}_example.c"), ("Makefile.j2", "Makefile")):
         files[out] = env.get_template(tpl).render(m=m).encode()
-    for src, dst in ck.HEADERS:
-        with open(os.path.join(ck.C_RUNTIME, src), "rb") as f:
-            files[dst] = f.read()
-    for name in m.kernel_sources + m.kernel_headers:
-        with open(os.path.join(ck.KERNELS, name), "rb") as f:
-            files[f"nnbrt/kernels/{name}"] = f.read()
+    add_runtime_files(files, m)
     return files
