@@ -241,15 +241,22 @@ _nets: dict[tuple, tuple[Graph, OpenCLNet]] = {}
 _KEEP = 4  # planned networks kept per process (each holds its graph, so an id is never reused while cached)
 
 
+def cached_net(nets: dict, model: Any, batch: int, device_index: int | None, plan: Any) -> Any:  # noqa: ANN401
+    """``plan()``'s network for ``model`` at ``batch``, kept in ``nets`` (the last ``_KEEP``; each entry holds its
+    model, so an id is never reused while cached)."""
+    key = (id(model), batch, device_index)
+    hit = nets.get(key)
+    if hit is None or hit[0] is not model:
+        while len(nets) >= _KEEP:
+            nets.pop(next(iter(nets)))
+        hit = nets[key] = (model, plan())
+    return hit[1]
+
+
 def net_for(graph: Graph, batch: int, device_index: int | None = None) -> OpenCLNet:
     """A planned network for ``batch`` (the last few are kept: evaluation in chunks reuses them)."""
-    key = (id(graph), batch, device_index)
-    hit = _nets.get(key)
-    if hit is None or hit[0] is not graph:
-        while len(_nets) >= _KEEP:
-            _nets.pop(next(iter(_nets)))
-        hit = _nets[key] = (graph, OpenCLNet(rebatch(graph, batch), device_index=device_index))
-    return hit[1]
+    return cached_net(_nets, graph, batch, device_index,
+                      lambda: OpenCLNet(rebatch(graph, batch), device_index=device_index))
 
 
 def _device_index(options: dict | None) -> int | None:

@@ -13,7 +13,7 @@ import dataclasses
 
 import numpy as np
 
-from nnb.backends.opencl import launch_kernel
+from nnb.backends.opencl import cached_net, launch_kernel
 from nnb.backends.opencl_device import Device, cl, open_device
 from nnb.backends.opencl_int8_plan import Int8Layout, Int8Planner
 from nnb.backends.opencl_source import defines
@@ -109,18 +109,12 @@ class Int8OpenCLNet:
 
 
 _nets: dict[tuple, tuple[Int8Model, Int8OpenCLNet]] = {}
-_KEEP = 4
 
 
 def net_for(m: Int8Model, batch: int, device_index: int | None = None) -> Int8OpenCLNet:
     """A planned network for ``batch`` (the last few are kept: evaluation in chunks reuses them)."""
-    key = (id(m), batch, device_index)
-    hit = _nets.get(key)
-    if hit is None or hit[0] is not m:
-        while len(_nets) >= _KEEP:
-            _nets.pop(next(iter(_nets)))
-        hit = _nets[key] = (m, Int8OpenCLNet(rebatched(m, batch), device_index=device_index))
-    return hit[1]
+    return cached_net(_nets, m, batch, device_index,
+                      lambda: Int8OpenCLNet(rebatched(m, batch), device_index=device_index))
 
 
 def run_int8(m: Int8Model, inputs: dict[str, np.ndarray], device_index: int | None = None) -> dict:
