@@ -323,13 +323,19 @@ def predict(model_path: str, graph: Graph, x: np.ndarray, options: dict | None =
 
 def predict_graph(g: Graph, x: np.ndarray, batch: int, device_index: int | None = None) -> np.ndarray:
     """First output of ``g`` for every sample of ``x``; the last partial batch is padded."""
+    return predict_batches(g, x, batch, lambda b: net_for(g, b, device_index))
+
+
+def predict_batches(g: Graph, x: np.ndarray, batch: int, net_of: Any) -> np.ndarray:  # noqa: ANN401 - batch -> net
+    """First output for every sample of ``x`` through ``net_of(batch)`` (the float graph ``g`` gives the file's
+    batch when a Reshape bakes it in); the last partial batch is padded."""
     try:
-        net = net_for(g, batch, device_index)
+        net = net_of(batch)
     except NnbError as e:
         if "Reshape" not in str(e):
             raise
         batch = g.tensors[g.inputs[0]].shape[0]  # the file's batch is baked into a Reshape
-        net = net_for(g, batch, device_index)
+        net = net_of(batch)
     parts = []
     for s in range(0, len(x), batch):
         xb = np.asarray(x[s:s + batch], np.float32)

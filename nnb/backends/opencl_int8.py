@@ -13,7 +13,7 @@ import dataclasses
 
 import numpy as np
 
-from nnb.backends.opencl import cached_net, launch_kernel
+from nnb.backends.opencl import cached_net, launch_kernel, predict_batches
 from nnb.backends.opencl_device import Device, cl, open_device
 from nnb.backends.opencl_int8_plan import Int8Layout, Int8Planner
 from nnb.backends.opencl_source import defines
@@ -137,18 +137,4 @@ def _with_batch(m: Int8Model, batch: int) -> Int8Model:
 
 def predict_int8(m: Int8Model, x: np.ndarray, batch: int, device_index: int | None = None) -> np.ndarray:
     """First output for every sample of ``x``, ``batch`` samples per run (the last batch padded)."""
-    try:
-        net = net_for(m, batch, device_index)
-    except NnbError as e:
-        if "Reshape" not in str(e):
-            raise
-        batch = m.graph.tensors[m.graph.inputs[0]].shape[0]  # the file's batch is baked into a Reshape
-        net = net_for(m, batch, device_index)
-    parts = []
-    for s in range(0, len(x), batch):
-        xb = np.asarray(x[s:s + batch], np.float32)
-        n = len(xb)
-        if n < batch:
-            xb = np.concatenate([xb, np.zeros((batch - n,) + xb.shape[1:], np.float32)])
-        parts.append(net.run([xb])[0][:n])
-    return np.concatenate(parts).reshape(len(x), -1)
+    return predict_batches(m.graph, x, batch, lambda b: net_for(m, b, device_index))
