@@ -21,7 +21,7 @@ from nnb.ops.conv import _geom
 from nnb.ops.fused import pool_attrs
 from nnb.ops.pooling import _out_sizes
 from nnb.quantize.int8 import Int8Model, IntNode
-from nnb.quantize.int_sim import clamp_bounds
+from nnb.quantize.int_sim import clamp_bounds, run_int8
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SRC = os.path.join(ROOT, "c_runtime", "src", "kernels", "int8")
@@ -211,3 +211,39 @@ def run_step(so: C.CDLL, m: Int8Model, st: IntNode, vals: dict[str, np.ndarray])
         return add(so, xs[0], q_in.zero, xs[1], qp[node.inputs[1]].zero, arr["mult"], arr["shift"], q_out.zero,
                    lo, hi)
     return None
+
+
+def model_steps(so: C.CDLL, m: Int8Model, xs: list[np.ndarray]) -> int:
+    """Every integer step of ``m`` recomputed in C from the simulation's own int8 inputs (inputs ``xs``): equal
+    outputs; returns how many steps were checked."""
+    names = [s.output for s in m.steps]
+    vals = run_int8(m, xs, keep=names + list(m.graph.inputs), as_int=True)
+    checked = 0
+    for st in m.steps:
+        if st.kind != "int":
+            continue
+        got = run_step(so, m, st, vals)
+        if got is None:
+            continue
+        want = vals[st.output]
+        assert got.shape == want.shape and (got == want).all(), \
+            f"{st.node.name} ({st.node.op}): {int((got != want).sum())} of {want.size} values differ"
+        checked += 1
+    return checked
+
+
+def sanitized_seed(nnbrt: str, m: Int8Model, x: np.ndarray, tmp_path, name: str, env: dict) -> str:  # noqa: ANN001
+    """``m`` as an int8 NNB (tmp_path/NAME.nnb) run on x[:1] (NAME.bin) by ``nnbrt`` (the ASan/UBSan build) with
+    ``env``: no sanitizer report, the output equals the simulation's; returns the NNB's path (a fuzzing seed)."""
+    from nnb.emit.nnb_int8 import write_int8_nnb
+
+    p = tmp_path / f"{name}.nnb"
+    p.write_bytes(write_int8_nnb(m)[0])
+    xin = tmp_path / f"{name}.bin"
+    np.asarray(x[:1], "<f4").tofile(xin)
+    r = subprocess.run([nnbrt, "run", str(p), str(xin), "-o", str(tmp_path / name)],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 0 and "runtime error" not in r.stderr and "Sanitizer" not in r.stderr, r.stderr
+    y = np.fromfile(str(tmp_path / f"{name}0.bin"), "<f4")
+    np.testing.assert_allclose(y, run_int8(m, [x[:1]])[m.graph.outputs[0]].reshape(-1), rtol=1e-5, atol=1e-6)
+    return str(p)

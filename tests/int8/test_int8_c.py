@@ -9,12 +9,12 @@ import sys
 
 import numpy as np
 import pytest
-from int8_harness import SRC, affine, avg_pool, build, compiler, conv2d, max_pool, run_step
+from int8_harness import SRC, affine, avg_pool, build, compiler, conv2d, max_pool, model_steps
 from int8_quant_helpers import calibrated, fmnist_model
 
 from nnb.quantize.int8 import IntNode, QParams
 from nnb.quantize.int_sim import avg_pool as np_avg_pool
-from nnb.quantize.int_sim import clamp_bounds, conv_acc, requant_out, run_int8
+from nnb.quantize.int_sim import clamp_bounds, conv_acc, requant_out
 from nnb.quantize.int_sim import max_pool as np_max_pool
 from nnb.quantize.int_sim_arith import quantize_multipliers, requantize, rounding_divide_by_pot, srdhm
 
@@ -170,34 +170,16 @@ def test_affine_random(lib) -> None:  # noqa: ANN001
         assert (affine(lib, x, -5, w, bias, mult, shift, -9, -128, 127) == want).all()
 
 
-def _model_steps(lib, m, x) -> int:  # noqa: ANN001
-    """Every integer step of ``m`` recomputed in C from the simulation's own int8 inputs: equal outputs."""
-    names = [s.output for s in m.steps]
-    vals = run_int8(m, [x], keep=names + list(m.graph.inputs), as_int=True)
-    checked = 0
-    for st in m.steps:
-        if st.kind != "int":
-            continue
-        got = run_step(lib, m, st, vals)
-        if got is None:
-            continue
-        want = vals[st.output]
-        assert got.shape == want.shape and (got == want).all(), \
-            f"{st.node.name} ({st.node.op}): {int((got != want).sum())} of {want.size} values differ"
-        checked += 1
-    return checked
-
-
 @pytest.mark.parametrize("name", ZOO_CONV)
 def test_zoo_model_c_equals_numpy(lib, name) -> None:  # noqa: ANN001
     m, xs, _ = calibrated(name)
-    assert _model_steps(lib, m, xs[0]) >= 1
+    assert model_steps(lib, m, [xs[0]]) >= 1
 
 
 @pytest.mark.parametrize("arch", ["lenet", "dscnn"])
 def test_trained_model_c_equals_numpy(lib, arch) -> None:  # noqa: ANN001
     m, x = fmnist_model(arch)
-    assert _model_steps(lib, m, x[:16]) >= 3
+    assert model_steps(lib, m, [x[:16]]) >= 3
 
 
 def test_bad_geometry_refused(lib) -> None:  # noqa: ANN001
