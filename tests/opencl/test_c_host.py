@@ -4,31 +4,20 @@ C runtime on the CPU, a missing platform."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 
 import numpy as np
 import pytest
 from conftest import ZOO, zoo_inputs, zoo_names, zoo_outputs
-from ocl_helpers import device
+from ocl_helpers import c_host
 
 from nnb.emit.convert import convert
 from nnb.model import load_model
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-C_RUNTIME = os.path.join(ROOT, "c_runtime")
-NNBRT = os.path.join(C_RUNTIME, "build-ocl", "nnbrt")
-
 
 @pytest.fixture(scope="module")
 def nnbrt_ocl() -> str:
-    device()  # skips without an OpenCL device
-    if not os.path.exists("/usr/include/CL/cl.h") or shutil.which("make") is None:
-        pytest.skip("the C host needs make and the OpenCL headers (Debian: opencl-headers ocl-icd-opencl-dev)")
-    r = subprocess.run(["make", "-C", C_RUNTIME, "-s", "-j2", "OPENCL=1", "build-ocl/nnbrt"], capture_output=True,
-                       text=True)
-    assert r.returncode == 0, f"make OPENCL=1 failed: {r.stderr[-2000:]}"
-    return NNBRT
+    return c_host()
 
 
 def _run(nnbrt: str, image: bytes, xs: list[np.ndarray], tmp, device_arg: str = "opencl",

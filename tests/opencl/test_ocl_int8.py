@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 import pytest
-from ocl_helpers import device
+from ocl_helpers import ISLAND_TOL, c_host, cnet, device, same_int8
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -23,11 +23,8 @@ from int8_quant_helpers import calibrated, fmnist_data, fmnist_model  # noqa: E4
 from nnb.emit.nnb_int8 import write_int8_nnb  # noqa: E402
 from nnb.quantize.int_sim import run_int8  # noqa: E402
 
-C_RUNTIME = os.path.join(ROOT, "c_runtime")
-NNBRT = os.path.join(C_RUNTIME, "build-ocl", "nnbrt")
 ZOO_CONV = ["lenet", "dscnn", "resnet8", "depthwise", "conv_variants", "batchnorm", "unet_tiny"]
 TRAINED = ["fmnist_lenet", "fmnist_dscnn"]
-ISLAND_TOL = {"rtol": 1e-5, "atol": 1e-6}  # float islands: PoCL's exp/float sums vs the C runtime's
 
 
 def _mixed_graph():  # noqa: ANN202 - nnb.ir.Graph
@@ -83,32 +80,6 @@ def _model(name: str):  # noqa: ANN202 - (Int8Model at the input's batch, float 
     return rebatched(m, x.shape[0]), x
 
 
-def _cnet():  # noqa: ANN202
-    import shutil
-
-    if shutil.which("make") is None or (shutil.which("gcc") or shutil.which("cc")) is None:
-        pytest.skip("no make/gcc: the C runtime cannot be built (apt-get install make gcc)")
-    from nnb.backends.c import CNet
-
-    return CNet
-
-
-def _compare(m, got: dict[str, np.ndarray], want: dict[str, np.ndarray], what: str) -> int:  # noqa: ANN001
-    """Integer tensors (dequantized, so equal floats = equal integers) exactly, island outputs to rounding."""
-    islands = {o for s in m.steps if s.kind == "island" for o in s.node.outputs}
-    exact = 0
-    for key, y in got.items():
-        t = key[:-3] if key.endswith("@dq") else key
-        w = np.asarray(want[key] if key in want else want[t])
-        y = np.asarray(y).reshape(w.shape)
-        if t in islands:
-            np.testing.assert_allclose(y, w, err_msg=f"{what}: island output {t}", **ISLAND_TOL)
-            continue
-        assert np.array_equal(y, w), f"{what}: {t}: {int((y != w).sum())} of {w.size} int8 values differ"
-        exact += 1
-    return exact
-
-
 def test_mixed_graph_has_every_int8_record() -> None:
     from nnb.emit.nnb_int8 import deploy
     from nnb.emit.nnb_int8_layout import Q8_FUNCTIONS
@@ -127,22 +98,16 @@ def test_python_host_equals_c_runtime_and_simulation(name: str) -> None:
     net = Int8OpenCLNet(m, device=dev, keep=tuple(ints))
     got = dict(zip([o[0] for o in net.outputs], net.run([x])))
     sim = run_int8(m, [x], keep=ints)
-    assert _compare(m, got, sim, "OpenCL vs simulation") >= len(ints)
+    assert same_int8(m, got, sim, "OpenCL vs simulation") >= len(ints)
     image, d, _ = write_int8_nnb(m, extra_outputs=tuple(ints))
-    cpu = dict(zip(d.outputs, _cnet()(image).run([x])))
+    cpu = dict(zip(d.outputs, cnet()(image).run([x])))
     assert list(cpu) == list(got)
-    _compare(m, got, cpu, "OpenCL vs C runtime")
+    same_int8(m, got, cpu, "OpenCL vs C runtime")
 
 
 @pytest.fixture(scope="module")
 def nnbrt_ocl() -> str:
-    device()  # skips without an OpenCL device
-    if not os.path.exists("/usr/include/CL/cl.h") or subprocess.run(["which", "make"], capture_output=True).returncode:
-        pytest.skip("the C host needs make and the OpenCL headers (Debian: opencl-headers ocl-icd-opencl-dev)")
-    r = subprocess.run(["make", "-C", C_RUNTIME, "-s", "-j2", "OPENCL=1", "build-ocl/nnbrt"], capture_output=True,
-                       text=True)
-    assert r.returncode == 0, f"make OPENCL=1 failed: {r.stderr[-2000:]}"
-    return NNBRT
+    return c_host()
 
 
 @pytest.mark.parametrize("name", ["lenet", "dscnn", "resnet8", "unet_tiny", "mixed"] + TRAINED)
@@ -156,10 +121,10 @@ def test_c_host_equals_c_runtime(nnbrt_ocl: str, tmp_path, name: str) -> None:  
                         str(tmp_path / "out"), "--device", "opencl"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     got = {o: np.fromfile(tmp_path / f"out{k}.bin", np.float32) for k, o in enumerate(d.outputs)}
-    cpu = dict(zip(d.outputs, _cnet()(image).run([x])))
+    cpu = dict(zip(d.outputs, cnet()(image).run([x])))
     sim = run_int8(m, [x], keep=ints)
-    assert _compare(m, got, cpu, "C host vs C runtime") >= len(ints)
-    _compare(m, got, sim, "C host vs simulation")
+    assert same_int8(m, got, cpu, "C host vs C runtime") >= len(ints)
+    same_int8(m, got, sim, "C host vs simulation")
 
 
 @pytest.mark.parametrize("arch", ["lenet", "dscnn"])
@@ -170,7 +135,7 @@ def test_fmnist_predictions_equal_the_c_runtime(arch: str) -> None:
     device()
     m, x = fmnist_model(arch)
     image, _d, _ = write_int8_nnb(m)
-    want = _cnet()(image).run_batch([x])[0].reshape(len(x), -1)
+    want = cnet()(image).run_batch([x])[0].reshape(len(x), -1)
     got = predict_int8(m, x, 64)
     assert np.array_equal(got.argmax(axis=1), want.argmax(axis=1))
     np.testing.assert_allclose(got, want, **ISLAND_TOL)

@@ -10,14 +10,13 @@ import contextlib
 import functools
 import io
 import os
-import shutil
 import struct
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-from ocl_helpers import device
+from ocl_helpers import ISLAND_TOL, c_host, cnet, device, same_int8
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -30,9 +29,6 @@ from nnb.errors import NnbError  # noqa: E402
 from nnb.quantize.int_sim import run_int8  # noqa: E402
 from nnb.quantize.lutq_int8 import CODES, DICT  # noqa: E402
 
-C_RUNTIME = os.path.join(ROOT, "c_runtime")
-NNBRT = os.path.join(C_RUNTIME, "build-ocl", "nnbrt")
-ISLAND_TOL = {"rtol": 1e-5, "atol": 1e-6}  # float islands (Softmax): PoCL's exp vs the C runtime's
 ZOO_CASES = {"dscnn": dict(k=8, pow2=True), "resnet8": dict(k=4, prune=0.3), "depthwise": dict(k=4),
              "lenet": dict(k=32)}  # lenet: 5-bit codes straddling words, K > 16 (per-tap entries)
 
@@ -44,14 +40,6 @@ def _cli(args: list[str]) -> tuple[int, str, str]:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         rc = main(args)
     return rc, out.getvalue(), err.getvalue()
-
-
-def _cnet():  # noqa: ANN202
-    if shutil.which("make") is None or (shutil.which("gcc") or shutil.which("cc")) is None:
-        pytest.skip("no make/gcc: the C runtime cannot be built (apt-get install make gcc)")
-    from nnb.backends.c import CNet
-
-    return CNet
 
 
 @pytest.fixture(scope="module")
@@ -95,29 +83,7 @@ def _zoo_model(name: str):  # noqa: ANN202 - (Int8Model, input)
 
 @pytest.fixture(scope="module")
 def nnbrt_ocl() -> str:
-    device()  # skips without an OpenCL device
-    if not os.path.exists("/usr/include/CL/cl.h") or shutil.which("make") is None:
-        pytest.skip("the C host needs make and the OpenCL headers (Debian: opencl-headers ocl-icd-opencl-dev)")
-    r = subprocess.run(["make", "-C", C_RUNTIME, "-s", "-j2", "OPENCL=1", "build-ocl/nnbrt"], capture_output=True,
-                       text=True)
-    assert r.returncode == 0, f"make OPENCL=1 failed: {r.stderr[-2000:]}"
-    return NNBRT
-
-
-def _same(m, got: dict, want: dict, what: str) -> int:  # noqa: ANN001 - Int8Model
-    """Integer tensors (dequantized: equal floats = equal integers) exactly, float-island outputs to rounding."""
-    islands = {o for s in m.steps if s.kind == "island" for o in s.node.outputs}
-    exact = 0
-    for key, y in got.items():
-        t = key[:-3] if key.endswith("@dq") else key
-        w = np.asarray(want[key] if key in want else want[t])
-        y = np.asarray(y).reshape(w.shape)
-        if t in islands:
-            np.testing.assert_allclose(y, w, err_msg=f"{what}: island output {t}", **ISLAND_TOL)
-            continue
-        assert np.array_equal(y, w), f"{what}: {t}: {int((y != w).sum())} of {w.size} int8 values differ"
-        exact += 1
-    return exact
+    return c_host()
 
 
 def _check_both_hosts(m, x: np.ndarray, nnbrt: str, tmp_path) -> None:  # noqa: ANN001
@@ -132,17 +98,17 @@ def _check_both_hosts(m, x: np.ndarray, nnbrt: str, tmp_path) -> None:  # noqa: 
     assert sum(1 for ln in net.layout.launches if ln.kernel.startswith("q8_lut_conv")) == lut_steps
     got = dict(zip([o[0] for o in net.outputs], net.run([x])))
     sim = run_int8(m, [x], keep=ints)
-    assert _same(m, got, sim, "Python host vs simulation") >= len(ints)
+    assert same_int8(m, got, sim, "Python host vs simulation") >= len(ints)
     image, d, _ = write_int8_nnb(m, extra_outputs=tuple(ints))
-    cpu = dict(zip(d.outputs, _cnet()(image).run([x])))
-    _same(m, got, cpu, "Python host vs C runtime")
+    cpu = dict(zip(d.outputs, cnet()(image).run([x])))
+    same_int8(m, got, cpu, "Python host vs C runtime")
     (tmp_path / "m.nnb").write_bytes(image)
     np.ascontiguousarray(x, np.float32).tofile(tmp_path / "in0.bin")
     r = subprocess.run([nnbrt, "run", str(tmp_path / "m.nnb"), str(tmp_path / "in0.bin"), "-o",
                         str(tmp_path / "out"), "--device", "opencl"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     chost = {o: np.fromfile(tmp_path / f"out{k}.bin", np.float32) for k, o in enumerate(d.outputs)}
-    assert _same(m, chost, cpu, "C host vs C runtime") >= len(ints)
+    assert same_int8(m, chost, cpu, "C host vs C runtime") >= len(ints)
 
 
 @pytest.mark.parametrize("variant", ["k4", "pow2"])
@@ -209,4 +175,4 @@ def test_corrupt_lutq_record_refused(nnbrt_ocl: str, tmp_path) -> None:  # noqa:
                         "--device", "opencl"], capture_output=True, text=True, timeout=120)
     assert r.returncode > 0 and "bad quantized weight" in r.stderr, (r.returncode, r.stderr)
     with pytest.raises(NnbError):
-        _cnet()(bytes(b))
+        cnet()(bytes(b))
