@@ -126,3 +126,25 @@ def layers_image(layers: list) -> tuple:
         names.append(f"case {i}: {case}")
     image = write_nnb(variables, functions, inputs, outputs, plan=plan, arena_bytes=top + 64)
     return image, ins, refs, names
+
+
+def conv_layer(case: dict, rng: np.random.Generator, scale: float, group: int = 1, pool: bool = False) -> tuple:
+    """(x, wt, bias, residual, reference output, record arguments) of one random convolution: ``case`` holds n,
+    c, h, w, oc, k (c and oc are totals, groups included) and fused_layer's keys; weights * ``scale``."""
+    x = rng.standard_normal((case["n"], case["c"], case["h"], case["w"])).astype(np.float32)
+    wt = (rng.standard_normal((case["oc"], case["c"] // group) + case["k"]) * scale).astype(np.float32)
+    return (x, wt, *fused_layer(case, x, wt, group, rng, pool=pool))
+
+
+def random_layers(rng: np.random.Generator, n: int, case_fn, layer_fn) -> list:  # noqa: ANN001
+    """``n`` layers (case, x, wt, b, res, y, args) in drawing order: case_fn(rng, i), then layer_fn(case, rng)."""
+    layers = []
+    for i in range(n):
+        case = case_fn(rng, i)
+        layers.append((case, *layer_fn(case, rng)))
+    return layers
+
+
+def run_build(build: str, isa: str, model: tuple, tmp_path, tol: float = 2e-5) -> None:  # noqa: ANN001
+    """run_layers in builds()'s ``build`` at NNBRT_ISA=isa, errors named "{build} {isa}"."""
+    run_layers(build_dir(build), isa, model, tmp_path, f"{build} {isa}", tol=tol)

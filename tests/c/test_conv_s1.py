@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from layer_runs import build_dir, build_params, fused_layer, layers_image, run_layers
+from layer_runs import build_params, conv_layer, layers_image, random_layers, run_build
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -63,23 +63,15 @@ def _case(rng, i):
 
 
 def _layer(case, rng):
-    n, c = case["n"], case["c"]
-    x = rng.standard_normal((n, c, case["h"], case["w"])).astype(np.float32)
-    wt = (rng.standard_normal((case["oc"], c) + case["k"]) * 0.2).astype(np.float32)
-    return (x, wt, *fused_layer(case, x, wt, 1, rng))
+    return conv_layer(case, rng, 0.2)
 
 
 @pytest.fixture(scope="module")
 def model():
     """All cases in one extended NNB: (image, inputs, references, case descriptions)."""
-    rng = np.random.default_rng(20261129)
-    layers = []
-    for i in range(N_CASES):
-        case = _case(rng, i)
-        layers.append((case, *_layer(case, rng)))
-    return layers_image(layers)
+    return layers_image(random_layers(np.random.default_rng(20261129), N_CASES, _case, _layer))
 
 
 @pytest.mark.parametrize("build,isa", build_params()[0], ids=build_params()[1])
 def test_shifted_plane_conv(model, build, isa, tmp_path):
-    run_layers(build_dir(build), isa, model, tmp_path, f"{build} {isa}")
+    run_build(build, isa, model, tmp_path)

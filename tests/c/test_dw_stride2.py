@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from layer_runs import build_dir, build_params, fused_layer, layers_image, run_layers
+from layer_runs import build_params, fused_layer, layers_image, random_layers, run_build
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -68,14 +68,9 @@ def _layer(case, rng):
 @pytest.fixture(scope="module")
 def model():
     """All cases in one extended NNB: (image, inputs, references, case descriptions)."""
-    rng = np.random.default_rng(20261129)
-    layers = []
-    for i in range(N_CASES):
-        case = _case(rng, i)
-        layers.append((case, *_layer(case, rng)))
-    return layers_image(layers)
+    return layers_image(random_layers(np.random.default_rng(20261129), N_CASES, _case, _layer))
 
 
 @pytest.mark.parametrize("build,isa", build_params()[0], ids=build_params()[1])
 def test_strided_depthwise(model, build, isa, tmp_path):
-    run_layers(build_dir(build), isa, model, tmp_path, f"{build} {isa}")
+    run_build(build, isa, model, tmp_path)

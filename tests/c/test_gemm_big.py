@@ -25,7 +25,7 @@ from pathlib import Path
 import layer_runs
 import numpy as np
 import pytest
-from layer_runs import build_dir, build_params, fused_layer, layers_image, run_layers
+from layer_runs import build_dir, build_params, conv_layer, layers_image, random_layers, run_build, run_layers
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -114,18 +114,13 @@ def _ocv_form(c):
 
 
 def _layer(case, rng):
-    x = rng.standard_normal((case["n"], case["c"], case["h"], case["w"])).astype(np.float32)
-    wt = (rng.standard_normal((case["oc"], case["c"] // case["group"]) + case["k"]) * 0.2).astype(np.float32)
-    return (x, wt, *fused_layer(case, x, wt, case["group"], rng, pool=case["pool"]))
+    return conv_layer(case, rng, 0.2, case["group"], pool=case["pool"])
 
 
 def _layers():
     """The random cases with their tensors, in drawing order: (case, x, wt, b, res, y, args)."""
     rng = np.random.default_rng(20261130)
-    out = []
-    for i in range(N_CASES):
-        case = _case(rng, i)
-        out.append((case, *_layer(case, rng)))
+    out = random_layers(rng, N_CASES, _case, _layer)
     for fixed in FIXED:
         case = {**FIXED_DEFAULTS, **fixed}  # channel counts are totals (groups included)
         out.append((case, *_layer(case, rng)))
@@ -161,7 +156,7 @@ def test_fixed_cases_cover_the_ocv_form(layers):
 
 @pytest.mark.parametrize("build,isa", build_params()[0], ids=build_params()[1])
 def test_gemm_big(layers, build, isa, tmp_path):
-    run_layers(build_dir(build), isa, layers_image(layers), tmp_path, f"{build} {isa}", tol=3e-5)
+    run_build(build, isa, layers_image(layers), tmp_path, tol=3e-5)
 
 
 def test_gemm_big_unpacked(layers, tmp_path, monkeypatch):
