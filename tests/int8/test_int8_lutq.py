@@ -15,6 +15,7 @@ import subprocess
 
 import numpy as np
 import pytest
+from int8_harness import sanitized_seed
 from int8_quant_helpers import DATA, TRAINED, ZOO, need, perturbed, zoo_inputs
 
 from nnb.cli import main
@@ -270,16 +271,7 @@ def test_bad_lutq_records_under_sanitizers(tmp_path) -> None:  # noqa: ANN001
     seeds = []
     for name in ("lenet", "resnet8", "dscnn"):
         _, m, x = _zoo_model(name)
-        p = tmp_path / f"{name}.nnb"
-        p.write_bytes(write_int8_nnb(m)[0])
-        seeds.append(str(p))
-        xin = tmp_path / f"{name}.bin"
-        np.asarray(x[:1], "<f4").tofile(xin)
-        r = subprocess.run([str(san / "nnbrt"), "run", str(p), str(xin), "-o", str(tmp_path / name)],
-                           capture_output=True, text=True, env=ENV)
-        assert r.returncode == 0 and "runtime error" not in r.stderr and "Sanitizer" not in r.stderr, r.stderr
-        y = np.fromfile(str(tmp_path / f"{name}0.bin"), "<f4")
-        np.testing.assert_allclose(y, run_int8(m, [x[:1]])[m.graph.outputs[0]].reshape(-1), rtol=1e-5, atol=1e-6)
+        seeds.append(sanitized_seed(str(san / "nnbrt"), m, x, tmp_path, name, ENV))
     xin = tmp_path / "lenet.bin"
     for case, (image, _) in _bad_images().items():
         p = tmp_path / f"bad_{case}.nnb"
