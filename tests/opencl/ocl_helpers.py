@@ -74,3 +74,13 @@ def same_int8(m, got: dict, want: dict, what: str) -> int:  # noqa: ANN001 - Int
         assert np.array_equal(y, w), f"{what}: {t}: {int((y != w).sum())} of {w.size} int8 values differ"
         exact += 1
     return exact
+
+
+def c_host_run(nnbrt: str, image: bytes, x: np.ndarray, outputs: list, tmp_path) -> dict:  # noqa: ANN001
+    """``image`` run on ``x`` by the C host (nnbrt run --device opencl): output name -> float32 values."""
+    (tmp_path / "m.nnb").write_bytes(image)
+    np.ascontiguousarray(x, np.float32).tofile(tmp_path / "in0.bin")
+    r = subprocess.run([nnbrt, "run", str(tmp_path / "m.nnb"), str(tmp_path / "in0.bin"), "-o",
+                        str(tmp_path / "out"), "--device", "opencl"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return {o: np.fromfile(tmp_path / f"out{k}.bin", np.float32) for k, o in enumerate(outputs)}

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import functools
 import os
-import subprocess
 import sys
 
 import numpy as np
 import pytest
-from ocl_helpers import ISLAND_TOL, c_host, cnet, device, same_int8
+from ocl_helpers import ISLAND_TOL, c_host, c_host_run, cnet, device, same_int8
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -115,12 +114,7 @@ def test_c_host_equals_c_runtime(nnbrt_ocl: str, tmp_path, name: str) -> None:  
     m, x = _model(name)
     ints = [s.output for s in m.steps if s.kind == "int"]
     image, d, _ = write_int8_nnb(m, extra_outputs=tuple(ints))
-    (tmp_path / "m.nnb").write_bytes(image)
-    np.ascontiguousarray(x, np.float32).tofile(tmp_path / "in0.bin")
-    r = subprocess.run([nnbrt_ocl, "run", str(tmp_path / "m.nnb"), str(tmp_path / "in0.bin"), "-o",
-                        str(tmp_path / "out"), "--device", "opencl"], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    got = {o: np.fromfile(tmp_path / f"out{k}.bin", np.float32) for k, o in enumerate(d.outputs)}
+    got = c_host_run(nnbrt_ocl, image, x, d.outputs, tmp_path)
     cpu = dict(zip(d.outputs, cnet()(image).run([x])))
     sim = run_int8(m, [x], keep=ints)
     assert same_int8(m, got, cpu, "C host vs C runtime") >= len(ints)

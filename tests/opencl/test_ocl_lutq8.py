@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 import pytest
-from ocl_helpers import ISLAND_TOL, c_host, cnet, device, same_int8
+from ocl_helpers import ISLAND_TOL, c_host, c_host_run, cnet, device, same_int8
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -102,12 +102,7 @@ def _check_both_hosts(m, x: np.ndarray, nnbrt: str, tmp_path) -> None:  # noqa: 
     image, d, _ = write_int8_nnb(m, extra_outputs=tuple(ints))
     cpu = dict(zip(d.outputs, cnet()(image).run([x])))
     same_int8(m, got, cpu, "Python host vs C runtime")
-    (tmp_path / "m.nnb").write_bytes(image)
-    np.ascontiguousarray(x, np.float32).tofile(tmp_path / "in0.bin")
-    r = subprocess.run([nnbrt, "run", str(tmp_path / "m.nnb"), str(tmp_path / "in0.bin"), "-o",
-                        str(tmp_path / "out"), "--device", "opencl"], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    chost = {o: np.fromfile(tmp_path / f"out{k}.bin", np.float32) for k, o in enumerate(d.outputs)}
+    chost = c_host_run(nnbrt, image, x, d.outputs, tmp_path)
     assert same_int8(m, chost, cpu, "C host vs C runtime") >= len(ints)
 
 
