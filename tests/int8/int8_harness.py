@@ -14,8 +14,10 @@ import glob
 import os
 import shutil
 import subprocess
+import sys
 
 import numpy as np
+import pytest
 
 from nnb.ops.conv import _geom
 from nnb.ops.fused import pool_attrs
@@ -247,3 +249,22 @@ def sanitized_seed(nnbrt: str, m: Int8Model, x: np.ndarray, tmp_path, name: str,
     y = np.fromfile(str(tmp_path / f"{name}0.bin"), "<f4")
     np.testing.assert_allclose(y, run_int8(m, [x[:1]])[m.graph.outputs[0]].reshape(-1), rtol=1e-5, atol=1e-6)
     return str(p)
+
+
+def rerun_sanitized(test_file: str, selection: str, san_env: str) -> None:
+    """The tests of ``test_file`` chosen by ``-k selection`` again in a child pytest with the kernels built with
+    ASan + UBSan (libasan preloaded, ``san_env`` set): they pass; skip (saying why) without a compiler or
+    libasan, or when already the sanitized run."""
+    if os.environ.get(san_env):
+        pytest.skip("already the sanitized run")
+    cc = compiler()
+    if cc is None:
+        pytest.skip("no C compiler (gcc/cc) on PATH")
+    asan = subprocess.run([cc, "-print-file-name=libasan.so"], capture_output=True, text=True).stdout.strip()
+    if not os.path.isabs(asan) or not os.path.exists(asan):
+        pytest.skip(f"{cc} has no libasan.so to preload (install libasan for the sanitizer run)")
+    env = dict(os.environ, LD_PRELOAD=asan, ASAN_OPTIONS="detect_leaks=0", **{san_env: "1"})
+    r = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", test_file, "-k",
+                        selection], capture_output=True, text=True, env=env, cwd=os.path.dirname(test_file))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert " passed" in r.stdout

@@ -8,12 +8,10 @@ and the same cases with the kernels built with ASan + UBSan."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from int8_harness import affine, build, compiler, conv2d, model_steps
+from int8_harness import affine, build, compiler, conv2d, model_steps, rerun_sanitized
 from int8_quant_helpers import calibrated
 
 from nnb.quantize.int8 import IntNode, QParams
@@ -131,17 +129,4 @@ def test_zoo_steps_avx2(lib, name) -> None:  # noqa: ANN001
 def test_avx2_forms_under_asan_ubsan() -> None:
     """The conv (plain and extreme-weight) and Affine cases again at the AVX2 level (test_int8_c.py's sanitized
     run covers the portable loops), kernels built with ASan + UBSan, in a child process with libasan preloaded."""
-    if os.environ.get(SAN_ENV):
-        pytest.skip("already the sanitized run")
-    cc = compiler()
-    if cc is None:
-        pytest.skip("no C compiler (gcc/cc) on PATH")
-    asan = subprocess.run([cc, "-print-file-name=libasan.so"], capture_output=True, text=True).stdout.strip()
-    if not os.path.isabs(asan) or not os.path.exists(asan):
-        pytest.skip(f"{cc} has no libasan.so to preload (install libasan for the sanitizer run)")
-    env = dict(os.environ, LD_PRELOAD=asan, ASAN_OPTIONS="detect_leaks=0", **{SAN_ENV: "1"})
-    r = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", __file__, "-k",
-                        "avx2 and (forms or affine)"], capture_output=True, text=True, env=env,
-                       cwd=os.path.dirname(__file__))
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert " passed" in r.stdout
+    rerun_sanitized(__file__, "avx2 and (forms or affine)", SAN_ENV)

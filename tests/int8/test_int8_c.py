@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from int8_harness import SRC, affine, avg_pool, build, compiler, conv2d, max_pool, model_steps
+from int8_harness import SRC, affine, avg_pool, build, compiler, conv2d, max_pool, model_steps, rerun_sanitized
 from int8_quant_helpers import calibrated, fmnist_model
 
 from nnb.quantize.int8 import IntNode, QParams
@@ -224,20 +224,7 @@ def test_kernels_under_asan_ubsan() -> None:
     """The random-geometry, rounding, bad-argument and lenet tests again at every level (lenet not at AVX2,
     whose depthwise the random cases cover), with the kernels built with ASan + UBSan (a child process with
     libasan preloaded)."""
-    if os.environ.get(SAN_ENV):
-        pytest.skip("already the sanitized run")
-    cc = compiler()
-    if cc is None:
-        pytest.skip("no C compiler (gcc/cc) on PATH")
-    asan = subprocess.run([cc, "-print-file-name=libasan.so"], capture_output=True, text=True).stdout.strip()
-    if not os.path.isabs(asan) or not os.path.exists(asan):
-        pytest.skip(f"{cc} has no libasan.so to preload (install libasan for the sanitizer run)")
-    env = dict(os.environ, LD_PRELOAD=asan, ASAN_OPTIONS="detect_leaks=0", **{SAN_ENV: "1"})
-    sel = "random or arithmetic or geometry or prepared or (lenet and not avx2)"
-    r = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", __file__, "-k", sel],
-                       capture_output=True, text=True, env=env, cwd=os.path.dirname(__file__))
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert " passed" in r.stdout
+    rerun_sanitized(__file__, "random or arithmetic or geometry or prepared or (lenet and not avx2)", SAN_ENV)
 
 
 def test_cortex_m4_firmware_equals_simulation() -> None:
