@@ -128,7 +128,7 @@ typedef struct {
 #define NNBRT_EXT_FIRST_ID 1000u
 /* int8 records (kernels/q8_ops.c): the only kernels that take type 6/7 tensors. */
 #define NNBRT_Q8_FIRST_ID 1001u
-#define NNBRT_Q8_LAST_ID 1013u /* 1012-1013: LUT-Q int8 records (kernels/int8/lutq_ops.c) */
+#define NNBRT_Q8_LAST_ID 1014u /* 1012-1013: LUT-Q int8 records (kernels/int8/lutq_ops.c); 1014 Q8QConv */
 /* Kernel of a function id (legacy ids included), NULL if none. Defined by
    kernels/kernel_table.c, or by a generated per-model table that lists
    only the ids one model uses (so the linker drops the other kernels). */

@@ -25,6 +25,7 @@ EXT_IDS.update({1001 + k: f"nnbrt_k_q8_{n}" for k, n in enumerate(
     ("quantize", "dequantize", "conv", "affine", "max_pool", "avg_pool", "global_avg_pool", "add", "mul", "concat",
      "clamp"))})
 EXT_IDS.update({1012: "nnbrt_k_q8_lut_conv", 1013: "nnbrt_k_q8_lut_affine"})  # LUT-Q int8 (int8/lutq_ops.c)
+EXT_IDS[1014] = "nnbrt_k_q8_qconv"  # Q8QConv: the first convolution quantizing the float input (q8_ops.c)
 
 
 def table_entries():

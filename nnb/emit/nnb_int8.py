@@ -1,7 +1,8 @@
 """An int8 model (nnb/quantize/int8.py) as an extended NNB file (docs/nnb_format.md, "int8 models").
 
 ``deploy(m)`` lays the model out as records: the float network input is
-quantized on entry (``Q8Quantize``), every integer step becomes one int8
+quantized on entry (``Q8Quantize``; or per sample inside the first convolution,
+``Q8QConv``, nnb_int8_qconv.py, when that is its only reader), every integer step becomes one int8
 record (``Q8Conv``, ``Q8Affine``, pools, ``Q8Add``, ...), a float island gets
 ``Q8Dequantize`` records for its inputs, its usual float function, and a
 ``Q8Quantize`` where an integer step reads its output; network outputs are
@@ -161,13 +162,19 @@ class _Builder:
                                 np.asarray(st.arrays[key], np.int64).reshape(-1)))
 
     def build(self, extra_outputs: tuple[str, ...] = ()) -> Deployed:
+        from nnb.emit.nnb_int8_qconv import emit_qconv, fused_inputs
+
         g = self.g
+        fused = fused_inputs(self.m)  # the first convolutions quantizing the float input themselves (Q8QConv)
         for x in g.inputs:
             self.add_var(Var(x, self.shape(x), "f32"))
-            self.quantize(x, x)
-        for st in self.m.steps:
+            if x not in fused.values():
+                self.quantize(x, x)
+        for k, st in enumerate(self.m.steps):
             if st.kind == "island":
                 self.island(st)
+            elif k in fused:
+                emit_qconv(self, st, fused[k])
             else:
                 self.int_step(st)
         outputs = []
@@ -215,6 +222,28 @@ class _Builder:
                          pool_ignore_border=bool(a["pool_ignore_border"]))
         return attrs
 
+    def conv_record(self, st: IntNode, xs: list[str]) -> tuple[list[str], dict]:
+        """The inputs and attributes of a Q8Conv record of step ``st`` reading int8 variables ``xs`` (the input,
+        and a residual's last)."""
+        from nnb.quantize.int_sim import clamp_bounds
+
+        node, a = st.node, st.node.attrs
+        if node.op == "FusedConv" and a["pool"] not in ("", "max"):
+            raise NnbError(f"int8 NNB: {node.name}: a FusedConv with {a['pool']} pooling has no int8 record")
+        if node.op == "FusedConv" and a["pool"] and a["residual"]:
+            raise NnbError(f"int8 NNB: {node.name}: a FusedConv with a pool and a residual has no int8 record")
+        lo, hi = clamp_bounds(st.activation, self.m.qparams[st.output])
+        w = st.arrays["weight"]
+        attrs = self.conv_attrs(node, w.ndim - 2, {"activation": st.activation, "act_min": lo, "act_max": hi})
+        wname = self.add_var(Var(node.inputs[1], tuple(w.shape), "q8", np.asarray(w, np.int8),
+                                 np.asarray(st.arrays["w_scale"], np.float64), 0, 0))
+        ins = [xs[0], wname, self.i32(st, "bias"), self.i32(st, "mult"), self.i32(st, "shift")]
+        if attrs["residual"]:
+            rq = np.concatenate([np.asarray(st.arrays["res_mult"], np.int64).reshape(-1),
+                                 np.asarray(st.arrays["res_shift"], np.int64).reshape(-1)])
+            ins += [xs[-1], self.add_var(Var(f"{node.name}/res_rq", (int(rq.size),), "i32", rq))]
+        return ins, attrs
+
     def int_step(self, st: IntNode) -> None:
         from nnb.quantize.int_sim import clamp_bounds
 
@@ -230,19 +259,7 @@ class _Builder:
         data_ins = [i for i in node.inputs if g.tensors[i].kind != "param"]
         xs = [self.ensure_q(i) for i in data_ins]
         if op in ("FusedConv", "Convolution", "DepthwiseConvolution"):
-            if op == "FusedConv" and a["pool"] not in ("", "max"):
-                raise NnbError(f"int8 NNB: {node.name}: a FusedConv with {a['pool']} pooling has no int8 record")
-            if op == "FusedConv" and a["pool"] and a["residual"]:
-                raise NnbError(f"int8 NNB: {node.name}: a FusedConv with a pool and a residual has no int8 record")
-            w = st.arrays["weight"]
-            attrs = self.conv_attrs(node, w.ndim - 2, act)
-            wname = self.add_var(Var(node.inputs[1], tuple(w.shape), "q8", np.asarray(w, np.int8),
-                                     np.asarray(st.arrays["w_scale"], np.float64), 0, 0))
-            ins = [xs[0], wname, self.i32(st, "bias"), self.i32(st, "mult"), self.i32(st, "shift")]
-            if attrs["residual"]:
-                rq = np.concatenate([np.asarray(st.arrays["res_mult"], np.int64).reshape(-1),
-                                     np.asarray(st.arrays["res_shift"], np.int64).reshape(-1)])
-                ins += [xs[-1], self.add_var(Var(f"{node.name}/res_rq", (int(rq.size),), "i32", rq))]
+            ins, attrs = self.conv_record(st, xs)
             self.emit("Q8Conv", ins, st, attrs)
         elif op == "Affine":
             w = st.arrays["weight"]  # (in, out): the float weight's layout, flattened outputs

@@ -3,7 +3,7 @@
 Shared by the writer (nnb_int8.py) and the reader (nnb_int8_read.py).  Variable
 type 6 is an int8 tensor with a scale and zero point (a quant descriptor of
 kind 6); type 7 an int32 parameter (biases, requantization multipliers and
-shifts).  Function ids 1001-1011 are the int8 steps; float islands keep their
+shifts).  Function ids 1001-1011 and 1014 are the int8 steps; float islands keep their
 usual ids.
 """
 
@@ -43,6 +43,8 @@ Q8_FUNCTIONS: dict[str, tuple[int, list[ArgSlot]]] = {
     "Q8Concat": (1010, [ArgSlot("axis", "i")]),
     "Q8Clamp": (1011, [ArgSlot("op", "i", CLAMP_OPS), *_ACT]),
 }
+# 1014 Q8QConv (nnb_int8_qconv.py): Q8Conv's arguments, the float network input quantized per sample
+Q8_FUNCTIONS["Q8QConv"] = (1014, list(Q8_FUNCTIONS["Q8Conv"][1]))
 Q8_BY_ID = {fid: (name, slots) for name, (fid, slots) in Q8_FUNCTIONS.items()}
 # the float network op each int8 step computes (reader: back into an int8 model)
 Q8_OP_OF = {"Q8Conv": "FusedConv", "Q8Affine": "Affine", "Q8MaxPool": "MaxPooling", "Q8AvgPool": "AveragePooling",

@@ -120,6 +120,7 @@ def _variables(im, names: list[str]) -> list[_Var]:  # noqa: ANN001
 
 
 def read_int8_nnb(data: bytes, name: str = "model.nnb") -> Int8Model:
+    from nnb.emit.nnb_int8_qconv import QCONV, conv_inputs
     from nnb.emit.nnb_read import _Image, _read_names
     from nnb.quantize.lutq_int8_nnb import LUT_IDS, lut_record_by_id, read_lut_step
 
@@ -187,7 +188,12 @@ def read_int8_nnb(data: bytes, name: str = "model.nnb") -> Int8Model:
                                f"zero point {q8.zero}")
             tensor(outs[0])  # Quantize: the input's / island output's grid; Dequantize: a float copy
             continue
-        if rec in Q8_FUNCTIONS_INT:
+        if rec == QCONV:  # the first convolution quantizing the float input itself (nnb_int8_qconv.py)
+            where = f"{where} ({rec})"
+            xq, *rest = conv_inputs(ins, inputs, attrs, where)
+            tensor(xq)  # the input's grid
+            steps.append(_int_step("Q8Conv", attrs, [xq, *rest], outs, tensor, tensors, where, k))
+        elif rec in Q8_FUNCTIONS_INT:
             steps.append(_int_step(rec, attrs, ins, outs, tensor, tensors, where, k))
         elif fid in LUT_IDS:
             steps.append(read_lut_step(rec, attrs, ins, outs, tensor, tensors, where, k))

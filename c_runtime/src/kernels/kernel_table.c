@@ -16,6 +16,7 @@ extern const nnbrt_kernel nnbrt_k_q8_concat;
 extern const nnbrt_kernel nnbrt_k_q8_clamp;
 extern const nnbrt_kernel nnbrt_k_q8_lut_conv;
 extern const nnbrt_kernel nnbrt_k_q8_lut_affine;
+extern const nnbrt_kernel nnbrt_k_q8_qconv;
 #endif
 extern const nnbrt_kernel nnbrt_k_fused_conv;
 extern const nnbrt_kernel nnbrt_k_depthwise_convolution;
@@ -233,6 +234,7 @@ static const nnbrt_entry nnbrt_ext_kernels[] = {
     {&nnbrt_k_q8_clamp, NULL}, /* 1011 Q8Clamp (q8_ops.c) */
     {&nnbrt_k_q8_lut_conv, NULL}, /* 1012 Q8LutConv (int8/lutq_ops.c) */
     {&nnbrt_k_q8_lut_affine, NULL}, /* 1013 Q8LutAffine (int8/lutq_ops.c) */
+    {&nnbrt_k_q8_qconv, NULL}, /* 1014 Q8QConv (q8_ops.c) */
 #endif
 };
 

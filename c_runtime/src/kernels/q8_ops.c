@@ -577,6 +577,98 @@ static void run_clamp(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int 
     for (k = 0; k < out[0].size; ++k) y[k] = sat8(x[k], a->a[2].i, a->a[3].i);
 }
 
+/* ---- 1014 Q8QConv (x float, thresholds[255], grid, w, bias, mult, shift): Q8Conv's arguments ----
+   The network's first convolution reading the float input (nnb/emit/nnb_int8_qconv.py): each sample is
+   quantized by run_quantize (Q8Quantize's thresholds; the grid, a one-value int8 parameter, holds the
+   input's scale and zero point) into scratch and convolved there by Q8Conv's code, so the int8 copy of
+   the input is never in the arena. Same integers as Q8Quantize followed by Q8Conv. */
+
+/* The Q8Conv view of a Q8QConv record for one sample: t[0] the quantized sample (int8 on the grid, no
+   storage yet), t[1..4] w, bias, mult, shift; y1 one sample's output; xd/yd hold their dims. */
+static nnbrt_status qconv_view(const nnbrt_args *a, int nin, const nnbrt_tensor *in, const nnbrt_tensor *out,
+                               nnbrt_tensor *t, nnbrt_tensor *y1, int32_t *xd, int32_t *yd, size_t *samples)
+{
+    const nnbrt_tensor *x = &in[0], *g = &in[2], *y = &out[0];
+    const int ba = a->a[C_BA].i;
+    int k;
+    if (nin != 7 || a->a[C_RES].i != 0) return NNBRT_E_BAD_ARGUMENT;
+    if (x->type != 0 || !is_q8(g) || g->nscale != 1 || !g->data || g->size != 1) return NNBRT_E_UNSUPPORTED_TYPE;
+    if (!table_ok(&in[1], 255, 1)) return NNBRT_E_BAD_QUANT;
+    if (ba < 1 || ba >= x->ndim || x->ndim > NNBRT_MAX_NDIM || y->ndim != x->ndim) return NNBRT_E_UNSUPPORTED_ARGUMENT;
+    for (k = 0; k < ba; ++k)
+        if (y->dims[k] != x->dims[k]) return NNBRT_E_SHAPE_MISMATCH;
+    *samples = prod(x->dims, 0, ba);
+    if (*samples < 1) return NNBRT_E_SHAPE_MISMATCH;
+    memcpy(xd, x->dims, sizeof(int32_t) * (size_t)x->ndim);
+    memcpy(yd, y->dims, sizeof(int32_t) * (size_t)y->ndim);
+    for (k = 0; k < ba; ++k) xd[k] = yd[k] = 1;
+    t[0] = *x;
+    t[0].type = Q8;
+    t[0].dims = xd;
+    t[0].size = x->size / *samples;
+    t[0].data = NULL;
+    t[0].zero = g->zero;
+    t[0].nscale = 1;
+    t[0].scale = g->scale;
+    for (k = 1; k < 5; ++k) t[k] = in[k + 2];
+    *y1 = *y;
+    y1->dims = yd;
+    y1->size = y->size / *samples;
+    return NNBRT_OK;
+}
+
+/* The quantized sample's bytes at the start of the scratch (the convolution's scratch follows, aligned). */
+static size_t qconv_head(size_t n) { return (n + 63u) & ~(size_t)63u; }
+
+static nnbrt_status check_qconv(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
+                                const nnbrt_tensor *out, nnbrt_cost *w)
+{
+    nnbrt_tensor t[5], y1;
+    int32_t xd[NNBRT_MAX_NDIM], yd[NNBRT_MAX_NDIM];
+    size_t samples = 0, scratch = 0;
+    nnb_i8_conv_params p;
+    nnb_i8_pool_params pp;
+    nnbrt_status st = qconv_view(a, nin, in, out, t, &y1, xd, yd, &samples);
+    (void)nout;
+    if (st != NNBRT_OK) return st;
+    if ((st = conv_geom(a, 5, t, &y1, &p, &pp, &scratch)) != NNBRT_OK) return st;
+    w->work = (uint64_t)samples * ((uint64_t)t[0].size * 8u + (uint64_t)p.o * (uint64_t)p.oh * (uint64_t)p.ow *
+                                   (uint64_t)t[1].dims[1] * (uint64_t)p.kh * (uint64_t)p.kw);
+    w->scratch = qconv_head(t[0].size) + scratch;
+    return NNBRT_OK;
+}
+
+static void run_qconv(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout, const nnbrt_tensor *out)
+{
+    nnbrt_tensor t[5], y1, q[2];
+    int32_t xd[NNBRT_MAX_NDIM], yd[NNBRT_MAX_NDIM];
+    size_t samples = 0, scratch = 0, n;
+    nnb_i8_conv_params p;
+    nnb_i8_pool_params pp;
+    uint8_t *s = (uint8_t *)(void *)a->scratch;
+    (void)nout;
+    memset(&p, 0, sizeof p);
+    memset(&pp, 0, sizeof pp);
+    memset(t, 0, sizeof t);
+    memset(&y1, 0, sizeof y1);
+    if (qconv_view(a, nin, in, out, t, &y1, xd, yd, &samples) != NNBRT_OK) return; /* checked at load */
+    (void)conv_geom(a, 5, t, &y1, &p, &pp, &scratch);
+    t[0].data = (float *)(void *)s;
+    q[0] = in[0];
+    q[0].size = t[0].size;
+    q[1] = in[1];
+    for (n = 0; n < samples; ++n) {
+        q[0].data = in[0].data + n * t[0].size;
+        run_quantize(a, 2, q, 1, &t[0]);
+        y1.data = (float *)(void *)(out8(&out[0]) + n * y1.size);
+        if (a->a[C_POOL].i)
+            run_conv_pool(&p, &pp, t, &y1, s + qconv_head(t[0].size), scratch);
+        else
+            (void)nnb_i8_conv2d(&p, in8(&t[0]), in8(&t[1]), in32(&t[2]), in32(&t[3]), in32(&t[4]), NULL, NULL, NULL,
+                                out8(&y1), (int16_t *)(void *)(s + qconv_head(t[0].size)), (scratch - 4u) / 2u);
+    }
+}
+
 const nnbrt_kernel nnbrt_k_q8_quantize = {"Q8Quantize", "", 2, 2, 1, 1, check_quantize, run_quantize};
 const nnbrt_kernel nnbrt_k_q8_dequantize = {"Q8Dequantize", "", 2, 2, 1, 1, check_dequantize, run_dequantize};
 const nnbrt_kernel nnbrt_k_q8_conv = {"Q8Conv", "iiIiIiIiiiIiIiIBBiii", 5, 7, 1, 1, check_conv, run_conv};
@@ -588,6 +680,7 @@ const nnbrt_kernel nnbrt_k_q8_add = {"Q8Add", "iii", 4, 4, 1, 1, check_add, run_
 const nnbrt_kernel nnbrt_k_q8_mul = {"Q8Mul", "iii", 4, 4, 1, 1, check_mul, run_mul};
 const nnbrt_kernel nnbrt_k_q8_concat = {"Q8Concat", "i", 3, NNBRT_MAX_FN_IO, 1, 1, check_concat, run_concat};
 const nnbrt_kernel nnbrt_k_q8_clamp = {"Q8Clamp", "iiii", 1, 1, 1, 1, check_clamp, run_clamp};
+const nnbrt_kernel nnbrt_k_q8_qconv = {"Q8QConv", "iiIiIiIiiiIiIiIBBiii", 7, 7, 1, 1, check_qconv, run_qconv};
 #else
 typedef int nnbrt_q8_ops_not_built; /* ISO C wants a declaration in every file */
 #endif
