@@ -44,7 +44,8 @@ I8_KNOBS: dict[str, list[str]] = {"mcu": ["NNB_I8_NO_X86"], "host": []}
 POOL_SCRATCH = 4608  # q8_ops.c NNBRT_Q8_POOL_SCRATCH: conv output bytes a pooled block may take
 I8_HEADERS = ["int8/i8_dot.h", "int8/i8_host.h", "int8/nnb_int8.h"]
 C_OPS = ("Q8Quantize", "Q8Dequantize", "Q8Conv", "Q8Affine", "Q8MaxPool", "Q8AvgPool", "Q8GlobalAvgPool",
-         "Q8Add", "Q8Mul", "Q8Concat", "Q8Clamp", "Q8LutConv", "Q8LutAffine")
+         "Q8Add", "Q8Mul", "Q8Concat", "Q8Clamp", "Q8LutConv", "Q8LutAffine", "Q8QConv")
+CONV_KINDS = {"conv", "conv_pool", "qconv", "qconv_pool"}
 LUT_KINDS = {"lut_conv", "lut_pool", "lut_affine"}
 
 
@@ -300,8 +301,9 @@ def _pool_of(fn: Fn, p: dict[str, int], xs: tuple[int, ...], ba: int, nsp: int) 
             pp[0] if npl == 2 else 0, pp[-1], 0]
 
 
-def _conv(c: _Ctx, fn: Fn, node: I8Node) -> int:
-    """Q8Conv as q8_ops.c conv_geom derives it; returns the scratch bytes."""
+def _conv(c: _Ctx, fn: Fn, node: I8Node, x_expr: str | None = None) -> int:
+    """Q8Conv as q8_ops.c conv_geom derives it; returns the scratch bytes.  ``x_expr``: the C expression of the
+    input instead of its variable's place."""
     a = fn.attrs
     w = c.var(fn.inputs[1])
     p, xs, ba, nsp = _conv_geom(c, fn, tuple(int(s) for s in w.shape))
@@ -309,7 +311,7 @@ def _conv(c: _Ctx, fn: Fn, node: I8Node) -> int:
     klen = int(w.shape[1]) * p["kh"] * p["kw"]
     node.macs = p["n"] * p["o"] * p["oh"] * p["ow"] * klen
     f = node.f
-    f.update(x=c.ptr(fn.inputs[0]), w=c.ptr(fn.inputs[1]), bias=c.ptr(fn.inputs[2]), mult=c.ptr(fn.inputs[3]),
+    f.update(x=x_expr or c.ptr(fn.inputs[0]), w=c.ptr(fn.inputs[1]), bias=c.ptr(fn.inputs[2]), mult=c.ptr(fn.inputs[3]),
              shift=c.ptr(fn.inputs[4]), y=c.ptr(fn.outputs[0]))
     if res:
         rq = c.ptr(fn.inputs[6])
@@ -334,6 +336,27 @@ def _conv(c: _Ctx, fn: Fn, node: I8Node) -> int:
     col = conv_scratch(p, defines)
     f.update(p=c.conv_struct([p[k] for k in CONV_FIELDS]), col_len=col)
     return 2 * col + 4
+
+
+def _qconv(c: _Ctx, fn: Fn, node: I8Node) -> int:
+    """Q8QConv as q8_ops.c run_qconv runs it: each sample quantized into the head of the scratch (the float
+    input's thresholds), then Q8Conv's call on that sample (n = 1); returns the scratch bytes."""
+    x, thr, grid = fn.inputs[:3]
+    xv, gv, y = c.var(x), c.var(grid), c.var(fn.outputs[0])
+    ba = int(fn.attrs["base_axis"])
+    samples = _prod(xv.shape[:ba])
+    per = _prod(xv.shape) // samples
+    one = f"{x}@sample"  # one quantized sample, on the input's grid (in the scratch, not the arena)
+    c.d.vars[one] = Var(one, (1,) * ba + tuple(xv.shape[ba:]), "q8", None, gv.scales, gv.zero)
+    head = (per + 63) & ~63
+    sb = _conv(c, Fn("Q8Conv", [one, *fn.inputs[3:]], fn.outputs, fn.attrs), node, "xq")
+    node.kind = "q" + node.kind  # qconv | qconv_pool
+    node.macs *= samples
+    scale = float(np.asarray(gv.scales).reshape(-1)[0])
+    node.f.update(fx=c.ptr(x), t=c.ptr(thr), inv=c_float(np.float32(1.0 / scale)),
+                  off=c_float(np.float32(gv.zero + 128.5)), per=per, samples=samples, out_per=_prod(y.shape) // samples,
+                  head=head, grid=grid, net_in=c.d.inputs.index(x) if x in c.d.inputs else None)
+    return head + sb
 
 
 def _lut_struct(c: _Ctx, fn: Fn, o: int, taps: int) -> tuple[str, int]:
@@ -475,6 +498,8 @@ def _node(c: _Ctx, i: int, fn: Fn, scratch: list[int]) -> I8Node:
     elif op == "Q8Conv":
         node.kind = "conv"
         sb = _conv(c, fn, node)
+    elif op == "Q8QConv":
+        sb = _qconv(c, fn, node)
     elif op == "Q8LutConv":
         sb = _lut_conv(c, fn, node)
     elif op == "Q8LutAffine":
@@ -630,15 +655,15 @@ def build_int8_context(m: Int8Model, prefix: str, arena_mode: str, header: list[
     kinds = {n.kind for n in nodes}
     records = sorted({n.record for n in nodes if n.kind == "record"})
     srcs = ["int8/requant.c"]
-    if kinds & {"conv", "conv_pool"}:
+    if kinds & CONV_KINDS:
         srcs.append("int8/conv.c")
     if "affine" in kinds:
         srcs.append("int8/affine.c")
-    if kinds & {"conv", "conv_pool", "affine"} and kernels == "host":
+    if kinds & (CONV_KINDS | {"affine"}) and kernels == "host":
         srcs.append("int8/conv_x86.c")
     if kinds & LUT_KINDS:
         srcs.append("int8/lutq.c")
-    if kinds & {"conv_pool", "max_pool", "avg_pool", "gap", "lut_pool"}:
+    if kinds & {"conv_pool", "qconv_pool", "max_pool", "avg_pool", "gap", "lut_pool"}:
         srcs.append("int8/pool.c")
     if kinds & {"add", "mul", "concat"}:
         srcs.append("int8/eltwise.c")
@@ -652,12 +677,14 @@ def build_int8_context(m: Int8Model, prefix: str, arena_mode: str, header: list[
     params = list(c.params.values())
     # PREFIX_run_q8: every output dequantized from an int8 tensor (none a float island's)
     deq = {n.f["net_out"]: n for n in nodes if n.kind == "dequantize" and n.f["net_out"] is not None}
-    quant = {n.f["net_in"]: n for n in nodes if n.kind == "quantize" and n.f["net_in"] is not None}
+    quant = {n.f["net_in"]: n for n in nodes
+             if n.kind in ("quantize", "qconv", "qconv_pool") and n.f["net_in"] is not None}
     q8_api = len(deq) == len(outputs) and len(quant) == len(inputs) and len(outputs) > 0
     q8_io: dict[str, tuple[str, int]] = {}
     if q8_api:
         for k, io_ in enumerate(inputs):
-            v = d.vars[d.fns[quant[k].index].outputs[0]]
+            qn = quant[k]  # Q8Quantize's output, or Q8QConv's grid
+            v = d.vars[qn.f["grid"] if qn.kind != "quantize" else d.fns[qn.index].outputs[0]]
             q8_io[io_.macro] = (repr(float(np.asarray(v.scales).reshape(-1)[0])), int(v.zero))
         for k, io_ in enumerate(outputs):
             v = d.vars[d.fns[deq[k].index].inputs[0]]
