@@ -175,6 +175,208 @@ static int64_t acc_bound(int32_t bias, int32_t taps, const int8_t *res, int32_t 
     return b;
 }
 
+#if NNB_I8_DSP
+/* ---------- DSP forms with the requantization fused (M4) ---------- */
+
+/* Every channel of the layer takes the fast requantization (out_run's SMMLAR form): mult >= 0, 1 <= -shift <= 21,
+ * every accumulator below 2^30 in magnitude, no upper clamp below 127. Then y = max(lo, rq1(acc)) exactly. */
+static int rq_fast_layer(const nnb_i8_conv_params *p, const int32_t *mult, const int32_t *shift, int64_t bound)
+{
+    int32_t c;
+    if (p->act_max != 127 || bound >= ((int64_t)1 << 30))
+        return 0;
+    for (c = 0; c < p->o; ++c)
+        if (mult[c] < 0 || shift[c] > -1 || shift[c] < -21)
+            return 0;
+    return 1;
+}
+
+/* the largest accumulator bound of a 3x3 depthwise layer without residual */
+static int64_t dw3_bound(const nnb_i8_conv_params *p, const int32_t *bias)
+{
+    int64_t m = 0, t;
+    int32_t c;
+    for (c = 0; c < p->c; ++c) {
+        t = acc_bound(bias ? bias[c] : 0, 9, NULL, 0, 0);
+        m = t > m ? t : m;
+    }
+    return m;
+}
+
+/* the per-channel constants of rq1: nudge = 2^(right-1) + zout * 2^right (see out_run) */
+typedef struct {
+    int32_t mult, nudge, right;
+} rq_ch;
+
+static inline void rq_ch_init(rq_ch *q, int32_t mult, int32_t shift, int32_t zout)
+{
+    q->mult = mult;
+    q->right = -shift;
+    q->nudge = ((int32_t)1 << (q->right - 1)) + zout * ((int32_t)1 << q->right);
+}
+
+/* saturate(zout + requantize(acc)) to [-128, 127] for |acc| < 2^30 under rq_fast_layer: out_run's fast form */
+static inline int32_t rq1(int32_t acc, const rq_ch *q)
+{
+#if defined(__ARM_FEATURE_DSP) && !defined(NNB_I8_NO_DSP)
+    return __ssat((i8_mulhr_add(acc * 2, q->mult, q->nudge) + (acc >> 31)) >> q->right, 8);
+#else
+    const int32_t h = (i8_mulhr(acc * 2, q->mult) + q->nudge + (acc >> 31)) >> q->right;
+    return h < -128 ? -128 : h > 127 ? 127 : h;
+#endif
+}
+
+/* bytes h0..h3 (each in [-128, 127]) in one little-endian word, each raised to lo (lo4: lo in every byte) */
+static inline uint32_t pack4_lo(int32_t h0, int32_t h1, int32_t h2, int32_t h3, int32_t lo, uint32_t lo4)
+{
+#if defined(__ARM_FEATURE_DSP) && !defined(NNB_I8_NO_DSP)
+    uint32_t t, wd = (uint32_t)h0;
+    (void)lo;
+    __asm__("bfi %[w], %[b], #8, #8\n\tbfi %[w], %[c], #16, #8\n\tbfi %[w], %[d], #24, #8\n\t"
+            "ssub8 %[t], %[w], %[l]\n\tsel %[w], %[w], %[l]"
+            : [w] "+r"(wd), [t] "=&r"(t)
+            : [b] "r"(h1), [c] "r"(h2), [d] "r"(h3), [l] "r"(lo4)
+            : "cc");
+    (void)t;
+    return wd;
+#else
+    (void)lo4;
+    return (uint32_t)(uint8_t)(int8_t)(h0 < lo ? lo : h0) | (uint32_t)(uint8_t)(int8_t)(h1 < lo ? lo : h1) << 8 |
+           (uint32_t)(uint8_t)(int8_t)(h2 < lo ? lo : h2) << 16 | (uint32_t)(uint8_t)(int8_t)(h3 < lo ? lo : h3) << 24;
+#endif
+}
+
+/* the same for two bytes (the low half of the word) */
+static inline uint32_t pack2_lo(int32_t h0, int32_t h1, int32_t lo, uint32_t lo4)
+{
+#if defined(__ARM_FEATURE_DSP) && !defined(NNB_I8_NO_DSP)
+    uint32_t t, wd = (uint32_t)h0;
+    (void)lo;
+    __asm__("bfi %[w], %[b], #8, #8\n\tssub8 %[t], %[w], %[l]\n\tsel %[w], %[w], %[l]"
+            : [w] "+r"(wd), [t] "=&r"(t)
+            : [b] "r"(h1), [l] "r"(lo4)
+            : "cc");
+    (void)t;
+    return wd;
+#else
+    (void)lo4;
+    return (uint32_t)(uint8_t)(int8_t)(h0 < lo ? lo : h0) | (uint32_t)(uint8_t)(int8_t)(h1 < lo ? lo : h1) << 8;
+#endif
+}
+
+/* 3x3 stride-1 depthwise (any padding, no residual) under rq_fast_layer, on the DSP path. Per channel the padded
+ * plane as raw int8 (the padding holds in_zero itself, filled once per layer), and the bias less in_zero * sum(w):
+ * the same integers as summing (x - in_zero) * w over the taps inside (integer sums in any order). An output pair
+ * (ox, ox + 1) reads one word per row, bytes (p0..p3) from padded column ox: SXTB16 gives (p0, p2) and (p1, p3),
+ * and out0 = (p0, p2).(w0, w2) + p1 w1, out1 = (p1, p3).(w0, w2) + p2 w1 (SMLAD and SMLAxy). Whole rows of
+ * accumulators go to out_run. An odd last output reads one byte past its row (the plane has 4 bytes of slack);
+ * that byte only reaches the dropped partner. */
+#define DW3_CHUNK 64 /* outputs accumulated (whole rows) before they are requantized */
+
+static size_t dw3_plane_bytes(const nnb_i8_conv_params *p)
+{
+    return (size_t)(p->h + 2 * p->pad_h) * (size_t)(p->w + 2 * p->pad_w) + 4;
+}
+
+static int dw3_ok(const nnb_i8_conv_params *p, const int8_t *residual)
+{
+    return !residual && p->ow < DW3_CHUNK && p->group == p->c && p->o == p->c && p->kh == 3 && p->kw == 3 &&
+           p->stride_h == 1 && p->stride_w == 1 && p->dil_h == 1 && p->dil_w == 1;
+}
+
+/* acc[i] = b0 + the taps of the output pairs of one row (ow outputs; an odd ow writes acc[ow] too) */
+static void dw3_row(const int8_t *r0, const int8_t *r1, const int8_t *r2, int32_t ow, const uint32_t *wt, int32_t b0,
+                    int32_t *acc)
+{
+    const uint32_t w0 = wt[0], w1 = wt[1], w2 = wt[2], wm01 = wt[3], wm2 = wt[4];
+    int32_t n;
+    for (n = (ow + 1) >> 1; n > 0; --n, r0 += 2, r1 += 2, r2 += 2, acc += 2) {
+        uint32_t v, e;
+        int32_t a0, a1;
+        memcpy(&v, r0, 4);
+        e = I8_SXTB16(v);
+        v = I8_SXTB16_ROR8(v);
+        a0 = I8_SMLAD(e, w0, b0);
+        a1 = I8_SMLAD(v, w0, b0);
+        a0 = I8_SMLABB(v, wm01, a0);
+        a1 = I8_SMLATB(e, wm01, a1);
+        memcpy(&v, r1, 4);
+        e = I8_SXTB16(v);
+        v = I8_SXTB16_ROR8(v);
+        a0 = I8_SMLAD(e, w1, a0);
+        a1 = I8_SMLAD(v, w1, a1);
+        a0 = I8_SMLABT(v, wm01, a0);
+        a1 = I8_SMLATT(e, wm01, a1);
+        memcpy(&v, r2, 4);
+        e = I8_SXTB16(v);
+        v = I8_SXTB16_ROR8(v);
+        a0 = I8_SMLAD(e, w2, a0);
+        a1 = I8_SMLAD(v, w2, a1);
+        acc[0] = I8_SMLABB(v, wm2, a0);
+        acc[1] = I8_SMLATB(e, wm2, a1);
+    }
+}
+
+static void dw3_fused(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
+                      const int32_t *mult, const int32_t *shift, int8_t *y, int8_t *plane8, int64_t bound)
+{
+    const int32_t h = p->h, wd = p->w, oh = p->oh, ow = p->ow, ph = p->pad_h, pw = p->pad_w;
+    const int32_t pwid = wd + 2 * pw, nch = p->c, zin = p->in_zero;
+    const uint32_t zb4 = (uint32_t)(uint8_t)(int8_t)zin * 0x01010101u;
+    const size_t hw = (size_t)h * (size_t)wd, plane = (size_t)oh * (size_t)ow;
+    size_t i, rb = dw3_plane_bytes(p);
+    out_cfg oc;
+    int32_t b, c;
+    oc.zout = p->out_zero;
+    oc.lo = p->act_min;
+    oc.hi = p->act_max;
+    oc.zres = 0;
+    for (i = 0; i + 3 < rb; i += 4) /* the padding holds in_zero for good */
+        memcpy(plane8 + i, &zb4, 4);
+    for (; i < rb; ++i)
+        plane8[i] = (int8_t)zin;
+    for (b = 0; b < p->n; ++b)
+        for (c = 0; c < nch; ++c) {
+            const size_t bc = (size_t)b * (size_t)nch + (size_t)c;
+            const int8_t *xc = x + bc * hw, *wc = w + (size_t)c * 9;
+            int8_t *yc = y + bc * plane;
+            int32_t b0 = bias ? bias[c] : 0, k, acc[DW3_CHUNK + 1];
+            uint32_t wt[5]; /* (w[k][0], w[k][2]) per row k; w[0][1] | w[1][1] << 16; w[2][1] */
+            int32_t oy, filled = 0;
+            size_t at0 = 0;
+            for (k = 0; k < 3; ++k)
+                wt[k] = (uint32_t)(uint16_t)(int16_t)wc[3 * k] | (uint32_t)(uint16_t)(int16_t)wc[3 * k + 2] << 16;
+            wt[3] = (uint32_t)(uint16_t)(int16_t)wc[1] | (uint32_t)(uint16_t)(int16_t)wc[4] << 16;
+            wt[4] = (uint32_t)(uint16_t)(int16_t)wc[7];
+            for (k = 0; k < 9; ++k) /* raw bytes times w, the padding (in_zero) included: less in_zero * sum w */
+                b0 -= zin * (int32_t)wc[k];
+            for (oy = 0; oy < h; ++oy) { /* the data rows; the padding keeps in_zero */
+                const int8_t *sr = xc + (size_t)oy * (size_t)wd;
+                int8_t *d = plane8 + (size_t)(oy + ph) * (size_t)pwid + pw;
+                k = 0;
+                for (; k + 3 < wd; k += 4) {
+                    uint32_t v;
+                    memcpy(&v, sr + k, 4);
+                    memcpy(d + k, &v, 4);
+                }
+                for (; k < wd; ++k)
+                    d[k] = sr[k];
+            }
+            for (oy = 0; oy < oh; ++oy) {
+                const int8_t *r0 = plane8 + (size_t)oy * (size_t)pwid;
+                if (filled + ow > DW3_CHUNK) {
+                    out_run(&oc, mult[c], shift[c], bound, acc, filled, yc + at0);
+                    at0 += (size_t)filled;
+                    filled = 0;
+                }
+                dw3_row(r0, r0 + pwid, r0 + 2 * pwid, ow, wt, b0, acc + filled);
+                filled += ow;
+            }
+            out_run(&oc, mult[c], shift[c], bound, acc, filled, yc + at0);
+        }
+}
+#endif
+
 #define DW_CHUNK 32 /* outputs (of one or several rows) accumulated before they are requantized */
 
 /* acc[i] = b0 + sum over the taps of output ox0 + i (i < n) from the padded rows */
@@ -646,6 +848,12 @@ int nnb_i8_conv2d(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w,
 #if NNB_I8_X86
     if (nnb_i8_x86_conv2d(p, x, w, bias, mult, shift, residual, res_mult, res_shift, y, scratch))
         return NNB_I8_OK;
+#endif
+#if NNB_I8_DSP
+    if (dw3_ok(p, residual) && dw3_plane_bytes(p) <= 2 * scratch_len &&
+        rq_fast_layer(p, mult, shift, dw3_bound(p, bias)))
+        dw3_fused(p, x, w, bias, mult, shift, y, (int8_t *)(void *)scratch, dw3_bound(p, bias));
+    else
 #endif
     if (dw_rows_ok(p))
         depthwise_rows(p, x, w, bias, mult, shift, residual, res_mult, res_shift, y, scratch);
