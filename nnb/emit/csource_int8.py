@@ -349,6 +349,7 @@ def _qconv(c: _Ctx, fn: Fn, node: I8Node) -> int:
     one = f"{x}@sample"  # one quantized sample, on the input's grid (in the scratch, not the arena)
     c.d.vars[one] = Var(one, (1,) * ba + tuple(xv.shape[ba:]), "q8", None, gv.scales, gv.zero)
     head = (per + 63) & ~63
+    node.kind = "conv"  # _conv makes it conv_pool with a fused pool
     sb = _conv(c, Fn("Q8Conv", [one, *fn.inputs[3:]], fn.outputs, fn.attrs), node, "xq")
     node.kind = "q" + node.kind  # qconv | qconv_pool
     node.macs *= samples
