@@ -246,24 +246,6 @@ static inline uint32_t pack4_lo(int32_t h0, int32_t h1, int32_t h2, int32_t h3, 
 #endif
 }
 
-/* the same for two bytes (the low half of the word) */
-static inline uint32_t pack2_lo(int32_t h0, int32_t h1, int32_t lo, uint32_t lo4)
-{
-#if defined(__ARM_FEATURE_DSP) && !defined(NNB_I8_NO_DSP)
-    uint32_t t, wd = (uint32_t)h0;
-    (void)lo;
-    __asm__("bfi %[w], %[b], #8, #8\n\tssub8 %[t], %[w], %[l]\n\tsel %[w], %[w], %[l]"
-            : [w] "+r"(wd), [t] "=&r"(t)
-            : [b] "r"(h1), [l] "r"(lo4)
-            : "cc");
-    (void)t;
-    return wd;
-#else
-    (void)lo4;
-    return (uint32_t)(uint8_t)(int8_t)(h0 < lo ? lo : h0) | (uint32_t)(uint8_t)(int8_t)(h1 < lo ? lo : h1) << 8;
-#endif
-}
-
 /* 3x3 stride-1 depthwise (any padding, no residual) under rq_fast_layer, on the DSP path. Per channel the padded
  * plane as raw int8 (the padding holds in_zero itself, filled once per layer), and the bias less in_zero * sum(w):
  * the same integers as summing (x - in_zero) * w over the taps inside (integer sums in any order). An output pair
@@ -773,6 +755,8 @@ static void conv_im2col(const nnb_i8_conv_params *p, const int8_t *x, const int8
     const size_t plane = (size_t)npos, quad = 4 * (size_t)klen;
     int64_t bound = 0; /* the largest accumulator bound over the channels (see out_run) */
 #if NNB_I8_DSP
+    const uint32_t lo4 = (uint32_t)(uint8_t)(int8_t)p->act_min * 0x01010101u;
+    int fused;
     const int pw1 = p->kh == 1 && p->kw == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_h == 0 &&
                     p->pad_w == 0;
 #endif
@@ -787,6 +771,9 @@ static void conv_im2col(const nnb_i8_conv_params *p, const int8_t *x, const int8
                                      residual ? res_shift[ch] : 0);
         bound = bc > bound ? bc : bound;
     }
+#if NNB_I8_DSP
+    fused = !residual && rq_fast_layer(p, mult, shift, bound);
+#endif
     for (b = 0; b < p->n; ++b)
         for (g = 0; g < p->group; ++g) {
             const int8_t *xg = x + ((size_t)b * (size_t)p->c + (size_t)g * (size_t)cg) * (size_t)p->h * (size_t)p->w;
@@ -806,6 +793,26 @@ static void conv_im2col(const nnb_i8_conv_params *p, const int8_t *x, const int8
                     const int8_t *wc = w + (size_t)ch * (size_t)klen;
                     const int32_t b0 = bias ? bias[ch] : 0;
                     int32_t acc[COLS_MAX];
+#if NNB_I8_DSP
+                    if (fused) { /* four outputs a step, requantized from the registers, one word store */
+                        rq_ch q;
+                        rq_ch_init(&q, mult[ch], shift[ch], oc.zout);
+                        for (i = 0; i < np; i += 4) {
+                            uint32_t wd;
+                            dot1x4(col + (size_t)(i >> 2) * quad, klen, wc, b0, acc);
+                            wd = pack4_lo(rq1(acc[0], &q), rq1(acc[1], &q), rq1(acc[2], &q), rq1(acc[3], &q), oc.lo,
+                                          lo4);
+                            if (np - i >= 4) {
+                                memcpy(y + at + i, &wd, 4);
+                            } else {
+                                int32_t j;
+                                for (j = 0; j < np - i; ++j, wd >>= 8)
+                                    y[at + (size_t)(i + j)] = (int8_t)(uint8_t)wd;
+                            }
+                        }
+                        continue;
+                    }
+#endif
                     for (i = 0; i < np; i += 4) {
                         dot1x4(col + (size_t)(i >> 2) * quad, klen, wc, b0, acc + i);
                     }
