@@ -266,36 +266,41 @@ static int dw3_ok(const nnb_i8_conv_params *p, const int8_t *residual)
            p->stride_h == 1 && p->stride_w == 1 && p->dil_h == 1 && p->dil_w == 1;
 }
 
-/* acc[i] = b0 + the taps of the output pairs of one row (ow outputs; an odd ow writes acc[ow] too) */
-static void dw3_row(const int8_t *r0, const int8_t *r1, const int8_t *r2, int32_t ow, const uint32_t *wt, int32_t b0,
-                    int32_t *acc)
+/* acc[r * ow + i] = b0 + the taps of output i of row r, for nr rows from the padded plane at r0 (rows pwid
+ * apart); an odd ow writes one value past each row, which the next row (or the slack of acc) takes */
+static void dw3_rows(const int8_t *r0, int32_t pwid, int32_t nr, int32_t ow, const uint32_t *wt, int32_t b0,
+                     int32_t *acc)
 {
     const uint32_t w0 = wt[0], w1 = wt[1], w2 = wt[2], wm01 = wt[3], wm2 = wt[4];
-    int32_t n;
-    for (n = (ow + 1) >> 1; n > 0; --n, r0 += 2, r1 += 2, r2 += 2, acc += 2) {
-        uint32_t v, e;
-        int32_t a0, a1;
-        memcpy(&v, r0, 4);
-        e = I8_SXTB16(v);
-        v = I8_SXTB16_ROR8(v);
-        a0 = I8_SMLAD(e, w0, b0);
-        a1 = I8_SMLAD(v, w0, b0);
-        a0 = I8_SMLABB(v, wm01, a0);
-        a1 = I8_SMLATB(e, wm01, a1);
-        memcpy(&v, r1, 4);
-        e = I8_SXTB16(v);
-        v = I8_SXTB16_ROR8(v);
-        a0 = I8_SMLAD(e, w1, a0);
-        a1 = I8_SMLAD(v, w1, a1);
-        a0 = I8_SMLABT(v, wm01, a0);
-        a1 = I8_SMLATT(e, wm01, a1);
-        memcpy(&v, r2, 4);
-        e = I8_SXTB16(v);
-        v = I8_SXTB16_ROR8(v);
-        a0 = I8_SMLAD(e, w2, a0);
-        a1 = I8_SMLAD(v, w2, a1);
-        acc[0] = I8_SMLABB(v, wm2, a0);
-        acc[1] = I8_SMLATB(e, wm2, a1);
+    const int32_t np = (ow + 1) >> 1;
+    for (; nr > 0; --nr, r0 += pwid, acc += ow) {
+        const int8_t *q = r0;
+        int32_t *a = acc, n;
+        for (n = np; n > 0; --n, q += 2, a += 2) {
+            uint32_t v, e;
+            int32_t a0, a1;
+            memcpy(&v, q, 4);
+            e = I8_SXTB16(v);
+            v = I8_SXTB16_ROR8(v);
+            a0 = I8_SMLAD(e, w0, b0);
+            a1 = I8_SMLAD(v, w0, b0);
+            a0 = I8_SMLABB(v, wm01, a0);
+            a1 = I8_SMLATB(e, wm01, a1);
+            memcpy(&v, q + pwid, 4);
+            e = I8_SXTB16(v);
+            v = I8_SXTB16_ROR8(v);
+            a0 = I8_SMLAD(e, w1, a0);
+            a1 = I8_SMLAD(v, w1, a1);
+            a0 = I8_SMLABT(v, wm01, a0);
+            a1 = I8_SMLATT(e, wm01, a1);
+            memcpy(&v, q + 2 * pwid, 4);
+            e = I8_SXTB16(v);
+            v = I8_SXTB16_ROR8(v);
+            a0 = I8_SMLAD(e, w2, a0);
+            a1 = I8_SMLAD(v, w2, a1);
+            a[0] = I8_SMLABB(v, wm2, a0);
+            a[1] = I8_SMLATB(e, wm2, a1);
+        }
     }
 }
 
@@ -306,6 +311,7 @@ static void dw3_fused(const nnb_i8_conv_params *p, const int8_t *x, const int8_t
     const int32_t pwid = wd + 2 * pw, nch = p->c, zin = p->in_zero;
     const uint32_t zb4 = (uint32_t)(uint8_t)(int8_t)zin * 0x01010101u;
     const size_t hw = (size_t)h * (size_t)wd, plane = (size_t)oh * (size_t)ow;
+    const int32_t rmax = DW3_CHUNK / ow; /* dw3_ok: ow < DW3_CHUNK */
     size_t i, rb = dw3_plane_bytes(p);
     out_cfg oc;
     int32_t b, c;
@@ -324,8 +330,7 @@ static void dw3_fused(const nnb_i8_conv_params *p, const int8_t *x, const int8_t
             int8_t *yc = y + bc * plane;
             int32_t b0 = bias ? bias[c] : 0, k, acc[DW3_CHUNK + 1];
             uint32_t wt[5]; /* (w[k][0], w[k][2]) per row k; w[0][1] | w[1][1] << 16; w[2][1] */
-            int32_t oy, filled = 0;
-            size_t at0 = 0;
+            int32_t oy;
             for (k = 0; k < 3; ++k)
                 wt[k] = (uint32_t)(uint16_t)(int16_t)wc[3 * k] | (uint32_t)(uint16_t)(int16_t)wc[3 * k + 2] << 16;
             wt[3] = (uint32_t)(uint16_t)(int16_t)wc[1] | (uint32_t)(uint16_t)(int16_t)wc[4] << 16;
@@ -344,17 +349,11 @@ static void dw3_fused(const nnb_i8_conv_params *p, const int8_t *x, const int8_t
                 for (; k < wd; ++k)
                     d[k] = sr[k];
             }
-            for (oy = 0; oy < oh; ++oy) {
-                const int8_t *r0 = plane8 + (size_t)oy * (size_t)pwid;
-                if (filled + ow > DW3_CHUNK) {
-                    out_run(&oc, mult[c], shift[c], bound, acc, filled, yc + at0);
-                    at0 += (size_t)filled;
-                    filled = 0;
-                }
-                dw3_row(r0, r0 + pwid, r0 + 2 * pwid, ow, wt, b0, acc + filled);
-                filled += ow;
+            for (oy = 0; oy < oh; oy += rmax) { /* rmax rows of accumulators, then requantized */
+                const int32_t nr = oh - oy < rmax ? oh - oy : rmax;
+                dw3_rows(plane8 + (size_t)oy * (size_t)pwid, pwid, nr, ow, wt, b0, acc);
+                out_run(&oc, mult[c], shift[c], bound, acc, nr * ow, yc + (size_t)oy * (size_t)ow);
             }
-            out_run(&oc, mult[c], shift[c], bound, acc, filled, yc + at0);
         }
 }
 #endif
