@@ -1,7 +1,7 @@
 """An int8 model's NNB records -> the OpenCL launch list (pure Python, no pyopencl).
 
 The records are exactly those ``nnb convert`` writes (:func:`nnb.emit.nnb_int8.write_int8_nnb`: Q8Quantize,
-Q8Conv, ..., Q8Dequantize and the float islands' usual functions) with the same one-arena plan (int8
+Q8QConv, Q8Conv, ..., Q8Dequantize and the float islands' usual functions) with the same one-arena plan (int8
 tensors at one byte per value), so the device computes the C runtime's steps in the C runtime's memory
 layout.  One buffer holds [guard | arena | guard | network inputs | parameters]: int8 tensors and weights
 are addressed by byte offsets (``opencl/q8*.cl``), float tensors by element offsets (the float kernels of
@@ -218,6 +218,18 @@ class Int8Planner:
             self.emit(f"q8_conv_t{ocb}", p, p[0], y, macs)
         if pool:
             self._fused_pool(a, nsp, ys, p[6], y, oh0, ow0)
+
+    def _Q8QConv(self, f: Fn) -> None:  # noqa: N802
+        """Q8QConv (nnb/emit/nnb_int8_qconv.py): the float input quantized into a region of its own (device
+        memory is not the arena's concern: the whole batch at once), then Q8Conv's launches on it."""
+        x, thr, grid = f.inputs[:3]
+        g = self.d.vars[grid]
+        xq = f"{x}@qconv"
+        self.d.vars[xq] = Var(xq, tuple(self.shape(x)), "q8", None, g.scales, g.zero)
+        n = prod(self.shape(x))
+        self.lay.boffsets[xq] = 4 * self.lay.reserve((n + 3) // 4)
+        self.emit("q8_quantize", [n, self.lay.offsets[x], self.lay.offsets[thr], self.b(xq)], n, xq)
+        self._Q8Conv(Fn("Q8Conv", [xq, *f.inputs[3:]], f.outputs, f.attrs))
 
     def _fused_pool(self, a: dict, nsp: int, ys: tuple[int, ...], src: int, y: str, oh: int, ow: int) -> None:
         """q8_pool of a convolution's fused max pool: the ``oh`` x ``ow`` planes at ``src`` into ``y``."""

@@ -165,7 +165,7 @@ class _Builder:
         from nnb.emit.nnb_int8_qconv import emit_qconv, fused_inputs
 
         g = self.g
-        fused = fused_inputs(self.m)  # the first convolutions quantizing the float input themselves (Q8QConv)
+        fused = fused_inputs(self.m, extra_outputs)  # first convolutions quantizing the float input (Q8QConv)
         for x in g.inputs:
             self.add_var(Var(x, self.shape(x), "f32"))
             if x not in fused.values():

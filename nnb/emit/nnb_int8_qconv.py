@@ -37,13 +37,14 @@ QCONV = "Q8QConv"
 CONV_OPS = ("FusedConv", "Convolution", "DepthwiseConvolution")
 
 
-def fused_inputs(m: Int8Model) -> dict[int, str]:
+def fused_inputs(m: Int8Model, keep: tuple[str, ...] = ()) -> dict[int, str]:
     """{step index: network input} of the convolutions that take their input's quantization in: the input's
-    only reader is a plain int8 convolution (not LUT-Q, no residual, no average pool) reading it as data."""
+    only reader is a plain int8 convolution (not LUT-Q, no residual, no average pool) reading it as data, and
+    the int8 input is not asked for (``keep``: tensors the records also return)."""
     g = m.graph
     out: dict[int, str] = {}
     for x in g.inputs:
-        if x in g.outputs or x in m.float_tensors:
+        if x in g.outputs or x in m.float_tensors or x in keep:
             continue
         readers = [k for k, st in enumerate(m.steps) if x in st.node.inputs]
         if len(readers) != 1:

@@ -677,7 +677,7 @@ static void plan_function(nnbrt_ocl *o, const char *fn, const nnbrt_args *a, int
     }
 }
 
-/* ---- int8 records (1001-1011): opencl/q8*.cl, the integer arithmetic of kernels/int8/ ----
+/* ---- int8 records (1001-1011, 1014): opencl/q8*.cl, the integer arithmetic of kernels/int8/ ----
    int8 tensors are addressed by byte offsets in the same buffer; the int32 constants (biases, multipliers,
    shifts) are copied into the parameter table, where the launches index them. */
 
@@ -721,7 +721,9 @@ static long prod_dims(const int32_t *d, int from, int to)
     return n;
 }
 
-static void plan_q8_conv(nnbrt_ocl *o, const nnbrt_args *a, int nin, const nnbrt_tensor *in, const nnbrt_tensor *y)
+/* x_at: the input's byte offset when it is not a variable's storage (Q8QConv's quantized input), else -1 */
+static void plan_q8_conv(nnbrt_ocl *o, const nnbrt_args *a, int nin, const nnbrt_tensor *in, const nnbrt_tensor *y,
+                         long x_at)
 {
     const nnbrt_tensor *x = &in[0], *w = &in[1];
     const int ba = a->a[0].i, res = a->a[10].i, pool = a->a[5].i, nsp = w->ndim - 2;
@@ -754,7 +756,7 @@ static void plan_q8_conv(nnbrt_ocl *o, const nnbrt_args *a, int nin, const nnbrt
     mult = push_i32(o, &in[3], (size_t)cout);
     shift = push_i32(o, &in[4], (size_t)cout);
     rq = res ? push_i32(o, &in[6], 2 * (size_t)cout) : -1;
-    v[0] = (long)y->size; v[1] = boff_of(o, x->data); v[2] = boff_of(o, w->data);
+    v[0] = (long)y->size; v[1] = x_at >= 0 ? x_at : boff_of(o, x->data); v[2] = boff_of(o, w->data);
     v[3] = bias; v[4] = mult; v[5] = shift; v[6] = boff_of(o, y->data);
     v[7] = prod_dims(x->dims, 0, ba); v[11] = cout; v[14] = oh; v[15] = ow;
     v[16] = pd[0]; v[17] = pd[1]; v[18] = st[0]; v[19] = st[1]; v[20] = dl[0]; v[21] = dl[1];
@@ -935,7 +937,18 @@ static void plan_q8(nnbrt_ocl *o, const char *fn, const nnbrt_args *a, int nin, 
         v[0] = (long)y->size; v[1] = boff_of(o, x->data); v[2] = off_of(o, in[1].data); v[3] = off_of(o, y->data);
         emit(o, "q8_dequantize", v, 4, y->size, 0);
     } else if (!strcmp(fn, "Q8Conv")) {
-        plan_q8_conv(o, a, nin, in, y);
+        plan_q8_conv(o, a, nin, in, y, -1);
+    } else if (!strcmp(fn, "Q8QConv")) {
+        /* 1014: the float input quantized into a tail region (the whole batch: device memory is not the arena),
+           then Q8Conv's launches on it; in[2] (the grid) holds the input's zero point */
+        nnbrt_tensor t[5];
+        const long at = 4 * reserve(o, (x->size + 3u) / 4u, NULL);
+        v[0] = (long)x->size; v[1] = off_of(o, x->data); v[2] = off_of(o, in[1].data); v[3] = at;
+        emit(o, "q8_quantize", v, 4, x->size, 0);
+        t[0] = in[0];
+        t[0].zero = in[2].zero;
+        for (k = 1; k < 5; ++k) t[k] = in[k + 2];
+        plan_q8_conv(o, a, 5, t, y, at);
     } else if (!strcmp(fn, "Q8Affine")) {
         const int ba = a->a[0].i;
         const long n = prod_dims(x->dims, 0, ba), kk = prod_dims(x->dims, ba, x->ndim), oo = n ? (long)y->size / n : 0;
