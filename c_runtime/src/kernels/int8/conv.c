@@ -663,14 +663,17 @@ static void im2col_quad_1x1(const nnb_i8_conv_params *p, const int8_t *xg, int32
 #endif
 
 /* s[j] = b0 + column j . w for the four columns of a quad (col 4-byte aligned) */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((always_inline))
+#endif
 static inline void dot1x4(const int16_t *col, int32_t klen, const int8_t *w, int32_t b0, int32_t s[4])
 {
     int32_t n4 = klen >> 2;
     const int32_t tail = klen - 4 * n4;
     int32_t s0 = b0, s1 = b0, s2 = b0, s3 = b0, i;
 #if defined(__ARM_FEATURE_DSP) && !defined(NNB_I8_NO_DSP) && (defined(__GNUC__) || defined(__clang__))
-    if (n4 > 0) { /* 14.5 instructions per 16 MACs: two blocks of four k per turn (the column words in r8-r11
-                     for the LDMs), an odd last block by itself */
+    if (n4 > 0) { /* 13.5 instructions per 16 MACs: four blocks of four k per turn (the column words in r8-r11
+                     for the LDMs), the last n4 % 4 blocks one by one */
 #define I8_QUAD_STEP                                                                                            \
     "ldr %[v], [%[w]], #4\n\t"                                                                                   \
     "ldmia %[c]!, {r8, r9, r10, r11}\n\t"                                                                        \
@@ -686,16 +689,16 @@ static inline void dot1x4(const int16_t *col, int32_t klen, const int8_t *w, int
     "smlad %[s2], r10, %[e], %[s2]\n\t"                                                                          \
     "smlad %[s3], r11, %[e], %[s3]\n\t"
         uint32_t v, e;
-        int32_t n2 = n4 >> 1, odd = n4 & 1;
-        if (n2 > 0)
-            __asm__ volatile("1:\n\t" I8_QUAD_STEP I8_QUAD_STEP
+        int32_t n16 = n4 >> 2, rest = n4 & 3;
+        if (n16 > 0)
+            __asm__ volatile("1:\n\t" I8_QUAD_STEP I8_QUAD_STEP I8_QUAD_STEP I8_QUAD_STEP
                              "subs %[n], %[n], #1\n\t"
                              "bne 1b\n\t"
                              : [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3), [c] "+r"(col),
-                               [w] "+r"(w), [n] "+r"(n2), [v] "=&r"(v), [e] "=&r"(e)
+                               [w] "+r"(w), [n] "+r"(n16), [v] "=&r"(v), [e] "=&r"(e)
                              :
                              : "r8", "r9", "r10", "r11", "cc", "memory");
-        if (odd)
+        for (; rest > 0; --rest)
             __asm__ volatile(I8_QUAD_STEP
                              : [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3), [c] "+r"(col),
                                [w] "+r"(w), [v] "=&r"(v), [e] "=&r"(e)
@@ -740,6 +743,35 @@ static inline void dot1x4(const int16_t *col, int32_t klen, const int8_t *w, int
     s[2] = s2;
     s[3] = s3;
 }
+
+/* dot1x4 as a call (the generic output path: keeps the caller's registers) */
+static void dot1x4_call(const int16_t *col, int32_t klen, const int8_t *w, int32_t b0, int32_t s[4])
+{
+    dot1x4(col, klen, w, b0, s);
+}
+
+#if NNB_I8_DSP
+/* the np outputs of one channel over the quads at col (4 klen values each), requantized from the registers four
+ * at a time (rq_fast_layer holds) and stored as one word */
+static void quads_fused(const int16_t *col, int32_t np, int32_t klen, const int8_t *wc, int32_t b0, const rq_ch *q,
+                        int32_t lo, uint32_t lo4, int8_t *y)
+{
+    const size_t quad = 4 * (size_t)klen;
+    int32_t i, acc[4];
+    for (i = 0; i < np; i += 4, col += quad) {
+        uint32_t wd;
+        dot1x4(col, klen, wc, b0, acc);
+        wd = pack4_lo(rq1(acc[0], q), rq1(acc[1], q), rq1(acc[2], q), rq1(acc[3], q), lo, lo4);
+        if (np - i >= 4) {
+            memcpy(y + i, &wd, 4);
+        } else {
+            int32_t j;
+            for (j = 0; j < np - i; ++j, wd >>= 8)
+                y[i + j] = (int8_t)(uint8_t)wd;
+        }
+    }
+}
+#endif
 
 #define COLS_MAX 16 /* output positions per im2col block: 16, 8 or 4 as the column is short or long */
 
@@ -796,24 +828,12 @@ static void conv_im2col(const nnb_i8_conv_params *p, const int8_t *x, const int8
                     if (fused) { /* four outputs a step, requantized from the registers, one word store */
                         rq_ch q;
                         rq_ch_init(&q, mult[ch], shift[ch], oc.zout);
-                        for (i = 0; i < np; i += 4) {
-                            uint32_t wd;
-                            dot1x4(col + (size_t)(i >> 2) * quad, klen, wc, b0, acc);
-                            wd = pack4_lo(rq1(acc[0], &q), rq1(acc[1], &q), rq1(acc[2], &q), rq1(acc[3], &q), oc.lo,
-                                          lo4);
-                            if (np - i >= 4) {
-                                memcpy(y + at + i, &wd, 4);
-                            } else {
-                                int32_t j;
-                                for (j = 0; j < np - i; ++j, wd >>= 8)
-                                    y[at + (size_t)(i + j)] = (int8_t)(uint8_t)wd;
-                            }
-                        }
+                        quads_fused(col, np, klen, wc, b0, &q, oc.lo, lo4, y + at);
                         continue;
                     }
 #endif
                     for (i = 0; i < np; i += 4) {
-                        dot1x4(col + (size_t)(i >> 2) * quad, klen, wc, b0, acc + i);
+                        dot1x4_call(col + (size_t)(i >> 2) * quad, klen, wc, b0, acc + i);
                     }
                     if (residual)
                         add_residual(acc, np, residual + at, oc.zres, res_mult[ch], res_shift[ch]);
