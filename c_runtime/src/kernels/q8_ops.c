@@ -9,6 +9,7 @@
    build without them has no int8 records (NNBRT_E_UNSUPPORTED_FUNCTION for ids 1001-1011). */
 #ifdef NNBRT_INT8
 #include "int8/nnb_int8.h"
+#include "int8/i8_host.h"
 
 
 #define Q8 NNBRT_TYPE_Q8
@@ -82,20 +83,14 @@ static void run_quantize(const nnbrt_args *a, int nin, const nnbrt_tensor *in, i
 {
     const float *x = in[0].data, *t = in[1].data;
     int8_t *y = out8(&out[0]);
+    float inv;
     size_t k;
     (void)a; (void)nin; (void)nout;
-    for (k = 0; k < out[0].size; ++k) {
-        const float v = x[k];
-        uint32_t lo = 0, hi = 255; /* the first threshold above v */
-        while (lo < hi) {
-            const uint32_t mid = (lo + hi) / 2u;
-            if (v >= t[mid])
-                lo = mid + 1u;
-            else
-                hi = mid;
-        }
-        y[k] = (int8_t)((int32_t)lo - 128);
-    }
+#if NNB_I8_X86
+    if (nnb_i8_x86_quantize(out[0].size, x, t, y)) return;
+#endif
+    inv = nnb_i8_qinv(t); /* an estimate and a check per value: no binary search (i8_host.h) */
+    for (k = 0; k < out[0].size; ++k) y[k] = nnb_i8_quantize1(x[k], t, inv);
 }
 
 static nnbrt_status check_dequantize(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,

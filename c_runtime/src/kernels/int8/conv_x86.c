@@ -1274,6 +1274,48 @@ int nnb_i8_x86_affine(int32_t n, int32_t k, int32_t o, const int8_t *x, int32_t 
     return 1;
 }
 
+/* ---------- Q8Quantize, eight values at a time (AVX2) ---------- */
+
+/* the estimate of nnb_i8_quantize1 in float, t[e - 1] and t[e] gathered; a lane whose estimate is off is redone
+ * by nnb_i8_quantize1 (inv > 0: t[254] - t[0] finite, so no in-range lane overflows) */
+static T_AVX2 void quantize_avx2(size_t n, const float *x, const float *t, int8_t *y, float inv)
+{
+    const __m256 t0 = _mm256_set1_ps(t[0]), t254 = _mm256_set1_ps(t[254]), vinv = _mm256_set1_ps(inv);
+    const __m256i one = _mm256_set1_epi32(1), top = _mm256_set1_epi32(254), c128 = _mm256_set1_epi32(128);
+    size_t i;
+    for (i = 0; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        __m256i e = _mm256_cvttps_epi32(_mm256_mul_ps(_mm256_sub_ps(v, t0), vinv));
+        __m256 below, above, ok;
+        int bad;
+        e = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(e, one), one), top); /* any lane: 1..254 */
+        below = _mm256_cmp_ps(v, t0, _CMP_NGE_UQ); /* v < t[0] or NaN: -128 */
+        above = _mm256_cmp_ps(v, t254, _CMP_GE_OQ);
+        ok = _mm256_and_ps(_mm256_cmp_ps(v, _mm256_i32gather_ps(t - 1, e, 4), _CMP_GE_OQ),
+                           _mm256_cmp_ps(v, _mm256_i32gather_ps(t, e, 4), _CMP_LT_OQ));
+        e = _mm256_andnot_si256(_mm256_castps_si256(below), e);
+        e = _mm256_blendv_epi8(e, _mm256_set1_epi32(255), _mm256_castps_si256(above));
+        store8(y + i, _mm256_sub_epi32(e, c128));
+        bad = ~_mm256_movemask_ps(_mm256_or_ps(_mm256_or_ps(below, above), ok)) & 0xFF;
+        while (bad) {
+            const int j = __builtin_ctz((unsigned)bad);
+            y[i + (size_t)j] = nnb_i8_quantize1(x[i + (size_t)j], t, inv);
+            bad &= bad - 1;
+        }
+    }
+    for (; i < n; ++i)
+        y[i] = nnb_i8_quantize1(x[i], t, inv);
+}
+
+int nnb_i8_x86_quantize(size_t n, const float *x, const float *t, int8_t *y)
+{
+    const float inv = nnb_i8_qinv(t);
+    if (nnb_i8_x86_level() < 1 || inv == 0.0f)
+        return 0;
+    quantize_avx2(n, x, t, y, inv);
+    return 1;
+}
+
 size_t nnb_i8_x86_conv_scratch(const nnb_i8_conv_params *p)
 {
     size_t a = gemm_ok(p) ? gemm_scratch(p) : 0, d = dw_ok(p) ? dw_scratch(p) : 0;

@@ -14,7 +14,38 @@
 #define NNB_I8_X86 0
 #endif
 
+/* Q8Quantize's arithmetic (kernels/q8_ops.c): quantize(v) = -128 + #{k : v >= t[k]} over 255 non-decreasing
+ * thresholds t (no NaN; a NaN v gives -128). The count starts from the estimate a uniform table gives
+ * (inv = 254 / (t[254] - t[0]) when that difference is finite and > 0, else 0; float arithmetic only, as on a
+ * Cortex-M4F) and moves until t[e - 1] <= v < t[e]: exact for any such table, one or two compares for the
+ * tables the writer makes. */
+static inline float nnb_i8_qinv(const float *t)
+{
+    const float span = t[254] - t[0];
+    return span > 0.0f && span <= 3.4e38f ? 254.0f / span : 0.0f;
+}
+
+static inline int8_t nnb_i8_quantize1(float v, const float *t, float inv)
+{
+    int32_t e = 1;
+    if (!(v >= t[0]))
+        return -128;
+    if (v >= t[254])
+        return 127;
+    if (inv > 0.0f) { /* t[0] <= v < t[254]: v - t[0] <= t[254] - t[0], finite; f in [0, 254] up to rounding */
+        const float f = (v - t[0]) * inv;
+        e = f >= 253.0f ? 254 : f >= 0.0f ? (int32_t)f + 1 : 1;
+    }
+    while (e > 1 && v < t[e - 1])
+        --e;
+    while (e < 254 && v >= t[e])
+        ++e;
+    return (int8_t)(e - 128);
+}
+
 #if NNB_I8_X86
+/* Q8Quantize of n values, eight at a time (AVX2): 1 when done here, 0 when the caller must */
+int nnb_i8_x86_quantize(size_t n, const float *x, const float *t, int8_t *y);
 /* int16 elements of scratch the host paths may use for this layer, whatever the CPU (0: none) */
 size_t nnb_i8_x86_conv_scratch(const nnb_i8_conv_params *p);
 /* 1 when the layer was computed here, 0 when the caller must (an older CPU, or a layer these paths do not
