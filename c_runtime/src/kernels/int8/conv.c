@@ -337,17 +337,22 @@ static void dw3_fused(const nnb_i8_conv_params *p, const int8_t *x, const int8_t
             wt[4] = (uint32_t)(uint16_t)(int16_t)wc[7];
             for (k = 0; k < 9; ++k) /* raw bytes times w, the padding (in_zero) included: less in_zero * sum w */
                 b0 -= zin * (int32_t)wc[k];
-            for (oy = 0; oy < h; ++oy) { /* the data rows; the padding keeps in_zero */
-                const int8_t *sr = xc + (size_t)oy * (size_t)wd;
-                int8_t *d = plane8 + (size_t)(oy + ph) * (size_t)pwid + pw;
-                k = 0;
-                for (; k + 3 < wd; k += 4) {
+            if (wd >= 4) { /* the data rows in words, the last one overlapping; the padding keeps in_zero */
+                const int8_t *sr = xc;
+                int8_t *d = plane8 + (size_t)ph * (size_t)pwid + pw;
+                for (oy = 0; oy < h; ++oy, sr += wd, d += pwid) {
                     uint32_t v;
-                    memcpy(&v, sr + k, 4);
-                    memcpy(d + k, &v, 4);
+                    for (k = 0; k + 4 < wd; k += 4) {
+                        memcpy(&v, sr + k, 4);
+                        memcpy(d + k, &v, 4);
+                    }
+                    memcpy(&v, sr + wd - 4, 4);
+                    memcpy(d + wd - 4, &v, 4);
                 }
-                for (; k < wd; ++k)
-                    d[k] = sr[k];
+            } else {
+                for (oy = 0; oy < h; ++oy)
+                    for (k = 0; k < wd; ++k)
+                        plane8[(size_t)(oy + ph) * (size_t)pwid + (size_t)(pw + k)] = xc[(size_t)oy * (size_t)wd + k];
             }
             for (oy = 0; oy < oh; oy += rmax) { /* rmax rows of accumulators, then requantized */
                 const int32_t nr = oh - oy < rmax ? oh - oy : rmax;
