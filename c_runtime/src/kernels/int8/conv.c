@@ -652,14 +652,14 @@ static void im2col_quad_1x1(const nnb_i8_conv_params *p, const int8_t *xg, int32
         b1 = I8_SXTAB16_ROR8(nz, v1);
         a3 = I8_SXTAB16(nz, v3);
         b3 = I8_SXTAB16_ROR8(nz, v3);
-        o[0] = (a0 & 0xFFFFu) | a2 << 16; /* (k0, k2) of p0 */
-        o[1] = (b0 & 0xFFFFu) | b2 << 16;
-        o[2] = (a2 & 0xFFFF0000u) | a0 >> 16;
-        o[3] = (b2 & 0xFFFF0000u) | b0 >> 16;
-        o[4] = (a1 & 0xFFFFu) | a3 << 16; /* (k1, k3) of p0 */
-        o[5] = (b1 & 0xFFFFu) | b3 << 16;
-        o[6] = (a3 & 0xFFFF0000u) | a1 >> 16;
-        o[7] = (b3 & 0xFFFF0000u) | b1 >> 16;
+        o[0] = I8_PKHBT16(a0, a2); /* (k0, k2) of p0 */
+        o[1] = I8_PKHBT16(b0, b2);
+        o[2] = I8_PKHTB16(a2, a0);
+        o[3] = I8_PKHTB16(b2, b0);
+        o[4] = I8_PKHBT16(a1, a3); /* (k1, k3) of p0 */
+        o[5] = I8_PKHBT16(b1, b3);
+        o[6] = I8_PKHTB16(a3, a1);
+        o[7] = I8_PKHTB16(b3, b1);
     }
     for (j = 0; j < 4; ++j)
         for (q = 0; q < tail; ++q)

@@ -36,6 +36,21 @@ static inline uint32_t i8_sxtab16_ror8(uint32_t a, uint32_t v)
 #define I8_SMLATB(a, b, acc) __smlatb((a), (b), (acc))
 #define I8_SMLABT(a, b, acc) __smlabt((a), (b), (acc))
 #define I8_SMLATT(a, b, acc) __smlatt((a), (b), (acc))
+/* PKHBT a, b, LSL #16: (bottom of a, bottom of b); PKHTB a, b, ASR #16: (top of b, top of a) */
+static inline uint32_t i8_pkhbt16(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+static inline uint32_t i8_pkhtb16(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+#define I8_PKHBT16(a, b) i8_pkhbt16((a), (b))
+#define I8_PKHTB16(a, b) i8_pkhtb16((a), (b))
 #elif defined(NNB_I8_EMULATE_DSP)
 #define NNB_I8_DSP 1
 static inline int32_t i8_lo16(uint32_t v) { int32_t x = (int32_t)(v & 0xFFFFu); return x >= 32768 ? x - 65536 : x; }
@@ -70,6 +85,8 @@ static inline uint32_t i8_sxtab16_emul(uint32_t a, uint32_t v)
 #define I8_SMLATB(a, b, acc) ((acc) + i8_hi16(a) * i8_lo16(b))
 #define I8_SMLABT(a, b, acc) ((acc) + i8_lo16(a) * i8_hi16(b))
 #define I8_SMLATT(a, b, acc) ((acc) + i8_hi16(a) * i8_hi16(b))
+#define I8_PKHBT16(a, b) (((a) & 0xFFFFu) | (b) << 16)
+#define I8_PKHTB16(a, b) (((a) & 0xFFFF0000u) | (b) >> 16)
 #else
 #define NNB_I8_DSP 0
 #endif
