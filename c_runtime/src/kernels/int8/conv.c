@@ -337,7 +337,17 @@ static void dw3_fused(const nnb_i8_conv_params *p, const int8_t *x, const int8_t
             wt[4] = (uint32_t)(uint16_t)(int16_t)wc[7];
             for (k = 0; k < 9; ++k) /* raw bytes times w, the padding (in_zero) included: less in_zero * sum w */
                 b0 -= zin * (int32_t)wc[k];
-            if (wd >= 4) { /* the data rows in words, the last one overlapping; the padding keeps in_zero */
+            if (wd >= 4 && wd <= 8) { /* the data rows as two words, overlapping; the padding keeps in_zero */
+                const int8_t *sr = xc;
+                int8_t *d = plane8 + (size_t)ph * (size_t)pwid + pw;
+                for (oy = 0; oy < h; ++oy, sr += wd, d += pwid) {
+                    uint32_t v, u;
+                    memcpy(&v, sr, 4);
+                    memcpy(&u, sr + wd - 4, 4);
+                    memcpy(d, &v, 4);
+                    memcpy(d + wd - 4, &u, 4);
+                }
+            } else if (wd > 8) { /* in words, the last one overlapping */
                 const int8_t *sr = xc;
                 int8_t *d = plane8 + (size_t)ph * (size_t)pwid + pw;
                 for (oy = 0; oy < h; ++oy, sr += wd, d += pwid) {
