@@ -29,6 +29,8 @@ from nnb.ir import Graph
 METHODS = ("minmax", "percentile", "mse", "top", "adaround")
 # ``adaround`` (nnb/quantize/int8_adaround.py) changes weight rounding and biases; its ranges are this method's
 ADAROUND_RANGES = "percentile"
+# methods that equalize channels before a depthwise convolution first (nnb/quantize/calib_equalize.py)
+EQUALIZED = ("adaround",)
 TOP_MARGIN = 0.1  # ``top``: the scores' grid reaches this fraction of its span below the lowest top score
 SAMPLE = 1 << 18
 PERCENTILE = 99.99

@@ -25,7 +25,7 @@ import numpy as np
 from nnb.errors import NnbError
 from nnb.ir import Graph, Node
 from nnb.ops import get_op
-from nnb.quantize.calib import TensorStats, channel_ranges, choose_range
+from nnb.quantize.calib import EQUALIZED, TensorStats, channel_ranges, choose_range
 from nnb.quantize.int_sim_arith import quantize_multiplier, quantize_multipliers
 
 INT_OPS = ("FusedConv", "Convolution", "DepthwiseConvolution", "Affine", "MaxPooling", "AveragePooling",
@@ -220,6 +220,10 @@ def build_int8(g: Graph, stats: dict[str, TensorStats], method: str = "minmax",
     """The int8 model of the prepared graph ``g`` from calibration statistics of its tensors.
 
     ``islands=False``: an op without an integer kernel is an error instead of a float island."""
+    if method in EQUALIZED:  # channel equalization first: the model is built on the rescaled copy of g
+        from nnb.quantize.calib_equalize import for_calibration
+
+        g, stats = for_calibration(g, stats)
     scores = score_tensors(g)
     qp: dict[str, QParams] = {}
     for name in g.inputs:
