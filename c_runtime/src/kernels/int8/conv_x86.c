@@ -248,6 +248,15 @@ static size_t dw_scratch(const nnb_i8_conv_params *p)
            2 * (npv * 18 + nov * 17);
 }
 
+/* (w[i0], w[i1]) as the int16 pair of every 32-bit lane (eight lanes); i1 < 0: (w[i0], 0) */
+static inline T_AVX2 __m256i wpair8(const int8_t *w, int32_t i0, int32_t i1)
+{
+    const uint32_t lo = (uint16_t)(int16_t)w[i0], hi = i1 >= 0 ? (uint16_t)(int16_t)w[i1] : 0u;
+    return _mm256_set1_epi32((int32_t)(lo | hi << 16));
+}
+
+static inline T_AVX2 __m256i ld8(const int32_t *p) { return _mm256_loadu_si256((const __m256i *)(const void *)p); }
+
 static T_AVX2 void dw_avx2(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
                            const int32_t *mult, const int32_t *shift, const int8_t *residual,
                            const int32_t *res_mult, const int32_t *res_shift, int8_t *y, int16_t *scratch)
@@ -256,6 +265,7 @@ static T_AVX2 void dw_avx2(const nnb_i8_conv_params *p, const int8_t *x, const i
     const int32_t pwid = wd + 2 * pw, phh = h + 2 * ph, nq = oh * pwid, zin = p->in_zero;
     int16_t *plane = scratch + 16 - (((uintptr_t)scratch >> 1) & 15); /* 32-byte aligned */
     int32_t *acc = (int32_t *)(void *)(plane + (((size_t)phh * (size_t)pwid + 64 + 15) & ~(size_t)15));
+    int32_t *pair = acc + (((size_t)oh * (size_t)pwid + 32 + 15) & ~(size_t)15);
     const int64_t bound = bound_of(bias, p->o, kh * kw, residual, res_mult, res_shift);
     const size_t oplane = (size_t)oh * (size_t)ow;
     out8 oc;
@@ -293,18 +303,37 @@ static T_AVX2 void dw_avx2(const nnb_i8_conv_params *p, const int8_t *x, const i
                 for (; i < wd; ++i)
                     dst[i] = (int16_t)(src[i] - zin);
             }
-            for (q = 0; q < nq; q += 16) {
-                __m256i a0 = b0, a1 = b0;
-                for (ky = 0; ky < kh; ++ky)
-                    for (kx = 0; kx < kw; ++kx) {
-                        const __m256i v = _mm256_loadu_si256(
-                            (const __m256i *)(const void *)(plane + (size_t)q + (size_t)(ky * pwid + kx)));
-                        const __m256i pr = _mm256_mullo_epi16(v, _mm256_set1_epi16((int16_t)wc[ky * kw + kx]));
-                        a0 = _mm256_add_epi32(a0, _mm256_cvtepi16_epi32(_mm256_castsi256_si128(pr)));
-                        a1 = _mm256_add_epi32(a1, _mm256_cvtepi16_epi32(_mm256_extracti128_si256(pr, 1)));
-                    }
-                _mm256_storeu_si256((__m256i *)(void *)(acc + q), a0);
-                _mm256_storeu_si256((__m256i *)(void *)(acc + q + 8), a1);
+            /* pairs (P[i], P[i + 1]) of the padded plane as int32: one VPMADDWD per two horizontal taps and eight
+             * positions of the padded-width grid (reads end before plane + phh pwid + 64, the slack) */
+            for (i = 0; i < phh * pwid + 56; i += 8) {
+                const __m128i lo16 = _mm_loadu_si128((const __m128i *)(const void *)(plane + i));
+                const __m128i nx16 = _mm_loadu_si128((const __m128i *)(const void *)(plane + i + 1));
+                _mm_storeu_si128((__m128i *)(void *)(pair + i), _mm_unpacklo_epi16(lo16, nx16));
+                _mm_storeu_si128((__m128i *)(void *)(pair + i + 4), _mm_unpackhi_epi16(lo16, nx16));
+            }
+            if (kh == 3 && kw == 3) { /* the six weight pairs in registers */
+                const __m256i w00 = wpair8(wc, 0, 1), w02 = wpair8(wc, 2, -1), w10 = wpair8(wc, 3, 4);
+                const __m256i w12 = wpair8(wc, 5, -1), w20 = wpair8(wc, 6, 7), w22 = wpair8(wc, 8, -1);
+                for (q = 0; q < nq; q += 8) {
+                    const int32_t *r0 = pair + q, *r1 = r0 + pwid, *r2 = r1 + pwid;
+                    __m256i a = _mm256_add_epi32(b0, _mm256_madd_epi16(ld8(r0), w00));
+                    __m256i a2 = _mm256_madd_epi16(ld8(r0 + 2), w02);
+                    a = _mm256_add_epi32(a, _mm256_madd_epi16(ld8(r1), w10));
+                    a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(ld8(r1 + 2), w12));
+                    a = _mm256_add_epi32(a, _mm256_madd_epi16(ld8(r2), w20));
+                    a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(ld8(r2 + 2), w22));
+                    _mm256_storeu_si256((__m256i *)(void *)(acc + q), _mm256_add_epi32(a, a2));
+                }
+            } else {
+                for (q = 0; q < nq; q += 8) {
+                    __m256i a = b0;
+                    for (ky = 0; ky < kh; ++ky)
+                        for (kx = 0; kx < kw; kx += 2)
+                            a = _mm256_add_epi32(a, _mm256_madd_epi16(ld8(pair + (size_t)q + (size_t)(ky * pwid + kx)),
+                                                                      wpair8(wc, ky * kw + kx,
+                                                                             kx + 1 < kw ? ky * kw + kx + 1 : -1)));
+                    _mm256_storeu_si256((__m256i *)(void *)(acc + q), a);
+                }
             }
             rq_prepare(&qc, mult[c], shift[c], bound);
             rq_prepare(&rc, residual ? res_mult[c] : 0, residual ? res_shift[c] : 0, 255);
@@ -882,6 +911,312 @@ static T_AVX2 void gemm_avx2(const nnb_i8_conv_params *p, const int8_t *x, const
         }
 }
 
+/* ---------- GEMM, AVX2, direct: int16 pairs of a padded plane, no im2col ---------- */
+
+/* The layer's input (one image, one group) as a padded plane of int32 lanes, each an int16 pair of (x - z_in):
+ * two input channels at the same place (pairs of channels), or, for a one-channel group, two kernel columns
+ * of one row (x[c], x[c + dil_w]). A row of the plane is stride_w phases of `lp` lanes (phase f, lane j: padded
+ * column j * stride_w + f), so the eight output positions ox .. ox + 7 of a tap are eight consecutive lanes and
+ * one VPMADDWD against the broadcast weight pair gives sixteen exact MACs (|x - z| <= 255, |w| <= 128). Each
+ * pair of k is an entry: its lane offset from the output position's first lane and its weight pair, widened once
+ * per block of output channels. Register blocks: six channels x sixteen positions, or eight x eight for rows
+ * of at most eight. */
+
+#define DX_NC 8               /* output channels per block (at most) */
+#define DX_PLANE (160u << 10) /* bytes of plane this form takes; larger layers keep gemm_avx2 */
+
+typedef struct {
+    int32_t hz;          /* pairs along kernel columns (one input channel per group) */
+    int32_t units, np;   /* channel pairs (or channels) and entries (pairs of k) */
+    int32_t s, lp, hp;   /* stride_w, lanes per phase, padded rows */
+    int32_t h1, w1;      /* the input as the form sees it (a 1x1 stride-1 layer: one row of h * w) */
+    int32_t oh1, ow1;
+    size_t rowst, unitst; /* lanes per plane row (s lp), per unit (hp rowst) */
+} dx_plan;
+
+static int dx_plan_of(const nnb_i8_conv_params *p, dx_plan *d)
+{
+    const int32_t cg = p->c / p->group, flat = p->kh == 1 && p->kw == 1 && p->stride_h == 1 && p->stride_w == 1 &&
+                                               p->pad_h == 0 && p->pad_w == 0;
+    int64_t lanes;
+    if (p->group == p->c && p->o == p->c) /* depthwise: dw_avx2 */
+        return 0;
+    if (p->stride_w > 4 || p->kh * p->kw > TMAX)
+        return 0;
+    d->hz = cg == 1 && p->kw > 1;
+    d->units = d->hz ? 1 : (cg + 1) / 2;
+    d->np = d->hz ? p->kh * ((p->kw + 1) / 2) : d->units * p->kh * p->kw;
+    d->s = p->stride_w;
+    d->h1 = flat ? 1 : p->h;
+    d->w1 = flat ? p->h * p->w : p->w;
+    d->oh1 = flat ? 1 : p->oh;
+    d->ow1 = flat ? p->oh * p->ow : p->ow;
+    d->hp = d->h1 + 2 * p->pad_h;
+    /* lanes read: output columns up to ow rounded to 16, plus the widest tap's offset */
+    d->lp = ((d->ow1 + 15) & ~15) + (int32_t)(((int64_t)(p->kw - 1) * p->dil_w) / d->s) + 1;
+    d->rowst = (size_t)d->s * (size_t)d->lp;
+    d->unitst = (size_t)d->hp * d->rowst;
+    lanes = (int64_t)d->units * (int64_t)d->unitst;
+    return lanes * 4 <= (int64_t)DX_PLANE;
+}
+
+/* int16 elements of scratch: alignment, the plane, the entry offsets, one block's weight pairs */
+static size_t dx_scratch(const dx_plan *d)
+{
+    return 32 + 2 * ((size_t)d->units * d->unitst + 8) + 2 * (size_t)d->np + 2 * (size_t)DX_NC * (size_t)d->np + 32;
+}
+
+static inline T_AVX2 __m128i dx_row8(const int8_t *s, __m128i z)
+{
+    return _mm_sub_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)s)), z);
+}
+
+/* the plane of image/group xg (cg channels of h1 x w1) */
+static T_AVX2 void dx_build(const nnb_i8_conv_params *p, const dx_plan *d, const int8_t *xg, int32_t *plane)
+{
+    const int32_t cg = p->c / p->group, s = d->s, lp = d->lp, pw = p->pad_w, ph = p->pad_h, w1 = d->w1;
+    const int32_t zin = p->in_zero;
+    const size_t hw = (size_t)d->h1 * (size_t)w1;
+    const __m128i z = _mm_set1_epi16((int16_t)zin);
+    int32_t u, r, j, f;
+    for (u = 0; u < d->units; ++u) {
+        const int8_t *xa = xg + (size_t)(d->hz ? u : 2 * u) * hw;
+        const int8_t *xb = d->hz ? xa : (2 * u + 1 < cg ? xa + hw : NULL);
+        const int32_t sec = d->hz ? p->dil_w : 0; /* column offset of the pair's second value */
+        for (r = 0; r < d->hp; ++r) {
+            int32_t *row = plane + (size_t)u * d->unitst + (size_t)r * d->rowst;
+            const int32_t iy = r - ph;
+            const int8_t *ra = xa + (size_t)(iy >= 0 && iy < d->h1 ? iy : 0) * (size_t)w1;
+            const int8_t *rb = xb ? xb + (size_t)(iy >= 0 && iy < d->h1 ? iy : 0) * (size_t)w1 : NULL;
+            if (iy < 0 || iy >= d->h1) {
+                memset(row, 0, d->rowst * sizeof *row);
+                continue;
+            }
+            for (f = 0; f < s; ++f) {
+                int32_t *o = row + (size_t)f * (size_t)lp;
+                j = 0;
+                if (s == 1 && !d->hz) { /* pairs of channels, stride 1: eight columns per step */
+                    for (; j < lp && j < pw; ++j)
+                        o[j] = 0;
+                    for (; j + 8 <= lp && j - pw + 8 <= w1; j += 8) {
+                        const __m128i a = dx_row8(ra + (j - pw), z);
+                        const __m128i b = rb ? dx_row8(rb + (j - pw), z) : _mm_setzero_si128();
+                        _mm_storeu_si128((__m128i *)(void *)(o + j), _mm_unpacklo_epi16(a, b));
+                        _mm_storeu_si128((__m128i *)(void *)(o + j + 4), _mm_unpackhi_epi16(a, b));
+                    }
+                }
+                for (; j < lp; ++j) {
+                    const int32_t c = j * s + f - pw, c2 = c + sec;
+                    const int32_t va = c >= 0 && c < w1 ? ra[c] - zin : 0;
+                    const int32_t vb = d->hz ? (c2 >= 0 && c2 < w1 ? ra[c2] - zin : 0)
+                                             : (rb && c >= 0 && c < w1 ? rb[c] - zin : 0);
+                    o[j] = (int32_t)((uint32_t)(uint16_t)(int16_t)va | (uint32_t)(uint16_t)(int16_t)vb << 16);
+                }
+            }
+        }
+    }
+}
+
+/* entry offsets (lanes from an output position's first lane) in the order the weights are widened */
+static void dx_offsets(const nnb_i8_conv_params *p, const dx_plan *d, int32_t *off)
+{
+    int32_t u, ky, kx, e = 0;
+    const int32_t step = d->hz ? 2 : 1;
+    for (u = 0; u < d->units; ++u)
+        for (ky = 0; ky < p->kh; ++ky)
+            for (kx = 0; kx < p->kw; kx += step) {
+                const int32_t col = kx * p->dil_w;
+                off[e++] = (int32_t)((size_t)u * d->unitst + (size_t)(ky * p->dil_h) * d->rowst +
+                                     (size_t)(col % d->s) * (size_t)d->lp + (size_t)(col / d->s));
+            }
+}
+
+static inline uint32_t dx_pair(int32_t a, int32_t b)
+{
+    return (uint32_t)(uint16_t)(int16_t)a | (uint32_t)(uint16_t)(int16_t)b << 16;
+}
+
+/* the weight pairs of channels c0 .. c0 + nc - 1 (group-relative rows wg), DX_NC rows of np, zero past nc */
+static T_AVX2 void dx_weights(const nnb_i8_conv_params *p, const dx_plan *d, const int8_t *wg, int32_t c0,
+                              int32_t nc, uint32_t *wv)
+{
+    const int32_t cg = p->c / p->group, taps = p->kh * p->kw, klen = cg * taps, np = d->np;
+    int32_t c, u, t, e;
+    for (c = 0; c < DX_NC; ++c) {
+        const int8_t *wc = wg + (size_t)(c0 + c) * (size_t)klen;
+        uint32_t *o = wv + (size_t)c * (size_t)np;
+        if (c >= nc) {
+            memset(o, 0, (size_t)np * sizeof *o);
+            continue;
+        }
+        if (d->hz) {
+            int32_t ky, kx;
+            e = 0;
+            for (ky = 0; ky < p->kh; ++ky)
+                for (kx = 0; kx < p->kw; kx += 2)
+                    o[e++] = dx_pair(wc[ky * p->kw + kx], kx + 1 < p->kw ? wc[ky * p->kw + kx + 1] : 0);
+            continue;
+        }
+        if (taps == 1) { /* pairs of channels: adjacent bytes, sixteen per VPMOVSXBW */
+            for (u = 0; 2 * u + 16 <= cg; u += 8)
+                _mm256_storeu_si256((__m256i *)(void *)(o + u),
+                                    _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(wc + 2 * u))));
+            for (; u < d->units; ++u)
+                o[u] = dx_pair(wc[2 * u], 2 * u + 1 < cg ? wc[2 * u + 1] : 0);
+            continue;
+        }
+        for (u = 0; u < d->units; ++u) { /* (w[2u][t], w[2u + 1][t]) for every tap t */
+            const int8_t *a = wc + (size_t)(2 * u) * (size_t)taps;
+            const int8_t *b = 2 * u + 1 < cg ? a + taps : NULL;
+            uint32_t *ou = o + (size_t)u * (size_t)taps;
+            t = 0;
+            if (b)
+                for (; t + 8 <= taps; t += 8) {
+                    const __m128i va = _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)(a + t)));
+                    const __m128i vb = _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)(b + t)));
+                    _mm_storeu_si128((__m128i *)(void *)(ou + t), _mm_unpacklo_epi16(va, vb));
+                    _mm_storeu_si128((__m128i *)(void *)(ou + t + 4), _mm_unpackhi_epi16(va, vb));
+                }
+            for (; t < taps; ++t)
+                ou[t] = dx_pair(a[t], b ? b[t] : 0);
+        }
+    }
+}
+
+#define DX_MAC(acc, v, wgt) acc = _mm256_add_epi32(acc, _mm256_madd_epi16(v, wgt))
+
+/* six channels x sixteen positions from lanes src + off[e] */
+static inline T_AVX2 void dx_6x16(const int32_t *src, const int32_t *off, int32_t np, const uint32_t *wv,
+                                  const int32_t *b0, int32_t t[DX_NC][16])
+{
+    const int32_t *w0 = (const int32_t *)(const void *)wv, *w1 = w0 + np, *w2 = w1 + np, *w3 = w2 + np;
+    const int32_t *w4 = w3 + np, *w5 = w4 + np;
+    __m256i a0 = _mm256_set1_epi32(b0[0]), a1 = _mm256_set1_epi32(b0[1]), a2 = _mm256_set1_epi32(b0[2]);
+    __m256i a3 = _mm256_set1_epi32(b0[3]), a4 = _mm256_set1_epi32(b0[4]), a5 = _mm256_set1_epi32(b0[5]);
+    __m256i c0 = a0, c1 = a1, c2 = a2, c3 = a3, c4 = a4, c5 = a5;
+    int32_t e;
+    for (e = 0; e < np; ++e) {
+        const int32_t *sp = src + off[e];
+        const __m256i v0 = _mm256_loadu_si256((const __m256i *)(const void *)sp);
+        const __m256i v1 = _mm256_loadu_si256((const __m256i *)(const void *)(sp + 8));
+        __m256i wt = _mm256_set1_epi32(w0[e]);
+        DX_MAC(a0, v0, wt);
+        DX_MAC(c0, v1, wt);
+        wt = _mm256_set1_epi32(w1[e]);
+        DX_MAC(a1, v0, wt);
+        DX_MAC(c1, v1, wt);
+        wt = _mm256_set1_epi32(w2[e]);
+        DX_MAC(a2, v0, wt);
+        DX_MAC(c2, v1, wt);
+        wt = _mm256_set1_epi32(w3[e]);
+        DX_MAC(a3, v0, wt);
+        DX_MAC(c3, v1, wt);
+        wt = _mm256_set1_epi32(w4[e]);
+        DX_MAC(a4, v0, wt);
+        DX_MAC(c4, v1, wt);
+        wt = _mm256_set1_epi32(w5[e]);
+        DX_MAC(a5, v0, wt);
+        DX_MAC(c5, v1, wt);
+    }
+#define DX_ST(i, lo, hi)                                                                                         \
+    _mm256_storeu_si256((__m256i *)(void *)t[i], lo);                                                          \
+    _mm256_storeu_si256((__m256i *)(void *)(t[i] + 8), hi)
+    DX_ST(0, a0, c0);
+    DX_ST(1, a1, c1);
+    DX_ST(2, a2, c2);
+    DX_ST(3, a3, c3);
+    DX_ST(4, a4, c4);
+    DX_ST(5, a5, c5);
+#undef DX_ST
+}
+
+/* eight channels x eight positions */
+static inline T_AVX2 void dx_8x8(const int32_t *src, const int32_t *off, int32_t np, const uint32_t *wv,
+                                 const int32_t *b0, int32_t t[DX_NC][16])
+{
+    const int32_t *w0 = (const int32_t *)(const void *)wv, *w1 = w0 + np, *w2 = w1 + np, *w3 = w2 + np;
+    const int32_t *w4 = w3 + np, *w5 = w4 + np, *w6 = w5 + np, *w7 = w6 + np;
+    __m256i a0 = _mm256_set1_epi32(b0[0]), a1 = _mm256_set1_epi32(b0[1]), a2 = _mm256_set1_epi32(b0[2]);
+    __m256i a3 = _mm256_set1_epi32(b0[3]), a4 = _mm256_set1_epi32(b0[4]), a5 = _mm256_set1_epi32(b0[5]);
+    __m256i a6 = _mm256_set1_epi32(b0[6]), a7 = _mm256_set1_epi32(b0[7]);
+    int32_t e;
+    for (e = 0; e < np; ++e) {
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(src + off[e]));
+        DX_MAC(a0, v, _mm256_set1_epi32(w0[e]));
+        DX_MAC(a1, v, _mm256_set1_epi32(w1[e]));
+        DX_MAC(a2, v, _mm256_set1_epi32(w2[e]));
+        DX_MAC(a3, v, _mm256_set1_epi32(w3[e]));
+        DX_MAC(a4, v, _mm256_set1_epi32(w4[e]));
+        DX_MAC(a5, v, _mm256_set1_epi32(w5[e]));
+        DX_MAC(a6, v, _mm256_set1_epi32(w6[e]));
+        DX_MAC(a7, v, _mm256_set1_epi32(w7[e]));
+    }
+    _mm256_storeu_si256((__m256i *)(void *)t[0], a0);
+    _mm256_storeu_si256((__m256i *)(void *)t[1], a1);
+    _mm256_storeu_si256((__m256i *)(void *)t[2], a2);
+    _mm256_storeu_si256((__m256i *)(void *)t[3], a3);
+    _mm256_storeu_si256((__m256i *)(void *)t[4], a4);
+    _mm256_storeu_si256((__m256i *)(void *)t[5], a5);
+    _mm256_storeu_si256((__m256i *)(void *)t[6], a6);
+    _mm256_storeu_si256((__m256i *)(void *)t[7], a7);
+}
+#undef DX_MAC
+
+static T_AVX2 void gemm_direct(const nnb_i8_conv_params *p, const dx_plan *d, const int8_t *x, const int8_t *w,
+                               const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                               const int8_t *residual, const int32_t *res_mult, const int32_t *res_shift, int8_t *y,
+                               int16_t *scratch)
+{
+    const int32_t cg = p->c / p->group, og = p->o / p->group, klen = cg * p->kh * p->kw, np = d->np;
+    const int wide = d->ow1 > 8; /* six channels x sixteen positions; else eight x eight */
+    const int32_t nc_blk = wide ? 6 : 8, npos = wide ? 16 : 8;
+    const size_t plane = (size_t)p->oh * (size_t)p->ow, rows_at = (size_t)p->stride_h * d->rowst;
+    int32_t *pl = (int32_t *)(void *)(scratch + 16 - (((uintptr_t)scratch >> 1) & 15)); /* 32-byte aligned */
+    int32_t *off = pl + (size_t)d->units * d->unitst + 8;
+    uint32_t *wv = (uint32_t *)(void *)(off + np);
+    const int64_t bound = bound_of(bias, p->o, klen, residual, res_mult, res_shift);
+    rq_ch q[DX_NC], rq[DX_NC];
+    out8 oc;
+    int32_t b, g, c0, c, oy, ox;
+    oc.zout = p->out_zero;
+    oc.lo = p->act_min;
+    oc.hi = p->act_max;
+    oc.zres = p->res_zero;
+    dx_offsets(p, d, off);
+    for (b = 0; b < p->n; ++b)
+        for (g = 0; g < p->group; ++g) {
+            const int8_t *xg = x + ((size_t)b * (size_t)p->c + (size_t)g * (size_t)cg) * (size_t)p->h * (size_t)p->w;
+            const int8_t *wg = w + (size_t)g * (size_t)og * (size_t)klen;
+            dx_build(p, d, xg, pl);
+            for (c0 = 0; c0 < og; c0 += nc_blk) {
+                const int32_t nc = og - c0 < nc_blk ? og - c0 : nc_blk;
+                int32_t b0[DX_NC];
+                dx_weights(p, d, wg, c0, nc, wv);
+                for (c = 0; c < DX_NC; ++c) {
+                    const int32_t ch = g * og + c0 + (c < nc ? c : 0);
+                    b0[c] = bias ? bias[ch] : 0;
+                    rq_prepare(q + c, mult[ch], shift[ch], bound);
+                    rq_prepare(rq + c, residual ? res_mult[ch] : 0, residual ? res_shift[ch] : 0, 255);
+                }
+                for (oy = 0; oy < d->oh1; ++oy)
+                    for (ox = 0; ox < d->ow1; ox += npos) {
+                        const int32_t n = d->ow1 - ox < npos ? d->ow1 - ox : npos;
+                        int32_t t[DX_NC][16];
+                        const int32_t *src = pl + (size_t)oy * rows_at + (size_t)ox;
+                        if (wide)
+                            dx_6x16(src, off, np, wv, b0, t);
+                        else
+                            dx_8x8(src, off, np, wv, b0, t);
+                        for (c = 0; c < nc; ++c) {
+                            const size_t at = ((size_t)b * (size_t)p->o + (size_t)(g * og + c0 + c)) * plane +
+                                              (size_t)oy * (size_t)d->ow1 + (size_t)ox;
+                            out_n(&oc, q + c, rq + c, t[c], n, residual ? residual + at : NULL, y + at);
+                        }
+                    }
+            }
+        }
+}
+
 #define SEGMAX 512 /* taps x row segments of a multi-row panel */
 
 /* sixteen values of one k over the row segments: merging masked loads (masked-out bytes are never read) */
@@ -1319,6 +1654,9 @@ int nnb_i8_x86_quantize(size_t n, const float *x, const float *t, int8_t *y)
 size_t nnb_i8_x86_conv_scratch(const nnb_i8_conv_params *p)
 {
     size_t a = gemm_ok(p) ? gemm_scratch(p) : 0, d = dw_ok(p) ? dw_scratch(p) : 0;
+    dx_plan dx;
+    if (dx_plan_of(p, &dx) && dx_scratch(&dx) > a)
+        a = dx_scratch(&dx);
     return a > d ? a : d;
 }
 
@@ -1327,6 +1665,7 @@ int nnb_i8_x86_conv2d(const nnb_i8_conv_params *p, const int8_t *x, const int8_t
                       const int32_t *res_shift, int8_t *y, int16_t *scratch)
 {
     const int level = nnb_i8_x86_level();
+    dx_plan dx;
     if (level >= 2 && gemm_ok(p)) {
         gemm_vnni(p, x, w, bias, mult, shift, residual, res_mult, res_shift, y, scratch);
         return 1;
@@ -1340,6 +1679,10 @@ int nnb_i8_x86_conv2d(const nnb_i8_conv_params *p, const int8_t *x, const int8_t
     }
     if (level >= 1 && dw_ok(p)) {
         dw_avx2(p, x, w, bias, mult, shift, residual, res_mult, res_shift, y, scratch);
+        return 1;
+    }
+    if (level >= 1 && dx_plan_of(p, &dx)) {
+        gemm_direct(p, &dx, x, w, bias, mult, shift, residual, res_mult, res_shift, y, scratch);
         return 1;
     }
     if (level >= 1 && gemm_ok(p)) { /* gemm_scratch covers its panel and weight pairs (16 kp int16 + 16) */
