@@ -15,6 +15,7 @@
    output row consumes the conv rows of its window (one row of OB channels
    in scratch at a time) into a per-group row of pool accumulators. */
 #include "conv_util.h"
+#include "conv_r8.h" /* the Winograd form's pack entry points (conv_r8wino.h) */
 #include <math.h>
 
 #if defined(__AVX512F__) && !defined(NNBRT_NO_VECTOR_EXT)
@@ -1118,6 +1119,7 @@ size_t nnbrt_pack_bytes(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f)
     uint64_t t;
     const size_t big = nnbrt_pack_enabled() ? nnbrt_big_pack_bytes(group, g, f) : 0; /* conv_gemm_big.h's form */
     if (big) return big;
+    if (nnbrt_pack_enabled() && nnbrt_wino_pack_bytes(group, g, f)) return nnbrt_wino_pack_bytes(group, g, f);
     if (!nnbrt_pack_enabled() || !pk_plan(group, g, f, &q)) return 0;
     t = ((uint64_t)q.nblk * PMR * ((uint64_t)q.K + 1u) + q.K) * 4u;
     return t > (uint64_t)(SIZE_MAX / 4) ? 0 : (size_t)t;
@@ -1126,6 +1128,7 @@ size_t nnbrt_pack_bytes(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f)
 size_t nnbrt_pack_scratch(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f)
 {
     pkplan q;
+    if (nnbrt_pack_enabled() && nnbrt_wino_pack_bytes(group, g, f)) return nnbrt_wino_pack_scratch(group, g, f);
     if (!nnbrt_pack_enabled() || !pk_plan(group, g, f, &q)) return 0;
     return q.pl * sizeof(float);
 }
@@ -1140,6 +1143,10 @@ void nnbrt_pack_fill(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, con
     size_t oc0, i, k;
     if (nnbrt_big_pack_bytes(group, g, f)) { /* conv_gemm_big.h's form */
         nnbrt_big_pack_fill(group, g, f, w, bias, dst);
+        return;
+    }
+    if (nnbrt_wino_pack_bytes(group, g, f)) { /* conv_r8wino.h's form */
+        nnbrt_wino_pack_fill(group, g, f, w, bias, dst);
         return;
     }
     if (!pk_plan(group, g, f, &q)) return;
@@ -1358,6 +1365,7 @@ int nnbrt_pack_conv(size_t group, float *scratch, const void *pk, const float *x
     size_t n;
     pksink s;
     if (nnbrt_big_pack_conv(group, scratch, pk, x, y, g, f)) return 1; /* conv_gemm_big.h's form */
+    if (nnbrt_wino_pack_bytes(group, g, f)) return nnbrt_wino_pack_conv(group, scratch, pk, x, y, g, f);
     if (!pk || !pk_plan(group, g, f, &q) || (q.kind == 2 && !scratch)) return 0;
     s.P = q.P;
     s.act = f ? f->act : 0;

@@ -268,6 +268,7 @@ static void deint2(const float *src, float *ev, float *od, size_t n)
 }
 
 #include "conv_s1.h" /* the shifted-plane direct form (mksplan, s1_conv) */
+#include "conv_r8wino.h" /* the Winograd form of 3x3 stride-1 layers (weights packed at load) */
 
 /* Zero-padded phase planes of one image: padded pixel (h, w) of channel c
    goes to plane (c, h % SH, w % SW), row h / SH, column w / SW. Only the

@@ -1,0 +1,62 @@
+"""3x3 stride-1 convolutions in the C runtime's Winograd F(2x2, 3x3) form (c_runtime/src/kernels/conv_r8wino.h,
+included by conv_gemm.c; AVX2 and AVX-512 builds, weights transformed at load) against nnb's numpy reference
+(nnb/ops/fused.py).
+
+Random layers the form takes -- 8 to 40 input and output channels (every channel-block remainder), even output
+sizes whose tile rows are a multiple of a vector or whole tile rows per vector (tile rows 1 to 32 wide, so
+chunks split rows, cover several rows, and one vector holds 2 to 16 tile rows), padding 0 to 2, no/ReLU/ReLU6
+activation, bias or not, a residual (aliasing the output or not), batch 2 -- plus resnet8's 3x3 stride-1
+layers and a few the form leaves (odd sizes, 7 channels) next to them. All layers are packed into one extended
+NNB (layer_runs.layers_image), run by the default build with each of its run-time dispatched variants
+(AVX-512 and AVX2: the form; SSE2: the other forms on the same layers), the plain-loop build (REF=1) and the
+ASan/UBSan build with the same three variants.
+"""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from layer_runs import build_params, conv_layer, layers_image, random_layers, run_build
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+N_CASES = 22
+
+# (c, oc, h, w, p): resnet8's stride-1 3x3 layers, then layers the form leaves (odd output, 7 channels)
+FIXED = [(16, 16, 32, 32, 1), (32, 32, 16, 16, 1), (64, 64, 8, 8, 1), (16, 16, 9, 16, 1), (7, 16, 16, 16, 1)]
+# tile-row widths (output width / 2) and the tile-row counts that make whole vectors of 16 tiles
+TILES = [(32, 1), (16, 1), (16, 3), (8, 2), (8, 4), (4, 4), (4, 8), (2, 8), (1, 16)]
+
+
+def _case(rng, i):
+    """One layer; i picks a few fixed traits so every kind is present."""
+    common = dict(act=["relu", "", "relu6"][i % 3], bias=i % 5 != 4, residual=i % 4 == 1,
+                  alias_res=i % 8 == 1, n=1 + int(i % 7 == 3), k=(3, 3), s=(1, 1), d=[1, 1], inplace=False)
+    if i < len(FIXED):
+        c, oc, h, w, p = FIXED[i]
+        return dict(common, c=c, oc=oc, h=h, w=w, p=[p, p])
+    tw, th = TILES[i % len(TILES)]
+    p = [int(rng.integers(0, 3)), int(rng.integers(0, 3))]
+    # output 2*th x 2*tw from an input of output + 2 - 2*pad (at least 1)
+    h, w = 2 * th + 2 - 2 * p[0], 2 * tw + 2 - 2 * p[1]
+    if h < 1 or w < 1:
+        p = [1, 1]
+        h, w = 2 * th, 2 * tw
+    c, oc = int(rng.integers(8, 41)), int(rng.integers(8, 41))
+    return dict(common, c=c, oc=oc, h=h, w=w, p=p)
+
+
+def _layer(case, rng):
+    return conv_layer(case, rng, 0.2)
+
+
+@pytest.fixture(scope="module")
+def model():
+    """All cases in one extended NNB: (image, inputs, references, case descriptions)."""
+    return layers_image(random_layers(np.random.default_rng(20261130), N_CASES, _case, _layer))
+
+
+@pytest.mark.parametrize("build,isa", build_params()[0], ids=build_params()[1])
+def test_winograd_conv(model, build, isa, tmp_path):
+    run_build(build, isa, model, tmp_path)
