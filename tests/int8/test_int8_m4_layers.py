@@ -40,6 +40,8 @@ CASES = [
     (64, 10, 5, 5, (1, 1), (0, 0), 1, 1, False, "fast", "pointwise, 64 inputs (whole blocks of 16)"),
     (20, 7, 3, 7, (1, 1), (0, 0), 1, 1, False, "fast", "pointwise, 20 inputs, odd outputs"),
     (19, 5, 4, 5, (1, 1), (0, 0), 1, 1, False, "fast", "pointwise, 19 inputs (a tail)"),
+    (8, 6, 3, 5, (1, 1), (0, 0), 1, 1, False, "fast", "pointwise, 8 inputs (no block of 16)"),
+    (4, 3, 2, 9, (1, 1), (0, 0), 1, 1, False, "fast", "pointwise, 4 inputs"),
     (16, 5, 4, 5, (1, 1), (0, 0), 1, 1, False, "shift0", "pointwise, a zero shift (general form)"),
     (16, 5, 4, 5, (1, 1), (0, 0), 1, 1, False, "big", "pointwise, accumulators near 2^31 (general form)"),
     (7, 4, 6, 5, (1, 1), (0, 0), 1, 1, True, "fast", "pointwise with a residual (general form)"),

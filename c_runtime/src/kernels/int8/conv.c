@@ -719,7 +719,6 @@ static inline void dot1x4(const int16_t *col, int32_t klen, const int8_t *w, int
                                [w] "+r"(w), [v] "=&r"(v), [e] "=&r"(e)
                              :
                              : "r8", "r9", "r10", "r11", "memory");
-#undef I8_QUAD_STEP
     }
 #else
     for (; n4 > 0; --n4, col += 16, w += 4) {
@@ -768,11 +767,125 @@ static void dot1x4_call(const int16_t *col, int32_t klen, const int8_t *w, int32
 #if NNB_I8_DSP
 /* the np outputs of one channel over the quads at col (4 klen values each), requantized from the registers four
  * at a time (rq_fast_layer holds) and stored as one word */
+#if defined(__ARM_FEATURE_DSP) && !defined(NNB_I8_NO_DSP) && (defined(__GNUC__) || defined(__clang__))
+/* what quad_rq4 reads (offsets fixed in its asm: 32-bit pointers) */
+typedef struct {
+    const int8_t *w, *wend16; /* the weights; the end of their whole blocks of 16 */
+    int32_t b0, mult, nudge, right;
+    uint32_t lo4;
+    const int8_t *wend; /* the end of the weights (klen a multiple of 4) */
+} quad_ctx;
+
+/* one quad of a channel whose klen is a multiple of 4, all in registers: the four dot products (dot1x4's
+ * blocks, four per turn, then one by one), then rq1 on each and pack4_lo; returns the packed word, *colp moved to
+ * the next quad */
+#define I8_RQ_STEP(S)                                                                                            \
+    "lsl %[v], %[" S "], #1\n\t"                                                                                  \
+    "smmlar %[v], %[v], r8, r9\n\t"                                                                               \
+    "add %[v], %[v], %[" S "], asr #31\n\t"                                                                       \
+    "asr %[v], %[v], r10\n\t"                                                                                     \
+    "ssat %[" S "], #8, %[v]\n\t"
+#define I8_QUAD_HEAD                                                                                             \
+    "ldr %[w], [%[x], #0]\n\t"                                                                                    \
+    "ldr %[s0], [%[x], #8]\n\t"                                                                                   \
+    "mov %[s1], %[s0]\n\t"                                                                                        \
+    "mov %[s2], %[s0]\n\t"                                                                                        \
+    "mov %[s3], %[s0]\n\t"
+#define I8_QUAD_TAIL                                                                                             \
+    "ldr r8, [%[x], #12]\n\t"                                                                                     \
+    "ldr r9, [%[x], #16]\n\t"                                                                                     \
+    "ldr r10, [%[x], #20]\n\t" I8_RQ_STEP("s0") I8_RQ_STEP("s1") I8_RQ_STEP("s2") I8_RQ_STEP("s3")              \
+    "bfi %[s0], %[s1], #8, #8\n\t"                                                                                \
+    "bfi %[s0], %[s2], #16, #8\n\t"                                                                               \
+    "bfi %[s0], %[s3], #24, #8\n\t"                                                                               \
+    "ldr r11, [%[x], #24]\n\t"                                                                                    \
+    "ssub8 %[v], %[s0], r11\n\t"                                                                                  \
+    "sel %[s0], %[s0], r11\n\t"
+#define I8_QUAD_OPS                                                                                              \
+    : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [s3] "=&r"(s3), [c] "+r"(col), [w] "=&r"(w), [v] "=&r"(v),  \
+      [e] "=&r"(e)                                                                                                \
+    : [x] "r"(x)                                                                                                  \
+    : "r8", "r9", "r10", "r11", "cc", "memory"
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((always_inline))
+#endif
+static inline uint32_t quad_rq4(const int16_t **colp, const quad_ctx *x, const int k16)
+{
+    const int16_t *col = *colp;
+    const int8_t *w;
+    int32_t s0, s1, s2, s3;
+    uint32_t v, e;
+    if (k16) /* klen a multiple of 16: four blocks a turn, nothing else */
+        __asm__ volatile(I8_QUAD_HEAD "1:\n\t" I8_QUAD_STEP I8_QUAD_STEP I8_QUAD_STEP I8_QUAD_STEP
+                         "ldr %[e], [%[x], #4]\n\t"
+                         "cmp %[w], %[e]\n\t"
+                         "bne 1b\n\t" I8_QUAD_TAIL I8_QUAD_OPS);
+    else
+        __asm__ volatile(I8_QUAD_HEAD "ldr %[e], [%[x], #4]\n\t"
+                         "cmp %[w], %[e]\n\t"
+                         "beq 2f\n\t"
+                         "1:\n\t" I8_QUAD_STEP I8_QUAD_STEP I8_QUAD_STEP I8_QUAD_STEP
+                         "ldr %[e], [%[x], #4]\n\t"
+                         "cmp %[w], %[e]\n\t"
+                         "bne 1b\n\t"
+                         "2:\n\t"
+                         "ldr %[e], [%[x], #28]\n\t"
+                         "cmp %[w], %[e]\n\t"
+                         "beq 4f\n\t"
+                         "3:\n\t" I8_QUAD_STEP "ldr %[e], [%[x], #28]\n\t"
+                         "cmp %[w], %[e]\n\t"
+                         "bne 3b\n\t"
+                         "4:\n\t" I8_QUAD_TAIL I8_QUAD_OPS);
+    *colp = col;
+    return (uint32_t)s0;
+}
+#undef I8_RQ_STEP
+#undef I8_QUAD_HEAD
+#undef I8_QUAD_TAIL
+#undef I8_QUAD_OPS
+
+/* the quads of one channel through quad_rq4 (k16: a constant) */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((always_inline))
+#endif
+static inline void quads_asm(const int16_t *col, int32_t np, const quad_ctx *x, int8_t *y, const int k16)
+{
+    int32_t i;
+    for (i = 0; i + 3 < np; i += 4) {
+        const uint32_t wd = quad_rq4(&col, x, k16);
+        memcpy(y + i, &wd, 4);
+    }
+    if (i < np) {
+        uint32_t wd = quad_rq4(&col, x, k16);
+        for (; i < np; ++i, wd >>= 8)
+            y[i] = (int8_t)(uint8_t)wd;
+    }
+}
+#endif
+
 static void quads_fused(const int16_t *col, int32_t np, int32_t klen, const int8_t *wc, int32_t b0, const rq_ch *q,
                         int32_t lo, uint32_t lo4, int8_t *y)
 {
     const size_t quad = 4 * (size_t)klen;
     int32_t i, acc[4];
+#if defined(__ARM_FEATURE_DSP) && !defined(NNB_I8_NO_DSP) && (defined(__GNUC__) || defined(__clang__))
+    if ((klen & 3) == 0 && sizeof(void *) == 4) {
+        quad_ctx x;
+        x.w = wc;
+        x.wend16 = wc + (klen & ~15);
+        x.wend = wc + klen;
+        x.b0 = b0;
+        x.mult = q->mult;
+        x.nudge = q->nudge;
+        x.right = q->right;
+        x.lo4 = lo4;
+        if ((klen & 15) == 0)
+            quads_asm(col, np, &x, y, 1);
+        else
+            quads_asm(col, np, &x, y, 0);
+        return;
+    }
+#endif
     for (i = 0; i < np; i += 4, col += quad) {
         uint32_t wd;
         dot1x4(col, klen, wc, b0, acc);
