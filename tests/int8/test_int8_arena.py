@@ -57,8 +57,10 @@ def test_int8_arena_at_most_26_percent_of_float(arch: str) -> None:
 @functools.cache
 def _model(name: str):  # noqa: ANN202
     if name.startswith("fmnist_"):
+        from nnb.backends.opencl_int8 import rebatched
+
         m, x = fmnist_model(name.split("_", 1)[1])
-        return m, x[:5]  # five samples: one quantized at a time
+        return rebatched(m, 5), x[:5]  # a file for five samples: Q8QConv quantizes one at a time
     m, xs, _ = calibrated(name)
     return m, xs[0]
 
@@ -99,7 +101,7 @@ RESIDUAL_AT = 20 + 60 + 1
 
 
 def _bad(case: str) -> tuple[bytes, str]:
-    m, _ = _model("fmnist_lenet")
+    m, _ = fmnist_model("lenet")
     image, d, _ = write_int8_nnb(m)
     e = _Edit(image)
     f = d.fns[0]
@@ -136,9 +138,37 @@ def test_corrupt_qconv_refused(case: str, tmp_path, capsys) -> None:  # noqa: AN
         read_int8_nnb(image)
     p, xs = tmp_path / "bad.nnb", tmp_path / "x.npy"
     p.write_bytes(image)
-    np.save(xs, _model("fmnist_lenet")[1][:1])
+    np.save(xs, fmnist_model("lenet")[1][:1])
     for backend in ("c", "intsim"):
         capsys.readouterr()
         assert main(["run", str(p), "--backend", backend, "-i", str(xs), "-o", str(tmp_path / "y.npz")]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("nnb: error:"), (backend, err)
+
+
+def test_qconv_under_sanitizers(tmp_path) -> None:  # noqa: ANN001
+    """lenet's Q8QConv in a file for five samples (one quantized at a time) and the corrupt Q8QConv files under the
+    ASan/UBSan build of the runtime: the simulation's outputs, or a status, never a sanitizer report."""
+    import subprocess
+
+    from test_c_runtime import _build
+    from test_extended import ENV
+
+    san = str(_build(True) / "nnbrt")
+    m, x = _model("fmnist_lenet")
+    (tmp_path / "lenet.nnb").write_bytes(write_int8_nnb(m)[0])
+    np.asarray(x, "<f4").tofile(tmp_path / "x5.bin")
+    r = subprocess.run([san, "run", str(tmp_path / "lenet.nnb"), str(tmp_path / "x5.bin"), "-o", str(tmp_path / "y")],
+                       capture_output=True, text=True, env=ENV)
+    assert r.returncode == 0 and "runtime error" not in r.stderr and "Sanitizer" not in r.stderr, r.stderr
+    y = np.fromfile(tmp_path / "y0.bin", "<f4")
+    np.testing.assert_allclose(y, run_int8(m, [x])[m.graph.outputs[0]].reshape(-1), rtol=1e-5, atol=1e-6)
+    xin = tmp_path / "x1.bin"
+    np.asarray(x[:1], "<f4").tofile(xin)
+    for case in BAD:
+        p = tmp_path / f"bad_{case}.nnb"
+        p.write_bytes(_bad(case)[0])
+        r = subprocess.run([san, "run", str(p), str(xin), "-o", str(tmp_path / "bad")], capture_output=True, text=True,
+                           env=ENV)
+        assert r.returncode > 0 and r.stderr.startswith("nnbrt:"), (case, r.stderr)
+        assert "runtime error" not in r.stderr and "Sanitizer" not in r.stderr, r.stderr
