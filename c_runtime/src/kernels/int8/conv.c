@@ -12,7 +12,11 @@
  *    (CMSIS-NN's form) of four accumulators, one weight word and four column words giving eight
  *    dual MACs per four input values;
  *  - a plain loop (generic) for what the above do not take (dilated depthwise is in the im2col path).
- * Requantization is prepared once per channel (i8_rq) and applied per output. */
+ * Requantization is prepared once per channel (i8_rq) and applied per output.
+ * On the DSP path (Cortex-M4), when every channel takes the fast requantization (rq_fast_layer): a 3x3
+ * stride-1 depthwise runs over the raw int8 padded plane with in_zero folded into the bias (dw3_fused), and
+ * the im2col/1x1 quads are requantized from the registers, one asm block per quad when klen % 4 == 0
+ * (quads_fused). Both give the same integers as the forms above (tests/int8/test_int8_m4_layers.py). */
 #include "nnb_int8.h"
 
 #include "i8_dot.h"
