@@ -56,18 +56,47 @@ def fused_layer(case: dict, x: np.ndarray, wt: np.ndarray, group: int, rng: np.r
     return b, res, y, args
 
 
+def write_run_files(tmp_path, image: bytes, inputs: list) -> tuple[str, list[str]]:  # noqa: ANN001
+    """``image`` as tmp_path/m.nnb and each input as tmp_path/in<k>.bin (float32): the paths `nnbrt run` takes."""
+    model = tmp_path / "m.nnb"
+    model.write_bytes(image)
+    files = []
+    for k, x in enumerate(inputs):
+        p = tmp_path / f"in{k}.bin"
+        np.asarray(x, "<f4").tofile(p)
+        files.append(str(p))
+    return str(model), files
+
+
+def run_random_kernels(bindir, tmp_path) -> int:  # noqa: ANN001
+    """test_kernels_random's random convolution/pooling/affine geometries through ``bindir``'s nnbrt: each output
+    within 1e-4 * max(1, max|ref|) of numpy's, no sanitizer report. Returns how many cases ran."""
+    from test_kernels_random import _cases, _model
+
+    n = 0
+    for case in _cases():
+        m = _model(case)
+        if m is None:
+            continue
+        nnb, x, ref = m
+        model_path, files = write_run_files(tmp_path, nnb, [x])
+        r = subprocess.run([str(bindir / "nnbrt"), "run", model_path, *files, "-o", str(tmp_path / "y")],
+                           capture_output=True, text=True, env=ENV)
+        assert r.returncode == 0 and "runtime error" not in r.stderr, (case, r.stderr)
+        got = np.fromfile(tmp_path / "y0.bin", "<f4")
+        err = float(np.max(np.abs(got - ref.reshape(-1))))
+        assert err <= 1e-4 * max(1.0, float(np.max(np.abs(ref)))), (case, err)
+        n += 1
+    return n
+
+
 def run_layers(bindir, isa: str, model: tuple, tmp_path, what: str, tol: float = 2e-5) -> None:  # noqa: ANN001
     """Run ``model`` = (image, inputs, references, names) with ``nnbrt run`` (NNBRT_ISA=isa): no sanitizer
     report, and every output within ``tol`` * max(1, max|ref|) of its reference."""
     image, ins, refs, names = model
-    (tmp_path / "m.nnb").write_bytes(image)
-    files = []
-    for k, x in enumerate(ins):
-        p = tmp_path / f"in{k}.bin"
-        np.asarray(x, "<f4").tofile(p)
-        files.append(str(p))
+    model_path, files = write_run_files(tmp_path, image, ins)
     prefix = str(tmp_path / "out")
-    r = subprocess.run([str(bindir / "nnbrt"), "run", str(tmp_path / "m.nnb"), *files, "-o", prefix, "-t", "2"],
+    r = subprocess.run([str(bindir / "nnbrt"), "run", model_path, *files, "-o", prefix, "-t", "2"],
                        capture_output=True, text=True, env=dict(ENV, NNBRT_ISA=isa))
     assert r.returncode == 0 and "Sanitizer" not in r.stderr and "runtime error" not in r.stderr, r.stderr[-3000:]
     for k, ref in enumerate(refs):

@@ -16,14 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from layer_runs import ENV, run_random_kernels, write_run_files
 from nnb_writer import write_nnb
 from test_c_runtime import ZOO, _build
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-ENV = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
-           UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
 BUILDS = ["normal", "normal-avx2", "normal-base", "ref", "san", "native"]
 
 
@@ -53,16 +52,10 @@ def _manifest():
 
 
 def _run_cli(bindir, image, inputs, tmp_path, expect_ok=True):
-    model = tmp_path / "m.nnb"
-    model.write_bytes(image)
-    ins = []
-    for k, x in enumerate(inputs):
-        p = tmp_path / f"in{k}.bin"
-        np.asarray(x, "<f4").tofile(p)
-        ins.append(str(p))
+    model, ins = write_run_files(tmp_path, image, inputs)
     prefix = str(tmp_path / "out")
     env = dict(ENV, NNBRT_ISA=getattr(bindir, "isa", ""))
-    r = subprocess.run([str(bindir / "nnbrt"), "run", str(model), *ins, "-o", prefix, "-t", "2"],
+    r = subprocess.run([str(bindir / "nnbrt"), "run", model, *ins, "-o", prefix, "-t", "2"],
                        capture_output=True, text=True, env=env)
     assert "runtime error" not in r.stderr and "Sanitizer" not in r.stderr, r.stderr
     if not expect_ok:
@@ -422,23 +415,7 @@ def test_cortex_m4_sizes(tmp_path):
 
 def test_random_kernels_small_build(small_build, tmp_path):
     """The random convolution/pooling/affine geometries of test_kernels_random on the other engine paths."""
-    from test_kernels_random import _cases, _model
-    n = 0
-    for case in _cases():
-        m = _model(case)
-        if m is None:
-            continue
-        nnb, x, ref = m
-        (tmp_path / "m.nnb").write_bytes(nnb)
-        x.astype("<f4").tofile(tmp_path / "x.bin")
-        r = subprocess.run([str(small_build / "nnbrt"), "run", str(tmp_path / "m.nnb"), str(tmp_path / "x.bin"),
-                            "-o", str(tmp_path / "y")], capture_output=True, text=True, env=ENV)
-        assert r.returncode == 0, (case, r.stderr)
-        got = np.fromfile(tmp_path / "y0.bin", "<f4")
-        err = float(np.max(np.abs(got - ref.reshape(-1))))
-        assert err <= 1e-4 * max(1.0, float(np.max(np.abs(ref)))), (case, err)
-        n += 1
-    assert n > 0
+    assert run_random_kernels(small_build, tmp_path) > 0
 
 
 def test_depthwise_narrow_sweep(bindirs, tmp_path):

@@ -18,6 +18,7 @@ import subprocess
 
 import numpy as np
 import pytest
+from layer_runs import write_run_files
 from nnb_writer import write_nnb
 from test_c_runtime import _build
 
@@ -58,14 +59,8 @@ def _set_data_index(image: bytes, vid: int, di: int) -> bytes:
 
 
 def _run(bindir, image, tmp_path, inputs):
-    model = tmp_path / "m.nnb"
-    model.write_bytes(image)
-    args = []
-    for k, x in enumerate(inputs):
-        p = tmp_path / f"in{k}.bin"
-        np.asarray(x, "<f4").tofile(p)
-        args.append(str(p))
-    r = subprocess.run([str(bindir / "nnbrt"), "run", str(model), *args, "-o", str(tmp_path / "out")],
+    model, args = write_run_files(tmp_path, image, inputs)
+    r = subprocess.run([str(bindir / "nnbrt"), "run", model, *args, "-o", str(tmp_path / "out")],
                        capture_output=True, text=True, timeout=60)
     assert "runtime error" not in r.stderr and "Sanitizer" not in r.stderr, r.stderr
     return r

@@ -15,9 +15,10 @@ import sys
 
 import numpy as np
 import pytest
+from layer_runs import run_random_kernels
 from nnb_writer import write_nnb
 from test_c_runtime import CRT, ZOO
-from test_extended import ENV, FUSED_PARAMS, _check_outputs, _extended_image, _fused_model, _manifest, _run_cli
+from test_extended import FUSED_PARAMS, _check_outputs, _extended_image, _fused_model, _manifest, _run_cli
 
 MCU_FLAGS = ["-DNNBRT_MCU_KERNELS", "-DNNBRT_NO_VECTOR_EXT", "-DNNBRT_PLANE_MAX=0", "-DNNBRT_GEMM_IM2COL_MAX=0",
              "-DNNBRT_DECONV_GEMM_MAX=0"]
@@ -60,7 +61,7 @@ def test_fused_conv_mcu(mcu_build, case, alias, tmp_path):
 
 def test_random_kernels_mcu(mcu_build, tmp_path):
     """The random geometries of test_kernels_random (conv, depthwise, pooling, ...) on the mcu kernels."""
-    _random_cases(mcu_build, tmp_path)
+    assert run_random_kernels(mcu_build, tmp_path) > 200
 
 
 def test_mcu_small_variant(tmp_path_factory, tmp_path):
@@ -69,31 +70,10 @@ def test_mcu_small_variant(tmp_path_factory, tmp_path):
     if not os.environ.get("NNB_MCU_SMALL_TEST"):
         pytest.skip("optional: set NNB_MCU_SMALL_TEST=1 to build and check the -DNNBRT_MCU_SMALL variant")
     d = _mcu_build(tmp_path_factory, ["-DNNBRT_MCU_SMALL"])
-    _random_cases(d, tmp_path)
+    assert run_random_kernels(d, tmp_path) > 200
     for case, alias in FUSED_PARAMS:
         image, ins, refs = _fused_model(case, alias)
         _check_outputs(_run_cli(d, image, ins, tmp_path), refs, f"FusedConv {case} (mcu small)")
-
-
-def _random_cases(build, tmp_path):
-    from test_kernels_random import _cases, _model
-    mcu_build = build
-    n = 0
-    for case in _cases():
-        m = _model(case)
-        if m is None:
-            continue
-        nnb, x, ref = m
-        (tmp_path / "m.nnb").write_bytes(nnb)
-        x.astype("<f4").tofile(tmp_path / "x.bin")
-        r = subprocess.run([str(mcu_build / "nnbrt"), "run", str(tmp_path / "m.nnb"), str(tmp_path / "x.bin"),
-                            "-o", str(tmp_path / "y")], capture_output=True, text=True, env=ENV)
-        assert r.returncode == 0, (case, r.stderr)
-        got = np.fromfile(tmp_path / "y0.bin", "<f4")
-        err = float(np.max(np.abs(got - ref.reshape(-1))))
-        assert err <= 1e-4 * max(1.0, float(np.max(np.abs(ref)))), (case, err)
-        n += 1
-    assert n > 200
 
 
 @pytest.mark.parametrize("pad", [0, 1])
@@ -138,8 +118,5 @@ def test_cortex_m4_qemu():
 @pytest.mark.parametrize("kind,bits", [("lut", 3), ("uniform", 5)])
 def test_packed_layers_mcu(mcu_build, kind, bits, tmp_path):
     """Bit-packed weights decoded block by block into the mcu kernels (grouped, depthwise, pool + residual)."""
-    from test_packed_c import LAYERS, _layer_model
-    for case in sorted(LAYERS):
-        image, vals, refs = _layer_model(case, kind, bits)
-        prefix = _run_cli(mcu_build, image, vals, tmp_path)
-        _check_outputs(prefix, refs, f"{case} {kind}{bits} (mcu kernels)")
+    from test_packed_c import run_packed_layers
+    run_packed_layers(mcu_build, kind, bits, tmp_path, "mcu kernels")

@@ -194,12 +194,17 @@ def other_build(request, tmp_path_factory):
     return d
 
 
-@pytest.mark.parametrize("kind,bits", [("lut", 3), ("uniform", 5)])
-def test_packed_layers_other_builds(other_build, kind, bits, tmp_path):
+def run_packed_layers(bindir, kind, bits, tmp_path, label):
+    """Every LAYERS case with ``kind``/``bits`` packed weights through ``bindir``'s nnbrt, against numpy."""
     for case in sorted(LAYERS):
         image, vals, refs = _layer_model(case, kind, bits)
-        prefix = _run_cli(other_build, image, vals, tmp_path)
-        _check_outputs(prefix, refs, f"{case} {kind}{bits} ({other_build.name})")
+        prefix = _run_cli(bindir, image, vals, tmp_path)
+        _check_outputs(prefix, refs, f"{case} {kind}{bits} ({label})")
+
+
+@pytest.mark.parametrize("kind,bits", [("lut", 3), ("uniform", 5)])
+def test_packed_layers_other_builds(other_build, kind, bits, tmp_path):
+    run_packed_layers(other_build, kind, bits, tmp_path, other_build.name)
 
 
 def test_packed_dscnn(bindirs, tmp_path):
