@@ -13,22 +13,8 @@ __kernel void rows_affine(KARGS)
     const int I = PI(1), len = PI(2), mx = PI(5) == R_MAX, ws = PI(7), wo = PI(8), O = PI(11);
     const float scale = PF(4);
     float f[RA_MAX];
-    for (int r = 0; r < I; ++r) {
-        __global const float *x = m + PI(3) + (n * I + r) * len;
-        float16 a = mx ? (float16)(-INFINITY) : (float16)(0.0f);
-        int k = 0;
-        for (; k + 16 <= len; k += 16) {
-            float16 v = vload16(0, x + k);
-            a = mx ? fmax(a, v) : a + v;
-        }
-        float8 h = mx ? fmax(a.lo, a.hi) : a.lo + a.hi;
-        float4 q = mx ? fmax(h.lo, h.hi) : h.lo + h.hi;
-        float2 d = mx ? fmax(q.lo, q.hi) : q.lo + q.hi;
-        float acc = mx ? fmax(d.x, d.y) : d.x + d.y;
-        for (; k < len; ++k)
-            acc = mx ? fmax(acc, x[k]) : acc + x[k];
-        f[r] = acc * scale;
-    }
+    for (int r = 0; r < I; ++r)
+        f[r] = row_reduce(m + PI(3) + (n * I + r) * len, len, mx) * scale; /* reduce.cl */
     for (int o = 0; o < O; ++o) {
         __global const float *w = m + PI(6) + o * wo;
         float acc = 0.0f;

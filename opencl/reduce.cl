@@ -61,16 +61,9 @@ __kernel void softmax(KARGS)
     }
 }
 
-/* Sum, mean or max of contiguous rows (GlobalAveragePooling, a pooling window as large as the plane, a reduction
- * over the trailing axes): one work item per row, 16 lanes at a time.
- * P: op (R_SUM, R_MAX; a mean is a sum with a scale), rows, len, x, y, scale (float bits); y[r] = scale * op(row r) */
-__kernel void rows_reduce(KARGS)
+/* Sum (mx 0) or max (mx 1) of len contiguous values, 16 lanes at a time; rows_affine (head_fused.cl) uses it too. */
+float row_reduce(__global const float *x, int len, int mx)
 {
-    int r = get_global_id(0);
-    if (r >= PI(1))
-        return;
-    const int len = PI(2), mx = PI(0) == R_MAX;
-    __global const float *x = m + PI(3) + r * len;
     float16 a = mx ? (float16)(-INFINITY) : (float16)(0.0f);
     int k = 0;
     for (; k + 16 <= len; k += 16) {
@@ -83,5 +76,17 @@ __kernel void rows_reduce(KARGS)
     float acc = mx ? fmax(d.x, d.y) : d.x + d.y;
     for (; k < len; ++k)
         acc = mx ? fmax(acc, x[k]) : acc + x[k];
-    m[PI(4) + r] = acc * PF(5);
+    return acc;
+}
+
+/* Sum, mean or max of contiguous rows (GlobalAveragePooling, a pooling window as large as the plane, a reduction
+ * over the trailing axes): one work item per row.
+ * P: op (R_SUM, R_MAX; a mean is a sum with a scale), rows, len, x, y, scale (float bits); y[r] = scale * op(row r) */
+__kernel void rows_reduce(KARGS)
+{
+    int r = get_global_id(0);
+    if (r >= PI(1))
+        return;
+    const int len = PI(2);
+    m[PI(4) + r] = row_reduce(m + PI(3) + r * len, len, PI(0) == R_MAX) * PF(5);
 }
