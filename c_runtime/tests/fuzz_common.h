@@ -1,5 +1,5 @@
 /* What the two NNB fuzzers share (fuzz_nnb.c byte-level, fuzz_fields.c
-   field-aware): the xorshift generator, reading a seed file, and the i/o
+   field-aware): the xorshift generator, input values, reading a seed file, and the i/o
    count of a function record. Each program defines `rng_state` (its own
    starting value) before including this file. */
 #ifndef NNB_FUZZ_COMMON_H
@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "nnbrt.h"
 
 static uint64_t rnd(void)
 {
@@ -21,6 +23,19 @@ static uint64_t rnd(void)
 }
 
 static uint32_t below(uint32_t n) { return n ? (uint32_t)(rnd() % n) : 0; }
+
+/* Every network input filled with values in [-10, 10], steps of 0.01. */
+static void fill_inputs(nnbrt_net *net)
+{
+    int k;
+    for (k = 0; k < nnbrt_num_inputs(net); ++k) {
+        float *d;
+        size_t e, j;
+        nnbrt_input(net, k, &d, NULL, NULL);
+        nnbrt_input_size(net, k, &e);
+        for (j = 0; j < e; ++j) d[j] = (float)((int)below(2001) - 1000) / 100.0f;
+    }
+}
 
 /* The whole file into a malloc'd buffer. 1: read (*data, *len set);
    0: empty or larger than max_bytes (skip it); -1: cannot open; -2: out of memory or a short read. */

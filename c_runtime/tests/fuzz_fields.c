@@ -521,14 +521,7 @@ int main(int argc, char **argv)
                     return 1;
                 }
                 if (nnbrt_work_estimate(net) <= max_work) {
-                    int k;
-                    for (k = 0; k < nnbrt_num_inputs(net); ++k) {
-                        float *d;
-                        size_t e, j;
-                        nnbrt_input(net, k, &d, NULL, NULL);
-                        nnbrt_input_size(net, k, &e);
-                        for (j = 0; j < e; ++j) d[j] = (float)((int)below(2001) - 1000) / 100.0f;
-                    }
+                    fill_inputs(net);
                     if (nnbrt_run(net) != NNBRT_OK) return 1;
                     ++ran;
                 } else {
