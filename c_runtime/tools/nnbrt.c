@@ -87,6 +87,21 @@ static int load(const char *path, void **img, size_t *len, void **arena, nnbrt_n
     return 0;
 }
 
+/* "input 0: [1, 28, 28]" for each of the n network inputs or outputs (get: nnbrt_input or nnbrt_output). */
+static void print_io(nnbrt_net *net, const char *what, int n,
+                     nnbrt_status (*get)(nnbrt_net *, int, float **, const int32_t **, int *))
+{
+    int i;
+    for (i = 0; i < n; ++i) {
+        const int32_t *s;
+        int nd;
+        get(net, i, NULL, &s, &nd);
+        printf("%s %d: ", what, i);
+        print_shape(s, nd);
+        printf("\n");
+    }
+}
+
 static int cmd_info(const char *path)
 {
     void *img, *arena;
@@ -118,22 +133,8 @@ static int cmd_info(const char *path)
                    (unsigned long)need);
     }
     printf("work estimate: %llu ops/run\n", (unsigned long long)nnbrt_work_estimate(net));
-    for (i = 0; i < (int)h.num_inputs; ++i) {
-        const int32_t *s;
-        int nd;
-        nnbrt_input(net, i, NULL, &s, &nd);
-        printf("input %d: ", i);
-        print_shape(s, nd);
-        printf("\n");
-    }
-    for (i = 0; i < (int)h.num_outputs; ++i) {
-        const int32_t *s;
-        int nd;
-        nnbrt_output(net, i, NULL, &s, &nd);
-        printf("output %d: ", i);
-        print_shape(s, nd);
-        printf("\n");
-    }
+    print_io(net, "input", (int)h.num_inputs, nnbrt_input);
+    print_io(net, "output", (int)h.num_outputs, nnbrt_output);
     printf("variables:\n");
     for (i = 0; i < (int)h.num_variables; ++i) {
         const int32_t *s;
