@@ -29,6 +29,8 @@
      just before its output is written, so it may alias y). A 1x1 layer's
      last strip overlaps its predecessor instead of reading past the input,
      and stores only its new columns.
+   Stride-2 phase planes and 1x1 stride-2 gathers split rows into even and
+   odd columns by vector shuffles (big_deint2).
    Scratch: the tap offsets, a zero-filled copy of the last MR-channel
    strip of weights when MR does not divide the channels, and the phase
    planes (+ read slack) when copied; bounded by NNBRT_GEMM_PLANE_MAX and
@@ -188,7 +190,9 @@ static int mkbplan(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, bplan
    shapes: 14 consecutive columns of the view ("column strips", junk
    columns ow >= OW computed and dropped) or 7 columns in each of two
    output rows ("row strips", no junk; a row's last strip overlaps its
-   predecessor, and with odd OH the last row is a strip of its own);
+   predecessor, and with odd OH the last row is a strip of its own, computed
+   for two 32-channel blocks at once where the weights were packed at load:
+   ocv_micro_row2);
    the one wasting fewer columns and channels, if it wastes < 40 %. */
 #ifndef NNBRT_OCV_WP_MAX
 #define NNBRT_OCV_WP_MAX 4096u /* floats of one packed weight block (16 KB: stays in L1 with its source rows) */
@@ -322,6 +326,59 @@ static void big_offsets(uint32_t *off, const nnbrt_geom *g, const bplan *q)
             }
 }
 
+/* ev[j] = src[2j] and (od non-NULL) od[j] = src[2j + 1] for 2j (+ 1) < n, two vectors a step by shuffles
+   (AVX-512: vpermt2ps); reads src[0, n) only. */
+#if GV == 16
+#define BIG_EVEN 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30
+#define BIG_ODD 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31
+#elif GV == 8
+#define BIG_EVEN 0, 2, 4, 6, 8, 10, 12, 14
+#define BIG_ODD 1, 3, 5, 7, 9, 11, 13, 15
+#else
+#define BIG_EVEN 0, 2, 4, 6
+#define BIG_ODD 1, 3, 5, 7
+#endif
+#if defined(__clang__)
+#define BIG_SHUF(a, b, idx) __builtin_shufflevector((a), (b), idx)
+#else
+#define BIG_SHUF(a, b, idx) __builtin_shuffle((a), (b), (gveci){idx})
+#endif
+static void big_deint2(const float *src, float *ev, float *od, size_t n)
+{
+    size_t j = 0;
+#if GV == 16 && defined(__AVX512F__)
+    const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    for (; j < n; j += 32) { /* the tail by masked loads and stores */
+        const size_t r = n - j < 32 ? n - j : 32;
+        const __mmask16 ma = (__mmask16)(r >= 16 ? 0xffffu : (1u << r) - 1u);
+        const __mmask16 mb = (__mmask16)(r >= 32 ? 0xffffu : r > 16 ? (1u << (r - 16)) - 1u : 0u);
+        const __m512 a = _mm512_maskz_loadu_ps(ma, src + j), b = _mm512_maskz_loadu_ps(mb, src + j + 16);
+        const size_t ne = (r + 1) / 2, no = r / 2;
+        _mm512_mask_storeu_ps(ev + j / 2, (__mmask16)(ne >= 16 ? 0xffffu : (1u << ne) - 1u),
+                              _mm512_permutex2var_ps(a, ie, b));
+        if (od)
+            _mm512_mask_storeu_ps(od + j / 2, (__mmask16)(no >= 16 ? 0xffffu : (1u << no) - 1u),
+                                  _mm512_permutex2var_ps(a, io, b));
+    }
+#endif
+    for (; j + 2 * GV <= n; j += 2 * GV) {
+        gvec a, b, e;
+        VLD(a, src + j);
+        VLD(b, src + j + GV);
+        e = BIG_SHUF(a, b, BIG_EVEN);
+        VST(ev + j / 2, e);
+        if (od) {
+            const gvec o = BIG_SHUF(a, b, BIG_ODD);
+            VST(od + j / 2, o);
+        }
+    }
+    for (; j < n; j += 2) {
+        ev[j / 2] = src[j];
+        if (od && j + 1 < n) od[j / 2] = src[j + 1];
+    }
+}
+
 /* 1x1: the input pixels (oh * SH - PH, ow * SW - PW) of every channel
    (zero in the padding), and zero read slack. */
 static void big_gather(float *pl, const float *x, const nnbrt_geom *g, const bplan *q)
@@ -343,7 +400,10 @@ static void big_gather(float *pl, const float *x, const nnbrt_geom *g, const bpl
             {
                 const float *sr = x + ((size_t)c * (size_t)g->IH + (size_t)ih) * (size_t)IW;
                 for (ow = 0; ow < lo; ++ow) d[ow] = 0.0f;
-                for (ow = lo; ow < hi; ++ow) d[ow] = sr[ow * SW - PW];
+                if (SW == 2) /* every second pixel by vector shuffles */
+                    big_deint2(sr + lo * 2 - PW, d + lo, NULL, (size_t)(2 * (hi - lo) - 1));
+                else
+                    for (ow = lo; ow < hi; ++ow) d[ow] = sr[ow * SW - PW];
                 for (ow = hi; ow < g->OW; ++ow) d[ow] = 0.0f;
             }
         }
@@ -366,6 +426,11 @@ static void big_planes(float *pl, const float *x, const nnbrt_geom *g, const bpl
             float *row = pl + (c * SH * SW + (h % SH) * SW) * q->pp + (h / SH) * q->L;
             if (SW == 1) {
                 memcpy(row + PW, sr, (size_t)g->IW * sizeof(float));
+                continue;
+            }
+            if (SW == 2) { /* even input columns to phase PW % 2 from column PW / 2, odd ones to the other */
+                big_deint2(sr, row + (PW % 2u) * q->pp + PW / 2u, row + ((PW + 1u) % 2u) * q->pp + (PW + 1u) / 2u,
+                           (size_t)g->IW);
                 continue;
             }
             for (ph = 0; ph < SW; ++ph) {
@@ -518,18 +583,68 @@ static void ocv_pack(float *wp, const float *w, size_t K, size_t ob, size_t nr, 
 OCV_MICRO(ocv_micro, OCV_NP)
 OCV_MICRO(ocv_micro_row, OCV_NP / 2) /* one row of 7 (the last of an odd OH): columns 7..13 untouched */
 
-/* The tile (out of ocv_micro, source columns ps + c_j) to y: the columns j in keep with ow < OW, channels
-   < nr (rows P apart at yc), + residual rc, activation. */
-static void ocv_store(const float *acc, size_t b2, unsigned keep, size_t nr, size_t ps, const bplan *q,
+/* The last row of an odd OH over two 32-channel blocks at once (weights packed at load: wp, wq; biases
+   bias, bias2): 64 channels x 7 columns, 28 accumulators, so that row costs half a tile per block, not a
+   whole one (ResNet-18's 7x7 outputs: an eighth of their columns). out: [v < 4][j < 7][16]. */
+static BIG_NOINLINE void ocv_micro_row2(size_t K, const float *wp, const float *wq, const float *b,
+                                        const uint32_t *off, const float *bias, const float *bias2,
+                                        const float *acc_in, float *out)
+{
+    gvec acc[4][OCV_NP / 2];
+    size_t k;
+    int v, j;
+    for (v = 0; v < 4; ++v) {
+        const float *bb = v < 2 ? bias : bias2;
+        gvec bv = {0};
+        if (bb) VLD(bv, bb + (v & 1) * 16);
+        for (j = 0; j < OCV_NP / 2; ++j) {
+            if (acc_in)
+                VLD(acc[v][j], acc_in + (size_t)(v * (OCV_NP / 2) + j) * 16);
+            else
+                acc[v][j] = bv;
+        }
+    }
+    for (k = 0; k < K; ++k) {
+        const float *bk = b + off[k];
+        gvec w0, w1, w2, w3;
+        VLD(w0, wp + k * 32);
+        VLD(w1, wp + k * 32 + 16);
+        VLD(w2, wq + k * 32);
+        VLD(w3, wq + k * 32 + 16);
+        OCV_PREFETCH(wp + (k + OCV_PFD) * 32);
+        OCV_PREFETCH(wq + (k + OCV_PFD) * 32);
+        for (j = 0; j < OCV_NP / 2; ++j) {
+            const float s = bk[j];
+            acc[0][j] += s * w0;
+            acc[1][j] += s * w1;
+            acc[2][j] += s * w2;
+            acc[3][j] += s * w3;
+        }
+    }
+    for (v = 0; v < 4; ++v)
+        for (j = 0; j < OCV_NP / 2; ++j) VST(out + (size_t)(v * (OCV_NP / 2) + j) * 16, acc[v][j]);
+}
+
+/* The tile (out of ocv_micro, source columns ps + c_j; js columns a vector of channels: 14, or 7 out of
+   ocv_micro_row2) to y: the columns j in keep with ow < OW, channels < nr (rows P apart at yc), + residual
+   rc, activation. */
+static void ocv_store(const float *acc, size_t js, size_t b2, unsigned keep, size_t nr, size_t ps, const bplan *q,
                       const nnbrt_geom *g, float *yc, const float *rc, int act)
 {
     const size_t OW = (size_t)g->OW, P = (size_t)g->OH * OW;
     size_t seg_a[OCV_NP], seg_m[OCV_NP], seg_o[OCV_NP], ns = 0, s, v, i, j;
     const __m512i iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
-    for (j = 0; j < OCV_NP; ++j) { /* runs of stored columns: lanes a.., m of them, at output o */
-        const size_t pq = ps + (j < OCV_NP / 2 ? j : b2 + j - OCV_NP / 2);
-        const size_t oh = pq / q->L, ow = pq % q->L;
+    size_t oh = ps / q->L, ow = ps % q->L; /* of column j, stepped (two divisions a tile, not 14) */
+    for (j = 0; j < OCV_NP; ++j, ++ow) { /* runs of stored columns: lanes a.., m of them, at output o */
+        if (j == OCV_NP / 2 && b2 != OCV_NP / 2) {
+            oh = (ps + b2) / q->L;
+            ow = (ps + b2) % q->L;
+        }
+        if (ow == q->L) {
+            ow = 0;
+            ++oh;
+        }
         if (!(keep >> j & 1u) || ow >= OW) continue;
         if (ns && seg_a[ns - 1] + seg_m[ns - 1] == j && seg_o[ns - 1] + seg_m[ns - 1] == oh * OW + ow) {
             ++seg_m[ns - 1];
@@ -541,7 +656,7 @@ static void ocv_store(const float *acc, size_t b2, unsigned keep, size_t nr, siz
     }
     for (v = 0; v < 2 && v * 16 < nr; ++v) {
         __m512 r[16];
-        for (j = 0; j < 16; ++j) r[j] = j < OCV_NP ? _mm512_load_ps(acc + (v * OCV_NP + j) * 16) : zero;
+        for (j = 0; j < 16; ++j) r[j] = j < js ? _mm512_load_ps(acc + (v * js + j) * 16) : zero;
         ocv_tr16(r);
         for (i = 0; i < 16 && v * 16 + i < nr; ++i) {
             float *yr = yc + (v * 16 + i) * P;
@@ -615,6 +730,8 @@ static void ocv_conv(const bplan *q, float *base, size_t group, const float *x, 
                 const float *pkb = pk ? pk + (grp * ((q->ocg + OCV_OB - 1) / OCV_OB) + ob0 / OCV_OB) * (OCV_OB * (q->K + 1))
                                       : NULL;
                 const float *bo0 = pkb ? pkb : bg ? bb : NULL;
+                /* packed at load, the last row of an odd OH in pairs of blocks (ocv_micro_row2) */
+                const int pair = pkb && q->ocv == 2 && (ob0 / OCV_OB % 2u ? 1 : ob0 + OCV_OB < q->ocg);
                 size_t i, s0;
                 if (!pkb)
                     for (i = 0; i < q->ob; ++i) bb[i] = bg && i < nr ? bg[ob0 + i] : 0.0f;
@@ -633,13 +750,26 @@ static void ocv_conv(const bplan *q, float *base, size_t group, const float *x, 
                             float *acc = q->nk > 1 ? part + (s - s0) * tile : part;
                             const float *in = kb ? acc : NULL, *bo = kb ? NULL : bo0;
                             ocv_strip(q, g, s, &ps, &b2, &keep);
-                            if (keep >> OCV_NP / 2) /* columns in the second half: two rows, or 14 in a run */
+                            if (keep >> OCV_NP / 2) { /* columns in the second half: two rows, or 14 in a run */
                                 ocv_micro(kc, wb, sg + ps, b2, off + kb, bo, in, acc);
-                            else
+                            } else if (pair) { /* a lone last row: both blocks of the pair at the second */
+                                const size_t B = OCV_OB * (q->K + 1), P1 = (ob0 - OCV_OB) * P;
+                                if (!(ob0 / OCV_OB % 2u)) continue; /* done with its successor */
+                                /* the second's weights are in L1 (its strips before), the first's in L2 */
+                                ocv_micro_row2(kc, wb - B, wb, sg + ps, off + kb, bo ? bo - B : NULL, bo, in, acc);
+                                if (last) {
+                                    ocv_store(acc, OCV_NP / 2, b2, keep, OCV_OB, ps, q, g, y + yo + P1,
+                                              rg ? rg + P1 : NULL, act);
+                                    ocv_store(acc + 2 * (OCV_NP / 2) * 16, OCV_NP / 2, b2, keep, nr, ps, q, g,
+                                              y + yo + ob0 * P, rg ? rg + ob0 * P : NULL, act);
+                                }
+                                continue;
+                            } else {
                                 ocv_micro_row(kc, wb, sg + ps, b2, off + kb, bo, in, acc);
+                            }
                             if (last)
-                                ocv_store(acc, b2, keep, nr, ps, q, g, y + yo + ob0 * P, rg ? rg + ob0 * P : NULL,
-                                          act);
+                                ocv_store(acc, OCV_NP, b2, keep, nr, ps, q, g, y + yo + ob0 * P,
+                                          rg ? rg + ob0 * P : NULL, act);
                         }
                     }
                 }
