@@ -26,7 +26,8 @@ from nnb.quantize.int_sim import run_int8
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ZOO = os.path.normpath(os.path.join(HERE, os.pardir, os.pardir, os.pardir, "shared", "fixtures", "zoo"))
-MODELS = ["resnet8", "depthwise", "conv_variants", "unet_tiny"]  # residual, depthwise, groups/dilation, islands
+# residual, depthwise, groups/dilation, islands, equalized pointwise -> depthwise edges (calib_equalize.py)
+MODELS = ["resnet8", "depthwise", "conv_variants", "unet_tiny", "dscnn"]
 
 
 @functools.cache
