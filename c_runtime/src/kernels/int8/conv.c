@@ -867,6 +867,27 @@ static inline void quads_asm(const int16_t *col, int32_t np, const quad_ctx *x, 
 }
 #endif
 
+#if defined(__ARM_FEATURE_DSP) && !defined(NNB_I8_NO_DSP) && (defined(__GNUC__) || defined(__clang__))
+/* the quads of a channel with klen % 4 == 0 through quad_rq4 */
+__attribute__((noinline)) static void quads_fused_asm(const int16_t *col, int32_t np, int32_t klen, const int8_t *wc,
+                                                      int32_t b0, const rq_ch *q, uint32_t lo4, int8_t *y)
+{
+    quad_ctx x;
+    x.w = wc;
+    x.wend16 = wc + (klen & ~15);
+    x.wend = wc + klen;
+    x.b0 = b0;
+    x.mult = q->mult;
+    x.nudge = q->nudge;
+    x.right = q->right;
+    x.lo4 = lo4;
+    if ((klen & 15) == 0)
+        quads_asm(col, np, &x, y, 1);
+    else
+        quads_asm(col, np, &x, y, 0);
+}
+#endif
+
 static void quads_fused(const int16_t *col, int32_t np, int32_t klen, const int8_t *wc, int32_t b0, const rq_ch *q,
                         int32_t lo, uint32_t lo4, int8_t *y)
 {
@@ -874,19 +895,7 @@ static void quads_fused(const int16_t *col, int32_t np, int32_t klen, const int8
     int32_t i, acc[4];
 #if defined(__ARM_FEATURE_DSP) && !defined(NNB_I8_NO_DSP) && (defined(__GNUC__) || defined(__clang__))
     if ((klen & 3) == 0 && sizeof(void *) == 4) {
-        quad_ctx x;
-        x.w = wc;
-        x.wend16 = wc + (klen & ~15);
-        x.wend = wc + klen;
-        x.b0 = b0;
-        x.mult = q->mult;
-        x.nudge = q->nudge;
-        x.right = q->right;
-        x.lo4 = lo4;
-        if ((klen & 15) == 0)
-            quads_asm(col, np, &x, y, 1);
-        else
-            quads_asm(col, np, &x, y, 0);
+        quads_fused_asm(col, np, klen, wc, b0, q, lo4, y);
         return;
     }
 #endif
