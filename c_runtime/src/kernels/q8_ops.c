@@ -263,10 +263,10 @@ static nnbrt_status conv_geom(const nnbrt_args *a, int nin, const nnbrt_tensor *
             one.n = p->group == 1 ? 1 : p->n;
             one.o = pool_block(p);
             conv_bytes = ((size_t)one.n * (size_t)one.o * (size_t)p->oh * (size_t)p->ow + 3u) & ~(size_t)3u;
-            col = nnb_i8_conv_scratch(&one);
+            col = nnb_i8_conv_scratch_run(&one);
             if (p->o % one.o) {
                 one.o = p->o % one.o;
-                s1 = nnb_i8_conv_scratch(&one);
+                s1 = nnb_i8_conv_scratch_run(&one);
                 if (s1 > col) col = s1;
             }
             *scratch = conv_bytes + 2u * col + 4u;
@@ -279,7 +279,7 @@ static nnbrt_status conv_geom(const nnbrt_args *a, int nin, const nnbrt_tensor *
         for (k = 0; k < nsp; ++k)
             if (y->dims[ba + 1 + k] != o[k]) return NNBRT_E_SHAPE_MISMATCH;
     }
-    *scratch = conv_bytes + 2u * nnb_i8_conv_scratch(p) + 4u;
+    *scratch = conv_bytes + 2u * nnb_i8_conv_scratch_run(p) + 4u;
     return NNBRT_OK;
 }
 

@@ -984,20 +984,46 @@ static void conv_im2col(const nnb_i8_conv_params *p, const int8_t *x, const int8
         }
 }
 
-size_t nnb_i8_conv_scratch(const nnb_i8_conv_params *p)
+/* the portable paths' scratch (conv_ok(p) checked) */
+static size_t portable_scratch(const nnb_i8_conv_params *p)
 {
     size_t need, dw;
-    if (!conv_ok(p))
-        return 0;
     need = (size_t)(p->c / p->group) * (size_t)p->kh * (size_t)p->kw;
     need = need * (size_t)(im2col_cols((int32_t)need) + 1) + 1; /* the quads, one linear column, alignment */
     dw = (size_t)(dw_whole_plane(p) ? p->h + 2 * p->pad_h : p->kh) * (size_t)(p->w + 2 * p->pad_w);
     if (dw_rows_ok(p) && dw > need)
         need = dw;
+    return need;
+}
+
+size_t nnb_i8_conv_scratch(const nnb_i8_conv_params *p)
+{
+    size_t need;
+    if (!conv_ok(p))
+        return 0;
+    need = portable_scratch(p);
 #if NNB_I8_X86
-    dw = nnb_i8_x86_conv_scratch(p); /* whichever path this CPU takes, the scratch fits */
-    if (dw > need)
-        need = dw;
+    {
+        const size_t x86 = nnb_i8_x86_conv_scratch(p); /* whichever path any x86 CPU takes, the scratch fits */
+        if (x86 > need)
+            need = x86;
+    }
+#endif
+    return need;
+}
+
+size_t nnb_i8_conv_scratch_run(const nnb_i8_conv_params *p)
+{
+    size_t need;
+    if (!conv_ok(p))
+        return 0;
+    need = portable_scratch(p);
+#if NNB_I8_X86
+    {
+        const size_t x86 = nnb_i8_x86_conv_scratch_now(p); /* the form this CPU's level takes */
+        if (x86 > need)
+            need = x86;
+    }
 #endif
     return need;
 }
@@ -1010,10 +1036,12 @@ int nnb_i8_conv2d(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w,
         return NNB_I8_EINVAL;
     if (residual && (!res_mult || !res_shift || p->res_zero < -128 || p->res_zero > 127))
         return NNB_I8_EINVAL;
-    if (scratch_len < nnb_i8_conv_scratch(p))
+    if (scratch_len < portable_scratch(p))
         return NNB_I8_EINVAL;
 #if NNB_I8_X86
-    if (nnb_i8_x86_conv2d(p, x, w, bias, mult, shift, residual, res_mult, res_shift, y, scratch))
+    /* a scratch sized for another level (nnb_i8_conv_scratch_run before a level change) runs the portable path */
+    if (scratch_len >= nnb_i8_x86_conv_scratch_now(p) &&
+        nnb_i8_x86_conv2d(p, x, w, bias, mult, shift, residual, res_mult, res_shift, y, scratch))
         return NNB_I8_OK;
 #endif
 #if NNB_I8_DSP

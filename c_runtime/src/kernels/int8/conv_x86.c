@@ -626,18 +626,22 @@ static int gemm_ok(const nnb_i8_conv_params *p)
     return !(p->group == p->c && p->o == p->c) && p->kh * p->kw <= TMAX && p->stride_w <= 2;
 }
 
+/* the VNNI GEMM's scratch (int16 elements): alignment 64, two panels of kp * NB bytes, the weights og * kp (when
+ * k % 4), the biases 4 og, the prepared requantizations of the group's channels (and of their residual terms) */
 static size_t gemm_scratch(const nnb_i8_conv_params *p)
 {
     const size_t k = (size_t)(p->c / p->group) * (size_t)p->kh * (size_t)p->kw, kp = (k + 3) & ~(size_t)3;
     const size_t og = (size_t)(p->o / p->group);
-    /* bytes: alignment 64, two panels of kp * NB, weights og * kp (when k % 4), biases 4 og; as int16 */
-    /* + the prepared requantizations of the group's channels (and of their residual terms) */
-    const size_t vnni = (64 + 2 * kp * NB + (k % 4 ? og * kp : 0) + 4 * og + 2 * og * sizeof(rq_ch) + 64) / 2 + 1;
-    /* the AVX2 form: alignment 16, its panel (16 kp2), the group's weight pairs (og rounded up to 8, kp2 int32),
-     * the group's 2 og prepared requantizations (og sizeof(rq_ch) int16 elements) */
-    const size_t kp2 = (k + 1) / 2;
-    const size_t avx2 = 16 + 16 * kp2 + 2 * ((og + 7) & ~(size_t)7) * kp2 + og * sizeof(rq_ch) + 1;
-    return vnni > avx2 ? vnni : avx2;
+    return (64 + 2 * kp * NB + (k % 4 ? og * kp : 0) + 4 * og + 2 * og * sizeof(rq_ch) + 64) / 2 + 1;
+}
+
+/* gemm_avx2's: alignment 16, its panel (16 kp2), the group's weight pairs (og rounded up to 8, kp2 int32), the
+ * group's 2 og prepared requantizations (og sizeof(rq_ch) int16 elements) */
+static size_t gemm2_scratch(const nnb_i8_conv_params *p)
+{
+    const size_t k = (size_t)(p->c / p->group) * (size_t)p->kh * (size_t)p->kw, kp2 = (k + 1) / 2;
+    const size_t og = (size_t)(p->o / p->group);
+    return 16 + 16 * kp2 + 2 * ((og + 7) & ~(size_t)7) * kp2 + og * sizeof(rq_ch) + 1;
 }
 
 /* ---------- GEMM, AVX2 (int16 pairs, VPMADDWD) ---------- */
@@ -953,7 +957,7 @@ static int dx_plan_of(const nnb_i8_conv_params *p, dx_plan *d)
     d->ow1 = flat ? p->oh * p->ow : p->ow;
     d->hp = d->h1 + 2 * p->pad_h;
     /* lanes read: output columns up to ow rounded to 16, plus the widest tap's offset */
-    d->lp = ((d->ow1 + 15) & ~15) + (int32_t)(((int64_t)(p->kw - 1) * p->dil_w) / d->s) + 1;
+    d->lp = (d->ow1 > 8 ? (d->ow1 + 15) & ~15 : 8) + (int32_t)(((int64_t)(p->kw - 1) * p->dil_w) / d->s) + 1;
     d->rowst = (size_t)d->s * (size_t)d->lp;
     d->unitst = (size_t)d->hp * d->rowst;
     lanes = (int64_t)d->units * (int64_t)d->unitst;
@@ -1651,14 +1655,28 @@ int nnb_i8_x86_quantize(size_t n, const float *x, const float *t, int8_t *y)
     return 1;
 }
 
+/* int16 elements of scratch the form nnb_i8_x86_conv2d takes at `level` needs (the same order of choice) */
+static size_t scratch_at(const nnb_i8_conv_params *p, int level)
+{
+    dx_plan dx;
+    if (level >= 2 && gemm_ok(p))
+        return gemm_scratch(p);
+    if (level >= 1 && dw_ok(p))
+        return dw_scratch(p);
+    if (level >= 1 && dx_plan_of(p, &dx))
+        return dx_scratch(&dx);
+    if (level >= 1 && gemm_ok(p))
+        return gemm2_scratch(p);
+    return 0;
+}
+
 size_t nnb_i8_x86_conv_scratch(const nnb_i8_conv_params *p)
 {
-    size_t a = gemm_ok(p) ? gemm_scratch(p) : 0, d = dw_ok(p) ? dw_scratch(p) : 0;
-    dx_plan dx;
-    if (dx_plan_of(p, &dx) && dx_scratch(&dx) > a)
-        a = dx_scratch(&dx);
-    return a > d ? a : d;
+    const size_t a = scratch_at(p, 1), b = scratch_at(p, 2);
+    return a > b ? a : b;
 }
+
+size_t nnb_i8_x86_conv_scratch_now(const nnb_i8_conv_params *p) { return scratch_at(p, nnb_i8_x86_level()); }
 
 int nnb_i8_x86_conv2d(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
                       const int32_t *mult, const int32_t *shift, const int8_t *residual, const int32_t *res_mult,
@@ -1685,7 +1703,7 @@ int nnb_i8_x86_conv2d(const nnb_i8_conv_params *p, const int8_t *x, const int8_t
         gemm_direct(p, &dx, x, w, bias, mult, shift, residual, res_mult, res_shift, y, scratch);
         return 1;
     }
-    if (level >= 1 && gemm_ok(p)) { /* gemm_scratch covers its panel and weight pairs (16 kp int16 + 16) */
+    if (level >= 1 && gemm_ok(p)) {
         gemm_avx2(p, x, w, bias, mult, shift, residual, res_mult, res_shift, y, scratch);
         return 1;
     }

@@ -43,11 +43,18 @@ static inline int8_t nnb_i8_quantize1(float v, const float *t, float inv)
     return (int8_t)(e - 128);
 }
 
+/* int16 elements of scratch nnb_i8_conv2d needs on this CPU (conv.c): its portable paths' and, on x86-64, the form
+ * the level it runs takes (nnb_i8_conv_scratch: the largest over every x86 level, for code built elsewhere). A
+ * scratch below the x86 form's need runs the portable path. The runtime sizes its arena by this. */
+size_t nnb_i8_conv_scratch_run(const nnb_i8_conv_params *p);
+
 #if NNB_I8_X86
 /* Q8Quantize of n values, eight at a time (AVX2): 1 when done here, 0 when the caller must */
 int nnb_i8_x86_quantize(size_t n, const float *x, const float *t, int8_t *y);
 /* int16 elements of scratch the host paths may use for this layer, whatever the CPU (0: none) */
 size_t nnb_i8_x86_conv_scratch(const nnb_i8_conv_params *p);
+/* the same for the level this process runs now (nnb_i8_x86_level) */
+size_t nnb_i8_x86_conv_scratch_now(const nnb_i8_conv_params *p);
 /* 1 when the layer was computed here, 0 when the caller must (an older CPU, or a layer these paths do not
  * take). The geometry is already checked. */
 int nnb_i8_x86_conv2d(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
