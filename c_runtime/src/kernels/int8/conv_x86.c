@@ -1131,6 +1131,8 @@ static inline T_AVX2 void dx_6x16(const int32_t *src, const int32_t *off, int32_
     DX_ST(3, a3, c3);
     DX_ST(4, a4, c4);
     DX_ST(5, a5, c5);
+    DX_ST(6, _mm256_setzero_si256(), _mm256_setzero_si256()); /* rows never output; written for the compiler */
+    DX_ST(7, _mm256_setzero_si256(), _mm256_setzero_si256());
 #undef DX_ST
 }
 
@@ -1163,8 +1165,52 @@ static inline T_AVX2 void dx_8x8(const int32_t *src, const int32_t *off, int32_t
     _mm256_storeu_si256((__m256i *)(void *)t[5], a5);
     _mm256_storeu_si256((__m256i *)(void *)t[6], a6);
     _mm256_storeu_si256((__m256i *)(void *)t[7], a7);
+    for (e = 0; e < DX_NC; ++e) /* the upper halves are never output; written for the compiler */
+        _mm256_storeu_si256((__m256i *)(void *)(t[e] + 8), _mm256_setzero_si256());
 }
 #undef DX_MAC
+
+/* the outputs of two eight-lane accumulators (positions 0..15, n of them) of one channel: the residual term,
+ * requantization, zero point and clamp in registers, sixteen bytes in one store (out_n where a form is not vector) */
+static inline T_AVX2 void out16_avx2(const out8 *o, const rq_ch *q, const rq_ch *rq, __m256i a, __m256i b, int32_t n,
+                                     const int8_t *res, int8_t *y)
+{
+    if ((res && !rq->vec) || !q->vec) {
+        int32_t t[16];
+        _mm256_storeu_si256((__m256i *)(void *)t, a);
+        _mm256_storeu_si256((__m256i *)(void *)(t + 8), b);
+        out_n(o, q, rq, t, n, res, y);
+        return;
+    }
+    if (res) {
+        const __m256i zr = _mm256_set1_epi32(o->zres);
+        int8_t r[16] = {0};
+        const int8_t *rp = res;
+        if (n < 16) {
+            memcpy(r, res, (size_t)n);
+            rp = r;
+        }
+        a = _mm256_add_epi32(a, rq8(_mm256_sub_epi32(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)rp)), zr), rq));
+        b = _mm256_add_epi32(
+            b, rq8(_mm256_sub_epi32(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(rp + 8))), zr), rq));
+    }
+    {
+        const __m256i z = _mm256_set1_epi32(o->zout), lo = _mm256_set1_epi32(o->lo), hi = _mm256_set1_epi32(o->hi);
+        __m256i pk;
+        a = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(rq8(a, q), z), lo), hi);
+        b = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(rq8(b, q), z), lo), hi);
+        pk = _mm256_packs_epi32(a, b); /* a0-3 b0-3 | a4-7 b4-7 */
+        pk = _mm256_packs_epi16(pk, pk);
+        pk = _mm256_permutevar8x32_epi32(pk, _mm256_setr_epi32(0, 4, 1, 5, 0, 4, 1, 5));
+        if (n == 16) {
+            _mm_storeu_si128((__m128i *)(void *)y, _mm256_castsi256_si128(pk));
+        } else {
+            int8_t t8[16];
+            _mm_storeu_si128((__m128i *)(void *)t8, _mm256_castsi256_si128(pk));
+            memcpy(y, t8, (size_t)n);
+        }
+    }
+}
 
 static T_AVX2 void gemm_direct(const nnb_i8_conv_params *p, const dx_plan *d, const int8_t *x, const int8_t *w,
                                const int32_t *bias, const int32_t *mult, const int32_t *shift,
@@ -1214,7 +1260,8 @@ static T_AVX2 void gemm_direct(const nnb_i8_conv_params *p, const dx_plan *d, co
                         for (c = 0; c < nc; ++c) {
                             const size_t at = ((size_t)b * (size_t)p->o + (size_t)(g * og + c0 + c)) * plane +
                                               (size_t)oy * (size_t)d->ow1 + (size_t)ox;
-                            out_n(&oc, q + c, rq + c, t[c], n, residual ? residual + at : NULL, y + at);
+                            out16_avx2(&oc, q + c, rq + c, ld8(t[c]), ld8(t[c] + 8), n,
+                                       residual ? residual + at : NULL, y + at);
                         }
                     }
             }
