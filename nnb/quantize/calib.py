@@ -10,7 +10,8 @@ minimum, maximum and a fixed-seed random subsample of its values (at most
 * ``mse``: the clipping range on a grid of fractions of the observed one
   whose uniform quantization of the sample has the least squared error;
 * ``top``: ``percentile``, except for a classifier's scores (``choose_range``);
-* ``adaround``: ``ADAROUND_RANGES``'s ranges; int8 models also get sequential,
+* ``adaround``: ``ADAROUND_RANGES``'s ranges; int8 models are first channel-equalized before every
+  depthwise convolution (``EQUALIZED``, nnb/quantize/calib_equalize.py), then get sequential,
   output-aware weight rounding and bias correction (nnb/quantize/int8_adaround.py).
 
 Weights use ``channel_ranges`` (per output channel, symmetric, max |w| or MSE).

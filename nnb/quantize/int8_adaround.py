@@ -1,6 +1,7 @@
 """Sequential int8 calibration with output-aware weight rounding (calibration method ``adaround``).
 
-``build_int8(..., method="adaround")`` walks the integer steps in order over the
+``build_int8(..., method="adaround")`` first equalizes the channels that feed a depthwise
+convolution (nnb/quantize/calib_equalize.py, exact in float), then walks the integer steps in order over the
 calibration samples (kept by ``calib.collect`` for the network inputs) and, for
 every Convolution / DepthwiseConvolution / FusedConv / Affine:
 
