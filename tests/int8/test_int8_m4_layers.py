@@ -167,8 +167,10 @@ int main(void) {{
 """
 
 
-def test_m4_forms_on_qemu_equal_simulation(dsp_lib, tmp_path) -> None:  # noqa: ANN001
-    """The same cases as Cortex-M4 firmware (the real SXTB16/SMLAD/SMMLAR/SSAT/SEL code, the board's -O2)."""
+@pytest.mark.parametrize("opt", ["-O2", "-Os"])
+def test_m4_forms_on_qemu_equal_simulation(dsp_lib, tmp_path, opt) -> None:  # noqa: ANN001
+    """The same cases as Cortex-M4 firmware (the real SXTB16/SMLAD/SMMLAR/SSAT/SEL code) at the board's -O2 and at
+    -Os (which keeps one copy of the quad asm)."""
     if os.environ.get(SAN_ENV):
         pytest.skip("the sanitized run checks the host build only")
     missing = [t for t in ("arm-none-eabi-gcc", "qemu-system-arm") if shutil.which(t) is None]
@@ -179,7 +181,7 @@ def test_m4_forms_on_qemu_equal_simulation(dsp_lib, tmp_path) -> None:  # noqa: 
     (tmp_path / "main.c").write_text(firmware(dsp_lib, layers))
     elf = str(tmp_path / "fw.elf")
     srcs = sorted(os.path.join(SRC, f) for f in os.listdir(SRC) if f.endswith(".c"))
-    r = subprocess.run(["arm-none-eabi-gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", *CPU, "-O2",
+    r = subprocess.run(["arm-none-eabi-gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", *CPU, opt,
                         "-ffunction-sections", "-fdata-sections", "-I" + SRC, "-I" + MCU, "-nostartfiles", "-T",
                         os.path.join(MCU, "an386.ld"), "-Wl,--gc-sections", os.path.join(MCU, "startup.c"),
                         str(tmp_path / "main.c"), *srcs, "-lc", "-lgcc", "-o", elf], capture_output=True, text=True)

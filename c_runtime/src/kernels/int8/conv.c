@@ -855,6 +855,18 @@ __attribute__((always_inline))
 static inline void quads_asm(const int16_t *col, int32_t np, const quad_ctx *x, int8_t *y, const int k16)
 {
     int32_t i;
+#if defined(__OPTIMIZE_SIZE__) /* -Os: one copy of the asm (a test per quad) */
+    for (i = 0; i < np; i += 4) {
+        uint32_t wd = quad_rq4(&col, x, k16);
+        if (np - i >= 4) {
+            memcpy(y + i, &wd, 4);
+        } else {
+            int32_t j;
+            for (j = i; j < np; ++j, wd >>= 8)
+                y[j] = (int8_t)(uint8_t)wd;
+        }
+    }
+#else
     for (i = 0; i + 3 < np; i += 4) {
         const uint32_t wd = quad_rq4(&col, x, k16);
         memcpy(y + i, &wd, 4);
@@ -864,6 +876,7 @@ static inline void quads_asm(const int16_t *col, int32_t np, const quad_ctx *x, 
         for (; i < np; ++i, wd >>= 8)
             y[i] = (int8_t)(uint8_t)wd;
     }
+#endif
 }
 #endif
 
@@ -881,10 +894,14 @@ __attribute__((noinline)) static void quads_fused_asm(const int16_t *col, int32_
     x.nudge = q->nudge;
     x.right = q->right;
     x.lo4 = lo4;
+#if defined(__OPTIMIZE_SIZE__) /* -Os: the general form only (three more instructions a quad when klen % 16 == 0) */
+    quads_asm(col, np, &x, y, 0);
+#else
     if ((klen & 15) == 0)
         quads_asm(col, np, &x, y, 1);
     else
         quads_asm(col, np, &x, y, 0);
+#endif
 }
 #endif
 
