@@ -12,7 +12,9 @@ the ratio is the median over rounds of int8/float. The int8 logits are checked
 equal to the numpy integer simulation's, bit for bit. Also timed: the int8 NNB
 (`nnb.emit.convert.convert_int8`) through the C runtime's loader (`CNet`, the
 path `nnb run X.nnq --backend c` takes; the library in c_runtime/build, rebuild
-it with `make -C c_runtime` after changing the kernels).
+it with `make -C c_runtime` after changing the kernels), from the float input
+(its Q8Quantize, the integer network and Q8Dequantize), and its ratio to the
+kernels alone (runtime/int8, median over rounds: the runtime's per-run cost).
 
     .venv/bin/python benchmarks/int8_host.py [--models lenet,dscnn,resnet8] [--seconds 2] [--isa avx2]
 
@@ -184,8 +186,9 @@ def main() -> None:
     print(f"host int8 (C int8 kernels, gcc -O2, {so.nnb_i8_dsp_path() and 'DSP' or 'portable'} build, x86 level "
           f"{levels.get(_i8_level(out), '?')}) vs float C runtime ({kernel_isa()}); median us per inference, "
           f"ratio = median over rounds of int8/float\n")
-    print("| model | int8 us | float us | int8/float | int8 logits == simulation | int8 NNB in the runtime us |")
-    print("|---|---:|---:|---:|---|---:|")
+    print("| model | int8 us | float us | int8/float | int8 logits == simulation | int8 NNB in the runtime us "
+          "| runtime/int8 |")
+    print("|---|---:|---:|---:|---|---:|---:|")
     for name in args.models.split(","):
         dll, n_out, want, net8, x8 = build_int8(name, so, out)
         logits = np.zeros(n_out, np.int8)
@@ -199,7 +202,9 @@ def main() -> None:
                                       "runtime": lambda n=net8, x=x8: n.run([x])},
                                      args.seconds)
         ratio = statistics.median(a / b for a, b in zip(per_round["int8"], per_round["float"]))
-        print(f"| {name} | {med['int8']:.1f} | {med['float']:.1f} | {ratio:.2f} | {same} | {med['runtime']:.1f} |")
+        rt = statistics.median(a / b for a, b in zip(per_round["runtime"], per_round["int8"]))
+        print(f"| {name} | {med['int8']:.1f} | {med['float']:.1f} | {ratio:.2f} | {same} | {med['runtime']:.1f} "
+              f"| {rt:.2f} |")
 
 
 if __name__ == "__main__":

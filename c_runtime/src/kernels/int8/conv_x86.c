@@ -8,15 +8,26 @@
  *    sum is the exact accumulator whenever that fits in 32 bits, as it does for the simulation).
  *    Output rows narrower than a panel (ow < 16) are filled as sixteen flat positions across rows, one
  *    merging masked load per row segment and tap (a 5-wide row would otherwise use 5 of 16 lanes).
- *  - GEMM, AVX2 (no VNNI): (x - in_zero) and w as int16 pairs, one VPMADDWD per pair of k for eight positions
- *    and one output channel (sixteen exact MACs: |x - z| <= 255, |w| <= 128); eight channels x eight positions
+ *  - convolution, AVX2 (no VNNI), direct (gemm_direct): the image's input as a padded plane of int32 lanes, each
+ *    an int16 pair of (x - in_zero): two input channels at one place, or for a one-channel group two kernel
+ *    columns of one row; a plane row is stride_w phases, so a tap's eight output positions are eight consecutive
+ *    lanes and one VPMADDWD against a broadcast weight pair gives sixteen exact MACs (|x - z| <= 255,
+ *    |w| <= 128). Six channels x sixteen positions per register block (eight x eight on rows of <= 8), weights
+ *    widened per channel block, the outputs requantized in registers. A 1x1 stride-1 layer is one row of h w.
+ *    Planes above DX_PLANE keep the panel form below.
+ *  - GEMM, AVX2, panels (gemm_avx2; layers the direct form does not take): (x - in_zero) and w as int16 pairs,
+ *    one VPMADDWD per pair of k for eight positions and one output channel; eight channels x eight positions
  *    per register block. The group's weight pairs are widened and its requantizations prepared once per call;
  *    a panel is built once per eight positions and read by every channel block, one vector per k (eight bytes,
  *    or the even bytes of sixteen at stride 2) where the positions lie on one output row and the tap's columns
  *    inside the input row, lane by lane at the borders, a scalar gather otherwise (rows narrower than 8).
  *  - Affine (AVX2): sixteen MACs per VPMADDWD, four outputs sharing each widened input vector.
- *  - depthwise, stride 1 (AVX2): the padded channel plane as int16, outputs on the padded-width grid, each
- *    tap one VPMULLW (|(x - z) w| <= 255 * 127 fits in 16 bits) widened into int32 accumulators.
+ *  - depthwise, stride 1 (AVX2): the padded channel plane as int16, then its horizontal pairs (P[i], P[i+1])
+ *    as int32; one VPMADDWD per two taps and eight positions of the padded-width grid.
+ *  - Q8Quantize (AVX2): the count of thresholds <= x estimated from a uniform table and checked against the two
+ *    thresholds around it (gathered); lanes off by more are redone by the scalar walk (i8_host.h).
+ *  - scratch: sized for the form the selected level takes (nnb_i8_x86_conv_scratch_now, the runtime's arena) or
+ *    for any x86 CPU (nnb_i8_x86_conv_scratch, emitted code).
  *  - depthwise, stride 1 (AVX-512 VNNI): int32 pairs of the padded plane, one VPDPWSSD per two taps and
  *    sixteen positions of the padded-width grid; planes under 16 columns get their pairs straight from the
  *    int8 input by one VPERMW each and their valid columns by VPERMT2D (dw_vnni), wider ones row by row.
