@@ -17,13 +17,6 @@ static inline nnbrt_status nnbrt_conv_record_scratch(size_t group, const nnbrt_t
     return NNBRT_OK;
 }
 
-/* Packed weight: decoded a block of output channels at a time (conv_engine.c). */
-static inline void nnbrt_conv_record_packed(size_t group, float *scratch, int nin, const nnbrt_tensor *in,
-                                            const nnbrt_tensor *out, const nnbrt_geom *g)
-{
-    nnbrt_qconv(group, scratch, in[0].data, in[1].q, nin == 3 ? in[2].data : NULL, out[0].data, g, NULL);
-}
-
 #ifdef NNBRT_REFERENCE_KERNELS
 /* Plain reference loops. */
 static inline void nnbrt_conv_record_ref(long group, int nin, const nnbrt_tensor *in, const nnbrt_tensor *out,
@@ -51,4 +44,28 @@ static inline void nnbrt_conv_record_ref(long group, int nin, const nnbrt_tensor
                 }
 }
 #endif
+
+/* Run a checked record (kind NNBRT_CONV or NNBRT_DEPTHWISE, group = C for the latter): packed weights
+   decoded a block of output channels at a time (conv_engine.c); REF builds the plain loops; else the
+   weights packed at load (in[0].prep, which only Convolution asks for) or the shared engine. */
+static inline void nnbrt_conv_record_run(int kind, const nnbrt_args *a, int nin, const nnbrt_tensor *in,
+                                         const nnbrt_tensor *out)
+{
+    nnbrt_geom g;
+    size_t group;
+    nnbrt_conv_geom(a, in, &out[0], kind, &g);
+    group = kind == NNBRT_DEPTHWISE ? (size_t)g.C : (size_t)a->a[4].i;
+    if (in[1].q) {
+        nnbrt_qconv(group, a->scratch, in[0].data, in[1].q, nin == 3 ? in[2].data : NULL, out[0].data, &g, NULL);
+        return;
+    }
+#ifdef NNBRT_REFERENCE_KERNELS
+    nnbrt_conv_record_ref((long)group, nin, in, out, &g);
+#else
+#ifdef NNBRT_PREPARE
+    if (in[0].prep && nnbrt_pack_conv(group, a->scratch, in[0].prep, in[0].data, out[0].data, &g, NULL)) return;
+#endif
+    nnbrt_conv_forward(group, a->scratch, nin, in, out, &g);
+#endif
+}
 #endif

@@ -35,35 +35,11 @@ static nnbrt_status check(const nnbrt_args *a, int nin, const nnbrt_tensor *in, 
     return st;
 }
 
-/* Packed weight: decoded a block of output channels at a time (conv_engine.c). */
-static void run_packed(const nnbrt_args *a, int nin, const nnbrt_tensor *in, const nnbrt_tensor *out)
-{
-    nnbrt_geom g;
-    nnbrt_conv_geom(a, in, &out[0], NNBRT_CONV, &g);
-    nnbrt_conv_record_packed((size_t)a->a[4].i, a->scratch, nin, in, out, &g);
-}
-
-/* REF builds: plain reference loops. Fast form: the shared engine (conv_engine.c), or the weights
-   packed at load. */
 static void run(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
                 const nnbrt_tensor *out)
 {
-    nnbrt_geom g;
     (void)nout;
-    if (in[1].q) {
-        run_packed(a, nin, in, out);
-        return;
-    }
-    nnbrt_conv_geom(a, in, &out[0], NNBRT_CONV, &g);
-#ifdef NNBRT_REFERENCE_KERNELS
-    nnbrt_conv_record_ref(a->a[4].i, nin, in, out, &g);
-#else
-#ifdef NNBRT_PREPARE
-    if (in[0].prep && nnbrt_pack_conv((size_t)a->a[4].i, a->scratch, in[0].prep, in[0].data, out[0].data, &g, NULL))
-        return;
-#endif
-    nnbrt_conv_forward((size_t)a->a[4].i, a->scratch, nin, in, out, &g);
-#endif
+    nnbrt_conv_record_run(NNBRT_CONV, a, nin, in, out); /* conv_record.h */
 }
 
 const nnbrt_kernel nnbrt_k_convolution = {"Convolution", "iiIiIiIiB", 2, 3, 1, 1, check, run};
