@@ -68,9 +68,13 @@
  *   "int8 models"; built with -DNNBRT_INT8 and src/kernels/int8/, as the
  *   Makefile does): variable type 6 (int8 with a float64 scale and a zero
  *   point, one byte per value in the arena) and 7 (int32 parameters), records
- *   1001-1011 (Q8Quantize, Q8Dequantize, Q8Conv, Q8Affine, Q8MaxPool,
- *   Q8AvgPool, Q8GlobalAvgPool, Q8Add, Q8Mul, Q8Concat, Q8Clamp) run by
- *   src/kernels/q8_ops.c on the nnb_i8_* kernels. Network inputs and outputs
+ *   1001-1014: 1001-1011 (Q8Quantize, Q8Dequantize, Q8Conv, Q8Affine,
+ *   Q8MaxPool, Q8AvgPool, Q8GlobalAvgPool, Q8Add, Q8Mul, Q8Concat, Q8Clamp)
+ *   and 1014 (Q8QConv: a first convolution that quantizes the float network
+ *   input one sample at a time into its kernel scratch, so no int8 copy of
+ *   the input is in the arena) run by src/kernels/q8_ops.c, 1012/1013
+ *   (Q8LutConv, Q8LutAffine: LUT-Q codes with int8 activations) by
+ *   src/kernels/int8/lutq_ops.c, on the nnb_i8_* kernels. Network inputs and outputs
  *   stay float (quantized on entry, dequantized at the end), so this API is
  *   unchanged; float kernels refuse int8/int32 tensors
  *   (NNBRT_E_UNSUPPORTED_TYPE) and every int8 record checks its types,
