@@ -22,12 +22,34 @@ def cmd_convert(args: argparse.Namespace) -> int:
         print(f"nnb: warning: {w}", file=sys.stderr)
     write_file(out, c.image)  # whole or nothing: no partial file on an error
     params = sum(t.nbytes for t in c.graph.params())
-    kind = "buffers" if c.mode == "compat" else "arena"
+    kind = "buffers" if c.mode == "compat" else "tensor arena"
     who = ("for nnabla's C runtime" if c.mode == "compat"
            else "for nnb's C runtime; --mode compat writes nnabla's layout")
     print(f"wrote {out}: {len(c.image):,} bytes, {c.mode} NNB ({who}), {len(c.graph.nodes)} functions, "
           f"parameters {params:,} bytes, {kind} {c.buffer_bytes:,} bytes")
+    if c.mode != "compat":
+        print("  " + runtime_ram_line(c.image))
     return 0
+
+
+def runtime_ram_line(image: bytes) -> str:
+    """What nnb's C runtime asks for besides the tensor plan, from the built host library when there is one
+    (the plan alone is not the RAM: the runtime adds tables, input/output staging and kernel scratch)."""
+    from nnb.backends import c as cbackend
+
+    if not os.path.exists(os.path.join(cbackend.C_RUNTIME, "build", "libnnbrt.so")):
+        return ("the tensor arena is not all the RAM: nnb's C runtime adds its tables, input/output staging and "
+                "kernel scratch (nnbrt info FILE shows the whole request)")
+    try:
+        net = cbackend.CNet(image)
+        isa = cbackend.kernel_isa()
+    except NnbError as e:
+        return f"the C runtime on this host does not load it: {e}"
+    a = net.arena_info
+    packed = a["total"] - a["tables"] - a["io"] - a["tensors"] - a["scratch"]
+    return (f"C runtime RAM on this host ({isa}): {a['total']:,} bytes = tables {a['tables']:,} + inputs/outputs "
+            f"{a['io']:,} + tensors {a['tensors']:,} + kernel scratch {a['scratch']:,} + packed weights "
+            f"{packed:,} (nnbrt info FILE; a Cortex-M build's scratch differs: nnb build / nnb emit-c print it)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -106,13 +106,14 @@ def _calibrated(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    sp = sub.add_parser("quantize", help="quantization-aware training: LUT-Q or DQ",
+    sp = sub.add_parser("quantize", help="quantize a model: LUT-Q or DQ (fine-tuning), int8, fixed8 or fixed16 "
+                                         "(calibrated on --calib)",
                                description="Quantize the weights of Convolution/DepthwiseConvolution/Affine "
                                            "layers while fine-tuning (lutq, dq), or calibrate int8 / fixed-point "
                                            "weights and activations without training (int8, fixed8, fixed16; "
                                            "docs/int8.md); writes a quantized model (.nnq) and "
                                            "optionally a float NNP with the quantized values.")
-    sp.add_argument("model", help="the float model (.nnp)")
+    sp.add_argument("model", help="the float model (.nnp; a LUT-Q .nnq with --method int8 --keep-lutq)")
     sp.add_argument("--method", choices=("lutq", "dq") + CALIBRATED, required=True,
                     help="lutq/dq: quantization-aware fine-tuning; int8/fixed8/fixed16: post-training, calibrated "
                          "on --calib (docs/int8.md)")
