@@ -59,6 +59,7 @@ typedef struct {
     size_t rrows;        /* rows per parity in R (a chunk's tile rows + 2, at most) */
     size_t eo;           /* floats of each even/odd column buffer (one per padded row, two channels) */
     size_t xs, ms;       /* floats per xi in V and in M */
+    size_t rs;           /* floats of one channel's R (two channels' are kept) */
     size_t o_r, o_v, o_m, total; /* scratch float offsets of R, V, M; floats in all (64-byte units) */
 } wplan;
 
@@ -89,7 +90,8 @@ static int mkwplan(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, wplan
     q->rrows = q->nt / q->TW + 3u;
     q->eo = w16(q->TW + 2u + GV);
     q->o_r = 8u * q->rrows * q->eo;
-    q->o_v = q->o_r + w16(8u * q->rrows * q->TW + GV);
+    q->rs = w16(8u * q->rrows * q->TW + GV);
+    q->o_v = q->o_r + 2u * q->rs;
     /* a line more per xi: the 16 stores (loads) of one tile vector do not all fall in one L1 set */
     q->xs = q->C * q->nt + 16u;
     q->ms = WR * q->nt + 16u;
@@ -236,9 +238,10 @@ static void wino_image(const wplan *q, float *s, const float *pk, const float *x
     for (j0 = 0; j0 < q->T; j0 += nt) {
         const size_t r0 = j0 / TW, r1 = (j0 + nt - 1u) / TW, nrow = 2u * (r1 - r0 + 2u);
         size_t c, b, v, i, xi, rr;
-        /* input transform: channel c's rows split into even and odd columns while channel c - 1's are
-           transformed (a vector read of a row right after its stores would stall store forwarding) */
-        for (c = 0; c <= C; ++c) {
+        /* input transform in three steps a channel apart: channel c's rows split into even and odd
+           columns, c - 1's transformed along the rows, c - 2's down the columns (a vector read of data
+           just stored at another alignment would stall store forwarding) */
+        for (c = 0; c <= C + 1u; ++c) {
             if (c < C) {
                 float *e = eb + (c % 2u) * chs;
                 for (rr = 0; rr < nrow; ++rr, e += 2u * q->eo) {
@@ -248,11 +251,10 @@ static void wino_image(const wplan *q, float *s, const float *pk, const float *x
                                e + ((PW + 1u) % 2u) * q->eo + (PW + 1u) / 2u, IW);
                 }
             }
-            if (c == 0) continue;
-            for (rr = 0; rr < nrow; ++rr) {
+            for (rr = 0; c >= 1u && c <= C && rr < nrow; ++rr) {
                 const size_t h = 2u * r0 + rr;
                 const float *e = eb + ((c - 1u) % 2u) * chs + rr * 2u * q->eo;
-                float *r = rb + ((rr % 2u) * q->rrows + rr / 2u) * TW; /* R: [k][parity][row][t] */
+                float *r = rb + ((c - 1u) % 2u) * q->rs + ((rr % 2u) * q->rrows + rr / 2u) * TW; /* [k][par][row][t] */
                 if (h < PH || h - PH >= IH) {
                     size_t k, t;
                     for (k = 0; k < 4u; ++k)
@@ -261,8 +263,8 @@ static void wino_image(const wplan *q, float *s, const float *pk, const float *x
                 }
                 wrow(r, r + ks, r + 2u * ks, r + 3u * ks, e, e + q->eo, TW);
             }
-            for (v = 0; v < nt; v += GV) {
-                const float *r = rb + (j0 + v - r0 * TW);
+            for (v = 0; c >= 2u && v < nt; v += GV) {
+                const float *r = rb + (c % 2u) * q->rs + (j0 + v - r0 * TW);
                 gvec d[4][4], o[16];
                 size_t k, dy;
                 for (k = 0; k < 4u; ++k)
@@ -273,7 +275,7 @@ static void wino_image(const wplan *q, float *s, const float *pk, const float *x
                     o[8 + k] = d[k][2] - d[k][1];
                     o[12 + k] = d[k][1] - d[k][3];
                 }
-                for (xi = 0; xi < 16u; ++xi) VST(vb + xi * q->xs + (c - 1u) * nt + v, o[xi]);
+                for (xi = 0; xi < 16u; ++xi) VST(vb + xi * q->xs + (c - 2u) * nt + v, o[xi]);
             }
         }
         /* GEMMs and the output transform, a block of WR output channels at a time */
