@@ -82,3 +82,22 @@ def test_docs_list_every_int8_record() -> None:
     with open(os.path.join(ROOT, "c_runtime", "include", "nnbrt.h")) as f:
         header = f.read()
     assert f"1001-{hi}" in header and all(name in header for name in Q8_FUNCTIONS), "nnbrt.h's int8 record list"
+
+
+def test_eval_shows_progress_and_chunks_change_nothing(lenet_nnq: str, capsys) -> None:
+    """`nnb eval` runs long jobs (the integer simulation on 10k images) in chunks with a progress line; the
+    chunked accuracy equals the backend's scores on the whole set at once."""
+    from nnb.backends import get_predictor
+    from nnb.commands.train import dataset
+    from nnb.quantize.qmodel import load_quantized
+
+    test = os.path.join(DATA, "fmnist_test_2k.npz")
+    assert main(["eval", lenet_nnq, "--data", test, "--backend", "intsim", "--limit", "60", "--batch", "16"]) == 0
+    cap = capsys.readouterr()
+    assert "evaluating [" in cap.err and "60/60" in cap.err, cap.err
+    g = load_quantized(lenet_nnq).graph
+    x, y = dataset(g, test, "test", 60)
+    want = int((get_predictor("intsim")(lenet_nnq, g, x, {}).argmax(axis=1) == y).sum())
+    assert f"({want}/60)" in cap.out, cap.out
+    assert main(["eval", lenet_nnq, "--data", test, "--backend", "intsim", "--limit", "8", "-q"]) == 0
+    assert "evaluating" not in capsys.readouterr().err
