@@ -136,7 +136,7 @@ def main(out_dir: str = "out/demo", quick: bool = False) -> int:
         with open(p(name), "wb") as f:
             f.write(c.image)
         images[label] = (p(name), c)
-        print(f"   {p(name)}: {len(c.image):,} bytes, arena {c.buffer_bytes:,} bytes")
+        print(f"   {p(name)}: {len(c.image):,} bytes, tensor arena {c.buffer_bytes:,} bytes (C RAM below)")
 
     print("== 5. the 10,000 test images: numpy reference and C runtime")
     xf = xte.astype(np.float32) / 255.0

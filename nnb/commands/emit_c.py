@@ -27,6 +27,9 @@ def cmd_emit_c(args: argparse.Namespace) -> int:
     print(f"wrote {args.output}/: {prefix}.h {prefix}.c {prefix}_weights.c {prefix}_example.c Makefile "
           f"and {len(e.model.kernel_sources)} kernel files (nnbrt/kernels/)")
     print(format_report(rep))
+    if rep.get("tensor_bytes") is not None:  # the arena figure is more than the plan and less than all the RAM
+        print(f"  (arena = what {prefix}_run needs besides the caller's input/output buffers: the tensor plan "
+              "plus the kernel scratch that does not fit in its free space; stack and .data/.bss come on top)")
     print(f"build and check: make -C {shlex.quote(args.output)} && {shlex.quote(args.output)}/{prefix}_example "
           + " ".join(f"{io.ident}.npy" for io in e.model.inputs) + " -o out")
     return 0
@@ -36,7 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     help_ = ("write the model as C99 source for firmware: NAME.h/NAME.c/NAME_weights.c, the kernels it needs, "
              "a Makefile and an example program; prints the flash/RAM footprint")
     sp = sub.add_parser("emit-c", help=help_, description=help_)
-    sp.add_argument("model", help="the model: .nnp, .nnq (packed weights) or .nnb")
+    sp.add_argument("model", help="the model: .nnp, .nnq (LUT-Q/DQ: packed weights; a calibrated int8 .nnq, "
+                    "a DQ .nnq with --act-budget or an int8 .nnb: integer C, docs/emit-c.md) or .nnb")
     sp.add_argument("--output", "-o", required=True, metavar="OUTDIR", help="output directory (new or empty)")
     sp.add_argument("--prefix", metavar="NAME", help="C name of the model (default: the file name)")
     sp.add_argument("--arena", choices=["static", "caller"], default="static",
@@ -44,7 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--kernels", choices=["mcu", "host"], default="mcu",
                     help="kernel settings: mcu = the runtime's Cortex-M kernels and smallest scratch, the same code "
                          "on any target (default); host = the runtime's default settings with 4-float vectors "
-                         "(faster on a PC, more scratch)")
+                         "(faster on a PC, more scratch); int8 models: mcu = the portable int8 paths (the DSP path "
+                         "on a Cortex-M with __ARM_FEATURE_DSP), host = also x86-64 AVX2 / AVX-512 VNNI, chosen at "
+                         "run time")
     sp.add_argument("--force", action="store_true", help="write into a non-empty OUTDIR")
     sp.add_argument("--json", action="store_true", help="print the file list and footprint as JSON")
     sp.add_argument("--target", choices=["auto", "cortex-m4", "host"], default="auto",

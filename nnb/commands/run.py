@@ -26,7 +26,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     g = load(args, allow_deferred=True)  # a folded variable batch resolves with the real input
     inputs = parse_inputs(args.input or [], g.inputs)
     backend = "board" if getattr(args, "board", None) and args.backend == "reference" else args.backend
-    if backend == "board" and args.board:  # minutes of silence otherwise: the runtime's first build for a CPU, then QEMU
+    if backend == "board" and args.board:  # silence otherwise: the first runtime build for a CPU, then QEMU
         print(f"nnb: building {args.model} as firmware for {args.board} and running it (the runtime library is "
               "built once per CPU and cached; NNB_CACHE moves the cache) ...", file=sys.stderr, flush=True)
     outputs = get_runner(backend)(args.model, g, inputs, backend_options(args))
