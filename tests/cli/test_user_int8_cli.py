@@ -58,7 +58,8 @@ def test_convert_names_tensor_arena_and_whole_runtime_ram(lenet_nnq: str, tmp_pa
     total, *parts = _ints(ram.split("): ", 1)[1].split("(")[0])
     assert total == sum(parts), ram
     net = cbackend.CNet(out.read_bytes())
-    assert total == net.arena_bytes and parts[2] == net.arena_info["tensors"] == plan, (ram, net.arena_info)
+    assert total == net.arena_bytes and parts[2] == net.arena_info["tensors"], (ram, net.arena_info)
+    assert plan <= parts[2] < plan + 64, (plan, ram)  # the runtime rounds the plan's region up to 64 bytes
     assert parts[3] == net.arena_info["scratch"] > 0, ram  # Q8QConv's input quantization lives in scratch
 
 
