@@ -101,8 +101,32 @@ def _calibrated(args: argparse.Namespace) -> int:
     if args.keep_lutq:  # LUT-Q codes kept, integer activations (nnb/quantize/lutq_int8_run.py)
         from nnb.quantize.lutq_int8_run import quantize_lutq_int8
 
-        return quantize_lutq_int8(args.model, args.output, opts, getattr(args, "report", None))
-    return quantize_calibrated(args.model, args.output, opts, getattr(args, "report", None))
+        rc = quantize_lutq_int8(args.model, args.output, opts, getattr(args, "report", None))
+    else:
+        rc = quantize_calibrated(args.model, args.output, opts, getattr(args, "report", None))
+    if rc == 0 and args.method == "int8":
+        print(_tensor_plans_line(args.output))
+    return rc
+
+
+def _tensor_plans_line(path: str) -> str:
+    """The int8 records' tensor plan beside the float model's (both tensors only, batch 1): the same footing,
+    and a pointer to the whole RAM figure, so neither is read as the RAM the runtime asks for."""
+    from nnb.commands.common import int8_model
+    from nnb.emit import nnb_int8
+    from nnb.passes import optimize
+    from nnb.plan.arena import plan_arena
+    from nnb.quantize.qmodel import load_quantized
+
+    g = load_quantized(path).graph
+    m = int8_model(path, g)
+    if m is None:
+        return "int8 tensor plan: not available for this model (nnb plan shows its plan)"
+    q8 = nnb_int8.plan(nnb_int8.deploy(m)).arena_bytes
+    f32 = plan_arena(optimize(g)).arena_bytes
+    return (f"tensor plan (batch 1): int8 {q8:,} bytes, float {f32:,} bytes ({q8 / max(f32, 1):.1%}); tensors only: "
+            f"the C runtime adds tables, input staging and kernel scratch (nnb convert {path} prints the whole "
+            "request)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

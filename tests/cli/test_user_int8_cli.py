@@ -102,3 +102,17 @@ def test_eval_shows_progress_and_chunks_change_nothing(lenet_nnq: str, capsys) -
     assert f"({want}/60)" in cap.out, cap.out
     assert main(["eval", lenet_nnq, "--data", test, "--backend", "intsim", "--limit", "8", "-q"]) == 0
     assert "evaluating" not in capsys.readouterr().err
+
+
+def test_quantize_prints_both_tensor_plans_on_the_same_footing(lenet_nnq: str, capsys) -> None:
+    """`nnb quantize --method int8` ends with the int8 and the float tensor plans, each what `nnb plan` gives."""
+    from nnb.commands.quantize import _tensor_plans_line
+
+    line = _tensor_plans_line(lenet_nnq)
+    assert line.startswith("tensor plan (batch 1): int8 ") and "tensors only" in line, line
+    q8, f32 = _ints(line.split("int8 ", 1)[1])[:2]
+    plans = []
+    for model in (lenet_nnq, LENET):
+        assert main(["plan", model]) == 0
+        plans.append(_ints(capsys.readouterr().out.strip().splitlines()[-1].split("arena ", 1)[1])[0])
+    assert [q8, f32] == plans and q8 < f32, (line, plans)
