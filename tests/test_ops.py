@@ -181,8 +181,8 @@ def test_every_op_declares_schema_shape_rule_and_reference() -> None:
         assert op.doc, f"{name} has no docstring"
 
 
-def test_folded_batch_axes_take_their_shape_from_the_input(tmp_path) -> None:
-    """nnabla may save (1, 8, 16) as (-1, 16): the real leading shape comes from the input."""
+def folded_matmul_nnp(tmp_path) -> str:  # noqa: ANN001
+    """The zoo's matmul.nnp with input x (1, 8, 16) declared as nnabla may save it, (-1, 16): its path."""
     src = os.path.join(ZOO, "matmul.nnp")
     dst = str(tmp_path / "folded.nnp")
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
@@ -192,7 +192,12 @@ def test_folded_batch_axes_take_their_shape_from_the_input(tmp_path) -> None:
                 data = data.decode().replace('name: "x"\n    type: "Buffer"\n    shape {\n      dim: 1\n      dim: 8\n',
                                              'name: "x"\n    type: "Buffer"\n    shape {\n      dim: -1\n', 1).encode()
             zout.writestr(n, data)
-    g = load(dst)
+    return dst
+
+
+def test_folded_batch_axes_take_their_shape_from_the_input(tmp_path) -> None:
+    """nnabla may save (1, 8, 16) as (-1, 16): the real leading shape comes from the input."""
+    g = load(folded_matmul_nnp(tmp_path))
     assert g.input_specs["x"] == (-1, 16)
     x = np.load(os.path.join(ZOO, "matmul.in0.npy"))
     outs = run(g, [x])

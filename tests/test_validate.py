@@ -273,16 +273,9 @@ def test_convert_defaults_to_extended_and_says_which(tmp_path, capsys) -> None:
 def test_folded_variable_batch_runs_from_the_cli_and_inspect_names_the_shape_problem(tmp_path, capsys) -> None:
     """nnabla may save (1, 8, 16) as (-1, 16): `run` checks the shapes with the real input, shape-only
     commands report what the declared shapes cannot resolve."""
-    import zipfile
+    from test_ops import folded_matmul_nnp
 
-    src, dst = os.path.join(ZOO, "matmul.nnp"), str(tmp_path / "folded.nnp")
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
-        for n in zin.namelist():
-            data = zin.read(n)
-            if n.endswith(".nntxt"):
-                data = data.decode().replace('name: "x"\n    type: "Buffer"\n    shape {\n      dim: 1\n      dim: 8\n',
-                                             'name: "x"\n    type: "Buffer"\n    shape {\n      dim: -1\n', 1).encode()
-            zout.writestr(n, data)
+    dst = folded_matmul_nnp(tmp_path)
     out = tmp_path / "o.npz"
     assert main(["run", dst, "-i", os.path.join(ZOO, "matmul.in0.npy"), "-o", str(out)]) == 0
     z = np.load(out)
