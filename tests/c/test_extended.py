@@ -86,16 +86,30 @@ def _extended_image(name):
     return _IMAGES[name]
 
 
+def _zoo_io(name):
+    """(inputs, nnabla's outputs) of zoo model ``name``."""
+    spec = _manifest()[name]
+    return ([np.load(ZOO / f"{name}.in{k}.npy") for k in range(len(spec["inputs"]))],
+            [np.load(ZOO / f"{name}.out{k}.npy") for k in range(len(spec["outputs"]))])
+
+
+def check_zoo_extended(bindir, name, tmp_path, label):
+    """Zoo model ``name`` converted to the extended format, run by ``bindir``'s nnbrt, against nnabla."""
+    ins, refs = _zoo_io(name)
+    _check_outputs(_run_cli(bindir, _extended_image(name), ins, tmp_path), refs, f"{name} ({label})")
+
+
+def check_fused(bindir, case, alias, tmp_path, label):
+    """FusedConv ``case`` (FUSED_PARAMS) run by ``bindir``'s nnbrt, against nnb's numpy reference."""
+    image, ins, refs = _fused_model(case, alias)
+    _check_outputs(_run_cli(bindir, image, ins, tmp_path), refs, f"FusedConv {case} ({label})")
+
+
 @pytest.mark.parametrize("build", BUILDS)
 @pytest.mark.parametrize("name", sorted(_manifest()))
 def test_zoo_extended(bindirs, build, name, tmp_path):
-    spec = _manifest()[name]
-    image = _extended_image(name)
-    assert int.from_bytes(image[:4], "little") == 1001
-    ins = [np.load(ZOO / f"{name}.in{k}.npy") for k in range(len(spec["inputs"]))]
-    refs = [np.load(ZOO / f"{name}.out{k}.npy") for k in range(len(spec["outputs"]))]
-    prefix = _run_cli(bindirs[build], image, ins, tmp_path)
-    _check_outputs(prefix, refs, f"{name} ({build})")
+    assert int.from_bytes(_extended_image(name)[:4], "little") == 1001
+    check_zoo_extended(bindirs[build], name, tmp_path, build)
 
 
 # ---- FusedConv against nnb's numpy reference ------------------------------------------------
@@ -214,9 +228,7 @@ FUSED_PARAMS = [(c, al) for c in FUSED_CASES for al in ([False, True] if FUSED_C
 @pytest.mark.parametrize("build", BUILDS)
 @pytest.mark.parametrize("case,alias", FUSED_PARAMS, ids=[f"{c}{'-alias' if a else ''}" for c, a in FUSED_PARAMS])
 def test_fused_conv(bindirs, build, case, alias, tmp_path):
-    image, ins, refs = _fused_model(case, alias)
-    prefix = _run_cli(bindirs[build], image, ins, tmp_path)
-    _check_outputs(prefix, refs, f"FusedConv {case} ({build})")
+    check_fused(bindirs[build], case, alias, tmp_path, build)
 
 
 # ---- in-place aliasing of elementwise kernels ---------------------------------------------------
@@ -341,9 +353,7 @@ def test_generated_kernel_table(bindirs, tmp_path):
                         str(table), *srcs, str(CRT / "tools" / "nnbrt.c"), "-lm", "-o", str(exe)],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
-    spec = _manifest()["lenet"]
-    ins = [np.load(ZOO / f"lenet.in{k}.npy") for k in range(len(spec["inputs"]))]
-    refs = [np.load(ZOO / f"lenet.out{k}.npy") for k in range(len(spec["outputs"]))]
+    ins, refs = _zoo_io("lenet")
     os.symlink(exe, tmp_path / "nnbrt")
     prefix = _run_cli(tmp_path, _extended_image("lenet"), ins, tmp_path)
     _check_outputs(prefix, refs, "lenet (generated kernel table)")
@@ -384,18 +394,12 @@ def small_build(request, tmp_path_factory):
 
 @pytest.mark.parametrize("name", sorted(_manifest()))
 def test_zoo_extended_small_build(small_build, name, tmp_path):
-    spec = _manifest()[name]
-    ins = [np.load(ZOO / f"{name}.in{k}.npy") for k in range(len(spec["inputs"]))]
-    refs = [np.load(ZOO / f"{name}.out{k}.npy") for k in range(len(spec["outputs"]))]
-    prefix = _run_cli(small_build, _extended_image(name), ins, tmp_path)
-    _check_outputs(prefix, refs, f"{name} (small build)")
+    check_zoo_extended(small_build, name, tmp_path, "small build")
 
 
 @pytest.mark.parametrize("case,alias", FUSED_PARAMS, ids=[f"{c}{'-alias' if a else ''}" for c, a in FUSED_PARAMS])
 def test_fused_conv_small_build(small_build, case, alias, tmp_path):
-    image, ins, refs = _fused_model(case, alias)
-    prefix = _run_cli(small_build, image, ins, tmp_path)
-    _check_outputs(prefix, refs, f"FusedConv {case} (small build)")
+    check_fused(small_build, case, alias, tmp_path, "small build")
 
 
 def test_cortex_m4_sizes(tmp_path):

@@ -18,7 +18,7 @@ import pytest
 from layer_runs import run_random_kernels
 from nnb_writer import write_nnb
 from test_c_runtime import CRT, ZOO
-from test_extended import FUSED_PARAMS, _check_outputs, _extended_image, _fused_model, _manifest, _run_cli
+from test_extended import FUSED_PARAMS, _check_outputs, _manifest, _run_cli, check_fused, check_zoo_extended
 
 MCU_FLAGS = ["-DNNBRT_MCU_KERNELS", "-DNNBRT_NO_VECTOR_EXT", "-DNNBRT_PLANE_MAX=0", "-DNNBRT_GEMM_IM2COL_MAX=0",
              "-DNNBRT_DECONV_GEMM_MAX=0"]
@@ -45,18 +45,12 @@ def mcu_build(tmp_path_factory):
 
 @pytest.mark.parametrize("name", sorted(_manifest()))
 def test_zoo_mcu(mcu_build, name, tmp_path):
-    spec = _manifest()[name]
-    ins = [np.load(ZOO / f"{name}.in{k}.npy") for k in range(len(spec["inputs"]))]
-    refs = [np.load(ZOO / f"{name}.out{k}.npy") for k in range(len(spec["outputs"]))]
-    prefix = _run_cli(mcu_build, _extended_image(name), ins, tmp_path)
-    _check_outputs(prefix, refs, f"{name} (mcu kernels)")
+    check_zoo_extended(mcu_build, name, tmp_path, "mcu kernels")
 
 
 @pytest.mark.parametrize("case,alias", FUSED_PARAMS, ids=[f"{c}{'-alias' if a else ''}" for c, a in FUSED_PARAMS])
 def test_fused_conv_mcu(mcu_build, case, alias, tmp_path):
-    image, ins, refs = _fused_model(case, alias)
-    prefix = _run_cli(mcu_build, image, ins, tmp_path)
-    _check_outputs(prefix, refs, f"FusedConv {case} (mcu kernels)")
+    check_fused(mcu_build, case, alias, tmp_path, "mcu kernels")
 
 
 def test_random_kernels_mcu(mcu_build, tmp_path):
@@ -72,8 +66,7 @@ def test_mcu_small_variant(tmp_path_factory, tmp_path):
     d = _mcu_build(tmp_path_factory, ["-DNNBRT_MCU_SMALL"])
     assert run_random_kernels(d, tmp_path) > 200
     for case, alias in FUSED_PARAMS:
-        image, ins, refs = _fused_model(case, alias)
-        _check_outputs(_run_cli(d, image, ins, tmp_path), refs, f"FusedConv {case} (mcu small)")
+        check_fused(d, case, alias, tmp_path, "mcu small")
 
 
 @pytest.mark.parametrize("pad", [0, 1])
