@@ -221,13 +221,32 @@ def _cli_outcome(argv: list[str], capsys) -> str:  # noqa: ANN001
     return f"INTERNAL exit {code}: {err[-3:]}"
 
 
+class _Tally:
+    """A fuzz run's outcomes: accepted / refused counts and the internal errors, named."""
+
+    def __init__(self) -> None:
+        self.counts = {"ok": 0, "error": 0}
+        self.bad: list[str] = []
+
+    def add(self, what: str, out: str) -> None:
+        if out.startswith("INTERNAL"):
+            self.bad.append(f"{what}: {out}")
+        else:
+            self.counts[out] += 1
+
+    def check(self, label: str, n: int) -> None:
+        """Print the figures; fail on any internal error."""
+        c, bad = self.counts, self.bad
+        print(f"{label}: {n}, accepted {c['ok']}, refused {c['error']}, internal {len(bad)}")
+        assert not bad, f"{len(bad)} internal errors, first: {bad[:3]}"
+
+
 def test_field_aware_nnb_mutants_never_cause_internal_errors(tmp_path, capsys) -> None:
     seeds = _seeds()
     fields = {k: nnb_fields(v) for k, v in seeds.items()}
     rng = random.Random(9)
     names = sorted(seeds)
-    counts = {"ok": 0, "error": 0}
-    bad = []
+    tally = _Tally()
     for k in range(NNB_ITERS):
         name = names[k % len(names)]
         mutant, note = mutate_nnb(seeds[name], fields[name], rng)
@@ -249,13 +268,9 @@ def test_field_aware_nnb_mutants_never_cause_internal_errors(tmp_path, capsys) -
                 cli = _cli_outcome(argv, capsys)
                 if cli.startswith("INTERNAL"):
                     out = f"{argv[0]}: {cli}"
-        if out.startswith("INTERNAL"):
-            bad.append(f"{name} [{note}]: {out}")
-        else:
-            counts[out] += 1
-    print(f"NNB mutants: {NNB_ITERS}, accepted {counts['ok']}, refused {counts['error']}, internal {len(bad)}")
-    assert not bad, f"{len(bad)} internal errors, first: {bad[:3]}"
-    assert counts["error"] > NNB_ITERS // 3  # the mutator does corrupt files
+        tally.add(f"{name} [{note}]", out)
+    tally.check("NNB mutants", NNB_ITERS)
+    assert tally.counts["error"] > NNB_ITERS // 3  # the mutator does corrupt files
 
 
 # ---- NNP archives ---------------------------------------------------------------------------------
@@ -297,8 +312,7 @@ def test_nnp_mutants_never_cause_internal_errors(tmp_path) -> None:
         with zipfile.ZipFile(os.path.join(ZOO, f"{name}.nnp")) as z:
             texts[name] = {n: z.read(n) for n in z.namelist()}
     rng = random.Random(11)
-    counts = {"ok": 0, "error": 0}
-    bad = []
+    tally = _Tally()
     path = str(tmp_path / "m.nnp")
     for k in range(NNP_ITERS):
         name = NNP_SEEDS[k % len(NNP_SEEDS)]
@@ -311,13 +325,9 @@ def test_nnp_mutants_never_cause_internal_errors(tmp_path) -> None:
                     data = text.encode()
                 z.writestr(n, data)
         out = _outcome(lambda: exercise(load_model(path)))
-        if out.startswith("INTERNAL"):
-            bad.append(f"{name} [{note}]: {out}")
-        else:
-            counts[out] += 1
-    print(f"NNP mutants: {NNP_ITERS}, accepted {counts['ok']}, refused {counts['error']}, internal {len(bad)}")
-    assert not bad, f"{len(bad)} internal errors, first: {bad[:3]}"
-    assert counts["error"] > NNP_ITERS // 4
+        tally.add(f"{name} [{note}]", out)
+    tally.check("NNP mutants", NNP_ITERS)
+    assert tally.counts["error"] > NNP_ITERS // 4
 
 
 @pytest.mark.parametrize("name", ["lenet.nnb", "lenet.ext", "fmnist_lenet.packed"])
@@ -363,17 +373,12 @@ def test_c_field_mutants_never_cause_internal_errors(tmp_path) -> None:
     assert r.returncode == 0, r.stderr[-2000:]
     files = sorted(out.iterdir())
     assert len(files) >= n // 2, f"the C mutator wrote {len(files)} of {n} files"  # it skips no-op mutations
-    counts = {"ok": 0, "error": 0}
-    bad = []
+    tally = _Tally()
     for f in files:
         data = f.read_bytes()
         res = _outcome(lambda d=data, label=f.name: exercise(read_nnb(d, label)))
-        if res.startswith("INTERNAL"):
-            bad.append(f"{f.name}: {res}")
-        else:
-            counts[res] += 1
-    print(f"C field mutants: {len(files)}, accepted {counts['ok']}, refused {counts['error']}, internal {len(bad)}")
-    assert not bad, f"{len(bad)} internal errors, first: {bad[:3]}"
+        tally.add(f.name, res)
+    tally.check("C field mutants", len(files))
 
 
 # ---- every registered op with random arguments and input shapes -----------------------------------
