@@ -2,7 +2,8 @@
 
 The default x86-64 build re-lays the weights of small 1x1 stride-1 and strided convolutions (FusedConv and
 Convolution) out into the engine's tile order in nnbrt_init, into a part of the caller's arena ("packed
-weights"). Checked:
+weights"); 3x3 stride-1 layers the Winograd form takes get their transformed weights there (AVX2 and
+AVX-512, conv_r8wino.h; tests/c/test_conv_r8wino.py checks its results). Checked:
 - random 1x1 and strided layers (and some the rule leaves unpacked) with odd shapes (channels not
   multiples of the vector width or of the channel block, pixel counts below, at and between the tile
   widths, odd output rows, stride 2 and 3, dilation, padding, batch > 1, bias or not, ReLU/ReLU6, a
@@ -44,11 +45,12 @@ SHAPES = [
     (3, 8, 2, 64, 1, "relu6", True, False, True, 2, 2, 0, 1),      # OH = 1: single-row tiles
     (6, 12, 20, 40, 1, "", False, False, True, 1, 2, 0, 1),        # 1x1 stride 2: not packed (one phase of 4)
     (8, 1, 16, 16, 1, "relu", False, False, True, 1, 1, 0, 1),     # one output channel: not packed
-    (16, 16, 8, 8, 1, "", False, False, True, 3, 1, 1, 1),         # stride 1 3x3: not packed (the engine's)
+    (16, 16, 8, 8, 1, "", False, False, True, 3, 1, 1, 1),         # stride 1 3x3: Winograd (AVX2, AVX-512)
     (64, 64, 5, 25, 1, "relu", False, False, True, 1, 1, 0, 1),    # dscnn's 1x1: 4096 weights, not packed
 ]
 PMR = {"avx512": 8, "avx2": 6, "base": 6}  # the engine's output-channel block per ISA (conv_engine.c PMR)
 PV = {"avx512": 16, "avx2": 8, "base": 4}  # floats per vector
+WR = {"avx512": 8, "avx2": 4}  # the Winograd form's output-channel block (conv_r8wino.h; none in SSE2)
 
 
 def _out(n: int, k: int, s: int, p: int, d: int) -> int:
@@ -75,6 +77,14 @@ def _packed_bytes(isa: str) -> int:
     n, total = 0, 0
     for c, oc, h, w, _b, _a, _r, _al, _bi, k, st, p, d in SHAPES:
         oh, ow = _out(h, k, st, p, d), _out(w, k, st, p, d)
+        tw, t = ow // 2, oh // 2 * (ow // 2)
+        if (isa in WR and k == 3 and st == 1 and d == 1 and min(c, oc) >= 8 and p <= 2 and oh % 2 == 0
+                and ow % 2 == 0 and (tw % PV[isa] == 0 or (PV[isa] % tw == 0 and t % PV[isa] == 0))):
+            # the Winograd form (conv_r8wino.h): 16 transformed weights per (block channel, C), then the biases
+            nb = -(-oc // WR[isa])
+            n += 1
+            total += -(-((16 * c + 1) * nb * WR[isa] * 4) // 64) * 64
+            continue
         blocks = -(-oc // PMR[isa])
         if blocks * PMR[isa] * 3 > oc * 4:
             ok = False
