@@ -186,5 +186,18 @@ def predict(model_path: str, graph, x: np.ndarray, options: dict | None = None) 
     try:
         net = CNet(_image_for(model_path, graph))
     except NnbError as e:
-        raise NnbError(f"{model_path}: the C runtime cannot run this model ({e}); use --backend reference") from None
+        raise NnbError(f"{model_path}: the C runtime cannot run this model ({e}){_other_backend(model_path, graph, e)}"
+                       ) from None
     return net.run_batch([x])[0].reshape(len(x), -1)
+
+
+def _other_backend(model_path: str, graph, err: NnbError) -> str:  # noqa: ANN001 - nnb.ir.Graph
+    """Which backend to try instead: the reference for float models; for calibrated fixed/int models (which the
+    float reference refuses) the integer simulation, unless the error already says so."""
+    from nnb.backends.reference import _refuse_calibrated
+
+    try:
+        _refuse_calibrated(model_path, graph)
+    except NnbError:
+        return "" if "--backend intsim" in str(err) else "; use --backend intsim"
+    return "; use --backend reference"
