@@ -180,6 +180,20 @@ __kernel void dwconv_plane(KARGS)
  * each step without a division.  The host keeps a guard of zeros of at least DWV_GUARD floats before and after
  * the arena, so shifted loads stay inside the buffer. */
 #define DWV_GUARD 64
+
+/* The row (*yy) and column (*xx) in a plane W wide of flat positions 0..15, one per lane, without a division
+ * (dwconv_vec, dwconv3_vec in conv_vec.cl). */
+void lane_rows(int W, int16 *yy, int16 *xx)
+{
+    int16 y = (int16)(0), x = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (int16 wrap = x >= W; any(wrap); wrap = x >= W) {
+        x = select(x, x - W, wrap);
+        y -= wrap;
+    }
+    *yy = y;
+    *xx = x;
+}
+
 __kernel void dwconv_vec(KARGS)
 {
     int i = get_global_id(0);
@@ -195,13 +209,9 @@ __kernel void dwconv_vec(KARGS)
     __global float *y = m + Q[C_Y] + n * Q[C_YS] + o * Q[C_YS + 1];
     __global const float *rp = m + res + n * Q[C_YS] + o * Q[C_YS + 1];
     const float16 b = (float16)(Q[C_B] >= 0 ? m[Q[C_B] + o] : 0.0f);
-    const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const int step_y = 16 / W, step_x = 16 - (16 / W) * W;
-    int16 yy = (int16)(0), xx = lane;
-    for (int16 wrap = xx >= W; any(wrap); wrap = xx >= W) { /* row and column of each lane, without a division */
-        xx = select(xx, xx - W, wrap);
-        yy -= wrap;
-    }
+    int16 yy, xx;
+    lane_rows(W, &yy, &xx);
     for (int q0 = 0; q0 < HW; q0 += 16) {
         float16 acc = b;
         for (int ky = 0; ky < KH; ++ky) {

@@ -158,13 +158,9 @@ __kernel void dwconv3_vec(KARGS)
     __global const float *w = m + Q[C_W] + o0 * ws;
     __global float *y = m + Q[C_Y] + n * Q[C_YS] + o0 * ys_c;
     __global const float *rp = m + res + n * Q[C_YS] + o0 * ys_c;
-    const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const int step_y = 16 / W, step_x = 16 - (16 / W) * W;
-    int16 yy = (int16)(0), xx = lane;
-    for (int16 wrap = xx >= W; any(wrap); wrap = xx >= W) { /* row and column of each lane, without a division */
-        xx = select(xx, xx - W, wrap);
-        yy -= wrap;
-    }
+    int16 yy, xx;
+    lane_rows(W, &yy, &xx); /* conv_fast.cl */
     yy -= PY; /* the source row and column of tap (0, 0) */
     xx -= PX;
     const int back = HW >= 16 && res != Q[C_Y]; /* the last vector may move back (not over a residual it reads) */
