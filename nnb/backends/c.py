@@ -1,6 +1,6 @@
 """The nnb C runtime from Python, through cffi (ABI mode: dlopen of libnnbrt.so).
 
-The library is built from ``c_runtime/`` on first use when it is missing (gcc
+The library is brought up to date from ``c_runtime/`` (incremental make) on first use (gcc
 and make needed).  Each :class:`CNet` owns its image and arena (numpy buffers),
 so no memory is allocated by the C side.
 """
@@ -36,31 +36,57 @@ nnbrt_status nnbrt_get_arena_info(const nnbrt_net *net, nnbrt_arena_info *info);
 
 _lock = threading.Lock()
 _loaded: dict[str, tuple] = {}
+_build_lock = threading.Lock()
+_built: set[str] = set()  # variants brought up to date by this process
 
 
 def build_library(force: bool = False, variant: str = "") -> str:
-    """Build c_runtime/<build dir>/libnnbrt.so if missing.
+    """Bring c_runtime/<build dir>/libnnbrt.so up to date and return its path.
 
     ``variant``: "" the default -O3 build (on x86-64 its convolution kernels are picked at run time: SSE2, AVX2
     or AVX-512), "PORTABLE" the baseline instruction set only, "REF" the plain reference kernels, "NATIVE"
     -march=native (this machine only), "SMALL" the microcontroller scratch settings (smallest arena).
+
+    The incremental ``make -s`` runs once per process and variant (about 30 ms when nothing changed), so a build
+    directory left from older sources (a kernel added since) is rebuilt instead of answering "no kernel". Two
+    processes building the same directory take turns on an flock of <build dir>/.build.lock (gcc and ld write their
+    outputs in place). Without the sources (no Makefile) an existing library is used as it is.
     """
     build = {"": "build", "REF": "build-ref", "NATIVE": "build-native", "PORTABLE": "build-portable",
              "SMALL": "build-small"}[variant]
     lib = os.path.join(C_RUNTIME, build, "libnnbrt.so")
-    if os.path.exists(lib) and not force:
-        return lib
-    if not os.path.exists(os.path.join(C_RUNTIME, "Makefile")):
-        raise NnbError(f"the C runtime sources are not at {C_RUNTIME}")
-    cmd = ["make", "-C", C_RUNTIME, "-s"] + ([f"{variant}=1"] if variant else [])
-    try:
-        r = subprocess.run(cmd, capture_output=True, text=True)
-    except FileNotFoundError:
-        raise NnbError("cannot build the C runtime: 'make' is not installed (apt-get install make gcc)") from None
-    if r.returncode != 0 or not os.path.exists(lib):
-        last = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["unknown error"]
-        raise NnbError(f"building the C runtime failed: {last[0]}")
+    with _build_lock:
+        if variant in _built and not force:
+            return lib
+        if not os.path.exists(os.path.join(C_RUNTIME, "Makefile")):
+            if os.path.exists(lib):
+                return lib
+            raise NnbError(f"the C runtime sources are not at {C_RUNTIME}")
+        _make(build, variant)
+        if not os.path.exists(lib):
+            raise NnbError(f"building the C runtime failed: make did not write {lib}")
+        _built.add(variant)
     return lib
+
+
+def _make(build: str, variant: str) -> None:
+    """``make -s`` of one build directory, holding its lock file against another process building it."""
+    import fcntl
+
+    os.makedirs(os.path.join(C_RUNTIME, build), exist_ok=True)
+    cmd = ["make", "-C", C_RUNTIME, "-s"] + ([f"{variant}=1"] if variant else [])
+    with open(os.path.join(C_RUNTIME, build, ".build.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True)
+        except FileNotFoundError:
+            raise NnbError("cannot build the C runtime: 'make' is not installed (apt-get install make gcc)") from None
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    if r.returncode != 0:
+        lines = (r.stderr or r.stdout).strip().splitlines()
+        first = [ln for ln in lines if "error:" in ln][:1] or lines[-1:] or ["unknown error"]  # the compiler's line
+        raise NnbError(f"building the C runtime failed: {first[0]}")
 
 
 def _library(variant: str = ""):  # noqa: ANN202 - cffi objects

@@ -38,3 +38,23 @@ def test_c_backend_refusal_of_a_fixed8_model_points_to_intsim(fixed8_nnq: str, c
     assert "--backend intsim" in err and "--backend reference" not in err, err
     # and the backend it names does run it
     assert main(["eval", fixed8_nnq, "--backend", "intsim", "--data", str(calib_dir / "xy.npz"), "--quiet"]) == 0
+
+
+def test_build_library_runs_make_once_per_process_even_when_a_library_exists(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """A build directory left from older sources must be brought up to date, not used as it is; the make runs
+    once per process and variant, under the build directory's lock file."""
+    import nnb.backends.c as cback
+
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "libnnbrt.so").write_text("stale")
+    (tmp_path / "Makefile").write_text("all:\n\techo x >> runs\n\techo fresh > build/libnnbrt.so\n")
+    monkeypatch.setattr(cback, "C_RUNTIME", str(tmp_path))
+    monkeypatch.setattr(cback, "_built", set())
+    lib = cback.build_library()
+    assert open(lib).read().strip() == "fresh"
+    cback.build_library()
+    assert (tmp_path / "runs").read_text().split() == ["x"]  # once per process
+    assert (tmp_path / "build" / ".build.lock").exists()
+    (tmp_path / "Makefile").write_text("all:\n\t@echo 'src/k.c:1: error: broken' >&2; exit 1\n")
+    with pytest.raises(cback.NnbError, match="building the C runtime failed: src/k.c:1: error: broken"):
+        cback.build_library(force=True)
