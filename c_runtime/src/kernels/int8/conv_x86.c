@@ -986,6 +986,20 @@ static inline T_AVX2 __m128i dx_row8(const int8_t *s, __m128i z)
     return _mm_sub_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)s)), z);
 }
 
+/* does an output row read padded row r (r = oy stride_h + ky dil_h for some oy < oh1, ky < kh)? */
+static int dx_row_used(const nnb_i8_conv_params *p, const dx_plan *d, int32_t r)
+{
+    int32_t ky;
+    if (p->stride_h == 1)
+        return 1;
+    for (ky = 0; ky < p->kh; ++ky) {
+        const int32_t t = r - ky * p->dil_h;
+        if (t >= 0 && t % p->stride_h == 0 && t / p->stride_h < d->oh1)
+            return 1;
+    }
+    return 0;
+}
+
 /* the plane of image/group xg (cg channels of h1 x w1) */
 static T_AVX2 void dx_build(const nnb_i8_conv_params *p, const dx_plan *d, const int8_t *xg, int32_t *plane)
 {
@@ -1007,6 +1021,8 @@ static T_AVX2 void dx_build(const nnb_i8_conv_params *p, const dx_plan *d, const
                 memset(row, 0, d->rowst * sizeof *row);
                 continue;
             }
+            if (!dx_row_used(p, d, r))
+                continue; /* no output row reads it (stride_h > 1) */
             for (f = 0; f < s; ++f) {
                 int32_t *o = row + (size_t)f * (size_t)lp;
                 j = 0;
@@ -1016,6 +1032,23 @@ static T_AVX2 void dx_build(const nnb_i8_conv_params *p, const dx_plan *d, const
                     for (; j + 8 <= lp && j - pw + 8 <= w1; j += 8) {
                         const __m128i a = dx_row8(ra + (j - pw), z);
                         const __m128i b = rb ? dx_row8(rb + (j - pw), z) : _mm_setzero_si128();
+                        _mm_storeu_si128((__m128i *)(void *)(o + j), _mm_unpacklo_epi16(a, b));
+                        _mm_storeu_si128((__m128i *)(void *)(o + j + 4), _mm_unpackhi_epi16(a, b));
+                    }
+                } else if (s == 2 && !d->hz) { /* stride 2: the even bytes of sixteen, eight columns per step */
+                    const __m128i even = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, -1, -1, -1, -1, -1, -1, -1, -1);
+                    for (; j < lp && 2 * j + f - pw < 0; ++j)
+                        o[j] = 0;
+                    for (; j + 8 <= lp && 2 * j + f - pw + 16 <= w1; j += 8) {
+                        const int32_t c = 2 * j + f - pw;
+                        const __m128i a = _mm_sub_epi16(_mm_cvtepi8_epi16(_mm_shuffle_epi8(
+                                                            _mm_loadu_si128((const __m128i *)(const void *)(ra + c)), even)),
+                                                        z);
+                        const __m128i b =
+                            rb ? _mm_sub_epi16(_mm_cvtepi8_epi16(_mm_shuffle_epi8(
+                                                   _mm_loadu_si128((const __m128i *)(const void *)(rb + c)), even)),
+                                               z)
+                               : _mm_setzero_si128();
                         _mm_storeu_si128((__m128i *)(void *)(o + j), _mm_unpacklo_epi16(a, b));
                         _mm_storeu_si128((__m128i *)(void *)(o + j + 4), _mm_unpackhi_epi16(a, b));
                     }
