@@ -35,6 +35,11 @@ COUNTER_DOC = {"systick-icount": "instructions from SysTick under qemu -icount s
                "clock": "nanoseconds from clock_gettime"}
 
 
+# what the boards' arena figure counts (the probe reports nnbrt_arena_size's total only, not its parts)
+ARENA_WHAT = ("all the C runtime asks for: tables, input/output staging, tensors and kernel scratch; "
+              "nnbrt_arena_size")
+
+
 @dataclass
 class BuildResult:
     board: str
@@ -49,13 +54,15 @@ class BuildResult:
     def summary(self) -> str:
         p, lk = self.predicted, self.linked
         lines = [f"{self.model} on {self.board}: {self.elf}",
-                 f"  arena {p.arena} B, stack {p.stack_reserved} B reserved "
+                 f"  runtime arena {p.arena:,} B ({ARENA_WHAT})",
+                 f"  stack {p.stack_reserved} B reserved "
                  f"(runtime {p.stack_runtime} B predicted), static data {p.static_ram} B",
                  f"  RAM   predicted {p.ram} B, linked {lk.get('ram', 0)} B" + _of(p.ram_capacity),
                  f"  flash predicted {p.flash} B (weights {self.image_bytes} B + code {p.code_flash} B), "
                  f"linked {lk.get('flash', 0)} B" + _of(p.flash_capacity)]
         if not lk:  # the host board: no memory map to fit
-            lines = lines[:1] + [f"  arena {p.arena} B, weights {self.image_bytes} B (host: no memory limits)"]
+            lines = lines[:1] + [f"  runtime arena {p.arena:,} B ({ARENA_WHAT}), weights {self.image_bytes} B "
+                                 "(host: no memory limits)"]
         return "\n".join(lines)
 
 

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from nnb.boards.build import TEMPLATES, UNITS, BuildResult, build_firmware, runtime_key
+from nnb.boards.build import ARENA_WHAT, TEMPLATES, UNITS, BuildResult, build_firmware, runtime_key
 from nnb.boards.fit import Footprint
 from nnb.boards.image import ModelImage, model_image, pack_inputs, unpack_outputs
 from nnb.boards.load import Board, load_board
@@ -40,7 +40,7 @@ class BoardReport:
         p, lk = self.predicted, self.linked
         s = [f"{self.model} on {self.board}: {self.run_count:,} {self.unit} per inference "
              f"(nnbrt_init {self.init_count:,})",
-             f"  arena {self.arena} B (predicted {p['arena']} B)"]
+             f"  runtime arena {self.arena:,} B ({ARENA_WHAT}; predicted {p['arena']:,} B)"]
         if self.plugin_run:
             s[0] += f"; TCG plugin: {self.plugin_run:,} instructions per inference, {self.plugin_total:,} in all"
         if lk:

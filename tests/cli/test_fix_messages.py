@@ -58,3 +58,19 @@ def test_build_library_runs_make_once_per_process_even_when_a_library_exists(tmp
     (tmp_path / "Makefile").write_text("all:\n\t@echo 'src/k.c:1: error: broken' >&2; exit 1\n")
     with pytest.raises(cback.NnbError, match="building the C runtime failed: src/k.c:1: error: broken"):
         cback.build_library(force=True)
+
+
+def test_board_summaries_say_what_the_arena_counts() -> None:
+    from nnb.boards.build import BuildResult
+    from nnb.boards.fit import Footprint
+    from nnb.boards.run import BoardReport
+
+    fp = Footprint(arena=13439, stack_runtime=900, stack_runtime_only=800, stack_whole=1200, stack_reserved=2048,
+                   static_ram=300, code_flash=40000, image_flash=60000, ram_capacity=0, flash_capacity=0)
+    for linked in ({"ram": 16000, "flash": 100000}, {}):
+        text = BuildResult("b", "m", "/o", "/o/f.elf", 60000, fp, linked).summary()
+        assert "runtime arena 13,439 B (all the C runtime asks for: tables, input/output staging, tensors and " \
+               "kernel scratch; nnbrt_arena_size)" in text, text
+    rep = BoardReport("b", "m", "instructions", 10, 20, 13439, {"arena": 13439}, {}, 0, 0)
+    assert "runtime arena 13,439 B (all the C runtime asks for" in rep.summary() and "predicted 13,439 B" in \
+        rep.summary()
