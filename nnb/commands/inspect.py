@@ -28,8 +28,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
               f"({mem['arena_bytes_unfused']:,} unfused; no reuse {mem['no_reuse_bytes']:,}; "
               f"upstream-style buffers {mem['upstream_buffer_bytes']:,}); inputs {mem['input_bytes']:,} bytes")
         if "int8_arena_bytes" in mem:
-            print(f"int8 model: its int8 records plan an arena of {mem['int8_arena_bytes']:,} bytes (int8 tensors "
-                  "at one byte per value; the figures above count float32; nnb plan shows it)")
+            print(f"int8 model: its int8 records plan an arena of {mem['int8_arena_bytes']:,} bytes of tensors "
+                  "(kernel scratch and runtime tables not included; int8 tensors at one byte per value; the "
+                  "figures above count float32; nnb plan shows it)")
         print("canonicalisation: " + ("; ".join(fired_rewrites(g)) or "nothing to rewrite"))
     return 0
 

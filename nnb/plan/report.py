@@ -50,4 +50,5 @@ def plan_picture(g: Graph, plan: ArenaPlan, width: int = 64) -> str:
 def plan_summary(plan: ArenaPlan, lower_bound: int | None = None) -> str:
     bound = plan.lower_bound if lower_bound is None else lower_bound
     return (f"arena {plan.arena_bytes:,} bytes; no reuse {plan.no_reuse_bytes:,} bytes; "
-            f"no-fusion lower bound {bound:,} bytes (network inputs are bound by the caller, not in the arena)")
+            f"no-fusion lower bound {bound:,} bytes (tensors only; network inputs are bound by the caller, not in "
+            "the arena; the C runtime adds tables, input staging and kernel scratch: nnb convert / nnbrt info)")
