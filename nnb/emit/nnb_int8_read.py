@@ -184,7 +184,7 @@ def read_int8_nnb(data: bytes, name: str = "model.nnb") -> Int8Model:
             assert q8.scales is not None
             table = (quantize_thresholds if rec == "Q8Quantize" else dequantize_table)(float(q8.scales[0]), q8.zero)
             if not np.array_equal(ins[1].data.view(np.uint32), table.view(np.uint32)):
-                raise NnbError(f"{where} ({rec}): '{ins[1].name}' is not the table of scale {q8.scales[0]!r}, "
+                raise NnbError(f"{where} ({rec}): '{ins[1].name}' is not the table of scale {float(q8.scales[0]):.9g}, "
                                f"zero point {q8.zero}")
             tensor(outs[0])  # Quantize: the input's / island output's grid; Dequantize: a float copy
             continue
@@ -192,7 +192,7 @@ def read_int8_nnb(data: bytes, name: str = "model.nnb") -> Int8Model:
             where = f"{where} ({rec})"
             xq, *rest = conv_inputs(ins, inputs, attrs, where)
             tensor(xq)  # the input's grid
-            steps.append(_int_step("Q8Conv", attrs, [xq, *rest], outs, tensor, tensors, where, k))
+            steps.append(_int_step("Q8Conv", attrs, [xq, *rest], outs, tensor, tensors, where, k, label=rec))
         elif rec in Q8_FUNCTIONS_INT:
             steps.append(_int_step(rec, attrs, ins, outs, tensor, tensors, where, k))
         elif fid in LUT_IDS:
@@ -237,7 +237,9 @@ def _i32(vs: list[_Var], keys: tuple[str, ...], sizes: dict[str, int], where: st
 
 
 def _int_step(rec: str, a: dict, ins: list[_Var], outs: list[_Var], tensor, tensors: dict[str, Tensor],  # noqa: ANN001
-              where: str, k: int) -> IntNode:
+              where: str, k: int, label: str = "") -> IntNode:
+    """One integer step; ``label`` names the node after its record when it differs from ``rec`` (Q8QConv read
+    as a Q8Conv step)."""
     from nnb.quantize.int_sim import clamp_bounds
 
     where = f"{where} ({rec})"
@@ -263,7 +265,7 @@ def _int_step(rec: str, a: dict, ins: list[_Var], outs: list[_Var], tensor, tens
         raise NnbError(f"{where}: clamp [{a['act_min']}, {a['act_max']}] does not match activation '{act}'")
     xs = [_orig(v.name) for v in data_vars]
     arrays: dict[str, np.ndarray] = {}
-    name = f"{rec}_{k}"
+    name = f"{label or rec}_{k}"
     if rec in ("Q8Conv", "Q8Affine"):
         w = ins[1]
         if w.typ != TYPE_Q8 or w.data is None or w.scales is None or len(ins) < 5:
