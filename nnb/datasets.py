@@ -50,10 +50,24 @@ def fashion_mnist(split: str = "test", root: str = FASHION_MNIST_DIR) -> tuple[n
 
 def load_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
     """``x`` and ``y`` arrays from an .npz file."""
+    x, y = _npz(path, labels=True)
+    assert y is not None
+    return x, y
+
+
+def load_npz_x(path: str) -> np.ndarray:
+    """The ``x`` array of an .npz file; a ``y`` array may be there or not (calibration needs no labels)."""
+    return _npz(path, labels=False)[0]
+
+
+def _npz(path: str, labels: bool) -> tuple[np.ndarray, np.ndarray | None]:
     try:
         with np.load(path, allow_pickle=False) as z:
-            if "x" not in z or "y" not in z:
-                raise NnbError(f"{path}: expected arrays 'x' and 'y', found {', '.join(z.files)}")
-            return z["x"], z["y"].astype(np.int64)
+            if "x" not in z:
+                raise NnbError(f"{path}: expected an array 'x' (the samples), found {', '.join(z.files) or 'none'}")
+            if labels and "y" not in z:
+                raise NnbError(f"{path}: expected arrays 'x' and 'y' (labels: accuracy needs them; calibration "
+                               f"alone takes an x-only file), found {', '.join(z.files)}")
+            return z["x"], (z["y"].astype(np.int64) if labels else None)
     except (OSError, ValueError) as e:
         raise NnbError(f"{path}: not a readable .npz file ({e})") from None

@@ -37,12 +37,17 @@ class CalibOptions:
 
 
 def calibration_inputs(g: Graph, spec: str, samples: int) -> np.ndarray:
-    """The first ``samples`` samples of ``spec``, checked against the network input and scaled."""
+    """The first ``samples`` samples of ``spec``, checked against the network input and scaled (an .npz needs
+    only its ``x`` array: calibration takes no labels)."""
+    from nnb.datasets import load_npz_x
     from nnb.train.data import input_array, load_data
 
     if samples <= 0:
         raise NnbError(f"--calib-samples {samples}: need at least one calibration sample")
-    x, _ = load_data(spec, default_split="train")
+    if spec.endswith(".npz") and os.path.exists(spec):
+        x = load_npz_x(spec)
+    else:
+        x, _ = load_data(spec, default_split="train")
     if len(x) == 0:
         raise NnbError(f"{spec}: the calibration data set is empty")
     return input_array(g, x[:samples])
@@ -157,8 +162,8 @@ def quantize_calibrated(model_path: str, output: str, opts: CalibOptions, report
         summary.append("float islands (dequantize -> float function -> quantize): " + ", ".join(islands))
     if isinstance(model, int8_mod.Int8Model):
         fbytes = sum(t.nbytes for t in g.params())
-        summary.append(f"int8 weights + biases + requantization constants: {model.weight_bytes()} bytes "
-                       f"(float32 {fbytes} bytes, {model.weight_bytes() / max(fbytes, 1):.1%})")
+        summary.append(f"int8 weights + biases + requantization constants: {model.weight_bytes():,} bytes "
+                       f"(BN-folded float32 {fbytes:,} bytes, {model.weight_bytes() / max(fbytes, 1):.1%})")
     if opts.data:
         summary += accuracy_lines(model, g, opts.data, opts.limit)
     for line in summary:
