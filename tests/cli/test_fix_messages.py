@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 
 import numpy as np
@@ -20,6 +22,7 @@ def calib_dir(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     d = tmp_path_factory.mktemp("fix_messages")
     with np.load(os.path.join(DATA, "fmnist_test_2k.npz")) as z:
         np.savez(d / "xy.npz", x=z["x"][:40], y=z["y"][:40])
+        np.savez(d / "x.npz", x=z["x"][:40])  # calibration needs no labels
     return d
 
 
@@ -74,3 +77,57 @@ def test_board_summaries_say_what_the_arena_counts() -> None:
     rep = BoardReport("b", "m", "instructions", 10, 20, 13439, {"arena": 13439}, {}, 0, 0)
     assert "runtime arena 13,439 B (all the C runtime asks for" in rep.summary() and "predicted 13,439 B" in \
         rep.summary()
+
+
+@pytest.fixture(scope="module")
+def int8_nnb(calib_dir) -> str:  # noqa: ANN001
+    nnq, out = str(calib_dir / "i8.nnq"), str(calib_dir / "i8.nnb")
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        assert main(["quantize", LENET, "--method", "int8", "--calib", str(calib_dir / "x.npz"), "-q", "-o", nnq]) == 0
+    (calib_dir / "quantize.txt").write_text(printed.getvalue())
+    assert main(["convert", nnq, "-o", out]) == 0
+    return out
+
+
+def test_plan_and_inspect_say_the_arena_is_tensors_only(int8_nnb: str, capsys: pytest.CaptureFixture) -> None:
+    capsys.readouterr()
+    assert main(["plan", int8_nnb]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("arena ") and "tensors only" in last and "kernel scratch" in last, last
+    assert main(["inspect", int8_nnb]) == 0
+    out = capsys.readouterr().out
+    assert "bytes of tensors (kernel scratch and runtime tables not included" in out, out
+    # the layer quantizing the float input itself is named after its record, as docs/nnb_format.md lists it
+    layers = [ln.split()[1] for ln in out.splitlines() if ln[:1].isdigit()]
+    assert layers[0] == "Q8QConv_0" and layers[1] == "Q8Conv_1", layers
+
+
+def test_labels_are_asked_for_only_where_accuracy_is_computed(int8_nnb: str, calib_dir,  # noqa: ANN001
+                                                              capsys: pytest.CaptureFixture) -> None:
+    """int8_nnb was calibrated from an x-only .npz; evaluating with one says in one line that labels are needed."""
+    capsys.readouterr()
+    assert main(["eval", int8_nnb, "--backend", "c", "--data", str(calib_dir / "x.npz"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("nnb: error: ") and "'y'" in err[0] and "labels" in err[0], err
+
+
+def test_quantize_names_the_float_weights_it_compares_with(int8_nnb: str, calib_dir) -> None:  # noqa: ANN001
+    text = (calib_dir / "quantize.txt").read_text()
+    assert "requantization constants: " in text and "bytes (BN-folded float32 " in text, text
+
+
+def test_a_bad_dequantize_table_is_named_with_a_plain_number(int8_nnb: str, tmp_path,  # noqa: ANN001
+                                                              capsys: pytest.CaptureFixture) -> None:
+    """The Softmax island's Q8Dequantize table (256 evenly spaced floats) with one entry doubled."""
+    b = bytearray(open(int8_nnb, "rb").read())
+    f = np.frombuffer(bytes(b[:len(b) // 4 * 4]), np.float32).copy()
+    with np.errstate(all="ignore"):
+        d = np.diff(f.astype(np.float64))
+    at = next(i for i in range(len(f) - 256) if d[i] > 0 and np.allclose(d[i:i + 255], d[i], rtol=1e-3, atol=0))
+    f[at + 100] *= 2
+    b[:len(f) * 4] = f.tobytes()
+    (tmp_path / "bad.nnb").write_bytes(bytes(b))
+    capsys.readouterr()
+    assert main(["inspect", str(tmp_path / "bad.nnb")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not the table of scale 0." in err[0] and "np." not in err[0], err
