@@ -46,7 +46,6 @@ def format_table(rows: list[LayerStat]) -> str:
 PAGE = PAGE_HEAD + """</style></head><body>
 <h1>{{ title }}</h1>
 <p>Method <b>{{ method }}</b>, calibration <b>{{ calib }}</b> on {{ samples }} samples.
-{% if islands %}Float islands (dequantize, float function, quantize): {{ islands }}.{% endif %}
 {% for line in summary %}<br>{{ line }}{% endfor %}</p>
 <table id="layers"><tr><th>tensor</th><th>function</th><th>grid</th><th>range</th><th>SQNR dB</th></tr>
 {% for r in rows %}<tr class="layer"><td>{{ r.tensor }}</td><td>{{ r.op }}</td><td>{{ r.grid }}</td>
@@ -60,9 +59,10 @@ PAGE = PAGE_HEAD + """</style></head><body>
 
 def render_html(rows: list[LayerStat], title: str, method: str, calib: str, samples: int,
                 islands: list[str], summary: list[str]) -> str:
+    """The report page; ``islands`` is not printed again: both callers' ``summary`` already has its line."""
     finite = [min(r.sqnr_db, 99.0) for r in rows]
     chart = bar_chart([r.tensor.split("/")[-1][:24] for r in rows], [round(v, 1) for v in finite],
                       "SQNR against float per tensor", "dB")
     env = jinja2.Environment(autoescape=True)
     return env.from_string(PAGE).render(title=title, method=method, calib=calib, samples=samples,
-                                        islands=", ".join(islands), summary=summary, rows=rows, chart=chart)
+                                        summary=summary, rows=rows, chart=chart)
