@@ -7,6 +7,7 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import NoReturn
 
 from nnb import __version__
 from nnb.errors import NnbError
@@ -41,8 +42,18 @@ exit status: 0 on success, 2 on bad input (the message names the problem).
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's error policy: one line ``nnb: error: VERB: message (see nnb VERB --help)``
+    and exit status 2 instead of the usage block; --help unchanged. Subparsers are made of the same class."""
+
+    def error(self, message: str) -> NoReturn:
+        verb = self.prog.split(" ", 1)[1] if " " in self.prog else ""
+        text = " ".join(message.split())
+        self.exit(2, f"nnb: error: {verb + ': ' if verb else ''}{text} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="nnb", description=DESCRIPTION, epilog=EPILOG,
+    p = _Parser(prog="nnb", description=DESCRIPTION, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"nnb {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -50,12 +61,16 @@ def build_parser() -> argparse.ArgumentParser:
     from nnb.commands import register_all
 
     register_all(sub)
+    p.verbs = sub.choices  # type: ignore[attr-defined] - for naming the verb of an unrecognized argument
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # what parse_args does, but refused by the verb's parser so the message names the verb
+        getattr(parser, "verbs", {}).get(getattr(args, "command", None), parser).error(
+            f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -140,3 +140,25 @@ def test_html_report_names_the_float_islands_once() -> None:
     page = render_html([LayerStat("y", "Softmax", "s=0.0039 z=-128", 0.0, 1.0, 35.0)], "m.nnq", "int8", "minmax",
                        40, ["Softmax"], [line])
     assert page.lower().count("float islands") == 1, page
+
+
+@pytest.mark.parametrize("argv,want", [
+    (["quantize", "m.nnp", "--method", "foo", "-o", "x"], "nnb: error: quantize: argument --method: invalid choice"),
+    (["quantize", "m.nnp"], "nnb: error: quantize: the following arguments are required: --method"),
+    (["run", "m.nnp", "--frob", "1"], "nnb: error: run: unrecognized arguments: --frob 1 (see nnb run --help)"),
+    (["frob"], "nnb: error: argument COMMAND: invalid choice: 'frob'"),
+    (["--frob"], "nnb: error: unrecognized arguments: --frob (see nnb --help)"),
+])
+def test_argparse_errors_are_one_line_exit_2(argv: list[str], want: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1 and err[0].startswith(want), err
+    assert err[0].endswith("--help)"), err
+
+
+def test_help_is_still_the_usage_block(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["quantize", "--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and out.startswith("usage: nnb quantize") and "--calib-samples" in out
