@@ -884,7 +884,8 @@ void nnbrt_conv_engine(size_t group, float *scratch, const float *x, const float
                             for (b = 0; b < nb; ++b)
                                 for (q = 0; q < nr; ++q)
                                     nnbrt_pool_fold(&pr, pacc + (oc - oc0 + (size_t)b) * (size_t)f->OW,
-                                                    rowbuf + ((size_t)b * (size_t)nr + (size_t)q) * (size_t)g->OW);
+                                                    rowbuf + ((size_t)b * (size_t)nr + (size_t)q) * (size_t)g->OW,
+                                                    r == hs && q == 0); /* max from each window's first cell */
                             oc += (size_t)nb;
                         }
                     }

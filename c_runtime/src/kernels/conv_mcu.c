@@ -179,9 +179,13 @@ static void emit(const mctx *c, size_t oc, long oh, long ow, int n, float v0, fl
             const long cc = ow + f->PW, sw = f->SW, kw = f->KW, ow_n = f->OW;
             long q = cc / sw, rr = cc - q * sw;
             if (c->pool == 1) {
+                /* nnabla's max: a window starts from its first cell (its first row, and offset 0 or
+                   column 0), then takes a later cell only if greater (a NaN first cell stays) */
+                const long r0 = h0 * f->SH - f->PH;
+                const int frow = oh == (r0 > 0 ? r0 : 0);
                 for (j = 0; j < n; ++j) {
                     const float vj = j == 0 ? v0 : j == 1 ? v1 : j == 2 ? v2 : v3;
-                    if (rr < kw && q < ow_n && vj > base[q]) base[q] = vj;
+                    if (rr < kw && q < ow_n && ((frow && (rr == 0 || ow + j == 0)) || vj > base[q])) base[q] = vj;
                     if (++rr == sw) rr = 0, ++q;
                 }
             } else {
@@ -198,8 +202,13 @@ static void emit(const mctx *c, size_t oc, long oh, long ow, int n, float v0, fl
             pool_range(ow + j, f->KW, f->SW, f->PW, f->OW, &w0, &w1);
             for (ph = h0; ph < h1; ++ph, yr += f->OW)
                 for (pw = w0; pw < w1; ++pw)
-                    if (c->pool == 1) yr[pw] = vj > yr[pw] ? vj : yr[pw];
-                    else yr[pw] += vj;
+                    if (c->pool == 1) {
+                        const long r0 = ph * f->SH - f->PH, c0 = pw * f->SW - f->PW;
+                        const int first = oh == (r0 > 0 ? r0 : 0) && ow + j == (c0 > 0 ? c0 : 0);
+                        yr[pw] = first || vj > yr[pw] ? vj : yr[pw]; /* as above */
+                    } else {
+                        yr[pw] += vj;
+                    }
         }
     }
 }

@@ -280,6 +280,7 @@ void nnbrt_pool_run(const nnbrt_args *a, const nnbrt_tensor *in, const nnbrt_ten
             for (ow = 0; ow < g.OW; ++ow) {
                 float m = op == 1 ? -INFINITY : 0.0f;
                 nnbrt_pool_window(ow, g.KW, g.SW, g.PW, g.IW, &ws, &we);
+                if (op == 1 && he > hs && we > ws) m = x[hs * g.IW + ws]; /* nnabla: from the first cell */
                 for (ih = hs; ih < he; ++ih)
                     for (iw = ws; iw < we; ++iw) {
                         const float v = x[ih * g.IW + iw];
@@ -291,7 +292,8 @@ void nnbrt_pool_run(const nnbrt_args *a, const nnbrt_tensor *in, const nnbrt_ten
     }
 }
 #else
-/* Row at a time: each output row starts at -inf (max) or 0 and folds in the input
+/* Row at a time: each output row starts at -inf (max; its first input row
+   then starts each window from its first cell) or 0 and folds in the input
    rows of its window (nnbrt_pool_fold: whole windows without clipping). */
 void nnbrt_pool_run(const nnbrt_args *a, const nnbrt_tensor *in, const nnbrt_tensor *out, int op)
 {
@@ -308,7 +310,7 @@ void nnbrt_pool_run(const nnbrt_args *a, const nnbrt_tensor *in, const nnbrt_ten
             float *yr = y + oh * g.OW;
             nnbrt_pool_window(oh, g.KH, g.SH, g.PH, g.IH, &hs, &he);
             for (ow = 0; ow < g.OW; ++ow) yr[ow] = op == 1 ? -INFINITY : 0.0f;
-            for (ih = hs; ih < he; ++ih) nnbrt_pool_fold(&pr, yr, x + ih * g.IW);
+            for (ih = hs; ih < he; ++ih) nnbrt_pool_fold(&pr, yr, x + ih * g.IW, ih == hs);
         }
     }
 }

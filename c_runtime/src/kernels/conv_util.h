@@ -218,10 +218,23 @@ static inline nnbrt_pool_row nnbrt_pool_row_plan(int op, long kw, long sw, long 
     return r;
 }
 
-static inline void nnbrt_pool_fold(const nnbrt_pool_row *r, float *out, const float *row)
+/* The later cell v wins only if greater (nnabla 1.39's max): a NaN v never,
+   a NaN m stays; x86's maxps(v, m) is exactly this, so the loops below
+   vectorise to it. */
+static inline float nnbrt_max_step(float m, float v)
+{
+    return v > m ? v : m;
+}
+
+/* first: this is the first input row of the out windows (max: each window
+   starts from its first cell and takes the later cells one at a time, in
+   nnabla's order, so a NaN first cell is the result and a later NaN is
+   skipped; sum: ignored, out holds 0 before). */
+static inline void nnbrt_pool_fold(const nnbrt_pool_row *r, float *out, const float *row, int first)
 {
     long o, q, s0, e0;
     const long n = r->hi - r->lo;
+    const int mx = r->op == 1, fm = mx && first;
     /* first interior window (only formed when there is one: lo*sw >= pw then) */
     const float *c = n > 0 ? row + (r->lo * r->sw - r->pw) : row;
     float *a = out + r->lo;
@@ -231,34 +244,32 @@ static inline void nnbrt_pool_fold(const nnbrt_pool_row *r, float *out, const fl
             o = r->hi - 1; /* the interior, below */
             continue;
         }
-        m = out[o];
         nnbrt_pool_window(o, r->kw, r->sw, r->pw, r->iw, &s0, &e0);
-        if (r->op == 1) {
-            for (q = s0; q < e0; ++q) m = row[q] > m ? row[q] : m;
+        m = fm && e0 > s0 ? row[s0] : out[o];
+        if (mx) {
+            for (q = s0; q < e0; ++q) m = nnbrt_max_step(m, row[q]);
         } else {
             for (q = s0; q < e0; ++q) m += row[q];
         }
         out[o] = m;
     }
-    if (r->kw == 2 && r->sw == 2 && r->op == 1) {
-        for (o = 0; o < n; ++o) {
-            const float v = c[2 * o] > c[2 * o + 1] ? c[2 * o] : c[2 * o + 1];
-            a[o] = v > a[o] ? v : a[o];
-        }
+    if (r->kw == 2 && r->sw == 2 && fm) {
+        for (o = 0; o < n; ++o) a[o] = nnbrt_max_step(c[2 * o], c[2 * o + 1]);
+    } else if (r->kw == 2 && r->sw == 2 && mx) {
+        for (o = 0; o < n; ++o) a[o] = nnbrt_max_step(nnbrt_max_step(a[o], c[2 * o]), c[2 * o + 1]);
     } else if (r->kw == 2 && r->sw == 2) {
         for (o = 0; o < n; ++o) a[o] += c[2 * o] + c[2 * o + 1];
-    } else if (r->kw == 3 && r->sw == 2 && r->op == 1) { /* ResNet's stem pooling */
-        for (o = 0; o < n; ++o) {
-            const float u = c[2 * o] > c[2 * o + 1] ? c[2 * o] : c[2 * o + 1];
-            const float v = u > c[2 * o + 2] ? u : c[2 * o + 2];
-            a[o] = v > a[o] ? v : a[o];
-        }
+    } else if (r->kw == 3 && r->sw == 2 && fm) { /* ResNet's stem pooling */
+        for (o = 0; o < n; ++o) a[o] = nnbrt_max_step(nnbrt_max_step(c[2 * o], c[2 * o + 1]), c[2 * o + 2]);
+    } else if (r->kw == 3 && r->sw == 2 && mx) {
+        for (o = 0; o < n; ++o)
+            a[o] = nnbrt_max_step(nnbrt_max_step(nnbrt_max_step(a[o], c[2 * o]), c[2 * o + 1]), c[2 * o + 2]);
     } else {
         for (o = 0; o < n; ++o) {
             const float *cw = c + o * r->sw;
-            float m = a[o];
-            if (r->op == 1) {
-                for (q = 0; q < r->kw; ++q) m = cw[q] > m ? cw[q] : m;
+            float m = fm ? cw[0] : a[o];
+            if (mx) {
+                for (q = 0; q < r->kw; ++q) m = nnbrt_max_step(m, cw[q]);
             } else {
                 for (q = 0; q < r->kw; ++q) m += cw[q];
             }

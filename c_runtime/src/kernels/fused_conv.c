@@ -246,7 +246,7 @@ static void run(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
                         for (r = hs; r < he; ++r)
                             for (q = ws; q < we; ++q) {
                                 const float c = conv_at(&g, group, in[0].data, in[1].data, b, n, oc, r, q);
-                                if (f.pool == 1) m = c > m ? c : m;
+                                if (f.pool == 1) m = r == hs && q == ws ? c : (c > m ? c : m); /* nnabla's NaN rule */
                                 else m += c;
                             }
                         if (f.pool == 2) {
