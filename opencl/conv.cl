@@ -87,6 +87,7 @@ void conv_out(__global float *m, __global const int *Q, int n, int o, int f0, in
     } else {
         int pmax = Q[C_POOL] == 1;
         v = pmax ? -INFINITY : 0.0f;
+        int first = 1; /* max: from the window's first valid cell (pool.cl pool_max_step) */
         int s0 = f0 * Q[C_PS] - Q[C_PP], s1 = f1 * Q[C_PS + 1] - Q[C_PP + 1], s2 = f2 * Q[C_PS + 2] - Q[C_PP + 2];
         for (int a = s0; a < s0 + Q[C_PK]; ++a) {
             if (a < 0 || a >= Q[C_CO])
@@ -98,7 +99,8 @@ void conv_out(__global float *m, __global const int *Q, int n, int o, int f0, in
                     if (c < 0 || c >= Q[C_CO + 2])
                         continue;
                     float u = conv_at(m, Q, n, o, a, b, c);
-                    v = pmax ? fmax(v, u) : v + u;
+                    v = !pmax ? v + u : first ? u : pool_max_step(v, u);
+                    first = 0;
                 }
             }
         }

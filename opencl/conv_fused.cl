@@ -172,8 +172,12 @@ __kernel void pool2_plane(KARGS)
             const float16 a = vload16(0, x0 + 2 * ox), b = vload16(0, x1 + 2 * ox);
             float8 v;
             if (op == POOL_MAX) {
-                const float16 mx = fmax(a, b);
-                v = fmax(mx.even, mx.odd);
+                /* nnabla's order and NaN rule (pool.cl pool_max_step): from the first cell, a later one only if
+                 * greater */
+                v = a.even;
+                v = select(v, a.odd, a.odd > v);
+                v = select(v, b.even, b.even > v);
+                v = select(v, b.odd, b.odd > v);
             } else {
                 const float16 s = a + b;
                 v = (s.even + s.odd) * 0.25f;

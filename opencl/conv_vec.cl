@@ -280,10 +280,10 @@ __kernel void pool_rows(KARGS)
     const int dy = pool_div(oy, H, KH, SY, PY, incl);
     for (int ox = 0; ox < OW; ++ox) {
         const int x0 = ox * SX - PX, xa = max(x0, 0), xb = min(x0 + KW, W);
-        float acc = op == POOL_MAX ? -INFINITY : 0.0f;
+        float acc = op != POOL_MAX ? 0.0f : ya < yb && xa < xb ? x[ya * W + xa] : -INFINITY; /* pool.cl */
         for (int yy = ya; yy < yb; ++yy)
             for (int xx = xa; xx < xb; ++xx)
-                acc = op == POOL_MAX ? fmax(acc, x[yy * W + xx]) : acc + x[yy * W + xx];
+                acc = op == POOL_MAX ? pool_max_step(acc, x[yy * W + xx]) : acc + x[yy * W + xx];
         if (op == POOL_AVERAGE)
             acc /= (float)(dy * pool_div(ox, W, KW, SX, PX, incl));
         if (res >= 0)

@@ -5,6 +5,13 @@
 #define POOL_AVERAGE 2
 #define POOL_SUM 3
 
+/* max pooling's step, as nnabla 1.39: the later cell v wins only if greater, so a NaN v is skipped and a NaN m
+ * stays (fmax would return the number); each window starts from its first valid cell (a NaN there is the result) */
+float pool_max_step(float m, float v)
+{
+    return v > m ? v : m;
+}
+
 /* divisor of one window along one axis (nnabla's rule, nnb/ops/pooling.py _divisor) */
 int pool_div(int o, int n, int k, int s, int pd, int including_pad)
 {
@@ -38,6 +45,7 @@ __kernel void pool(KARGS)
     }
     int xbase = PI(2) + r * insize * inner + c;
     float acc = op == POOL_MAX ? -INFINITY : 0.0f;
+    int first = 1;
     for (int t = 0; t < taps; ++t) {
         int tt = t, off = 0, mul = 1, inside = 1;
         for (int d = nk - 1; d >= 0; --d) {
@@ -50,7 +58,8 @@ __kernel void pool(KARGS)
         if (!inside)
             continue;
         float v = m[xbase + off * inner];
-        acc = op == POOL_MAX ? fmax(acc, v) : acc + v;
+        acc = op != POOL_MAX ? acc + v : first ? v : pool_max_step(acc, v);
+        first = 0;
     }
     if (op == POOL_AVERAGE) {
         int div = 1;
@@ -77,10 +86,10 @@ __kernel void pool2d(KARGS)
     int y0 = oy * SY - PY, x0 = ox * SX - PX;
     int ya = max(y0, 0), yb = min(y0 + KH, H), xa = max(x0, 0), xb = min(x0 + KW, W);
     __global const float *x = m + PI(2) + r * H * W;
-    float acc = op == POOL_MAX ? -INFINITY : 0.0f;
+    float acc = op != POOL_MAX ? 0.0f : ya < yb && xa < xb ? x[ya * W + xa] : -INFINITY;
     for (int yy = ya; yy < yb; ++yy)
         for (int xx = xa; xx < xb; ++xx)
-            acc = op == POOL_MAX ? fmax(acc, x[yy * W + xx]) : acc + x[yy * W + xx];
+            acc = op == POOL_MAX ? pool_max_step(acc, x[yy * W + xx]) : acc + x[yy * W + xx];
     if (op == POOL_AVERAGE)
         acc /= (float)(pool_div(oy, H, KH, SY, PY, PI(7)) * pool_div(ox, W, KW, SX, PX, PI(7)));
     m[PI(3) + i] = acc;
