@@ -2,11 +2,11 @@
 included by conv_gemm.c; AVX2 and AVX-512 builds, weights transformed at load) against nnb's numpy reference
 (nnb/ops/fused.py).
 
-Random layers the form takes -- 8 to 40 input and output channels (every channel-block remainder), even output
+Random layers the form takes -- 16 to 40 input and 8 to 40 output channels (every channel-block remainder), even output
 sizes whose tile rows are a multiple of a vector or whole tile rows per vector (tile rows 1 to 32 wide, so
 chunks split rows, cover several rows, and one vector holds 2 to 16 tile rows), padding 0 to 2, no/ReLU/ReLU6
 activation, bias or not, a residual (aliasing the output or not), batch 2 -- plus resnet8's 3x3 stride-1
-layers and a few the form leaves (odd sizes, 7 channels) next to them. All layers are packed into one extended
+layers and a few the form leaves (odd sizes, 8 input channels) next to them. All layers are packed into one extended
 NNB (layer_runs.layers_image), run by the default build with each of its run-time dispatched variants
 (AVX-512 and AVX2: the form; SSE2: the other forms on the same layers), the plain-loop build (REF=1) and the
 ASan/UBSan build with the same three variants.
@@ -23,8 +23,8 @@ sys.path.insert(0, str(REPO))
 
 N_CASES = 22
 
-# (c, oc, h, w, p): resnet8's stride-1 3x3 layers, then layers the form leaves (odd output, 7 channels)
-FIXED = [(16, 16, 32, 32, 1), (32, 32, 16, 16, 1), (64, 64, 8, 8, 1), (16, 16, 9, 16, 1), (7, 16, 16, 16, 1)]
+# (c, oc, h, w, p): resnet8's stride-1 3x3 layers, then layers the form leaves (odd output, 8 input channels)
+FIXED = [(16, 16, 32, 32, 1), (32, 32, 16, 16, 1), (64, 64, 8, 8, 1), (16, 16, 9, 16, 1), (8, 16, 16, 16, 1)]
 # tile-row widths (output width / 2) and the tile-row counts that make whole vectors of 16 tiles
 TILES = [(32, 1), (16, 1), (16, 3), (8, 2), (8, 4), (4, 4), (4, 8), (2, 8), (1, 16)]
 
@@ -43,7 +43,7 @@ def _case(rng, i):
     if h < 1 or w < 1:
         p = [1, 1]
         h, w = 2 * th, 2 * tw
-    c, oc = int(rng.integers(8, 41)), int(rng.integers(8, 41))
+    c, oc = int(rng.integers(16, 41)), int(rng.integers(8, 41))
     return dict(common, c=c, oc=oc, h=h, w=w, p=p)
 
 

@@ -78,7 +78,7 @@ def _packed_bytes(isa: str) -> int:
     for c, oc, h, w, _b, _a, _r, _al, _bi, k, st, p, d in SHAPES:
         oh, ow = _out(h, k, st, p, d), _out(w, k, st, p, d)
         tw, t = ow // 2, oh // 2 * (ow // 2)
-        if (isa in WR and k == 3 and st == 1 and d == 1 and min(c, oc) >= 8 and p <= 2 and oh % 2 == 0
+        if (isa in WR and k == 3 and st == 1 and d == 1 and c >= 16 and oc >= 8 and p <= 2 and oh % 2 == 0
                 and ow % 2 == 0 and (tw % PV[isa] == 0 or (PV[isa] % tw == 0 and t % PV[isa] == 0))):
             # the Winograd form (conv_r8wino.h): 16 transformed weights per (block channel, C), then the biases
             nb = -(-oc // WR[isa])

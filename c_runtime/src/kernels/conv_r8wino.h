@@ -26,7 +26,7 @@
    - output transform per channel: 4 result vectors per tile vector, the
      two of each output row interleaved by a shuffle into output order.
    Layers it takes: 3x3, stride and dilation 1, ungrouped, unpooled, even
-   output sizes, padding <= 2, C and OC >= 8, and tile rows that are a
+   output sizes, padding <= 2, C >= 16, OC >= 8, and tile rows that are a
    multiple of a vector or whole tile rows per vector. */
 #ifndef NNBRT_CONV_R8WINO_H
 #define NNBRT_CONV_R8WINO_H
@@ -68,10 +68,14 @@ static size_t w16(size_t n) { return (n + 15u) & ~(size_t)15u; }
 static int mkwplan(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, wplan *q)
 {
     size_t tv, nv;
+#ifdef NNBRT_NO_WINO /* -DNNBRT_NO_WINO: the other forms (A/B measurements) */
+    return 0;
+#endif
     if (group != 1 || (f && f->pool) || g->KH != 3 || g->KW != 3 || g->SH != 1 || g->SW != 1 || g->DH != 1 ||
         g->DW != 1)
         return 0;
-    if (g->C < 8 || g->OC < 8 || g->C > 4096 || g->OC > 4096 || g->PH < 0 || g->PW < 0 || g->PH > 2 || g->PW > 2)
+    /* 16 input channels or more: on fewer (unet_tiny's 8 -> 16 layer) the transforms cost what the GEMMs save */
+    if (g->C < 16 || g->OC < 8 || g->C > 4096 || g->OC > 4096 || g->PH < 0 || g->PW < 0 || g->PH > 2 || g->PW > 2)
         return 0;
     if (g->OH < 2 || g->OW < 2 || g->OH % 2 || g->OW % 2 || g->OH > 4096 || g->OW > 4096) return 0;
     if ((long)g->OH != (long)g->IH + 2L * g->PH - 2 || (long)g->OW != (long)g->IW + 2L * g->PW - 2) return 0;
