@@ -107,7 +107,8 @@ def layer_report(model: object, g: Graph, x: np.ndarray) -> list[LayerStat]:
         ops = {s.output: s.node.op + (f"+{s.activation}" if s.activation and s.node.op not in ("ReLU", "ReLU6")
                                       else "") for s in model.steps}
     xs = x[:REPORT_SAMPLES]
-    ref = run(g, [xs], keep=names)
+    # an int8 model may be built on a rescaled copy of g (adaround's channel equalization): compare with that
+    ref = run(model.graph if isinstance(model, int8_mod.Int8Model) else g, [xs], keep=names)
     got = run_model(model, xs, keep=names)
     rows = []
     for k in names:
