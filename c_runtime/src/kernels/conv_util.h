@@ -1,6 +1,8 @@
 /* Geometry shared by convolution-like and pooling kernels (2-D; 1-D as H=1). */
 #ifndef NNBRT_CONV_UTIL_H
 #define NNBRT_CONV_UTIL_H
+#include <math.h>
+
 #include "../internal.h"
 
 /* Run-time instruction-set dispatch (Makefile DISPATCH=1, x86-64 gcc/clang):
@@ -245,7 +247,7 @@ static inline void nnbrt_pool_fold(const nnbrt_pool_row *r, float *out, const fl
             continue;
         }
         nnbrt_pool_window(o, r->kw, r->sw, r->pw, r->iw, &s0, &e0);
-        m = fm && e0 > s0 ? row[s0] : out[o];
+        m = !fm ? out[o] : e0 > s0 ? row[s0] : -INFINITY;
         if (mx) {
             for (q = s0; q < e0; ++q) m = nnbrt_max_step(m, row[q]);
         } else {
