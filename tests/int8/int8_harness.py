@@ -91,6 +91,26 @@ def build(out_dir: str, dsp: bool, sanitize: bool = False, reuse: str | None = N
     return so
 
 
+def build_cached(out_dir: str, dsp: bool, sanitize: bool, cache: dict, key: object) -> C.CDLL:
+    """``build`` for a module fixture: skip (saying why) without a C compiler; the first call compiles and records
+    the library in ``cache[key]``, later ones load copies of it (each copy keeps its own instruction-set cap)."""
+    if compiler() is None:
+        pytest.skip("no C compiler (gcc/cc) on PATH: the C int8 kernels cannot be built")
+    so = build(out_dir, dsp, sanitize, cache.get(key))
+    cache.setdefault(key, so._name)
+    return so
+
+
+def at_isa_level(so: C.CDLL, name: str, want: int, what: str = "int8 path") -> C.CDLL:
+    """``so`` capped at x86 instruction-set level ``want`` (0 portable, 1 AVX2, 2 VNNI); skip (saying why) when
+    this CPU or build has no such level. ``name``/``what`` name the level in the skip message."""
+    got = so.nnb_i8_isa_level(want)
+    if got < want:
+        pytest.skip(f"this CPU (or build) has no {name} {what} (level {got} < {want}): not run here")
+    assert got == want, f"nnb_i8_isa_level({want}) capped at {got}"
+    return so
+
+
 def i8(a: np.ndarray) -> np.ndarray:
     a = np.asarray(a)
     assert a.min(initial=0) >= -128 and a.max(initial=0) <= 127

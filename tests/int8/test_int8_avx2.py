@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 import pytest
-from int8_harness import affine, build, compiler, conv2d, model_steps, rerun_sanitized
+from int8_harness import affine, at_isa_level, build_cached, conv2d, model_steps, rerun_sanitized
 from int8_quant_helpers import calibrated
 
 from nnb.quantize.int8 import IntNode, QParams
@@ -25,17 +25,9 @@ _BUILT: dict = {}
 
 @pytest.fixture(scope="module", params=list(LEVELS))
 def lib(request, tmp_path_factory):  # noqa: ANN001, ANN201
-    if compiler() is None:
-        pytest.skip("no C compiler (gcc/cc) on PATH: the C int8 kernels cannot be built")
     san = bool(os.environ.get(SAN_ENV))
-    so = build(str(tmp_path_factory.mktemp("i8avx2")), False, san, _BUILT.get(san))
-    _BUILT.setdefault(san, so._name)
-    want = LEVELS[request.param]
-    got = so.nnb_i8_isa_level(want)
-    if got < want:
-        pytest.skip(f"this CPU (or build) has no {request.param} int8 path (level {got} < {want}): not run here")
-    assert got == want
-    return so
+    so = build_cached(str(tmp_path_factory.mktemp("i8avx2")), False, san, _BUILT, san)
+    return at_isa_level(so, request.param, LEVELS[request.param])
 
 
 # (C, O, H, W, k, pad, stride, dilation, group, residual): rows of 8 and more (row panels), rows crossing a

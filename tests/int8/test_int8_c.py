@@ -9,7 +9,17 @@ import sys
 
 import numpy as np
 import pytest
-from int8_harness import SRC, affine, avg_pool, build, compiler, conv2d, max_pool, model_steps, rerun_sanitized
+from int8_harness import (
+    SRC,
+    affine,
+    at_isa_level,
+    avg_pool,
+    build_cached,
+    conv2d,
+    max_pool,
+    model_steps,
+    rerun_sanitized,
+)
 from int8_quant_helpers import calibrated, fmnist_model
 
 from nnb.quantize.int8 import IntNode, QParams
@@ -30,19 +40,11 @@ _BUILT: dict = {}  # (dsp, sanitize) -> the library compiled first; the other le
 def lib(request, tmp_path_factory):  # noqa: ANN001, ANN201
     """portable: the plain loops; avx2 / vnni: the x86-64 paths capped at that level (AVX2 depthwise,
     AVX-512 VNNI GEMM); dsp: the Cortex-M dual-MAC path with emulated intrinsics."""
-    if compiler() is None:
-        pytest.skip("no C compiler (gcc/cc) on PATH: the C int8 kernels cannot be built")
     dsp, san = request.param == "dsp", bool(os.environ.get(SAN_ENV))
-    key = (dsp, san)
-    so = build(str(tmp_path_factory.mktemp("int8")), dsp, san, _BUILT.get(key))
-    _BUILT.setdefault(key, so._name)
+    so = build_cached(str(tmp_path_factory.mktemp("int8")), dsp, san, _BUILT, (dsp, san))
     assert so.nnb_i8_dsp_path() == (1 if request.param == "dsp" else 0)
     if request.param in ISA_LEVEL:
-        want = ISA_LEVEL[request.param]
-        got = so.nnb_i8_isa_level(want)
-        if got < want:
-            pytest.skip(f"this CPU (or build) has no {request.param} path (level {got} < {want}): not run here")
-        assert got == want
+        at_isa_level(so, request.param, ISA_LEVEL[request.param], "path")
     return so
 
 

@@ -25,6 +25,7 @@ from int8_harness import (
     SAN_FLAGS,
     SRC,
     ConvParams,
+    at_isa_level,
     build,
     compiler,
     conv2d,
@@ -85,13 +86,7 @@ def _load(tmp: str) -> C.CDLL:
 
 @pytest.fixture(scope="module", params=list(LEVELS))
 def lib(request, tmp_path_factory):  # noqa: ANN001, ANN201
-    so = _load(str(tmp_path_factory.mktemp("i8x86")))
-    want = LEVELS[request.param]
-    got = so.nnb_i8_isa_level(want)
-    if got < want:
-        pytest.skip(f"this CPU (or build) has no {request.param} int8 path (level {got} < {want}): not run here")
-    assert got == want
-    return so
+    return at_isa_level(_load(str(tmp_path_factory.mktemp("i8x86"))), request.param, LEVELS[request.param])
 
 
 # (C, O, H, W, (kh, kw), pad, (sh, sw), dil, group, residual): pairs of channels (odd C: a zero partner), one-channel
