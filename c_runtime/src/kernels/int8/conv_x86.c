@@ -1147,24 +1147,19 @@ static inline T_AVX2 void dx_6x16(const int32_t *src, const int32_t *off, int32_
         const int32_t *sp = src + off[e];
         const __m256i v0 = _mm256_loadu_si256((const __m256i *)(const void *)sp);
         const __m256i v1 = _mm256_loadu_si256((const __m256i *)(const void *)(sp + 8));
-        __m256i wt = _mm256_set1_epi32(w0[e]);
-        DX_MAC(a0, v0, wt);
-        DX_MAC(c0, v1, wt);
-        wt = _mm256_set1_epi32(w1[e]);
-        DX_MAC(a1, v0, wt);
-        DX_MAC(c1, v1, wt);
-        wt = _mm256_set1_epi32(w2[e]);
-        DX_MAC(a2, v0, wt);
-        DX_MAC(c2, v1, wt);
-        wt = _mm256_set1_epi32(w3[e]);
-        DX_MAC(a3, v0, wt);
-        DX_MAC(c3, v1, wt);
-        wt = _mm256_set1_epi32(w4[e]);
-        DX_MAC(a4, v0, wt);
-        DX_MAC(c4, v1, wt);
-        wt = _mm256_set1_epi32(w5[e]);
-        DX_MAC(a5, v0, wt);
-        DX_MAC(c5, v1, wt);
+#define DX_MAC2(lo, hi, wk)                                                                                      \
+    do {                                                                                                         \
+        const __m256i wt = _mm256_set1_epi32(wk[e]);                                                             \
+        DX_MAC(lo, v0, wt);                                                                                      \
+        DX_MAC(hi, v1, wt);                                                                                      \
+    } while (0)
+        DX_MAC2(a0, c0, w0);
+        DX_MAC2(a1, c1, w1);
+        DX_MAC2(a2, c2, w2);
+        DX_MAC2(a3, c3, w3);
+        DX_MAC2(a4, c4, w4);
+        DX_MAC2(a5, c5, w5);
+#undef DX_MAC2
     }
 #define DX_ST(i, lo, hi)                                                                                         \
     _mm256_storeu_si256((__m256i *)(void *)t[i], lo);                                                          \
