@@ -1,6 +1,7 @@
 """Shared by the kernel-form tests that put many random FusedConv layers in one extended NNB and run it
-through `nnbrt run` in several builds (test_gemm_big.py, test_dw_stride2.py, test_conv_s2direct.py):
-the builds and ISA levels, the fused-convolution reference and record arguments, and the run-and-compare.
+through `nnbrt run` in several builds (test_gemm_big.py, test_dw_stride2.py, test_conv_s2direct.py, test_conv_s1.py,
+test_conv_r8wino.py): the builds and ISA levels, the fused-convolution reference and record arguments, the module
+fixture of random layers (layers_fixture), the per-build parametrization (over_builds) and the run-and-compare.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import os
 import subprocess
 
 import numpy as np
+import pytest
 from test_c_runtime import _build
 
 FUSED_CODE = "iiIiIiIiBiiIiIiIBBiBB"  # FusedConv's argument codes
@@ -177,3 +179,24 @@ def random_layers(rng: np.random.Generator, n: int, case_fn, layer_fn) -> list: 
 def run_build(build: str, isa: str, model: tuple, tmp_path, tol: float = 2e-5) -> None:  # noqa: ANN001
     """run_layers in builds()'s ``build`` at NNBRT_ISA=isa, errors named "{build} {isa}"."""
     run_layers(build_dir(build), isa, model, tmp_path, f"{build} {isa}", tol=tol)
+
+
+def conv_layers(scale: float):  # noqa: ANN201 - a layer_fn for random_layers
+    """random_layers' layer_fn drawing a dense convolution (conv_layer) with weights * ``scale``."""
+    return lambda case, rng: conv_layer(case, rng, scale)
+
+
+def layers_fixture(seed: int, n: int, case_fn, layer_fn):  # noqa: ANN001, ANN201 - a pytest fixture
+    """A module-scoped fixture named ``model`` (assign it to ``model`` in the test module): ``n`` random layers
+    drawn from seed ``seed`` (random_layers) as one extended NNB: (image, inputs, references, case descriptions)."""
+
+    def model() -> tuple:
+        return layers_image(random_layers(np.random.default_rng(seed), n, case_fn, layer_fn))
+
+    return pytest.fixture(scope="module", name="model")(model)
+
+
+def over_builds():  # noqa: ANN201 - a pytest mark
+    """pytest.mark.parametrize over builds() as ("build", "isa") with readable ids, for tests calling run_build."""
+    values, ids = build_params()
+    return pytest.mark.parametrize("build,isa", values, ids=ids)

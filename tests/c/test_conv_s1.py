@@ -14,9 +14,7 @@ on the same layers), the plain-loop build (REF=1) and the ASan/UBSan build with 
 import sys
 from pathlib import Path
 
-import numpy as np
-import pytest
-from layer_runs import build_params, conv_layer, layers_image, random_layers, run_build
+from layer_runs import conv_layers, layers_fixture, over_builds, run_build
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -62,16 +60,10 @@ def _case(rng, i):
     return case
 
 
-def _layer(case, rng):
-    return conv_layer(case, rng, 0.2)
+# all cases in one extended NNB: (image, inputs, references, case descriptions)
+model = layers_fixture(20261129, N_CASES, _case, conv_layers(0.2))
 
 
-@pytest.fixture(scope="module")
-def model():
-    """All cases in one extended NNB: (image, inputs, references, case descriptions)."""
-    return layers_image(random_layers(np.random.default_rng(20261129), N_CASES, _case, _layer))
-
-
-@pytest.mark.parametrize("build,isa", build_params()[0], ids=build_params()[1])
+@over_builds()
 def test_shifted_plane_conv(model, build, isa, tmp_path):
     run_build(build, isa, model, tmp_path)

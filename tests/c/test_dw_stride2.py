@@ -15,8 +15,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
-from layer_runs import build_params, fused_layer, layers_image, random_layers, run_build
+from layer_runs import fused_layer, layers_fixture, over_builds, run_build
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -65,12 +64,10 @@ def _layer(case, rng):
     return (x, wt, *fused_layer(case, x, wt, c, rng))
 
 
-@pytest.fixture(scope="module")
-def model():
-    """All cases in one extended NNB: (image, inputs, references, case descriptions)."""
-    return layers_image(random_layers(np.random.default_rng(20261129), N_CASES, _case, _layer))
+# all cases in one extended NNB: (image, inputs, references, case descriptions)
+model = layers_fixture(20261129, N_CASES, _case, _layer)
 
 
-@pytest.mark.parametrize("build,isa", build_params()[0], ids=build_params()[1])
+@over_builds()
 def test_strided_depthwise(model, build, isa, tmp_path):
     run_build(build, isa, model, tmp_path)
