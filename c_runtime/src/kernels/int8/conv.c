@@ -1013,7 +1013,9 @@ static size_t portable_scratch(const nnb_i8_conv_params *p)
     return need;
 }
 
-size_t nnb_i8_conv_scratch(const nnb_i8_conv_params *p)
+/* the portable paths' scratch or, on x86, the x86 forms' if larger: any CPU's (now == 0, the figure emitted code
+ * uses) or this CPU's level (now != 0, the runtime's arena) */
+static size_t conv_scratch_of(const nnb_i8_conv_params *p, int now)
 {
     size_t need;
     if (!conv_ok(p))
@@ -1021,28 +1023,24 @@ size_t nnb_i8_conv_scratch(const nnb_i8_conv_params *p)
     need = portable_scratch(p);
 #if NNB_I8_X86
     {
-        const size_t x86 = nnb_i8_x86_conv_scratch(p); /* whichever path any x86 CPU takes, the scratch fits */
+        const size_t x86 = now ? nnb_i8_x86_conv_scratch_now(p) : nnb_i8_x86_conv_scratch(p);
         if (x86 > need)
             need = x86;
     }
+#else
+    (void)now;
 #endif
     return need;
 }
 
+size_t nnb_i8_conv_scratch(const nnb_i8_conv_params *p)
+{
+    return conv_scratch_of(p, 0);
+}
+
 size_t nnb_i8_conv_scratch_run(const nnb_i8_conv_params *p)
 {
-    size_t need;
-    if (!conv_ok(p))
-        return 0;
-    need = portable_scratch(p);
-#if NNB_I8_X86
-    {
-        const size_t x86 = nnb_i8_x86_conv_scratch_now(p); /* the form this CPU's level takes */
-        if (x86 > need)
-            need = x86;
-    }
-#endif
-    return need;
+    return conv_scratch_of(p, 1);
 }
 
 int nnb_i8_conv2d(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
