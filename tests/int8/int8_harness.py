@@ -24,6 +24,7 @@ from nnb.ops.fused import pool_attrs
 from nnb.ops.pooling import _out_sizes
 from nnb.quantize.int8 import Int8Model, IntNode
 from nnb.quantize.int_sim import clamp_bounds, run_int8
+from nnb.quantize.int_sim_arith import quantize_multipliers, requantize
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SRC = os.path.join(ROOT, "c_runtime", "src", "kernels", "int8")
@@ -146,6 +147,17 @@ def conv2d(so: C.CDLL, x: np.ndarray, z_in: int, w: np.ndarray, bias: np.ndarray
                           ptr(rm, P32), ptr(rs, P32), ptr(y, P8), ptr(scratch, P16), scratch.size)
     assert st == 0, f"nnb_i8_conv2d returned {st}"
     return y
+
+
+def with_residual(acc: np.ndarray, rng: np.random.Generator, residual: bool, zero: int = 11) -> tuple:
+    """(acc, res, res_mult, res_shift): ``acc`` (N, O, H, W) plus a random int8 residual of zero point ``zero``
+    requantized per channel (scale ratios 20 to 300), as FusedConv's residual enters the accumulator; without
+    ``residual`` acc unchanged and Nones (no draw from ``rng``)."""
+    if not residual:
+        return acc, None, None, None
+    res = rng.integers(-128, 128, acc.shape)
+    rm, rs = quantize_multipliers(rng.uniform(20.0, 300.0, acc.shape[1]))
+    return acc + requantize(res - zero, rm.reshape(1, -1, 1, 1), rs.reshape(1, -1, 1, 1)), res, rm, rs
 
 
 def pool_params(x: np.ndarray, a: dict) -> PoolParams:

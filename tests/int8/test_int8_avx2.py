@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 import pytest
-from int8_harness import affine, at_isa_level, build_cached, conv2d, model_steps, rerun_sanitized
+from int8_harness import affine, at_isa_level, build_cached, conv2d, model_steps, rerun_sanitized, with_residual
 from int8_quant_helpers import calibrated
 
 from nnb.quantize.int8 import IntNode, QParams
@@ -68,11 +68,7 @@ def _conv_case(lib, case, rng, extreme: str) -> None:  # noqa: ANN001
     a = {"pad": (pad, pad), "stride": (stride, stride), "dilation": (dil, dil)}
     out = QParams(0.05, 7)
     acc = conv_acc(x, z_in, wq, bias, a, group)
-    res = rm = rs = None
-    if residual:
-        res = rng.integers(-128, 128, acc.shape)
-        rm, rs = quantize_multipliers(rng.uniform(20.0, 300.0, o))
-        acc = acc + requantize(res - 11, rm.reshape(1, -1, 1, 1), rs.reshape(1, -1, 1, 1))
+    acc, res, rm, rs = with_residual(acc, rng, residual)
     for act in ("", "relu"):
         st = IntNode(None, "int", act, "y", {"mult": mult, "shift": shift})  # type: ignore[arg-type]
         want = requant_out(acc, st, out)

@@ -19,6 +19,7 @@ from int8_harness import (
     max_pool,
     model_steps,
     rerun_sanitized,
+    with_residual,
 )
 from int8_quant_helpers import calibrated, fmnist_model
 
@@ -130,11 +131,7 @@ def test_conv_random(lib, case, big_bias) -> None:  # noqa: ANN001
     a = {"pad": (pad, pad), "stride": (stride, stride), "dilation": (dil, dil)}
     z_in, out = -3, QParams(0.05, 7)
     acc = conv_acc(x, z_in, wq, bias, a, group)
-    res = rm = rs = None
-    if residual:
-        res = rng.integers(-128, 128, acc.shape)
-        rm, rs = quantize_multipliers(rng.uniform(20.0, 300.0, o))
-        acc = acc + requantize(res - 11, rm.reshape(1, -1, 1, 1), rs.reshape(1, -1, 1, 1))
+    acc, res, rm, rs = with_residual(acc, rng, residual)
     for act in ("", "relu", "relu6"):
         st = IntNode(None, "int", act, "y", {"mult": mult, "shift": shift})  # type: ignore[arg-type]
         want = requant_out(acc, st, out)

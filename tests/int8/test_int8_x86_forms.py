@@ -32,11 +32,12 @@ from int8_harness import (
     i8,
     i32,
     rerun_sanitized,
+    with_residual,
 )
 
 from nnb.quantize.int8 import IntNode, QParams
 from nnb.quantize.int_sim import clamp_bounds, conv_acc, requant_out
-from nnb.quantize.int_sim_arith import quantize_multipliers, requantize
+from nnb.quantize.int_sim_arith import quantize_multipliers
 
 SAN_ENV = "NNB_INT8_X86_SANITIZED"
 LEVELS = {"base": 0, "avx2": 1, "vnni": 2}
@@ -134,11 +135,7 @@ def _layer(case, rng, extreme: str):  # noqa: ANN001, ANN202
         z_in = 127
     a = _attrs(case)
     acc = conv_acc(x, z_in, wq, bias, a, group)
-    res = rm = rs = None
-    if residual:
-        res = rng.integers(-128, 128, acc.shape)
-        rm, rs = quantize_multipliers(rng.uniform(20.0, 300.0, o))
-        acc = acc + requantize(res - 11, rm.reshape(1, -1, 1, 1), rs.reshape(1, -1, 1, 1))
+    acc, res, rm, rs = with_residual(acc, rng, residual)
     out = QParams(0.05, 7)
     st = IntNode(None, "int", "relu", "y", {"mult": mult, "shift": shift})  # type: ignore[arg-type]
     lo, hi = clamp_bounds("relu", out)
