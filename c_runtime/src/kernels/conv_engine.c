@@ -1188,11 +1188,6 @@ void nnbrt_pack_fill(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, con
 #endif
 typedef float pcv __attribute__((vector_size(PCV * 4)));
 typedef int32_t pcvi __attribute__((vector_size(PCV * 4)));
-#if defined(__clang__)
-#define PK_SHUF(a, b, idx) __builtin_shufflevector((a), (b), idx)
-#else
-#define PK_SHUF(a, b, idx) __builtin_shuffle((a), (b), (pcvi){idx})
-#endif
 static void pk_deint2(const float *src, float *ev, float *od, size_t n)
 {
     size_t j = 0;
@@ -1200,8 +1195,8 @@ static void pk_deint2(const float *src, float *ev, float *od, size_t n)
         pcv a, b, e, o;
         memcpy(&a, src + j, sizeof a);
         memcpy(&b, src + j + PCV, sizeof b);
-        e = PK_SHUF(a, b, PK_EVEN);
-        o = PK_SHUF(a, b, PK_ODD);
+        e = NNBRT_VSHUF(pcvi, a, b, PK_EVEN);
+        o = NNBRT_VSHUF(pcvi, a, b, PK_ODD);
         memcpy(ev + j / 2, &e, sizeof e);
         memcpy(od + j / 2, &o, sizeof o);
     }

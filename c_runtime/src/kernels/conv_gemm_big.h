@@ -338,11 +338,6 @@ static void big_offsets(uint32_t *off, const nnbrt_geom *g, const bplan *q)
 #define BIG_EVEN 0, 2, 4, 6
 #define BIG_ODD 1, 3, 5, 7
 #endif
-#if defined(__clang__)
-#define BIG_SHUF(a, b, idx) __builtin_shufflevector((a), (b), idx)
-#else
-#define BIG_SHUF(a, b, idx) __builtin_shuffle((a), (b), (gveci){idx})
-#endif
 static void big_deint2(const float *src, float *ev, float *od, size_t n)
 {
     size_t j = 0;
@@ -366,10 +361,10 @@ static void big_deint2(const float *src, float *ev, float *od, size_t n)
         gvec a, b, e;
         VLD(a, src + j);
         VLD(b, src + j + GV);
-        e = BIG_SHUF(a, b, BIG_EVEN);
+        e = NNBRT_VSHUF(gveci, a, b, BIG_EVEN);
         VST(ev + j / 2, e);
         if (od) {
-            const gvec o = BIG_SHUF(a, b, BIG_ODD);
+            const gvec o = NNBRT_VSHUF(gveci, a, b, BIG_ODD);
             VST(od + j / 2, o);
         }
     }

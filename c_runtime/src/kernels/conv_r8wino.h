@@ -43,11 +43,6 @@
 #define WLO 0, 8, 1, 9, 2, 10, 3, 11
 #define WHI 4, 12, 5, 13, 6, 14, 7, 15
 #endif
-#if defined(__clang__)
-#define WSHUF(a, b, idx) __builtin_shufflevector((a), (b), idx)
-#else
-#define WSHUF(a, b, idx) __builtin_shuffle((a), (b), (gveci){idx})
-#endif
 #ifndef NNBRT_WINO_V_MAX
 #define NNBRT_WINO_V_MAX 1024 /* C x chunk tiles per xi: V of a chunk <= 64 KB */
 #endif
@@ -310,10 +305,10 @@ static void wino_image(const wplan *q, float *s, const float *pk, const float *x
                     y10 = s0[1] - s0[2] - s0[3] + bv;
                     y01 = s1[0] + s1[1] + s1[2] + bv;
                     y11 = s1[1] - s1[2] - s1[3] + bv;
-                    z[0] = WSHUF(y00, y01, WLO); /* output row 2r: columns 2t, 2t+1, ... */
-                    z[1] = WSHUF(y00, y01, WHI);
-                    z[2] = WSHUF(y10, y11, WLO); /* row 2r + 1 */
-                    z[3] = WSHUF(y10, y11, WHI);
+                    z[0] = NNBRT_VSHUF(gveci, y00, y01, WLO); /* output row 2r: columns 2t, 2t+1, ... */
+                    z[1] = NNBRT_VSHUF(gveci, y00, y01, WHI);
+                    z[2] = NNBRT_VSHUF(gveci, y10, y11, WLO); /* row 2r + 1 */
+                    z[3] = NNBRT_VSHUF(gveci, y10, y11, WHI);
                     if (TW % GV == 0) { /* the vector: GV tiles of tile row r */
                         const size_t p = 2u * r * OW + 2u * t;
                         wput(yc, rc, p, z[0], act);

@@ -33,6 +33,14 @@
 #define nnbrt_big_pack_conv NNBRT_CAT(nnbrt_big_pack_conv, NNBRT_ISA_SUFFIX)
 #endif
 
+/* The lane shuffle of two GNU vectors by a constant index list (ivec: the
+   index vector type gcc's __builtin_shuffle wants; clang takes the list). */
+#if defined(__clang__)
+#define NNBRT_VSHUF(ivec, a, b, ...) __builtin_shufflevector((a), (b), __VA_ARGS__)
+#else
+#define NNBRT_VSHUF(ivec, a, b, ...) __builtin_shuffle((a), (b), (ivec){__VA_ARGS__})
+#endif
+
 typedef struct {
     size_t outer;          /* product of dims before the channel axis */
     int C, OC;             /* input / output channels */
