@@ -108,6 +108,26 @@ static void add_residual(int32_t *acc, int32_t n, const int8_t *res, int32_t zre
         acc[i] += i8_rq_apply(&q, (int32_t)res[i] - zres);
 }
 
+/* bytes h0..h3 (each in [-128, 127]) in one little-endian word, each raised to lo (lo4: lo in every byte) */
+static inline uint32_t pack4_lo(int32_t h0, int32_t h1, int32_t h2, int32_t h3, int32_t lo, uint32_t lo4)
+{
+#if defined(__ARM_FEATURE_DSP) && !defined(NNB_I8_NO_DSP)
+    uint32_t t, wd = (uint32_t)h0;
+    (void)lo;
+    __asm__("bfi %[w], %[b], #8, #8\n\tbfi %[w], %[c], #16, #8\n\tbfi %[w], %[d], #24, #8\n\t"
+            "ssub8 %[t], %[w], %[l]\n\tsel %[w], %[w], %[l]"
+            : [w] "+r"(wd), [t] "=&r"(t)
+            : [b] "r"(h1), [c] "r"(h2), [d] "r"(h3), [l] "r"(lo4)
+            : "cc");
+    (void)t;
+    return wd;
+#else
+    (void)lo4;
+    return (uint32_t)(uint8_t)(int8_t)(h0 < lo ? lo : h0) | (uint32_t)(uint8_t)(int8_t)(h1 < lo ? lo : h1) << 8 |
+           (uint32_t)(uint8_t)(int8_t)(h2 < lo ? lo : h2) << 16 | (uint32_t)(uint8_t)(int8_t)(h3 < lo ? lo : h3) << 24;
+#endif
+}
+
 /* y[i] = clamp(zout + requant(acc[i])) for i < n, one channel. `bound` >= every |acc[i]|: below 2^30 the
  * prepared form needs no per-output range check. Everything in locals: the int8 stores may alias any object
  * as far as the compiler knows. */
@@ -134,13 +154,7 @@ static void out_run(const out_cfg *o, int32_t mult, int32_t shift, int64_t bound
                 const int32_t h1 = __ssat((i8_mulhr_add(x1, mult, nudge) + (x1 >> 31)) >> right, 8);
                 const int32_t h2 = __ssat((i8_mulhr_add(x2, mult, nudge) + (x2 >> 31)) >> right, 8);
                 const int32_t h3 = __ssat((i8_mulhr_add(x3, mult, nudge) + (x3 >> 31)) >> right, 8);
-                uint32_t t, wd = (uint32_t)h0;
-                __asm__("bfi %[w], %[b], #8, #8\n\tbfi %[w], %[c], #16, #8\n\tbfi %[w], %[d], #24, #8\n\t"
-                        "ssub8 %[t], %[w], %[l]\n\tsel %[w], %[w], %[l]"
-                        : [w] "+r"(wd), [t] "=&r"(t)
-                        : [b] "r"(h1), [c] "r"(h2), [d] "r"(h3), [l] "r"(lo4)
-                        : "cc");
-                (void)t;
+                const uint32_t wd = pack4_lo(h0, h1, h2, h3, lo, lo4);
                 memcpy(y + i, &wd, sizeof wd);
             }
             for (; i < n; ++i) {
@@ -230,25 +244,6 @@ static inline int32_t rq1(int32_t acc, const rq_ch *q)
 #endif
 }
 
-/* bytes h0..h3 (each in [-128, 127]) in one little-endian word, each raised to lo (lo4: lo in every byte) */
-static inline uint32_t pack4_lo(int32_t h0, int32_t h1, int32_t h2, int32_t h3, int32_t lo, uint32_t lo4)
-{
-#if defined(__ARM_FEATURE_DSP) && !defined(NNB_I8_NO_DSP)
-    uint32_t t, wd = (uint32_t)h0;
-    (void)lo;
-    __asm__("bfi %[w], %[b], #8, #8\n\tbfi %[w], %[c], #16, #8\n\tbfi %[w], %[d], #24, #8\n\t"
-            "ssub8 %[t], %[w], %[l]\n\tsel %[w], %[w], %[l]"
-            : [w] "+r"(wd), [t] "=&r"(t)
-            : [b] "r"(h1), [c] "r"(h2), [d] "r"(h3), [l] "r"(lo4)
-            : "cc");
-    (void)t;
-    return wd;
-#else
-    (void)lo4;
-    return (uint32_t)(uint8_t)(int8_t)(h0 < lo ? lo : h0) | (uint32_t)(uint8_t)(int8_t)(h1 < lo ? lo : h1) << 8 |
-           (uint32_t)(uint8_t)(int8_t)(h2 < lo ? lo : h2) << 16 | (uint32_t)(uint8_t)(int8_t)(h3 < lo ? lo : h3) << 24;
-#endif
-}
 
 /* 3x3 stride-1 depthwise (any padding, no residual) under rq_fast_layer, on the DSP path. Per channel the padded
  * plane as raw int8 (the padding holds in_zero itself, filled once per layer), and the bias less in_zero * sum(w):
