@@ -108,6 +108,7 @@ static void add_residual(int32_t *acc, int32_t n, const int8_t *res, int32_t zre
         acc[i] += i8_rq_apply(&q, (int32_t)res[i] - zres);
 }
 
+#if NNB_I8_DSP
 /* bytes h0..h3 (each in [-128, 127]) in one little-endian word, each raised to lo (lo4: lo in every byte) */
 static inline uint32_t pack4_lo(int32_t h0, int32_t h1, int32_t h2, int32_t h3, int32_t lo, uint32_t lo4)
 {
@@ -127,6 +128,7 @@ static inline uint32_t pack4_lo(int32_t h0, int32_t h1, int32_t h2, int32_t h3, 
            (uint32_t)(uint8_t)(int8_t)(h2 < lo ? lo : h2) << 16 | (uint32_t)(uint8_t)(int8_t)(h3 < lo ? lo : h3) << 24;
 #endif
 }
+#endif
 
 /* y[i] = clamp(zout + requant(acc[i])) for i < n, one channel. `bound` >= every |acc[i]|: below 2^30 the
  * prepared form needs no per-output range check. Everything in locals: the int8 stores may alias any object
