@@ -722,6 +722,27 @@ static long prod_dims(const int32_t *d, int from, int to)
 }
 
 /* x_at: the input's byte offset when it is not a variable's storage (Q8QConv's quantized input), else -1 */
+/* The max pool of a Q8Conv / Q8LutConv record (args 6-8: kernel, stride, pad) over its unpooled int8
+   output at conv_at (oh x ow), into y. */
+static void emit_q8_conv_pool(nnbrt_ocl *o, const char *what, const nnbrt_args *a, const nnbrt_tensor *y,
+                              long conv_at, long oh, long ow)
+{
+    const nnbrt_arg *pk = &a->a[6], *ps = &a->a[7], *pp = &a->a[8];
+    const int nk = pk->count, two = nk == 2;
+    long u[16];
+    if (nk < 1 || nk > 2 || ps->count != nk || pp->count != nk) {
+        failf(o, "%s: pool of %d axes", what, nk);
+        return;
+    }
+    u[0] = (long)y->size; u[1] = conv_at; u[2] = boff_of(o, y->data); u[3] = oh; u[4] = ow;
+    u[5] = two ? y->dims[y->ndim - 2] : 1; u[6] = y->dims[y->ndim - 1];
+    u[7] = two ? pk->list[0] : 1; u[8] = pk->list[nk - 1];
+    u[9] = two ? ps->list[0] : 1; u[10] = ps->list[nk - 1];
+    u[11] = two ? pp->list[0] : 0; u[12] = pp->list[nk - 1];
+    u[13] = 0; u[14] = 1; u[15] = 0;
+    emit(o, "q8_pool", u, 16, y->size, 0);
+}
+
 static void plan_q8_conv(nnbrt_ocl *o, const nnbrt_args *a, int nin, const nnbrt_tensor *in, const nnbrt_tensor *y,
                          long x_at)
 {
@@ -820,19 +841,7 @@ static void plan_q8_conv(nnbrt_ocl *o, const nnbrt_args *a, int nin, const nnbrt
         v[0] = v[7] * (cout / ocb) * oh * ((ow + 3) / 4);
         emit(o, ocb == 8 ? "q8_conv_t8" : ocb == 4 ? "q8_conv_t4" : "q8_conv_t1", v, 40, (size_t)v[0], 0);
     }
-    if (pool) {
-        const nnbrt_arg *pk = &a->a[6], *ps = &a->a[7], *pp = &a->a[8];
-        const int nk = pk->count, two = nk == 2;
-        long u[16];
-        if (nk < 1 || nk > 2 || ps->count != nk || pp->count != nk) { failf(o, "Q8Conv: pool of %d axes", nk); return; }
-        u[0] = (long)y->size; u[1] = v[6]; u[2] = boff_of(o, y->data); u[3] = oh0; u[4] = ow0;
-        u[5] = two ? y->dims[y->ndim - 2] : 1; u[6] = y->dims[y->ndim - 1];
-        u[7] = two ? pk->list[0] : 1; u[8] = pk->list[nk - 1];
-        u[9] = two ? ps->list[0] : 1; u[10] = ps->list[nk - 1];
-        u[11] = two ? pp->list[0] : 0; u[12] = pp->list[nk - 1];
-        u[13] = 0; u[14] = 1; u[15] = 0;
-        emit(o, "q8_pool", u, 16, y->size, 0);
-    }
+    if (pool) emit_q8_conv_pool(o, "Q8Conv", a, y, v[6], oh0, ow0);
 }
 
 static void plan_q8_pool(nnbrt_ocl *o, const nnbrt_args *a, const nnbrt_tensor *x, const nnbrt_tensor *y, int avg)
@@ -909,19 +918,7 @@ static void plan_q8_lut_conv(nnbrt_ocl *o, const nnbrt_args *a, int nin, const n
     g[15] = a->a[4].i;
     y_at = pool ? 4 * reserve(o, (size_t)((g[0] * g[4] * g[7] * g[8] + 3) / 4), NULL) : boff_of(o, y->data);
     plan_q8_lut(o, a, nin, in, y, g, y_at, res, 12);
-    if (pool) {
-        const nnbrt_arg *pk = &a->a[6], *ps = &a->a[7], *pp = &a->a[8];
-        const int nk = pk->count, two = nk == 2;
-        long u[16];
-        if (nk < 1 || nk > 2 || ps->count != nk || pp->count != nk) { failf(o, "Q8LutConv: pool of %d axes", nk); return; }
-        u[0] = (long)y->size; u[1] = y_at; u[2] = boff_of(o, y->data); u[3] = g[7]; u[4] = g[8];
-        u[5] = two ? y->dims[y->ndim - 2] : 1; u[6] = y->dims[y->ndim - 1];
-        u[7] = two ? pk->list[0] : 1; u[8] = pk->list[nk - 1];
-        u[9] = two ? ps->list[0] : 1; u[10] = ps->list[nk - 1];
-        u[11] = two ? pp->list[0] : 0; u[12] = pp->list[nk - 1];
-        u[13] = 0; u[14] = 1; u[15] = 0;
-        emit(o, "q8_pool", u, 16, y->size, 0);
-    }
+    if (pool) emit_q8_conv_pool(o, "Q8LutConv", a, y, y_at, g[7], g[8]);
 }
 
 static void plan_q8(nnbrt_ocl *o, const char *fn, const nnbrt_args *a, int nin, const nnbrt_tensor *in,
