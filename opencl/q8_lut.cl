@@ -43,6 +43,22 @@ int q8l_product(int d, int s, int pow2)
     return d > 0 ? (int)((uint)s << e) : -(int)((uint)s << e);
 }
 
+/* Every tap of one output's window in code order (t counts taps, rows outside the input skipped whole):
+ * xr is the input row of tap (ci, ky), kx its column; the statements given run once per tap. */
+#define Q8L_TAPS(...)                                                                                            \
+    for (int ci = 0; ci < cg; ++ci)                                                                              \
+        for (int ky = 0; ky < kh; ++ky) {                                                                        \
+            const int iy = y0 + ky * dh;                                                                         \
+            if (iy < 0 || iy >= h) {                                                                             \
+                t += (uint)kw;                                                                                   \
+                continue;                                                                                        \
+            }                                                                                                    \
+            __global const char *xr = x + (ci * h + iy) * wd;                                                    \
+            for (int kx = 0; kx < kw; ++kx, ++t) {                                                               \
+                __VA_ARGS__                                                                                      \
+            }                                                                                                    \
+        }
+
 __kernel void q8_lut_conv(KARGS)
 {
     const int i = get_global_id(0);
@@ -65,37 +81,13 @@ __kernel void q8_lut_conv(KARGS)
         int S[Q8L_BUCKETS];
         for (int k = 0; k < Q8L_BUCKETS; ++k)
             S[k] = 0;
-        for (int ci = 0; ci < cg; ++ci)
-            for (int ky = 0; ky < kh; ++ky) {
-                const int iy = y0 + ky * dh;
-                if (iy < 0 || iy >= h) {
-                    t += (uint)kw;
-                    continue;
-                }
-                __global const char *xr = x + (ci * h + iy) * wd;
-                for (int kx = 0; kx < kw; ++kx, ++t) {
-                    const int ix = x0 + kx * dw;
-                    if (ix >= 0 && ix < wd)
-                        S[q8l_code(words, first + t, bits) & (Q8L_BUCKETS - 1)] += (int)xr[ix] - zin;
-                }
-            }
+        Q8L_TAPS(const int ix = x0 + kx * dw;
+                 if (ix >= 0 && ix < wd) S[q8l_code(words, first + t, bits) & (Q8L_BUCKETS - 1)] += (int)xr[ix] - zin;)
         for (int k = 0; k < K; ++k)
             acc += q8l_product(D[k], S[k], pow2);
     } else {
-        for (int ci = 0; ci < cg; ++ci)
-            for (int ky = 0; ky < kh; ++ky) {
-                const int iy = y0 + ky * dh;
-                if (iy < 0 || iy >= h) {
-                    t += (uint)kw;
-                    continue;
-                }
-                __global const char *xr = x + (ci * h + iy) * wd;
-                for (int kx = 0; kx < kw; ++kx, ++t) {
-                    const int ix = x0 + kx * dw;
-                    if (ix >= 0 && ix < wd)
-                        acc += q8l_product(D[q8l_code(words, first + t, bits)], (int)xr[ix] - zin, pow2);
-                }
-            }
+        Q8L_TAPS(const int ix = x0 + kx * dw;
+                 if (ix >= 0 && ix < wd) acc += q8l_product(D[q8l_code(words, first + t, bits)], (int)xr[ix] - zin, pow2);)
     }
     if (Q[26] >= 0)
         acc += q8_requant((int)mb[Q[26] + i] - Q[27], P[Q[28] + oc], P[Q[28] + o + oc]);
@@ -127,23 +119,11 @@ __kernel void q8_lut_conv4(KARGS)
     const int b = P[Q[4] + oc];
     int acc[Q8L_PX] = {b, b, b, b};
     uint t = 0;
-    for (int ci = 0; ci < cg; ++ci)
-        for (int ky = 0; ky < kh; ++ky) {
-            const int iy = y0 + ky * dh;
-            if (iy < 0 || iy >= h) {
-                t += (uint)kw;
-                continue;
-            }
-            __global const char *xr = x + (ci * h + iy) * wd;
-            for (int kx = 0; kx < kw; ++kx, ++t) {
-                const int d = D[q8l_code(words, first + t, bits)], xi = x0 + kx * dw;
-                for (int q = 0; q < Q8L_PX; ++q) {
-                    const int ix = xi + q * sw;
-                    if (ix >= 0 && ix < wd)
-                        acc[q] += q8l_product(d, (int)xr[ix] - zin, pow2);
-                }
-            }
-        }
+    Q8L_TAPS(const int d = D[q8l_code(words, first + t, bits)], xi = x0 + kx * dw;
+             for (int q = 0; q < Q8L_PX; ++q) {
+                 const int ix = xi + q * sw;
+                 if (ix >= 0 && ix < wd) acc[q] += q8l_product(d, (int)xr[ix] - zin, pow2);
+             })
     for (int q = 0; q < Q8L_PX && ox0 + q < ow; ++q) {
         const int at = ((nn * o + oc) * oh + oy) * ow + ox0 + q;
         int a = acc[q];
