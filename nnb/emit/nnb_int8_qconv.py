@@ -21,6 +21,7 @@ the convolution step on the input's grid.
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -74,8 +75,6 @@ def emit_qconv(b: _Builder, st: IntNode, x: str) -> None:
 def conv_inputs(ins: list[Any], net_inputs: list[Any], a: dict, where: str) -> list[Any]:
     """The reader's Q8Conv inputs of a Q8QConv record ``ins`` (nnb_int8_read._Var): the float network input seen
     as an int8 activation on the grid's scale and zero point, then w, bias, mult, shift.  Every field checked."""
-    from nnb.emit.nnb_int8_read import _Var
-
     if len(ins) != 7:
         raise NnbError(f"{where}: {len(ins)} inputs (x, thresholds, grid, w, bias, mult, shift expected)")
     if a.get("residual"):
@@ -90,6 +89,7 @@ def conv_inputs(ins: list[Any], net_inputs: list[Any], a: dict, where: str) -> l
     if thr.typ != TYPE_FLOAT or thr.data is None or thr.size != 255 \
             or not np.array_equal(np.asarray(thr.data, np.float32).view(np.uint32), want.view(np.uint32)):
         raise NnbError(f"{where}: '{thr.name}' is not the table of scale {scale!r}, zero point {grid.zero}")
-    xq = _Var(x.name, x.shape, TYPE_Q8, -1)
+    xq = copy.copy(x)  # the reader's variable type, without importing the reader (it imports this module)
+    xq.typ, xq.didx, xq.data = TYPE_Q8, -1, None
     xq.scales, xq.zero = grid.scales, grid.zero
     return [xq] + list(ins[3:])
