@@ -92,7 +92,8 @@ def lib(request, tmp_path_factory):  # noqa: ANN001, ANN201
 
 # (C, O, H, W, (kh, kw), pad, (sh, sw), dil, group, residual): pairs of channels (odd C: a zero partner), one-channel
 # groups (pairs of kernel columns, odd kw), stride phases 2..4, dilation, rows of <= 8 (eight x eight) and wider
-# (six x sixteen, partial channel blocks), a flat 1x1, depthwise 3x3 and other kernels (odd/even kw, narrow planes)
+# (six x sixteen, partial channel blocks), a flat 1x1, depthwise 3x3 and other kernels (odd/even kw, narrow planes),
+# one-channel layers (panels of one row or of several narrow rows, every channel remainder)
 CASES = [
     (5, 7, 11, 23, (3, 3), 1, (1, 1), 1, 1, True),
     (2, 13, 9, 8, (3, 3), 1, (1, 1), 1, 1, False),
@@ -110,6 +111,17 @@ CASES = [
     (6, 6, 13, 18, (5, 5), 2, (1, 1), 1, 6, False),
     (5, 5, 7, 4, (3, 2), (1, 0), (1, 1), 1, 5, True),
     (4, 4, 30, 33, (1, 7), (0, 3), (1, 1), 1, 4, False),
+    # one input channel (the VNNI + VBMI form: VPERMB over input rows; other levels run their own forms)
+    (1, 16, 28, 28, (5, 5), 0, (1, 1), 1, 1, False),          # lenet's first layer
+    (1, 8, 28, 28, (5, 5), 0, (1, 1), 1, 1, False),           # one channel block of it (the pooled glue)
+    (1, 64, 49, 10, (10, 4), (5, 1), (2, 2), 1, 1, False),    # dscnn's first layer: rows of 5, three per panel
+    (1, 31, 20, 37, (3, 7), (1, 3), (1, 1), 1, 1, True),      # padding both sides, 16 + 8 + 4 + 2 + 1 channels
+    (1, 5, 17, 40, (4, 3), (2, 2), (1, 2), (1, 2), 1, False), # stride 2 over wide rows, dilated columns
+    (1, 3, 9, 6, (3, 3), 1, (2, 1), (2, 1), 1, True),         # rows of 6, two per panel, dilated rows
+    (1, 12, 11, 13, (2, 16), (0, 7), (1, 1), 1, 1, False),    # kw = 16 (four quads), 32-byte slots
+    (1, 9, 8, 3, (3, 3), (1, 1), (1, 1), 1, 1, False),        # rows of 3: five per panel
+    (1, 7, 33, 30, (1, 1), 0, (1, 1), 1, 1, True),            # 1x1
+    (1, 6, 6, 70, (3, 9), (1, 4), (1, 3), 1, 1, False),       # stride 3: a 64-byte span
 ]
 
 
@@ -176,6 +188,14 @@ def test_x86_scratch_per_level(lib, case) -> None:  # noqa: ANN001
             assert size == run - 1, f"nnb_i8_conv2d refused the runtime's scratch ({st})"
             continue
         assert (y == want).all(), f"scratch {size} (run {run}): {int((y != want).sum())} values differ"
+
+
+def test_x86_one_channel_scratch_small(lib) -> None:  # noqa: ANN001
+    """lenet's first layer (one input channel) asks the runtime for <= 1.4 KB on the VNNI level (VBMI CPUs: the
+    quads formed in registers) and for the AVX2 direct form's plane below 5 KB; sized per level."""
+    p = ConvParams(1, 1, 28, 28, 16, 5, 5, 24, 24, 0, 0, 1, 1, 1, 1, 1, 10, -128, -128, 127, 0)
+    run, level = 2 * lib.nnb_i8_conv_scratch_run(C.byref(p)), lib.nnb_i8_isa_level(-1)
+    assert 0 < run <= (1400 if level == 2 else 5000), f"level {level}: {run} bytes"
 
 
 @pytest.fixture(scope="module")
