@@ -69,3 +69,30 @@ __kernel void q8_requant_vec(KARGS)
     __global int *mi = (__global int *)m;
     mi[PI(4) + i] = q8_requant(mi[PI(1) + i], mi[PI(2) + i], mi[PI(3) + i]);
 }
+
+/* Q8Conv's output stage, Q8LutConv's too: y[at] = clamp(z_y + requant(acc [+ requant(r[at] - z_r, rmult, rshift)],
+ * mult, shift), act_min, act_max), y and r byte offsets.  O points at the launch's run of five parameters out_zero,
+ * act_min, act_max, residual (-1 none), res_zero; rm and rs are the P indices of the residual's multiplier and
+ * shift, read only with a residual. */
+void q8_conv_out(__global char *mb, __global const int *P, __global const int *O, int y, int at, int acc, int mult,
+                 int shift, int rm, int rs)
+{
+    if (O[3] >= 0)
+        acc += q8_requant((int)mb[O[3] + at] - O[4], P[rm], P[rs]);
+    mb[y + at] = (char)q8_clamp(O[0] + q8_requant(acc, mult, shift), O[1], O[2]);
+}
+
+/* The rows of one output's convolution window, in tap order (input channel ci of the group, then ky): a row outside
+ * the input runs the statement SKIP and is passed over; for a row inside, xr is the input row and the statements
+ * given run once.  Uses the kernel's cg, kh, h, wd, dh, y0 (the window's top row) and x (the group's planes). */
+#define Q8_TAP_ROWS(SKIP, ...)                                                                                   \
+    for (int ci = 0; ci < cg; ++ci)                                                                              \
+        for (int ky = 0; ky < kh; ++ky) {                                                                        \
+            const int iy = y0 + ky * dh;                                                                         \
+            if (iy < 0 || iy >= h) {                                                                             \
+                SKIP;                                                                                            \
+                continue;                                                                                        \
+            }                                                                                                    \
+            __global const char *xr = x + (ci * h + iy) * wd;                                                    \
+            __VA_ARGS__                                                                                          \
+        }

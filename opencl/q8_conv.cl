@@ -42,35 +42,25 @@
         for (int j = 0; j < (OCB); ++j)                                                                            \
             for (int q = 0; q < Q8C_PX; ++q)                                                                       \
                 acc[j][q] = PI(3) >= 0 ? P[PI(3) + oc0 + j] : 0;                                                   \
-        for (int ci = 0; ci < cg; ++ci)                                                                            \
-            for (int ky = 0; ky < kh; ++ky) {                                                                      \
-                const int iy = y0 + ky * dh;                                                                       \
-                if (iy < 0 || iy >= h)                                                                             \
-                    continue;                                                                                      \
-                __global const char *xr = x + (ci * h + iy) * wd, *wr = w + (ci * kh + ky) * kw;                  \
-                for (int kx = 0; kx < kw; ++kx) {                                                                  \
-                    const int xi = x0 + kx * dw;                                                                   \
-                    int xv[Q8C_PX];                                                                                \
-                    for (int q = 0; q < Q8C_PX; ++q) {                                                             \
-                        const int ix = xi + q * sw;                                                                \
-                        xv[q] = (inside || (ix >= 0 && ix < wd)) ? (int)xr[ix] - zin : 0;                          \
-                    }                                                                                              \
-                    for (int j = 0; j < (OCB); ++j) {                                                              \
-                        const int wv = wr[j * kk + kx];                                                            \
-                        for (int q = 0; q < Q8C_PX; ++q)                                                           \
-                            acc[j][q] += xv[q] * wv;                                                               \
-                    }                                                                                              \
-                }                                                                                                  \
-            }                                                                                                      \
+        Q8_TAP_ROWS(, __global const char *wr = w + (ci * kh + ky) * kw;                                           \
+                    for (int kx = 0; kx < kw; ++kx) {                                                              \
+                        const int xi = x0 + kx * dw;                                                               \
+                        int xv[Q8C_PX];                                                                            \
+                        for (int q = 0; q < Q8C_PX; ++q) {                                                         \
+                            const int ix = xi + q * sw;                                                            \
+                            xv[q] = (inside || (ix >= 0 && ix < wd)) ? (int)xr[ix] - zin : 0;                      \
+                        }                                                                                          \
+                        for (int j = 0; j < (OCB); ++j) {                                                          \
+                            const int wv = wr[j * kk + kx];                                                        \
+                            for (int q = 0; q < Q8C_PX; ++q)                                                       \
+                                acc[j][q] += xv[q] * wv;                                                           \
+                        }                                                                                          \
+                    })                                                                                             \
         for (int j = 0; j < (OCB); ++j) {                                                                          \
             const int oc = oc0 + j, mu = P[PI(4) + oc], sh = P[PI(5) + oc];                                        \
-            const int row = ((nn * o + oc) * oh + oy) * ow;                                                        \
-            for (int q = 0; q < Q8C_PX && ox0 + q < ow; ++q) {                                                     \
-                int a = acc[j][q];                                                                                 \
-                if (PI(27) >= 0)                                                                                   \
-                    a += q8_requant((int)mb[PI(27) + row + ox0 + q] - PI(28), P[PI(29) + oc], P[PI(30) + oc]);    \
-                mb[PI(6) + row + ox0 + q] = (char)q8_clamp(PI(24) + q8_requant(a, mu, sh), PI(25), PI(26));       \
-            }                                                                                                      \
+            const int row = ((nn * o + oc) * oh + oy) * ow + ox0;                                                  \
+            for (int q = 0; q < Q8C_PX && ox0 + q < ow; ++q)                                                       \
+                q8_conv_out(mb, P, P + p + 24, PI(6), row + q, acc[j][q], mu, sh, PI(29) + oc, PI(30) + oc);       \
         }                                                                                                          \
     }
 
@@ -120,22 +110,49 @@ __kernel void q8_pad(KARGS)
 #define Q8_LD_S1(p) vload16(0, p)
 #define Q8_LD_S2(p) ((char16)(vload16(0, p).even, vload16(0, (p) + 16).even))
 
+/* The vector forms' output stage for output channel oc: its 16 lanes of row oy from column ox0.  Flat form
+ * (Q[41] > 0): lane ox0 + q is (y, x) of the padded pitch Q[41]; an x past the output's width Q[42] is not stored. */
+void q8_conv_store16(__global char *mb, __global const int *P, __global const int *Q, int16 acc, int nn, int oc,
+                     int oy, int ox0)
+{
+    const int o = Q[11], oh = Q[14], ow = Q[15], mu = P[Q[4] + oc], sh = P[Q[5] + oc];
+    const int row = ((nn * o + oc) * oh + oy) * ow + ox0;
+    int a[16];
+    vstore16(acc, 0, a);
+    for (int q = 0; q < 16 && ox0 + q < ow; ++q) {
+        int at = row + q;
+        if (Q[41]) {
+            const int yy = (ox0 + q) / Q[41], xx = ox0 + q - yy * Q[41];
+            if (xx >= Q[42])
+                continue;
+            at = ((nn * o + oc) * Q[43] + yy) * Q[42] + xx;
+        }
+        q8_conv_out(mb, P, Q + 24, Q[6], at, a[q], mu, sh, Q[29] + oc, Q[30] + oc);
+    }
+}
+
+/* The vector forms' prologue (a work item past parameter 0 returns): the geometry, the work item's block (image nn,
+ * OCB channels from oc0 = ob * OCB, row oy, 16 columns from ox0), kk the taps of one channel, zin the input's zero
+ * point in every lane and x the input under the block's first tap (stride S) */
+#define Q8_VEC_HEAD(OCB, S)                                                                                        \
+    const int i = get_global_id(0);                                                                                \
+    __global const int *Q = P + p;                                                                                 \
+    if (i >= Q[0])                                                                                                 \
+        return;                                                                                                    \
+    __global char *mb = Q8B(m);                                                                                    \
+    const int c = Q[8], h = Q[9], wd = Q[10], o = Q[11], kh = Q[12], kw = Q[13], oh = Q[14];                       \
+    const int ow = Q[15], g = Q[22], cg = c / g, og = o / g, dh = Q[20], dw = Q[21];                               \
+    const int nxb = (ow + 15) / 16, nob = o / (OCB), kk = cg * kh * kw;                                            \
+    const int xb = i % nxb, oy = (i / nxb) % oh, ob = (i / (nxb * oh)) % nob, nn = i / (nxb * oh * nob);           \
+    const int oc0 = ob * (OCB), ox0 = xb * 16;                                                                     \
+    const int16 zin = (int16)(Q[23]);                                                                              \
+    __global const char *x = mb + Q[1] + ((nn * c + (oc0 / og) * cg) * h + oy * (S)) * wd + ox0 * (S);
+
 /* OCB 1 only (8 channels: q8_conv_r8 below) */
 #define Q8_CONV_VEC(NAME, OCB, S, LOAD)                                                                            \
     __kernel void NAME(KARGS)                                                                                      \
     {                                                                                                              \
-        const int i = get_global_id(0);                                                                            \
-        __global const int *Q = P + p;                                                                             \
-        if (i >= Q[0])                                                                                             \
-            return;                                                                                                \
-        __global char *mb = Q8B(m);                                                                                \
-        const int c = Q[8], h = Q[9], wd = Q[10], o = Q[11], kh = Q[12], kw = Q[13], oh = Q[14];                  \
-        const int ow = Q[15], g = Q[22], cg = c / g, og = o / g, dh = Q[20], dw = Q[21];                          \
-        const int nxb = (ow + 15) / 16, nob = o / (OCB), kk = cg * kh * kw;                                        \
-        const int xb = i % nxb, oy = (i / nxb) % oh, ob = (i / (nxb * oh)) % nob, nn = i / (nxb * oh * nob);     \
-        const int oc0 = ob * (OCB), ox0 = xb * 16;                                                                \
-        const int16 zin = (int16)(Q[23]);                                                                          \
-        __global const char *x = mb + Q[1] + ((nn * c + (oc0 / og) * cg) * h + oy * (S)) * wd + ox0 * (S);       \
+        Q8_VEC_HEAD(OCB, S)                                                                                        \
         __global const char *w = mb + Q[2] + oc0 * kk;                                                             \
         int16 acc[OCB];                                                                                            \
         _Pragma("unroll") for (int j = 0; j < (OCB); ++j)                                                          \
@@ -149,24 +166,8 @@ __kernel void q8_pad(KARGS)
                         acc[j] += xv * (int16)((int)wr[j * kk + kx]);                                              \
                 }                                                                                                  \
             }                                                                                                      \
-        for (int j = 0; j < (OCB); ++j) {                                                                          \
-            const int oc = oc0 + j, mu = P[Q[4] + oc], sh = P[Q[5] + oc];                                          \
-            const int row = ((nn * o + oc) * oh + oy) * ow + ox0;                                                  \
-            int a[16];                                                                                             \
-            vstore16(acc[j], 0, a);                                                                                \
-            for (int q = 0; q < 16 && ox0 + q < ow; ++q) {                                                         \
-                int v = a[q], at = row + q;                                                                        \
-                if (Q[41]) { /* flat: lane ox0 + q is (y, x) of the padded pitch; x past the output unused */       \
-                    const int yy = (ox0 + q) / Q[41], xx = ox0 + q - yy * Q[41];                                   \
-                    if (xx >= Q[42])                                                                               \
-                        continue;                                                                                  \
-                    at = ((nn * o + oc) * Q[43] + yy) * Q[42] + xx;                                                \
-                }                                                                                                  \
-                if (Q[27] >= 0)                                                                                    \
-                    v += q8_requant((int)mb[Q[27] + at] - Q[28], P[Q[29] + oc], P[Q[30] + oc]);                   \
-                mb[Q[6] + at] = (char)q8_clamp(Q[24] + q8_requant(v, mu, sh), Q[25], Q[26]);                      \
-            }                                                                                                      \
-        }                                                                                                          \
+        for (int j = 0; j < (OCB); ++j)                                                                            \
+            q8_conv_store16(mb, P, Q, acc[j], nn, oc0 + j, oy, ox0);                                               \
     }
 
 Q8_CONV_VEC(q8_conv_v1, 1, 1, Q8_LD_S1)
@@ -177,23 +178,12 @@ Q8_CONV_VEC(q8_conv_v1s2, 1, 2, Q8_LD_S2)
 #define Q8_CONV_R8(NAME, S, LOAD)                                                                                  \
     __kernel void NAME(KARGS)                                                                                      \
     {                                                                                                              \
-        const int i = get_global_id(0);                                                                            \
-        __global const int *Q = P + p;                                                                             \
-        if (i >= Q[0])                                                                                             \
-            return;                                                                                                \
-        __global char *mb = Q8B(m);                                                                                \
-        const int c = Q[8], h = Q[9], wd = Q[10], o = Q[11], kh = Q[12], kw = Q[13], oh = Q[14];                  \
-        const int ow = Q[15], g = Q[22], cg = c / g, og = o / g, dh = Q[20], dw = Q[21];                          \
-        const int nxb = (ow + 15) / 16, nob = o / 8;                                                               \
-        const int xb = i % nxb, oy = (i / nxb) % oh, ob = (i / (nxb * oh)) % nob, nn = i / (nxb * oh * nob);     \
-        const int oc0 = ob * 8, ox0 = xb * 16;                                                                     \
-        const int16 zin = (int16)(Q[23]);                                                                          \
-        __global const char *x = mb + Q[1] + ((nn * c + (oc0 / og) * cg) * h + oy * (S)) * wd + ox0 * (S);       \
-        __global const char *w = mb + Q[40] + ob * cg * kh * kw * 8;                                               \
+        Q8_VEC_HEAD(8, S)                                                                                          \
+        __global const char *w = mb + Q[40] + ob * kk * 8;                                                         \
         int16 a0, a1, a2, a3, a4, a5, a6, a7;                                                                      \
         {                                                                                                          \
             const int b = Q[3];                                                                                    \
-            a0 = (int16)(b >= 0 ? P[b + oc0] : 0); a1 = (int16)(b >= 0 ? P[b + oc0 + 1] : 0);                       \
+            a0 = (int16)(b >= 0 ? P[b + oc0] : 0); a1 = (int16)(b >= 0 ? P[b + oc0 + 1] : 0);                      \
             a2 = (int16)(b >= 0 ? P[b + oc0 + 2] : 0); a3 = (int16)(b >= 0 ? P[b + oc0 + 3] : 0);                  \
             a4 = (int16)(b >= 0 ? P[b + oc0 + 4] : 0); a5 = (int16)(b >= 0 ? P[b + oc0 + 5] : 0);                  \
             a6 = (int16)(b >= 0 ? P[b + oc0 + 6] : 0); a7 = (int16)(b >= 0 ? P[b + oc0 + 7] : 0);                  \
@@ -209,27 +199,10 @@ Q8_CONV_VEC(q8_conv_v1s2, 1, 2, Q8_LD_S2)
                     a4 += xv * wv.s4; a5 += xv * wv.s5; a6 += xv * wv.s6; a7 += xv * wv.s7;                        \
                 }                                                                                                  \
             }                                                                                                      \
-        {                                                                                                          \
-            int a[8][16];                                                                                          \
-            vstore16(a0, 0, a[0]); vstore16(a1, 0, a[1]); vstore16(a2, 0, a[2]); vstore16(a3, 0, a[3]);            \
-            vstore16(a4, 0, a[4]); vstore16(a5, 0, a[5]); vstore16(a6, 0, a[6]); vstore16(a7, 0, a[7]);            \
-            for (int j = 0; j < 8; ++j) {                                                                          \
-                const int oc = oc0 + j, mu = P[Q[4] + oc], sh = P[Q[5] + oc];                                      \
-                const int row = ((nn * o + oc) * oh + oy) * ow + ox0;                                              \
-                for (int q = 0; q < 16 && ox0 + q < ow; ++q) {                                                     \
-                    int v = a[j][q], at = row + q;                                                                 \
-                    if (Q[41]) { /* flat (see q8_conv_v1) */                                                       \
-                        const int yy = (ox0 + q) / Q[41], xx = ox0 + q - yy * Q[41];                               \
-                        if (xx >= Q[42])                                                                           \
-                            continue;                                                                              \
-                        at = ((nn * o + oc) * Q[43] + yy) * Q[42] + xx;                                            \
-                    }                                                                                              \
-                    if (Q[27] >= 0)                                                                                \
-                        v += q8_requant((int)mb[Q[27] + at] - Q[28], P[Q[29] + oc], P[Q[30] + oc]);               \
-                    mb[Q[6] + at] = (char)q8_clamp(Q[24] + q8_requant(v, mu, sh), Q[25], Q[26]);                  \
-                }                                                                                                  \
-            }                                                                                                      \
-        }                                                                                                          \
+        q8_conv_store16(mb, P, Q, a0, nn, oc0, oy, ox0); q8_conv_store16(mb, P, Q, a1, nn, oc0 + 1, oy, ox0);      \
+        q8_conv_store16(mb, P, Q, a2, nn, oc0 + 2, oy, ox0); q8_conv_store16(mb, P, Q, a3, nn, oc0 + 3, oy, ox0);  \
+        q8_conv_store16(mb, P, Q, a4, nn, oc0 + 4, oy, ox0); q8_conv_store16(mb, P, Q, a5, nn, oc0 + 5, oy, ox0);  \
+        q8_conv_store16(mb, P, Q, a6, nn, oc0 + 6, oy, ox0); q8_conv_store16(mb, P, Q, a7, nn, oc0 + 7, oy, ox0);  \
     }
 
 Q8_CONV_R8(q8_conv_r8, 1, Q8_LD_S1)

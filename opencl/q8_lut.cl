@@ -45,38 +45,54 @@ int q8l_product(int d, int s, int pow2)
 
 /* Every tap of one output's window in code order (t counts taps, rows outside the input skipped whole):
  * xr is the input row of tap (ci, ky), kx its column; the statements given run once per tap. */
-#define Q8L_TAPS(...)                                                                                            \
-    for (int ci = 0; ci < cg; ++ci)                                                                              \
-        for (int ky = 0; ky < kh; ++ky) {                                                                        \
-            const int iy = y0 + ky * dh;                                                                         \
-            if (iy < 0 || iy >= h) {                                                                             \
-                t += (uint)kw;                                                                                   \
-                continue;                                                                                        \
-            }                                                                                                    \
-            __global const char *xr = x + (ci * h + iy) * wd;                                                    \
-            for (int kx = 0; kx < kw; ++kx, ++t) {                                                               \
-                __VA_ARGS__                                                                                      \
-            }                                                                                                    \
-        }
+#define Q8L_TAPS(...) Q8_TAP_ROWS(t += (uint)kw, for (int kx = 0; kx < kw; ++kx, ++t) { __VA_ARGS__ })
 
+/* Both kernels' prologue for PX pixels of one output row per work item (parameter 0: the work-item count
+ * n * o * oh * ceil(ow / PX); a work item past it returns): the geometry, the work item's image nn, output channel oc,
+ * row oy and first column ox0, its window's corner (y0, x0), the codes' words and first code, the channel's
+ * dictionary D and x, the input planes of its group */
+#define Q8L_HEAD(PX)                                                                                               \
+    const int i = get_global_id(0);                                                                                \
+    __global const int *Q = P + p;                                                                                 \
+    if (i >= Q[0])                                                                                                 \
+        return;                                                                                                    \
+    __global char *mb = Q8B(m);                                                                                    \
+    const int c = Q[7], h = Q[8], wd = Q[9], o = Q[10], kh = Q[11], kw = Q[12], oh = Q[13], ow = Q[14];            \
+    const int g = Q[21], cg = c / g, og = o / g, zin = Q[22], K = Q[29], pow2 = Q[31], sw = Q[18];                 \
+    const uint bits = (uint)Q[30];                                                                                 \
+    const int nxb = (ow + (PX) - 1) / (PX);                                                                        \
+    const int xb = i % nxb, oy = (i / nxb) % oh, oc = (i / (nxb * oh)) % o, nn = i / (nxb * oh * o);               \
+    const int ox0 = xb * (PX), y0 = oy * Q[17] - Q[15], x0 = ox0 * sw - Q[16], dh = Q[19], dw = Q[20];             \
+    const uint taps = (uint)(cg * kh * kw), first = (uint)oc * taps;                                               \
+    __global const int *words = P + Q[2];                                                                          \
+    __global const int *D = P + Q[3] + oc * K;                                                                     \
+    __global const char *x = mb + Q[1] + (nn * c + (oc / og) * cg) * h * wd;                                       \
+    const int bias = P[Q[4] + oc];                                                                                 \
+    uint t = 0;                                                                                                    \
+
+/* Each tap's entry added as D[code] * (x - in_zero) (pow2: the shift form) for the PX pixels, into acc[PX] */
+#define Q8L_DIRECT(PX)                                                                                             \
+    Q8L_TAPS(const int d = D[q8l_code(words, first + t, bits)], xi = x0 + kx * dw;                                 \
+             for (int q = 0; q < (PX); ++q) {                                                                      \
+                 const int ix = xi + q * sw;                                                                       \
+                 if (ix >= 0 && ix < wd) acc[q] += q8l_product(d, (int)xr[ix] - zin, pow2);                        \
+             })                                                                                                    \
+
+/* Q8Conv's output stage (q8.cl) for the px pixels of a work item's row from column ox0 */
+void q8l_store(__global char *mb, __global const int *P, __global const int *Q, const int *acc, int px, int nn, int oc,
+               int oy, int ox0)
+{
+    const int o = Q[10], oh = Q[13], ow = Q[14], row = ((nn * o + oc) * oh + oy) * ow + ox0;
+    for (int q = 0; q < px && ox0 + q < ow; ++q)
+        q8_conv_out(mb, P, Q + 23, Q[5], row + q, acc[q], P[Q[4] + o + oc], P[Q[4] + 2 * o + oc], Q[28] + oc,
+                    Q[28] + o + oc);
+}
+
+/* q8_lut_conv: one output value per work item; K up to Q8L_BUCKETS sums S_k first, a larger K adds D[code] per tap */
 __kernel void q8_lut_conv(KARGS)
 {
-    const int i = get_global_id(0);
-    __global const int *Q = P + p;
-    if (i >= Q[0])
-        return;
-    __global char *mb = Q8B(m);
-    const int c = Q[7], h = Q[8], wd = Q[9], o = Q[10], kh = Q[11], kw = Q[12], oh = Q[13], ow = Q[14];
-    const int g = Q[21], cg = c / g, og = o / g, zin = Q[22], K = Q[29], pow2 = Q[31];
-    const uint bits = (uint)Q[30];
-    const int ox = i % ow, oy = (i / ow) % oh, oc = (i / (ow * oh)) % o, nn = i / (ow * oh * o);
-    const int y0 = oy * Q[17] - Q[15], x0 = ox * Q[18] - Q[16], dh = Q[19], dw = Q[20];
-    const uint taps = (uint)(cg * kh * kw), first = (uint)oc * taps;
-    __global const int *words = P + Q[2];
-    __global const int *D = P + Q[3] + oc * K;
-    __global const char *x = mb + Q[1] + (nn * c + (oc / og) * cg) * h * wd;
-    int acc = P[Q[4] + oc];
-    uint t = 0;
+    Q8L_HEAD(1)
+    int acc[1] = {bias};
     if (K <= Q8L_BUCKETS) {
         int S[Q8L_BUCKETS];
         for (int k = 0; k < Q8L_BUCKETS; ++k)
@@ -84,51 +100,21 @@ __kernel void q8_lut_conv(KARGS)
         Q8L_TAPS(const int ix = x0 + kx * dw;
                  if (ix >= 0 && ix < wd) S[q8l_code(words, first + t, bits) & (Q8L_BUCKETS - 1)] += (int)xr[ix] - zin;)
         for (int k = 0; k < K; ++k)
-            acc += q8l_product(D[k], S[k], pow2);
+            acc[0] += q8l_product(D[k], S[k], pow2);
     } else {
-        Q8L_TAPS(const int ix = x0 + kx * dw;
-                 if (ix >= 0 && ix < wd) acc += q8l_product(D[q8l_code(words, first + t, bits)], (int)xr[ix] - zin, pow2);)
+        Q8L_DIRECT(1)
     }
-    if (Q[26] >= 0)
-        acc += q8_requant((int)mb[Q[26] + i] - Q[27], P[Q[28] + oc], P[Q[28] + o + oc]);
-    mb[Q[5] + i] = (char)q8_clamp(Q[23] + q8_requant(acc, P[Q[4] + o + oc], P[Q[4] + 2 * o + oc]), Q[24], Q[25]);
+    q8l_store(mb, P, Q, acc, 1, nn, oc, oy, ox0);
 }
 
-/* q8_lut_conv4: q8_lut_conv for 4 neighbouring pixels of one output row per work item (parameter 0: the
- * work-item count n * o * oh * ceil(ow / 4)); each tap's code is decoded once for the 4 pixels and its entry
- * added as D[code] * (x - in_zero) (pow2: the same shift form) -- by the bound above the same int32 sum as
- * sum_k D[k] S_k in any order. */
+/* q8_lut_conv4: q8_lut_conv for 4 neighbouring pixels of one output row per work item; each tap's code is decoded
+ * once for the 4 pixels and its entry added as D[code] * (x - in_zero) (pow2: the same shift form) -- by the bound
+ * above the same int32 sum as sum_k D[k] S_k in any order. */
 #define Q8L_PX 4
 __kernel void q8_lut_conv4(KARGS)
 {
-    const int i = get_global_id(0);
-    __global const int *Q = P + p;
-    if (i >= Q[0])
-        return;
-    __global char *mb = Q8B(m);
-    const int c = Q[7], h = Q[8], wd = Q[9], o = Q[10], kh = Q[11], kw = Q[12], oh = Q[13], ow = Q[14];
-    const int g = Q[21], cg = c / g, og = o / g, zin = Q[22], K = Q[29], pow2 = Q[31], sw = Q[18];
-    const uint bits = (uint)Q[30];
-    const int nxb = (ow + Q8L_PX - 1) / Q8L_PX;
-    const int xb = i % nxb, oy = (i / nxb) % oh, oc = (i / (nxb * oh)) % o, nn = i / (nxb * oh * o);
-    const int ox0 = xb * Q8L_PX, y0 = oy * Q[17] - Q[15], x0 = ox0 * sw - Q[16], dh = Q[19], dw = Q[20];
-    const uint taps = (uint)(cg * kh * kw), first = (uint)oc * taps;
-    __global const int *words = P + Q[2];
-    __global const int *D = P + Q[3] + oc * K;
-    __global const char *x = mb + Q[1] + (nn * c + (oc / og) * cg) * h * wd;
-    const int b = P[Q[4] + oc];
-    int acc[Q8L_PX] = {b, b, b, b};
-    uint t = 0;
-    Q8L_TAPS(const int d = D[q8l_code(words, first + t, bits)], xi = x0 + kx * dw;
-             for (int q = 0; q < Q8L_PX; ++q) {
-                 const int ix = xi + q * sw;
-                 if (ix >= 0 && ix < wd) acc[q] += q8l_product(d, (int)xr[ix] - zin, pow2);
-             })
-    for (int q = 0; q < Q8L_PX && ox0 + q < ow; ++q) {
-        const int at = ((nn * o + oc) * oh + oy) * ow + ox0 + q;
-        int a = acc[q];
-        if (Q[26] >= 0)
-            a += q8_requant((int)mb[Q[26] + at] - Q[27], P[Q[28] + oc], P[Q[28] + o + oc]);
-        mb[Q[5] + at] = (char)q8_clamp(Q[23] + q8_requant(a, P[Q[4] + o + oc], P[Q[4] + 2 * o + oc]), Q[24], Q[25]);
-    }
+    Q8L_HEAD(Q8L_PX)
+    int acc[Q8L_PX] = {bias, bias, bias, bias};
+    Q8L_DIRECT(Q8L_PX)
+    q8l_store(mb, P, Q, acc, Q8L_PX, nn, oc, oy, ox0);
 }
