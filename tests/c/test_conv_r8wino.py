@@ -14,7 +14,8 @@ ASan/UBSan build with the same three variants.
 import sys
 from pathlib import Path
 
-from layer_runs import conv_layers, layers_fixture, over_builds, run_build
+from layer_runs import conv_layers, layers_fixture, over_builds, run_build, run_layers
+from test_c_runtime import _build
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -52,3 +53,9 @@ model = layers_fixture(20261130, N_CASES, _case, conv_layers(0.2))
 @over_builds()
 def test_winograd_conv(model, build, isa, tmp_path):
     run_build(build, isa, model, tmp_path)
+
+
+def test_winograd_conv_native(model, tmp_path):
+    """The same layers in the -march=native build (make NATIVE=1), whose tuning once split every vector load
+    of the Winograd form into two halves: outputs within the same tolerance."""
+    run_layers(_build(False, native=True), "", model, tmp_path, "native")

@@ -30,13 +30,17 @@
 #endif
 typedef float dvec __attribute__((vector_size(DV * 4)));
 typedef int32_t dveci __attribute__((vector_size(DV * 4)));
-#define DLD(v, p) memcpy(&(v), (p), sizeof(dvec))
-#define DST(p, v) memcpy((p), &(v), sizeof(dvec))
+/* one vector move each (a memcpy is split at -mmove-max: see conv_gemm.c's VLD) */
+typedef float dvecu __attribute__((vector_size(DV * 4), aligned(4), may_alias));
+typedef int32_t dveciu __attribute__((vector_size(DV * 4), aligned(4), may_alias));
+#define DLD(v, p) ((v) = *(const dvecu *)(const void *)(p))
+#define DST(p, v) (*(dvecu *)(void *)(p) = (v))
 #define DAND(v, m) ((dvec)((dveci)(v) & (m)))
 #else
 #define DV 1
 typedef float dvec;
 typedef int32_t dveci;
+typedef int32_t dveciu;
 #define DLD(v, p) ((v) = *(p))
 #define DST(p, v) (*(p) = (v))
 #define DAND(v, m) ((m) ? (v) : 0.0f)
@@ -197,8 +201,8 @@ static void k3x3same(const float *xp, const float *wk, float bv, const dplan *q,
         s1 = w1 * x0 + w4 * x1 + w7 * x2;
         DLD(x0, a0 + i + 2); DLD(x1, a1 + i + 2); DLD(x2, a2 + i + 2);
         s2 = w2 * x0 + w5 * x1 + w8 * x2;
-        memcpy(&l, ml + i, sizeof l);
-        memcpy(&r, mr + i, sizeof r);
+        l = *(const dveciu *)(const void *)(ml + i);
+        r = *(const dveciu *)(const void *)(mr + i);
         acc = bv + DAND(s0, l) + s1 + DAND(s2, r);
         if (i + DV <= P) {
             if (rc) {
