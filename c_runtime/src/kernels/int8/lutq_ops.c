@@ -36,11 +36,12 @@ static int pow2_dict(const int32_t *d, size_t n)
     return 1;
 }
 
-/* the LUT of in[1] (codes) and in[2] (dict (O, K)) with lut_bits */
+/* the LUT of in[1] (codes) and in[2] (dict (O, K)) with lut_bits; 0 also when in[3] is not o channels' rq */
 static int lut_of(const nnbrt_tensor *in, int32_t o, int32_t bits, nnb_i8_lut *w)
 {
     const nnbrt_tensor *c = &in[1], *d = &in[2];
     if (c->type != I32 || d->type != I32 || !c->data || !d->data || d->ndim != 2 || d->dims[0] != o) return 0;
+    if (!rq_ok(&in[3], (size_t)o)) return 0;
     w->codes = (const uint32_t *)(const void *)c->data;
     w->words = c->size;
     w->dict = i32p(d);
@@ -124,7 +125,6 @@ static nnbrt_status conv_geom(const nnbrt_args *a, int nin, const nnbrt_tensor *
     p->act_min = a->a[C_LO].i;
     p->act_max = a->a[C_HI].i;
     if (!lut_of(in, p->o, a->a[C_BITS].i, w)) return NNBRT_E_BAD_ARGUMENT;
-    if (!rq_ok(&in[3], (size_t)p->o)) return NNBRT_E_BAD_ARGUMENT;
     if (res) {
         const nnbrt_tensor *r = &in[4];
         size_t j;
@@ -165,73 +165,20 @@ static nnbrt_status conv_geom(const nnbrt_args *a, int nin, const nnbrt_tensor *
     return NNBRT_OK;
 }
 
-static nnbrt_status check_conv(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
-                               const nnbrt_tensor *out, nnbrt_cost *c)
-{
-    nnb_i8_conv_params p;
-    nnb_i8_pool_params pp;
-    nnb_i8_lut w;
-    size_t scratch = 0;
-    nnbrt_status st = conv_geom(a, nin, in, out, &p, &pp, &w, &scratch, 1);
-    (void)nout;
-    if (st != NNBRT_OK) return st;
-    c->work = (uint64_t)p.n * (uint64_t)p.o * (uint64_t)p.oh * (uint64_t)p.ow * (uint64_t)(p.c / p.group) *
-              (uint64_t)p.kh * (uint64_t)p.kw;
-    c->scratch = scratch;
-    return NNBRT_OK;
-}
-
-static void run_conv(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout, const nnbrt_tensor *out)
-{
-    nnb_i8_conv_params p;
-    nnb_i8_pool_params pp;
-    nnb_i8_lut w;
-    size_t scratch = 0;
-    uint8_t *s = (uint8_t *)(void *)a->scratch;
-    const int res = a->a[C_RES].i;
-    const int8_t *x = (const int8_t *)(const void *)in[0].data;
-    int8_t *y = (int8_t *)(void *)out[0].data;
-    const int32_t *b = i32p(&in[3]), *m, *sh;
-    (void)nout;
-    memset(&w, 0, sizeof w);
-    if (conv_geom(a, nin, in, out, &p, &pp, &w, &scratch, 0) != NNBRT_OK) return; /* checked at load */
-    m = b + p.o;
-    sh = b + 2 * p.o;
-    if (a->a[C_POOL].i) {
-        const int32_t block = pool_block(&p), samples = p.n, o_all = p.o;
-        const size_t conv_bytes = ((size_t)block * (size_t)p.oh * (size_t)p.ow + 3u) & ~(size_t)3u;
-        const size_t in_plane = (size_t)p.c * (size_t)p.h * (size_t)p.w;
-        const size_t plane = (size_t)pp.oh * (size_t)pp.ow;
-        int32_t nn, o0;
-        p.n = 1;
-        for (nn = 0; nn < samples; ++nn)
-            for (o0 = 0; o0 < o_all; o0 += block) {
-                p.o = o_all - o0 < block ? o_all - o0 : block;
-                pp.n = p.o;
-                w.o_first = o0;
-                (void)nnb_i8_lutq_conv2d(&p, &w, x + (size_t)nn * in_plane, b + o0, m + o0, sh + o0, NULL, NULL,
-                                         NULL, (int8_t *)s, s + conv_bytes, scratch - conv_bytes);
-                (void)nnb_i8_max_pool2d(&pp, (const int8_t *)s,
-                                        y + ((size_t)nn * (size_t)o_all + (size_t)o0) * plane);
-            }
-        return;
-    }
-    (void)nnb_i8_lutq_conv2d(&p, &w, x, b, m, sh, res ? (const int8_t *)(const void *)in[4].data : NULL,
-                             res ? i32p(&in[5]) : NULL, res ? i32p(&in[5]) + p.o : NULL, y, s, scratch);
-}
-
 /* ---- 1013 Q8LutAffine: the 1x1 case ---- */
 
 enum { A_BA, A_ACT, A_LO, A_HI, A_WS, A_BITS };
 
-static nnbrt_status affine_geom(const nnbrt_args *a, const nnbrt_tensor *in, const nnbrt_tensor *out,
-                                nnb_i8_conv_params *p, nnb_i8_lut *w, size_t *scratch, int full)
+static nnbrt_status affine_geom(const nnbrt_args *a, int nin, const nnbrt_tensor *in, const nnbrt_tensor *out,
+                                nnb_i8_conv_params *p, nnb_i8_pool_params *pp, nnb_i8_lut *w, size_t *scratch,
+                                int full)
 {
     const nnbrt_tensor *x = &in[0], *y = &out[0];
     const nnbrt_arg *ws = &a->a[A_WS];
     const int ba = a->a[A_BA].i;
     size_t n = 1, kin = 1, o = 1;
     int k;
+    (void)nin; (void)pp; /* 4 inputs (the table), no pool */
     if (!is_q8(x) || !is_q8(y)) return NNBRT_E_UNSUPPORTED_TYPE;
     if (a->a[A_ACT].i < 0 || a->a[A_ACT].i > 2) return NNBRT_E_BAD_ARGUMENT;
     if (ba < 0 || ba >= x->ndim || ws->count < 2) return NNBRT_E_UNSUPPORTED_ARGUMENT;
@@ -256,37 +203,95 @@ static nnbrt_status affine_geom(const nnbrt_args *a, const nnbrt_tensor *in, con
     p->act_min = a->a[A_LO].i;
     p->act_max = a->a[A_HI].i;
     if (!lut_of(in, p->o, a->a[A_BITS].i, w)) return NNBRT_E_BAD_ARGUMENT;
-    if (!rq_ok(&in[3], o)) return NNBRT_E_BAD_ARGUMENT;
     if (full && !nnb_i8_lutq_ok(p, w, i32p(&in[3]), NULL)) return NNBRT_E_BAD_QUANT;
     *scratch = nnb_i8_lutq_scratch(p, w->k);
     return NNBRT_OK;
 }
 
-static nnbrt_status check_affine(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
-                                 const nnbrt_tensor *out, nnbrt_cost *c)
+/* ---- both records: the load check and the run, over a record's geometry ---- */
+
+typedef nnbrt_status (*lut_geom)(const nnbrt_args *a, int nin, const nnbrt_tensor *in, const nnbrt_tensor *out,
+                                 nnb_i8_conv_params *p, nnb_i8_pool_params *pp, nnb_i8_lut *w, size_t *scratch,
+                                 int full);
+
+static nnbrt_status check_lut(lut_geom geom, const nnbrt_args *a, int nin, const nnbrt_tensor *in,
+                              const nnbrt_tensor *out, nnbrt_cost *c)
 {
     nnb_i8_conv_params p;
+    nnb_i8_pool_params pp;
     nnb_i8_lut w;
     size_t scratch = 0;
-    nnbrt_status st = affine_geom(a, in, out, &p, &w, &scratch, 1);
-    (void)nin; (void)nout;
+    nnbrt_status st = geom(a, nin, in, out, &p, &pp, &w, &scratch, 1);
     if (st != NNBRT_OK) return st;
-    c->work = (uint64_t)p.n * (uint64_t)p.c * (uint64_t)p.o;
+    c->work = (uint64_t)p.n * (uint64_t)p.o * (uint64_t)p.oh * (uint64_t)p.ow * (uint64_t)(p.c / p.group) *
+              (uint64_t)p.kh * (uint64_t)p.kw;
     c->scratch = scratch;
     return NNBRT_OK;
 }
 
-static void run_affine(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout, const nnbrt_tensor *out)
+/* pooled: the max pool after the convolution (Q8LutConv's); res: in[4] and in[5] are the residual and its rq */
+static void run_lut(lut_geom geom, int pooled, int res, const nnbrt_args *a, int nin, const nnbrt_tensor *in,
+                    const nnbrt_tensor *out)
 {
     nnb_i8_conv_params p;
+    nnb_i8_pool_params pp;
     nnb_i8_lut w;
     size_t scratch = 0;
-    (void)nin; (void)nout;
+    uint8_t *s = (uint8_t *)(void *)a->scratch;
+    const int8_t *x = (const int8_t *)(const void *)in[0].data;
+    int8_t *y = (int8_t *)(void *)out[0].data;
+    const int32_t *b = i32p(&in[3]), *m, *sh;
     memset(&w, 0, sizeof w);
-    if (affine_geom(a, in, out, &p, &w, &scratch, 0) != NNBRT_OK) return; /* checked at load */
-    (void)nnb_i8_lutq_conv2d(&p, &w, (const int8_t *)(const void *)in[0].data, i32p(&in[3]), i32p(&in[3]) + p.o,
-                             i32p(&in[3]) + 2 * p.o, NULL, NULL, NULL, (int8_t *)(void *)out[0].data, a->scratch,
-                             scratch);
+    if (geom(a, nin, in, out, &p, &pp, &w, &scratch, 0) != NNBRT_OK) return; /* checked at load */
+    m = b + p.o;
+    sh = b + 2 * p.o;
+    if (pooled) {
+        const int32_t block = pool_block(&p), samples = p.n, o_all = p.o;
+        const size_t conv_bytes = ((size_t)block * (size_t)p.oh * (size_t)p.ow + 3u) & ~(size_t)3u;
+        const size_t in_plane = (size_t)p.c * (size_t)p.h * (size_t)p.w;
+        const size_t plane = (size_t)pp.oh * (size_t)pp.ow;
+        int32_t nn, o0;
+        p.n = 1;
+        for (nn = 0; nn < samples; ++nn)
+            for (o0 = 0; o0 < o_all; o0 += block) {
+                p.o = o_all - o0 < block ? o_all - o0 : block;
+                pp.n = p.o;
+                w.o_first = o0;
+                (void)nnb_i8_lutq_conv2d(&p, &w, x + (size_t)nn * in_plane, b + o0, m + o0, sh + o0, NULL, NULL,
+                                         NULL, (int8_t *)s, s + conv_bytes, scratch - conv_bytes);
+                (void)nnb_i8_max_pool2d(&pp, (const int8_t *)s,
+                                        y + ((size_t)nn * (size_t)o_all + (size_t)o0) * plane);
+            }
+        return;
+    }
+    (void)nnb_i8_lutq_conv2d(&p, &w, x, b, m, sh, res ? (const int8_t *)(const void *)in[4].data : NULL,
+                             res ? i32p(&in[5]) : NULL, res ? i32p(&in[5]) + p.o : NULL, y, s, scratch);
+}
+
+static nnbrt_status check_conv(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
+                               const nnbrt_tensor *out, nnbrt_cost *c)
+{
+    (void)nout;
+    return check_lut(conv_geom, a, nin, in, out, c);
+}
+
+static void run_conv(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout, const nnbrt_tensor *out)
+{
+    (void)nout;
+    run_lut(conv_geom, a->a[C_POOL].i, a->a[C_RES].i, a, nin, in, out);
+}
+
+static nnbrt_status check_affine(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
+                                 const nnbrt_tensor *out, nnbrt_cost *c)
+{
+    (void)nout;
+    return check_lut(affine_geom, a, nin, in, out, c);
+}
+
+static void run_affine(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout, const nnbrt_tensor *out)
+{
+    (void)nout;
+    run_lut(affine_geom, 0, 0, a, nin, in, out);
 }
 
 const nnbrt_kernel nnbrt_k_q8_lut_conv = {"Q8LutConv", "iiIiIiIiiiIiIiIBBiiiiIi", 4, 6, 1, 1, check_conv,
