@@ -43,6 +43,13 @@ static int geom_ok(const nnb_i8_conv_params *p)
            p->ow == (p->w + 2 * (int64_t)p->pad_w - ekw) / p->stride_w + 1;
 }
 
+/* the geometry, and the table's codes and dictionary with 2 <= K <= NNB_LUTQ_MAX_K, 1 <= bits <= NNB_LUTQ_MAX_BITS */
+static int lut_ok(const nnb_i8_conv_params *p, const nnb_i8_lut *w)
+{
+    return geom_ok(p) && w && w->codes && w->dict && w->k >= 2 && w->k <= NNB_LUTQ_MAX_K && w->bits >= 1 &&
+           w->bits <= NNB_LUTQ_MAX_BITS;
+}
+
 /* codes first .. first + n - 1 into dst, one byte each: one pass through the words (a code may straddle two) */
 static void decode_codes(const uint32_t *words, size_t first, size_t n, uint32_t bits, uint8_t *dst)
 {
@@ -97,8 +104,7 @@ int nnb_i8_lutq_ok(const nnb_i8_conv_params *p, const nnb_i8_lut *w, const int32
 {
     size_t taps, total, i;
     int32_t o, k;
-    if (!geom_ok(p) || !w || !w->codes || !w->dict || w->k < 2 || w->k > NNB_LUTQ_MAX_K || w->bits < 1 ||
-        w->bits > NNB_LUTQ_MAX_BITS || w->k > (1 << w->bits) || (w->pow2 != 0 && w->pow2 != 1))
+    if (!lut_ok(p, w) || w->k > (1 << w->bits) || (w->pow2 != 0 && w->pow2 != 1))
         return 0;
     taps = (size_t)(p->c / p->group) * (size_t)p->kh * (size_t)p->kw;
     total = (size_t)p->o * taps;
@@ -293,8 +299,7 @@ int nnb_i8_lutq_conv2d(const nnb_i8_conv_params *p, const nnb_i8_lut *w, const i
     int8_t *xp;
     uint8_t *code;
     int32_t *off, *start, *dk, *sums;
-    if (!geom_ok(p) || !w || !w->codes || !w->dict || w->k < 2 || w->k > NNB_LUTQ_MAX_K || w->bits < 1 ||
-        w->bits > NNB_LUTQ_MAX_BITS || !x || !mult || !shift || !y || !scratch)
+    if (!lut_ok(p, w) || !x || !mult || !shift || !y || !scratch)
         return NNB_I8_EINVAL;
     if (residual && (!res_mult || !res_shift))
         return NNB_I8_EINVAL;
