@@ -64,6 +64,33 @@ def top1(scores: np.ndarray, y: np.ndarray) -> float:
     return 100.0 * float((scores.reshape(len(y), -1).argmax(1) == y).mean())
 
 
+class Row:
+    """One line of the table: a model's test predictions (none for a quoted figure) and how many of its
+    samples tie for the top score (argmax then takes the first class)."""
+
+    def __init__(self, label: str, scores: np.ndarray | None, y: np.ndarray, note: str = "",
+                 quoted: float | None = None) -> None:
+        self.label, self.note = label, note
+        self.pred = None if scores is None else scores.reshape(len(y), -1).argmax(1)
+        self.acc = quoted if self.pred is None else 100.0 * float((self.pred == y).mean())
+        if scores is None:
+            self.ties = None
+        else:
+            top2 = np.sort(scores.reshape(len(y), -1), axis=1)[:, -2:]
+            self.ties = int((top2[:, 0] == top2[:, 1]).sum())
+
+
+def sign_test(a: np.ndarray, b: np.ndarray, y: np.ndarray) -> str:
+    """Paired comparison on the same images: how many only ``a`` gets right, how many only ``b``, and the
+    exact two-sided sign-test p-value of that split (McNemar's exact test)."""
+    from math import comb
+
+    na, nb = int(((a == y) & (b != y)).sum()), int(((b == y) & (a != y)).sum())
+    n, k = na + nb, min(na, nb)
+    p = min(1.0, 2 * sum(comb(n, i) for i in range(k + 1)) / 2 ** n) if n else 1.0
+    return f"only the first right on {na} images, only the second on {nb}: exact sign-test p = {p:.2f}"
+
+
 # ---- the C int8 kernels, chained ------------------------------------------------------------
 
 def c_logits(m, x: np.ndarray, so, batch: int = 500) -> np.ndarray:  # noqa: ANN001
@@ -159,7 +186,8 @@ def ort_run(sess, name: str, x: np.ndarray, batch: int = 500) -> np.ndarray:  # 
     return np.concatenate([sess.run(None, {name: x[s:s + batch]})[0] for s in range(0, len(x), batch)])
 
 
-def ort_int8(g, xc: np.ndarray, xt: np.ndarray, yt: np.ndarray) -> dict[str, float] | None:  # noqa: ANN001
+def ort_int8(g, xc: np.ndarray, xt: np.ndarray) -> dict[str, np.ndarray] | None:  # noqa: ANN001
+    """onnxruntime's float and static int8 models' outputs on ``xt`` (None without onnxruntime)."""
     try:
         import onnxruntime as ort
         from onnxruntime.quantization import (
@@ -185,7 +213,7 @@ def ort_int8(g, xc: np.ndarray, xt: np.ndarray, yt: np.ndarray) -> dict[str, flo
         fp = os.path.join(tmp, "f.onnx")
         export_onnx(g, fp)
         sess = ort.InferenceSession(fp, providers=["CPUExecutionProvider"])
-        res["float (onnxruntime)"] = top1(ort_run(sess, name, xt), yt)
+        res["float (onnxruntime)"] = ort_run(sess, name, xt)
         for label, meth in (("MinMax", CalibrationMethod.MinMax), ("Percentile", CalibrationMethod.Percentile),
                             ("Entropy", CalibrationMethod.Entropy)):
             qp = os.path.join(tmp, f"q_{label}.onnx")
@@ -194,7 +222,7 @@ def ort_int8(g, xc: np.ndarray, xt: np.ndarray, yt: np.ndarray) -> dict[str, flo
                 quantize_static(fp, qp, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                                 activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, calibrate_method=meth)
             s = ort.InferenceSession(qp, providers=["CPUExecutionProvider"])
-            res[f"onnxruntime int8 {label}"] = top1(ort_run(s, name, xt), yt)
+            res[f"onnxruntime int8 {label}"] = ort_run(s, name, xt)
     return res
 
 
@@ -207,41 +235,50 @@ def bench(arch: str, n_calib: int, n_test: int, so) -> None:  # noqa: ANN001
     xtr, _ = load_data("fashion-mnist:train")
     xte, yte = load_data("fashion-mnist:test")
     xc, xt, yt = input_array(g, xtr[:n_calib]), input_array(g, xte[:n_test]), yte[:n_test]
-    rows: list[tuple[str, float, str]] = []
-    fl = top1(run_batched(g, [xt])[g.outputs[0]], yt)
-    rows.append(("float (nnb reference)", fl, ""))
+    rows = [Row("float (nnb reference)", run_batched(g, [xt])[g.outputs[0]], yt)]
+    fl = rows[0].acc
     stats = collect(g, xc)
     models = {}
     for meth in ("minmax", "percentile", "mse", "top", "adaround"):
         m = build_int8(g, stats, meth)
         models[meth] = m
-        rows.append((f"nnb int8 {meth}", top1(run_int8_batched(m, xt), yt), "numpy integer simulation"))
+        rows.append(Row(f"nnb int8 {meth}", run_int8_batched(m, xt), yt, "numpy integer simulation"))
     if so is not None:
         for meth in ("minmax", "adaround"):
             m = models[meth]
             c = c_logits(m, xt, so)
             same = np.array_equal(c, sim_logits(m, xt))
-            rows.append((f"nnb int8 {meth}, C kernels", top1(c, yt), f"int8 logits equal the simulation's: {same}"))
+            rows.append(Row(f"nnb int8 {meth}, C kernels", c, yt, f"int8 logits equal the simulation's: {same}"))
     gf = fixed.prepare_graph(g0)
     sf = collect(gf, xc)
     for meth in ("fixed16", "fixed8"):
         for cal in ("minmax", "percentile", "mse"):
             fm = fixed.build_fixed(gf, sf, meth, cal)
-            rows.append((f"nnb {meth} {cal}", top1(fixed.run_fixed_batched(fm, xt), yt), "value-level simulation"))
-    ort_rows = ort_int8(fixed.prepare_graph(g0), xc, xt, yt)
+            rows.append(Row(f"nnb {meth} {cal}", fixed.run_fixed_batched(fm, xt), yt, "value-level simulation"))
+    ort_rows = ort_int8(fixed.prepare_graph(g0), xc, xt)
     if ort_rows is None:
         for label, v in zip(("MinMax", "Percentile", "Entropy"), QUOTED[arch]):
-            rows.append((f"onnxruntime int8 {label}", v, "QUOTED from issue 13 (onnxruntime not installed)"))
+            rows.append(Row(f"onnxruntime int8 {label}", None, yt, "QUOTED from issue 13 (onnxruntime not installed)",
+                            quoted=v))
     else:
-        rows += [(k, v, "same run, same calibration images") for k, v in ort_rows.items()]
+        rows += [Row(k, v, yt, "same run, same calibration images") for k, v in ort_rows.items()]
     m = models["minmax"]
     ia, fa = arena_bytes(m)
     w_float = sum(4 * int(np.prod(g.tensors[s.node.inputs[1]].shape)) for s in m.steps if "weight" in s.arrays)
     print(f"\n## fmnist_{arch}: calibration {len(xc)} training images, test {len(xt)} images "
           f"({time.perf_counter() - t0:.0f} s)\n")
-    print("| model | top-1 % | vs float | note |\n|---|---:|---:|---|")
-    for label, v, note in rows:
-        print(f"| {label} | {v:.2f} | {v - fl:+.2f} | {note} |")
+    print(f"| model | top-1 % | vs float | same answer as float (of {len(yt)}) | top-2 ties | note |\n"
+          "|---|---:|---:|---:|---:|---|")
+    for r in rows:
+        same = "" if r.pred is None else str(int((r.pred == rows[0].pred).sum()))
+        print(f"| {r.label} | {r.acc:.2f} | {r.acc - fl:+.2f} | {same} | {'' if r.ties is None else r.ties} "
+              f"| {r.note} |")
+    ours = next(r for r in rows if r.label == "nnb int8 adaround")
+    ort = [r for r in rows if r.label.startswith("onnxruntime int8") and r.pred is not None]
+    if ort:
+        best = max(ort, key=lambda r: r.acc)
+        print(f"\npaired on the test images, {ours.label} vs {best.label}: {sign_test(ours.pred, best.pred, yt)}; "
+              f"{best.label} vs float: {sign_test(best.pred, rows[0].pred, yt)}")
     print(f"\nweight tensors: int8 {m.weight_tensor_bytes()} B, float32 {w_float} B "
           f"({m.weight_tensor_bytes() / w_float:.1%}); with int32 biases and per-channel int32 multiplier + shift: "
           f"{m.weight_bytes()} B vs all float32 parameters {sum(t.nbytes for t in g.params())} B "
