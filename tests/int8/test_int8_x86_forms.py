@@ -93,7 +93,7 @@ def lib(request, tmp_path_factory):  # noqa: ANN001, ANN201
 # (C, O, H, W, (kh, kw), pad, (sh, sw), dil, group, residual): pairs of channels (odd C: a zero partner), one-channel
 # groups (pairs of kernel columns, odd kw), stride phases 2..4, dilation, rows of <= 8 (eight x eight) and wider
 # (six x sixteen, partial channel blocks), a flat 1x1, depthwise 3x3 and other kernels (odd/even kw, narrow planes),
-# one-channel layers (panels of one row or of several narrow rows, every channel remainder)
+# one-channel layers and wide kernels (panels of one row or of several narrow rows, every channel remainder)
 CASES = [
     (5, 7, 11, 23, (3, 3), 1, (1, 1), 1, 1, True),
     (2, 13, 9, 8, (3, 3), 1, (1, 1), 1, 1, False),
@@ -122,6 +122,10 @@ CASES = [
     (1, 9, 8, 3, (3, 3), (1, 1), (1, 1), 1, 1, False),        # rows of 3: five per panel
     (1, 7, 33, 30, (1, 1), 0, (1, 1), 1, 1, True),            # 1x1
     (1, 6, 6, 70, (3, 9), (1, 4), (1, 3), 1, 1, False),       # stride 3: a 64-byte span
+    # several channels, kernels of >= 5 columns (row quads in registers, weights read in place)
+    (16, 16, 12, 12, (5, 5), 0, (1, 1), 1, 1, False),         # lenet's second layer: two rows of 8 per panel
+    (5, 21, 9, 7, (3, 6), (1, 2), (1, 1), 1, 1, True),        # rows of 7, 17 + 4 channels, residual
+    (2, 3, 15, 40, (2, 9), (1, 4), (2, 2), (1, 1), 1, False), # stride 2 over wide rows, a 3-channel remainder
 ]
 
 

@@ -8,11 +8,14 @@
  *    sum is the exact accumulator whenever that fits in 32 bits, as it does for the simulation).
  *    Output rows narrower than a panel (ow < 16) are filled as sixteen flat positions across rows, one
  *    merging masked load per row segment and tap (a 5-wide row would otherwise use 5 of 16 lanes).
- *  - one input channel (a first convolution), AVX-512 VNNI on CPUs with VBMI (c1_conv): per kernel row, the input
- *    bytes a panel reads in one register (merging masked loads; up to four narrow output rows in 16/32/64-byte
- *    slots) and one VPERMB per four kernel columns forms the positions' quads in registers, read by every channel
- *    with VPDPBUSD: no im2col transpose, kh ceil(kw / 4) vectors of scratch (lenet's first layer: 1.3 KB, was 2.2;
- *    a call per eight channels, as the pooled glue makes, 16.7 -> 9.1 us; dscnn's first layer 19 -> 9 us).
+ *  - row quads, AVX-512 VNNI on CPUs with VBMI (taken before the GEMM for one input channel and for kernels of
+ *    >= 5 columns, group 1): per input channel and kernel row, the input bytes a panel reads in one register
+ *    (merging masked loads; up to four narrow output rows in 16/32/64-byte slots) and one VPERMB per four kernel
+ *    columns forms the positions' quads in registers, read with VPDPBUSD: no im2col transpose. One input channel
+ *    (c1_conv): the kh ceil(kw / 4) quad vectors in scratch, read by every channel block (lenet's first layer per
+ *    eight-channel call, as the pooled glue makes it, 16.7 -> 9.5 us; dscnn's 19 -> 9 us). Several channels
+ *    (rq_conv): sixteen channels in registers, weights read in place, no panel: lenet's second layer's x86 scratch
+ *    13.6 KB -> 0.4 KB at the same speed.
  *  - convolution, AVX2 (no VNNI), direct (gemm_direct): the image's input as a padded plane of int32 lanes, each
  *    an int16 pair of (x - in_zero): two input channels at one place, or for a one-channel group two kernel
  *    columns of one row; a plane row is stride_w phases, so a tap's eight output positions are eight consecutive
@@ -1623,20 +1626,22 @@ static T_VNNI void gemm_vnni(const nnb_i8_conv_params *p, const int8_t *x, const
     }
 }
 
-/* ---------- one input channel (a network's first convolution), AVX-512 VNNI + VBMI ---------- */
+/* ---------- row quads (one-channel first convolutions, wide kernels), AVX-512 VNNI + VBMI ---------- */
 
-/* The im2col panel of a one-channel layer is a sliding window over input rows, so it is formed in registers:
- * for each kernel row, the input bytes one panel reads (up to four output rows narrower than the panel, each in
- * a slot of 16, 32 or 64 bytes; merging masked loads, in_zero outside the input) are one register, and one
- * VPERMB per four kernel columns gives every position's four taps as the unsigned bytes VPDPBUSD takes (x + 128,
- * the bias folded as gemm_vnni folds it). The kh x ceil(kw / 4) quad vectors of a panel are read by every
- * channel: no transpose, no per-tap offsets. Scratch: those vectors and the weights as zero-padded quads. */
+/* An im2col panel is a sliding window over input rows, so it is formed in registers: for each input channel and
+ * kernel row, the input bytes a panel of sixteen positions reads (one output row's sixteen columns, or up to four
+ * output rows narrower than the panel, each in a slot of 16, 32 or 64 bytes; merging masked loads, in_zero outside
+ * the input) are one register, and one VPERMB per four kernel columns (bytes past kw zeroed) gives every position's
+ * four taps as the unsigned bytes VPDPBUSD takes (x + 128, the bias folded as gemm_vnni folds it). Up to sixteen
+ * channels accumulate in registers and the weights are read in place: no panel, no transpose, and the scratch is
+ * one copy of the last channel's weights (its last quad may reach past the array). Taken for one input channel
+ * and for kernels of >= 5 columns (kw 3: a quad of 3 taps wastes a quarter of the MACs the packed GEMM uses). */
 
-#define C1_CH 256 /* output channels (their folded biases and requantizations live on the stack) */
+#define RQ_CH 256 /* output channels (their folded biases and requantizations live on the stack) */
 
 static int g_vbmi = -1;
 
-static int c1_vbmi(void)
+static int rq_vbmi(void)
 {
     if (g_vbmi < 0) {
         __builtin_cpu_init();
@@ -1645,9 +1650,9 @@ static int c1_vbmi(void)
     return g_vbmi;
 }
 
-/* the layout of a panel: output rows per panel (rows > 1: whole rows narrower than 16, each in a slot of
- * `slot` bytes) or, rows == 1 and ow >= 16, sixteen columns of one row; 0 when the layer does not fit */
-static int c1_layout(const nnb_i8_conv_params *p, int32_t *rows, int32_t *slot)
+/* a panel's output rows (rows > 1: whole rows narrower than 16, each in a slot of `slot` bytes) or, rows == 1,
+ * sixteen columns of one row; 0 when a row's window does not fit 64 bytes */
+static int rq_layout(const nnb_i8_conv_params *p, int32_t *rows, int32_t *slot)
 {
     const int32_t len = p->ow < NB ? p->ow : NB;
     const int64_t span = (int64_t)(len - 1) * p->stride_w + (int64_t)(p->kw - 1) * p->dil_w + 1;
@@ -1660,12 +1665,150 @@ static int c1_layout(const nnb_i8_conv_params *p, int32_t *rows, int32_t *slot)
     return 1;
 }
 
-static int c1_ok(const nnb_i8_conv_params *p)
+static int rq_ok(const nnb_i8_conv_params *p)
 {
     int32_t rows, slot;
-    return p->c == 1 && p->group == 1 && p->o <= C1_CH && p->kw <= 16 && p->kh <= 64 && c1_layout(p, &rows, &slot);
+    return p->group == 1 && (p->c == 1 || p->kw >= 5) && p->o <= RQ_CH && p->kw <= 16 &&
+           (int64_t)p->c * p->kh * p->kw <= 65536 && rq_layout(p, &rows, &slot);
 }
 
+/* int16 elements: the last channel's weights and four bytes of zeros */
+static size_t rq_scratch(const nnb_i8_conv_params *p)
+{
+    return ((size_t)p->c * (size_t)p->kh * (size_t)p->kw + 4) / 2 + 1;
+}
+
+typedef struct {
+    const int8_t *x;                    /* this sample */
+    int32_t oy0, ox0, nrow, span, slot; /* the panel */
+    __m512i idx[4];
+    __mmask64 km[4];
+} rq_panel;
+
+/* acc[j] (j < nch) over every input channel, kernel row and quad; channel j's weights at wr[j] */
+static inline __attribute__((always_inline)) T_VBMI void rq_dot(const nnb_i8_conv_params *p, const rq_panel *pn,
+                                                                 const int8_t *const *wr, const int32_t *b2,
+                                                                 __m512i *acc, const int nch)
+{
+    const int32_t kh = p->kh, kw = p->kw, nq = (kw + 3) / 4, sw = p->stride_w;
+    const size_t hw = (size_t)p->h * (size_t)p->w;
+    const int64_t col0 = (int64_t)pn->ox0 * sw - p->pad_w;
+    const int64_t lo = col0 < 0 ? -col0 : 0, hi = p->w - col0 < pn->span ? p->w - col0 : pn->span;
+    const uint64_t m0 = hi > lo ? (hi >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << hi) - 1u)) & ~(((uint64_t)1 << lo) - 1u) : 0;
+    int32_t ci, ky, q, s;
+    int j;
+    for (j = 0; j < nch; ++j)
+        acc[j] = _mm512_set1_epi32(b2[j]);
+    for (ci = 0; ci < p->c; ++ci)
+        for (ky = 0; ky < kh; ++ky) {
+            const size_t wo = ((size_t)ci * (size_t)kh + (size_t)ky) * (size_t)kw;
+            __m512i src = _mm512_set1_epi8((char)p->in_zero);
+            for (s = 0; s < pn->nrow; ++s) {
+                const int32_t iy = (pn->oy0 + s) * p->stride_h - p->pad_h + ky * p->dil_h;
+                if (iy >= 0 && iy < p->h && m0)
+                    /* the address may lie before the row: formed as an integer, masked bytes never read */
+                    src = _mm512_mask_loadu_epi8(
+                        src, (__mmask64)(m0 << (s * pn->slot)),
+                        (const void *)((uintptr_t)pn->x + (uintptr_t)(ci * hw) +
+                                       (uintptr_t)((int64_t)iy * p->w + col0 - s * pn->slot)));
+            }
+            src = _mm512_xor_si512(src, _mm512_set1_epi8((char)0x80));
+            for (q = 0; q < nq; ++q) {
+                const __m512i qv = _mm512_maskz_permutexvar_epi8(pn->km[q], pn->idx[q], src);
+                for (j = 0; j < nch; ++j)
+                    acc[j] = _mm512_dpbusd_epi32(acc[j], qv, _mm512_set1_epi32(w4(wr[j] + wo + (size_t)q * 4)));
+            }
+        }
+}
+
+static T_VBMI void rq_conv(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
+                           const int32_t *mult, const int32_t *shift, const int8_t *residual, const int32_t *res_mult,
+                           const int32_t *res_shift, int8_t *y, int16_t *scratch)
+{
+    const int32_t kh = p->kh, kw = p->kw, nq = (kw + 3) / 4, og = p->o, ow = p->ow, sw = p->stride_w;
+    const size_t klen = (size_t)p->c * (size_t)kh * (size_t)kw, plane = (size_t)p->oh * (size_t)ow;
+    const int64_t bound = bound_of(bias, og, (int32_t)klen, residual, res_mult, res_shift);
+    int8_t *last = (int8_t *)(void *)scratch;
+    int32_t b2[RQ_CH];
+    rq_ch rqs[2 * RQ_CH];
+    rq_panel pn;
+    int32_t rows = 1, slot = 64, c, q, nb, lane, b;
+    size_t i;
+    out8 oc;
+    (void)rq_layout(p, &rows, &slot);
+    memcpy(last, w + (size_t)(og - 1) * klen, klen);
+    memset(last + klen, 0, 4);
+    oc.zout = p->out_zero;
+    oc.lo = p->act_min;
+    oc.hi = p->act_max;
+    oc.zres = p->res_zero;
+    for (c = 0; c < og; ++c) { /* bias - (in_zero + 128) sum w, in wrapping arithmetic */
+        const int8_t *wc = w + (size_t)c * klen;
+        uint32_t s = 0;
+        for (i = 0; i < klen; ++i)
+            s += (uint32_t)(int32_t)wc[i];
+        b2[c] = (int32_t)((uint32_t)(bias ? bias[c] : 0) - (uint32_t)(p->in_zero + 128) * s);
+        rq_prepare(rqs + c, mult[c], shift[c], bound);
+        rq_prepare(rqs + og + c, residual ? res_mult[c] : 0, residual ? res_shift[c] : 0, 255);
+    }
+    for (q = 0; q < nq; ++q) { /* lane L, row s of the panel, column i: byte s slot + i sw + k dw */
+        uint8_t ix[64];
+        uint64_t km = 0;
+        const int32_t len = rows > 1 ? ow : NB;
+        for (lane = 0; lane < NB; ++lane)
+            for (b = 0; b < 4; ++b) {
+                const int32_t s = lane / len, col = lane % len, k = 4 * q + b;
+                ix[lane * 4 + b] = (uint8_t)(s >= rows || k >= kw ? 0 : s * slot + col * sw + k * p->dil_w);
+                if (k < kw)
+                    km |= (uint64_t)1 << (lane * 4 + b);
+            }
+        pn.idx[q] = _mm512_loadu_si512((const void *)ix);
+        pn.km[q] = (__mmask64)km;
+    }
+    pn.slot = slot;
+    for (nb = 0; nb < p->n; ++nb) {
+        int8_t *yb = y + (size_t)nb * (size_t)og * plane;
+        const int8_t *rb = residual ? residual + (size_t)nb * (size_t)og * plane : NULL;
+        pn.x = x + (size_t)nb * klen / (size_t)(kh * kw) * (size_t)p->h * (size_t)p->w;
+        for (pn.oy0 = 0; pn.oy0 < p->oh; pn.oy0 += rows)
+            for (pn.ox0 = 0; pn.ox0 < ow; pn.ox0 += NB) {
+                const int32_t len = rows > 1 ? ow : (ow - pn.ox0 < NB ? ow - pn.ox0 : NB);
+                const size_t pos = (size_t)pn.oy0 * (size_t)ow + (size_t)pn.ox0;
+                int32_t n;
+                pn.nrow = p->oh - pn.oy0 < rows ? p->oh - pn.oy0 : rows;
+                pn.span = (len - 1) * sw + (kw - 1) * p->dil_w + 1;
+                n = pn.nrow * len;
+                for (c = 0; c < og;) {
+                    __m512i acc[16];
+                    const int8_t *wr[16];
+                    const int32_t left = og - c;
+                    const int nch = left >= 16 ? 16 : left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+                    int j;
+                    for (j = 0; j < nch; ++j)
+                        wr[j] = c + j == og - 1 ? last : w + (size_t)(c + j) * klen;
+                    if (nch == 16)
+                        rq_dot(p, &pn, wr, b2 + c, acc, 16);
+                    else if (nch == 8)
+                        rq_dot(p, &pn, wr, b2 + c, acc, 8);
+                    else if (nch == 4)
+                        rq_dot(p, &pn, wr, b2 + c, acc, 4);
+                    else if (nch == 2)
+                        rq_dot(p, &pn, wr, b2 + c, acc, 2);
+                    else
+                        rq_dot(p, &pn, wr, b2 + c, acc, 1);
+                    for (j = 0; j < nch; ++j) {
+                        const size_t at = (size_t)(c + j) * plane + pos;
+                        out16z(&oc, rqs + c + j, rqs + og + c + j, acc[j], n, rb ? rb + at : NULL, yb + at);
+                    }
+                    c += nch;
+                }
+            }
+    }
+}
+
+/* one input channel: the panel's kh ceil(kw / 4) quad vectors formed once into scratch and read by every channel
+ * block, the weights packed as zero-padded quads (dscnn's first layer, 64 channels: 9.1 us against 11.3 us in
+ * registers) */
 /* int16 elements: alignment, kh * nq quad vectors of 64 bytes, the weights o * kh * nq quads */
 static size_t c1_scratch(const nnb_i8_conv_params *p)
 {
@@ -1696,12 +1839,12 @@ static T_VBMI void c1_conv(const nnb_i8_conv_params *p, const int8_t *x, const i
     const size_t plane = (size_t)p->oh * (size_t)ow, hw = (size_t)p->h * (size_t)p->w;
     const int64_t bound = bound_of(bias, og, kh * kw, residual, res_mult, res_shift);
     uint8_t *panel = (uint8_t *)(void *)scratch;
-    int32_t *wq, b2[C1_CH];
-    rq_ch rqs[2 * C1_CH];
+    int32_t *wq, b2[RQ_CH];
+    rq_ch rqs[2 * RQ_CH];
     __m512i idx[4];
     int32_t rows = 1, slot = 64, c, q, ky, kx, nb, oy0, ox0;
     out8 oc;
-    (void)c1_layout(p, &rows, &slot);
+    (void)rq_layout(p, &rows, &slot);
     panel += (64 - ((uintptr_t)panel & 63)) & 63;
     wq = (int32_t *)(void *)(panel + (size_t)nv * 64);
     oc.zout = p->out_zero;
@@ -1940,8 +2083,8 @@ int nnb_i8_x86_quantize(size_t n, const float *x, const float *t, int8_t *y)
 static size_t scratch_at(const nnb_i8_conv_params *p, int level, int vbmi)
 {
     dx_plan dx;
-    if (level >= 2 && vbmi && c1_ok(p))
-        return c1_scratch(p);
+    if (level >= 2 && vbmi && rq_ok(p))
+        return p->c == 1 ? c1_scratch(p) : rq_scratch(p);
     if (level >= 2 && gemm_ok(p))
         return gemm_scratch(p);
     if (level >= 1 && dw_ok(p))
@@ -1962,7 +2105,7 @@ size_t nnb_i8_x86_conv_scratch(const nnb_i8_conv_params *p)
 size_t nnb_i8_x86_conv_scratch_now(const nnb_i8_conv_params *p)
 {
     const int level = nnb_i8_x86_level();
-    return scratch_at(p, level, level >= 2 && c1_vbmi());
+    return scratch_at(p, level, level >= 2 && rq_vbmi());
 }
 
 int nnb_i8_x86_conv2d(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
@@ -1971,8 +2114,11 @@ int nnb_i8_x86_conv2d(const nnb_i8_conv_params *p, const int8_t *x, const int8_t
 {
     const int level = nnb_i8_x86_level();
     dx_plan dx;
-    if (level >= 2 && c1_ok(p) && c1_vbmi()) {
-        c1_conv(p, x, w, bias, mult, shift, residual, res_mult, res_shift, y, scratch);
+    if (level >= 2 && rq_ok(p) && rq_vbmi()) {
+        if (p->c == 1)
+            c1_conv(p, x, w, bias, mult, shift, residual, res_mult, res_shift, y, scratch);
+        else
+            rq_conv(p, x, w, bias, mult, shift, residual, res_mult, res_shift, y, scratch);
         return 1;
     }
     if (level >= 2 && gemm_ok(p)) {
