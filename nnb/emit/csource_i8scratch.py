@@ -27,8 +27,15 @@ CONV_FIELDS = ("n", "c", "h", "w", "o", "kh", "kw", "oh", "ow", "pad_h", "pad_w"
                "dil_w", "group", "in_zero", "out_zero", "act_min", "act_max", "res_zero")
 
 
+POOL_FIELDS = ("n", "c", "h", "w", "oh", "ow", "kh", "kw", "stride_h", "stride_w", "pad_h", "pad_w", "including_pad")
+
+
 class _ConvParams(C.Structure):
     _fields_ = [(n, C.c_int32) for n in CONV_FIELDS]
+
+
+class _PoolParams(C.Structure):
+    _fields_ = [(n, C.c_int32) for n in POOL_FIELDS]
 
 
 def _cache_dir() -> str:
@@ -61,6 +68,9 @@ def _lib(defines: tuple[str, ...]) -> C.CDLL:
     so = C.CDLL(path)
     so.nnb_i8_conv_scratch.restype = C.c_size_t
     so.nnb_i8_conv_scratch.argtypes = [C.POINTER(_ConvParams)]
+    for fn in (so.nnb_i8_conv_pool_scratch, so.nnb_i8_qconv_scratch):
+        fn.restype = C.c_size_t
+        fn.argtypes = [C.POINTER(_ConvParams), C.POINTER(_PoolParams), C.c_int]
     return so
 
 
@@ -68,3 +78,15 @@ def conv_scratch(params: dict[str, int], defines: tuple[str, ...]) -> int:
     """int16 elements of scratch ``nnb_i8_conv2d`` needs for these parameters, compiled with ``defines``."""
     p = _ConvParams(*(int(params[k]) for k in CONV_FIELDS))
     return int(_lib(tuple(defines)).nnb_i8_conv_scratch(C.byref(p)))
+
+
+def conv_pool_scratch(params: dict[str, int], pool: list[int] | None, defines: tuple[str, ...],
+                      quantize: bool = False) -> int:
+    """Bytes of scratch ``nnb_i8_conv_pool`` (``pool``: the nnb_i8_pool_params values in order) or, with
+    ``quantize``, ``nnb_i8_qconv`` (``pool`` None: no pool) needs on any CPU the code is compiled for
+    (int8/conv_pool.c); 0 when the kernel refuses the geometry."""
+    so = _lib(tuple(defines))
+    p = _ConvParams(*(int(params[k]) for k in CONV_FIELDS))
+    pp = None if pool is None else C.byref(_PoolParams(*(int(v) for v in pool)))
+    fn = so.nnb_i8_qconv_scratch if quantize else so.nnb_i8_conv_pool_scratch
+    return int(fn(C.byref(p), pp, 0))

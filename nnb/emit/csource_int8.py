@@ -31,7 +31,7 @@ from nnb.emit.csource_ctx import (
     c_ident,
     place_scratch,
 )
-from nnb.emit.csource_i8scratch import CONV_FIELDS, conv_scratch
+from nnb.emit.csource_i8scratch import CONV_FIELDS, conv_pool_scratch, conv_scratch
 from nnb.emit.nnb_int8 import Deployed, Fn, Var, deploy, plan
 from nnb.emit.nnb_layout import TRANSPOSED_WEIGHTS, function_id
 from nnb.errors import NnbError
@@ -42,7 +42,7 @@ from nnb.quantize.int8 import Int8Model
 # target), "host" lets an x86-64 host take its AVX2 / AVX-512 VNNI paths (chosen at run time, more scratch)
 I8_KNOBS: dict[str, list[str]] = {"mcu": ["NNB_I8_NO_X86"], "host": []}
 POOL_SCRATCH = 4608  # q8_ops.c NNBRT_Q8_POOL_SCRATCH: conv output bytes a pooled block may take
-I8_HEADERS = ["int8/i8_dot.h", "int8/i8_host.h", "int8/nnb_int8.h"]
+I8_HEADERS = ["int8/conv_pool.h", "int8/i8_dot.h", "int8/i8_host.h", "int8/nnb_int8.h"]
 C_OPS = ("Q8Quantize", "Q8Dequantize", "Q8Conv", "Q8Affine", "Q8MaxPool", "Q8AvgPool", "Q8GlobalAvgPool",
          "Q8Add", "Q8Mul", "Q8Concat", "Q8Clamp", "Q8LutConv", "Q8LutAffine", "Q8QConv")
 CONV_KINDS = {"conv", "conv_pool", "qconv", "qconv_pool"}
@@ -148,18 +148,6 @@ def _prod(dims: Any) -> int:  # noqa: ANN401 - a shape
 def _pool_out(n: int, k: int, s: int, p: int, ib: bool) -> int:
     num = n + 2 * p - k if ib else n + p - 1
     return num // s + 1
-
-
-def _pool_block(o: int, oh: int, ow: int, group: int) -> int:
-    """q8_ops.c pool_block: output channels of one pooled block."""
-    if group != 1:
-        return o
-    b = POOL_SCRATCH // (oh * ow)
-    if b >= o:
-        return o
-    while b > 1 and o % b:
-        b -= 1
-    return max(b, 1)
 
 
 class _Ctx:
@@ -319,28 +307,24 @@ def _conv(c: _Ctx, fn: Fn, node: I8Node, x_expr: str | None = None) -> int:
     else:
         f.update(res="NULL", res_mult="NULL", res_shift="NULL")
     defines = tuple(I8_KNOBS[c.kernels])
+    f["geom"] = p
     if a["pool"] == "max":
         if res:
             raise NnbError("emit-c int8: a convolution with a pool and a residual has no int8 kernel")
         q = _pool_of(fn, p, xs, ba, nsp)
-        block = _pool_block(p["o"], p["oh"], p["ow"], p["group"])
-        one = dict(p, n=1 if p["group"] == 1 else p["n"], o=block)
-        conv_bytes = (one["n"] * block * p["oh"] * p["ow"] + 3) & ~3
-        col = conv_scratch(one, defines)
-        if p["o"] % block:
-            col = max(col, conv_scratch(dict(one, o=p["o"] % block), defines))
-        node.kind = "conv_pool"
-        f.update(p=c.conv_struct([p[k] for k in CONV_FIELDS]), pp=c.pool_struct(q),
-                 block=block, conv_bytes=conv_bytes, col_len=col)
-        return conv_bytes + 2 * col + 4
+        node.kind = "conv_pool"  # nnb_i8_conv_pool (int8/conv_pool.c), the C runtime's kernel
+        f.update(p=c.conv_struct([p[k] for k in CONV_FIELDS]), pp=c.pool_struct(q), pool=q)
+        sb = conv_pool_scratch(p, q, defines)
+        if not sb:
+            raise NnbError(f"emit-c int8: Q8Conv '{fn.outputs[0]}': the int8 kernels refuse its pooled geometry")
+        return sb
     col = conv_scratch(p, defines)
     f.update(p=c.conv_struct([p[k] for k in CONV_FIELDS]), col_len=col)
     return 2 * col + 4
 
 
 def _qconv(c: _Ctx, fn: Fn, node: I8Node) -> int:
-    """Q8QConv as q8_ops.c run_qconv runs it: each sample quantized into the head of the scratch (the float
-    input's thresholds), then Q8Conv's call on that sample (n = 1); returns the scratch bytes."""
+    """Q8QConv as q8_ops.c run_qconv runs it (nnb_i8_qconv, one sample a call); returns the scratch bytes."""
     x, thr, grid = fn.inputs[:3]
     xv, gv, y = c.var(x), c.var(grid), c.var(fn.outputs[0])
     ba = int(fn.attrs["base_axis"])
@@ -348,16 +332,20 @@ def _qconv(c: _Ctx, fn: Fn, node: I8Node) -> int:
     per = _prod(xv.shape) // samples
     one = f"{x}@sample"  # one quantized sample, on the input's grid (in the scratch, not the arena)
     c.d.vars[one] = Var(one, (1,) * ba + tuple(xv.shape[ba:]), "q8", None, gv.scales, gv.zero)
-    head = (per + 63) & ~63
     node.kind = "conv"  # _conv makes it conv_pool with a fused pool
     sb = _conv(c, Fn("Q8Conv", [one, *fn.inputs[3:]], fn.outputs, fn.attrs), node, "xq")
     node.kind = "q" + node.kind  # qconv | qconv_pool
     node.macs *= samples
+    # nnb_i8_qconv quantizes the input rows of one band of output rows at a time (int8/conv_pool.c); the int8
+    # entry (PREFIX_run_q8) convolves the caller's int8 sample with Q8Conv's kernel in the same scratch
+    qb = conv_pool_scratch(node.f["geom"], node.f.get("pool"), tuple(I8_KNOBS[c.kernels]), quantize=True)
+    if not qb:
+        raise NnbError(f"emit-c int8: Q8QConv '{fn.outputs[0]}': the int8 kernels refuse its geometry")
     scale = float(np.asarray(gv.scales).reshape(-1)[0])
     node.f.update(fx=c.ptr(x), t=c.ptr(thr), inv=c_float(np.float32(1.0 / scale)),
                   off=c_float(np.float32(gv.zero + 128.5)), per=per, samples=samples, out_per=_prod(y.shape) // samples,
-                  head=head, grid=grid, net_in=c.d.inputs.index(x) if x in c.d.inputs else None)
-    return head + sb
+                  grid=grid, net_in=c.d.inputs.index(x) if x in c.d.inputs else None)
+    return max(qb, sb)
 
 
 def _lut_struct(c: _Ctx, fn: Fn, o: int, taps: int) -> tuple[str, int]:
@@ -658,6 +646,8 @@ def build_int8_context(m: Int8Model, prefix: str, arena_mode: str, header: list[
     srcs = ["int8/requant.c"]
     if kinds & CONV_KINDS:
         srcs.append("int8/conv.c")
+    if kinds & {"conv_pool", "qconv", "qconv_pool"}:
+        srcs.append("int8/conv_pool.c")
     if "affine" in kinds:
         srcs.append("int8/affine.c")
     if kinds & (CONV_KINDS | {"affine"}) and kernels == "host":

@@ -10,6 +10,7 @@
 #ifdef NNBRT_INT8
 #include "int8/nnb_int8.h"
 #include "int8/i8_host.h"
+#include "int8/conv_pool.h"
 
 
 #define Q8 NNBRT_TYPE_Q8
@@ -155,24 +156,10 @@ static nnbrt_status pool_geom(const nnbrt_tensor *x, const nnbrt_tensor *y, cons
 
 /* ---- 1003 Q8Conv ---- */
 
-/* A convolution with a max pool computes a block of output channels of one sample at a time into
-   scratch (at most NNBRT_Q8_POOL_SCRATCH bytes of convolution output, at least one channel) and pools it
-   into the output, so the unpooled output is never whole (group 1; grouped convolutions: one block).
-   Each block builds its columns again: int8 Fashion-MNIST lenet on the M4 takes 3.16 M instructions in a
-   13,439 B arena with 4.5 KB, 4.98 M in the same arena with 2 KB, 2.86 M in 17,471 B unblocked. */
-#ifndef NNBRT_Q8_POOL_SCRATCH
-#define NNBRT_Q8_POOL_SCRATCH 4608u
-#endif
-
-static int32_t pool_block(const nnb_i8_conv_params *p)
-{
-    const size_t plane = (size_t)p->oh * (size_t)p->ow;
-    size_t b = NNBRT_Q8_POOL_SCRATCH / plane;
-    if (p->group != 1) return p->o;
-    if (b >= (size_t)p->o) return p->o;
-    while (b > 1 && p->o % (int32_t)b) --b; /* equal blocks: the kernel picks its path by channel count */
-    return b < 1 ? 1 : (int32_t)b;
-}
+/* A convolution with a max pool (int8/conv_pool.c): on the portable and Cortex-M paths the convolution rows one
+   pooled row reads, every channel, pooled at once; on x86-64 levels with their own forms, blocks of output
+   channels of a sample (at most NNBRT_Q8_POOL_SCRATCH bytes of convolution output). The unpooled output is
+   never whole. */
 
 enum { C_BA, C_PAD, C_STRIDE, C_DIL, C_GROUP, C_POOL, C_PK, C_PS, C_PP, C_PIB, C_RES, C_ACT };
 
@@ -255,23 +242,8 @@ static nnbrt_status conv_geom(const nnbrt_args *a, int nin, const nnbrt_tensor *
         if (a->a[C_PK].count != nsp) return NNBRT_E_BAD_ARGUMENT;
         st = pool_geom(&conv, y, &a->a[C_PK], &a->a[C_PS], &a->a[C_PP], a->a[C_PIB].i != 0, pp);
         if (st != NNBRT_OK) return st;
-        {
-            /* the kernel's scratch depends on the channel count: the largest over the blocks run_conv_pool
-               makes (full blocks and the remainder) */
-            nnb_i8_conv_params one = *p;
-            size_t col, s1;
-            one.n = p->group == 1 ? 1 : p->n;
-            one.o = pool_block(p);
-            conv_bytes = ((size_t)one.n * (size_t)one.o * (size_t)p->oh * (size_t)p->ow + 3u) & ~(size_t)3u;
-            col = nnb_i8_conv_scratch_run(&one);
-            if (p->o % one.o) {
-                one.o = p->o % one.o;
-                s1 = nnb_i8_conv_scratch_run(&one);
-                if (s1 > col) col = s1;
-            }
-            *scratch = conv_bytes + 2u * col + 4u;
-            return NNBRT_OK;
-        }
+        *scratch = nnb_i8_conv_pool_scratch(p, pp, 1);
+        return *scratch ? NNBRT_OK : NNBRT_E_UNSUPPORTED_ARGUMENT;
     } else {
         if (y->ndim != x->ndim || y->dims[ba] != p->o) return NNBRT_E_SHAPE_MISMATCH;
         for (k = 0; k < ba; ++k)
@@ -298,38 +270,12 @@ static nnbrt_status check_conv(const nnbrt_args *a, int nin, const nnbrt_tensor 
     return NNBRT_OK;
 }
 
-/* Convolution + max pool, one block of output channels of one sample at a time (pool_block). */
+/* Convolution + max pool (int8/conv_pool.c) */
 static void run_conv_pool(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, const nnbrt_tensor *in,
                           const nnbrt_tensor *out, uint8_t *s, size_t scratch)
 {
-    nnb_i8_conv_params one = *p;
-    nnb_i8_pool_params po = *pp;
-    const int32_t block = pool_block(p), samples = p->group == 1 ? p->n : 1;
-    const size_t klen = (size_t)in[1].dims[1] * (size_t)p->kh * (size_t)p->kw;
-    const size_t in_plane = (size_t)p->c * (size_t)p->h * (size_t)p->w, pooled = (size_t)pp->oh * (size_t)pp->ow;
-    const size_t conv_bytes = ((size_t)(p->group == 1 ? 1 : p->n) * (size_t)block *
-                               (size_t)p->oh * (size_t)p->ow + 3u) & ~(size_t)3u;
-    int32_t nn, o0;
-    int8_t *conv = (int8_t *)(void *)s;
-    int16_t *col = (int16_t *)(void *)(s + conv_bytes);
-    const size_t col_len = (scratch - conv_bytes - 4u) / 2u;
-    if (p->group != 1) { /* one block: every sample and channel */
-        po.n = p->n * p->o;
-        (void)nnb_i8_conv2d(p, in8(&in[0]), in8(&in[1]), in32(&in[2]), in32(&in[3]), in32(&in[4]), NULL, NULL,
-                            NULL, conv, col, col_len);
-        (void)nnb_i8_max_pool2d(&po, conv, out8(&out[0]));
-        return;
-    }
-    one.n = 1;
-    for (nn = 0; nn < samples; ++nn)
-        for (o0 = 0; o0 < p->o; o0 += block) {
-            one.o = p->o - o0 < block ? p->o - o0 : block;
-            po.n = one.o;
-            (void)nnb_i8_conv2d(&one, in8(&in[0]) + (size_t)nn * in_plane, in8(&in[1]) + (size_t)o0 * klen,
-                                in32(&in[2]) + o0, in32(&in[3]) + o0, in32(&in[4]) + o0, NULL, NULL, NULL, conv,
-                                col, col_len);
-            (void)nnb_i8_max_pool2d(&po, conv, out8(&out[0]) + ((size_t)nn * (size_t)p->o + (size_t)o0) * pooled);
-        }
+    (void)nnb_i8_conv_pool(p, pp, in8(&in[0]), in8(&in[1]), in32(&in[2]), in32(&in[3]), in32(&in[4]), out8(&out[0]),
+                           s, scratch);
 }
 
 static void run_conv(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout, const nnbrt_tensor *out)
@@ -573,10 +519,11 @@ static void run_clamp(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int 
 }
 
 /* ---- 1014 Q8QConv (x float, thresholds[255], grid, w, bias, mult, shift): Q8Conv's arguments ----
-   The network's first convolution reading the float input (nnb/emit/nnb_int8_qconv.py): each sample is
-   quantized by run_quantize (Q8Quantize's thresholds; the grid, a one-value int8 parameter, holds the
-   input's scale and zero point) into scratch and convolved there by Q8Conv's code, so the int8 copy of
-   the input is never in the arena. Same integers as Q8Quantize followed by Q8Conv. */
+   The network's first convolution reading the float input (nnb/emit/nnb_int8_qconv.py): nnb_i8_qconv
+   (int8/conv_pool.c) quantizes the input rows one band of output rows reads (Q8Quantize's thresholds; the
+   grid, a one-value int8 parameter, holds the input's scale and zero point) into scratch and convolves them
+   with Q8Conv's kernels, so the int8 copy of the input is neither in the arena nor whole in scratch. Same
+   integers as Q8Quantize followed by Q8Conv. */
 
 /* The Q8Conv view of a Q8QConv record for one sample: t[0] the quantized sample (int8 on the grid, no
    storage yet), t[1..4] w, bias, mult, shift; y1 one sample's output; xd/yd hold their dims. */
@@ -612,9 +559,6 @@ static nnbrt_status qconv_view(const nnbrt_args *a, int nin, const nnbrt_tensor 
     return NNBRT_OK;
 }
 
-/* The quantized sample's bytes at the start of the scratch (the convolution's scratch follows, aligned). */
-static size_t qconv_head(size_t n) { return (n + 63u) & ~(size_t)63u; }
-
 static nnbrt_status check_qconv(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
                                 const nnbrt_tensor *out, nnbrt_cost *w)
 {
@@ -627,20 +571,22 @@ static nnbrt_status check_qconv(const nnbrt_args *a, int nin, const nnbrt_tensor
     (void)nout;
     if (st != NNBRT_OK) return st;
     if ((st = conv_geom(a, 5, t, &y1, &p, &pp, &scratch)) != NNBRT_OK) return st;
-    w->work = (uint64_t)samples * ((uint64_t)t[0].size * 8u + (uint64_t)p.o * (uint64_t)p.oh * (uint64_t)p.ow *
-                                   (uint64_t)t[1].dims[1] * (uint64_t)p.kh * (uint64_t)p.kw);
-    w->scratch = qconv_head(t[0].size) + scratch;
-    return NNBRT_OK;
+    if (samples > (size_t)0x7fffffff) return NNBRT_E_SHAPE_MISMATCH;
+    p.n = (int32_t)samples;
+    w->work = samples * ((uint64_t)t[0].size * 8u + (uint64_t)p.o * (uint64_t)p.oh * (uint64_t)p.ow *
+                         (uint64_t)t[1].dims[1] * (uint64_t)p.kh * (uint64_t)p.kw);
+    /* the input rows of one band of output rows quantized at a time (int8/conv_pool.c) */
+    w->scratch = nnb_i8_qconv_scratch(&p, a->a[C_POOL].i ? &pp : NULL, 1);
+    return w->scratch ? NNBRT_OK : NNBRT_E_UNSUPPORTED_ARGUMENT;
 }
 
 static void run_qconv(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout, const nnbrt_tensor *out)
 {
-    nnbrt_tensor t[5], y1, q[2];
+    nnbrt_tensor t[5], y1;
     int32_t xd[NNBRT_MAX_NDIM], yd[NNBRT_MAX_NDIM];
-    size_t samples = 0, scratch = 0, n;
+    size_t samples = 0, scratch = 0;
     nnb_i8_conv_params p;
     nnb_i8_pool_params pp;
-    uint8_t *s = (uint8_t *)(void *)a->scratch;
     (void)nout;
     memset(&p, 0, sizeof p);
     memset(&pp, 0, sizeof pp);
@@ -648,20 +594,9 @@ static void run_qconv(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int 
     memset(&y1, 0, sizeof y1);
     if (qconv_view(a, nin, in, out, t, &y1, xd, yd, &samples) != NNBRT_OK) return; /* checked at load */
     (void)conv_geom(a, 5, t, &y1, &p, &pp, &scratch);
-    t[0].data = (float *)(void *)s;
-    q[0] = in[0];
-    q[0].size = t[0].size;
-    q[1] = in[1];
-    for (n = 0; n < samples; ++n) {
-        q[0].data = in[0].data + n * t[0].size;
-        run_quantize(a, 2, q, 1, &t[0]);
-        y1.data = (float *)(void *)(out8(&out[0]) + n * y1.size);
-        if (a->a[C_POOL].i)
-            run_conv_pool(&p, &pp, t, &y1, s + qconv_head(t[0].size), scratch);
-        else
-            (void)nnb_i8_conv2d(&p, in8(&t[0]), in8(&t[1]), in32(&t[2]), in32(&t[3]), in32(&t[4]), NULL, NULL, NULL,
-                                out8(&y1), (int16_t *)(void *)(s + qconv_head(t[0].size)), (scratch - 4u) / 2u);
-    }
+    p.n = (int32_t)samples;
+    (void)nnb_i8_qconv(&p, a->a[C_POOL].i ? &pp : NULL, in[0].data, in[1].data, in8(&in[3]), in32(&in[4]),
+                       in32(&in[5]), in32(&in[6]), out8(&out[0]), a->scratch, nnb_i8_qconv_scratch(&p, a->a[C_POOL].i ? &pp : NULL, 1));
 }
 
 const nnbrt_kernel nnbrt_k_q8_quantize = {"Q8Quantize", "", 2, 2, 1, 1, check_quantize, run_quantize};

@@ -21,6 +21,7 @@
 
 #include "i8_dot.h"
 #include "i8_host.h"
+#include "conv_pool.h"
 
 static int conv_ok(const nnb_i8_conv_params *p)
 {
@@ -930,15 +931,19 @@ static void quads_fused(const int16_t *col, int32_t np, int32_t klen, const int8
 
 #define COLS_MAX 16 /* output positions per im2col block: 16, 8 or 4 as the column is short or long */
 
-static int32_t im2col_cols(int32_t klen) { return klen <= 64 ? 16 : klen <= 128 ? 8 : 4; }
+/* 16 columns up to 16 taps, 8 up to 128, else 4 (16 up to 64 before: 8 keep the columns of a 32-tap layer within
+ * 600 bytes, which Fashion-MNIST dscnn's emitted arena needs to be a quarter of float's; zoo dscnn's 64-tap 1x1
+ * layers take 8 % more instructions on the M4 with 8, 25 % with 4) */
+static int32_t im2col_cols(int32_t klen) { return klen <= 16 ? 16 : klen <= 128 ? 8 : 4; }
 
 static void conv_im2col(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
                         const int32_t *mult, const int32_t *shift, const int8_t *residual, const int32_t *res_mult,
-                        const int32_t *res_shift, int8_t *y, int16_t *col)
+                        const int32_t *res_shift, int8_t *y, int16_t *col, int32_t pos0, int32_t npos, size_t plane)
 {
+    /* output positions [pos0, npos) of every channel, position pos of channel ch at y[ch * plane + pos - pos0] */
     const int32_t cg = p->c / p->group, og = p->o / p->group, klen = cg * p->kh * p->kw;
-    const int32_t npos = p->oh * p->ow, cols = im2col_cols(klen);
-    const size_t plane = (size_t)npos, quad = 4 * (size_t)klen;
+    const int32_t cols = im2col_cols(klen);
+    const size_t quad = 4 * (size_t)klen;
     int64_t bound = 0; /* the largest accumulator bound over the channels (see out_run) */
 #if NNB_I8_DSP
     const uint32_t lo4 = (uint32_t)(uint8_t)(int8_t)p->act_min * 0x01010101u;
@@ -963,7 +968,7 @@ static void conv_im2col(const nnb_i8_conv_params *p, const int8_t *x, const int8
     for (b = 0; b < p->n; ++b)
         for (g = 0; g < p->group; ++g) {
             const int8_t *xg = x + ((size_t)b * (size_t)p->c + (size_t)g * (size_t)cg) * (size_t)p->h * (size_t)p->w;
-            for (pa = 0; pa < npos; pa += cols) {
+            for (pa = pos0; pa < npos; pa += cols) {
                 const int32_t np = npos - pa < cols ? npos - pa : cols;
                 i = 0;
 #if NNB_I8_DSP
@@ -975,7 +980,7 @@ static void conv_im2col(const nnb_i8_conv_params *p, const int8_t *x, const int8
                     im2col_slot(p, xg, pa + (i < np ? i : np - 1), i & 3, col + (size_t)(i >> 2) * quad,
                                 col + (size_t)cols * (size_t)klen);
                 for (ch = g * og; ch < (g + 1) * og; ++ch) {
-                    const size_t at = ((size_t)b * (size_t)p->o + (size_t)ch) * plane + (size_t)pa;
+                    const size_t at = ((size_t)b * (size_t)p->o + (size_t)ch) * plane + (size_t)(pa - pos0);
                     const int8_t *wc = w + (size_t)ch * (size_t)klen;
                     const int32_t b0 = bias ? bias[ch] : 0;
                     int32_t acc[COLS_MAX];
@@ -1066,6 +1071,24 @@ int nnb_i8_conv2d(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w,
         depthwise_rows(p, x, w, bias, mult, shift, residual, res_mult, res_shift, y, scratch);
     else /* the columns start on a 4-byte boundary (word loads on the DSP path) */
         conv_im2col(p, x, w, bias, mult, shift, residual, res_mult, res_shift, y,
-                    scratch + (((uintptr_t)scratch & 2u) ? 1 : 0));
+                    scratch + (((uintptr_t)scratch & 2u) ? 1 : 0), 0, p->oh * p->ow, (size_t)p->oh * (size_t)p->ow);
+    return NNB_I8_OK;
+}
+
+size_t nnb_i8_conv_rows_scratch(const nnb_i8_conv_params *p)
+{
+    return conv_ok(p) && p->group == 1 && !dw_rows_ok(p) ? portable_scratch(p) : 0;
+}
+
+int nnb_i8_conv2d_rows(const nnb_i8_conv_params *p, int32_t r0, int32_t r1, const int8_t *x, const int8_t *w,
+                       const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *y, int16_t *scratch,
+                       size_t scratch_len)
+{
+    const size_t need = nnb_i8_conv_rows_scratch(p);
+    if (!need || !x || !w || !mult || !shift || !y || !scratch || scratch_len < need || r0 < 0 || r0 >= r1 ||
+        r1 > p->oh)
+        return NNB_I8_EINVAL;
+    conv_im2col(p, x, w, bias, mult, shift, NULL, NULL, NULL, y, scratch + (((uintptr_t)scratch & 2u) ? 1 : 0),
+                r0 * p->ow, r1 * p->ow, (size_t)(r1 - r0) * (size_t)p->ow);
     return NNB_I8_OK;
 }

@@ -1,0 +1,333 @@
+/* int8 convolution + max pool and Q8QConv (conv_pool.h) by bands of output rows, so that neither the
+ * unpooled convolution output nor the quantized input sample is ever whole in scratch:
+ *  - convolution + max pool: for each pooled row, the convolution rows its windows read (all channels, the
+ *    im2col columns built once per position as for the whole layer) are computed into scratch
+ *    (nnb_i8_conv2d_rows) and pooled at once. On x86-64 hosts whose level takes the layer with its own forms
+ *    (conv_x86.c, more scratch, faster), and for grouped / depthwise layers, blocks of output channels of a
+ *    sample are computed whole and pooled (NNBRT_Q8_POOL_SCRATCH bytes of convolution output at most);
+ *  - Q8QConv with a pool: for each pooled row only the input rows its convolution rows read are quantized
+ *    (padding rows as the input's zero point, so the band is an unpadded input of its own), convolved by
+ *    nnb_i8_conv2d on that geometry and pooled; without a pool the band is the whole sample (padding rows
+ *    included), convolved straight into the output.
+ * Every path computes the same integers as nnb_i8_conv2d + nnb_i8_max_pool2d over the whole sample (max
+ * pooling never counts taps outside the convolution output; a window with none gives -128). */
+#include "conv_pool.h"
+
+#include <string.h>
+
+#include "i8_host.h"
+
+#ifndef NNBRT_Q8_POOL_SCRATCH
+#define NNBRT_Q8_POOL_SCRATCH 4608u
+#endif
+
+static size_t al4(size_t n) { return (n + 3u) & ~(size_t)3u; }
+static size_t al64(size_t n) { return (n + 63u) & ~(size_t)63u; }
+
+/* the pool's geometry over p's output (checked by the callers' record checks; here only what indexing needs) */
+static int pool_ok(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp)
+{
+    return pp && pp->h == p->oh && pp->w == p->ow && pp->oh > 0 && pp->ow > 0 && pp->kh > 0 && pp->kw > 0 &&
+           pp->stride_h > 0 && pp->stride_w > 0 && pp->pad_h >= 0 && pp->pad_w >= 0;
+}
+
+/* band k's convolution rows [*a, *b): pooled row k's window rows clipped to the output, or every row (no pool:
+   bands of a few rows cost a call of the convolution each, its set-up and part-filled quads, 12 % more
+   instructions for zoo dscnn on the M4 with two rows, for no smaller scratch there); empty (a >= b) when a
+   window lies wholly in the padding */
+static void band_rows(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, int32_t k, int32_t *a, int32_t *b)
+{
+    if (!pp) {
+        *a = 0;
+        *b = p->oh;
+        (void)k;
+        return;
+    }
+    *a = k * pp->stride_h - pp->pad_h;
+    *b = *a + pp->kh;
+    if (*a < 0) *a = 0;
+    if (*b > p->oh) *b = p->oh;
+}
+
+static int32_t bands(const nnb_i8_pool_params *pp) { return pp ? pp->oh : 1; }
+
+/* the most convolution rows one band holds */
+static int32_t band_max(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp)
+{
+    int32_t k, a, b, m = 0;
+    for (k = 0; k < bands(pp); ++k) {
+        band_rows(p, pp, k, &a, &b);
+        m = b - a > m ? b - a : m;
+    }
+    return m;
+}
+
+/* pooled row of every channel: y[ch * ystride + px] = max over the band's rows (o planes of rows x pp->w) and
+   the window's columns */
+static void pool_row(const nnb_i8_pool_params *pp, const int8_t *band, int32_t o, int32_t rows, int8_t *y,
+                     size_t ystride)
+{
+    const int32_t w = pp->w;
+    int32_t ch, px, r, c;
+    for (ch = 0; ch < o; ++ch, y += ystride, band += (size_t)rows * (size_t)w) {
+        for (px = 0; px < pp->ow; ++px) {
+            int32_t c0 = px * pp->stride_w - pp->pad_w, c1 = c0 + pp->kw;
+            int8_t m = -128;
+            c0 = c0 < 0 ? 0 : c0;
+            c1 = c1 > w ? w : c1;
+            for (r = 0; r < rows; ++r)
+                for (c = c0; c < c1; ++c)
+                    m = band[(size_t)r * (size_t)w + (size_t)c] > m ? band[(size_t)r * (size_t)w + (size_t)c] : m;
+            y[px] = m;
+        }
+    }
+}
+
+/* ---- convolution + max pool ---- */
+
+/* the band path takes the layer on this CPU (x86-64 levels with their own forms keep the blocks) */
+static int band_now(const nnb_i8_conv_params *p)
+{
+#if NNB_I8_X86
+    if (nnb_i8_isa_level(-1) > 0) return 0;
+#endif
+    return nnb_i8_conv_rows_scratch(p) != 0;
+}
+
+static size_t band_bytes(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp)
+{
+    const size_t col = nnb_i8_conv_rows_scratch(p);
+    if (!col) return 0;
+    return al4((size_t)p->o * (size_t)band_max(p, pp) * (size_t)p->ow) + 2u * col + 4u;
+}
+
+/* output channels of one pooled block: as many as NNBRT_Q8_POOL_SCRATCH bytes hold, equal blocks (the kernel
+   picks its path by channel count); grouped convolutions one block */
+static int32_t pool_block(const nnb_i8_conv_params *p)
+{
+    const size_t plane = (size_t)p->oh * (size_t)p->ow;
+    size_t b = NNBRT_Q8_POOL_SCRATCH / plane;
+    if (p->group != 1 || b >= (size_t)p->o) return p->o;
+    while (b > 1 && p->o % (int32_t)b) --b;
+    return b < 1 ? 1 : (int32_t)b;
+}
+
+static size_t conv_need(const nnb_i8_conv_params *p, int now)
+{
+    return now ? nnb_i8_conv_scratch_run(p) : nnb_i8_conv_scratch(p);
+}
+
+static size_t block_bytes(const nnb_i8_conv_params *p, int now)
+{
+    nnb_i8_conv_params one = *p;
+    size_t col, s1;
+    one.n = p->group == 1 ? 1 : p->n;
+    one.o = pool_block(p);
+    col = conv_need(&one, now);
+    if (p->o % one.o) {
+        const size_t conv_bytes = al4((size_t)one.n * (size_t)one.o * (size_t)p->oh * (size_t)p->ow);
+        one.o = p->o % one.o;
+        s1 = conv_need(&one, now);
+        return conv_bytes + 2u * (s1 > col ? s1 : col) + 4u;
+    }
+    return al4((size_t)one.n * (size_t)one.o * (size_t)p->oh * (size_t)p->ow) + 2u * col + 4u;
+}
+
+size_t nnb_i8_conv_pool_scratch(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, int now)
+{
+    size_t band, block;
+    if (!p || !pool_ok(p, pp)) return 0;
+    band = band_bytes(p, pp);
+    if (now && band_now(p)) return band;
+    block = block_bytes(p, now);
+    if (now || !band) return block;
+#if NNB_I8_X86
+    return band > block ? band : block; /* whichever path the CPU running the code takes */
+#else
+    return band;
+#endif
+}
+
+static int run_band(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, const int8_t *x, const int8_t *w,
+                    const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *y, uint8_t *s,
+                    size_t bytes)
+{
+    nnb_i8_conv_params one = *p;
+    const size_t conv_bytes = al4((size_t)p->o * (size_t)band_max(p, pp) * (size_t)p->ow);
+    const size_t in_plane = (size_t)p->c * (size_t)p->h * (size_t)p->w, pooled = (size_t)pp->oh * (size_t)pp->ow;
+    int8_t *conv = (int8_t *)(void *)s;
+    int16_t *col = (int16_t *)(void *)(s + conv_bytes);
+    int32_t nn, k, a, b;
+    one.n = 1;
+    for (nn = 0; nn < p->n; ++nn) {
+        int8_t *yn = y + (size_t)nn * (size_t)p->o * pooled;
+        for (k = 0; k < pp->oh; ++k) {
+            band_rows(p, pp, k, &a, &b);
+            if (a >= b) { /* a window wholly in the padding */
+                int32_t ch;
+                for (ch = 0; ch < p->o; ++ch)
+                    memset(yn + (size_t)ch * pooled + (size_t)k * (size_t)pp->ow, -128, (size_t)pp->ow);
+                continue;
+            }
+            if (nnb_i8_conv2d_rows(&one, a, b, x + (size_t)nn * in_plane, w, bias, mult, shift, conv, col,
+                                   (bytes - conv_bytes - 4u) / 2u) != NNB_I8_OK)
+                return NNB_I8_EINVAL;
+            pool_row(pp, conv, p->o, b - a, yn + (size_t)k * (size_t)pp->ow, pooled);
+        }
+    }
+    return NNB_I8_OK;
+}
+
+static int run_blocks(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, const int8_t *x, const int8_t *w,
+                      const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *y, uint8_t *s,
+                      size_t bytes)
+{
+    nnb_i8_conv_params one = *p;
+    nnb_i8_pool_params po = *pp;
+    const int32_t block = pool_block(p);
+    const size_t klen = (size_t)(p->c / p->group) * (size_t)p->kh * (size_t)p->kw;
+    const size_t in_plane = (size_t)p->c * (size_t)p->h * (size_t)p->w, pooled = (size_t)pp->oh * (size_t)pp->ow;
+    const size_t conv_bytes =
+        al4((size_t)(p->group == 1 ? 1 : p->n) * (size_t)block * (size_t)p->oh * (size_t)p->ow);
+    int8_t *conv = (int8_t *)(void *)s;
+    int16_t *col = (int16_t *)(void *)(s + conv_bytes);
+    const size_t col_len = (bytes - conv_bytes - 4u) / 2u;
+    int32_t nn, o0;
+    if (p->group != 1) { /* one block: every sample and channel */
+        po.n = p->n * p->o;
+        if (nnb_i8_conv2d(p, x, w, bias, mult, shift, NULL, NULL, NULL, conv, col, col_len) != NNB_I8_OK)
+            return NNB_I8_EINVAL;
+        return nnb_i8_max_pool2d(&po, conv, y);
+    }
+    one.n = 1;
+    for (nn = 0; nn < p->n; ++nn)
+        for (o0 = 0; o0 < p->o; o0 += block) {
+            one.o = p->o - o0 < block ? p->o - o0 : block;
+            po.n = one.o;
+            if (nnb_i8_conv2d(&one, x + (size_t)nn * in_plane, w + (size_t)o0 * klen, bias ? bias + o0 : NULL,
+                              mult + o0, shift + o0, NULL, NULL, NULL, conv, col, col_len) != NNB_I8_OK ||
+                nnb_i8_max_pool2d(&po, conv, y + ((size_t)nn * (size_t)p->o + (size_t)o0) * pooled) != NNB_I8_OK)
+                return NNB_I8_EINVAL;
+        }
+    return NNB_I8_OK;
+}
+
+int nnb_i8_conv_pool(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, const int8_t *x, const int8_t *w,
+                     const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *y, void *scratch,
+                     size_t bytes)
+{
+    size_t band;
+    if (!p || !pool_ok(p, pp) || !x || !w || !mult || !shift || !y || !scratch) return NNB_I8_EINVAL;
+    band = band_bytes(p, pp);
+    if (band && band_now(p) && bytes >= band) return run_band(p, pp, x, w, bias, mult, shift, y, scratch, bytes);
+    if (bytes >= block_bytes(p, 1)) return run_blocks(p, pp, x, w, bias, mult, shift, y, scratch, bytes);
+    if (band && bytes >= band) return run_band(p, pp, x, w, bias, mult, shift, y, scratch, bytes);
+    return NNB_I8_EINVAL;
+}
+
+/* ---- Q8QConv ---- */
+
+/* the convolution of rows [a, b) of p's output: the input rows they read, padding rows included, as an
+   unpadded input of (b - a - 1) * stride + the kernel's extent rows */
+static nnb_i8_conv_params sub_of(const nnb_i8_conv_params *p, int32_t a, int32_t b)
+{
+    nnb_i8_conv_params q = *p;
+    q.n = 1;
+    q.h = (b - a - 1) * p->stride_h + p->dil_h * (p->kh - 1) + 1;
+    q.pad_h = 0;
+    q.oh = b - a;
+    return q;
+}
+
+/* bytes of the quantized band (head) and of the convolution band */
+static void qconv_parts(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, size_t *head, size_t *conv)
+{
+    const int32_t r = band_max(p, pp);
+    const nnb_i8_conv_params q = sub_of(p, 0, r > 0 ? r : 1);
+    *head = al64((size_t)p->c * (size_t)q.h * (size_t)p->w);
+    *conv = pp ? al4((size_t)p->o * (size_t)r * (size_t)p->ow) : 0; /* without a pool: straight into y */
+}
+
+size_t nnb_i8_qconv_scratch(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, int now)
+{
+    size_t head, conv, col = 0;
+    int32_t k, a, b;
+    if (!p || (pp && !pool_ok(p, pp)) || p->n < 1) return 0;
+    qconv_parts(p, pp, &head, &conv);
+    for (k = 0; k < bands(pp); ++k) {
+        nnb_i8_conv_params q;
+        size_t c;
+        band_rows(p, pp, k, &a, &b);
+        if (a >= b) continue;
+        q = sub_of(p, a, b);
+        c = conv_need(&q, now);
+        if (!c) return 0; /* a geometry the convolution refuses */
+        col = c > col ? c : col;
+    }
+    return head + conv + 2u * col + 4u;
+}
+
+/* n floats of x on the grid of the 255 thresholds t */
+static void quantize_run(const float *x, const float *t, float inv, int8_t *y, size_t n)
+{
+    size_t k;
+#if NNB_I8_X86
+    if (nnb_i8_x86_quantize(n, x, t, y)) return;
+#endif
+    for (k = 0; k < n; ++k)
+        y[k] = nnb_i8_quantize1(x[k], t, inv);
+}
+
+int nnb_i8_qconv(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, const float *x, const float *t,
+                 const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *y,
+                 void *scratch, size_t bytes)
+{
+    uint8_t *s = (uint8_t *)scratch;
+    size_t head, conv;
+    const size_t in_plane = (size_t)p->h * (size_t)p->w, opl = pp ? (size_t)pp->oh * (size_t)pp->ow
+                                                                   : (size_t)p->oh * (size_t)p->ow;
+    const float inv = t ? nnb_i8_qinv(t) : 0.0f;
+    int8_t *xq = (int8_t *)(void *)s, *cb;
+    int32_t nn, k, a, b, ci, ch;
+    if (!p || p->n < 1 || p->c < 1 || p->h < 1 || p->w < 1 || p->o < 1 || p->oh < 1 || p->ow < 1 ||
+        (pp && !pool_ok(p, pp)) || !x || !t || !w || !mult || !shift || !y || !scratch)
+        return NNB_I8_EINVAL; /* nnb_i8_conv2d checks the rest of each band's geometry */
+    qconv_parts(p, pp, &head, &conv);
+    if (bytes < head + conv + 4u) return NNB_I8_EINVAL;
+    cb = xq + head;
+    for (nn = 0; nn < p->n; ++nn) {
+        int8_t *yn = y + (size_t)nn * (size_t)p->o * opl;
+        for (k = 0; k < bands(pp); ++k) {
+            nnb_i8_conv_params q;
+            int32_t r0, lo, hi;
+            band_rows(p, pp, k, &a, &b);
+            if (a >= b) { /* a pool window wholly in the padding */
+                for (ch = 0; ch < p->o; ++ch)
+                    memset(yn + (size_t)ch * opl + (size_t)k * (size_t)pp->ow, -128, (size_t)pp->ow);
+                continue;
+            }
+            q = sub_of(p, a, b);
+            r0 = a * p->stride_h - p->pad_h; /* the band's first input row (< 0: padding) */
+            /* rows [r0, lo) and [hi, r0 + q.h) are padding, [lo, hi) inside the input */
+            lo = r0 < 0 ? 0 : r0;
+            lo = lo > r0 + q.h ? r0 + q.h : lo;
+            hi = r0 + q.h > p->h ? p->h : r0 + q.h;
+            hi = hi < lo ? lo : hi;
+            for (ci = 0; ci < p->c; ++ci) {
+                int8_t *dst = xq + (size_t)ci * (size_t)q.h * (size_t)p->w;
+                const size_t wd = (size_t)p->w;
+                memset(dst, p->in_zero, (size_t)(lo - r0) * wd);
+                if (hi > lo)
+                    quantize_run(x + ((size_t)nn * (size_t)p->c + (size_t)ci) * in_plane + (size_t)lo * wd, t, inv,
+                                 dst + (size_t)(lo - r0) * wd, (size_t)(hi - lo) * wd);
+                memset(dst + (size_t)(hi - r0) * wd, p->in_zero, (size_t)(r0 + q.h - hi) * wd);
+            }
+            if (nnb_i8_conv2d(&q, xq, w, bias, mult, shift, NULL, NULL, NULL, pp ? cb : yn,
+                              (int16_t *)(void *)(s + head + conv), (bytes - head - conv - 4u) / 2u) != NNB_I8_OK)
+                return NNB_I8_EINVAL;
+            if (pp)
+                pool_row(pp, cb, p->o, b - a, yn + (size_t)k * (size_t)pp->ow, opl);
+        }
+    }
+    return NNB_I8_OK;
+}

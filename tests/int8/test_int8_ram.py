@@ -1,0 +1,134 @@
+"""The int8 kernels' scratch (issue 13, "int8 weights and arena at most 26 % of float's"): convolution + max pool
+and Q8QConv by bands of output rows (c_runtime/src/kernels/int8/conv_pool.c), the kernel the C runtime and the
+emitted C both call.  Checked here: on random geometries (pool padding, overlapping and clipped windows, a window
+wholly in the padding, stride, dilation, several samples) both give the numpy simulation's integers in exactly
+the scratch they report, on the portable path (the band form), the x86 levels (the channel-block form) and the
+emulated Cortex-M DSP path; Q8QConv's float input (thresholds, NaN, infinities) quantizes as numpy does; and the
+bands keep the Cortex-M scratch of Fashion-MNIST lenet below what whole samples and blocks took."""
+
+from __future__ import annotations
+
+import ctypes as C
+import os
+
+import numpy as np
+import pytest
+from int8_harness import P8, P32, ConvParams, PoolParams, at_isa_level, build_cached, i8, i32, ptr, rerun_sanitized
+from test_int8_c import SAN_ENV
+
+from nnb.emit.nnb_int8_layout import quantize_thresholds
+from nnb.ops.pooling import _out_sizes
+from nnb.quantize.int8 import IntNode, QParams
+from nnb.quantize.int_sim import clamp_bounds, conv_acc, requant_out
+from nnb.quantize.int_sim import max_pool as np_max_pool
+from nnb.quantize.int_sim_arith import quantize_multipliers
+
+_BUILT: dict = {}
+PF = C.POINTER(C.c_float)
+
+
+@pytest.fixture(scope="module", params=["portable", "vnni", "dsp"])
+def lib(request, tmp_path_factory):  # noqa: ANN001, ANN201
+    """portable: the band form (x86 level 0); vnni: the x86 level that keeps channel blocks; dsp: the Cortex-M
+    dual-MAC path with emulated intrinsics (bands)."""
+    dsp, san = request.param == "dsp", bool(os.environ.get(SAN_ENV))
+    so = build_cached(str(tmp_path_factory.mktemp("i8ram")), dsp, san, _BUILT, (dsp, san))
+    if not dsp:
+        at_isa_level(so, request.param, {"portable": 0, "vnni": 2}[request.param], "path")
+    for fn in (so.nnb_i8_conv_pool_scratch, so.nnb_i8_qconv_scratch):
+        fn.restype = C.c_size_t
+        fn.argtypes = [C.POINTER(ConvParams), C.POINTER(PoolParams), C.c_int]
+    so.nnb_i8_conv_pool.argtypes = [C.POINTER(ConvParams), C.POINTER(PoolParams), P8, P8, P32, P32, P32, P8,
+                                    C.c_void_p, C.c_size_t]
+    so.nnb_i8_qconv.argtypes = [C.POINTER(ConvParams), C.POINTER(PoolParams), PF, PF, P8, P32, P32, P32, P8,
+                                C.c_void_p, C.c_size_t]
+    return so
+
+
+# c, o, h, w, k, pad, stride, dil; pool kernel, stride, pad, ignore_border (None: no pool, Q8QConv only)
+CASES = [
+    (1, 16, 28, 28, 5, 0, 1, 1, (2, 2), (2, 2), (0, 0), True),   # Fashion-MNIST lenet's first layer
+    (16, 32, 12, 12, 5, 0, 1, 1, (2, 2), (2, 2), (0, 0), True),  # and its second (400 taps: 4 columns)
+    (3, 8, 11, 9, 3, 1, 1, 1, (3, 3), (2, 2), (1, 1), True),     # overlapping windows, clipped at both ends
+    (2, 5, 10, 7, 3, 2, 2, 1, (2, 3), (3, 2), (0, 1), False),    # ragged last window (ignore_border off)
+    (4, 6, 9, 9, 3, 1, 1, 2, (2, 2), (1, 1), (0, 0), True),      # dilation, pool stride 1
+    (2, 3, 5, 6, 3, 1, 1, 1, (1, 2), (4, 2), (2, 0), True),      # a pooled row wholly in the padding
+    (1, 32, 28, 28, 3, 1, 2, 1, None, None, None, None),         # dscnn's first layer (no pool)
+    (3, 7, 10, 9, 5, 2, 2, 1, None, None, None, None),
+]
+
+
+def _geom(case: tuple, n: int, z_in: int, z_out: int, lo: int, hi: int) -> tuple:
+    c, o, h, w, k, pad, stride, dil, pk, ps, pp, ib = case
+    ext = dil * (k - 1) + 1
+    oh, ow = (h + 2 * pad - ext) // stride + 1, (w + 2 * pad - ext) // stride + 1
+    p = ConvParams(n, c, h, w, o, k, k, oh, ow, pad, pad, stride, stride, dil, dil, 1, z_in, z_out, lo, hi, 0)
+    if pk is None:
+        return p, None, None
+    a = {"kernel": pk, "stride": ps, "pad": pp, "ignore_border": ib, "channel_last": False}
+    kk, s, pd, _, out = _out_sizes((n, o, oh, ow), a)
+    return p, PoolParams(1, 1, oh, ow, out[0], out[1], kk[0], kk[1], s[0], s[1], pd[0], pd[1], 1), a
+
+
+def _want(case: tuple, xq: np.ndarray, z_in: int, wq, bias, mult, shift, out: QParams, act: str, a) -> np.ndarray:
+    _, _, _, _, _, pad, stride, dil = case[:8]
+    acc = conv_acc(xq, z_in, wq, bias, {"pad": (pad, pad), "stride": (stride, stride), "dilation": (dil, dil)}, 1)
+    y = requant_out(acc, IntNode(None, "int", act, "y", {"mult": mult, "shift": shift}), out)  # type: ignore[arg-type]
+    return y if a is None else np_max_pool(y, a)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"g{i}" for i in range(len(CASES))])
+def test_bands_give_the_simulations_integers_in_the_scratch_they_report(lib, case) -> None:  # noqa: ANN001
+    c, o, h, w, k = case[:5]
+    rng = np.random.default_rng(sum(case[:8]))
+    n, z_in, out = 2, -5, QParams(0.05, 3)
+    wq = rng.integers(-127, 128, (o, c, k, k))
+    bias = rng.integers(-4000, 4000, o)
+    mult, shift = quantize_multipliers(rng.uniform(0.002, 0.02, o))
+    scale = 0.03
+    xf = (rng.standard_normal((n, c, h, w)) * 2.0).astype(np.float32)
+    xf.reshape(-1)[:4] = [np.nan, np.inf, -np.inf, (7 - z_in + 0.5) * scale]  # NaN, infinities, a tie
+    xq = QParams(scale, z_in).quantize(np.where(np.isnan(xf), np.float32(-1e30), xf))  # NaN quantizes to -128
+    t = np.ascontiguousarray(quantize_thresholds(scale, z_in), np.float32)
+    for act in ("", "relu"):
+        lo, hi = clamp_bounds(act, out)
+        p, pp, a = _geom(case, n, z_in, out.zero, lo, hi)
+        want = _want(case, xq, z_in, wq, bias, mult, shift, out, act, a)
+        args = (ptr(i8(wq), P8), ptr(i32(bias), P32), ptr(i32(mult), P32), ptr(i32(shift), P32))
+        ppr = None if pp is None else C.byref(pp)
+        src = {"qconv": (xf.ctypes.data_as(PF), t.ctypes.data_as(PF)), "conv_pool": (ptr(i8(xq), P8),)}
+        for name in ("qconv",) if pp is None else ("qconv", "conv_pool"):
+            scratch_of = getattr(lib, f"nnb_i8_{name}_scratch")
+            need = scratch_of(C.byref(p), ppr, 1)
+            assert need > 0 and need <= scratch_of(C.byref(p), ppr, 0), f"{name}: {need} bytes"
+            buf = np.zeros(need, np.uint8)  # exactly what it reports (the sanitized run checks the bounds)
+            y = np.full(want.shape, 99, np.int8)
+            st = getattr(lib, f"nnb_i8_{name}")(C.byref(p), ppr, *src[name], *args, ptr(y, P8), buf.ctypes.data, need)
+            assert st == 0, f"{name} refused its own scratch figure"
+            assert (y == want).all(), f"{name} '{act}': {int((y != want).sum())} of {y.size} integers differ"
+
+
+def test_bands_under_asan_ubsan() -> None:
+    """The random geometries again with the kernels built with ASan + UBSan, each in exactly its reported
+    scratch (a child process with libasan preloaded). About 80 s on a loaded 2-core machine, so opt-in for CI's
+    budget: NNB_INT8_RAM_ASAN=1."""
+    if not os.environ.get("NNB_INT8_RAM_ASAN") and not os.environ.get(SAN_ENV):
+        pytest.skip("the sanitized rerun of the band kernels is opt-in (NNB_INT8_RAM_ASAN=1; about 80 s)")
+    rerun_sanitized(__file__, "bands_give", SAN_ENV)
+
+
+def test_bands_keep_the_cortex_m_scratch_of_lenet_small() -> None:
+    """The Cortex-M figures (the same kernels built without the x86 paths, as emit-c's --kernels mcu builds them)
+    of Fashion-MNIST lenet's two convolutions with their pools: a whole quantized sample and blocks of 4,608 bytes
+    of convolution output took 6,292 and 6,054 bytes; bands take a third and three quarters of that."""
+    from nnb.emit.csource_i8scratch import conv_pool_scratch
+
+    mcu = ("NNB_I8_NO_X86",)
+    figures = []
+    for i, case in enumerate(CASES[:2]):
+        p, pp, _ = _geom(case, 1, -5, 3, -128, 127)
+        geom = {f: getattr(p, f) for f, _ in ConvParams._fields_}
+        pool = [getattr(pp, f) for f, _ in PoolParams._fields_]
+        figures.append(conv_pool_scratch(geom, pool, mcu, quantize=i == 0))
+    assert 0 < figures[0] <= 6292 // 3 and 0 < figures[1] <= 6054 * 3 // 4, figures
+    print(f"Cortex-M scratch: lenet Q8QConv+pool {figures[0]} B (was 6,292), Q8Conv+pool {figures[1]} B (was 6,054)")
