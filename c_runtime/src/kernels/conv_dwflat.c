@@ -19,6 +19,7 @@
    rows are W = max(ceil(IW / SW), OW) wide: padding rows are zero rows
    around each phase plane, columns that leave the row are masked. */
 #include "conv_util.h"
+#include "conv_phase.h" /* nnbrt_phase_row: input rows into phase planes */
 
 #if defined(__GNUC__) && !defined(NNBRT_NO_VECTOR_EXT)
 #if defined(__AVX512F__)
@@ -157,6 +158,22 @@ static void put_tail(float *yc, const float *rc, dvec acc, size_t i, size_t P, i
     for (e = 0; i + e < P; ++e) yc[i + e] = act1(t[e] + (rc ? rc[i + e] : 0.0f), act);
 }
 
+/* Output vector i of P: residual and activation, a full vector or the tail. */
+static inline void dput(float *yc, const float *rc, dvec acc, size_t i, size_t P, int act)
+{
+    if (i + DV > P) {
+        put_tail(yc, rc, acc, i, P, act);
+        return;
+    }
+    if (rc) {
+        dvec rv;
+        DLD(rv, rc + i);
+        acc += rv;
+    }
+    if (act) acc = vact(acc, act);
+    DST(yc + i, acc);
+}
+
 /* yb (bias and conv) to the output: residual, activation. */
 static void put(float *yc, const float *rc, const float *yb, size_t P, int act)
 {
@@ -164,17 +181,7 @@ static void put(float *yc, const float *rc, const float *yb, size_t P, int act)
     for (i = 0; i < P; i += DV) {
         dvec v;
         DLD(v, yb + i);
-        if (i + DV > P) {
-            put_tail(yc, rc, v, i, P, act);
-            break;
-        }
-        if (rc) {
-            dvec r;
-            DLD(r, rc + i);
-            v += r;
-        }
-        if (act) v = vact(v, act);
-        DST(yc + i, v);
+        dput(yc, rc, v, i, P, act);
     }
 }
 
@@ -204,18 +211,7 @@ static void k3x3same(const float *xp, const float *wk, float bv, const dplan *q,
         l = *(const dveciu *)(const void *)(ml + i);
         r = *(const dveciu *)(const void *)(mr + i);
         acc = bv + DAND(s0, l) + s1 + DAND(s2, r);
-        if (i + DV <= P) {
-            if (rc) {
-                dvec rv;
-                DLD(rv, rc + i);
-                acc += rv;
-            }
-            if (act) acc = vact(acc, act);
-            DST(yc + i, acc);
-        } else {
-            put_tail(yc, rc, acc, i, P, act);
-            return;
-        }
+        dput(yc, rc, acc, i, P, act);
         if (i + DV >= P) return;
         i += DV;
         if (i > last && !rc && P >= DV) i = last; /* overlap: a full vector, no scalar tail */
@@ -248,17 +244,7 @@ static void k3x3(const float *xp, const float *wk, float bv, const dplan *q, con
         if (m1) s1 = DAND(s1, m1[i / DV]);
         if (m2) s2 = DAND(s2, m2[i / DV]);
         acc = bv + s0 + s1 + s2;
-        if (i + DV <= q->P) {
-            if (rc) {
-                dvec rv;
-                DLD(rv, rc + i);
-                acc += rv;
-            }
-            if (act) acc = vact(acc, act);
-            DST(yc + i, acc);
-        } else {
-            put_tail(yc, rc, acc, i, q->P, act);
-        }
+        dput(yc, rc, acc, i, q->P, act);
     }
 }
 
@@ -407,79 +393,19 @@ static size_t tap_off(const nnbrt_geom *g, const splan *q, int kh, int kw)
     return (size_t)((qr * g->SW + qc) * (int64_t)q->plane + (int64_t)q->Fs + (dr - q->rlo) * (int64_t)q->W + dc);
 }
 
-#if DV > 1
-/* Stride-2 rows: even and odd columns by vector shuffles of CV floats. */
-#if DV >= 8
-#define CV 8
-#define EVEN_IDX 0, 2, 4, 6, 8, 10, 12, 14
-#define ODD_IDX 1, 3, 5, 7, 9, 11, 13, 15
-#else
-#define CV 4
-#define EVEN_IDX 0, 2, 4, 6
-#define ODD_IDX 1, 3, 5, 7
-#endif
-typedef float cvec __attribute__((vector_size(CV * 4)));
-typedef int32_t cveci __attribute__((vector_size(CV * 4)));
-#if defined(__clang__)
-#define SHUF(a, b, idx) __builtin_shufflevector((a), (b), idx)
-#else
-#define SHUF(a, b, idx) __builtin_shuffle((a), (b), (cveci){idx})
-#endif
-#endif
-
-/* src[0..n) -> ev[j] = src[2j], od[j] = src[2j + 1]. */
-static void deint2(const float *src, float *ev, float *od, size_t n)
-{
-    size_t j = 0;
-#if DV > 1
-    for (; j + 2 * CV <= n; j += 2 * CV) {
-        cvec a, b, e, o;
-        memcpy(&a, src + j, sizeof a);
-        memcpy(&b, src + j + CV, sizeof b);
-        e = SHUF(a, b, EVEN_IDX);
-        o = SHUF(a, b, ODD_IDX);
-        memcpy(ev + j / 2, &e, sizeof e);
-        memcpy(od + j / 2, &o, sizeof o);
-    }
-#endif
-    for (; j + 1 < n; j += 2) {
-        ev[j / 2] = src[j];
-        od[j / 2] = src[j + 1];
-    }
-    if (j < n) ev[j / 2] = src[j];
-}
-
 /* One input plane into its phase planes (what the planes hold besides it stays zero). */
 static void split(const float *xc, float *ph, const nnbrt_geom *g, const splan *q)
 {
     /* the plan in locals: the byte-wise stores below may alias it as far as the compiler knows */
     const size_t IW = (size_t)g->IW, IH = (size_t)g->IH, SH = (size_t)g->SH, SW = (size_t)g->SW;
     const size_t plane = q->plane, W = q->W;
-    size_t ih, qr = 0, qc, j;
+    size_t ih, qr = 0;
     float *row = ph + q->Fs + (size_t)-q->rlo * W; /* row 0 of phase (0, 0) */
-    if (SW == 2) {
-        for (ih = 0; ih < IH; ++ih) {
-            float *d = row + qr * 2u * plane;
-            deint2(xc + ih * IW, d, d + plane, IW);
-            if (++qr == SH) {
-                qr = 0;
-                row += W;
-            }
-        }
-        return;
-    }
     for (ih = 0; ih < IH; ++ih) {
-        const float *s = xc + ih * IW;
-        float *d = row + qr * SW * plane;
+        nnbrt_phase_row(row + qr * SW * plane, plane, xc + ih * IW, IW, 0, SW, NULL);
         if (++qr == SH) {
             qr = 0;
             row += W;
-        }
-        if (SW == 1) {
-            memcpy(d, s, IW * sizeof(float));
-        } else {
-            for (qc = 0; qc < SW && qc < IW; ++qc)
-                for (j = qc; j < IW; j += SW) d[qc * plane + j / SW] = s[j];
         }
     }
 }
@@ -506,17 +432,7 @@ static void k3s(const float *ph, const size_t *to, const float *wk, float bv, si
         if (m1) s1 = DAND(s1, m1[i / DV]);
         if (m2) s2 = DAND(s2, m2[i / DV]);
         acc = bv + s0 + s1 + s2;
-        if (i + DV <= P) {
-            if (rc) {
-                dvec rv;
-                DLD(rv, rc + i);
-                acc += rv;
-            }
-            if (act) acc = vact(acc, act);
-            DST(out + i, acc);
-        } else {
-            put_tail(out, rc, acc, i, P, act);
-        }
+        dput(out, rc, acc, i, P, act);
     }
 }
 
@@ -541,17 +457,7 @@ static void k3s4(const float *A, const float *B, const float *C, const float *D,
         if (m0) s0 = DAND(s0, m0[i / DV]);
         if (m2) s2 = DAND(s2, m2[i / DV]);
         acc = bv + s0 + s1 + s2;
-        if (i + DV <= P) {
-            if (rc) {
-                dvec rv;
-                DLD(rv, rc + i);
-                acc += rv;
-            }
-            if (act) acc = vact(acc, act);
-            DST(out + i, acc);
-        } else {
-            put_tail(out, rc, acc, i, P, act);
-        }
+        dput(out, rc, acc, i, P, act);
     }
 }
 

@@ -231,47 +231,7 @@ static void block(const float *b, size_t bs, size_t K, const float *w, const flo
     }
 }
 
-/* src[0..n) -> ev[j] = src[2j], od[j] = src[2j + 1] (stride-2 rows into
-   their phase planes), by vector shuffles where the build has vectors. */
-#if GV >= 4
-#if GV >= 8
-#define CV 8
-#define EVEN_IDX 0, 2, 4, 6, 8, 10, 12, 14
-#define ODD_IDX 1, 3, 5, 7, 9, 11, 13, 15
-#else
-#define CV 4
-#define EVEN_IDX 0, 2, 4, 6
-#define ODD_IDX 1, 3, 5, 7
-#endif
-typedef float cvec __attribute__((vector_size(CV * 4)));
-typedef int32_t cveci __attribute__((vector_size(CV * 4)));
-#if defined(__clang__)
-#define SHUF(a, b, idx) __builtin_shufflevector((a), (b), idx)
-#else
-#define SHUF(a, b, idx) __builtin_shuffle((a), (b), (cveci){idx})
-#endif
-#endif
-static void deint2(const float *src, float *ev, float *od, size_t n)
-{
-    size_t j = 0;
-#if GV >= 4
-    for (; j + 2 * CV <= n; j += 2 * CV) {
-        cvec a, b, e, o;
-        memcpy(&a, src + j, sizeof a);
-        memcpy(&b, src + j + CV, sizeof b);
-        e = SHUF(a, b, EVEN_IDX);
-        o = SHUF(a, b, ODD_IDX);
-        memcpy(ev + j / 2, &e, sizeof e);
-        memcpy(od + j / 2, &o, sizeof o);
-    }
-#endif
-    for (; j + 1 < n; j += 2) {
-        ev[j / 2] = src[j];
-        od[j / 2] = src[j + 1];
-    }
-    if (j < n) ev[j / 2] = src[j];
-}
-
+#include "conv_phase.h" /* nnbrt_deint2, nnbrt_phase_row: rows into phase planes */
 #include "conv_s1.h" /* the shifted-plane direct form (mksplan, s1_conv) */
 #include "conv_r8wino.h" /* the Winograd form of 3x3 stride-1 layers (weights packed at load) */
 
@@ -282,7 +242,7 @@ static void deint2(const float *src, float *ev, float *od, size_t n)
 static void fill_phases(float *pl, const float *x, const nnbrt_geom *g, const gplan *q)
 {
     const size_t SH = (size_t)g->SH, SW = (size_t)g->SW, pp = q->Hq * q->Lq;
-    size_t c, ih, qw, k;
+    size_t c, ih, k;
     unsigned char hneed[64], wneed[64];
     memset(hneed, 0, sizeof hneed);
     memset(wneed, 0, sizeof wneed);
@@ -291,26 +251,10 @@ static void fill_phases(float *pl, const float *x, const nnbrt_geom *g, const gp
     for (c = 0; c < (size_t)g->C; ++c)
         for (ih = 0; ih < (size_t)g->IH; ++ih) {
             const size_t h = ih + (size_t)g->PH;
-            const float *src = x + (c * (size_t)g->IH + ih) * (size_t)g->IW;
-            float *row = pl + (c * SH * SW + (h % SH) * SW) * pp + (h / SH) * q->Lq;
-            if (!hneed[h % SH]) continue;
-            if (SW == 1) {
-                memcpy(row + g->PW, src, (size_t)g->IW * sizeof(float));
-                continue;
-            }
-            if (SW == 2) { /* even input columns to phase PW % 2 from column PW / 2, odd ones to the other */
-                const size_t PW = (size_t)g->PW;
-                deint2(src, row + (PW % 2u) * pp + PW / 2u, row + ((PW + 1u) % 2u) * pp + (PW + 1u) / 2u,
-                       (size_t)g->IW);
-                continue;
-            }
-            for (qw = 0; qw < SW; ++qw) {
-                /* padded columns w = qw + SW * t hold input column w - PW */
-                float *dq = row + qw * pp;
-                size_t t = qw >= (size_t)g->PW ? 0 : ((size_t)g->PW - qw + SW - 1) / SW;
-                if (!wneed[qw]) continue;
-                for (; qw + SW * t < (size_t)g->PW + (size_t)g->IW; ++t) dq[t] = src[qw + SW * t - (size_t)g->PW];
-            }
+            if (hneed[h % SH])
+                nnbrt_phase_row(pl + (c * SH * SW + (h % SH) * SW) * pp + (h / SH) * q->Lq, pp,
+                                x + (c * (size_t)g->IH + ih) * (size_t)g->IW, (size_t)g->IW, (size_t)g->PW, SW,
+                                wneed);
         }
 }
 

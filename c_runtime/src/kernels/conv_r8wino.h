@@ -1,6 +1,6 @@
 /* Winograd F(2x2, 3x3) form of 3x3 stride-1 convolutions (resnet8's 16- to
    64-channel layers at 8x8 to 32x32). Included once by conv_gemm.c after
-   its vector helpers (GV, gvec, VLD/VST, vrelu, srelu, deint2), so it is
+   its vector helpers (GV, gvec, VLD/VST, vrelu, srelu, nnbrt_deint2), so it is
    compiled per instruction set with it; it runs from weights transformed
    once at load (internal.h NNBRT_PREPARE: conv_engine.c's nnbrt_pack_*
    functions call the entry points below), so the REF, SMALL and
@@ -18,7 +18,7 @@
    vector covers part of a tile row, or whole tile rows of a narrow map), in
    chunks whose V (16 x C x chunk floats) stays in L1/L2:
    - input transform, per channel: each padded input row is split into even
-     and odd columns (deint2) and transformed along the row into the four
+     and odd columns (nnbrt_deint2) and transformed along the row into the four
      values per tile column (R[k][row parity][row/2][t]); R is then linear
      in j for every tap row, so the column transform reads vectors of it.
    - GEMM: per block of WR output channels and per xi, WR channels x 2
@@ -246,7 +246,7 @@ static void wino_image(const wplan *q, float *s, const float *pk, const float *x
                 for (rr = 0; rr < nrow; ++rr, e += 2u * q->eo) {
                     const size_t h = 2u * r0 + rr; /* padded row */
                     if (h >= PH && h - PH < IH) /* even input columns to (PW % 2) at PW / 2, odd to the other */
-                        deint2(x + (c * IH + h - PH) * IW, e + (PW % 2u) * q->eo + PW / 2u,
+                        nnbrt_deint2(x + (c * IH + h - PH) * IW, e + (PW % 2u) * q->eo + PW / 2u,
                                e + ((PW + 1u) % 2u) * q->eo + (PW + 1u) / 2u, IW);
                 }
             }

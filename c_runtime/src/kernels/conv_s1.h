@@ -129,15 +129,10 @@ static void s1_gather(float *d, const float *s, size_t n, size_t SW, size_t avai
         s1_copy(d, s, n);
         return;
     }
-#if GV >= 4
+#if D2V > 1
     if (SW == 2)
-        for (; j + CV <= n && 2u * (j + CV) <= avail; j += CV) {
-            cvec a, b, e;
-            memcpy(&a, s + 2u * j, sizeof a);
-            memcpy(&b, s + 2u * j + CV, sizeof b);
-            e = SHUF(a, b, EVEN_IDX);
-            memcpy(d + j, &e, sizeof e);
-        }
+        for (; j + D2V <= n && 2u * (j + D2V) <= avail; j += D2V)
+            D2ST(d + j, D2_EVENS(D2LD(s + 2u * j), D2LD(s + 2u * j + D2V)));
 #endif
     for (; j < n; ++j) d[j] = s[j * SW];
 }
