@@ -13,9 +13,12 @@
  *    (merging masked loads; up to four narrow output rows in 16/32/64-byte slots) and one VPERMB per four kernel
  *    columns forms the positions' quads in registers, read with VPDPBUSD: no im2col transpose. One input channel
  *    (c1_conv): the kh ceil(kw / 4) quad vectors in scratch, read by every channel block (lenet's first layer per
- *    eight-channel call, as the pooled glue makes it, 16.7 -> 9.5 us; dscnn's 19 -> 9 us). Several channels
- *    (rq_conv): sixteen channels in registers, weights read in place, no panel: lenet's second layer's x86 scratch
- *    13.6 KB -> 0.4 KB at the same speed.
+ *    eight-channel call, as the pooled glue makes it, 16.7 -> 9.1 us; dscnn's 19 -> 6 us). Several channels
+ *    (rq_conv): sixteen channels in registers, no panel: lenet's second layer's x86 scratch 13.6 KB -> 0.4 KB at
+ *    the same speed. Both read the weights in place (bytes past kw meet zeroed panel bytes; the last channels'
+ *    copy in scratch covers a quad reaching past the array) and keep the per-call work short (rq_setup), since
+ *    the banded glue calls a layer once per band of rows (lenet's first layer in bands of 2 rows 16.4 -> 10.7 us,
+ *    dscnn's in bands of 4 27.6 -> 11.3 us).
  *  - convolution, AVX2 (no VNNI), direct (gemm_direct): the image's input as a padded plane of int32 lanes, each
  *    an int16 pair of (x - in_zero): two input channels at one place, or for a one-channel group two kernel
  *    columns of one row; a plane row is stride_w phases, so a tap's eight output positions are eight consecutive
@@ -1668,7 +1671,7 @@ static int rq_layout(const nnb_i8_conv_params *p, int32_t *rows, int32_t *slot)
 static int rq_ok(const nnb_i8_conv_params *p)
 {
     int32_t rows, slot;
-    return p->group == 1 && (p->c == 1 || p->kw >= 5) && p->o <= RQ_CH && p->kw <= 16 &&
+    return p->group == 1 && (p->c == 1 || p->kw >= 5) && p->o <= RQ_CH && p->kw <= 16 && p->kh <= 64 &&
            (int64_t)p->c * p->kh * p->kw <= 65536 && rq_layout(p, &rows, &slot);
 }
 
@@ -1676,6 +1679,49 @@ static int rq_ok(const nnb_i8_conv_params *p)
 static size_t rq_scratch(const nnb_i8_conv_params *p)
 {
     return ((size_t)p->c * (size_t)p->kh * (size_t)p->kw + 4) / 2 + 1;
+}
+
+/* per call (the pooled and banded glue calls a layer once per band of rows, so this stays short): the folded
+ * biases bias - (in_zero + 128) sum w (wrapping arithmetic; VPDPBUSD sums), the requantizations (the residual's
+ * only with a residual), and per quad of kernel columns VPERMB's byte indices (lane L, row s of the panel, column
+ * i: byte s slot + i sw + k dw) and the mask of the bytes k < kw */
+static T_VNNI void rq_setup(const nnb_i8_conv_params *p, const int8_t *w, const int32_t *bias, const int32_t *mult,
+                            const int32_t *shift, const int8_t *residual, const int32_t *res_mult,
+                            const int32_t *res_shift, int32_t rows, int32_t slot, int32_t *b2, rq_ch *rqs,
+                            __m512i *idx, __mmask64 *km)
+{
+    const int32_t og = p->o, kw = p->kw, nq = (kw + 3) / 4, len = rows > 1 ? p->ow : NB;
+    const size_t klen = (size_t)p->c * (size_t)p->kh * (size_t)kw;
+    const int64_t bound = bound_of(bias, og, (int32_t)klen, residual, res_mult, res_shift);
+    int32_t c, q, s, col, b;
+    for (c = 0; c < og; ++c) {
+        const int8_t *wc = w + (size_t)c * klen;
+        __m512i sw = _mm512_setzero_si512();
+        size_t i;
+        for (i = 0; i < klen; i += 64) {
+            const size_t l = klen - i < 64 ? klen - i : 64;
+            const __mmask64 m = l == 64 ? ~(__mmask64)0 : (((__mmask64)1 << l) - 1u);
+            sw = _mm512_dpbusd_epi32(sw, _mm512_set1_epi8(1), _mm512_maskz_loadu_epi8(m, wc + i));
+        }
+        b2[c] = (int32_t)((uint32_t)(bias ? bias[c] : 0) -
+                          (uint32_t)(p->in_zero + 128) * (uint32_t)_mm512_reduce_add_epi32(sw));
+        rq_prepare(rqs + c, mult[c], shift[c], bound);
+        if (residual)
+            rq_prepare(rqs + og + c, res_mult[c], res_shift[c], 255);
+    }
+    for (q = 0; q < nq; ++q) {
+        uint8_t ix[64] = {0};
+        uint64_t m = 0;
+        for (s = 0; s < rows && s * len < NB; ++s)
+            for (col = 0; col < len && s * len + col < NB; ++col)
+                for (b = 0; b < 4 && 4 * q + b < kw; ++b) {
+                    const int32_t lane = s * len + col;
+                    ix[lane * 4 + b] = (uint8_t)(s * slot + col * p->stride_w + (4 * q + b) * p->dil_w);
+                    m |= (uint64_t)1 << (lane * 4 + b);
+                }
+        idx[q] = _mm512_loadu_si512((const void *)ix);
+        km[q] = (__mmask64)m;
+    }
 }
 
 typedef struct {
@@ -1725,15 +1771,13 @@ static T_VBMI void rq_conv(const nnb_i8_conv_params *p, const int8_t *x, const i
                            const int32_t *mult, const int32_t *shift, const int8_t *residual, const int32_t *res_mult,
                            const int32_t *res_shift, int8_t *y, int16_t *scratch)
 {
-    const int32_t kh = p->kh, kw = p->kw, nq = (kw + 3) / 4, og = p->o, ow = p->ow, sw = p->stride_w;
+    const int32_t kh = p->kh, kw = p->kw, og = p->o, ow = p->ow, sw = p->stride_w;
     const size_t klen = (size_t)p->c * (size_t)kh * (size_t)kw, plane = (size_t)p->oh * (size_t)ow;
-    const int64_t bound = bound_of(bias, og, (int32_t)klen, residual, res_mult, res_shift);
     int8_t *last = (int8_t *)(void *)scratch;
     int32_t b2[RQ_CH];
     rq_ch rqs[2 * RQ_CH];
     rq_panel pn;
-    int32_t rows = 1, slot = 64, c, q, nb, lane, b;
-    size_t i;
+    int32_t rows = 1, slot = 64, c, nb;
     out8 oc;
     (void)rq_layout(p, &rows, &slot);
     memcpy(last, w + (size_t)(og - 1) * klen, klen);
@@ -1742,29 +1786,7 @@ static T_VBMI void rq_conv(const nnb_i8_conv_params *p, const int8_t *x, const i
     oc.lo = p->act_min;
     oc.hi = p->act_max;
     oc.zres = p->res_zero;
-    for (c = 0; c < og; ++c) { /* bias - (in_zero + 128) sum w, in wrapping arithmetic */
-        const int8_t *wc = w + (size_t)c * klen;
-        uint32_t s = 0;
-        for (i = 0; i < klen; ++i)
-            s += (uint32_t)(int32_t)wc[i];
-        b2[c] = (int32_t)((uint32_t)(bias ? bias[c] : 0) - (uint32_t)(p->in_zero + 128) * s);
-        rq_prepare(rqs + c, mult[c], shift[c], bound);
-        rq_prepare(rqs + og + c, residual ? res_mult[c] : 0, residual ? res_shift[c] : 0, 255);
-    }
-    for (q = 0; q < nq; ++q) { /* lane L, row s of the panel, column i: byte s slot + i sw + k dw */
-        uint8_t ix[64];
-        uint64_t km = 0;
-        const int32_t len = rows > 1 ? ow : NB;
-        for (lane = 0; lane < NB; ++lane)
-            for (b = 0; b < 4; ++b) {
-                const int32_t s = lane / len, col = lane % len, k = 4 * q + b;
-                ix[lane * 4 + b] = (uint8_t)(s >= rows || k >= kw ? 0 : s * slot + col * sw + k * p->dil_w);
-                if (k < kw)
-                    km |= (uint64_t)1 << (lane * 4 + b);
-            }
-        pn.idx[q] = _mm512_loadu_si512((const void *)ix);
-        pn.km[q] = (__mmask64)km;
-    }
+    rq_setup(p, w, bias, mult, shift, residual, res_mult, res_shift, rows, slot, b2, rqs, pn.idx, pn.km);
     pn.slot = slot;
     for (nb = 0; nb < p->n; ++nb) {
         int8_t *yb = y + (size_t)nb * (size_t)og * plane;
@@ -1809,16 +1831,26 @@ static T_VBMI void rq_conv(const nnb_i8_conv_params *p, const int8_t *x, const i
 /* one input channel: the panel's kh ceil(kw / 4) quad vectors formed once into scratch and read by every channel
  * block, the weights packed as zero-padded quads (dscnn's first layer, 64 channels: 9.1 us against 11.3 us in
  * registers) */
-/* int16 elements: alignment, kh * nq quad vectors of 64 bytes, the weights o * kh * nq quads */
+/* the last channels whose last quad may reach past the weight array (one unless kh kw < 4) */
+static int32_t c1_tail(const nnb_i8_conv_params *p)
+{
+    const int32_t klen = p->kh * p->kw, t = (4 + klen - 1) / klen;
+    return t < p->o ? t : p->o;
+}
+
+/* int16 elements: alignment, kh * nq quad vectors of 64 bytes, a copy of the last channels' weights (c1_tail;
+ * fewer than klen + 4 bytes) and four zero bytes */
 static size_t c1_scratch(const nnb_i8_conv_params *p)
 {
     const size_t nq = (size_t)(p->kw + 3) / 4, v = (size_t)p->kh * nq;
-    return (64 + v * 64 + (size_t)p->o * v * 4) / 2 + 1;
+    return (64 + v * 64 + (size_t)c1_tail(p) * (size_t)p->kh * (size_t)p->kw + 4) / 2 + 1;
 }
 
-/* acc[j] (j < nch) over the panel's nv quad vectors, channel j's weights at wq + j * nv */
-static inline __attribute__((always_inline)) T_VNNI void c1_dot(const uint8_t *panel, int32_t nv, const int32_t *wq,
-                                                                 const int32_t *b2, __m512i *acc, const int nch)
+/* acc[j] (j < nch) over the panel's nv quad vectors, channel j's weights at wr[j] (quad v at wo[v]; the bytes past
+ * kw meet zeros in the panel) */
+static inline __attribute__((always_inline)) T_VNNI void c1_dot(const uint8_t *panel, int32_t nv, const int32_t *wo,
+                                                                 const int8_t *const *wr, const int32_t *b2,
+                                                                 __m512i *acc, const int nch)
 {
     int32_t v;
     int j;
@@ -1827,58 +1859,39 @@ static inline __attribute__((always_inline)) T_VNNI void c1_dot(const uint8_t *p
     for (v = 0; v < nv; ++v) {
         const __m512i pv = _mm512_load_si512((const void *)(panel + (size_t)v * 64));
         for (j = 0; j < nch; ++j)
-            acc[j] = _mm512_dpbusd_epi32(acc[j], pv, _mm512_set1_epi32(wq[(size_t)j * (size_t)nv + (size_t)v]));
+            acc[j] = _mm512_dpbusd_epi32(acc[j], pv, _mm512_set1_epi32(w4(wr[j] + wo[v])));
     }
 }
 
-static T_VBMI void c1_conv(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias, const int32_t *mult,
-        const int32_t *shift, const int8_t *residual, const int32_t *res_mult, const int32_t *res_shift, int8_t *y,
-        int16_t *scratch)
+static T_VBMI void c1_conv(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
+                           const int32_t *mult, const int32_t *shift, const int8_t *residual, const int32_t *res_mult,
+                           const int32_t *res_shift, int8_t *y, int16_t *scratch)
 {
     const int32_t kh = p->kh, kw = p->kw, nq = (kw + 3) / 4, nv = kh * nq, og = p->o, ow = p->ow, sw = p->stride_w;
     const size_t plane = (size_t)p->oh * (size_t)ow, hw = (size_t)p->h * (size_t)p->w;
-    const int64_t bound = bound_of(bias, og, kh * kw, residual, res_mult, res_shift);
     uint8_t *panel = (uint8_t *)(void *)scratch;
-    int32_t *wq, b2[RQ_CH];
+    const size_t klen = (size_t)kh * (size_t)kw;
+    const int32_t tail = c1_tail(p);
+    int8_t *last;
+    int32_t b2[RQ_CH], wo[64 * 4];
     rq_ch rqs[2 * RQ_CH];
     __m512i idx[4];
-    int32_t rows = 1, slot = 64, c, q, ky, kx, nb, oy0, ox0;
+    __mmask64 km[4];
+    int32_t rows = 1, slot = 64, c, q, ky, nb, oy0, ox0;
     out8 oc;
     (void)rq_layout(p, &rows, &slot);
     panel += (64 - ((uintptr_t)panel & 63)) & 63;
-    wq = (int32_t *)(void *)(panel + (size_t)nv * 64);
+    last = (int8_t *)(panel + (size_t)nv * 64);
+    memcpy(last, w + (size_t)(og - tail) * klen, (size_t)tail * klen);
+    memset(last + (size_t)tail * klen, 0, 4);
+    for (ky = 0; ky < kh; ++ky)
+        for (q = 0; q < nq; ++q)
+            wo[ky * nq + q] = ky * kw + 4 * q;
     oc.zout = p->out_zero;
     oc.lo = p->act_min;
     oc.hi = p->act_max;
     oc.zres = p->res_zero;
-    for (c = 0; c < og; ++c) { /* quads of kernel columns (zero past kw); bias - (in_zero + 128) sum w */
-        uint32_t s = 0;
-        for (ky = 0; ky < kh; ++ky)
-            for (q = 0; q < nq; ++q) {
-                uint8_t b4[4];
-                for (kx = 0; kx < 4; ++kx) {
-                    const int32_t k = 4 * q + kx;
-                    const int8_t wv = k < kw ? w[((size_t)c * (size_t)kh + (size_t)ky) * (size_t)kw + (size_t)k] : 0;
-                    b4[kx] = (uint8_t)wv;
-                    s += (uint32_t)(int32_t)wv;
-                }
-                memcpy(wq + ((size_t)c * (size_t)nv + (size_t)(ky * nq + q)), b4, 4);
-            }
-        b2[c] = (int32_t)((uint32_t)(bias ? bias[c] : 0) - (uint32_t)(p->in_zero + 128) * s);
-        rq_prepare(rqs + c, mult[c], shift[c], bound);
-        rq_prepare(rqs + og + c, residual ? res_mult[c] : 0, residual ? res_shift[c] : 0, 255);
-    }
-    for (q = 0; q < nq; ++q) { /* lane L of segment s (row s of the panel, column i): byte slot s + i sw + k dw */
-        uint8_t ix[64];
-        int32_t lane, b;
-        const int32_t len = rows > 1 ? ow : NB;
-        for (lane = 0; lane < NB; ++lane)
-            for (b = 0; b < 4; ++b) {
-                const int32_t s = lane / len, i = lane % len, k = 4 * q + b;
-                ix[lane * 4 + b] = (uint8_t)(s >= rows || k >= kw ? 0 : s * slot + i * sw + k * p->dil_w);
-            }
-        idx[q] = _mm512_loadu_si512((const void *)ix);
-    }
+    rq_setup(p, w, bias, mult, shift, residual, res_mult, res_shift, rows, slot, b2, rqs, idx, km);
     for (nb = 0; nb < p->n; ++nb) {
         const int8_t *xb = x + (size_t)nb * hw;
         int8_t *yb = y + (size_t)nb * (size_t)og * plane;
@@ -1888,45 +1901,46 @@ static T_VBMI void c1_conv(const nnb_i8_conv_params *p, const int8_t *x, const i
                 const int32_t nrow = p->oh - oy0 < rows ? p->oh - oy0 : rows;
                 const int32_t len = rows > 1 ? ow : (ow - ox0 < NB ? ow - ox0 : NB), n = nrow * len;
                 const int64_t span = (int64_t)(len - 1) * sw + (int64_t)(kw - 1) * p->dil_w + 1;
+                const int64_t col0 = (int64_t)ox0 * sw - p->pad_w;
+                const int64_t lo = col0 < 0 ? -col0 : 0, hi = p->w - col0 < span ? p->w - col0 : span;
+                const uint64_t m0 =
+                    hi > lo ? (hi >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << hi) - 1u)) & ~(((uint64_t)1 << lo) - 1u) : 0;
                 const size_t pos = (size_t)oy0 * (size_t)ow + (size_t)ox0;
                 for (ky = 0; ky < kh; ++ky) {
                     __m512i src = _mm512_set1_epi8((char)p->in_zero);
                     int32_t s;
                     for (s = 0; s < nrow; ++s) {
                         const int32_t iy = (oy0 + s) * p->stride_h - p->pad_h + ky * p->dil_h;
-                        const int64_t col0 = (int64_t)ox0 * sw - p->pad_w;
-                        const int64_t lo = col0 < 0 ? -col0 : 0, hi = p->w - col0 < span ? p->w - col0 : span;
-                        if (iy >= 0 && iy < p->h && hi > lo) {
-                            const uint64_t m = ((hi >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << hi) - 1u)) &
-                                                ~(((uint64_t)1 << lo) - 1u))
-                                               << (s * slot);
+                        if (iy >= 0 && iy < p->h && m0)
                             /* the address may lie before the row: formed as an integer, masked bytes never read */
                             src = _mm512_mask_loadu_epi8(
-                                src, (__mmask64)m,
+                                src, (__mmask64)(m0 << (s * slot)),
                                 (const void *)((uintptr_t)xb + (uintptr_t)((int64_t)iy * p->w + col0 - s * slot)));
-                        }
                     }
                     src = _mm512_xor_si512(src, _mm512_set1_epi8((char)0x80));
                     for (q = 0; q < nq; ++q)
                         _mm512_store_si512((void *)(panel + (size_t)(ky * nq + q) * 64),
-                                           _mm512_permutexvar_epi8(idx[q], src));
+                                           _mm512_maskz_permutexvar_epi8(km[q], idx[q], src));
                 }
                 for (c = 0; c < og;) {
                     __m512i acc[16];
                     const int32_t left = og - c;
                     const int nch = left >= 16 ? 16 : left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+                    const int8_t *wr[16];
                     int j;
-                    const int32_t *wc = wq + (size_t)c * (size_t)nv;
+                    for (j = 0; j < nch; ++j)
+                        wr[j] = c + j >= og - tail ? last + (size_t)(c + j - (og - tail)) * klen
+                                                   : w + (size_t)(c + j) * klen;
                     if (nch == 16)
-                        c1_dot(panel, nv, wc, b2 + c, acc, 16);
+                        c1_dot(panel, nv, wo, wr, b2 + c, acc, 16);
                     else if (nch == 8)
-                        c1_dot(panel, nv, wc, b2 + c, acc, 8);
+                        c1_dot(panel, nv, wo, wr, b2 + c, acc, 8);
                     else if (nch == 4)
-                        c1_dot(panel, nv, wc, b2 + c, acc, 4);
+                        c1_dot(panel, nv, wo, wr, b2 + c, acc, 4);
                     else if (nch == 2)
-                        c1_dot(panel, nv, wc, b2 + c, acc, 2);
+                        c1_dot(panel, nv, wo, wr, b2 + c, acc, 2);
                     else
-                        c1_dot(panel, nv, wc, b2 + c, acc, 1);
+                        c1_dot(panel, nv, wo, wr, b2 + c, acc, 1);
                     for (j = 0; j < nch; ++j) {
                         const size_t at = (size_t)(c + j) * plane + pos;
                         out16z(&oc, rqs + c + j, rqs + og + c + j, acc[j], n, rb ? rb + at : NULL, yb + at);
