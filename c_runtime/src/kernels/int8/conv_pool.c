@@ -7,8 +7,9 @@
  *    sample are computed whole and pooled (NNBRT_Q8_POOL_SCRATCH bytes of convolution output at most);
  *  - Q8QConv with a pool: for each pooled row only the input rows its convolution rows read are quantized
  *    (padding rows as the input's zero point, so the band is an unpadded input of its own), convolved by
- *    nnb_i8_conv2d on that geometry and pooled; without a pool the band is the whole sample (padding rows
- *    included), convolved straight into the output.
+ *    nnb_i8_conv2d on that geometry and pooled (x86-64 levels with their own forms: the whole sample, then the
+ *    channel blocks); without a pool the band is the whole sample (padding rows included), convolved straight
+ *    into the output.
  * Every path computes the same integers as nnb_i8_conv2d + nnb_i8_max_pool2d over the whole sample (max
  * pooling never counts taps outside the convolution output; a window with none gives -128). */
 #include "conv_pool.h"
@@ -248,11 +249,30 @@ static void qconv_parts(const nnb_i8_conv_params *p, const nnb_i8_pool_params *p
     *conv = pp ? al4((size_t)p->o * (size_t)r * (size_t)p->ow) : 0; /* without a pool: straight into y */
 }
 
-size_t nnb_i8_qconv_scratch(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, int now)
+/* x86-64 levels with their own forms: a pooled Q8QConv quantizes the whole sample and runs
+   nnb_i8_conv_pool's channel blocks on it (twelve band calls into those forms took twice the time for lenet) */
+static int qwhole_now(void)
+{
+#if NNB_I8_X86
+    return nnb_i8_isa_level(-1) > 0;
+#else
+    return 0;
+#endif
+}
+
+static size_t qwhole_bytes(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, int now)
+{
+    nnb_i8_conv_params one = *p;
+    size_t rest;
+    one.n = 1;
+    rest = nnb_i8_conv_pool_scratch(&one, pp, now);
+    return rest ? al64((size_t)p->c * (size_t)p->h * (size_t)p->w) + rest : 0;
+}
+
+static size_t qband_bytes(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, int now)
 {
     size_t head, conv, col = 0;
     int32_t k, a, b;
-    if (!p || (pp && !pool_ok(p, pp)) || p->n < 1) return 0;
     qconv_parts(p, pp, &head, &conv);
     for (k = 0; k < bands(pp); ++k) {
         nnb_i8_conv_params q;
@@ -265,6 +285,21 @@ size_t nnb_i8_qconv_scratch(const nnb_i8_conv_params *p, const nnb_i8_pool_param
         col = c > col ? c : col;
     }
     return head + conv + 2u * col + 4u;
+}
+
+size_t nnb_i8_qconv_scratch(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, int now)
+{
+    size_t band, whole;
+    if (!p || (pp && !pool_ok(p, pp)) || p->n < 1) return 0;
+    band = qband_bytes(p, pp, now);
+    if (!pp || (now && !qwhole_now())) return band;
+    whole = qwhole_bytes(p, pp, now);
+    if (now || !band) return whole;
+#if NNB_I8_X86
+    return band > whole ? band : whole; /* whichever form the CPU running the code takes */
+#else
+    return band;
+#endif
 }
 
 /* n floats of x on the grid of the 255 thresholds t */
@@ -292,6 +327,19 @@ int nnb_i8_qconv(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, cons
     if (!p || p->n < 1 || p->c < 1 || p->h < 1 || p->w < 1 || p->o < 1 || p->oh < 1 || p->ow < 1 ||
         (pp && !pool_ok(p, pp)) || !x || !t || !w || !mult || !shift || !y || !scratch)
         return NNB_I8_EINVAL; /* nnb_i8_conv2d checks the rest of each band's geometry */
+    if (pp && qwhole_now() && bytes >= qwhole_bytes(p, pp, 1)) {
+        nnb_i8_conv_params one = *p;
+        const size_t plane = (size_t)p->c * in_plane;
+        one.n = 1;
+        head = al64(plane);
+        for (nn = 0; nn < p->n; ++nn) {
+            quantize_run(x + (size_t)nn * plane, t, inv, xq, plane);
+            if (nnb_i8_conv_pool(&one, pp, xq, w, bias, mult, shift, y + (size_t)nn * (size_t)p->o * opl, s + head,
+                                 bytes - head) != NNB_I8_OK)
+                return NNB_I8_EINVAL;
+        }
+        return NNB_I8_OK;
+    }
     qconv_parts(p, pp, &head, &conv);
     if (bytes < head + conv + 4u) return NNB_I8_EINVAL;
     cb = xq + head;
