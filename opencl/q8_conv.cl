@@ -60,7 +60,7 @@
             const int oc = oc0 + j, mu = P[PI(4) + oc], sh = P[PI(5) + oc];                                        \
             const int row = ((nn * o + oc) * oh + oy) * ow + ox0;                                                  \
             for (int q = 0; q < Q8C_PX && ox0 + q < ow; ++q)                                                       \
-                q8_conv_out(mb, P, P + p + 24, PI(6), row + q, acc[j][q], mu, sh, PI(29) + oc, PI(30) + oc);       \
+                Q8_CONV_OUT(PI(6), row + q, acc[j][q], mu, sh, P + p + 24, P[PI(29) + oc], P[PI(30) + oc]);        \
         }                                                                                                          \
     }
 
@@ -110,26 +110,23 @@ __kernel void q8_pad(KARGS)
 #define Q8_LD_S1(p) vload16(0, p)
 #define Q8_LD_S2(p) ((char16)(vload16(0, p).even, vload16(0, (p) + 16).even))
 
-/* The vector forms' output stage for output channel oc: its 16 lanes of row oy from column ox0.  Flat form
+/* The vector forms' output stage: a[j][q] is lane q of output channel oc0 + j of row oy, column ox0 + q.  Flat form
  * (Q[41] > 0): lane ox0 + q is (y, x) of the padded pitch Q[41]; an x past the output's width Q[42] is not stored. */
-void q8_conv_store16(__global char *mb, __global const int *P, __global const int *Q, int16 acc, int nn, int oc,
-                     int oy, int ox0)
-{
-    const int o = Q[11], oh = Q[14], ow = Q[15], mu = P[Q[4] + oc], sh = P[Q[5] + oc];
-    const int row = ((nn * o + oc) * oh + oy) * ow + ox0;
-    int a[16];
-    vstore16(acc, 0, a);
-    for (int q = 0; q < 16 && ox0 + q < ow; ++q) {
-        int at = row + q;
-        if (Q[41]) {
-            const int yy = (ox0 + q) / Q[41], xx = ox0 + q - yy * Q[41];
-            if (xx >= Q[42])
-                continue;
-            at = ((nn * o + oc) * Q[43] + yy) * Q[42] + xx;
-        }
-        q8_conv_out(mb, P, Q + 24, Q[6], at, a[q], mu, sh, Q[29] + oc, Q[30] + oc);
+#define Q8_VEC_STORE(OCB, a)                                                                                       \
+    for (int j = 0; j < (OCB); ++j) {                                                                              \
+        const int oc = oc0 + j, mu = P[Q[4] + oc], sh = P[Q[5] + oc];                                              \
+        const int row = ((nn * o + oc) * oh + oy) * ow + ox0;                                                      \
+        for (int q = 0; q < 16 && ox0 + q < ow; ++q) {                                                             \
+            int at = row + q;                                                                                      \
+            if (Q[41]) {                                                                                           \
+                const int yy = (ox0 + q) / Q[41], xx = ox0 + q - yy * Q[41];                                       \
+                if (xx >= Q[42])                                                                                   \
+                    continue;                                                                                      \
+                at = ((nn * o + oc) * Q[43] + yy) * Q[42] + xx;                                                    \
+            }                                                                                                      \
+            Q8_CONV_OUT(Q[6], at, a[j][q], mu, sh, Q + 24, P[Q[29] + oc], P[Q[30] + oc]);                          \
+        }                                                                                                          \
     }
-}
 
 /* The vector forms' prologue (a work item past parameter 0 returns): the geometry, the work item's block (image nn,
  * OCB channels from oc0 = ob * OCB, row oy, 16 columns from ox0), kk the taps of one channel, zin the input's zero
@@ -166,8 +163,12 @@ void q8_conv_store16(__global char *mb, __global const int *P, __global const in
                         acc[j] += xv * (int16)((int)wr[j * kk + kx]);                                              \
                 }                                                                                                  \
             }                                                                                                      \
-        for (int j = 0; j < (OCB); ++j)                                                                            \
-            q8_conv_store16(mb, P, Q, acc[j], nn, oc0 + j, oy, ox0);                                               \
+        {                                                                                                          \
+            int a[OCB][16];                                                                                        \
+            for (int j = 0; j < (OCB); ++j)                                                                        \
+                vstore16(acc[j], 0, a[j]);                                                                         \
+            Q8_VEC_STORE(OCB, a)                                                                                   \
+        }                                                                                                          \
     }
 
 Q8_CONV_VEC(q8_conv_v1, 1, 1, Q8_LD_S1)
@@ -199,10 +200,12 @@ Q8_CONV_VEC(q8_conv_v1s2, 1, 2, Q8_LD_S2)
                     a4 += xv * wv.s4; a5 += xv * wv.s5; a6 += xv * wv.s6; a7 += xv * wv.s7;                        \
                 }                                                                                                  \
             }                                                                                                      \
-        q8_conv_store16(mb, P, Q, a0, nn, oc0, oy, ox0); q8_conv_store16(mb, P, Q, a1, nn, oc0 + 1, oy, ox0);      \
-        q8_conv_store16(mb, P, Q, a2, nn, oc0 + 2, oy, ox0); q8_conv_store16(mb, P, Q, a3, nn, oc0 + 3, oy, ox0);  \
-        q8_conv_store16(mb, P, Q, a4, nn, oc0 + 4, oy, ox0); q8_conv_store16(mb, P, Q, a5, nn, oc0 + 5, oy, ox0);  \
-        q8_conv_store16(mb, P, Q, a6, nn, oc0 + 6, oy, ox0); q8_conv_store16(mb, P, Q, a7, nn, oc0 + 7, oy, ox0);  \
+        {                                                                                                          \
+            int a[8][16];                                                                                          \
+            vstore16(a0, 0, a[0]); vstore16(a1, 0, a[1]); vstore16(a2, 0, a[2]); vstore16(a3, 0, a[3]);            \
+            vstore16(a4, 0, a[4]); vstore16(a5, 0, a[5]); vstore16(a6, 0, a[6]); vstore16(a7, 0, a[7]);            \
+            Q8_VEC_STORE(8, a)                                                                                     \
+        }                                                                                                          \
     }
 
 Q8_CONV_R8(q8_conv_r8, 1, Q8_LD_S1)

@@ -68,7 +68,7 @@ int q8l_product(int d, int s, int pow2)
     __global const int *D = P + Q[3] + oc * K;                                                                     \
     __global const char *x = mb + Q[1] + (nn * c + (oc / og) * cg) * h * wd;                                       \
     const int bias = P[Q[4] + oc];                                                                                 \
-    uint t = 0;                                                                                                    \
+    uint t = 0;
 
 /* Each tap's entry added as D[code] * (x - in_zero) (pow2: the shift form) for the PX pixels, into acc[PX] */
 #define Q8L_DIRECT(PX)                                                                                             \
@@ -76,17 +76,13 @@ int q8l_product(int d, int s, int pow2)
              for (int q = 0; q < (PX); ++q) {                                                                      \
                  const int ix = xi + q * sw;                                                                       \
                  if (ix >= 0 && ix < wd) acc[q] += q8l_product(d, (int)xr[ix] - zin, pow2);                        \
-             })                                                                                                    \
+             })
 
-/* Q8Conv's output stage (q8.cl) for the px pixels of a work item's row from column ox0 */
-void q8l_store(__global char *mb, __global const int *P, __global const int *Q, const int *acc, int px, int nn, int oc,
-               int oy, int ox0)
-{
-    const int o = Q[10], oh = Q[13], ow = Q[14], row = ((nn * o + oc) * oh + oy) * ow + ox0;
-    for (int q = 0; q < px && ox0 + q < ow; ++q)
-        q8_conv_out(mb, P, Q + 23, Q[5], row + q, acc[q], P[Q[4] + o + oc], P[Q[4] + 2 * o + oc], Q[28] + oc,
-                    Q[28] + o + oc);
-}
+/* Q8Conv's output stage (q8.cl) for the PX pixels acc[PX] of a work item's row from column ox0 */
+#define Q8L_STORE(PX)                                                                                              \
+    for (int q = 0; q < (PX) && ox0 + q < ow; ++q)                                                                 \
+        Q8_CONV_OUT(Q[5], ((nn * o + oc) * oh + oy) * ow + ox0 + q, acc[q], P[Q[4] + o + oc],                     \
+                    P[Q[4] + 2 * o + oc], Q + 23, P[Q[28] + oc], P[Q[28] + o + oc]);
 
 /* q8_lut_conv: one output value per work item; K up to Q8L_BUCKETS sums S_k first, a larger K adds D[code] per tap */
 __kernel void q8_lut_conv(KARGS)
@@ -104,7 +100,7 @@ __kernel void q8_lut_conv(KARGS)
     } else {
         Q8L_DIRECT(1)
     }
-    q8l_store(mb, P, Q, acc, 1, nn, oc, oy, ox0);
+    Q8L_STORE(1)
 }
 
 /* q8_lut_conv4: q8_lut_conv for 4 neighbouring pixels of one output row per work item; each tap's code is decoded
@@ -116,5 +112,5 @@ __kernel void q8_lut_conv4(KARGS)
     Q8L_HEAD(Q8L_PX)
     int acc[Q8L_PX] = {bias, bias, bias, bias};
     Q8L_DIRECT(Q8L_PX)
-    q8l_store(mb, P, Q, acc, Q8L_PX, nn, oc, oy, ox0);
+    Q8L_STORE(Q8L_PX)
 }
