@@ -306,7 +306,7 @@ def _sequential(g: Graph, stats: dict[str, TensorStats], method: str):  # noqa: 
         raise NnbError("calibration method 'adaround' needs the calibration samples (calib.collect keeps them)")
     from nnb.quantize.int8_adaround import Sequential
 
-    return Sequential(g, xs)
+    return Sequential(g, xs, frozenset(score_tensors(g) - set(g.outputs)))  # a Softmax's scores
 
 
 ADD_LEFT_SHIFT = 20
