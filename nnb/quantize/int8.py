@@ -17,6 +17,7 @@ islands (dequantize, the float reference, quantize); ``ISLAND_OPS`` /
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -216,10 +217,11 @@ def score_tensors(g: Graph) -> set[str]:
 
 
 def build_int8(g: Graph, stats: dict[str, TensorStats], method: str = "minmax",
-               islands: bool = True) -> Int8Model:
+               islands: bool = True, progress: Callable[[int, int], None] | None = None) -> Int8Model:
     """The int8 model of the prepared graph ``g`` from calibration statistics of its tensors.
 
-    ``islands=False``: an op without an integer kernel is an error instead of a float island."""
+    ``islands=False``: an op without an integer kernel is an error instead of a float island.
+    ``progress(done, total)``: called after each function of ``g`` (``adaround`` takes seconds per layer)."""
     if method in EQUALIZED:  # channel equalization first: the model is built on the rescaled copy of g
         from nnb.quantize.calib_equalize import for_calibration
 
@@ -233,7 +235,9 @@ def build_int8(g: Graph, stats: dict[str, TensorStats], method: str = "minmax",
         seq.start(qp)
     steps: list[IntNode] = []
     absorbed: set[str] = set()
-    for node in g.nodes:
+    for done, node in enumerate(g.nodes, 1):
+        if progress is not None:
+            progress(done - 1, len(g.nodes))
         if node.name in absorbed:
             continue
         act_node = _fused_activation(g, node)
@@ -294,6 +298,8 @@ def build_int8(g: Graph, stats: dict[str, TensorStats], method: str = "minmax",
         steps.append(step)
         if seq is not None:
             seq.advance(step, Int8Model(g, qp, steps, method))
+    if progress is not None:
+        progress(len(g.nodes), len(g.nodes))
     return Int8Model(g, qp, steps, method)
 
 

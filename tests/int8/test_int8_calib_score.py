@@ -1,7 +1,8 @@
 """Calibration method ``adaround``: the grid of the class scores a Softmax turns into the network's output
 ends ``SCORE_MARGIN`` of its span above the highest second-best score (nnb/quantize/int8_adaround.py
 ``score_top``).  The clip keeps every calibration sample's argmax, it is finer than the full range, and a
-network whose output is the scores themselves keeps their whole range."""
+network whose output is the scores themselves keeps their whole range.  ``build_int8``'s progress hook
+reports every function."""
 
 from __future__ import annotations
 
@@ -43,7 +44,9 @@ def test_lenet_softmax_scores_clipped_plain_scores_not() -> None:
     g = prepare_graph(load(need(os.path.join(TRAINED, "fmnist_lenet.nnp"))))
     x, _ = fmnist_data()
     xc = x[:60]
-    m = build_int8(g, collect(g, xc), "adaround")
+    calls: list[tuple[int, int]] = []
+    m = build_int8(g, collect(g, xc), "adaround", progress=lambda d, t: calls.append((d, t)))
+    assert calls[-1] == (len(g.nodes), len(g.nodes)) and [d for d, _ in calls] == sorted(d for d, _ in calls)
     sm = m.steps[-1].node
     assert sm.op == "Softmax"
     logits = sm.inputs[0]
