@@ -16,11 +16,14 @@ it with `make -C c_runtime` after changing the kernels), from the float input
 (its Q8Quantize, the integer network and Q8Dequantize), and its ratio to the
 kernels alone (runtime/int8, median over rounds: the runtime's per-run cost).
 
-    .venv/bin/python benchmarks/int8_host.py [--models lenet,dscnn,resnet8] [--seconds 2] [--isa avx2]
+    .venv/bin/python benchmarks/int8_host.py [--models lenet,dscnn,resnet8] [--seconds 2] [--isa vnni,avx2]
 
 --isa base|avx2|vnni forces both engines' instruction-set level (NNB_I8_ISA for the int8 kernels, NNBRT_ISA
 for the float runtime: vnni is its avx512; set before either library loads) and the header prints both, so
-an AVX2-only host can be measured on an AVX-512 VNNI machine.
+an AVX2-only host can be measured on an AVX-512 VNNI machine. A list (the default: vnni,avx2) runs one child
+process per level, one table each. The column runtime/float is what a user of `nnb run X.nnq --backend c`
+gets: the int8 NNB through the runtime over the float NNB through the runtime, median over the interleaved
+rounds of the per-round ratio (issue 13's host line).
 
 NNB_I8_STEPS=1 also prints each integer step's mean time (clock_gettime around every kernel call, a
 separate build of the network, 2000 calls) and its share of the network, to find the hotspots.
@@ -172,9 +175,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", default="lenet,dscnn,resnet8")
     ap.add_argument("--seconds", type=float, default=2.0)
-    ap.add_argument("--isa", choices=["base", "avx2", "vnni"], default=None,
-                    help="force both engines' level (default: the best this CPU has)")
+    ap.add_argument("--isa", default="vnni,avx2",
+                    help="force both engines' level: base, avx2 or vnni, or a comma list (one child process each)")
     args = ap.parse_args()
+    levels = [v for v in args.isa.split(",") if v]
+    if any(v not in ("base", "avx2", "vnni") for v in levels):
+        sys.exit(f"int8_host: error: --isa takes base, avx2 or vnni (or a comma list), not {args.isa!r}")
+    if len(levels) > 1:
+        for v in levels:
+            print(f"## --isa {v}", flush=True)
+            subprocess.run([sys.executable, os.path.abspath(__file__), "--models", args.models, "--seconds",
+                            str(args.seconds), "--isa", v], check=True)
+            print(flush=True)
+        return
+    args.isa = levels[0] if levels else None
     if args.isa:
         os.environ["NNB_I8_ISA"] = args.isa
         os.environ["NNBRT_ISA"] = "avx512" if args.isa == "vnni" else args.isa
@@ -187,8 +201,8 @@ def main() -> None:
           f"{levels.get(_i8_level(out), '?')}) vs float C runtime ({kernel_isa()}); median us per inference, "
           f"ratio = median over rounds of int8/float\n")
     print("| model | int8 us | float us | int8/float | int8 logits == simulation | int8 NNB in the runtime us "
-          "| runtime/int8 |")
-    print("|---|---:|---:|---:|---|---:|---:|")
+          "| runtime/int8 | runtime/float |")
+    print("|---|---:|---:|---:|---|---:|---:|---:|")
     for name in args.models.split(","):
         dll, n_out, want, net8, x8 = build_int8(name, so, out)
         logits = np.zeros(n_out, np.int8)
@@ -203,8 +217,9 @@ def main() -> None:
                                      args.seconds)
         ratio = statistics.median(a / b for a, b in zip(per_round["int8"], per_round["float"]))
         rt = statistics.median(a / b for a, b in zip(per_round["runtime"], per_round["int8"]))
+        user = statistics.median(a / b for a, b in zip(per_round["runtime"], per_round["float"]))
         print(f"| {name} | {med['int8']:.1f} | {med['float']:.1f} | {ratio:.2f} | {same} | {med['runtime']:.1f} "
-              f"| {rt:.2f} |")
+              f"| {rt:.2f} | {user:.2f} |", flush=True)
 
 
 if __name__ == "__main__":
