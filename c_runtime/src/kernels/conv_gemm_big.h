@@ -413,6 +413,22 @@ static void big_planes(float *pl, const float *x, const nnbrt_geom *g, const bpl
         big_gather(pl, x, g, q);
         return;
     }
+    if (SH == 1 && SW == 1) { /* one plane per channel: each row written once (its padding zeroed), then the slack */
+        const size_t PH = (size_t)g->PH, IH = (size_t)g->IH, IW = (size_t)g->IW, rows = q->pp / q->L;
+        for (c = 0; c < (size_t)g->C; ++c)
+            for (t = 0; t < rows; ++t) {
+                float *row = pl + c * q->pp + t * q->L;
+                if (t < PH || t >= PH + IH) {
+                    memset(row, 0, q->L * sizeof(float));
+                    continue;
+                }
+                memset(row, 0, PW * sizeof(float));
+                memcpy(row + PW, x + (c * IH + t - PH) * IW, IW * sizeof(float));
+                memset(row + PW + IW, 0, (q->L - PW - IW) * sizeof(float));
+            }
+        memset(pl + q->pl_floats, 0, (q->pl_alloc - q->pl_floats) * sizeof(float));
+        return;
+    }
     memset(pl, 0, q->pl_alloc * sizeof(float));
     for (c = 0; c < (size_t)g->C; ++c)
         for (ih = 0; ih < (size_t)g->IH; ++ih) {
@@ -528,33 +544,42 @@ static void ocv_pack(float *wp, const float *w, size_t K, size_t ob, size_t nr, 
         }
 }
 
+/* The tile kernels' accumulators acc[v < NV][j < NJ] (out and acc_in: [v][j < JS][16]) from acc_in, else
+   from the bias vector BIAS (an expression of v, 16 floats at BIAS + (v & 1) * 16; NULL: zero), and back. */
+#define OCV_ACC_INIT(acc, NV, NJ, JS, BIAS, acc_in)                                                 \
+    for (v = 0; v < NV; ++v) {                                                                      \
+        const float *bv_src = BIAS;                                                                 \
+        gvec bv = {0};                                                                              \
+        if (bv_src) VLD(bv, bv_src + (v & 1) * 16);                                                 \
+        for (j = 0; j < NJ; ++j) {                                                                  \
+            if (acc_in)                                                                             \
+                VLD(acc[v][j], acc_in + (size_t)(v * JS + j) * 16);                                 \
+            else                                                                                    \
+                acc[v][j] = bv;                                                                     \
+        }                                                                                           \
+    }
+#define OCV_ACC_STORE(acc, NV, NJ, JS, out)                                                         \
+    for (v = 0; v < NV; ++v)                                                                        \
+        for (j = 0; j < NJ; ++j) VST(out + (size_t)(v * JS + j) * 16, acc[v][j])
+
 /* acc[v][j] (v < 2 vectors of 16 channels, j < 14 columns) = init + sum_k wp[k][v*16..] * b[off[k] + c_j]
    with c_j = j for j < 7, b2 + j - 7 after (b2 = 7: 14 consecutive columns; a row width: two rows of 7).
    init: acc_in (partial sums, same layout as out) or bias (32 floats) or zero. out: [v][j][16]. 28
    accumulators, 2 weight vectors and a broadcast: 31 of the 32 registers. */
-#define OCV_MICRO(NAME, NJ)                                                                             \
+#define OCV_MICRO(NAME, NJ, PF)                                                                         \
     static BIG_NOINLINE void NAME(size_t K, const float *wp, const float *b, size_t b2, const uint32_t *off,     \
                                   const float *bias, const float *acc_in, float *out)                           \
     {                                                                                                   \
         gvec acc[2][NJ];                                                                                \
         size_t k;                                                                                       \
         int v, j;                                                                                       \
-        for (v = 0; v < 2; ++v) {                                                                       \
-            gvec bv = {0};                                                                              \
-            if (bias) VLD(bv, bias + v * 16);                                                           \
-            for (j = 0; j < NJ; ++j) {                                                                  \
-                if (acc_in)                                                                             \
-                    VLD(acc[v][j], acc_in + (size_t)(v * OCV_NP + j) * 16);                             \
-                else                                                                                    \
-                    acc[v][j] = bv;                                                                     \
-            }                                                                                           \
-        }                                                                                               \
+        OCV_ACC_INIT(acc, 2, NJ, OCV_NP, bias, acc_in);                                             \
         for (k = 0; k < K; ++k) {                                                                       \
             const float *bk = b + off[k], *bk2 = bk + b2;                                               \
             gvec w0, w1;                                                                                \
             VLD(w0, wp + k * 32);                                                                       \
             VLD(w1, wp + k * 32 + 16);                                                                  \
-            OCV_PREFETCH(wp + (k + OCV_PFD) * 32);                                                      \
+            PF(wp + (k + OCV_PFD) * 32);                                                                \
             for (j = 0; j < OCV_NP / 2; ++j) {                                                          \
                 const float s = bk[j];                                                                  \
                 acc[0][j] += s * w0;                                                                    \
@@ -566,8 +591,7 @@ static void ocv_pack(float *wp, const float *w, size_t K, size_t ob, size_t nr, 
                 acc[1][j] += s * w1;                                                                    \
             }                                                                                           \
         }                                                                                               \
-        for (v = 0; v < 2; ++v)                                                                         \
-            for (j = 0; j < NJ; ++j) VST(out + (size_t)(v * OCV_NP + j) * 16, acc[v][j]);               \
+        OCV_ACC_STORE(acc, 2, NJ, OCV_NP, out);                                                     \
     }
 /* the weight stream ahead (may pass the block: packed at load, it runs on contiguously) */
 #ifdef __GNUC__
@@ -575,8 +599,12 @@ static void ocv_pack(float *wp, const float *w, size_t K, size_t ob, size_t nr, 
 #else
 #define OCV_PREFETCH(p) ((void)0)
 #endif
-OCV_MICRO(ocv_micro, OCV_NP)
-OCV_MICRO(ocv_micro_row, OCV_NP / 2) /* one row of 7 (the last of an odd OH): columns 7..13 untouched */
+#define OCV_NOPF(p) ((void)0)
+/* ocv_micro_pf: the first strip of a K block (weights packed at load stream in from L2 or memory); the other
+   strips find the block in L1 and skip the two prefetch instructions a k step (4 % of the loop's uops) */
+OCV_MICRO(ocv_micro_pf, OCV_NP, OCV_PREFETCH)
+OCV_MICRO(ocv_micro, OCV_NP, OCV_NOPF)
+OCV_MICRO(ocv_micro_row, OCV_NP / 2, OCV_PREFETCH) /* one row of 7 (the last of an odd OH): columns 7..13 untouched */
 
 /* The last row of an odd OH over two 32-channel blocks at once (weights packed at load: wp, wq; biases
    bias, bias2): 64 channels x 7 columns, 28 accumulators, so that row costs half a tile per block, not a
@@ -588,17 +616,7 @@ static BIG_NOINLINE void ocv_micro_row2(size_t K, const float *wp, const float *
     gvec acc[4][OCV_NP / 2];
     size_t k;
     int v, j;
-    for (v = 0; v < 4; ++v) {
-        const float *bb = v < 2 ? bias : bias2;
-        gvec bv = {0};
-        if (bb) VLD(bv, bb + (v & 1) * 16);
-        for (j = 0; j < OCV_NP / 2; ++j) {
-            if (acc_in)
-                VLD(acc[v][j], acc_in + (size_t)(v * (OCV_NP / 2) + j) * 16);
-            else
-                acc[v][j] = bv;
-        }
-    }
+    OCV_ACC_INIT(acc, 4, OCV_NP / 2, OCV_NP / 2, v < 2 ? bias : bias2, acc_in);
     for (k = 0; k < K; ++k) {
         const float *bk = b + off[k];
         gvec w0, w1, w2, w3;
@@ -616,8 +634,7 @@ static BIG_NOINLINE void ocv_micro_row2(size_t K, const float *wp, const float *
             acc[3][j] += s * w3;
         }
     }
-    for (v = 0; v < 4; ++v)
-        for (j = 0; j < OCV_NP / 2; ++j) VST(out + (size_t)(v * (OCV_NP / 2) + j) * 16, acc[v][j]);
+    OCV_ACC_STORE(acc, 4, OCV_NP / 2, OCV_NP / 2, out);
 }
 
 /* The tile (out of ocv_micro, source columns ps + c_j; js columns a vector of channels: 14, or 7 out of
@@ -746,7 +763,8 @@ static void ocv_conv(const bplan *q, float *base, size_t group, const float *x, 
                             const float *in = kb ? acc : NULL, *bo = kb ? NULL : bo0;
                             ocv_strip(q, g, s, &ps, &b2, &keep);
                             if (keep >> OCV_NP / 2) { /* columns in the second half: two rows, or 14 in a run */
-                                ocv_micro(kc, wb, sg + ps, b2, off + kb, bo, in, acc);
+                                (pkb && s == s0 ? ocv_micro_pf : ocv_micro)(kc, wb, sg + ps, b2, off + kb, bo, in,
+                                                                            acc);
                             } else if (pair) { /* a lone last row: both blocks of the pair at the second */
                                 const size_t B = OCV_OB * (q->K + 1), P1 = (ob0 - OCV_OB) * P;
                                 if (!(ob0 / OCV_OB % 2u)) continue; /* done with its successor */
