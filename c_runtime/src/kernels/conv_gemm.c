@@ -232,6 +232,20 @@ static void block(const float *b, size_t bs, size_t K, const float *w, const flo
 }
 
 #include "conv_phase.h" /* nnbrt_deint2, nnbrt_phase_row: rows into phase planes */
+
+/* A form's planner and kernel in builds that do not compile the form (the
+   direct strided form here, conv_s1.h's): the planner takes no layer. */
+#define NO_FORM(plan_t, mkplan, conv)                                                                       \
+    static int mkplan(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, plan_t *q)                   \
+    {                                                                                                       \
+        (void)group, (void)g, (void)f, (void)q;                                                             \
+        return 0;                                                                                           \
+    }                                                                                                       \
+    static void conv(const plan_t *q, float *scratch, const float *x, const float *w, const float *bias,    \
+                     float *y, const nnbrt_geom *g, const nnbrt_fuse *f)                                    \
+    {                                                                                                       \
+        (void)q, (void)scratch, (void)x, (void)w, (void)bias, (void)y, (void)g, (void)f;                    \
+    }
 #include "conv_s1.h" /* the shifted-plane direct form (mksplan, s1_conv) */
 #include "conv_r8wino.h" /* the Winograd form of 3x3 stride-1 layers (weights packed at load) */
 
@@ -479,26 +493,7 @@ static void direct_conv(const dplan *q, float *scratch, const float *x, const fl
     }
 }
 #else
-static int mkdplan(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, dplan *q)
-{
-    (void)group;
-    (void)g;
-    (void)f;
-    (void)q;
-    return 0;
-}
-static void direct_conv(const dplan *q, float *scratch, const float *x, const float *w, const float *bias,
-                        float *y, const nnbrt_geom *g, const nnbrt_fuse *f)
-{
-    (void)q;
-    (void)scratch;
-    (void)x;
-    (void)w;
-    (void)bias;
-    (void)y;
-    (void)g;
-    (void)f;
-}
+NO_FORM(dplan, mkdplan, direct_conv)
 #endif
 
 size_t nnbrt_gemm_scratch(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f)

@@ -300,26 +300,7 @@ static void s1_conv(const splan *q, float *scratch, const float *x, const float 
     }
 }
 #else
-static int mksplan(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, splan *q)
-{
-    (void)group;
-    (void)g;
-    (void)f;
-    (void)q;
-    return 0;
-}
-static void s1_conv(const splan *q, float *scratch, const float *x, const float *w, const float *bias, float *y,
-                    const nnbrt_geom *g, const nnbrt_fuse *f)
-{
-    (void)q;
-    (void)scratch;
-    (void)x;
-    (void)w;
-    (void)bias;
-    (void)y;
-    (void)g;
-    (void)f;
-}
+NO_FORM(splan, mksplan, s1_conv)
 #endif
 
 #endif
