@@ -85,6 +85,9 @@ FIXED = [
     dict(c=32, oc=64, h=30, w=30, k=(3, 3), s=(1, 1), p=[1, 1], act="relu", group=2, n=2),
     dict(c=32, oc=64, h=56, w=56, k=(3, 3), s=(2, 2), p=[1, 1], act="relu", residual=True),
     dict(c=64, oc=160, h=7, w=7, k=(3, 3), s=(1, 1), p=[1, 1], act="relu", residual=True, alias_res=True),
+    # stride-1 planes written row by row: two padding rows and no padding columns, then none and three
+    dict(c=16, oc=64, h=20, w=45, k=(3, 3), s=(1, 1), p=[2, 0], act="relu"),
+    dict(c=12, oc=64, h=41, w=17, k=(3, 3), s=(1, 1), p=[0, 3], act="", residual=True),
 ]
 FIXED_DEFAULTS = dict(d=[1, 1], group=1, pool=False, act="", bias=True, residual=False, n=1, alias_res=False)
 
