@@ -34,6 +34,13 @@ def sqnr_db(ref: np.ndarray, got: np.ndarray) -> float:
     return 10.0 * np.log10(max(sig, 1e-30) / err)
 
 
+def islands_line(islands: list[str]) -> list[str]:
+    """The summary line naming the float islands (none when there are none); the page shows it once."""
+    if not islands:
+        return []
+    return ["float islands (dequantize -> float function -> quantize): " + ", ".join(islands)]
+
+
 def format_table(rows: list[LayerStat]) -> str:
     w = max([len(r.tensor) for r in rows] + [6])
     lines = [f"{'tensor':<{w}}  {'function':<20} {'grid':<24} {'range':>23}  {'SQNR dB':>8}"]
@@ -58,8 +65,8 @@ PAGE = PAGE_HEAD + """</style></head><body>
 
 
 def render_html(rows: list[LayerStat], title: str, method: str, calib: str, samples: int,
-                islands: list[str], summary: list[str]) -> str:
-    """The report page; ``islands`` is not printed again: both callers' ``summary`` already has its line."""
+                summary: list[str]) -> str:
+    """The report page; the float islands appear once, as the callers' ``summary`` line."""
     finite = [min(r.sqnr_db, 99.0) for r in rows]
     chart = bar_chart([r.tensor.split("/")[-1][:24] for r in rows], [round(v, 1) for v in finite],
                       "SQNR against float per tensor", "dB")

@@ -17,7 +17,7 @@ from nnb.ir import Graph
 from nnb.quantize import calib as calib_mod
 from nnb.quantize import fixed as fixed_mod
 from nnb.quantize import int8 as int8_mod
-from nnb.quantize.int8_report import LayerStat, format_table, render_html, sqnr_db
+from nnb.quantize.int8_report import LayerStat, format_table, islands_line, render_html, sqnr_db
 
 CALIBRATED = ("int8", "fixed8", "fixed16")
 REPORT_SAMPLES = 200
@@ -156,11 +156,8 @@ def quantize_calibrated(model_path: str, output: str, opts: CalibOptions, report
     float_graph = load_model(model_path)
     model, g, x = build(float_graph, opts)
     rows = layer_report(model, g, x)
-    islands: list[str] = model.islands() if isinstance(model, int8_mod.Int8Model) else []
     print(format_table(rows))
-    summary = []
-    if islands:
-        summary.append("float islands (dequantize -> float function -> quantize): " + ", ".join(islands))
+    summary = islands_line(model.islands() if isinstance(model, int8_mod.Int8Model) else [])
     if isinstance(model, int8_mod.Int8Model):
         fbytes = sum(t.nbytes for t in g.params())
         summary.append(f"int8 weights + biases + requantization constants: {model.weight_bytes():,} bytes "
@@ -187,7 +184,7 @@ def quantize_calibrated(model_path: str, output: str, opts: CalibOptions, report
         from nnb.quantize.report import write_report
 
         write_report(report, render_html(rows, os.path.basename(output), opts.method, opts.calib_method, len(x),
-                                         islands, summary))
+                                         summary))
         print(f"wrote {report}")
     print(f"wrote {output}")
     sys.stdout.flush()

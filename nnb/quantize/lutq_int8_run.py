@@ -16,7 +16,7 @@ import numpy as np
 
 from nnb.errors import NnbError
 from nnb.quantize import int8 as int8_mod
-from nnb.quantize.int8_report import format_table, render_html
+from nnb.quantize.int8_report import format_table, islands_line, render_html
 from nnb.quantize.int8_run import CalibOptions, accuracy_lines, calibration_inputs, layer_report
 from nnb.quantize.lutq_int8 import BITS, CODES, DICT, build_lutq_int8
 
@@ -66,8 +66,7 @@ def quantize_lutq_int8(model_path: str, output: str, opts: CalibOptions, report:
                f"constants: codes {sizes['codes']} B, integer dictionaries {sizes['dict']} B, int8 weights "
                f"{sizes['int8_weights']} B, biases and requantization {sizes['other']} B "
                f"(float32 {fbytes} B)"]
-    if m.islands():
-        summary.append("float islands (dequantize -> float function -> quantize): " + ", ".join(m.islands()))
+    summary += islands_line(m.islands())
     if opts.data:
         summary += accuracy_lines(m, g, opts.data, opts.limit)
     for line in summary:
@@ -79,7 +78,7 @@ def quantize_lutq_int8(model_path: str, output: str, opts: CalibOptions, report:
         from nnb.quantize.report import write_report
 
         write_report(report, render_html(rows, os.path.basename(output), "int8 + LUT-Q", opts.calib_method, len(x),
-                                         m.islands(), summary))
+                                         summary))
         print(f"wrote {report}")
     print(f"wrote {output}")
     sys.stdout.flush()

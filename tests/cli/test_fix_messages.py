@@ -134,11 +134,10 @@ def test_a_bad_dequantize_table_is_named_with_a_plain_number(int8_nnb: str, tmp_
 
 
 def test_html_report_names_the_float_islands_once() -> None:
-    from nnb.quantize.int8_report import LayerStat, render_html
+    from nnb.quantize.int8_report import LayerStat, islands_line, render_html
 
-    line = "float islands (dequantize -> float function -> quantize): Softmax"
     page = render_html([LayerStat("y", "Softmax", "s=0.0039 z=-128", 0.0, 1.0, 35.0)], "m.nnq", "int8", "minmax",
-                       40, ["Softmax"], [line])
+                       40, islands_line(["Softmax"]))
     assert page.lower().count("float islands") == 1, page
 
 
