@@ -215,10 +215,7 @@ def build_firmware(mi: ModelImage, board: Board, outdir: str, inputs: list | Non
               profile=profile, io_buf_bytes=io_buf)
     files = _project_files(board, "main.c", "model.S", "model_empty.S")
     render_project(outdir, board, board, files, **kw)
-    if not board.is_host:  # the code-only link of the fit check: regions large enough for any model
-        big = {k: dataclasses.replace(board.region(k), length=0x08000000) for k in ("flash", "ram")}
-        render_project(outdir, board, board, ["link.ld"], rename={"link.ld": "link_code.ld"}, **kw,
-                       flash=big["flash"], ram=big["ram"])
+    _render_code_link(outdir, board, kw)
     rtbuild = os.path.join(rt, "rt")
     # compile (no link): the call graph of main + runtime gives the stack, checked before linking
     objs = ["build/main.o", "build/port.o", "build/kernel_table_model.o", "build/model.o"]
@@ -226,11 +223,26 @@ def build_firmware(mi: ModelImage, board: Board, outdir: str, inputs: list | Non
         objs.append("build/startup.o")
     _make(outdir, objs, rtbuild, f"compiling the firmware for {board.name}")
     fp = predict(board, outdir, rtbuild, kt, arena, len(mi.image), len(blob))
+    return _fit_and_link(outdir, board, mi.name, len(mi.image), fp, rtbuild, kw)
+
+
+def _render_code_link(outdir: str, board: Board, kw: dict) -> None:
+    """The code-only link script of the fit check (link_code.ld): regions large enough for any model."""
+    if not board.is_host:
+        big = {k: dataclasses.replace(board.region(k), length=0x08000000) for k in ("flash", "ram")}
+        render_project(outdir, board, board, ["link.ld"], rename={"link.ld": "link_code.ld"}, **kw,
+                       flash=big["flash"], ram=big["ram"])
+
+
+def _fit_and_link(outdir: str, board: Board, model_name: str, model_bytes: int, fp: Footprint, rtbuild: str,
+                  kw: dict) -> BuildResult:
+    """Refuse what does not fit, link firmware.elf with the predicted stack reserved, and record the
+    predicted and linked figures (footprint.json); both build paths end here."""
     check_fit(board, fp)
     if not board.is_host:
         render_project(outdir, board, board, ["link.ld"], stack_reserved=fp.stack_reserved, **kw)
     _make(outdir, ["firmware.elf"], rtbuild, f"linking the firmware for {board.name}")
-    res = BuildResult(board.name, mi.name, outdir, os.path.join(outdir, "firmware.elf"), len(mi.image), fp,
+    res = BuildResult(board.name, model_name, outdir, os.path.join(outdir, "firmware.elf"), model_bytes, fp,
                       stack_chain=fp.chain)
     if not board.is_host:
         res.linked = linked_usage(board, os.path.join(outdir, "firmware.map"))
@@ -270,22 +282,9 @@ def _build_emitc(mi: ModelImage, board: Board, outdir: str, model_path: str, inp
               io_buf_bytes=io_buf, emitc=True, m=m)
     files = _project_files(board, "main_emitc.c", "model.S")
     render_project(outdir, board, board, files, rename={"main_emitc.c": "main.c"}, **kw)
-    if not board.is_host:
-        big = {k: dataclasses.replace(board.region(k), length=0x08000000) for k in ("flash", "ram")}
-        render_project(outdir, board, board, ["link.ld"], rename={"link.ld": "link_code.ld"}, **kw,
-                       flash=big["flash"], ram=big["ram"])
+    _render_code_link(outdir, board, kw)
     fp = predict_emitc(board, outdir, m.arena_bytes, m.weight_bytes, m.call_edges())
-    check_fit(board, fp)
-    if not board.is_host:
-        render_project(outdir, board, board, ["link.ld"], stack_reserved=fp.stack_reserved, **kw)
-    _make(outdir, ["firmware.elf"], "build/rt", f"linking the firmware for {board.name}")
-    res = BuildResult(board.name, mi.name, outdir, os.path.join(outdir, "firmware.elf"), m.weight_bytes, fp,
-                      stack_chain=fp.chain)
-    if not board.is_host:
-        res.linked = linked_usage(board, os.path.join(outdir, "firmware.map"))
-    with open(os.path.join(outdir, "footprint.json"), "w") as f:
-        json.dump({"predicted": asdict(fp), "linked": res.linked}, f, indent=1)
-    return res
+    return _fit_and_link(outdir, board, mi.name, m.weight_bytes, fp, "build/rt", kw)
 
 
 def have_cross_tools(board: Board) -> str | None:
