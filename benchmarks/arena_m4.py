@@ -10,7 +10,12 @@ storage (NNBRT_EXTERNAL_INPUTS), the plan, and whether the extended file
 meets the bound "arena <= plan + kernel scratch + 2 KB". The model is also
 run once (status printed).
 
-usage: python benchmarks/arena_m4.py [--models lenet,dscnn] [--lib PATH/libnnbrt.a]
+usage: python benchmarks/arena_m4.py [--models lenet,dscnn] [--lib PATH/libnnbrt.a] [--nnb A.nnb,B.nnb]
+
+--nnb measures the given NNB files instead of the zoo (e.g. an int8 file from
+`nnb quantize X.nnp --method int8 ... -o X.nnq; nnb convert X.nnq -o X8.nnb`
+beside the float one from `nnb convert X.nnp`): the Cortex-M4 figures of
+issue 13's int8 arena line.
 needs: gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 """
 
@@ -129,6 +134,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="", help="comma-separated zoo names (default: all)")
     ap.add_argument("--lib", default=None, help="an M4 libnnbrt.a to measure instead of build-m4's")
+    ap.add_argument("--nnb", default="", help="comma-separated NNB files to measure instead of the zoo")
     args = ap.parse_args()
     for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
         if shutil.which(tool) is None:
@@ -143,6 +149,20 @@ def main() -> int:
           f"{'ext.in':>8s} {'plan':>8s}  bound(plan+scratch+2K)")
     with tempfile.TemporaryDirectory() as tmp:
         elf = build(tmp, args.lib)
+        for path in [p for p in args.nnb.split(",") if p]:
+            if not os.path.isfile(path):
+                print(f"nnb: error: {path}: no such file")
+                return 2
+            with open(path, "rb") as f:
+                m = measure(elf, f.read(), tmp)
+            if "error" in m:
+                print(f"{os.path.basename(path):23s} {m['error']}")
+                continue
+            print(f"{os.path.basename(path):23s} {m['total']:8d} {m['tables']:7d} {m['io']:7d} {m['tensors']:8d} "
+                  f"{m['scratch']:8d} {m['ext']:8d} {m['plan']:8d}  tensors+scratch {m['tensors'] + m['scratch']}"
+                  f"  run {m['run']}")
+        if args.nnb:
+            return 0
         for name in names:
             images = []
             compat = os.path.join(ZOO, f"{name}.nnb")

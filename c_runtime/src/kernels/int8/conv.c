@@ -580,8 +580,7 @@ static void depthwise_rows(const nnb_i8_conv_params *p, const int8_t *x, const i
 #endif
 
 /* the column of output position pos (flat oy * ow + ox) as slot j of the quad at col */
-static void im2col_slot(const nnb_i8_conv_params *p, const int8_t *xg, int32_t pos, int32_t j, int16_t *col,
-                        int16_t *lin)
+static void im2col_slot(const nnb_i8_conv_params *p, const int8_t *xg, int32_t pos, int32_t j, int16_t *col)
 {
     const int32_t cg = p->c / p->group, kh = p->kh, kw = p->kw, h = p->h, wd = p->w, zin = p->in_zero;
     const int32_t klen = cg * kh * kw, k4 = klen & ~3, tail = klen - k4;
@@ -602,39 +601,45 @@ static void im2col_slot(const nnb_i8_conv_params *p, const int8_t *xg, int32_t p
         return;
     }
     {
-        /* the column in order into lin (rows wholly inside the input copied without checks), then into
-         * its slot of the quad */
+        /* the column in order straight into its slot of the quad (rows wholly inside the input without
+         * checks): no linear copy of it, which took klen more int16 of scratch */
         const int32_t y0 = (pos / p->ow) * p->stride_h - p->pad_h, x0 = (pos % p->ow) * p->stride_w - p->pad_w;
         const int32_t dw = p->dil_w, xin = x0 >= 0 && x0 + (kw - 1) * dw < wd;
-        int16_t *o = lin;
+#define I8_PUT(v)                                                                                                \
+    do {                                                                                                         \
+        const int16_t v_ = (int16_t)(v);                                                                         \
+        if (k < k4) {                                                                                            \
+            blk[QIDX(j, q)] = v_;                                                                                \
+            if (++q == 4) {                                                                                      \
+                q = 0;                                                                                           \
+                blk += 16;                                                                                       \
+            }                                                                                                    \
+        } else {                                                                                                 \
+            *tl++ = v_;                                                                                          \
+        }                                                                                                        \
+        ++k;                                                                                                     \
+    } while (0)
         for (ci = 0; ci < cg; ++ci) {
             const int8_t *xc = xg + (size_t)ci * hw;
-            for (ky = 0; ky < kh; ++ky, o += kw) {
+            for (ky = 0; ky < kh; ++ky) {
                 const int32_t iy = y0 + ky * p->dil_h;
                 const int8_t *r = xc + (size_t)(iy >= 0 && iy < h ? iy : 0) * (size_t)wd;
                 if (iy < 0 || iy >= h) {
                     for (kx = 0; kx < kw; ++kx)
-                        o[kx] = 0;
+                        I8_PUT(0);
                 } else if (xin) {
                     r += x0;
                     for (kx = 0; kx < kw; ++kx)
-                        o[kx] = (int16_t)(r[kx * dw] - zin);
+                        I8_PUT(r[kx * dw] - zin);
                 } else {
                     for (kx = 0; kx < kw; ++kx) {
                         const int32_t ix = x0 + kx * dw;
-                        o[kx] = (int16_t)(ix >= 0 && ix < wd ? r[ix] - zin : 0);
+                        I8_PUT(ix >= 0 && ix < wd ? r[ix] - zin : 0);
                     }
                 }
             }
         }
-        for (; k < k4; k += 4, blk += 16) {
-            blk[QIDX(j, 0)] = lin[k];
-            blk[QIDX(j, 1)] = lin[k + 1];
-            blk[QIDX(j, 2)] = lin[k + 2];
-            blk[QIDX(j, 3)] = lin[k + 3];
-        }
-        for (q = 0; k < klen; ++k, ++q)
-            tl[q] = lin[k];
+#undef I8_PUT
     }
 }
 
@@ -977,8 +982,7 @@ static void conv_im2col(const nnb_i8_conv_params *p, const int8_t *x, const int8
                         im2col_quad_1x1(p, xg, pa + i, col + (size_t)(i >> 2) * quad);
 #endif
                 for (; i < ((np + 3) & ~3); ++i) /* slots past the end repeat the last position */
-                    im2col_slot(p, xg, pa + (i < np ? i : np - 1), i & 3, col + (size_t)(i >> 2) * quad,
-                                col + (size_t)cols * (size_t)klen);
+                    im2col_slot(p, xg, pa + (i < np ? i : np - 1), i & 3, col + (size_t)(i >> 2) * quad);
                 for (ch = g * og; ch < (g + 1) * og; ++ch) {
                     const size_t at = ((size_t)b * (size_t)p->o + (size_t)ch) * plane + (size_t)(pa - pos0);
                     const int8_t *wc = w + (size_t)ch * (size_t)klen;
@@ -1008,7 +1012,7 @@ static size_t portable_scratch(const nnb_i8_conv_params *p)
 {
     size_t need, dw;
     need = (size_t)(p->c / p->group) * (size_t)p->kh * (size_t)p->kw;
-    need = need * (size_t)(im2col_cols((int32_t)need) + 1) + 1; /* the quads, one linear column, alignment */
+    need = need * (size_t)im2col_cols((int32_t)need) + 1; /* the quads, alignment */
     dw = (size_t)(dw_whole_plane(p) ? p->h + 2 * p->pad_h : p->kh) * (size_t)(p->w + 2 * p->pad_w);
     if (dw_rows_ok(p) && dw > need)
         need = dw;
