@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from nnb.commands.common import add_model_arg, parse_inputs
+from nnb.commands.common import add_model_arg, board_or_hint, parse_inputs
 from nnb.errors import NnbError
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from nnb.boards import load_board
-
-    board = load_board(args.board)
+    board = board_or_hint(args.board)
     from nnb.boards.build import build_firmware
     from nnb.boards.image import model_image
 

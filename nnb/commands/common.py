@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
+import sys
 from collections.abc import Sequence
 
 import numpy as np
@@ -35,6 +37,46 @@ def same_file(a: str, b: str) -> bool:
     if os.path.exists(a) and os.path.exists(b):
         return os.path.samefile(a, b)
     return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_output_file(path: str, model: str | None = None) -> None:
+    """Refuse an output file path before any work is done: the input model itself, a folder, or a folder that
+    does not exist (a conversion or a firmware run would otherwise end with the error after minutes)."""
+    if model is not None and same_file(path, model):
+        raise NnbError(f"-o {path} is the input model: choose another output file")
+    if os.path.isdir(path):
+        raise NnbError(f"-o {path}: is a folder; give a file name")
+    folder = os.path.dirname(path)
+    if folder and not os.path.isdir(folder):
+        raise NnbError(f"-o {path}: the folder '{folder}' does not exist (create it first)")
+
+
+def board_or_hint(name: str):  # noqa: ANN201 - a nnb.boards.Board
+    """The board named on the command line; an unknown name also says which known name is closest."""
+    from nnb.boards import load_board
+    from nnb.boards.load import board_names
+
+    try:
+        return load_board(name)
+    except NnbError as e:
+        close = difflib.get_close_matches(name, board_names(), n=1)
+        if close and str(e).startswith("unknown board"):
+            raise NnbError(f"unknown board '{name}': did you mean '{close[0]}'? (nnb boards lists them all)") from None
+        raise
+
+
+def prepare_c_runtime(backend: str) -> None:
+    """The C backend compiles c_runtime/ on its first use (a minute or more on a busy machine). Build it here,
+    before any progress line, saying so when there is no library yet: a silent wait looked like a hang, and
+    the build time was counted in the progress line's rate."""
+    if backend != "c":
+        return
+    from nnb.backends import c as cbackend
+
+    if not os.path.exists(os.path.join(cbackend.C_RUNTIME, "build", "libnnbrt.so")):
+        print(f"nnb: building the C runtime in {cbackend.C_RUNTIME}/build (first use only; about a minute) ...",
+              file=sys.stderr, flush=True)
+    cbackend.build_library()
 
 
 def write_file(path: str, data: bytes) -> None:

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from nnb.commands.common import add_model_arg, load, same_file, write_file
+from nnb.commands.common import add_model_arg, check_output_file, load, write_file
 from nnb.errors import NnbError
 
 
@@ -14,8 +14,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from nnb.emit.convert import convert, load_for_convert
 
     out = args.output or os.path.splitext(args.model)[0] + ".nnb"
-    if same_file(out, args.model):
-        raise NnbError(f"-o {out} is the input model: choose another output file")
+    check_output_file(out, args.model)
     src = load_for_convert(args.model) if args.model.lower().endswith(".nnq") else load(args)
     c = convert(src, mode=args.mode, version=args.nnb_version, fuse=not args.no_fuse)
     for w in c.warnings:

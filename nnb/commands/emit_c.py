@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
+
+from nnb.errors import NnbError
 
 
 def cmd_emit_c(args: argparse.Namespace) -> int:
     from nnb.emit.csource import default_prefix, emit_c
     from nnb.emit.csource_footprint import format_report, measure
 
+    if args.board:  # a user's natural guess: say which verb makes firmware for a board
+        raise NnbError(f"emit-c writes C for any target and takes no --board; firmware for {args.board} from the "
+                       f"emitted C: nnb build {args.model} --board {args.board} --with emit-c -o OUTDIR")
+    args.output = os.path.normpath(args.output)  # 'out/' printed as out/ + prefix, not out//
     prefix = args.prefix or default_prefix(args.model)
     command = shlex.join(["nnb", "emit-c", args.model, "-o", args.output, "--prefix", prefix, "--arena", args.arena])
     if args.kernels != "mcu":
@@ -55,4 +62,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--json", action="store_true", help="print the file list and footprint as JSON")
     sp.add_argument("--target", choices=["auto", "cortex-m4", "host"], default="auto",
                     help="compiler for the code/stack figures: auto = arm-none-eabi-gcc when installed, else host")
+    sp.add_argument("--board", help=argparse.SUPPRESS)  # refused with a pointer to nnb build --with emit-c
     sp.set_defaults(func=cmd_emit_c)

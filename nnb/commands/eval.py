@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from nnb.commands.common import add_backend_arg, backend_options
+from nnb.commands.common import add_backend_arg, backend_options, prepare_c_runtime
 from nnb.commands.train import DATA_HELP, dataset, load_model
 from nnb.errors import NnbError
 from nnb.train.progress import Progress
@@ -35,6 +35,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     options = backend_options(args)
     if act:
         options["act"] = act
+    prepare_c_runtime(args.backend)
     z = _predict_in_chunks(get_predictor(args.backend), args, g, x, options)
     pred = z.argmax(axis=1)
     acc = float((pred == y).mean())

@@ -12,9 +12,11 @@ from nnb.commands.common import (
     add_backend_arg,
     add_model_arg,
     backend_options,
+    board_or_hint,
+    check_output_file,
     load,
     parse_inputs,
-    same_file,
+    prepare_c_runtime,
     write_file,
 )
 from nnb.errors import NnbError
@@ -23,9 +25,15 @@ from nnb.errors import NnbError
 def cmd_run(args: argparse.Namespace) -> int:
     from nnb.backends import get_runner
 
+    if args.output:  # checked before the run, which may build firmware for minutes
+        check_output_file(args.output, args.model)
     g = load(args, allow_deferred=True)  # a folded variable batch resolves with the real input
     inputs = parse_inputs(args.input or [], g.inputs)
+    _check_inputs(g, inputs)
     backend = "board" if getattr(args, "board", None) and args.backend == "reference" else args.backend
+    if args.board:
+        board_or_hint(args.board)
+    prepare_c_runtime(backend)
     if backend == "board" and args.board:  # silence otherwise: the first runtime build for a CPU, then QEMU
         print(f"nnb: building {args.model} as firmware for {args.board} and running it (the runtime library is "
               "built once per CPU and cached; NNB_CACHE moves the cache) ...", file=sys.stderr, flush=True)
@@ -36,8 +44,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         if board_backend.last_report is not None:
             print(board_backend.last_report.summary())
     if args.output:
-        if same_file(args.output, args.model):
-            raise NnbError(f"-o {args.output} is the input model: choose another output file")
         buf = io.BytesIO()
         np.savez(buf, **outputs)
         write_file(args.output, buf.getvalue())  # exactly the name given (np.savez would append .npz)
@@ -51,6 +57,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         flat = y.reshape(-1)[:8]
         print("  " + " ".join(f"{v:.6g}" for v in flat) + (" ..." if y.size > 8 else ""))
     return 0
+
+
+def _check_inputs(g, inputs: dict[str, np.ndarray]) -> None:  # noqa: ANN001 - nnb.ir.Graph
+    """Every network input given and of the declared shape, before any backend builds or runs anything; a
+    missing one says how to give it."""
+    from nnb.executor import check_input
+
+    for name in g.inputs:
+        if name not in inputs:
+            spec = g.input_specs.get(name) or g.tensors[name].shape
+            shape = tuple(spec) if spec else "?"
+            raise NnbError(f"missing input '{name}': give --input FILE.npy, a float32 array of shape {shape}"
+                           + (" (-1: any batch)" if spec and spec[0] < 0 else "")
+                           + f" (network inputs: {', '.join(g.inputs)})")
+        check_input(g, name, inputs[name])
 
 
 def register(sub: argparse._SubParsersAction) -> None:
