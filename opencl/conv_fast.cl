@@ -93,6 +93,31 @@ CONV_E(conv_fast_8x2, 2, E_TAP2)
  * row of one channel (GPUs), the channel's taps (at most DW_MAXK) in private memory; weights (C * multiplier, [1,] KH, KW).
  * Same parameters as conv (output channel o reads input channel o / (O / C_GROUP)). */
 #define DW_MAXK 49
+
+/* acc += one output pixel's KH x KW window at input row iy0, column ix0 (dilation dy, dx; cells outside the
+ * H x W plane x skipped) times the weights w, in the same order for every depthwise form.  A macro: w is private
+ * in dwconv_fast and global in dwconv_plane (OpenCL 1.2 has no generic address space).  Reads KH, KW, H, W, dy,
+ * dx from the caller. */
+#define DW_WINDOW(acc, x, w, iy0, ix0)                                                                         \
+    for (int ky_ = 0; ky_ < KH; ++ky_) {                                                                       \
+        int iy_ = (iy0) + ky_ * dy, ix0_ = (ix0);                                                              \
+        if (iy_ < 0 || iy_ >= H)                                                                               \
+            continue;                                                                                          \
+        for (int kx_ = 0; kx_ < KW; ++kx_) {                                                                   \
+            int ix_ = ix0_ + kx_ * dx;                                                                         \
+            if (ix_ >= 0 && ix_ < W)                                                                           \
+                acc = fma((x)[iy_ * W + ix_], (w)[ky_ * KW + kx_], acc);                                       \
+        }                                                                                                      \
+    }
+
+/* y[yo] = act(acc + residual[yo]) (no residual when C_R < 0) */
+void dw_store(__global float *m, __global const int *Q, int yo, float acc)
+{
+    if (Q[C_R] >= 0)
+        acc += m[Q[C_R] + yo];
+    m[Q[C_Y] + yo] = act(Q[C_ACT], acc);
+}
+
 __kernel void dwconv_fast(KARGS)
 {
     int i = get_global_id(0);
@@ -114,23 +139,9 @@ __kernel void dwconv_fast(KARGS)
     float b = Q[C_B] >= 0 ? m[Q[C_B] + o] : 0.0f;
     int yrow = n * Q[C_YS] + o * Q[C_YS + 1] + oy * Q[C_YS + 2];
     for (int ox = 0; ox < OW; ++ox) {
-        int ix0 = ox * sx - px;
         float acc = b;
-        for (int ky = 0; ky < KH; ++ky) {
-            int iy = iy0 + ky * dy;
-            if (iy < 0 || iy >= H)
-                continue;
-            __global const float *row = x + iy * W;
-            for (int kx = 0; kx < KW; ++kx) {
-                int ix = ix0 + kx * dx;
-                if (ix >= 0 && ix < W)
-                    acc = fma(row[ix], w[ky * KW + kx], acc);
-            }
-        }
-        int yo = yrow + ox;
-        if (Q[C_R] >= 0)
-            acc += m[Q[C_R] + yo];
-        m[Q[C_Y] + yo] = act(Q[C_ACT], acc);
+        DW_WINDOW(acc, x, w, iy0, ox * sx - px);
+        dw_store(m, Q, yrow + ox, acc);
     }
 }
 
@@ -154,22 +165,9 @@ __kernel void dwconv_plane(KARGS)
     for (int oy = 0; oy < OH; ++oy) {
         int iy0 = oy * sy - py;
         for (int ox = 0; ox < OW; ++ox) {
-            int ix0 = ox * sx - px;
             float acc = b;
-            for (int ky = 0; ky < KH; ++ky) {
-                int iy = iy0 + ky * dy;
-                if (iy < 0 || iy >= H)
-                    continue;
-                for (int kx = 0; kx < KW; ++kx) {
-                    int ix = ix0 + kx * dx;
-                    if (ix >= 0 && ix < W)
-                        acc = fma(x[iy * W + ix], w[ky * KW + kx], acc);
-                }
-            }
-            int yo = ybase + oy * ys_h + ox;
-            if (Q[C_R] >= 0)
-                acc += m[Q[C_R] + yo];
-            m[Q[C_Y] + yo] = act(Q[C_ACT], acc);
+            DW_WINDOW(acc, x, w, iy0, ox * sx - px);
+            dw_store(m, Q, ybase + oy * ys_h + ox, acc);
         }
     }
 }
