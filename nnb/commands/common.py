@@ -51,6 +51,16 @@ def check_output_file(path: str, model: str | None = None) -> None:
         raise NnbError(f"-o {path}: the folder '{folder}' does not exist (create it first)")
 
 
+def refuse_data_folders(args: argparse.Namespace) -> None:
+    """--data / --calib name a dataset or one file; a folder (a natural guess for a set of images) gets a line
+    saying what to give instead of 'unknown data format'."""
+    for flag in ("data", "calib"):
+        value = getattr(args, flag, None)
+        if value and os.path.isdir(value):
+            raise NnbError(f"--{flag} {value}: is a folder; give fashion-mnist, one FILE.npz (arrays x, and y for "
+                           "labels) or one nnabla FILE.csv")
+
+
 def board_or_hint(name: str):  # noqa: ANN201 - a nnb.boards.Board
     """The board named on the command line; an unknown name also says which known name is closest."""
     from nnb.boards import load_board

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from nnb.commands.common import add_backend_arg, backend_options, prepare_c_runtime
+from nnb.commands.common import add_backend_arg, backend_options, prepare_c_runtime, refuse_data_folders
 from nnb.commands.train import DATA_HELP, dataset, load_model
 from nnb.errors import NnbError
 from nnb.train.progress import Progress
@@ -20,6 +20,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from nnb.backends import get_predictor
     from nnb.train.evaluate import confusion, format_confusion
 
+    refuse_data_folders(args)
     act = None
     if args.model.endswith(".nnq") and os.path.exists(args.model):
         from nnb.quantize.dq import fixed_act_quantizers

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from nnb.commands.common import refuse_data_folders
 from nnb.commands.train import common_training
 from nnb.errors import NnbError
 from nnb.quantize.hooks import build_hook
@@ -18,6 +19,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     from nnb.nnp.writer import save
     from nnb.train.trainer import Trainer
 
+    refuse_data_folders(args)
     if args.method in CALIBRATED:  # post-training: calibration instead of fine-tuning (nnb/quantize/int8_run.py)
         return _calibrated(args)
     if args.keep_lutq:

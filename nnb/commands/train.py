@@ -102,9 +102,11 @@ def run_training(trainer, args: argparse.Namespace, graph: Graph) -> bool:  # no
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from nnb.commands.common import refuse_data_folders
     from nnb.nnp.writer import save
     from nnb.train.trainer import Trainer
 
+    refuse_data_folders(args)
     g = load_model(args.model)
     trainer = Trainer(g, train_config(args))
     if not run_training(trainer, args, g):

@@ -123,3 +123,15 @@ def test_c_runtime_first_build_is_announced(monkeypatch: pytest.MonkeyPatch, tmp
     assert capsys.readouterr().err == "" and calls == [1, 1]
     prepare_c_runtime("reference")
     assert calls == [1, 1]
+
+
+@pytest.mark.parametrize("argv", [
+    ["quantize", "{model}", "--method", "int8", "--calib", "{dir}", "-o", "{dir}/q.nnq"],
+    ["eval", "{model}", "--data", "{dir}"],
+    ["train", "{model}", "--data", "{dir}", "--epochs", "1", "-o", "{dir}/t.nnp"],
+])
+def test_data_folder_refused_with_what_to_give(mbv2: str, tmp_path: os.PathLike, argv: list[str],
+                                               capsys: pytest.CaptureFixture) -> None:
+    msg = _error(capsys, [a.format(model=mbv2, dir=tmp_path) for a in argv])
+    assert "is a folder" in msg and "FILE.npz" in msg, msg
+    assert os.listdir(tmp_path) == []
