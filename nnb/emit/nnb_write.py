@@ -160,13 +160,23 @@ def write_nnb(g: Graph, extended: bool = False, version: int = 2, plan: NnbPlan 
     if data_size > 0x7FFFFFFF or ram > 0x7FFFFFFF:
         raise NnbError(f"the NNB file would hold {data_size:,} data bytes and need {ram:,} bytes of buffers: over "
                        "the runtime's 32-bit limit of 2,147,483,647")
-    header = HEADER.pack(EXT_VERSION if extended else version, API_LEVEL,
-                         0 if extended else len(plan.buffer_sizes), c_buf, len(names), c_vars,
-                         len(g.nodes), c_fns, len(g.inputs), c_in, len(g.outputs), c_out, n_chunks, data_size)
-    if extended:
-        header += EXT_HEADER.pack(EXT_MAGIC, plan.arena_bytes, len(names), c_plan, 1, q_size, q_chunk, 0)
+    counts = (0 if extended else len(plan.buffer_sizes), c_buf, len(names), c_vars, len(g.nodes), c_fns,
+              len(g.inputs), c_in, len(g.outputs), c_out, n_chunks, data_size)
+    header = pack_header(version, counts, (plan.arena_bytes, c_plan, q_size, q_chunk) if extended else None)
     image = ch.image(header)
     return image + names_trailer(names) if extended else image
+
+
+def pack_header(version: int, counts: tuple[int, ...], ext: tuple[int, int, int, int] | None = None) -> bytes:
+    """The NNB header: ``version``, API_LEVEL, then ``counts`` (buffers, buffer chunk, variables, variable
+    chunk, functions, function chunk, inputs, input chunk, outputs, output chunk, data chunks, data bytes).
+    With ``ext`` = (arena bytes, plan chunk, descriptor count, descriptor chunk) the version is EXT_VERSION and
+    the extension header follows (its variable count is the header's).  The int8 writer can share it."""
+    header = HEADER.pack(EXT_VERSION if ext else version, API_LEVEL, *counts)
+    if ext is None:
+        return header
+    arena_bytes, c_plan, q_size, q_chunk = ext
+    return header + EXT_HEADER.pack(EXT_MAGIC, arena_bytes, counts[2], c_plan, 1, q_size, q_chunk, 0)
 
 
 def names_trailer(names: list[str]) -> bytes:
