@@ -38,7 +38,10 @@ def cmd_emit_c(args: argparse.Namespace) -> int:
         print(f"  (arena = what {prefix}_run needs besides the caller's input/output buffers: the tensor plan "
               "plus the kernel scratch that does not fit in its free space; stack and .data/.bss come on top)")
     print(f"build and check: make -C {shlex.quote(args.output)} && {shlex.quote(args.output)}/{prefix}_example "
-          + " ".join(f"{io.ident}.npy" for io in e.model.inputs) + " -o out")
+          + " ".join(f"{io.ident}.npy" for io in e.model.inputs) + " -o result")
+    print("  (" + "; ".join(f"{io.ident}.npy: float32 {tuple(io.shape)}" for io in e.model.inputs)
+          + "; it writes " + ", ".join(f"result.out{k}.npy ({io.name})" for k, io in enumerate(e.model.outputs))
+          + ")")
     return 0
 
 

@@ -135,3 +135,29 @@ def test_data_folder_refused_with_what_to_give(mbv2: str, tmp_path: os.PathLike,
     msg = _error(capsys, [a.format(model=mbv2, dir=tmp_path) for a in argv])
     assert "is a folder" in msg and "FILE.npz" in msg, msg
     assert os.listdir(tmp_path) == []
+
+
+def test_emit_c_hint_is_a_command_that_works(mbv2: str, tmp_path: os.PathLike,
+                                             capsys: pytest.CaptureFixture) -> None:
+    """What emit-c prints as 'build and check', run as printed (with -o OUTDIR/ as users type it), gives the
+    fixture's output in the file it names."""
+    import shlex
+    import shutil
+    import subprocess
+
+    if not shutil.which("make") or not shutil.which("cc"):
+        pytest.skip("the emitted Makefile needs make and cc (apt-get install make gcc)")
+    out = str(tmp_path / "mo") + "/"
+    assert main(["emit-c", mbv2, "-o", out, "--target", "host"]) == 0
+    text = capsys.readouterr().out
+    assert "//" not in text, text
+    lines = text.splitlines()
+    k = next(i for i, ln in enumerate(lines) if ln.startswith("build and check: "))
+    assert "x.npy: float32 (1, 3, 32, 32)" in lines[k + 1] and "result.out0.npy" in lines[k + 1], lines[k + 1]
+    shutil.copy(MBV2_IN, tmp_path / "x.npy")
+    cmd = lines[k].removeprefix("build and check: ")
+    r = subprocess.run(["sh", "-c", cmd], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, (shlex.quote(cmd), r.stderr[-2000:])
+    y = np.load(tmp_path / "result.out0.npy")
+    ref = np.load(MBV2_IN.replace(".in0.", ".out0."))
+    np.testing.assert_allclose(y, ref, atol=1e-4 * max(1.0, float(np.abs(ref).max())))
