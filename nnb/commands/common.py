@@ -84,7 +84,8 @@ def prepare_c_runtime(backend: str) -> None:
     from nnb.backends import c as cbackend
 
     if not os.path.exists(os.path.join(cbackend.C_RUNTIME, "build", "libnnbrt.so")):
-        print(f"nnb: building the C runtime in {cbackend.C_RUNTIME}/build (first use only; about a minute) ...",
+        print(f"nnb: building the C runtime in {cbackend.C_RUNTIME}/build (first use only; one to three minutes "
+              "on a small machine) ...",
               file=sys.stderr, flush=True)
     cbackend.build_library()
 
