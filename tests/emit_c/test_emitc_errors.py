@@ -56,8 +56,8 @@ def test_non_empty_outdir_needs_force(tmp_path, capsys) -> None:
 
     m = render(LENET).model
     assert m.tensor_bytes == 10240 and 0 < m.scratch_bytes and m.tensor_bytes <= m.arena_bytes
-    assert f"RAM   arena {m.arena_bytes:,} B (tensors 10,240; largest kernel scratch {m.scratch_bytes:,} B, of " \
-           f"which {m.arena_bytes - 10240:,} B lie past the tensors)" in printed
+    assert f"RAM   arena {m.arena_bytes:,} B (tensors 10,240; largest kernel scratch {m.scratch_bytes:,} B; the " \
+           f"scratch ends {m.arena_bytes - 10240:,} B past the tensors)" in printed
 
 
 @pytest.mark.parametrize("args,what", [(["--prefix", "1bad"], "C identifier"),
