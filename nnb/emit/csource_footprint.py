@@ -147,8 +147,9 @@ def format_report(rep: dict[str, Any]) -> str:
                      f"{rep['code_bytes']:,} + constants {rep['const_bytes']:,}   [{rep['target']}]")
     else:
         lines.append(f"  flash: weights {rep['weights_bytes']:,} B (code not measured)")
+    past = rep['arena_bytes'] - rep['tensor_bytes']
     ram = f"  RAM   arena {rep['arena_bytes']:,} B (tensors {rep['tensor_bytes']:,}; largest kernel scratch " \
-          f"{rep['scratch_bytes']:,} B; the scratch ends {rep['arena_bytes'] - rep['tensor_bytes']:,} B past the tensors)"
+          f"{rep['scratch_bytes']:,} B; the scratch ends {past:,} B past the tensors)"
     if rep.get("stack_bytes") is not None:
         ram += f" + stack {rep['stack_bytes']:,} B ({' > '.join(rep['stack_path'][:4])}" \
                f"{' > ...' if len(rep['stack_path']) > 4 else ''})"

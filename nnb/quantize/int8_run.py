@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,8 +90,23 @@ def run_model(model: object, x: np.ndarray, keep: list[str] | None = None) -> di
     return fixed_mod.run_fixed(model, [x], keep=keep or [])
 
 
+def fixed_batch(g: Graph) -> int:
+    """The batch size the network's first input declares, or 0 when it takes any batch."""
+    spec = g.input_specs.get(g.inputs[0], g.tensors[g.inputs[0]].shape)
+    return int(spec[0]) if spec and spec[0] > 0 else 0
+
+
+def _chunks(fn: Callable[[np.ndarray], dict[str, np.ndarray]], x: np.ndarray, batch: int) -> dict[str, np.ndarray]:
+    parts: dict[str, list[np.ndarray]] = {}
+    for s in range(0, len(x), batch):
+        for k, v in fn(x[s:s + batch]).items():
+            parts.setdefault(k, []).append(v)
+    return {k: np.concatenate(v, axis=0) for k, v in parts.items()}
+
+
 def predict(model: object, x: np.ndarray, batch: int = 250) -> np.ndarray:
     name = model.graph.outputs[0]  # type: ignore[attr-defined]
+    batch = fixed_batch(model.graph) or batch  # type: ignore[attr-defined]
     outs = [run_model(model, x[s:s + batch])[name] for s in range(0, len(x), batch)]
     z = np.concatenate(outs) if outs else np.zeros((0, 1), np.float32)
     return z.reshape(len(z), -1)
@@ -106,10 +122,13 @@ def layer_report(model: object, g: Graph, x: np.ndarray) -> list[LayerStat]:
         names = [s.output for s in model.steps]
         ops = {s.output: s.node.op + (f"+{s.activation}" if s.activation and s.node.op not in ("ReLU", "ReLU6")
                                       else "") for s in model.steps}
-    xs = x[:REPORT_SAMPLES]
+    # a network with a fixed batch runs that many samples at a time (an ONNX import declares batch 1)
+    b = fixed_batch(g) or REPORT_SAMPLES
+    xs = x[:max(b, REPORT_SAMPLES // b * b)]
     # an int8 model may be built on a rescaled copy of g (adaround's channel equalization): compare with that
-    ref = run(model.graph if isinstance(model, int8_mod.Int8Model) else g, [xs], keep=names)
-    got = run_model(model, xs, keep=names)
+    gr = model.graph if isinstance(model, int8_mod.Int8Model) else g
+    ref = _chunks(lambda c: run(gr, [c], keep=names), xs, b)
+    got = _chunks(lambda c: run_model(model, c, keep=names), xs, b)
     rows = []
     for k in names:
         if isinstance(model, int8_mod.Int8Model):
@@ -135,7 +154,7 @@ def accuracy_lines(model: object, g: Graph, spec: str, limit: int | None) -> lis
     if len(x) == 0:
         raise NnbError(f"{spec}: the evaluation data set is empty")
     x = input_array(g, x)
-    f = run_batched(g, [x])[g.outputs[0]].reshape(len(x), -1)
+    f = run_batched(g, [x], batch=fixed_batch(g) or 500)[g.outputs[0]].reshape(len(x), -1)
     q = predict(model, x)
     fa, qa = float((f.argmax(1) == y).mean()), float((q.argmax(1) == y).mean())
     return [f"top-1 on {len(x)} samples of {spec}: float {fa:.2%}, quantized {qa:.2%} ({100 * (qa - fa):+.2f} points)"]
