@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT, SHARED
 
 PKG = os.path.join(ROOT, "nnb")
-CLI = ("nnb.cli", "nnb.commands")
+CLI = ("nnb.cli", "nnb.commands", "nnb.__main__")  # __main__: `python -m nnb`, the CLI itself
 
 
 def _modules() -> dict[str, str]:

@@ -161,3 +161,12 @@ def test_emit_c_hint_is_a_command_that_works(mbv2: str, tmp_path: os.PathLike,
     y = np.load(tmp_path / "result.out0.npy")
     ref = np.load(MBV2_IN.replace(".in0.", ".out0."))
     np.testing.assert_allclose(y, ref, atol=1e-4 * max(1.0, float(np.abs(ref).max())))
+
+
+def test_python_m_nnb_is_the_cli() -> None:
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "nnb", "run", "/nonexistent.nnp"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == ["nnb: error: /nonexistent.nnp: no such file"]
