@@ -45,10 +45,10 @@ class BoardReport:
             s[0] += f"; TCG plugin: {self.plugin_run:,} instructions per inference, {self.plugin_total:,} in all"
         if lk:
             ram = p["stack_reserved"] + p["static_ram"] + (p["arena"] + 15) // 16 * 16
-            s.append(f"  RAM {lk['ram']} B linked, {ram} B predicted; flash {lk['flash']} B linked, "
-                     f"{p['code_flash'] + p['image_flash']} B predicted")
-            s.append(f"  stack below main {self.stack_measured} B measured (painted), {p['stack_runtime']} B "
-                     f"predicted; whole program {self.stack_total} B of {p['stack_reserved']} B reserved")
+            s.append(f"  RAM {lk['ram']:,} B linked, {ram:,} B predicted; flash {lk['flash']:,} B linked, "
+                     f"{p['code_flash'] + p['image_flash']:,} B predicted")
+            s.append(f"  stack below main {self.stack_measured:,} B measured (painted), {p['stack_runtime']:,} B "
+                     f"predicted; whole program {self.stack_total:,} B of {p['stack_reserved']:,} B reserved")
         return "\n".join(s)
 
 
