@@ -126,6 +126,13 @@ CASES = [
     (16, 16, 12, 12, (5, 5), 0, (1, 1), 1, 1, False),         # lenet's second layer: two rows of 8 per panel
     (5, 21, 9, 7, (3, 6), (1, 2), (1, 1), 1, 1, True),        # rows of 7, 17 + 4 channels, residual
     (2, 3, 15, 40, (2, 9), (1, 4), (2, 2), (1, 1), 1, False), # stride 2 over wide rows, a 3-channel remainder
+    # depthwise, stride_w 2 (phase planes read as int16 pairs); an 11th field: the fused activation
+    (64, 64, 14, 14, (3, 3), 1, (2, 2), 1, 64, False, "relu6"),  # the trained dscnn's stride-2 layer
+    (5, 5, 15, 15, (3, 3), 0, (2, 2), 1, 5, True),               # pad 0, odd sizes, residual
+    (3, 3, 9, 20, (3, 3), 1, (2, 2), 1, 3, True, "relu6"),       # odd height, a row of 20 (16 + 4)
+    (7, 7, 16, 11, (3, 3), (0, 1), (2, 2), 1, 7, False),         # mixed padding, odd width
+    (4, 4, 13, 37, (5, 4), 2, (1, 2), 1, 4, True),               # stride (1, 2), even kw, 37 columns
+    (6, 6, 21, 9, (4, 5), (1, 2), (3, 2), 1, 6, False),          # three row phases, odd kw
 ]
 
 
@@ -134,12 +141,13 @@ def _two(v: int | tuple) -> tuple:
 
 
 def _attrs(case) -> dict:  # noqa: ANN001
-    _, _, _, _, k, pad, stride, dil, _, _ = case
+    pad, stride, dil = case[5:8]
     return {"pad": _two(pad), "stride": _two(stride), "dilation": _two(dil)}
 
 
 def _layer(case, rng, extreme: str):  # noqa: ANN001, ANN202
-    c, o, h, w, k, _, _, _, group, residual = case
+    c, o, h, w, k, _, _, _, group, residual = case[:10]
+    act = case[10] if len(case) > 10 else "relu"
     x = rng.integers(-128, 128, (2, c, h, w))
     wq = rng.integers(-128, 128, (o, c // group, *k))
     bias = rng.integers(-5000, 5000, o)
@@ -152,9 +160,9 @@ def _layer(case, rng, extreme: str):  # noqa: ANN001, ANN202
     a = _attrs(case)
     acc = conv_acc(x, z_in, wq, bias, a, group)
     acc, res, rm, rs = with_residual(acc, rng, residual)
-    out = QParams(0.05, 7)
-    st = IntNode(None, "int", "relu", "y", {"mult": mult, "shift": shift})  # type: ignore[arg-type]
-    lo, hi = clamp_bounds("relu", out)
+    out = QParams(0.05 if act == "relu" else 0.1, 7)  # relu6 at 0.1: the clamp's top at 67 bites
+    st = IntNode(None, "int", act, "y", {"mult": mult, "shift": shift})  # type: ignore[arg-type]
+    lo, hi = clamp_bounds(act, out)
     want = requant_out(acc, st, out)
     return (x, z_in, wq, bias, mult, shift, a, group, out.zero, lo, hi, res, 11, rm, rs), want
 

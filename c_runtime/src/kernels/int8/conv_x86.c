@@ -629,6 +629,133 @@ static T_VNNI void dw_vnni(const nnb_i8_conv_params *p, const int8_t *x, const i
         }
 }
 
+/* ---------- depthwise, stride_w 2 (AVX2; the VNNI level takes it too) ---------- */
+
+/* A stride-2 row read in pairs needs no pair-building: the int16 padded row (rounded up to an even width w2) read
+ * as int32 lanes IS (P[2j], P[2j + 1]), and output column ox reads lanes ox .. ox + (kw - 1) / 2 of it, a
+ * stride-1 walk over qw = w2 / 2 lanes. The padded rows go to stride_h phase planes (padded row pr: plane
+ * pr % stride_h, row pr / stride_h), so output row oy, kernel row ky reads plane ky % sh, row oy + ky / sh: the
+ * whole layer is the stride-1 form's flat sweep of VPMADDWD over oh qw positions, (w[2m], w[2m + 1]) per lane. */
+static int dw2_ok(const nnb_i8_conv_params *p)
+{
+    return p->group == p->c && p->o == p->c && p->stride_w == 2 && p->stride_h >= 1 && p->stride_h <= 4 &&
+           p->dil_h == 1 && p->dil_w == 1 && p->kw <= 48; /* reads reach (kw - 1) / 2 + 7 lanes past a plane */
+}
+
+typedef struct {
+    int32_t w2, qw, rows, ps, nacc; /* int16 row width, int32 lanes per row, rows per phase, phase int32, acc int32 */
+} dw2_geo;
+
+static void dw2_geo_of(const nnb_i8_conv_params *p, dw2_geo *g)
+{
+    const int32_t pwid = p->w + 2 * p->pad_w, phh = p->h + 2 * p->pad_h;
+    g->w2 = (pwid + 1) & ~1;
+    g->qw = g->w2 / 2;
+    g->rows = (phh + p->stride_h - 1) / p->stride_h;
+    g->ps = (g->rows * g->qw + 48 + 15) & ~15;
+    g->nacc = (p->oh * g->qw + 15 + 16) & ~15;
+}
+
+static size_t dw2_scratch(const nnb_i8_conv_params *p)
+{
+    dw2_geo g;
+    dw2_geo_of(p, &g);
+    /* alignment (32 bytes), the phase planes, the int32 accumulators (two int16 elements per int32) */
+    return 16 + 2 * ((size_t)p->stride_h * (size_t)g.ps + (size_t)g.nacc);
+}
+
+/* the channel's input rows into the zeroed phase planes as int16 (x - in_zero); a row's last vector may spill
+ * zeros past its end: into its right border, the next row of its plane (left border, or values written later)
+ * or the plane's slack, never into a row already written */
+static inline T_AVX2 void dw2_fill(const nnb_i8_conv_params *p, const dw2_geo *g, const int8_t *xc, int16_t *planes)
+{
+    const int32_t h = p->h, wd = p->w, sh = p->stride_h, hw = h * wd;
+    const __m256i z16 = _mm256_set1_epi16((int16_t)p->in_zero);
+    const __m256i lane = _mm256_setr_epi16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    int32_t r, i;
+    for (r = 0; r < h; ++r) {
+        const int32_t pr = r + p->pad_h;
+        int16_t *dst = planes + (size_t)(pr % sh) * (size_t)(2 * g->ps) + (size_t)(pr / sh) * (size_t)g->w2 + p->pad_w;
+        const int8_t *src = xc + (size_t)r * (size_t)wd;
+        for (i = 0; i < wd; i += 16) {
+            if (r * wd + i + 16 <= hw) { /* sixteen bytes inside the channel's input */
+                const __m256i v = _mm256_sub_epi16(
+                    _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(src + i))), z16);
+                const __m256i keep = _mm256_cmpgt_epi16(_mm256_set1_epi16((int16_t)(wd - i)), lane);
+                _mm256_storeu_si256((__m256i *)(void *)(dst + i), _mm256_and_si256(v, keep));
+            } else {
+                for (; i < wd; ++i)
+                    dst[i] = (int16_t)(src[i] - p->in_zero);
+            }
+        }
+    }
+}
+
+static T_AVX2 void dw2_avx2(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
+                            const int32_t *mult, const int32_t *shift, const int8_t *residual,
+                            const int32_t *res_mult, const int32_t *res_shift, int8_t *y, int16_t *scratch)
+{
+    const int32_t kh = p->kh, kw = p->kw, oh = p->oh, ow = p->ow, sh = p->stride_h, hw = p->h * p->w;
+    const int32_t nkp = (kw + 1) / 2;
+    dw2_geo g;
+    int16_t *planes = scratch + 16 - (((uintptr_t)scratch >> 1) & 15); /* 32-byte aligned */
+    int32_t *acc;
+    const int64_t bound = bound_of(bias, p->o, kh * kw, residual, res_mult, res_shift);
+    const size_t oplane = (size_t)oh * (size_t)ow;
+    out8 oc;
+    int32_t b, c, r, ky, m, q, nq;
+    dw2_geo_of(p, &g);
+    nq = oh * g.qw;
+    acc = (int32_t *)(void *)(planes + 2 * (size_t)sh * (size_t)g.ps);
+    oc.zout = p->out_zero;
+    oc.lo = p->act_min;
+    oc.hi = p->act_max;
+    oc.zres = p->res_zero;
+    memset(planes, 0, (size_t)sh * (size_t)g.ps * sizeof(int32_t));
+    for (b = 0; b < p->n; ++b)
+        for (c = 0; c < p->c; ++c) {
+            const size_t bc = (size_t)b * (size_t)p->c + (size_t)c;
+            const int8_t *wc = w + (size_t)c * (size_t)(kh * kw);
+            const __m256i b0 = _mm256_set1_epi32(bias ? bias[c] : 0);
+            const int32_t *pl = (const int32_t *)(const void *)planes;
+            rq_ch qc, rc;
+            dw2_fill(p, &g, x + bc * (size_t)hw, planes);
+            if (kh == 3 && kw == 3 && sh == 2) { /* kernel rows 0 and 2 in the even plane, row 1 in the odd one */
+                const int32_t *ev = pl, *od = pl + g.ps;
+                const __m256i w00 = wpair8(wc, 0, 1), w02 = wpair8(wc, 2, -1), w10 = wpair8(wc, 3, 4);
+                const __m256i w12 = wpair8(wc, 5, -1), w20 = wpair8(wc, 6, 7), w22 = wpair8(wc, 8, -1);
+                for (q = 0; q < nq; q += 8) {
+                    const int32_t *r0 = ev + q, *r1 = od + q, *r2 = ev + q + g.qw;
+                    __m256i a = _mm256_add_epi32(b0, _mm256_madd_epi16(ld8(r0), w00));
+                    __m256i a2 = _mm256_madd_epi16(ld8(r0 + 1), w02);
+                    a = _mm256_add_epi32(a, _mm256_madd_epi16(ld8(r1), w10));
+                    a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(ld8(r1 + 1), w12));
+                    a = _mm256_add_epi32(a, _mm256_madd_epi16(ld8(r2), w20));
+                    a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(ld8(r2 + 1), w22));
+                    _mm256_storeu_si256((__m256i *)(void *)(acc + q), _mm256_add_epi32(a, a2));
+                }
+            } else {
+                for (q = 0; q < nq; q += 8) {
+                    __m256i a = b0;
+                    for (ky = 0; ky < kh; ++ky) {
+                        const int32_t *row = pl + (size_t)(ky % sh) * (size_t)g.ps + (size_t)(ky / sh) * (size_t)g.qw;
+                        for (m = 0; m < nkp; ++m)
+                            a = _mm256_add_epi32(a, _mm256_madd_epi16(ld8(row + q + m),
+                                                                      wpair8(wc, ky * kw + 2 * m,
+                                                                             2 * m + 1 < kw ? ky * kw + 2 * m + 1 : -1)));
+                    }
+                    _mm256_storeu_si256((__m256i *)(void *)(acc + q), a);
+                }
+            }
+            rq_prepare(&qc, mult[c], shift[c], bound);
+            rq_prepare(&rc, residual ? res_mult[c] : 0, residual ? res_shift[c] : 0, 255);
+            if (g.qw != ow) /* the valid columns of each row together, moving down (dst <= src) */
+                for (r = 1; r < oh; ++r)
+                    memmove(acc + (size_t)r * (size_t)ow, acc + (size_t)r * (size_t)g.qw, (size_t)ow * sizeof *acc);
+            out_n(&oc, &qc, &rc, acc, oh * ow, residual ? residual + bc * oplane : NULL, y + bc * oplane);
+        }
+}
+
 /* ---------- GEMM, AVX-512 VNNI ---------- */
 
 
@@ -2103,6 +2230,8 @@ static size_t scratch_at(const nnb_i8_conv_params *p, int level, int vbmi)
         return gemm_scratch(p);
     if (level >= 1 && dw_ok(p))
         return dw_scratch(p);
+    if (level >= 1 && dw2_ok(p))
+        return dw2_scratch(p);
     if (level >= 1 && dx_plan_of(p, &dx))
         return dx_scratch(&dx);
     if (level >= 1 && gemm_ok(p))
@@ -2148,6 +2277,10 @@ int nnb_i8_x86_conv2d(const nnb_i8_conv_params *p, const int8_t *x, const int8_t
     }
     if (level >= 1 && dw_ok(p)) {
         dw_avx2(p, x, w, bias, mult, shift, residual, res_mult, res_shift, y, scratch);
+        return 1;
+    }
+    if (level >= 1 && dw2_ok(p)) {
+        dw2_avx2(p, x, w, bias, mult, shift, residual, res_mult, res_shift, y, scratch);
         return 1;
     }
     if (level >= 1 && dx_plan_of(p, &dx)) {
