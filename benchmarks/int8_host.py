@@ -18,6 +18,10 @@ kernels alone (runtime/int8, median over rounds: the runtime's per-run cost).
 
     .venv/bin/python benchmarks/int8_host.py [--models lenet,dscnn,resnet8] [--seconds 2] [--isa vnni,avx2]
 
+--models also takes the trained Fashion-MNIST models (fmnist_lenet, fmnist_dscnn: the fixtures' trained/), calibrated
+as `nnb quantize X.nnp --method int8 --calib fashion-mnist --calib-samples 500` does, on the first test image
+(fmnist_dscnn has the stride-2 depthwise layer the zoo models lack).
+
 --isa base|avx2|vnni forces both engines' instruction-set level (NNB_I8_ISA for the int8 kernels, NNBRT_ISA
 for the float runtime: vnni is its avx512; set before either library loads) and the header prints both, so
 an AVX2-only host can be measured on an AVX-512 VNNI machine. A list (the default: vnni,avx2) runs one child
@@ -56,6 +60,8 @@ from nnb.nnp.reader import load  # noqa: E402
 from nnb.quantize.int_sim import run_int8  # noqa: E402
 
 ZOO = os.path.join(ROOT, "..", "shared", "fixtures", "zoo")
+TRAINED = os.path.join(ROOT, "..", "shared", "fixtures", "trained")
+TEST_DATA = os.path.join(ROOT, "..", "shared", "fixtures", "data", "fmnist_test_2k.npz")
 HOST_TAIL = """
 int nnb_i8_host_net(int8_t *logits) {
     if (net()) return 1;
@@ -122,10 +128,33 @@ def step_profile(src: str, last_buf: str, out: str, name: str, n_out: int, calls
     print()
 
 
-def build_int8(name: str, so, out: str):  # noqa: ANN001, ANN201
+def trained_model(name: str):  # noqa: ANN201
+    """(int8 model, [input], float .nnp) of a trained Fashion-MNIST model (fmnist_lenet, fmnist_dscnn), calibrated
+    as `nnb quantize X.nnp --method int8 --calib fashion-mnist --calib-samples 500` does (nnb/quantize/int8_run.py);
+    the input is the first image of the fixtures' test set."""
+    from nnb.quantize.int8_run import CalibOptions
+    from nnb.quantize.int8_run import build as build_calibrated
+    from nnb.train.data import input_array
+
+    path = os.path.join(TRAINED, f"{name}.nnp")
+    m, g, _ = build_calibrated(load(path), CalibOptions("int8", "fashion-mnist", 500, quiet=True))
+    with np.load(TEST_DATA) as z:
+        x0 = input_array(g, z["x"][:1].astype(np.float32) / np.float32(255))
+    return m, [np.asarray(x0, np.float32)], path
+
+
+def model_of(name: str):  # noqa: ANN201
+    """(int8 model, inputs, float .nnp): the trained models by their fixture name, zoo models otherwise."""
+    if os.path.exists(os.path.join(TRAINED, f"{name}.nnp")):
+        return trained_model(name)
     from int8_quant_helpers import calibrated
 
     m, xs, _ = calibrated(name)
+    return m, xs, os.path.join(ZOO, f"{name}.nnp")
+
+
+def build_int8(name: str, so, out: str):  # noqa: ANN001, ANN201
+    m, xs, float_path = model_of(name)
     x_q = m.qparams[m.graph.inputs[0]].quantize(xs[0])
     src, last, n_out = firmware(m, x_q, so)
     last_buf = _last_buffer(src)
@@ -133,7 +162,7 @@ def build_int8(name: str, so, out: str):  # noqa: ANN001, ANN201
     if os.environ.get("NNB_I8_STEPS"):
         step_profile(src, last_buf, out, name, n_out)
     want = run_int8(m, xs, keep=[last], as_int=True)[last].reshape(-1)
-    return dll, n_out, want, CNet(convert_int8(m).image), xs[0]
+    return dll, n_out, want, CNet(convert_int8(m).image), xs[0], float_path
 
 
 def _last_buffer(src: str) -> str:
@@ -204,13 +233,13 @@ def main() -> None:
           "| runtime/int8 | runtime/float |")
     print("|---|---:|---:|---:|---|---:|---:|---:|")
     for name in args.models.split(","):
-        dll, n_out, want, net8, x8 = build_int8(name, so, out)
+        dll, n_out, want, net8, x8, float_path = build_int8(name, so, out)
         logits = np.zeros(n_out, np.int8)
         ptr = logits.ctypes.data_as(ctypes.POINTER(ctypes.c_int8))
         assert dll.nnb_i8_host_net(ptr) == 0
         same = bool(np.array_equal(logits.astype(np.int64), want))
-        net = CNet(convert(load(os.path.join(ZOO, f"{name}.nnp")), "extended").image)
-        xin = np.load(os.path.join(ZOO, f"{name}.in0.npy"))
+        net = CNet(convert(load(float_path), "extended").image)
+        xin = x8 if float_path.startswith(TRAINED) else np.load(os.path.join(ZOO, f"{name}.in0.npy"))
         med, per_round = interleaved({"int8": lambda d=dll, p=ptr: d.nnb_i8_host_net(p),
                                       "float": lambda n=net, x=xin: n.run([x]),
                                       "runtime": lambda n=net8, x=x8: n.run([x])},
