@@ -667,9 +667,10 @@ static size_t dw2_scratch(const nnb_i8_conv_params *p)
 /* the channel's input rows into the zeroed phase planes as int16 (x - in_zero); a row's last vector may spill
  * zeros past its end: into its right border, the next row of its plane (left border, or values written later)
  * or the plane's slack, never into a row already written */
-static inline T_AVX2 void dw2_fill(const nnb_i8_conv_params *p, const dw2_geo *g, const int8_t *xc, int16_t *planes)
+static inline T_AVX2 void dw2_fill(const nnb_i8_conv_params *p, const dw2_geo *g, const int8_t *xc, size_t avail,
+                                   int16_t *planes)
 {
-    const int32_t h = p->h, wd = p->w, sh = p->stride_h, hw = h * wd;
+    const int32_t h = p->h, wd = p->w, sh = p->stride_h;
     const __m256i z16 = _mm256_set1_epi16((int16_t)p->in_zero);
     const __m256i lane = _mm256_setr_epi16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     int32_t r, i;
@@ -678,7 +679,7 @@ static inline T_AVX2 void dw2_fill(const nnb_i8_conv_params *p, const dw2_geo *g
         int16_t *dst = planes + (size_t)(pr % sh) * (size_t)(2 * g->ps) + (size_t)(pr / sh) * (size_t)g->w2 + p->pad_w;
         const int8_t *src = xc + (size_t)r * (size_t)wd;
         for (i = 0; i < wd; i += 16) {
-            if (r * wd + i + 16 <= hw) { /* sixteen bytes inside the channel's input */
+            if ((size_t)(r * wd + i) + 16 <= avail) { /* sixteen bytes inside the input (avail: from xc on) */
                 const __m256i v = _mm256_sub_epi16(
                     _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(src + i))), z16);
                 const __m256i keep = _mm256_cmpgt_epi16(_mm256_set1_epi16((int16_t)(wd - i)), lane);
@@ -719,7 +720,7 @@ static T_AVX2 void dw2_avx2(const nnb_i8_conv_params *p, const int8_t *x, const 
             const __m256i b0 = _mm256_set1_epi32(bias ? bias[c] : 0);
             const int32_t *pl = (const int32_t *)(const void *)planes;
             rq_ch qc, rc;
-            dw2_fill(p, &g, x + bc * (size_t)hw, planes);
+            dw2_fill(p, &g, x + bc * (size_t)hw, ((size_t)p->n * (size_t)p->c - bc) * (size_t)hw, planes);
             if (kh == 3 && kw == 3 && sh == 2) { /* kernel rows 0 and 2 in the even plane, row 1 in the odd one */
                 const int32_t *ev = pl, *od = pl + g.ps;
                 const __m256i w00 = wpair8(wc, 0, 1), w02 = wpair8(wc, 2, -1), w10 = wpair8(wc, 3, 4);
@@ -749,7 +750,16 @@ static T_AVX2 void dw2_avx2(const nnb_i8_conv_params *p, const int8_t *x, const 
             }
             rq_prepare(&qc, mult[c], shift[c], bound);
             rq_prepare(&rc, residual ? res_mult[c] : 0, residual ? res_shift[c] : 0, 255);
-            if (g.qw != ow) /* the valid columns of each row together, moving down (dst <= src) */
+            if (g.qw != ow && ((ow + 7) & ~7) <= g.qw) /* the valid columns of each row together, moving down in
+                                                          eight-lane steps: a row's last store ends before the next
+                                                          row's source (r ow + ceil8(ow) <= (r + 1) qw) */
+                for (r = 1; r < oh; ++r) {
+                    int32_t *dst = acc + (size_t)r * (size_t)ow;
+                    const int32_t *src = acc + (size_t)r * (size_t)g.qw;
+                    for (q = 0; q < ow; q += 8)
+                        _mm256_storeu_si256((__m256i *)(void *)(dst + q), ld8(src + q));
+                }
+            else if (g.qw != ow)
                 for (r = 1; r < oh; ++r)
                     memmove(acc + (size_t)r * (size_t)ow, acc + (size_t)r * (size_t)g.qw, (size_t)ow * sizeof *acc);
             out_n(&oc, &qc, &rc, acc, oh * ow, residual ? residual + bc * oplane : NULL, y + bc * oplane);
