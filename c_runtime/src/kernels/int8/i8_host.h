@@ -1,7 +1,7 @@
 /* The x86-64 host paths of the int8 convolution (conv_x86.c), chosen at run time: AVX-512 VNNI (VPDPBUSD
  * over x + 128 with the weight sums folded into the bias) for the GEMM and VPDPWSSD for stride-1 depthwise
- * layers, AVX2 (VPMADDWD: a direct convolution over int16 pairs, panels GEMM, depthwise pairs, Affine) below
- * that, the vector requantization, and Q8Quantize's table look-up. NNB_I8_X86 is 1 on x86-64 gcc/clang unless
+ * layers, AVX2 (VPMADDWD: a direct convolution over int16 pairs, panels GEMM, depthwise pairs, stride-2 depthwise
+ * over row-phase planes, Affine) below that, the vector requantization, and Q8Quantize's table look-up. NNB_I8_X86 is 1 on x86-64 gcc/clang unless
  * NNB_I8_NO_X86 (or the emulated DSP path, which the tests build to check the Cortex-M arithmetic) is asked for. */
 #ifndef NNB_I8_HOST_H
 #define NNB_I8_HOST_H
