@@ -77,7 +77,16 @@ def build(float_graph: Graph, opts: CalibOptions) -> tuple[object, Graph, np.nda
     x = calibration_inputs(g, opts.calib, opts.samples)
     stats = calibrate(g, x, opts.quiet)
     if opts.method == "int8":
-        return int8_mod.build_int8(g, stats, opts.calib_method, islands=not opts.strict), g, x
+        from nnb.train.progress import Progress
+
+        # adaround fits each layer's rounding for seconds: show it (the other methods finish at once)
+        bar = Progress(len(g.nodes), prefix="fitting ", enabled=not opts.quiet and opts.calib_method == "adaround")
+        try:
+            model = int8_mod.build_int8(g, stats, opts.calib_method, islands=not opts.strict,
+                                        progress=lambda done, _total: bar.update(done))
+        finally:
+            bar.close()
+        return model, g, x
     return fixed_mod.build_fixed(g, stats, opts.method, opts.calib_method), g, x
 
 
