@@ -1118,7 +1118,9 @@ size_t nnbrt_pack_bytes(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f)
 {
     pkplan q;
     uint64_t t;
-    const size_t big = nnbrt_pack_enabled() ? nnbrt_big_pack_bytes(group, g, f) : 0; /* conv_gemm_big.h's form */
+    size_t big;
+    if (nnbrt_pack_enabled() && nnbrt_wino_pack_first(group, g, f)) return nnbrt_wino_pack_bytes(group, g, f);
+    big = nnbrt_pack_enabled() ? nnbrt_big_pack_bytes(group, g, f) : 0; /* conv_gemm_big.h's form */
     if (big) return big;
     if (nnbrt_pack_enabled() && nnbrt_wino_pack_bytes(group, g, f)) return nnbrt_wino_pack_bytes(group, g, f);
     if (!nnbrt_pack_enabled() || !pk_plan(group, g, f, &q)) return 0;
@@ -1142,6 +1144,10 @@ void nnbrt_pack_fill(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, con
     float *d = (float *)dst;
     int32_t *off;
     size_t oc0, i, k;
+    if (nnbrt_wino_pack_first(group, g, f)) { /* conv_r8wino.h's form where it beats conv_gemm_big.h's */
+        nnbrt_wino_pack_fill(group, g, f, w, bias, dst);
+        return;
+    }
     if (nnbrt_big_pack_bytes(group, g, f)) { /* conv_gemm_big.h's form */
         nnbrt_big_pack_fill(group, g, f, w, bias, dst);
         return;
@@ -1360,6 +1366,7 @@ int nnbrt_pack_conv(size_t group, float *scratch, const void *pk, const float *x
     const size_t C = (size_t)g->C, OC = (size_t)g->OC, plane_in = (size_t)g->IH * (size_t)g->IW;
     size_t n;
     pksink s;
+    if (nnbrt_wino_pack_first(group, g, f)) return nnbrt_wino_pack_conv(group, scratch, pk, x, y, g, f);
     if (nnbrt_big_pack_conv(group, scratch, pk, x, y, g, f)) return 1; /* conv_gemm_big.h's form */
     if (nnbrt_wino_pack_bytes(group, g, f)) return nnbrt_wino_pack_conv(group, scratch, pk, x, y, g, f);
     if (!pk || !pk_plan(group, g, f, &q) || (q.kind == 2 && !scratch)) return 0;

@@ -14,7 +14,11 @@
 #define nnbrt_wino_pack_fill NNBRT_CAT(nnbrt_wino_pack_fill, NNBRT_ISA_SUFFIX)
 #define nnbrt_wino_pack_scratch NNBRT_CAT(nnbrt_wino_pack_scratch, NNBRT_ISA_SUFFIX)
 #define nnbrt_wino_pack_conv NNBRT_CAT(nnbrt_wino_pack_conv, NNBRT_ISA_SUFFIX)
+#define nnbrt_wino_pack_first NNBRT_CAT(nnbrt_wino_pack_first, NNBRT_ISA_SUFFIX)
 #endif
+/* 1 where the form takes the layer and is faster than the large-layer GEMM (conv_gemm_big.h), which
+   conv_engine.c otherwise tries first */
+int nnbrt_wino_pack_first(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f);
 size_t nnbrt_wino_pack_bytes(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f);
 void nnbrt_wino_pack_fill(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, const float *w, const float *bias,
                           void *dst);

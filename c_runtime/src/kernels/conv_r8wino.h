@@ -25,9 +25,13 @@
      vectors of tiles in registers over C (U packed [block][xi][c][WR]).
    - output transform per channel: 4 result vectors per tile vector, the
      two of each output row interleaved by a shuffle into output order.
-   Layers it takes: 3x3, stride and dilation 1, ungrouped, unpooled, even
-   output sizes, padding <= 2, C >= 16, OC >= 8, and tile rows that are a
-   multiple of a vector or whole tile rows per vector. */
+   Layers it takes: 3x3, stride and dilation 1, ungrouped, unpooled,
+   padding <= 2, C >= 16, OC >= 8, any output size (ResNet-18's 56/28/14/7):
+   a vector of tiles may span tile rows (R is linear in j across rows), the
+   tiles are rounded up to whole vectors (those past the image read zeros and
+   are not stored), and an odd output's last tile row / column is stored in
+   part. Vectors inside one tile row of an even map store whole vectors;
+   the others store runs of tiles row by row. */
 #ifndef NNBRT_CONV_R8WINO_H
 #define NNBRT_CONV_R8WINO_H
 #include "conv_r8.h"
@@ -44,13 +48,14 @@
 #define WHI 4, 12, 5, 13, 6, 14, 7, 15
 #endif
 #ifndef NNBRT_WINO_V_MAX
-#define NNBRT_WINO_V_MAX 1024 /* C x chunk tiles per xi: V of a chunk <= 64 KB */
+#define NNBRT_WINO_V_MAX 32768 /* C x chunk tiles per xi: ResNet-18's 7x7x512 layer in one chunk (its U, 16 MB, read once) */
 #endif
 
 typedef struct {
     size_t C, OC, nb;    /* channels, output channels, blocks of WR */
     size_t TH, TW, T;    /* tile rows, tile columns, tiles per image */
-    size_t nt;           /* tiles per chunk: a multiple of GV dividing T */
+    size_t Tp;           /* T rounded up to whole vectors (the tiles past T are computed from zeros, not stored) */
+    size_t nt;           /* tiles per chunk: a multiple of GV dividing Tp */
     size_t rrows;        /* rows per parity in R (a chunk's tile rows + 2, at most) */
     size_t eo;           /* floats of each even/odd column buffer (one per padded row, two channels) */
     size_t xs, ms;       /* floats per xi in V and in M */
@@ -72,19 +77,21 @@ static int mkwplan(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, wplan
     /* 16 input channels or more: on fewer (unet_tiny's 8 -> 16 layer) the transforms cost what the GEMMs save */
     if (g->C < 16 || g->OC < 8 || g->C > 4096 || g->OC > 4096 || g->PH < 0 || g->PW < 0 || g->PH > 2 || g->PW > 2)
         return 0;
-    if (g->OH < 2 || g->OW < 2 || g->OH % 2 || g->OW % 2 || g->OH > 4096 || g->OW > 4096) return 0;
+    if (g->OH < 2 || g->OW < 2 || g->OH > 4096 || g->OW > 4096) return 0;
     if ((long)g->OH != (long)g->IH + 2L * g->PH - 2 || (long)g->OW != (long)g->IW + 2L * g->PW - 2) return 0;
     q->C = (size_t)g->C;
     q->OC = (size_t)g->OC;
     q->nb = (q->OC + WR - 1) / WR;
-    q->TH = (size_t)g->OH / 2u;
-    q->TW = (size_t)g->OW / 2u;
+    /* odd output sizes: the last tile row / column is half outside (its input past the padding reads zeros) */
+    q->TH = ((size_t)g->OH + 1u) / 2u;
+    q->TW = ((size_t)g->OW + 1u) / 2u;
     q->T = q->TH * q->TW;
-    if (!(q->TW % GV == 0 || (GV % q->TW == 0 && q->T % GV == 0))) return 0;
-    tv = q->T / GV;
-    /* vectors per chunk: the most (<= 4) dividing the image's whose V fits NNBRT_WINO_V_MAX, at least one */
-    for (nv = 4; nv > 1; nv /= 2)
-        if (tv % nv == 0 && nv * GV * q->C <= NNBRT_WINO_V_MAX) break;
+    q->Tp = (q->T + GV - 1u) / GV * GV;
+    tv = q->Tp / GV;
+    /* vectors per chunk: the most (<= 4, at most the image's) whose V fits NNBRT_WINO_V_MAX, at least one;
+       the last chunk may be shorter */
+    for (nv = 4; nv > 1; --nv)
+        if (nv <= tv && nv * GV * q->C <= NNBRT_WINO_V_MAX) break;
     q->nt = nv * GV;
     q->rrows = q->nt / q->TW + 3u;
     q->eo = w16(q->TW + 2u + GV);
@@ -111,6 +118,16 @@ size_t nnbrt_wino_pack_scratch(size_t group, const nnbrt_geom *g, const nnbrt_fu
     wplan q;
     if (!mkwplan(group, g, f, &q)) return 0;
     return q.total * sizeof(float) + 64u; /* + alignment */
+}
+
+int nnbrt_wino_pack_first(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f)
+{
+    wplan q;
+    if (!mkwplan(group, g, f, &q)) return 0;
+    /* each transformed weight used by two vectors of tiles or more: ResNet-18's 56x56, 28x28 and 14x14 layers
+       (0.70, 0.74, 0.90 of the GEMM's time); its 7x7x512 ones (16 tiles: 1.3x the GEMM's time) read their
+       16 MB of U once per 16 tiles */
+    return q.T * g->outer >= 2u * GV;
 }
 
 /* U = G g G^T per (oc, c), G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1], packed
@@ -203,8 +220,19 @@ WMICRO(WR, 1)
 /* n floats of an output row segment: y = act(t (+ res)) */
 static void wseg(float *y, const float *t, const float *res, size_t n, int act)
 {
-    size_t j;
-    for (j = 0; j < n; ++j) {
+    size_t j = 0;
+    for (; j + GV <= n; j += GV) {
+        gvec z;
+        VLD(z, t + j);
+        if (res) {
+            gvec r;
+            VLD(r, res + j);
+            z += r;
+        }
+        if (act) z = vrelu(z, act);
+        VST(y + j, z);
+    }
+    for (; j < n; ++j) {
         float v = t[j] + (res ? res[j] : 0.0f);
         y[j] = act ? srelu(v, act) : v;
     }
@@ -226,7 +254,7 @@ static void wput(float *y, const float *res, size_t p, gvec z, int act)
 static void wino_image(const wplan *q, float *s, const float *pk, const float *x, float *y, const float *res,
                        const nnbrt_geom *g, int act)
 {
-    const size_t TW = q->TW, nt = q->nt, C = q->C, OW = (size_t)g->OW, P = (size_t)g->OH * OW;
+    const size_t TW = q->TW, nt = q->nt, C = q->C, OW = (size_t)g->OW, OH = (size_t)g->OH, P = OH * OW;
     const size_t IH = (size_t)g->IH, IW = (size_t)g->IW, PH = (size_t)g->PH, PW = (size_t)g->PW;
     const size_t ks = 2u * q->rrows * TW; /* R: [k][parity][row][t] */
     float *eb = s, *rb = s + q->o_r, *vb = s + q->o_v, *mb = s + q->o_m;
@@ -234,8 +262,9 @@ static void wino_image(const wplan *q, float *s, const float *pk, const float *x
     const size_t chs = 4u * q->rrows * q->eo; /* floats of one channel's column buffers */
     size_t j0;
     memset(eb, 0, 2u * chs * sizeof(float)); /* the padding columns stay zero */
-    for (j0 = 0; j0 < q->T; j0 += nt) {
-        const size_t r0 = j0 / TW, r1 = (j0 + nt - 1u) / TW, nrow = 2u * (r1 - r0 + 2u);
+    for (j0 = 0; j0 < q->Tp; j0 += nt) {
+        const size_t ntc = q->Tp - j0 < nt ? q->Tp - j0 : nt; /* tiles in this chunk (strides stay nt) */
+        const size_t r0 = j0 / TW, r1 = (j0 + ntc - 1u) / TW, nrow = 2u * (r1 - r0 + 2u);
         size_t c, b, v, i, xi, rr;
         /* input transform in three steps a channel apart: channel c's rows split into even and odd
            columns, c - 1's transformed along the rows, c - 2's down the columns (a vector read of data
@@ -262,7 +291,7 @@ static void wino_image(const wplan *q, float *s, const float *pk, const float *x
                 }
                 wrow(r, r + ks, r + 2u * ks, r + 3u * ks, e, e + q->eo, TW);
             }
-            for (v = 0; c >= 2u && v < nt; v += GV) {
+            for (v = 0; c >= 2u && v < ntc; v += GV) {
                 const float *r = rb + (c % 2u) * q->rs + (j0 + v - r0 * TW);
                 gvec d[4][4], o[16];
                 size_t k, dy;
@@ -283,15 +312,15 @@ static void wino_image(const wplan *q, float *s, const float *pk, const float *x
             for (xi = 0; xi < 16u; ++xi) {
                 const float *u = pk + (b * 16u + xi) * C * WR, *vx = vb + xi * q->xs;
                 float *m = mb + xi * q->ms;
-                for (v = 0; v + 2u * GV <= nt; v += 2u * GV) wmicro_WR_2(vx + v, nt, C, u, m + v, nt);
-                if (v < nt) wmicro_WR_1(vx + v, nt, C, u, m + v, nt);
+                for (v = 0; v + 2u * GV <= ntc; v += 2u * GV) wmicro_WR_2(vx + v, nt, C, u, m + v, nt);
+                if (v < ntc) wmicro_WR_1(vx + v, nt, C, u, m + v, nt);
             }
             for (i = 0; i < nr; ++i) {
                 const size_t oc = b * WR + i;
                 float *yc = y + oc * P;
                 const float *rc = res ? res + oc * P : NULL;
                 const float bv = bias[oc];
-                for (v = 0; v < nt; v += GV) {
+                for (v = 0; v < ntc; v += GV) {
                     const float *m = mb + i * nt + v;
                     const size_t j = j0 + v, r = j / TW, t = j % TW;
                     gvec mm[16], s0[4], s1[4], y00, y01, y10, y11, z[4];
@@ -309,27 +338,34 @@ static void wino_image(const wplan *q, float *s, const float *pk, const float *x
                     z[1] = NNBRT_VSHUF(gveci, y00, y01, WHI);
                     z[2] = NNBRT_VSHUF(gveci, y10, y11, WLO); /* row 2r + 1 */
                     z[3] = NNBRT_VSHUF(gveci, y10, y11, WHI);
-                    if (TW % GV == 0) { /* the vector: GV tiles of tile row r */
+                    if (TW % GV == 0 && OW % 2u == 0 && 2u * r + 1u < OH) { /* the vector: GV tiles of tile row r */
                         const size_t p = 2u * r * OW + 2u * t;
                         wput(yc, rc, p, z[0], act);
                         wput(yc, rc, p + GV, z[1], act);
                         wput(yc, rc, p + OW, z[2], act);
                         wput(yc, rc, p + OW + GV, z[3], act);
-                    } else if (OW == GV) { /* two tile rows: each half of the pair is one output row */
+                    } else if (OW == GV && j + GV <= q->T && OH % 2u == 0) { /* two tile rows: each half one output row */
                         const size_t p = 2u * r * OW;
                         wput(yc, rc, p, z[0], act);
                         wput(yc, rc, p + 2u * OW, z[1], act);
                         wput(yc, rc, p + OW, z[2], act);
                         wput(yc, rc, p + 3u * OW, z[3], act);
-                    } else { /* GV / TW tile rows: segments of OW floats, rows 2 apart */
+                    } else { /* any other: the vector's tiles by runs within one tile row, clipped to the image */
                         float tb[4 * GV];
-                        size_t sgi, par, zi;
+                        size_t l, zi;
                         for (zi = 0; zi < 4u; ++zi) VST(tb + zi * GV, z[zi]);
-                        for (par = 0; par < 2u; ++par)
-                            for (sgi = 0; sgi < 2u * GV / OW; ++sgi) {
-                                const size_t p = (2u * (r + sgi) + par) * OW;
-                                wseg(yc + p, tb + par * 2u * GV + sgi * OW, rc ? rc + p : NULL, OW, act);
+                        for (l = 0; l < GV && j + l < q->T;) {
+                            const size_t jj = j + l, rr2 = jj / TW, tt = jj % TW;
+                            const size_t nn = GV - l < TW - tt ? GV - l : TW - tt;
+                            const size_t cnt = 2u * nn < OW - 2u * tt ? 2u * nn : OW - 2u * tt;
+                            size_t p = 2u * rr2 * OW + 2u * tt;
+                            wseg(yc + p, tb + 2u * l, rc ? rc + p : NULL, cnt, act);
+                            if (2u * rr2 + 1u < OH) {
+                                p += OW;
+                                wseg(yc + p, tb + 2u * GV + 2u * l, rc ? rc + p : NULL, cnt, act);
                             }
+                            l += nn;
+                        }
                     }
                 }
             }
@@ -379,6 +415,13 @@ void nnbrt_wino_pack_fill(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f
     (void)w;
     (void)bias;
     (void)dst;
+}
+int nnbrt_wino_pack_first(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f)
+{
+    (void)group;
+    (void)g;
+    (void)f;
+    return 0;
 }
 int nnbrt_wino_pack_conv(size_t group, float *scratch, const void *pk, const float *x, float *y, const nnbrt_geom *g,
                          const nnbrt_fuse *f)
