@@ -16,6 +16,7 @@
    in scratch at a time) into a per-group row of pool accumulators. */
 #include "conv_util.h"
 #include "conv_r8.h" /* the Winograd form's pack entry points (conv_r8wino.h) */
+#include "conv_phase.h"
 #include <math.h>
 
 #if defined(__AVX512F__) && !defined(NNBRT_NO_VECTOR_EXT)
@@ -1182,59 +1183,17 @@ void nnbrt_pack_fill(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, con
 
 /* Zero-padded phase planes of one image: padded pixel (h, w) of channel c
    goes to plane (c, h % SH, w % SW), row h / SH, column w / SW. */
-/* src[0..n) -> ev[j] = src[2j], od[j] = src[2j + 1], by vector shuffles. */
-#if PV >= 8
-#define PCV 8
-#define PK_EVEN 0, 2, 4, 6, 8, 10, 12, 14
-#define PK_ODD 1, 3, 5, 7, 9, 11, 13, 15
-#else
-#define PCV 4
-#define PK_EVEN 0, 2, 4, 6
-#define PK_ODD 1, 3, 5, 7
-#endif
-typedef float pcv __attribute__((vector_size(PCV * 4)));
-typedef int32_t pcvi __attribute__((vector_size(PCV * 4)));
-static void pk_deint2(const float *src, float *ev, float *od, size_t n)
-{
-    size_t j = 0;
-    for (; j + 2 * PCV <= n; j += 2 * PCV) {
-        pcv a, b, e, o;
-        memcpy(&a, src + j, sizeof a);
-        memcpy(&b, src + j + PCV, sizeof b);
-        e = NNBRT_VSHUF(pcvi, a, b, PK_EVEN);
-        o = NNBRT_VSHUF(pcvi, a, b, PK_ODD);
-        memcpy(ev + j / 2, &e, sizeof e);
-        memcpy(od + j / 2, &o, sizeof o);
-    }
-    for (; j + 1 < n; j += 2) {
-        ev[j / 2] = src[j];
-        od[j / 2] = src[j + 1];
-    }
-    if (j < n) ev[j / 2] = src[j];
-}
-
 static void pk_phases(float *pl, const float *x, const nnbrt_geom *g, const pkplan *q)
 {
     const size_t SH = (size_t)g->SH, SW = (size_t)g->SW, pp = q->Hq * q->Lq, PW = (size_t)g->PW;
     const size_t IW = (size_t)g->IW;
-    size_t c, ih, qw, t;
+    size_t c, ih;
     memset(pl, 0, q->pl * sizeof(float));
     for (c = 0; c < (size_t)g->C; ++c)
         for (ih = 0; ih < (size_t)g->IH; ++ih) {
             const size_t h = ih + (size_t)g->PH;
             const float *src = x + (c * (size_t)g->IH + ih) * IW;
-            float *row = pl + (c * SH + h % SH) * SW * pp + (h / SH) * q->Lq;
-            if (SW == 2) { /* even input columns to phase PW % 2 from column PW / 2, odd ones to the other */
-                pk_deint2(src, row + (PW % 2u) * pp + PW / 2u, row + ((PW + 1u) % 2u) * pp + (PW + 1u) / 2u, IW);
-                continue;
-            }
-            for (qw = 0; qw < SW; ++qw) {
-                /* padded columns qw + SW * t hold input column qw + SW * t - PW */
-                float *dq = row + qw * pp;
-                const float *sq = src + qw;
-                t = qw >= PW ? 0 : (PW - qw + SW - 1) / SW;
-                for (; qw + SW * t < PW + IW; ++t) dq[t] = sq[SW * t - PW];
-            }
+            nnbrt_phase_row(pl + (c * SH + h % SH) * SW * pp + (h / SH) * q->Lq, pp, src, IW, PW, SW, NULL);
         }
 }
 
