@@ -84,6 +84,13 @@ static void pool_row(const nnb_i8_pool_params *pp, const int8_t *band, int32_t o
     }
 }
 
+/* a pooled row whose windows read no convolution output: -128 in every channel */
+static void empty_row(const nnb_i8_pool_params *pp, int32_t o, int8_t *y, size_t ystride)
+{
+    int32_t ch;
+    for (ch = 0; ch < o; ++ch) memset(y + (size_t)ch * ystride, -128, (size_t)pp->ow);
+}
+
 /* ---- convolution + max pool ---- */
 
 /* the band path takes the layer on this CPU (x86-64 levels with their own forms keep the blocks) */
@@ -118,20 +125,19 @@ static size_t conv_need(const nnb_i8_conv_params *p, int now)
     return now ? nnb_i8_conv_scratch_run(p) : nnb_i8_conv_scratch(p);
 }
 
+/* bytes of one block's convolution output (grouped: every sample and channel at once) */
+static size_t block_conv_bytes(const nnb_i8_conv_params *p)
+{
+    return al4((size_t)(p->group == 1 ? 1 : p->n) * (size_t)pool_block(p) * (size_t)p->oh * (size_t)p->ow);
+}
+
+/* pool_block divides the channels, so every block has the same scratch */
 static size_t block_bytes(const nnb_i8_conv_params *p, int now)
 {
     nnb_i8_conv_params one = *p;
-    size_t col, s1;
     one.n = p->group == 1 ? 1 : p->n;
     one.o = pool_block(p);
-    col = conv_need(&one, now);
-    if (p->o % one.o) {
-        const size_t conv_bytes = al4((size_t)one.n * (size_t)one.o * (size_t)p->oh * (size_t)p->ow);
-        one.o = p->o % one.o;
-        s1 = conv_need(&one, now);
-        return conv_bytes + 2u * (s1 > col ? s1 : col) + 4u;
-    }
-    return al4((size_t)one.n * (size_t)one.o * (size_t)p->oh * (size_t)p->ow) + 2u * col + 4u;
+    return block_conv_bytes(p) + 2u * conv_need(&one, now) + 4u;
 }
 
 size_t nnb_i8_conv_pool_scratch(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, int now)
@@ -165,9 +171,7 @@ static int run_band(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, c
         for (k = 0; k < pp->oh; ++k) {
             band_rows(p, pp, k, &a, &b);
             if (a >= b) { /* a window wholly in the padding */
-                int32_t ch;
-                for (ch = 0; ch < p->o; ++ch)
-                    memset(yn + (size_t)ch * pooled + (size_t)k * (size_t)pp->ow, -128, (size_t)pp->ow);
+                empty_row(pp, p->o, yn + (size_t)k * (size_t)pp->ow, pooled);
                 continue;
             }
             if (nnb_i8_conv2d_rows(&one, a, b, x + (size_t)nn * in_plane, w, bias, mult, shift, conv, col,
@@ -188,8 +192,7 @@ static int run_blocks(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp,
     const int32_t block = pool_block(p);
     const size_t klen = (size_t)(p->c / p->group) * (size_t)p->kh * (size_t)p->kw;
     const size_t in_plane = (size_t)p->c * (size_t)p->h * (size_t)p->w, pooled = (size_t)pp->oh * (size_t)pp->ow;
-    const size_t conv_bytes =
-        al4((size_t)(p->group == 1 ? 1 : p->n) * (size_t)block * (size_t)p->oh * (size_t)p->ow);
+    const size_t conv_bytes = block_conv_bytes(p);
     int8_t *conv = (int8_t *)(void *)s;
     int16_t *col = (int16_t *)(void *)(s + conv_bytes);
     const size_t col_len = (bytes - conv_bytes - 4u) / 2u;
@@ -203,8 +206,8 @@ static int run_blocks(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp,
     one.n = 1;
     for (nn = 0; nn < p->n; ++nn)
         for (o0 = 0; o0 < p->o; o0 += block) {
-            one.o = p->o - o0 < block ? p->o - o0 : block;
-            po.n = one.o;
+            one.o = block;
+            po.n = block;
             if (nnb_i8_conv2d(&one, x + (size_t)nn * in_plane, w + (size_t)o0 * klen, bias ? bias + o0 : NULL,
                               mult + o0, shift + o0, NULL, NULL, NULL, conv, col, col_len) != NNB_I8_OK ||
                 nnb_i8_max_pool2d(&po, conv, y + ((size_t)nn * (size_t)p->o + (size_t)o0) * pooled) != NNB_I8_OK)
@@ -318,15 +321,16 @@ int nnb_i8_qconv(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, cons
                  void *scratch, size_t bytes)
 {
     uint8_t *s = (uint8_t *)scratch;
-    size_t head, conv;
-    const size_t in_plane = (size_t)p->h * (size_t)p->w, opl = pp ? (size_t)pp->oh * (size_t)pp->ow
-                                                                   : (size_t)p->oh * (size_t)p->ow;
-    const float inv = t ? nnb_i8_qinv(t) : 0.0f;
+    size_t head, conv, in_plane, opl;
+    float inv;
     int8_t *xq = (int8_t *)(void *)s, *cb;
-    int32_t nn, k, a, b, ci, ch;
+    int32_t nn, k, a, b, ci;
     if (!p || p->n < 1 || p->c < 1 || p->h < 1 || p->w < 1 || p->o < 1 || p->oh < 1 || p->ow < 1 ||
         (pp && !pool_ok(p, pp)) || !x || !t || !w || !mult || !shift || !y || !scratch)
         return NNB_I8_EINVAL; /* nnb_i8_conv2d checks the rest of each band's geometry */
+    in_plane = (size_t)p->h * (size_t)p->w;
+    opl = pp ? (size_t)pp->oh * (size_t)pp->ow : (size_t)p->oh * (size_t)p->ow;
+    inv = nnb_i8_qinv(t);
     if (pp && qwhole_now() && bytes >= qwhole_bytes(p, pp, 1)) {
         nnb_i8_conv_params one = *p;
         const size_t plane = (size_t)p->c * in_plane;
@@ -350,8 +354,7 @@ int nnb_i8_qconv(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, cons
             int32_t r0, lo, hi;
             band_rows(p, pp, k, &a, &b);
             if (a >= b) { /* a pool window wholly in the padding */
-                for (ch = 0; ch < p->o; ++ch)
-                    memset(yn + (size_t)ch * opl + (size_t)k * (size_t)pp->ow, -128, (size_t)pp->ow);
+                empty_row(pp, p->o, yn + (size_t)k * (size_t)pp->ow, opl);
                 continue;
             }
             q = sub_of(p, a, b);
