@@ -284,6 +284,25 @@ static inline T_AVX2 __m256i wpair8(const int8_t *w, int32_t i0, int32_t i1)
 
 static inline T_AVX2 __m256i ld8(const int32_t *p) { return _mm256_loadu_si256((const __m256i *)(const void *)p); }
 
+/* a 3x3 depthwise channel over nq positions of int16-pair rows: kernel row ky reads r<ky> (taps 0, 1 at the
+   lane, tap 2 at the lane + off); acc = bias + the nine products */
+static inline T_AVX2 void dw3_sweep(int32_t *acc, int32_t nq, __m256i b0, const int8_t *wc, const int32_t *r0,
+                                    const int32_t *r1, const int32_t *r2, int32_t off)
+{
+    const __m256i w00 = wpair8(wc, 0, 1), w02 = wpair8(wc, 2, -1), w10 = wpair8(wc, 3, 4);
+    const __m256i w12 = wpair8(wc, 5, -1), w20 = wpair8(wc, 6, 7), w22 = wpair8(wc, 8, -1);
+    int32_t q;
+    for (q = 0; q < nq; q += 8) {
+        __m256i a = _mm256_add_epi32(b0, _mm256_madd_epi16(ld8(r0 + q), w00));
+        __m256i a2 = _mm256_madd_epi16(ld8(r0 + q + off), w02);
+        a = _mm256_add_epi32(a, _mm256_madd_epi16(ld8(r1 + q), w10));
+        a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(ld8(r1 + q + off), w12));
+        a = _mm256_add_epi32(a, _mm256_madd_epi16(ld8(r2 + q), w20));
+        a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(ld8(r2 + q + off), w22));
+        _mm256_storeu_si256((__m256i *)(void *)(acc + q), _mm256_add_epi32(a, a2));
+    }
+}
+
 static T_AVX2 void dw_avx2(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
                            const int32_t *mult, const int32_t *shift, const int8_t *residual,
                            const int32_t *res_mult, const int32_t *res_shift, int8_t *y, int16_t *scratch)
@@ -339,18 +358,7 @@ static T_AVX2 void dw_avx2(const nnb_i8_conv_params *p, const int8_t *x, const i
                 _mm_storeu_si128((__m128i *)(void *)(pair + i + 4), _mm_unpackhi_epi16(lo16, nx16));
             }
             if (kh == 3 && kw == 3) { /* the six weight pairs in registers */
-                const __m256i w00 = wpair8(wc, 0, 1), w02 = wpair8(wc, 2, -1), w10 = wpair8(wc, 3, 4);
-                const __m256i w12 = wpair8(wc, 5, -1), w20 = wpair8(wc, 6, 7), w22 = wpair8(wc, 8, -1);
-                for (q = 0; q < nq; q += 8) {
-                    const int32_t *r0 = pair + q, *r1 = r0 + pwid, *r2 = r1 + pwid;
-                    __m256i a = _mm256_add_epi32(b0, _mm256_madd_epi16(ld8(r0), w00));
-                    __m256i a2 = _mm256_madd_epi16(ld8(r0 + 2), w02);
-                    a = _mm256_add_epi32(a, _mm256_madd_epi16(ld8(r1), w10));
-                    a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(ld8(r1 + 2), w12));
-                    a = _mm256_add_epi32(a, _mm256_madd_epi16(ld8(r2), w20));
-                    a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(ld8(r2 + 2), w22));
-                    _mm256_storeu_si256((__m256i *)(void *)(acc + q), _mm256_add_epi32(a, a2));
-                }
+                dw3_sweep(acc, nq, b0, wc, pair, pair + pwid, pair + 2 * pwid, 2);
             } else {
                 for (q = 0; q < nq; q += 8) {
                     __m256i a = b0;
@@ -726,19 +734,7 @@ static T_AVX2 void dw2_avx2(const nnb_i8_conv_params *p, const int8_t *x, const 
             rq_ch qc, rc;
             dw2_fill(p, &g, x + bc * (size_t)hw, ((size_t)p->n * (size_t)p->c - bc) * (size_t)hw, planes);
             if (kh == 3 && kw == 3 && sh == 2) { /* kernel rows 0 and 2 in the even plane, row 1 in the odd one */
-                const int32_t *ev = pl, *od = pl + g.ps;
-                const __m256i w00 = wpair8(wc, 0, 1), w02 = wpair8(wc, 2, -1), w10 = wpair8(wc, 3, 4);
-                const __m256i w12 = wpair8(wc, 5, -1), w20 = wpair8(wc, 6, 7), w22 = wpair8(wc, 8, -1);
-                for (q = 0; q < nq; q += 8) {
-                    const int32_t *r0 = ev + q, *r1 = od + q, *r2 = ev + q + g.qw;
-                    __m256i a = _mm256_add_epi32(b0, _mm256_madd_epi16(ld8(r0), w00));
-                    __m256i a2 = _mm256_madd_epi16(ld8(r0 + 1), w02);
-                    a = _mm256_add_epi32(a, _mm256_madd_epi16(ld8(r1), w10));
-                    a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(ld8(r1 + 1), w12));
-                    a = _mm256_add_epi32(a, _mm256_madd_epi16(ld8(r2), w20));
-                    a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(ld8(r2 + 1), w22));
-                    _mm256_storeu_si256((__m256i *)(void *)(acc + q), _mm256_add_epi32(a, a2));
-                }
+                dw3_sweep(acc, nq, b0, wc, pl, pl + g.ps, pl + g.qw, 1);
             } else {
                 for (q = 0; q < nq; q += 8) {
                     __m256i a = b0;
