@@ -7,11 +7,15 @@ import difflib
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from nnb.errors import NnbError
 from nnb.ir import Graph
+
+if TYPE_CHECKING:
+    from nnb.boards import Board
 
 MODEL_HELP = "the model: .nnp, .nntxt with parameter.h5/.protobuf beside it, .onnx, .nnq or .nnb"
 
@@ -61,7 +65,7 @@ def refuse_data_folders(args: argparse.Namespace) -> None:
                            "labels) or one nnabla FILE.csv")
 
 
-def board_or_hint(name: str):  # noqa: ANN201 - a nnb.boards.Board
+def board_or_hint(name: str) -> Board:
     """The board named on the command line; an unknown name also says which known name is closest."""
     from nnb.boards import load_board
     from nnb.boards.load import board_names

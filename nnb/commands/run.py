@@ -20,6 +20,7 @@ from nnb.commands.common import (
     write_file,
 )
 from nnb.errors import NnbError
+from nnb.ir import Graph
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -59,7 +60,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_inputs(g, inputs: dict[str, np.ndarray]) -> None:  # noqa: ANN001 - nnb.ir.Graph
+def _check_inputs(g: Graph, inputs: dict[str, np.ndarray]) -> None:
     """Every network input given and of the declared shape, before any backend builds or runs anything; a
     missing one says how to give it."""
     from nnb.executor import check_input
