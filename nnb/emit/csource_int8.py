@@ -41,7 +41,7 @@ from nnb.quantize.int8 import Int8Model
 # "mcu" compiles the portable/Cortex-M paths everywhere (the same code and scratch on the host and the
 # target), "host" lets an x86-64 host take its AVX2 / AVX-512 VNNI paths (chosen at run time, more scratch)
 I8_KNOBS: dict[str, list[str]] = {"mcu": ["NNB_I8_NO_X86"], "host": []}
-POOL_SCRATCH = 4608  # q8_ops.c NNBRT_Q8_POOL_SCRATCH: conv output bytes a pooled block may take
+POOL_SCRATCH = 4608  # NNBRT_Q8_POOL_SCRATCH (int8/lutq_ops.c, int8/conv_pool.c): conv output bytes of a pooled block
 I8_HEADERS = ["int8/conv_pool.h", "int8/i8_dot.h", "int8/i8_host.h", "int8/nnb_int8.h"]
 C_OPS = ("Q8Quantize", "Q8Dequantize", "Q8Conv", "Q8Affine", "Q8MaxPool", "Q8AvgPool", "Q8GlobalAvgPool",
          "Q8Add", "Q8Mul", "Q8Concat", "Q8Clamp", "Q8LutConv", "Q8LutAffine", "Q8QConv")
