@@ -10,6 +10,7 @@ the largest output difference relative to max(1, max|ort|).
 
 usage: python benchmarks/onnx_classic.py [--models resnet18,squeezenet1.1] [--size 224] [--seconds 2]
        [NNBRT_ISA=avx2] python benchmarks/onnx_classic.py --layers [--models resnet18] [--runs 10]
+       python benchmarks/onnx_classic.py --vs-ort-layers [--models resnet18] [--runs 5] [--repeat 3]
 AlexNet and VGG hold 61-138 M parameters (0.25-0.55 GB of float32): ask for them by name.
 
 --layers: instead of the comparison, each network's per-function table in the C runtime's default
@@ -18,6 +19,11 @@ function, MACs (nnb inspect's count of the written graph), ms, GMAC/s and its sh
 peak (--peak, default: nominal GHz from /proc/cpuinfo x 2 FMA units x the kernels' float lanes: 16 for
 AVX-512, 8 for AVX2, 4 for SSE2), and the kernels' ISA (NNBRT_ISA=avx2 or base in the environment forces a
 narrower one of the run-time dispatch). NNBRT_PACK=0 turns the weights packed at load off.
+
+--vs-ort-layers: the same C times beside onnxruntime's (one thread, SessionOptions.enable_profiling: each
+node's kernel time, minimum over the runs), a pass over the C functions and --repeat onnxruntime runs in
+turns; a row pairs a C function with the onnxruntime node writing the same tensor (onnxruntime's fused
+Conv+Relu / Conv+Sum+Relu against our FusedConv; its reorder and flatten nodes get rows of their own).
 """
 
 from __future__ import annotations
@@ -60,9 +66,11 @@ def fma_peak(isa: str) -> float:
     return ghz * 2 * lanes
 
 
-def layer_table(name: str, path: str, runs: int, repeat: int, peak: float) -> None:
-    """Per-function ms and GMAC/s of one network in the default build: nnbrt_run_range per function,
-    thread CPU time (other processes on a loaded machine do not count), minimum over the passes."""
+def c_layer_times(path: str, runs: int, repeat: int, between=None) -> tuple:  # noqa: ANN001
+    """The converted graph's layers (nnb inspect's) and each function's time in the C runtime's default
+    build: nnbrt_run_range per function, thread CPU time (other processes on a loaded machine do not
+    count), minimum over `runs` passes of the mean of `repeat` runs. `between()` is called after each
+    pass (--vs-ort-layers runs onnxruntime there, so both sides see the same machine state)."""
     from cffi import FFI
 
     g = load_onnx(path)
@@ -80,8 +88,16 @@ def layer_table(name: str, path: str, runs: int, repeat: int, peak: float) -> No
             t = time.thread_time()
             for _ in range(repeat):
                 if lib.nnbrt_run_range(handle, k, k + 1) != 0:
-                    raise SystemExit(f"{name}: function {k} failed")
+                    raise SystemExit(f"{path}: function {k} failed")
             best[k] = min(best[k], (time.thread_time() - t) * 1e3 / repeat)
+        if between:
+            between()
+    return conv, layers, best
+
+
+def layer_table(name: str, path: str, runs: int, repeat: int, peak: float) -> None:
+    """Per-function ms and GMAC/s of one network in the default build (c_layer_times)."""
+    _, layers, best = c_layer_times(path, runs, repeat)
     isa = kernel_isa()
     peak = peak or fma_peak(isa)
     print(f"{name}: kernels {isa}; thread CPU time, min of {runs} passes x {repeat} runs; "
@@ -99,6 +115,97 @@ def layer_table(name: str, path: str, runs: int, repeat: int, peak: float) -> No
     print(f"    {'all':22} {'':>18} {macs / 1e6:8.1f} {ms:8.3f} {macs / ms / 1e6:7.1f} {share(macs / ms / 1e6):>5}")
 
 
+def ort_node_times(events: list) -> dict:
+    """onnxruntime profile events -> {node name: (op, number of inputs, output shape, minimum ms over the
+    runs)}."""
+    out: dict = {}
+    for e in events:
+        if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time"):
+            continue
+        name = e["name"][: -len("_kernel_time")]
+        args = e.get("args", {})
+        ms = e["dur"] / 1e3
+        shape = [list(d.values())[0] for d in args.get("output_type_shape", [{}])[:1] if d]
+        op, nin, shp, old = out.get(name, (args.get("op_name", "?"), len(args.get("input_type_shape", [])),
+                                           shape[0] if shape else None, ms))
+        out[name] = (op, nin, shp, min(old, ms))
+    return out
+
+
+def ort_match(node, shape: list, nodes: dict, used: set) -> tuple:  # noqa: ANN001
+    """The onnxruntime node computing our node's tensor and how it was found: by name (onnxruntime names a
+    node it rewrites after the output it writes plus a suffix: relu8 -> relu8_nchwc, gemm171 ->
+    gemm171_node), else ("*") the first unused convolution of the same output shape and number of inputs
+    (its fused Conv+Add+Relu is named after the conv's output, ours after the ReLU's): in graph order."""
+    tensor = node.outputs[0]
+    for n in nodes:
+        if n not in used and (n == tensor or n.startswith(tensor + "_")):
+            return n, ""
+    if node.op in ("FusedConv", "Convolution"):
+        for n, (op, nin, shp, _) in nodes.items():
+            if n not in used and op == "Conv" and shp == list(shape) and nin == len(node.inputs):
+                return n, "*"
+    return None, ""
+
+
+def vs_ort_layers(name: str, path: str, runs: int, repeat: int, peak: float) -> None:
+    """Each C function beside the onnxruntime node(s) computing the same tensor, both timed in turns:
+    a pass over our functions, then `repeat` profiled onnxruntime runs; minimum over the passes."""
+    import json
+
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    so.enable_profiling = True
+    so.profile_file_prefix = os.path.join(os.path.dirname(path), "ort_profile")
+    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    feed = {sess.get_inputs()[0].name: np.random.default_rng(0).standard_normal(
+        [d if isinstance(d, int) else 1 for d in sess.get_inputs()[0].shape]).astype(np.float32)}
+    sess.run(None, feed)
+
+    def ort_pass() -> None:
+        for _ in range(repeat):
+            sess.run(None, feed)
+
+    conv, layers, best = c_layer_times(path, runs, repeat, ort_pass)
+    with open(sess.end_profiling()) as f:
+        ort_nodes = ort_node_times(json.load(f))
+    os.remove(f.name)
+    peak = peak or fma_peak(kernel_isa())
+    print(f"{name}: C (kernels {kernel_isa()}, thread CPU time) vs onnxruntime {ort.__version__} (1 thread, "
+          f"profiled node time), min of {runs} passes x {repeat} runs each, in turns; FMA peak {peak:.1f} GMAC/s")
+    print("  a row is one C function and the onnxruntime node writing the same tensor. C FusedConv = "
+          "conv + bias (BN folded) [+ residual] + act; onnxruntime Conv/nchwc fuses the same (its 'in' "
+          "column: 4 = with the residual Sum); a pooling or Gemm is the node alone; *: paired by op, output shape "
+          "and inputs in graph order (the names differ)")
+    print(f"{'#':>3} {'C function':22} {'output':>18} {'MMACs':>7} {'C ms':>7} {'ORT node':26} {'in':>2} "
+          f"{'ORT ms':>7} {'C/ORT':>6} {'C GMAC/s':>8} {'ORT':>6}")
+    used: set = set()
+    tot_c = tot_o = 0.0
+    for k, ly in enumerate(layers):
+        m, how = ort_match(conv.graph.nodes[k], ly.output_shape, ort_nodes, used)
+        tot_c += best[k]
+        if m is None:
+            print(f"{k:3d} {ly.op:22} {str(ly.output_shape):>18} {ly.macs / 1e6:7.1f} {best[k]:7.3f} {'-':26}")
+            continue
+        used.add(m)
+        op, nin, _, oms = ort_nodes[m]
+        tot_o += oms
+        rates = (f"{ly.macs / best[k] / 1e6:8.1f} {ly.macs / oms / 1e6:6.1f}" if ly.macs else "")
+        print(f"{k:3d} {ly.op:22} {str(ly.output_shape):>18} {ly.macs / 1e6:7.1f} {best[k]:7.3f} "
+              f"{(how + op + ' ' + m)[:26]:26} {nin:2d} {oms:7.3f} {best[k] / oms:6.2f} {rates}")
+    for m in ort_nodes:
+        if m not in used:
+            op, nin, _, oms = ort_nodes[m]
+            tot_o += oms
+            print(f"{'':3} {'-':22} {'':>18} {'':>7} {'':>7} {(op + ' ' + m)[:26]:26} {nin:2d} {oms:7.3f}")
+    macs = sum(ly.macs for ly in layers)
+    print(f"    {'all (sum of rows)':22} {'':>18} {macs / 1e6:7.1f} {tot_c:7.3f} {'':26} {'':>2} {tot_o:7.3f} "
+          f"{tot_c / tot_o:6.2f} {macs / tot_c / 1e6:8.1f} {macs / tot_o / 1e6:6.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default=",".join(DEFAULT), help=f"comma-separated, from {', '.join(NETS)}")
@@ -107,16 +214,18 @@ def main() -> None:
     ap.add_argument("--layers", action="store_true", help="per-function table of the C runtime instead")
     ap.add_argument("--runs", type=int, default=5, help="--layers: passes (the minimum is kept)")
     ap.add_argument("--repeat", type=int, default=3, help="--layers: runs per pass")
+    ap.add_argument("--vs-ort-layers", action="store_true",
+                    help="per-function C time beside onnxruntime's profiled node time (timed in turns)")
     ap.add_argument("--peak", type=float, default=0.0,
                     help="--layers: the core's FMA peak in GMAC/s (default: from /proc/cpuinfo and the ISA)")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="nnb-classic-")
-    if args.layers:
+    if args.layers or args.vs_ort_layers:
         for name in (args.models if args.models != ",".join(DEFAULT) else "resnet18").split(","):
             path = os.path.join(tmp, name + ".onnx")
             with open(path, "wb") as f:
                 f.write(build(name, size=args.size, logits=True))
-            layer_table(name, path, args.runs, args.repeat, args.peak)
+            (vs_ort_layers if args.vs_ort_layers else layer_table)(name, path, args.runs, args.repeat, args.peak)
         return
     print(f"{'network':14} {'params':>11} {'MMACs':>8} {'arena KB':>9} {'read+conv s':>11} {'C ms':>8} "
           f"{'ORT ms':>8} {'C/ORT':>6}  max err")
