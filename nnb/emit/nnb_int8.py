@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nnb.emit.nnb_args import pack_args
 from nnb.emit.nnb_int8_layout import (
     ACT_CODES,
     Q8_FUNCTIONS,
@@ -29,18 +28,8 @@ from nnb.emit.nnb_int8_layout import (
     dequantize_table,
     quantize_thresholds,
 )
-from nnb.emit.nnb_layout import (
-    API_LEVEL,
-    EXT_HEADER,
-    EXT_MAGIC,
-    EXT_VERSION,
-    HEADER,
-    PLAN_EXTERNAL,
-    PLAN_PARAM,
-    TRANSPOSED_WEIGHTS,
-    TYPE_FLOAT,
-    function_id,
-)
+from nnb.emit.nnb_layout import EXT_VERSION, TRANSPOSED_WEIGHTS, TYPE_FLOAT, function_id
+from nnb.emit.nnb_write import Chunks, _stored_attrs, names_trailer, pack_header
 from nnb.errors import NnbError
 from nnb.ir import Graph, Node, Tensor
 from nnb.plan.arena import ArenaPlan, plan_arena
@@ -310,18 +299,6 @@ def plan(d: Deployed) -> ArenaPlan:
     return plan_arena(d.graph(), inplace=False, inplace_dw=False)
 
 
-class _Chunks:
-    def __init__(self) -> None:
-        self.parts: list[bytes] = []
-
-    def add(self, data: bytes) -> int:
-        self.parts.append(bytes(data) + b"\0" * ((-len(data)) % 4))
-        return len(self.parts) - 1
-
-    def ints(self, values: list[int]) -> int:
-        return self.add(struct.pack("<%di" % len(values), *values))
-
-
 def _param_bytes(v: Var, weight_op: str) -> bytes:
     a = v.data
     assert a is not None
@@ -336,8 +313,6 @@ def _param_bytes(v: Var, weight_op: str) -> bytes:
 
 def write_int8_nnb(m: Int8Model, extra_outputs: tuple[str, ...] = ()) -> tuple[bytes, Deployed, ArenaPlan]:
     """(image, records, plan) of the int8 model."""
-    from nnb.emit.nnb_write import _stored_attrs, names_trailer
-
     d = deploy(m, extra_outputs)
     ap = plan(d)
     names = list(d.vars)
@@ -346,7 +321,7 @@ def write_int8_nnb(m: Int8Model, extra_outputs: tuple[str, ...] = ()) -> tuple[b
     for f in d.fns:
         if len(f.inputs) > 1:
             weight_op.setdefault(f.inputs[1], f.weight_op or ("Affine" if f.op == "Q8Affine" else f.op))
-    ch = _Chunks()
+    ch = Chunks()
     c_in = ch.ints([vid[n] for n in d.inputs])
     c_out = ch.ints([vid[n] for n in d.outputs])
     c_buf = ch.ints([])
@@ -381,21 +356,15 @@ def write_int8_nnb(m: Int8Model, extra_outputs: tuple[str, ...] = ()) -> tuple[b
             fid, slots = function_id(f.op, True)
             assert f.node is not None
             attrs = _stored_attrs(g, f.node)
-        args = pack_args(f.op, slots, attrs, ch.add)
-        fn_chunks.append(ch.add(struct.pack("<HHIiIi", fid, 0, len(f.inputs), ch.ints([vid[i] for i in f.inputs]),
-                                            len(f.outputs), ch.ints([vid[o] for o in f.outputs])) + args))
+        fn_chunks.append(ch.function(fid, [vid[i] for i in f.inputs], [vid[o] for o in f.outputs], f.op, slots,
+                                     attrs))
     c_fns = ch.ints(fn_chunks)
-    c_plan = ch.ints([ap.offsets.get(n, PLAN_EXTERNAL if n in d.inputs else PLAN_PARAM) for n in names])
+    c_plan = ch.plan(ap.offsets, names, d.inputs)
     q_chunk = ch.ints(qdesc)
     data_size = sum(len(p) for p in ch.parts)
     if data_size > 0x7FFFFFFF or ap.arena_bytes > 0x7FFFFFFF:
         raise NnbError("the int8 NNB file would be over the runtime's 32-bit limits")
-    header = HEADER.pack(EXT_VERSION, API_LEVEL, 0, c_buf, len(names), c_vars, len(d.fns), c_fns, len(d.inputs),
-                         c_in, len(d.outputs), c_out, len(ch.parts), data_size)
-    header += EXT_HEADER.pack(EXT_MAGIC, ap.arena_bytes, len(names), c_plan, 1, len(names), q_chunk, 0)
-    offsets, pos = [], 0
-    for p in ch.parts:
-        offsets.append(pos)
-        pos += len(p)
-    image = header + struct.pack("<%di" % len(offsets), *offsets) + b"".join(ch.parts) + names_trailer(names)
-    return image, d, ap
+    counts = (0, c_buf, len(names), c_vars, len(d.fns), c_fns, len(d.inputs), c_in, len(d.outputs), c_out,
+              len(ch.parts), data_size)
+    image = ch.image(pack_header(EXT_VERSION, counts, (ap.arena_bytes, c_plan, len(names), q_chunk)))
+    return image + names_trailer(names), d, ap

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nnb.emit.nnb_args import pack_args
+from nnb.emit.nnb_args import ArgSlot, pack_args
 from nnb.emit.nnb_layout import (
     API_LEVEL,
     EXT_HEADER,
@@ -42,7 +42,9 @@ from nnb.plan.buffers import assign_buffers
 from nnb.plan.lifetimes import lifetimes
 
 
-class _Chunks:
+class Chunks:
+    """The data chunks of an image (each padded to 4 bytes), shared by the float and the int8 writer."""
+
     def __init__(self) -> None:
         self.parts: list[bytes] = []
 
@@ -53,6 +55,19 @@ class _Chunks:
 
     def ints(self, values: list[int]) -> int:
         return self.add(struct.pack("<%di" % len(values), *values))
+
+    def function(self, fid: int, inputs: list[int], outputs: list[int], op: str, slots: list[ArgSlot],
+                 attrs: dict) -> int:
+        """A function record: id, input and output variable ids, then the arguments (``slots``: the id's argument
+        code); the id lists, then any list arguments, get their own chunks in that order (nnabla's converter's)."""
+        c_in, c_out = self.ints(inputs), self.ints(outputs)
+        args = pack_args(op, slots, attrs, self.add)
+        return self.add(struct.pack("<HHIiIi", fid, 0, len(inputs), c_in, len(outputs), c_out) + args)
+
+    def plan(self, offsets: dict[str, int], names: list[str], inputs: list[str]) -> int:
+        """The extended memory plan: each variable's arena offset, PLAN_EXTERNAL for a network input the
+        caller passes, PLAN_PARAM for one that lives in the file (parameters)."""
+        return self.ints([offsets.get(n, PLAN_EXTERNAL if n in inputs else PLAN_PARAM) for n in names])
 
     def image(self, header: bytes) -> bytes:
         offsets, pos = [], 0
@@ -105,7 +120,7 @@ def write_nnb(g: Graph, extended: bool = False, version: int = 2, plan: NnbPlan 
     vid = {n: i for i, n in enumerate(names)}
     weight_user = {n.inputs[1]: n.op for n in g.nodes if len(n.inputs) > 1}
     qdesc = [-1] * len(names)
-    ch = _Chunks()
+    ch = Chunks()
     c_in = ch.ints([vid[n] for n in g.inputs])
     c_out = ch.ints([vid[n] for n in g.outputs])
     if extended:
@@ -143,16 +158,13 @@ def write_nnb(g: Graph, extended: bool = False, version: int = 2, plan: NnbPlan 
             attrs = base_attrs(node.op, attrs)
             node = Node(node.name, BASE_OF[node.op], node.inputs[:2] + node.inputs[3:], node.outputs, attrs)
         fid, slots = function_id(node.op, extended)
-        c_fin = ch.ints([vid[i] for i in node.inputs])
-        c_fout = ch.ints([vid[o] for o in node.outputs])
-        args = pack_args(node.op, slots, attrs, ch.add)
-        fn_chunks.append(ch.add(struct.pack("<HHIiIi", fid, 0, len(node.inputs), c_fin, len(node.outputs), c_fout)
-                                + args))
+        fn_chunks.append(ch.function(fid, [vid[i] for i in node.inputs], [vid[o] for o in node.outputs], node.op,
+                                     slots, attrs))
     c_fns = ch.ints(fn_chunks)
     c_plan = -1
     if extended:
         assert plan.offsets is not None
-        c_plan = ch.ints([plan.offsets.get(n, PLAN_EXTERNAL if n in g.inputs else PLAN_PARAM) for n in names])
+        c_plan = ch.plan(plan.offsets, names, g.inputs)
     q_size, q_chunk = (len(names), ch.ints(qdesc)) if packed else (0, 0)
     n_chunks = len(ch.parts)
     data_size = sum(len(p) for p in ch.parts)
@@ -171,7 +183,7 @@ def pack_header(version: int, counts: tuple[int, ...], ext: tuple[int, int, int,
     """The NNB header: ``version``, API_LEVEL, then ``counts`` (buffers, buffer chunk, variables, variable
     chunk, functions, function chunk, inputs, input chunk, outputs, output chunk, data chunks, data bytes).
     With ``ext`` = (arena bytes, plan chunk, descriptor count, descriptor chunk) the version is EXT_VERSION and
-    the extension header follows (its variable count is the header's).  The int8 writer can share it."""
+    the extension header follows (its variable count is the header's).  The int8 writer (nnb_int8) uses it too."""
     header = HEADER.pack(EXT_VERSION if ext else version, API_LEVEL, *counts)
     if ext is None:
         return header
@@ -188,7 +200,7 @@ def names_trailer(names: list[str]) -> bytes:
     return b"".join(out)
 
 
-def _quant_descriptor(node: Node, table: np.ndarray, ch: _Chunks) -> bytes:
+def _quant_descriptor(node: Node, table: np.ndarray, ch: Chunks) -> bytes:
     kind, bits = node.attrs["q_kind"], node.attrs["q_bits"]
     table = np.asarray(table, "<f4").reshape(-1)
     check_quant(kind, bits, table.size, f"{node.name}: ")
