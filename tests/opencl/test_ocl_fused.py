@@ -38,6 +38,15 @@ def _check(g, xs: list[np.ndarray], net: OpenCLNet) -> None:  # noqa: ANN001
         assert float(np.abs(y.reshape(ref.shape) - ref).max()) <= 1e-5 * max(1.0, float(np.abs(ref).max())), name
 
 
+def _run(b: GraphBuilder) -> tuple[OpenCLNet, list[str]]:
+    """The graph on the CPU-device forms, checked against the reference on random inputs: (the net, its
+    launches' kernels)."""
+    g = b.build()
+    net = OpenCLNet(g, device=device(), cpu_forms=True)
+    _check(g, [_r(*g.tensors[n].shape) for n in g.inputs], net)
+    return net, [ln.kernel for ln in net.layout.launches]
+
+
 CASES = [  # (id, batch, channels, height, width, block outputs)
     ("dscnn-plane", 3, 16, 25, 5, [16, 16]),  # 125 outputs: a partial last vector
     ("odd-channels", 2, 5, 7, 9, [13, 13]),  # output channels off the blocks of 8, a plane of 63
@@ -50,95 +59,71 @@ CASES = [  # (id, batch, channels, height, width, block outputs)
 def test_dw3_pointwise_fused(case: tuple) -> None:
     """Two blocks in a row: the second block's output is planned over its depthwise input (the arena's ping-pong),
     the first's beside the network input; both fuse."""
-    ocl = device()
     _, n, c, h, w, outs = case
     b = GraphBuilder("t", batch_size=n)
     x = b.input("x", (n, c, h, w))
     _, y1 = _block(b, x, c, outs[0], "1", "relu", "relu6")
     _, y2 = _block(b, y1, outs[0], outs[1], "2", "relu6", "", pw_bias=False)
     b.output(y2)
-    g = b.build()
-    net = OpenCLNet(g, device=ocl, cpu_forms=True)
-    kernels = [ln.kernel for ln in net.layout.launches]
+    net, kernels = _run(b)
     assert kernels.count("dw3_pw") == 2 and "dwconv3_vec" not in kernels, kernels
     fused = [ln for ln in net.layout.launches if ln.kernel == "dw3_pw"]
     assert fused[0].macs == n * h * w * (9 * c + c * outs[0]), "the launch counts both convolutions' MACs"
-    _check(g, [_r(n, c, h, w)], net)
 
 
 def test_dw3_output_read_elsewhere_is_not_fused() -> None:
     """The depthwise output is also a network output: it must be stored, so the two launches stay."""
-    ocl = device()
     b = GraphBuilder("t", batch_size=2)
     x = b.input("x", (2, 6, 5, 7))
     d, y = _block(b, x, 6, 9, "1", "relu", "relu")
     b.output(y)
     b.output(d)
-    g = b.build()
-    net = OpenCLNet(g, device=ocl, cpu_forms=True)
-    kernels = [ln.kernel for ln in net.layout.launches]
+    _, kernels = _run(b)
     assert "dw3_pw" not in kernels and "dwconv3_vec" in kernels, kernels
-    _check(g, [_r(2, 6, 5, 7)], net)
 
 
 def test_dw3_tile_too_large_is_not_fused() -> None:
     """An image whose depthwise tile exceeds the kernel's private array keeps the two launches."""
-    ocl = device()
     b = GraphBuilder("t", batch_size=1)
     x = b.input("x", (1, 40, 16, 16))  # 40 channels x 16 vectors > FP_TILE
     _, y = _block(b, x, 40, 8, "1", "relu", "relu")
     b.output(y)
-    g = b.build()
-    net = OpenCLNet(g, device=ocl, cpu_forms=True)
-    assert 40 * 16 > defines(ocl.program_source)["FP_TILE"]
-    kernels = [ln.kernel for ln in net.layout.launches]
+    net, kernels = _run(b)
+    assert 40 * 16 > defines(net.dev.program_source)["FP_TILE"]
     assert "dw3_pw" not in kernels and "dwconv3_vec" in kernels, kernels
-    _check(g, [_r(1, 40, 16, 16)], net)
 
 
 def test_dw3_output_over_other_images_is_not_fused() -> None:
     """A pointwise output with fewer channels than its depthwise input, planned at the input's offset, would overwrite
     images other work items still read: the two launches stay."""
-    ocl = device()
     b = GraphBuilder("t", batch_size=3)
     x = b.input("x", (3, 4, 6, 6))
     _, y1 = _block(b, x, 4, 12, "1", "relu", "relu")
     _, y2 = _block(b, y1, 12, 5, "2", "relu", "")
     b.output(y2)
-    g = b.build()
-    net = OpenCLNet(g, device=ocl, cpu_forms=True)
-    kernels = [ln.kernel for ln in net.layout.launches]
+    _, kernels = _run(b)
     assert kernels.count("dw3_pw") == 1 and "dwconv3_vec" in kernels, kernels
-    _check(g, [_r(3, 4, 6, 6)], net)
 
 
 @pytest.mark.parametrize("pool", ["GlobalAveragePooling", "MaxPooling"])
 def test_rows_affine_head(pool: str) -> None:
     """GlobalAveragePooling (or a max pooling over the whole plane) then Affine: one rows_affine launch."""
-    ocl = device()
     b = GraphBuilder("t", batch_size=3)
     x = b.input("x", (3, 7, 5, 9))
     attrs = {"kernel": (5, 9)} if pool == "MaxPooling" else {}
     p = b.op(pool, [x], **attrs)
     b.output(b.op("Affine", [p, b.param("w", _r(7, 11)), b.param("b", _r(11))]))
-    g = b.build()
-    net = OpenCLNet(g, device=ocl, cpu_forms=True)
-    kernels = [ln.kernel for ln in net.layout.launches]
+    net, kernels = _run(b)
     assert kernels == ["rows_affine"], kernels
     assert net.layout.launches[0].macs == 3 * 7 * 11
-    _check(g, [_r(3, 7, 5, 9)], net)
 
 
 def test_rows_affine_features_read_elsewhere_is_not_fused() -> None:
     """The pooled features are also a network output: they must be stored, so the two launches stay."""
-    ocl = device()
     b = GraphBuilder("t", batch_size=2)
     x = b.input("x", (2, 6, 4, 5))
     p = b.op("GlobalAveragePooling", [x])
     b.output(b.op("Affine", [p, b.param("w", _r(6, 4))]))
     b.output(p)
-    g = b.build()
-    net = OpenCLNet(g, device=ocl, cpu_forms=True)
-    kernels = [ln.kernel for ln in net.layout.launches]
+    _, kernels = _run(b)
     assert "rows_affine" not in kernels and "rows_reduce" in kernels, kernels
-    _check(g, [_r(2, 6, 4, 5)], net)
