@@ -12,6 +12,7 @@ import nnb.backends.opencl as ocl_backend
 from nnb.backends.opencl import OpenCLNet, rebatch
 from nnb.builder import GraphBuilder
 from nnb.executor import run as run_reference
+from nnb.ir import Graph
 
 RNG = np.random.default_rng(5)
 
@@ -90,24 +91,36 @@ def test_cpu_form_matches_reference(case: tuple) -> None:
     _check(g, [_r(*shape)], net)
 
 
+def residual_graph(x_shape: tuple, w: np.ndarray, bias: np.ndarray, in_place: bool, **attrs: object) \
+        -> tuple[Graph, str, str]:
+    """FusedConv(x, w, bias) with pad 1 and ReLU(r) as its residual (r has the output's shape): (graph, residual,
+    output). In place: the output may be stored over the residual; otherwise the residual is also a network output,
+    still needed afterwards, so the output gets its own storage. Also used by test_ocl_local.py."""
+    b = GraphBuilder("t", batch_size=x_shape[0])
+    x, r0 = b.input("x", x_shape), b.input("r", (x_shape[0], w.shape[0]) + tuple(x_shape[2:]))
+    r = b.op("ReLU", [r0])
+    y = b.op("FusedConv", [x, b.param("w", w), b.param("b", bias), r], pad=(1, 1), residual=True, has_bias=True,
+             **attrs)
+    b.output(y)
+    if not in_place:
+        b.output(r)
+    return b.build(), r, y
+
+
+def _inputs(g: Graph) -> list[np.ndarray]:
+    return [_r(*g.tensors[n].shape) for n in g.inputs]
+
+
 @pytest.mark.parametrize("in_place", [True, False], ids=["in-place", "separate"])
 def test_vec_conv_residual(in_place: bool) -> None:
     """FusedConv + residual + ReLU through conv_v16_t1: stored over the residual (the last segment of a row then
     keeps its partial store) or beside it (the last segment moves back to end at the row's end)."""
     ocl = device()
-    b = GraphBuilder("t", batch_size=2)
-    x, r0 = b.input("x", (2, 3, 6, 27)), b.input("r", (2, 10, 6, 27))
-    r = b.op("ReLU", [r0])
-    w, bias = b.param("w", _r(10, 3, 3, 3)), b.param("b", _r(10))
-    y = b.op("FusedConv", [x, w, bias, r], pad=(1, 1), residual=True, has_bias=True, activation="relu")
-    b.output(y)
-    if not in_place:
-        b.output(r)  # still needed afterwards: the output gets its own storage
-    g = b.build()
+    g, r, y = residual_graph((2, 3, 6, 27), _r(10, 3, 3, 3), _r(10), in_place, activation="relu")
     net = OpenCLNet(g, device=ocl, cpu_forms=True)
     assert (net.layout.offsets[r] == net.layout.offsets[y]) == in_place
     assert "conv_v16_t1" in [ln.kernel for ln in net.layout.launches]
-    _check(g, [_r(2, 3, 6, 27), _r(2, 10, 6, 27)], net)
+    _check(g, _inputs(g), net)
 
 
 @pytest.mark.parametrize("in_place", [True, False], ids=["in-place", "separate"])
@@ -115,19 +128,11 @@ def test_depthwise_residual(in_place: bool) -> None:
     """Depthwise FusedConv + residual through dwconv3_vec (a plane of 5 x 25: the last vector of a plane moves back
     to end at the plane's end unless the output overwrites the residual)."""
     ocl = device()
-    b = GraphBuilder("t", batch_size=2)
-    x, r0 = b.input("x", (2, 6, 5, 25)), b.input("r", (2, 6, 5, 25))
-    r = b.op("ReLU", [r0])
-    w, bias = b.param("w", _r(6, 1, 3, 3)), b.param("b", _r(6))
-    y = b.op("FusedConv", [x, w, bias, r], pad=(1, 1), group=6, residual=True, has_bias=True, activation="relu6")
-    b.output(y)
-    if not in_place:
-        b.output(r)
-    g = b.build()
+    g, r, y = residual_graph((2, 6, 5, 25), _r(6, 1, 3, 3), _r(6), in_place, group=6, activation="relu6")
     net = OpenCLNet(g, device=ocl, cpu_forms=True)
     assert (net.layout.offsets[r] == net.layout.offsets[y]) == in_place
     assert "dwconv3_vec" in [ln.kernel for ln in net.layout.launches]
-    _check(g, [_r(2, 6, 5, 25), _r(2, 6, 5, 25)], net)
+    _check(g, _inputs(g), net)
 
 
 def test_batch_in_chunks(monkeypatch) -> None:

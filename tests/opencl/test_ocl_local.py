@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from conftest import ZOO, zoo_inputs, zoo_outputs
 from ocl_helpers import device
+from test_cpu_forms_ocl import residual_graph
 
 import nnb.backends.opencl as ocl_backend
 from nnb.backends import opencl_local, opencl_tune
@@ -92,15 +93,7 @@ def test_local_form_matches_reference(local_forms, case: tuple) -> None:
 @pytest.mark.parametrize("in_place", [True, False], ids=["in-place", "separate"])
 def test_local_conv_residual(local_forms, in_place: bool) -> None:
     """FusedConv + residual + ReLU, the output stored over the residual or beside it."""
-    b = GraphBuilder("t", batch_size=2)
-    x, r0 = b.input("x", (2, 3, 6, 27)), b.input("r", (2, 10, 6, 27))
-    r = b.op("ReLU", [r0])
-    y = b.op("FusedConv", [x, b.param("w", _r(10, 3, 3, 3)), b.param("b", _r(10)), r], pad=(1, 1), residual=True,
-             has_bias=True, activation="relu")
-    b.output(y)
-    if not in_place:
-        b.output(r)
-    g = b.build()
+    g, r, y = residual_graph((2, 3, 6, 27), _r(10, 3, 3, 3), _r(10), in_place, activation="relu")
     net = OpenCLNet(g, device=local_forms, tune=False)
     assert (net.layout.offsets[r] == net.layout.offsets[y]) == in_place
     assert _local_kernels(net)
