@@ -495,6 +495,14 @@ def int8_agreement(models: list[str]) -> list[dict]:
     return rows
 
 
+def m4_insns(r: dict, model_width: int, runtime_width: int) -> str:
+    """A QEMU row's first columns (float and int8 tables): model, emitted C's instructions at -O2 and -Os, the
+    runtime's, and emitted -O2 / runtime ('-' when the runtime did not run)."""
+    a, b, rt = r["-O2"]["insns"], r["-Os"]["insns"], r["runtime_insns"]
+    ratio = f"{a / rt:7.2f}" if rt else f"{'-':>7}"
+    return f"{r['model']:{model_width}} {a:10,} {b:10,} {rt:{runtime_width},} {ratio}"
+
+
 def print_int8(rows: list[dict], mrows: list[dict]) -> None:
     if rows:
         print("\nint8: emitted C (--kernels host, -O3) vs the C runtime's int8 (default build), same int8 records")
@@ -513,8 +521,7 @@ def print_int8(rows: list[dict], mrows: list[dict]) -> None:
               f"{'rt arena':>8} | {'stack':>6} {'rt stack':>8} | {'code -Os':>8} {'RAM':>6} | ints==host, out==rt")
         for r in mrows:
             a, b = r["-O2"], r["-Os"]
-            ratio = f"{a['insns'] / r['runtime_insns']:7.2f}" if r["runtime_insns"] else f"{'-':>7}"
-            print(f"{r['model']:18} {a['insns']:10,} {b['insns']:10,} {r['runtime_insns']:10,} {ratio} | "
+            print(f"{m4_insns(r, 18, 10)} | "
                   f"{a['arena']:7,} {r['runtime_arena']:8,} | {a['stack']:6,} {r['runtime_stack']:8,} | "
                   f"{b['code_besides_weights']:8,} {b['static_ram']:6,} | {a['same_as_host'] and b['same_as_host']}, "
                   f"{r.get('same_as_runtime_m4')}")
@@ -562,9 +569,7 @@ def main() -> None:
               f"{'stack emit':>10} {'stack rt':>8} | {'arena':>7} | {'max err':>8}")
         for r in mrows:
             a, b = r["-O2"], r["-Os"]
-            ratio = f"{a['insns'] / r['runtime_insns']:7.2f}" if r["runtime_insns"] else f"{'-':>7}"
-            print(f"{r['model']:10} {a['insns']:10,} {b['insns']:10,} {r['runtime_insns']:11,} "
-                  f"{ratio} | {a['stack']:10,} {r['runtime_stack']:8,} | "
+            print(f"{m4_insns(r, 10, 11)} | {a['stack']:10,} {r['runtime_stack']:8,} | "
                   f"{a['arena']:7,} | {max(a['err'], b['err']):8.2g}")
         print("\nwhat the model adds to the firmware (linker map, -Wl,-Map --cref): code besides weights = the emitted"
               "\nPREFIX.c, the copied kernel files and the libgcc/libc/libm members they pull in (text, constants,"
