@@ -7,7 +7,9 @@ activations follow the calibration method:
 
 * ``minmax``: the largest fp_pos whose range (2^(n-1) - 1) / 2^fp_pos holds max |x|;
 * ``percentile``: the same for the 99.99th percentile of |x| (calib.PERCENTILE);
-* ``mse``: the fp_pos with the least squared rounding + clipping error on the sample.
+* ``mse``: the fp_pos with the least squared rounding + clipping error on the sample; where that clips
+  (a larger fp_pos than minmax's), the choice between the two is made by the network output's squared
+  error on the calibration inputs (nnb/quantize/fixed_mse.py).
 
 The simulation (``run_fixed``) is value-level: parameters are stored rounded
 to their grid and every function's output is rounded to its grid (round half
@@ -88,7 +90,7 @@ def build_fixed(g: Graph, stats: dict[str, TensorStats], method: str, calib: str
     if method not in METHODS:
         raise NnbError(f"unknown fixed-point method '{method}' ({', '.join(METHODS)})")
     bits = METHODS[method]
-    g = copy.deepcopy(g)
+    g0, g = g, copy.deepcopy(g)
     fp: dict[str, int] = {}
     for t in g.params():
         assert t.data is not None
@@ -96,6 +98,17 @@ def build_fixed(g: Graph, stats: dict[str, TensorStats], method: str, calib: str
         t.data = fixed_round(t.data, bits, fp[t.name])
     for name, st in stats.items():
         fp[name] = choose_fp_pos(st.sample, bits, calib, peak=max(abs(st.lo), abs(st.hi)))
+    if calib == "mse":  # judge the tensor-level choice by the output's error (nnb/quantize/fixed_mse.py)
+        from nnb.quantize.fixed_mse import refine
+
+        cands = {}
+        for name, st in stats.items():
+            safe = choose_fp_pos(st.sample, bits, "minmax", peak=max(abs(st.lo), abs(st.hi)))
+            if safe != fp[name]:
+                cands[name] = list(range(min(safe, fp[name]), max(safe, fp[name]) + 1))
+        inputs = [stats[i].values for i in g0.inputs]
+        if cands and all(x is not None for x in inputs):
+            fp = refine(g0, g, bits, fp, inputs, cands)  # type: ignore[arg-type]
     missing = [o for n in g.nodes for o in n.outputs if o not in fp]
     if missing:
         raise NnbError(f"fixed point: no calibration statistics for '{missing[0]}'")
