@@ -647,7 +647,7 @@ def build_int8_context(m: Int8Model, prefix: str, arena_mode: str, header: list[
     if kinds & CONV_KINDS:
         srcs.append("int8/conv.c")
     if kinds & {"conv_pool", "qconv", "qconv_pool"}:
-        srcs.append("int8/conv_pool.c")
+        srcs += ["int8/conv_pool.c", "int8/conv_direct.c"]  # the direct form: pooled pixels with no scratch
     if "affine" in kinds:
         srcs.append("int8/affine.c")
     if kinds & (CONV_KINDS | {"affine"}) and kernels == "host":

@@ -1079,20 +1079,7 @@ int nnb_i8_conv2d(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w,
     return NNB_I8_OK;
 }
 
-size_t nnb_i8_conv_rows_scratch(const nnb_i8_conv_params *p)
+int nnb_i8_conv_ok(const nnb_i8_conv_params *p)
 {
-    return conv_ok(p) && p->group == 1 && !dw_rows_ok(p) ? portable_scratch(p) : 0;
-}
-
-int nnb_i8_conv2d_rows(const nnb_i8_conv_params *p, int32_t r0, int32_t r1, const int8_t *x, const int8_t *w,
-                       const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *y, int16_t *scratch,
-                       size_t scratch_len)
-{
-    const size_t need = nnb_i8_conv_rows_scratch(p);
-    if (!need || !x || !w || !mult || !shift || !y || !scratch || scratch_len < need || r0 < 0 || r0 >= r1 ||
-        r1 > p->oh)
-        return NNB_I8_EINVAL;
-    conv_im2col(p, x, w, bias, mult, shift, NULL, NULL, NULL, y, scratch + (((uintptr_t)scratch & 2u) ? 1 : 0),
-                r0 * p->ow, r1 * p->ow, (size_t)(r1 - r0) * (size_t)p->ow);
-    return NNB_I8_OK;
+    return conv_ok(p);
 }

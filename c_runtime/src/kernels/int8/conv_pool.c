@@ -1,15 +1,13 @@
-/* int8 convolution + max pool and Q8QConv (conv_pool.h) by bands of output rows, so that neither the
- * unpooled convolution output nor the quantized input sample is ever whole in scratch:
- *  - convolution + max pool: for each pooled row, the convolution rows its windows read (all channels, the
- *    im2col columns built once per position as for the whole layer) are computed into scratch
- *    (nnb_i8_conv2d_rows) and pooled at once. On x86-64 hosts whose level takes the layer with its own forms
- *    (conv_x86.c, more scratch, faster), and for grouped / depthwise layers, blocks of output channels of a
- *    sample are computed whole and pooled (NNBRT_Q8_POOL_SCRATCH bytes of convolution output at most);
+/* int8 convolution + max pool and Q8QConv (conv_pool.h), so that neither the unpooled convolution output nor the
+ * quantized input sample is ever whole in scratch:
+ *  - convolution + max pool: on the portable and Cortex-M levels the direct form (conv_direct.c): each pooled
+ *    pixel from its window's accumulators, no scratch. On x86-64 hosts whose level takes the layer with its own
+ *    forms (conv_x86.c, more scratch, faster), blocks of output channels of a sample are computed whole and
+ *    pooled (NNBRT_Q8_POOL_SCRATCH bytes of convolution output at most; grouped layers one block);
  *  - Q8QConv with a pool: for each pooled row only the input rows its convolution rows read are quantized
- *    (padding rows as the input's zero point, so the band is an unpadded input of its own), convolved by
- *    nnb_i8_conv2d on that geometry and pooled (x86-64 levels with their own forms: the whole sample, then the
- *    channel blocks); without a pool the band is the whole sample (padding rows included), convolved straight
- *    into the output.
+ *    (padding rows as the input's zero point, so the band is an unpadded input of its own) and run through the
+ *    direct form (x86-64 levels with their own forms: the whole sample, then the channel blocks); without a pool
+ *    the whole sample (padding rows included) is quantized and convolved straight into the output.
  * Every path computes the same integers as nnb_i8_conv2d + nnb_i8_max_pool2d over the whole sample (max
  * pooling never counts taps outside the convolution output; a window with none gives -128). */
 #include "conv_pool.h"
@@ -63,27 +61,6 @@ static int32_t band_max(const nnb_i8_conv_params *p, const nnb_i8_pool_params *p
     return m;
 }
 
-/* pooled row of every channel: y[ch * ystride + px] = max over the band's rows (o planes of rows x pp->w) and
-   the window's columns */
-static void pool_row(const nnb_i8_pool_params *pp, const int8_t *band, int32_t o, int32_t rows, int8_t *y,
-                     size_t ystride)
-{
-    const int32_t w = pp->w;
-    int32_t ch, px, r, c;
-    for (ch = 0; ch < o; ++ch, y += ystride, band += (size_t)rows * (size_t)w) {
-        for (px = 0; px < pp->ow; ++px) {
-            int32_t c0 = px * pp->stride_w - pp->pad_w, c1 = c0 + pp->kw;
-            int8_t m = -128;
-            c0 = c0 < 0 ? 0 : c0;
-            c1 = c1 > w ? w : c1;
-            for (r = 0; r < rows; ++r)
-                for (c = c0; c < c1; ++c)
-                    m = band[(size_t)r * (size_t)w + (size_t)c] > m ? band[(size_t)r * (size_t)w + (size_t)c] : m;
-            y[px] = m;
-        }
-    }
-}
-
 /* a pooled row whose windows read no convolution output: -128 in every channel */
 static void empty_row(const nnb_i8_pool_params *pp, int32_t o, int8_t *y, size_t ystride)
 {
@@ -93,21 +70,19 @@ static void empty_row(const nnb_i8_pool_params *pp, int32_t o, int8_t *y, size_t
 
 /* ---- convolution + max pool ---- */
 
-/* the band path takes the layer on this CPU (x86-64 levels with their own forms keep the blocks) */
-static int band_now(const nnb_i8_conv_params *p)
+/* the direct form (conv_direct.c, no scratch) takes a pooled convolution on the portable and Cortex-M levels;
+   x86-64 levels with their own forms keep the channel blocks (faster there, more scratch) */
+static int direct_now(void)
 {
 #if NNB_I8_X86
-    if (nnb_i8_isa_level(-1) > 0) return 0;
+    return nnb_i8_isa_level(-1) == 0;
+#else
+    return 1;
 #endif
-    return nnb_i8_conv_rows_scratch(p) != 0;
 }
 
-static size_t band_bytes(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp)
-{
-    const size_t col = nnb_i8_conv_rows_scratch(p);
-    if (!col) return 0;
-    return al4((size_t)p->o * (size_t)band_max(p, pp) * (size_t)p->ow) + 2u * col + 4u;
-}
+/* the direct form's scratch: none, reported as 4 bytes (0 means a refused geometry) */
+#define DIRECT_BYTES 4u
 
 /* output channels of one pooled block: as many as NNBRT_Q8_POOL_SCRATCH bytes hold, equal blocks (the kernel
    picks its path by channel count); grouped convolutions one block */
@@ -142,45 +117,13 @@ static size_t block_bytes(const nnb_i8_conv_params *p, int now)
 
 size_t nnb_i8_conv_pool_scratch(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, int now)
 {
-    size_t band, block;
-    if (!p || !pool_ok(p, pp)) return 0;
-    band = band_bytes(p, pp);
-    if (now && band_now(p)) return band;
-    block = block_bytes(p, now);
-    if (now || !band) return block;
+    if (!p || !pool_ok(p, pp) || !nnb_i8_conv_ok(p)) return 0;
+    if (now && direct_now()) return DIRECT_BYTES;
 #if NNB_I8_X86
-    return band > block ? band : block; /* whichever path the CPU running the code takes */
+    return block_bytes(p, now); /* any CPU (now == 0): the blocks' figure, the larger */
 #else
-    return band;
+    return DIRECT_BYTES;
 #endif
-}
-
-static int run_band(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, const int8_t *x, const int8_t *w,
-                    const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *y, uint8_t *s,
-                    size_t bytes)
-{
-    nnb_i8_conv_params one = *p;
-    const size_t conv_bytes = al4((size_t)p->o * (size_t)band_max(p, pp) * (size_t)p->ow);
-    const size_t in_plane = (size_t)p->c * (size_t)p->h * (size_t)p->w, pooled = (size_t)pp->oh * (size_t)pp->ow;
-    int8_t *conv = (int8_t *)(void *)s;
-    int16_t *col = (int16_t *)(void *)(s + conv_bytes);
-    int32_t nn, k, a, b;
-    one.n = 1;
-    for (nn = 0; nn < p->n; ++nn) {
-        int8_t *yn = y + (size_t)nn * (size_t)p->o * pooled;
-        for (k = 0; k < pp->oh; ++k) {
-            band_rows(p, pp, k, &a, &b);
-            if (a >= b) { /* a window wholly in the padding */
-                empty_row(pp, p->o, yn + (size_t)k * (size_t)pp->ow, pooled);
-                continue;
-            }
-            if (nnb_i8_conv2d_rows(&one, a, b, x + (size_t)nn * in_plane, w, bias, mult, shift, conv, col,
-                                   (bytes - conv_bytes - 4u) / 2u) != NNB_I8_OK)
-                return NNB_I8_EINVAL;
-            pool_row(pp, conv, p->o, b - a, yn + (size_t)k * (size_t)pp->ow, pooled);
-        }
-    }
-    return NNB_I8_OK;
 }
 
 static int run_blocks(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, const int8_t *x, const int8_t *w,
@@ -220,13 +163,21 @@ int nnb_i8_conv_pool(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, 
                      const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *y, void *scratch,
                      size_t bytes)
 {
-    size_t band;
-    if (!p || !pool_ok(p, pp) || !x || !w || !mult || !shift || !y || !scratch) return NNB_I8_EINVAL;
-    band = band_bytes(p, pp);
-    if (band && band_now(p) && bytes >= band) return run_band(p, pp, x, w, bias, mult, shift, y, scratch, bytes);
-    if (bytes >= block_bytes(p, 1)) return run_blocks(p, pp, x, w, bias, mult, shift, y, scratch, bytes);
-    if (band && bytes >= band) return run_band(p, pp, x, w, bias, mult, shift, y, scratch, bytes);
-    return NNB_I8_EINVAL;
+    const size_t in_plane = p ? (size_t)p->c * (size_t)p->h * (size_t)p->w : 0;
+    nnb_i8_conv_params one;
+    int32_t nn;
+    if (!p || !pool_ok(p, pp) || !nnb_i8_conv_ok(p) || !x || !w || !mult || !shift || !y || !scratch ||
+        bytes < DIRECT_BYTES)
+        return NNB_I8_EINVAL;
+    if (!direct_now() && bytes >= block_bytes(p, 1))
+        return run_blocks(p, pp, x, w, bias, mult, shift, y, scratch, bytes);
+    one = *p;
+    one.n = 1;
+    for (nn = 0; nn < p->n; ++nn)
+        nnb_i8_conv_pool_direct(&one, pp, x + (size_t)nn * in_plane, w, bias, mult, shift,
+                                y + (size_t)nn * (size_t)p->o * (size_t)pp->oh * (size_t)pp->ow,
+                                (size_t)pp->oh * (size_t)pp->ow, 0, pp->oh);
+    return NNB_I8_OK;
 }
 
 /* ---- Q8QConv ---- */
@@ -243,26 +194,16 @@ static nnb_i8_conv_params sub_of(const nnb_i8_conv_params *p, int32_t a, int32_t
     return q;
 }
 
-/* bytes of the quantized band (head) and of the convolution band */
-static void qconv_parts(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, size_t *head, size_t *conv)
+/* bytes of the quantized input rows one band reads (every channel) */
+static size_t qrows_bytes(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp)
 {
     const int32_t r = band_max(p, pp);
     const nnb_i8_conv_params q = sub_of(p, 0, r > 0 ? r : 1);
-    *head = al64((size_t)p->c * (size_t)q.h * (size_t)p->w);
-    *conv = pp ? al4((size_t)p->o * (size_t)r * (size_t)p->ow) : 0; /* without a pool: straight into y */
+    return (size_t)p->c * (size_t)q.h * (size_t)p->w;
 }
 
 /* x86-64 levels with their own forms: a pooled Q8QConv quantizes the whole sample and runs
    nnb_i8_conv_pool's channel blocks on it (twelve band calls into those forms took twice the time for lenet) */
-static int qwhole_now(void)
-{
-#if NNB_I8_X86
-    return nnb_i8_isa_level(-1) > 0;
-#else
-    return 0;
-#endif
-}
-
 static size_t qwhole_bytes(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, int now)
 {
     nnb_i8_conv_params one = *p;
@@ -272,36 +213,28 @@ static size_t qwhole_bytes(const nnb_i8_conv_params *p, const nnb_i8_pool_params
     return rest ? al64((size_t)p->c * (size_t)p->h * (size_t)p->w) + rest : 0;
 }
 
-static size_t qband_bytes(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, int now)
+/* without a pool: the whole sample (padding rows included) quantized, convolved straight into the output */
+static size_t qplain_bytes(const nnb_i8_conv_params *p, int now)
 {
-    size_t head, conv, col = 0;
-    int32_t k, a, b;
-    qconv_parts(p, pp, &head, &conv);
-    for (k = 0; k < bands(pp); ++k) {
-        nnb_i8_conv_params q;
-        size_t c;
-        band_rows(p, pp, k, &a, &b);
-        if (a >= b) continue;
-        q = sub_of(p, a, b);
-        c = conv_need(&q, now);
-        if (!c) return 0; /* a geometry the convolution refuses */
-        col = c > col ? c : col;
-    }
-    return head + conv + 2u * col + 4u;
+    const nnb_i8_conv_params q = sub_of(p, 0, p->oh);
+    const size_t col = conv_need(&q, now);
+    return col ? al64(qrows_bytes(p, NULL)) + 2u * col + 4u : 0;
 }
 
 size_t nnb_i8_qconv_scratch(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, int now)
 {
-    size_t band, whole;
-    if (!p || (pp && !pool_ok(p, pp)) || p->n < 1) return 0;
-    band = qband_bytes(p, pp, now);
-    if (!pp || (now && !qwhole_now())) return band;
-    whole = qwhole_bytes(p, pp, now);
-    if (now || !band) return whole;
+    size_t rows;
+    if (!p || (pp && !pool_ok(p, pp)) || p->n < 1 || !nnb_i8_conv_ok(p)) return 0;
+    if (!pp) return qplain_bytes(p, now);
+    rows = al4(qrows_bytes(p, pp)); /* the direct form's: the band's quantized rows, nothing else */
+    if (now && direct_now()) return rows;
 #if NNB_I8_X86
-    return band > whole ? band : whole; /* whichever form the CPU running the code takes */
+    {
+        const size_t whole = qwhole_bytes(p, pp, now);
+        return now || whole > rows ? whole : rows; /* any CPU (now == 0): whichever form is larger */
+    }
 #else
-    return band;
+    return rows;
 #endif
 }
 
@@ -316,68 +249,86 @@ static void quantize_run(const float *x, const float *t, float inv, int8_t *y, s
         y[k] = nnb_i8_quantize1(x[k], t, inv);
 }
 
+/* the input rows output rows [a, b) of sample nn read, quantized into xq as q's unpadded input (q = sub_of(p, a,
+   b)): padding rows as the input's zero point */
+static void quantize_rows(const nnb_i8_conv_params *p, const nnb_i8_conv_params *q, int32_t a, const float *x,
+                          const float *t, float inv, int8_t *xq)
+{
+    const size_t wd = (size_t)p->w, in_plane = (size_t)p->h * (size_t)p->w;
+    const int32_t r0 = a * p->stride_h - p->pad_h; /* the band's first input row (< 0: padding) */
+    int32_t lo, hi, ci;
+    /* rows [r0, lo) and [hi, r0 + q.h) are padding, [lo, hi) inside the input */
+    lo = r0 < 0 ? 0 : r0;
+    lo = lo > r0 + q->h ? r0 + q->h : lo;
+    hi = r0 + q->h > p->h ? p->h : r0 + q->h;
+    hi = hi < lo ? lo : hi;
+    for (ci = 0; ci < p->c; ++ci) {
+        int8_t *dst = xq + (size_t)ci * (size_t)q->h * wd;
+        memset(dst, p->in_zero, (size_t)(lo - r0) * wd);
+        if (hi > lo)
+            quantize_run(x + (size_t)ci * in_plane + (size_t)lo * wd, t, inv, dst + (size_t)(lo - r0) * wd,
+                         (size_t)(hi - lo) * wd);
+        memset(dst + (size_t)(hi - r0) * wd, p->in_zero, (size_t)(r0 + q->h - hi) * wd);
+    }
+}
+
 int nnb_i8_qconv(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, const float *x, const float *t,
                  const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *y,
                  void *scratch, size_t bytes)
 {
     uint8_t *s = (uint8_t *)scratch;
-    size_t head, conv, in_plane, opl;
+    size_t in_plane, opl, head;
     float inv;
-    int8_t *xq = (int8_t *)(void *)s, *cb;
-    int32_t nn, k, a, b, ci;
-    if (!p || p->n < 1 || p->c < 1 || p->h < 1 || p->w < 1 || p->o < 1 || p->oh < 1 || p->ow < 1 ||
-        (pp && !pool_ok(p, pp)) || !x || !t || !w || !mult || !shift || !y || !scratch)
-        return NNB_I8_EINVAL; /* nnb_i8_conv2d checks the rest of each band's geometry */
-    in_plane = (size_t)p->h * (size_t)p->w;
+    int8_t *xq = (int8_t *)(void *)s;
+    int32_t nn, k, a, b;
+    if (!p || p->n < 1 || !nnb_i8_conv_ok(p) || (pp && !pool_ok(p, pp)) || !x || !t || !w || !mult || !shift ||
+        !y || !scratch)
+        return NNB_I8_EINVAL;
+    in_plane = (size_t)p->c * (size_t)p->h * (size_t)p->w;
     opl = pp ? (size_t)pp->oh * (size_t)pp->ow : (size_t)p->oh * (size_t)p->ow;
     inv = nnb_i8_qinv(t);
-    if (pp && qwhole_now() && bytes >= qwhole_bytes(p, pp, 1)) {
-        nnb_i8_conv_params one = *p;
-        const size_t plane = (size_t)p->c * in_plane;
-        one.n = 1;
-        head = al64(plane);
+    if (!pp) { /* the whole sample, convolved straight into y */
+        const nnb_i8_conv_params q = sub_of(p, 0, p->oh);
+        if (bytes < qplain_bytes(p, 1)) return NNB_I8_EINVAL;
+        head = al64(qrows_bytes(p, NULL));
         for (nn = 0; nn < p->n; ++nn) {
-            quantize_run(x + (size_t)nn * plane, t, inv, xq, plane);
+            quantize_rows(p, &q, 0, x + (size_t)nn * in_plane, t, inv, xq);
+            if (nnb_i8_conv2d(&q, xq, w, bias, mult, shift, NULL, NULL, NULL, y + (size_t)nn * (size_t)p->o * opl,
+                              (int16_t *)(void *)(s + head), (bytes - head - 4u) / 2u) != NNB_I8_OK)
+                return NNB_I8_EINVAL;
+        }
+        return NNB_I8_OK;
+    }
+    if (!direct_now() && bytes >= qwhole_bytes(p, pp, 1)) {
+        nnb_i8_conv_params one = *p;
+        one.n = 1;
+        head = al64(in_plane);
+        for (nn = 0; nn < p->n; ++nn) {
+            quantize_run(x + (size_t)nn * in_plane, t, inv, xq, in_plane);
             if (nnb_i8_conv_pool(&one, pp, xq, w, bias, mult, shift, y + (size_t)nn * (size_t)p->o * opl, s + head,
                                  bytes - head) != NNB_I8_OK)
                 return NNB_I8_EINVAL;
         }
         return NNB_I8_OK;
     }
-    qconv_parts(p, pp, &head, &conv);
-    if (bytes < head + conv + 4u) return NNB_I8_EINVAL;
-    cb = xq + head;
+    if (bytes < qrows_bytes(p, pp)) return NNB_I8_EINVAL;
     for (nn = 0; nn < p->n; ++nn) {
         int8_t *yn = y + (size_t)nn * (size_t)p->o * opl;
-        for (k = 0; k < bands(pp); ++k) {
+        for (k = 0; k < pp->oh; ++k) {
             nnb_i8_conv_params q;
-            int32_t r0, lo, hi;
+            nnb_i8_pool_params pb = *pp; /* pooled row k over the band's rows: one window of every row */
             band_rows(p, pp, k, &a, &b);
             if (a >= b) { /* a pool window wholly in the padding */
                 empty_row(pp, p->o, yn + (size_t)k * (size_t)pp->ow, opl);
                 continue;
             }
             q = sub_of(p, a, b);
-            r0 = a * p->stride_h - p->pad_h; /* the band's first input row (< 0: padding) */
-            /* rows [r0, lo) and [hi, r0 + q.h) are padding, [lo, hi) inside the input */
-            lo = r0 < 0 ? 0 : r0;
-            lo = lo > r0 + q.h ? r0 + q.h : lo;
-            hi = r0 + q.h > p->h ? p->h : r0 + q.h;
-            hi = hi < lo ? lo : hi;
-            for (ci = 0; ci < p->c; ++ci) {
-                int8_t *dst = xq + (size_t)ci * (size_t)q.h * (size_t)p->w;
-                const size_t wd = (size_t)p->w;
-                memset(dst, p->in_zero, (size_t)(lo - r0) * wd);
-                if (hi > lo)
-                    quantize_run(x + ((size_t)nn * (size_t)p->c + (size_t)ci) * in_plane + (size_t)lo * wd, t, inv,
-                                 dst + (size_t)(lo - r0) * wd, (size_t)(hi - lo) * wd);
-                memset(dst + (size_t)(hi - r0) * wd, p->in_zero, (size_t)(r0 + q.h - hi) * wd);
-            }
-            if (nnb_i8_conv2d(&q, xq, w, bias, mult, shift, NULL, NULL, NULL, pp ? cb : yn,
-                              (int16_t *)(void *)(s + head + conv), (bytes - head - conv - 4u) / 2u) != NNB_I8_OK)
-                return NNB_I8_EINVAL;
-            if (pp)
-                pool_row(pp, cb, p->o, b - a, yn + (size_t)k * (size_t)pp->ow, opl);
+            pb.h = pb.kh = b - a;
+            pb.oh = 1;
+            pb.stride_h = 1;
+            pb.pad_h = 0;
+            quantize_rows(p, &q, a, x + (size_t)nn * in_plane, t, inv, xq);
+            nnb_i8_conv_pool_direct(&q, &pb, xq, w, bias, mult, shift, yn + (size_t)k * (size_t)pp->ow, opl, 0, 1);
         }
     }
     return NNB_I8_OK;

@@ -8,13 +8,15 @@
 
 #include "nnb_int8.h"
 
-/* conv.c: output rows [r0, r1) of every channel of a group-1 convolution through the portable / Cortex-M
- * im2col path, into y [n][o][r1 - r0][ow]; the scratch (int16 elements) it needs, 0 when the path does not
- * take the layer (depthwise, grouped). */
-size_t nnb_i8_conv_rows_scratch(const nnb_i8_conv_params *p);
-int nnb_i8_conv2d_rows(const nnb_i8_conv_params *p, int32_t r0, int32_t r1, const int8_t *x, const int8_t *w,
-                       const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *y, int16_t *scratch,
-                       size_t scratch_len);
+/* conv.c: 1 when the convolution takes p's geometry (nnb_i8_conv2d's check), else 0 */
+int nnb_i8_conv_ok(const nnb_i8_conv_params *p);
+
+/* conv_direct.c: pooled rows [k0, k1) of every output channel of one sample x (p->n ignored) of a convolution
+ * + max pool (pp over p's output), with no scratch: y[o * ystride + k * pp->ow + px]. Geometry checked by the
+ * caller (nnb_i8_conv_ok, the pool's). */
+void nnb_i8_conv_pool_direct(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, const int8_t *x,
+                             const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                             int8_t *y, size_t ystride, int32_t k0, int32_t k1);
 
 /* Convolution + max pool: p the convolution (n samples), pp the pool of its output (pp->n = 1, pp->c = 1,
  * h/w = oh/ow of p). y [n][o][pp->oh][pp->ow]. */
@@ -25,7 +27,8 @@ int nnb_i8_conv_pool(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, 
 
 /* Q8QConv: x float [n][c][h][w], quantized on p's input grid (p->in_zero) by Q8Quantize's 255 thresholds t
  * (i8_host.h nnb_i8_quantize1), then convolved as Q8Conv (pp != NULL: with its max pool). With a pool only the
- * input rows one pooled row reads are quantized at a time, so the int8 sample is never whole. */
+ * input rows one pooled row reads are quantized at a time (portable / Cortex-M levels: the direct form, the
+ * scratch is those rows only), so the int8 sample is never whole. */
 size_t nnb_i8_qconv_scratch(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, int now);
 int nnb_i8_qconv(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, const float *x, const float *t,
                  const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *y,

@@ -1,0 +1,181 @@
+/* int8 convolution + max pool computed pooled pixel by pooled pixel, with no scratch (conv_pool.h,
+ * nnb_i8_conv_pool_direct): the portable and Cortex-M form of record 1003 with a pool and of Q8QConv's bands.
+ *
+ * For one output channel and one pooled pixel, the convolution outputs of its window (clipped to the
+ * convolution output) are accumulated in int32 locals straight from the int8 input, and only the extreme
+ * accumulator is requantized: the requantization x -> clamp(zero + requant(x, mult, shift)) is monotonic
+ * (non-decreasing for mult >= 0, non-increasing for mult < 0), so requantizing the largest (smallest)
+ * accumulator gives the max of the requantized values, the integers nnb_i8_conv2d + nnb_i8_max_pool2d give.
+ * A window with no convolution output gives -128, as the max pool does.
+ *
+ * Windows wholly inside the input (no padding tap) take the fast form: in_zero folded into the bias once per
+ * channel (bias - in_zero * sum w), four window positions accumulated at once so each weight word is
+ * sign-extended once for all four; on the DSP path (Cortex-M4, or NNB_I8_EMULATE_DSP) a word of four input bytes
+ * and a word of four weights are split by SXTB16 into (x0, x2), (x1, x3) and (w0, w2), (w1, w3): two SMLADs per
+ * four taps, no reordering of the packed weights. Windows that touch the padding (or a dilated row) take a plain
+ * bounds-checked loop of (x - in_zero) * w. */
+#include "conv_pool.h"
+
+#include "i8_dot.h"
+
+/* one output channel's constants */
+typedef struct {
+    const int8_t *x; /* its group's first input channel */
+    const int8_t *w; /* its weights [c/group][kh][kw] */
+    int32_t cpg, bias, fold; /* fold: bias - in_zero * sum w (the fast form's start) */
+} chan;
+
+/* acc[0..3] = fold + sum x * w over the windows at input offsets off[0..3] (each wholly inside, dil_w == 1) */
+static void acc4(const nnb_i8_conv_params *p, const chan *ch, const size_t *off, int32_t *acc)
+{
+    const size_t plane = (size_t)p->h * (size_t)p->w, rstep = (size_t)p->dil_h * (size_t)p->w;
+    const int8_t *wr = ch->w;
+    const int8_t *x0 = ch->x + off[0], *x1 = ch->x + off[1], *x2 = ch->x + off[2], *x3 = ch->x + off[3];
+    int32_t a0 = ch->fold, a1 = ch->fold, a2 = ch->fold, a3 = ch->fold, ci, ky, kx;
+    for (ci = 0; ci < ch->cpg; ++ci)
+        for (ky = 0; ky < p->kh; ++ky, wr += p->kw) {
+            const size_t r = (size_t)ci * plane + (size_t)ky * rstep;
+            kx = 0;
+#if NNB_I8_DSP
+            for (; kx + 3 < p->kw; kx += 4) {
+                uint32_t wv, v0, v1, v2, v3, w02, w13;
+                memcpy(&wv, wr + kx, sizeof wv);
+                memcpy(&v0, x0 + r + (size_t)kx, sizeof v0);
+                memcpy(&v1, x1 + r + (size_t)kx, sizeof v1);
+                memcpy(&v2, x2 + r + (size_t)kx, sizeof v2);
+                memcpy(&v3, x3 + r + (size_t)kx, sizeof v3);
+                w02 = I8_SXTB16(wv);
+                w13 = I8_SXTB16_ROR8(wv);
+                a0 = I8_SMLAD(I8_SXTB16(v0), w02, a0);
+                a0 = I8_SMLAD(I8_SXTB16_ROR8(v0), w13, a0);
+                a1 = I8_SMLAD(I8_SXTB16(v1), w02, a1);
+                a1 = I8_SMLAD(I8_SXTB16_ROR8(v1), w13, a1);
+                a2 = I8_SMLAD(I8_SXTB16(v2), w02, a2);
+                a2 = I8_SMLAD(I8_SXTB16_ROR8(v2), w13, a2);
+                a3 = I8_SMLAD(I8_SXTB16(v3), w02, a3);
+                a3 = I8_SMLAD(I8_SXTB16_ROR8(v3), w13, a3);
+            }
+#endif
+            for (; kx < p->kw; ++kx) {
+                const int32_t wv = wr[kx];
+                const size_t i = r + (size_t)kx;
+                a0 += x0[i] * wv;
+                a1 += x1[i] * wv;
+                a2 += x2[i] * wv;
+                a3 += x3[i] * wv;
+            }
+        }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* fold + sum x * w over one window at input offset off (wholly inside, dil_w == 1) */
+static int32_t acc1(const nnb_i8_conv_params *p, const chan *ch, size_t off)
+{
+    const size_t plane = (size_t)p->h * (size_t)p->w, rstep = (size_t)p->dil_h * (size_t)p->w;
+    const int8_t *wr = ch->w, *x = ch->x + off;
+    int32_t a = ch->fold, ci, ky, kx;
+    for (ci = 0; ci < ch->cpg; ++ci)
+        for (ky = 0; ky < p->kh; ++ky, wr += p->kw) {
+            const int8_t *xr = x + (size_t)ci * plane + (size_t)ky * rstep;
+            kx = 0;
+#if NNB_I8_DSP
+            for (; kx + 3 < p->kw; kx += 4) {
+                uint32_t wv, v;
+                memcpy(&wv, wr + kx, sizeof wv);
+                memcpy(&v, xr + kx, sizeof v);
+                a = I8_SMLAD(I8_SXTB16(v), I8_SXTB16(wv), a);
+                a = I8_SMLAD(I8_SXTB16_ROR8(v), I8_SXTB16_ROR8(wv), a);
+            }
+#endif
+            for (; kx < p->kw; ++kx)
+                a += xr[kx] * wr[kx];
+        }
+    return a;
+}
+
+/* bias + sum (x - in_zero) * w over the taps of the window at (iy0, ix0) inside the input */
+static int32_t acc_edge(const nnb_i8_conv_params *p, const chan *ch, int32_t iy0, int32_t ix0)
+{
+    const size_t plane = (size_t)p->h * (size_t)p->w;
+    const int8_t *wr = ch->w;
+    int32_t a = ch->bias, ci, ky, kx;
+    for (ci = 0; ci < ch->cpg; ++ci)
+        for (ky = 0; ky < p->kh; ++ky, wr += p->kw) {
+            const int32_t iy = iy0 + ky * p->dil_h;
+            const int8_t *xr;
+            if (iy < 0 || iy >= p->h) continue;
+            xr = ch->x + (size_t)ci * plane + (size_t)iy * (size_t)p->w;
+            for (kx = 0; kx < p->kw; ++kx) {
+                const int32_t ix = ix0 + kx * p->dil_w;
+                if (ix >= 0 && ix < p->w) a += ((int32_t)xr[ix] - p->in_zero) * wr[kx];
+            }
+        }
+    return a;
+}
+
+void nnb_i8_conv_pool_direct(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, const int8_t *x,
+                             const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                             int8_t *y, size_t ystride, int32_t k0, int32_t k1)
+{
+    const int32_t opg = p->o / p->group, ekh = p->dil_h * (p->kh - 1) + 1, ekw = p->dil_w * (p->kw - 1) + 1;
+    const size_t klen = (size_t)(p->c / p->group) * (size_t)p->kh * (size_t)p->kw;
+    const size_t plane = (size_t)p->h * (size_t)p->w;
+    int32_t oc;
+    for (oc = 0; oc < p->o; ++oc) {
+        chan ch;
+        i8_rq q;
+        const int neg = mult[oc] < 0; /* requantization non-increasing: the smallest accumulator is the max */
+        int32_t ws = 0, k, px;
+        size_t i;
+        ch.cpg = p->c / p->group;
+        ch.x = x + (size_t)(oc / opg) * (size_t)ch.cpg * plane;
+        ch.w = w + (size_t)oc * klen;
+        ch.bias = bias ? bias[oc] : 0;
+        for (i = 0; i < klen; ++i) ws += ch.w[i];
+        ch.fold = ch.bias - p->in_zero * ws;
+        i8_rq_init(&q, mult[oc], shift[oc]);
+        for (k = k0; k < k1; ++k) {
+            int32_t r0 = k * pp->stride_h - pp->pad_h, r1 = r0 + pp->kh;
+            int8_t *yr = y + (size_t)oc * ystride + (size_t)k * (size_t)pp->ow;
+            r0 = r0 < 0 ? 0 : r0;
+            r1 = r1 > p->oh ? p->oh : r1;
+            for (px = 0; px < pp->ow; ++px) {
+                int32_t c0 = px * pp->stride_w - pp->pad_w, c1 = c0 + pp->kw, r, c, best, np = 0, j;
+                size_t off[4];
+                int32_t acc[4];
+                c0 = c0 < 0 ? 0 : c0;
+                c1 = c1 > p->ow ? p->ow : c1;
+                if (r0 >= r1 || c0 >= c1) { /* a window wholly in the pool's padding */
+                    yr[px] = -128;
+                    continue;
+                }
+                best = neg ? INT32_MAX : INT32_MIN;
+#define NNB_I8_PICK(v) (best = neg ? ((v) < best ? (v) : best) : ((v) > best ? (v) : best))
+                for (r = r0; r < r1; ++r)
+                    for (c = c0; c < c1; ++c) {
+                        const int32_t iy0 = r * p->stride_h - p->pad_h, ix0 = c * p->stride_w - p->pad_w;
+                        if (p->dil_w == 1 && iy0 >= 0 && iy0 + ekh <= p->h && ix0 >= 0 && ix0 + ekw <= p->w) {
+                            off[np++] = (size_t)iy0 * (size_t)p->w + (size_t)ix0;
+                            if (np == 4) {
+                                acc4(p, &ch, off, acc);
+                                for (j = 0; j < 4; ++j) NNB_I8_PICK(acc[j]);
+                                np = 0;
+                            }
+                        } else {
+                            const int32_t a = acc_edge(p, &ch, iy0, ix0);
+                            NNB_I8_PICK(a);
+                        }
+                    }
+                for (j = 0; j < np; ++j) {
+                    const int32_t a = acc1(p, &ch, off[j]);
+                    NNB_I8_PICK(a);
+                }
+#undef NNB_I8_PICK
+                yr[px] = (int8_t)i8_clamp_add(p->out_zero, i8_rq_apply(&q, best), p->act_min, p->act_max);
+            }
+        }
+    }
+}
