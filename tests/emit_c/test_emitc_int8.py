@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from conftest import TRAINED, ZOO
 from emitc_helpers import host_cc, need
+from test_emitc_m4_size import PREFIX, m4_firmware_map
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "int8"))
@@ -164,7 +165,6 @@ def test_int8_lenet_on_the_m4_gives_the_hosts_integers_and_the_reported_footprin
     need("arm-none-eabi-gcc", "gcc-arm-none-eabi libnewlib-arm-none-eabi")
     need("qemu-system-arm", "qemu-system-arm")
     need("make", "make")
-    from nnb import footprint
     from nnb.backends.emit_c import EmittedNet
     from nnb.boards.load import load_board
     from nnb.boards.qemu import run_firmware
@@ -175,24 +175,15 @@ def test_int8_lenet_on_the_m4_gives_the_hosts_integers_and_the_reported_footprin
     x = fmnist_model("lenet")[1][:1]
     host = EmittedNet(nnq).run([x])[0]
     out = str(tmp_path / "fw")
-    assert main(["build", nnq, "--board", "qemu-mps2-an386", "--with", "emit-c", "-o", out]) == 0
-    ld = "$(CPUFLAGS) -nostartfiles -T link.ld -Wl,--gc-sections -Wl,-Map=cref.map -Wl,--cref"
-    r = subprocess.run(["make", "-s", "-B", "-C", out, "firmware.elf", "OPT=-Os", f"LDFLAGS={ld}"],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-2000:]
+    _, split = m4_firmware_map(nnq, out)
     mi = model_image(nnq)
     res = run_firmware(load_board("qemu-mps2-an386"), os.path.join(out, "firmware.elf"),
                        {"nnb_in.bin": pack_inputs(mi, [x])}, want=("nnb_out.bin",))
     m4 = unpack_outputs(mi, res.files["nnb_out.bin"])[0]
     assert np.array_equal(m4.reshape(host.shape), host), "the M4's int8 logits differ from the host's"
-    with open(os.path.join(out, "cref.map"), encoding="utf-8") as f:
-        lm = footprint.parse_map(f.read())
-    prefix = "nnbmodel"
-    split = footprint.map_split(lm, lambda p: p.startswith("build/emitc/"),
-                                lambda sec: sec.startswith(f".rodata.{prefix}_w_"))
     own = split["own"]
     code = own["text"] + own["rodata"] + own["data"]
-    rep = measure(render(nnq, prefix=prefix), "cortex-m4")
+    rep = measure(render(nnq, prefix=PREFIX), "cortex-m4")
     assert sum(split["excluded"].values()) == rep["weights_bytes"]
     assert abs(rep["code_besides_weights_bytes"] - code) <= 0.10 * code, (rep["code_besides_weights_bytes"], code)
     assert own["data"] + own["bss"] >= rep["arena_bytes"]
