@@ -1,13 +1,7 @@
 /* AveragePooling (id 267): nnabla rule; including_pad divides by the window
    clipped to [−pad, in + pad), otherwise by the valid cell count. */
 #include "cores.h"
-
-static nnbrt_status check(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
-                          const nnbrt_tensor *out, nnbrt_cost *work)
-{
-    (void)nin; (void)nout;
-    return nnbrt_pool_check(a, &in[0], &out[0], work);
-}
+#include "pool_check.h"
 
 static void run(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
                 const nnbrt_tensor *out)
@@ -78,4 +72,4 @@ void nnbrt_avg_pool_f32(const float *x0, float *y0, const nnbrt_geom *gp, int in
     }
 }
 
-const nnbrt_kernel nnbrt_k_average_pooling = {"AveragePooling", "iIiIBiIBB", 1, 1, 1, 1, check, run};
+const nnbrt_kernel nnbrt_k_average_pooling = {"AveragePooling", "iIiIBiIBB", 1, 1, 1, 1, nnbrt_pool_record_check, run};

@@ -6,14 +6,7 @@
    path folds rows the same way (conv_util.h nnbrt_pool_fold). */
 #include <math.h>
 
-#include "conv_util.h"
-
-static nnbrt_status check(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
-                          const nnbrt_tensor *out, nnbrt_cost *work)
-{
-    (void)nin; (void)nout;
-    return nnbrt_pool_check(a, &in[0], &out[0], work);
-}
+#include "pool_check.h"
 
 #ifdef NNBRT_REFERENCE_KERNELS
 /* Plain loops: every window clipped, cell by cell from its first cell. */
@@ -72,4 +65,4 @@ static void run(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
 }
 #endif
 
-const nnbrt_kernel nnbrt_k_max_pooling = {"MaxPooling", "iIiIBiIB", 1, 1, 1, 1, check, run};
+const nnbrt_kernel nnbrt_k_max_pooling = {"MaxPooling", "iIiIBiIB", 1, 1, 1, 1, nnbrt_pool_record_check, run};

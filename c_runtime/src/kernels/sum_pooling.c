@@ -1,12 +1,5 @@
 /* SumPooling (id 268): sum over the valid cells of each nnabla window. */
-#include "conv_util.h"
-
-static nnbrt_status check(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
-                          const nnbrt_tensor *out, nnbrt_cost *work)
-{
-    (void)nin; (void)nout;
-    return nnbrt_pool_check(a, &in[0], &out[0], work);
-}
+#include "pool_check.h"
 
 static void run(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
                 const nnbrt_tensor *out)
@@ -15,4 +8,4 @@ static void run(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int nout,
     nnbrt_pool_run(a, &in[0], &out[0], 0); /* conv_util.c */
 }
 
-const nnbrt_kernel nnbrt_k_sum_pooling = {"SumPooling", "iIiIBiIB", 1, 1, 1, 1, check, run};
+const nnbrt_kernel nnbrt_k_sum_pooling = {"SumPooling", "iIiIBiIB", 1, 1, 1, 1, nnbrt_pool_record_check, run};
