@@ -647,13 +647,15 @@ NOINL static void dw3_plane(const mctx *c, size_t oc, const float *x, const floa
             if (oh >= g->OH) break;
         }
     }
+    /* the border rows: one or two kernel rows inside the input (three is the
+       case above: nr = 3 means k0 = 0 and k1 = 3) */
     yp = c->y + oc * c->plane;
     for (oh = 0; oh < g->OH; ++oh, yp += OW) {
         const long ih0 = oh - g->PH, k0 = ih0 < 0 ? -ih0 : 0, k1 = g->IH - ih0 < 3 ? g->IH - ih0 : 3;
         if (k0 == 0 && k1 == 3) continue; /* done above */
         const long nr = k1 - k0;
-        const float *p0, *p1, *p2, *w;
-        float a0, a1, a2, b0, b1, b2, d0, d1, d2, v;
+        const float *p0, *p1, *w;
+        float a0, a1, a2, b0, b1, b2, v;
         float *yo = yp;
         if (nr <= 0) {
             for (j = 0; j < OW; ++j) yp[j] = act1(b, act);
@@ -661,29 +663,17 @@ NOINL static void dw3_plane(const mctx *c, size_t oc, const float *x, const floa
         }
         p0 = x + (size_t)(ih0 + k0) * (size_t)IW;
         p1 = nr > 1 ? p0 + IW : p0;
-        p2 = nr > 2 ? p1 + IW : p1;
         w = wk + 3 * k0;
         a0 = w[0], a1 = w[1], a2 = w[2];
         w += nr > 1 ? 3 : 0;
         b0 = w[0], b1 = w[1], b2 = w[2];
-        w += nr > 2 ? 3 : 0;
-        d0 = w[0], d1 = w[1], d2 = w[2];
         if (edges) { /* left edge: kernel columns 1, 2 */
             v = b;
             ROW2(v, p0, a1, a2);
             if (nr > 1) ROW2(v, p1, b1, b2);
-            if (nr > 2) ROW2(v, p2, d1, d2);
             *yo++ = act1(v, act);
         }
-        if (nr == 3)
-            for (j = 0; j < n; ++j) {
-                v = b;
-                ROW3(v, p0 + j, a0, a1, a2);
-                ROW3(v, p1 + j, b0, b1, b2);
-                ROW3(v, p2 + j, d0, d1, d2);
-                yo[j] = act1(v, act);
-            }
-        else if (nr == 2)
+        if (nr == 2)
             for (j = 0; j < n; ++j) {
                 v = b;
                 ROW3(v, p0 + j, a0, a1, a2);
@@ -700,7 +690,6 @@ NOINL static void dw3_plane(const mctx *c, size_t oc, const float *x, const floa
             v = b;
             ROW2(v, p0 + n, a0, a1);
             if (nr > 1) ROW2(v, p1 + n, b0, b1);
-            if (nr > 2) ROW2(v, p2 + n, d0, d1);
             yo[n] = act1(v, act);
         }
     }
