@@ -8,24 +8,24 @@ For fmnist_lenet and fmnist_dscnn: calibrate on the first N training images
   adaround includes the channel equalization of nnb/quantize/calib_equalize.py);
 * the minmax and adaround int8 models computed by the C int8 kernels (ctypes; network
   chained through C outputs) and whether their logits equal the simulation's bit for bit;
-* fixed16 and fixed8 (value-level simulation, mse fp_pos choice);
-* onnxruntime's static int8 quantization (per-channel QDQ, MinMax / Percentile /
-  Entropy) of the same float model, exported to ONNX by this script, calibrated on
-  the same images; when onnxruntime or onnx is missing the issue's quoted figures
-  are printed instead and marked as quoted.  onnxruntime is configured as its
-  documentation tells a user: ``quantize_static(..., quant_format=QDQ,
-  per_channel=True, activation_type=QInt8, weight_type=QInt8, calibrate_method=M)``
-  on a BatchNorm-folded graph, which is what its recommended pre-processing
-  (``onnxruntime.quantization.shape_inference.quant_pre_process``) makes of a
-  graph with BatchNormalization nodes.  Why the issue's dscnn figures are lower
-  (86.78 / 86.92 / 86.78): they are those of nnabla's own ONNX export
-  (``nnabla_cli convert fmnist_dscnn.nnp X.onnx``: BatchNormalization kept as
-  nodes, each with its own int8 grid, softmax decomposed into 5 nodes; opset 11,
-  raised to 13 for per-channel QDQ) quantized without the pre-processing; with it,
-  87.03 for all three methods; this script's export gives 87.19 / 87.06 / 87.19,
-  the strongest of the three, so that is the peer.  LeNet has no BatchNorm: the
-  same 88.58 / 88.63 / 88.58 from all three.  (Measured 2026-11-30 with
-  onnxruntime 1.32 and nnabla-converter 1.39; the converter is not a dependency.)
+* fixed16 and fixed8 (value-level simulation) with minmax / percentile / mse fp_pos choice;
+* onnxruntime's static int8 quantization (per-channel QDQ, MinMax / Percentile / Entropy) of the same
+  float model, calibrated on the same images fed one at a time, configured as its documentation tells a
+  user: ``quantize_static(..., quant_format=QDQ, per_channel=True, activation_type=QInt8,
+  weight_type=QInt8, calibrate_method=M)``, on two ONNX files this script writes:
+  - "nnabla's export, no pre-processing": the graph as ``nnabla_cli convert X.nnp X.onnx``
+    (nnabla-converter 1.39) writes it -- batch fixed at the .nnp's 1, Conv without folding,
+    BatchNormalization nodes (each gets its own int8 grid), Affine as Reshape + Gemm, Softmax as
+    ReduceMax / Sub / Exp / ReduceSum / Div, opset 11 -- raised to opset 13 by onnx's version
+    converter (per-channel QDQ needs 13), quantized without ``quant_pre_process``.  This is the setup
+    of issue 13's figures (dscnn 86.78 / 86.92 / 86.78, lenet 88.58 / 88.63 / 88.58).  The file equals
+    the converter's but for the names of generated tensors (checked once against nnabla-converter's
+    output: same nodes, attributes, initializer values and opset after the version converter; the
+    converter is not a dependency of this script);
+  - "BN-folded export": BatchNorm folded into the convolutions (what onnxruntime's recommended
+    ``quant_pre_process`` makes of BatchNormalization nodes), variable batch, Softmax as one node.
+  When onnxruntime or onnx is missing, the issue's quoted figures are printed instead, marked as quoted.
+  Per model, paired exact sign tests of our default (minmax) and adaround against each peer's best.
 * weight and arena bytes, int8 against float.
 
     .venv/bin/python benchmarks/int8_accuracy.py [--calib 500] [--test 10000] [--models lenet,dscnn]
@@ -182,12 +182,89 @@ def export_onnx(g, path: str) -> None:  # noqa: ANN001 - the BN-folded float gra
     onnx.save(model, path)
 
 
-def ort_run(sess, name: str, x: np.ndarray, batch: int = 500) -> np.ndarray:  # noqa: ANN001
+def export_onnx_nnabla(g, path: str) -> None:  # noqa: ANN001 - the float graph as the .nnp holds it
+    """The graph as nnabla's exporter writes it (``nnabla_cli convert X.nnp X.onnx``, nnabla-converter 1.39),
+    then raised to opset 13 by onnx's version converter (per-channel QDQ needs 13): the batch fixed to the
+    .nnp's (1), Convolution without folding, BatchNormalization nodes, Affine as Gemm after a Reshape to
+    (batch, features) when its input is not 2-D, and Softmax as ReduceMax, Sub, Exp, ReduceSum, Div.
+    The issue's onnxruntime figures were measured on that file."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    shapes = g.infer_shapes()
+    b = g.batch_size
+    nodes, inits, used = [], [], set()
+
+    def init(name: str, data: np.ndarray) -> str:
+        if name not in used:
+            used.add(name)
+            inits.append(numpy_helper.from_array(np.asarray(data), name))
+        return name
+
+    def param(name: str) -> str:
+        return init(name, np.asarray(g.tensors[name].data, np.float32))
+
+    for k, n in enumerate(g.nodes):
+        a, x = n.attrs, n.inputs[0]
+        if n.op in ("Convolution", "DepthwiseConvolution"):
+            w = np.asarray(g.tensors[n.inputs[1]].data, np.float32)
+            group = a.get("group", 1)
+            if n.op == "DepthwiseConvolution":
+                w, group = w[:, None], w.shape[0] // a["multiplier"]
+            ins = [x, init(n.inputs[1], w)] + [param(i) for i in n.inputs[2:]]
+            pad = list(a["pad"])
+            nodes.append(helper.make_node("Conv", ins, n.outputs, dilations=list(a["dilation"]), group=group,
+                                          kernel_shape=list(w.shape[2:]), pads=pad + pad, strides=list(a["stride"])))
+        elif n.op == "BatchNormalization":  # nnabla: x, beta, gamma, mean, var; ONNX: x, scale, B, mean, var
+            ins = [x] + [init(n.inputs[i], np.asarray(g.tensors[n.inputs[i]].data, np.float32).reshape(-1))
+                         for i in (2, 1, 3, 4)]  # nnabla's (1, C, 1, 1) as (C,)
+            nodes.append(helper.make_node("BatchNormalization", ins, n.outputs, epsilon=a["eps"],
+                                          momentum=a["decay_rate"]))
+        elif n.op == "ReLU":
+            nodes.append(helper.make_node("Relu", [x], n.outputs))
+        elif n.op == "MaxPooling":
+            pad = list(a["pad"])
+            nodes.append(helper.make_node("MaxPool", [x], n.outputs, kernel_shape=list(a["kernel"]), pads=pad + pad,
+                                          strides=list(a["stride"])))
+        elif n.op == "GlobalAveragePooling":
+            nodes.append(helper.make_node("GlobalAveragePool", [x], n.outputs))
+        elif n.op == "Affine":
+            if len(shapes[x]) != 2:
+                flat = f"{x}_{k:04d}_reshape"
+                nodes.append(helper.make_node("Reshape", [x, init(f"reshape_{k:04d}", np.array(
+                    [b, int(np.prod(shapes[x][1:]))], np.int64))], [flat]))
+                x = flat
+            nodes.append(helper.make_node("Gemm", [x] + [param(i) for i in n.inputs[1:]], n.outputs, alpha=1.0,
+                                          beta=1.0, transA=0, transB=0))
+        elif n.op == "Softmax":
+            t = [f"{x}_{k:04d}_{s}" for s in ("reducemax", "sub", "exp", "reducesum")]
+            ax = [a["axis"]]
+            nodes += [helper.make_node("ReduceMax", [x], [t[0]], axes=ax, keepdims=1),
+                      helper.make_node("Sub", [x, t[0]], [t[1]]), helper.make_node("Exp", [t[1]], [t[2]]),
+                      helper.make_node("ReduceSum", [t[2]], [t[3]], axes=ax, keepdims=1),
+                      helper.make_node("Div", [t[2], t[3]], n.outputs)]
+        else:
+            raise SystemExit(f"export (nnabla's form): no ONNX form for {n.op}")
+    io = [helper.make_tensor_value_info(v, TensorProto.FLOAT, [b, *shapes[v][1:]]) for v in (g.inputs[0], g.outputs[0])]
+    graph = helper.make_graph(nodes, "net", io[:1], io[1:], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)], producer_name="nnabla-onnx")
+    model.ir_version = 8
+    onnx.save(onnx.version_converter.convert_version(model, 13), path)
+
+
+def ort_run(sess, name: str, x: np.ndarray, batch: int) -> np.ndarray:  # noqa: ANN001
     return np.concatenate([sess.run(None, {name: x[s:s + batch]})[0] for s in range(0, len(x), batch)])
 
 
-def ort_int8(g, xc: np.ndarray, xt: np.ndarray) -> dict[str, np.ndarray] | None:  # noqa: ANN001
-    """onnxruntime's float and static int8 models' outputs on ``xt`` (None without onnxruntime)."""
+# the two onnxruntime peers: (label, exporter, graph it reads, batch of the exported graph)
+PEERS = (("nnabla's export, no pre-processing", export_onnx_nnabla, "nnp", 1),
+         ("BN-folded export", export_onnx, "folded", 500))
+
+
+def ort_int8(export, g, xc: np.ndarray, xt: np.ndarray, tag: str, batch: int) -> dict[str, np.ndarray] | None:  # noqa: ANN001
+    """onnxruntime's float and static int8 models' outputs on ``xt`` (None without onnxruntime): ``export``
+    writes ``g`` as ONNX; quantize_static reads it as written (no quant_pre_process); the calibration
+    images are fed one at a time."""
     try:
         import onnxruntime as ort
         from onnxruntime.quantization import (
@@ -211,9 +288,9 @@ def ort_int8(g, xc: np.ndarray, xt: np.ndarray) -> dict[str, np.ndarray] | None:
     res = {}
     with tempfile.TemporaryDirectory() as tmp:
         fp = os.path.join(tmp, "f.onnx")
-        export_onnx(g, fp)
+        export(g, fp)
         sess = ort.InferenceSession(fp, providers=["CPUExecutionProvider"])
-        res["float (onnxruntime)"] = ort_run(sess, name, xt)
+        res[f"float (onnxruntime, {tag})"] = ort_run(sess, name, xt, batch)
         for label, meth in (("MinMax", CalibrationMethod.MinMax), ("Percentile", CalibrationMethod.Percentile),
                             ("Entropy", CalibrationMethod.Entropy)):
             qp = os.path.join(tmp, f"q_{label}.onnx")
@@ -222,7 +299,7 @@ def ort_int8(g, xc: np.ndarray, xt: np.ndarray) -> dict[str, np.ndarray] | None:
                 quantize_static(fp, qp, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                                 activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, calibrate_method=meth)
             s = ort.InferenceSession(qp, providers=["CPUExecutionProvider"])
-            res[f"onnxruntime int8 {label}"] = ort_run(s, name, xt)
+            res[f"onnxruntime int8 {label} ({tag})"] = ort_run(s, name, xt, batch)
     return res
 
 
@@ -255,13 +332,18 @@ def bench(arch: str, n_calib: int, n_test: int, so) -> None:  # noqa: ANN001
         for cal in ("minmax", "percentile", "mse"):
             fm = fixed.build_fixed(gf, sf, meth, cal)
             rows.append(Row(f"nnb {meth} {cal}", fixed.run_fixed_batched(fm, xt), yt, "value-level simulation"))
-    ort_rows = ort_int8(fixed.prepare_graph(g0), xc, xt)
-    if ort_rows is None:
-        for label, v in zip(("MinMax", "Percentile", "Entropy"), QUOTED[arch]):
-            rows.append(Row(f"onnxruntime int8 {label}", None, yt, "QUOTED from issue 13 (onnxruntime not installed)",
-                            quoted=v))
-    else:
-        rows += [Row(k, v, yt, "same run, same calibration images") for k, v in ort_rows.items()]
+    peers: dict[str, list[Row]] = {}
+    for tag, export, which, batch in PEERS:
+        res = ort_int8(export, g0 if which == "nnp" else fixed.prepare_graph(g0), xc, xt, tag, batch)
+        if res is None:
+            if which == "nnp":
+                rows += [Row(f"onnxruntime int8 {label} (issue 13)", None, yt,
+                             "QUOTED from issue 13 (onnxruntime not installed)", quoted=v)
+                         for label, v in zip(("MinMax", "Percentile", "Entropy"), QUOTED[arch])]
+            continue
+        new = [Row(k, v, yt, "same run, same calibration images") for k, v in res.items()]
+        rows += new
+        peers[tag] = [r for r in new if r.label.startswith("onnxruntime int8")]
     m = models["minmax"]
     ia, fa = arena_bytes(m)
     w_float = sum(4 * int(np.prod(g.tensors[s.node.inputs[1]].shape)) for s in m.steps if "weight" in s.arrays)
@@ -273,12 +355,14 @@ def bench(arch: str, n_calib: int, n_test: int, so) -> None:  # noqa: ANN001
         same = "" if r.pred is None else str(int((r.pred == rows[0].pred).sum()))
         print(f"| {r.label} | {r.acc:.2f} | {r.acc - fl:+.2f} | {same} | {'' if r.ties is None else r.ties} "
               f"| {r.note} |")
-    ours = next(r for r in rows if r.label == "nnb int8 adaround")
-    ort = [r for r in rows if r.label.startswith("onnxruntime int8") and r.pred is not None]
-    if ort:
-        best = max(ort, key=lambda r: r.acc)
-        print(f"\npaired on the test images, {ours.label} vs {best.label}: {sign_test(ours.pred, best.pred, yt)}; "
-              f"{best.label} vs float: {sign_test(best.pred, rows[0].pred, yt)}")
+    if peers:
+        print()
+    for pr in peers.values():
+        best = max(pr, key=lambda r: r.acc)
+        for meth in ("minmax", "adaround"):  # our default --calib-method, and our best
+            ours = next(r for r in rows if r.label == f"nnb int8 {meth}")
+            print(f"- paired on the test images, {ours.label} vs {best.label}: {sign_test(ours.pred, best.pred, yt)}")
+        print(f"- {best.label} vs float: {sign_test(best.pred, rows[0].pred, yt)}")
     print(f"\nweight tensors: int8 {m.weight_tensor_bytes()} B, float32 {w_float} B "
           f"({m.weight_tensor_bytes() / w_float:.1%}); with int32 biases and per-channel int32 multiplier + shift: "
           f"{m.weight_bytes()} B vs all float32 parameters {sum(t.nbytes for t in g.params())} B "
