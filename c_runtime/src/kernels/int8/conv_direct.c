@@ -25,44 +25,77 @@ typedef struct {
     int32_t cpg, bias, fold; /* fold: bias - in_zero * sum w (the fast form's start) */
 } chan;
 
-/* acc[0..3] = fold + sum x * w over the windows at input offsets off[0..3] (each wholly inside, dil_w == 1) */
-static void acc4(const nnb_i8_conv_params *p, const chan *ch, const size_t *off, int32_t *acc)
+/* one tap (weight wv at byte i of the row) into the four accumulators */
+#define NNB_I8_TAP4(i, wv)                                                                                         \
+    do {                                                                                                           \
+        const int32_t t_ = (wv);                                                                                   \
+        a0 += xb[(i)] * t_;                                                                                        \
+        a1 += xb[d1 + (i)] * t_;                                                                                   \
+        a2 += xb[d2 + (i)] * t_;                                                                                   \
+        a3 += xb[d3 + (i)] * t_;                                                                                   \
+    } while (0)
+
+#if defined(__GNUC__)
+#define NNB_I8_INLINE static inline __attribute__((always_inline))
+#else
+#define NNB_I8_INLINE static inline
+#endif
+
+/* acc[0..3] = fold + sum x * w over the windows at input offsets off[0] < off[1] < off[2] < off[3] (each wholly
+   inside, dil_w == 1), kernel rows of kw taps: one row pointer and three distances, the rows' last kw % 4 taps
+   unrolled. Called with kw a constant for 3- and 5-wide kernels (the rows' loops then vanish: a loop's set-up
+   cost as much as its taps on the M4) */
+NNB_I8_INLINE void acc4_kw(const nnb_i8_conv_params *p, const chan *ch, const size_t *off, int32_t *acc,
+                           const int32_t kw)
 {
-    const size_t plane = (size_t)p->h * (size_t)p->w, rstep = (size_t)p->dil_h * (size_t)p->w;
-    const int8_t *wr = ch->w;
-    const int8_t *x0 = ch->x + off[0], *x1 = ch->x + off[1], *x2 = ch->x + off[2], *x3 = ch->x + off[3];
-    int32_t a0 = ch->fold, a1 = ch->fold, a2 = ch->fold, a3 = ch->fold, ci, ky, kx;
-    for (ci = 0; ci < ch->cpg; ++ci)
-        for (ky = 0; ky < p->kh; ++ky, wr += p->kw) {
-            const size_t r = (size_t)ci * plane + (size_t)ky * rstep;
-            kx = 0;
+    const size_t rstep = (size_t)p->dil_h * (size_t)p->w;
+    const size_t cstep = (size_t)p->h * (size_t)p->w - (size_t)p->kh * rstep; /* past the last row -> next channel */
+    const size_t d1 = off[1] - off[0], d2 = off[2] - off[0], d3 = off[3] - off[0];
+    const int32_t kw4 = kw & ~3;
+    const int8_t *wr = ch->w, *xb = ch->x + off[0];
+    int32_t a0 = ch->fold, a1 = ch->fold, a2 = ch->fold, a3 = ch->fold, ci, ky;
+    for (ci = 0; ci < ch->cpg; ++ci, xb += cstep)
+        for (ky = 0; ky < p->kh; ++ky, wr += kw, xb += rstep) {
+            int32_t kx = 0;
 #if NNB_I8_DSP
-            for (; kx + 3 < p->kw; kx += 4) {
-                uint32_t wv, v0, v1, v2, v3, w02, w13;
+            for (; kx < kw4; kx += 4) {
+                uint32_t wv, v, w02, w13;
                 memcpy(&wv, wr + kx, sizeof wv);
-                memcpy(&v0, x0 + r + (size_t)kx, sizeof v0);
-                memcpy(&v1, x1 + r + (size_t)kx, sizeof v1);
-                memcpy(&v2, x2 + r + (size_t)kx, sizeof v2);
-                memcpy(&v3, x3 + r + (size_t)kx, sizeof v3);
                 w02 = I8_SXTB16(wv);
                 w13 = I8_SXTB16_ROR8(wv);
-                a0 = I8_SMLAD(I8_SXTB16(v0), w02, a0);
-                a0 = I8_SMLAD(I8_SXTB16_ROR8(v0), w13, a0);
-                a1 = I8_SMLAD(I8_SXTB16(v1), w02, a1);
-                a1 = I8_SMLAD(I8_SXTB16_ROR8(v1), w13, a1);
-                a2 = I8_SMLAD(I8_SXTB16(v2), w02, a2);
-                a2 = I8_SMLAD(I8_SXTB16_ROR8(v2), w13, a2);
-                a3 = I8_SMLAD(I8_SXTB16(v3), w02, a3);
-                a3 = I8_SMLAD(I8_SXTB16_ROR8(v3), w13, a3);
+                memcpy(&v, xb + kx, sizeof v);
+                a0 = I8_SMLAD(I8_SXTB16(v), w02, a0);
+                a0 = I8_SMLAD(I8_SXTB16_ROR8(v), w13, a0);
+                memcpy(&v, xb + d1 + kx, sizeof v);
+                a1 = I8_SMLAD(I8_SXTB16(v), w02, a1);
+                a1 = I8_SMLAD(I8_SXTB16_ROR8(v), w13, a1);
+                memcpy(&v, xb + d2 + kx, sizeof v);
+                a2 = I8_SMLAD(I8_SXTB16(v), w02, a2);
+                a2 = I8_SMLAD(I8_SXTB16_ROR8(v), w13, a2);
+                memcpy(&v, xb + d3 + kx, sizeof v);
+                a3 = I8_SMLAD(I8_SXTB16(v), w02, a3);
+                a3 = I8_SMLAD(I8_SXTB16_ROR8(v), w13, a3);
+            }
+#else
+            for (; kx < kw4; kx += 4) {
+                NNB_I8_TAP4(kx, wr[kx]);
+                NNB_I8_TAP4(kx + 1, wr[kx + 1]);
+                NNB_I8_TAP4(kx + 2, wr[kx + 2]);
+                NNB_I8_TAP4(kx + 3, wr[kx + 3]);
             }
 #endif
-            for (; kx < p->kw; ++kx) {
-                const int32_t wv = wr[kx];
-                const size_t i = r + (size_t)kx;
-                a0 += x0[i] * wv;
-                a1 += x1[i] * wv;
-                a2 += x2[i] * wv;
-                a3 += x3[i] * wv;
+            switch (kw - kw4) {
+            case 3:
+                NNB_I8_TAP4(kx + 2, wr[kx + 2]);
+                /* fall through */
+            case 2:
+                NNB_I8_TAP4(kx + 1, wr[kx + 1]);
+                /* fall through */
+            case 1:
+                NNB_I8_TAP4(kx, wr[kx]);
+                break;
+            default:
+                break;
             }
         }
     acc[0] = a0;
@@ -70,6 +103,17 @@ static void acc4(const nnb_i8_conv_params *p, const chan *ch, const size_t *off,
     acc[2] = a2;
     acc[3] = a3;
 }
+
+static void acc4(const nnb_i8_conv_params *p, const chan *ch, const size_t *off, int32_t *acc)
+{
+    if (p->kw == 5)
+        acc4_kw(p, ch, off, acc, 5);
+    else if (p->kw == 3)
+        acc4_kw(p, ch, off, acc, 3);
+    else
+        acc4_kw(p, ch, off, acc, p->kw);
+}
+#undef NNB_I8_TAP4
 
 /* fold + sum x * w over one window at input offset off (wholly inside, dil_w == 1) */
 static int32_t acc1(const nnb_i8_conv_params *p, const chan *ch, size_t off)
