@@ -108,6 +108,19 @@ def _to_channel_first(x: np.ndarray, ba: int) -> np.ndarray:
     return np.moveaxis(x, -1, ba)
 
 
+def _batched_conv(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, ba: int, group: int,
+                  a: Attrs) -> np.ndarray:
+    """x (batch axes before ``ba``, channels, spatial axes) convolved with w (O, C/G, *k) in ``group`` groups, plus
+    the bias: the batch axes flattened for grouped_conv, then restored (Convolution and DepthwiseConvolution)."""
+    nsp = w.ndim - 2
+    batch = x.shape[:ba]
+    pad, stride, dil = _geom(nsp, a)
+    y = grouped_conv(x.reshape((prod(batch),) + x.shape[ba:]), w, pad, stride, dil, group)
+    if bias is not None:
+        y += bias.reshape((1, -1) + (1,) * nsp)
+    return y.reshape(batch + y.shape[1:])
+
+
 @register("Convolution", attrs=CONV_ATTRS, infer=_conv_infer, num_inputs=(2, 3), macs=_conv_macs)
 def convolution(xs: list[np.ndarray], a: Attrs) -> list[np.ndarray]:
     """N-d convolution with pad, stride, dilation, groups, bias, base_axis, channel_last."""
@@ -115,13 +128,7 @@ def convolution(xs: list[np.ndarray], a: Attrs) -> list[np.ndarray]:
     ba = norm_axis(a["base_axis"], x.ndim)
     if a["channel_last"]:
         x, w = _to_channel_first(x, ba), np.moveaxis(w, -1, 1)
-    nsp = w.ndim - 2
-    batch = x.shape[:ba]
-    pad, stride, dil = _geom(nsp, a)
-    y = grouped_conv(x.reshape((prod(batch),) + x.shape[ba:]), w, pad, stride, dil, a["group"])
-    if len(xs) > 2:
-        y += xs[2].reshape((1, -1) + (1,) * nsp)
-    y = y.reshape(batch + y.shape[1:])
+    y = _batched_conv(x, w, xs[2] if len(xs) > 2 else None, ba, a["group"], a)
     if a["channel_last"]:
         y = np.moveaxis(y, ba, -1)
     return [np.ascontiguousarray(y, dtype=F32)]
@@ -151,15 +158,10 @@ def _dw_infer(shapes: list[Shape], a: Attrs) -> list[Shape]:
           macs=lambda i, o, a: prod(o[0]) * prod(i[1][1:]))
 def depthwise_convolution(xs: list[np.ndarray], a: Attrs) -> list[np.ndarray]:
     """Per-channel convolution; output channel c*multiplier + m reads input channel c."""
-    x, w = xs[0], xs[1]
+    x = xs[0]
     ba = norm_axis(a["base_axis"], x.ndim)
-    nsp = w.ndim - 1
-    batch, c = x.shape[:ba], x.shape[ba]
-    pad, stride, dil = _geom(nsp, a)
-    y = grouped_conv(x.reshape((prod(batch),) + x.shape[ba:]), w[:, None], pad, stride, dil, c)
-    if len(xs) > 2:
-        y += xs[2].reshape((1, -1) + (1,) * nsp)
-    return [np.ascontiguousarray(y.reshape(batch + y.shape[1:]), dtype=F32)]
+    y = _batched_conv(x, xs[1][:, None], xs[2] if len(xs) > 2 else None, ba, x.shape[ba], a)  # C groups of one
+    return [np.ascontiguousarray(y, dtype=F32)]
 
 
 # ---- Deconvolution ---------------------------------------------------------------
