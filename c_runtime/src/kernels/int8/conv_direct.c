@@ -115,6 +115,69 @@ static void acc4(const nnb_i8_conv_params *p, const chan *ch, const size_t *off,
 }
 #undef NNB_I8_TAP4
 
+/* two channels (a, b: the same group, so the same input) over two windows at offsets o0 < o1 (wholly inside,
+   dil_w == 1): acc = {a at o0, a at o1, b at o0, b at o1}. Each input word is sign-extended once for both
+   channels (the four-window form extends it once per channel) */
+NNB_I8_INLINE void acc2x2_kw(const nnb_i8_conv_params *p, const chan *ca, const chan *cb, size_t o0, size_t o1,
+                             int32_t *acc, const int32_t kw)
+{
+    const size_t rstep = (size_t)p->dil_h * (size_t)p->w;
+    const size_t cstep = (size_t)p->h * (size_t)p->w - (size_t)p->kh * rstep;
+    const size_t d1 = o1 - o0;
+    const int8_t *wa = ca->w, *wb = cb->w, *xb = ca->x + o0;
+    int32_t a0 = ca->fold, a1 = ca->fold, b0 = cb->fold, b1 = cb->fold, ci, ky;
+    for (ci = 0; ci < ca->cpg; ++ci, xb += cstep)
+        for (ky = 0; ky < p->kh; ++ky, wa += kw, wb += kw, xb += rstep) {
+            int32_t kx = 0;
+#if NNB_I8_DSP
+            for (; kx < (kw & ~3); kx += 4) {
+                uint32_t wv, v, x02, x13, y02, y13, w02, w13;
+                memcpy(&v, xb + kx, sizeof v);
+                x02 = I8_SXTB16(v);
+                x13 = I8_SXTB16_ROR8(v);
+                memcpy(&v, xb + d1 + kx, sizeof v);
+                y02 = I8_SXTB16(v);
+                y13 = I8_SXTB16_ROR8(v);
+                memcpy(&wv, wa + kx, sizeof wv);
+                w02 = I8_SXTB16(wv);
+                w13 = I8_SXTB16_ROR8(wv);
+                a0 = I8_SMLAD(x02, w02, a0);
+                a0 = I8_SMLAD(x13, w13, a0);
+                a1 = I8_SMLAD(y02, w02, a1);
+                a1 = I8_SMLAD(y13, w13, a1);
+                memcpy(&wv, wb + kx, sizeof wv);
+                w02 = I8_SXTB16(wv);
+                w13 = I8_SXTB16_ROR8(wv);
+                b0 = I8_SMLAD(x02, w02, b0);
+                b0 = I8_SMLAD(x13, w13, b0);
+                b1 = I8_SMLAD(y02, w02, b1);
+                b1 = I8_SMLAD(y13, w13, b1);
+            }
+#endif
+            for (; kx < kw; ++kx) {
+                const int32_t ta = wa[kx], tb = wb[kx], u = xb[kx], v = xb[d1 + (size_t)kx];
+                a0 += u * ta;
+                a1 += v * ta;
+                b0 += u * tb;
+                b1 += v * tb;
+            }
+        }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = b0;
+    acc[3] = b1;
+}
+
+static void acc2x2(const nnb_i8_conv_params *p, const chan *ca, const chan *cb, const size_t *off, int32_t *acc)
+{
+    if (p->kw == 5)
+        acc2x2_kw(p, ca, cb, off[0], off[1], acc, 5);
+    else if (p->kw == 3)
+        acc2x2_kw(p, ca, cb, off[0], off[1], acc, 3);
+    else
+        acc2x2_kw(p, ca, cb, off[0], off[1], acc, p->kw);
+}
+
 /* fold + sum x * w over one window at input offset off (wholly inside, dil_w == 1) */
 static int32_t acc1(const nnb_i8_conv_params *p, const chan *ch, size_t off)
 {
@@ -160,65 +223,86 @@ static int32_t acc_edge(const nnb_i8_conv_params *p, const chan *ch, int32_t iy0
     return a;
 }
 
+/* one output channel's constants and requantization */
+static void chan_init(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
+                      const int32_t *mult, const int32_t *shift, int32_t oc, chan *ch, i8_rq *q)
+{
+    const size_t klen = (size_t)(p->c / p->group) * (size_t)p->kh * (size_t)p->kw;
+    int32_t ws = 0;
+    size_t i;
+    ch->cpg = p->c / p->group;
+    ch->x = x + (size_t)(oc / (p->o / p->group)) * (size_t)ch->cpg * (size_t)p->h * (size_t)p->w;
+    ch->w = w + (size_t)oc * klen;
+    ch->bias = bias ? bias[oc] : 0;
+    for (i = 0; i < klen; ++i) ws += ch->w[i];
+    ch->fold = ch->bias - p->in_zero * ws;
+    i8_rq_init(q, mult[oc], shift[oc]);
+}
+
+/* best[j] = the accumulator of channel j whose requantization is largest so far (neg[j]: the multiplier is
+   negative, the requantization non-increasing: the smallest) */
+static void pick(int32_t *best, const int *neg, int32_t j, int32_t v)
+{
+    if (neg[j] ? v < best[j] : v > best[j]) best[j] = v;
+}
+
 void nnb_i8_conv_pool_direct(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, const int8_t *x,
                              const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift,
                              int8_t *y, size_t ystride, int32_t k0, int32_t k1)
 {
     const int32_t opg = p->o / p->group, ekh = p->dil_h * (p->kh - 1) + 1, ekw = p->dil_w * (p->kw - 1) + 1;
-    const size_t klen = (size_t)(p->c / p->group) * (size_t)p->kh * (size_t)p->kw;
-    const size_t plane = (size_t)p->h * (size_t)p->w;
-    int32_t oc;
-    for (oc = 0; oc < p->o; ++oc) {
-        chan ch;
-        i8_rq q;
-        const int neg = mult[oc] < 0; /* requantization non-increasing: the smallest accumulator is the max */
-        int32_t ws = 0, k, px;
-        size_t i;
-        ch.cpg = p->c / p->group;
-        ch.x = x + (size_t)(oc / opg) * (size_t)ch.cpg * plane;
-        ch.w = w + (size_t)oc * klen;
-        ch.bias = bias ? bias[oc] : 0;
-        for (i = 0; i < klen; ++i) ws += ch.w[i];
-        ch.fold = ch.bias - p->in_zero * ws;
-        i8_rq_init(&q, mult[oc], shift[oc]);
+    int32_t oc, nch;
+    /* two channels of one group at a time (their windows share the input words), else one */
+    for (oc = 0; oc < p->o; oc += nch) {
+        chan ch[2];
+        i8_rq q[2];
+        int neg[2];
+        const int32_t batch = (nch = oc + 1 < p->o && (oc + 1) / opg == oc / opg ? 2 : 1) == 2 ? 2 : 4;
+        int32_t k, px, j;
+        for (j = 0; j < nch; ++j) {
+            chan_init(p, x, w, bias, mult, shift, oc + j, &ch[j], &q[j]);
+            neg[j] = mult[oc + j] < 0;
+        }
         for (k = k0; k < k1; ++k) {
             int32_t r0 = k * pp->stride_h - pp->pad_h, r1 = r0 + pp->kh;
             int8_t *yr = y + (size_t)oc * ystride + (size_t)k * (size_t)pp->ow;
             r0 = r0 < 0 ? 0 : r0;
             r1 = r1 > p->oh ? p->oh : r1;
             for (px = 0; px < pp->ow; ++px) {
-                int32_t c0 = px * pp->stride_w - pp->pad_w, c1 = c0 + pp->kw, r, c, best, np = 0, j;
+                int32_t c0 = px * pp->stride_w - pp->pad_w, c1 = c0 + pp->kw, r, c, np = 0, i, best[2];
                 size_t off[4];
                 int32_t acc[4];
                 c0 = c0 < 0 ? 0 : c0;
                 c1 = c1 > p->ow ? p->ow : c1;
+                for (j = 0; j < nch; ++j) best[j] = neg[j] ? INT32_MAX : INT32_MIN;
                 if (r0 >= r1 || c0 >= c1) { /* a window wholly in the pool's padding */
-                    yr[px] = -128;
+                    for (j = 0; j < nch; ++j) yr[(size_t)j * ystride + (size_t)px] = -128;
                     continue;
                 }
-                best = neg ? INT32_MAX : INT32_MIN;
-#define NNB_I8_PICK(v) (best = neg ? ((v) < best ? (v) : best) : ((v) > best ? (v) : best))
                 for (r = r0; r < r1; ++r)
                     for (c = c0; c < c1; ++c) {
                         const int32_t iy0 = r * p->stride_h - p->pad_h, ix0 = c * p->stride_w - p->pad_w;
                         if (p->dil_w == 1 && iy0 >= 0 && iy0 + ekh <= p->h && ix0 >= 0 && ix0 + ekw <= p->w) {
                             off[np++] = (size_t)iy0 * (size_t)p->w + (size_t)ix0;
-                            if (np == 4) {
-                                acc4(p, &ch, off, acc);
-                                for (j = 0; j < 4; ++j) NNB_I8_PICK(acc[j]);
-                                np = 0;
+                            if (np < batch) continue;
+                            np = 0;
+                            if (nch == 2) {
+                                acc2x2(p, &ch[0], &ch[1], off, acc);
+                                pick(best, neg, 0, acc[0]), pick(best, neg, 0, acc[1]);
+                                pick(best, neg, 1, acc[2]), pick(best, neg, 1, acc[3]);
+                            } else {
+                                acc4(p, &ch[0], off, acc);
+                                for (i = 0; i < 4; ++i) pick(best, neg, 0, acc[i]);
                             }
                         } else {
-                            const int32_t a = acc_edge(p, &ch, iy0, ix0);
-                            NNB_I8_PICK(a);
+                            for (j = 0; j < nch; ++j) pick(best, neg, j, acc_edge(p, &ch[j], iy0, ix0));
                         }
                     }
-                for (j = 0; j < np; ++j) {
-                    const int32_t a = acc1(p, &ch, off[j]);
-                    NNB_I8_PICK(a);
-                }
-#undef NNB_I8_PICK
-                yr[px] = (int8_t)i8_clamp_add(p->out_zero, i8_rq_apply(&q, best), p->act_min, p->act_max);
+                for (i = 0; i < np; ++i)
+                    for (j = 0; j < nch; ++j) pick(best, neg, j, acc1(p, &ch[j], off[i]));
+                for (j = 0; j < nch; ++j)
+                    yr[(size_t)j * ystride + (size_t)px] =
+                        (int8_t)i8_clamp_add(p->out_zero, i8_rq_apply(&q[j], best[j]), p->act_min, p->act_max);
             }
         }
     }
