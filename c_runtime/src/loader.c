@@ -485,10 +485,12 @@ static int packed_ok(const nnbrt_kernel *k, uint32_t idx)
                         name_is(k->name, "DepthwiseConvolution") || name_is(k->name, "FusedConv"));
 }
 
+static NOINLINE nnbrt_status read_args(const ctx_t *c, const uint8_t *r, const char *code, nnbrt_args *a);
+
 /* Decode arguments of a function record per argcode. */
 static NOINLINE nnbrt_status decode_args(const ctx_t *c, int32_t rec_chunk, const char *code, nnbrt_args *a)
 {
-    size_t off = 20, need = 20;
+    size_t need = 20;
     const char *p;
     const uint8_t *r;
     nnbrt_status st;
@@ -502,6 +504,15 @@ static NOINLINE nnbrt_status decode_args(const ctx_t *c, int32_t rec_chunk, cons
     st = chunk_ptr(c, rec_chunk, need, &r);
     if (st == NNBRT_E_BAD_LIST_LENGTH) return NNBRT_E_BAD_ARGUMENT;
     if (st != NNBRT_OK) return st;
+    return read_args(c, r, code, a);
+}
+
+/* Arguments of a validated record r (decode_args did the checks; nnbrt_run_range reads them again). */
+static NOINLINE nnbrt_status read_args(const ctx_t *c, const uint8_t *r, const char *code, nnbrt_args *a)
+{
+    size_t off = 20;
+    const char *p;
+    nnbrt_status st;
     memset(a, 0, sizeof *a); /* arguments missing from legacy codes read as 0 */
     for (p = code; *p; ++p) {
         nnbrt_arg *g;
@@ -787,8 +798,8 @@ static NOINLINE nnbrt_status fn_tensors(const ctx_t *c, const fn_t *f, nnbrt_ten
 }
 
 /* Run-time form of fn_tensors: the image is validated, so a variable's
-   record, dims and size are read without the checks (packed weights take
-   the full decode for their descriptor). */
+   record, dims, size and int8 descriptor are read without the checks
+   (packed weights take the full decode for their descriptor). */
 static NOINLINE void run_tensors(const ctx_t *c, const fn_t *f, nnbrt_tensor *t, nnbrt_qw *qbuf)
 {
     uint32_t j, k;
@@ -798,7 +809,8 @@ static NOINLINE void run_tensors(const ctx_t *c, const fn_t *f, nnbrt_tensor *t,
         const uint32_t ndim = rd32(r + 4);
         const int32_t *dims;
         size_t size = 1;
-        if ((r[12] & 0x0f) >= 4) { /* packed, int8 or int32: the full decode */
+        const uint32_t type = r[12] & 0x0fu;
+        if (type == 4 || type == 5) { /* packed: the full decode, for its descriptor */
             struct nnbrt_var v;
             nnbrt_qw qone;
             (void)get_tensor(c, id, &t[j], j < f->nin ? qbuf : &qone, &v);
@@ -812,7 +824,16 @@ static NOINLINE void run_tensors(const ctx_t *c, const fn_t *f, nnbrt_tensor *t,
         t[j].size = size;
         t[j].data = c->vdata[id];
         t[j].q = NULL;
-        t[j].type = 0;
+        t[j].type = type >= NNBRT_TYPE_Q8 ? (int32_t)type : 0; /* 6 int8, 7 int32; else float (fixed point held as float) */
+        t[j].zero = 0;
+        t[j].nscale = 0;
+        t[j].scale = NULL;
+        if (type == NNBRT_TYPE_Q8) { /* its descriptor (decode_q8desc checked it): count, scales, zero point */
+            const uint8_t *d = c->data + rd32(c->index + 4u * (uint32_t)c->qlist[id]);
+            t[j].zero = rdi32(d + 16);
+            t[j].nscale = rd32(d + 8);
+            t[j].scale = c->data + rd32(c->index + 4u * (uint32_t)rdi32(d + 12));
+        }
 #ifdef NNBRT_PREPARE
         t[j].prep = NULL;
 #endif
@@ -904,7 +925,7 @@ static nnbrt_status check_functions(ctx_t *c, nnbrt_tensor *t, uint32_t cap, nnb
     return NNBRT_OK;
 }
 
-/* ---- data flow (nnbrt_init, in the kernel scratch: 5 words per variable) ---- */
+/* ---- data flow (nnbrt_init, over private storage, tensors and scratch: 5 words per variable) ---- */
 
 #define DF_WORDS 5u /* first write, last read, span space, lo, size */
 #define DF_UNSET 0x7fffffff
@@ -1046,13 +1067,23 @@ static NOINLINE nnbrt_status plan_layout(const ctx_t *c, layout_t *L)
     return NNBRT_OK;
 }
 
-/* The kernel scratch region (also nnbrt_init's data-flow table) and the
-   total, at most NNBRT_MAX_ARENA. */
+/* Bytes of nnbrt_init's data-flow table (DF_WORDS words a variable); 0 on overflow. */
+static size_t dataflow_bytes(const ctx_t *c)
+{
+    size_t df = 0;
+    return add_array(&df, c->h.num_variables, DF_WORDS * 4u) ? df : 0u;
+}
+
+/* The kernel scratch region and the total, at most NNBRT_MAX_ARENA.
+   nnbrt_init's data-flow table lives during init from L->io on: over the
+   private storage and the tensors (unused then; zeroed again after it) and
+   on into the scratch only for what they cannot hold, so the scratch is
+   what the kernels need unless the table is bigger than all three. */
 static nnbrt_status finish_layout(const ctx_t *c, layout_t *L)
 {
-    size_t lay = L->scratch, scratch = c->scratch, df = 0;
-    if (!add_array(&df, c->h.num_variables, DF_WORDS * 4u)) return NNBRT_E_SIZE_OVERFLOW;
-    if (scratch < df) scratch = df;
+    size_t lay = L->scratch, scratch = c->scratch, df = dataflow_bytes(c);
+    if (c->h.num_variables && !df) return NNBRT_E_SIZE_OVERFLOW;
+    if (df > L->scratch - L->io && scratch < df - (L->scratch - L->io)) scratch = df - (L->scratch - L->io);
     if (!add_aligned(&lay, scratch)) return NNBRT_E_SIZE_OVERFLOW;
     L->persist = lay; /* load-time regions (NNBRT_PREPARE builds) after the scratch */
 #ifdef NNBRT_PREPARE
@@ -1214,7 +1245,12 @@ static nnbrt_status init(nnbrt_net **netp, const void *image, size_t image_len, 
     if ((st = check_functions(c, net->tens, c->max_io, net->qw, &net->args)) != NNBRT_OK) return st;
     if ((st = finish_layout(c, &L)) != NNBRT_OK) return st;
     if (arena_len < L.total) return NNBRT_E_ARENA_TOO_SMALL;
-    if ((st = check_dataflow(c, (int32_t *)(void *)(base + L.scratch))) != NNBRT_OK) return st;
+    /* the data-flow table from L.io on (finish_layout), then those bytes zeroed as before */
+    if ((st = check_dataflow(c, (int32_t *)(void *)(base + L.io))) != NNBRT_OK) return st;
+    {
+        const size_t df = dataflow_bytes(c), held = L.scratch - L.io;
+        memset(base + L.io, 0, df < held ? df : held);
+    }
     stage_parameters(c);
     net->scratch = (float *)(void *)(base + L.scratch);
     net->arena.tables = L.io;
@@ -1308,7 +1344,8 @@ nnbrt_status nnbrt_run_range(nnbrt_net *net, int first, int last)
         /* the image was validated by nnbrt_init: these decode without error;
            the working set lives in the arena, not on the stack */
         (void)decode_fn(&net->c, i, &net->f);
-        (void)decode_args(&net->c, net->f.rec, net->f.code, &net->args);
+        (void)read_args(&net->c, net->c.data + rd32(net->c.index + 4u * (uint32_t)net->f.rec), net->f.code,
+                        &net->args);
         net->args.scratch = net->scratch;
         run_tensors(&net->c, &net->f, net->tens, net->qw);
 #ifdef NNBRT_PREPARE

@@ -163,9 +163,10 @@ static nnbrt_status pool_geom(const nnbrt_tensor *x, const nnbrt_tensor *y, cons
 
 enum { C_BA, C_PAD, C_STRIDE, C_DIL, C_GROUP, C_POOL, C_PK, C_PS, C_PP, C_PIB, C_RES, C_ACT };
 
-/* Convolution parameters and (pool) pooled geometry of a Q8Conv record; scratch bytes. */
+/* Convolution parameters and (pool) pooled geometry of a Q8Conv record; scratch bytes. chk 0 (run time, the
+   record checked at load): the int32 parameters' values are not checked again. */
 static nnbrt_status conv_geom(const nnbrt_args *a, int nin, const nnbrt_tensor *in, const nnbrt_tensor *out,
-                              nnb_i8_conv_params *p, nnb_i8_pool_params *pp, size_t *scratch)
+                              nnb_i8_conv_params *p, nnb_i8_pool_params *pp, size_t *scratch, int chk)
 {
     const nnbrt_tensor *x = &in[0], *w = &in[1], *y = &out[0];
     const int ba = a->a[C_BA].i, res = a->a[C_RES].i, pool = a->a[C_POOL].i;
@@ -212,10 +213,12 @@ static nnbrt_status conv_geom(const nnbrt_args *a, int nin, const nnbrt_tensor *
     p->out_zero = y->zero;
     p->act_min = a->a[C_ACT + 1].i;
     p->act_max = a->a[C_ACT + 2].i;
-    if (!i32_ok(&in[2], (size_t)p->o, -MAX_BIAS, MAX_BIAS) || !requant_ok(&in[3], &in[4], (size_t)p->o, 30))
+    if (chk && (!i32_ok(&in[2], (size_t)p->o, -MAX_BIAS, MAX_BIAS) || !requant_ok(&in[3], &in[4], (size_t)p->o, 30)))
         return NNBRT_E_BAD_ARGUMENT;
     if (n * (size_t)p->o * (size_t)p->oh * (size_t)p->ow > (size_t)0x7fffffff) return NNBRT_E_SHAPE_MISMATCH;
-    if (res) {
+    if (res && !chk) {
+        p->res_zero = in[5].zero;
+    } else if (res) {
         const nnbrt_tensor *r = &in[5];
         nnbrt_tensor rq;
         if (!is_q8(r) || r->nscale != 1) return NNBRT_E_UNSUPPORTED_TYPE;
@@ -261,7 +264,7 @@ static nnbrt_status check_conv(const nnbrt_args *a, int nin, const nnbrt_tensor 
     nnb_i8_conv_params p;
     nnb_i8_pool_params pp;
     size_t scratch = 0;
-    nnbrt_status st = conv_geom(a, nin, in, out, &p, &pp, &scratch);
+    nnbrt_status st = conv_geom(a, nin, in, out, &p, &pp, &scratch, 1);
     (void)nout;
     if (st != NNBRT_OK) return st;
     w->work = (uint64_t)p.n * (uint64_t)p.o * (uint64_t)p.oh * (uint64_t)p.ow * (uint64_t)in[1].dims[1] *
@@ -288,7 +291,7 @@ static void run_conv(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int n
     (void)nout;
     memset(&p, 0, sizeof p);
     memset(&pp, 0, sizeof pp);
-    (void)conv_geom(a, nin, in, out, &p, &pp, &scratch); /* checked at load */
+    (void)conv_geom(a, nin, in, out, &p, &pp, &scratch, 0); /* checked at load */
     if (a->a[C_POOL].i) {
         run_conv_pool(&p, &pp, in, out, s, scratch);
         return;
@@ -301,7 +304,7 @@ static void run_conv(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int n
 /* ---- 1004 Q8Affine ---- */
 
 static nnbrt_status affine_geom(const nnbrt_args *a, const nnbrt_tensor *in, const nnbrt_tensor *out,
-                                size_t *n, size_t *k, size_t *o)
+                                size_t *n, size_t *k, size_t *o, int chk)
 {
     const nnbrt_tensor *x = &in[0], *w = &in[1], *y = &out[0];
     const int ba = a->a[0].i;
@@ -314,7 +317,7 @@ static nnbrt_status affine_geom(const nnbrt_args *a, const nnbrt_tensor *in, con
     *o = prod(w->dims, 1, w->ndim);
     if ((size_t)w->dims[0] != *k || y->size != *n * *o) return NNBRT_E_SHAPE_MISMATCH;
     if (*k > MAX_TAPS) return NNBRT_E_UNSUPPORTED_ARGUMENT;
-    if (!i32_ok(&in[2], *o, -MAX_BIAS, MAX_BIAS) || !requant_ok(&in[3], &in[4], *o, 30))
+    if (chk && (!i32_ok(&in[2], *o, -MAX_BIAS, MAX_BIAS) || !requant_ok(&in[3], &in[4], *o, 30)))
         return NNBRT_E_BAD_ARGUMENT;
     return NNBRT_OK;
 }
@@ -323,7 +326,7 @@ static nnbrt_status check_affine(const nnbrt_args *a, int nin, const nnbrt_tenso
                                  const nnbrt_tensor *out, nnbrt_cost *w)
 {
     size_t n, k, o;
-    nnbrt_status st = affine_geom(a, in, out, &n, &k, &o);
+    nnbrt_status st = affine_geom(a, in, out, &n, &k, &o, 1);
     (void)nin; (void)nout;
     if (st != NNBRT_OK) return st;
     w->work = (uint64_t)n * k * o;
@@ -334,7 +337,7 @@ static void run_affine(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int
 {
     size_t n = 0, k = 0, o = 0;
     (void)nin; (void)nout;
-    (void)affine_geom(a, in, out, &n, &k, &o);
+    (void)affine_geom(a, in, out, &n, &k, &o, 0); /* checked at load */
     (void)nnb_i8_affine((int32_t)n, (int32_t)k, (int32_t)o, in8(&in[0]), in[0].zero, in8(&in[1]), in32(&in[2]),
                         in32(&in[3]), in32(&in[4]), out[0].zero, a->a[2].i, a->a[3].i, out8(&out[0]));
 }
@@ -528,14 +531,14 @@ static void run_clamp(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int 
 /* The Q8Conv view of a Q8QConv record for one sample: t[0] the quantized sample (int8 on the grid, no
    storage yet), t[1..4] w, bias, mult, shift; y1 one sample's output; xd/yd hold their dims. */
 static nnbrt_status qconv_view(const nnbrt_args *a, int nin, const nnbrt_tensor *in, const nnbrt_tensor *out,
-                               nnbrt_tensor *t, nnbrt_tensor *y1, int32_t *xd, int32_t *yd, size_t *samples)
+                               nnbrt_tensor *t, nnbrt_tensor *y1, int32_t *xd, int32_t *yd, size_t *samples, int chk)
 {
     const nnbrt_tensor *x = &in[0], *g = &in[2], *y = &out[0];
     const int ba = a->a[C_BA].i;
     int k;
     if (nin != 7 || a->a[C_RES].i != 0) return NNBRT_E_BAD_ARGUMENT;
     if (x->type != 0 || !is_q8(g) || g->nscale != 1 || !g->data || g->size != 1) return NNBRT_E_UNSUPPORTED_TYPE;
-    if (!table_ok(&in[1], 255, 1)) return NNBRT_E_BAD_QUANT;
+    if (chk && !table_ok(&in[1], 255, 1)) return NNBRT_E_BAD_QUANT; /* run time: checked at load */
     if (ba < 1 || ba >= x->ndim || x->ndim > NNBRT_MAX_NDIM || y->ndim != x->ndim) return NNBRT_E_UNSUPPORTED_ARGUMENT;
     for (k = 0; k < ba; ++k)
         if (y->dims[k] != x->dims[k]) return NNBRT_E_SHAPE_MISMATCH;
@@ -567,10 +570,10 @@ static nnbrt_status check_qconv(const nnbrt_args *a, int nin, const nnbrt_tensor
     size_t samples = 0, scratch = 0;
     nnb_i8_conv_params p;
     nnb_i8_pool_params pp;
-    nnbrt_status st = qconv_view(a, nin, in, out, t, &y1, xd, yd, &samples);
+    nnbrt_status st = qconv_view(a, nin, in, out, t, &y1, xd, yd, &samples, 1);
     (void)nout;
     if (st != NNBRT_OK) return st;
-    if ((st = conv_geom(a, 5, t, &y1, &p, &pp, &scratch)) != NNBRT_OK) return st;
+    if ((st = conv_geom(a, 5, t, &y1, &p, &pp, &scratch, 1)) != NNBRT_OK) return st;
     if (samples > (size_t)0x7fffffff) return NNBRT_E_SHAPE_MISMATCH;
     p.n = (int32_t)samples;
     w->work = samples * ((uint64_t)t[0].size * 8u + (uint64_t)p.o * (uint64_t)p.oh * (uint64_t)p.ow *
@@ -592,8 +595,8 @@ static void run_qconv(const nnbrt_args *a, int nin, const nnbrt_tensor *in, int 
     memset(&pp, 0, sizeof pp);
     memset(t, 0, sizeof t);
     memset(&y1, 0, sizeof y1);
-    if (qconv_view(a, nin, in, out, t, &y1, xd, yd, &samples) != NNBRT_OK) return; /* checked at load */
-    (void)conv_geom(a, 5, t, &y1, &p, &pp, &scratch);
+    if (qconv_view(a, nin, in, out, t, &y1, xd, yd, &samples, 0) != NNBRT_OK) return; /* checked at load */
+    (void)conv_geom(a, 5, t, &y1, &p, &pp, &scratch, 0);
     p.n = (int32_t)samples;
     (void)nnb_i8_qconv(&p, a->a[C_POOL].i ? &pp : NULL, in[0].data, in[1].data, in8(&in[3]), in32(&in[4]),
                        in32(&in[5]), in32(&in[6]), out8(&out[0]), a->scratch, nnb_i8_qconv_scratch(&p, a->a[C_POOL].i ? &pp : NULL, 1));
