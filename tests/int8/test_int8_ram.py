@@ -122,10 +122,11 @@ def test_bands_give_the_simulations_integers_in_the_scratch_they_report(lib, cas
 
 def test_bands_under_asan_ubsan() -> None:
     """The random geometries again with the kernels built with ASan + UBSan, each in exactly its reported
-    scratch (a child process with libasan preloaded). About 80 s on a loaded 2-core machine, so opt-in for CI's
+    scratch (a child process with libasan preloaded). 80-200 s on a loaded 2-core machine, so opt-in for CI's
     budget: NNB_INT8_RAM_ASAN=1."""
     if not os.environ.get("NNB_INT8_RAM_ASAN") and not os.environ.get(SAN_ENV):
-        pytest.skip("the sanitized rerun of the band kernels is opt-in (NNB_INT8_RAM_ASAN=1; about 80 s)")
+        pytest.skip("the sanitized rerun of the conv + pool and Q8QConv kernels is opt-in (NNB_INT8_RAM_ASAN=1; "
+                    "about 200 s on a loaded machine)")
     rerun_sanitized(__file__, "bands_give", SAN_ENV)
 
 
