@@ -175,6 +175,8 @@ def export_onnx(g, path: str) -> None:  # noqa: ANN001 - the BN-folded float gra
         else:
             raise SystemExit(f"export: no ONNX form for {n.op}")
     out = g.outputs[0]
+    read = {i for n in nodes for i in n.input}
+    inits = [t for t in inits if t.name in read]  # a depthwise weight is exported reshaped under a new name
     graph = helper.make_graph(nodes, "nnb", [helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)],
                               [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
