@@ -178,7 +178,9 @@ def test_inspect_cli_reports_packed_bytes(tmp_path, capsys) -> None:
     assert "extended" in capsys.readouterr().err
 
 
-def test_quantized_dscnn_keeps_bn_and_depthwise() -> None:
+def quantized_dscnn() -> QuantizedModel:
+    """The DS-CNN with every weight quantized to 4 bits, LUT-Q and DQ alternating; the graph holds the
+    dequantized weights (also used by tests/c/test_packed_c.py)."""
     from nnb.nnp.reader import load
     from nnb.quantize.layers import weight_params
 
@@ -188,7 +190,13 @@ def test_quantized_dscnn_keeps_bn_and_depthwise() -> None:
         q = _quantize(g.tensors[n].data, "uniform" if len(layers) % 2 else "lut", 4)
         layers[n] = q
         g.tensors[n].data = q.dequantize()
-    c = convert(QuantizedModel(g, "test", layers))
+    return QuantizedModel(g, "test", layers)
+
+
+def test_quantized_dscnn_keeps_bn_and_depthwise() -> None:
+    qm = quantized_dscnn()
+    g = qm.graph
+    c = convert(qm)
     g2 = read_nnb(c.image)
     ops = {n.op for n in g2.nodes}
     assert "DepthwiseConvolutionPacked" in ops

@@ -25,7 +25,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests" / "train"))
 
-from train_helpers import DSCNN, LENET, TEST_2K  # noqa: E402
+from test_packed import _quantize, quantized_dscnn  # noqa: E402 - the same quantized weights as the Python tests
+from train_helpers import LENET, TEST_2K  # noqa: E402
 
 LENET_ARGS = {
     "lutq_k4": ("--method", "lutq", "--k", "4"),
@@ -111,15 +112,6 @@ LAYERS = {
                         (1, 32, 10, 10), (64, 8, 3, 3), True, False),
 }
 QUANTS = [("lut", 2), ("lut", 3), ("uniform", 3), ("uniform", 8)]
-
-
-def _quantize(w, kind, bits):
-    from nnb.quantize.dq import DqConfig, DqLayer
-    from nnb.quantize.lutq import LutqConfig, LutqLayer
-
-    if kind == "lut":
-        return LutqLayer(w, LutqConfig(k=1 << bits, init_iters=3)).to_qlayer()
-    return DqLayer(w, DqConfig(bits=bits)).to_qlayer(w)
 
 
 def _layer_model(case, kind, bits):
@@ -212,17 +204,8 @@ def test_packed_dscnn(bindirs, tmp_path):
     from nnb.emit.convert import convert
     from nnb.emit.nnb import read_nnb
     from nnb.executor import run_batched
-    from nnb.nnp.reader import load
-    from nnb.quantize.layers import weight_params
-    from nnb.quantize.qmodel import QuantizedModel
 
-    g = load(DSCNN)
-    layers = {}
-    for n in weight_params(g):
-        q = _quantize(g.tensors[n].data, "uniform" if len(layers) % 2 else "lut", 4)
-        layers[n] = q
-        g.tensors[n].data = q.dequantize()
-    image = convert(QuantizedModel(g, "test", layers)).image
+    image = convert(quantized_dscnn()).image
     g2 = read_nnb(image)
     assert "DepthwiseConvolutionPacked" in {n.op for n in g2.nodes}
     x = RNG.random((1, 1, 28, 28)).astype(np.float32)
