@@ -374,22 +374,30 @@ SMALL_FLAGS = {
 }
 
 
-@pytest.fixture(scope="session", params=sorted(SMALL_FLAGS))
-def small_build(request, tmp_path_factory):
-    """Host builds (ASan/UBSan) of the kernel paths the default build does not take (SMALL_FLAGS)."""
+def sanitized_nnbrt(tmp_path_factory, name: str, flags: list[str],  # noqa: ANN001
+                    srcs: list[Path] | None = None) -> Path:
+    """A directory holding the nnbrt CLI built for the host with ASan/UBSan (-O1, -Werror) and ``flags`` from
+    ``srcs`` (default: every runtime source but the OpenCL host); skips when there is no C compiler. Also used
+    by test_mcu_kernels.py."""
     import shutil
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
-        pytest.skip("no C compiler")
-    d = tmp_path_factory.mktemp("small_" + request.param)
-    srcs = [str(p) for p in sorted((CRT / "src").rglob("*.c")) if "opencl" not in p.parts]  # not the OpenCL host
+        pytest.skip("no C compiler found (install gcc)")
+    d = tmp_path_factory.mktemp(name)
+    if srcs is None:
+        srcs = [p for p in sorted((CRT / "src").rglob("*.c")) if "opencl" not in p.parts]
     r = subprocess.run([cc, "-std=c99", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-pedantic",
-                        "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
-                        *SMALL_FLAGS[request.param], f"-I{CRT / 'include'}", f"-I{CRT / 'src'}",
-                        *srcs, str(CRT / "tools" / "nnbrt.c"), "-lm", "-o", str(d / "nnbrt")],
-                       capture_output=True, text=True)
+                        "-fsanitize=address,undefined", "-fno-sanitize-recover=all", *flags,
+                        f"-I{CRT / 'include'}", f"-I{CRT / 'src'}", *map(str, srcs), str(CRT / "tools" / "nnbrt.c"),
+                        "-lm", "-o", str(d / "nnbrt")], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
     return d
+
+
+@pytest.fixture(scope="session", params=sorted(SMALL_FLAGS))
+def small_build(request, tmp_path_factory):
+    """Host builds (ASan/UBSan) of the kernel paths the default build does not take (SMALL_FLAGS)."""
+    return sanitized_nnbrt(tmp_path_factory, "small_" + request.param, SMALL_FLAGS[request.param])
 
 
 @pytest.mark.parametrize("name", sorted(_manifest()))
