@@ -19,6 +19,8 @@ nothing until chosen.
 from __future__ import annotations
 
 import importlib
+import os
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -35,17 +37,31 @@ BACKENDS: dict[str, tuple[str, str]] = {
 }
 
 
-def backend_names() -> list[str]:
-    return list(BACKENDS)
+# backends with run() only: one pass of given inputs, no predict() over a data set (nnb eval does not offer them)
+RUN_ONLY = ("board",)
 
 
-def backend_help() -> str:
-    return "; ".join(f"{k}: {v[1]}" for k, v in BACKENDS.items())
+def backend_names(evaluating: bool = False) -> list[str]:
+    """Every backend; ``evaluating``: those with ``predict`` (nnb eval)."""
+    return [k for k in BACKENDS if not (evaluating and k in RUN_ONLY)]
+
+
+def backend_help(names: list[str] | None = None) -> str:
+    return "; ".join(f"{k}: {BACKENDS[k][1]}" for k in (names or BACKENDS))
+
+
+def quiet_opencl_compiler() -> None:
+    """pyopencl warns with two lines of stderr whenever PoCL's compiler prints anything (notes, not errors), on
+    every command that uses OpenCL: silence that warning unless NNB_DEBUG asks for everything."""
+    if not os.environ.get("NNB_DEBUG"):
+        warnings.filterwarnings("ignore", message="Non-empty compiler output encountered")
 
 
 def _module(name: str) -> Any:  # noqa: ANN401 - a backend module
     if name not in BACKENDS:
         raise NnbError(f"unknown backend '{name}' (known: {', '.join(BACKENDS)})")
+    if name == "opencl":
+        quiet_opencl_compiler()
     return importlib.import_module(BACKENDS[name][0])
 
 

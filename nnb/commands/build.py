@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from nnb.commands.common import add_model_arg, board_or_hint, parse_inputs
+import numpy as np
+
+from nnb.commands.common import add_model_verb, board_or_hint, check_model_file, check_output_dir, parse_inputs
 from nnb.errors import NnbError
 
 
 def cmd_build(args: argparse.Namespace) -> int:
     board = board_or_hint(args.board)
+    check_model_file(args.model)
+    check_output_dir(args.output)
     from nnb.boards.build import build_firmware
     from nnb.boards.image import model_image
 
@@ -20,7 +24,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         missing = [n for n, _ in mi.inputs if n not in got]
         if missing:
             raise NnbError(f"--input: no array for {', '.join(missing)}")
-        inputs = [got[n] for n, _ in mi.inputs]
+        inputs = [_embeddable(n, shape, got[n]) for n, shape in mi.inputs]
     if args.with_ == "emit-c" and args.profile:
         raise NnbError("--profile counts the runtime's functions; the emitted C has no per-layer entry")
     res = build_firmware(mi, board, args.output, inputs=inputs, runs=args.runs, profile=args.profile, log=print,
@@ -29,16 +33,28 @@ def cmd_build(args: argparse.Namespace) -> int:
     if res.linked:
         for what in ("ram", "flash"):
             pred, got = getattr(res.predicted, what), res.linked[what]
-            print(f"  {what}: predicted {pred} B, linker map {got} B ({100.0 * (pred - got) / max(got, 1):+.2f} %)")
+            print(f"  {what}: predicted {pred:,} B, linker map {got:,} B "
+                  f"({100.0 * (pred - got) / max(got, 1):+.2f} %)")
     how = "make run" if board.qemu_machine or board.is_host else "flash firmware.elf with the board's tools"
     print(f"project in {res.outdir}: make -C {res.outdir} rebuilds it; {how}")
     return 0
 
 
+def _embeddable(name: str, shape: tuple[int, ...], x: np.ndarray) -> np.ndarray:
+    """An input the firmware embeds: float, and exactly the model's shape (the firmware runs one batch of
+    it; the same number of values in another shape, or integer pixels, would run without a word)."""
+    if not np.issubdtype(x.dtype, np.floating):
+        raise NnbError(f"input '{name}' holds {x.dtype}; nnb does not guess its scale: convert it to float32 first "
+                       "(e.g. images: x.astype('float32') / 255, as --data does)")
+    if tuple(x.shape) != tuple(shape):
+        raise NnbError(f"input '{name}' has shape {tuple(x.shape)}, the firmware's model takes {tuple(shape)}")
+    return x
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     help_ = "write a firmware project for a board (startup, linker script, main.c, Makefile) and build it"
-    sp = sub.add_parser("build", help=help_, description=help_ + "; stops when the model does not fit the board")
-    add_model_arg(sp)
+    sp = add_model_verb(sub, "build", help_, cmd_build,
+                        description=help_ + "; stops when the model does not fit the board")
     sp.add_argument("--board", "-b", required=True, help="board name (see nnb boards) or a board .toml file")
     sp.add_argument("--output", "-o", required=True, metavar="OUTDIR", help="the project directory")
     sp.add_argument("--with", dest="with_", choices=("runtime", "emit-c"), default="runtime",
@@ -47,4 +63,3 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="embed these inputs in the firmware (default: read nnb_in.bin over semihosting)")
     sp.add_argument("--runs", type=int, default=1, help="inferences to time (the fewest counts is printed)")
     sp.add_argument("--profile", action="store_true", help="also count each layer (nnbrt_run_range)")
-    sp.set_defaults(func=cmd_build)

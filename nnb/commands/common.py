@@ -6,7 +6,7 @@ import argparse
 import difflib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,6 +25,58 @@ def add_model_arg(sp: argparse.ArgumentParser, help_: str = MODEL_HELP) -> None:
     sp.add_argument("--executor", help="executor to use (default: the first in the file)")
 
 
+def add_model_verb(sub: argparse._SubParsersAction, name: str, help_: str, func: Callable[[argparse.Namespace], int],
+                   description: str | None = None) -> argparse.ArgumentParser:
+    """A verb that reads one model: its parser with the model argument and --executor, bound to ``func``."""
+    sp = sub.add_parser(name, help=help_, description=description or help_)
+    add_model_arg(sp)
+    sp.set_defaults(func=func)
+    return sp
+
+
+_ZIP_MAGIC = b"PK\x03\x04"
+_NNB_VERSIONS = (2, 3, 1001)  # the first int32 of an NNB file (nnb/emit/nnb_layout.py)
+
+
+def _model_kind(path: str) -> str | None:
+    """What the file holds, from its bytes: 'nnq' (a quantized model: a zip with model.nnp and quant.json),
+    'nnp' (a zip with a network description), 'nnb', or None when it cannot tell (ONNX, nntxt, junk)."""
+    import zipfile
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+        if head == _ZIP_MAGIC:
+            with zipfile.ZipFile(path) as z:
+                names = z.namelist()
+            if "quant.json" in names and "model.nnp" in names:
+                return "nnq"
+            if any(n.endswith((".nntxt", ".prototxt")) for n in names):
+                return "nnp"
+            return None
+        if len(head) == 4 and int.from_bytes(head, "little") in _NNB_VERSIONS:
+            return "nnb"
+    except (OSError, zipfile.BadZipFile):
+        return None
+    return None
+
+
+def check_model_file(path: str) -> None:
+    """A model argument that is a folder, or a model saved under another model kind's extension (an .nnq
+    renamed .nnp, an NNP named .nnb), gets one line saying what it is, instead of a reader's complaint about
+    the wrong format (a missing file is left to the readers, which name it)."""
+    if os.path.isdir(path):
+        raise NnbError(f"{path}: is a folder, not a model file")
+    if not os.path.exists(path):
+        return
+    ext = os.path.splitext(path)[1].lower()
+    kind = _model_kind(path)
+    what = {"nnq": "a quantized model (what nnb quantize writes)", "nnp": "an NNP model (a zip with its network)",
+            "nnb": "an NNB file (what nnb convert writes)"}
+    if kind is not None and ext in (".nnp", ".nnq", ".nnb", ".onnx") and ext != "." + kind:
+        raise NnbError(f"{path}: is {what[kind]}, not {ext}: name it .{kind}")
+
+
 def load(args: argparse.Namespace, allow_deferred: bool = False) -> Graph:
     """The validated graph of ``args.model`` (``args.executor`` picks the NNP executor).
 
@@ -33,6 +85,7 @@ def load(args: argparse.Namespace, allow_deferred: bool = False) -> Graph:
     """
     from nnb.model import load_model
 
+    check_model_file(args.model)
     return load_model(args.model, executor=getattr(args, "executor", None), allow_deferred=allow_deferred)
 
 
@@ -43,16 +96,17 @@ def same_file(a: str, b: str) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
 
 
-def check_output_file(path: str, model: str | None = None) -> None:
+def check_output_file(path: str, model: str | None = None, flag: str = "-o") -> None:
     """Refuse an output file path before any work is done: the input model itself, a folder, or a folder that
-    does not exist (a conversion or a firmware run would otherwise end with the error after minutes)."""
+    does not exist (a conversion or a firmware run would otherwise end with the error after minutes).
+    ``flag`` is the option that named it (-o, --report, ...)."""
     if model is not None and same_file(path, model):
-        raise NnbError(f"-o {path} is the input model: choose another output file")
+        raise NnbError(f"{flag} {path} is the input model: choose another output file")
     if os.path.isdir(path):
-        raise NnbError(f"-o {path}: is a folder; give a file name")
+        raise NnbError(f"{flag} {path}: is a folder; give a file name")
     folder = os.path.dirname(path)
     if folder and not os.path.isdir(folder):
-        raise NnbError(f"-o {path}: the folder '{folder}' does not exist (create it first)")
+        raise NnbError(f"{flag} {path}: the folder '{folder}' does not exist (create it first)")
 
 
 def refuse_data_folders(args: argparse.Namespace) -> None:
@@ -108,11 +162,19 @@ def write_file(path: str, data: bytes) -> None:
         raise NnbError(f"{path}: cannot write ({e.strerror})") from None
 
 
-def add_backend_arg(sp: argparse.ArgumentParser) -> None:
+def check_output_dir(path: str) -> None:
+    """Refuse a project folder that is an existing file before any work (the build would stop at its end)."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise NnbError(f"-o {path}: is a file; give a folder for the project (new or empty)")
+
+
+def add_backend_arg(sp: argparse.ArgumentParser, evaluating: bool = False) -> None:
+    """--backend; ``evaluating``: only the backends that score a data set (nnb eval)."""
     from nnb.backends import backend_help, backend_names
 
-    sp.add_argument("--backend", choices=backend_names(), default="reference",
-                    help=backend_help() + " (default: reference)")
+    names = backend_names(evaluating=evaluating)
+    sp.add_argument("--backend", choices=names, default="reference",
+                    help=backend_help(names) + " (default: reference)")
 
 
 def backend_options(args: argparse.Namespace) -> dict:
@@ -121,12 +183,20 @@ def backend_options(args: argparse.Namespace) -> dict:
 
 
 def read_npy(path: str) -> np.ndarray:
+    """One array from a .npy file; a folder or a zip (an .npz, a model given as --input) is named as such."""
+    if os.path.isdir(path):
+        raise NnbError(f"{path}: is a folder; give one .npy file (np.save)")
     if not os.path.exists(path):
         raise NnbError(f"{path}: no such input file")
     try:
-        return np.load(path, allow_pickle=False)
+        arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
         raise NnbError(f"{path}: not a readable .npy array ({' '.join(str(e).split())})") from None
+    if not isinstance(arr, np.ndarray):  # np.load opens any zip as an NpzFile
+        arr.close()
+        raise NnbError(f"{path}: a zip archive (an .npz or a model file), not one .npy array: give a file "
+                       "written by np.save")
+    return arr
 
 
 def parse_inputs(specs: Sequence[str], input_names: Sequence[str]) -> dict[str, np.ndarray]:

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from nnb.commands.common import add_model_arg, check_output_file, load, write_file
+from nnb.commands.common import add_model_verb, check_model_file, check_output_file, load, write_file
 from nnb.errors import NnbError
 
 
@@ -15,6 +15,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
     out = args.output or os.path.splitext(args.model)[0] + ".nnb"
     check_output_file(out, args.model)
+    check_model_file(args.model)
     src = load_for_convert(args.model) if args.model.lower().endswith(".nnq") else load(args)
     c = convert(src, mode=args.mode, version=args.nnb_version, fuse=not args.no_fuse)
     for w in c.warnings:
@@ -54,8 +55,7 @@ def runtime_ram_line(image: bytes) -> str:
 def register(sub: argparse._SubParsersAction) -> None:
     help_ = ("write an NNB binary for the nnabla C runtime or the nnb C runtime "
              "(a quantized .nnq becomes an extended NNB with packed weights)")
-    sp = sub.add_parser("convert", help=help_, description=help_)
-    add_model_arg(sp)
+    sp = add_model_verb(sub, "convert", help_, cmd_convert)
     sp.add_argument("--output", "-o", metavar="MODEL.nnb", help="output file (default: MODEL with .nnb)")
     sp.add_argument("--mode", choices=["auto", "compat", "extended"], default="auto",
                     help="auto (default): the extended file, what nnb's C runtime runs best; extended: nnb's "
@@ -64,4 +64,3 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--nnb-version", type=int, choices=[2, 3], default=2,
                     help="compatible-mode version: 2 counts buffers in floats, 3 in bytes (default 2)")
     sp.add_argument("--no-fuse", action="store_true", help="extended mode: do not fuse conv/pool/add/activation")
-    sp.set_defaults(func=cmd_convert)

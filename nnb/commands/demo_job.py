@@ -222,9 +222,11 @@ def _emit_c_step(model: str, outdir: str, x: np.ndarray, ref: np.ndarray) -> Non
 
 
 def _opencl_step(nnb_path: str, x: np.ndarray, ref: np.ndarray) -> None:
+    from nnb.backends import quiet_opencl_compiler
     from nnb.backends.opencl import reference_check
     from nnb.emit.nnb import load_nnb
 
+    quiet_opencl_compiler()
     print("== 7. the float model on the first OpenCL device")
     ok, line = reference_check(nnb_path, load_nnb(nnb_path), x, ref)
     print("   " + line)

@@ -7,6 +7,7 @@ import json
 import os
 import shlex
 
+from nnb.commands.common import check_model_file
 from nnb.errors import NnbError
 
 
@@ -17,6 +18,7 @@ def cmd_emit_c(args: argparse.Namespace) -> int:
     if args.board:  # a user's natural guess: say which verb makes firmware for a board
         raise NnbError(f"emit-c writes C for any target and takes no --board; firmware for {args.board} from the "
                        f"emitted C: nnb build {args.model} --board {args.board} --with emit-c -o OUTDIR")
+    check_model_file(args.model)
     args.output = os.path.normpath(args.output)  # 'out/' printed as out/ + prefix, not out//
     prefix = args.prefix or default_prefix(args.model)
     command = shlex.join(["nnb", "emit-c", args.model, "-o", args.output, "--prefix", prefix, "--arena", args.arena])

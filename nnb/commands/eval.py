@@ -71,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                     "float data as is.")
     sp.add_argument("model", help="the model (.nnp, a quantized .nnq, or an .nnb)")
     sp.add_argument("--data", required=True, help=DATA_HELP + " (default split: test)")
-    add_backend_arg(sp)
+    add_backend_arg(sp, evaluating=True)
     sp.add_argument("--device", help="OpenCL device number for --backend opencl (see nnb devices; default 0)")
     sp.add_argument("--limit", type=int, help="evaluate only the first N samples")
     sp.add_argument("--batch", type=int, default=500, help="evaluation batch: the first call's samples "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from nnb.commands.common import add_model_arg, int8_model, load
+from nnb.commands.common import add_model_verb, int8_model, load
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -37,7 +37,5 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     help_ = "print a per-layer table: op, output shape, parameters, MACs, activation bytes"
-    sp = sub.add_parser("inspect", help=help_, description=help_)
-    add_model_arg(sp)
+    sp = add_model_verb(sub, "inspect", help_, cmd_inspect)
     sp.add_argument("--json", action="store_true", help="print the same information as JSON")
-    sp.set_defaults(func=cmd_inspect)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from nnb.commands.common import add_model_arg, int8_model, load
+from nnb.commands.common import add_model_verb, int8_model, load
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -38,8 +38,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     help_ = "print the one-arena memory plan (after BN folding and fusion)"
-    sp = sub.add_parser("plan", help=help_, description=help_)
-    add_model_arg(sp)
+    sp = add_model_verb(sub, "plan", help_, cmd_plan)
     sp.add_argument("--no-fuse", action="store_true", help="plan the graph as it is in the file")
     sp.add_argument("--width", type=int, default=64, help="columns of the picture (default 64)")
-    sp.set_defaults(func=cmd_plan)

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from nnb.commands.common import refuse_data_folders
+from nnb.commands.common import check_model_file, check_output_file, refuse_data_folders
 from nnb.commands.train import common_training
 from nnb.errors import NnbError
 from nnb.quantize.hooks import build_hook
@@ -20,6 +20,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     from nnb.train.trainer import Trainer
 
     refuse_data_folders(args)
+    check_model_file(args.model)
+    _check_outputs(args)
     if args.method in CALIBRATED:  # post-training: calibration instead of fine-tuning (nnb/quantize/int8_run.py)
         return _calibrated(args)
     if args.keep_lutq:
@@ -93,6 +95,15 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 CALIBRATED = ("int8", "fixed8", "fixed16")
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Every file the command will write, checked before the calibration or the training: a folder that does
+    not exist, or the model itself, used to end the command with the error after the work was done."""
+    for flag, path in (("-o", args.output), ("--report", args.report), ("--export-nnp", args.export_nnp),
+                       ("--nnb", args.nnb)):
+        if path:
+            check_output_file(path, args.model, flag)
+
+
 def _calibrated(args: argparse.Namespace) -> int:
     from nnb.quantize.int8_run import CalibOptions, quantize_calibrated
 
@@ -139,7 +150,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                            "weights and activations without training (int8, fixed8, fixed16; "
                                            "docs/int8.md); writes a quantized model (.nnq) and "
                                            "optionally a float NNP with the quantized values.")
-    sp.add_argument("model", help="the float model (.nnp; a LUT-Q .nnq with --method int8 --keep-lutq)")
+    sp.add_argument("model", help="the float model (.nnp, .nntxt or .onnx; a LUT-Q .nnq with --method int8 "
+                    "--keep-lutq)")
     sp.add_argument("--method", choices=("lutq", "dq") + CALIBRATED, required=True,
                     help="lutq/dq: quantization-aware fine-tuning; int8/fixed8/fixed16: post-training, calibrated "
                          "on --calib (docs/int8.md)")

@@ -10,7 +10,7 @@ import numpy as np
 
 from nnb.commands.common import (
     add_backend_arg,
-    add_model_arg,
+    add_model_verb,
     backend_options,
     board_or_hint,
     check_output_file,
@@ -26,6 +26,9 @@ from nnb.ir import Graph
 def cmd_run(args: argparse.Namespace) -> int:
     from nnb.backends import get_runner
 
+    if args.board and args.backend not in ("reference", "board"):  # --board alone would be silently ignored
+        raise NnbError(f"--board runs the model as firmware (--backend board); it does not apply to --backend "
+                       f"{args.backend}: drop one of them")
     if args.output:  # checked before the run, which may build firmware for minutes
         check_output_file(args.output, args.model)
     g = load(args, allow_deferred=True)  # a folded variable batch resolves with the real input
@@ -77,8 +80,7 @@ def _check_inputs(g: Graph, inputs: dict[str, np.ndarray]) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     help_ = "run the model with the numpy reference executor or another backend"
-    sp = sub.add_parser("run", help=help_, description=help_)
-    add_model_arg(sp)
+    sp = add_model_verb(sub, "run", help_, cmd_run)
     sp.add_argument("--input", "-i", action="append", metavar="[NAME=]FILE.npy",
                     help="an input array; repeat for several inputs (in the executor's order, or NAME=FILE)")
     sp.add_argument("--output", "-o", metavar="OUT.npz", help="save the outputs, keyed by output name")
@@ -86,4 +88,3 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--device", help="OpenCL device number for --backend opencl (see nnb devices; default 0)")
     sp.add_argument("--board", help="run as firmware on this board (see nnb boards): built, run under QEMU, "
                     "instructions per inference printed; implies --backend board")
-    sp.set_defaults(func=cmd_run)

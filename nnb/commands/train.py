@@ -21,6 +21,9 @@ DATA_HELP = ("fashion-mnist (Debian's IDX files; :train/:test picks a split), FI
 
 def load_model(path: str, allow_nnb: bool = False) -> Graph:
     """A float NNP, a quantized model file (.nnq) expanded to its float weights, or (``allow_nnb``) an NNB."""
+    from nnb.commands.common import check_model_file
+
+    check_model_file(path)
     if not os.path.exists(path):
         raise NnbError(f"{path}: no such model file")
     if path.endswith(".nnq"):
@@ -102,11 +105,12 @@ def run_training(trainer, args: argparse.Namespace, graph: Graph) -> bool:  # no
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from nnb.commands.common import refuse_data_folders
+    from nnb.commands.common import check_output_file, refuse_data_folders
     from nnb.nnp.writer import save
     from nnb.train.trainer import Trainer
 
     refuse_data_folders(args)
+    check_output_file(args.output, args.model)  # before the training, not after it
     g = load_model(args.model)
     trainer = Trainer(g, train_config(args))
     if not run_training(trainer, args, g):
