@@ -28,18 +28,21 @@ def cmd_convert(args: argparse.Namespace) -> int:
     print(f"wrote {out}: {len(c.image):,} bytes, {c.mode} NNB ({who}), {len(c.graph.nodes)} functions, "
           f"parameters {params:,} bytes, {kind} {c.buffer_bytes:,} bytes")
     if c.mode != "compat":
-        print("  " + runtime_ram_line(c.image))
+        print("  " + runtime_ram_line(c.image, out))
     return 0
 
 
-def runtime_ram_line(image: bytes) -> str:
+def runtime_ram_line(image: bytes, path: str) -> str:
     """What nnb's C runtime asks for besides the tensor plan, from the built host library when there is one
-    (the plan alone is not the RAM: the runtime adds tables, input/output staging and kernel scratch)."""
+    (the plan alone is not the RAM: the runtime adds tables, input/output staging and kernel scratch). Without
+    the library, the line says how to build it: a new user has no nnbrt to run 'nnbrt info' with."""
     from nnb.backends import c as cbackend
 
     if not os.path.exists(os.path.join(cbackend.C_RUNTIME, "build", "libnnbrt.so")):
         return ("the tensor arena is not all the RAM: nnb's C runtime adds its tables, input/output staging and "
-                "kernel scratch (nnbrt info FILE shows the whole request)")
+                f"kernel scratch (the whole request is printed here once the C runtime is built: make -C "
+                f"{cbackend.C_RUNTIME}, or any --backend c command; then {cbackend.C_RUNTIME}/build/nnbrt info "
+                f"{path} shows it too)")
     try:
         net = cbackend.CNet(image)
         isa = cbackend.kernel_isa()
@@ -49,7 +52,7 @@ def runtime_ram_line(image: bytes) -> str:
     packed = a["total"] - a["tables"] - a["io"] - a["tensors"] - a["scratch"]
     return (f"C runtime RAM on this host ({isa}): {a['total']:,} bytes = tables {a['tables']:,} + inputs/outputs "
             f"{a['io']:,} + tensors {a['tensors']:,} + kernel scratch {a['scratch']:,} + packed weights "
-            f"{packed:,} (nnbrt info FILE; a Cortex-M build's scratch differs: nnb build / nnb emit-c print it)")
+            f"{packed:,} (nnbrt info {path}; a Cortex-M build's scratch differs: nnb build / nnb emit-c print it)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

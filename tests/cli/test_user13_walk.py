@@ -219,3 +219,17 @@ def test_opencl_run_prints_only_its_outputs(lenet: str, image: str) -> None:
     assert main(["run", lenet, "-i", image, "-o", out + ".ref.npz"]) == 0
     with np.load(out) as a, np.load(out + ".ref.npz") as b:
         np.testing.assert_allclose(a["y"], b["y"], atol=1e-5)
+
+
+def test_convert_without_the_runtime_says_how_to_get_the_whole_request(lenet: str, tmp_path: os.PathLike,
+                                                                      monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture) -> None:
+    """A fresh clone has no nnbrt: the line pointed at 'nnbrt info FILE' without saying where it comes from."""
+    from nnb.backends import c as cbackend
+
+    monkeypatch.setattr(cbackend, "C_RUNTIME", str(tmp_path / "rt"))
+    out = str(tmp_path / "m.nnb")
+    assert main(["convert", lenet, "-o", out]) == 0
+    text = capsys.readouterr().out
+    assert f"make -C {tmp_path / 'rt'}" in text and f"{tmp_path / 'rt'}/build/nnbrt info {out}" in text, text
+    assert os.path.getsize(out) > 0
