@@ -6,6 +6,7 @@ from nnb.ir import Graph
 from nnb.passes.canon import canonicalize, fired_rewrites
 from nnb.passes.fold_bn import fold_batch_norm
 from nnb.passes.fuse_conv import fuse_convolutions
+from nnb.passes.pool_act import pool_before_activation
 from nnb.validate import validate_graph
 
 
@@ -15,7 +16,7 @@ def optimize(g: Graph, fuse: bool = True, canonical: bool = True) -> Graph:
         g = canonicalize(g)
     g = fold_batch_norm(g)
     if fuse:
-        g = fuse_convolutions(g)
+        g = fuse_convolutions(pool_before_activation(g))
     validate_graph(g)  # a rewrite's result meets every rule a file's graph does (nnb/validate.py)
     return g
 

@@ -74,6 +74,9 @@
 #endif
 #define BNV 2            /* vectors per micro tile row */
 #define BNR (BNV * GV)   /* columns per micro tile */
+/* the output-channel-vector form's tile (below) */
+#define OCV_OB 32 /* output channels per micro tile: 2 vectors */
+#define OCV_NP 14 /* columns per micro tile: 14 consecutive, or 7 in each of two output rows */
 
 typedef struct {
     int copy;                 /* source: 0 the input itself, 1 phase planes, 2 a 1x1's gathered pixels */
@@ -95,12 +98,39 @@ typedef struct {
     size_t nstrip, sb;        /* strips of np columns, strips per partial-sum block (nk > 1) */
     size_t cpr;               /* row strips: strips per output row */
     size_t wp_floats, part_floats;
+    /* max pooling fused (ocv == 2, AVX-512): conv rows in a ring of pool_rows rows x OW columns x 32
+       channels, one pooled row of 32 channels x b16(pooled OW) columns */
+    int pool;
+    size_t pool_rows, ring_floats, prow_floats;
 } bplan;
 #if NNBRT_GEMM_IM2COL_MAX != 0 && GV >= 4
 static void ocv_plan(const nnbrt_geom *g, bplan *q);
 #endif
 
 static inline size_t b16(size_t n) { return (n + 15u) & ~(size_t)15u; }
+
+/* A max pooling the output-channel-vector form fuses (AVX-512 builds): ungrouped, no residual, an even
+   number of conv rows (computed in pairs), a window of at most 4 x 4 with stride <= 4, every pooled
+   output's window holding a conv output (windows clipped to the conv output, as nnabla's padding never
+   wins a maximum), and the pooled size at most the conv's. ResNet's stem: 3x3, stride 2, pad 1. */
+static int big_pool_ok(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f)
+{
+#if GV == 16 && defined(__AVX512F__) && NNBRT_GEMM_IM2COL_MAX != 0
+    if (f->pool != 1 || f->res || group != 1 || g->OH % 2 || g->OH < 2 || g->OW < OCV_NP / 2) return 0;
+    if (f->KH < 1 || f->KW < 1 || f->KH > 4 || f->KW > 4 || f->SH < 1 || f->SW < 1 || f->SH > 4 || f->SW > 4)
+        return 0;
+    if (f->PH < 0 || f->PW < 0 || f->PH >= f->KH || f->PW >= f->KW || f->OH < 1 || f->OW < 1) return 0;
+    if (f->OH > g->OH || f->OW > g->OW) return 0;
+    /* the last window starts inside the conv output */
+    if ((int64_t)(f->OH - 1) * f->SH - f->PH >= g->OH || (int64_t)(f->OW - 1) * f->SW - f->PW >= g->OW) return 0;
+    return 1;
+#else
+    (void)group;
+    (void)g;
+    (void)f;
+    return 0;
+#endif
+}
 
 static int mkbplan(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, bplan *q)
 {
@@ -112,8 +142,10 @@ static int mkbplan(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, bplan
     return 0;
 #else
     uint64_t macs, IHp, IWp, pl, nb, t, rows;
-    if ((f && f->pool) || group < 1 || g->C < 1 || g->OC < 1 || (size_t)g->C % group || (size_t)g->OC % group)
-        return 0;
+    if (group < 1 || g->C < 1 || g->OC < 1 || (size_t)g->C % group || (size_t)g->OC % group) return 0;
+    q->pool = f && f->pool;
+    q->pool_rows = q->ring_floats = q->prow_floats = 0;
+    if (q->pool && !big_pool_ok(group, g, f)) return 0;
     if (g->SH > 64 || g->SW > 64) return 0;
     q->cg = (size_t)g->C / group;
     q->ocg = (size_t)g->OC / group;
@@ -168,7 +200,14 @@ static int mkbplan(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, bplan
     q->ap_floats = q->ocg % q->mr ? b16(q->mr * q->K) : 0;
     ocv_plan(g, q);
     if (q->ocv) q->ap_floats = 0;
-    t = (uint64_t)q->off_floats + q->ap_floats + q->wp_floats + q->part_floats + b16(q->pl_alloc) + 16;
+    if (q->pool) {
+        if (q->ocv != 2) return 0; /* conv rows in pairs (odd OH refused by big_pool_ok) */
+        q->pool_rows = (size_t)f->KH + 2u;
+        q->ring_floats = q->pool_rows * (size_t)g->OW * OCV_OB;
+        q->prow_floats = b16((size_t)f->OW) * OCV_OB;
+    }
+    t = (uint64_t)q->off_floats + q->ap_floats + q->wp_floats + q->part_floats + b16(q->pl_alloc) + 16 +
+        (uint64_t)q->ring_floats + q->prow_floats;
     if (t > (uint64_t)(SIZE_MAX / 8)) return 0;
     q->scratch_bytes = (size_t)t * sizeof(float) + 64; /* + alignment */
     return 1;
@@ -203,8 +242,6 @@ static int mkbplan(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, bplan
 #ifndef OCV_PFD
 #define OCV_PFD 32 /* weight prefetch distance (k steps) */
 #endif
-#define OCV_OB 32 /* output channels per micro tile: 2 vectors */
-#define OCV_NP 14 /* columns per micro tile: 14 consecutive, or 7 in each of two output rows */
 #if NNBRT_GEMM_IM2COL_MAX != 0 && GV >= 4
 static void ocv_plan(const nnbrt_geom *g, bplan *q)
 {
@@ -711,6 +748,64 @@ static void ocv_strip(const bplan *q, const nnbrt_geom *g, size_t s, size_t *ps,
     }
 }
 
+/* Fused max pooling: a finished tile (out of ocv_micro: [v][j][16], columns j < 7 of conv row oh, 7.. of
+   row oh + 1, from column cs) into the ring of conv rows ([row % pool_rows][column][32 channels]), bias
+   included, before the activation (which commutes with the maximum and comes after it). */
+static void ocv_pool_tile(const float *acc, size_t ps, const bplan *q, const nnbrt_geom *g, float *ring)
+{
+    const size_t oh = ps / q->L, cs = ps % q->L, OW = (size_t)g->OW;
+    size_t t, j, v;
+    for (t = 0; t < 2; ++t) {
+        float *row = ring + ((oh + t) % q->pool_rows) * OW * OCV_OB;
+        for (j = 0; j < OCV_NP / 2; ++j)
+            for (v = 0; v < 2; ++v) {
+                __m512 a = _mm512_load_ps(acc + (v * OCV_NP + t * (OCV_NP / 2) + j) * 16);
+                _mm512_store_ps(row + (cs + j) * OCV_OB + v * 16, a);
+            }
+    }
+}
+
+/* Every pooled row whose window ends at or before conv row done (the last of a finished pair; the window
+   clipped to the conv output) from the ring, from *next on: the maximum of each window (nnabla's rule:
+   the first element, then c > m ? c : m), the activation, then 16 x 16 transposes into the nr channels'
+   pooled rows (PP apart from yc). */
+static void ocv_pool_rows(const bplan *q, const nnbrt_geom *g, const nnbrt_fuse *f, size_t done, size_t *next,
+                          const float *ring, float *prow, size_t nr, float *yc)
+{
+    const size_t OH = (size_t)g->OH, OW = (size_t)g->OW, POW = (size_t)f->OW, PP = (size_t)f->OH * POW;
+    const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
+    while (*next < (size_t)f->OH) {
+        const long r0 = (long)*next * f->SH - f->PH, r1 = r0 + f->KH; /* window rows [r0, r1) */
+        const size_t ra = r0 < 0 ? 0 : (size_t)r0, rb = (size_t)r1 > OH ? OH : (size_t)r1;
+        size_t pw, r, c, v, i, pw0;
+        if (rb - 1 > done) return; /* its last row is not computed yet */
+        for (pw = 0; pw < POW; ++pw) {
+            const long c0 = (long)pw * f->SW - f->PW, c1 = c0 + f->KW;
+            const size_t ca = c0 < 0 ? 0 : (size_t)c0, cb = (size_t)c1 > OW ? OW : (size_t)c1;
+            for (v = 0; v < 2; ++v) {
+                __m512 m = _mm512_load_ps(ring + ((ra % q->pool_rows) * OW + ca) * OCV_OB + v * 16);
+                for (r = ra; r < rb; ++r)
+                    for (c = r == ra ? ca + 1 : ca; c < cb; ++c)
+                        m = _mm512_max_ps(_mm512_load_ps(ring + ((r % q->pool_rows) * OW + c) * OCV_OB + v * 16), m);
+                if (f->act) m = _mm512_max_ps(m, zero);
+                if (f->act == 2) m = _mm512_min_ps(m, six);
+                _mm512_store_ps(prow + pw * OCV_OB + v * 16, m);
+            }
+        }
+        for (v = 0; v < 2 && v * 16 < nr; ++v)
+            for (pw0 = 0; pw0 < POW; pw0 += 16) {
+                const size_t n16 = POW - pw0 < 16 ? POW - pw0 : 16;
+                const __mmask16 mk = (__mmask16)((1u << n16) - 1u);
+                __m512 t[16];
+                for (i = 0; i < 16; ++i) t[i] = i < n16 ? _mm512_load_ps(prow + (pw0 + i) * OCV_OB + v * 16) : zero;
+                ocv_tr16(t);
+                for (i = 0; i < 16 && v * 16 + i < nr; ++i)
+                    _mm512_mask_storeu_ps(yc + (v * 16 + i) * PP + *next * POW + pw0, mk, t[i]);
+            }
+        ++*next;
+    }
+}
+
 /* pk: the weights packed at load (nnbrt_big_pack_fill: per group and block of 32 channels, 32 biases then
    [k][32]), or NULL: packed here a K block at a time. */
 static void ocv_conv(const bplan *q, float *base, size_t group, const float *x, const float *w, const float *bias,
@@ -718,7 +813,7 @@ static void ocv_conv(const bplan *q, float *base, size_t group, const float *x, 
 {
     uint32_t *off = (uint32_t *)(void *)base;
     float *wp = base + q->off_floats, *bb = wp + q->wp_floats - 64, *part = wp + q->wp_floats;
-    float *pl = part + q->part_floats;
+    float *pl = part + q->part_floats, *ring = pl + b16(q->pl_alloc), *prow = ring + q->ring_floats;
     const int act = f ? f->act : 0;
     const size_t xin = (size_t)g->C * (size_t)g->IH * (size_t)g->IW, P = (size_t)g->OH * (size_t)g->OW;
     const size_t tile = q->ob * q->np;
@@ -734,7 +829,8 @@ static void ocv_conv(const bplan *q, float *base, size_t group, const float *x, 
             const float *sg = src + grp * q->cg * (q->copy == 1 ? (size_t)g->SH * (size_t)g->SW : 1u) * q->pp;
             const float *wg = w ? w + grp * q->ocg * q->K : NULL;
             const float *bg = bias ? bias + grp * q->ocg : NULL;
-            const size_t yo = (n * (size_t)g->OC + grp * q->ocg) * P;
+            /* pooled: the outputs are f's (group 1) */
+            const size_t yo = (n * (size_t)g->OC + grp * q->ocg) * (q->pool ? (size_t)f->OH * (size_t)f->OW : P);
             const float *rg = f && f->res ? f->res + yo : NULL;
             size_t ob0;
             for (ob0 = 0; ob0 < q->ocg; ob0 += q->ob) {
@@ -744,7 +840,7 @@ static void ocv_conv(const bplan *q, float *base, size_t group, const float *x, 
                 const float *bo0 = pkb ? pkb : bg ? bb : NULL;
                 /* packed at load, the last row of an odd OH in pairs of blocks (ocv_micro_row2) */
                 const int pair = pkb && q->ocv == 2 && (ob0 / OCV_OB % 2u ? 1 : ob0 + OCV_OB < q->ocg);
-                size_t i, s0;
+                size_t i, s0, next = 0; /* fused pooling: the next pooled row */
                 if (!pkb)
                     for (i = 0; i < q->ob; ++i) bb[i] = bg && i < nr ? bg[ob0 + i] : 0.0f;
                 for (s0 = 0; s0 < q->nstrip; s0 += q->sb) {
@@ -780,9 +876,15 @@ static void ocv_conv(const bplan *q, float *base, size_t group, const float *x, 
                             } else {
                                 ocv_micro_row(kc, wb, sg + ps, b2, off + kb, bo, in, acc);
                             }
-                            if (last)
+                            if (last && q->pool) {
+                                ocv_pool_tile(acc, ps, q, g, ring);
+                                if ((s + 1) % q->cpr == 0) /* a pair of conv rows done */
+                                    ocv_pool_rows(q, g, f, ps / q->L + 1, &next, ring, prow, nr,
+                                                  y + yo + ob0 * (size_t)f->OH * (size_t)f->OW);
+                            } else if (last) {
                                 ocv_store(acc, OCV_NP, b2, keep, nr, ps, q, g, y + yo + ob0 * P,
                                           rg ? rg + ob0 * P : NULL, act);
+                            }
                         }
                     }
                 }
