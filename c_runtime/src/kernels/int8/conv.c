@@ -941,6 +941,11 @@ static void quads_fused(const int16_t *col, int32_t np, int32_t klen, const int8
  * layers take 8 % more instructions on the M4 with 8, 25 % with 4) */
 static int32_t im2col_cols(int32_t klen) { return klen <= 16 ? 16 : klen <= 128 ? 8 : 4; }
 
+/* kept out of line: inlined into nnb_i8_conv2d, its one caller, its 424-byte frame (Cortex-M4) sat on every path
+   through nnb_i8_conv2d (the depthwise ones too) and zoo dscnn took 1.4 % more M4 instructions */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
 static void conv_im2col(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
                         const int32_t *mult, const int32_t *shift, const int8_t *residual, const int32_t *res_mult,
                         const int32_t *res_shift, int8_t *y, int16_t *col, int32_t pos0, int32_t npos, size_t plane)
