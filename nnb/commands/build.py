@@ -25,6 +25,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         if missing:
             raise NnbError(f"--input: no array for {', '.join(missing)}")
         inputs = [_embeddable(n, shape, got[n]) for n, shape in mi.inputs]
+    if args.runs < 1:  # the firmware would time no inference and print an unset count
+        raise NnbError(f"--runs {args.runs}: give at least 1 inference to time")
     if args.with_ == "emit-c" and args.profile:
         raise NnbError("--profile counts the runtime's functions; the emitted C has no per-layer entry")
     res = build_firmware(mi, board, args.output, inputs=inputs, runs=args.runs, profile=args.profile, log=print,
@@ -37,6 +39,11 @@ def cmd_build(args: argparse.Namespace) -> int:
                   f"({100.0 * (pred - got) / max(got, 1):+.2f} %)")
     how = "make run" if board.qemu_machine or board.is_host else "flash firmware.elf with the board's tools"
     print(f"project in {res.outdir}: make -C {res.outdir} rebuilds it; {how}")
+    if how == "make run" and inputs is None:  # else make run stops at 'cannot read nnb_in.bin', unexplained
+        names = ", ".join(n for n, _ in mi.inputs)
+        print(f"  make run reads the inputs ({names}) from {res.outdir}/nnb_in.bin: float32 little-endian, one "
+              "after the other (numpy: x.astype('<f4').tofile(...)); or build with --input x.npy; nnb run "
+              f"{args.model} --board {args.board} --input x.npy does all of it")
     return 0
 
 

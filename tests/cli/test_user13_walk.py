@@ -233,3 +233,25 @@ def test_convert_without_the_runtime_says_how_to_get_the_whole_request(lenet: st
     text = capsys.readouterr().out
     assert f"make -C {tmp_path / 'rt'}" in text and f"{tmp_path / 'rt'}/build/nnbrt info {out}" in text, text
     assert os.path.getsize(out) > 0
+
+
+def test_build_without_inputs_says_what_make_run_reads_and_refuses_zero_runs(
+        lenet: str, tmp_path: os.PathLike, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """Built without --input, 'make run' stopped at 'cannot read nnb_in.bin' with nothing saying what that file
+    is; --runs 0 built firmware that ran nothing and printed an output anyway."""
+    import nnb.boards.build
+
+    class Result:
+        linked = {}
+        outdir = str(tmp_path / "fw")
+
+        def summary(self) -> str:
+            return "summary"
+
+    monkeypatch.setattr(nnb.boards.build, "build_firmware", lambda *a, **k: Result())
+    assert main(["build", lenet, "--board", "host", "-o", Result.outdir]) == 0
+    out = capsys.readouterr().out
+    assert f"{Result.outdir}/nnb_in.bin" in out and "(x)" in out and "'<f4'" in out, out
+    monkeypatch.setattr(nnb.boards.build, "build_firmware", _refuse("the firmware build"))
+    msg = _error(capsys, ["build", lenet, "--board", "host", "-o", Result.outdir, "--runs", "0"])
+    assert "--runs 0" in msg, msg
