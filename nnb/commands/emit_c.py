@@ -19,6 +19,10 @@ def cmd_emit_c(args: argparse.Namespace) -> int:
         raise NnbError(f"emit-c writes C for any target and takes no --board; firmware for {args.board} from the "
                        f"emitted C: nnb build {args.model} --board {args.board} --with emit-c -o OUTDIR")
     check_model_file(args.model)
+    if args.target == "cortex-m4":  # a missing cross compiler is said before OUTDIR is written, not after
+        from nnb.emit.csource_footprint import target_toolchain
+
+        target_toolchain(args.target)
     args.output = os.path.normpath(args.output)  # 'out/' printed as out/ + prefix, not out//
     prefix = args.prefix or default_prefix(args.model)
     command = shlex.join(["nnb", "emit-c", args.model, "-o", args.output, "--prefix", prefix, "--arena", args.arena])

@@ -255,3 +255,14 @@ def test_build_without_inputs_says_what_make_run_reads_and_refuses_zero_runs(
     monkeypatch.setattr(nnb.boards.build, "build_firmware", _refuse("the firmware build"))
     msg = _error(capsys, ["build", lenet, "--board", "host", "-o", Result.outdir, "--runs", "0"])
     assert "--runs 0" in msg, msg
+
+
+def test_emit_c_for_cortex_m4_without_the_cross_compiler_writes_nothing(
+        lenet: str, tmp_path: os.PathLike, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    import nnb.emit.csource_footprint as fp
+
+    monkeypatch.setattr(fp.shutil, "which", lambda name: None)
+    out = tmp_path / "c"
+    msg = _error(capsys, ["emit-c", lenet, "-o", str(out), "--target", "cortex-m4"])
+    assert "gcc-arm-none-eabi" in msg, msg
+    assert not out.exists()  # was: the C written, then the error
