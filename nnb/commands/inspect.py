@@ -31,7 +31,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             print(f"int8 model: its int8 records plan an arena of {mem['int8_arena_bytes']:,} bytes of tensors "
                   "(kernel scratch and runtime tables not included; int8 tensors at one byte per value; the "
                   "figures above count float32; nnb plan shows it)")
-        print("canonicalisation: " + ("; ".join(fired_rewrites(g)) or "nothing to rewrite"))
+        fired = "; ".join(fired_rewrites(g))
+        if args.model.lower().endswith(".onnx"):  # the reader canonicalises as it reads: nothing is left to fire
+            fired = (fired + "; " if fired else "") + "an ONNX graph is canonicalised as it is read (e.g. " \
+                "ReduceMax-Sub-Exp-ReduceSum-Div -> Softmax); the table shows the result"
+        print("canonicalisation: " + (fired or "nothing to rewrite"))
     return 0
 
 

@@ -266,3 +266,18 @@ def test_emit_c_for_cortex_m4_without_the_cross_compiler_writes_nothing(
     msg = _error(capsys, ["emit-c", lenet, "-o", str(out), "--target", "cortex-m4"])
     assert "gcc-arm-none-eabi" in msg, msg
     assert not out.exists()  # was: the C written, then the error
+
+
+def test_inspect_onnx_does_not_claim_nothing_was_rewritten(capsys: pytest.CaptureFixture) -> None:
+    """dscnn.onnx spells Softmax as ReduceMax-Sub-Exp-ReduceSum-Div; the table shows one Softmax, and the
+    line under it said 'nothing to rewrite' because the reader had already rewritten it."""
+    path = os.path.join(ZOO, "dscnn.onnx")
+    if not os.path.exists(path):
+        pytest.skip(f"zoo fixture not found: {path}")
+    pytest.importorskip("onnx", reason="reading .onnx needs the onnx package (pip install onnx)")
+    assert main(["inspect", path]) == 0
+    out = capsys.readouterr().out
+    table = out.split("canonicalisation:")[0]
+    assert " Softmax " in table and " Exp " not in table, out
+    line = next(ln for ln in out.splitlines() if ln.startswith("canonicalisation:"))
+    assert "nothing to rewrite" not in line and "as it is read" in line, line
