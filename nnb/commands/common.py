@@ -34,6 +34,12 @@ def add_model_verb(sub: argparse._SubParsersAction, name: str, help_: str, func:
     return sp
 
 
+MODEL_KINDS = ".nnp, .nntxt with its parameters beside it, .onnx, .nnq or .nnb"
+# other frameworks' files a user may hand over first (and arrays given where a model goes)
+_OTHER_FORMATS = {".tflite": "a TensorFlow Lite file", ".pb": "a TensorFlow graph", ".h5": "an HDF5 (Keras) file",
+                  ".keras": "a Keras model", ".pt": "a PyTorch file", ".pth": "a PyTorch file",
+                  ".caffemodel": "a Caffe model", ".mlmodel": "a Core ML model", ".npy": "a numpy array",
+                  ".npz": "a numpy archive"}
 _ZIP_MAGIC = b"PK\x03\x04"
 _NNB_VERSIONS = (2, 3, 1001)  # the first int32 of an NNB file (nnb/emit/nnb_layout.py)
 
@@ -70,6 +76,9 @@ def check_model_file(path: str) -> None:
     if not os.path.exists(path):
         return
     ext = os.path.splitext(path)[1].lower()
+    if ext in _OTHER_FORMATS:  # else: 'not an NNP file (not a zip archive)', which says nothing of what to do
+        raise NnbError(f"{path}: {_OTHER_FORMATS[ext]} is not a model format nnb reads ({MODEL_KINDS}); "
+                       "export the network to ONNX first")
     kind = _model_kind(path)
     what = {"nnq": "a quantized model (what nnb quantize writes)", "nnp": "an NNP model (a zip with its network)",
             "nnb": "an NNB file (what nnb convert writes)"}

@@ -281,3 +281,13 @@ def test_inspect_onnx_does_not_claim_nothing_was_rewritten(capsys: pytest.Captur
     assert " Softmax " in table and " Exp " not in table, out
     line = next(ln for ln in out.splitlines() if ln.startswith("canonicalisation:"))
     assert "nothing to rewrite" not in line and "as it is read" in line, line
+
+
+@pytest.mark.parametrize("name, what", [("model.tflite", "TensorFlow Lite"), ("model.pt", "PyTorch"),
+                                        ("weights.h5", "HDF5"), ("x.npy", "numpy array")])
+def test_another_frameworks_file_is_named_with_what_to_do(tmp_path: os.PathLike, capsys: pytest.CaptureFixture,
+                                                          name: str, what: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"\x00" * 64)
+    msg = _error(capsys, ["inspect", str(path)])
+    assert what in msg and ".onnx" in msg and "export the network to ONNX" in msg, msg  # was: not an NNP file
