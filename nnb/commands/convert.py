@@ -13,11 +13,13 @@ from nnb.errors import NnbError
 def cmd_convert(args: argparse.Namespace) -> int:
     from nnb.emit.convert import convert, load_for_convert
 
+    if args.nnb_version is not None and args.mode != "compat":  # it was ignored: an extended file was written
+        raise NnbError(f"--nnb-version {args.nnb_version} is the version of nnabla's layout: add --mode compat")
     out = args.output or os.path.splitext(args.model)[0] + ".nnb"
     check_output_file(out, args.model)
     check_model_file(args.model)
     src = load_for_convert(args.model) if args.model.lower().endswith(".nnq") else load(args)
-    c = convert(src, mode=args.mode, version=args.nnb_version, fuse=not args.no_fuse)
+    c = convert(src, mode=args.mode, version=args.nnb_version or 2, fuse=not args.no_fuse)
     for w in c.warnings:
         print(f"nnb: warning: {w}", file=sys.stderr)
     write_file(out, c.image)  # whole or nothing: no partial file on an error
@@ -64,6 +66,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="auto (default): the extended file, what nnb's C runtime runs best; extended: nnb's "
                          "arena plan, fused ops and more functions; compat: what nnabla's converter writes, for "
                          "nnabla's C runtime")
-    sp.add_argument("--nnb-version", type=int, choices=[2, 3], default=2,
-                    help="compatible-mode version: 2 counts buffers in floats, 3 in bytes (default 2)")
+    sp.add_argument("--nnb-version", type=int, choices=[2, 3],
+                    help="with --mode compat: 2 counts buffers in floats, 3 in bytes (default 2)")
     sp.add_argument("--no-fuse", action="store_true", help="extended mode: do not fuse conv/pool/add/activation")

@@ -291,3 +291,14 @@ def test_another_frameworks_file_is_named_with_what_to_do(tmp_path: os.PathLike,
     path.write_bytes(b"\x00" * 64)
     msg = _error(capsys, ["inspect", str(path)])
     assert what in msg and ".onnx" in msg and "export the network to ONNX" in msg, msg  # was: not an NNP file
+
+
+def test_nnb_version_without_compat_is_refused_and_with_it_is_written(lenet: str, tmp_path: os.PathLike,
+                                                                      capsys: pytest.CaptureFixture) -> None:
+    """--nnb-version 3 alone wrote an extended file (version 1001) and said nothing about the option."""
+    out = tmp_path / "v3.nnb"
+    msg = _error(capsys, ["convert", lenet, "--nnb-version", "3", "-o", str(out)])
+    assert "--mode compat" in msg, msg
+    assert not out.exists()
+    assert main(["convert", lenet, "--mode", "compat", "--nnb-version", "3", "-o", str(out)]) == 0
+    assert int.from_bytes(out.read_bytes()[:4], "little") == 3
