@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 import numpy as np
 
-from nnb.commands.common import add_model_verb, board_or_hint, check_model_file, check_output_dir, parse_inputs
+from nnb.commands.common import add_model_verb, board_or_hint, check_model_file, check_output_dir, load, parse_inputs
 from nnb.errors import NnbError
 
 
@@ -17,7 +18,12 @@ def cmd_build(args: argparse.Namespace) -> int:
     from nnb.boards.build import build_firmware
     from nnb.boards.image import model_image
 
-    mi = model_image(args.model)
+    if args.executor:  # model_image reads a file's first executor: the one asked for is loaded here
+        if args.with_ == "emit-c":
+            raise NnbError("--executor: --with emit-c builds from the file's first executor (as nnb emit-c does)")
+        mi = model_image(load(args), name=os.path.splitext(os.path.basename(args.model))[0])
+    else:
+        mi = model_image(args.model)
     inputs = None
     if args.input:
         got = parse_inputs(args.input, [n for n, _ in mi.inputs])

@@ -17,6 +17,7 @@ import pytest
 from conftest import TRAINED, ZOO
 
 import nnb.backends
+import nnb.errors
 from nnb.cli import main
 
 LENET = os.path.join(TRAINED, "fmnist_lenet.nnp")
@@ -302,3 +303,25 @@ def test_nnb_version_without_compat_is_refused_and_with_it_is_written(lenet: str
     assert not out.exists()
     assert main(["convert", lenet, "--mode", "compat", "--nnb-version", "3", "-o", str(out)]) == 0
     assert int.from_bytes(out.read_bytes()[:4], "little") == 3
+
+
+def test_build_honours_executor(lenet: str, tmp_path: os.PathLike, monkeypatch: pytest.MonkeyPatch,
+                                capsys: pytest.CaptureFixture) -> None:
+    """build took --executor and ignored it (the file's first executor was built, a wrong name went through)."""
+    import nnb.boards.build
+
+    seen = {}
+
+    def fake_build(mi, board, outdir, **kw):  # noqa: ANN001, ANN003, ANN202
+        seen["mi"] = mi
+        raise nnb.errors.NnbError("stop here")
+
+    monkeypatch.setattr(nnb.boards.build, "build_firmware", fake_build)
+    fw = str(tmp_path / "fw")
+    msg = _error(capsys, ["build", lenet, "-b", "host", "-o", fw, "--executor", "nope"])
+    assert "no executor 'nope'" in msg and not seen, msg
+    msg = _error(capsys, ["build", lenet, "-b", "host", "-o", fw, "--executor", "runtime"])
+    assert msg == "nnb: error: stop here" and seen["mi"].name == "fmnist_lenet", msg
+    assert seen["mi"].inputs == [("x", (1, 1, 28, 28))]
+    msg = _error(capsys, ["build", lenet, "-b", "host", "-o", fw, "--executor", "runtime", "--with", "emit-c"])
+    assert "first executor" in msg, msg
