@@ -41,7 +41,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if backend == "board" and args.board:  # silence otherwise: the first runtime build for a CPU, then QEMU
         print(f"nnb: building {args.model} as firmware for {args.board} and running it (the runtime library is "
               "built once per CPU and cached; NNB_CACHE moves the cache) ...", file=sys.stderr, flush=True)
-    outputs = get_runner(backend)(args.model, g, inputs, backend_options(args))
+    outputs = get_runner(backend)(_model_path(args, backend), g, inputs, backend_options(args))
     if backend == "board":
         from nnb.boards import backend as board_backend
 
@@ -61,6 +61,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         flat = y.reshape(-1)[:8]
         print("  " + " ".join(f"{v:.6g}" for v in flat) + (" ..." if y.size > 8 else ""))
     return 0
+
+
+def _model_path(args: argparse.Namespace, backend: str) -> str:
+    """The path the backend reads. With --executor: the board backend is given no path, so it builds the graph of
+    that executor (from a path it builds the file's first one); emit-c, which emits from the file, refuses."""
+    if not args.executor:
+        return args.model
+    if backend == "emit-c":
+        raise NnbError("--executor: the emit-c backend emits the file's first executor (as nnb emit-c does); "
+                       "--backend c runs the one named")
+    return "" if backend == "board" else args.model
 
 
 def _check_inputs(g: Graph, inputs: dict[str, np.ndarray]) -> None:

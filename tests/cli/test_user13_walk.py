@@ -325,3 +325,26 @@ def test_build_honours_executor(lenet: str, tmp_path: os.PathLike, monkeypatch: 
     assert seen["mi"].inputs == [("x", (1, 1, 28, 28))]
     msg = _error(capsys, ["build", lenet, "-b", "host", "-o", fw, "--executor", "runtime", "--with", "emit-c"])
     assert "first executor" in msg, msg
+
+
+def test_run_executor_reaches_the_board_and_is_refused_by_emit_c(lenet: str, image: str,
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture) -> None:
+    """The board backend built from the path, so the file's first executor, whatever --executor said."""
+    seen = {}
+
+    def runner(name: str):  # noqa: ANN202
+        def run(path, graph, inputs, options):  # noqa: ANN001, ANN202
+            seen[name] = (path, graph.executor)
+            return {"y": np.zeros((1, 10), np.float32)}
+        return run
+
+    monkeypatch.setattr(nnb.backends, "get_runner", runner)
+    monkeypatch.setattr("nnb.commands.run.board_or_hint", lambda name: None)
+    assert main(["run", lenet, "-i", image, "--board", "qemu-mps2-an386", "--executor", "runtime"]) == 0
+    assert seen["board"] == ("", "runtime")  # no path: the backend builds the graph of that executor
+    assert main(["run", lenet, "-i", image, "--board", "qemu-mps2-an386"]) == 0
+    assert seen["board"][0] == lenet
+    capsys.readouterr()
+    msg = _error(capsys, ["run", lenet, "-i", image, "--backend", "emit-c", "--executor", "runtime"])
+    assert "first executor" in msg and "emit-c" not in seen, msg
