@@ -10,6 +10,23 @@
 #define PLAN_INPUT (-2)
 #define ALIGN 64u
 
+/* Kernel scratch in the plan's free space (extended files): each function's scratch goes at the lowest
+   64-aligned plan offset where no tensor alive at its step lies, as the emitted C places it, so only what
+   does not fit there is added after the tensors; a table of one word per function holds the offsets.
+   On by default on 32-bit Arm (microcontrollers, where the arena is the RAM); -DNNBRT_SCRATCH_IN_PLAN=0/1
+   chooses. The search reads the image only (no memory, nnbrt_arena_size gives the same figure): about
+   variables^2 x functions steps, so files above NNBRT_SCRATCH_PLACE_MAX of those keep one scratch region. */
+#ifndef NNBRT_SCRATCH_IN_PLAN
+#if defined(__arm__)
+#define NNBRT_SCRATCH_IN_PLAN 1
+#else
+#define NNBRT_SCRATCH_IN_PLAN 0
+#endif
+#endif
+#ifndef NNBRT_SCRATCH_PLACE_MAX
+#define NNBRT_SCRATCH_PLACE_MAX (1u << 20)
+#endif
+
 /* Helpers that decode records into stack structs are kept out of their
    callers, so the frames under a kernel call (the loader's check pass,
    nnbrt_run_range) stay small: the stack budget is 1 KB on a Cortex-M4
@@ -67,7 +84,9 @@ typedef struct {
     float **vdata;         /* per variable: its float storage (NULL while sizing) */
     nnbrt_diag *diag;
     uint64_t work;
-    size_t scratch; /* largest kernel scratch */
+    size_t scratch; /* largest kernel scratch (placed in the plan: the most any goes past the tensors) */
+    uint32_t *sofs; /* NNBRT_SCRATCH_IN_PLAN: per function, its scratch's plan offset (NULL while sizing) */
+    int place;      /* scratch placed in the plan (NNBRT_SCRATCH_IN_PLAN, extended, small enough) */
 #ifdef NNBRT_PREPARE
     size_t persist;    /* load-time regions (each 64-aligned), without their table */
     uint32_t npersist; /* functions with a region */
@@ -94,6 +113,7 @@ struct nnbrt_net {
     nnbrt_tensor *tens; /* max_io entries */
     nnbrt_qw *qw;       /* the packed weight of the function being run */
     float *scratch;
+    uint8_t *plan;      /* the tensor plan (base of the scratch offsets c.sofs) */
     nnbrt_arena_info arena;
 #ifdef NNBRT_PREPARE
     const uint32_t *ptab; /* npersist pairs {function index, byte offset from ptab} */
@@ -893,6 +913,75 @@ static NOINLINE void prepare_functions(ctx_t *c, nnbrt_tensor *t, nnbrt_qw *qbuf
 }
 #endif
 
+#if NNBRT_SCRATCH_IN_PLAN
+/* Does function j list variable v among its inputs (outs 0) or outputs (outs 1)? (validated lists) */
+static int fn_lists(const ctx_t *c, uint32_t j, int32_t v, int outs)
+{
+    const uint8_t *r = c->data + rd32(c->index + 4u * (uint32_t)c->fn_list[j]);
+    const uint32_t n = rd32(r + (outs ? 12u : 4u));
+    const int32_t *l;
+    uint32_t k;
+    if (!n) return 0;
+    l = (const int32_t *)(const void *)(c->data + rd32(c->index + 4u * (uint32_t)rdi32(r + (outs ? 16u : 8u))));
+    for (k = 0; k < n; ++k)
+        if (l[k] == v) return 1;
+    return 0;
+}
+
+/* The plan bytes [*lo, *hi) of variable t if it is alive at function i: written at or before i and read at or
+   after it (a network output: to the end), or written by i; else 0. */
+static NOINLINE int live_span(const ctx_t *c, uint32_t i, uint32_t t, size_t *lo, size_t *hi)
+{
+    struct nnbrt_var v;
+    uint32_t j;
+    int w = 0, r = 0;
+    const int32_t p = c->plan[t];
+    if (p < 0 || decode_var(c, t, &v) != NNBRT_OK || v.data_index >= 0) return 0;
+    for (j = 0; j <= i && !w; ++j) w = fn_lists(c, j, (int32_t)t, 1);
+    if (!w) return 0;
+    r = is_net_output(c, t) || fn_lists(c, i, (int32_t)t, 1); /* an output of i itself, read or not */
+    for (j = i; j < c->h.num_functions && !r; ++j) r = fn_lists(c, j, (int32_t)t, 0);
+    *lo = (size_t)(uint32_t)p;
+    *hi = *lo + v.size * ESZ(v.type);
+    return r;
+}
+
+/* The lowest 64-aligned plan offset where `need` bytes meet no tensor alive at function i (first fit: past
+   every overlapping span until none overlaps; the offset only grows). */
+static NOINLINE size_t place_scratch(const ctx_t *c, uint32_t i, size_t need)
+{
+    size_t off = 0, lo, hi;
+    uint32_t t;
+    int moved = 1;
+    while (moved) {
+        moved = 0;
+        for (t = 0; t < c->h.num_variables; ++t)
+            if (live_span(c, i, t, &lo, &hi) && lo < off + need && off < hi) {
+                off = (hi + ALIGN - 1u) / ALIGN * ALIGN;
+                moved = 1;
+            }
+    }
+    return off;
+}
+#endif
+
+/* Function i's kernel scratch of `need` bytes: the largest need, or (placed in the plan) the most any goes
+   past the tensors, and its offset in c->sofs when the arena is there. */
+static void note_scratch(ctx_t *c, uint32_t i, size_t need)
+{
+#if NNBRT_SCRATCH_IN_PLAN
+    if (c->place) {
+        const size_t top = ((size_t)c->h.arena_bytes + ALIGN - 1u) / ALIGN * ALIGN; /* the plan region's end */
+        size_t off = need ? place_scratch(c, i, need) : top;
+        if (off + need > top && off + need - top > c->scratch) c->scratch = off + need - top;
+        if (c->sofs) c->sofs[i] = (uint32_t)off;
+        return;
+    }
+#endif
+    (void)i;
+    if (need > c->scratch) c->scratch = need;
+}
+
 /* Kernel checks of every function: shapes, arguments, aliasing; the work
    estimate and the largest scratch. t holds cap tensors, a one argument set. */
 static nnbrt_status check_functions(ctx_t *c, nnbrt_tensor *t, uint32_t cap, nnbrt_qw *qbuf,
@@ -909,11 +998,14 @@ static nnbrt_status check_functions(ctx_t *c, nnbrt_tensor *t, uint32_t cap, nnb
         if ((st = decode_args(c, f.rec, f.code, a)) != NNBRT_OK) return st;
         if ((st = fn_tensors(c, &f, f.nin + f.nout <= cap ? t : NULL, qbuf)) != NNBRT_OK) return st;
         if ((st = check_aliasing(c, f.type, f.k, a, f.nin, f.ins, f.nout, f.outs)) != NNBRT_OK) return st;
-        if (f.nin + f.nout > cap) continue; /* see NNBRT_CHECK_IO */
+        if (f.nin + f.nout > cap) { /* see NNBRT_CHECK_IO */
+            note_scratch(c, i, 0);
+            continue;
+        }
         st = f.k->check(a, (int)f.nin, t, (int)f.nout, t + f.nin, &work);
         if (st != NNBRT_OK) return st;
         c->work += work.work;
-        if (work.scratch > c->scratch) c->scratch = work.scratch;
+        note_scratch(c, i, work.scratch);
 #ifdef NNBRT_PREPARE
         if (persist_of(&f, &work)) {
             if (!add_aligned(&c->persist, work.persist)) return NNBRT_E_SIZE_OVERFLOW;
@@ -1004,7 +1096,7 @@ static NOINLINE nnbrt_status check_dataflow(const ctx_t *c, int32_t *w)
 
 /* Arena layout (byte offsets from the 64-aligned base). */
 typedef struct {
-    size_t vdata, bofs, tens, qw, io, plan, bufs, scratch, persist, total;
+    size_t vdata, bofs, tens, qw, sofs, io, plan, bufs, scratch, persist, total;
 } layout_t;
 
 static int is_net_output(const ctx_t *c, uint32_t i)
@@ -1053,6 +1145,8 @@ static NOINLINE nnbrt_status plan_layout(const ctx_t *c, layout_t *L)
     if (!add_array(&lay, c->max_io, sizeof(nnbrt_tensor))) return NNBRT_E_SIZE_OVERFLOW;
     L->qw = lay;
     if (!add_array(&lay, 1, sizeof(nnbrt_qw))) return NNBRT_E_SIZE_OVERFLOW;
+    L->sofs = lay; /* NNBRT_SCRATCH_IN_PLAN: each function's scratch offset in the plan */
+    if (c->place && !add_array(&lay, c->h.num_functions, sizeof(uint32_t))) return NNBRT_E_SIZE_OVERFLOW;
     L->io = lay;
     for (i = 0; i < c->h.num_variables; ++i) {
         const size_t n = private_bytes(c, i);
@@ -1107,6 +1201,10 @@ static NOINLINE nnbrt_status validate_structure(ctx_t *c, layout_t *L)
     if ((st = check_io_ids(c)) != NNBRT_OK) return st;
     if ((st = scan_variables(c)) != NNBRT_OK) return st;
     if ((st = scan_functions(c)) != NNBRT_OK) return st;
+#if NNBRT_SCRATCH_IN_PLAN
+    c->place = c->ext && (uint64_t)c->h.num_variables * c->h.num_variables * c->h.num_functions <=
+                             (uint64_t)NNBRT_SCRATCH_PLACE_MAX;
+#endif
     return plan_layout(c, L);
 }
 
@@ -1242,6 +1340,8 @@ static nnbrt_status init(nnbrt_net **netp, const void *image, size_t image_len, 
     assign_storage(c, &L, base);
     net->tens = (nnbrt_tensor *)(void *)(base + L.tens);
     net->qw = (nnbrt_qw *)(void *)(base + L.qw);
+    net->plan = base + L.plan;
+    if (c->place) c->sofs = (uint32_t *)(void *)(base + L.sofs);
     if ((st = check_functions(c, net->tens, c->max_io, net->qw, &net->args)) != NNBRT_OK) return st;
     if ((st = finish_layout(c, &L)) != NNBRT_OK) return st;
     if (arena_len < L.total) return NNBRT_E_ARENA_TOO_SMALL;
@@ -1346,7 +1446,7 @@ nnbrt_status nnbrt_run_range(nnbrt_net *net, int first, int last)
         (void)decode_fn(&net->c, i, &net->f);
         (void)read_args(&net->c, net->c.data + rd32(net->c.index + 4u * (uint32_t)net->f.rec), net->f.code,
                         &net->args);
-        net->args.scratch = net->scratch;
+        net->args.scratch = net->c.sofs ? (float *)(void *)(net->plan + net->c.sofs[i]) : net->scratch;
         run_tensors(&net->c, &net->f, net->tens, net->qw);
 #ifdef NNBRT_PREPARE
         while (pk < net->c.npersist && net->ptab[2 * pk] < i) ++pk; /* (first > 0: skip earlier entries) */

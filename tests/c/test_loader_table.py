@@ -10,8 +10,10 @@ malloc'ed to the exact size, so a table past its end is reported), and the input
 init over an arena full of garbage (nnbrt_init's promise). The data-flow checks themselves (read before
 write, live overlap) are test_loader_semantics.py's cases, which run against the table in its new place.
 """
+import os
 import re
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -93,3 +95,44 @@ def test_input_storage_zero_after_init_over_garbage() -> None:
     assert lib.nnbrt_run(pnet[0]) == 0
     assert lib.nnbrt_output(pnet[0], 0, data, shape, ndim) == 0
     np.testing.assert_array_equal(np.frombuffer(ffi.buffer(data[0], 4 * 64), np.float32), np.maximum(x, 0))
+
+
+PLAN_MODELS = ["lenet", "dscnn", "resnet8"]
+
+
+@pytest.mark.skipif(not os.environ.get("NNB_SCRATCH_PLAN"),
+                    reason="opt-in (NNB_SCRATCH_PLAN=1, about 4 min: two more runtime builds): kernel scratch "
+                           "placed in the plan's free space, on by default on 32-bit Arm only (the boards tests "
+                           "run it there)")
+def test_scratch_in_plan_on_the_host(builds, tmp_path) -> None:
+    """-DNNBRT_SCRATCH_IN_PLAN=1 on the host (normal and ASan/UBSan builds): every zoo model in the extended
+    format and its calibrated int8 NNB give the default build's outputs bit for bit, and never ask for more
+    kernel scratch; the float dscnn's scratch goes almost all into its plan."""
+    from test_c_runtime import CRT, ZOO
+
+    from nnb.emit.convert import convert, convert_int8
+    from nnb.nnp.reader import load
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "int8"))
+    from int8_quant_helpers import calibrated
+
+    plan = {}
+    for name, san in (("build-plan", False), ("build-plan-san", True)):
+        args = ["make", "-C", str(CRT), "-j2", f"BUILD={name}", "CFLAGS=-DNNBRT_SCRATCH_IN_PLAN=1",
+                f"{name}/nnbrt"] + (["SAN=1"] if san else [])
+        r = subprocess.run(args, capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+        plan[name] = CRT / name
+    for model in PLAN_MODELS:
+        m, xs, _ = calibrated(model)
+        for kind, image in (("float", convert(load(str(ZOO / f"{model}.nnp")), "extended").image),
+                            ("int8", convert_int8(m).image)):
+            x = np.asarray(xs[0], np.float32).reshape(-1)
+            want = _run(builds["normal"], tmp_path, image, x)
+            base = _info(builds["normal"], tmp_path, image)
+            for name, bindir in plan.items():
+                np.testing.assert_array_equal(_run(bindir, tmp_path, image, x), want, err_msg=f"{model} {kind} {name}")
+                a = _info(bindir, tmp_path, image)
+                assert a["scratch"] <= base["scratch"], (model, kind, name, a, base)
+                if model == "dscnn" and kind == "float":
+                    assert a["scratch"] < base["scratch"] // 4, (a, base)
