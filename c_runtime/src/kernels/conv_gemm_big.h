@@ -109,14 +109,15 @@ static void ocv_plan(const nnbrt_geom *g, bplan *q);
 
 static inline size_t b16(size_t n) { return (n + 15u) & ~(size_t)15u; }
 
-/* A max pooling the output-channel-vector form fuses (AVX-512 builds): ungrouped, no residual, an even
-   number of conv rows (computed in pairs), a window of at most 4 x 4 with stride <= 4, every pooled
-   output's window holding a conv output (windows clipped to the conv output, as nnabla's padding never
-   wins a maximum), and the pooled size at most the conv's. ResNet's stem: 3x3, stride 2, pad 1. */
+/* A max pooling this GEMM fuses: ungrouped, no residual, a window of at most 4 x 4 with stride <= 4, every
+   pooled output's window holding a conv output (windows clipped to the conv output, as nnabla's padding
+   never wins a maximum), and the pooled size at most the conv's. ResNet's stem: 3x3, stride 2, pad 1.
+   The output-channel-vector form (AVX-512, an even number of conv rows: computed in pairs) pools from a
+   ring of conv rows; the other forms write the conv output to scratch and pool it from there. */
 static int big_pool_ok(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f)
 {
-#if GV == 16 && defined(__AVX512F__) && NNBRT_GEMM_IM2COL_MAX != 0
-    if (f->pool != 1 || f->res || group != 1 || g->OH % 2 || g->OH < 2 || g->OW < OCV_NP / 2) return 0;
+#if NNBRT_GEMM_IM2COL_MAX != 0
+    if (f->pool != 1 || f->res || group != 1) return 0;
     if (f->KH < 1 || f->KW < 1 || f->KH > 4 || f->KW > 4 || f->SH < 1 || f->SW < 1 || f->SH > 4 || f->SW > 4)
         return 0;
     if (f->PH < 0 || f->PW < 0 || f->PH >= f->KH || f->PW >= f->KW || f->OH < 1 || f->OW < 1) return 0;
@@ -199,13 +200,17 @@ static int mkbplan(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, bplan
     q->mr = ((q->ocg + BMR - 1) / BMR * BMR) * 5 <= ((q->ocg + BMR2 - 1) / BMR2 * BMR2) * 6 ? BMR : BMR2;
     q->ap_floats = q->ocg % q->mr ? b16(q->mr * q->K) : 0;
     ocv_plan(g, q);
-    if (q->ocv) q->ap_floats = 0;
-    if (q->pool) {
-        if (q->ocv != 2) return 0; /* conv rows in pairs (odd OH refused by big_pool_ok) */
+    if (q->pool && (q->ocv != 2 || g->OH % 2 || g->OW < OCV_NP / 2)) {
+        /* the whole conv output in scratch, then pooled */
+        q->ocv = 0;
+        if ((uint64_t)g->OH * (uint64_t)g->OW > (UINT64_C(1) << 40) / (uint64_t)g->OC) return 0;
+        q->ring_floats = b16((size_t)g->OC * (size_t)g->OH * (size_t)g->OW);
+    } else if (q->pool) { /* a ring of conv rows */
         q->pool_rows = (size_t)f->KH + 2u;
         q->ring_floats = q->pool_rows * (size_t)g->OW * OCV_OB;
         q->prow_floats = b16((size_t)f->OW) * OCV_OB;
     }
+    if (q->ocv) q->ap_floats = 0;
     t = (uint64_t)q->off_floats + q->ap_floats + q->wp_floats + q->part_floats + b16(q->pl_alloc) + 16 +
         (uint64_t)q->ring_floats + q->prow_floats;
     if (t > (uint64_t)(SIZE_MAX / 8)) return 0;
@@ -894,6 +899,22 @@ static void ocv_conv(const bplan *q, float *base, size_t group, const float *x, 
 }
 #endif
 
+/* The fused max pooling of the forms without a ring (big_pool_ok): conv output c (activation applied, which
+   commutes with the maximum) into y, row by row as the MaxPooling kernel does (conv_util.h's
+   nnbrt_pool_fold: nnabla's windows and NaN rule). */
+static void big_maxpool(const float *c, float *y, const nnbrt_geom *g, const nnbrt_fuse *f)
+{
+    const size_t OH = (size_t)g->OH, OW = (size_t)g->OW, POW = (size_t)f->OW;
+    const nnbrt_pool_row pr = nnbrt_pool_row_plan(1, f->KW, f->SW, f->PW, (long)POW, (long)OW);
+    size_t ch, ph, r;
+    for (ch = 0; ch < (size_t)g->OC; ++ch, c += OH * OW)
+        for (ph = 0; ph < (size_t)f->OH; ++ph, y += POW) {
+            long r0, r1;
+            nnbrt_pool_window((long)ph, f->KH, f->SH, f->PH, (long)OH, &r0, &r1);
+            for (r = (size_t)r0; r < (size_t)r1; ++r) nnbrt_pool_fold(&pr, y, c + r * OW, r == (size_t)r0);
+        }
+}
+
 static void big_conv(const bplan *q, float *scratch, size_t group, const float *x, const float *w,
                      const float *bias, float *y, const nnbrt_geom *g, const nnbrt_fuse *f)
 {
@@ -905,7 +926,7 @@ static void big_conv(const bplan *q, float *scratch, size_t group, const float *
     }
 #endif
     uint32_t *off = (uint32_t *)(void *)base;
-    float *ap = base + q->off_floats, *pl = ap + q->ap_floats;
+    float *ap = base + q->off_floats, *pl = ap + q->ap_floats, *conv = pl + b16(q->pl_alloc);
     const int act = f ? f->act : 0;
     const size_t xin = (size_t)g->C * (size_t)g->IH * (size_t)g->IW, P = (size_t)g->OH * (size_t)g->OW;
     const size_t mr = q->mr, ofull = q->ocg / mr * mr;
@@ -923,7 +944,7 @@ static void big_conv(const bplan *q, float *scratch, size_t group, const float *
             const float *wg = w + grp * q->ocg * q->K;
             const float *bg = bias ? bias + grp * q->ocg : NULL;
             const size_t yo = (n * (size_t)g->OC + grp * q->ocg) * P;
-            float *yg = y + yo;
+            float *yg = q->pool ? conv : y + yo; /* pooled (group 1): the conv output in scratch */
             const float *rg = f && f->res ? f->res + yo : NULL;
             size_t p0, i, kk;
             float bt[BMR];
@@ -958,6 +979,7 @@ static void big_conv(const bplan *q, float *scratch, size_t group, const float *
                 }
             }
         }
+        if (q->pool) big_maxpool(conv, y + n * (size_t)g->OC * (size_t)f->OH * (size_t)f->OW, g, f);
     }
 }
 #else
