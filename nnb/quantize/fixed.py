@@ -29,7 +29,7 @@ import numpy as np
 from nnb.errors import NnbError
 from nnb.ir import Graph
 from nnb.ops import get_op
-from nnb.quantize.calib import PERCENTILE, TensorStats
+from nnb.quantize.calib import ADAROUND_RANGES, PERCENTILE, TensorStats
 
 METHODS = {"fixed8": 8, "fixed16": 16}
 FP_MAX = 15
@@ -96,6 +96,8 @@ def build_fixed(g: Graph, stats: dict[str, TensorStats], method: str, calib: str
         assert t.data is not None
         fp[t.name] = choose_fp_pos(t.data, bits, "minmax")  # never clip a weight (nnabla's converter's rule)
         t.data = fixed_round(t.data, bits, fp[t.name])
+    if calib in ("top", "adaround"):  # int8-only refinements: their ranges are percentile's (docs/int8.md)
+        calib = ADAROUND_RANGES
     for name, st in stats.items():
         fp[name] = choose_fp_pos(st.sample, bits, calib, peak=max(abs(st.lo), abs(st.hi)))
     if calib == "mse":  # judge the tensor-level choice by the output's error (nnb/quantize/fixed_mse.py)

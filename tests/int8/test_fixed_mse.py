@@ -44,3 +44,13 @@ def test_mse_keeps_the_range_the_output_needs() -> None:
     # where clipping does not hurt the output (no weight on feature 0), the finer grid stays
     g.tensors["w"].data[0, 0] = 0.0
     assert fixed.build_fixed(g, collect(g, x), "fixed8", "mse").fp_pos["x"] == 6
+
+
+def test_int8_only_methods_take_percentile() -> None:
+    """``top`` and ``adaround`` refine int8 models; for fixed point they mean percentile's fp_pos."""
+    g, x = spiky_net()
+    stats = collect(g, x[:200])
+    want = fixed.build_fixed(g, stats, "fixed8", "percentile").fp_pos
+    assert want["x"] != fixed.build_fixed(g, stats, "fixed8", "minmax").fp_pos["x"]
+    for calib in ("top", "adaround"):
+        assert fixed.build_fixed(g, stats, "fixed8", calib).fp_pos == want
