@@ -38,6 +38,8 @@ COUNTER_DOC = {"systick-icount": "instructions from SysTick under qemu -icount s
 # what the boards' arena figure counts (the probe reports nnbrt_arena_size's total only, not its parts)
 ARENA_WHAT = ("all the C runtime asks for: tables, input/output staging, tensors and kernel scratch; "
               "nnbrt_arena_size")
+# what it counts with --with emit-c (no runtime: the emitted model's one static array)
+EMITC_ARENA_WHAT = "the emitted model's static arena: tensors and kernel scratch; NAME_ARENA_BYTES"
 
 
 @dataclass
@@ -50,24 +52,26 @@ class BuildResult:
     predicted: Footprint
     linked: dict[str, int] = field(default_factory=dict)  # from the linker map: ram, flash
     stack_chain: list[str] = field(default_factory=list)
+    emitc: bool = False  # built with --with emit-c: the arena is the emitted model's, not the runtime's
 
     def summary(self) -> str:
         p, lk = self.predicted, self.linked
+        arena = (f"emitted arena {p.arena:,} B ({EMITC_ARENA_WHAT})" if self.emitc
+                 else f"runtime arena {p.arena:,} B ({ARENA_WHAT})")
         lines = [f"{self.model} on {self.board}: {self.elf}",
-                 f"  runtime arena {p.arena:,} B ({ARENA_WHAT})",
-                 f"  stack {p.stack_reserved} B reserved "
-                 f"(runtime {p.stack_runtime} B predicted), static data {p.static_ram} B",
-                 f"  RAM   predicted {p.ram} B, linked {lk.get('ram', 0)} B" + _of(p.ram_capacity),
-                 f"  flash predicted {p.flash} B (weights {self.image_bytes} B + code {p.code_flash} B), "
-                 f"linked {lk.get('flash', 0)} B" + _of(p.flash_capacity)]
+                 f"  {arena}",
+                 f"  stack {p.stack_reserved:,} B reserved "
+                 f"(runtime {p.stack_runtime:,} B predicted), static data {p.static_ram:,} B",
+                 f"  RAM   predicted {p.ram:,} B, linked {lk.get('ram', 0):,} B" + _of(p.ram_capacity),
+                 f"  flash predicted {p.flash:,} B (weights {self.image_bytes:,} B + code {p.code_flash:,} B), "
+                 f"linked {lk.get('flash', 0):,} B" + _of(p.flash_capacity)]
         if not lk:  # the host board: no memory map to fit
-            lines = lines[:1] + [f"  runtime arena {p.arena:,} B ({ARENA_WHAT}), weights {self.image_bytes} B "
-                                 "(host: no memory limits)"]
+            lines = lines[:1] + [f"  {arena}, weights {self.image_bytes:,} B (host: no memory limits)"]
         return "\n".join(lines)
 
 
 def _of(cap: int) -> str:
-    return f" of {cap} B" if cap else ""
+    return f" of {cap:,} B" if cap else ""
 
 
 def _env() -> jinja2.Environment:
@@ -204,7 +208,7 @@ def build_firmware(mi: ModelImage, board: Board, outdir: str, inputs: list | Non
     check_toolchain(board)
     rt = runtime_dir(board)
     arena = probe_arena(board, mi.image)
-    say(f"arena: {arena} bytes (nnbrt_arena_size of the runtime built for {board.name})")
+    say(f"arena: {arena:,} bytes (nnbrt_arena_size of the runtime built for {board.name})")
     quick_fit(board, arena, len(mi.image))
     outdir = os.path.abspath(outdir)
     blob, io_buf = _write_model_inputs(outdir, mi, inputs)
@@ -264,7 +268,7 @@ def _build_emitc(mi: ModelImage, board: Board, outdir: str, model_path: str, inp
     check_toolchain(board)
     e = render(model_path, prefix="nnbmodel", arena="static", command=f"nnb build --with emit-c --board {board.name}")
     m = e.model
-    say(f"arena: {m.arena_bytes} bytes (the emitted model's static arena)")
+    say(f"arena: {m.arena_bytes:,} bytes (the emitted model's static arena)")
     outdir = os.path.abspath(outdir)
     emit_dir = os.path.join(outdir, "emitc")
     for rel, data in e.files.items():
@@ -284,7 +288,9 @@ def _build_emitc(mi: ModelImage, board: Board, outdir: str, model_path: str, inp
     render_project(outdir, board, board, files, rename={"main_emitc.c": "main.c"}, **kw)
     _render_code_link(outdir, board, kw)
     fp = predict_emitc(board, outdir, m.arena_bytes, m.weight_bytes, m.call_edges())
-    return _fit_and_link(outdir, board, mi.name, m.weight_bytes, fp, "build/rt", kw)
+    res = _fit_and_link(outdir, board, mi.name, m.weight_bytes, fp, "build/rt", kw)
+    res.emitc = True
+    return res
 
 
 def have_cross_tools(board: Board) -> str | None:

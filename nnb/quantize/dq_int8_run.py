@@ -45,8 +45,8 @@ def deploy(path: str, x: np.ndarray, budget: dict | None = None) -> list[str]:
     bits = {k: int(a["bits"]) for k, a in (qm.info.get("activations") or {}).items()}
     fig = arena_figures(m, bits)
     b = budget or {}
-    lines.append(f"arena (batch 1): {fig['packed']} B at the activations' quantized widths, {fig['int8']} B held "
-                 f"as int8, float {fig['float']} B"
+    lines.append(f"arena (batch 1): {fig['packed']:,} B at the activations' quantized widths, {fig['int8']:,} B held "
+                 f"as int8, float {fig['float']:,} B"
                  + (f"; activation budget {b['kb']:.3f} kB ({b.get('kind', 'max')})" if b.get("kb") else ""))
     lines.append(f"integer model vs fake-quantized float network on the {len(x)} calibration samples: "
                  f"{same}/{len(x)} identical predictions")

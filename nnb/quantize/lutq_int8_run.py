@@ -63,9 +63,9 @@ def quantize_lutq_int8(model_path: str, output: str, opts: CalibOptions, report:
     summary = ["LUT-Q layers with integer activations (per-entry accumulation): "
                + ", ".join(f"{s.node.op} K={s.arrays[DICT].shape[1]} {int(s.arrays[BITS][0])} bit"
                            + (" pow2" if int(s.arrays["lut_pow2"][0]) else "") for s in luts),
-               f"constants: codes {sizes['codes']} B, integer dictionaries {sizes['dict']} B, int8 weights "
-               f"{sizes['int8_weights']} B, biases and requantization {sizes['other']} B "
-               f"(float32 {fbytes} B)"]
+               f"constants: codes {sizes['codes']:,} B, integer dictionaries {sizes['dict']:,} B, int8 weights "
+               f"{sizes['int8_weights']:,} B, biases and requantization {sizes['other']:,} B "
+               f"(float32 {fbytes:,} B)"]
     summary += islands_line(m.islands())
     if opts.data:
         summary += accuracy_lines(m, g, opts.data, opts.limit)
