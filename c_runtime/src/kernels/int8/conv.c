@@ -939,7 +939,7 @@ static void quads_fused(const int16_t *col, int32_t np, int32_t klen, const int8
 /* 16 columns up to 16 taps, 8 up to 128, else 4 (16 up to 64 before: 8 keep the columns of a 32-tap layer within
  * 600 bytes, which Fashion-MNIST dscnn's emitted arena needs to be a quarter of float's; zoo dscnn's 64-tap 1x1
  * layers take 8 % more instructions on the M4 with 8, 25 % with 4) */
-static int32_t im2col_cols(int32_t klen) { return klen <= 16 ? 16 : klen <= 128 ? 8 : 4; }
+static int32_t im2col_cols(int32_t klen) { return klen <= 16 ? 16 : klen <= 32 ? 4 : klen <= 128 ? 8 : 4; }
 
 /* kept out of line: inlined into nnb_i8_conv2d, its one caller, its 424-byte frame (Cortex-M4) sat on every path
    through nnb_i8_conv2d (the depthwise ones too) and zoo dscnn took 1.4 % more M4 instructions */
@@ -1019,9 +1019,7 @@ static size_t portable_scratch(const nnb_i8_conv_params *p)
     need = (size_t)(p->c / p->group) * (size_t)p->kh * (size_t)p->kw;
     need = need * (size_t)im2col_cols((int32_t)need) + 1; /* the quads, alignment */
     dw = (size_t)(dw_whole_plane(p) ? p->h + 2 * p->pad_h : p->kh) * (size_t)(p->w + 2 * p->pad_w);
-    if (dw_rows_ok(p) && dw > need)
-        need = dw;
-    return need;
+    return dw_rows_ok(p) ? dw : need; /* a depthwise layer never takes the im2col path (nnb_i8_conv2d) */
 }
 
 /* the portable paths' scratch or, on x86, the x86 forms' if larger: any CPU's (now == 0, the figure emitted code
@@ -1082,6 +1080,18 @@ int nnb_i8_conv2d(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w,
         conv_im2col(p, x, w, bias, mult, shift, residual, res_mult, res_shift, y,
                     scratch + (((uintptr_t)scratch & 2u) ? 1 : 0), 0, p->oh * p->ow, (size_t)p->oh * (size_t)p->ow);
     return NNB_I8_OK;
+}
+
+size_t nnb_i8_conv_band_scratch(const nnb_i8_conv_params *p)
+{
+    return conv_ok(p) && !dw_rows_ok(p) && p->n == 1 ? portable_scratch(p) : 0;
+}
+
+void nnb_i8_conv2d_band(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
+                        const int32_t *mult, const int32_t *shift, int8_t *y, size_t ystride, int16_t *scratch)
+{
+    conv_im2col(p, x, w, bias, mult, shift, NULL, NULL, NULL, y, scratch + (((uintptr_t)scratch & 2u) ? 1 : 0), 0,
+                p->oh * p->ow, ystride);
 }
 
 int nnb_i8_conv_ok(const nnb_i8_conv_params *p)

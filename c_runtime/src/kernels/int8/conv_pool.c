@@ -213,12 +213,49 @@ static size_t qwhole_bytes(const nnb_i8_conv_params *p, const nnb_i8_pool_params
     return rest ? al64((size_t)p->c * (size_t)p->h * (size_t)p->w) + rest : 0;
 }
 
-/* without a pool: the whole sample (padding rows included) quantized, convolved straight into the output */
-static size_t qplain_bytes(const nnb_i8_conv_params *p, int now)
+/* without a pool (x86-64 levels with their own forms, depthwise): the whole sample (padding rows included)
+   quantized, convolved straight into the output */
+static size_t qwhole_plain_bytes(const nnb_i8_conv_params *p, int now)
 {
     const nnb_i8_conv_params q = sub_of(p, 0, p->oh);
     const size_t col = conv_need(&q, now);
     return col ? al64(qrows_bytes(p, NULL)) + 2u * col + 4u : 0;
+}
+
+/* bytes of the input rows output rows [0, r) read, every channel */
+static size_t band_in_bytes(const nnb_i8_conv_params *p, int32_t r)
+{
+    return (size_t)p->c * (size_t)sub_of(p, 0, r).h * (size_t)p->w;
+}
+
+/* without a pool, portable / Cortex-M levels: output rows a band (0: not this form, depthwise), the most whose
+   input rows take no more bytes than the im2col columns (at least one row); *bytes its scratch: the rows, then
+   the columns */
+static int32_t qband_rows(const nnb_i8_conv_params *p, size_t *bytes)
+{
+    const nnb_i8_conv_params q1 = sub_of(p, 0, 1);
+    const size_t col = 2u * nnb_i8_conv_band_scratch(&q1);
+    int32_t r = 1;
+    if (!col) return 0;
+    while (r < p->oh && band_in_bytes(p, r + 1) <= col)
+        ++r;
+    *bytes = al4(band_in_bytes(p, r)) + col + 4u;
+    return r;
+}
+
+static size_t qplain_bytes(const nnb_i8_conv_params *p, int now)
+{
+    size_t band = 0;
+    if (!qband_rows(p, &band)) return qwhole_plain_bytes(p, now);
+    if (now) return direct_now() ? band : qwhole_plain_bytes(p, now);
+#if NNB_I8_X86
+    {
+        const size_t whole = qwhole_plain_bytes(p, 0);
+        return whole > band ? whole : band; /* any CPU: whichever form is larger */
+    }
+#else
+    return band;
+#endif
 }
 
 size_t nnb_i8_qconv_scratch(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, int now)
@@ -287,9 +324,22 @@ int nnb_i8_qconv(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, cons
     in_plane = (size_t)p->c * (size_t)p->h * (size_t)p->w;
     opl = pp ? (size_t)pp->oh * (size_t)pp->ow : (size_t)p->oh * (size_t)p->ow;
     inv = nnb_i8_qinv(t);
+    if (!pp && direct_now() && (k = qband_rows(p, &head)) > 0) { /* bands of k output rows */
+        if (bytes < head) return NNB_I8_EINVAL;
+        head = al4(band_in_bytes(p, k));
+        for (nn = 0; nn < p->n; ++nn)
+            for (a = 0; a < p->oh; a += k) {
+                const nnb_i8_conv_params q = sub_of(p, a, a + k < p->oh ? a + k : p->oh);
+                quantize_rows(p, &q, a, x + (size_t)nn * in_plane, t, inv, xq);
+                nnb_i8_conv2d_band(&q, xq, w, bias, mult, shift,
+                                   y + (size_t)nn * (size_t)p->o * opl + (size_t)a * (size_t)p->ow, opl,
+                                   (int16_t *)(void *)(s + head));
+            }
+        return NNB_I8_OK;
+    }
     if (!pp) { /* the whole sample, convolved straight into y */
         const nnb_i8_conv_params q = sub_of(p, 0, p->oh);
-        if (bytes < qplain_bytes(p, 1)) return NNB_I8_EINVAL;
+        if (bytes < qwhole_plain_bytes(p, 1)) return NNB_I8_EINVAL;
         head = al64(qrows_bytes(p, NULL));
         for (nn = 0; nn < p->n; ++nn) {
             quantize_rows(p, &q, 0, x + (size_t)nn * in_plane, t, inv, xq);
