@@ -59,6 +59,8 @@ CASES = [
     (2, 3, 12, 13, 8, 1, 1, 1, (2, 2), (2, 2), (0, 0), True),    # two dual-MAC words a row
     (1, 32, 28, 28, 3, 1, 2, 1, None, None, None, None),         # dscnn's first layer (no pool)
     (3, 7, 10, 9, 5, 2, 2, 1, None, None, None, None),
+    (2, 3, 13, 6, 4, 1, 3, 1, None, None, None, None),           # bands: stride 3, a last band of fewer rows
+    (3, 3, 9, 8, 3, 1, 1, 1, None, None, None, None, 3),         # depthwise first layer: the whole sample
 ]
 
 
@@ -148,3 +150,30 @@ def test_the_direct_form_keeps_the_cortex_m_scratch_of_lenet_within_the_line() -
         figures.append(conv_pool_scratch(geom, pool, mcu, quantize=i == 0))
     assert figures == [6 * 28, 4], figures
     print(f"Cortex-M scratch: lenet Q8QConv+pool {figures[0]} B, Q8Conv+pool {figures[1]} B")
+
+
+def test_cortex_m_scratch_of_fmnist_dscnn_within_the_line() -> None:
+    """The Cortex-M figures (kernels built without the x86 paths, as the M4 runtime and emit-c --kernels mcu build
+    them) of Fashion-MNIST dscnn's layers whose scratch mattered: the first layer's Q8QConv (no pool) quantized
+    the whole sample (1,126 bytes), now bands of 4 output rows (their 9 input rows, 252 bytes, then the im2col
+    columns); the 32-tap pointwise 32 -> 64 on 14 x 14, the one step where every tensor of the plan is live, so
+    its scratch is all past the tensors (2 x int16 columns + 4 bytes, as q8_ops.c asks): 8 columns took 518
+    bytes, 4 take 262; a depthwise 3 x 3 on 7 x 7 asks only for its padded plane (81 values, not the im2col
+    columns it never uses). Issue 13's line: int8 tensors 18,816 + that scratch (64-aligned, + 63 bytes of
+    arena alignment) < 26 % of float's 75,327 bytes (tensors + scratch on the M4)."""
+    from nnb.emit.csource_i8scratch import conv_pool_scratch, conv_scratch
+
+    mcu = ("NNB_I8_NO_X86",)
+
+    def geom(c: int, o: int, hw: int, k: int, pad: int, stride: int, group: int) -> dict:
+        oh = (hw + 2 * pad - k) // stride + 1
+        p = ConvParams(1, c, hw, hw, o, k, k, oh, oh, pad, pad, stride, stride, 1, 1, group, -128, -128, -128, 127, 0)
+        return {f: getattr(p, f) for f, _ in ConvParams._fields_}
+
+    first = conv_pool_scratch(geom(1, 32, 28, 3, 1, 2, 1), None, mcu, quantize=True)
+    pointwise = 2 * conv_scratch(geom(32, 64, 14, 1, 0, 1, 1), mcu) + 4
+    depthwise = conv_scratch(geom(64, 64, 7, 3, 1, 1, 64), mcu)
+    assert (first, pointwise, depthwise) == (252 + 290 + 4, 262, 81), (first, pointwise, depthwise)
+    past = (pointwise + 63) // 64 * 64 + 63
+    assert 18816 + past < 0.26 * 75327, past
+    print(f"Cortex-M scratch: dscnn Q8QConv {first} B, 32-tap pointwise {pointwise} B, depthwise {depthwise} int16")

@@ -938,8 +938,18 @@ static void quads_fused(const int16_t *col, int32_t np, int32_t klen, const int8
 
 /* 16 columns up to 16 taps, 8 up to 128, else 4 (16 up to 64 before: 8 keep the columns of a 32-tap layer within
  * 600 bytes, which Fashion-MNIST dscnn's emitted arena needs to be a quarter of float's; zoo dscnn's 64-tap 1x1
- * layers take 8 % more instructions on the M4 with 8, 25 % with 4) */
-static int32_t im2col_cols(int32_t klen) { return klen <= 16 ? 16 : klen <= 32 ? 4 : klen <= 128 ? 8 : 4; }
+ * layers take 8 % more instructions on the M4 with 8, 25 % with 4). Builds without the x86 paths (Cortex-M, emit-c
+ * --kernels mcu) keep 4 from 17 to 32 taps: Fashion-MNIST dscnn's 32-tap pointwise runs where every tensor is
+ * live, so its columns are the M4 runtime's scratch past the tensors (518 -> 262 B; that model +6.9 % M4
+ * instructions, zoo dscnn has no such layer); x86 hosts keep 8 (their speed). */
+static int32_t im2col_cols(int32_t klen)
+{
+#if NNB_I8_X86
+    return klen <= 16 ? 16 : klen <= 128 ? 8 : 4;
+#else
+    return klen <= 16 ? 16 : klen <= 32 ? 4 : klen <= 128 ? 8 : 4;
+#endif
+}
 
 /* kept out of line: inlined into nnb_i8_conv2d, its one caller, its 424-byte frame (Cortex-M4) sat on every path
    through nnb_i8_conv2d (the depthwise ones too) and zoo dscnn took 1.4 % more M4 instructions */
