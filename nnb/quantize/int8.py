@@ -128,10 +128,12 @@ def arena_bytes(m: Int8Model) -> tuple[int, int]:
 
 
 def prepare_graph(g: Graph) -> Graph:
-    """BN folded, convolutions fused; pools that cannot share the convolution's output grid stay apart."""
+    """Canonical (what importers write, e.g. Gemm as Reshape + BatchMatmul, becomes our ops), BN folded,
+    convolutions fused; pools that cannot share the convolution's output grid stay apart."""
     from nnb.passes import fold_batch_norm, fuse_convolutions
+    from nnb.passes.canon import canonicalize
 
-    g = fold_batch_norm(g)
+    g = fold_batch_norm(canonicalize(g))
     fused = fuse_convolutions(g)
     if any(n.op == "FusedConv" and (n.attrs["pool"] == "average" or (n.attrs["pool"] and n.attrs["residual"]))
            for n in fused.nodes):
@@ -248,6 +250,9 @@ def build_int8(g: Graph, stats: dict[str, TensorStats], method: str = "minmax",
             absorbed.add(act_node.name)
         s_in = qp.get(node.inputs[0]) if node.inputs else None
         if node.op in INT_OPS and not node.attrs.get("channel_last"):
+            if node.inputs[0] not in qp:  # e.g. a Reshape of a parameter: no activation grid to keep
+                raise NnbError(f"int8: {node.op} '{node.name}' reads '{node.inputs[0]}', which has no int8 "
+                               "activation grid (a parameter or constant); this graph has no int8 form")
             if node.op in SAME_QPARAMS and node.op not in ("ReLU", "ReLU6"):
                 qp[out] = qp[node.inputs[0]]
             elif node.op in ("ReLU", "ReLU6"):
