@@ -114,9 +114,9 @@ static inline size_t b16(size_t n) { return (n + 15u) & ~(size_t)15u; }
    never wins a maximum), and the pooled size at most the conv's. ResNet's stem: 3x3, stride 2, pad 1.
    The output-channel-vector form (AVX-512, an even number of conv rows: computed in pairs) pools from a
    ring of conv rows; the other forms write the conv output to scratch and pool it from there. */
+#if NNBRT_GEMM_IM2COL_MAX != 0 && GV >= 4
 static int big_pool_ok(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f)
 {
-#if NNBRT_GEMM_IM2COL_MAX != 0
     if (f->pool != 1 || f->res || group != 1) return 0;
     if (f->KH < 1 || f->KW < 1 || f->KH > 4 || f->KW > 4 || f->SH < 1 || f->SW < 1 || f->SH > 4 || f->SW > 4)
         return 0;
@@ -125,13 +125,8 @@ static int big_pool_ok(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f)
     /* the last window starts inside the conv output */
     if ((int64_t)(f->OH - 1) * f->SH - f->PH >= g->OH || (int64_t)(f->OW - 1) * f->SW - f->PW >= g->OW) return 0;
     return 1;
-#else
-    (void)group;
-    (void)g;
-    (void)f;
-    return 0;
-#endif
 }
+#endif
 
 static int mkbplan(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, bplan *q)
 {
