@@ -133,19 +133,27 @@ def ort_node_times(events: list) -> dict:
 
 
 def ort_match(node, shape: list, nodes: dict, used: set) -> tuple:  # noqa: ANN001
-    """The onnxruntime node computing our node's tensor and how it was found: by name (onnxruntime names a
+    """The onnxruntime node computing our node's tensor, how it was found, and a second node it stands for
+    (a pooled FusedConv: onnxruntime's conv before the pooling, marked used here): by name (onnxruntime names a
     node it rewrites after the output it writes plus a suffix: relu8 -> relu8_nchwc, gemm171 ->
     gemm171_node), else ("*") the first unused convolution of the same output shape and number of inputs
     (its fused Conv+Add+Relu is named after the conv's output, ours after the ReLU's): in graph order."""
     tensor = node.outputs[0]
-    for n in nodes:
+    names = list(nodes)
+    for i, n in enumerate(names):
         if n not in used and (n == tensor or n.startswith(tensor + "_")):
-            return n, ""
+            if node.op == "FusedConv" and node.attrs.get("pool") and nodes[n][0] in ("MaxPool", "AveragePool"):
+                # our conv + pool in one function: onnxruntime's conv node before its pooling node too ("+")
+                conv = next((m for m in reversed(names[:i]) if m not in used and nodes[m][0] == "Conv"), None)
+                if conv is not None:
+                    used.add(conv)
+                    return n, "+", conv
+            return n, "", None
     if node.op in ("FusedConv", "Convolution"):
         for n, (op, nin, shp, _) in nodes.items():
             if n not in used and op == "Conv" and shp == list(shape) and nin == len(node.inputs):
-                return n, "*"
-    return None, ""
+                return n, "*", None
+    return None, "", None
 
 
 def vs_ort_layers(name: str, path: str, runs: int, repeat: int, peak: float) -> None:
@@ -179,19 +187,23 @@ def vs_ort_layers(name: str, path: str, runs: int, repeat: int, peak: float) -> 
     print("  a row is one C function and the onnxruntime node writing the same tensor. C FusedConv = "
           "conv + bias (BN folded) [+ residual] + act; onnxruntime Conv/nchwc fuses the same (its 'in' "
           "column: 4 = with the residual Sum); a pooling or Gemm is the node alone; *: paired by op, output shape "
-          "and inputs in graph order (the names differ)")
+          "and inputs in graph order (the names differ); +: our conv with its pooling fused, against onnxruntime's "
+          "conv node and pooling node (summed)")
     print(f"{'#':>3} {'C function':22} {'output':>18} {'MMACs':>7} {'C ms':>7} {'ORT node':26} {'in':>2} "
           f"{'ORT ms':>7} {'C/ORT':>6} {'C GMAC/s':>8} {'ORT':>6}")
     used: set = set()
     tot_c = tot_o = 0.0
     for k, ly in enumerate(layers):
-        m, how = ort_match(conv.graph.nodes[k], ly.output_shape, ort_nodes, used)
+        m, how, extra = ort_match(conv.graph.nodes[k], ly.output_shape, ort_nodes, used)
         tot_c += best[k]
         if m is None:
             print(f"{k:3d} {ly.op:22} {str(ly.output_shape):>18} {ly.macs / 1e6:7.1f} {best[k]:7.3f} {'-':26}")
             continue
         used.add(m)
         op, nin, _, oms = ort_nodes[m]
+        if extra is not None:
+            op, oms = f"Conv+{op}", oms + ort_nodes[extra][3]
+            m = f"{extra}+{m}"
         tot_o += oms
         rates = (f"{ly.macs / best[k] / 1e6:8.1f} {ly.macs / oms / 1e6:6.1f}" if ly.macs else "")
         print(f"{k:3d} {ly.op:22} {str(ly.output_shape):>18} {ly.macs / 1e6:7.1f} {best[k]:7.3f} "
