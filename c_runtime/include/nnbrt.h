@@ -165,8 +165,11 @@ typedef struct nnbrt_net nnbrt_net;
  * arguments and tensors), the file's working buffers (sizes
  * from its buffer list; extended files: the plan region of arena_bytes),
  * private input/output storage (extended files: inputs only), kernel scratch (the
- * fast convolution keeps zero-padded input rows there; at least 20 bytes per
- * variable: nnbrt_init's data-flow table lives there) and 63 bytes of
+ * fast convolution keeps zero-padded input rows there; nnbrt_init's data-flow
+ * table, 20 bytes a variable, lives over the private storage and tensors and
+ * takes scratch only for what they cannot hold; with NNBRT_SCRATCH_IN_PLAN,
+ * the default on 32-bit Arm, each function's scratch goes into the plan's
+ * free space at its step and only the excess is counted) and 63 bytes of
  * alignment slack. Returns NNBRT_OK and sets *bytes, or an error status
  * (NNBRT_E_ARENA_LIMIT above NNBRT_MAX_ARENA). nnbrt_init with that many
  * bytes accepts the file, or refuses it for its data flow

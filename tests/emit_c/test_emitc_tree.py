@@ -165,13 +165,13 @@ def test_cross_compilers_for_one_tree(lenet_tree) -> None:
 @pytest.mark.parametrize("name", ["dscnn", "resnet8", "unet_tiny"])
 def test_scratch_per_function_agrees_with_the_runtime_and_fits_the_free_space(name: str) -> None:
     """Each function's scratch comes from the runtime for that function alone (at most the runtime's figure
-    for the whole model, which also covers its loader's data-flow table); each lies where no tensor is alive
+    for the whole model; with the MCU kernels some models need none); each lies where no tensor is alive
     at its step; the kernels' own checks accept the reservations (NAME_check through the backend)."""
     from nnb.emit.csource import node_scratch, runtime_scratch
 
     c = convert(load_for_convert(os.path.join(ZOO, f"{name}.nnp")))
     per = node_scratch(c.graph)
-    assert 0 < max(per) <= runtime_scratch(c.image, c.graph)
+    assert 0 <= max(per) <= runtime_scratch(c.image, c.graph)
     e = render(os.path.join(ZOO, f"{name}.nnp"))
     plan = c.arena
     for i, n in enumerate(e.model.nodes):
