@@ -4,6 +4,73 @@
 #include "nnb_int8.h"
 
 #include "i8_dot.h"
+#include "i8_host.h"
+
+#if NNB_I8_X86
+#include <emmintrin.h>
+#include <string.h>
+
+/* 2x2 stride-2 max of 8 outputs from 16 bytes of two rows (SSE2, the x86-64 baseline): bytes sign-extended to
+ * int16 by shifts, the pairs' max in int16, packed back (the values stay in [-128, 127]: no saturation) */
+static __m128i max2x2_8(__m128i a, __m128i b)
+{
+    const __m128i ea = _mm_srai_epi16(_mm_slli_epi16(a, 8), 8), oa = _mm_srai_epi16(a, 8);
+    const __m128i eb = _mm_srai_epi16(_mm_slli_epi16(b, 8), 8), ob = _mm_srai_epi16(b, 8);
+    const __m128i m = _mm_max_epi16(_mm_max_epi16(ea, oa), _mm_max_epi16(eb, ob));
+    return _mm_packs_epi16(m, m);
+}
+
+/* one output row of the 2x2 stride-2 max pool, ow >= 4 (2 * ow <= w): 8 (or 4) outputs at a time, the last group
+ * overlapping the one before (the same values written twice) */
+static void max2x2_row_x86(const int8_t *r0, const int8_t *r1, int32_t ow, int8_t *yp)
+{
+    int32_t ox;
+    if (ow >= 8) {
+        for (ox = 0;; ox += 8) {
+            if (ox + 8 > ow)
+                ox = ow - 8;
+            _mm_storel_epi64((__m128i *)(void *)(yp + ox),
+                             max2x2_8(_mm_loadu_si128((const __m128i *)(const void *)(r0 + 2 * ox)),
+                                      _mm_loadu_si128((const __m128i *)(const void *)(r1 + 2 * ox))));
+            if (ox + 8 == ow)
+                break;
+        }
+        return;
+    }
+    for (ox = 0;; ox += 4) {
+        int32_t v;
+        if (ox + 4 > ow)
+            ox = ow - 4;
+        v = _mm_cvtsi128_si32(max2x2_8(_mm_loadl_epi64((const __m128i *)(const void *)(r0 + 2 * ox)),
+                                       _mm_loadl_epi64((const __m128i *)(const void *)(r1 + 2 * ox))));
+        memcpy(yp + ox, &v, 4);
+        if (ox + 4 == ow)
+            break;
+    }
+}
+
+/* sum of the hw >= 16 int8 values at x (SSE2 PSADBW over x + 128, the tail a last 16-byte load whose bytes
+ * already counted are masked to 0 after the bias) */
+static int32_t sum_i8_x86(const int8_t *x, int32_t hw)
+{
+    const __m128i bias = _mm_set1_epi8((char)0x80), zero = _mm_setzero_si128();
+    __m128i acc = zero;
+    int32_t i = 0, t;
+    int64_t s;
+    for (; i + 16 <= hw; i += 16)
+        acc = _mm_add_epi64(acc, _mm_sad_epu8(_mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(x + i)),
+                                                               bias), zero));
+    t = hw - i; /* 0..15 values left: the top t bytes of the 16 ending at hw */
+    if (t > 0) {
+        const __m128i iota = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        const __m128i keep = _mm_cmpgt_epi8(iota, _mm_set1_epi8((char)(15 - t)));
+        const __m128i v = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(x + hw - 16)), bias);
+        acc = _mm_add_epi64(acc, _mm_sad_epu8(_mm_and_si128(v, keep), zero));
+    }
+    s = (int64_t)_mm_cvtsi128_si64(acc) + (int64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(acc, acc));
+    return (int32_t)(s - 128 * (int64_t)hw); /* |sum| <= 128 * 2^23 */
+}
+#endif
 
 static int pool_ok(const nnb_i8_pool_params *p)
 {
@@ -30,6 +97,9 @@ static void max_pool_inside(const nnb_i8_pool_params *p, const int8_t *x, int8_t
 {
     const int32_t h = p->h, w = p->w, oh = p->oh, ow = p->ow, kh = p->kh, kw = p->kw, sh = p->stride_h, sw = p->stride_w;
     int32_t pl, oy, ox, iy, ix;
+#if NNB_I8_X86
+    const int vec = kh == 2 && kw == 2 && sw == 2 && ow >= 4 && nnb_i8_x86_level() >= 1;
+#endif
     for (pl = 0; pl < p->n * p->c; ++pl) {
         const int8_t *xp = x + (size_t)pl * (size_t)h * (size_t)w;
         int8_t *yp = y + (size_t)pl * (size_t)oh * (size_t)ow;
@@ -37,6 +107,12 @@ static void max_pool_inside(const nnb_i8_pool_params *p, const int8_t *x, int8_t
             const int8_t *r0 = xp + (size_t)(oy * sh) * (size_t)w;
             if (kh == 2 && kw == 2 && sw == 2) {
                 const int8_t *r1 = r0 + w;
+#if NNB_I8_X86
+                if (vec) {
+                    max2x2_row_x86(r0, r1, ow, yp);
+                    continue;
+                }
+#endif
                 for (ox = 0; ox < ow; ++ox) {
                     const int8_t a = r0[2 * ox] > r0[2 * ox + 1] ? r0[2 * ox] : r0[2 * ox + 1];
                     const int8_t b = r1[2 * ox] > r1[2 * ox + 1] ? r1[2 * ox] : r1[2 * ox + 1];
@@ -147,11 +223,20 @@ int nnb_i8_global_avg_pool(int32_t n, int32_t c, int32_t hw, const int8_t *x, in
                            int32_t shift, int32_t out_zero, int8_t *y)
 {
     int32_t pl, i;
+#if NNB_I8_X86
+    const int vec = hw >= 16 && nnb_i8_x86_level() >= 1;
+#endif
     if (n <= 0 || c <= 0 || hw <= 0 || hw > (1 << 23) || !x || !y || in_zero < -128 || in_zero > 127 ||
         out_zero < -128 || out_zero > 127)
         return NNB_I8_EINVAL;
     for (pl = 0; pl < n * c; ++pl) {
         int32_t acc = 0;
+#if NNB_I8_X86
+        if (vec) {
+            y[pl] = clamp8(out_zero + i8_requant(sum_i8_x86(x + (size_t)pl * (size_t)hw, hw) - in_zero * hw, mult, shift));
+            continue;
+        }
+#endif
         for (i = 0; i < hw; ++i)
             acc += x[(size_t)pl * (size_t)hw + (size_t)i] - in_zero;
         y[pl] = clamp8(out_zero + i8_requant(acc, mult, shift));
