@@ -2221,12 +2221,45 @@ static T_AVX2 void quantize_avx2(size_t n, const float *x, const float *t, int8_
         y[i] = nnb_i8_quantize1(x[i], t, inv);
 }
 
+/* the same sixteen at a time (AVX-512): mask registers for the cases, the tail by masked loads and stores */
+static T_VNNI void quantize_avx512(size_t n, const float *x, const float *t, int8_t *y, float inv)
+{
+    const __m512 t0 = _mm512_set1_ps(t[0]), t254 = _mm512_set1_ps(t[254]), vinv = _mm512_set1_ps(inv);
+    const __m512i one = _mm512_set1_epi32(1), top = _mm512_set1_epi32(254), c128 = _mm512_set1_epi32(128);
+    size_t i;
+    for (i = 0; i < n; i += 16) {
+        const __mmask16 lanes = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1u);
+        const __m512 v = _mm512_maskz_loadu_ps(lanes, x + i);
+        __m512i e = _mm512_cvttps_epi32(_mm512_mul_ps(_mm512_sub_ps(v, t0), vinv));
+        __mmask16 below, above, ok;
+        unsigned bad;
+        e = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(e, one), one), top); /* any lane: 1..254 */
+        below = _mm512_cmp_ps_mask(v, t0, _CMP_NGE_UQ); /* v < t[0] or NaN: -128 */
+        above = _mm512_cmp_ps_mask(v, t254, _CMP_GE_OQ);
+        ok = _mm512_cmp_ps_mask(v, _mm512_i32gather_ps(e, t - 1, 4), _CMP_GE_OQ) &
+             _mm512_cmp_ps_mask(v, _mm512_i32gather_ps(e, t, 4), _CMP_LT_OQ);
+        e = _mm512_maskz_mov_epi32((__mmask16)~below, e);
+        e = _mm512_mask_mov_epi32(e, above, _mm512_set1_epi32(255));
+        _mm_mask_storeu_epi8(y + i, lanes, _mm512_cvtepi32_epi8(_mm512_sub_epi32(e, c128)));
+        bad = (unsigned)(~(below | above | ok) & lanes) & 0xFFFFu;
+        while (bad) {
+            const int j = __builtin_ctz(bad);
+            y[i + (size_t)j] = nnb_i8_quantize1(x[i + (size_t)j], t, inv);
+            bad &= bad - 1;
+        }
+    }
+}
+
 int nnb_i8_x86_quantize(size_t n, const float *x, const float *t, int8_t *y)
 {
     const float inv = nnb_i8_qinv(t);
-    if (nnb_i8_x86_level() < 1 || inv == 0.0f)
+    const int level = nnb_i8_x86_level();
+    if (level < 1 || inv == 0.0f)
         return 0;
-    quantize_avx2(n, x, t, y, inv);
+    if (level >= 2)
+        quantize_avx512(n, x, t, y, inv);
+    else
+        quantize_avx2(n, x, t, y, inv);
     return 1;
 }
 
