@@ -517,7 +517,7 @@ static T_VNNI void dw_vnni(const nnb_i8_conv_params *p, const int8_t *x, const i
     const size_t oplane = (size_t)oh * (size_t)ow;
     const __m512i zin = _mm512_set1_epi16((int16_t)p->in_zero);
     out8 oc;
-    int32_t b, c, i, j, t, ky, kx, q, operm = 1;
+    int32_t b, c, i, j, ky, kx, q, operm = 1;
     oc.zout = p->out_zero;
     oc.lo = p->act_min;
     oc.hi = p->act_max;
@@ -533,17 +533,23 @@ static T_VNNI void dw_vnni(const nnb_i8_conv_params *p, const int8_t *x, const i
         }
     }
     for (j = 0; j < npv; ++j) { /* lane 2t: P[16 j + t], lane 2t + 1: P[16 j + t + 1] */
-        int32_t first = -1;
-        uint32_t zm = 0;
-        for (t = 0; t < 32; ++t) {
-            const int32_t ci = pair[16 * j + t / 2 + (t & 1)];
-            if (ci >= 0 && first < 0)
-                first = ci;
-            pidx[32 * j + t] = (int16_t)(ci >= 0 ? ci - first : 0); /* ci - first <= 16: pwid >= w */
-            zm |= ci >= 0 ? 1u << t : 0u;
-        }
-        pbase[j] = first < 0 ? 0 : first;
-        pzm[j] = (int32_t)zm;
+        /* the valid indices increase with the position: the first valid one is the least of them; an
+         * invalid int16 lane is -1 until the mask clears it (ci - first <= 16: pwid >= w) */
+        const __m512i va = _mm512_loadu_si512((const void *)(pair + 16 * j));
+        const __m512i vb = _mm512_loadu_si512((const void *)(pair + 16 * j + 1));
+        const __mmask16 ma = _mm512_cmpge_epi32_mask(va, _mm512_setzero_si512());
+        const __mmask16 mb = _mm512_cmpge_epi32_mask(vb, _mm512_setzero_si512());
+        const int32_t first = (ma | mb) ? _mm512_reduce_min_epi32(_mm512_min_epi32(
+                                              _mm512_mask_mov_epi32(_mm512_set1_epi32(INT32_MAX), ma, va),
+                                              _mm512_mask_mov_epi32(_mm512_set1_epi32(INT32_MAX), mb, vb)))
+                                        : 0;
+        const __m512i vf = _mm512_set1_epi32(first), m16 = _mm512_set1_epi32(0xFFFF);
+        const __m512i lo = _mm512_mask_sub_epi32(m16, ma, va, vf), hi = _mm512_mask_sub_epi32(m16, mb, vb, vf);
+        const __m512i v = _mm512_or_si512(_mm512_and_si512(lo, m16), _mm512_slli_epi32(hi, 16));
+        const __mmask32 zm = _mm512_cmpge_epi16_mask(v, _mm512_setzero_si512());
+        _mm512_storeu_si512((void *)(pidx + 32 * j), _mm512_maskz_mov_epi16(zm, v));
+        pbase[j] = first;
+        pzm[j] = (int32_t)(uint32_t)zm;
     }
     { /* output o at padded position r pwid + col */
         int32_t r = 0, col = 0, first = 0;
