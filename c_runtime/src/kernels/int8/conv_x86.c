@@ -688,14 +688,17 @@ static size_t dw2_scratch(const nnb_i8_conv_params *p)
 static inline T_AVX2 void dw2_fill(const nnb_i8_conv_params *p, const dw2_geo *g, const int8_t *xc, size_t avail,
                                    int16_t *planes)
 {
-    const int32_t h = p->h, wd = p->w, sh = p->stride_h;
-    const __m256i z16 = _mm256_set1_epi16((int16_t)p->in_zero);
+    const int32_t h = p->h, wd = p->w, sh = p->stride_h, zin = p->in_zero;
+    const __m256i z16 = _mm256_set1_epi16((int16_t)zin);
     const __m256i lane = _mm256_setr_epi16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    int32_t r, i;
+    int32_t r, i, phase = p->pad_h % sh, prow = p->pad_h / sh; /* padded row r + pad_h: plane phase, row prow */
     for (r = 0; r < h; ++r) {
-        const int32_t pr = r + p->pad_h;
-        int16_t *dst = planes + (size_t)(pr % sh) * (size_t)(2 * g->ps) + (size_t)(pr / sh) * (size_t)g->w2 + p->pad_w;
+        int16_t *dst = planes + (size_t)phase * (size_t)(2 * g->ps) + (size_t)prow * (size_t)g->w2 + p->pad_w;
         const int8_t *src = xc + (size_t)r * (size_t)wd;
+        if (++phase == sh) {
+            phase = 0;
+            ++prow;
+        }
         for (i = 0; i < wd; i += 16) {
             if ((size_t)(r * wd + i) + 16 <= avail) { /* sixteen bytes inside the input (avail: from xc on) */
                 const __m256i v = _mm256_sub_epi16(
@@ -704,7 +707,7 @@ static inline T_AVX2 void dw2_fill(const nnb_i8_conv_params *p, const dw2_geo *g
                 _mm256_storeu_si256((__m256i *)(void *)(dst + i), _mm256_and_si256(v, keep));
             } else {
                 for (; i < wd; ++i)
-                    dst[i] = (int16_t)(src[i] - p->in_zero);
+                    dst[i] = (int16_t)(src[i] - zin);
             }
         }
     }
