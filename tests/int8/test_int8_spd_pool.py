@@ -48,8 +48,9 @@ def test_spd_max_pool_2x2_equals_oracle(lib, shape) -> None:  # noqa: ANN001
     x = rng.integers(-128, 128, shape, dtype=np.int8)
     x.flat[:: 7] = -128  # the extremes in both phases
     x.flat[3:: 11] = 127
-    n, c, h, w = shape
-    got = max_pool(lib, x, {"kernel": (2, 2), "stride": (2, 2), "pad": (0, 0), "ignore_border": True, "channel_last": False})
+    h, w = shape[2:]
+    attrs = {"kernel": (2, 2), "stride": (2, 2), "pad": (0, 0), "ignore_border": True, "channel_last": False}
+    got = max_pool(lib, x, attrs)
     np.testing.assert_array_equal(got, _np_max_pool(x, 2, 2, h // 2, w // 2))
 
 
