@@ -80,6 +80,7 @@
 
 typedef struct {
     int copy;                 /* source: 0 the input itself, 1 phase planes, 2 a 1x1's gathered pixels */
+    size_t cs;                /* floats between source columns: 1, or 16 (phase planes channel-blocked, conv_big_s2.h) */
     size_t mr;                /* output channels per micro tile: BMR or BMR2 */
     size_t cg, ocg;           /* input / output channels per group */
     size_t K;                 /* reduction length cg * KH * KW */
@@ -108,6 +109,7 @@ static void ocv_plan(const nnbrt_geom *g, bplan *q);
 #endif
 
 static inline size_t b16(size_t n) { return (n + 15u) & ~(size_t)15u; }
+#include "conv_big_s2.h"
 
 /* A max pooling this GEMM fuses: ungrouped, no residual, a window of at most 4 x 4 with stride <= 4, every
    pooled output's window holding a conv output (windows clipped to the conv output, as nnabla's padding
@@ -195,6 +197,7 @@ static int mkbplan(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, bplan
     q->mr = ((q->ocg + BMR - 1) / BMR * BMR) * 5 <= ((q->ocg + BMR2 - 1) / BMR2 * BMR2) * 6 ? BMR : BMR2;
     q->ap_floats = q->ocg % q->mr ? b16(q->mr * q->K) : 0;
     ocv_plan(g, q);
+    big_s2_plan(group, g, q);
     if (q->pool && (q->ocv != 2 || g->OH % 2 || g->OW < OCV_NP / 2)) {
         /* the whole conv output in scratch, then pooled */
         q->ocv = 0;
@@ -358,7 +361,8 @@ static void big_offsets(uint32_t *off, const nnbrt_geom *g, const bplan *q)
         for (kh = 0; kh < (size_t)g->KH; ++kh)
             for (kw = 0; kw < (size_t)g->KW; ++kw, ++k) {
                 const size_t dh = kh * (size_t)g->DH, dw = kw * (size_t)g->DW;
-                off[k] = (uint32_t)(q->copy == 1 ? ((c * SH + dh % SH) * SW + dw % SW) * q->pp + (dh / SH) * q->L + dw / SW
+                off[k] = (uint32_t)(q->cs == 16 ? (((c / 16u * SH + dh % SH) * SW + dw % SW) * q->pp + (dh / SH) * q->L + dw / SW) * 16u + c % 16u
+                                    : q->copy == 1 ? ((c * SH + dh % SH) * SW + dw % SW) * q->pp + (dh / SH) * q->L + dw / SW
                                                  : c * q->pp);
             }
 }
@@ -450,6 +454,12 @@ static void big_planes(float *pl, const float *x, const nnbrt_geom *g, const bpl
         big_gather(pl, x, g, q);
         return;
     }
+#if GV == 16 && defined(__AVX512F__)
+    if (q->cs == 16) {
+        big_s2_planes(pl, x, g, q);
+        return;
+    }
+#endif
     if (SH == 1 && SW == 1) { /* one plane per channel: each row written once (its padding zeroed), then the slack */
         const size_t PH = (size_t)g->PH, IH = (size_t)g->IH, IW = (size_t)g->IW, rows = q->pp / q->L;
         for (c = 0; c < (size_t)g->C; ++c)
@@ -603,7 +613,7 @@ static void ocv_pack(float *wp, const float *w, size_t K, size_t ob, size_t nr, 
    with c_j = j for j < 7, b2 + j - 7 after (b2 = 7: 14 consecutive columns; a row width: two rows of 7).
    init: acc_in (partial sums, same layout as out) or bias (32 floats) or zero. out: [v][j][16]. 28
    accumulators, 2 weight vectors and a broadcast: 31 of the 32 registers. */
-#define OCV_MICRO(NAME, NJ, PF)                                                                         \
+#define OCV_MICRO(NAME, NJ, PF, CS)                                                                         \
     static BIG_NOINLINE void NAME(size_t K, const float *wp, const float *b, size_t b2, const uint32_t *off,     \
                                   const float *bias, const float *acc_in, float *out)                           \
     {                                                                                                   \
@@ -618,12 +628,12 @@ static void ocv_pack(float *wp, const float *w, size_t K, size_t ob, size_t nr, 
             VLD(w1, wp + k * 32 + 16);                                                                  \
             PF(wp + (k + OCV_PFD) * 32);                                                                \
             for (j = 0; j < OCV_NP / 2; ++j) {                                                          \
-                const float s = bk[j];                                                                  \
+                const float s = bk[j * CS];                                                             \
                 acc[0][j] += s * w0;                                                                    \
                 acc[1][j] += s * w1;                                                                    \
             }                                                                                           \
             for (j = OCV_NP / 2; j < NJ; ++j) {                                                         \
-                const float s = bk2[j - OCV_NP / 2];                                                    \
+                const float s = bk2[(j - OCV_NP / 2) * CS];                                                  \
                 acc[0][j] += s * w0;                                                                    \
                 acc[1][j] += s * w1;                                                                    \
             }                                                                                           \
@@ -639,9 +649,12 @@ static void ocv_pack(float *wp, const float *w, size_t K, size_t ob, size_t nr, 
 #define OCV_NOPF(p) ((void)0)
 /* ocv_micro_pf: the first strip of a K block (weights packed at load stream in from L2 or memory); the other
    strips find the block in L1 and skip the two prefetch instructions a k step (4 % of the loop's uops) */
-OCV_MICRO(ocv_micro_pf, OCV_NP, OCV_PREFETCH)
-OCV_MICRO(ocv_micro, OCV_NP, OCV_NOPF)
-OCV_MICRO(ocv_micro_row, OCV_NP / 2, OCV_PREFETCH) /* one row of 7 (the last of an odd OH): columns 7..13 untouched */
+OCV_MICRO(ocv_micro_pf, OCV_NP, OCV_PREFETCH, 1)
+OCV_MICRO(ocv_micro, OCV_NP, OCV_NOPF, 1)
+OCV_MICRO(ocv_micro_row, OCV_NP / 2, OCV_PREFETCH, 1)
+/* channel-blocked phase planes (conv_big_s2.h): a column 16 floats on */
+OCV_MICRO(ocv_micro_pf16, OCV_NP, OCV_PREFETCH, 16)
+OCV_MICRO(ocv_micro16, OCV_NP, OCV_NOPF, 16) /* one row of 7 (the last of an odd OH): columns 7..13 untouched */
 
 /* The last row of an odd OH over two 32-channel blocks at once (weights packed at load: wp, wq; biases
    bias, bias2): 64 channels x 7 columns, 28 accumulators, so that row costs half a tile per block, not a
@@ -858,7 +871,10 @@ static void ocv_conv(const bplan *q, float *base, size_t group, const float *x, 
                             float *acc = q->nk > 1 ? part + (s - s0) * tile : part;
                             const float *in = kb ? acc : NULL, *bo = kb ? NULL : bo0;
                             ocv_strip(q, g, s, &ps, &b2, &keep);
-                            if (keep >> OCV_NP / 2) { /* columns in the second half: two rows, or 14 in a run */
+                            if (q->cs == 16) { /* channel-blocked (even OH: every strip two rows) */
+                                (pkb && s == s0 ? ocv_micro_pf16 : ocv_micro16)(kc, wb, sg + ps * 16u, b2 * 16u,
+                                                                                off + kb, bo, in, acc);
+                            } else if (keep >> OCV_NP / 2) { /* columns in the second half: two rows, or 14 in a run */
                                 (pkb && s == s0 ? ocv_micro_pf : ocv_micro)(kc, wb, sg + ps, b2, off + kb, bo, in,
                                                                             acc);
                             } else if (pair) { /* a lone last row: both blocks of the pair at the second */
