@@ -1,5 +1,6 @@
 /* NNB loader: validation, arena layout, init and run. No allocation. */
 #include "internal.h"
+#include "kernels/fixed_mac.h"
 #include <math.h>
 
 #define HDR_BYTES 56u
@@ -1405,17 +1406,13 @@ nnbrt_status nnbrt_run(nnbrt_net *net)
                                              ? 0x7fffffffu : net->c.h.num_functions));
 }
 
-/* Round to the fixed-point grid of a FIXED16/FIXED8 variable and saturate. */
+/* Round to the fixed-point grid of a FIXED16/FIXED8 variable: half away from zero, saturated
+   symmetrically (kernels/fixed_mac.c, the simulation's rule). */
 static void quantize(float *d, size_t n, int type, int fp)
 {
-    const float s = (float)(1u << fp), inv = 1.0f / s;
-    const float lo = type == 1 ? -32768.0f : -128.0f, hi = type == 1 ? 32767.0f : 127.0f;
+    const int32_t top = type == 1 ? 32767 : 127;
     size_t k;
-    for (k = 0; k < n; ++k) {
-        float q = floorf(d[k] * s + 0.5f);
-        q = q < lo ? lo : (q > hi ? hi : q);
-        d[k] = q * inv;
-    }
+    for (k = 0; k < n; ++k) d[k] = nnbrt_fixed_round(d[k], fp, top);
 }
 
 /* Quantize variable id if it is fixed-point (and not a parameter). */
@@ -1424,6 +1421,27 @@ static NOINLINE void quantize_var(const ctx_t *c, int32_t id)
     struct nnbrt_var v;
     (void)decode_var(c, (uint32_t)id, &v);
     if (IS_FIXED(v.type) && v.data_index < 0) quantize(c->vdata[id], v.size, v.type, v.fp);
+}
+
+/* A fixed-point file: run the function in integers where it has an integer form and every
+   input and its output are fixed point (kernels/fixed_mac.c). Returns 1 if it ran. */
+static NOINLINE int run_fixed(const nnbrt_net *net)
+{
+    const fn_t *f = &net->f;
+    struct nnbrt_var v;
+    int fin[NNBRT_FIXED_MAX_IN], fout;
+    uint32_t j;
+    if (f->nout != 1 || f->nin < 1 || f->nin > NNBRT_FIXED_MAX_IN) return 0;
+    for (j = 0; j < f->nin; ++j) {
+        (void)decode_var(&net->c, (uint32_t)f->ins[j], &v);
+        if (!IS_FIXED(v.type)) return 0;
+        fin[j] = v.fp;
+    }
+    (void)decode_var(&net->c, (uint32_t)f->outs[0], &v);
+    if (!IS_FIXED(v.type)) return 0;
+    fout = v.fp;
+    return nnbrt_fixed_run(f->k, &net->args, (int)f->nin, net->tens, fin, net->tens + f->nin, fout,
+                           v.type == 1 ? 32767 : 127);
 }
 
 nnbrt_status nnbrt_run_range(nnbrt_net *net, int first, int last)
@@ -1455,7 +1473,8 @@ nnbrt_status nnbrt_run_range(nnbrt_net *net, int first, int last)
             ++pk;
         }
 #endif
-        net->f.k->run(&net->args, (int)net->f.nin, net->tens, (int)net->f.nout, net->tens + net->f.nin);
+        if (!net->c.has_fixed || !run_fixed(net))
+            net->f.k->run(&net->args, (int)net->f.nin, net->tens, (int)net->f.nout, net->tens + net->f.nin);
         if (net->c.has_fixed)
             for (j = 0; j < net->f.nout; ++j) quantize_var(&net->c, net->f.outs[j]);
     }

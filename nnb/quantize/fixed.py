@@ -11,11 +11,11 @@ activations follow the calibration method:
   (a larger fp_pos than minmax's), the choice between the two is made by the network output's squared
   error on the calibration inputs (nnb/quantize/fixed_mse.py).
 
-The simulation (``run_fixed``) is value-level: parameters are stored rounded
-to their grid and every function's output is rounded to its grid (round half
-away from zero, clipped symmetric), i.e. nnabla's ``fixed_point_quantize``.
-It is not an integer-kernel simulation; nnabla's runtime computes each
-function in integers and may round the last bit differently.
+The simulation (``run_fixed``) computes in integers what the C runtime computes in integers
+(nnb/quantize/fixed_int.py, c_runtime/src/kernels/fixed_mac.c: one int64 accumulation and one rounding per
+multiply-accumulate function); every other function is the float op with its output rounded to its grid
+(round half away from zero, clipped symmetric: nnabla's ``fixed_point_quantize``), exact for ReLU, pooling by
+max and reshapes, a float island for Softmax and the like.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import numpy as np
 from nnb.errors import NnbError
 from nnb.ir import Graph
 from nnb.ops import get_op
+from nnb.quantize import fixed_int
 from nnb.quantize.calib import ADAROUND_RANGES, PERCENTILE, TensorStats
 
 METHODS = {"fixed8": 8, "fixed16": 16}
@@ -37,9 +38,7 @@ FP_MAX = 15
 
 def fixed_round(x: np.ndarray, bits: int, fp: int) -> np.ndarray:
     """nnabla's fixed_point_quantize with delta = 2^-fp_pos (round half away from zero, symmetric clip)."""
-    top = (1 << (bits - 1)) - 1
-    q = np.minimum(np.floor(np.abs(np.asarray(x, np.float64)) * 2.0 ** fp + 0.5), top)
-    return (np.sign(x) * q / 2.0 ** fp).astype(np.float32)
+    return fixed_int.round_value(x, bits, fp)
 
 
 def choose_fp_pos(v: np.ndarray, bits: int, method: str, peak: float | None = None) -> int:
@@ -124,8 +123,14 @@ def run_fixed(m: FixedModel, inputs: Sequence[np.ndarray], keep: Sequence[str] =
     for name, x in zip(g.inputs, inputs):
         vals[name] = fixed_round(x, m.bits, m.fp_pos[name])
     for n in g.nodes:
-        outs = get_op(n.op).forward([vals[i] for i in n.inputs], n.attrs)
-        for o, v in zip(n.outputs, outs):
+        xs = [vals[i] for i in n.inputs]
+        y = None
+        if len(n.outputs) == 1 and all(i in m.fp_pos for i in n.inputs):  # integer form (fixed_int.py)
+            y = fixed_int.forward(n, xs, [m.fp_pos[i] for i in n.inputs], m.fp_pos[n.outputs[0]], m.bits)
+        if y is not None:
+            vals[n.outputs[0]] = y
+            continue
+        for o, v in zip(n.outputs, get_op(n.op).forward(xs, n.attrs)):
             vals[o] = fixed_round(v, m.bits, m.fp_pos[o])
     return {o: vals[o] for o in list(g.outputs) + [k for k in keep if k not in g.outputs]}
 

@@ -1,0 +1,159 @@
+/* Fixed-point functions in integers (fixed_mac.h; the arithmetic: docs/int8.md "Fixed point").
+   Mirrored in numpy by nnb/quantize/fixed_int.py: both give the same integers. */
+#include "fixed_mac.h"
+#include "conv_util.h"
+#include <math.h>
+
+float nnbrt_fixed_round(float x, int fp, int32_t top)
+{
+    double m;
+    if (x != x) return 0.0f; /* NaN: fixed point has none */
+    m = floor(fabs((double)x) * (double)(1u << fp) + 0.5);
+    if (m > (double)top) m = (double)top;
+    if (m == 0.0) return 0.0f;
+    return (float)(x < 0.0f ? -m : m) / (float)(1u << fp);
+}
+
+/* The integer of a grid value (exact: |x| * 2^fp is an integer below 2^16). */
+static int64_t ival(float x, float s) { return (int64_t)(x * s); }
+
+/* acc / (den * 2^fa) rounded to 2^-fo, half away from zero, saturated to +-top; as a float. */
+static float finish(int64_t acc, int fa, int fo, uint64_t den, int32_t top)
+{
+    uint64_t m = acc < 0 ? 0u - (uint64_t)acc : (uint64_t)acc, q;
+    if (fo >= fa) {
+        const uint64_t cap = ((uint64_t)top + 1u) * den; /* beyond it the result saturates anyway */
+        if (m > cap) m = cap;
+        m <<= (unsigned)(fo - fa);
+        q = (2u * m + den) / (2u * den);
+    } else {
+        const uint64_t d = den << (unsigned)(fa - fo);
+        q = (2u * m + d) / (2u * d);
+    }
+    if (q > (uint64_t)top) q = (uint64_t)top;
+    if (q == 0u) return 0.0f;
+    return (acc < 0 ? -(float)q : (float)q) / (float)(1u << fo);
+}
+
+static float scale(int fp) { return (float)(1u << fp); }
+
+/* Convolution in G groups (depthwise: G = C, C/G = 1, OC/G = multiplier); weights
+   OC x C/G x KH x KW; optional bias per output channel. */
+static void conv(const nnbrt_geom *g, size_t G, int nin, const nnbrt_tensor *in, const int *fin,
+                 const nnbrt_tensor *out, int fout, int32_t top)
+{
+    const size_t Cg = (size_t)g->C / G, OCg = (size_t)g->OC / G;
+    const size_t isz = (size_t)g->IH * (size_t)g->IW, osz = (size_t)g->OH * (size_t)g->OW;
+    const float sx = scale(fin[0]), sw = scale(fin[1]), sb = nin > 2 ? scale(fin[2]) : 1.0f;
+    const int fxw = fin[0] + fin[1], fa = nin > 2 && fin[2] > fxw ? fin[2] : fxw;
+    size_t n, oc, c;
+    long oh, ow, kh, kw;
+    for (n = 0; n < g->outer; ++n)
+        for (oc = 0; oc < (size_t)g->OC; ++oc) {
+            const size_t c0 = oc / OCg * Cg;
+            const float *w0 = in[1].data + oc * Cg * (size_t)g->KH * (size_t)g->KW;
+            float *y = out->data + (n * (size_t)g->OC + oc) * osz;
+            const int64_t b = nin > 2 ? ival(in[2].data[oc], sb) * ((int64_t)1 << (fa - fin[2])) : 0;
+            for (oh = 0; oh < g->OH; ++oh)
+                for (ow = 0; ow < g->OW; ++ow) {
+                    int64_t acc = 0;
+                    for (c = 0; c < Cg; ++c) {
+                        const float *x = in[0].data + (n * (size_t)g->C + c0 + c) * isz;
+                        const float *w = w0 + c * (size_t)g->KH * (size_t)g->KW;
+                        for (kh = 0; kh < g->KH; ++kh) {
+                            const long ih = oh * g->SH - g->PH + kh * g->DH;
+                            if (ih < 0 || ih >= g->IH) continue;
+                            for (kw = 0; kw < g->KW; ++kw) {
+                                const long iw = ow * g->SW - g->PW + kw * g->DW;
+                                if (iw < 0 || iw >= g->IW) continue;
+                                acc += ival(x[ih * g->IW + iw], sx) * ival(w[kh * g->KW + kw], sw);
+                            }
+                        }
+                    }
+                    acc = acc * ((int64_t)1 << (fa - fxw)) + b;
+                    y[oh * g->OW + ow] = finish(acc, fa, fout, 1u, top);
+                }
+        }
+}
+
+/* Affine: x (outer x inner), weights stored output-major W^T[o][k], optional bias[o]. */
+static int affine(const nnbrt_args *a, int nin, const nnbrt_tensor *in, const int *fin,
+                  const nnbrt_tensor *out, int fout, int32_t top)
+{
+    const size_t inner = nnbrt_prod(&in[0], a->a[0].i, in[0].ndim), outer = nnbrt_prod(&in[0], 0, a->a[0].i);
+    const size_t M = inner ? in[1].size / inner : 0;
+    const float sx = scale(fin[0]), sw = scale(fin[1]), sb = nin > 2 ? scale(fin[2]) : 1.0f;
+    const int fxw = fin[0] + fin[1], fa = nin > 2 && fin[2] > fxw ? fin[2] : fxw;
+    size_t r, o, k;
+    if (in[1].q || !inner) return 0;
+    for (r = 0; r < outer; ++r)
+        for (o = 0; o < M; ++o) {
+            const float *x = in[0].data + r * inner, *w = in[1].data + o * inner;
+            int64_t acc = 0;
+            for (k = 0; k < inner; ++k) acc += ival(x[k], sx) * ival(w[k], sw);
+            acc *= (int64_t)1 << (fa - fxw);
+            if (nin > 2) acc += ival(in[2].data[o], sb) * ((int64_t)1 << (fa - fin[2]));
+            out->data[r * M + o] = finish(acc, fa, fout, 1u, top);
+        }
+    return 1;
+}
+
+/* AveragePooling: the window's integer sum divided by nnabla's count (including_pad: the
+   window cut at the padded extent; else the input cells it covers), one rounding. */
+static void avg_pool(const nnbrt_args *a, const nnbrt_tensor *in, int fx, const nnbrt_tensor *out, int fout,
+                     int32_t top)
+{
+    nnbrt_geom g;
+    const float sx = scale(fx);
+    size_t n;
+    long oh, ow, ih, iw;
+    nnbrt_pool_geom(a, &in[0], out, &g);
+    for (n = 0; n < g.outer; ++n) {
+        const float *x = in[0].data + n * (size_t)g.IH * (size_t)g.IW;
+        float *y = out->data + n * (size_t)g.OH * (size_t)g.OW;
+        for (oh = 0; oh < g.OH; ++oh) {
+            long hs, he, ws, we, cnt;
+            const long ph = nnbrt_pool_window(oh, g.KH, g.SH, g.PH, g.IH, &hs, &he);
+            for (ow = 0; ow < g.OW; ++ow) {
+                const long pw = nnbrt_pool_window(ow, g.KW, g.SW, g.PW, g.IW, &ws, &we);
+                int64_t s = 0;
+                for (ih = hs; ih < he; ++ih)
+                    for (iw = ws; iw < we; ++iw) s += ival(x[ih * g.IW + iw], sx);
+                cnt = a->a[5].i ? ph * pw : (he - hs) * (we - ws);
+                y[oh * g.OW + ow] = cnt > 0 ? finish(s, fx, fout, (uint64_t)cnt, top) : 0.0f;
+            }
+        }
+    }
+}
+
+static int is(const nnbrt_kernel *k, const char *name) { return strcmp(k->name, name) == 0; }
+
+int nnbrt_fixed_run(const nnbrt_kernel *k, const nnbrt_args *a, int nin, const nnbrt_tensor *in,
+                    const int *fin, const nnbrt_tensor *out, int fout, int32_t top)
+{
+    nnbrt_geom g;
+    if (is(k, "Convolution") || is(k, "DepthwiseConvolution")) {
+        const int dw = is(k, "DepthwiseConvolution");
+        if (in[1].q || nin < 2) return 0;
+        nnbrt_conv_geom(a, in, out, dw ? NNBRT_DEPTHWISE : NNBRT_CONV, &g);
+        conv(&g, dw ? (size_t)g.C : (size_t)a->a[4].i, nin, in, fin, out, fout, top);
+        return 1;
+    }
+    if (is(k, "Affine")) return nin >= 2 && affine(a, nin, in, fin, out, fout, top);
+    if (is(k, "AveragePooling")) {
+        avg_pool(a, in, fin[0], out, fout, top);
+        return 1;
+    }
+    if (is(k, "Add2") && nin == 2 && in[0].size == out->size && in[1].size == out->size) {
+        const int fa = fin[0] > fin[1] ? fin[0] : fin[1];
+        const float s0 = scale(fin[0]), s1 = scale(fin[1]);
+        size_t i;
+        for (i = 0; i < out->size; ++i) {
+            const int64_t acc = ival(in[0].data[i], s0) * ((int64_t)1 << (fa - fin[0])) +
+                                ival(in[1].data[i], s1) * ((int64_t)1 << (fa - fin[1]));
+            out->data[i] = finish(acc, fa, fout, 1u, top);
+        }
+        return 1;
+    }
+    return 0;
+}

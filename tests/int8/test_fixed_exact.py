@@ -1,0 +1,154 @@
+"""fixed8 / fixed16 computed in integers: the C runtime (c_runtime/src/kernels/fixed_mac.c) and the numpy
+simulation (nnb/quantize/fixed_int.py) give the same integers on every tensor of the trained Fashion-MNIST
+lenet and dscnn, over 200 test images, random inputs and adversarial ones (values on the rounding ties,
+saturating and non-finite inputs); also through the ASan/UBSan build of the runtime."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from int8_quant_helpers import TRAINED, fmnist_data, need
+
+from nnb.nnp.reader import load
+from nnb.quantize import fixed, fixed_int
+from nnb.quantize.calib import collect
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CASES = [(a, m) for a in ("lenet", "dscnn") for m in ("fixed8", "fixed16")]
+
+
+@functools.cache
+def _model(arch: str, method: str) -> fixed.FixedModel:
+    """Calibrated (minmax: the arithmetic under test does not depend on the choice) on the first 200 images,
+    every function output also a network output so each integer tensor is compared."""
+    g = fixed.prepare_graph(load(need(os.path.join(TRAINED, f"fmnist_{arch}.nnp"))))
+    x, _ = fmnist_data()
+    m = fixed.build_fixed(g, collect(g, x[:200]), method, "minmax")
+    g2 = copy.deepcopy(m.graph)
+    g2.outputs = [o for n in g2.nodes for o in n.outputs]
+    return fixed.FixedModel(g2, m.bits, m.fp_pos)
+
+
+def _inputs(m: fixed.FixedModel) -> np.ndarray:
+    """200 test images, 20 random, 20 adversarial: every value on a tie of the input grid (+-(k + 1/2) / 2^fp),
+    the grid's ends and beyond (+-top, +-(top + 1), huge, +-inf, NaN)."""
+    x, _ = fmnist_data()
+    fp = m.fp_pos[m.graph.inputs[0]]
+    top = (1 << (m.bits - 1)) - 1
+    rng = np.random.default_rng(1)
+    shape = (20,) + x.shape[1:]
+    ties = (rng.integers(-top - 2, top + 2, shape) + 0.5) / 2.0 ** fp
+    ends = rng.choice(np.array([top, -top, top + 1, -top - 1, 1e30, -1e30, np.inf, -np.inf, np.nan, 0.5, -0.5])
+                      / 2.0 ** fp, shape)
+    mix = np.where(rng.random(shape) < 0.5, ties, ends)
+    scale = top / 2.0 ** fp
+    return np.concatenate([x[200:400], rng.uniform(-scale, scale, shape), mix]).astype(np.float32)
+
+
+def _cnet():  # noqa: ANN202
+    if shutil.which("make") is None or (shutil.which("gcc") or shutil.which("cc")) is None:
+        pytest.skip("no make/gcc: the C runtime cannot be built (apt-get install make gcc)")
+    from nnb.backends.c import CNet
+
+    return CNet
+
+
+def _ints(m: fixed.FixedModel, name: str, v: np.ndarray) -> np.ndarray:
+    return fixed_int.to_int(v, m.fp_pos[name])
+
+
+def _compare(m: fixed.FixedModel, got: dict[str, np.ndarray], want: dict[str, np.ndarray]) -> None:
+    islands = {o for n in m.graph.nodes if n.op == "Softmax" for o in n.outputs}
+    for name in m.graph.outputs:
+        a, b = _ints(m, name, got[name]), _ints(m, name, want[name].reshape(got[name].shape))
+        if name in islands:  # libm's expf against numpy's exp: at most one unit, and only where float rounds apart
+            assert np.abs(a - b).max() <= 1, name
+            assert np.mean(a != b) < 1e-3, (name, int(np.sum(a != b)))
+        else:
+            assert np.array_equal(a, b), (name, int(np.sum(a != b)), int(np.abs(a - b).max()))
+
+
+@pytest.mark.parametrize("arch,method", CASES)
+def test_c_runtime_equals_simulation(arch: str, method: str) -> None:
+    m = _model(arch, method)
+    x = _inputs(m)
+    image = fixed.write_fixed_nnb(m)
+    net = _cnet()(image)
+    got = dict(zip(m.graph.outputs, net.run_batch([x])))
+    _compare(m, got, fixed.run_fixed(m, [x]))
+
+
+def test_simulation_rounds_once_in_integers() -> None:
+    """A convolution's output is its exact integer sum rounded once (half away from zero, symmetric clip)."""
+    m = _model("lenet", "fixed16")
+    x = _inputs(m)[:3]
+    n = m.graph.nodes[0]
+    assert n.op == "Convolution"
+    vals = fixed.run_fixed(m, [x])
+    xi = fixed_int.to_int(fixed.fixed_round(x, m.bits, m.fp_pos[n.inputs[0]]), m.fp_pos[n.inputs[0]])
+    w = m.graph.tensors[n.inputs[1]].data
+    b = m.graph.tensors[n.inputs[2]].data
+    fx, fw, fb, fo = (m.fp_pos[n.inputs[0]], m.fp_pos[n.inputs[1]], m.fp_pos[n.inputs[2]], m.fp_pos[n.outputs[0]])
+    wi, bi = fixed_int.to_int(w, fw), fixed_int.to_int(b, fb)
+    o, i, r, s = 3, 0, 5, 7  # one output value, summed by hand in Python integers
+    acc = sum(int(xi[i, c, r + kh, s + kw]) * int(wi[o, c, kh, kw]) for c in range(w.shape[1])
+              for kh in range(w.shape[2]) for kw in range(w.shape[3]))
+    pad = m.graph.nodes[0].attrs.get("pad") or (0, 0)
+    assert tuple(pad) == (0, 0)
+    fa = max(fx + fw, fb)
+    acc = acc * 2 ** (fa - fx - fw) + int(bi[o]) * 2 ** (fa - fb)
+    q = min((abs(acc) * 2 ** fo + 2 ** (fa - 1)) // 2 ** fa, 32767) * (1 if acc >= 0 else -1)
+    assert fixed_int.to_int(vals[n.outputs[0]], fo)[i, o, r, s] == q
+
+
+def test_rounding_rule() -> None:
+    """Half away from zero, symmetric saturation, NaN to 0, no negative zero."""
+    y = fixed_int.round_value(np.array([0.5, -0.5, 1.5, -1.5, -0.49, 1e9, -1e9, np.inf, -np.inf, np.nan]), 8, 0)
+    assert y.tolist() == [1, -1, 2, -2, 0, 127, -127, 127, -127, 0]
+    assert not np.signbit(y[4])
+    q = fixed_int.finish(np.array([3, -3, 5, -5, 1 << 40, -(1 << 40)]), 1, 0, 8)
+    assert q.tolist() == [2, -2, 3, -3, 127, -127]
+    q = fixed_int.finish(np.array([5, -5, 7]), 0, 0, 8, np.array([2, 2, 2]))  # division by the window count
+    assert q.tolist() == [3, -3, 4]
+
+
+def _san_nnbrt() -> str:
+    if shutil.which("make") is None or (shutil.which("gcc") or shutil.which("cc")) is None:
+        pytest.skip("no make/gcc: the sanitized C runtime cannot be built")
+    crt = os.path.join(ROOT, "c_runtime")
+    r = subprocess.run(["make", "-C", crt, "-j2", "SAN=1"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return os.path.join(crt, "build-san", "nnbrt")
+
+
+@pytest.mark.parametrize("arch,method", [("lenet", "fixed16"), ("dscnn", "fixed8")])
+def test_sanitized_runtime_equals_simulation(arch: str, method: str, tmp_path: os.PathLike) -> None:
+    """The ASan/UBSan build of the runtime on a batch-16 NNB of adversarial and real inputs."""
+    m = _model(arch, method)
+    x = _inputs(m)
+    x = np.concatenate([x[-8:], x[:8]])
+    g = copy.deepcopy(m.graph)
+    name = g.inputs[0]
+    g.tensors[name].shape = (len(x),) + tuple(g.tensors[name].shape[1:])
+    mb = fixed.FixedModel(g, m.bits, m.fp_pos)
+    nnb = os.path.join(tmp_path, "m.nnb")
+    with open(nnb, "wb") as f:
+        f.write(fixed.write_fixed_nnb(mb))
+    xin = os.path.join(tmp_path, "x.bin")
+    x.astype("<f4").tofile(xin)
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
+               UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
+    r = subprocess.run([_san_nnbrt(), "run", nnb, xin, "-o", os.path.join(tmp_path, "out")], capture_output=True,
+                       text=True, env=env)
+    assert r.returncode == 0 and "runtime error" not in r.stderr and "Sanitizer" not in r.stderr, r.stderr
+    want = fixed.run_fixed(mb, [x])
+    got = {}
+    for k, o in enumerate(g.outputs):
+        got[o] = np.fromfile(os.path.join(tmp_path, f"out{k}.bin"), "<f4").reshape(want[o].shape)
+    _compare(mb, got, want)
