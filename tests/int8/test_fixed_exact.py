@@ -24,12 +24,18 @@ CASES = [(a, m) for a in ("lenet", "dscnn") for m in ("fixed8", "fixed16")]
 
 
 @functools.cache
+def _calibrated(arch: str):  # noqa: ANN202 - (prepared graph, statistics)
+    g = fixed.prepare_graph(load(need(os.path.join(TRAINED, f"fmnist_{arch}.nnp"))))
+    x, _ = fmnist_data()
+    return g, collect(g, x[:200])
+
+
+@functools.cache
 def _model(arch: str, method: str) -> fixed.FixedModel:
     """Calibrated (minmax: the arithmetic under test does not depend on the choice) on the first 200 images,
     every function output also a network output so each integer tensor is compared."""
-    g = fixed.prepare_graph(load(need(os.path.join(TRAINED, f"fmnist_{arch}.nnp"))))
-    x, _ = fmnist_data()
-    m = fixed.build_fixed(g, collect(g, x[:200]), method, "minmax")
+    g, stats = _calibrated(arch)
+    m = fixed.build_fixed(g, stats, method, "minmax")
     g2 = copy.deepcopy(m.graph)
     g2.outputs = [o for n in g2.nodes for o in n.outputs]
     return fixed.FixedModel(g2, m.bits, m.fp_pos)
@@ -152,3 +158,47 @@ def test_sanitized_runtime_equals_simulation(arch: str, method: str, tmp_path: o
     for k, o in enumerate(g.outputs):
         got[o] = np.fromfile(os.path.join(tmp_path, f"out{k}.bin"), "<f4").reshape(want[o].shape)
     _compare(mb, got, want)
+
+
+def _nnabla_cli() -> str | None:
+    """nnabla 1.39's nnabla_cli: beside $NNB_NNABLA_PYTHON, else in the repo's .venv-nnabla (`make nnabla`)."""
+    py = os.environ.get("NNB_NNABLA_PYTHON") or os.path.join(ROOT, ".venv-nnabla", "bin", "python")
+    cli = os.path.join(os.path.dirname(py), "nnabla_cli")
+    return cli if os.path.exists(cli) else None
+
+
+def test_nnabla_converter_fixed_files(tmp_path: os.PathLike) -> None:
+    """FIXED8 and FIXED16 files written by nnabla's own converter (its parameter fp_pos and rounding, our
+    calibrated activation fp_pos given in its settings file): C runtime == simulation of the file, 200 images."""
+    from nnb.backends.c import CNet
+    from nnb.quantize.fixed_nnb import fixed_model_from_nnb
+
+    cli = _nnabla_cli()
+    if cli is None:
+        pytest.skip("no nnabla 1.39 (run `make nnabla` or set NNB_NNABLA_PYTHON): nnabla's converter writes the "
+                    "FIXED files; the zoo has none")
+    _cnet()
+    nnp = need(os.path.join(TRAINED, "fmnist_lenet.nnp"))
+    procs = {}
+    for method, typ in (("fixed8", "FIXED8"), ("fixed16", "FIXED16")):
+        m = _model("lenet", method)
+        params = {t.name for t in m.graph.params()}
+        settings = os.path.join(tmp_path, f"{method}.yaml")
+        with open(settings, "w") as f:  # buffers: our fp_pos; parameters: the converter chooses
+            f.write("variables:\n" + "".join(f'  "{k}": {typ}' + ("" if k in params else f"_{v}") + "\n"
+                                              for k, v in m.fp_pos.items()))
+        out = os.path.join(tmp_path, f"{method}.nnb")
+        procs[out] = subprocess.Popen([cli, "convert", "-b", "1", "--api", "44", nnp, out, "-T", typ, "-s", settings],
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    x = _inputs(_model("lenet", "fixed16"))
+    x = np.concatenate([x[:200], x[-20:]])
+    for out, p in procs.items():
+        log = p.communicate(timeout=300)[0]
+        assert p.returncode == 0, log[-2000:]
+        with open(out, "rb") as f:
+            data = f.read()
+        m = fixed_model_from_nnb(data, out)
+        o = m.graph.outputs[0]
+        got = CNet(data).run_batch([x])[0]
+        _compare(m, {o: got}, fixed.run_fixed(m, [x]))
+        assert m.fp_pos[o] == _model("lenet", "fixed8" if m.bits == 8 else "fixed16").fp_pos["y"]
