@@ -2,8 +2,9 @@
 numpy (docs/int8.md "Fixed point"), so the simulation and the C runtime give the same integers.
 
 Values are held as float32 on their grid (value = integer / 2^fp_pos). A multiply-accumulate function
-(Convolution incl. grouped, DepthwiseConvolution, Affine) sums X_int * W_int exactly (int64; here as float64
-sums of integer products, exact while every partial sum stays below 2^53), adds the bias shifted onto the
+(Convolution incl. grouped, DepthwiseConvolution, Affine) sums X_int * W_int exactly (C: int64; here float64
+sums of integer products, exact while every partial sum stays below 2^52, so the bias add and the rounding
+below are exact too), adds the bias shifted onto the
 accumulator's grid 2^-max(fx + fw, fb), then rounds ONCE to the output's fp_pos: half away from zero,
 saturated to +-(2^(bits-1) - 1). AveragePooling: the integer window sum divided by nnabla's count
 (including_pad: the window cut at the padded extent; else the input cells it covers), the same single
@@ -24,7 +25,7 @@ from nnb.ops.registry import norm_axis
 
 F64 = np.float64
 MAC_OPS = ("Convolution", "DepthwiseConvolution", "Affine", "AveragePooling", "Add2")
-_EXACT = 2.0 ** 53
+_EXACT = 2.0 ** 52
 
 
 def round_value(x: np.ndarray, bits: int, fp: int) -> np.ndarray:
@@ -59,16 +60,30 @@ def finish(acc: np.ndarray, fa: int, fo: int, bits: int, den: np.ndarray | int =
 
 
 def _exact_sum(y: np.ndarray, what: str) -> np.ndarray:
-    if np.abs(y).max(initial=0.0) >= _EXACT:  # not reachable with 16-bit operands below 2^23 products per sum
-        raise NnbError(f"fixed point {what}: an accumulator beyond 2^53")
-    return np.rint(y).astype(np.int64)
+    """An accumulator of integers held in float64, checked to be below 2^52 (so it and the rounding below are
+    exact: |acc| / 2^s + 1/2 is representable)."""
+    if np.abs(y).max(initial=0.0) >= _EXACT:  # not reachable with 16-bit operands below 2^22 products per sum
+        raise NnbError(f"fixed point {what}: an accumulator beyond 2^52")
+    return y
 
 
-def _add_bias(acc: np.ndarray, fxw: int, b: np.ndarray | None, fb: int, shape: tuple) -> tuple[np.ndarray, int]:
+def _ints64(x: np.ndarray, fp: int) -> np.ndarray:
+    """Grid values as float64 integers (exact: a power-of-two scaling)."""
+    return np.asarray(x, F64) * 2.0 ** fp
+
+
+def _mac_out(acc: np.ndarray, fxw: int, b: np.ndarray | None, fb: int, shape: tuple, fo: int,
+             bits: int) -> np.ndarray:
+    """acc / 2^fxw + bias rounded once to fo: the integers ``finish`` gives on the int64 accumulator the C runtime
+    forms. In float64 (exact: an integer below 2^52 over 2^max(fxw, fb)), else in int64."""
     if b is None:
-        return acc, fxw
+        return round_value(acc * 2.0 ** -fxw, bits, fo)
     fa = max(fxw, fb)
-    return (acc << (fa - fxw)) + (to_int(b, fb) << (fa - fb)).reshape(shape), fa
+    b = np.asarray(b, F64).reshape(shape)
+    if np.abs(acc).max(initial=0.0) * 2.0 ** (fa - fxw) + np.abs(b).max(initial=0.0) * 2.0 ** fa < _EXACT / 2:
+        return round_value(acc * 2.0 ** -fxw + b, bits, fo)
+    ai = np.rint(acc).astype(np.int64) << (fa - fxw)
+    return finish(ai + (to_int(b, fb) << (fa - fb)), fa, fo, bits)
 
 
 def _conv(n: Node, xs: list[np.ndarray], fps: list[int], fo: int, bits: int) -> np.ndarray | None:
@@ -84,35 +99,34 @@ def _conv(n: Node, xs: list[np.ndarray], fps: list[int], fo: int, bits: int) -> 
     nsp = wk.ndim - 2
     pad, stride, dil = _geom(nsp, a)
     batch = x.shape[:ba]
-    xi = to_int(x, fps[0]).astype(F64).reshape((int(np.prod(batch)),) + x.shape[ba:])
-    y = grouped_conv(xi, to_int(wk, fps[1]).astype(F64), pad, stride, dil, group)
-    acc, fa = _add_bias(_exact_sum(y, n.op), fps[0] + fps[1], xs[2] if len(xs) > 2 else None,
-                        fps[2] if len(xs) > 2 else 0, (1, -1) + (1,) * nsp)
-    return finish(acc, fa, fo, bits).reshape(batch + y.shape[1:])
+    xi = _ints64(x, fps[0]).reshape((int(np.prod(batch)),) + x.shape[ba:])
+    y = grouped_conv(xi, _ints64(wk, fps[1]), pad, stride, dil, group)
+    y = _mac_out(_exact_sum(y, n.op), fps[0] + fps[1], xs[2] if len(xs) > 2 else None, fps[-1],
+                 (1, -1) + (1,) * nsp, fo, bits)
+    return y.reshape(batch + y.shape[1:])
 
 
 def _affine(n: Node, xs: list[np.ndarray], fps: list[int], fo: int, bits: int) -> np.ndarray:
     x, w = xs[0], xs[1]
     ba = norm_axis(n.attrs["base_axis"], x.ndim)
     batch = x.shape[:ba]
-    y = to_int(x, fps[0]).astype(F64).reshape(int(np.prod(batch)), -1) @ to_int(w, fps[1]).astype(F64).reshape(
-        w.shape[0], -1)
-    acc, fa = _add_bias(_exact_sum(y, "Affine"), fps[0] + fps[1], xs[2] if len(xs) > 2 else None,
-                        fps[2] if len(xs) > 2 else 0, (1, -1))
-    return finish(acc, fa, fo, bits).reshape(batch + w.shape[1:])
+    y = _ints64(x, fps[0]).reshape(int(np.prod(batch)), -1) @ _ints64(w, fps[1]).reshape(w.shape[0], -1)
+    return _mac_out(_exact_sum(y, "Affine"), fps[0] + fps[1], xs[2] if len(xs) > 2 else None, fps[-1], (1, -1),
+                    fo, bits).reshape(batch + w.shape[1:])
 
 
 def _avg_pool(n: Node, xs: list[np.ndarray], fps: list[int], fo: int, bits: int) -> np.ndarray | None:
     a, x = n.attrs, xs[0]
     if a.get("channel_last"):
         return None
-    total, k, s, p, first, out = _reduce_windows(to_int(x, fps[0]).astype(F64), a, 0.0, np.add)
+    total, k, s, p, first, out = _reduce_windows(_ints64(x, fps[0]), a, 0.0, np.add)
     div = np.ones((), np.int64)
     for i in range(len(k)):
         d = _divisor(x.shape[first + i], k[i], s[i], p[i], out[i], a["including_pad"]).astype(np.int64)
         div = div[..., None] * d
     div = div.reshape(out + (1,) * (x.ndim - first - len(k)))
-    return finish(_exact_sum(total, "AveragePooling"), fps[0], fo, bits, np.broadcast_to(div, total.shape))
+    return finish(_exact_sum(total, "AveragePooling").astype(np.int64), fps[0], fo, bits,
+                  np.broadcast_to(div, total.shape))
 
 
 def _add2(xs: list[np.ndarray], fps: list[int], fo: int, bits: int) -> np.ndarray | None:

@@ -37,8 +37,12 @@ static float finish(int64_t acc, int fa, int fo, uint64_t den, int32_t top)
 
 static float scale(int fp) { return (float)(1u << fp); }
 
+/* Output columns accumulated at a time (int64 each, on the stack). */
+#define FIXED_COLS 16
+
 /* Convolution in G groups (depthwise: G = C, C/G = 1, OC/G = multiplier); weights
-   OC x C/G x KH x KW; optional bias per output channel. */
+   OC x C/G x KH x KW; optional bias per output channel. Products of two values below 2^15
+   fit int32; each weight is converted once per block of FIXED_COLS output columns. */
 static void conv(const nnbrt_geom *g, size_t G, int nin, const nnbrt_tensor *in, const int *fin,
                  const nnbrt_tensor *out, int fout, int32_t top)
 {
@@ -46,8 +50,9 @@ static void conv(const nnbrt_geom *g, size_t G, int nin, const nnbrt_tensor *in,
     const size_t isz = (size_t)g->IH * (size_t)g->IW, osz = (size_t)g->OH * (size_t)g->OW;
     const float sx = scale(fin[0]), sw = scale(fin[1]), sb = nin > 2 ? scale(fin[2]) : 1.0f;
     const int fxw = fin[0] + fin[1], fa = nin > 2 && fin[2] > fxw ? fin[2] : fxw;
+    int64_t acc[FIXED_COLS];
     size_t n, oc, c;
-    long oh, ow, kh, kw;
+    long oh, ow0, kh, kw, j;
     for (n = 0; n < g->outer; ++n)
         for (oc = 0; oc < (size_t)g->OC; ++oc) {
             const size_t c0 = oc / OCg * Cg;
@@ -55,23 +60,30 @@ static void conv(const nnbrt_geom *g, size_t G, int nin, const nnbrt_tensor *in,
             float *y = out->data + (n * (size_t)g->OC + oc) * osz;
             const int64_t b = nin > 2 ? ival(in[2].data[oc], sb) * ((int64_t)1 << (fa - fin[2])) : 0;
             for (oh = 0; oh < g->OH; ++oh)
-                for (ow = 0; ow < g->OW; ++ow) {
-                    int64_t acc = 0;
+                for (ow0 = 0; ow0 < g->OW; ow0 += FIXED_COLS) {
+                    const long nb = g->OW - ow0 < FIXED_COLS ? g->OW - ow0 : FIXED_COLS;
+                    for (j = 0; j < nb; ++j) acc[j] = 0;
                     for (c = 0; c < Cg; ++c) {
                         const float *x = in[0].data + (n * (size_t)g->C + c0 + c) * isz;
                         const float *w = w0 + c * (size_t)g->KH * (size_t)g->KW;
                         for (kh = 0; kh < g->KH; ++kh) {
                             const long ih = oh * g->SH - g->PH + kh * g->DH;
+                            const float *xr;
                             if (ih < 0 || ih >= g->IH) continue;
+                            xr = x + ih * g->IW;
                             for (kw = 0; kw < g->KW; ++kw) {
-                                const long iw = ow * g->SW - g->PW + kw * g->DW;
-                                if (iw < 0 || iw >= g->IW) continue;
-                                acc += ival(x[ih * g->IW + iw], sx) * ival(w[kh * g->KW + kw], sw);
+                                const int32_t wi = (int32_t)(w[kh * g->KW + kw] * sw);
+                                const long base = kw * g->DW - g->PW;
+                                if (!wi) continue;
+                                for (j = 0; j < nb; ++j) {
+                                    const long iw = (ow0 + j) * g->SW + base;
+                                    if (iw >= 0 && iw < g->IW) acc[j] += (int64_t)((int32_t)(xr[iw] * sx) * wi);
+                                }
                             }
                         }
                     }
-                    acc = acc * ((int64_t)1 << (fa - fxw)) + b;
-                    y[oh * g->OW + ow] = finish(acc, fa, fout, 1u, top);
+                    for (j = 0; j < nb; ++j)
+                        y[oh * g->OW + ow0 + j] = finish(acc[j] * ((int64_t)1 << (fa - fxw)) + b, fa, fout, 1u, top);
                 }
         }
 }
