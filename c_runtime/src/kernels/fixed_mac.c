@@ -37,8 +37,15 @@ static float finish(int64_t acc, int fa, int fo, uint64_t den, int32_t top)
 
 static float scale(int fp) { return (float)(1u << fp); }
 
-/* Output columns accumulated at a time (int64 each, on the stack). */
+/* Output columns accumulated at a time (int64 each, on the stack: fewer on 32-bit Arm, whose
+   stack budget is 1 KB, tests/c/test_stack.py). */
+#ifndef FIXED_COLS
+#if defined(__arm__)
+#define FIXED_COLS 4
+#else
 #define FIXED_COLS 16
+#endif
+#endif
 
 /* Convolution in G groups (depthwise: G = C, C/G = 1, OC/G = multiplier); weights
    OC x C/G x KH x KW; optional bias per output channel. Products of two values below 2^15
