@@ -1473,10 +1473,11 @@ nnbrt_status nnbrt_run_range(nnbrt_net *net, int first, int last)
             ++pk;
         }
 #endif
-        if (!net->c.has_fixed || !run_fixed(net))
+        if (!net->c.has_fixed || !run_fixed(net)) {
             net->f.k->run(&net->args, (int)net->f.nin, net->tens, (int)net->f.nout, net->tens + net->f.nin);
-        if (net->c.has_fixed)
-            for (j = 0; j < net->f.nout; ++j) quantize_var(&net->c, net->f.outs[j]);
+            if (net->c.has_fixed) /* a float kernel: its outputs rounded to their grids */
+                for (j = 0; j < net->f.nout; ++j) quantize_var(&net->c, net->f.outs[j]);
+        }
     }
     return NNBRT_OK;
 }

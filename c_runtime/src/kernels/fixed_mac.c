@@ -6,12 +6,14 @@
 
 float nnbrt_fixed_round(float x, int fp, int32_t top)
 {
-    double m;
+    /* |x| * 2^fp + 1/2 is exact in double (a float times a power of two, plus 1/2); below
+       top + 1 its truncation is the floor (it is positive) */
+    const double v = fabs((double)x) * (double)(1u << fp) + 0.5;
+    int32_t q;
     if (x != x) return 0.0f; /* NaN: fixed point has none */
-    m = floor(fabs((double)x) * (double)(1u << fp) + 0.5);
-    if (m > (double)top) m = (double)top;
-    if (m == 0.0) return 0.0f;
-    return (float)(x < 0.0f ? -m : m) / (float)(1u << fp);
+    q = v >= (double)top + 1.0 ? top : (int32_t)v;
+    if (q == 0) return 0.0f;
+    return (float)(x < 0.0f ? -q : q) / (float)(1u << fp);
 }
 
 /* The integer of a grid value (exact: |x| * 2^fp is an integer below 2^16). */
