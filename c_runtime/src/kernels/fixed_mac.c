@@ -83,11 +83,12 @@ static void conv(const nnbrt_geom *g, size_t G, int nin, const nnbrt_tensor *in,
                             for (kw = 0; kw < g->KW; ++kw) {
                                 const int32_t wi = (int32_t)(w[kh * g->KW + kw] * sw);
                                 const long base = kw * g->DW - g->PW;
+                                long lo = 0, hi = nb; /* the columns whose tap lies inside the row */
                                 if (!wi) continue;
-                                for (j = 0; j < nb; ++j) {
-                                    const long iw = (ow0 + j) * g->SW + base;
-                                    if (iw >= 0 && iw < g->IW) acc[j] += (int64_t)((int32_t)(xr[iw] * sx) * wi);
-                                }
+                                while (lo < nb && (ow0 + lo) * g->SW + base < 0) ++lo;
+                                while (hi > lo && (ow0 + hi - 1) * g->SW + base >= g->IW) --hi;
+                                for (j = lo; j < hi; ++j)
+                                    acc[j] += (int64_t)((int32_t)(xr[(ow0 + j) * g->SW + base] * sx) * wi);
                             }
                         }
                     }
