@@ -136,6 +136,19 @@ def _add2(xs: list[np.ndarray], fps: list[int], fo: int, bits: int) -> np.ndarra
     return finish((to_int(xs[0], fps[0]) << (fa - fps[0])) + (to_int(xs[1], fps[1]) << (fa - fps[1])), fa, fo, bits)
 
 
+def _softmax(n: Node, xs: list[np.ndarray], fo: int, bits: int) -> np.ndarray:
+    """Softmax of grid values in float64: max, exp(x - max), summed in axis order (as the C loop), divided, each
+    result rounded once to fo (fixed_mac.c's softmax)."""
+    x = np.asarray(xs[0], F64)
+    ax = norm_axis(n.attrs["axis"] if n.attrs.get("axis") is not None else x.ndim - 1, x.ndim)
+    e = np.exp(x - x.max(axis=ax, keepdims=True))
+    em = np.moveaxis(e, ax, 0)
+    s = em[0].copy()
+    for k in range(1, em.shape[0]):
+        s = s + em[k]
+    return round_value(e / np.expand_dims(s, ax), bits, fo)
+
+
 def forward(n: Node, xs: list[np.ndarray], fps: list[int], fo: int, bits: int) -> np.ndarray | None:
     """The function's output computed in integers, or None if it has no integer form (a float op, rounded)."""
     if len(n.outputs) != 1:
@@ -146,6 +159,8 @@ def forward(n: Node, xs: list[np.ndarray], fps: list[int], fo: int, bits: int) -
         return _affine(n, xs, fps, fo, bits)
     if n.op == "AveragePooling":
         return _avg_pool(n, xs, fps, fo, bits)
+    if n.op == "Softmax" and len(xs) == 1:
+        return _softmax(n, xs, fo, bits)
     if n.op == "Add2" and len(xs) == 2:
         return _add2(xs, fps, fo, bits)
     return None

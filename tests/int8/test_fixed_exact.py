@@ -70,14 +70,11 @@ def _ints(m: fixed.FixedModel, name: str, v: np.ndarray) -> np.ndarray:
 
 
 def _compare(m: fixed.FixedModel, got: dict[str, np.ndarray], want: dict[str, np.ndarray]) -> None:
-    islands = {o for n in m.graph.nodes if n.op == "Softmax" for o in n.outputs}
+    """Every tensor's integers equal, the final Softmax's too (computed in double on both sides: libm's exp and
+    numpy's may differ in the 53rd bit, which moves a rounding only for a value within 2^-53 of a grid edge)."""
     for name in m.graph.outputs:
         a, b = _ints(m, name, got[name]), _ints(m, name, want[name].reshape(got[name].shape))
-        if name in islands:  # libm's expf against numpy's exp: at most one unit, and only where float rounds apart
-            assert np.abs(a - b).max() <= 1, name
-            assert np.mean(a != b) < 1e-3, (name, int(np.sum(a != b)))
-        else:
-            assert np.array_equal(a, b), (name, int(np.sum(a != b)), int(np.abs(a - b).max()))
+        assert np.array_equal(a, b), (name, int(np.sum(a != b)), int(np.abs(a - b).max()))
 
 
 @pytest.mark.parametrize("arch,method", CASES)

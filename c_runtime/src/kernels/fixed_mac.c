@@ -148,6 +148,32 @@ static void avg_pool(const nnbrt_args *a, const nnbrt_tensor *in, int fx, const 
     }
 }
 
+/* Softmax of grid values in double (max, exp(x - max), summed in axis order, divided), each
+   result rounded once to the output grid: the float island with its last-bit differences
+   (libm's exp against numpy's) moved from float's 2^-24 to double's 2^-53. */
+static void softmax(const nnbrt_args *a, const nnbrt_tensor *in, const nnbrt_tensor *out, int fout, int32_t top)
+{
+    const int ax = nnbrt_axis(a->a[0].i, in[0].ndim);
+    const size_t outer = nnbrt_prod(&in[0], 0, ax), n = (size_t)in[0].dims[ax];
+    const size_t inner = nnbrt_prod(&in[0], ax + 1, in[0].ndim);
+    const double sc = (double)(1u << fout);
+    size_t o, i, k;
+    for (o = 0; o < outer; ++o)
+        for (i = 0; i < inner; ++i) {
+            const float *x = in[0].data + o * n * inner + i;
+            float *y = out->data + o * n * inner + i;
+            double m = (double)x[0], s = 0.0;
+            for (k = 1; k < n; ++k)
+                if ((double)x[k * inner] > m) m = (double)x[k * inner];
+            for (k = 0; k < n; ++k) s += exp((double)x[k * inner] - m);
+            for (k = 0; k < n; ++k) {
+                const double v = exp((double)x[k * inner] - m) / s * sc + 0.5; /* in [0.5, 2^15 + 0.5] */
+                const int32_t q = v >= (double)top + 1.0 ? top : (int32_t)v;
+                y[k * inner] = q ? (float)q / (float)(1u << fout) : 0.0f;
+            }
+        }
+}
+
 static int is(const nnbrt_kernel *k, const char *name) { return strcmp(k->name, name) == 0; }
 
 int nnbrt_fixed_run(const nnbrt_kernel *k, const nnbrt_args *a, int nin, const nnbrt_tensor *in,
@@ -164,6 +190,10 @@ int nnbrt_fixed_run(const nnbrt_kernel *k, const nnbrt_args *a, int nin, const n
     if (is(k, "Affine")) return nin >= 2 && affine(a, nin, in, fin, out, fout, top);
     if (is(k, "AveragePooling")) {
         avg_pool(a, in, fin[0], out, fout, top);
+        return 1;
+    }
+    if (is(k, "Softmax") && nin == 1) {
+        softmax(a, in, out, fout, top);
         return 1;
     }
     if (is(k, "Add2") && nin == 2 && in[0].size == out->size && in[1].size == out->size) {
