@@ -1423,25 +1423,32 @@ static NOINLINE void quantize_var(const ctx_t *c, int32_t id)
     if (IS_FIXED(v.type) && v.data_index < 0) quantize(c->vdata[id], v.size, v.type, v.fp);
 }
 
+/* The type byte of variable id's record (the image was validated: the record exists). */
+static uint8_t var_type_byte(const ctx_t *c, int32_t id)
+{
+    const uint8_t *r = NULL;
+    (void)chunk_ptr(c, c->var_list[id], 20, &r);
+    return r ? r[12] : 0u;
+}
+
 /* A fixed-point file: run the function in integers where it has an integer form and every
    input and its output are fixed point (kernels/fixed_mac.c). Returns 1 if it ran. */
 static NOINLINE int run_fixed(const nnbrt_net *net)
 {
     const fn_t *f = &net->f;
-    struct nnbrt_var v;
-    int fin[NNBRT_FIXED_MAX_IN], fout;
+    int fin[NNBRT_FIXED_MAX_IN];
     uint32_t j;
+    uint8_t t;
     if (f->nout != 1 || f->nin < 1 || f->nin > NNBRT_FIXED_MAX_IN) return 0;
     for (j = 0; j < f->nin; ++j) {
-        (void)decode_var(&net->c, (uint32_t)f->ins[j], &v);
-        if (!IS_FIXED(v.type)) return 0;
-        fin[j] = v.fp;
+        t = var_type_byte(&net->c, f->ins[j]);
+        if (!IS_FIXED(t & 0x0f)) return 0;
+        fin[j] = t >> 4;
     }
-    (void)decode_var(&net->c, (uint32_t)f->outs[0], &v);
-    if (!IS_FIXED(v.type)) return 0;
-    fout = v.fp;
-    return nnbrt_fixed_run(f->k, &net->args, (int)f->nin, net->tens, fin, net->tens + f->nin, fout,
-                           v.type == 1 ? 32767 : 127);
+    t = var_type_byte(&net->c, f->outs[0]);
+    if (!IS_FIXED(t & 0x0f)) return 0;
+    return nnbrt_fixed_run(f->k, &net->args, (int)f->nin, net->tens, fin, net->tens + f->nin, t >> 4,
+                           (t & 0x0f) == 1 ? 32767 : 127);
 }
 
 nnbrt_status nnbrt_run_range(nnbrt_net *net, int first, int last)

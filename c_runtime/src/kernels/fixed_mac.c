@@ -4,20 +4,32 @@
 #include "conv_util.h"
 #include <math.h>
 
+#if defined(__GNUC__)
+#define FIXED_NOINLINE __attribute__((noinline))
+#else
+#define FIXED_NOINLINE
+#endif
+
 float nnbrt_fixed_round(float x, int fp, int32_t top)
 {
-    /* |x| * 2^fp + 1/2 is exact in double (a float times a power of two, plus 1/2); below
-       top + 1 its truncation is the floor (it is positive) */
-    const double v = fabs((double)x) * (double)(1u << fp) + 0.5;
+    /* in float, exactly: v = |x| * 2^fp (a power-of-two scaling), t its integer part and
+       v - t its fraction (both exact below 2^24); floor(v + 1/2) = t + (fraction >= 1/2) */
+    const float v = fabsf(x) * (float)(1u << fp);
     int32_t q;
     if (x != x) return 0.0f; /* NaN: fixed point has none */
-    q = v >= (double)top + 1.0 ? top : (int32_t)v;
+    if (v >= (float)top + 1.0f) {
+        q = top;
+    } else {
+        q = (int32_t)v;
+        q += v - (float)q >= 0.5f;
+        if (q > top) q = top;
+    }
     if (q == 0) return 0.0f;
     return (float)(x < 0.0f ? -q : q) / (float)(1u << fp);
 }
 
 /* The integer of a grid value (exact: |x| * 2^fp is an integer below 2^16). */
-static int64_t ival(float x, float s) { return (int64_t)(x * s); }
+static int64_t ival(float x, float s) { return (int64_t)(int32_t)(x * s); }
 
 /* acc / (den * 2^fa) rounded to 2^-fo, half away from zero, saturated to +-top; as a float. */
 static float finish(int64_t acc, int fa, int fo, uint64_t den, int32_t top)
@@ -52,8 +64,8 @@ static float scale(int fp) { return (float)(1u << fp); }
 /* Convolution in G groups (depthwise: G = C, C/G = 1, OC/G = multiplier); weights
    OC x C/G x KH x KW; optional bias per output channel. Products of two values below 2^15
    fit int32; each weight is converted once per block of FIXED_COLS output columns. */
-static void conv(const nnbrt_geom *g, size_t G, int nin, const nnbrt_tensor *in, const int *fin,
-                 const nnbrt_tensor *out, int fout, int32_t top)
+static FIXED_NOINLINE void conv(const nnbrt_geom *g, size_t G, int nin, const nnbrt_tensor *in, const int *fin,
+                                 const nnbrt_tensor *out, int fout, int32_t top)
 {
     const size_t Cg = (size_t)g->C / G, OCg = (size_t)g->OC / G;
     const size_t isz = (size_t)g->IH * (size_t)g->IW, osz = (size_t)g->OH * (size_t)g->OW;
@@ -99,7 +111,7 @@ static void conv(const nnbrt_geom *g, size_t G, int nin, const nnbrt_tensor *in,
 }
 
 /* Affine: x (outer x inner), weights stored output-major W^T[o][k], optional bias[o]. */
-static int affine(const nnbrt_args *a, int nin, const nnbrt_tensor *in, const int *fin,
+static FIXED_NOINLINE int affine(const nnbrt_args *a, int nin, const nnbrt_tensor *in, const int *fin,
                   const nnbrt_tensor *out, int fout, int32_t top)
 {
     const size_t inner = nnbrt_prod(&in[0], a->a[0].i, in[0].ndim), outer = nnbrt_prod(&in[0], 0, a->a[0].i);
@@ -122,7 +134,7 @@ static int affine(const nnbrt_args *a, int nin, const nnbrt_tensor *in, const in
 
 /* AveragePooling: the window's integer sum divided by nnabla's count (including_pad: the
    window cut at the padded extent; else the input cells it covers), one rounding. */
-static void avg_pool(const nnbrt_args *a, const nnbrt_tensor *in, int fx, const nnbrt_tensor *out, int fout,
+static FIXED_NOINLINE void avg_pool(const nnbrt_args *a, const nnbrt_tensor *in, int fx, const nnbrt_tensor *out, int fout,
                      int32_t top)
 {
     nnbrt_geom g;
@@ -148,6 +160,17 @@ static void avg_pool(const nnbrt_args *a, const nnbrt_tensor *in, int fx, const 
     }
 }
 
+/* Double precision is used only off 32-bit Arm (microcontroller builds link no double
+   routine, tests/c/test_stack.py): there Softmax stays the float kernel, rounded. */
+#ifndef NNBRT_FIXED_SOFTMAX_DOUBLE
+#if defined(__arm__)
+#define NNBRT_FIXED_SOFTMAX_DOUBLE 0
+#else
+#define NNBRT_FIXED_SOFTMAX_DOUBLE 1
+#endif
+#endif
+
+#if NNBRT_FIXED_SOFTMAX_DOUBLE
 /* Softmax of grid values in double (max, exp(x - max), summed in axis order, divided), each
    result rounded once to the output grid: the float island with its last-bit differences
    (libm's exp against numpy's) moved from float's 2^-24 to double's 2^-53. */
@@ -174,6 +197,8 @@ static void softmax(const nnbrt_args *a, const nnbrt_tensor *in, const nnbrt_ten
         }
 }
 
+#endif
+
 static int is(const nnbrt_kernel *k, const char *name) { return strcmp(k->name, name) == 0; }
 
 int nnbrt_fixed_run(const nnbrt_kernel *k, const nnbrt_args *a, int nin, const nnbrt_tensor *in,
@@ -192,10 +217,12 @@ int nnbrt_fixed_run(const nnbrt_kernel *k, const nnbrt_args *a, int nin, const n
         avg_pool(a, in, fin[0], out, fout, top);
         return 1;
     }
+#if NNBRT_FIXED_SOFTMAX_DOUBLE
     if (is(k, "Softmax") && nin == 1) {
         softmax(a, in, out, fout, top);
         return 1;
     }
+#endif
     if (is(k, "Add2") && nin == 2 && in[0].size == out->size && in[1].size == out->size) {
         const int fa = fin[0] > fin[1] ? fin[0] : fin[1];
         const float s0 = scale(fin[0]), s1 = scale(fin[1]);
