@@ -8,7 +8,8 @@ For fmnist_lenet and fmnist_dscnn: calibrate on the first N training images
   adaround includes the channel equalization of nnb/quantize/calib_equalize.py);
 * the minmax and adaround int8 models computed by the C int8 kernels (ctypes; network
   chained through C outputs) and whether their logits equal the simulation's bit for bit;
-* fixed16 and fixed8 (value-level simulation) with minmax / percentile / mse fp_pos choice;
+* fixed16 and fixed8 (the integer simulation, which the C runtime equals bit for bit) with minmax /
+  percentile / mse fp_pos choice;
 * onnxruntime's static int8 quantization (per-channel QDQ, MinMax / Percentile / Entropy) of the same
   float model, calibrated on the same images fed one at a time, configured as its documentation tells a
   user: ``quantize_static(..., quant_format=QDQ, per_channel=True, activation_type=QInt8,
@@ -333,7 +334,8 @@ def bench(arch: str, n_calib: int, n_test: int, so) -> None:  # noqa: ANN001
     for meth in ("fixed16", "fixed8"):
         for cal in ("minmax", "percentile", "mse"):
             fm = fixed.build_fixed(gf, sf, meth, cal)
-            rows.append(Row(f"nnb {meth} {cal}", fixed.run_fixed_batched(fm, xt), yt, "value-level simulation"))
+            rows.append(Row(f"nnb {meth} {cal}", fixed.run_fixed_batched(fm, xt), yt,
+                            "integer simulation (= C runtime)"))
     peers: dict[str, list[Row]] = {}
     for tag, export, which, batch in PEERS:
         res = ort_int8(export, g0 if which == "nnp" else fixed.prepare_graph(g0), xc, xt, tag, batch)

@@ -2,7 +2,7 @@
 simulation.
 
 int8: nnb/quantize/int_sim.py (bit-exact with the C int8 kernels); fixed8/fixed16:
-the value-level fixed-point simulation of nnb/quantize/fixed.py.
+the integer fixed-point simulation of nnb/quantize/fixed_int.py (bit-exact with the C runtime).
 """
 
 from __future__ import annotations
