@@ -726,7 +726,13 @@ static nnbrt_status scan_variables(ctx_t *c)
             if (c->diag) c->diag->variable_index = (int32_t)i;
             return NNBRT_E_UNSUPPORTED_TYPE; /* network inputs and outputs are float */
         }
-        if (IS_FIXED(v.type)) c->has_fixed = 1;
+        if (IS_FIXED(v.type)) {
+            if (!nnbrt_fixed_supported) { /* a kernel table without the fixed-point kernels */
+                if (c->diag) c->diag->variable_index = (int32_t)i;
+                return NNBRT_E_UNSUPPORTED_TYPE;
+            }
+            c->has_fixed = 1;
+        }
         if (IS_FIXED(v.type) || v.type == 3) c->staged = 1;
     }
     return NNBRT_OK;
@@ -1447,7 +1453,7 @@ static NOINLINE int run_fixed(const nnbrt_net *net)
     }
     t = var_type_byte(&net->c, f->outs[0]);
     if (!IS_FIXED(t & 0x0f)) return 0;
-    return nnbrt_fixed_run(f->k, &net->args, (int)f->nin, net->tens, fin, net->tens + f->nin, t >> 4,
+    return nnbrt_fixed_dispatch(f->k, &net->args, (int)f->nin, net->tens, fin, net->tens + f->nin, t >> 4,
                            (t & 0x0f) == 1 ? 32767 : 127);
 }
 

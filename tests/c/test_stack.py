@@ -72,7 +72,7 @@ def test_loader_share(graph):
     """The loader's frames above a kernel call (a stand-in kernel of 10,000 B
     makes the kernel path the deepest one), and the loader's own deepest
     path (kernels of zero stack). The fixed-point integer kernels
-    (kernels/fixed_mac.c, entered at nnbrt_fixed_run for FIXED8/FIXED16
+    (kernels/fixed_mac.c, entered at nnbrt_fixed_dispatch for FIXED8/FIXED16
     files) are kernels the loader calls directly: "alone" leaves them out,
     and their whole path from nnbrt_run is held to the kernels' budget."""
     frames, calls = graph
@@ -81,14 +81,14 @@ def test_loader_share(graph):
     zero = dict(frames, stub_check=(0, "static"), stub_run=(0, "static"))
     above = {k: v[0] - 10000 for k, v in stack_usage.worst_paths(big, calls, stub).items()}
     with_fixed = stack_usage.worst_paths(zero, calls, stub)
-    no_fixed = dict(zero, nnbrt_fixed_run=(0, "static"))
+    no_fixed = dict(zero, nnbrt_fixed_dispatch=(0, "static"))
     alone = {k: v[0] for k, v in
-             stack_usage.worst_paths(no_fixed, dict(calls, nnbrt_fixed_run=set()), stub).items()}
+             stack_usage.worst_paths(no_fixed, dict(calls, nnbrt_fixed_dispatch=set()), stub).items()}
     print("above the kernel call:", above, "loader alone:", alone,
           "with the fixed-point kernels:", with_fixed["nnbrt_run"])
     assert above["nnbrt_run"] <= 64 and above["nnbrt_init"] <= 256, above
     assert alone["nnbrt_run"] <= 512 and alone["nnbrt_init"] <= 768, alone
-    assert "nnbrt_fixed_run" in frames, "the fixed-point entry moved: update this test"
+    assert "nnbrt_fixed_dispatch" in frames, "the fixed-point entry moved: update this test"
     assert with_fixed["nnbrt_run"][0] <= BUDGET, with_fixed["nnbrt_run"]
 
 

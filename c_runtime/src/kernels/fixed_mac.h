@@ -20,4 +20,12 @@ float nnbrt_fixed_round(float x, int fp, int32_t top);
 int nnbrt_fixed_run(const nnbrt_kernel *k, const nnbrt_args *a, int nin, const nnbrt_tensor *in,
                     const int *fin, const nnbrt_tensor *out, int fout, int32_t top);
 
+/* Defined by the kernel table: the full table (kernel_table.c) links the integer kernels;
+   a table generated for models without FIXED8/FIXED16 variables (tools/gen_kernel_table.py)
+   does not, so float firmware carries none of them: there nnbrt_fixed_supported is 0 and
+   nnbrt_init refuses a fixed-point file (NNBRT_E_UNSUPPORTED_TYPE). */
+extern const int nnbrt_fixed_supported;
+int nnbrt_fixed_dispatch(const nnbrt_kernel *k, const nnbrt_args *a, int nin, const nnbrt_tensor *in,
+                         const int *fin, const nnbrt_tensor *out, int fout, int32_t top);
+
 #endif

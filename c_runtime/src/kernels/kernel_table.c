@@ -1,4 +1,5 @@
 /* Kernel dispatch table indexed by NNB function id (generated list; edit by hand). */
+#include "fixed_mac.h"
 #include "../internal.h"
 
 extern const nnbrt_kernel nnbrt_k_affine;
@@ -244,4 +245,13 @@ const nnbrt_entry *nnbrt_find_kernel(uint32_t id)
     if (id - NNBRT_EXT_FIRST_ID < sizeof nnbrt_ext_kernels / sizeof nnbrt_ext_kernels[0])
         return &nnbrt_ext_kernels[id - NNBRT_EXT_FIRST_ID];
     return NULL;
+}
+
+/* Fixed-point files compute in integers (fixed_mac.h). */
+const int nnbrt_fixed_supported = 1;
+
+int nnbrt_fixed_dispatch(const nnbrt_kernel *k, const nnbrt_args *a, int nin, const nnbrt_tensor *in,
+                         const int *fin, const nnbrt_tensor *out, int fout, int32_t top)
+{
+    return nnbrt_fixed_run(k, a, nin, in, fin, out, fout, top);
 }
