@@ -50,12 +50,14 @@ def test_eval_c_backend_refuses_packed_in_one_line(tmp_path, capsys) -> None:
     assert rc == 2 and err.count("\n") == 1 and "C runtime" in err and "--backend reference" in err
 
 
-def test_weight_budget_below_two_bits(capsys) -> None:
+def test_weight_budget_below_two_bits(capsys, tmp_path) -> None:  # noqa: ANN001
+    # -o is writable: output paths are checked first, so the budget is what gets refused
     rc = main(["quantize", LENET, "--method", "dq", "--weight-budget", "5kB", "--data", TEST_2K, "--limit", "64",
-               "-q", "-o", "/nonexistent/x.nnq"])
+               "-q", "-o", str(tmp_path / "x.nnq")])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1
     assert "minimum 11.38 kB" in err and "93216 bit" in err
+    assert not (tmp_path / "x.nnq").exists()
 
 
 def test_weight_budget_at_two_bits_is_fine() -> None:
