@@ -59,22 +59,12 @@ NNB_I8_INLINE void acc4_kw(const nnb_i8_conv_params *p, const chan *ch, const si
             int32_t kx = 0;
 #if NNB_I8_DSP
             for (; kx < kw4; kx += 4) {
-                uint32_t wv, v, w02, w13;
-                memcpy(&wv, wr + kx, sizeof wv);
-                w02 = I8_SXTB16(wv);
-                w13 = I8_SXTB16_ROR8(wv);
-                memcpy(&v, xb + kx, sizeof v);
-                a0 = I8_SMLAD(I8_SXTB16(v), w02, a0);
-                a0 = I8_SMLAD(I8_SXTB16_ROR8(v), w13, a0);
-                memcpy(&v, xb + d1 + kx, sizeof v);
-                a1 = I8_SMLAD(I8_SXTB16(v), w02, a1);
-                a1 = I8_SMLAD(I8_SXTB16_ROR8(v), w13, a1);
-                memcpy(&v, xb + d2 + kx, sizeof v);
-                a2 = I8_SMLAD(I8_SXTB16(v), w02, a2);
-                a2 = I8_SMLAD(I8_SXTB16_ROR8(v), w13, a2);
-                memcpy(&v, xb + d3 + kx, sizeof v);
-                a3 = I8_SMLAD(I8_SXTB16(v), w02, a3);
-                a3 = I8_SMLAD(I8_SXTB16_ROR8(v), w13, a3);
+                uint32_t w02, w13;
+                i8_split4(wr + kx, &w02, &w13);
+                a0 = i8_dot4(xb + kx, w02, w13, a0);
+                a1 = i8_dot4(xb + d1 + kx, w02, w13, a1);
+                a2 = i8_dot4(xb + d2 + kx, w02, w13, a2);
+                a3 = i8_dot4(xb + d3 + kx, w02, w13, a3);
             }
 #else
             for (; kx < kw4; kx += 4) {
@@ -131,27 +121,16 @@ NNB_I8_INLINE void acc2x2_kw(const nnb_i8_conv_params *p, const chan *ca, const 
             int32_t kx = 0;
 #if NNB_I8_DSP
             for (; kx < (kw & ~3); kx += 4) {
-                uint32_t wv, v, x02, x13, y02, y13, w02, w13;
-                memcpy(&v, xb + kx, sizeof v);
-                x02 = I8_SXTB16(v);
-                x13 = I8_SXTB16_ROR8(v);
-                memcpy(&v, xb + d1 + kx, sizeof v);
-                y02 = I8_SXTB16(v);
-                y13 = I8_SXTB16_ROR8(v);
-                memcpy(&wv, wa + kx, sizeof wv);
-                w02 = I8_SXTB16(wv);
-                w13 = I8_SXTB16_ROR8(wv);
-                a0 = I8_SMLAD(x02, w02, a0);
-                a0 = I8_SMLAD(x13, w13, a0);
-                a1 = I8_SMLAD(y02, w02, a1);
-                a1 = I8_SMLAD(y13, w13, a1);
-                memcpy(&wv, wb + kx, sizeof wv);
-                w02 = I8_SXTB16(wv);
-                w13 = I8_SXTB16_ROR8(wv);
-                b0 = I8_SMLAD(x02, w02, b0);
-                b0 = I8_SMLAD(x13, w13, b0);
-                b1 = I8_SMLAD(y02, w02, b1);
-                b1 = I8_SMLAD(y13, w13, b1);
+                /* each input word sign-extended once for both channels */
+                uint32_t x02, x13, y02, y13, w02, w13;
+                i8_split4(xb + kx, &x02, &x13);
+                i8_split4(xb + d1 + kx, &y02, &y13);
+                i8_split4(wa + kx, &w02, &w13);
+                a0 = I8_SMLAD(x13, w13, I8_SMLAD(x02, w02, a0));
+                a1 = I8_SMLAD(y13, w13, I8_SMLAD(y02, w02, a1));
+                i8_split4(wb + kx, &w02, &w13);
+                b0 = I8_SMLAD(x13, w13, I8_SMLAD(x02, w02, b0));
+                b1 = I8_SMLAD(y13, w13, I8_SMLAD(y02, w02, b1));
             }
 #endif
             for (; kx < kw; ++kx) {
@@ -190,11 +169,9 @@ static int32_t acc1(const nnb_i8_conv_params *p, const chan *ch, size_t off)
             kx = 0;
 #if NNB_I8_DSP
             for (; kx + 3 < p->kw; kx += 4) {
-                uint32_t wv, v;
-                memcpy(&wv, wr + kx, sizeof wv);
-                memcpy(&v, xr + kx, sizeof v);
-                a = I8_SMLAD(I8_SXTB16(v), I8_SXTB16(wv), a);
-                a = I8_SMLAD(I8_SXTB16_ROR8(v), I8_SXTB16_ROR8(wv), a);
+                uint32_t w02, w13;
+                i8_split4(wr + kx, &w02, &w13);
+                a = i8_dot4(xr + kx, w02, w13, a);
             }
 #endif
             for (; kx < p->kw; ++kx)

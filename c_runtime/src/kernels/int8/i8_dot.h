@@ -91,6 +91,24 @@ static inline uint32_t i8_sxtab16_emul(uint32_t a, uint32_t v)
 #define NNB_I8_DSP 0
 #endif
 
+#if NNB_I8_DSP
+/* the four int8 at p (any alignment) as the sign-extended pairs (p0, p2) and (p1, p3) */
+static inline void i8_split4(const int8_t *p, uint32_t *e02, uint32_t *e13)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    *e02 = I8_SXTB16(v);
+    *e13 = I8_SXTB16_ROR8(v);
+}
+/* acc + the dot product of the four int8 at x with four weights split by i8_split4 */
+static inline int32_t i8_dot4(const int8_t *x, uint32_t w02, uint32_t w13, int32_t acc)
+{
+    uint32_t x02, x13;
+    i8_split4(x, &x02, &x13);
+    return I8_SMLAD(x13, w13, I8_SMLAD(x02, w02, acc));
+}
+#endif
+
 /* gemmlowp's SaturatingRoundingDoublingHighMul; the division by 2^31 truncating toward zero is done
  * with shifts of non-negative values (no 64-bit division call on 32-bit cores) */
 static inline int32_t i8_srdhm(int32_t a, int32_t b)
