@@ -92,6 +92,24 @@ def build(out_dir: str, dsp: bool, sanitize: bool = False, reuse: str | None = N
     return so
 
 
+def shim_library(tmp: str, shim: str, name: str, sanitize: bool, cache: dict) -> str:
+    """The int8 kernels and a test's C ``shim`` in one shared library, compiled once per process and per
+    sanitizer setting (ASan + UBSan at -O1 when ``sanitize``); pass it to ``build(..., reuse=...)``, which loads
+    a copy (each copy keeps its own instruction-set cap). Skips, saying why, without a C compiler."""
+    cc = compiler()
+    if cc is None:
+        pytest.skip("no C compiler (gcc/cc) on PATH: the C int8 kernels cannot be built")
+    if sanitize not in cache:
+        with open(os.path.join(tmp, "shim.c"), "w") as f:
+            f.write(shim)
+        flags = [f for f in FLAGS if f != "-O2"] + ["-O1", *SAN_FLAGS] if sanitize else FLAGS
+        lib = os.path.join(tmp, name)
+        subprocess.run([cc, *flags, f"-I{SRC}", "-o", lib, os.path.join(tmp, "shim.c"),
+                        *sorted(glob.glob(f"{SRC}/*.c"))], check=True, capture_output=True, text=True)
+        cache[sanitize] = lib
+    return cache[sanitize]
+
+
 def build_cached(out_dir: str, dsp: bool, sanitize: bool, cache: dict, key: object) -> C.CDLL:
     """``build`` for a module fixture: skip (saying why) without a C compiler; the first call compiles and records
     the library in ``cache[key]``, later ones load copies of it (each copy keeps its own instruction-set cap)."""

@@ -6,13 +6,11 @@ on and next to the thresholds, NaN, infinities); the same again with ASan + UBSa
 from __future__ import annotations
 
 import ctypes as C
-import glob
 import os
-import subprocess
 
 import numpy as np
 import pytest
-from int8_harness import FLAGS, P8, SAN_FLAGS, SRC, at_isa_level, build, compiler, rerun_sanitized
+from int8_harness import P8, at_isa_level, build, rerun_sanitized, shim_library
 
 SAN_ENV = "NNB_INT8_SPD_Q_SANITIZED"
 LEVELS = {"base": 0, "avx2": 1, "vnni": 2}
@@ -35,20 +33,9 @@ void spd_quantize(size_t n, const float *x, const float *t, int8_t *y)
 
 @pytest.fixture(scope="module", params=list(LEVELS))
 def qlib(request, tmp_path_factory):  # noqa: ANN001, ANN201
-    cc = compiler()
-    if cc is None:
-        pytest.skip("no C compiler (gcc/cc) on PATH: the C int8 kernels cannot be built")
     tmp = str(tmp_path_factory.mktemp("i8spdq"))
     san = bool(os.environ.get(SAN_ENV))
-    if san not in _BUILT:
-        with open(os.path.join(tmp, "shim.c"), "w") as f:
-            f.write(SHIM)
-        flags = [f for f in FLAGS if f != "-O2"] + ["-O1", *SAN_FLAGS] if san else FLAGS
-        lib = os.path.join(tmp, "libi8spdq.so")
-        subprocess.run([cc, *flags, f"-I{SRC}", "-o", lib, os.path.join(tmp, "shim.c"),
-                        *sorted(glob.glob(f"{SRC}/*.c"))], check=True, capture_output=True, text=True)
-        _BUILT[san] = lib
-    so = build(tmp, False, san, _BUILT[san])
+    so = build(tmp, False, san, shim_library(tmp, SHIM, "libi8spdq.so", san, _BUILT))
     so.spd_quantize.argtypes = [C.c_size_t, PF, PF, P8]
     return at_isa_level(so, request.param, LEVELS[request.param], "Q8Quantize path")
 

@@ -11,27 +11,22 @@ again with the kernels built with ASan + UBSan."""
 from __future__ import annotations
 
 import ctypes as C
-import glob
 import os
-import subprocess
 
 import numpy as np
 import pytest
 from int8_harness import (
-    FLAGS,
     P8,
     P16,
     P32,
-    SAN_FLAGS,
-    SRC,
     ConvParams,
     at_isa_level,
     build,
-    compiler,
     conv2d,
     i8,
     i32,
     rerun_sanitized,
+    shim_library,
     with_residual,
 )
 
@@ -60,21 +55,8 @@ void shim_quantize(size_t n, const float *x, const float *t, int8_t *y, int vec)
 
 
 def _compiled(tmp: str) -> str:
-    """The kernels and the quantize shim in one library, compiled once per process (ASan + UBSan in the sanitized
-    run); each fixture loads a copy of its own (its own level cap)."""
-    cc = compiler()
-    if cc is None:
-        pytest.skip("no C compiler (gcc/cc) on PATH: the C int8 kernels cannot be built")
-    san = bool(os.environ.get(SAN_ENV))
-    if san not in _BUILT:
-        with open(os.path.join(tmp, "shim.c"), "w") as f:
-            f.write(SHIM)
-        flags = [f for f in FLAGS if f != "-O2"] + ["-O1", *SAN_FLAGS] if san else FLAGS
-        lib = os.path.join(tmp, "libi8x86.so")
-        subprocess.run([cc, *flags, f"-I{SRC}", "-o", lib, os.path.join(tmp, "shim.c"),
-                        *sorted(glob.glob(f"{SRC}/*.c"))], check=True, capture_output=True, text=True)
-        _BUILT[san] = lib
-    return _BUILT[san]
+    """The kernels and the quantize shim in one library (int8_harness.shim_library)."""
+    return shim_library(tmp, SHIM, "libi8x86.so", bool(os.environ.get(SAN_ENV)), _BUILT)
 
 
 def _load(tmp: str) -> C.CDLL:
