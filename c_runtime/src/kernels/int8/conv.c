@@ -281,23 +281,17 @@ static void dw3_rows(const int8_t *r0, int32_t pwid, int32_t nr, int32_t ow, con
         for (n = np; n > 0; --n, q += 2, a += 2) {
             uint32_t v, e;
             int32_t a0, a1;
-            memcpy(&v, q, 4);
-            e = I8_SXTB16(v);
-            v = I8_SXTB16_ROR8(v);
+            i8_split4(q, &e, &v);
             a0 = I8_SMLAD(e, w0, b0);
             a1 = I8_SMLAD(v, w0, b0);
             a0 = I8_SMLABB(v, wm01, a0);
             a1 = I8_SMLATB(e, wm01, a1);
-            memcpy(&v, q + pwid, 4);
-            e = I8_SXTB16(v);
-            v = I8_SXTB16_ROR8(v);
+            i8_split4(q + pwid, &e, &v);
             a0 = I8_SMLAD(e, w1, a0);
             a1 = I8_SMLAD(v, w1, a1);
             a0 = I8_SMLABT(v, wm01, a0);
             a1 = I8_SMLATT(e, wm01, a1);
-            memcpy(&v, q + 2 * pwid, 4);
-            e = I8_SXTB16(v);
-            v = I8_SXTB16_ROR8(v);
+            i8_split4(q + 2 * pwid, &e, &v);
             a0 = I8_SMLAD(e, w2, a0);
             a1 = I8_SMLAD(v, w2, a1);
             a[0] = I8_SMLABB(v, wm2, a0);
