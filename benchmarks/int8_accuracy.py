@@ -4,12 +4,17 @@ For fmnist_lenet and fmnist_dscnn: calibrate on the first N training images
 (default 500), evaluate top-1 on the full 10k test set:
 
 * float (numpy reference);
-* nnb int8 with minmax / percentile / mse / top / adaround calibration (numpy integer simulation;
-  adaround includes the channel equalization of nnb/quantize/calib_equalize.py);
-* the minmax and adaround int8 models computed by the C int8 kernels (ctypes; network
-  chained through C outputs) and whether their logits equal the simulation's bit for bit;
-* fixed16 and fixed8 (the integer simulation, which the C runtime equals bit for bit) with minmax /
-  percentile / mse fp_pos choice;
+* nnb int8 with minmax / percentile / mse / top / adaround calibration (adaround includes the channel
+  equalization of nnb/quantize/calib_equalize.py), each converted to its int8 NNB and run by the C runtime
+  (libnnbrt through nnb/backends/c.py, batch 1: what `nnb eval --backend c` runs); each row says on how many
+  test images its predictions equal the numpy integer simulation's (the Softmax island's float output
+  differs by float rounding only);
+* the minmax and adaround int8 models computed by the C int8 kernels (ctypes; network chained through C
+  outputs) on the first ``--check`` test images: whether their logits equal the simulation's bit for bit;
+* fixed16 and fixed8 with minmax / percentile / mse fp_pos choice, each written as its compatible FIXED
+  NNB and run by the C runtime on every test image; the integer simulation (nnb/quantize/fixed_int.py) runs
+  the first ``--check`` of them and the row says whether the outputs are equal;
+  without a C compiler every row is the simulation's, and says so;
 * onnxruntime's static int8 quantization (per-channel QDQ, MinMax / Percentile / Entropy) of the same
   float model, calibrated on the same images fed one at a time, configured as its documentation tells a
   user: ``quantize_static(..., quant_format=QDQ, per_channel=True, activation_type=QInt8,
@@ -29,7 +34,7 @@ For fmnist_lenet and fmnist_dscnn: calibrate on the first N training images
   Per model, paired exact sign tests of our default (minmax) and adaround against each peer's best.
 * weight and arena bytes, int8 against float.
 
-    .venv/bin/python benchmarks/int8_accuracy.py [--calib 500] [--test 10000] [--models lenet,dscnn]
+    .venv/bin/python benchmarks/int8_accuracy.py [--calib 500] [--test 10000] [--models lenet,dscnn] [--check 1000]
     .venv/bin/python benchmarks/int8_accuracy.py --dq [--dq-train 2000]   # DQ --act-budget deployed as int8
 """
 
@@ -308,7 +313,15 @@ def ort_int8(export, g, xc: np.ndarray, xt: np.ndarray, tag: str, batch: int) ->
 
 # ---- main ----------------------------------------------------------------------------------------
 
-def bench(arch: str, n_calib: int, n_test: int, so) -> None:  # noqa: ANN001
+def runtime_scores(image: bytes, x: np.ndarray) -> np.ndarray:
+    """The network's output over ``x`` through the C runtime (nnb/backends/c.py: libnnbrt, the kernels
+    `nnb run --backend c` uses), one sample at a time as the NNB is written (batch 1)."""
+    from nnb.backends.c import CNet
+
+    return CNet(image).run_batch([x])[0].reshape(len(x), -1)
+
+
+def bench(arch: str, n_calib: int, n_test: int, so, runtime: bool, n_check: int) -> None:  # noqa: ANN001
     t0 = time.perf_counter()
     g0 = load(os.path.join(TRAINED, f"fmnist_{arch}.nnp"))
     g = prepare_graph(g0)
@@ -322,20 +335,38 @@ def bench(arch: str, n_calib: int, n_test: int, so) -> None:  # noqa: ANN001
     for meth in ("minmax", "percentile", "mse", "top", "adaround"):
         m = build_int8(g, stats, meth)
         models[meth] = m
-        rows.append(Row(f"nnb int8 {meth}", run_int8_batched(m, xt), yt, "numpy integer simulation"))
+        sim = run_int8_batched(m, xt)
+        if not runtime:
+            rows.append(Row(f"nnb int8 {meth}", sim, yt, "numpy integer simulation (no C compiler: not the runtime)"))
+            continue
+        from nnb.emit.convert import convert_int8
+
+        c = runtime_scores(convert_int8(m).image, xt)
+        sp = sim.reshape(len(yt), -1)
+        rows.append(Row(f"nnb int8 {meth}", c, yt, f"C runtime; predictions equal the integer simulation's on "
+                        f"{int((c.argmax(1) == sp.argmax(1)).sum())}/{len(yt)}, output max |diff| "
+                        f"{float(np.abs(c - sp).max()):.1e} (float Softmax island)"))
+    logit_checks = []  # the logits before the Softmax island, C kernels chained vs the simulation
     if so is not None:
         for meth in ("minmax", "adaround"):
             m = models[meth]
-            c = c_logits(m, xt, so)
-            same = np.array_equal(c, sim_logits(m, xt))
-            rows.append(Row(f"nnb int8 {meth}, C kernels", c, yt, f"int8 logits equal the simulation's: {same}"))
+            c = c_logits(m, xt[:n_check], so)
+            logit_checks.append(f"int8 {meth}: the C int8 kernels' logits equal the simulation's on the first "
+                                f"{len(c)} test images: {np.array_equal(c, sim_logits(m, xt[:n_check]))}")
     gf = fixed.prepare_graph(g0)
     sf = collect(gf, xc)
     for meth in ("fixed16", "fixed8"):
         for cal in ("minmax", "percentile", "mse"):
             fm = fixed.build_fixed(gf, sf, meth, cal)
-            rows.append(Row(f"nnb {meth} {cal}", fixed.run_fixed_batched(fm, xt), yt,
-                            "integer simulation (= C runtime)"))
+            k = min(n_check, len(xt))
+            sim = fixed.run_fixed_batched(fm, xt if not runtime else xt[:k])
+            if not runtime:
+                rows.append(Row(f"nnb {meth} {cal}", sim, yt, "integer simulation (no C compiler: not the runtime)"))
+                continue
+            c = runtime_scores(fixed.write_fixed_nnb(fm), xt)
+            same = np.array_equal(c[:k], sim.reshape(k, -1))
+            rows.append(Row(f"nnb {meth} {cal}", c, yt, f"C runtime; outputs equal the integer simulation's on "
+                            f"the first {k}: {same}"))
     peers: dict[str, list[Row]] = {}
     for tag, export, which, batch in PEERS:
         res = ort_int8(export, g0 if which == "nnp" else fixed.prepare_graph(g0), xc, xt, tag, batch)
@@ -359,8 +390,9 @@ def bench(arch: str, n_calib: int, n_test: int, so) -> None:  # noqa: ANN001
         same = "" if r.pred is None else str(int((r.pred == rows[0].pred).sum()))
         print(f"| {r.label} | {r.acc:.2f} | {r.acc - fl:+.2f} | {same} | {'' if r.ties is None else r.ties} "
               f"| {r.note} |")
-    if peers:
-        print()
+    print()
+    for line in logit_checks:
+        print(f"- {line}")
     for pr in peers.values():
         best = max(pr, key=lambda r: r.acc)
         for meth in ("minmax", "adaround"):  # our default --calib-method, and our best
@@ -442,6 +474,8 @@ def main() -> None:
     ap.add_argument("--calib", type=int, default=500)
     ap.add_argument("--test", type=int, default=10000)
     ap.add_argument("--models", default="lenet,dscnn")
+    ap.add_argument("--check", type=int, default=1000,
+                    help="test images on which the C runtime is compared with the integer simulation")
     ap.add_argument("--dq", action="store_true", help="only the DQ --act-budget deployment check")
     ap.add_argument("--dq-train", type=int, default=2000, help="DQ: training images (one epoch)")
     args = ap.parse_args()
@@ -449,16 +483,20 @@ def main() -> None:
         for arch in args.models.split(","):
             bench_dq(arch, args.dq_train, args.calib, args.test)
         return
-    so = None
+    so, runtime = None, False
     try:
         from int8_harness import build, compiler
 
         if compiler() is not None:
+            from nnb.backends.c import build_library
+
+            build_library()
+            runtime = True
             so = build(tempfile.mkdtemp(prefix="nnb_int8_"), dsp=False)
-    except Exception as e:  # noqa: BLE001 - the C column is optional
-        print(f"(C int8 kernels not built: {e})")
+    except Exception as e:  # noqa: BLE001 - without a compiler the figures are the simulation's, said so
+        print(f"(C runtime / int8 kernels not built: {e})")
     for arch in args.models.split(","):
-        bench(arch, args.calib, args.test, so)
+        bench(arch, args.calib, args.test, so, runtime, args.check)
 
 
 if __name__ == "__main__":
