@@ -244,3 +244,26 @@ def int8_model(path: str, g):  # noqa: ANN001, ANN202 - a Graph; an Int8Model or
         if is_int8_model(qm):
             return from_quantized(qm)
     return None
+
+
+def fixed_model(path: str, g):  # noqa: ANN001, ANN202 - a Graph; a FixedModel or None
+    """The fixed-point model of a fixed8/fixed16 .nnq or of a compatible NNB whose variables are all FIXED8 or
+    all FIXED16 (nnb quantize --nnb, nnb convert, nnabla's converter), else None."""
+    low = path.lower()
+    if low.endswith(".nnb") and g.executor != "int8":
+        from nnb.quantize.fixed_nnb import fixed_model_from_nnb
+
+        with open(path, "rb") as f:
+            data = f.read()
+        try:
+            return fixed_model_from_nnb(data, path)
+        except NnbError:  # a float (or mixed) file
+            return None
+    if low.endswith(".nnq"):
+        from nnb.quantize import fixed
+        from nnb.quantize.qmodel import load_quantized
+
+        qm = load_quantized(path)
+        if qm.method in fixed.METHODS:
+            return fixed.from_quantized(qm)
+    return None

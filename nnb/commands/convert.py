@@ -18,6 +18,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
     out = args.output or os.path.splitext(args.model)[0] + ".nnb"
     check_output_file(out, args.model)
     check_model_file(args.model)
+    if args.model.lower().endswith(".nnq") and _convert_fixed(args, out):
+        return 0
     src = load_for_convert(args.model) if args.model.lower().endswith(".nnq") else load(args)
     c = convert(src, mode=args.mode, version=args.nnb_version or 2, fuse=not args.no_fuse)
     for w in c.warnings:
@@ -32,6 +34,30 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if c.mode != "compat":
         print("  " + runtime_ram_line(c.image, out))
     return 0
+
+
+def _convert_fixed(args: argparse.Namespace, out: str) -> bool:
+    """A calibrated fixed8/fixed16 .nnq becomes the compatible NNB with FIXED variables (what ``nnb quantize
+    --nnb`` writes): nnabla's runtime runs it, and nnb's C runtime computes it in integers. False for any other
+    .nnq. It used to be refused with "NNB conversion has no integer path", though the writer exists."""
+    from nnb.quantize import fixed
+    from nnb.quantize.qmodel import load_quantized
+
+    qm = load_quantized(args.model)
+    if qm.method not in fixed.METHODS:
+        return False
+    if args.mode == "extended":
+        raise NnbError(f"{args.model}: a calibrated {qm.method} model is written as a compatible NNB (nnabla's "
+                       "layout with FIXED variables, which nnb's C runtime computes in integers): use --mode auto "
+                       "or compat")
+    if args.no_fuse:
+        raise NnbError("--no-fuse applies to extended files; a fixed-point model is written as a compatible NNB")
+    m = fixed.from_quantized(qm)
+    image = fixed.write_fixed_nnb(m, version=args.nnb_version or 2)
+    write_file(out, image)
+    print(f"wrote {out}: {len(image):,} bytes, compat NNB with {qm.method.upper()} variables (for nnabla's C "
+          f"runtime and nnb's; --backend c computes it in integers), {len(m.graph.nodes)} functions")
+    return True
 
 
 def runtime_ram_line(image: bytes, path: str) -> str:
@@ -59,7 +85,8 @@ def runtime_ram_line(image: bytes, path: str) -> str:
 
 def register(sub: argparse._SubParsersAction) -> None:
     help_ = ("write an NNB binary for the nnabla C runtime or the nnb C runtime "
-             "(a quantized .nnq becomes an extended NNB with packed weights)")
+             "(a quantized .nnq becomes an extended NNB with packed weights or int8 records; a fixed8/fixed16 .nnq a "
+             "compatible NNB with FIXED variables)")
     sp = add_model_verb(sub, "convert", help_, cmd_convert)
     sp.add_argument("--output", "-o", metavar="MODEL.nnb", help="output file (default: MODEL with .nnb)")
     sp.add_argument("--mode", choices=["auto", "compat", "extended"], default="auto",

@@ -109,6 +109,7 @@ def _calibrated(args: argparse.Namespace) -> int:
 
     if not args.calib:
         raise NnbError(f"--method {args.method} needs --calib DATA (calibration samples)")
+    _refuse_calibrated_source(args.model, args.method)
     opts = CalibOptions(args.method, args.calib, args.calib_samples, args.calib_method, args.strict_int,
                         args.data, args.val_limit, args.quiet, args.nnb)
     if args.keep_lutq:  # LUT-Q codes kept, integer activations (nnb/quantize/lutq_int8_run.py)
@@ -120,6 +121,20 @@ def _calibrated(args: argparse.Namespace) -> int:
     if rc == 0 and args.method == "int8":
         print(_tensor_plans_line(args.output))
     return rc
+
+
+def _refuse_calibrated_source(path: str, method: str) -> None:
+    """A calibrated .nnq (int8, fixed8, fixed16) given as the model to calibrate: its graph holds weights already
+    rounded to another grid, so the result would be quantized twice and say nothing of it. LUT-Q and DQ .nnq
+    files stay accepted (--keep-lutq, or int8 activations on fine-tuned weights)."""
+    if not (path.lower().endswith(".nnq") and os.path.isfile(path)):
+        return
+    from nnb.quantize.qmodel import CALIBRATED_METHODS, load_quantized
+
+    done = load_quantized(path).method
+    if done in CALIBRATED_METHODS:
+        raise NnbError(f"{path}: is already a calibrated {done} model; calibrate the float model (.nnp, .nntxt or "
+                       f".onnx) for --method {method}")
 
 
 def _tensor_plans_line(path: str) -> str:

@@ -1,0 +1,114 @@
+"""Session 14's first-user walk of integer inference (issue 13): a firmware engineer quantizes, converts, runs and
+inspects fixed-point and int8 models from the README. What was refused, silent or wrong, each with its fix."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from conftest import ZOO
+
+from nnb.cli import main
+
+LENET = os.path.join(ZOO, "lenet.nnp")
+
+
+def _error(capsys: pytest.CaptureFixture, argv: list[str]) -> str:
+    assert main(argv) == 2
+    cap = capsys.readouterr()
+    lines = [ln for ln in cap.err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("nnb: error: "), cap.err
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def fixed8(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """The zoo lenet calibrated as fixed8 on 8 perturbed copies of its input (a .nnq, and an input .npy)."""
+    if not os.path.exists(LENET):
+        pytest.skip(f"zoo fixture not found: {LENET}")
+    d = tmp_path_factory.mktemp("u14")
+    x = np.load(os.path.join(ZOO, "lenet.in0.npy")).astype(np.float32)
+    rng = np.random.default_rng(0)
+    np.savez(str(d / "cal.npz"), x=(x + 0.1 * rng.standard_normal((8,) + x.shape[1:])).astype(np.float32))
+    np.save(str(d / "x.npy"), x)
+    out = str(d / "f8.nnq")
+    assert main(["quantize", LENET, "--method", "fixed8", "--calib", str(d / "cal.npz"), "--calib-samples", "8",
+                 "-q", "-o", out]) == 0
+    return out, str(d / "x.npy")
+
+
+def test_convert_writes_the_fixed_nnb_the_c_runtime_computes_in_integers(
+        fixed8: tuple[str, str], tmp_path: os.PathLike, capsys: pytest.CaptureFixture) -> None:
+    """`nnb convert F.nnq` of a fixed8/fixed16 model was refused ("NNB conversion has no integer path"), though
+    `nnb quantize --nnb` writes the compatible FIXED file: now convert writes it, and the C runtime's integers on
+    it are the integer simulation's (--backend intsim on the .nnq), bit for bit."""
+    from nnb.backends import c as cbackend
+    from nnb.quantize import fixed
+    from nnb.quantize.fixed_nnb import fixed_model_from_nnb
+    from nnb.quantize.qmodel import load_quantized
+
+    nnq, x = fixed8
+    out = str(tmp_path / "f8.nnb")
+    capsys.readouterr()
+    assert main(["convert", nnq, "-o", out]) == 0
+    assert "FIXED8" in capsys.readouterr().out
+    with open(out, "rb") as f:
+        data = f.read()
+    m = fixed.from_quantized(load_quantized(nnq))
+    fx = fixed_model_from_nnb(data, out)  # every variable FIXED8 at its calibrated fp_pos (compat names: v<id>)
+    assert fx.bits == 8 and sorted(fx.fp_pos.values()) == sorted(m.fp_pos.values())
+    assert main(["run", nnq, "--backend", "intsim", "-i", x, "-o", str(tmp_path / "s.npz")]) == 0
+    cbackend.build_library()
+    assert main(["run", out, "--backend", "c", "-i", x, "-o", str(tmp_path / "c.npz")]) == 0
+    with np.load(str(tmp_path / "s.npz")) as s, np.load(str(tmp_path / "c.npz")) as c:
+        want, got = s[m.graph.outputs[0]], c[next(iter(c.keys()))]
+    assert np.array_equal(got, want)
+    assert not np.array_equal(got, np.load(os.path.join(ZOO, "lenet.out0.npy")))  # integers, not float
+    msg = _error(capsys, ["convert", nnq, "-o", str(tmp_path / "e.nnb"), "--mode", "extended"])
+    assert "compatible NNB" in msg and "--mode auto" in msg, msg
+    assert not os.path.exists(tmp_path / "e.nnb")
+
+
+def test_inspect_names_the_fixed_point_format(fixed8: tuple[str, str], tmp_path: os.PathLike,
+                                              capsys: pytest.CaptureFixture) -> None:
+    """inspect of a fixed8 .nnq or its NNB printed float32 figures only, nothing saying it is fixed point."""
+    import json
+
+    nnq, _ = fixed8
+    nnb_path = str(tmp_path / "f8.nnb")
+    assert main(["convert", nnq, "-o", nnb_path]) == 0
+    capsys.readouterr()
+    n_params = None
+    for path in (nnq, nnb_path):
+        assert main(["inspect", path]) == 0
+        out = capsys.readouterr().out
+        line = next((ln for ln in out.splitlines() if ln.startswith("fixed8 model")), None)
+        assert line is not None, out
+        assert main(["inspect", path, "--json"]) == 0
+        info = json.loads(capsys.readouterr().out)
+        fx = info["memory"]["fixed"]
+        assert fx["bits"] == 8 and f"parameters {fx['param_bytes']:,} bytes at 1 byte(s)" in line, line
+        n_params = n_params or fx["param_bytes"]
+        assert fx["param_bytes"] == n_params
+    assert main(["inspect", os.path.join(ZOO, "lenet.nnb")]) == 0  # a float NNB: no such line
+    assert "fixed8 model" not in capsys.readouterr().out
+
+
+def test_calibrating_a_calibrated_model_is_refused_before_calibration(
+        fixed8: tuple[str, str], tmp_path: os.PathLike, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    """A fixed8 .nnq given to `quantize --method int8` was calibrated again from its rounded weights and written
+    as an int8 model, silently quantized twice."""
+    import nnb.quantize.int8_run
+
+    def refuse(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("calibration started")
+
+    monkeypatch.setattr(nnb.quantize.int8_run, "quantize_calibrated", refuse)
+    nnq, _ = fixed8
+    cal = os.path.join(os.path.dirname(nnq), "cal.npz")
+    for method in ("int8", "fixed16"):
+        msg = _error(capsys, ["quantize", nnq, "--method", method, "--calib", cal, "-o", str(tmp_path / "q.nnq")])
+        assert "already a calibrated fixed8 model" in msg and "float model" in msg, msg
+    assert os.listdir(tmp_path) == []
