@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass, field
 
 from nnb.errors import NnbError
+from nnb.readfile import read_bytes
 
 try:  # Python >= 3.11
     import tomllib
@@ -113,11 +114,7 @@ def _choice(path: str, key: str, value: str, allowed: tuple[str, ...]) -> None:
 
 def parse_board(path: str) -> Board:
     """Read and validate one board file."""
-    try:
-        with open(path, "rb") as f:
-            source = f.read()
-    except OSError as e:
-        raise NnbError(f"cannot read board file {path}: {e.strerror}") from None
+    source = read_bytes(path, "board file")
     try:
         t = tomllib.loads(source.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:

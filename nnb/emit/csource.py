@@ -19,6 +19,7 @@ from typing import Any
 from nnb.emit import csource_kernels as ck
 from nnb.emit.csource_ctx import KERNEL_PROFILES, CModel, build_context, c_comment, sha256_file
 from nnb.errors import NnbError
+from nnb.readfile import read_bytes
 
 TEMPLATES = os.path.join(ck.ROOT, "templates", "emit_c")
 ARENA_MODES = ("static", "caller")
@@ -161,11 +162,9 @@ def node_scratch(g, kernels: str = "mcu") -> list[int]:  # noqa: ANN001 - nnb.ir
 def add_runtime_files(files: dict[str, bytes], m: Any) -> None:  # noqa: ANN401 - CModel or I8Model
     """Add to ``files`` the runtime headers and the kernel sources and headers the emitted model ``m`` uses."""
     for src, dst in ck.HEADERS:
-        with open(os.path.join(ck.C_RUNTIME, src), "rb") as f:
-            files[dst] = f.read()
+        files[dst] = read_bytes(os.path.join(ck.C_RUNTIME, src), "runtime header")
     for name in m.kernel_sources + m.kernel_headers:
-        with open(os.path.join(ck.KERNELS, name), "rb") as f:
-            files[f"nnbrt/kernels/{name}"] = f.read()
+        files[f"nnbrt/kernels/{name}"] = read_bytes(os.path.join(ck.KERNELS, name), "kernel source")
 
 
 def _env():  # noqa: ANN202 - jinja2.Environment

@@ -33,6 +33,7 @@ from nnb.errors import NnbError
 from nnb.ir import Graph, Node, Tensor
 from nnb.ops import get_op
 from nnb.ops.packed import PACKED_OF, decode, packed_words
+from nnb.readfile import read_bytes
 from nnb.validate import validate_graph
 
 
@@ -335,11 +336,7 @@ def _packed_nodes(im: _Image, tensors: dict[str, Tensor], nodes: list[Node], qua
 
 
 def load_nnb(path: str) -> Graph:
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise NnbError(f"{path}: cannot read ({e.strerror})") from None
+    data = read_bytes(path, "NNB file")
     from nnb.emit.nnb_int8_read import is_int8_image, read_int8_nnb
 
     if is_int8_image(data):  # a calibrated int8 model: its network ops with the int8 weights dequantized

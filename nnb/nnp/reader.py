@@ -23,6 +23,7 @@ from nnb.errors import NnbError
 from nnb.ir import Graph, Node, Tensor, shape_size
 from nnb.nnp.proto import PARAM_FIELD_BY_MESSAGE, PARAM_FIELDS_BY_MESSAGE, NNablaProtoBuf
 from nnb.ops import get_op
+from nnb.readfile import read_bytes
 from nnb.validate import check_declared, check_shape, validate_graph
 
 TEXT_EXT = (".nntxt", ".prototxt")
@@ -83,14 +84,12 @@ def _members(path: str) -> Iterable[tuple[str, bytes]]:
         raise NnbError(f"{path}: is a folder, not a model file")
     lower = path.lower()
     if lower.endswith(TEXT_EXT):
-        with open(path, "rb") as f:
-            parts = [(os.path.basename(path), f.read())]
+        parts = [(os.path.basename(path), read_bytes(path, "network description"))]
         stem = os.path.splitext(path)[0]
         folder = os.path.dirname(path)
         for cand in [stem + ext for ext in PARAM_EXT] + [os.path.join(folder, "parameter" + e) for e in PARAM_EXT]:
             if os.path.exists(cand):
-                with open(cand, "rb") as f:
-                    parts.append((os.path.basename(cand), f.read()))
+                parts.append((os.path.basename(cand), read_bytes(cand, "parameter file")))
                 break
         return parts
     if not zipfile.is_zipfile(path):
