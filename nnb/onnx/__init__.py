@@ -16,4 +16,12 @@ def load_onnx(path: str) -> Graph:
     return _load(path)
 
 
-__all__ = ["is_onnx", "load_onnx"]
+def load_onnx_report(path: str) -> tuple[Graph, dict[str, int]]:
+    """The Graph of ``path`` and what the reader canonicalised, by rewrite: counts that ``nnb inspect`` shows
+    for an .onnx file (rewriting the loaded graph again finds nothing left to fire)."""
+    from nnb.onnx.reader import load_onnx_report as _report
+
+    return _report(path)
+
+
+__all__ = ["is_onnx", "load_onnx", "load_onnx_report"]

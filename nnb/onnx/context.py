@@ -52,6 +52,11 @@ class Ctx:
         self.used: set[str] = set()  # every name some ONNX node or the graph output reads
         self._params: dict[str, str] = {}
         self._count = 0
+        self.fired: dict[str, int] = {}  # canonical rewrites the converters made, by name (load_onnx_report)
+
+    def rewrote(self, name: str) -> None:
+        """Count one canonical rewrite made while converting (named as nnb.passes.canon.REWRITES names it)."""
+        self.fired[name] = self.fired.get(name, 0) + 1
 
     # ---- values ---------------------------------------------------------------
     def resolve(self, name: str) -> str:

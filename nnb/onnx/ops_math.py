@@ -8,6 +8,11 @@ import numpy as np
 from nnb.onnx.context import Ctx, ONode
 from nnb.onnx.ops_shape import to_shape
 from nnb.ops.registry import prod
+from nnb.passes.canon import REWRITES
+from nnb.passes.canon_clip import canon_clip
+
+# a Clip the converter writes as its activation is the rewrite nnb.passes.canon_clip makes on NNP graphs
+CLIP_REWRITE = next(name for name, fn in REWRITES if fn is canon_clip)
 
 _UNARY = {"Relu": "ReLU", "Sigmoid": "Sigmoid", "Tanh": "Tanh", "Abs": "Abs", "Exp": "Exp", "Log": "Log",
           "Softsign": "SoftSign"}
@@ -30,6 +35,7 @@ def clip_range(ctx: Ctx, x: str, lo: float, hi: float, out: str) -> None:
     named = {(0.0, 6.0): "ReLU6", (0.0, np.inf): "ReLU", (-1.0, 1.0): "HardTanh"}.get((lo, hi))
     if named:
         ctx.emit(named, [x], out)
+        ctx.rewrote(CLIP_REWRITE)
     elif hi == np.inf:
         ctx.emit("MaximumScalar", [x], out, val=lo)
     elif lo == -np.inf:

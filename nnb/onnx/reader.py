@@ -18,7 +18,7 @@ from nnb.ir import Graph, Tensor
 from nnb.onnx import ops_math, ops_nn, ops_resize, ops_shape
 from nnb.onnx.context import Ctx, ONode
 from nnb.onnx.fold import FOLD
-from nnb.passes.canon import canonicalize
+from nnb.passes.canon import canonicalize_report
 
 CONVERTERS = {**ops_math.CONVERTERS, **ops_nn.CONVERTERS, **ops_shape.CONVERTERS, **ops_resize.CONVERTERS}
 OPSETS = (6, 17)
@@ -77,8 +77,20 @@ def _input_shape(vi) -> tuple[tuple[int, ...], tuple[int, ...]]:  # noqa: ANN001
     return tuple(max(d, 1) for d in dims), tuple(dims)
 
 
+# load_onnx_report's name for ONNX nodes whose inputs were all constants, computed while reading
+READER_FOLDS = "constant ONNX nodes computed while reading"
+
+
 def load_onnx(path: str) -> Graph:
     """The IR of an ONNX model; bad files and unsupported operators raise NnbError."""
+    return load_onnx_report(path)[0]
+
+
+def load_onnx_report(path: str) -> tuple[Graph, dict[str, int]]:
+    """The IR of an ONNX model and what was canonicalised on the way: the passes' counts
+    (nnb.passes.canon.canonicalize_report: each rewrite that fired, how often) after the reader's count of
+    constant nodes it computed (READER_FOLDS) and the converters' rewrites (e.g. Clip(0, 6) -> ReLU6, under the
+    pass's name), added up by name, each only when not zero."""
     from onnx import TensorProto, numpy_helper
 
     model = _load_proto(path)
@@ -127,7 +139,10 @@ def load_onnx(path: str) -> Graph:
               input_specs={k: v for k, v in specs.items()})
     g.validate()
     # exporters spell out what the IR has as one op (softmax, clip, flatten + Gemm, ...): canonical from the start
-    return canonicalize(g)
+    g, fired = canonicalize_report(g)
+    for name, n in fired.items():
+        ctx.fired[name] = ctx.fired.get(name, 0) + n
+    return g, ctx.fired
 
 
 def _convert(ctx: Ctx, node: ONode, domain: str) -> None:
@@ -151,6 +166,7 @@ def _convert(ctx: Ctx, node: ONode, domain: str) -> None:
             raise ctx.error(f"cannot fold constant inputs ({e})") from None
         for name, v in zip(node.outputs, outs):
             ctx.consts[name] = np.asarray(v)
+        ctx.rewrote(READER_FOLDS)
         return
     fn = CONVERTERS.get(node.op)
     if fn is None:
