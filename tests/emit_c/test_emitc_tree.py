@@ -50,6 +50,24 @@ def test_example_program_matches_nnabla(lenet_tree, tmp_path) -> None:
         assert_close_to_nnabla(y, ref, f"lenet_example output {k}")
 
 
+def test_example_refuses_an_input_of_another_shape(lenet_tree, tmp_path) -> None:
+    """The example program reads only the input's own shape, as `nnb run` does: the same 784 floats without the
+    batch axis, transposed or flat are refused with one line naming the file and the expected shape."""
+    out, _ = lenet_tree
+    x = zoo_inputs("lenet")[0]
+    want = "(" + ", ".join(str(d) for d in x.shape) + ")"
+    for k, bad in enumerate((x.reshape(x.shape[1:]), x.reshape(x.shape[::-1]), x.reshape(-1))):
+        assert bad.size == x.size and bad.shape != x.shape
+        path = str(tmp_path / f"bad{k}.npy")
+        np.save(path, bad)
+        r = subprocess.run([os.path.join(out, "lenet_example"), path, "-o", str(tmp_path / "res")],
+                           capture_output=True, text=True)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1, r.stderr
+        assert lines[0] == f"lenet_example: {path}: wrong shape for this input: the network expects {want}", lines
+        assert not os.path.exists(tmp_path / "res.out0.npy")
+
+
 def test_caller_arena_multi_io_example(tmp_path) -> None:
     """arith: two inputs, 13 outputs named after the network's variables, the arena passed by the caller."""
     host_cc()
