@@ -7,7 +7,15 @@ import os
 
 import numpy as np
 
-from nnb.commands.common import add_model_verb, board_or_hint, check_model_file, check_output_dir, load, parse_inputs
+from nnb.commands.common import (
+    add_model_verb,
+    board_or_hint,
+    check_model_file,
+    check_output_dir,
+    load,
+    parse_inputs,
+    refuse_fixed_in_float,
+)
 from nnb.errors import NnbError
 
 
@@ -15,6 +23,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     board = board_or_hint(args.board)
     check_model_file(args.model)
     check_output_dir(args.output)
+    if args.with_ == "emit-c":
+        refuse_fixed_in_float(args.model, "the emitted C (--with emit-c)")
     from nnb.boards.build import build_firmware
     from nnb.boards.image import model_image
 

@@ -246,15 +246,18 @@ def int8_model(path: str, g):  # noqa: ANN001, ANN202 - a Graph; an Int8Model or
     return None
 
 
-def fixed_model(path: str, g):  # noqa: ANN001, ANN202 - a Graph; a FixedModel or None
+def fixed_model(path: str, g=None):  # noqa: ANN001, ANN202 - a Graph or None; a FixedModel or None
     """The fixed-point model of a fixed8/fixed16 .nnq or of a compatible NNB whose variables are all FIXED8 or
     all FIXED16 (nnb quantize --nnb, nnb convert, nnabla's converter), else None."""
     low = path.lower()
-    if low.endswith(".nnb") and g.executor != "int8":
+    if low.endswith(".nnb") and (g is None or g.executor != "int8") and os.path.isfile(path):
+        from nnb.emit.nnb_int8_read import is_int8_image
         from nnb.quantize.fixed_nnb import fixed_model_from_nnb
 
         with open(path, "rb") as f:
             data = f.read()
+        if is_int8_image(data):
+            return None
         try:
             return fixed_model_from_nnb(data, path)
         except NnbError:  # a float (or mixed) file
@@ -267,3 +270,18 @@ def fixed_model(path: str, g):  # noqa: ANN001, ANN202 - a Graph; a FixedModel o
         if qm.method in fixed.METHODS:
             return fixed.from_quantized(qm)
     return None
+
+
+# backends that decode a FIXED8/FIXED16 NNB to float values and compute in float
+FLOAT_DECODING = {"reference": "the float reference", "emit-c": "the emitted C", "opencl": "the OpenCL kernels"}
+
+
+def refuse_fixed_in_float(path: str, what: str, g=None) -> None:  # noqa: ANN001 - a Graph or None
+    """A compatible NNB with FIXED8/FIXED16 variables given to a path that decodes it to float (the numpy
+    reference, the emitted C, OpenCL): its results differ from the integers nnb's and nnabla's runtimes compute,
+    and nothing said so. Refused like an int8 file in the float reference, naming what computes the integers."""
+    fx = fixed_model(path, g) if path.lower().endswith(".nnb") else None
+    if fx is not None:
+        raise NnbError(f"{path}: a FIXED{fx.bits} NNB file; {what} would compute it in float from decoded values, "
+                       "not in fixed-point integers (the C runtime computes its integers: --backend c, or as firmware "
+                       "with nnb build / nnb run --board)")

@@ -7,7 +7,7 @@ import json
 import os
 import shlex
 
-from nnb.commands.common import check_model_file
+from nnb.commands.common import check_model_file, refuse_fixed_in_float
 from nnb.errors import NnbError
 
 
@@ -19,6 +19,7 @@ def cmd_emit_c(args: argparse.Namespace) -> int:
         raise NnbError(f"emit-c writes C for any target and takes no --board; firmware for {args.board} from the "
                        f"emitted C: nnb build {args.model} --board {args.board} --with emit-c -o OUTDIR")
     check_model_file(args.model)
+    refuse_fixed_in_float(args.model, "the emitted C")
     if args.target == "cortex-m4":  # a missing cross compiler is said before OUTDIR is written, not after
         from nnb.emit.csource_footprint import target_toolchain
 

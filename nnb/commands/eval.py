@@ -10,7 +10,14 @@ from typing import Any
 
 import numpy as np
 
-from nnb.commands.common import add_backend_arg, backend_options, prepare_c_runtime, refuse_data_folders
+from nnb.commands.common import (
+    FLOAT_DECODING,
+    add_backend_arg,
+    backend_options,
+    prepare_c_runtime,
+    refuse_data_folders,
+    refuse_fixed_in_float,
+)
 from nnb.commands.train import DATA_HELP, dataset, load_model
 from nnb.errors import NnbError
 from nnb.train.progress import Progress
@@ -30,6 +37,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         g, act = qm.graph, fixed_act_quantizers(qm.info)
     else:
         g = load_model(args.model, allow_nnb=True)
+    if args.backend in FLOAT_DECODING:
+        refuse_fixed_in_float(args.model, FLOAT_DECODING[args.backend], g)
     x, y = dataset(g, args.data, "test", args.limit)
     if len(x) == 0:
         raise NnbError("no samples to evaluate")

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 
 from nnb.commands.common import (
+    FLOAT_DECODING,
     add_backend_arg,
     add_model_verb,
     backend_options,
@@ -17,6 +18,7 @@ from nnb.commands.common import (
     load,
     parse_inputs,
     prepare_c_runtime,
+    refuse_fixed_in_float,
     write_file,
 )
 from nnb.errors import NnbError
@@ -34,6 +36,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     g = load(args, allow_deferred=True)  # a folded variable batch resolves with the real input
     inputs = parse_inputs(args.input or [], g.inputs)
     _check_inputs(g, inputs)
+    if args.backend in FLOAT_DECODING and not args.board:
+        refuse_fixed_in_float(args.model, FLOAT_DECODING[args.backend], g)
     backend = "board" if getattr(args, "board", None) and args.backend == "reference" else args.backend
     if args.board:
         board_or_hint(args.board)
