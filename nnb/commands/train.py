@@ -91,7 +91,7 @@ def run_training(trainer, args: argparse.Namespace, graph: Graph) -> bool:  # no
         print(f"resumed from {args.resume} at iteration {trainer.it}", file=sys.stderr)
 
     def report(rec: dict) -> None:
-        line = f"epoch {rec['epoch']}: loss {rec['loss']:.4f} train acc {rec['train_acc']:.2%}"
+        line = f"epoch {rec['epoch']}: loss {rec['loss']:.6f} train acc {train_acc_text(rec)}"
         if "val_acc" in rec:
             line += f" val acc {rec['val_acc']:.2%}"
         print(line, file=sys.stderr)
@@ -102,6 +102,16 @@ def run_training(trainer, args: argparse.Namespace, graph: Graph) -> bool:  # no
         print(f"nnb: interrupted; checkpoint saved to {e.path} (continue with --resume {e.path})", file=sys.stderr)
         return False
     return True
+
+
+def train_acc_text(rec: dict) -> str:
+    """An epoch's training accuracy with its hit count (records before the count was kept: the percentage). Two
+    runs with the same count of correct images print the same percentage; the count and the 6-digit loss let a
+    reader see they are separate runs (the demo's LUT-Q and DQ epochs both hit 25,463 of 29,952 images)."""
+    n = rec.get("train_samples")
+    if not n:
+        return f"{rec['train_acc']:.2%}"
+    return f"{rec['train_acc']:.2%} ({round(rec['train_acc'] * n)}/{n} images)"
 
 
 def cmd_train(args: argparse.Namespace) -> int:

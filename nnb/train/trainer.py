@@ -169,7 +169,7 @@ class Trainer:
                            acc=hits / max(seen, 1))
                 bar.close()
                 rec = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"),
-                       "train_acc": hits / max(seen, 1)}
+                       "train_acc": hits / max(seen, 1), "train_samples": seen}
                 if val is not None:
                     rec["val_acc"] = self.evaluate(*val)
                 self.history.append(rec)
