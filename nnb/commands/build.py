@@ -13,6 +13,7 @@ from nnb.commands.common import (
     check_model_file,
     check_output_dir,
     load,
+    nnb_path_for,
     parse_inputs,
     refuse_fixed_in_float,
 )
@@ -33,7 +34,8 @@ def cmd_build(args: argparse.Namespace) -> int:
             raise NnbError("--executor: --with emit-c builds from the file's first executor (as nnb emit-c does)")
         mi = model_image(load(args), name=os.path.splitext(os.path.basename(args.model))[0])
     else:
-        mi = model_image(args.model)
+        with nnb_path_for(args.model, "board") as path:  # a fixed8/fixed16 .nnq: its FIXED NNB
+            mi = model_image(path, name=os.path.splitext(os.path.basename(args.model))[0])
     inputs = None
     if args.input:
         got = parse_inputs(args.input, [n for n, _ in mi.inputs])

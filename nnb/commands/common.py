@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import os
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -280,8 +282,29 @@ def refuse_fixed_in_float(path: str, what: str, g=None) -> None:  # noqa: ANN001
     """A compatible NNB with FIXED8/FIXED16 variables given to a path that decodes it to float (the numpy
     reference, the emitted C, OpenCL): its results differ from the integers nnb's and nnabla's runtimes compute,
     and nothing said so. Refused like an int8 file in the float reference, naming what computes the integers."""
-    fx = fixed_model(path, g) if path.lower().endswith(".nnb") else None
+    fx = fixed_model(path, g) if path.lower().endswith((".nnb", ".nnq")) and os.path.isfile(path) else None
     if fx is not None:
-        raise NnbError(f"{path}: a FIXED{fx.bits} NNB file; {what} would compute it in float from decoded values, "
-                       "not in fixed-point integers (the C runtime computes its integers: --backend c, or as firmware "
-                       "with nnb build / nnb run --board)")
+        kind = f"a FIXED{fx.bits} NNB file" if path.lower().endswith(".nnb") else f"a calibrated fixed{fx.bits} model"
+        sim = "" if path.lower().endswith(".nnb") else "; --backend intsim: its integer simulation"
+        raise NnbError(f"{path}: {kind}; {what} has no fixed-point integer path (it decodes the values to float) "
+                       "(the C runtime computes its integers: --backend c, or as firmware with nnb build / "
+                       f"nnb run --board{sim})")
+
+
+@contextlib.contextmanager
+def nnb_path_for(path: str, backend: str) -> Iterator[str]:
+    """The path a backend that reads NNB images is given: for a fixed8/fixed16 .nnq and the C runtime or a board,
+    its compatible FIXED NNB (what nnb convert writes; a temporary file of the same base name), which the runtime
+    computes in integers. They refused it: "NNB conversion has no integer path". Any other model: the path as is."""
+    fx = fixed_model(path) if backend in ("c", "board") and path.lower().endswith(".nnq") else None
+    if fx is None:
+        yield path
+        return
+    from nnb.quantize.fixed import write_fixed_nnb
+
+    image = write_fixed_nnb(fx)
+    with tempfile.TemporaryDirectory(prefix="nnb-fixed-") as d:
+        out = os.path.join(d, os.path.splitext(os.path.basename(path))[0] + ".nnb")
+        with open(out, "wb") as f:
+            f.write(image)
+        yield out

@@ -14,6 +14,7 @@ from nnb.commands.common import (
     FLOAT_DECODING,
     add_backend_arg,
     backend_options,
+    nnb_path_for,
     prepare_c_runtime,
     refuse_data_folders,
     refuse_fixed_in_float,
@@ -46,7 +47,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if act:
         options["act"] = act
     prepare_c_runtime(args.backend)
-    z = _predict_in_chunks(get_predictor(args.backend), args, g, x, options)
+    with nnb_path_for(args.model, args.backend) as path:
+        z = _predict_in_chunks(get_predictor(args.backend), args, path, g, x, options)
     pred = z.argmax(axis=1)
     acc = float((pred == y).mean())
     print(f"top-1 accuracy: {acc:.2%} ({int((pred == y).sum())}/{len(y)})")
@@ -55,7 +57,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _predict_in_chunks(predict: Callable, args: argparse.Namespace, g: Any, x: np.ndarray,
+def _predict_in_chunks(predict: Callable, args: argparse.Namespace, path: str, g: Any, x: np.ndarray,
                        options: dict) -> np.ndarray:
     """The backend's scores on ``x`` in chunks of about two seconds (at least --batch samples), with a progress
     line on stderr: the integer simulation takes minutes on 10,000 images, and each call costs a fraction of
@@ -65,7 +67,7 @@ def _predict_in_chunks(predict: Callable, args: argparse.Namespace, g: Any, x: n
     while done < len(x):
         t0 = time.perf_counter()
         xs = x[done:done + chunk]
-        parts.append(np.asarray(predict(args.model, g, xs, options)))
+        parts.append(np.asarray(predict(path, g, xs, options)))
         done += len(xs)
         bar.update(done)
         took = time.perf_counter() - t0

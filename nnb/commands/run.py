@@ -16,6 +16,7 @@ from nnb.commands.common import (
     board_or_hint,
     check_output_file,
     load,
+    nnb_path_for,
     parse_inputs,
     prepare_c_runtime,
     refuse_fixed_in_float,
@@ -45,7 +46,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if backend == "board" and args.board:  # silence otherwise: the first runtime build for a CPU, then QEMU
         print(f"nnb: building {args.model} as firmware for {args.board} and running it (the runtime library is "
               "built once per CPU and cached; NNB_CACHE moves the cache) ...", file=sys.stderr, flush=True)
-    outputs = get_runner(backend)(_model_path(args, backend), g, inputs, backend_options(args))
+    with nnb_path_for(_model_path(args, backend), backend) as path:
+        outputs = get_runner(backend)(path, g, inputs, backend_options(args))
     if backend == "board":
         from nnb.boards import backend as board_backend
 

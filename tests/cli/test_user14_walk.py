@@ -133,7 +133,7 @@ def test_fixed_nnb_is_not_computed_in_float(fixed8: tuple[str, str], tmp_path: o
     capsys.readouterr()
     cal = os.path.join(os.path.dirname(nnq), "cal.npz")
     msg = _error(capsys, [a.format(nnb=nnb_path, x=x, cal=cal, tmp=tmp_path) for a in argv])
-    assert "FIXED8 NNB" in msg and what in msg and "--backend c" in msg, msg
+    assert "FIXED8 NNB" in msg and what in msg and "no fixed-point integer path" in msg and "--backend c" in msg, msg
     assert sorted(os.listdir(tmp_path)) == ["f8.nnb"]
 
 
@@ -181,3 +181,49 @@ def test_demo_prints_each_quantization_its_own_training_record(tmp_path: os.Path
     for label in runs:
         line = next(ln for ln in lines if ln.startswith(label + ":"))
         assert f"{100 * counts[label] / 384:.2f}% ({counts[label]}/384 images)" in line, line
+
+
+def test_fixed_nnq_runs_on_the_c_runtime_and_builds_for_a_board(
+        fixed8: tuple[str, str], tmp_path: os.PathLike, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    """`nnb run/eval F.nnq --backend c` and `nnb build F.nnq --board` of a fixed8/fixed16 model stopped with "NNB
+    conversion has no integer path": now they take its FIXED NNB, and the C runtime's integers are the
+    simulation's; the emitted C and the float reference still refuse it, naming what computes it."""
+    import nnb.boards.build
+    import nnb.errors
+    from nnb.backends import c as cbackend
+
+    nnq, x = fixed8
+    cbackend.build_library()
+    outs = {}
+    for backend in ("c", "intsim"):
+        out = str(tmp_path / f"{backend}.npz")
+        assert main(["run", nnq, "--backend", backend, "-i", x, "-o", out]) == 0
+        with np.load(out) as z:
+            outs[backend] = dict(z)
+    assert set(outs["c"]) == set(outs["intsim"])
+    for k in outs["c"]:
+        assert np.array_equal(outs["c"][k], outs["intsim"][k]), k
+    cal = os.path.join(os.path.dirname(nnq), "cal.npz")
+    xs = np.load(cal)["x"]
+    data = str(tmp_path / "d.npz")
+    np.savez(data, x=xs, y=np.arange(len(xs)) % 10)
+    lines = {}
+    for backend in ("c", "intsim"):
+        capsys.readouterr()
+        assert main(["eval", nnq, "--backend", backend, "--data", data, "-q"]) == 0
+        lines[backend] = capsys.readouterr().out.strip().splitlines()[-1]
+    assert lines["c"] == lines["intsim"] and lines["c"].startswith("top-1 accuracy"), lines
+    got = {}
+
+    def fake_build(mi, board, outdir, **kw):  # noqa: ANN001, ANN003, ANN202
+        got["image"], got["name"] = mi.image, mi.name
+        raise nnb.errors.NnbError("stop here")
+
+    monkeypatch.setattr(nnb.boards.build, "build_firmware", fake_build)
+    _error(capsys, ["build", nnq, "--board", "qemu-mps2-an386", "-o", str(tmp_path / "fw")])
+    assert main(["convert", nnq, "-o", str(tmp_path / "f.nnb")]) == 0
+    with open(tmp_path / "f.nnb", "rb") as f:
+        assert got["image"] == f.read() and got["name"] == "f8"
+    msg = _error(capsys, ["emit-c", nnq, "-o", str(tmp_path / "c")])
+    assert "calibrated fixed8 model" in msg and "--backend intsim" in msg, msg
