@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import zipfile
 
 from nnb.commands.common import check_model_file, check_output_file, refuse_data_folders
 from nnb.commands.train import common_training
@@ -110,6 +111,8 @@ def _calibrated(args: argparse.Namespace) -> int:
     if not args.calib:
         raise NnbError(f"--method {args.method} needs --calib DATA (calibration samples)")
     _refuse_calibrated_source(args.model, args.method)
+    if args.data:
+        _check_accuracy_data(args.data)
     opts = CalibOptions(args.method, args.calib, args.calib_samples, args.calib_method, args.strict_int,
                         args.data, args.val_limit, args.quiet, args.nnb)
     if args.keep_lutq:  # LUT-Q codes kept, integer activations (nnb/quantize/lutq_int8_run.py)
@@ -121,6 +124,28 @@ def _calibrated(args: argparse.Namespace) -> int:
     if rc == 0 and args.method == "int8":
         print(_tensor_plans_line(args.output))
     return rc
+
+
+def _check_accuracy_data(spec: str) -> None:
+    """--data of a calibrated quantization (the labelled set its accuracy line is measured on), checked before the
+    calibration: a missing file, another format or an .npz without labels ended the command after it."""
+    from nnb.train.data import load_data
+
+    if spec.partition(":")[0] in ("fashion-mnist", "fashion_mnist", "fmnist"):
+        return
+    if not os.path.exists(spec) or not spec.endswith((".npz", ".csv")):
+        load_data(spec)  # its one-line error: no such file, or which formats it reads
+    if spec.endswith(".npz"):
+        import numpy as np
+
+        try:
+            with np.load(spec, allow_pickle=False) as z:
+                keys = sorted(z.files)
+        except (OSError, ValueError, zipfile.BadZipFile):
+            return  # the reader names what is wrong with the file when it reads it
+        if "y" not in keys:
+            raise NnbError(f"--data {spec}: no labels (array 'y'; found {', '.join(keys) or 'nothing'}): the accuracy "
+                           "line needs them (--calib alone takes an x-only file)")
 
 
 def _refuse_calibrated_source(path: str, method: str) -> None:

@@ -227,3 +227,22 @@ def test_fixed_nnq_runs_on_the_c_runtime_and_builds_for_a_board(
         assert got["image"] == f.read() and got["name"] == "f8"
     msg = _error(capsys, ["emit-c", nnq, "-o", str(tmp_path / "c")])
     assert "calibrated fixed8 model" in msg and "--backend intsim" in msg, msg
+
+
+def test_accuracy_data_checked_before_calibration(fixed8: tuple[str, str], tmp_path: os.PathLike,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    """`quantize --method int8 --calib X --data D`: an x-only .npz, a missing file or a .npy as D ended the command
+    after the calibration and the per-layer report; now before it."""
+    import nnb.quantize.int8_run
+
+    def refuse(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("calibration started")
+
+    monkeypatch.setattr(nnb.quantize.int8_run, "quantize_calibrated", refuse)
+    cal = os.path.join(os.path.dirname(fixed8[0]), "cal.npz")  # x only
+    argv = ["quantize", LENET, "--method", "int8", "--calib", cal, "-o", str(tmp_path / "q.nnq"), "--data"]
+    assert "no labels" in _error(capsys, argv + [cal])
+    assert "no such data file" in _error(capsys, argv + [str(tmp_path / "none.npz")])
+    assert "unknown data format" in _error(capsys, argv + [fixed8[1]])
+    assert os.listdir(tmp_path) == []
