@@ -46,8 +46,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     if backend == "board" and args.board:  # silence otherwise: the first runtime build for a CPU, then QEMU
         print(f"nnb: building {args.model} as firmware for {args.board} and running it (the runtime library is "
               "built once per CPU and cached; NNB_CACHE moves the cache) ...", file=sys.stderr, flush=True)
-    with nnb_path_for(_model_path(args, backend), backend) as path:
-        outputs = get_runner(backend)(path, g, inputs, backend_options(args))
+    model_path = _model_path(args, backend)
+    with nnb_path_for(model_path, backend) as path:
+        if path != model_path:  # a fixed .nnq's FIXED NNB: its variables are named v<id>; keep the model's names
+            from nnb.emit.nnb import load_nnb
+
+            gn = load_nnb(path)
+            got = get_runner(backend)(path, gn, dict(zip(gn.inputs, (inputs[k] for k in g.inputs))),
+                                      backend_options(args))
+            outputs = dict(zip(g.outputs, (got[k] for k in gn.outputs)))
+        else:
+            outputs = get_runner(backend)(path, g, inputs, backend_options(args))
     if backend == "board":
         from nnb.boards import backend as board_backend
 

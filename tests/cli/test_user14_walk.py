@@ -246,3 +246,27 @@ def test_accuracy_data_checked_before_calibration(fixed8: tuple[str, str], tmp_p
     assert "no such data file" in _error(capsys, argv + [str(tmp_path / "none.npz")])
     assert "unknown data format" in _error(capsys, argv + [fixed8[1]])
     assert os.listdir(tmp_path) == []
+
+
+def test_fixed_nnq_on_a_board_keeps_the_model_names(fixed8: tuple[str, str], tmp_path: os.PathLike,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """`nnb run F.nnq --board B` took the FIXED NNB but bound the .nnq's input names to it (its variables are
+    v<id>): an internal KeyError. The board runner (here the host C runtime standing in for QEMU, which the
+    board tests cover) gets the NNB's names; the outputs keep the model's, equal to the simulation's."""
+    import nnb.boards.backend
+    from nnb.backends import c as cbackend
+
+    nnq, x = fixed8
+    seen = {}
+
+    def host_board(path, graph, inputs, options=None):  # noqa: ANN001, ANN202
+        seen["path"], seen["inputs"] = path, sorted(inputs)
+        return cbackend.run(path, graph, inputs, options)
+
+    monkeypatch.setattr(nnb.boards.backend, "run", host_board)
+    cbackend.build_library()
+    assert main(["run", nnq, "--board", "qemu-mps2-an386", "-i", x, "-o", str(tmp_path / "b.npz")]) == 0
+    assert main(["run", nnq, "--backend", "intsim", "-i", x, "-o", str(tmp_path / "s.npz")]) == 0
+    assert seen["path"].endswith("f8.nnb") and seen["inputs"] == ["v0"], seen
+    with np.load(str(tmp_path / "b.npz")) as b, np.load(str(tmp_path / "s.npz")) as s:
+        assert sorted(b.keys()) == sorted(s.keys()) and all(np.array_equal(b[k], s[k]) for k in s.keys())
