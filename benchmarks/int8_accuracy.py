@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import logging
 import os
 import sys
@@ -435,9 +436,11 @@ def bench_dq(arch: str, n_train: int, n_calib: int, n_test: int) -> None:
         argv = ["quantize", os.path.join(TRAINED, f"fmnist_{arch}.nnp"), "--method", "dq", *DQ_ARGS[arch],
                 "--data", "fashion-mnist", "--limit", str(n_train), "--epochs", "1", "--calib-samples", str(n_calib),
                 "-q", "-o", path, "--val", "none"]
-        with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+        said = io.StringIO()
+        with contextlib.redirect_stdout(said):
             if nnb_main(argv) != 0:
                 raise SystemExit(f"nnb {' '.join(argv)} failed")
+        arena_line = next((ln.strip() for ln in said.getvalue().splitlines() if ln.startswith("arena (batch 1)")), "")
         qm = load_quantized(path)
         m = from_quantized(qm)
         xte, yte = load_data("fashion-mnist:test")
@@ -466,6 +469,7 @@ def bench_dq(arch: str, n_train: int, n_calib: int, n_test: int) -> None:
           f"identical predictions {int((ref == got).sum())}/{len(xt)}; {c_note}")
     print(f"arena (batch 1): {fig['packed']} B at the activations' widths, {fig['int8']} B as int8, "
           f"{fig['float']} B float")
+    print(f"`nnb quantize` printed: {arena_line or '(no arena line)'}")
     sys.stdout.flush()
 
 
