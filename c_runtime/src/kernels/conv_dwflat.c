@@ -19,6 +19,7 @@
    rows are W = max(ceil(IW / SW), OW) wide: padding rows are zero rows
    around each phase plane, columns that leave the row are masked. */
 #include "conv_util.h"
+#include "conv_act.h"
 #include "conv_phase.h" /* nnbrt_phase_row: input rows into phase planes */
 
 #if defined(__GNUC__) && !defined(NNBRT_NO_VECTOR_EXT)
@@ -89,13 +90,6 @@ static size_t same_scratch(size_t group, const nnbrt_geom *g, const nnbrt_fuse *
     return (q.xp_len + DV + ((size_t)g->KW + 2u) * q.Pv) * 4u + 64u;
 }
 
-static float act1(float v, int act)
-{
-    if (!act) return v;
-    v = v > 0.0f ? v : 0.0f;
-    return act == 2 && v > 6.0f ? 6.0f : v;
-}
-
 #if DV > 1 && defined(__SSE__) && (defined(__x86_64__) || defined(__i386__))
 #include <immintrin.h>
 /* max with 0, then min with 6: a NaN becomes 0, as in the bitwise form below */
@@ -115,20 +109,11 @@ static dvec vact(dvec v, int act)
     return act == 2 ? VMIN(v, 6.0f) : v;
 }
 #elif DV > 1
-static dvec vact(dvec v, int act)
-{
-    const dvec zero = {0}, six = zero + 6.0f;
-    dveci m = v > zero;
-    v = (dvec)((dveci)v & m);
-    if (act == 2) {
-        m = v > six;
-        v = (dvec)(((dveci)v & ~m) | ((dveci)six & m));
-    }
-    return v;
-}
+NNBRT_VACT_FN(vact, dvec, dveci)
 #else
-#define vact(v, act) act1((v), (act))
+#define vact(v, act) nnbrt_act1((v), (act))
 #endif
+NNBRT_VPUT_FN(vput, dvec, vact, DLD, DST)
 
 /* A row-periodic lane mask (rows W wide): lane i < P is all ones where its
    column col = i % W has 0 <= col + d < hi, lanes [P, Pv) are zero. The
@@ -155,7 +140,7 @@ static void put_tail(float *yc, const float *rc, dvec acc, size_t i, size_t P, i
     float t[DV];
     size_t e;
     DST(t, acc);
-    for (e = 0; i + e < P; ++e) yc[i + e] = act1(t[e] + (rc ? rc[i + e] : 0.0f), act);
+    for (e = 0; i + e < P; ++e) yc[i + e] = nnbrt_act1(t[e] + (rc ? rc[i + e] : 0.0f), act);
 }
 
 /* Output vector i of P: residual and activation, a full vector or the tail. */
@@ -165,13 +150,7 @@ static inline void dput(float *yc, const float *rc, dvec acc, size_t i, size_t P
         put_tail(yc, rc, acc, i, P, act);
         return;
     }
-    if (rc) {
-        dvec rv;
-        DLD(rv, rc + i);
-        acc += rv;
-    }
-    if (act) acc = vact(acc, act);
-    DST(yc + i, acc);
+    vput(yc, rc, i, acc, act);
 }
 
 /* yb (bias and conv) to the output: residual, activation. */
@@ -492,7 +471,7 @@ static void compact(float *yc, const float *rc, const float *yb, size_t W, const
     const size_t OW = (size_t)g->OW;
     for (oh = 0; oh < (size_t)g->OH; ++oh)
         for (ow = 0; ow < OW; ++ow)
-            yc[oh * OW + ow] = act1(yb[oh * W + ow] + (rc ? rc[oh * OW + ow] : 0.0f), act);
+            yc[oh * OW + ow] = nnbrt_act1(yb[oh * W + ow] + (rc ? rc[oh * OW + ow] : 0.0f), act);
 }
 
 static int strided_conv(float *scratch, size_t group, const float *x, const float *w, const float *bias,

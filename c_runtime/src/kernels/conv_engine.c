@@ -15,6 +15,7 @@
    output row consumes the conv rows of its window (one row of OB channels
    in scratch at a time) into a per-group row of pool accumulators. */
 #include "conv_util.h"
+#include "conv_act.h"
 #include "conv_r8.h" /* the Winograd form's pack entry points (conv_r8wino.h) */
 #include "conv_phase.h"
 #include <math.h>
@@ -328,18 +329,8 @@ static void ttile_ob_w(const float *x, size_t icstride, size_t cg, const long *t
 
 typedef int32_t vi __attribute__((vector_size(VL * 4)));
 
-/* ReLU (act 1) / ReLU6 (act 2) of a vector with bit masks (no branches). */
-static vf vact(vf v, int act)
-{
-    const vf zero = {0}, six = zero + 6.0f;
-    vi m = v > zero;
-    v = (vf)((vi)v & m);
-    if (act == 2) {
-        m = v > six;
-        v = (vf)(((vi)v & ~m) | ((vi)six & m));
-    }
-    return v;
-}
+/* ReLU (act 1) / ReLU6 (act 2) of a vector with bit masks (no branches; conv_act.h). */
+NNBRT_VACT_FN(vact, vf, vi)
 
 /* Tap tiles: every input channel's taps at fixed offsets (toff) from one
    base pointer (M_PLANE, or unpadded rows in place), no per-row pointers. */
@@ -1197,17 +1188,7 @@ static void pk_phases(float *pl, const float *x, const nnbrt_geom *g, const pkpl
         }
 }
 
-static pvf pk_act(pvf v, int act)
-{
-    const pvf zero = {0}, six = zero + 6.0f;
-    pvi m = v > zero;
-    v = (pvf)((pvi)v & m);
-    if (act == 2) {
-        m = v > six;
-        v = (pvf)(((pvi)v & ~m) | ((pvi)six & m));
-    }
-    return v;
-}
+NNBRT_VACT_FN(pk_act, pvf, pvi)
 
 /* Where a tile goes: y (and res at the same offsets), channel i at i * P,
    vector v at v * ystep; only elements (v, c) with v * PV + c >= j0 and

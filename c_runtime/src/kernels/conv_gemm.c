@@ -20,6 +20,7 @@
    predecessor instead of running short and stores only its new columns,
    so a residual aliasing y is read before it is written. */
 #include "conv_util.h"
+#include "conv_act.h"
 
 #if defined(__GNUC__) && !defined(NNBRT_NO_VECTOR_EXT)
 #if defined(__AVX512F__)
@@ -48,6 +49,13 @@ typedef float gvec;
 #define VLD(v, p) ((v) = *(p))
 #define VST(p, v) (*(p) = (v))
 #endif
+/* activation (act != 0) of a vector, and one output vector act(z (+ res)) stored (conv_act.h) */
+#if GV > 1
+NNBRT_VACT_FN(vrelu, gvec, gveci)
+#else
+#define vrelu(v, act) nnbrt_act1((v), (act))
+#endif
+NNBRT_VPUT_FN(vput, gvec, vrelu, VLD, VST)
 #define NC (2 * GV) /* columns per tile: two vectors */
 #define RUN8 8      /* short output rows are copied 8 floats at a time */
 
@@ -106,33 +114,6 @@ typedef struct {
 } dplan;
 static int mkdplan(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, dplan *q);
 
-#if GV > 1
-/* ReLU (act 1) / ReLU6 (act 2) with bit masks (GNU C has no vector ?:). */
-static gvec vrelu(gvec v, int act)
-{
-    const gvec zero = {0}, six = zero + 6.0f;
-    gveci m = v > zero;
-    v = (gvec)((gveci)v & m);
-    if (act == 2) {
-        m = v > six;
-        v = (gvec)(((gveci)v & ~m) | ((gveci)six & m));
-    }
-    return v;
-}
-#else
-static gvec vrelu(gvec v, int act)
-{
-    v = v > 0.0f ? v : 0.0f;
-    return act == 2 && v > 6.0f ? 6.0f : v;
-}
-#endif
-
-static float srelu(float v, int act)
-{
-    v = v > 0.0f ? v : 0.0f;
-    return act == 2 && v > 6.0f ? 6.0f : v;
-}
-
 /* R output channels x NC columns over K: B row k at b + k * bs, weights
    of channel i at w + i * K; bias added and, when act, the activation
    applied in registers. R is a constant in each expansion, so the loops
@@ -179,21 +160,16 @@ static void put_row(float *dst, const float *res, const float *acc, int act, int
 {
     int j;
     if (j0 == 0 && jn == NC) {
+        const int ract = res ? act : 0; /* without a residual, acc has its activation */
         for (j = 0; j < NC; j += GV) {
             gvec v;
             VLD(v, acc + j);
-            if (res) {
-                gvec r;
-                VLD(r, res + j);
-                v += r;
-                if (act) v = vrelu(v, act);
-            }
-            VST(dst + j, v);
+            vput(dst, res, (size_t)j, v, ract);
         }
         return;
     }
     if (res)
-        for (j = j0; j < jn; ++j) dst[j] = act ? srelu(acc[j] + res[j], act) : acc[j] + res[j];
+        for (j = j0; j < jn; ++j) dst[j] = nnbrt_act1(acc[j] + res[j], act);
     else
         for (j = j0; j < jn; ++j) dst[j] = acc[j];
 }
@@ -399,21 +375,13 @@ static int mkdplan(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, dplan
         for (i = 0; i < R; ++i)                                                                     \
             for (t = 0; t < NR; ++t) {                                                              \
                 const size_t o = (size_t)i * P + (size_t)t * OW;                                    \
-                gvec v = acc[i][t];                                                                 \
-                if (!rs) {                                                                          \
-                    if (act) v = vrelu(v, act);                                                     \
-                    VST(y + o, v); /* overlapped lanes rewrite the same values */                   \
-                } else if (j0 == 0) {                                                               \
-                    gvec r;                                                                         \
-                    VLD(r, rs + o);                                                                 \
-                    v += r;                                                                         \
-                    if (act) v = vrelu(v, act);                                                     \
-                    VST(y + o, v);                                                                  \
+                if (!rs || j0 == 0) { /* overlapped lanes without rs rewrite the same values */     \
+                    vput(y, rs, o, acc[i][t], act);                                                 \
                 } else {                                                                            \
                     float tv[GV];                                                                   \
-                    VST(tv, v);                                                                     \
+                    VST(tv, acc[i][t]);                                                             \
                     for (j = j0; j < GV; ++j)                                                       \
-                        y[o + j] = act ? srelu(tv[j] + rs[o + j], act) : tv[j] + rs[o + j];         \
+                        y[o + j] = nnbrt_act1(tv[j] + rs[o + j], act);                              \
                 }                                                                                   \
             }                                                                                       \
     }

@@ -293,19 +293,6 @@ static void ocv_plan(const nnbrt_geom *g, bplan *q)
 #endif
 
 #if NNBRT_GEMM_IM2COL_MAX != 0 && GV >= 4
-/* ReLU (act 1) / ReLU6 (act 2) with bit masks (GNU C has no vector ?:). */
-static gvec big_vact(gvec v, int act)
-{
-    const gvec zero = {0}, six = zero + 6.0f;
-    gveci m = v > zero;
-    v = (gvec)((gveci)v & m);
-    if (act == 2) {
-        m = v > six;
-        v = (gvec)(((gveci)v & ~m) | ((gveci)six & m));
-    }
-    return v;
-}
-
 /* out = act(bias + a (R weight rows, row stride lda) x B[k][b + j] over
    k < K), B row k at b + off[k] (bias NULL: none; act 0: none): R x BNR
    accumulators in registers (R constant in each expansion, so the loops
@@ -336,7 +323,7 @@ static gvec big_vact(gvec v, int act)
         }                                                                                               \
         for (i = 0; i < R; ++i)                                                                         \
             for (v = 0; v < BNV; ++v) {                                                                 \
-                if (act) acc[i][v] = big_vact(acc[i][v], act);                                          \
+                if (act) acc[i][v] = vrelu(acc[i][v], act);                                          \
                 VST(out[i] + v * GV, acc[i][v]);                                                        \
             }                                                                                           \
     }
@@ -499,6 +486,20 @@ static void big_planes(float *pl, const float *x, const nnbrt_geom *g, const bpl
                 for (t = 0; t0 + t * SW < (size_t)g->IW; ++t) d[t] = sp[t * SW];
             }
         }
+}
+
+/* One image's input as the tiles read it: x itself, or its phase planes / gathered columns written to pl. */
+static inline const float *big_image(float *pl, const float *x, const nnbrt_geom *g, const bplan *q)
+{
+    if (!q->copy) return x;
+    big_planes(pl, x, g, q);
+    return pl;
+}
+
+/* Group grp's first input channel in big_image's result. */
+static inline const float *big_group_in(const float *src, size_t grp, const nnbrt_geom *g, const bplan *q)
+{
+    return src + grp * q->cg * (q->copy == 1 ? (size_t)g->SH * (size_t)g->SW : 1u) * q->pp;
 }
 
 static float big_act(float v, int act)
@@ -833,13 +834,9 @@ static void ocv_conv(const bplan *q, float *base, size_t group, const float *x, 
     size_t n, grp;
     big_offsets(off, g, q);
     for (n = 0; n < g->outer; ++n) {
-        const float *src = x + n * xin;
-        if (q->copy) {
-            big_planes(pl, src, g, q);
-            src = pl;
-        }
+        const float *src = big_image(pl, x + n * xin, g, q);
         for (grp = 0; grp < group; ++grp) {
-            const float *sg = src + grp * q->cg * (q->copy == 1 ? (size_t)g->SH * (size_t)g->SW : 1u) * q->pp;
+            const float *sg = big_group_in(src, grp, g, q);
             const float *wg = w ? w + grp * q->ocg * q->K : NULL;
             const float *bg = bias ? bias + grp * q->ocg : NULL;
             /* pooled: the outputs are f's (group 1) */
@@ -945,13 +942,9 @@ static void big_conv(const bplan *q, float *scratch, size_t group, const float *
     float out[BMR][BNR];
     big_offsets(off, g, q);
     for (n = 0; n < g->outer; ++n) {
-        const float *src = x + n * xin;
-        if (q->copy) {
-            big_planes(pl, src, g, q);
-            src = pl;
-        }
+        const float *src = big_image(pl, x + n * xin, g, q);
         for (grp = 0; grp < group; ++grp) {
-            const float *sg = src + grp * q->cg * (q->copy == 1 ? (size_t)g->SH * (size_t)g->SW : 1u) * q->pp;
+            const float *sg = big_group_in(src, grp, g, q);
             const float *wg = w + grp * q->ocg * q->K;
             const float *bg = bias ? bias + grp * q->ocg : NULL;
             const size_t yo = (n * (size_t)g->OC + grp * q->ocg) * P;

@@ -1,6 +1,6 @@
 /* Winograd F(2x2, 3x3) form of 3x3 stride-1 convolutions (resnet8's 16- to
    64-channel layers at 8x8 to 32x32). Included once by conv_gemm.c after
-   its vector helpers (GV, gvec, VLD/VST, vrelu, srelu, nnbrt_deint2), so it is
+   its vector helpers (GV, gvec, VLD/VST, vrelu, vput, nnbrt_deint2), so it is
    compiled per instruction set with it; it runs from weights transformed
    once at load (internal.h NNBRT_PREPARE: conv_engine.c's nnbrt_pack_*
    functions call the entry points below), so the REF, SMALL and
@@ -224,30 +224,12 @@ static void wseg(float *y, const float *t, const float *res, size_t n, int act)
     for (; j + GV <= n; j += GV) {
         gvec z;
         VLD(z, t + j);
-        if (res) {
-            gvec r;
-            VLD(r, res + j);
-            z += r;
-        }
-        if (act) z = vrelu(z, act);
-        VST(y + j, z);
+        vput(y, res, j, z, act);
     }
     for (; j < n; ++j) {
         float v = t[j] + (res ? res[j] : 0.0f);
-        y[j] = act ? srelu(v, act) : v;
+        y[j] = nnbrt_act1(v, act);
     }
-}
-
-/* y at p (and res at the same offset): act(z (+ res)), one vector */
-static void wput(float *y, const float *res, size_t p, gvec z, int act)
-{
-    if (res) {
-        gvec r;
-        VLD(r, res + p);
-        z += r;
-    }
-    if (act) z = vrelu(z, act);
-    VST(y + p, z);
 }
 
 /* One image: x (C x IH x IW) to y (OC x OH x OW), residual res or NULL */
@@ -340,16 +322,16 @@ static void wino_image(const wplan *q, float *s, const float *pk, const float *x
                     z[3] = NNBRT_VSHUF(gveci, y10, y11, WHI);
                     if (TW % GV == 0 && OW % 2u == 0 && 2u * r + 1u < OH) { /* the vector: GV tiles of tile row r */
                         const size_t p = 2u * r * OW + 2u * t;
-                        wput(yc, rc, p, z[0], act);
-                        wput(yc, rc, p + GV, z[1], act);
-                        wput(yc, rc, p + OW, z[2], act);
-                        wput(yc, rc, p + OW + GV, z[3], act);
+                        vput(yc, rc, p, z[0], act);
+                        vput(yc, rc, p + GV, z[1], act);
+                        vput(yc, rc, p + OW, z[2], act);
+                        vput(yc, rc, p + OW + GV, z[3], act);
                     } else if (OW == GV && j + GV <= q->T && OH % 2u == 0) { /* two tile rows: each half one output row */
                         const size_t p = 2u * r * OW;
-                        wput(yc, rc, p, z[0], act);
-                        wput(yc, rc, p + 2u * OW, z[1], act);
-                        wput(yc, rc, p + OW, z[2], act);
-                        wput(yc, rc, p + 3u * OW, z[3], act);
+                        vput(yc, rc, p, z[0], act);
+                        vput(yc, rc, p + 2u * OW, z[1], act);
+                        vput(yc, rc, p + OW, z[2], act);
+                        vput(yc, rc, p + 3u * OW, z[3], act);
                     } else { /* any other: the vector's tiles by runs within one tile row, clipped to the image */
                         float tb[4 * GV];
                         size_t l, zi;
