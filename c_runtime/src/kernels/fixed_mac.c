@@ -1,6 +1,6 @@
 /* Fixed-point functions in integers (fixed_mac.h; the arithmetic: docs/int8.md "Fixed point").
    Mirrored in numpy by nnb/quantize/fixed_int.py: both give the same integers. */
-#include "fixed_mac.h"
+#include "fixed_fast.h"
 #include "conv_util.h"
 #include <math.h>
 
@@ -13,19 +13,23 @@
 float nnbrt_fixed_round(float x, int fp, int32_t top)
 {
     /* in float, exactly: v = |x| * 2^fp (a power-of-two scaling), t its integer part and
-       v - t its fraction (both exact below 2^24); floor(v + 1/2) = t + (fraction >= 1/2) */
-    const float v = fabsf(x) * (float)(1u << fp);
+       v - t its fraction (both exact below 2^24); floor(v + 1/2) = t + (fraction >= 1/2);
+       the result q * 2^-fp (a product by a power of two, exact: no division; branch-free
+       but for saturation and NaN, which ReLU's half-zero outputs would mispredict) */
+    const uint32_t pb = (uint32_t)(127 + fp) << 23; /* 2^fp's bits */
+    float p, v;
     int32_t q;
-    if (x != x) return 0.0f; /* NaN: fixed point has none */
-    if (v >= (float)top + 1.0f) {
+    memcpy(&p, &pb, sizeof p);
+    v = fabsf(x) * p;
+    if (!(v < (float)top + 1.0f)) {
+        if (x != x) return 0.0f; /* NaN: fixed point has none */
         q = top;
     } else {
         q = (int32_t)v;
         q += v - (float)q >= 0.5f;
         if (q > top) q = top;
     }
-    if (q == 0) return 0.0f;
-    return (float)(x < 0.0f ? -q : q) / (float)(1u << fp);
+    return (float)(x < 0.0f ? -q : q) * nnbrt_fixed_inv(fp); /* q = 0: +0, no branch */
 }
 
 /* The integer of a grid value (exact: |x| * 2^fp is an integer below 2^16). */
@@ -74,6 +78,7 @@ static FIXED_NOINLINE void conv(const nnbrt_geom *g, size_t G, int nin, const nn
     int64_t acc[FIXED_COLS];
     size_t n, oc, c;
     long oh, ow0, kh, kw, j;
+    if (nnbrt_fixed_conv_fast(g, G, nin, in, fin, out, fout, top)) return; /* the same integers, faster */
     for (n = 0; n < g->outer; ++n)
         for (oc = 0; oc < (size_t)g->OC; ++oc) {
             const size_t c0 = oc / OCg * Cg;
@@ -120,6 +125,7 @@ static FIXED_NOINLINE int affine(const nnbrt_args *a, int nin, const nnbrt_tenso
     const int fxw = fin[0] + fin[1], fa = nin > 2 && fin[2] > fxw ? fin[2] : fxw;
     size_t r, o, k;
     if (in[1].q || !inner) return 0;
+    if (nnbrt_fixed_affine_fast(outer, inner, M, nin, in, fin, out, fout, top)) return 1;
     for (r = 0; r < outer; ++r)
         for (o = 0; o < M; ++o) {
             const float *x = in[0].data + r * inner, *w = in[1].data + o * inner;
