@@ -1,7 +1,8 @@
 """fixed8 / fixed16 computed in integers: the C runtime (c_runtime/src/kernels/fixed_mac.c) and the numpy
 simulation (nnb/quantize/fixed_int.py) give the same integers on every tensor of the trained Fashion-MNIST
 lenet and dscnn, over 200 test images, random inputs and adversarial ones (values on the rounding ties,
-saturating and non-finite inputs); also through the ASan/UBSan build of the runtime."""
+saturating and non-finite inputs); also through the ASan/UBSan build of the runtime, and with the fast forms
+(kernels/fixed_fast.c) at each x86 level and off (NNB_FIXED_ISA)."""
 
 from __future__ import annotations
 
@@ -130,9 +131,8 @@ def _san_nnbrt() -> str:
     return os.path.join(crt, "build-san", "nnbrt")
 
 
-@pytest.mark.parametrize("arch,method", [("lenet", "fixed16"), ("dscnn", "fixed8")])
-def test_sanitized_runtime_equals_simulation(arch: str, method: str, tmp_path: os.PathLike) -> None:
-    """The ASan/UBSan build of the runtime on a batch-16 NNB of adversarial and real inputs."""
+def _batch_model(arch: str, method: str) -> tuple[fixed.FixedModel, np.ndarray]:
+    """The model at batch 16 (every activation at that batch) and 16 adversarial and real inputs."""
     m = _model(arch, method)
     x = _inputs(m)
     x = np.concatenate([x[-8:], x[:8]])
@@ -142,22 +142,54 @@ def test_sanitized_runtime_equals_simulation(arch: str, method: str, tmp_path: o
     for t, shape in g.infer_shapes().items():  # every activation at the new batch
         if g.tensors[t].kind != "param":
             g.tensors[t].shape = tuple(shape)
-    mb = fixed.FixedModel(g, m.bits, m.fp_pos)
+    return fixed.FixedModel(g, m.bits, m.fp_pos), x
+
+
+def _nnbrt_equals_simulation(nnbrt: str, arch: str, method: str, tmp_path: os.PathLike, env: dict) -> None:
+    """`nnbrt run` of the batch-16 NNB (environment env): every tensor equal to the simulation's."""
+    mb, x = _batch_model(arch, method)
+    g = mb.graph
     nnb = os.path.join(tmp_path, "m.nnb")
     with open(nnb, "wb") as f:
         f.write(fixed.write_fixed_nnb(mb))
     xin = os.path.join(tmp_path, "x.bin")
     x.astype("<f4").tofile(xin)
-    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
-               UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
-    r = subprocess.run([_san_nnbrt(), "run", nnb, xin, "-o", os.path.join(tmp_path, "out")], capture_output=True,
+    r = subprocess.run([nnbrt, "run", nnb, xin, "-o", os.path.join(tmp_path, "out")], capture_output=True,
                        text=True, env=env)
     assert r.returncode == 0 and "runtime error" not in r.stderr and "Sanitizer" not in r.stderr, r.stderr
-    want = fixed.run_fixed(mb, [x])
+    want = _simulated(arch, method)
     got = {}
     for k, o in enumerate(g.outputs):
         got[o] = np.fromfile(os.path.join(tmp_path, f"out{k}.bin"), "<f4").reshape(want[o].shape)
     _compare(mb, got, want)
+
+
+@functools.cache
+def _simulated(arch: str, method: str) -> dict[str, np.ndarray]:
+    mb, x = _batch_model(arch, method)
+    return fixed.run_fixed(mb, [x])
+
+
+@pytest.mark.parametrize("arch,method", [("lenet", "fixed16"), ("dscnn", "fixed8")])
+def test_sanitized_runtime_equals_simulation(arch: str, method: str, tmp_path: os.PathLike) -> None:
+    """The ASan/UBSan build of the runtime on a batch-16 NNB of adversarial and real inputs."""
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
+               UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
+    _nnbrt_equals_simulation(_san_nnbrt(), arch, method, tmp_path, env)
+
+
+@pytest.mark.parametrize("level", ["loops", "base"])
+@pytest.mark.parametrize("arch,method", CASES)
+def test_runtime_levels_equal_simulation(arch: str, method: str, level: str, tmp_path: os.PathLike) -> None:
+    """The fast forms (kernels/fixed_fast.c) at the portable level and turned off (the int64 loops of
+    fixed_mac.c, which 32-bit Arm runs where float cannot hold the sums), on the batch-16 NNB: every tensor
+    equal (the CPU's own level: the tests above; AVX2 and every form: test_fixed_spd_forms)."""
+    from nnb.backends.c import C_RUNTIME, build_library
+
+    _cnet()
+    build_library()
+    _nnbrt_equals_simulation(os.path.join(C_RUNTIME, "build", "nnbrt"), arch, method, tmp_path,
+                             dict(os.environ, NNB_FIXED_ISA=level))
 
 
 def _nnabla_cli() -> str | None:
