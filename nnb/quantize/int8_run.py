@@ -110,7 +110,9 @@ def _chunks(fn: Callable[[np.ndarray], dict[str, np.ndarray]], x: np.ndarray, ba
     for s in range(0, len(x), batch):
         for k, v in fn(x[s:s + batch]).items():
             parts.setdefault(k, []).append(v)
-    return {k: np.concatenate(v, axis=0) for k, v in parts.items()}
+    # the report compares elements: a tensor without a batch axis (a reduction over the batch, a scalar) is
+    # joined flat, as the chunks' values side by side
+    return {k: np.concatenate([np.ravel(a) for a in v]) for k, v in parts.items()}
 
 
 def predict(model: object, x: np.ndarray, batch: int = 250) -> np.ndarray:
