@@ -13,12 +13,19 @@
 #ifndef NNBRT_CONV_ACT_H
 #define NNBRT_CONV_ACT_H
 
-/* act(v): v unchanged for act 0, max(v, 0) for 1, min(max(v, 0), 6) for 2 */
+/* act(v) for act 1 (max(v, 0)) or 2 (min(max(v, 0), 6)); callers test act first, as in
+   act ? nnbrt_relu(x, act) : x, which the compiler can take out of a loop */
+static inline float nnbrt_relu(float v, int act)
+{
+    v = v > 0.0f ? v : 0.0f;
+    return act == 2 && v > 6.0f ? 6.0f : v;
+}
+
+/* act(v), v unchanged for act 0 */
 static inline float nnbrt_act1(float v, int act)
 {
     if (!act) return v;
-    v = v > 0.0f ? v : 0.0f;
-    return act == 2 && v > 6.0f ? 6.0f : v;
+    return nnbrt_relu(v, act);
 }
 
 /* bit masks: GNU C has no vector ?: */

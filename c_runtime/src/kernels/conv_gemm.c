@@ -49,13 +49,12 @@ typedef float gvec;
 #define VLD(v, p) ((v) = *(p))
 #define VST(p, v) (*(p) = (v))
 #endif
-/* activation (act != 0) of a vector, and one output vector act(z (+ res)) stored (conv_act.h) */
+/* activation (act != 0) of a vector (conv_act.h) */
 #if GV > 1
 NNBRT_VACT_FN(vrelu, gvec, gveci)
 #else
-#define vrelu(v, act) nnbrt_act1((v), (act))
+#define vrelu(v, act) nnbrt_relu((v), (act))
 #endif
-NNBRT_VPUT_FN(vput, gvec, vrelu, VLD, VST)
 #define NC (2 * GV) /* columns per tile: two vectors */
 #define RUN8 8      /* short output rows are copied 8 floats at a time */
 
@@ -160,16 +159,21 @@ static void put_row(float *dst, const float *res, const float *acc, int act, int
 {
     int j;
     if (j0 == 0 && jn == NC) {
-        const int ract = res ? act : 0; /* without a residual, acc has its activation */
         for (j = 0; j < NC; j += GV) {
             gvec v;
             VLD(v, acc + j);
-            vput(dst, res, (size_t)j, v, ract);
+            if (res) {
+                gvec r;
+                VLD(r, res + j);
+                v += r;
+                if (act) v = vrelu(v, act);
+            }
+            VST(dst + j, v);
         }
         return;
     }
     if (res)
-        for (j = j0; j < jn; ++j) dst[j] = nnbrt_act1(acc[j] + res[j], act);
+        for (j = j0; j < jn; ++j) dst[j] = act ? nnbrt_relu(acc[j] + res[j], act) : acc[j] + res[j];
     else
         for (j = j0; j < jn; ++j) dst[j] = acc[j];
 }
@@ -375,13 +379,21 @@ static int mkdplan(size_t group, const nnbrt_geom *g, const nnbrt_fuse *f, dplan
         for (i = 0; i < R; ++i)                                                                     \
             for (t = 0; t < NR; ++t) {                                                              \
                 const size_t o = (size_t)i * P + (size_t)t * OW;                                    \
-                if (!rs || j0 == 0) { /* overlapped lanes without rs rewrite the same values */     \
-                    vput(y, rs, o, acc[i][t], act);                                                 \
+                gvec v = acc[i][t];                                                                 \
+                if (!rs) {                                                                          \
+                    if (act) v = vrelu(v, act);                                                     \
+                    VST(y + o, v); /* overlapped lanes rewrite the same values */                   \
+                } else if (j0 == 0) {                                                               \
+                    gvec r;                                                                         \
+                    VLD(r, rs + o);                                                                 \
+                    v += r;                                                                         \
+                    if (act) v = vrelu(v, act);                                                     \
+                    VST(y + o, v);                                                                  \
                 } else {                                                                            \
                     float tv[GV];                                                                   \
-                    VST(tv, acc[i][t]);                                                             \
+                    VST(tv, v);                                                                     \
                     for (j = j0; j < GV; ++j)                                                       \
-                        y[o + j] = nnbrt_act1(tv[j] + rs[o + j], act);                              \
+                        y[o + j] = act ? nnbrt_relu(tv[j] + rs[o + j], act) : tv[j] + rs[o + j];    \
                 }                                                                                   \
             }                                                                                       \
     }

@@ -217,6 +217,9 @@ static void wrow(float *restrict r0, float *restrict r1, float *restrict r2, flo
 WMICRO(WR, 2)
 WMICRO(WR, 1)
 
+/* y at p (and res at the same offset): act(z (+ res)), one vector (conv_act.h) */
+NNBRT_VPUT_FN(vput, gvec, vrelu, VLD, VST)
+
 /* n floats of an output row segment: y = act(t (+ res)) */
 static void wseg(float *y, const float *t, const float *res, size_t n, int act)
 {
@@ -228,7 +231,7 @@ static void wseg(float *y, const float *t, const float *res, size_t n, int act)
     }
     for (; j < n; ++j) {
         float v = t[j] + (res ? res[j] : 0.0f);
-        y[j] = nnbrt_act1(v, act);
+        y[j] = act ? nnbrt_relu(v, act) : v;
     }
 }
 

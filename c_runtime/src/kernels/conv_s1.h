@@ -1,7 +1,7 @@
 /* Stride-1 direct form for small and medium ungrouped convolutions
    (resnet8's 3x3 layers: 3-64 channels, 8x8 to 32x32 maps). Included once
-   by conv_gemm.c after its vector helpers (GV, gvec, VLD/VST, vrelu,
-   vput; conv_act.h), so it is compiled per instruction set with it; only the AVX2 and
+   by conv_gemm.c after its vector helpers (GV, gvec, VLD/VST, vrelu from
+   conv_act.h), so it is compiled per instruction set with it; only the AVX2 and
    AVX-512 builds (GV >= 8) take layers, the SSE2 baseline and the
    microcontroller/SMALL builds keep the other forms.
 
@@ -187,10 +187,10 @@ static void s1_tail(const float *tv, int r, int n, float *y, const float *rs, si
     int i, j;
     for (i = 0; i < r; ++i, tv += n, y += P) {
         if (!rs) {
-            for (j = j0; j < n; ++j) y[j] = nnbrt_act1(tv[j], act);
+            for (j = j0; j < n; ++j) y[j] = act ? nnbrt_relu(tv[j], act) : tv[j];
             continue;
         }
-        for (j = j0; j < n; ++j) y[j] = nnbrt_act1(tv[j] + rs[j], act);
+        for (j = j0; j < n; ++j) y[j] = act ? nnbrt_relu(tv[j] + rs[j], act) : tv[j] + rs[j];
         rs += P;
     }
 }
@@ -219,8 +219,17 @@ static void s1_tail(const float *tv, int r, int n, float *y, const float *rs, si
         }                                                                                           \
         if (j0 == 0) {                                                                              \
             for (i = 0; i < R; ++i)                                                                 \
-                for (t = 0; t < NR; ++t)                                                            \
-                    vput(y, rs, (size_t)i * P + (size_t)t * GV, acc[i][t], act);                   \
+                for (t = 0; t < NR; ++t) {                                                          \
+                    const size_t o = (size_t)i * P + (size_t)t * GV;                                \
+                    gvec v = acc[i][t];                                                             \
+                    if (rs) {                                                                       \
+                        gvec r;                                                                     \
+                        VLD(r, rs + o);                                                             \
+                        v += r;                                                                     \
+                    }                                                                               \
+                    if (act) v = vrelu(v, act);                                                     \
+                    VST(y + o, v);                                                                  \
+                }                                                                                   \
         } else {                                                                                    \
             float tv[R * NR * GV];                                                                  \
             for (i = 0; i < R; ++i)                                                                 \
