@@ -49,10 +49,11 @@ from nnb.plan.arena import plan_arena
 ZOO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "fixtures", "zoo")
 
 
-def interleaved(fns: dict, seconds: float, rounds: int = 5) -> tuple[dict, dict]:
+def interleaved(fns: dict, seconds: float, rounds: int = 5, unit: float = 1e3) -> tuple[dict, dict]:
     """Time several callables in turns (round r runs each for seconds/rounds), so a change of
-    machine load hits all of them alike. Returns the median ms of each over all its calls and
-    its median ms in each round (for per-round ratios)."""
+    machine load hits all of them alike. Returns the median time of each over all its calls and
+    its median time in each round (for per-round ratios), in ms (unit 1e3; 1e6: us).
+    Used by the other benchmarks (emit_c, imported, onnx_classic, int8_host)."""
     for fn in fns.values():
         fn()
     calls: dict = {k: [] for k in fns}
@@ -66,8 +67,8 @@ def interleaved(fns: dict, seconds: float, rounds: int = 5) -> tuple[dict, dict]
                 fn()
                 times.append(time.perf_counter() - t0)
             calls[k] += times
-            per_round[k].append(statistics.median(times) * 1e3)
-    return {k: statistics.median(v) * 1e3 for k, v in calls.items()}, per_round
+            per_round[k].append(statistics.median(times) * unit)
+    return {k: statistics.median(v) * unit for k, v in calls.items()}, per_round
 
 
 def round_ratio(per_round: dict, a: str, b: str) -> float | None:

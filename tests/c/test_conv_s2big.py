@@ -9,10 +9,10 @@ sums), a residual stored over its own buffer, each activation, batch 2. Other IS
 build take the previous forms on the same layers, so the same image checks them too. One extended NNB run by
 `nnbrt run` in the default build at each dispatched level, REF=1, and once under ASan/UBSan.
 """
-import numpy as np
 import pytest
-from layer_runs import build_dir, conv_layer, layers_image, run_layers
-from test_gemm_big import FIXED_DEFAULTS, _ocv_form, _out, _takes_big_path
+from layer_runs import build_dir, layers_image, run_layers
+from test_gemm_big import _ocv_form, _out, _takes_big_path
+from test_gemm_big_s2 import LEVELS, fixed_layers
 
 CASES = [
     dict(c=20, oc=40, h=59, w=55, k=(3, 3), s=(2, 2), p=[1, 1], act="relu", residual=True, alias_res=True, n=2),
@@ -23,12 +23,7 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def layers():
-    rng = np.random.default_rng(20261130)
-    out = []
-    for fixed in CASES:
-        case = {**FIXED_DEFAULTS, **fixed}
-        out.append((case, *conv_layer(case, rng, 0.2, case["group"])))
-    return out
+    return fixed_layers(CASES, 20261130)
 
 
 def test_cases_take_the_blocked_form(layers):
@@ -41,7 +36,6 @@ def test_cases_take_the_blocked_form(layers):
     assert any(_out(c["w"], 3, 2, c["p"][1], 1) % 2 for c in cases)
 
 
-@pytest.mark.parametrize("name,isa", [("normal", ""), ("normal", "avx2"), ("normal", "base"), ("ref", ""),
-                                      ("san", "")])
+@pytest.mark.parametrize("name,isa", LEVELS)
 def test_conv_s2big(layers, name, isa, tmp_path):
     run_layers(build_dir(name), isa, layers_image(layers), tmp_path, f"{name} {isa or 'default'}", tol=3e-5)

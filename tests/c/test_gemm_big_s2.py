@@ -33,14 +33,23 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def layers():
-    rng = np.random.default_rng(20261201)
+# the builds and dispatched levels each image runs on (test_conv_s2big too)
+LEVELS = [("normal", ""), ("normal", "avx2"), ("normal", "base"), ("ref", ""), ("san", "")]
+
+
+def fixed_layers(cases: list[dict], seed: int) -> list[tuple]:
+    """(case, layer arrays...) of each fixed case over test_gemm_big's defaults, random data from seed."""
+    rng = np.random.default_rng(seed)
     out = []
-    for fixed in CASES:
+    for fixed in cases:
         case = {**FIXED_DEFAULTS, **fixed}
         out.append((case, *conv_layer(case, rng, 0.2, case["group"])))
     return out
+
+
+@pytest.fixture(scope="module")
+def layers():
+    return fixed_layers(CASES, 20261201)
 
 
 def _oh(c):
@@ -61,7 +70,6 @@ def test_cases_cover_the_forms(layers):
     assert any((c["oc"] // c["group"]) // 32 > 2 and _ocv_form(c)[2] > 1 for c in rows)  # pairs, K in blocks
 
 
-@pytest.mark.parametrize("name,isa", [("normal", ""), ("normal", "avx2"), ("normal", "base"), ("ref", ""),
-                                      ("san", "")])
+@pytest.mark.parametrize("name,isa", LEVELS)
 def test_gemm_big_s2(layers, name, isa, tmp_path):
     run_layers(build_dir(name), isa, layers_image(layers), tmp_path, f"{name} {isa or 'default'}", tol=3e-5)
