@@ -1,6 +1,7 @@
 /* NNB loader: validation, arena layout, init and run. No allocation. */
 #include "internal.h"
 #include "kernels/fixed_mac.h"
+#include "kernels/fixed_fast.h"
 #include <math.h>
 
 #define HDR_BYTES 56u
@@ -1416,9 +1417,7 @@ nnbrt_status nnbrt_run(nnbrt_net *net)
    symmetrically (kernels/fixed_mac.c, the simulation's rule). */
 static void quantize(float *d, size_t n, int type, int fp)
 {
-    const int32_t top = type == 1 ? 32767 : 127;
-    size_t k;
-    for (k = 0; k < n; ++k) d[k] = nnbrt_fixed_round(d[k], fp, top);
+    nnbrt_fixed_round_n(d, n, fp, type == 1 ? 32767 : 127);
 }
 
 /* Quantize variable id if it is fixed-point (and not a parameter). */
