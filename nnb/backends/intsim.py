@@ -1,5 +1,5 @@
-"""A calibrated .nnq (``nnb quantize --method int8|fixed8|fixed16``), or an int8 NNB file, through its integer
-simulation.
+"""A calibrated .nnq (``nnb quantize --method int8|fixed8|fixed16``), or an int8 or FIXED8/FIXED16 NNB file, through its
+integer simulation.
 
 int8: nnb/quantize/int_sim.py (bit-exact with the C int8 kernels); fixed8/fixed16:
 the integer fixed-point simulation of nnb/quantize/fixed_int.py (bit-exact with the C runtime).
@@ -15,11 +15,9 @@ from nnb.ir import Graph
 
 def read_model_bytes(model_path: str) -> bytes:
     """The bytes of a model file; an unreadable file is an NnbError naming it."""
-    try:
-        with open(model_path, "rb") as f:
-            return f.read()
-    except OSError as e:
-        raise NnbError(f"{model_path}: cannot read ({e.strerror})") from None
+    from nnb.readfile import read_bytes
+
+    return read_bytes(model_path, "model file")
 
 
 def _model(model_path: str) -> object:
@@ -29,10 +27,15 @@ def _model(model_path: str) -> object:
         from nnb.emit.nnb_int8_read import is_int8_image, read_int8_nnb
 
         data = read_model_bytes(model_path)
-        if not is_int8_image(data):
-            raise NnbError(f"{model_path}: not an int8 NNB file (nnb convert MODEL.nnq writes one from a calibrated "
-                           "int8 model); the intsim backend runs int8 models")
-        return read_int8_nnb(data, model_path)
+        if is_int8_image(data):
+            return read_int8_nnb(data, model_path)
+        from nnb.quantize.fixed_nnb import fixed_model_from_nnb
+
+        try:  # a FIXED8/FIXED16 file (nnb convert of a fixed .nnq, or nnabla's converter)
+            return fixed_model_from_nnb(data, model_path)
+        except NnbError as e:
+            raise NnbError(f"{e}; the intsim backend runs int8 NNB files (nnb convert of an int8 .nnq) and "
+                           "FIXED8/FIXED16 ones") from None
     if not is_nnq(model_path):
         raise NnbError(f"{model_path}: the intsim backend runs a calibrated .nnq or an int8 .nnb "
                        "(nnb quantize --method int8|fixed8|fixed16)")
