@@ -14,6 +14,7 @@
 
 #include <string.h>
 
+#include "conv_x86_pool.h"
 #include "i8_host.h"
 
 #ifndef NNBRT_Q8_POOL_SCRATCH
@@ -115,12 +116,24 @@ static size_t block_bytes(const nnb_i8_conv_params *p, int now)
     return block_conv_bytes(p) + 2u * conv_need(&one, now) + 4u;
 }
 
+#if NNB_I8_X86
+/* x86-64 with VNNI + VBMI: the pooled form in registers (conv_x86_pool.c), when it takes the layer */
+static int xpool_now(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp)
+{
+    return nnb_i8_x86_pool_ok(p, pp);
+}
+#endif
+
 size_t nnb_i8_conv_pool_scratch(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, int now)
 {
     if (!p || !pool_ok(p, pp) || !nnb_i8_conv_ok(p)) return 0;
     if (now && direct_now()) return DIRECT_BYTES;
 #if NNB_I8_X86
-    return block_bytes(p, now); /* any CPU (now == 0): the blocks' figure, the larger */
+    if (now && xpool_now(p, pp)) return nnb_i8_x86_pool_scratch(p);
+    {
+        const size_t blocks = block_bytes(p, now), xp = nnb_i8_x86_pool_scratch(p);
+        return now || blocks > xp ? blocks : xp; /* any CPU (now == 0): the larger form */
+    }
 #else
     return DIRECT_BYTES;
 #endif
@@ -169,6 +182,17 @@ int nnb_i8_conv_pool(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, 
     if (!p || !pool_ok(p, pp) || !nnb_i8_conv_ok(p) || !x || !w || !mult || !shift || !y || !scratch ||
         bytes < DIRECT_BYTES)
         return NNB_I8_EINVAL;
+#if NNB_I8_X86
+    if (xpool_now(p, pp) && bytes >= nnb_i8_x86_pool_scratch(p)) {
+        nnb_i8_xpool xs;
+        nnb_i8_x86_pool_setup(&xs, p, pp, w, bias, mult, shift, scratch);
+        for (nn = 0; nn < p->n; ++nn)
+            nnb_i8_x86_pool_rows(&xs, p, pp, x + (size_t)nn * in_plane,
+                                 y + (size_t)nn * (size_t)p->o * (size_t)pp->oh * (size_t)pp->ow,
+                                 (size_t)pp->oh * (size_t)pp->ow, 0, pp->oh);
+        return NNB_I8_OK;
+    }
+#endif
     if (!direct_now() && bytes >= block_bytes(p, 1))
         return run_blocks(p, pp, x, w, bias, mult, shift, y, scratch, bytes);
     one = *p;
@@ -267,8 +291,11 @@ size_t nnb_i8_qconv_scratch(const nnb_i8_conv_params *p, const nnb_i8_pool_param
     if (now && direct_now()) return rows;
 #if NNB_I8_X86
     {
-        const size_t whole = qwhole_bytes(p, pp, now);
-        return now || whole > rows ? whole : rows; /* any CPU (now == 0): whichever form is larger */
+        /* the x86 pooled form: the band's rows, then the last channel's weights */
+        const size_t xp = al64(rows) + nnb_i8_x86_pool_scratch(p);
+        const size_t whole = qwhole_bytes(p, pp, now), most = whole > rows ? whole : rows;
+        if (now) return xpool_now(p, pp) ? xp : whole;
+        return most > xp ? most : xp; /* any CPU (now == 0): whichever form is larger */
     }
 #else
     return rows;
@@ -349,6 +376,33 @@ int nnb_i8_qconv(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, cons
         }
         return NNB_I8_OK;
     }
+#if NNB_I8_X86
+    if (xpool_now(p, pp) && bytes >= al64(al4(qrows_bytes(p, pp))) + nnb_i8_x86_pool_scratch(p)) {
+        nnb_i8_xpool xs;
+        head = al64(al4(qrows_bytes(p, pp)));
+        nnb_i8_x86_pool_setup(&xs, p, pp, w, bias, mult, shift, s + head);
+        for (nn = 0; nn < p->n; ++nn) {
+            int8_t *yn = y + (size_t)nn * (size_t)p->o * opl;
+            for (k = 0; k < pp->oh; ++k) {
+                nnb_i8_conv_params q;
+                nnb_i8_pool_params pb = *pp;
+                band_rows(p, pp, k, &a, &b);
+                if (a >= b) {
+                    empty_row(pp, p->o, yn + (size_t)k * (size_t)pp->ow, opl);
+                    continue;
+                }
+                q = sub_of(p, a, b);
+                pb.h = pb.kh = b - a;
+                pb.oh = 1;
+                pb.stride_h = 1;
+                pb.pad_h = 0;
+                quantize_rows(p, &q, a, x + (size_t)nn * in_plane, t, inv, xq);
+                nnb_i8_x86_pool_rows(&xs, &q, &pb, xq, yn + (size_t)k * (size_t)pp->ow, opl, 0, 1);
+            }
+        }
+        return NNB_I8_OK;
+    }
+#endif
     if (!direct_now() && bytes >= qwhole_bytes(p, pp, 1)) {
         nnb_i8_conv_params one = *p;
         one.n = 1;

@@ -54,6 +54,8 @@
 
 #include "i8_dot.h"
 
+#include "conv_x86_pool.h"
+
 #if NNB_I8_X86
 #include <immintrin.h>
 #include <stdlib.h>
@@ -1870,12 +1872,7 @@ static T_VNNI void rq_setup(const nnb_i8_conv_params *p, const int8_t *w, const 
     }
 }
 
-typedef struct {
-    const int8_t *x;                    /* this sample */
-    int32_t oy0, ox0, nrow, span, slot; /* the panel */
-    __m512i idx[4];
-    __mmask64 km[4];
-} rq_panel;
+typedef nnb_i8_rq_panel rq_panel; /* conv_x86_pool.h */
 
 /* acc[j] (j < nch) over every input channel, kernel row and quad; channel j's weights at wr[j] */
 static inline __attribute__((always_inline)) T_VBMI void rq_dot(const nnb_i8_conv_params *p, const rq_panel *pn,
@@ -2095,6 +2092,69 @@ static T_VBMI void c1_conv(const nnb_i8_conv_params *p, const int8_t *x, const i
                 }
             }
     }
+}
+
+/* ---------- the row-quads form's pieces for the pooled form (conv_x86_pool.c) ---------- */
+
+typedef char nnb_i8_rq_words[sizeof(rq_ch) == NNB_I8_XP_RQW * sizeof(int32_t) ? 1 : -1];
+
+int nnb_i8_x86_rq_ok(const nnb_i8_conv_params *p, int32_t *rows, int32_t *slot)
+{
+    return nnb_i8_x86_level() >= 2 && rq_vbmi() && rq_ok(p) && RQ_CH == NNB_I8_XP_CH && rq_layout(p, rows, slot);
+}
+
+void nnb_i8_x86_rq_prep(const nnb_i8_conv_params *p, const int8_t *w, const int32_t *bias, const int32_t *mult,
+                        const int32_t *shift, int8_t *last, nnb_i8_rqx *s)
+{
+    const size_t klen = (size_t)p->c * (size_t)p->kh * (size_t)p->kw;
+    rq_ch rqs[RQ_CH];
+    int32_t c;
+    s->rows = 1;
+    s->slot = 64;
+    (void)rq_layout(p, &s->rows, &s->slot);
+    memcpy(last, w + (size_t)(p->o - 1) * klen, klen);
+    memset(last + klen, 0, 4);
+    s->w = w;
+    s->last = last;
+    s->zout = p->out_zero;
+    s->lo = p->act_min;
+    s->hi = p->act_max;
+    rq_setup(p, w, bias, mult, shift, NULL, NULL, NULL, s->rows, s->slot, s->b2, rqs, s->pn.idx, s->pn.km);
+    for (c = 0; c < p->o; ++c)
+        memcpy(s->rq[c], &rqs[c], sizeof(rq_ch));
+    s->pn.slot = s->slot;
+}
+
+T_VBMI void nnb_i8_x86_rq_acc(const nnb_i8_conv_params *p, const nnb_i8_rqx *s, const nnb_i8_rq_panel *pn, int32_t c0,
+                              int nch, __m512i *acc)
+{
+    const size_t klen = (size_t)p->c * (size_t)p->kh * (size_t)p->kw;
+    const int8_t *wr[16];
+    int j;
+    for (j = 0; j < nch; ++j)
+        wr[j] = c0 + j == p->o - 1 ? s->last : s->w + (size_t)(c0 + j) * klen;
+    if (nch == 16)
+        rq_dot(p, pn, wr, s->b2 + c0, acc, 16);
+    else if (nch == 8)
+        rq_dot(p, pn, wr, s->b2 + c0, acc, 8);
+    else if (nch == 4)
+        rq_dot(p, pn, wr, s->b2 + c0, acc, 4);
+    else if (nch == 2)
+        rq_dot(p, pn, wr, s->b2 + c0, acc, 2);
+    else
+        rq_dot(p, pn, wr, s->b2 + c0, acc, 1);
+}
+
+T_VNNI void nnb_i8_x86_rq_out(const nnb_i8_rqx *s, int32_t c, const __m512i *a, int32_t n, int8_t *y)
+{
+    rq_ch q;
+    out8 o;
+    memcpy(&q, s->rq[c], sizeof q);
+    o.zout = s->zout;
+    o.lo = s->lo;
+    o.hi = s->hi;
+    o.zres = 0;
+    out16z(&o, &q, &q, *a, n, NULL, y);
 }
 
 /* ---------- Affine, AVX-512 VNNI: 64 values of a row per VPDPBUSD, the weight sums by a second one ---------- */
