@@ -314,25 +314,26 @@ static void quantize_run(const float *x, const float *t, float inv, int8_t *y, s
 }
 
 /* the input rows output rows [a, b) of sample nn read, quantized into xq as q's unpadded input (q = sub_of(p, a,
-   b)): padding rows as the input's zero point */
-static void quantize_rows(const nnb_i8_conv_params *p, const nnb_i8_conv_params *q, int32_t a, const float *x,
-                          const float *t, float inv, int8_t *xq)
+   b)): padding rows as the input's zero point; only the band's rows [from, q->h) (the others are already there) */
+static void quantize_rows(const nnb_i8_conv_params *p, const nnb_i8_conv_params *q, int32_t a, int32_t from,
+                          const float *x, const float *t, float inv, int8_t *xq)
 {
     const size_t wd = (size_t)p->w, in_plane = (size_t)p->h * (size_t)p->w;
     const int32_t r0 = a * p->stride_h - p->pad_h; /* the band's first input row (< 0: padding) */
+    const int32_t f0 = r0 + from, end = r0 + q->h;
     int32_t lo, hi, ci;
-    /* rows [r0, lo) and [hi, r0 + q.h) are padding, [lo, hi) inside the input */
-    lo = r0 < 0 ? 0 : r0;
-    lo = lo > r0 + q->h ? r0 + q->h : lo;
-    hi = r0 + q->h > p->h ? p->h : r0 + q->h;
+    /* rows [f0, lo) and [hi, end) are padding, [lo, hi) inside the input */
+    lo = f0 < 0 ? 0 : f0;
+    lo = lo > end ? end : lo;
+    hi = end > p->h ? p->h : end;
     hi = hi < lo ? lo : hi;
     for (ci = 0; ci < p->c; ++ci) {
         int8_t *dst = xq + (size_t)ci * (size_t)q->h * wd;
-        memset(dst, p->in_zero, (size_t)(lo - r0) * wd);
+        memset(dst + (size_t)from * wd, p->in_zero, (size_t)(lo - f0) * wd);
         if (hi > lo)
             quantize_run(x + (size_t)ci * in_plane + (size_t)lo * wd, t, inv, dst + (size_t)(lo - r0) * wd,
                          (size_t)(hi - lo) * wd);
-        memset(dst + (size_t)(hi - r0) * wd, p->in_zero, (size_t)(r0 + q->h - hi) * wd);
+        memset(dst + (size_t)(hi - r0) * wd, p->in_zero, (size_t)(end - hi) * wd);
     }
 }
 
@@ -357,7 +358,7 @@ int nnb_i8_qconv(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, cons
         for (nn = 0; nn < p->n; ++nn)
             for (a = 0; a < p->oh; a += k) {
                 const nnb_i8_conv_params q = sub_of(p, a, a + k < p->oh ? a + k : p->oh);
-                quantize_rows(p, &q, a, x + (size_t)nn * in_plane, t, inv, xq);
+                quantize_rows(p, &q, a, 0, x + (size_t)nn * in_plane, t, inv, xq);
                 nnb_i8_conv2d_band(&q, xq, w, bias, mult, shift,
                                    y + (size_t)nn * (size_t)p->o * opl + (size_t)a * (size_t)p->ow, opl,
                                    (int16_t *)(void *)(s + head));
@@ -369,7 +370,7 @@ int nnb_i8_qconv(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, cons
         if (bytes < qwhole_plain_bytes(p, 1)) return NNB_I8_EINVAL;
         head = al64(qrows_bytes(p, NULL));
         for (nn = 0; nn < p->n; ++nn) {
-            quantize_rows(p, &q, 0, x + (size_t)nn * in_plane, t, inv, xq);
+            quantize_rows(p, &q, 0, 0, x + (size_t)nn * in_plane, t, inv, xq);
             if (nnb_i8_conv2d(&q, xq, w, bias, mult, shift, NULL, NULL, NULL, y + (size_t)nn * (size_t)p->o * opl,
                               (int16_t *)(void *)(s + head), (bytes - head - 4u) / 2u) != NNB_I8_OK)
                 return NNB_I8_EINVAL;
@@ -383,9 +384,11 @@ int nnb_i8_qconv(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, cons
         nnb_i8_x86_pool_setup(&xs, p, pp, w, bias, mult, shift, s + head);
         for (nn = 0; nn < p->n; ++nn) {
             int8_t *yn = y + (size_t)nn * (size_t)p->o * opl;
+            int32_t held = -1, first = 0; /* the band in xq: its rows (-1: none) and first input row */
             for (k = 0; k < pp->oh; ++k) {
                 nnb_i8_conv_params q;
                 nnb_i8_pool_params pb = *pp;
+                int32_t r0, keep = 0, ci;
                 band_rows(p, pp, k, &a, &b);
                 if (a >= b) {
                     empty_row(pp, p->o, yn + (size_t)k * (size_t)pp->ow, opl);
@@ -396,7 +399,17 @@ int nnb_i8_qconv(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, cons
                 pb.oh = 1;
                 pb.stride_h = 1;
                 pb.pad_h = 0;
-                quantize_rows(p, &q, a, x + (size_t)nn * in_plane, t, inv, xq);
+                r0 = a * p->stride_h - p->pad_h;
+                if (held == q.h && r0 >= first && r0 < first + held) { /* overlapping bands: keep the shared rows */
+                    keep = first + held - r0;
+                    for (ci = 0; ci < p->c; ++ci)
+                        memmove(xq + (size_t)ci * (size_t)q.h * (size_t)p->w,
+                                xq + ((size_t)ci * (size_t)q.h + (size_t)(r0 - first)) * (size_t)p->w,
+                                (size_t)keep * (size_t)p->w);
+                }
+                held = q.h;
+                first = r0;
+                quantize_rows(p, &q, a, keep, x + (size_t)nn * in_plane, t, inv, xq);
                 nnb_i8_x86_pool_rows(&xs, &q, &pb, xq, yn + (size_t)k * (size_t)pp->ow, opl, 0, 1);
             }
         }
@@ -431,7 +444,7 @@ int nnb_i8_qconv(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, cons
             pb.oh = 1;
             pb.stride_h = 1;
             pb.pad_h = 0;
-            quantize_rows(p, &q, a, x + (size_t)nn * in_plane, t, inv, xq);
+            quantize_rows(p, &q, a, 0, x + (size_t)nn * in_plane, t, inv, xq);
             nnb_i8_conv_pool_direct(&q, &pb, xq, w, bias, mult, shift, yn + (size_t)k * (size_t)pp->ow, opl, 0, 1);
         }
     }

@@ -2120,41 +2120,58 @@ void nnb_i8_x86_rq_prep(const nnb_i8_conv_params *p, const int8_t *w, const int3
     s->lo = p->act_min;
     s->hi = p->act_max;
     rq_setup(p, w, bias, mult, shift, NULL, NULL, NULL, s->rows, s->slot, s->b2, rqs, s->pn.idx, s->pn.km);
-    for (c = 0; c < p->o; ++c)
+    for (c = 0; c < p->o; ++c) {
         memcpy(s->rq[c], &rqs[c], sizeof(rq_ch));
+        s->neg[c] = mult[c] < 0 ? -1 : 0;
+    }
     s->pn.slot = s->slot;
 }
 
-T_VBMI void nnb_i8_x86_rq_acc(const nnb_i8_conv_params *p, const nnb_i8_rqx *s, const nnb_i8_rq_panel *pn, int32_t c0,
-                              int nch, __m512i *acc)
+T_VBMI void nnb_i8_x86_rq_acc(const nnb_i8_conv_params *p, const nnb_i8_rqx *s, const nnb_i8_rq_panel *pn, int32_t r1,
+                              int32_t c0, int nch, __m512i *acc)
 {
     const size_t klen = (size_t)p->c * (size_t)p->kh * (size_t)p->kw;
+    nnb_i8_rq_panel pl = *pn;
     const int8_t *wr[16];
+    __m512i a[16], m[16], ng[16];
     int j;
-    for (j = 0; j < nch; ++j)
+    for (j = 0; j < nch; ++j) {
         wr[j] = c0 + j == p->o - 1 ? s->last : s->w + (size_t)(c0 + j) * klen;
-    if (nch == 16)
-        rq_dot(p, pn, wr, s->b2 + c0, acc, 16);
-    else if (nch == 8)
-        rq_dot(p, pn, wr, s->b2 + c0, acc, 8);
-    else if (nch == 4)
-        rq_dot(p, pn, wr, s->b2 + c0, acc, 4);
-    else if (nch == 2)
-        rq_dot(p, pn, wr, s->b2 + c0, acc, 2);
-    else
-        rq_dot(p, pn, wr, s->b2 + c0, acc, 1);
+        ng[j] = _mm512_set1_epi32(s->neg[c0 + j]);
+        m[j] = _mm512_set1_epi32(INT32_MIN);
+    }
+    for (; pl.oy0 < r1; pl.oy0 += pl.nrow) { /* rows == 1: one row a panel; rows > 1: one panel */
+        if (nch == 16)
+            rq_dot(p, &pl, wr, s->b2 + c0, a, 16);
+        else if (nch == 8)
+            rq_dot(p, &pl, wr, s->b2 + c0, a, 8);
+        else if (nch == 4)
+            rq_dot(p, &pl, wr, s->b2 + c0, a, 4);
+        else if (nch == 2)
+            rq_dot(p, &pl, wr, s->b2 + c0, a, 2);
+        else
+            rq_dot(p, &pl, wr, s->b2 + c0, a, 1);
+        for (j = 0; j < nch; ++j)
+            m[j] = _mm512_max_epi32(m[j], _mm512_xor_si512(a[j], ng[j]));
+    }
+    for (j = 0; j < nch; ++j)
+        acc[j] = m[j];
 }
 
-T_VNNI void nnb_i8_x86_rq_out(const nnb_i8_rqx *s, int32_t c, const __m512i *a, int32_t n, int8_t *y)
+T_VNNI void nnb_i8_x86_rq_out(const nnb_i8_rqx *s, int32_t c0, int nch, const __m512i *a, int32_t n, int8_t *y,
+                              size_t ystride)
 {
     rq_ch q;
     out8 o;
-    memcpy(&q, s->rq[c], sizeof q);
+    int j;
     o.zout = s->zout;
     o.lo = s->lo;
     o.hi = s->hi;
     o.zres = 0;
-    out16z(&o, &q, &q, *a, n, NULL, y);
+    for (j = 0; j < nch; ++j) {
+        memcpy(&q, s->rq[c0 + j], sizeof q);
+        out16z(&o, &q, &q, a[j], n, NULL, y + (size_t)j * ystride);
+    }
 }
 
 /* ---------- Affine, AVX-512 VNNI: 64 values of a row per VPDPBUSD, the weight sums by a second one ---------- */

@@ -71,11 +71,9 @@ T_VNNI void nnb_i8_x86_pool_setup(nnb_i8_xpool *s, const nnb_i8_conv_params *p, 
                            const int8_t *w, const int32_t *bias, const int32_t *mult, const int32_t *shift,
                            void *scratch)
 {
-    int32_t b, t, r, i, c;
+    int32_t b, t, r, i;
     nnb_i8_x86_rq_prep(p, w, bias, mult, shift, (int8_t *)scratch, &s->r);
     (void)xp_tables(pp, s->r.rows, &s->npx, &s->nblk);
-    for (c = 0; c < p->o; ++c)
-        s->neg[c] = mult[c] < 0 ? -1 : 0;
     for (b = 0; b < s->nblk; ++b) {
         const int32_t px0 = b * s->npx, ox0 = xp_ox0(s, pp, b);
         const int32_t nrow = s->r.rows > 1 ? s->r.rows : 1;
@@ -99,78 +97,120 @@ T_VNNI void nnb_i8_x86_pool_setup(nnb_i8_xpool *s, const nnb_i8_conv_params *p, 
     }
 }
 
-/* the running extreme of nch channels' pooled lanes over one panel's rows and window columns */
-static inline __attribute__((always_inline)) T_VNNI void xp_fold(const nnb_i8_xpool *s, const __m512i *tab,
-                                                                  int32_t nrow, int32_t kw, const __m512i *acc,
-                                                                  const __m512i *neg, __m512i *best, int nch)
+/* pooled rows [k0, k1) of channels [c, c + nch): the pooled outputs of a channel are contiguous in y (k pp->ow + px),
+   so they are gathered sixteen lanes at a time (whole blocks of pooled columns) and requantized together. For each
+   block and panel, nnb_i8_x86_rq_acc gives the accumulators (complemented where the multiplier is negative; on a
+   rows == 1 layout already the extreme over the window's rows, their lanes being the same columns), and each panel
+   row's and window column's tap goes to its pooled lane by one VPERMD (the block's table composed with the shift to
+   its place among the gathered lanes) and a masked VPMAXSD */
+static inline __attribute__((always_inline)) T_VNNI void xp_channels(const nnb_i8_xpool *s,
+                                                                      const nnb_i8_conv_params *q,
+                                                                      const nnb_i8_pool_params *pp,
+                                                                      nnb_i8_rq_panel *pn, int8_t *y,
+                                                                      size_t ystride, int32_t k0, int32_t k1,
+                                                                      int32_t c, const int nch)
 {
-    int32_t r, t;
+    const int32_t kw = pp->kw, pw = pp->ow, rows = s->r.rows;
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    __m512i best[16], acc[16], tab[NNB_I8_XP_IDX];
+    int8_t *y0 = y + (size_t)k0 * (size_t)pw + (size_t)c * ystride;
+    int32_t k, b, r, t, oy0, start = 0, fill = 0;
     int j;
-    for (j = 0; j < nch; ++j) {
-        const __m512i a = _mm512_xor_si512(acc[j], neg[j]);
-        __m512i m = best[j];
-        for (r = 0; r < nrow; ++r)
-            for (t = 0; t < kw; ++t)
-                m = _mm512_max_epi32(m, _mm512_permutexvar_epi32(tab[r * kw + t], a));
-        best[j] = m;
+    for (j = 0; j < nch; ++j)
+        best[j] = _mm512_set1_epi32(INT32_MIN);
+    for (k = k0; k < k1; ++k) {
+        int32_t r0 = k * pp->stride_h - pp->pad_h, r1 = r0 + pp->kh;
+        r0 = r0 < 0 ? 0 : r0;
+        r1 = r1 > q->oh ? q->oh : r1;
+        for (b = 0; b < s->nblk; ++b) {
+            const int32_t px0 = b * s->npx, n = pw - px0 < s->npx ? pw - px0 : s->npx;
+            const int32_t at = (k - k0) * pw + px0; /* the block's first lane among the rows' outputs */
+            const int32_t ntab = (rows > 1 ? rows : 1) * kw;
+            __mmask16 lanes;
+            __m512i shift;
+            if (at + n > start + 16) { /* the gathered lanes are full: requantize them */
+                if (fill) {
+                    for (j = 0; j < nch; ++j)
+                        best[j] = _mm512_xor_si512(best[j], _mm512_set1_epi32(s->r.neg[c + j]));
+                    nnb_i8_x86_rq_out(&s->r, c, nch, best, fill, y0 + start, ystride);
+                    for (j = 0; j < nch; ++j)
+                        best[j] = _mm512_set1_epi32(INT32_MIN);
+                }
+                start = at;
+            }
+            fill = at + n - start;
+            if (r0 >= r1) /* a window wholly in the pool's padding: -128 written by the caller */
+                continue;
+            lanes = (__mmask16)(((1u << n) - 1u) << (at - start));
+            shift = _mm512_sub_epi32(iota, _mm512_set1_epi32(at - start));
+            for (t = 0; t < ntab; ++t)
+                tab[t] = _mm512_permutexvar_epi32(shift, s->cols[(size_t)b * (size_t)kw + (size_t)t]);
+            if (rows == 1) {
+                const int32_t ox0 = xp_ox0(s, pp, b), len = q->ow - ox0 < XP_NB ? q->ow - ox0 : XP_NB;
+                pn->ox0 = ox0;
+                pn->span = (len - 1) * q->stride_w + (q->kw - 1) * q->dil_w + 1;
+                pn->oy0 = r0;
+                pn->nrow = 1;
+                nnb_i8_x86_rq_acc(q, &s->r, pn, r1, c, nch, acc);
+                for (j = 0; j < nch; ++j)
+                    for (t = 0; t < kw; ++t)
+                        best[j] = _mm512_mask_max_epi32(best[j], lanes, best[j],
+                                                        _mm512_permutexvar_epi32(tab[t], acc[j]));
+                continue;
+            }
+            for (oy0 = r0; oy0 < r1; oy0 += rows) {
+                pn->oy0 = oy0;
+                pn->nrow = r1 - oy0 < rows ? r1 - oy0 : rows;
+                nnb_i8_x86_rq_acc(q, &s->r, pn, oy0 + 1, c, nch, acc);
+                for (j = 0; j < nch; ++j)
+                    for (r = 0; r < pn->nrow; ++r)
+                        for (t = 0; t < kw; ++t)
+                            best[j] = _mm512_mask_max_epi32(best[j], lanes, best[j],
+                                                            _mm512_permutexvar_epi32(tab[r * kw + t], acc[j]));
+            }
+        }
     }
-    (void)s;
+    if (fill) {
+        for (j = 0; j < nch; ++j)
+            best[j] = _mm512_xor_si512(best[j], _mm512_set1_epi32(s->r.neg[c + j]));
+        nnb_i8_x86_rq_out(&s->r, c, nch, best, fill, y0 + start, ystride);
+    }
 }
 
 T_VNNI void nnb_i8_x86_pool_rows(const nnb_i8_xpool *s, const nnb_i8_conv_params *q, const nnb_i8_pool_params *pp,
-                          const int8_t *x, int8_t *y, size_t ystride, int32_t k0, int32_t k1)
+                                 const int8_t *x, int8_t *y, size_t ystride, int32_t k0, int32_t k1)
 {
-    const int32_t rows = s->r.rows, kw = pp->kw, o = q->o;
+    const int32_t o = q->o, pw = pp->ow;
     nnb_i8_rq_panel pn = s->r.pn;
-    int32_t k, b, c, oy0, i;
+    int32_t k, b, c, i;
     pn.x = x;
+    if (s->r.rows > 1) {
+        pn.ox0 = 0;
+        pn.span = (q->ow - 1) * q->stride_w + (q->kw - 1) * q->dil_w + 1;
+    }
+    for (c = 0; c < o;) {
+        const int32_t left = o - c;
+        const int nch = left >= 16 ? 16 : left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+        if (nch == 16)
+            xp_channels(s, q, pp, &pn, y, ystride, k0, k1, c, 16);
+        else if (nch == 8)
+            xp_channels(s, q, pp, &pn, y, ystride, k0, k1, c, 8);
+        else
+            xp_channels(s, q, pp, &pn, y, ystride, k0, k1, c, nch);
+        c += nch;
+    }
+    /* windows with no convolution output: -128, as the max pool gives */
     for (k = k0; k < k1; ++k) {
-        int32_t r0 = k * pp->stride_h - pp->pad_h, r1 = r0 + pp->kh;
-        int8_t *yk = y + (size_t)k * (size_t)pp->ow;
-        r0 = r0 < 0 ? 0 : r0;
-        r1 = r1 > q->oh ? q->oh : r1;
-        if (r0 >= r1) { /* a window wholly in the pool's padding */
-            for (c = 0; c < o; ++c)
-                memset(yk + (size_t)c * ystride, -128, (size_t)pp->ow);
-            continue;
-        }
+        const int32_t r0 = k * pp->stride_h - pp->pad_h, r1 = r0 + pp->kh;
+        const int whole = (r0 < 0 ? 0 : r0) >= (r1 > q->oh ? q->oh : r1);
         for (b = 0; b < s->nblk; ++b) {
-            const int32_t px0 = b * s->npx, n = pp->ow - px0 < s->npx ? pp->ow - px0 : s->npx;
-            const int32_t len = rows > 1 ? q->ow : (q->ow - xp_ox0(s, pp, b) < XP_NB ? q->ow - xp_ox0(s, pp, b) : XP_NB);
-            const __m512i *tab = s->cols + (size_t)b * (size_t)kw;
-            pn.ox0 = xp_ox0(s, pp, b);
-            pn.span = (len - 1) * q->stride_w + (q->kw - 1) * q->dil_w + 1;
-            for (c = 0; c < o;) {
-                __m512i acc[16], best[16], neg[16];
-                const int32_t left = o - c;
-                const int nch = left >= 16 ? 16 : left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
-                int j;
-                for (j = 0; j < nch; ++j) {
-                    best[j] = _mm512_set1_epi32(INT32_MIN);
-                    neg[j] = _mm512_set1_epi32(s->neg[c + j]);
-                }
-                for (oy0 = r0; oy0 < r1; oy0 += rows) {
-                    pn.oy0 = oy0;
-                    pn.nrow = r1 - oy0 < rows ? r1 - oy0 : rows;
-                    nnb_i8_x86_rq_acc(q, &s->r, &pn, c, nch, acc);
-                    if (nch == 16)
-                        xp_fold(s, tab, pn.nrow, kw, acc, neg, best, 16);
-                    else if (nch == 8)
-                        xp_fold(s, tab, pn.nrow, kw, acc, neg, best, 8);
-                    else
-                        xp_fold(s, tab, pn.nrow, kw, acc, neg, best, nch);
-                }
-                for (j = 0; j < nch; ++j) {
-                    int8_t *yc = yk + (size_t)(c + j) * ystride + px0;
-                    best[j] = _mm512_xor_si512(best[j], neg[j]);
-                    nnb_i8_x86_rq_out(&s->r, c + j, &best[j], n, yc);
-                    if (s->empty[b])
-                        for (i = 0; i < n; ++i)
-                            if (s->empty[b] >> i & 1u)
-                                yc[i] = -128;
-                }
-                c += nch;
-            }
+            const int32_t px0 = b * s->npx, n = pw - px0 < s->npx ? pw - px0 : s->npx;
+            if (!whole && !s->empty[b])
+                continue;
+            for (c = 0; c < o; ++c)
+                for (i = 0; i < n; ++i)
+                    if (whole || (s->empty[b] >> i & 1u))
+                        y[(size_t)c * ystride + (size_t)k * (size_t)pw + (size_t)(px0 + i)] = -128;
         }
     }
 }

@@ -32,6 +32,7 @@ typedef struct {
     int32_t zout, lo, hi;
     int32_t b2[NNB_I8_XP_CH]; /* folded biases */
     int32_t rq[NNB_I8_XP_CH][NNB_I8_XP_RQW];
+    int32_t neg[NNB_I8_XP_CH]; /* -1 where the multiplier is negative (the extreme kept is the least) */
 } nnb_i8_rqx;
 
 /* conv_x86.c: 1 when the row-quads form takes p at this CPU's level (VNNI + VBMI), with its panel layout */
@@ -39,18 +40,19 @@ int nnb_i8_x86_rq_ok(const nnb_i8_conv_params *p, int32_t *rows, int32_t *slot);
 /* conv_x86.c: s's constants; last: klen + 4 bytes of scratch for the last channel's weights */
 void nnb_i8_x86_rq_prep(const nnb_i8_conv_params *p, const int8_t *w, const int32_t *bias, const int32_t *mult,
                         const int32_t *shift, int8_t *last, nnb_i8_rqx *s);
-/* conv_x86.c: acc[j] (j < nch, nch 16, 8, 4, 2 or 1) = the accumulators of channel c0 + j over pn's positions
-   (a copy of s->pn with its geometry set; p: the geometry pn->x is read with) */
-void nnb_i8_x86_rq_acc(const nnb_i8_conv_params *p, const nnb_i8_rqx *s, const nnb_i8_rq_panel *pn, int32_t c0,
-                       int nch, __m512i *acc);
-/* conv_x86.c: y[i] = clamp(zout + requant(a[i])) of channel c for i < n */
-void nnb_i8_x86_rq_out(const nnb_i8_rqx *s, int32_t c, const __m512i *a, int32_t n, int8_t *y);
+/* conv_x86.c: acc[j] (j < nch, nch 16, 8, 4, 2 or 1) = channel c0 + j's accumulators over the panels from pn (a copy
+   of s->pn with its geometry set; p: the geometry pn->x is read with) to output row r1, each panel pn->nrow rows,
+   complemented where the channel's multiplier is negative, their lane-wise largest over the panels */
+void nnb_i8_x86_rq_acc(const nnb_i8_conv_params *p, const nnb_i8_rqx *s, const nnb_i8_rq_panel *pn, int32_t r1,
+                       int32_t c0, int nch, __m512i *acc);
+/* conv_x86.c: y[j ystride + i] = clamp(zout + requant(a[j][i])) of channel c0 + j for j < nch, i < n */
+void nnb_i8_x86_rq_out(const nnb_i8_rqx *s, int32_t c0, int nch, const __m512i *a, int32_t n, int8_t *y,
+                       size_t ystride);
 
 /* the pooled form's state: the row-quads constants and the column reduction's lane tables */
 typedef struct {
     nnb_i8_rqx r;
     int32_t npx, nblk;        /* pooled columns per block, blocks per pooled row (rows == 1 layout) */
-    int32_t neg[NNB_I8_XP_CH];
     __m512i cols[NNB_I8_XP_IDX]; /* rows == 1: [block][t]; rows > 1: [s][t] */
     uint32_t empty[NNB_I8_XP_IDX]; /* per block: the pooled lanes whose window has no column (-128) */
 } nnb_i8_xpool;
