@@ -2127,6 +2127,64 @@ void nnb_i8_x86_rq_prep(const nnb_i8_conv_params *p, const int8_t *w, const int3
     s->pn.slot = s->slot;
 }
 
+/* rq_dot for sixteen channels with one input channel's quads formed first (at most 16: kh ceil(kw / 4) <= 16), then
+ * read by every channel (c1_dot's loop): the loop the compiler keeps tight (the pooled form's 5x5 layers 20 %
+ * faster than rq_dot's) */
+#define RQ_PV 16
+static int rq_pv_ok(const nnb_i8_conv_params *p) { return p->kh * ((p->kw + 3) / 4) <= RQ_PV; }
+
+/* out[j] = the lane-wise largest over the panels from pn to output row r1 of channel j's accumulators ^ ng[j] */
+static __attribute__((noinline)) T_VBMI void rq_dot_pv16(const nnb_i8_conv_params *p, const rq_panel *pn, int32_t r1,
+                                                          const int8_t *const *wr, const int32_t *b2,
+                                                          const __m512i *ng, __m512i *out)
+{
+    const int32_t kh = p->kh, kw = p->kw, nq = (kw + 3) / 4, nv = kh * nq;
+    const size_t hw = (size_t)p->h * (size_t)p->w, klen1 = (size_t)kh * (size_t)kw;
+    const int64_t col0 = (int64_t)pn->ox0 * p->stride_w - p->pad_w;
+    const int64_t lo = col0 < 0 ? -col0 : 0, hi = p->w - col0 < pn->span ? p->w - col0 : pn->span;
+    const uint64_t m0 = hi > lo ? (hi >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << hi) - 1u)) & ~(((uint64_t)1 << lo) - 1u) : 0;
+    __m512i pv[RQ_PV], acc[16], m[16];
+    int32_t wo[RQ_PV], ky, q, sr, ci, v, oy0;
+    int j;
+    for (ky = 0; ky < kh; ++ky)
+        for (q = 0; q < nq; ++q)
+            wo[ky * nq + q] = ky * kw + 4 * q;
+    for (j = 0; j < 16; ++j)
+        m[j] = _mm512_set1_epi32(INT32_MIN);
+    for (oy0 = pn->oy0; oy0 < r1; oy0 += pn->nrow) {
+        for (j = 0; j < 16; ++j)
+            acc[j] = _mm512_set1_epi32(b2[j]);
+        for (ci = 0; ci < p->c; ++ci) {
+            const size_t wc = (size_t)ci * klen1;
+            for (ky = 0; ky < kh; ++ky) {
+                __m512i src = _mm512_set1_epi8((char)p->in_zero);
+                for (sr = 0; sr < pn->nrow; ++sr) {
+                    const int32_t iy = (oy0 + sr) * p->stride_h - p->pad_h + ky * p->dil_h;
+                    if (iy >= 0 && iy < p->h && m0)
+                        /* the address may lie before the row: formed as an integer, masked bytes never read */
+                        src = _mm512_mask_loadu_epi8(
+                            src, (__mmask64)(m0 << (sr * pn->slot)),
+                            (const void *)((uintptr_t)pn->x + (uintptr_t)(ci * hw) +
+                                           (uintptr_t)((int64_t)iy * p->w + col0 - sr * pn->slot)));
+                }
+                src = _mm512_xor_si512(src, _mm512_set1_epi8((char)0x80));
+                for (q = 0; q < nq; ++q)
+                    _mm512_store_si512((void *)(pv + ky * nq + q),
+                                       _mm512_maskz_permutexvar_epi8(pn->km[q], pn->idx[q], src));
+            }
+            for (v = 0; v < nv; ++v) {
+                const __m512i qv = _mm512_load_si512((const void *)(pv + v));
+                for (j = 0; j < 16; ++j)
+                    acc[j] = _mm512_dpbusd_epi32(acc[j], qv, _mm512_set1_epi32(w4(wr[j] + wc + (size_t)wo[v])));
+            }
+        }
+        for (j = 0; j < 16; ++j)
+            m[j] = _mm512_max_epi32(m[j], _mm512_xor_si512(acc[j], ng[j]));
+    }
+    for (j = 0; j < 16; ++j)
+        out[j] = m[j];
+}
+
 T_VBMI void nnb_i8_x86_rq_acc(const nnb_i8_conv_params *p, const nnb_i8_rqx *s, const nnb_i8_rq_panel *pn, int32_t r1,
                               int32_t c0, int nch, __m512i *acc)
 {
@@ -2139,6 +2197,10 @@ T_VBMI void nnb_i8_x86_rq_acc(const nnb_i8_conv_params *p, const nnb_i8_rqx *s, 
         wr[j] = c0 + j == p->o - 1 ? s->last : s->w + (size_t)(c0 + j) * klen;
         ng[j] = _mm512_set1_epi32(s->neg[c0 + j]);
         m[j] = _mm512_set1_epi32(INT32_MIN);
+    }
+    if (nch == 16 && rq_pv_ok(p)) {
+        rq_dot_pv16(p, &pl, r1, wr, s->b2 + c0, ng, acc);
+        return;
     }
     for (; pl.oy0 < r1; pl.oy0 += pl.nrow) { /* rows == 1: one row a panel; rows > 1: one panel */
         if (nch == 16)
