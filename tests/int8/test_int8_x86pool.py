@@ -36,8 +36,8 @@ CASES = [
     (2, 5, 9, 10, 5, 1, 1, 1, (2, 2), (1, 1), (0, 0), True),      # 8 columns: two rows a panel, pool stride 1
     (4, 33, 8, 8, 5, 2, 1, 1, (3, 3), (3, 3), (1, 1), True),      # windows taller than a panel; 16+16+1 channels
     (2, 6, 6, 7, 5, 1, 1, 1, (1, 2), (4, 2), (2, 0), True),       # three rows a panel; a pooled row in the padding
-    (1, 8, 14, 14, 3, 1, 2, 1, (2, 2), (2, 2), (0, 0), True),     # one channel, stride 2 (a dscnn-like stem)
-    (2, 4, 16, 20, 5, 2, 1, 2, (2, 2), (2, 2), (0, 0), True),     # dilation 2
+    (1, 16, 14, 14, 3, 1, 2, 1, (2, 2), (2, 2), (0, 0), True),    # one channel, stride 2 (a dscnn-like stem)
+    (2, 18, 16, 20, 5, 2, 1, 2, (2, 2), (2, 2), (0, 0), True),    # dilation 2; 16 + 2 channels
     (1, 3, 10, 10, 5, 0, 1, 1, (1, 1), (1, 2), (0, 1), True),     # a pooled column wholly in the padding
     (6, 12, 11, 13, 7, 3, 1, 1, (2, 2), (2, 2), (1, 0), True),    # 7 columns, 12 = 8 + 4 channels
 ]

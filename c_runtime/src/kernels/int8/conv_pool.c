@@ -1,12 +1,16 @@
 /* int8 convolution + max pool and Q8QConv (conv_pool.h), so that neither the unpooled convolution output nor the
  * quantized input sample is ever whole in scratch:
  *  - convolution + max pool: on the portable and Cortex-M levels the direct form (conv_direct.c): each pooled
- *    pixel from its window's accumulators, no scratch. On x86-64 hosts whose level takes the layer with its own
- *    forms (conv_x86.c, more scratch, faster), blocks of output channels of a sample are computed whole and
- *    pooled (NNBRT_Q8_POOL_SCRATCH bytes of convolution output at most; grouped layers one block);
+ *    pixel from its window's accumulators, no scratch. On x86-64 with AVX-512 VNNI + VBMI, layers the row-quads
+ *    form takes (one input channel or >= 5 kernel columns, group 1) the same idea in registers (conv_x86_pool.c:
+ *    sixteen positions x sixteen channels per VPDPBUSD block, the window's extreme by VPMAXSD / VPERMD, only it
+ *    requantized; the last channel's weights in scratch). On other x86-64 levels and layers with their own forms
+ *    (conv_x86.c, more scratch, faster), blocks of output channels of a sample are computed whole and pooled
+ *    (NNBRT_Q8_POOL_SCRATCH bytes of convolution output at most; grouped layers one block);
  *  - Q8QConv with a pool: for each pooled row only the input rows its convolution rows read are quantized
  *    (padding rows as the input's zero point, so the band is an unpadded input of its own) and run through the
- *    direct form (x86-64 levels with their own forms: the whole sample, then the channel blocks); without a pool
+ *    direct form or the x86 pooled form (that one keeps the rows the next band shares: each input row quantized
+ *    once); other x86-64 levels with their own forms: the whole sample, then the channel blocks; without a pool
  *    the whole sample (padding rows included) is quantized and convolved straight into the output.
  * Every path computes the same integers as nnb_i8_conv2d + nnb_i8_max_pool2d over the whole sample (max
  * pooling never counts taps outside the convolution output; a window with none gives -128). */

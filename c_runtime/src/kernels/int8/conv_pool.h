@@ -26,7 +26,9 @@ void nnb_i8_conv_pool_direct(const nnb_i8_conv_params *p, const nnb_i8_pool_para
                              int8_t *y, size_t ystride, int32_t k0, int32_t k1);
 
 /* Convolution + max pool: p the convolution (n samples), pp the pool of its output (pp->n = 1, pp->c = 1,
- * h/w = oh/ow of p). y [n][o][pp->oh][pp->ow]. */
+ * h/w = oh/ow of p). y [n][o][pp->oh][pp->ow]. On x86-64 with AVX-512 VNNI + VBMI, layers the row-quads form takes
+ * run pooled in registers (conv_x86_pool.c: the last channel's weights in scratch); other x86 levels and layers
+ * keep channel blocks; portable and Cortex-M levels the direct form. */
 size_t nnb_i8_conv_pool_scratch(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, int now);
 int nnb_i8_conv_pool(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, const int8_t *x, const int8_t *w,
                      const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *y, void *scratch,
@@ -35,7 +37,8 @@ int nnb_i8_conv_pool(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, 
 /* Q8QConv: x float [n][c][h][w], quantized on p's input grid (p->in_zero) by Q8Quantize's 255 thresholds t
  * (i8_host.h nnb_i8_quantize1), then convolved as Q8Conv (pp != NULL: with its max pool). With a pool only the
  * input rows one pooled row reads are quantized at a time (portable / Cortex-M levels: the direct form, the
- * scratch is those rows only), so the int8 sample is never whole; without one (portable / Cortex-M levels, not
+ * scratch is those rows only; x86 VNNI + VBMI: the pooled form, those rows and its weights copy), so the int8
+ * sample is never whole; without one (portable / Cortex-M levels, not
  * depthwise) a band of output rows at a time, the band's input rows about as many bytes as the im2col columns. */
 size_t nnb_i8_qconv_scratch(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, int now);
 int nnb_i8_qconv(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, const float *x, const float *t,

@@ -2094,7 +2094,12 @@ static T_VBMI void c1_conv(const nnb_i8_conv_params *p, const int8_t *x, const i
     }
 }
 
-/* ---------- the row-quads form's pieces for the pooled form (conv_x86_pool.c) ---------- */
+/* ---------- the row-quads form's pieces for the pooled form (conv_x86_pool.c) ----------
+ * The pooled form (convolution + max pool, Q8QConv + pool on VNNI + VBMI) asks here for one layer's constants
+ * (nnb_i8_x86_rq_prep: rq_setup's, the last channel's weights in scratch) and, per block of sixteen positions and up
+ * to sixteen channels, for the accumulators of a window's rows already folded to their extreme (nnb_i8_x86_rq_acc;
+ * sixteen channels by rq_dot_pv16), then requantizes only the pooled extremes (nnb_i8_x86_rq_out). lenet's two
+ * layers: x86 scratch 6,271 -> 511 B of the runtime's arena, 31.7 -> 26.7 us through the runtime (loaded machine). */
 
 typedef char nnb_i8_rq_words[sizeof(rq_ch) == NNB_I8_XP_RQW * sizeof(int32_t) ? 1 : -1];
 
