@@ -105,5 +105,6 @@ def test_pooled_form_under_asan_ubsan() -> None:
     """The geometries again with the kernels built with ASan + UBSan (a child process with libasan preloaded),
     each in exactly its reported scratch; opt-in for CI's budget, as test_int8_ram.py's: NNB_INT8_RAM_ASAN=1."""
     if not os.environ.get("NNB_INT8_RAM_ASAN") and not os.environ.get(SAN_ENV):
-        pytest.skip("the sanitized rerun of the x86 pooled form is opt-in (NNB_INT8_RAM_ASAN=1; about 60 s)")
+        pytest.skip("the sanitized rerun of the x86 pooled form is opt-in (NNB_INT8_RAM_ASAN=1; about 3 min on a "
+                    "loaded machine)")
     rerun_sanitized(__file__, "pooled_form_gives", SAN_ENV)
