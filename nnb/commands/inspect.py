@@ -48,9 +48,12 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                   f"tensors fp_pos {fxm['tensor_fp_pos'][0]}..{fxm['tensor_fp_pos'][1]} (the figures above count "
                   f"float32); {where}")
         fired = "; ".join(fired_rewrites(g))
-        if args.model.lower().endswith(".onnx"):  # the reader canonicalises as it reads: nothing is left to fire
-            fired = (fired + "; " if fired else "") + "an ONNX graph is canonicalised as it is read (e.g. " \
-                "ReduceMax-Sub-Exp-ReduceSum-Div -> Softmax); the table shows the result"
+        if args.model.lower().endswith(".onnx"):  # the reader canonicalises as it reads: its own counts
+            from nnb.onnx import load_onnx_report
+
+            done = "; ".join(f"{k}: {n}" for k, n in load_onnx_report(args.model)[1].items())
+            fired = ("while reading the ONNX graph: " + (done or "nothing to rewrite")
+                     + (f"; then {fired}" if fired else ""))
         print("canonicalisation: " + (fired or "nothing to rewrite"))
     return 0
 
