@@ -42,7 +42,8 @@ from nnb.quantize.int8 import Int8Model
 # target), "host" lets an x86-64 host take its AVX2 / AVX-512 VNNI paths (chosen at run time, more scratch)
 I8_KNOBS: dict[str, list[str]] = {"mcu": ["NNB_I8_NO_X86"], "host": []}
 POOL_SCRATCH = 4608  # NNBRT_Q8_POOL_SCRATCH (int8/lutq_ops.c, int8/conv_pool.c): conv output bytes of a pooled block
-I8_HEADERS = ["int8/conv_pool.h", "int8/conv_x86_pool.h", "int8/i8_dot.h", "int8/i8_host.h", "int8/nnb_int8.h"]
+I8_HEADERS = ["int8/conv_pool.h", "int8/conv_x86_pool.h", "int8/i8_dot.h", "int8/i8_host.h", "int8/i8_x86.h",
+              "int8/nnb_int8.h"]
 C_OPS = ("Q8Quantize", "Q8Dequantize", "Q8Conv", "Q8Affine", "Q8MaxPool", "Q8AvgPool", "Q8GlobalAvgPool",
          "Q8Add", "Q8Mul", "Q8Concat", "Q8Clamp", "Q8LutConv", "Q8LutAffine", "Q8QConv")
 CONV_KINDS = {"conv", "conv_pool", "qconv", "qconv_pool"}
@@ -651,7 +652,7 @@ def build_int8_context(m: Int8Model, prefix: str, arena_mode: str, header: list[
     if "affine" in kinds:
         srcs.append("int8/affine.c")
     if kinds & (CONV_KINDS | {"affine"}) and kernels == "host":
-        srcs.append("int8/conv_x86.c")
+        srcs += ["int8/conv_x86.c", "int8/conv_x86_dw.c"]
     if kinds & {"conv_pool", "qconv", "qconv_pool"} and kernels == "host":
         srcs.append("int8/conv_x86_pool.c")  # the x86 pooled form conv_pool.c calls
     if kinds & LUT_KINDS:

@@ -61,9 +61,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define T_AVX2 __attribute__((target("avx2")))
-#define T_VNNI __attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512vnni")))
-#define T_VBMI __attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")))
+#include "i8_x86.h"
 
 static int g_level = -1;
 static int g_cap = 2;
@@ -93,162 +91,6 @@ int nnb_i8_isa_level(int cap)
     if (cap >= 0)
         g_cap = cap;
     return nnb_i8_x86_level();
-}
-
-/* ---------- requantization, eight lanes ---------- */
-
-typedef struct {
-    int32_t mult, shift, left, right, vec; /* vec: the vector form is exact for this channel */
-} rq_ch;
-
-/* bound: >= |every accumulator| of the layer */
-static void rq_prepare(rq_ch *q, int32_t mult, int32_t shift, int64_t bound)
-{
-    q->mult = mult;
-    q->shift = shift;
-    q->left = shift > 0 ? shift : 0;
-    q->right = shift < 0 ? (shift < -31 ? 31 : -shift) : 0;
-    q->vec = mult != INT32_MIN && q->left <= 30 && (bound << q->left) < ((int64_t)1 << 31);
-}
-
-/* requant(x) for the eight lanes (q->vec) */
-static inline T_AVX2 __m256i rq8(__m256i x, const rq_ch *q)
-{
-    const __m256i m = _mm256_set1_epi32(q->mult), nud = _mm256_set1_epi64x((int64_t)1 << 30);
-    const __m128i rs = _mm_cvtsi32_si128(q->right);
-    const int32_t mask_s = (int32_t)(((uint32_t)1 << q->right) - 1u);
-    __m256i ev, od, h, rem, thr;
-    if (q->left)
-        x = _mm256_sll_epi32(x, _mm_cvtsi32_si128(q->left));
-    ev = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epi32(x, m), nud), 31);
-    od = _mm256_slli_epi64(_mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), m), nud), 1);
-    h = _mm256_blend_epi32(ev, od, 0xAA);
-    rem = _mm256_and_si256(h, _mm256_set1_epi32(mask_s));
-    thr = _mm256_sub_epi32(_mm256_set1_epi32(mask_s >> 1), _mm256_srai_epi32(h, 31));
-    return _mm256_sub_epi32(_mm256_sra_epi32(h, rs), _mm256_cmpgt_epi32(rem, thr));
-}
-
-typedef struct {
-    int32_t zout, lo, hi, zres;
-} out8;
-
-/* eight int32 in [-128, 127] to eight bytes */
-static inline T_AVX2 void store8(int8_t *y, __m256i a)
-{
-    const __m256i p16 = _mm256_packs_epi32(a, a), p8 = _mm256_packs_epi16(p16, p16);
-    const __m256i two = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4));
-    _mm_storel_epi64((__m128i *)(void *)y, _mm256_castsi256_si128(two));
-}
-
-/* y[i] = clamp(zout + requant(acc[i] [+ rrq(res[i] - zres)])) for i < n; acc (readable and writable up to the
- * next multiple of 8) is overwritten */
-static T_AVX2 void out_n(const out8 *o, const rq_ch *q, const rq_ch *rq, int32_t *acc, int32_t n, const int8_t *res,
-                         int8_t *y)
-{
-    int32_t i;
-    if (res) {
-        if (rq->vec) {
-            const __m256i zr = _mm256_set1_epi32(o->zres);
-            for (i = 0; i + 8 <= n; i += 8) {
-                const __m256i r = _mm256_sub_epi32(
-                    _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(res + i))), zr);
-                _mm256_storeu_si256((__m256i *)(void *)(acc + i),
-                                    _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(acc + i)),
-                                                     rq8(r, rq)));
-            }
-            if (i < n) {
-                int32_t r[8] = {0}, j;
-                for (j = 0; i + j < n; ++j)
-                    r[j] = (int32_t)res[i + j] - o->zres;
-                _mm256_storeu_si256((__m256i *)(void *)(acc + i),
-                                    _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(acc + i)),
-                                                     rq8(_mm256_loadu_si256((const __m256i *)(const void *)r), rq)));
-            }
-        } else {
-            i8_rq s;
-            i8_rq_init(&s, rq->mult, rq->shift);
-            for (i = 0; i < n; ++i)
-                acc[i] += i8_rq_apply(&s, (int32_t)res[i] - o->zres);
-        }
-    }
-    if (q->vec) {
-        const __m256i z = _mm256_set1_epi32(o->zout), lo = _mm256_set1_epi32(o->lo), hi = _mm256_set1_epi32(o->hi);
-        for (i = 0; i < n; i += 8) {
-            __m256i a = rq8(_mm256_loadu_si256((const __m256i *)(const void *)(acc + i)), q);
-            a = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(a, z), lo), hi);
-            if (i + 8 <= n) {
-                store8(y + i, a);
-            } else {
-                int8_t t[8];
-                int32_t j;
-                store8(t, a);
-                for (j = 0; i + j < n; ++j)
-                    y[i + j] = t[j];
-            }
-        }
-    } else {
-        i8_rq s;
-        i8_rq_init(&s, q->mult, q->shift);
-        for (i = 0; i < n; ++i)
-            y[i] = (int8_t)i8_clamp_add(o->zout, i8_rq_apply(&s, acc[i]), o->lo, o->hi);
-    }
-}
-
-/* rq8 on sixteen lanes (AVX-512) */
-static inline T_VNNI __m512i rq16(__m512i x, const rq_ch *q)
-{
-    const __m512i m = _mm512_set1_epi32(q->mult), nud = _mm512_set1_epi64((int64_t)1 << 30);
-    const int32_t mask_s = (int32_t)(((uint32_t)1 << q->right) - 1u);
-    __m512i ev, od, h, r;
-    if (q->left)
-        x = _mm512_sll_epi32(x, _mm_cvtsi32_si128(q->left));
-    ev = _mm512_srli_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, m), nud), 31);
-    od = _mm512_slli_epi64(_mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), m), nud), 1);
-    h = _mm512_mask_blend_epi32((__mmask16)0xAAAA, ev, od);
-    r = _mm512_sra_epi32(h, _mm_cvtsi32_si128(q->right));
-    return _mm512_mask_add_epi32(
-        r,
-        _mm512_cmpgt_epi32_mask(_mm512_and_si512(h, _mm512_set1_epi32(mask_s)),
-                                _mm512_sub_epi32(_mm512_set1_epi32(mask_s >> 1), _mm512_srai_epi32(h, 31))),
-        r, _mm512_set1_epi32(1));
-}
-
-/* out_n for sixteen lanes held in a register (n <= 16) */
-static inline T_VNNI void out16z(const out8 *o, const rq_ch *q, const rq_ch *rq, __m512i a, int32_t n,
-                                 const int8_t *res, int8_t *y)
-{
-    const __mmask16 nm = (__mmask16)((1u << n) - 1u);
-    if (res && rq->vec)
-        a = _mm512_add_epi32(a, rq16(_mm512_sub_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(nm, res)),
-                                                      _mm512_set1_epi32(o->zres)),
-                                     rq));
-    if (q->vec && (!res || rq->vec)) {
-        a = _mm512_add_epi32(rq16(a, q), _mm512_set1_epi32(o->zout));
-        a = _mm512_min_epi32(_mm512_max_epi32(a, _mm512_set1_epi32(o->lo)), _mm512_set1_epi32(o->hi));
-        _mm_mask_storeu_epi8(y, nm, _mm512_cvtepi32_epi8(a));
-    } else {
-        int32_t t[16];
-        _mm512_storeu_si512((void *)t, a);
-        out_n(o, q, rq, t, n, (res && rq->vec) ? NULL : res, y); /* a residual added above is not added again */
-    }
-}
-
-static int64_t bound_of(const int32_t *bias, int32_t o, int32_t taps, const int8_t *res, const int32_t *rm,
-                        const int32_t *rs)
-{
-    int64_t best = 0;
-    int32_t c;
-    for (c = 0; c < o; ++c) {
-        int64_t b = (bias ? (bias[c] < 0 ? -(int64_t)bias[c] : bias[c]) : 0) + (int64_t)taps * 255 * 127;
-        if (res) {
-            int64_t r1 = nnb_i8_requantize(255, rm[c], rs[c]), r2 = nnb_i8_requantize(-255, rm[c], rs[c]);
-            r1 = r1 < 0 ? -r1 : r1;
-            r2 = r2 < 0 ? -r2 : r2;
-            b += r1 > r2 ? r1 : r2;
-        }
-        best = b > best ? b : best;
-    }
-    return best;
 }
 
 /* ---------- depthwise, stride 1 (AVX2) ---------- */
@@ -2422,6 +2264,8 @@ static size_t scratch_at(const nnb_i8_conv_params *p, int level, int vbmi)
     dx_plan dx;
     if (level >= 2 && vbmi && rq_ok(p))
         return p->c == 1 ? c1_scratch(p) : rq_scratch(p);
+    if (level >= 2 && vbmi && nnb_i8_x86_dwq_ok(p))
+        return 0;
     if (level >= 2 && gemm_ok(p))
         return gemm_scratch(p);
     if (level >= 1 && dw_ok(p))
@@ -2462,6 +2306,10 @@ int nnb_i8_x86_conv2d(const nnb_i8_conv_params *p, const int8_t *x, const int8_t
     }
     if (level >= 2 && gemm_ok(p)) {
         gemm_vnni(p, x, w, bias, mult, shift, residual, res_mult, res_shift, y, scratch);
+        return 1;
+    }
+    if (level >= 2 && nnb_i8_x86_dwq_ok(p) && rq_vbmi()) {
+        nnb_i8_x86_dwq(p, x, w, bias, mult, shift, residual, res_mult, res_shift, y);
         return 1;
     }
     if (level >= 2 && dw_ok(p)) {
