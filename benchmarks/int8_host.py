@@ -177,8 +177,8 @@ def _i8_level(out: str) -> int:
     with open(src, "w") as f:
         f.write('#include "i8_host.h"\nint nnb_i8_level_probe(void) { return nnb_i8_x86_level(); }\n')
     lib = os.path.join(out, "libi8_level.so")
-    subprocess.run(["gcc", "-std=c99", "-O2", "-fPIC", "-shared", "-I" + INT8, "-o", lib, src,
-                    os.path.join(INT8, "conv_x86.c"), os.path.join(INT8, "requant.c")], check=True)
+    x86 = [os.path.join(INT8, f) for f in ("conv_x86.c", "conv_x86_dw.c", "requant.c")]
+    subprocess.run(["gcc", "-std=c99", "-O2", "-fPIC", "-shared", "-I" + INT8, "-o", lib, src, *x86], check=True)
     return int(ctypes.CDLL(lib).nnb_i8_level_probe())
 
 

@@ -46,7 +46,7 @@ static inline uint64_t dwq_bits(int64_t lo, int64_t hi)
 typedef struct {
     int32_t rows, nv, hw, oplane, zp;
     uint64_t take;
-    __m512i ix[DWQ_KH];
+    __m512i ix[DWQ_KH], zpv; /* zpv: in_zero + 128 in every byte */
 } dwq_layer;
 
 /* one channel of one image: acc = b0 + the kh quads of each vector; kh is a constant where inlined */
@@ -109,6 +109,7 @@ T_VBMI void nnb_i8_x86_dwq(const nnb_i8_conv_params *p, const int8_t *x, const i
     L.oplane = p->oh * ow;
     L.zp = p->in_zero + 128; /* the padding's (and every input's) offset as an unsigned byte */
     L.take = 0;
+    L.zpv = _mm512_set1_epi8((char)(uint8_t)L.zp);
     for (i = 0; i < 64; ++i) { /* lane i / 4 = (r, ox), tap t = i % 4 */
         const int32_t l = i >> 2, t = i & 3, r = l / ow, ox = l % ow, col = ox * p->stride_w - p->pad_w + t;
         const int in = l < L.rows * ow && col >= 0 && col < wd;
@@ -123,25 +124,30 @@ T_VBMI void nnb_i8_x86_dwq(const nnb_i8_conv_params *p, const int8_t *x, const i
             const size_t bc = (size_t)b * (size_t)p->c + (size_t)c;
             const int8_t *xc = x + bc * (size_t)L.hw, *wc = w + (size_t)c * (size_t)(kh * kw);
             const int8_t *rsc = residual ? residual + bc * (size_t)L.oplane : NULL;
-            __m512i wq[DWQ_KH], b0;
-            uint32_t sumw = 0;
+            const int tail = (size_t)(c + 1) * (size_t)(kh * kw) + 4 > (size_t)p->c * (size_t)(kh * kw);
+            __m512i wq[DWQ_KH], zs = _mm512_setzero_si512();
             rq_ch qc, rc;
-            for (ky = 0; ky < kh; ++ky) {
+            for (ky = 0; ky < kh; ++ky) { /* the row's kw bytes, then zeros (a 4-byte read inside the array) */
                 uint32_t q = 0;
                 int32_t t;
-                for (t = 0; t < kw; ++t) {
-                    q |= (uint32_t)(uint8_t)wc[ky * kw + t] << (8 * t);
-                    sumw += (uint32_t)(int32_t)wc[ky * kw + t];
+                if (!tail) {
+                    memcpy(&q, wc + ky * kw, sizeof q);
+                    q &= kw == 4 ? ~0u : (1u << (8 * kw)) - 1u;
+                } else {
+                    for (t = 0; t < kw; ++t)
+                        q |= (uint32_t)(uint8_t)wc[ky * kw + t] << (8 * t);
                 }
                 wq[ky] = _mm512_set1_epi32((int32_t)q);
+                zs = _mm512_dpbusd_epi32(zs, L.zpv, wq[ky]); /* (in_zero + 128) sum w, every lane */
             }
-            b0 = _mm512_set1_epi32((int32_t)((uint32_t)(bias ? bias[c] : 0) - (uint32_t)L.zp * sumw));
             rq_prepare(&qc, mult[c], shift[c], bound);
             rq_prepare(&rc, residual ? res_mult[c] : 0, residual ? res_shift[c] : 0, 255);
             if (kh == 3)
-                dwq_plane(p, &L, 3, wq, b0, xc, &qc, &rc, rsc, y + bc * (size_t)L.oplane);
+                dwq_plane(p, &L, 3, wq, _mm512_sub_epi32(_mm512_set1_epi32(bias ? bias[c] : 0), zs), xc, &qc, &rc, rsc,
+                          y + bc * (size_t)L.oplane);
             else
-                dwq_plane(p, &L, kh, wq, b0, xc, &qc, &rc, rsc, y + bc * (size_t)L.oplane);
+                dwq_plane(p, &L, kh, wq, _mm512_sub_epi32(_mm512_set1_epi32(bias ? bias[c] : 0), zs), xc, &qc, &rc,
+                          rsc, y + bc * (size_t)L.oplane);
         }
 }
 

@@ -145,6 +145,12 @@ static void avg_pool_inside(const nnb_i8_pool_params *p, const int8_t *x, int32_
             const size_t hw = (size_t)h * (size_t)w;
             int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
             size_t i = 0;
+#if NNB_I8_X86
+            if (hw >= 16 && nnb_i8_x86_level() >= 1) { /* PSADBW sums, as the global average pool takes them */
+                yp[0] = clamp8(zero + round_div(sum_i8_x86(xp, (int32_t)hw) - zero * count, count));
+                continue;
+            }
+#endif
             for (; i + 4 <= hw; i += 4) {
                 a0 += xp[i];
                 a1 += xp[i + 1];
