@@ -22,14 +22,28 @@ from nnb.quantize.int_sim_arith import quantize_multipliers
 
 SAN_ENV = "NNB_INT8_SPD_DW_SANITIZED"
 ASAN_OPT_IN = "NNB_INT8_SPD_ASAN"
-LEVELS = {"base": 0, "avx2": 1, "vnni": 2}
+# vnni_pairs: the VNNI level with the small-plane form switched off (NNB_I8_NO_SMALL_DW=1, read by a fresh copy of
+# the library at its first call), so that the VPDPWSSD forms it replaces on VBMI CPUs stay checked here
+LEVELS = {"base": 0, "avx2": 1, "vnni": 2, "vnni_pairs": 2}
 _BUILT: dict = {}
 
 
 @pytest.fixture(scope="module", params=list(LEVELS))
 def lib(request, tmp_path_factory):  # noqa: ANN001, ANN201
     so = build_cached(str(tmp_path_factory.mktemp("i8dw")), False, bool(os.environ.get(SAN_ENV)), _BUILT, 0)
-    return at_isa_level(so, request.param, LEVELS[request.param])
+    so = at_isa_level(so, request.param, LEVELS[request.param])
+    if request.param != "vnni_pairs":
+        yield so
+        return
+    old = os.environ.get("NNB_I8_NO_SMALL_DW")
+    os.environ["NNB_I8_NO_SMALL_DW"] = "1"
+    try:
+        yield so
+    finally:
+        if old is None:
+            del os.environ["NNB_I8_NO_SMALL_DW"]
+        else:
+            os.environ["NNB_I8_NO_SMALL_DW"] = old
 
 
 # (C, H, W, (kh, kw), (pad_h, pad_w), (sh, sw), residual, act)

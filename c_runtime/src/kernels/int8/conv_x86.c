@@ -147,24 +147,99 @@ static inline T_AVX2 void dw3_sweep(int32_t *acc, int32_t nq, __m256i b0, const 
     }
 }
 
+/* the channel's input rows into the zeroed int16 padded plane as x - in_zero (the borders stay 0) */
+static inline T_AVX2 void dw_fill(const nnb_i8_conv_params *p, const int8_t *xc, int16_t *plane, int32_t pwid)
+{
+    const int32_t h = p->h, wd = p->w, zin = p->in_zero;
+    const __m128i keep = _mm_cmpgt_epi16(_mm_set1_epi16((int16_t)wd), _mm_setr_epi16(0, 1, 2, 3, 4, 5, 6, 7));
+    int32_t r, i;
+    for (r = 0; r < h; ++r) {
+        int16_t *dst = plane + (size_t)(r + p->pad_h) * (size_t)pwid + p->pad_w;
+        const int8_t *src = xc + (size_t)r * (size_t)wd;
+        i = 0;
+        if (wd <= 8 && (size_t)r * (size_t)wd + 8 <= (size_t)h * (size_t)wd) {
+            /* a short row: eight lanes, those past the row zero (they land on this row's right border
+             * and the next row's left border and first values, which the next row rewrites) */
+            const __m128i v = _mm_sub_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)src)),
+                                            _mm_set1_epi16((int16_t)zin));
+            _mm_storeu_si128((__m128i *)(void *)dst, _mm_and_si128(v, keep));
+            continue;
+        }
+        for (; i + 16 <= wd; i += 16)
+            _mm256_storeu_si256((__m256i *)(void *)(dst + i),
+                                _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128(
+                                                     (const __m128i *)(const void *)(src + i))),
+                                                 _mm256_set1_epi16((int16_t)zin)));
+        for (; i < wd; ++i)
+            dst[i] = (int16_t)(src[i] - zin);
+    }
+}
+
+/* the valid columns of each accumulator row together, moving down (dst <= src) */
+static inline T_AVX2 void dw_compact(int32_t *acc, int32_t oh, int32_t ow, int32_t pwid, int32_t pw)
+{
+    int32_t r, i;
+    if (pwid == ow)
+        return;
+    for (r = 1; r < oh; ++r) {
+        int32_t *dst = acc + (size_t)r * (size_t)ow;
+        const int32_t *src = acc + (size_t)r * (size_t)pwid;
+        for (i = 0; i + 8 <= ow; i += 8)
+            _mm256_storeu_si256((__m256i *)(void *)(dst + i), _mm256_loadu_si256((const __m256i *)(const void *)(src + i)));
+        if (i < ow && ow < 8 && ow + 4 * pw > 7) /* one short row in eight lanes: the spill ends before the next
+                                                   row's source (7 < ow + 2 pw (r + 1)) */
+            _mm256_storeu_si256((__m256i *)(void *)dst, _mm256_loadu_si256((const __m256i *)(const void *)src));
+        else
+            for (; i < ow; ++i)
+                dst[i] = src[i];
+    }
+}
+
+/* acc[q] = bias + the channel's taps over the int32 pairs (P[i], P[i+1]), sixteen positions of the padded-width
+ * grid per VPDPWSSD (3x3: the six weight pairs in registers) */
+static inline T_VNNI void dw_sweep16(int32_t *acc, const int32_t *pair, int32_t nq, int32_t pwid, int32_t kh,
+                                     int32_t kw, const int8_t *wc, int32_t bias)
+{
+    const __m512i b0 = _mm512_set1_epi32(bias);
+    int32_t q, ky, kx;
+    if (kh == 3 && kw == 3) {
+        const __m512i w00 = wpair16(wc, 0, 1), w02 = wpair16(wc, 2, -1), w10 = wpair16(wc, 3, 4);
+        const __m512i w12 = wpair16(wc, 5, -1), w20 = wpair16(wc, 6, 7), w22 = wpair16(wc, 8, -1);
+        for (q = 0; q < nq; q += 16) {
+            const int32_t *r0 = pair + q, *r1 = r0 + pwid, *r2 = r1 + pwid;
+            __m512i a = _mm512_dpwssd_epi32(b0, _mm512_loadu_si512((const void *)r0), w00);
+            a = _mm512_dpwssd_epi32(a, _mm512_loadu_si512((const void *)(r0 + 2)), w02);
+            a = _mm512_dpwssd_epi32(a, _mm512_loadu_si512((const void *)r1), w10);
+            a = _mm512_dpwssd_epi32(a, _mm512_loadu_si512((const void *)(r1 + 2)), w12);
+            a = _mm512_dpwssd_epi32(a, _mm512_loadu_si512((const void *)r2), w20);
+            a = _mm512_dpwssd_epi32(a, _mm512_loadu_si512((const void *)(r2 + 2)), w22);
+            _mm512_storeu_si512((void *)(acc + q), a);
+        }
+        return;
+    }
+    for (q = 0; q < nq; q += 16) {
+        __m512i a = b0;
+        for (ky = 0; ky < kh; ++ky)
+            for (kx = 0; kx < kw; kx += 2)
+                a = _mm512_dpwssd_epi32(a, _mm512_loadu_si512((const void *)(pair + (size_t)q + (size_t)(ky * pwid + kx))),
+                                        wpair16(wc, ky * kw + kx, kx + 1 < kw ? ky * kw + kx + 1 : -1));
+        _mm512_storeu_si512((void *)(acc + q), a);
+    }
+}
+
 static T_AVX2 void dw_avx2(const nnb_i8_conv_params *p, const int8_t *x, const int8_t *w, const int32_t *bias,
                            const int32_t *mult, const int32_t *shift, const int8_t *residual,
                            const int32_t *res_mult, const int32_t *res_shift, int8_t *y, int16_t *scratch)
 {
     const int32_t h = p->h, wd = p->w, kh = p->kh, kw = p->kw, oh = p->oh, ow = p->ow, ph = p->pad_h, pw = p->pad_w;
-    const int32_t pwid = wd + 2 * pw, phh = h + 2 * ph, nq = oh * pwid, zin = p->in_zero;
+    const int32_t pwid = wd + 2 * pw, phh = h + 2 * ph, nq = oh * pwid;
     int16_t *plane = scratch + 16 - (((uintptr_t)scratch >> 1) & 15); /* 32-byte aligned */
     int32_t *acc = (int32_t *)(void *)(plane + (((size_t)phh * (size_t)pwid + 64 + 15) & ~(size_t)15));
     int32_t *pair = acc + (((size_t)oh * (size_t)pwid + 32 + 15) & ~(size_t)15);
     const int64_t bound = bound_of(bias, p->o, kh * kw, residual, res_mult, res_shift);
     const size_t oplane = (size_t)oh * (size_t)ow;
-    out8 oc;
-    int32_t b, c, i, r, ky, kx, q;
-    oc.zout = p->out_zero;
-    oc.lo = p->act_min;
-    oc.hi = p->act_max;
-    oc.zres = p->res_zero;
-    const __m128i keep = _mm_cmpgt_epi16(_mm_set1_epi16((int16_t)wd), _mm_setr_epi16(0, 1, 2, 3, 4, 5, 6, 7));
+    const out8 oc = out8_of(p);
+    int32_t b, c, i, ky, kx, q;
     for (i = 0; i < phh * pwid + 64; ++i)
         plane[i] = 0;
     for (b = 0; b < p->n; ++b)
@@ -173,26 +248,7 @@ static T_AVX2 void dw_avx2(const nnb_i8_conv_params *p, const int8_t *x, const i
             const int8_t *xc = x + bc * (size_t)h * (size_t)wd, *wc = w + (size_t)c * (size_t)(kh * kw);
             const __m256i b0 = _mm256_set1_epi32(bias ? bias[c] : 0);
             rq_ch qc, rc;
-            for (r = 0; r < h; ++r) { /* the borders stay 0 */
-                int16_t *dst = plane + (size_t)(r + ph) * (size_t)pwid + pw;
-                const int8_t *src = xc + (size_t)r * (size_t)wd;
-                i = 0;
-                if (wd <= 8 && (size_t)r * (size_t)wd + 8 <= (size_t)h * (size_t)wd) {
-                    /* a short row: eight lanes, those past the row zero (they land on this row's right border
-                     * and the next row's left border and first values, which the next row rewrites) */
-                    const __m128i v = _mm_sub_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)src)),
-                                                    _mm_set1_epi16((int16_t)zin));
-                    _mm_storeu_si128((__m128i *)(void *)dst, _mm_and_si128(v, keep));
-                    continue;
-                }
-                for (; i + 16 <= wd; i += 16)
-                    _mm256_storeu_si256((__m256i *)(void *)(dst + i),
-                                        _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128(
-                                                             (const __m128i *)(const void *)(src + i))),
-                                                         _mm256_set1_epi16((int16_t)zin)));
-                for (; i < wd; ++i)
-                    dst[i] = (int16_t)(src[i] - zin);
-            }
+            dw_fill(p, xc, plane, pwid);
             /* pairs (P[i], P[i + 1]) of the padded plane as int32: one VPMADDWD per two horizontal taps and eight
              * positions of the padded-width grid (reads end before plane + phh pwid + 64, the slack) */
             for (i = 0; i < phh * pwid + 56; i += 8) {
@@ -216,21 +272,7 @@ static T_AVX2 void dw_avx2(const nnb_i8_conv_params *p, const int8_t *x, const i
             }
             rq_prepare(&qc, mult[c], shift[c], bound);
             rq_prepare(&rc, residual ? res_mult[c] : 0, residual ? res_shift[c] : 0, 255);
-            if (pwid != ow) /* the valid columns of each row together, moving down (dst <= src) */
-                for (r = 1; r < oh; ++r) {
-                    int32_t *dst = acc + (size_t)r * (size_t)ow;
-                    const int32_t *src = acc + (size_t)r * (size_t)pwid;
-                    for (i = 0; i + 8 <= ow; i += 8)
-                        _mm256_storeu_si256((__m256i *)(void *)(dst + i),
-                                            _mm256_loadu_si256((const __m256i *)(const void *)(src + i)));
-                    if (i < ow && ow < 8 && ow + 4 * pw > 7) /* one short row in eight lanes: the spill ends before
-                                                               the next row's source (7 < ow + 2 pw (r + 1)) */
-                        _mm256_storeu_si256((__m256i *)(void *)dst,
-                                            _mm256_loadu_si256((const __m256i *)(const void *)src));
-                    else
-                        for (; i < ow; ++i)
-                            dst[i] = src[i];
-                }
+            dw_compact(acc, oh, ow, pwid, pw);
             out_n(&oc, &qc, &rc, acc, oh * ow, residual ? residual + bc * oplane : NULL, y + bc * oplane);
         }
 }
@@ -241,19 +283,14 @@ static T_VNNI void dw_vnni_rows(const nnb_i8_conv_params *p, const int8_t *x, co
                                 const int32_t *res_mult, const int32_t *res_shift, int8_t *y, int16_t *scratch)
 {
     const int32_t h = p->h, wd = p->w, kh = p->kh, kw = p->kw, oh = p->oh, ow = p->ow, ph = p->pad_h, pw = p->pad_w;
-    const int32_t pwid = wd + 2 * pw, phh = h + 2 * ph, nq = oh * pwid, zin = p->in_zero;
+    const int32_t pwid = wd + 2 * pw, phh = h + 2 * ph, nq = oh * pwid;
     int16_t *plane = scratch + 16 - (((uintptr_t)scratch >> 1) & 15); /* 32-byte aligned */
     int32_t *acc = (int32_t *)(void *)(plane + (((size_t)phh * (size_t)pwid + 64 + 15) & ~(size_t)15));
     int32_t *pair = acc + (((size_t)oh * (size_t)pwid + 32 + 15) & ~(size_t)15);
     const int64_t bound = bound_of(bias, p->o, kh * kw, residual, res_mult, res_shift);
     const size_t oplane = (size_t)oh * (size_t)ow;
-    out8 oc;
-    int32_t b, c, i, r, ky, kx, q;
-    oc.zout = p->out_zero;
-    oc.lo = p->act_min;
-    oc.hi = p->act_max;
-    oc.zres = p->res_zero;
-    const __m128i keep = _mm_cmpgt_epi16(_mm_set1_epi16((int16_t)wd), _mm_setr_epi16(0, 1, 2, 3, 4, 5, 6, 7));
+    const out8 oc = out8_of(p);
+    int32_t b, c, i;
     for (i = 0; i < phh * pwid + 64; ++i)
         plane[i] = 0;
     for (b = 0; b < p->n; ++b)
@@ -261,26 +298,7 @@ static T_VNNI void dw_vnni_rows(const nnb_i8_conv_params *p, const int8_t *x, co
             const size_t bc = (size_t)b * (size_t)p->c + (size_t)c;
             const int8_t *xc = x + bc * (size_t)h * (size_t)wd, *wc = w + (size_t)c * (size_t)(kh * kw);
             rq_ch qc, rc;
-            for (r = 0; r < h; ++r) { /* the borders stay 0 */
-                int16_t *dst = plane + (size_t)(r + ph) * (size_t)pwid + pw;
-                const int8_t *src = xc + (size_t)r * (size_t)wd;
-                i = 0;
-                if (wd <= 8 && (size_t)r * (size_t)wd + 8 <= (size_t)h * (size_t)wd) {
-                    /* a short row: eight lanes, those past the row zero (they land on this row's right border
-                     * and the next row's left border and first values, which the next row rewrites) */
-                    const __m128i v = _mm_sub_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)src)),
-                                                    _mm_set1_epi16((int16_t)zin));
-                    _mm_storeu_si128((__m128i *)(void *)dst, _mm_and_si128(v, keep));
-                    continue;
-                }
-                for (; i + 16 <= wd; i += 16)
-                    _mm256_storeu_si256((__m256i *)(void *)(dst + i),
-                                        _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128(
-                                                             (const __m128i *)(const void *)(src + i))),
-                                                         _mm256_set1_epi16((int16_t)zin)));
-                for (; i < wd; ++i)
-                    dst[i] = (int16_t)(src[i] - zin);
-            }
+            dw_fill(p, xc, plane, pwid);
             /* pairs (P[i], P[i+1]) as int32: one VPDPWSSD per two horizontal taps and sixteen outputs */
             for (i = 0; i < phh * pwid + 48; i += 16) {
                 const __m256i lo16 = _mm256_loadu_si256((const __m256i *)(const void *)(plane + i));
@@ -289,48 +307,10 @@ static T_VNNI void dw_vnni_rows(const nnb_i8_conv_params *p, const int8_t *x, co
                                     _mm512_or_si512(_mm512_cvtepu16_epi32(lo16),
                                                     _mm512_slli_epi32(_mm512_cvtepu16_epi32(nx16), 16)));
             }
-            if (kh == 3 && kw == 3) { /* the six weight pairs in registers */
-                const __m512i w00 = wpair16(wc, 0, 1), w02 = wpair16(wc, 2, -1), w10 = wpair16(wc, 3, 4);
-                const __m512i w12 = wpair16(wc, 5, -1), w20 = wpair16(wc, 6, 7), w22 = wpair16(wc, 8, -1);
-                const __m512i b0 = _mm512_set1_epi32(bias ? bias[c] : 0);
-                for (q = 0; q < nq; q += 16) {
-                    const int32_t *r0 = pair + q, *r1 = r0 + pwid, *r2 = r1 + pwid;
-                    __m512i a = _mm512_dpwssd_epi32(b0, _mm512_loadu_si512((const void *)r0), w00);
-                    a = _mm512_dpwssd_epi32(a, _mm512_loadu_si512((const void *)(r0 + 2)), w02);
-                    a = _mm512_dpwssd_epi32(a, _mm512_loadu_si512((const void *)r1), w10);
-                    a = _mm512_dpwssd_epi32(a, _mm512_loadu_si512((const void *)(r1 + 2)), w12);
-                    a = _mm512_dpwssd_epi32(a, _mm512_loadu_si512((const void *)r2), w20);
-                    a = _mm512_dpwssd_epi32(a, _mm512_loadu_si512((const void *)(r2 + 2)), w22);
-                    _mm512_storeu_si512((void *)(acc + q), a);
-                }
-            } else {
-                for (q = 0; q < nq; q += 16) {
-                    __m512i a = _mm512_set1_epi32(bias ? bias[c] : 0);
-                    for (ky = 0; ky < kh; ++ky)
-                        for (kx = 0; kx < kw; kx += 2)
-                            a = _mm512_dpwssd_epi32(
-                                a, _mm512_loadu_si512((const void *)(pair + (size_t)q + (size_t)(ky * pwid + kx))),
-                                wpair16(wc, ky * kw + kx, kx + 1 < kw ? ky * kw + kx + 1 : -1));
-                    _mm512_storeu_si512((void *)(acc + q), a);
-                }
-            }
+            dw_sweep16(acc, pair, nq, pwid, kh, kw, wc, bias ? bias[c] : 0);
             rq_prepare(&qc, mult[c], shift[c], bound);
             rq_prepare(&rc, residual ? res_mult[c] : 0, residual ? res_shift[c] : 0, 255);
-            if (pwid != ow) /* the valid columns of each row together, moving down (dst <= src) */
-                for (r = 1; r < oh; ++r) {
-                    int32_t *dst = acc + (size_t)r * (size_t)ow;
-                    const int32_t *src = acc + (size_t)r * (size_t)pwid;
-                    for (i = 0; i + 8 <= ow; i += 8)
-                        _mm256_storeu_si256((__m256i *)(void *)(dst + i),
-                                            _mm256_loadu_si256((const __m256i *)(const void *)(src + i)));
-                    if (i < ow && ow < 8 && ow + 4 * pw > 7) /* one short row in eight lanes: the spill ends before
-                                                               the next row's source (7 < ow + 2 pw (r + 1)) */
-                        _mm256_storeu_si256((__m256i *)(void *)dst,
-                                            _mm256_loadu_si256((const __m256i *)(const void *)src));
-                    else
-                        for (; i < ow; ++i)
-                            dst[i] = src[i];
-                }
+            dw_compact(acc, oh, ow, pwid, pw);
             for (i = 0; i < oh * ow; i += 16) /* sixteen lanes at a time, masked stores at the end */
                 out16z(&oc, &qc, &rc, _mm512_loadu_si512((const void *)(acc + i)), oh * ow - i < 16 ? oh * ow - i : 16,
                        residual ? residual + bc * oplane + i : NULL, y + bc * oplane + (size_t)i);
@@ -360,12 +340,8 @@ static T_VNNI void dw_vnni(const nnb_i8_conv_params *p, const int8_t *x, const i
     const int64_t bound = bound_of(bias, p->o, kh * kw, residual, res_mult, res_shift);
     const size_t oplane = (size_t)oh * (size_t)ow;
     const __m512i zin = _mm512_set1_epi16((int16_t)p->in_zero);
-    out8 oc;
-    int32_t b, c, i, j, ky, kx, q, operm = 1;
-    oc.zout = p->out_zero;
-    oc.lo = p->act_min;
-    oc.hi = p->act_max;
-    oc.zres = p->res_zero;
+    const out8 oc = out8_of(p);
+    int32_t b, c, i, j, operm = 1;
     { /* pair[pos]: the input index of padded position pos, or -1 (no divisions: counters) */
         int32_t r = -ph, cc = -pw;
         for (i = 0; i <= 16 * npv; ++i) {
@@ -425,31 +401,7 @@ static T_VNNI void dw_vnni(const nnb_i8_conv_params *p, const int8_t *x, const i
                                     _mm512_maskz_permutexvar_epi16((__mmask32)(uint32_t)pzm[j],
                                                                    _mm512_loadu_si512((const void *)(pidx + 32 * j)), v));
             }
-            if (kh == 3 && kw == 3) { /* the six weight pairs in registers */
-                const __m512i w00 = wpair16(wc, 0, 1), w02 = wpair16(wc, 2, -1), w10 = wpair16(wc, 3, 4);
-                const __m512i w12 = wpair16(wc, 5, -1), w20 = wpair16(wc, 6, 7), w22 = wpair16(wc, 8, -1);
-                const __m512i b0 = _mm512_set1_epi32(bias ? bias[c] : 0);
-                for (q = 0; q < nq; q += 16) {
-                    const int32_t *r0 = pair + q, *r1 = r0 + pwid, *r2 = r1 + pwid;
-                    __m512i a = _mm512_dpwssd_epi32(b0, _mm512_loadu_si512((const void *)r0), w00);
-                    a = _mm512_dpwssd_epi32(a, _mm512_loadu_si512((const void *)(r0 + 2)), w02);
-                    a = _mm512_dpwssd_epi32(a, _mm512_loadu_si512((const void *)r1), w10);
-                    a = _mm512_dpwssd_epi32(a, _mm512_loadu_si512((const void *)(r1 + 2)), w12);
-                    a = _mm512_dpwssd_epi32(a, _mm512_loadu_si512((const void *)r2), w20);
-                    a = _mm512_dpwssd_epi32(a, _mm512_loadu_si512((const void *)(r2 + 2)), w22);
-                    _mm512_storeu_si512((void *)(acc + q), a);
-                }
-            } else {
-                for (q = 0; q < nq; q += 16) {
-                    __m512i a = _mm512_set1_epi32(bias ? bias[c] : 0);
-                    for (ky = 0; ky < kh; ++ky)
-                        for (kx = 0; kx < kw; kx += 2)
-                            a = _mm512_dpwssd_epi32(
-                                a, _mm512_loadu_si512((const void *)(pair + (size_t)q + (size_t)(ky * pwid + kx))),
-                                wpair16(wc, ky * kw + kx, kx + 1 < kw ? ky * kw + kx + 1 : -1));
-                    _mm512_storeu_si512((void *)(acc + q), a);
-                }
-            }
+            dw_sweep16(acc, pair, nq, pwid, kh, kw, wc, bias ? bias[c] : 0);
             rq_prepare(&qc, mult[c], shift[c], bound);
             rq_prepare(&rc, residual ? res_mult[c] : 0, residual ? res_shift[c] : 0, 255);
             if (pwid == ow || !operm) {

@@ -13,6 +13,7 @@
 #include "i8_x86.h"
 
 #if NNB_I8_X86
+#include <stdlib.h>
 #include <string.h>
 
 #define DWQ_KH 8 /* kernel rows held in registers */
@@ -32,7 +33,18 @@ static int32_t dwq_rows(const nnb_i8_conv_params *p)
     return r;
 }
 
-int nnb_i8_x86_dwq_ok(const nnb_i8_conv_params *p) { return dwq_rows(p) > 0; }
+static int g_dwq = -1;
+
+/* NNB_I8_NO_SMALL_DW=1 (read once per process) leaves these layers to the VPDPWSSD forms, which the tests check on
+ * CPUs with VBMI that way */
+int nnb_i8_x86_dwq_ok(const nnb_i8_conv_params *p)
+{
+    if (g_dwq < 0) {
+        const char *off = getenv("NNB_I8_NO_SMALL_DW");
+        g_dwq = !(off && off[0] == '1'); /* the same value whichever thread stores it */
+    }
+    return g_dwq && dwq_rows(p) > 0;
+}
 
 /* bits [lo, hi) of a 64-bit mask, 0 <= lo, hi <= 64 */
 static inline uint64_t dwq_bits(int64_t lo, int64_t hi)
@@ -61,13 +73,9 @@ static inline __attribute__((always_inline)) T_VBMI void dwq_plane(const nnb_i8_
     const int64_t rowstep = (int64_t)rows * p->stride_h * p->w;
     int64_t start = -(int64_t)p->pad_h * p->w; /* the window's first byte */
     const int fast = qc->vec && (!rsc || rc->vec);
+    const out8 oc = out8_of(p);
     rq16_k k;
-    out8 oc;
     int32_t j, ky;
-    oc.zout = p->out_zero;
-    oc.lo = p->act_min;
-    oc.hi = p->act_max;
-    oc.zres = p->res_zero;
     if (fast)
         rq16_prep(&k, qc, &oc);
     for (j = 0; j < L->nv; ++j, start += rowstep) {

@@ -51,6 +51,17 @@ typedef struct {
     int32_t zout, lo, hi, zres;
 } out8;
 
+/* the layer's output step: zero point, clamp, residual zero point */
+static inline out8 out8_of(const nnb_i8_conv_params *p)
+{
+    out8 o;
+    o.zout = p->out_zero;
+    o.lo = p->act_min;
+    o.hi = p->act_max;
+    o.zres = p->res_zero;
+    return o;
+}
+
 /* eight int32 in [-128, 127] to eight bytes */
 static inline T_AVX2 void store8(int8_t *y, __m256i a)
 {
