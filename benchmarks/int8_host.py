@@ -34,6 +34,10 @@ process per level, one table each. The column runtime/float is what a user of `n
 gets: the int8 NNB through the runtime over the float NNB through the runtime, median over the interleaved
 rounds of the per-round ratio (issue 13's host line).
 
+--layers also prints each function's time through the C runtime, the int8 NNB beside the float NNB (thread CPU
+time, min over 10 rounds of 200 calls of nnbrt_run_range, the nets taking turns; a small C driver linked with
+c_runtime/build/libnnbrt.a, so `make -C c_runtime` first), to see which layer the ratio comes from.
+
 NNB_I8_STEPS=1 also prints each integer step's mean time (clock_gettime around every kernel call, a
 separate build of the network, 2000 calls) and its share of the network, to find the hotspots.
 """
@@ -167,7 +171,8 @@ def build_int8(name: str, so, out: str):  # noqa: ANN001, ANN201
     if os.environ.get("NNB_I8_STEPS"):
         step_profile(src, last_buf, out, name, n_out)
     want = run_int8(m, xs, keep=[last], as_int=True)[last].reshape(-1)
-    return dll, n_out, want, CNet(convert_int8(m).image), xs[0], float_path
+    image8 = convert_int8(m).image
+    return dll, n_out, want, (CNet(image8), image8), xs[0], float_path
 
 
 def _last_buffer(src: str) -> str:
@@ -185,6 +190,136 @@ def _i8_level(out: str) -> int:
     x86 = [os.path.join(INT8, f) for f in ("conv_x86.c", "conv_x86_dw.c", "requant.c")]
     subprocess.run(["gcc", "-std=c99", "-O2", "-fPIC", "-shared", "-I" + INT8, "-o", lib, src, *x86], check=True)
     return int(ctypes.CDLL(lib).nnb_i8_level_probe())
+
+
+LAYERS_MAIN = r"""
+#define _POSIX_C_SOURCE 199309L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "nnbrt.h"
+
+/* argv: int8.nnb float.nnb int8_in.bin float_in.bin rounds reps. Each function's time (thread CPU time, min over
+ * rounds of the mean of reps calls of nnbrt_run_range) and the whole run's, the two nets taking turns. */
+typedef struct {
+    nnbrt_net *net;
+    int nf;
+    double best[256], whole;
+} net_t;
+
+static void *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    void *b;
+    if (!f || fseek(f, 0, SEEK_END) || (*n = (size_t)ftell(f)) == 0 || fseek(f, 0, SEEK_SET)) exit(3);
+    b = malloc(*n);
+    if (!b || fread(b, 1, *n, f) != *n) exit(3);
+    fclose(f);
+    return b;
+}
+
+static double now_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec * 1e6 + (double)t.tv_nsec / 1e3;
+}
+
+static void open_net(net_t *m, const char *path, const char *in)
+{
+    size_t len, need, il, n;
+    void *img = slurp(path, &len), *x = slurp(in, &il), *arena;
+    nnbrt_header_info h;
+    float *dst;
+    int f;
+    if (nnbrt_arena_size(img, len, &need) || !(arena = malloc(need + 64)) ||
+        nnbrt_init(&m->net, img, len, arena, need))
+        exit(4);
+    nnbrt_get_header(m->net, &h);
+    m->nf = (int)h.num_functions < 256 ? (int)h.num_functions : 256;
+    nnbrt_input(m->net, 0, &dst, NULL, NULL);
+    nnbrt_input_size(m->net, 0, &n);
+    if (il != n * sizeof(float)) exit(5);
+    memcpy(dst, x, il);
+    for (f = 0; f < 256; ++f) m->best[f] = 1e30;
+    m->whole = 1e30;
+}
+
+static void one_round(net_t *m, int reps)
+{
+    double t0, t;
+    int i, f;
+    for (f = 0; f < m->nf; ++f) {
+        t0 = now_us();
+        for (i = 0; i < reps; ++i) nnbrt_run_range(m->net, f, f + 1);
+        t = (now_us() - t0) / reps;
+        if (t < m->best[f]) m->best[f] = t;
+    }
+    t0 = now_us();
+    for (i = 0; i < reps; ++i) nnbrt_run(m->net);
+    t = (now_us() - t0) / reps;
+    if (t < m->whole) m->whole = t;
+}
+
+int main(int argc, char **argv)
+{
+    net_t a, b;
+    int r, f, rounds, reps;
+    if (argc != 7) return 2;
+    rounds = atoi(argv[5]);
+    reps = atoi(argv[6]);
+    open_net(&a, argv[1], argv[3]);
+    open_net(&b, argv[2], argv[4]);
+    for (r = 0; r < rounds; ++r) {
+        one_round(&a, reps);
+        one_round(&b, reps);
+    }
+    printf("whole %.2f %.2f\n", a.whole, b.whole);
+    for (f = 0; f < a.nf || f < b.nf; ++f) {
+        const char *na = "", *nb = "";
+        if (f < a.nf) nnbrt_function(a.net, f, NULL, &na, NULL, NULL, NULL, NULL);
+        if (f < b.nf) nnbrt_function(b.net, f, NULL, &nb, NULL, NULL, NULL, NULL);
+        printf("%d %s %.2f %s %.2f\n", f, f < a.nf ? na : "-", f < a.nf ? a.best[f] : 0.0, f < b.nf ? nb : "-",
+               f < b.nf ? b.best[f] : 0.0);
+    }
+    return 0;
+}
+"""
+
+
+def layer_table(name: str, net8_image: bytes, float_image: bytes, x8: np.ndarray, xin: np.ndarray, out: str,
+                rounds: int = 10, reps: int = 200) -> None:
+    """--layers: each function of the int8 NNB and of the float NNB through the C runtime (c_runtime/build/
+    libnnbrt.a, the ISA levels of this process's environment), thread CPU time, min over ``rounds`` of the mean
+    of ``reps`` calls of nnbrt_run_range, the two nets taking turns; and the whole run's."""
+    exe = os.path.join(out, "int8_layers")
+    if not os.path.exists(exe):
+        src = os.path.join(out, "int8_layers.c")
+        with open(src, "w") as f:
+            f.write(LAYERS_MAIN)
+        rt = os.path.join(ROOT, "c_runtime")
+        subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-I" + os.path.join(rt, "include"),
+                        "-o", exe, src, os.path.join(rt, "build", "libnnbrt.a"), "-lm"], check=True)
+    paths = []
+    for stem, data in (("i8.nnb", net8_image), ("f.nnb", float_image),
+                       ("i8.in", np.ascontiguousarray(x8, np.float32).tobytes()),
+                       ("f.in", np.ascontiguousarray(xin, np.float32).tobytes())):
+        paths.append(os.path.join(out, f"{name}.{stem}"))
+        with open(paths[-1], "wb") as f:
+            f.write(data)
+    r = subprocess.run([exe, *paths, str(rounds), str(reps)], capture_output=True, text=True, check=True)
+    lines = r.stdout.split("\n")
+    whole = lines[0].split()
+    print(f"\n{name}: each function, us (thread CPU time, min over {rounds} rounds of {reps} calls)\n")
+    print("| # | int8 NNB | us | float NNB | us |")
+    print("|---|---|---:|---|---:|")
+    for ln in lines[1:]:
+        if ln.strip():
+            k, n8, t8, nf, tf = ln.split()
+            print(f"| {k} | {n8} | {t8 if n8 != '-' else ''} | {nf if nf != '-' else ''} | {tf if nf != '-' else ''} |")
+    print(f"| | whole run | {whole[1]} | | {whole[2]} |")
+    print(f"| | int8/float | {float(whole[1]) / float(whole[2]):.3f} | | |\n", flush=True)
 
 
 def interleaved(fns: dict, seconds: float, rounds: int = 7, clock: str = "cpu") -> tuple[dict, dict]:
@@ -220,6 +355,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", default="lenet,dscnn,resnet8")
     ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--layers", action="store_true",
+                    help="also each function's time, int8 NNB beside float NNB, through c_runtime/build/libnnbrt.a")
     ap.add_argument("--clock", default="cpu", choices=("cpu", "wall"),
                     help="cpu: this thread's CPU time over batches of calls (default; steady on a loaded machine); "
                          "wall: perf_counter per call")
@@ -233,7 +370,8 @@ def main() -> None:
         for v in levels:
             print(f"## --isa {v}", flush=True)
             subprocess.run([sys.executable, os.path.abspath(__file__), "--models", args.models, "--seconds",
-                            str(args.seconds), "--isa", v, "--clock", args.clock], check=True)
+                            str(args.seconds), "--isa", v, "--clock", args.clock,
+                            *(["--layers"] if args.layers else [])], check=True)
             print(flush=True)
         return
     args.isa = levels[0] if levels else None
@@ -248,16 +386,15 @@ def main() -> None:
     print(f"host int8 (C int8 kernels, gcc -O2, {so.nnb_i8_dsp_path() and 'DSP' or 'portable'} build, x86 level "
           f"{levels.get(_i8_level(out), '?')}) vs float C runtime ({kernel_isa()}); median us per inference "
           f"({'thread CPU time' if args.clock == 'cpu' else 'wall clock'}), ratio = median over rounds of int8/float\n")
-    print("| model | int8 us | float us | int8/float | int8 logits == simulation | int8 NNB in the runtime us "
-          "| runtime/int8 | runtime/float |")
-    print("|---|---:|---:|---:|---|---:|---:|---:|")
+    rows = []
     for name in args.models.split(","):
-        dll, n_out, want, net8, x8, float_path = build_int8(name, so, out)
+        dll, n_out, want, (net8, image8), x8, float_path = build_int8(name, so, out)
         logits = np.zeros(n_out, np.int8)
         ptr = logits.ctypes.data_as(ctypes.POINTER(ctypes.c_int8))
         assert dll.nnb_i8_host_net(ptr) == 0
         same = bool(np.array_equal(logits.astype(np.int64), want))
-        net = CNet(convert(load(float_path), "extended").image)
+        image_f = convert(load(float_path), "extended").image
+        net = CNet(image_f)
         xin = x8 if float_path.startswith(TRAINED) else np.load(os.path.join(ZOO, f"{name}.in0.npy"))
         med, per_round = interleaved({"int8": lambda d=dll, p=ptr: d.nnb_i8_host_net(p),
                                       "float": lambda n=net, x=xin: n.run([x]),
@@ -266,8 +403,14 @@ def main() -> None:
         ratio = statistics.median(a / b for a, b in zip(per_round["int8"], per_round["float"]))
         rt = statistics.median(a / b for a, b in zip(per_round["runtime"], per_round["int8"]))
         user = statistics.median(a / b for a, b in zip(per_round["runtime"], per_round["float"]))
-        print(f"| {name} | {med['int8']:.1f} | {med['float']:.1f} | {ratio:.2f} | {same} | {med['runtime']:.1f} "
-              f"| {rt:.2f} | {user:.2f} |", flush=True)
+        rows.append(f"| {name} | {med['int8']:.1f} | {med['float']:.1f} | {ratio:.2f} | {same} | {med['runtime']:.1f} "
+                    f"| {rt:.2f} | {user:.2f} |")
+        if args.layers:
+            layer_table(name, image8, image_f, x8, xin, out)
+    print("| model | int8 us | float us | int8/float | int8 logits == simulation | int8 NNB in the runtime us "
+          "| runtime/int8 | runtime/float |")
+    print("|---|---:|---:|---:|---|---:|---:|---:|")
+    print("\n".join(rows), flush=True)
 
 
 if __name__ == "__main__":
