@@ -1316,6 +1316,17 @@ static int multi_ok(const nnb_i8_conv_params *p)
  * layer when flat, or flat positions ox0.. over several rows narrower than the panel when multi: one merging
  * masked load per row segment): bytes x + 128, four k per lane, padding in_zero + 128, k >= klen 0. Each kernel
  * tap's offset and lane mask are worked out once per panel. */
+/* four values k of sixteen positions (v0..v3) as the panel's sixteen quads (x + 128, four k per 32-bit lane) */
+static inline T_VNNI void quad_store(uint8_t *at, __m128i v0, __m128i v1, __m128i v2, __m128i v3)
+{
+    const __m128i a = _mm_unpacklo_epi8(v0, v1), b = _mm_unpackhi_epi8(v0, v1);
+    const __m128i c = _mm_unpacklo_epi8(v2, v3), d = _mm_unpackhi_epi8(v2, v3);
+    _mm_store_si128((__m128i *)(void *)at, _mm_unpacklo_epi16(a, c));
+    _mm_store_si128((__m128i *)(void *)(at + 16), _mm_unpackhi_epi16(a, c));
+    _mm_store_si128((__m128i *)(void *)(at + 32), _mm_unpacklo_epi16(b, d));
+    _mm_store_si128((__m128i *)(void *)(at + 48), _mm_unpackhi_epi16(b, d));
+}
+
 static T_VNNI void panel_build(const nnb_i8_conv_params *p, const int8_t *xg, int32_t klen, int32_t oy, int32_t ox0,
                                int32_t n, int flat, int multi, uint8_t *panel)
 {
@@ -1383,8 +1394,25 @@ static T_VNNI void panel_build(const nnb_i8_conv_params *p, const int8_t *xg, in
             }
         }
     }
-    for (k4 = 0; k4 < kp; k4 += 4) {
-        __m128i v0, v1, v2, v3, a, b2, c2, d;
+    k4 = 0;
+    if (!flat && !multi && sw == 1) /* whole quads without the general path's branches (a zero mask loads zfill
+                                       and reads nothing) */
+        for (; k4 + 4 <= klen; k4 += 4) {
+            __m128i v[4];
+            int32_t j;
+            for (j = 0; j < 4; ++j) {
+                v[j] = _mm_xor_si128(_mm_mask_loadu_epi8(zfill, (__mmask16)msk[tap],
+                                                         (const void *)((uintptr_t)base + (uintptr_t)off[tap])),
+                                     flip);
+                if (++tap == taps) {
+                    tap = 0;
+                    base += hw;
+                }
+            }
+            quad_store(panel + (size_t)k4 * NB, v[0], v[1], v[2], v[3]);
+        }
+    for (; k4 < kp; k4 += 4) {
+        __m128i v0, v1, v2, v3;
         /* value k's sixteen bytes: masked loads never touch a masked-out byte; the address is formed as an
          * integer because it may lie before the row */
 #define I8_LOADK(v, k)                                                                                           \
@@ -1413,14 +1441,7 @@ static T_VNNI void panel_build(const nnb_i8_conv_params *p, const int8_t *xg, in
         I8_LOADK(v2, k4 + 2);
         I8_LOADK(v3, k4 + 3);
 #undef I8_LOADK
-        a = _mm_unpacklo_epi8(v0, v1);
-        b2 = _mm_unpackhi_epi8(v0, v1);
-        c2 = _mm_unpacklo_epi8(v2, v3);
-        d = _mm_unpackhi_epi8(v2, v3);
-        _mm_store_si128((__m128i *)(void *)(panel + (size_t)k4 * NB), _mm_unpacklo_epi16(a, c2));
-        _mm_store_si128((__m128i *)(void *)(panel + (size_t)k4 * NB + 16), _mm_unpackhi_epi16(a, c2));
-        _mm_store_si128((__m128i *)(void *)(panel + (size_t)k4 * NB + 32), _mm_unpacklo_epi16(b2, d));
-        _mm_store_si128((__m128i *)(void *)(panel + (size_t)k4 * NB + 48), _mm_unpackhi_epi16(b2, d));
+        quad_store(panel + (size_t)k4 * NB, v0, v1, v2, v3);
     }
 }
 
