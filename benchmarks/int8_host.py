@@ -20,7 +20,8 @@ kernels alone (runtime/int8, median over rounds: the runtime's per-run cost).
                                              [--clock cpu|wall]
 
 --clock cpu (the default) times batches of calls in this thread's CPU time, so the time other processes hold the
-core is not counted (two runs on a machine at load 10 gave dscnn 0.90 and 1.13 in wall-clock time); --clock wall
+core is not counted (at load 11, a wall-clock run gave dscnn runtime/float 1.09 where this CPU-time measure gave
+0.81 for the same build); --clock wall
 times each call by perf_counter, as earlier sessions did. On a quiet machine the two agree.
 
 --models also takes the trained Fashion-MNIST models (fmnist_lenet, fmnist_dscnn: the fixtures' trained/), calibrated
