@@ -110,7 +110,7 @@ def _calibrated(args: argparse.Namespace) -> int:
 
     if not args.calib:
         raise NnbError(f"--method {args.method} needs --calib DATA (calibration samples)")
-    _refuse_calibrated_source(args.model, args.method)
+    _refuse_calibrated_source(args.model, args.method, args.keep_lutq)
     if args.data:
         _check_accuracy_data(args.data)
     opts = CalibOptions(args.method, args.calib, args.calib_samples, args.calib_method, args.strict_int,
@@ -148,7 +148,7 @@ def _check_accuracy_data(spec: str) -> None:
                            "line needs them (--calib alone takes an x-only file)")
 
 
-def _refuse_calibrated_source(path: str, method: str) -> None:
+def _refuse_calibrated_source(path: str, method: str, keep_lutq: bool = False) -> None:
     """A calibrated .nnq (int8, fixed8, fixed16) given as the model to calibrate: its graph holds weights already
     rounded to another grid, so the result would be quantized twice and say nothing of it. LUT-Q and DQ .nnq
     files stay accepted (--keep-lutq, or int8 activations on fine-tuned weights)."""
@@ -157,6 +157,9 @@ def _refuse_calibrated_source(path: str, method: str) -> None:
     from nnb.quantize.qmodel import CALIBRATED_METHODS, load_quantized
 
     done = load_quantized(path).method
+    if done in CALIBRATED_METHODS and keep_lutq:
+        raise NnbError(f"{path}: is a calibrated {done} model, not a LUT-Q model: --keep-lutq takes a .nnq "
+                       "written by nnb quantize --method lutq")
     if done in CALIBRATED_METHODS:
         raise NnbError(f"{path}: is already a calibrated {done} model; calibrate the float model (.nnp, .nntxt or "
                        f".onnx) for --method {method}")
