@@ -318,3 +318,17 @@ def rerun_sanitized(test_file: str, selection: str, san_env: str) -> None:
                         selection], capture_output=True, text=True, env=env, cwd=os.path.dirname(test_file))
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert " passed" in r.stdout
+
+
+def conv_pool_signatures(so: C.CDLL) -> C.CDLL:
+    """Argument and result types of the pooled-convolution entry points (nnb_i8_conv_pool, nnb_i8_qconv and their
+    scratch sizes) on a kernels library; returns it."""
+    pf = C.POINTER(C.c_float)
+    for fn in (so.nnb_i8_conv_pool_scratch, so.nnb_i8_qconv_scratch):
+        fn.restype = C.c_size_t
+        fn.argtypes = [C.POINTER(ConvParams), C.POINTER(PoolParams), C.c_int]
+    so.nnb_i8_conv_pool.argtypes = [C.POINTER(ConvParams), C.POINTER(PoolParams), P8, P8, P32, P32, P32, P8,
+                                    C.c_void_p, C.c_size_t]
+    so.nnb_i8_qconv.argtypes = [C.POINTER(ConvParams), C.POINTER(PoolParams), pf, pf, P8, P32, P32, P32, P8,
+                                C.c_void_p, C.c_size_t]
+    return so

@@ -14,7 +14,19 @@ import os
 
 import numpy as np
 import pytest
-from int8_harness import P8, P32, ConvParams, PoolParams, at_isa_level, build_cached, i8, i32, ptr, rerun_sanitized
+from int8_harness import (
+    P8,
+    P32,
+    ConvParams,
+    PoolParams,
+    at_isa_level,
+    build_cached,
+    conv_pool_signatures,
+    i8,
+    i32,
+    ptr,
+    rerun_sanitized,
+)
 from test_int8_c import SAN_ENV
 
 from nnb.emit.nnb_int8_layout import quantize_thresholds
@@ -36,13 +48,7 @@ def lib(request, tmp_path_factory):  # noqa: ANN001, ANN201
     so = build_cached(str(tmp_path_factory.mktemp("i8ram")), dsp, san, _BUILT, (dsp, san))
     if not dsp:
         at_isa_level(so, request.param, {"portable": 0, "vnni": 2}[request.param], "path")
-    for fn in (so.nnb_i8_conv_pool_scratch, so.nnb_i8_qconv_scratch):
-        fn.restype = C.c_size_t
-        fn.argtypes = [C.POINTER(ConvParams), C.POINTER(PoolParams), C.c_int]
-    so.nnb_i8_conv_pool.argtypes = [C.POINTER(ConvParams), C.POINTER(PoolParams), P8, P8, P32, P32, P32, P8,
-                                    C.c_void_p, C.c_size_t]
-    so.nnb_i8_qconv.argtypes = [C.POINTER(ConvParams), C.POINTER(PoolParams), PF, PF, P8, P32, P32, P32, P8,
-                                C.c_void_p, C.c_size_t]
+    conv_pool_signatures(so)
     return so
 
 

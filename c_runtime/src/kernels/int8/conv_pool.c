@@ -222,6 +222,19 @@ static nnb_i8_conv_params sub_of(const nnb_i8_conv_params *p, int32_t a, int32_t
     return q;
 }
 
+/* pooled row k's band: rows [a, b) of p's output as sub_of gives them, and *pb the pool of one window over the
+   band's rows (every row of the band in one window) */
+static nnb_i8_conv_params pooled_band(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, int32_t a,
+                                      int32_t b, nnb_i8_pool_params *pb)
+{
+    *pb = *pp;
+    pb->h = pb->kh = b - a;
+    pb->oh = 1;
+    pb->stride_h = 1;
+    pb->pad_h = 0;
+    return sub_of(p, a, b);
+}
+
 /* bytes of the quantized input rows one band reads (every channel) */
 static size_t qrows_bytes(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp)
 {
@@ -391,18 +404,14 @@ int nnb_i8_qconv(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, cons
             int32_t held = -1, first = 0; /* the band in xq: its rows (-1: none) and first input row */
             for (k = 0; k < pp->oh; ++k) {
                 nnb_i8_conv_params q;
-                nnb_i8_pool_params pb = *pp;
+                nnb_i8_pool_params pb;
                 int32_t r0, keep = 0, ci;
                 band_rows(p, pp, k, &a, &b);
                 if (a >= b) {
                     empty_row(pp, p->o, yn + (size_t)k * (size_t)pp->ow, opl);
                     continue;
                 }
-                q = sub_of(p, a, b);
-                pb.h = pb.kh = b - a;
-                pb.oh = 1;
-                pb.stride_h = 1;
-                pb.pad_h = 0;
+                q = pooled_band(p, pp, a, b, &pb);
                 r0 = a * p->stride_h - p->pad_h;
                 if (held == q.h && r0 >= first && r0 < first + held) { /* overlapping bands: keep the shared rows */
                     keep = first + held - r0;
@@ -437,17 +446,13 @@ int nnb_i8_qconv(const nnb_i8_conv_params *p, const nnb_i8_pool_params *pp, cons
         int8_t *yn = y + (size_t)nn * (size_t)p->o * opl;
         for (k = 0; k < pp->oh; ++k) {
             nnb_i8_conv_params q;
-            nnb_i8_pool_params pb = *pp; /* pooled row k over the band's rows: one window of every row */
+            nnb_i8_pool_params pb; /* pooled row k over the band's rows: one window of every row */
             band_rows(p, pp, k, &a, &b);
             if (a >= b) { /* a pool window wholly in the padding */
                 empty_row(pp, p->o, yn + (size_t)k * (size_t)pp->ow, opl);
                 continue;
             }
-            q = sub_of(p, a, b);
-            pb.h = pb.kh = b - a;
-            pb.oh = 1;
-            pb.stride_h = 1;
-            pb.pad_h = 0;
+            q = pooled_band(p, pp, a, b, &pb);
             quantize_rows(p, &q, a, 0, x + (size_t)nn * in_plane, t, inv, xq);
             nnb_i8_conv_pool_direct(&q, &pb, xq, w, bias, mult, shift, yn + (size_t)k * (size_t)pp->ow, opl, 0, 1);
         }
