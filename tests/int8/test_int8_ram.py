@@ -12,21 +12,10 @@ from __future__ import annotations
 import ctypes as C
 import os
 
+import int8_harness
 import numpy as np
 import pytest
-from int8_harness import (
-    P8,
-    P32,
-    ConvParams,
-    PoolParams,
-    at_isa_level,
-    build_cached,
-    conv_pool_signatures,
-    i8,
-    i32,
-    ptr,
-    rerun_sanitized,
-)
+from int8_harness import P8, P32, ConvParams, PoolParams, at_isa_level, build_cached, i8, i32, ptr, rerun_sanitized
 from test_int8_c import SAN_ENV
 
 from nnb.emit.nnb_int8_layout import quantize_thresholds
@@ -48,7 +37,7 @@ def lib(request, tmp_path_factory):  # noqa: ANN001, ANN201
     so = build_cached(str(tmp_path_factory.mktemp("i8ram")), dsp, san, _BUILT, (dsp, san))
     if not dsp:
         at_isa_level(so, request.param, {"portable": 0, "vnni": 2}[request.param], "path")
-    conv_pool_signatures(so)
+    int8_harness.conv_pool_signatures(so)
     return so
 
 

@@ -16,17 +16,7 @@ import os
 
 import numpy as np
 import pytest
-from int8_harness import (
-    P8,
-    P32,
-    at_isa_level,
-    build_cached,
-    conv_pool_signatures,
-    i8,
-    i32,
-    ptr,
-    rerun_sanitized,
-)
+from int8_harness import P8, P32, at_isa_level, build_cached, conv_pool_signatures, i8, i32, ptr, rerun_sanitized
 from test_int8_c import SAN_ENV
 from test_int8_ram import _geom, _want
 
