@@ -10,7 +10,7 @@ def is_onnx(path: str) -> bool:
 
 
 def load_onnx(path: str) -> Graph:
-    """Read ``path`` (opsets 6-17) into a Graph; see nnb/onnx/reader.py."""
+    """Read ``path`` (opsets 6-21) into a Graph; see nnb/onnx/reader.py."""
     from nnb.onnx.reader import load_onnx as _load
 
     return _load(path)

@@ -1,4 +1,4 @@
-"""Read an .onnx file (opsets 6-17 of the default domain) into nnb's IR.
+"""Read an .onnx file (opsets 6-21 of the default domain) into nnb's IR.
 
 Initializers and constant subgraphs stay numpy arrays at import (see
 ``context.py``); each remaining node is mapped by the converter table of its
@@ -21,7 +21,7 @@ from nnb.onnx.fold import FOLD
 from nnb.passes.canon import canonicalize_report
 
 CONVERTERS = {**ops_math.CONVERTERS, **ops_nn.CONVERTERS, **ops_shape.CONVERTERS, **ops_resize.CONVERTERS}
-OPSETS = (6, 17)
+OPSETS = (6, 21)
 
 
 def _attrs(node) -> dict:  # noqa: ANN001 - onnx.NodeProto
@@ -95,7 +95,7 @@ def load_onnx_report(path: str) -> tuple[Graph, dict[str, int]]:
 
     model = _load_proto(path)
     ctx = Ctx(_opset(model))
-    if not OPSETS[0] <= ctx.opset <= 21:
+    if not OPSETS[0] <= ctx.opset <= OPSETS[1]:
         raise NnbError(f"{path}: ONNX opset {ctx.opset} is not supported (opsets {OPSETS[0]}-{OPSETS[1]})")
     graph = model.graph
     for t in graph.initializer:

@@ -185,6 +185,11 @@ CASES = {
     "expand": lambda: one("Expand", (4, 1, 6), (I64(2, 4, 3, 6),), 13),
     "identity_output": lambda: model([helper.make_node("Relu", ["x"], ["r"]),
                                       helper.make_node("Identity", ["r"], ["y"])], {"x": X4}, {}, ["y", "r"], 13),
+    # opset 18 forms (the reader takes opsets 6-21): Reduce* axes and Pad axes as inputs, Split's num_outputs
+    "reducemean_axes_input_opset18": lambda: one("ReduceMean", X4, (I64(1, 3),), 18, keepdims=1),
+    "reducemax_axes_input_opset21": lambda: one("ReduceMax", X4, (I64(-1),), 21, keepdims=0),
+    "pad_axes_input_opset18": lambda: one("Pad", X4, (I64(1, 2, 0, 1), None, I64(2, 3)), 18),
+    "split_num_outputs_opset18": lambda: one("Split", (2, 7, 3), (), 18, n_out=3, axis=1, num_outputs=3),
 }
 
 
