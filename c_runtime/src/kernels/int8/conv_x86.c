@@ -1689,34 +1689,52 @@ static T_VNNI void rq_setup(const nnb_i8_conv_params *p, const int8_t *w, const 
 
 typedef nnb_i8_rq_panel rq_panel; /* conv_x86_pool.h */
 
+/* the first input column a panel reads (col0) and the mask of its bytes inside the row (m0) */
+static inline __attribute__((always_inline)) uint64_t rq_cols(const nnb_i8_conv_params *p, const rq_panel *pn,
+                                                              int64_t *col0)
+{
+    const int64_t c0 = (int64_t)pn->ox0 * p->stride_w - p->pad_w;
+    const int64_t lo = c0 < 0 ? -c0 : 0, hi = p->w - c0 < pn->span ? p->w - c0 : pn->span;
+    *col0 = c0;
+    return hi > lo ? (hi >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << hi) - 1u)) & ~(((uint64_t)1 << lo) - 1u) : 0;
+}
+
+/* the bytes kernel row ky of input channel ci gives the panel's rows from output row oy0 (one slot a row; in_zero
+ * outside the input), as x + 128 */
+static inline __attribute__((always_inline)) T_VBMI __m512i rq_src(const nnb_i8_conv_params *p, const rq_panel *pn,
+                                                                   int32_t oy0, int32_t ci, int32_t ky, int64_t col0,
+                                                                   uint64_t m0)
+{
+    const size_t hw = (size_t)p->h * (size_t)p->w;
+    __m512i src = _mm512_set1_epi8((char)p->in_zero);
+    int32_t s;
+    for (s = 0; s < pn->nrow; ++s) {
+        const int32_t iy = (oy0 + s) * p->stride_h - p->pad_h + ky * p->dil_h;
+        if (iy >= 0 && iy < p->h && m0)
+            /* the address may lie before the row: formed as an integer, masked bytes never read */
+            src = _mm512_mask_loadu_epi8(src, (__mmask64)(m0 << (s * pn->slot)),
+                                         (const void *)((uintptr_t)pn->x + (uintptr_t)((size_t)ci * hw) +
+                                                        (uintptr_t)((int64_t)iy * p->w + col0 - s * pn->slot)));
+    }
+    return _mm512_xor_si512(src, _mm512_set1_epi8((char)0x80));
+}
+
 /* acc[j] (j < nch) over every input channel, kernel row and quad; channel j's weights at wr[j] */
 static inline __attribute__((always_inline)) T_VBMI void rq_dot(const nnb_i8_conv_params *p, const rq_panel *pn,
                                                                  const int8_t *const *wr, const int32_t *b2,
                                                                  __m512i *acc, const int nch)
 {
-    const int32_t kh = p->kh, kw = p->kw, nq = (kw + 3) / 4, sw = p->stride_w;
-    const size_t hw = (size_t)p->h * (size_t)p->w;
-    const int64_t col0 = (int64_t)pn->ox0 * sw - p->pad_w;
-    const int64_t lo = col0 < 0 ? -col0 : 0, hi = p->w - col0 < pn->span ? p->w - col0 : pn->span;
-    const uint64_t m0 = hi > lo ? (hi >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << hi) - 1u)) & ~(((uint64_t)1 << lo) - 1u) : 0;
-    int32_t ci, ky, q, s;
+    const int32_t kh = p->kh, kw = p->kw, nq = (kw + 3) / 4;
+    int64_t col0;
+    const uint64_t m0 = rq_cols(p, pn, &col0);
+    int32_t ci, ky, q;
     int j;
     for (j = 0; j < nch; ++j)
         acc[j] = _mm512_set1_epi32(b2[j]);
     for (ci = 0; ci < p->c; ++ci)
         for (ky = 0; ky < kh; ++ky) {
             const size_t wo = ((size_t)ci * (size_t)kh + (size_t)ky) * (size_t)kw;
-            __m512i src = _mm512_set1_epi8((char)p->in_zero);
-            for (s = 0; s < pn->nrow; ++s) {
-                const int32_t iy = (pn->oy0 + s) * p->stride_h - p->pad_h + ky * p->dil_h;
-                if (iy >= 0 && iy < p->h && m0)
-                    /* the address may lie before the row: formed as an integer, masked bytes never read */
-                    src = _mm512_mask_loadu_epi8(
-                        src, (__mmask64)(m0 << (s * pn->slot)),
-                        (const void *)((uintptr_t)pn->x + (uintptr_t)(ci * hw) +
-                                       (uintptr_t)((int64_t)iy * p->w + col0 - s * pn->slot)));
-            }
-            src = _mm512_xor_si512(src, _mm512_set1_epi8((char)0x80));
+            const __m512i src = rq_src(p, pn, pn->oy0, ci, ky, col0, m0);
             for (q = 0; q < nq; ++q) {
                 const __m512i qv = _mm512_maskz_permutexvar_epi8(pn->km[q], pn->idx[q], src);
                 for (j = 0; j < nch; ++j)
@@ -1959,12 +1977,11 @@ static __attribute__((noinline)) T_VBMI void rq_dot_pv16(const nnb_i8_conv_param
                                                           const __m512i *ng, __m512i *out)
 {
     const int32_t kh = p->kh, kw = p->kw, nq = (kw + 3) / 4, nv = kh * nq;
-    const size_t hw = (size_t)p->h * (size_t)p->w, klen1 = (size_t)kh * (size_t)kw;
-    const int64_t col0 = (int64_t)pn->ox0 * p->stride_w - p->pad_w;
-    const int64_t lo = col0 < 0 ? -col0 : 0, hi = p->w - col0 < pn->span ? p->w - col0 : pn->span;
-    const uint64_t m0 = hi > lo ? (hi >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << hi) - 1u)) & ~(((uint64_t)1 << lo) - 1u) : 0;
+    const size_t klen1 = (size_t)kh * (size_t)kw;
+    int64_t col0;
+    const uint64_t m0 = rq_cols(p, pn, &col0);
     __m512i pv[RQ_PV], acc[16], m[16];
-    int32_t wo[RQ_PV], ky, q, sr, ci, v, oy0;
+    int32_t wo[RQ_PV], ky, q, ci, v, oy0;
     int j;
     for (ky = 0; ky < kh; ++ky)
         for (q = 0; q < nq; ++q)
@@ -1977,17 +1994,7 @@ static __attribute__((noinline)) T_VBMI void rq_dot_pv16(const nnb_i8_conv_param
         for (ci = 0; ci < p->c; ++ci) {
             const size_t wc = (size_t)ci * klen1;
             for (ky = 0; ky < kh; ++ky) {
-                __m512i src = _mm512_set1_epi8((char)p->in_zero);
-                for (sr = 0; sr < pn->nrow; ++sr) {
-                    const int32_t iy = (oy0 + sr) * p->stride_h - p->pad_h + ky * p->dil_h;
-                    if (iy >= 0 && iy < p->h && m0)
-                        /* the address may lie before the row: formed as an integer, masked bytes never read */
-                        src = _mm512_mask_loadu_epi8(
-                            src, (__mmask64)(m0 << (sr * pn->slot)),
-                            (const void *)((uintptr_t)pn->x + (uintptr_t)(ci * hw) +
-                                           (uintptr_t)((int64_t)iy * p->w + col0 - sr * pn->slot)));
-                }
-                src = _mm512_xor_si512(src, _mm512_set1_epi8((char)0x80));
+                const __m512i src = rq_src(p, pn, oy0, ci, ky, col0, m0);
                 for (q = 0; q < nq; ++q)
                     _mm512_store_si512((void *)(pv + ky * nq + q),
                                        _mm512_maskz_permutexvar_epi8(pn->km[q], pn->idx[q], src));
